@@ -1,0 +1,32 @@
+# Two commands matter: `make run` and `make test` (see README). Everything else is for developers.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: run test bench bench-kernels lint clean
+
+# A venv; on Debian without python3-venv, `venv` lacks ensurepip, so fall back to get-pip.
+$(PY):
+	$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv --without-pip $(VENV) && \
+	  $(PYTHON) -c "import urllib.request; urllib.request.urlretrieve('https://bootstrap.pypa.io/get-pip.py', '$(VENV)/get-pip.py')" && \
+	  $(PY) $(VENV)/get-pip.py -q; }
+
+$(VENV)/.installed: $(PY) pyproject.toml setup.py
+	$(PIP) install -q -e '.[test,bench]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/logjet serve
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/logjet bench ingest --messages 1000000 --proto tcp
+
+bench-kernels: $(VENV)/.installed
+	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The benchmark harness behind `logjet bench`: load generation, peers, reports."""

@@ -1,0 +1,1 @@
+"""The HTTP API worker: query, tail, ingest, metrics and health on one port (aiohttp)."""

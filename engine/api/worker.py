@@ -1,0 +1,90 @@
+"""API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
+
+Routes are assembled from one module per concern (health, metrics, query, tail, ingest); this
+module only wires them to the shared memory and runs the server until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvloop
+from aiohttp import web
+
+from engine import control
+from engine.api import health, metrics_route
+from engine.config import Settings
+from engine.process import BootError, WorkerSpec
+from engine.ring import Ring
+from engine.sockets import tcp_listener
+from engine.units import parse_duration_ns, parse_hostport
+from engine.worker_common import WorkerShm
+
+log = logging.getLogger("logjet.api")
+HEARTBEAT_S = 0.25
+
+
+def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
+    import os
+
+    rings = {}
+    for name in sorted(os.listdir(shm.dir.path)):
+        if name.endswith(".ring"):
+            rings[name[:-5]] = Ring(os.path.join(shm.dir.path, name))
+    return rings
+
+
+def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Application:
+    rings = _all_rings(shm)
+    slots = spec.all_slots
+    app = web.Application(client_max_size=1 << 20)
+    stale = parse_duration_ns(settings.supervisor.heartbeat_timeout)
+    app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
+    collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
+    app.add_routes(metrics_route.routes(collector))
+    try:
+        from engine.api import query_routes
+    except ImportError:
+        pass
+    else:
+        query_routes.install(app, settings, spec, shm)
+    return app
+
+
+async def _serve(settings: Settings, spec: WorkerSpec) -> None:
+    shm = WorkerShm(spec)
+    app = build_app(settings, spec, shm)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, _ = parse_hostport(settings.listen.http)
+    try:
+        sock = tcp_listener(host, spec.ports["http"], settings.listen.tcp_backlog)
+    except OSError as exc:
+        raise BootError(f"cannot listen on http port {spec.ports['http']}: {exc}") from exc
+    site = web.SockSite(runner, sock)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def heartbeat():
+        while True:
+            shm.beat()
+            await asyncio.sleep(HEARTBEAT_S)
+
+    beat = asyncio.ensure_future(heartbeat())
+    shm.set_state(control.READY)
+    await stop.wait()
+    shm.set_state(control.DRAINING)
+    on_drain = app.get("on_drain")
+    if on_drain:
+        await on_drain()
+    await runner.cleanup()
+    beat.cancel()
+    shm.set_state(control.STOPPED)
+
+
+def run(settings: Settings, spec: WorkerSpec) -> None:
+    uvloop.run(_serve(settings, spec))

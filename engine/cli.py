@@ -1,0 +1,103 @@
+"""The `logjet` command: serve, query, bench. Nothing else imports this module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from engine import __version__
+
+
+def _serve_overrides(args) -> dict:
+    o = {}
+    if args.data_dir:
+        o["data_dir"] = args.data_dir
+    for flag, key in (("syslog_tcp", "listen.syslog_tcp"), ("syslog_udp", "listen.syslog_udp"),
+                      ("http", "listen.http"), ("receivers", "workers.receivers"),
+                      ("parsers", "workers.parsers"), ("retention", "storage.retention")):
+        value = getattr(args, flag)
+        if value is not None:
+            o[key] = value
+    return o
+
+
+def cmd_serve(args) -> int:
+    from engine.config import ConfigError, load
+    from engine.supervise import serve
+
+    try:
+        settings = load(args.config, _serve_overrides(args))
+    except ConfigError as exc:
+        print(f"logjet: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print("configuration ok", file=sys.stderr)
+        return 0
+    return serve(settings)
+
+
+def cmd_query(args) -> int:
+    from engine.query.cli_query import run_query
+
+    return run_query(args)
+
+
+def cmd_bench(args) -> int:
+    from bench.cli import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="logjet", description="Log collector and store for one busy host.")
+    p.add_argument("--version", action="version", version=f"logjet {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the engine in the foreground until SIGINT/SIGTERM",
+                       description="Run the engine until SIGINT/SIGTERM, then drain: everything accepted is "
+                                   "written before exit. Prints the bound ports as one JSON line on stdout.")
+    s.add_argument("--config", help="TOML configuration file (see config/logjet.toml)")
+    s.add_argument("--data-dir", help="where parts are stored (default ./data)")
+    s.add_argument("--syslog-tcp", metavar="HOST:PORT", help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)")
+    s.add_argument("--syslog-udp", metavar="HOST:PORT", help="syslog UDP listener (default 0.0.0.0:5514)")
+    s.add_argument("--http", metavar="HOST:PORT", help="HTTP API (default 0.0.0.0:8080)")
+    s.add_argument("--receivers", type=int, help="receiver processes (default: from the core count)")
+    s.add_argument("--parsers", type=int, help="parser processes (default: from the core count)")
+    s.add_argument("--retention", metavar="DURATION", help="keep rows this long by their _time (default 7d; 0 = keep everything)")
+    s.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    s.set_defaults(func=cmd_serve)
+
+    q = sub.add_parser("query", help="query stored rows; prints NDJSON",
+                       description="Print matching rows (newest first) as NDJSON, or the aggregation result.")
+    src = q.add_mutually_exclusive_group()
+    src.add_argument("--data-dir", help="read parts from this data dir (default ./data)")
+    src.add_argument("--url", help="ask a running engine, e.g. http://127.0.0.1:8080")
+    q.add_argument("--start", help="RFC 3339, epoch seconds, or relative (15m, 2h, 7d)")
+    q.add_argument("--end", help="RFC 3339, epoch seconds, or relative")
+    q.add_argument("--limit", type=int, help="at most this many rows")
+    q.add_argument("query", nargs="?", default="*", help="the query (default: everything)")
+    q.set_defaults(func=cmd_query)
+
+    b = sub.add_parser("bench", help="benchmark harness", add_help=True)
+    from bench.cli import add_arguments
+
+    add_arguments(b)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s logjet[%(process)d] %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

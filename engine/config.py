@@ -1,0 +1,189 @@
+"""Settings: frozen msgspec structs, loaded from one TOML file and overridden by command-line flags.
+
+Built once by the CLI and passed down (they pickle, so they cross the spawn boundary as they
+are); nothing below reads the environment or a global. Every key is documented in
+`config/logjet.toml`. Unknown keys and bad values are refused with the key's path
+(msgspec names it: "Expected `int`, got `str` - at `$.workers.parsers`").
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Annotated
+
+import msgspec
+
+from engine.units import parse_duration_ns, parse_hostport, parse_size
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and what was expected."""
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+def _check(value: str, parse, key: str) -> None:
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+class Listen(_Section):
+    """Where the engine listens. A port of 0 picks a free one; an empty string turns a listener off."""
+
+    syslog_tcp: str = "0.0.0.0:5514"
+    syslog_udp: str = "0.0.0.0:5514"
+    http: str = "0.0.0.0:8080"
+    udp_recv_buffer: str = "8MiB"
+    tcp_backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1024
+
+    def __post_init__(self):
+        for key in ("syslog_tcp", "syslog_udp", "http"):
+            value = getattr(self, key)
+            if value:
+                _check(value, parse_hostport, key)
+        _check(self.udp_recv_buffer, parse_size, "udp_recv_buffer")
+
+
+class Workers(_Section):
+    """How many processes of each role. 0 = derive from the core count (see `resolved`)."""
+
+    receivers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    parsers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+
+
+class Ingest(_Section):
+    """Receiving: message size limit and how receivers cut batches."""
+
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 << 20)] = 65536
+    read_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 262144
+    batch_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 1 << 20
+    batch_delay: str = "5ms"
+    http_max_body: str = "64MiB"
+
+    def __post_init__(self):
+        _check(self.batch_delay, parse_duration_ns, "batch_delay")
+        _check(self.http_max_body, parse_size, "http_max_body")
+
+
+class Rings(_Section):
+    """Shared-memory ring sizes (each rounded up to a power of two)."""
+
+    raw_ring_bytes: str = "16MiB"
+    column_ring_bytes: str = "64MiB"
+
+    def __post_init__(self):
+        for key in ("raw_ring_bytes", "column_ring_bytes"):
+            _check(getattr(self, key), parse_size, key)
+            if parse_size(getattr(self, key)) < 1 << 20:
+                raise ValueError(f"{key}: must be at least 1MiB")
+
+
+class Parse(_Section):
+    """Parsing choices."""
+
+    timezone: str = "UTC"
+    extract_kv: bool = True
+    json: bool = True
+    max_fields_per_row: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
+
+    def __post_init__(self):
+        from native_kernels.timestamps import TimeZone
+
+        try:
+            TimeZone.from_name(self.timezone)
+        except Exception as exc:  # zoneinfo raises several kinds
+            raise ValueError(f"timezone: unknown zone {self.timezone!r} ({exc})") from None
+
+
+class Storage(_Section):
+    """Parts on disk: flushing, compression, merging, retention."""
+
+    flush_interval: str = "500ms"
+    block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
+    zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
+    merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9
+    retention: str = "7d"
+    max_disk_bytes: str = "0"
+    index_max_values: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
+    merge_min_parts: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 8
+    max_part_rows: Annotated[int, msgspec.Meta(ge=1024)] = 50_000_000
+    fsync: bool = True
+
+    def __post_init__(self):
+        _check(self.flush_interval, parse_duration_ns, "flush_interval")
+        _check(self.retention, parse_duration_ns, "retention")
+        _check(self.max_disk_bytes, parse_size, "max_disk_bytes")
+
+
+class Supervisor(_Section):
+    """Process supervision: liveness and shutdown deadlines."""
+
+    heartbeat_timeout: str = "15s"
+    start_timeout: str = "120s"
+    drain_timeout: str = "60s"
+    max_restarts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 10
+
+    def __post_init__(self):
+        for key in ("heartbeat_timeout", "start_timeout", "drain_timeout"):
+            _check(getattr(self, key), parse_duration_ns, key)
+
+
+class Alerts(_Section):
+    """Alert rules: a TOML file of rules (see config/alerts.toml); empty = no rules."""
+
+    rules_file: str = ""
+
+
+class Settings(_Section):
+    """Everything `logjet serve` needs."""
+
+    data_dir: str = "./data"
+    listen: Listen = Listen()
+    workers: Workers = Workers()
+    ingest: Ingest = Ingest()
+    rings: Rings = Rings()
+    parse: Parse = Parse()
+    storage: Storage = Storage()
+    supervisor: Supervisor = Supervisor()
+    alerts: Alerts = Alerts()
+
+    def resolved(self) -> "Settings":
+        """Fill derived values: worker counts from the core count, an absolute data dir."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        # A receiver moves bytes and a parser does the heavy lifting; the writer, the API and
+        # the sender (often on the same host) need cores too, hence the quarters.
+        workers = Workers(
+            receivers=self.workers.receivers or max(1, cores // 4),
+            parsers=self.workers.parsers or max(1, cores // 4),
+        )
+        return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir))
+
+
+def load(path: str | None, overrides: dict | None = None) -> Settings:
+    """Read the TOML file (if any), apply `overrides` ({"section.key": value} or {"key": value}),
+    validate. Raises ConfigError with the key's path and the reason."""
+    raw: dict = {}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}: {exc}") from None

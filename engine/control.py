@@ -1,0 +1,87 @@
+"""The control table in shared memory: one slot per worker with its pid, state and heartbeat.
+
+The supervisor creates the file and assigns slots; each worker writes only its own slot (its
+heartbeat every loop, its state when it changes); the supervisor and the HTTP API read them all
+(to restart the stale, and for `/readyz`). Single writer per field, so no locks.
+
+Layout: a 64-byte header (magic b"LJCTRL\\x00\\x01", slot count u64, supervisor pid u64), then
+`slots` records of 64 bytes:
+
+    field          type   meaning
+    pid            i64    the worker process now in the slot (0 before the first start)
+    heartbeat_ns   i64    wall clock of the worker's last loop turn
+    state          i64    STARTING / READY / DRAINING / STOPPED
+    restarts       i64    times the supervisor restarted this slot
+    started_ns     i64    when the current process started
+    progress       i64    role-specific counter of work done (records, batches) for stall checks
+    (two reserved i64)
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+
+import numpy as np
+
+MAGIC = b"LJCTRL\x00\x01"
+HEADER_BYTES = 64
+SLOT_DTYPE = np.dtype(
+    [
+        ("pid", "<i8"),
+        ("heartbeat_ns", "<i8"),
+        ("state", "<i8"),
+        ("restarts", "<i8"),
+        ("started_ns", "<i8"),
+        ("progress", "<i8"),
+        ("reserved", "<i8", (2,)),
+    ]
+)
+assert SLOT_DTYPE.itemsize == 64
+
+STARTING, READY, DRAINING, STOPPED = 0, 1, 2, 3
+STATE_NAMES = {STARTING: "starting", READY: "ready", DRAINING: "draining", STOPPED: "stopped"}
+
+
+class ControlTable:
+    """A mapped control file. `slots` is a numpy record array over the shared memory."""
+
+    def __init__(self, path: str):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self._mm = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        if self._mm[:8] != MAGIC:
+            raise ValueError(f"control file {path} is damaged")
+        count = int(np.frombuffer(self._mm, dtype="<u8", count=1, offset=8)[0])
+        self.slots = np.frombuffer(self._mm, dtype=SLOT_DTYPE, count=count, offset=HEADER_BYTES)
+
+    @staticmethod
+    def create(path: str, slots: int) -> None:
+        with open(path, "wb") as f:
+            header = bytearray(HEADER_BYTES)
+            header[:8] = MAGIC
+            header[8:16] = slots.to_bytes(8, "little")
+            header[16:24] = os.getpid().to_bytes(8, "little")
+            f.write(header)
+            f.write(bytes(SLOT_DTYPE.itemsize * slots))
+
+    def beat(self, slot: int, progress: int | None = None) -> None:
+        """Called by a worker once per loop turn: proof of life for the supervisor."""
+        self.slots["heartbeat_ns"][slot] = time.time_ns()
+        if progress is not None:
+            self.slots["progress"][slot] = progress
+
+    def set_state(self, slot: int, state: int) -> None:
+        self.slots["state"][slot] = state
+        self.slots["heartbeat_ns"][slot] = time.time_ns()
+
+    def close(self) -> None:
+        del self.slots
+        try:
+            self._mm.close()
+        except BufferError:
+            # A caller still holds a view of a slot; the map goes when that view does.
+            pass

@@ -1,0 +1,227 @@
+"""Counters, gauges and histograms in shared memory, one file per worker slot, merged on scrape.
+
+Each worker slot owns one file (`<worker>.metrics` in the instance folder) and is its only
+writer, so updates are plain stores into the map: no locks, no syscalls. A restarted worker
+re-attaches to its slot's file and keeps counting from where its predecessor stopped, so
+counters never go backwards. The HTTP API merges all files into Prometheus families
+(`MetricsCollector`) and prometheus-client renders the text format.
+
+Counters move once per batch, never per message (house rule 9).
+
+File layout: a 64-byte header (magic b"LJMETR\\x00\\x01", capacity u64, entry count u64), then
+`capacity` entries of 128 bytes: `key` (112 bytes, UTF-8 `name|label=value|...`), `value` f64,
+8 reserved. A new entry's key is written before the count is raised, so a reader sees only
+whole entries.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Iterable
+
+import numpy as np
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+MAGIC = b"LJMETR\x00\x01"
+HEADER_BYTES = 64
+CAPACITY = 2048  # entries per worker: metrics × label sets × histogram buckets, with room for alert rules
+ENTRY_DTYPE = np.dtype([("key", "S112"), ("value", "<f8"), ("reserved", "<f8")])
+PREFIX = "logjet_"
+
+# Histogram buckets (seconds). Latencies span sub-millisecond flushes to multi-second stalls.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# The catalog: every metric logjet exports, its type and help text (DESIGN.md §2, "Metrics").
+CATALOG: dict[str, tuple[str, str]] = {
+    "received_messages_total": ("counter", "Messages read off sockets, by protocol."),
+    "received_bytes_total": ("counter", "Bytes of messages read off sockets, by protocol."),
+    "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
+    "dropped_messages_total": ("counter", "Messages dropped, by reason."),
+    "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
+    "written_rows_total": ("counter", "Rows written into parts on disk."),
+    "written_parts_total": ("counter", "Parts written, by origin (flush or merge)."),
+    "quarantined_parts_total": ("counter", "Damaged parts moved aside."),
+    "storage_bytes": ("gauge", "Bytes of stored data: compressed on disk, or raw as received."),
+    "parts": ("gauge", "Parts on disk, by merge level."),
+    "flush_duration_seconds": ("histogram", "Time to write one flush of rows to disk."),
+    "ingest_to_visible_seconds": ("histogram", "From receipt of a batch to its rows being on disk."),
+    "query_duration_seconds": ("histogram", "Time to answer one query."),
+    "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
+    "alerts_firing": ("gauge", "Alerts firing now, by rule."),
+    "alert_notifications_total": ("counter", "Alert notifications sent, by notifier and outcome."),
+    "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
+    "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
+    "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),
+    "process_cpu_seconds_total": ("counter", "CPU seconds used by the processes of a role."),
+    "process_resident_memory_bytes": ("gauge", "Resident memory of the processes of a role."),
+}
+
+
+def _key(name: str, labels: dict[str, str]) -> bytes:
+    if name not in CATALOG and not name.endswith(("_bucket", "_sum", "_count")):
+        raise KeyError(f"metric {name!r} is not in the catalog")
+    parts = [name] + [f"{k}={v}" for k, v in sorted(labels.items())]
+    key = "|".join(parts).encode()
+    if len(key) > ENTRY_DTYPE["key"].itemsize:
+        raise ValueError(f"metric key too long: {key!r}")
+    return key
+
+
+def _parse_key(key: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+    name, *labels = key.decode().split("|")
+    return name, tuple(tuple(lab.split("=", 1)) for lab in labels)  # type: ignore[misc]
+
+
+class Value:
+    """One number in shared memory (a counter or gauge sample); `inc` for counters, `set` for gauges."""
+
+    __slots__ = ("_values", "_i")
+
+    def __init__(self, values: np.ndarray, index: int):
+        self._values = values
+        self._i = index
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._values[self._i] += amount
+
+    def set(self, value: float) -> None:
+        self._values[self._i] = value
+
+    def get(self) -> float:
+        return float(self._values[self._i])
+
+
+class Histogram:
+    """Cumulative-free bucket counts plus sum and count; `observe_many` takes a whole batch."""
+
+    def __init__(self, metrics: "MetricsFile", name: str, buckets: tuple[float, ...], labels: dict[str, str]):
+        self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._buckets = [metrics.value(f"{name}_bucket", {**labels, "le": repr(b)}) for b in buckets]
+        self._buckets.append(metrics.value(f"{name}_bucket", {**labels, "le": "+Inf"}))
+        self._sum = metrics.value(f"{name}_sum", labels)
+        self._count = metrics.value(f"{name}_count", labels)
+
+    def observe(self, value: float) -> None:
+        self.observe_many(np.asarray([value], dtype=np.float64))
+
+    def observe_many(self, values: np.ndarray) -> None:
+        if len(values) == 0:
+            return
+        idx = np.searchsorted(self._bounds, values, side="left")
+        counts = np.bincount(idx, minlength=len(self._buckets))
+        for i in np.flatnonzero(counts):
+            self._buckets[i].inc(float(counts[i]))
+        self._sum.inc(float(np.sum(values)))
+        self._count.inc(float(len(values)))
+
+
+class MetricsFile:
+    """The metrics file of one worker slot, opened for writing by that worker."""
+
+    def __init__(self, path: str):
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                header = bytearray(HEADER_BYTES)
+                header[:8] = MAGIC
+                header[8:16] = CAPACITY.to_bytes(8, "little")
+                f.write(header)
+                f.write(bytes(ENTRY_DTYPE.itemsize * CAPACITY))
+        self._mm, self._count, self._entries = _map(path)
+        self._index = {bytes(self._entries["key"][i]): i for i in range(int(self._count[0]))}
+        self._values = self._entries["value"]
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> Value:
+        key = _key(name, labels or {})
+        i = self._index.get(key)
+        if i is None:
+            i = int(self._count[0])
+            if i >= len(self._entries):
+                raise RuntimeError("metrics file is full; raise metrics.CAPACITY")
+            self._entries["key"][i] = key
+            self._count[0] = i + 1  # published after the key is in place
+            self._index[key] = i
+        return Value(self._values, i)
+
+    def counter(self, name: str, **labels: str) -> Value:
+        return self.value(name, labels)
+
+    def gauge(self, name: str, **labels: str) -> Value:
+        return self.value(name, labels)
+
+    def histogram(self, name: str, buckets: tuple[float, ...] = LATENCY_BUCKETS, **labels: str) -> Histogram:
+        return Histogram(self, name, buckets, labels)
+
+
+def _map(path: str):
+    fd = os.open(path, os.O_RDWR)
+    try:
+        mm = mmap.mmap(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    if mm[:8] != MAGIC:
+        raise ValueError(f"metrics file {path} is damaged")
+    capacity = int(np.frombuffer(mm, dtype="<u8", count=1, offset=8)[0])
+    count = np.frombuffer(mm, dtype="<u8", count=1, offset=16)
+    entries = np.frombuffer(mm, dtype=ENTRY_DTYPE, count=capacity, offset=HEADER_BYTES)
+    return mm, count, entries
+
+
+def read_all(paths: Iterable[str]) -> dict[tuple[str, tuple], float]:
+    """Sum every metrics file: {(name, labels): value}. Damaged or vanished files are skipped."""
+    totals: dict[tuple[str, tuple], float] = {}
+    for path in paths:
+        try:
+            mm, count, entries = _map(path)
+        except (OSError, ValueError):
+            continue
+        n = min(int(count[0]), len(entries))
+        keys = entries["key"][:n].tolist()
+        values = entries["value"][:n].tolist()
+        del count, entries
+        mm.close()
+        for key, value in zip(keys, values):
+            ident = _parse_key(key)
+            totals[ident] = totals.get(ident, 0.0) + value
+    return totals
+
+
+def families(samples: dict[tuple[str, tuple], float]):
+    """Turn merged samples into prometheus-client metric families (all names prefixed)."""
+    by_name: dict[str, dict[tuple, float]] = {}
+    hist: dict[str, dict[tuple, dict]] = {}
+    for (name, labels), value in samples.items():
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name[: -len(suffix)]
+            if name.endswith(suffix) and CATALOG.get(base, ("",))[0] == "histogram":
+                plain = tuple(kv for kv in labels if kv[0] != "le")
+                entry = hist.setdefault(base, {}).setdefault(plain, {"buckets": {}, "sum": 0.0})
+                if suffix == "_bucket":
+                    entry["buckets"][dict(labels)["le"]] = value
+                elif suffix == "_sum":
+                    entry["sum"] = value
+                break
+        else:
+            by_name.setdefault(name, {})[labels] = value
+    for name, series in sorted(by_name.items()):
+        kind, help_text = CATALOG.get(name, ("gauge", name))
+        label_names = sorted({k for labels in series for k, _ in labels})
+        cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        fam_name = PREFIX + (name[: -len("_total")] if kind == "counter" else name)
+        fam = cls(fam_name, help_text, labels=label_names)
+        for labels, value in sorted(series.items()):
+            d = dict(labels)
+            fam.add_metric([d.get(k, "") for k in label_names], value)
+        yield fam
+    for name, series in sorted(hist.items()):
+        label_names = sorted({k for labels in series for k, _ in labels})
+        fam = HistogramMetricFamily(PREFIX + name, CATALOG[name][1], labels=label_names)
+        for labels, entry in sorted(series.items()):
+            bounds = sorted(entry["buckets"].items(), key=lambda kv: float(kv[0]))
+            cumulative, running = [], 0.0
+            for le, count in bounds:
+                running += count
+                cumulative.append((le, running))
+            d = dict(labels)
+            fam.add_metric([d.get(k, "") for k in label_names], cumulative, sum_value=entry["sum"])
+        yield fam

@@ -1,0 +1,1 @@
+"""Parser worker: raw frame batches → column batches (numba kernels, msgspec for JSON)."""

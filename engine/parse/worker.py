@@ -1,0 +1,135 @@
+"""Parser worker: takes raw batches from its rings, parses them, writes column batches.
+
+Each input record gives exactly one output record, tagged with the input ring and position
+(`in`), and the input is released only after the output is published: a parser killed at any
+point loses nothing (its successor re-reads from `read_pos`) and duplicates nothing (the writer
+drops outputs whose `in` position it has already seen).
+
+Drain (SIGTERM, sent after every receiver has exited): empty the input rings, then exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from engine import control
+from engine.batch import KIND_COLUMNS, KIND_RAW, RawBatch, column_size, write_columns
+from engine.config import Settings
+from engine.parse.columns import BatchParser
+from engine.process import StopFlag, WorkerSpec
+from engine.ring import RingConsumer, RingProducer
+from engine.store.rows import FORMATS
+from engine.worker_common import Idle, WorkerShm
+
+log = logging.getLogger("logjet.parse")
+
+
+class Parser:
+    def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm):
+        self.spec = spec
+        self.shm = shm
+        self.inputs = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
+        self.output = RingProducer(shm.dir.ring(spec.outputs[0]))
+        self.parser = BatchParser(settings.parse)
+        m = shm.metrics
+        self.m_parsed = [m.counter("parsed_messages_total", format=f) for f in FORMATS]
+        self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
+        self.m_fallback = m.counter("dropped_messages_total", reason="parse_fallback")
+        self.batches = 0
+        self._next = 0
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) every kernel before reporting ready."""
+        from engine.batch import raw_size, write_raw
+
+        frames = [b'<13>1 2003-10-11T22:14:15.003Z h a 1 m [x@1 y="1"] k=v msg', b"<13>Oct 11 22:14:15 h a[1]: m",
+                  b'{"msg": "x", "level": "info", "a": {"b": 1}}', b"plain"]
+        data = b"".join(frames)
+        lens = np.array([len(f) for f in frames])
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        buf = bytearray(raw_size(len(frames), 9, len(data)))
+        write_raw(memoryview(buf), time.time_ns(), 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
+                  np.zeros(len(frames), np.uint8), b"127.0.0.1", [data])
+        self.parser.parse(RawBatch.decode(memoryview(buf)))
+        # Warm-up values must not reach the writer: start the dictionaries afresh.
+        self.parser = BatchParser(self.parser.settings)
+
+    def step(self) -> int:
+        """Handle at most one record per input ring; returns records handled."""
+        done = 0
+        count = len(self.inputs)
+        for k in range(count):
+            i = (self._next + k) % count
+            ring = self.inputs[i]
+            rec = ring.read()
+            if rec is None:
+                continue
+            if rec.kind == KIND_RAW:
+                self._handle(self.spec.inputs[i], rec)
+            ring.release(rec.end_pos)
+            done += 1
+        self._next = (self._next + 1) % max(1, count)
+        return done
+
+    def _handle(self, ring_name: str, rec) -> None:
+        try:
+            raw = RawBatch.decode(rec.payload)
+        except ValueError as exc:
+            log.error("damaged raw batch in %s at %d: %s", ring_name, rec.end_pos, exc)
+            self.m_damaged.inc()
+            return
+        try:
+            header, arrays = self.parser.parse(raw)
+        except Exception:
+            log.exception("parsing a batch of %d frames failed; keeping them as plain text", len(raw.starts))
+            self.m_fallback.inc(len(raw.starts))
+            header, arrays = self.parser.parse_plain(raw)
+        header["in"] = [ring_name, rec.end_pos]
+        self._publish(header, arrays)
+        counts = np.bincount(arrays["format"], minlength=len(FORMATS))
+        for f, c in enumerate(counts[: len(FORMATS)]):
+            if c:
+                self.m_parsed[f].inc(int(c))
+        self.batches += 1
+
+    def _publish(self, header: dict, arrays: dict) -> None:
+        size, encoded = column_size(header, arrays)
+        idle = Idle()
+        while True:
+            view = self.output.reserve(size)
+            if view is not None:
+                break
+            # The writer frees space only after its next flush; keep proving we are alive.
+            self.shm.beat(self.batches)
+            idle.wait()
+        try:
+            write_columns(view, encoded, header, arrays)
+        finally:
+            view.release()
+        self.output.commit(KIND_COLUMNS, size)
+
+    def inputs_empty(self) -> bool:
+        return all(r.pending_bytes() == 0 for r in self.inputs)
+
+
+def run(settings: Settings, spec: WorkerSpec) -> None:
+    stop = StopFlag()
+    stop.install()
+    shm = WorkerShm(spec)
+    parser = Parser(settings, spec, shm)
+    parser.warm_up()
+    shm.set_state(control.READY)
+    idle = Idle()
+    while True:
+        done = parser.step()
+        shm.beat(parser.batches)
+        if done:
+            idle.reset()
+            continue
+        if stop.stopping and parser.inputs_empty():
+            break
+        idle.wait()
+    shm.set_state(control.STOPPED)

@@ -1,0 +1,98 @@
+"""The process boundary: what crosses into a spawned worker, and the worker's boot sequence.
+
+Only a frozen `WorkerSpec` and the frozen `Settings` cross (both pickle); everything else
+(rings, sockets, metrics, logging) is set up again inside the child. Signal handlers only set
+a flag that the worker's loop reads (gunicorn's rule: no work inside a handler).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import sys
+import traceback
+
+import msgspec
+
+from engine.config import Settings
+
+# Exit codes the supervisor understands. A boot failure (a port taken, a bad data dir) would
+# fail again on restart, so it stops the restart loop and the whole engine with a message.
+EXIT_OK = 0
+EXIT_CRASH = 1
+EXIT_BOOT_FAILURE = 3
+
+ROLE_MODULES = {
+    "receiver": "engine.receive.worker",
+    "parser": "engine.parse.worker",
+    "writer": "engine.write.worker",
+    "api": "engine.api.worker",
+}
+
+
+class WorkerSpec(msgspec.Struct, frozen=True):
+    """Who a worker is and which shared memory it uses; set by the supervisor."""
+
+    role: str
+    index: int
+    slot: int
+    instance: str
+    shm_root: str
+    ports: dict[str, int]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    restarts: int = 0
+    all_slots: tuple[tuple[str, int], ...] = ()  # (name, slot) of every worker, for the API
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-{self.index}"
+
+
+class BootError(Exception):
+    """A worker cannot start for a reason a restart will not fix."""
+
+
+class StopFlag:
+    """Set by SIGTERM; read by the worker loop. A second SIGTERM means 'stop now'."""
+
+    def __init__(self):
+        self.stopping = False
+        self.hurry = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.stopping:
+            self.hurry = True
+        self.stopping = True
+
+
+def boot(spec: WorkerSpec, settings: Settings) -> None:
+    """Entry point of every spawned worker."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {spec.name}[%(process)d] %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    # The supervisor owns Ctrl-C: a terminal's SIGINT goes to the whole process group, and
+    # workers must drain in the supervisor's order, not all at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        module = importlib.import_module(ROLE_MODULES[spec.role])
+        module.run(settings, spec)
+    except BootError as exc:
+        logging.getLogger(spec.name).error("cannot start: %s", exc)
+        os._exit(EXIT_BOOT_FAILURE)
+    except KeyboardInterrupt:
+        os._exit(EXIT_OK)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(EXIT_CRASH)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_OK)

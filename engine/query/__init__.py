@@ -1,0 +1,1 @@
+"""Query: the language (parser), the plan over parts, filters, stages, and rendering rows."""

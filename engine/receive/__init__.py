@@ -1,0 +1,1 @@
+"""Receiver worker: sockets in, raw frame batches out into the parser rings."""

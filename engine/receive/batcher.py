@@ -1,0 +1,171 @@
+"""Collects frames from many connections into raw batches and writes them into the parser rings.
+
+Contract: `add` keeps references to the caller's buffers (no copy) until the batch is written,
+so callers pass immutable `bytes`. A batch is sealed when it reaches `batch_bytes`; `flush`
+writes sealed and open batches into the rings, round-robin over the parsers' rings and skipping
+full ones. When every ring is full `flush` returns False and keeps the batches: the caller
+applies back-pressure (TCP) or drops them with `drop_all` (UDP), and tries again later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from engine.batch import KIND_RAW, raw_size, write_raw
+from engine.ring import RingProducer
+
+# Per-frame bytes of a raw batch beyond the frame itself: start, end, source, flags.
+FRAME_OVERHEAD = 11
+
+
+class _Batch:
+    __slots__ = ("chunks", "starts", "ends", "flags", "src", "sources", "data_len", "frames", "first_ns")
+
+    def __init__(self):
+        self.chunks: list = []
+        self.starts: list = []
+        self.ends: list = []
+        self.flags: list = []
+        self.src: list = []
+        self.sources: dict[str, int] = {}
+        self.data_len = 0
+        self.frames = 0
+        self.first_ns = 0
+
+    def size(self) -> int:
+        return self.data_len + FRAME_OVERHEAD * self.frames + 32 * len(self.sources) + 64
+
+
+class Batcher:
+    """Raw batches of one protocol, on their way into `rings`."""
+
+    def __init__(self, protocol: int, rings: list[RingProducer], batch_bytes: int):
+        self.protocol = protocol
+        self.rings = rings
+        max_record = min(r.max_record for r in rings)
+        self.batch_bytes = max(4096, min(batch_bytes, max_record // 2))
+        self._max_record = max_record
+        self._open = _Batch()
+        self._sealed: deque[_Batch] = deque()
+        self._next_ring = 0
+
+    @property
+    def pending_frames(self) -> int:
+        return self._open.frames + sum(b.frames for b in self._sealed)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._open.data_len + sum(b.data_len for b in self._sealed)
+
+    def oldest_ns(self) -> int:
+        """When the oldest pending frame arrived (0 if none): the batch-delay clock."""
+        if self._sealed:
+            return self._sealed[0].first_ns
+        return self._open.first_ns
+
+    def add(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str) -> None:
+        """Add the frames `buf[starts[i]:ends[i]]`, all from `source`."""
+        k = len(starts)
+        if k == 0:
+            return
+        b = self._open
+        extra = len(buf) + FRAME_OVERHEAD * k
+        if b.frames and b.size() + extra > self.batch_bytes:
+            self._seal()
+            b = self._open
+        if b.size() + extra > self._max_record:
+            # One read bigger than a ring record: split it (only with absurd settings).
+            half = k // 2
+            if half == 0:
+                raise ValueError("a single frame does not fit in a ring record")
+            self.add(buf, starts[:half], ends[:half], flags[:half], source)
+            self.add(buf, starts[half:], ends[half:], flags[half:], source)
+            return
+        if not b.frames:
+            b.first_ns = time.monotonic_ns()
+        idx = b.sources.setdefault(source, len(b.sources))
+        base = b.data_len
+        b.chunks.append(buf)
+        b.starts.append(starts + base)
+        b.ends.append(ends + base)
+        b.flags.append(flags)
+        b.src.append(np.full(k, idx, np.uint16))
+        b.data_len += len(buf)
+        b.frames += k
+        if b.size() >= self.batch_bytes:
+            self._seal()
+
+    def add_datagram(self, data: bytes, source: str, truncated: bool) -> None:
+        """Add one whole datagram as a frame (UDP)."""
+        b = self._open
+        if b.frames and b.size() + len(data) + FRAME_OVERHEAD > self.batch_bytes:
+            self._seal()
+            b = self._open
+        if not b.frames:
+            b.first_ns = time.monotonic_ns()
+        idx = b.sources.get(source)
+        if idx is None:
+            if len(b.sources) >= 65535:
+                self._seal()
+                b = self._open
+                b.first_ns = time.monotonic_ns()
+            idx = b.sources.setdefault(source, len(b.sources))
+        b.starts.append(b.data_len)
+        b.data_len += len(data)
+        b.ends.append(b.data_len)
+        b.flags.append(1 if truncated else 0)
+        b.src.append(idx)
+        b.chunks.append(data)
+        b.frames += 1
+
+    def _seal(self) -> None:
+        if self._open.frames:
+            self._sealed.append(self._open)
+            self._open = _Batch()
+
+    def flush(self, recv_ns: int | None = None) -> bool:
+        """Write every pending batch; False (batches kept) when all rings are full."""
+        self._seal()
+        while self._sealed:
+            if not self._write(self._sealed[0], recv_ns or time.time_ns()):
+                return False
+            self._sealed.popleft()
+        return True
+
+    def drop_all(self) -> tuple[int, int]:
+        """Forget every pending batch; returns (frames, bytes) dropped, for the drop counters."""
+        self._seal()
+        frames = sum(b.frames for b in self._sealed)
+        data = sum(b.data_len for b in self._sealed)
+        self._sealed.clear()
+        return frames, data
+
+    def _write(self, b: _Batch, recv_ns: int) -> bool:
+        if isinstance(b.starts[0], np.ndarray):
+            starts = np.concatenate(b.starts)
+            ends = np.concatenate(b.ends)
+            flags = np.concatenate(b.flags)
+            src = np.concatenate(b.src)
+        else:
+            starts = np.asarray(b.starts, np.uint32)
+            ends = np.asarray(b.ends, np.uint32)
+            flags = np.asarray(b.flags, np.uint8)
+            src = np.asarray(b.src, np.uint16)
+        sources_blob = "\n".join(b.sources).encode()
+        size = raw_size(b.frames, len(sources_blob), b.data_len)
+        for attempt in range(len(self.rings)):
+            ring = self.rings[(self._next_ring + attempt) % len(self.rings)]
+            view = ring.reserve(size)
+            if view is None:
+                continue
+            try:
+                written = write_raw(view, recv_ns, self.protocol, starts, ends, src, flags, sources_blob, b.chunks)
+                ring.commit(KIND_RAW, written)
+            finally:
+                view.release()
+            self._next_ring = (self._next_ring + attempt + 1) % len(self.rings)
+            return True
+        return False

@@ -1,0 +1,210 @@
+"""Receiver worker: binds the syslog ports with SO_REUSEPORT and moves frames into the rings.
+
+One asyncio (uvloop) loop per process. TCP frames and UDP datagrams go to one `Batcher` per
+protocol; a batch is written when it is full or `batch_delay` after its first frame. When every
+ring to the parsers is full, TCP reading pauses on all connections until a write succeeds
+(back-pressure), while UDP batches are dropped and counted.
+
+Drain (SIGTERM): stop accepting, stop reading, hand over each connection's unterminated tail,
+write every pending batch (waiting for ring space up to the drain deadline), then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import uvloop
+
+from engine import control
+from engine.batch import PROTOCOLS
+from engine.config import Settings
+from engine.process import BootError, WorkerSpec
+from engine.receive.batcher import Batcher
+from engine.receive.syslog_tcp import SyslogTcpProtocol
+from engine.receive.syslog_udp import SyslogUdpProtocol
+from engine.ring import RingProducer
+from engine.sockets import tcp_listener, udp_socket
+from engine.units import parse_duration_s, parse_hostport, parse_size
+from engine.worker_common import WorkerShm
+
+log = logging.getLogger("logjet.receive")
+
+TCP, UDP = PROTOCOLS.index("tcp"), PROTOCOLS.index("udp")
+# While back-pressured, how often to retry the ring: short, since the parser frees space fast.
+RETRY_S = 0.001
+HEARTBEAT_S = 0.25
+
+
+class Receiver:
+    """The state of one receiver process; protocols call its `tcp_frames` / `udp_datagram`."""
+
+    def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm, rings: list[RingProducer]):
+        self.settings = settings
+        self.spec = spec
+        self.shm = shm
+        self.loop = asyncio.get_event_loop()
+        batch_bytes = settings.ingest.batch_bytes
+        self.tcp = Batcher(TCP, rings, batch_bytes)
+        self.udp = Batcher(UDP, rings, batch_bytes)
+        self.delay_ns = int(parse_duration_s(settings.ingest.batch_delay) * 1e9)
+        self.connections: set[SyslogTcpProtocol] = set()
+        self.paused = False
+        self.stopping = False
+        self._wake = asyncio.Event()
+        m = shm.metrics
+        self.m_msgs = {p: m.counter("received_messages_total", protocol=PROTOCOLS[p]) for p in (TCP, UDP)}
+        self.m_bytes = {p: m.counter("received_bytes_total", protocol=PROTOCOLS[p]) for p in (TCP, UDP)}
+        self.m_trunc = m.counter("truncated_messages_total")
+        self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
+        self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
+        self.batches = 0
+
+    # --- called by the protocols -------------------------------------------------------------
+    def connection_opened(self, proto: SyslogTcpProtocol) -> None:
+        self.connections.add(proto)
+        if self.paused:
+            proto.transport.pause_reading()
+
+    def connection_closed(self, proto: SyslogTcpProtocol) -> None:
+        self.connections.discard(proto)
+
+    def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
+        k = len(starts)
+        if k:
+            self.tcp.add(buf, starts, ends, flags, source)
+            self.m_msgs[TCP].inc(k)
+            truncated = int((flags & 1).sum())
+            if truncated:
+                self.m_trunc.inc(truncated)
+        if nbytes:
+            self.m_bytes[TCP].inc(nbytes)
+        if self.tcp.pending_bytes >= self.tcp.batch_bytes:
+            self._flush_tcp()
+        elif k:
+            self._wake.set()
+
+    def udp_datagram(self, data: bytes, source: str, truncated: bool) -> None:
+        self.udp.add_datagram(data, source, truncated)
+        if self.udp.pending_bytes >= self.udp.batch_bytes:
+            self._flush_udp()
+        else:
+            self._wake.set()
+
+    def udp_error(self, exc: Exception) -> None:
+        self.m_socket_err.inc()
+
+    # --- moving batches into the rings --------------------------------------------------------
+    def _flush_tcp(self) -> None:
+        if self.tcp.flush():
+            self.batches += 1
+            if self.paused:
+                self.paused = False
+                for proto in self.connections:
+                    proto.transport.resume_reading()
+        elif not self.paused:
+            self.paused = True
+            for proto in self.connections:
+                proto.transport.pause_reading()
+
+    def _flush_udp(self) -> None:
+        frames = self.udp.pending_frames
+        nbytes = self.udp.pending_bytes
+        if not frames:
+            return
+        if not self.udp.flush():
+            dropped, _ = self.udp.drop_all()
+            self.m_ring_full.inc(dropped)
+        self.batches += 1
+        # Counted once the batch's fate is known: received includes what was then dropped.
+        self.m_msgs[UDP].inc(frames)
+        self.m_bytes[UDP].inc(nbytes)
+
+    async def flusher(self) -> None:
+        """Writes batches `batch_delay` after their first frame, and retries while paused."""
+        delay_s = self.delay_ns / 1e9
+        while True:
+            if self.paused:
+                await asyncio.sleep(RETRY_S)
+                self._flush_tcp()
+                continue
+            oldest = min((t for t in (self.tcp.oldest_ns(), self.udp.oldest_ns()) if t), default=0)
+            if not oldest:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            wait = (oldest + self.delay_ns - time.monotonic_ns()) / 1e9
+            if wait > 0:
+                await asyncio.sleep(min(wait, delay_s))
+                continue
+            if self.tcp.pending_frames:
+                self._flush_tcp()
+            if self.udp.pending_frames:
+                self._flush_udp()
+
+    async def heartbeat(self) -> None:
+        while True:
+            self.shm.beat(self.batches)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def drain(self, deadline: float) -> None:
+        """Everything read so far into the rings, waiting for space until `deadline`."""
+        for proto in list(self.connections):
+            proto.transport.pause_reading()
+            proto.finish()
+        self._flush_udp()
+        while not self.tcp.flush():
+            if time.monotonic() > deadline:
+                frames, _ = self.tcp.drop_all()
+                log.error("drain deadline passed: %d frames could not be written", frames)
+                self.m_ring_full.inc(frames)
+                break
+            await asyncio.sleep(RETRY_S)
+        for proto in list(self.connections):
+            proto.transport.abort()
+
+
+async def _serve(settings: Settings, spec: WorkerSpec) -> None:
+    shm = WorkerShm(spec)
+    rings = [RingProducer(shm.dir.ring(name)) for name in spec.outputs]
+    receiver = Receiver(settings, spec, shm, rings)
+    loop = asyncio.get_running_loop()
+    max_len = settings.ingest.max_message_bytes
+    servers = []
+    transports = []
+    try:
+        if "syslog_tcp" in spec.ports:
+            host, _ = parse_hostport(settings.listen.syslog_tcp)
+            sock = tcp_listener(host, spec.ports["syslog_tcp"], settings.listen.tcp_backlog)
+            servers.append(await loop.create_server(lambda: SyslogTcpProtocol(receiver, max_len), sock=sock))
+        if "syslog_udp" in spec.ports:
+            host, _ = parse_hostport(settings.listen.syslog_udp)
+            sock = udp_socket(host, spec.ports["syslog_udp"], parse_size(settings.listen.udp_recv_buffer))
+            transport, _ = await loop.create_datagram_endpoint(lambda: SyslogUdpProtocol(receiver, max_len), sock=sock)
+            transports.append(transport)
+    except OSError as exc:
+        raise BootError(f"cannot listen: {exc}") from exc
+
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    tasks = [asyncio.ensure_future(receiver.flusher()), asyncio.ensure_future(receiver.heartbeat())]
+    shm.set_state(control.READY)
+    log.info("listening on %s", spec.ports)
+    await stop.wait()
+
+    shm.set_state(control.DRAINING)
+    deadline = time.monotonic() + parse_duration_s(settings.supervisor.drain_timeout)
+    for server in servers:
+        server.close()
+    for transport in transports:
+        transport.close()
+    await receiver.drain(deadline)
+    for task in tasks:
+        task.cancel()
+    shm.set_state(control.STOPPED)
+
+
+def run(settings: Settings, spec: WorkerSpec) -> None:
+    uvloop.run(_serve(settings, spec))

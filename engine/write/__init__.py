@@ -1,0 +1,1 @@
+"""Writer worker: column batches from the parsers → time-partitioned parts on disk."""

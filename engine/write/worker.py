@@ -1,0 +1,182 @@
+"""Writer worker: reads column batches from every parser ring and flushes them as parts.
+
+The writer reads ahead in its rings but releases a record only after the part holding its rows
+is on disk (renamed and the folder fsynced): the rings are the write-ahead log, so a writer
+crash loses nothing. A flush happens when the oldest pending row has waited `flush_interval`
+(this is what makes data visible within a second), when a ring is half full, or when enough
+rows are pending.
+
+Drain (SIGTERM, sent after every parser has exited): read the rings dry, flush, exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from engine import control
+from engine.batch import KIND_COLUMNS
+from engine.config import Settings
+from engine.process import BootError, StopFlag, WorkerSpec
+from engine.ring import RingConsumer
+from engine.store.rows import concat
+from engine.units import parse_duration_ns
+from engine.worker_common import Idle, WorkerShm
+from engine.write.intake import RingIntake
+from engine.write.part_writer import PartWriter
+from engine.write.recovery import recover_positions, remove_temporaries
+from engine.write.storage_stats import StorageStats
+
+log = logging.getLogger("logjet.write")
+
+# Flush before a ring is this full: the rest is headroom for the parsers while we write.
+RING_FLUSH_SHARE = 0.5
+# Upper bound on rows in one flush, to bound the writer's memory and flush time.
+MAX_FLUSH_ROWS = 2_000_000
+# Records read from one ring before looking at the others (fairness).
+READS_PER_TURN = 64
+
+
+class Writer:
+    def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm):
+        self.settings = settings
+        self.spec = spec
+        self.shm = shm
+        self.data_dir = settings.data_dir
+        st = settings.storage
+        self.flush_ns = parse_duration_ns(st.flush_interval)
+        self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
+        self.intakes = [RingIntake() for _ in spec.inputs]
+        self.parts = PartWriter(self.data_dir, spec.instance, st.block_rows, st.zstd_level, st.fsync,
+                                index_builder=_index_builder(settings))
+        self.pending: list = []
+        self.pending_rows = 0
+        self.pending_since = 0
+        self.release_to: dict[int, tuple[int, int]] = {}  # consumer index → (end_pos, records)
+        self.positions: dict[str, int] = {}  # ring name → last end position read (on disk after flush)
+        self.skip_until: dict[str, int] = {}
+        m = shm.metrics
+        self.m_rows = m.counter("written_rows_total")
+        self.m_parts = m.counter("written_parts_total", origin="flush")
+        self.m_dups = m.counter("dropped_messages_total", reason="duplicate")
+        self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
+        self.h_flush = m.histogram("flush_duration_seconds")
+        self.h_visible = m.histogram("ingest_to_visible_seconds")
+        self.stats = StorageStats(self.data_dir, m)
+        self.flushes = 0
+
+    def recover(self) -> None:
+        """On a restart: skip what the previous writer already put on disk."""
+        positions, max_seq = recover_positions(self.data_dir, self.spec.instance)
+        self.parts.seq = max(self.parts.seq, max_seq)
+        self.positions.update(positions)
+        for name in self.spec.inputs:
+            if name in positions:
+                self.skip_until[name] = positions[name]
+
+    def poll(self) -> int:
+        """Read what the rings hold; returns records read."""
+        got = 0
+        for i, consumer in enumerate(self.consumers):
+            name = self.spec.inputs[i]
+            for _ in range(READS_PER_TURN):
+                rec = consumer.read()
+                if rec is None:
+                    break
+                got += 1
+                self._take(i, name, rec)
+        return got
+
+    def _take(self, i: int, name: str, rec) -> None:
+        prev = self.release_to.get(i, (0, 0))
+        self.release_to[i] = (rec.end_pos, prev[1] + 1)
+        if rec.end_pos <= self.skip_until.get(name, 0) or rec.kind != KIND_COLUMNS:
+            return
+        try:
+            header, rows = self.intakes[i].decode(rec.payload)
+        except (ValueError, KeyError) as exc:
+            log.error("damaged column batch in %s at %d: %s", name, rec.end_pos, exc)
+            self.m_damaged.inc()
+            return
+        src, src_end = header.get("in", ("", 0))
+        if src and src_end <= self.positions.get(src, -1):
+            self.m_dups.inc(len(rows))
+            return
+        if src:
+            self.positions[src] = src_end
+        self.positions[name] = rec.end_pos
+        if not self.pending:
+            self.pending_since = time.monotonic_ns()
+        self.pending.append(rows)
+        self.pending_rows += len(rows)
+
+    def due(self) -> bool:
+        if not self.pending:
+            return bool(self.release_to)  # only skipped records: give their space back now
+        if time.monotonic_ns() - self.pending_since >= self.flush_ns or self.pending_rows >= MAX_FLUSH_ROWS:
+            return True
+        return any(c.used_bytes > c.capacity * RING_FLUSH_SHARE for c in self.consumers)
+
+    def flush(self) -> None:
+        if self.pending:
+            t0 = time.perf_counter()
+            rows = concat(self.pending)
+            written = self.parts.write_flush(rows, dict(self.positions))
+            now = time.time_ns()
+            self.h_flush.observe(time.perf_counter() - t0)
+            self.h_visible.observe_many((now - rows.recv) / 1e9)
+            self.m_rows.inc(len(rows))
+            self.m_parts.inc(len(written))
+            self.stats.added(written)
+            self.pending = []
+            self.pending_rows = 0
+            self.flushes += 1
+        # Only now may the parsers reuse the ring space: the rows are on disk.
+        for i, (pos, records) in self.release_to.items():
+            self.consumers[i].release(pos, records)
+        self.release_to = {}
+
+    def rings_empty(self) -> bool:
+        return all(c.pending_bytes() == 0 for c in self.consumers)
+
+
+def _index_builder(settings: Settings):
+    try:
+        from engine.store.index import make_index_builder
+    except ImportError:
+        return None
+    return make_index_builder(settings.storage)
+
+
+def run(settings: Settings, spec: WorkerSpec) -> None:
+    stop = StopFlag()
+    stop.install()
+    shm = WorkerShm(spec)
+    try:
+        os.makedirs(settings.data_dir, exist_ok=True)
+        remove_temporaries(settings.data_dir)
+    except OSError as exc:
+        raise BootError(f"data dir {settings.data_dir}: {exc}") from exc
+    writer = Writer(settings, spec, shm)
+    if spec.restarts:
+        writer.recover()
+    shm.set_state(control.READY)
+    idle = Idle()
+    while True:
+        got = writer.poll()
+        if writer.due():
+            writer.flush()
+        shm.beat(writer.flushes)
+        if stop.stopping and not got and writer.rings_empty():
+            break
+        if got:
+            idle.reset()
+        else:
+            writer.stats.maybe_refresh()
+            idle.wait()
+    shm.set_state(control.DRAINING)
+    writer.flush()
+    shm.set_state(control.STOPPED)

@@ -1,0 +1,1 @@
+"""numba kernels and the hyperscan wrapper: pure functions over arrays, no I/O, no processes."""
