@@ -60,7 +60,8 @@ class EngineProcess:
         self.args = [sys.executable, "-m", "engine.cli", "serve", "--data-dir", data_dir,
                      "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
                      *extra_args]
-        self.log_path = log_path or os.path.join(data_dir, "..", f"engine-{os.getpid()}-{time.monotonic_ns()}.log")
+        self.log_path = log_path or os.path.join(os.path.dirname(os.path.abspath(data_dir)),
+                                                 f"engine-{os.getpid()}-{time.monotonic_ns()}.log")
         self.start_timeout = start_timeout
         self.env = env
         self.proc: subprocess.Popen | None = None

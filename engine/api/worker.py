@@ -13,7 +13,7 @@ import signal
 import uvloop
 from aiohttp import web
 
-from engine import control
+from engine import control, metrics
 from engine.api import health, metrics_route
 from engine.config import Settings
 from engine.process import BootError, WorkerSpec
@@ -24,6 +24,8 @@ from engine.worker_common import WorkerShm
 
 log = logging.getLogger("logjet.api")
 HEARTBEAT_S = 0.25
+# The `query_duration_seconds` histogram of this process; query routes observe into it.
+QUERY_DURATION = web.AppKey("query_duration", metrics.Histogram)
 
 
 def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
@@ -44,6 +46,8 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Appli
     app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))
+    # Query routes observe into this; created here so the series exists before the first query.
+    app[QUERY_DURATION] = shm.metrics.histogram("query_duration_seconds")
     try:
         from engine.api import query_routes
     except ImportError:

@@ -61,6 +61,7 @@ class Receiver:
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
         self.batches = 0
+        self.udp_truncated = 0  # datagrams cut to max_message_bytes since the last UDP batch
 
     # --- called by the protocols -------------------------------------------------------------
     def connection_opened(self, proto: SyslogTcpProtocol) -> None:
@@ -88,6 +89,8 @@ class Receiver:
 
     def udp_datagram(self, data: bytes, source: str, truncated: bool) -> None:
         self.udp.add_datagram(data, source, truncated)
+        if truncated:
+            self.udp_truncated += 1
         if self.udp.pending_bytes >= self.udp.batch_bytes:
             self._flush_udp()
         else:
@@ -121,6 +124,9 @@ class Receiver:
         # Counted once the batch's fate is known: received includes what was then dropped.
         self.m_msgs[UDP].inc(frames)
         self.m_bytes[UDP].inc(nbytes)
+        if self.udp_truncated:
+            self.m_trunc.inc(self.udp_truncated)
+            self.udp_truncated = 0
 
     async def flusher(self) -> None:
         """Writes batches `batch_delay` after their first frame, and retries while paused."""
