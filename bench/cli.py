@@ -4,21 +4,63 @@ from __future__ import annotations
 
 import argparse
 
+from bench.peers import PEERS
+from bench.send import PROTOS
+
+
+def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
+    p.add_argument("--messages", type=int, default=messages, help=f"messages to send (default {messages:,})")
+    p.add_argument("--proto", choices=PROTOS, default="tcp",
+                   help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), udp, or http (NDJSON "
+                        "to POST /api/v1/ingest)")
+    p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
+    p.add_argument("--data", choices=("synthetic", "loghub"), default="synthetic",
+                   help="synthetic: templates with varying hosts, apps, pids, IPs, users, durations; "
+                        "loghub: replay the loghub samples (default synthetic)")
+    p.add_argument("--corpus", help="folder holding loghub/ (default ../shared/corpus)")
+    p.add_argument("--rfc5424", action="store_true", help="send RFC 5424 instead of RFC 3164")
+    p.add_argument("--seed", type=int, default=42, help="seed of the message generator")
+    p.add_argument("--warmup", type=int, default=20_000,
+                   help="messages sent and stored before each timed run, not counted (default 20,000)")
+    p.add_argument("--timeout", type=float, default=600, help="give up a run after this many seconds")
+    p.add_argument("--out", help="folder for the JSON result and PNG plot (default ./bench/results)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench", required=True)
-    i = sub.add_parser("ingest", help="end-to-end ingest throughput (first byte sent → last row on disk)")
-    i.add_argument("--messages", type=int, default=1_000_000, help="messages to send (default 1,000,000)")
-    i.add_argument("--proto", choices=("tcp", "tcp-octet", "udp"), default="tcp",
-                   help="tcp (LF framing), tcp-octet (RFC 6587 octet counting) or udp")
-    i.add_argument("--senders", type=int, default=2, help="sender processes, one connection each")
+    i = sub.add_parser("ingest", help="end-to-end ingest throughput (first byte sent → last row on disk), "
+                                      "latency at a fixed rate, peers side by side",
+                       description="Send pre-rendered messages from sender processes and time them until "
+                                   "stored. Writes a JSON result and a PNG plot.")
+    _add_load(i, 1_000_000)
+    i.add_argument("--rate", type=float, default=0, help="messages per second in all (default: as fast as "
+                                                         "the target takes them); turns on latency probes")
+    i.add_argument("--duration", type=float, help="with --rate: seconds to send (sets --messages)")
+    i.add_argument("--probes", type=float, default=None,
+                   help="latency probes per second in all (default 200 with --rate, else 0)")
+    i.add_argument("--peer", action="append", choices=sorted(PEERS),
+                   help="also run this collector on the same data (TCP only; repeatable); skipped with a "
+                        "note when not installed")
+    i.add_argument("--repeat", type=int, default=1, help="runs per target; the figures are medians")
     i.add_argument("--receivers", type=int, default=0, help="engine receivers (default: the engine's)")
     i.add_argument("--parsers", type=int, default=0, help="engine parsers (default: the engine's)")
-    i.add_argument("--rfc5424", action="store_true", help="send RFC 5424 instead of RFC 3164")
-    i.add_argument("--seed", type=int, default=42, help="seed of the message generator")
     i.add_argument("--url", help="measure a running engine (its HTTP URL) instead of starting one")
     i.add_argument("--syslog-port", type=int, default=5514, help="with --url: its syslog port")
-    i.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+
+    s = sub.add_parser("scaling", help="throughput over a grid of receivers × parsers",
+                       description="One ingest run (or --repeat) per (receivers, parsers) pair; writes a JSON "
+                                   "result and a PNG of the scaling curve.")
+    _add_load(s, 1_000_000)
+    s.add_argument("--counts", default="", help="comma-separated process counts to try for both R and P "
+                                                "(default: 1, 2, 4, ... up to the core count)")
+    s.add_argument("--diagonal", action="store_true", help="only R = P (a faster run on big machines)")
+    s.add_argument("--repeat", type=int, default=1, help="runs per cell; the figure is the median")
+
+    k = sub.add_parser("suite", help="run a declarative benchmark suite (bench/suites/*.toml)")
+    k.add_argument("file", help="suite file, e.g. bench/suites/benchmarks.toml")
+    k.add_argument("--out", help="folder for results (default ./bench/results)")
+    k.add_argument("--only", action="append", help="run only the case with this name (repeatable)")
 
 
 def run_bench(args) -> int:
@@ -26,4 +68,12 @@ def run_bench(args) -> int:
         from bench.ingest import run_ingest
 
         return run_ingest(args)
+    if args.bench == "scaling":
+        from bench.scaling import run_scaling
+
+        return run_scaling(args)
+    if args.bench == "suite":
+        from bench.suite import run_suite
+
+        return run_suite(args)
     raise SystemExit(f"unknown bench {args.bench}")

@@ -3,20 +3,29 @@ cron, postgres, an app logging key=value), filled with varying hosts, apps, pids
 durations from a seeded random generator, so runs are repeatable and the sender never becomes
 the bottleneck (it only replays bytes).
 
-Also a loghub replay: the lines of `../shared/corpus/loghub/*_2k.log` wrapped in syslog headers.
+Also a loghub replay: the lines of `../shared/corpus/loghub/*_2k.log` wrapped in syslog headers
+(or JSON objects, for HTTP), and latency probes that carry their send time.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import pathlib
 import random
+import string
 import time
+from typing import NamedTuple
 
 USERS = ["root", "admin", "deploy", "alice", "bob", "carol", "postgres", "www-data", "ubuntu", "git"]
 PATHS = ["/", "/api/v1/users", "/api/v1/orders", "/login", "/static/app.js", "/healthz", "/metrics", "/search"]
 METHODS = ["GET", "GET", "GET", "POST", "PUT", "DELETE"]
 STATUS = [200, 200, 200, 200, 201, 204, 301, 304, 400, 401, 403, 404, 500, 502, 503]
 LEVELS = ["info", "info", "info", "debug", "warn", "error"]
+FACILITIES = (1, 3, 4, 10, 16)  # user, daemon, auth, authpriv, local0
+SEVERITY_NAMES = ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"]
+# App name of latency probes: rare enough that no generated or replayed message uses it.
+PROBE_APP = "ljprobe"
 
 # (app, severity, template); fields in {} are filled per message.
 TEMPLATES = [
@@ -36,61 +45,134 @@ TEMPLATES = [
 ]
 
 
+def _int(lo: int, hi: int):
+    span = hi - lo + 1
+    return lambda rng: lo + int(rng.random() * span)
+
+
+def _pick(values: list):
+    return lambda rng: values[int(rng.random() * len(values))]
+
+
+# How each template field is drawn; only the fields a template names are drawn for it.
+FIELDS = {
+    "user": _pick(USERS),
+    "ip": lambda rng: "%d.%d.%d.%d" % (1 + int(rng.random() * 223), int(rng.random() * 256),
+                                       int(rng.random() * 256), 1 + int(rng.random() * 254)),
+    "port": _int(1024, 65535),
+    "hash": lambda rng: "%016x" % rng.getrandbits(64),
+    "method": _pick(METHODS),
+    "path": _pick(PATHS),
+    "status": _pick(STATUS),
+    "bytes": _int(100, 500000),
+    "dur": _int(1, 3000),
+    "uptime": lambda rng: "%.6f" % (1 + rng.random() * 900000),
+    "pid2": _int(100, 99999),
+    "num": _int(1, 10_000_000),
+    "level": _pick(LEVELS),
+    "small": _int(0, 9),
+}
+_TEMPLATE_FIELDS = {t: [f for _, f, _, _ in string.Formatter().parse(t) if f] for _, _, t in TEMPLATES}
+
+
 def _fill(rng: random.Random, template: str) -> str:
-    return template.format(
-        user=rng.choice(USERS),
-        ip=f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-        port=rng.randint(1024, 65535),
-        hash="%016x" % rng.getrandbits(64),
-        method=rng.choice(METHODS),
-        path=rng.choice(PATHS),
-        status=rng.choice(STATUS),
-        bytes=rng.randint(100, 500000),
-        dur=rng.randint(1, 3000),
-        uptime=f"{rng.uniform(1, 900000):.6f}",
-        pid2=rng.randint(100, 99999),
-        num=rng.randint(1, 10_000_000),
-        level=rng.choice(LEVELS),
-        small=rng.randint(0, 9),
-    )
+    return template.format(**{f: FIELDS[f](rng) for f in _TEMPLATE_FIELDS[template]})
 
 
-def messages(count: int, seed: int = 42, rfc5424: bool = False, hosts: int = 50,
-             now: float | None = None) -> list[bytes]:
-    """`count` distinct syslog messages (without framing). Timestamps advance from `now`."""
+class Record(NamedTuple):
+    """One generated log event, before it is rendered as syslog or JSON."""
+
+    time: float
+    pri: int
+    host: str
+    app: str
+    pid: int
+    level: str
+    body: str
+
+
+def records(count: int, seed: int = 42, hosts: int = 50, now: float | None = None) -> list[Record]:
+    """`count` distinct events from the templates; timestamps advance 0.1 ms apart from `now`."""
     rng = random.Random(seed)
     start = time.time() if now is None else now
     host_names = [f"web-{i:02d}.prod.example.com" if i % 3 else f"db-{i:02d}" for i in range(hosts)]
     out = []
     for i in range(count):
-        app, sev, template = TEMPLATES[rng.randrange(len(TEMPLATES))]
-        host = host_names[rng.randrange(hosts)]
-        pid = rng.randint(100, 65000)
-        pri = (rng.choice((1, 3, 4, 10, 16)) * 8) + sev
-        t = start + i * 1e-4
-        body = _fill(rng, template)
-        if rfc5424:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 1_000_000:06d}Z"
-            out.append(f"<{pri}>1 {stamp} {host} {app} {pid} - - {body}".encode())
-        else:
-            stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(t))
-            out.append(f"<{pri}>{stamp} {host} {app}[{pid}]: {body}".encode())
+        app, sev, template = TEMPLATES[int(rng.random() * len(TEMPLATES))]
+        host = host_names[int(rng.random() * hosts)]
+        pid = 100 + int(rng.random() * 64901)
+        pri = FACILITIES[int(rng.random() * len(FACILITIES))] * 8 + sev
+        out.append(Record(start + i * 1e-4, pri, host, app, pid, SEVERITY_NAMES[sev], _fill(rng, template)))
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp(second: int, fmt: str) -> str:
+    return time.strftime(fmt, time.gmtime(second))
+
+
+def _rfc3339(t: float) -> str:
+    return _stamp(int(t), "%Y-%m-%dT%H:%M:%S") + f".{int(t * 1e6) % 1_000_000:06d}Z"
+
+
+def render_syslog(r: Record, rfc5424: bool) -> bytes:
+    if rfc5424:
+        return f"<{r.pri}>1 {_rfc3339(r.time)} {r.host} {r.app} {r.pid} - - {r.body}".encode()
+    return f"<{r.pri}>{_stamp(int(r.time), '%b %d %H:%M:%S')} {r.host} {r.app}[{r.pid}]: {r.body}".encode()
+
+
+def render_json(r: Record) -> bytes:
+    """One NDJSON object in the shape of a structured application log."""
+    return json.dumps({"time": _rfc3339(r.time), "host": r.host, "app": r.app, "level": r.level, "pid": r.pid,
+                       "msg": r.body}, separators=(",", ":")).encode()
+
+
+def messages(count: int, seed: int = 42, rfc5424: bool = False, hosts: int = 50,
+             now: float | None = None) -> list[bytes]:
+    """`count` distinct syslog messages (without framing). Timestamps advance from `now`."""
+    return [render_syslog(r, rfc5424) for r in records(count, seed, hosts, now)]
+
+
+def json_messages(count: int, seed: int = 42, hosts: int = 50, now: float | None = None) -> list[bytes]:
+    """`count` distinct NDJSON lines (without the newline) for HTTP ingest."""
+    return [render_json(r) for r in records(count, seed, hosts, now)]
+
+
+def loghub_lines(corpus: pathlib.Path) -> list[tuple[str, bytes]]:
+    """(system, line) of every line of every loghub sample, in file order."""
+    out = []
+    for path in sorted((corpus / "loghub").glob("*_2k.log")):
+        system = path.name.split("_")[0]
+        out.extend((system, line) for line in path.read_bytes().split(b"\r\n") if line)
+    if not out:
+        raise FileNotFoundError(f"no loghub samples (*_2k.log) under {corpus / 'loghub'}")
     return out
 
 
 def loghub_messages(corpus: pathlib.Path, rfc5424: bool = True) -> list[bytes]:
     """Every loghub line as the MSG of a syslog message (app = the system's name)."""
     out = []
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for path in sorted((corpus / "loghub").glob("*_2k.log")):
-        system = path.name.split("_")[0].encode()
-        for line in path.read_bytes().split(b"\r\n"):
-            if line:
-                if rfc5424:
-                    out.append(b"<14>1 %s loghub %s - - - %s" % (stamp.encode(), system, line))
-                else:
-                    out.append(b"<14>%s loghub %s: %s" % (time.strftime("%b %d %H:%M:%S").encode(), system, line))
+    if rfc5424:
+        head = "<14>1 %s loghub {} - - - " % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    else:
+        head = "<14>%s loghub {}: " % time.strftime("%b %d %H:%M:%S", time.gmtime())
+    for system, line in loghub_lines(corpus):
+        out.append(head.format(system).encode() + line)
     return out
+
+
+def loghub_json(corpus: pathlib.Path) -> list[bytes]:
+    """Every loghub line as an NDJSON object (host "loghub", app = the system's name)."""
+    return [json.dumps({"host": "loghub", "app": system, "msg": line.decode("utf-8", "replace")},
+                       separators=(",", ":")).encode() for system, line in loghub_lines(corpus)]
+
+
+def probe(seq: int, sent_ns: int, fmt: str) -> bytes:
+    """A latency probe (unframed): app `PROBE_APP`, its send time in the message as `sent_ns=`.
+    `fmt` is "syslog" or "json"; `bench.latency` finds probes by app and reads `sent_ns` back."""
+    if fmt == "json":
+        return b'{"app":"%s","host":"bench","msg":"probe seq=%d sent_ns=%d"}' % (PROBE_APP.encode(), seq, sent_ns)
+    return b"<14>1 - bench %s - - - probe seq=%d sent_ns=%d" % (PROBE_APP.encode(), seq, sent_ns)
 
 
 def frame(messages_: list[bytes], framing: str) -> bytes:

@@ -1,0 +1,81 @@
+"""Send-to-visible latency, read back from the parts of a local engine.
+
+Senders mix probes into the load (`generate.probe`: app `ljprobe`, `sent_ns=<ns>` in the
+message, stamped at the moment the probe is written to the socket). A probe is visible when the
+part holding it is renamed into the data dir: the writer renames a part only once it is whole
+and fsynced, and rename(2) sets the file's ctime, so the part's ctime is the moment its rows
+became queryable. Latency = that ctime - sent_ns. Each row's `_recv` splits it into the wire
+and receiver share (sent → received) and the engine's share (received → visible).
+
+Only the `app` column of each block is decompressed, and the message, `_time` and `_recv`
+columns only of blocks that hold probes. If a probe shows up in several parts (a merge copied
+it), the earliest part counts. Reads the parts directly (engine.store), not the query language.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from bench.generate import PROBE_APP
+from engine.store import columns as C
+from engine.store import layout
+from engine.store.part import Part, PartDamaged
+
+_SENT = re.compile(rb"sent_ns=(\d+)")
+PERCENTILES = (50, 90, 95, 99, 99.9)
+
+
+def probe_times(data_dir: str) -> dict[int, tuple[int, int]]:
+    """{sent_ns: (recv_ns, visible_ns)} of every probe in the data dir."""
+    found: dict[int, tuple[int, int]] = {}
+    app = PROBE_APP.encode()
+    for path in layout.all_part_paths(data_dir):
+        try:
+            visible = os.stat(path).st_ctime_ns
+            part = Part(path)
+        except (OSError, PartDamaged):
+            continue
+        with part:
+            apps = part.meta.dicts.get("app", [])
+            if app not in apps:
+                continue
+            app_id = apps.index(app) + 1
+            for b in range(len(part.meta.blocks)):
+                rows = np.flatnonzero(part.stream(b, "app") == app_id)
+                if not len(rows):
+                    continue
+                time = part.stream(b, "_time")
+                recv = part.stream(b, "_recv") + time
+                off = C.offsets_from_lengths(part.stream(b, "message.len"))
+                data = part.stream(b, "message.data").tobytes()
+                for r in rows.tolist():
+                    m = _SENT.search(data, int(off[r]), int(off[r + 1]))
+                    if m:
+                        sent = int(m.group(1))
+                        if sent not in found or found[sent][1] > visible:
+                            found[sent] = (int(recv[r]), visible)
+    return found
+
+
+def summarize(times: dict[int, tuple[int, int]], probes_sent: int) -> dict:
+    """Percentiles in milliseconds of send → visible, send → received and received → visible."""
+    out: dict = {"probes_sent": probes_sent, "probes_found": len(times)}
+    if not times:
+        return out
+    sent = np.fromiter(times.keys(), np.int64, len(times))
+    recv = np.fromiter((v[0] for v in times.values()), np.int64, len(times))
+    vis = np.fromiter((v[1] for v in times.values()), np.int64, len(times))
+    for name, values in (("send_to_visible", vis - sent), ("send_to_received", recv - sent),
+                         ("received_to_visible", vis - recv)):
+        ms = values / 1e6
+        out[name] = {f"p{p:g}": round(float(np.percentile(ms, p)), 2) for p in PERCENTILES}
+        out[name]["mean"] = round(float(ms.mean()), 2)
+        out[name]["max"] = round(float(ms.max()), 2)
+    # For the plot: the send → visible distribution, thinned to at most 1000 sorted points.
+    lat = np.sort((vis - sent) / 1e6)
+    idx = np.linspace(0, len(lat) - 1, min(len(lat), 1000)).astype(np.int64)
+    out["send_to_visible_sorted_ms"] = [round(float(x), 2) for x in lat[idx]]
+    return out

@@ -1,0 +1,208 @@
+"""Sender processes: replay a pre-rendered pool of framed messages over TCP, UDP or HTTP NDJSON,
+as fast as the receiver takes them or at a fixed rate, with latency probes mixed in.
+
+The pool is rendered once by the parent (`write_pool`) and each sender maps it, so a sender only
+moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), HTTP posts
+slices as NDJSON bodies, UDP sends one datagram per message (the protocol's unit). At a fixed
+rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying
+its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at the moment it is
+sent. Each sender publishes how many messages it has sent in its slot of a shared array (the
+parent's progress bar) and reports (first send, last send, messages, probes, errors) on a queue.
+
+Contract: the pool files are read-only once written; a sender owns its socket and its slot.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from bench import generate
+
+PROTOS = ("tcp", "tcp-octet", "udp", "http")
+CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
+TICK_S = 0.005  # pacing granularity at a fixed rate
+INGEST_PATH = "/api/v1/ingest"
+HTTP_BATCH = 1000  # messages per HTTP request at full speed
+
+
+class Pool(NamedTuple):
+    """A rendered, framed pool on disk: `data` holds the messages back to back, `bounds` their
+    byte offsets (n + 1 int64)."""
+
+    data_path: str
+    bounds_path: str
+    count: int
+    bytes_per_message: float
+
+
+class Plan(NamedTuple):
+    """What one sender does (crosses the spawn boundary; plain values only)."""
+
+    proto: str
+    host: str
+    port: int
+    count: int
+    rate: float  # messages per second for this sender; 0 = as fast as possible
+    probe_interval_s: float  # 0 = no probes
+    pool: Pool
+
+
+def frame_one(message: bytes, proto: str) -> bytes:
+    if proto == "tcp-octet":
+        return b"%d %s" % (len(message), message)
+    if proto in ("tcp", "http"):
+        return message + b"\n"
+    return message
+
+
+def write_pool(folder: str, messages: list[bytes], proto: str) -> Pool:
+    framed = [frame_one(m, proto) for m in messages]
+    bounds = np.zeros(len(framed) + 1, np.int64)
+    np.cumsum([len(m) for m in framed], out=bounds[1:])
+    data_path = os.path.join(folder, f"pool-{proto}.bin")
+    bounds_path = os.path.join(folder, f"pool-{proto}.bounds.npy")
+    with open(data_path, "wb") as f:
+        f.write(b"".join(framed))
+    np.save(bounds_path, bounds)
+    return Pool(data_path, bounds_path, len(framed), float(bounds[-1]) / max(1, len(framed)))
+
+
+class _Stream:
+    """Message i of the run is pool message i % n."""
+
+    def __init__(self, pool: Pool):
+        with open(pool.data_path, "rb") as f:
+            self.data = memoryview(f.read())
+        self.bounds = np.load(pool.bounds_path).tolist()
+        self.n = pool.count
+
+    def chunks(self, i: int, j: int, most: int):
+        """(bytes, first pool index, count) covering messages [i, j): at most `most` messages
+        each, split where the pool wraps."""
+        while i < j:
+            k = i % self.n
+            stop = min(self.n, k + (j - i), k + most)
+            yield self.data[self.bounds[k]:self.bounds[stop]], k, stop - k
+            i += stop - k
+
+
+class _Conn:
+    """The transport of one sender: `send(view, first, count)` sends the framed bytes of `count`
+    pool messages starting at pool index `first`."""
+
+    def __init__(self, plan: Plan, bounds: list[int]):
+        self.proto = plan.proto
+        self.dest = (plan.host, plan.port)
+        self.bounds = bounds
+        self.errors = 0
+        if plan.proto == "http":
+            self.http = http.client.HTTPConnection(plan.host, plan.port, timeout=120)
+        elif plan.proto == "udp":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        else:
+            self.sock = socket.create_connection(self.dest)
+
+    def send(self, view, first: int, count: int) -> None:
+        if self.proto == "http":
+            self.http.request("POST", INGEST_PATH, body=bytes(view), headers={"Content-Type": "application/x-ndjson"})
+            resp = self.http.getresponse()
+            resp.read()
+            if resp.status // 100 != 2:
+                self.errors += count
+        elif self.proto == "udp":
+            sendto = self.sock.sendto
+            if first < 0:  # a probe: one message, not from the pool
+                sendto(view, self.dest)
+                return
+            b, base = self.bounds, self.bounds[first]
+            for k in range(first, first + count):
+                sendto(view[b[k] - base:b[k + 1] - base], self.dest)
+        else:
+            self.sock.sendall(view)
+
+    def close(self) -> None:
+        if self.proto == "http":
+            self.http.close()
+            return
+        if self.proto != "udp":
+            # Half-close and wait for the receiver to close: everything sent has been read.
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.settimeout(300)
+                while self.sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+        self.sock.close()
+
+
+def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> None:
+    """Entry point of a sender process (spawned): load the pool and connect, release `ready`,
+    wait for `start_evt`, send, report on `results`."""
+    stream = _Stream(plan.pool)
+    try:
+        conn = _Conn(plan, stream.bounds)
+    except OSError as exc:
+        results.put({"slot": slot, "error": f"cannot connect: {exc}", "first": 0.0, "last": 0.0, "sent": 0,
+                     "probes": 0, "errors": 0})
+        ready.release()
+        return
+    ready.release()
+    probe_fmt = "json" if plan.proto == "http" else "syslog"
+    most = HTTP_BATCH if plan.proto == "http" else CHUNK
+    start_evt.wait()
+    t0 = time.time()
+    sent = probes = 0
+    next_probe = t0 if plan.probe_interval_s else float("inf")
+    try:
+        while sent < plan.count:
+            now = time.time()
+            if now >= next_probe:
+                probe = frame_one(generate.probe(probes, time.time_ns(), probe_fmt), plan.proto)
+                conn.send(probe, -1, 1)
+                probes += 1
+                next_probe += plan.probe_interval_s
+            if plan.rate:
+                todo = min(plan.count, int((now - t0) * plan.rate) + 1) - sent
+                if todo <= 0:
+                    next_due = t0 + (sent + 1) / plan.rate
+                    time.sleep(max(0.0, min(TICK_S, next_probe - now, next_due - now)))
+                    continue
+                todo = min(todo, 8 * most)
+            else:
+                todo = min(plan.count - sent, most)
+            for view, first, count in stream.chunks(sent, sent + todo, most):
+                conn.send(view, first, count)
+                sent += count
+            progress[slot] = sent + probes
+        t_last = time.time()
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        results.put({"slot": slot, "error": f"{type(exc).__name__}: {exc}", "first": t0, "last": time.time(),
+                     "sent": sent, "probes": probes, "errors": plan.count - sent})
+        return
+    results.put({"slot": slot, "first": t0, "last": t_last, "sent": sent, "probes": probes, "errors": conn.errors})
+
+
+def send_direct(pool: Pool, proto: str, host: str, port: int, count: int) -> int:
+    """Send the first `count` pool messages from this process (a warm-up before the timed run,
+    so the target's first-batch costs, such as loading compiled kernels, are not timed)."""
+    stream = _Stream(pool)
+    count = min(count, stream.n)
+    conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool), stream.bounds)
+    most = HTTP_BATCH if proto == "http" else CHUNK
+    try:
+        for view, first, k in stream.chunks(0, count, most):
+            conn.send(view, first, k)
+            if proto == "udp":
+                time.sleep(0.002)  # a burst this small must not be dropped
+    finally:
+        conn.close()
+    return count

@@ -1,0 +1,78 @@
+"""The benchmark harness itself: pools replay exactly, probes are read back, a short run of
+`logjet bench ingest` at a fixed rate writes its JSON and PNG. (Speed is measured by the
+benchmarks, never asserted here.)"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from bench import generate, latency
+from bench.peers import PEERS
+from bench.send import _Stream, frame_one, write_pool
+from engine.cli import main
+
+
+@pytest.mark.parametrize("proto", ["tcp", "tcp-octet", "udp", "http"])
+def test_pool_replays_in_order_across_the_wrap(tmp_path, proto):
+    msgs = generate.json_messages(37) if proto == "http" else generate.messages(37, rfc5424=True)
+    pool = write_pool(str(tmp_path), msgs, proto)
+    stream = _Stream(pool)
+    got, firsts = [], []
+    for view, first, count in stream.chunks(30, 30 + 100, most=16):
+        assert 0 < count <= 16 and first + count <= 37
+        got.append(bytes(view))
+        firsts.append(first)
+    want = b"".join(frame_one(msgs[i % 37], proto) for i in range(30, 130))
+    assert b"".join(got) == want
+    assert firsts[0] == 30 and 0 in firsts
+
+
+def test_generated_messages_vary_and_repeat_with_the_seed():
+    a, b = generate.messages(2000, seed=7, now=0), generate.messages(2000, seed=7, now=0)
+    assert a == b and len(set(a)) == len(a)
+    hosts = {m.split(b" ")[3] for m in a}
+    apps = {re.match(rb"<\d+>\w+ \d+ [\d:]+ \S+ ([^\[]+)\[", m).group(1) for m in a}
+    assert len(hosts) > 20 and len(apps) == len({t[0] for t in generate.TEMPLATES})
+    for line in generate.json_messages(50, seed=7):
+        assert set(json.loads(line)) == {"time", "host", "app", "level", "pid", "msg"}
+
+
+def test_loghub_replay(corpus):
+    lines = generate.loghub_messages(corpus)
+    assert len(lines) == 20_000 and all(m.startswith(b"<14>1 ") for m in lines)
+    assert len(generate.loghub_json(corpus)) == 20_000
+
+
+def test_latency_summary_percentiles():
+    times = {i * 10**9: (i * 10**9 + 10**6, i * 10**9 + (i + 1) * 10**6) for i in range(100)}
+    s = latency.summarize(times, probes_sent=100)
+    assert s["probes_found"] == 100
+    assert s["send_to_visible"]["p50"] == pytest.approx(50.5, abs=0.01)
+    assert s["send_to_received"]["p99"] == pytest.approx(1.0)
+    assert s["send_to_visible"]["max"] == 100.0
+
+
+@pytest.mark.e2e
+def test_bench_ingest_at_a_fixed_rate_writes_json_and_png(tmp_path, capsys):
+    out = tmp_path / "results"
+    code = main(["bench", "ingest", "--messages", "20000", "--rate", "20000", "--senders", "2",
+                 "--warmup", "1000", "--peer", "rsyslog", "--quiet", "--out", str(out)])
+    assert code == 0
+    [result_path] = out.glob("ingest-tcp-*.json")
+    result = json.loads(result_path.read_text())
+    assert (out / result["plot"]).stat().st_size > 1000
+    [run] = result["runs"]["logjet"]
+    assert run["outcome"] == "complete" and run["stored"] == run["sent"] == 20000 + run["probes"]
+    assert run["probes"] > 0 and result["latency"]["probes_found"] == run["probes"]
+    lat = result["latency"]["send_to_visible"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+    assert result["machine"]["cpus"] >= 1 and result["versions"]["logjet"]
+    if PEERS["rsyslog"].find() is None:
+        assert "rsyslog: not installed" in capsys.readouterr().out
+    else:
+        assert result["runs"]["rsyslog"][0]["outcome"] == "complete"
+        assert result["summary"]["ratio_logjet_to"]["rsyslog"] > 0
