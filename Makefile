@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test bench bench-kernels lint clean
+.PHONY: run test bench bench-kernels bench-suite lint clean
 
 # A venv; on Debian without python3-venv, `venv` lacks ensurepip, so fall back to get-pip.
 $(PY):
@@ -25,8 +25,15 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/logjet bench ingest --messages 1000000 --proto tcp
 
+# Kernel microbenchmarks (pytest-benchmark); the JSON lands beside the other bench results.
 bench-kernels: $(VENV)/.installed
-	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only
+	mkdir -p bench/results
+	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only \
+	  --benchmark-columns=min,median,mean,stddev,rounds --benchmark-json=bench/results/kernels.json
+
+# Every case behind BENCHMARKS.md (about half an hour on 2 cores; see BENCHMARKS.md).
+bench-suite: $(VENV)/.installed
+	$(VENV)/bin/logjet bench suite bench/suites/benchmarks.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -75,6 +75,14 @@ def make_peers(args, notes: list[str]) -> list[str]:
 
 
 def run_ingest(args) -> int:
+    result, json_path, png_path = ingest(args)
+    print_summary(result, json_path, png_path)
+    ok = all(r["outcome"] in ("complete", "settled") for runs in result["runs"].values() for r in runs)
+    return 0 if ok else 1
+
+
+def ingest(args) -> tuple[dict, str, str | None]:
+    """Run the series; write the JSON and PNG. Returns (result, JSON path, PNG path)."""
     resolve_messages(args)
     notes: list[str] = []
     peers = make_peers(args, notes)
@@ -91,9 +99,7 @@ def run_ingest(args) -> int:
     result["notes"] = notes + result.get("notes", [])
     json_path, png_path = report.write(result, args.out or default_out(), f"ingest-{args.proto}",
                                        report.plot_ingest)
-    print_summary(result, json_path, png_path)
-    ok = all(r["outcome"] in ("complete", "settled") for runs in result["runs"].values() for r in runs)
-    return 0 if ok else 1
+    return result, json_path, png_path
 
 
 def default_out() -> str:
