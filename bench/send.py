@@ -29,6 +29,8 @@ CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Pyth
 TICK_S = 0.005  # pacing granularity at a fixed rate
 INGEST_PATH = "/api/v1/ingest"
 HTTP_BATCH = 1000  # messages per HTTP request at full speed
+HTTP_RETRIES = 20  # attempts per request while the engine answers 503 (rings full)
+HTTP_RETRY_S = 0.5
 
 
 class Pool(NamedTuple):
@@ -111,9 +113,14 @@ class _Conn:
 
     def send(self, view, first: int, count: int) -> None:
         if self.proto == "http":
-            self.http.request("POST", INGEST_PATH, body=bytes(view), headers={"Content-Type": "application/x-ndjson"})
-            resp = self.http.getresponse()
-            resp.read()
+            body = bytes(view)
+            for _ in range(HTTP_RETRIES):
+                self.http.request("POST", INGEST_PATH, body=body, headers={"Content-Type": "application/x-ndjson"})
+                resp = self.http.getresponse()
+                resp.read()
+                if resp.status != 503:  # 503: the engine's rings are full; back off and retry
+                    break
+                time.sleep(HTTP_RETRY_S)
             if resp.status // 100 != 2:
                 self.errors += count
         elif self.proto == "udp":

@@ -105,7 +105,7 @@ class Storage(_Section):
 
     flush_interval: str = "500ms"
     block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
-    zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
+    zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 1
     merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9
     retention: str = "7d"
     max_disk_bytes: str = "0"

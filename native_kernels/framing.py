@@ -159,3 +159,24 @@ def split_octet(buf: np.ndarray, max_len: int, skip: int = 0):
     starts, ends, flags = _outputs(len(buf))
     count, consumed, skip = _split_octet(buf, max_len, skip, starts, ends, flags)
     return starts[:count], ends[:count], flags[:count], int(consumed), int(skip)
+
+
+@kernel
+def _trim(buf, starts, ends):
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        e = ends[i]
+        while s < e and (buf[s] == 32 or buf[s] == 9 or buf[s] == 13):
+            s += 1
+        while e > s and (buf[e - 1] == 32 or buf[e - 1] == 9 or buf[e - 1] == 13):
+            e -= 1
+        starts[i] = s
+        ends[i] = e
+
+
+def trim_spans(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans with leading and trailing spaces, tabs and CRs removed (new arrays)."""
+    starts = np.array(starts, dtype=np.int64)
+    ends = np.array(ends, dtype=np.int64)
+    _trim(buf, starts, ends)
+    return starts, ends

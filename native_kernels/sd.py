@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from native_kernels.jit import kernel
+from native_kernels.timestamps import readonly
 
 # RFC 5424 6.3.2/6.3.3: SD-NAME = 1*32PRINTUSASCII.
 MAX_SD_NAME = 32
@@ -199,6 +200,7 @@ def extract_sd(data: np.ndarray, sd_s: np.ndarray, sd_e: np.ndarray) -> SdParams
     sd_e = np.ascontiguousarray(sd_e, dtype=np.int64)
     if sd_s.shape != sd_e.shape or sd_s.ndim != 1:
         raise ValueError("sd_s and sd_e must be 1-D arrays of the same length")
+    data, sd_s, sd_e = readonly(data), readonly(sd_s), readonly(sd_e)
     i64 = np.empty(0, np.int64)
     n, nb = _walk(data, sd_s, sd_e, False, i64, i64, i64, i64, i64, i64, np.empty(0, np.uint8))
     row = np.empty(n, np.int64)

@@ -9,7 +9,8 @@ Detection, per frame (leading SP/TAB/CR/LF are skipped for it, never removed fro
     "{"                          JSON: only detected here; engine/parse/json_rows.py decodes it
     anything else                plain: the message is the whole frame
 
-PRI is 1-3 digits, value 0..191; "<002>" is read but flagged best effort; a PRI over 191 is no PRI.
+PRI is 1-3 digits, value 0..191; "<002>" or spaces before "<" are read but flagged best effort;
+a PRI over 191 is no PRI.
 
 RFC 5424 follows the RFC's ABNF (field lengths 255/48/128/32 of PRINTUSASCII, T and Z upper case,
 1-9 fraction digits, offsets up to 23:59). The first field that breaks it ends the header: the row
@@ -46,10 +47,10 @@ from typing import NamedTuple
 import numpy as np
 
 from native_kernels.jit import kernel
-from native_kernels.sd import scan_sd
+from native_kernels.sd import extract_sd, scan_sd
 from native_kernels.timestamps import (
     STAMP_OK, STAMP_RANGE, STAMP_SYNTAX, TimeZone, bsd_local_ns, local_reference, parse_bsd,
-    parse_rfc3339,
+    parse_rfc3339, parse_rfc3339_spans, readonly,
 )
 
 FORMAT_PLAIN, FORMAT_RFC5424, FORMAT_RFC3164, FORMAT_JSON = 0, 1, 2, 3
@@ -65,7 +66,7 @@ MAX_HOSTNAME, MAX_APPNAME, MAX_PROCID, MAX_MSGID = 255, 48, 128, 32
 
 # Rows of the (12, n) span matrix: (start, end) pairs in this order.
 SPAN_FIELDS = ("host", "app", "procid", "msgid", "sd", "msg")
-_HOST, _APP, _PROCID, _MSGID, _SD, _MSG = 0, 2, 4, 6, 8, 10
+_MSG = 10
 
 _SP, _TAB, _LF, _CR = 32, 9, 10, 13
 _LT, _GT, _LBRACE, _LBR, _RBR, _COLON, _DASH = 60, 62, 123, 91, 93, 58, 45
@@ -117,6 +118,101 @@ def _is_host_char(c):
 
 
 @kernel
+def _parse_5424(data, p, e):
+    """Fields after `<PRI>VERSION SP` at p; e is the frame end.
+
+    Returns (time_ns, ts_kind, flags, host_s, host_e, app_s, app_e, procid_s, procid_e,
+    msgid_s, msgid_e, sd_s, sd_e, msg_s, msg_e). Results come back as a tuple rather than being
+    written into the column arrays: passing arrays to a kernel costs an atomic reference-count
+    pair per array and call, more than the parsing of a header."""
+    t = np.int64(0)
+    kind = TS_NONE
+    fl = 0
+    hs = he = as_ = ae = ps = pe = ids = ide = sds = sde = ms = me = np.int64(-1)
+    while True:  # one pass; `break` ends the header early
+        # TIMESTAMP
+        if p >= e:
+            fl |= FLAG_BEST_EFFORT
+            break
+        if data[p] == _DASH and (p + 1 == e or data[p + 1] == _SP):
+            p += 1
+        else:
+            st, q, ts = parse_rfc3339(data, p, e)
+            if st == STAMP_SYNTAX:
+                fl |= FLAG_BEST_EFFORT
+                ms, me = p, e
+                break
+            if st == STAMP_OK:
+                t = ts
+                kind = TS_UTC
+            else:
+                fl |= FLAG_BEST_EFFORT
+            p = q
+        # HOSTNAME APP-NAME PROCID MSGID
+        ok = True
+        for f in range(4):
+            if p >= e:
+                fl |= FLAG_BEST_EFFORT
+                ok = False
+                break
+            if data[p] != _SP:
+                fl |= FLAG_BEST_EFFORT
+                ms, me = p, e
+                ok = False
+                break
+            p += 1
+            limit = MAX_HOSTNAME if f == 0 else MAX_APPNAME if f == 1 else \
+                MAX_PROCID if f == 2 else MAX_MSGID
+            q = p  # the field runs to the next SP; 1..limit bytes of PRINTUSASCII
+            while q < e and 33 <= data[q] <= 126:
+                q += 1
+            if q == p or q - p > limit or (q < e and data[q] != _SP):
+                fl |= FLAG_BEST_EFFORT
+                ms, me = p, e
+                ok = False
+                break
+            if not (q == p + 1 and data[p] == _DASH):
+                if f == 0:
+                    hs, he = p, q
+                elif f == 1:
+                    as_, ae = p, q
+                elif f == 2:
+                    ps, pe = p, q
+                else:
+                    ids, ide = p, q
+            p = q
+        if not ok:
+            break
+        # STRUCTURED-DATA
+        if p + 1 >= e or data[p] != _SP:
+            fl |= FLAG_BEST_EFFORT
+            if p < e:
+                ms, me = p, e
+            break
+        p += 1
+        if data[p] == _DASH and (p + 1 == e or data[p + 1] == _SP):
+            p += 1
+        else:
+            q = scan_sd(data, p, e, False)
+            if q < 0 or (q < e and data[q] != _SP):
+                fl |= FLAG_BEST_EFFORT
+                ms, me = p, e
+                break
+            sds, sde = p, q
+            p = q
+        # MSG
+        if p + 1 >= e:
+            break
+        p += 1
+        if p + 3 <= e and data[p] == 0xEF and data[p + 1] == 0xBB and data[p + 2] == 0xBF:
+            p += 3
+            fl |= FLAG_BOM
+        ms, me = p, e
+        break
+    return t, kind, fl, hs, he, as_, ae, ps, pe, ids, ide, sds, sde, ms, me
+
+
+@kernel
 def _stamp_3164(data, p, end, recv_local_ns, recv_year):
     """A BSD or RFC 3339 stamp at p: (status, next_pos, time_ns, ts_kind)."""
     st, q, month, day, year, tod = parse_bsd(data, p, end)
@@ -138,112 +234,38 @@ def _stamp_3164(data, p, end, recv_local_ns, recv_year):
 
 
 @kernel
-def _parse_5424(data, p, e, i, time_ns, ts_kind, flags, spans):
-    """Fields after `<PRI>VERSION SP` at p; e is the frame end."""
-    # TIMESTAMP
-    if p >= e:
-        flags[i] |= 1
-        return
-    if data[p] == _DASH and (p + 1 == e or data[p + 1] == _SP):
-        p += 1
-    else:
-        st, q, t = parse_rfc3339(data, p, e)
-        if st == STAMP_SYNTAX:
-            flags[i] |= 1
-            spans[_MSG, i] = p
-            spans[_MSG + 1, i] = e
-            return
-        if st == STAMP_OK:
-            time_ns[i] = t
-            ts_kind[i] = TS_UTC
-        else:
-            flags[i] |= 1
-        p = q
-    # HOSTNAME APP-NAME PROCID MSGID
-    for f in range(4):
-        if p >= e:
-            flags[i] |= 1
-            return
-        if data[p] != _SP:
-            flags[i] |= 1
-            spans[_MSG, i] = p
-            spans[_MSG + 1, i] = e
-            return
-        p += 1
-        limit = MAX_HOSTNAME if f == 0 else MAX_APPNAME if f == 1 else MAX_PROCID if f == 2 \
-            else MAX_MSGID
-        q = p  # the field runs to the next SP; 1..limit bytes of PRINTUSASCII
-        while q < e and 33 <= data[q] <= 126:
-            q += 1
-        if q == p or q - p > limit or (q < e and data[q] != _SP):
-            flags[i] |= 1
-            spans[_MSG, i] = p
-            spans[_MSG + 1, i] = e
-            return
-        if not (q == p + 1 and data[p] == _DASH):
-            spans[2 * f, i] = p
-            spans[2 * f + 1, i] = q
-        p = q
-    # STRUCTURED-DATA
-    if p + 1 >= e or data[p] != _SP:
-        flags[i] |= 1
-        if p < e:
-            spans[_MSG, i] = p
-            spans[_MSG + 1, i] = e
-        return
-    p += 1
-    if data[p] == _DASH and (p + 1 == e or data[p + 1] == _SP):
-        p += 1
-    else:
-        q = scan_sd(data, p, e, False)
-        if q < 0 or (q < e and data[q] != _SP):
-            flags[i] |= 1
-            spans[_MSG, i] = p
-            spans[_MSG + 1, i] = e
-            return
-        spans[_SD, i] = p
-        spans[_SD + 1, i] = q
-        p = q
-    # MSG
-    if p + 1 >= e:
-        return
-    p += 1
-    if p + 3 <= e and data[p] == 0xEF and data[p + 1] == 0xBB and data[p + 2] == 0xBF:
-        p += 3
-        flags[i] |= 2
-    spans[_MSG, i] = p
-    spans[_MSG + 1, i] = e
-
-
-@kernel
-def _parse_3164(data, p, e, i, had_pri, recv_local_ns, recv_year, time_ns, ts_kind, flags,
-                spans):
-    """Everything after `<PRI>` (or from the stamp of a PRI-less line) at p."""
+def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
+    """Everything after `<PRI>` (or from the stamp of a PRI-less line) at p. Returns the same
+    tuple as _parse_5424 (msgid is always -1)."""
+    t = np.int64(0)
+    kind = TS_NONE
+    fl = 0
+    hs = he = as_ = ae = ps = pe = sds = sde = np.int64(-1)
     while p < e and data[p] == _SP:
         p += 1
-    st, q, t, kind = _stamp_3164(data, p, e, recv_local_ns, recv_year)
+    st, q, ts, k = _stamp_3164(data, p, e, recv_local_ns, recv_year)
     if st == STAMP_SYNTAX and had_pri:
         # Cisco IOS: `NNN: ` message counter and `NNNNNN: ` sequence number, then `*` or `.`
         # when the clock is not NTP-synchronised.
         r = p
-        for k in range(2):
+        for c in range(2):
             d = r
             while d < e and 48 <= data[d] <= 57:
                 d += 1
-            if d + 1 < e and data[d] == _COLON and data[d + 1] == _SP and (d > r or k == 0):
+            if d + 1 < e and data[d] == _COLON and data[d + 1] == _SP and (d > r or c == 0):
                 r = d + 2
             else:
                 break
         if r < e and (data[r] == 42 or data[r] == 46):
             r += 1
         if r != p:
-            st, q, t, kind = _stamp_3164(data, r, e, recv_local_ns, recv_year)
+            st, q, ts, k = _stamp_3164(data, r, e, recv_local_ns, recv_year)
     if st != STAMP_SYNTAX:
         if st == STAMP_OK:
-            time_ns[i] = t
-            ts_kind[i] = kind
+            t = ts
+            kind = k
         else:
-            flags[i] |= 1
+            fl |= FLAG_BEST_EFFORT
         p = q
         if p < e and data[p] == _SP:
             p += 1
@@ -252,8 +274,7 @@ def _parse_3164(data, p, e, i, had_pri, recv_local_ns, recv_year, time_ns, ts_ki
         while h < e and h - p <= 255 and _is_host_char(data[h]):
             h += 1
         if h > p and h - p <= 255 and (h == e or data[h] == _SP) and _is_alnum(data[h - 1]):
-            spans[_HOST, i] = p
-            spans[_HOST + 1, i] = h
+            hs, he = p, h
             p = h + 1 if h < e else h
     # TAG
     t0 = p
@@ -267,16 +288,14 @@ def _parse_3164(data, p, e, i, had_pri, recv_local_ns, recv_year, time_ns, ts_ki
         if r < e and data[r] == _RBR and (r + 1 == e or data[r + 1] == _COLON
                                            or data[r + 1] == _SP):
             if r > p + 1:
-                spans[_PROCID, i] = p + 1
-                spans[_PROCID + 1, i] = r
+                ps, pe = p + 1, r
             p = r + 1
         else:
             while p < e and data[p] != _SP and data[p] != _COLON:
                 p += 1
             name_e = p
     if name_e > t0:
-        spans[_APP, i] = t0
-        spans[_APP + 1, i] = name_e
+        as_, ae = t0, name_e
     if p < e and data[p] == _COLON:
         p += 1
     if p < e and data[p] == _SP:
@@ -288,11 +307,9 @@ def _parse_3164(data, p, e, i, had_pri, recv_local_ns, recv_year, time_ns, ts_ki
     if s < e and data[s] == _LBR:
         r = scan_sd(data, s, e, True)
         if r >= 0 and (r == e or data[r] == _SP):
-            spans[_SD, i] = s
-            spans[_SD + 1, i] = r
+            sds, sde = s, r
             p = r + 1 if r < e else r
-    spans[_MSG, i] = p
-    spans[_MSG + 1, i] = e
+    return t, kind, fl, hs, he, as_, ae, ps, pe, np.int64(-1), np.int64(-1), sds, sde, p, e
 
 
 @kernel
@@ -303,24 +320,14 @@ def _parse_batch(data, starts, ends, recv_ns, recv_local_ns, recv_year,
         e = ends[i]
         if e > s and data[e - 1] == _CR:
             e -= 1
-        fmt[i] = FORMAT_PLAIN
-        sev[i] = NO_VALUE
-        fac[i] = NO_VALUE
-        ver[i] = 0
-        time_ns[i] = recv_ns
-        ts_kind[i] = TS_NONE
-        flags[i] = 0
-        for k in range(10):
-            spans[k, i] = -1
-        spans[_MSG, i] = s
-        spans[_MSG + 1, i] = e
-
+        f = FORMAT_PLAIN
+        pri = -1
+        v = 0
+        fl = 0
         q = s
         while q < e and _is_space(data[q]):
             q += 1
-        if q >= e:
-            continue
-        c = data[q]
+        c = data[q] if q < e else 0
         if c == _LT:
             # PRI: "<" 1-3 digits ">", value <= 191
             r = q + 1
@@ -329,37 +336,52 @@ def _parse_batch(data, starts, ends, recv_ns, recv_local_ns, recv_year,
                 pri = pri * 10 + (np.int64(data[r]) - 48)
                 r += 1
             if r > q + 1 and r - q <= 4 and r < e and data[r] == _GT and pri <= MAX_PRI:
-                sev[i] = pri & 7
-                fac[i] = pri >> 3
                 if q != s or (r - q > 2 and data[q + 1] == 48):  # leading space or zero
-                    flags[i] |= 1
+                    fl = FLAG_BEST_EFFORT
                 r += 1
                 # VERSION SP: 1-3 digits, no leading zero
                 r2 = r
-                v = 0
                 while r2 < e and r2 - r <= 3 and 48 <= data[r2] <= 57:
                     v = v * 10 + (np.int64(data[r2]) - 48)
                     r2 += 1
-                spans[_MSG, i] = -1
-                spans[_MSG + 1, i] = -1
                 if r2 > r and r2 - r <= 3 and data[r] != 48 and r2 < e and data[r2] == _SP:
-                    r2 += 1
-                    fmt[i] = FORMAT_RFC5424
-                    ver[i] = v
-                    _parse_5424(data, r2, e, i, time_ns, ts_kind, flags, spans)
+                    f = FORMAT_RFC5424
+                    res = _parse_5424(data, r2 + 1, e)
                 else:
-                    fmt[i] = FORMAT_RFC3164
-                    _parse_3164(data, r, e, i, True, recv_local_ns, recv_year, time_ns,
-                                ts_kind, flags, spans)
-                continue
+                    f = FORMAT_RFC3164
+                    v = 0
+                    res = _parse_3164(data, r, e, True, recv_local_ns, recv_year)
+            else:
+                pri = -1
         elif c == _LBRACE:
-            fmt[i] = FORMAT_JSON
-            continue
-        st, r, t, kind = _stamp_3164(data, q, e, recv_local_ns, recv_year)
-        if st != STAMP_SYNTAX:
-            fmt[i] = FORMAT_RFC3164
-            _parse_3164(data, q, e, i, False, recv_local_ns, recv_year, time_ns, ts_kind,
-                        flags, spans)
+            f = FORMAT_JSON
+        elif q < e and _stamp_3164(data, q, e, recv_local_ns, recv_year)[0] != STAMP_SYNTAX:
+            f = FORMAT_RFC3164
+            res = _parse_3164(data, q, e, False, recv_local_ns, recv_year)
+
+        fmt[i] = f
+        ver[i] = v
+        if pri >= 0:
+            sev[i] = pri & 7
+            fac[i] = pri >> 3
+        else:
+            sev[i] = NO_VALUE
+            fac[i] = NO_VALUE
+        if f == FORMAT_RFC5424 or f == FORMAT_RFC3164:
+            t, kind = res[0], res[1]
+            time_ns[i] = t if kind != TS_NONE else recv_ns
+            ts_kind[i] = kind
+            flags[i] = fl | res[2]
+            for k in range(12):
+                spans[k, i] = res[3 + k]
+        else:
+            time_ns[i] = recv_ns
+            ts_kind[i] = TS_NONE
+            flags[i] = 0
+            for k in range(10):
+                spans[k, i] = -1
+            spans[_MSG, i] = s
+            spans[_MSG + 1, i] = e
 
 
 # --- public wrapper ---------------------------------------------------------------------------
@@ -385,6 +407,9 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
         raise ValueError("tz must be a native_kernels.timestamps.TimeZone")
     recv_ns = int(recv_ns)
     recv_local_ns, recv_year = local_reference(recv_ns, tz)
+    # Inputs go in as read-only views: numba compiles one variant per writeable flag, and one
+    # signature keeps warm_up() complete and the cache small.
+    data, starts, ends = readonly(data), readonly(starts), readonly(ends)
 
     fmt = np.empty(n, np.uint8)
     sev = np.empty(n, np.uint8)
@@ -404,9 +429,12 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) every kernel here: call before a worker reports ready."""
+    """Compile (or load from cache) the kernels of syslog.py, sd.py and timestamps.py: call
+    before a worker reports ready."""
     line = b"<13>1 2003-10-11T22:14:15.003Z h a - - [x y=\"1\"] m\n<13>Oct 11 22:14:15 h a: m"
     data = np.frombuffer(line, np.uint8)
     cut = line.index(b"\n")
-    parse_frames(data, np.array([0, cut + 1]), np.array([cut, len(line)]), 0,
-                 TimeZone.from_name("UTC"))
+    cols = parse_frames(data, np.array([0, cut + 1]), np.array([cut, len(line)]), 0,
+                        TimeZone.from_name("UTC"))
+    extract_sd(data, cols.sd_s, cols.sd_e)
+    parse_rfc3339_spans(data, np.array([6]), np.array([30]))

@@ -52,7 +52,7 @@ _PROBE_STEP_S = 86_400
 
 @kernel
 def days_from_civil(y, m, d):
-    """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (any year, 0 and negative too)."""
+    """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (any year, 0 and below too)."""
     y = np.int64(y) - (1 if m <= 2 else 0)
     era = y // 400  # numba's // on ints floors, like Python's
     yoe = y - era * 400
@@ -187,6 +187,14 @@ def parse_rfc3339(data, p, end):
     return STAMP_OK, q, secs * NS_PER_SECOND + frac
 
 
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a`. Wrappers pass every input array to their kernel this way:
+    numba compiles one variant per writeable flag of each argument."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 @kernel
 def _parse_rfc3339_spans(data, starts, ends, out_ns, out_ok):
     for i in range(starts.shape[0]):
@@ -207,7 +215,7 @@ def parse_rfc3339_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
         raise ValueError("spans must satisfy 0 <= start <= end <= len(data)")
     out_ns = np.empty(starts.shape[0], np.int64)
     out_ok = np.empty(starts.shape[0], np.bool_)
-    _parse_rfc3339_spans(data, starts, ends, out_ns, out_ok)
+    _parse_rfc3339_spans(readonly(data), readonly(starts), readonly(ends), out_ns, out_ok)
     return out_ns, out_ok
 
 

@@ -14,12 +14,12 @@ import uvloop
 from aiohttp import web
 
 from engine import control, metrics
-from engine.api import health, metrics_route
+from engine.api import health, ingest, metrics_route
 from engine.config import Settings
 from engine.process import BootError, WorkerSpec
-from engine.ring import Ring
+from engine.ring import Ring, RingProducer
 from engine.sockets import tcp_listener
-from engine.units import parse_duration_ns, parse_hostport
+from engine.units import parse_duration_ns, parse_hostport, parse_size
 from engine.worker_common import WorkerShm
 
 log = logging.getLogger("logjet.api")
@@ -41,13 +41,15 @@ def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
 def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Application:
     rings = _all_rings(shm)
     slots = spec.all_slots
-    app = web.Application(client_max_size=1 << 20)
+    app = web.Application(client_max_size=parse_size(settings.ingest.http_max_body))
     stale = parse_duration_ns(settings.supervisor.heartbeat_timeout)
     app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))
     # Query routes observe into this; created here so the series exists before the first query.
     app[QUERY_DURATION] = shm.metrics.histogram("query_duration_seconds")
+    producers = [RingProducer(shm.dir.ring(name)) for name in spec.outputs]
+    app.add_routes(ingest.routes(ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics)))
     try:
         from engine.api import query_routes
     except ImportError:

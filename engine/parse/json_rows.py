@@ -26,6 +26,7 @@ could otherwise swallow its neighbour and shift every later row onto the wrong r
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import msgspec
@@ -87,9 +88,8 @@ class JsonRows(NamedTuple):
 
 
 def _text(value: Any) -> bytes:
-    if type(value) is str:
-        return value.encode("utf-8", "surrogatepass")
-    return _encode_json(value)
+    # msgspec refuses lone surrogates while decoding, so strict UTF-8 encoding cannot fail
+    return value.encode() if type(value) is str else _encode_json(value)
 
 
 def _severity(value: Any) -> int:
@@ -115,13 +115,17 @@ def _epoch_ns(value: Any) -> int | None:
     if value != value or value in (float("inf"), float("-inf")):
         return None
     magnitude = abs(value)
-    for bound, scale in _EPOCH_SCALES:
+    scale = 1
+    for bound, s in _EPOCH_SCALES:
         if magnitude < bound:
-            ns = round(value * scale) if t is float else value * scale
+            scale = s
             break
+    if t is float:  # whole and fractional part apart: 1700000000.25 s is exactly ...250 ms
+        whole = int(value)
+        ns = whole * scale + round((value - whole) * scale)
     else:
-        ns = round(value) if t is float else value
-    return int(ns) if -_INT64_MAX <= ns <= _INT64_MAX else None
+        ns = value * scale
+    return ns if -_INT64_MAX <= ns <= _INT64_MAX else None
 
 
 def _iso_ns(text: str) -> int | None:
@@ -133,7 +137,8 @@ def _iso_ns(text: str) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    return ns if -_INT64_MAX <= ns <= _INT64_MAX else None
 
 
 def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: list) -> None:
@@ -143,8 +148,62 @@ def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: l
             _flatten(name + ".", value, row, rows, keys, values)
         else:
             rows.append(row)
-            keys.append(name.encode("utf-8", "surrogatepass"))
+            keys.append(name.encode())
             values.append(_text(value))
+
+
+class _Columns:
+    """The per-row outputs while a batch is decoded (plain lists: cheaper than numpy per item)."""
+
+    __slots__ = ("severity", "time_ns", "ts_kind", "host", "app", "message", "time_texts",
+                 "time_rows", "time_keys")
+
+    def __init__(self, n: int, recv_ns: int):
+        self.severity = [NO_VALUE] * n
+        self.time_ns = [recv_ns] * n
+        self.ts_kind = [TS_NONE] * n
+        self.host: list = [None] * n
+        self.app: list = [None] * n
+        self.message: list = [None] * n
+        # RFC 3339 strings wait for one kernel call over the batch
+        self.time_texts: list[bytes] = []
+        self.time_rows: list[int] = []
+        self.time_keys: list[str] = []
+
+
+def _take_roles(obj: dict, i: int, out: _Columns) -> None:
+    """Move the keys with a column role from `obj` into row i of `out` (first alias wins;
+    keys that cannot be used stay in `obj` and become fields)."""
+    seen = 0
+    for key in [k for k in obj if k in _ROLES]:
+        role = _ROLES[key]
+        if seen & (1 << role):
+            continue
+        value = obj[key]
+        t = type(value)
+        if role == _ROLE_MESSAGE:
+            out.message[i] = _text(value)
+        elif role == _ROLE_HOST or role == _ROLE_APP:
+            if t is not str and t is not int and t is not float:
+                continue
+            (out.host if role == _ROLE_HOST else out.app)[i] = _text(value)
+        elif role == _ROLE_SEVERITY:
+            sev = _severity(value)
+            if sev == NO_VALUE:
+                continue
+            out.severity[i] = sev
+        elif t is str:  # _ROLE_TIME
+            out.time_texts.append(value.encode())
+            out.time_rows.append(i)
+            out.time_keys.append(key)
+        else:
+            ns = _epoch_ns(value)
+            if ns is None:
+                continue
+            out.time_ns[i] = ns
+            out.ts_kind[i] = TS_UTC
+        seen |= 1 << role
+        del obj[key]
 
 
 def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -> JsonRows:
@@ -161,91 +220,62 @@ def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -
     if n and (starts.min() < 0 or ends.max() > len(view) or np.any(ends < starts)):
         raise ValueError("row spans must satisfy 0 <= start <= end <= len(data)")
 
-    ok = np.zeros(n, np.bool_)
-    time_ns = np.full(n, int(recv_ns), np.int64)
-    ts_kind = np.full(n, TS_NONE, np.uint8)
-    severity = np.full(n, NO_VALUE, np.uint8)
-    host: list = [None] * n
-    app: list = [None] * n
-    message: list = [None] * n
+    ok = [False] * n
+    out = _Columns(n, int(recv_ns))
     f_rows: list[int] = []
     f_keys: list[bytes] = []
     f_values: list[bytes] = []
-    # Time strings wait for one kernel call: (row, field index or -1 when none was added yet).
-    time_texts: list[bytes] = []
-    time_rows: list[int] = []
-    time_keys: list[str] = []
 
     decode = _DECODER.decode
+    encode = _encode_json
+    role_keys = _ROLES.keys()
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
         try:
             obj = decode(view[s:e])
-        except msgspec.DecodeError:
+        except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
             continue
         if type(obj) is not dict:
             continue
         ok[i] = True
-        seen = 0  # bit per role already filled
-        for key, value in obj.items():
-            role = _ROLES.get(key)
-            if role is not None and not seen & (1 << role):
-                if role == _ROLE_MESSAGE:
-                    message[i] = _text(value)
-                    seen |= 1 << role
-                    continue
-                if role == _ROLE_HOST or role == _ROLE_APP:
-                    if type(value) in (str, int, float):
-                        (host if role == _ROLE_HOST else app)[i] = _text(value)
-                        seen |= 1 << role
-                        continue
-                elif role == _ROLE_SEVERITY:
-                    sev = _severity(value)
-                    if sev != NO_VALUE:
-                        severity[i] = sev
-                        seen |= 1 << role
-                        continue
-                elif role == _ROLE_TIME:
-                    if type(value) is str:
-                        time_texts.append(value.encode("utf-8", "surrogatepass"))
-                        time_rows.append(i)
-                        time_keys.append(key)
-                        seen |= 1 << role
-                        continue
-                    ns = _epoch_ns(value)
-                    if ns is not None:
-                        time_ns[i] = ns
-                        ts_kind[i] = TS_UTC
-                        seen |= 1 << role
-                        continue
-            if type(value) is dict and value:
-                _flatten(key + ".", value, i, f_rows, f_keys, f_values)
-            else:
-                f_rows.append(i)
-                f_keys.append(key.encode("utf-8", "surrogatepass"))
-                f_values.append(_text(value))
+        if not role_keys.isdisjoint(obj):
+            _take_roles(obj, i, out)
+        if not obj:
+            continue
+        values = obj.values()
+        if dict in map(type, values):
+            _flatten("", obj, i, f_rows, f_keys, f_values)
+        else:  # the common flat object: three list extensions, no call per key
+            f_rows.extend(repeat(i, len(obj)))
+            f_keys.extend([k.encode() for k in obj])
+            f_values.extend([v.encode() if type(v) is str else encode(v) for v in values])
 
-    if time_texts:
-        lens = np.fromiter((len(t) for t in time_texts), np.int64, len(time_texts))
+    time_ns = np.array(out.time_ns, np.int64)
+    ts_kind = np.array(out.ts_kind, np.uint8)
+    if out.time_texts:
+        texts = out.time_texts
+        lens = np.fromiter(map(len, texts), np.int64, len(texts))
         t_ends = np.cumsum(lens)
-        buf = np.frombuffer(b"".join(time_texts), np.uint8)
-        t_ns, t_ok = parse_rfc3339_spans(buf, t_ends - lens, t_ends)
-        late_rows: list[int] = []
-        for k, row in enumerate(time_rows):
-            ns = int(t_ns[k]) if t_ok[k] else _iso_ns(time_texts[k].decode("utf-8", "replace"))
-            if ns is not None:
-                time_ns[row] = ns
-                ts_kind[row] = TS_UTC
-            else:  # not a time after all: keep it as a field
-                late_rows.append(k)
-        if late_rows:
-            for k in late_rows:
-                f_rows.append(time_rows[k])
-                f_keys.append(time_keys[k].encode("utf-8", "surrogatepass"))
-                f_values.append(time_texts[k])
+        t_ns, t_ok = parse_rfc3339_spans(np.frombuffer(b"".join(texts), np.uint8),
+                                         t_ends - lens, t_ends)
+        rows = np.array(out.time_rows, np.int64)
+        time_ns[rows[t_ok]] = t_ns[t_ok]
+        ts_kind[rows[t_ok]] = TS_UTC
+        late: list[int] = []
+        for k in np.flatnonzero(~t_ok).tolist():  # odd forms: the slow path, one by one
+            ns = _iso_ns(texts[k].decode())
+            if ns is None:  # not a time after all: keep it as a field
+                late.append(k)
+            else:
+                time_ns[rows[k]] = ns
+                ts_kind[rows[k]] = TS_UTC
+        if late:
+            f_rows += [out.time_rows[k] for k in late]
+            f_keys += [out.time_keys[k].encode() for k in late]
+            f_values += [texts[k] for k in late]
             order = sorted(range(len(f_rows)), key=f_rows.__getitem__)
             f_rows = [f_rows[k] for k in order]
             f_keys = [f_keys[k] for k in order]
             f_values = [f_values[k] for k in order]
 
-    return JsonRows(ok, time_ns, ts_kind, severity, host, app, message,
-                    np.array(f_rows, np.int64), f_keys, f_values)
+    return JsonRows(np.array(ok, np.bool_), time_ns, ts_kind, np.array(out.severity, np.uint8),
+                    out.host, out.app, out.message, np.array(f_rows, np.int64), f_keys, f_values)

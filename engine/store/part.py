@@ -90,7 +90,7 @@ class _StreamWriter:
 
     def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
         arr = np.ascontiguousarray(arr)
-        blob = self._zc.compress(arr.tobytes()) if arr.nbytes else b""
+        blob = self._zc.compress(arr.data) if arr.nbytes else b""
         self._f.write(blob)
         meta = StreamMeta(self.pos, len(blob), len(arr), arr.dtype.str, encoding, base)
         self.pos += len(blob)

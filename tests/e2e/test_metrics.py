@@ -1,7 +1,7 @@
 """`GET /metrics` under load: the counters of every process merged, scraped while messages flow.
 
-An engine with two receivers and two parsers takes TCP (two connections, one over-long line)
-and UDP; /metrics is scraped again and again while the senders run. Every scrape must parse as
+An engine with two receivers and two parsers takes TCP (two connections, one over-long line),
+UDP and HTTP NDJSON; /metrics is scraped again and again while the senders run. Every scrape must parse as
 Prometheus text, counters must never go backwards, and once everything is written the counters
 must add up to exactly what was sent. Ring gauges, histograms and per-role CPU/RSS must be there.
 """
@@ -23,9 +23,19 @@ pytestmark = pytest.mark.e2e
 
 N_TCP = 100_000  # per connection
 N_UDP = 5_000
+N_HTTP = 2_000  # per request
+HTTP_REQUESTS = 5
 LONG = 70_000  # bytes: over the default max_message_bytes (64 KiB), so truncated and counted
 MAX_SCRAPES = 400
 ROLES = ("supervisor", "receiver", "parser", "writer", "api")
+
+
+def post_ndjson(url: str, bodies: list[bytes]) -> None:
+    for body in bodies:
+        req = urllib.request.Request(url + "/api/v1/ingest", data=body, method="POST",
+                                     headers={"Content-Type": "application/x-ndjson"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert resp.status == 200
 
 
 def scrape_text(url: str) -> str:
@@ -61,10 +71,14 @@ def test_metrics_add_up_under_load(start_engine):
             lines.append(b"<14>Nov 22 10:00:00 host0 big: " + b"x" * LONG)
         payloads.append(b"\n".join(lines) + b"\n")
     udp = [f"<13>Nov 22 10:00:00 udphost udpapp: seq={i}".encode() for i in range(N_UDP)]
-    sent = 2 * N_TCP + 1 + N_UDP
+    http = [b"".join(b'{"app":"web","host":"h%d","msg":"request %d of %d","level":"info"}\n' % (i % 5, i, k)
+                     for i in range(N_HTTP)) for k in range(HTTP_REQUESTS)]
+    n_http = N_HTTP * HTTP_REQUESTS
+    sent = 2 * N_TCP + 1 + N_UDP + n_http
 
     senders = [threading.Thread(target=send_tcp, args=(engine.ports["syslog_tcp"], p)) for p in payloads]
     senders.append(threading.Thread(target=send_udp, args=(engine.ports["syslog_udp"], udp)))
+    senders.append(threading.Thread(target=post_ndjson, args=(engine.url, http)))
     for t in senders:
         t.start()
     scrapes = []
@@ -93,9 +107,12 @@ def test_metrics_add_up_under_load(start_engine):
     # What was sent is what was received, parsed and written: nothing lost, nothing twice.
     assert total(final, "logjet_received_messages_total", protocol="tcp") == 2 * N_TCP + 1
     assert total(final, "logjet_received_messages_total", protocol="udp") == N_UDP
+    assert total(final, "logjet_received_messages_total", protocol="http") == n_http
+    assert total(final, "logjet_received_bytes_total", protocol="http") == sum(len(b) for b in http)
     assert total(final, "logjet_received_bytes_total", protocol="tcp") == sum(len(p) for p in payloads)
     assert total(final, "logjet_parsed_messages_total") == sent
-    assert total(final, "logjet_parsed_messages_total", format="rfc3164") == sent
+    assert total(final, "logjet_parsed_messages_total", format="rfc3164") == sent - n_http
+    assert total(final, "logjet_parsed_messages_total", format="json") == n_http
     assert total(final, "logjet_written_rows_total") == sent
     assert total(final, "logjet_dropped_messages_total") == 0
     assert total(final, "logjet_truncated_messages_total") == 1

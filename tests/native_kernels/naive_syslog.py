@@ -1,5 +1,5 @@
-"""Plain-Python reference of native_kernels/syslog.py and sd.py: the same rules, one frame at a time,
-written with regular expressions, `datetime` and `zoneinfo` instead of byte loops and tables.
+"""Plain-Python reference of native_kernels/syslog.py and sd.py: the same rules, one frame at a
+time, written with regular expressions, `datetime` and `zoneinfo` instead of byte loops and tables.
 
 It is slow and obvious on purpose; the kernels are tested against it (STYLE.md: each kernel has a
 naive reference). Spans are returned relative to the frame, (-1, -1) for no value.
@@ -27,7 +27,8 @@ _SD_ANY = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")*\])+")
 _SD_PARAMS = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")+\])+")
 _RFC3339 = re.compile(
     rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})")
-_BSD = re.compile(rb"([A-Za-z]{3}) ( ?)(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(:?)")
+_BSD = re.compile(
+    rb"([A-Za-z]{3}) ( ?)(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(:?)")
 _MONTHS = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
            b"dec"]
 _HOST = re.compile(rb"[A-Za-z0-9._:-]*")

@@ -113,7 +113,8 @@ def bsd_stamp(draw):
     mon = draw(mostly(st.sampled_from([mon, mon.upper(), mon.lower()]), st.just("Jax")))
     day = draw(mostly(st.sampled_from([f"{t.day:2d}", f"{t.day}", f"{t.day:02d}"]),
                       st.sampled_from(["30", "31", "0", "32", "123"])))
-    year = draw(mostly(st.sampled_from(["", "", f" {t.year}"]), st.sampled_from([" 0000", " 1500"])))
+    year = draw(mostly(st.sampled_from(["", "", f" {t.year}"]),
+                       st.sampled_from([" 0000", " 1500"])))
     frac = draw(mostly(st.sampled_from(["", "", ".295", ".123456789"]),
                        st.sampled_from([".1234567891", "."])))
     colon = draw(st.sampled_from(["", ":"]))
@@ -123,7 +124,8 @@ def bsd_stamp(draw):
 good_value = st.lists(st.sampled_from([b"a", b" ", b"\\\"", b"\\\\", b"\\]", b"[", b"\\x",
                                        "\u2318".encode(), b"\xff", b"="]),
                       max_size=6).map(b"".join)
-bad_value = st.lists(st.sampled_from([b"a", b"]", b"\"", b"\\"]), min_size=1, max_size=4).map(b"".join)
+bad_value = st.lists(st.sampled_from([b"a", b"]", b"\"", b"\\"]), min_size=1,
+                     max_size=4).map(b"".join)
 good_name = st.one_of(st.sampled_from([b"id", b"meta", b"x@1", b"origin", b"exampleSDID@32473"]),
                       st.lists(name_chars, min_size=1, max_size=32).map(bytes))
 bad_name = st.one_of(st.just(b""), st.just(b"n" * 33), st.lists(odd_chars, max_size=5).map(bytes))
@@ -161,7 +163,8 @@ def frame_5424(draw):
                  draw(st.one_of(st.just(b"-"), good_rfc3339()))]
         parts += [draw(good_token) for _ in range(4)] + [draw(good_sd)]
         return b" ".join(parts) + draw(st.one_of(st.just(b""), message.map(lambda m: b" " + m)))
-    version = draw(mostly(st.sampled_from([b"1", b"2", b"999"]), st.sampled_from([b"1000", b"0", b""])))
+    version = draw(mostly(st.sampled_from([b"1", b"2", b"999"]),
+                          st.sampled_from([b"1000", b"0", b""])))
     parts = [draw(pri) + version, draw(st.one_of(st.just(b"-"), rfc3339(), rfc3339()))]
     parts += [draw(token) for _ in range(4)] + [draw(sd)]
     keep = draw(mostly(st.just(len(parts)), st.integers(1, len(parts))))
