@@ -148,7 +148,8 @@ def _median_run(runs: list[dict]) -> dict | None:
 def markdown_ingest(result: dict) -> str:
     """Table rows for BENCHMARKS.md: one per target, with the ratio against logjet."""
     c = result["config"]
-    load = f"{c['proto']}, {c['data']}, " + (f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate")
+    load = (f"{c['proto']}, {c['data']}{' RFC 5424' if c.get('rfc5424') else ''}, "
+            + (f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate"))
     lines = [f"| target | load | msgs/s (median of {c['repeat']}) | min-max | stored / sent | CPU s per M msgs "
              "| logjet / target |", "|---|---|---:|---:|---:|---:|---:|"]
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
