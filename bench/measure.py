@@ -10,6 +10,7 @@ target took is stored, what it dropped is counted, and what the kernel dropped i
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import time
 from typing import NamedTuple
@@ -82,6 +83,7 @@ def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
 def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -> dict:
     before = target.snapshot()
     base = target.poll()
+    ticks = _host_ticks()
     bar = Progress(target.name, load.messages, enabled=not quiet)
     reports: dict[int, dict] = {}
     timeline: list[tuple[float, int, int]] = []
@@ -127,6 +129,7 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
             outcome = "timeout"
             break
     bar.close(sent, stored)
+    ticks_after = _host_ticks()
     after = target.snapshot()
     p = target.poll()
     first = min((r["first"] for r in reports.values() if r["first"]), default=t0)
@@ -145,6 +148,7 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
         "msgs_per_s": round(stored / seconds, 1),
         "send_rate": round(sent_total / max(1e-9, last - first), 1),
         "cpu_s": round(cpu, 3), "cpu_s_per_million": round(cpu / max(stored, 1) * 1e6, 3),
+        "host_cpu": host_cpu(ticks, ticks_after, time.time() - t0),
         "timeline": _thin([(round(t - (first - t0), 3), s, m) for t, s, m in timeline]),
     }
     if "cpu_by_role" in after:
@@ -154,6 +158,29 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
         result["dropped_by_reason"] = {k: int(v - before["dropped_by_reason"].get(k, 0.0))
                                        for k, v in after["dropped_by_reason"].items() if v}
     return result
+
+
+def _host_ticks() -> list[int]:
+    """The machine's CPU time so far from /proc/stat: [user, nice, system, idle, iowait, irq,
+    softirq, steal] in clock ticks (empty where /proc/stat is missing)."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def host_cpu(before: list[int], after: list[int], seconds: float) -> dict:
+    """How busy the whole machine was during a run, in cores: everything (this run's target and
+    senders, and anyone else on the machine) and the time a hypervisor stole. On a shared machine
+    a busy figure well above target + senders means the run had neighbours."""
+    if not before or not after or seconds <= 0:
+        return {}
+    d = [b - a for a, b in zip(before, after)]
+    tck = os.sysconf("SC_CLK_TCK")
+    busy = d[0] + d[1] + d[2] + d[5] + d[6]
+    return {"busy_cores": round(busy / tck / seconds, 2), "steal_cores": round(d[7] / tck / seconds, 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def _thin(points: list, most: int = TIMELINE_POINTS) -> list:

@@ -88,7 +88,7 @@ def plot_ingest(result: dict, path: str) -> None:
     summary = result["summary"]
     latency = result.get("latency")
     panels = 2 + (1 if latency and latency.get("send_to_visible") else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), dpi=90)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), dpi=75)
     c = result["config"]
     title = f"{c['proto']}, {c['messages']:,} msgs, {c['senders']} senders" + (
         f", rate {c['rate']:,.0f}/s" if c.get("rate") else ", max rate")
@@ -151,13 +151,13 @@ def markdown_ingest(result: dict) -> str:
     load = (f"{c['proto']}, {c['data']}{' RFC 5424' if c.get('rfc5424') else ''}, "
             + (f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate"))
     lines = [f"| target | load | msgs/s (median of {c['repeat']}) | min-max | stored / sent | CPU s per M msgs "
-             "| logjet / target |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| machine busy (cores) | logjet / target |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
     for name, s in result["summary"]["targets"].items():
         ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and name != "logjet" else ""
         lines.append(f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
                      f"{max(s['all_msgs_per_s']):,.0f} | {s['stored_share']:.1%} | {s['cpu_s_per_million']:.2f} "
-                     f"| {ratio} |")
+                     f"| {s.get('host_busy_cores', 0):.2f} | {ratio} |")
     lat = result.get("latency", {}).get("send_to_visible")
     if lat:
         lines.append("")

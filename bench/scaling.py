@@ -94,7 +94,7 @@ def plot_scaling(result: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     cells = result["cells"]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=90)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=75)
     lines: dict[str, list[tuple[int, float]]] = {}
     for c in cells:
         label = "R = P" if result["config"]["diagonal"] else f"R={c['receivers']}"
