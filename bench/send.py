@@ -1,7 +1,7 @@
 """Sender processes: replay a pre-rendered pool of framed messages over TCP, UDP or HTTP NDJSON,
 as fast as the receiver takes them or at a fixed rate, with latency probes mixed in.
 
-The pool is rendered once by the parent (`write_pool`) and each sender maps it, so a sender only
+The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
 moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), HTTP posts
 slices as NDJSON bodies, UDP sends one datagram per message (the protocol's unit). At a fixed
 rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying

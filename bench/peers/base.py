@@ -81,17 +81,21 @@ class Peer:
     def placeholders(self, framing: str) -> dict[str, str]:
         return {"@PORT@": str(self.port), "@OUT@": self.out_path, "@WORKDIR@": self.workdir}
 
-    # --- life cycle ---------------------------------------------------------------------------
-    def start(self, framing: str = "lf") -> "Peer":
-        os.makedirs(self.workdir, exist_ok=True)
-        self.port = free_port()
+    def render_config(self, framing: str) -> str:
+        """bench/peers/<conf_name> with the placeholders filled in."""
         with open(os.path.join(HERE, self.conf_name)) as f:
             conf = f.read()
         for key, value in self.placeholders(framing).items():
             conf = conf.replace(key, value)
+        return conf
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start(self, framing: str = "lf") -> "Peer":
+        os.makedirs(self.workdir, exist_ok=True)
+        self.port = free_port()
         conf_path = os.path.join(self.workdir, self.conf_name)
         with open(conf_path, "w") as f:
-            f.write(conf)
+            f.write(self.render_config(framing))
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.command(conf_path), stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env())

@@ -76,3 +76,14 @@ def test_bench_ingest_at_a_fixed_rate_writes_json_and_png(tmp_path, capsys):
     else:
         assert result["runs"]["rsyslog"][0]["outcome"] == "complete"
         assert result["summary"]["ratio_logjet_to"]["rsyslog"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+@pytest.mark.parametrize("framing", ["lf", "octet"])
+def test_peer_configs_have_every_placeholder_filled(tmp_path, name, framing):
+    peer = PEERS[name]("/nonexistent/binary", str(tmp_path))
+    peer.port = 12345
+    conf = peer.render_config(framing)
+    assert not re.search(r"@[A-Z]+@", conf)
+    assert str(tmp_path / "out.log") in conf and "12345" in conf
+    assert peer.command(str(tmp_path / peer.conf_name))[0] == "/nonexistent/binary"
