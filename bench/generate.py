@@ -167,12 +167,14 @@ def loghub_json(corpus: pathlib.Path) -> list[bytes]:
                        separators=(",", ":")).encode() for system, line in loghub_lines(corpus)]
 
 
-def probe(seq: int, sent_ns: int, fmt: str) -> bytes:
-    """A latency probe (unframed): app `PROBE_APP`, its send time in the message as `sent_ns=`.
-    `fmt` is "syslog" or "json"; `bench.latency` finds probes by app and reads `sent_ns` back."""
+def probe(seq: int, sent_ns: int | None, fmt: str) -> bytes:
+    """A latency probe (unframed): app `PROBE_APP`, its send time in the message as `sent_ns=`
+    (`warmup=1` instead when `sent_ns` is None). `fmt` is "syslog" or "json"; `bench.latency`
+    finds probes by app and reads `sent_ns` back."""
+    stamp = b"warmup=1" if sent_ns is None else b"sent_ns=%d" % sent_ns
     if fmt == "json":
-        return b'{"app":"%s","host":"bench","msg":"probe seq=%d sent_ns=%d"}' % (PROBE_APP.encode(), seq, sent_ns)
-    return b"<14>1 - bench %s - - - probe seq=%d sent_ns=%d" % (PROBE_APP.encode(), seq, sent_ns)
+        return b'{"app":"%s","host":"bench","msg":"probe seq=%d %s"}' % (PROBE_APP.encode(), seq, stamp)
+    return b"<14>1 - bench %s - - - probe seq=%d %s" % (PROBE_APP.encode(), seq, stamp)
 
 
 def frame(messages_: list[bytes], framing: str) -> bytes:

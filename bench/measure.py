@@ -23,6 +23,7 @@ STALL_S = 15.0  # an incomplete run ends when nothing moved for this long after 
 SETTLE_S = 1.0  # a lossy (UDP) run ends when the stored count has not moved for this long
 READY_TIMEOUT_S = 120.0
 WARMUP_TIMEOUT_S = 120.0
+WARMUP_PROBES = 100  # probe-shaped messages in the warm-up, when the run has probes
 TIMELINE_POINTS = 400
 
 
@@ -41,7 +42,8 @@ def warm_up(target, pool: Pool, load: Load) -> None:
     if not load.warmup:
         return
     base = target.poll().stored
-    n = send_direct(pool, load.proto, "127.0.0.1", target.port(load.proto), load.warmup)
+    n = send_direct(pool, load.proto, "127.0.0.1", target.port(load.proto), load.warmup,
+                    probes=WARMUP_PROBES if load.probes_per_s else 0)
     deadline = time.monotonic() + WARMUP_TIMEOUT_S
     while time.monotonic() < deadline and target.alive():
         p = target.poll()

@@ -198,18 +198,25 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
     results.put({"slot": slot, "first": t0, "last": t_last, "sent": sent, "probes": probes, "errors": conn.errors})
 
 
-def send_direct(pool: Pool, proto: str, host: str, port: int, count: int) -> int:
-    """Send the first `count` pool messages from this process (a warm-up before the timed run,
-    so the target's first-batch costs, such as loading compiled kernels, are not timed)."""
+def send_direct(pool: Pool, proto: str, host: str, port: int, count: int, probes: int = 0) -> int:
+    """Send the first `count` pool messages, and `probes` messages shaped like latency probes,
+    from this process: a warm-up before the timed run, so the target's first-batch costs (such
+    as loading compiled kernels for a message shape it has not seen) are not timed. The probes
+    carry no send time, so `bench.latency` ignores them. Returns the messages sent."""
     stream = _Stream(pool)
     count = min(count, stream.n)
     conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool), stream.bounds)
     most = HTTP_BATCH if proto == "http" else CHUNK
+    fmt = "json" if proto == "http" else "syslog"
+    probes_left = probes
     try:
         for view, first, k in stream.chunks(0, count, most):
             conn.send(view, first, k)
+            for i in range(probes_left):
+                conn.send(frame_one(generate.probe(i, None, fmt), proto), -1, 1)
+            probes_left = 0
             if proto == "udp":
                 time.sleep(0.002)  # a burst this small must not be dropped
     finally:
         conn.close()
-    return count
+    return count + probes
