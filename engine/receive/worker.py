@@ -111,6 +111,7 @@ class Receiver:
             self.paused = True
             for proto in self.connections:
                 proto.transport.pause_reading()
+            self._wake.set()  # the flusher may be asleep; it owns the retries from now on
 
     def _flush_udp(self) -> None:
         frames = self.udp.pending_frames

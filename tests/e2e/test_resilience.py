@@ -107,3 +107,19 @@ def test_kill_worker_mid_load_loses_and_doubles_nothing(start_engine, role):
     doubled = sum(v > 1 for v in seqs.values())
     assert missing == 0 and doubled == 0, f"{missing} missing, {doubled} doubled\n{engine.log_text()[-3000:]}"
     assert engine.terminate() == 0
+
+
+def test_hung_worker_is_killed_and_restarted(start_engine, tmp_path):
+    config = tmp_path / "hb.toml"
+    config.write_text('[supervisor]\nheartbeat_timeout = "2s"\n')
+    engine = start_engine("--config", str(config), name="hung")
+    victim = _pids(engine, "parser")[0]
+    os.kill(victim, signal.SIGSTOP)  # alive but silent: only the heartbeat can tell
+    deadline = time.monotonic() + 60
+    while metric(engine.url, "logjet_worker_restarts_total", role="parser") < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert metric(engine.url, "logjet_worker_restarts_total", role="parser") == 1
+    assert victim not in _pids(engine, "parser")
+    send_tcp(engine.ports["syslog_tcp"], b"<14>Nov 22 10:00:00 h app: after restart seq=0\n")
+    assert wait_written(engine.url, 1, timeout=30) >= 1
+    assert engine.terminate() == 0
