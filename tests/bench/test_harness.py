@@ -87,3 +87,16 @@ def test_peer_configs_have_every_placeholder_filled(tmp_path, name, framing):
     assert not re.search(r"@[A-Z]+@", conf)
     assert str(tmp_path / "out.log") in conf and "12345" in conf
     assert peer.command(str(tmp_path / peer.conf_name))[0] == "/nonexistent/binary"
+
+
+def test_missing_peer_is_skipped_with_a_note(monkeypatch):
+    from argparse import Namespace
+
+    from bench.ingest import make_peers
+
+    monkeypatch.setattr(PEERS["syslog-ng"], "find", classmethod(lambda cls: None))
+    notes: list[str] = []
+    args = Namespace(peer=["syslog-ng"], proto="tcp")
+    assert make_peers(args, notes) == [] and "syslog-ng: not installed" in notes[0]
+    notes.clear()
+    assert make_peers(Namespace(peer=["rsyslog"], proto="udp"), notes) == [] and "TCP only" in notes[0]
