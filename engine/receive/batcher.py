@@ -51,14 +51,16 @@ class Batcher:
         self._open = _Batch()
         self._sealed: deque[_Batch] = deque()
         self._next_ring = 0
+        self._frames = 0  # pending, kept as running totals: read on every add
+        self._bytes = 0
 
     @property
     def pending_frames(self) -> int:
-        return self._open.frames + sum(b.frames for b in self._sealed)
+        return self._frames
 
     @property
     def pending_bytes(self) -> int:
-        return self._open.data_len + sum(b.data_len for b in self._sealed)
+        return self._bytes
 
     def oldest_ns(self) -> int:
         """When the oldest pending frame arrived (0 if none): the batch-delay clock."""
@@ -68,12 +70,18 @@ class Batcher:
 
     def add(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str) -> None:
         """Add the frames `buf[starts[i]:ends[i]]`, all from `source`."""
+        if len(starts):
+            self.add_many(buf, starts, ends, flags, np.zeros(len(starts), np.uint16), [source])
+
+    def add_many(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray,
+                 src: np.ndarray, sources: list[str]) -> None:
+        """Add frames from several senders: frame i came from `sources[src[i]]`."""
         k = len(starts)
         if k == 0:
             return
         b = self._open
-        extra = len(buf) + FRAME_OVERHEAD * k
-        if b.frames and b.size() + extra > self.batch_bytes:
+        extra = len(buf) + FRAME_OVERHEAD * k + 32 * len(sources)
+        if b.frames and (b.size() + extra > self.batch_bytes or len(b.sources) + len(sources) > 65535):
             self._seal()
             b = self._open
         if b.size() + extra > self._max_record:
@@ -81,45 +89,24 @@ class Batcher:
             half = k // 2
             if half == 0:
                 raise ValueError("a single frame does not fit in a ring record")
-            self.add(buf, starts[:half], ends[:half], flags[:half], source)
-            self.add(buf, starts[half:], ends[half:], flags[half:], source)
+            self.add_many(buf, starts[:half], ends[:half], flags[:half], src[:half], sources)
+            self.add_many(buf, starts[half:], ends[half:], flags[half:], src[half:], sources)
             return
         if not b.frames:
             b.first_ns = time.monotonic_ns()
-        idx = b.sources.setdefault(source, len(b.sources))
+        remap = np.fromiter((b.sources.setdefault(s, len(b.sources)) for s in sources), np.uint16, len(sources))
         base = b.data_len
         b.chunks.append(buf)
         b.starts.append(starts + base)
         b.ends.append(ends + base)
         b.flags.append(flags)
-        b.src.append(np.full(k, idx, np.uint16))
+        b.src.append(remap[src])
         b.data_len += len(buf)
         b.frames += k
+        self._frames += k
+        self._bytes += len(buf)
         if b.size() >= self.batch_bytes:
             self._seal()
-
-    def add_datagram(self, data: bytes, source: str, truncated: bool) -> None:
-        """Add one whole datagram as a frame (UDP)."""
-        b = self._open
-        if b.frames and b.size() + len(data) + FRAME_OVERHEAD > self.batch_bytes:
-            self._seal()
-            b = self._open
-        if not b.frames:
-            b.first_ns = time.monotonic_ns()
-        idx = b.sources.get(source)
-        if idx is None:
-            if len(b.sources) >= 65535:
-                self._seal()
-                b = self._open
-                b.first_ns = time.monotonic_ns()
-            idx = b.sources.setdefault(source, len(b.sources))
-        b.starts.append(b.data_len)
-        b.data_len += len(data)
-        b.ends.append(b.data_len)
-        b.flags.append(1 if truncated else 0)
-        b.src.append(idx)
-        b.chunks.append(data)
-        b.frames += 1
 
     def _seal(self) -> None:
         if self._open.frames:
@@ -132,7 +119,9 @@ class Batcher:
         while self._sealed:
             if not self._write(self._sealed[0], recv_ns or time.time_ns()):
                 return False
-            self._sealed.popleft()
+            done = self._sealed.popleft()
+            self._frames -= done.frames
+            self._bytes -= done.data_len
         return True
 
     def drop_all(self) -> tuple[int, int]:
@@ -141,19 +130,14 @@ class Batcher:
         frames = sum(b.frames for b in self._sealed)
         data = sum(b.data_len for b in self._sealed)
         self._sealed.clear()
+        self._frames = self._bytes = 0
         return frames, data
 
     def _write(self, b: _Batch, recv_ns: int) -> bool:
-        if isinstance(b.starts[0], np.ndarray):
-            starts = np.concatenate(b.starts)
-            ends = np.concatenate(b.ends)
-            flags = np.concatenate(b.flags)
-            src = np.concatenate(b.src)
-        else:
-            starts = np.asarray(b.starts, np.uint32)
-            ends = np.asarray(b.ends, np.uint32)
-            flags = np.asarray(b.flags, np.uint8)
-            src = np.asarray(b.src, np.uint16)
+        starts = np.concatenate(b.starts)
+        ends = np.concatenate(b.ends)
+        flags = np.concatenate(b.flags)
+        src = np.concatenate(b.src)
         sources_blob = "\n".join(b.sources).encode()
         size = raw_size(b.frames, len(sources_blob), b.data_len)
         for attempt in range(len(self.rings)):

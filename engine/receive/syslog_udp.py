@@ -1,31 +1,78 @@
-"""Syslog over UDP: one message per datagram, straight into the batcher.
+"""Syslog over UDP: one message per datagram, collected in bulk and turned into frames with numpy.
 
-UDP has no back-pressure: when the rings are full the receiver drops and counts
-(`dropped_messages_total{reason="ring_full"}`).
+Per datagram the protocol does two list appends and nothing else (uvloop already pays for the
+syscall and the bytes object); `udp_frames` then handles a whole bulk at once: one join, the
+lengths, the size limit and the trailing-newline strip as array operations, and one dict pass
+for the sender addresses. UDP has no back-pressure: when the rings are full the receiver drops
+and counts (`dropped_messages_total{reason="ring_full"}`).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
+# Datagrams handed over at once; bounds a bulk's distinct senders below the batch's u16 index.
+BULK = 4096
+
+
+def format_addr(addr) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = addr[0]
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+    return str(addr)
+
+
+def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
+    """(buf, starts, ends, flags, source index u16, sources) of a bulk of datagrams.
+    Over-long datagrams are cut to `max_len` and flagged; trailing CR/LF/NUL (framing some
+    senders add) are not message content; empty datagrams are skipped."""
+    n = len(datagrams)
+    buf = b"".join(datagrams)
+    lens = np.fromiter(map(len, datagrams), np.int64, n)
+    starts = np.zeros(n, np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    flags = (lens > max_len).astype(np.uint8)
+    ends = starts + np.minimum(lens, max_len)
+    arr = np.frombuffer(buf, np.uint8)
+    if len(arr):
+        for _ in range(3):  # "\r\n\0" at most
+            last = arr[np.maximum(ends - 1, 0)]
+            strip = (ends > starts) & ((last == 10) | (last == 13) | (last == 0)) & (flags == 0)
+            if not strip.any():
+                break
+            ends = ends - strip
+    table: dict = {}
+    idx = np.fromiter((table.setdefault(a, len(table)) for a in addrs), np.uint16, n)
+    sources = [format_addr(a) for a in table]
+    keep = ends > starts
+    if not keep.all():
+        starts, ends, flags, idx = starts[keep], ends[keep], flags[keep], idx[keep]
+    return buf, starts, ends, flags, idx, sources
+
 
 class SyslogUdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, sink, max_len: int):
+    """Collects datagrams for the receiver (`sink`), which takes them with `take`."""
+
+    def __init__(self, sink):
         self._sink = sink
-        self._max_len = max_len
+        self.datagrams: list[bytes] = []
+        self.addrs: list = []
 
     def datagram_received(self, data: bytes, addr) -> None:
-        truncated = len(data) > self._max_len
-        if truncated:
-            data = data[: self._max_len]
-        # Trailing newlines are framing some senders add, not message content.
-        if data.endswith((b"\n", b"\x00")):
-            data = data.rstrip(b"\r\n\x00")
-        if not data:
-            return
-        host = addr[0] if isinstance(addr, tuple) else str(addr)
-        source = f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
-        self._sink.udp_datagram(data, source, truncated)
+        self.datagrams.append(data)
+        self.addrs.append(addr)
+        n = len(self.datagrams)
+        if n >= BULK:
+            self._sink.udp_ready(self)
+        elif n == 1:
+            self._sink.udp_started()
+
+    def take(self) -> tuple[list[bytes], list]:
+        datagrams, addrs = self.datagrams, self.addrs
+        self.datagrams, self.addrs = [], []
+        return datagrams, addrs
 
     def error_received(self, exc) -> None:
         self._sink.udp_error(exc)

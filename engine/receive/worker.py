@@ -24,7 +24,7 @@ from engine.config import Settings
 from engine.process import BootError, WorkerSpec
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import SyslogTcpProtocol
-from engine.receive.syslog_udp import SyslogUdpProtocol
+from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
 from engine.ring import RingProducer
 from engine.sockets import tcp_listener, udp_socket
 from engine.units import parse_duration_s, parse_hostport, parse_size
@@ -39,7 +39,7 @@ HEARTBEAT_S = 0.25
 
 
 class Receiver:
-    """The state of one receiver process; protocols call its `tcp_frames` / `udp_datagram`."""
+    """The state of one receiver process; protocols call its `tcp_frames` / `udp_ready`."""
 
     def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm, rings: list[RingProducer]):
         self.settings = settings
@@ -62,6 +62,9 @@ class Receiver:
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
         self.batches = 0
         self.udp_truncated = 0  # datagrams cut to max_message_bytes since the last UDP batch
+        self.udp_protocols: list[SyslogUdpProtocol] = []
+        self._udp_since = 0  # when the oldest datagram not yet taken from a protocol arrived
+        self.max_len = settings.ingest.max_message_bytes
 
     # --- called by the protocols -------------------------------------------------------------
     def connection_opened(self, proto: SyslogTcpProtocol) -> None:
@@ -87,14 +90,26 @@ class Receiver:
         elif k:
             self._wake.set()
 
-    def udp_datagram(self, data: bytes, source: str, truncated: bool) -> None:
-        self.udp.add_datagram(data, source, truncated)
-        if truncated:
-            self.udp_truncated += 1
+    def udp_started(self) -> None:
+        """The first datagram of a bulk arrived: start its batch-delay clock."""
+        if not self._udp_since:
+            self._udp_since = time.monotonic_ns()
+        self._wake.set()
+
+    def udp_ready(self, proto: SyslogUdpProtocol) -> None:
+        """A full bulk of datagrams: into the batcher now."""
+        self._take_udp(proto)
         if self.udp.pending_bytes >= self.udp.batch_bytes:
             self._flush_udp()
-        else:
-            self._wake.set()
+
+    def _take_udp(self, proto: SyslogUdpProtocol) -> None:
+        datagrams, addrs = proto.take()
+        self._udp_since = 0
+        if not datagrams:
+            return
+        buf, starts, ends, flags, src, sources = udp_frames(datagrams, addrs, self.max_len)
+        self.udp.add_many(buf, starts, ends, flags, src, sources)
+        self.udp_truncated += int(flags.sum())
 
     def udp_error(self, exc: Exception) -> None:
         self.m_socket_err.inc()
@@ -114,6 +129,8 @@ class Receiver:
             self._wake.set()  # the flusher may be asleep; it owns the retries from now on
 
     def _flush_udp(self) -> None:
+        for proto in self.udp_protocols:
+            self._take_udp(proto)
         frames = self.udp.pending_frames
         nbytes = self.udp.pending_bytes
         if not frames:
@@ -137,7 +154,7 @@ class Receiver:
                 await asyncio.sleep(RETRY_S)
                 self._flush_tcp()
                 continue
-            oldest = min((t for t in (self.tcp.oldest_ns(), self.udp.oldest_ns()) if t), default=0)
+            oldest = min((t for t in (self.tcp.oldest_ns(), self.udp.oldest_ns(), self._udp_since) if t), default=0)
             if not oldest:
                 self._wake.clear()
                 await self._wake.wait()
@@ -148,7 +165,7 @@ class Receiver:
                 continue
             if self.tcp.pending_frames:
                 self._flush_tcp()
-            if self.udp.pending_frames:
+            if self.udp.pending_frames or self._udp_since:
                 self._flush_udp()
 
     async def heartbeat(self) -> None:
@@ -189,7 +206,8 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
             sock = udp_socket(host, spec.ports["syslog_udp"], parse_size(settings.listen.udp_recv_buffer))
-            transport, _ = await loop.create_datagram_endpoint(lambda: SyslogUdpProtocol(receiver, max_len), sock=sock)
+            transport, proto = await loop.create_datagram_endpoint(lambda: SyslogUdpProtocol(receiver), sock=sock)
+            receiver.udp_protocols.append(proto)
             transports.append(transport)
     except OSError as exc:
         raise BootError(f"cannot listen: {exc}") from exc
