@@ -65,10 +65,17 @@ class Block:
         name = f"pairs:{key_id}"
         got = self._cache.get(name)
         if got is None:
-            ptr, keys, off, data = self._kv()
-            j = np.flatnonzero(keys == key_id)
-            rows = np.searchsorted(ptr, j, side="right") - 1
-            got = self._cache[name] = Pairs(rows, Spans(data, off[j], off[j + 1]))
+            # Keys first: a block without the key never decompresses the values.
+            j = np.flatnonzero(self._get("kv.key") == key_id)
+            if not len(j):
+                empty = np.empty(0, np.int64)
+                got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
+            else:
+                counts = self._get("kv.count")
+                owner = np.repeat(np.arange(self.n, dtype=np.int64), counts)
+                off = self._offsets("kv.len")
+                got = Pairs(owner[j], Spans(self._get("kv.data"), off[j], off[j + 1]))
+            self._cache[name] = got
         return got
 
     def first(self, key_id: int) -> Spans:
@@ -96,14 +103,18 @@ class Block:
                 self._get(name)
 
     def _kv(self):
-        got = self._cache.get("kv")
-        if got is None:
-            got = self._cache["kv"] = (self._offsets("kv.count"), self._get("kv.key"),
-                                       self._offsets("kv.len"), self._get("kv.data"))
-        return got
+        for name in ("kv.count", "kv.key", "kv.len", "kv.data"):
+            self._get(name)
 
     def _offsets(self, name: str) -> np.ndarray:
-        return C.offsets_from_lengths(self._get(name))
+        got = self._cache.get(name + ":off")
+        if got is None:
+            got = self._cache[name + ":off"] = C.offsets_from_lengths(self._get(name))
+        return got
+
+    def select(self, col: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """col[idx], without the copy when idx is every row (ids are increasing and unique)."""
+        return col if len(idx) == self.n else col[idx]
 
     def _get(self, name: str) -> np.ndarray:
         raise NotImplementedError

@@ -27,7 +27,7 @@ from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filter_base import TRUE
 from engine.query.parser import parse
-from engine.query.plan import PlanStats, Unit, evaluate, plan
+from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
 from engine.query.render import row_objects
 from engine.query.scope import RowsScope
@@ -163,7 +163,8 @@ class PreparedQuery:
             start = end = None
         agg = stage.aggregator()
         preload = agg.preload()
-        for blk, idx in ordered_map(lambda u: evaluate(u, start, end, preload), units):
+        cheap = (lambda u: trivial(u)) if not preload else None
+        for blk, idx in ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap):
             if len(idx):
                 agg.add(blk, idx)
         objs = agg.result()

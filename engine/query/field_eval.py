@@ -64,12 +64,18 @@ class TableBound(Bound):
         self.column = column
         self.table = table
         self._blocks = blocks
+        hits = np.flatnonzero(table)
+        # One matching value (host:x, the usual case): a comparison is ~10x a table lookup.
+        self.only = int(hits[0]) if len(hits) == 1 else None
 
     def blocks(self):
         return self._blocks
 
     def eval(self, blk, cand):
-        return self.table[blk.ids(self.column)] & cand
+        ids = blk.ids(self.column)
+        if self.only is not None:
+            return (ids == self.only) & cand
+        return np.take(self.table, ids) & cand
 
 
 class TimeBound(Bound):

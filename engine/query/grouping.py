@@ -57,6 +57,16 @@ class Grouper:
             table[k] = g
         return table[inverse.reshape(-1)]
 
+    def counts(self, blk, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(groups, rows per group) of the selected rows, for aggregations that only count."""
+        if len(self.columns) == 1:
+            return self.columns[0].id_counts(blk, idx)
+        if not self.columns:
+            return np.zeros(1, np.int64), np.array([len(idx)], np.int64)
+        counts = np.bincount(self.groups(blk, idx))
+        nz = np.flatnonzero(counts)
+        return nz, counts[nz]
+
     @property
     def size(self) -> int:
         if not self.columns:

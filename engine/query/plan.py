@@ -78,6 +78,11 @@ def _arange(n: int) -> np.ndarray:
     return a
 
 
+def trivial(unit: Unit) -> bool:
+    """True when `evaluate` reads nothing: every row of the block matches."""
+    return unit.inside and unit.bound.const is True
+
+
 def evaluate(unit: Unit, start_ns: int | None, end_ns: int | None, preload: list[str] = ()):
     """(block, matching rows as increasing block-local int64 row numbers); then decompresses
     `preload` if any row matched, so that a pool worker does it, not the caller."""

@@ -28,14 +28,30 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS) -> Iterator[R]:
-    """fn(item) for every item, in order, computed up to `ahead` items in advance."""
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+    def cancel(self):
+        return False
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS,
+                inline: Callable[[T], bool] | None = None) -> Iterator[R]:
+    """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
+    which `inline(item)` is true are computed in the calling thread (when a task costs less
+    than handing it to a thread)."""
     items = iter(items)
     inflight: collections.deque = collections.deque()
     ex = pool()
     try:
         for item in items:
-            inflight.append(ex.submit(fn, item))
+            inflight.append(_Done(fn(item)) if inline is not None and inline(item) else ex.submit(fn, item))
             if len(inflight) >= ahead:
                 yield inflight.popleft().result()
         while inflight:

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engine.query.plan import Unit, evaluate
+from engine.query.plan import Unit, evaluate, trivial
 from engine.query.pool import ordered_map
 from engine.query.stage_sort import RowKeys, Sort
 from engine.store.rows import Rows, concat
@@ -37,7 +37,7 @@ def newest(units: list[Unit], start_ns, end_ns, limit: int | None) -> Iterator[R
         return
     pending: list[tuple[object, np.ndarray, np.ndarray]] = []  # (block, idx, times) not yet out
     emitted = 0
-    results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units)
+    results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units, inline=trivial)
     try:
         for k, (blk, idx) in enumerate(results):
             if limit is not None:

@@ -35,13 +35,20 @@ class _HistogramAggregator(Aggregator):
     def add(self, blk, idx):
         if not len(idx):
             return
-        buckets = blk.time()[idx] // self.step
-        if len(buckets) > 1 and np.any(buckets[1:] < buckets[:-1]):
-            buckets = np.sort(buckets)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(buckets)) + 1])
-        sizes = np.diff(np.concatenate([starts, [len(buckets)]]))
+        t = blk.select(blk.time(), idx)
+        first, last = int(t[0]) // self.step, int(t[-1]) // self.step
+        if last >= first and last - first < len(t) and (len(t) < 2 or blk.scope.part is not None):
+            # Part blocks are sorted by time: bucket edges cut the rows, no per-row division.
+            edges = np.arange(first, last + 2, dtype=np.int64) * self.step
+            sizes = np.diff(np.searchsorted(t, edges, side="left"))
+            buckets = np.arange(first, last + 1)
+            keep = sizes > 0
+            pairs = zip(buckets[keep].tolist(), sizes[keep].tolist())
+        else:
+            b, sizes = np.unique(t // self.step, return_counts=True)
+            pairs = zip(b.tolist(), sizes.tolist())
         counts = self.counts
-        for b, n in zip(buckets[starts].tolist(), sizes.tolist()):
+        for b, n in pairs:
             counts[b] = counts.get(b, 0) + n
 
     def result(self):

@@ -68,9 +68,13 @@ class _Func:
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, blk, idx, g, size):
+        """g: group per row, or None when there is one group (no `by`): then plain
+        reductions replace the per-group ones."""
         fn = self.f.fn
         if fn == "count":
             return
+        if g is None:
+            g = np.zeros(len(idx), np.int64) if fn in ("count_uniq", "quantile") else None
         if fn == "count_uniq":
             vid = self.col.ids(blk, idx)
             keep = vid > 0
@@ -78,7 +82,21 @@ class _Func:
             return
         v = self.col.numbers(blk, idx)
         ok = ~np.isnan(v)
-        gv, vv = g[ok], v[ok]
+        vv = v[ok]
+        if g is None:  # one group: reductions, no bincount over zeros
+            self.sum = _grow(self.sum, 1, 0.0)
+            self.n = _grow(self.n, 1, 0)
+            self.ext = _grow(self.ext, 1, np.inf if fn == "min" else -np.inf)
+            self.n[0] += len(vv)
+            if len(vv):
+                if fn in ("sum", "avg"):
+                    self.sum[0] += vv.sum()
+                elif fn == "min":
+                    self.ext[0] = min(self.ext[0], vv.min())
+                else:
+                    self.ext[0] = max(self.ext[0], vv.max())
+            return
+        gv = g[ok]
         if fn in ("sum", "avg"):
             self.sum = _grow(self.sum, size, 0.0)
             self.n = _grow(self.n, size, 0)
@@ -135,6 +153,7 @@ class _StatsAggregator(Aggregator):
         self.grouper = Grouper(list(stage.by))
         self.funcs = [_Func(f) for f in stage.funcs]
         self.counts = np.zeros(1, np.int64)
+        self.count_only = all(f.fn == "count" for f in stage.funcs)
 
     def preload(self):
         names = self.grouper.preload()
@@ -144,6 +163,16 @@ class _StatsAggregator(Aggregator):
         return names
 
     def add(self, blk, idx):
+        if not self.stage.by:
+            self.counts[0] += len(idx)
+            for f in self.funcs:
+                f.add(blk, idx, None, 1)
+            return
+        if self.count_only:
+            groups, counts = self.grouper.counts(blk, idx)
+            self.counts = _grow(self.counts, self.grouper.size, 0)
+            self.counts[groups] += counts  # groups are distinct
+            return
         g = self.grouper.groups(blk, idx)
         size = self.grouper.size
         self.counts = _grow(self.counts, size, 0)

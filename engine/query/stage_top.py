@@ -34,13 +34,13 @@ class _TopAggregator(Aggregator):
         return self.grouper.preload()
 
     def add(self, blk, idx):
-        g = self.grouper.groups(blk, idx)
+        groups, counts = self.grouper.counts(blk, idx)
         size = self.grouper.size
         if len(self.counts) < size:
             grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
             grown[:len(self.counts)] = self.counts
             self.counts = grown
-        self.counts[:size] += np.bincount(g, minlength=size)
+        self.counts[groups] += counts  # groups are distinct
 
     def result(self):
         groups = np.flatnonzero(self.counts)

@@ -49,6 +49,14 @@ class ValueColumn:
     def ids(self, blk, idx) -> np.ndarray:
         raise NotImplementedError
 
+    def id_counts(self, blk, idx) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct ids, rows per id) of the selected rows. Small-domain columns count their
+        stored codes first and map only the distinct ones: no per-row id array."""
+        ids = self.ids(blk, idx)
+        counts = np.bincount(ids)
+        nz = np.flatnonzero(counts)
+        return nz, counts[nz]
+
     @property
     def size(self) -> int:
         """Ids handed out so far, plus one for "no value"."""
@@ -66,14 +74,21 @@ class _U8Column(ValueColumn):
         return [self.field.name]
 
     def numbers(self, blk, idx):
-        v = blk.u8(self.field.name)[idx].astype(np.float64)
+        v = blk.select(blk.u8(self.field.name), idx).astype(np.float64)
         v[v == NO_VALUE] = np.nan
         return v
 
     def ids(self, blk, idx):
-        v = blk.u8(self.field.name)[idx].astype(np.int64) + 1
+        v = blk.select(blk.u8(self.field.name), idx).astype(np.int64) + 1
         v[v == NO_VALUE + 1] = 0
         return v
+
+    def id_counts(self, blk, idx):
+        counts = np.bincount(blk.select(blk.u8(self.field.name), idx), minlength=256)
+        nz = np.flatnonzero(counts)
+        ids = nz + 1
+        ids[nz == NO_VALUE] = 0
+        return ids, counts[nz]
 
     @property
     def size(self):
@@ -133,7 +148,7 @@ class _TimeColumn(_Interned):
         return ["_time"] + (["_recv"] if self.field.name == "_recv" else [])
 
     def _col(self, blk, idx):
-        return (blk.time() if self.field.name == "_time" else blk.recv())[idx]
+        return blk.select(blk.time() if self.field.name == "_time" else blk.recv(), idx)
 
     def numbers(self, blk, idx):
         return self._col(blk, idx).astype(np.float64)
@@ -177,10 +192,20 @@ class _DictColumn(_Interned):
         return got
 
     def numbers(self, blk, idx):
-        return self._table(blk)[1][blk.ids(self.field.name)[idx]]
+        return np.take(self._table(blk)[1], blk.select(blk.ids(self.field.name), idx))
 
     def ids(self, blk, idx):
-        return self._table(blk)[0][blk.ids(self.field.name)[idx]]
+        return np.take(self._table(blk)[0], blk.select(blk.ids(self.field.name), idx))
+
+    def id_counts(self, blk, idx):
+        table = self._table(blk)[0]
+        counts = np.bincount(blk.select(blk.ids(self.field.name), idx), minlength=len(table))
+        nz = np.flatnonzero(counts)
+        ids, counts = table[nz], counts[nz]
+        if len(np.unique(ids)) != len(ids):  # two stored codes for one value: merge them
+            uniq, inv = np.unique(ids, return_inverse=True)
+            return uniq, np.bincount(inv, weights=counts).astype(np.int64)
+        return ids, counts
 
     def value(self, vid):
         return _text(self._values[vid - 1]) if vid else None
@@ -205,7 +230,7 @@ class _SpanColumn(ValueColumn):
             if not kid:
                 return None
             s = blk.first(kid)
-        return s.data, s.starts[idx], s.ends[idx]
+        return s.data, blk.select(s.starts, idx), blk.select(s.ends, idx)
 
     def numbers(self, blk, idx):
         s = self._spans(blk, idx)
