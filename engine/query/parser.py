@@ -15,6 +15,7 @@ AND, OR, NOT, TO, `as` and `by` are keywords in any case; quote them to search f
 bare word runs to whitespace or one of `( ) | "`; a `:` in it splits field and value (the value
 may hold more colons: `source:10.0.0.1:514`). Field-specific meanings: see fields.py and the
 filter modules. Every error is a `QueryError` with the 0-based position of the text to blame.
+The grammar lives in three modules: this one (filters), parser_stages.py, parser_scan.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from engine.query.errors import QueryError
-from engine.query.fields import KV, MESSAGE, TIME, U8, Field, number_for_name, resolve
+from engine.query.fields import TIME, U8, Field, number_for_name, resolve
 from engine.query.filter_base import Filter, Leaf
 from engine.query.filter_bool import All, And, Not, Or
 from engine.query.filter_exists import Exists
@@ -33,20 +34,13 @@ from engine.query.filter_prefix import Prefix
 from engine.query.filter_range import Range
 from engine.query.filter_regex import Regex
 from engine.query.filter_word import Word
+from engine.query.parser_scan import DELIMS
+from engine.query.parser_stages import NAME_RE, StageParser
 from engine.query.stage_base import Stage
-from engine.query.stage_fields import Fields
-from engine.query.stage_histogram import Histogram
-from engine.query.stage_limit import Limit
-from engine.query.stage_sort import Sort
-from engine.query.stage_stats import FUNCTIONS, StatFunc, Stats
-from engine.query.stage_top import DEFAULT_N, Top
 from engine.units import parse_duration_ns, parse_time_ns
 from native_kernels.numbers import parse_number
 
 MESSAGE_FIELD = resolve("message")
-_DELIMS = set(" \t\r\n()|\"")
-_NAME_RE = re.compile(r"[A-Za-z0-9_.@\-]+")
-_KEYWORDS = {"and", "or", "not"}
 
 
 @dataclass(frozen=True)
@@ -60,48 +54,9 @@ def parse(text: str) -> Query:
     return _Parser(text).query()
 
 
-class _Parser:
-    def __init__(self, text: str):
-        self.s = text
-        self.i = 0
-        self.n = len(text)
+class _Parser(StageParser):
+    """The filter grammar; stages come from StageParser, scanning from Scanner."""
 
-    # --- helpers -----------------------------------------------------------------------------
-    def error(self, message: str, pos: int | None = None):
-        raise QueryError(message, self.i if pos is None else pos)
-
-    def ws(self) -> None:
-        while self.i < self.n and self.s[self.i].isspace():
-            self.i += 1
-
-    def peek(self) -> str:
-        return self.s[self.i] if self.i < self.n else ""
-
-    def at_delim(self, k: int = 0) -> bool:
-        j = self.i + k
-        return j >= self.n or self.s[j] in _DELIMS
-
-    def bare(self) -> str:
-        start = self.i
-        while self.i < self.n and self.s[self.i] not in _DELIMS:
-            self.i += 1
-        return self.s[start:self.i]
-
-    def keyword_at(self) -> str | None:
-        """The keyword (and/or/not) starting here, if the bare word here is one."""
-        j = self.i
-        while j < self.n and self.s[j] not in _DELIMS:
-            j += 1
-        word = self.s[self.i:j].lower()
-        return word if word in _KEYWORDS else None
-
-    def expect(self, ch: str, what: str) -> None:
-        self.ws()
-        if self.peek() != ch:
-            self.error(f"expected {what}" + (f", found {self.peek()!r}" if self.peek() else " before the end"))
-        self.i += 1
-
-    # --- filter ------------------------------------------------------------------------------
     def query(self) -> Query:
         self.ws()
         flt: Filter = All() if self.i >= self.n or self.peek() == "|" else self.or_expr(None)
@@ -163,7 +118,7 @@ class _Parser:
             self.i += 1
             return All() if field is None else self.leaf(field, Exists(), start)
         if field is None and self.peek() not in "\"/":
-            m = _NAME_RE.match(self.s, self.i)
+            m = NAME_RE.match(self.s, self.i)
             if m and m.end() < self.n and self.s[m.end()] == ":":
                 self.i = m.end() + 1
                 return self.value(resolve(m.group()), start)
@@ -217,24 +172,6 @@ class _Parser:
         if field.kind == TIME and not isinstance(pred, (Range, Exists)):
             self.error(f"{field.name} takes a time, a range or a comparison", pos)
         return Leaf(field, pred)
-
-    def quoted(self) -> bytes:
-        start = self.i
-        self.i += 1
-        out = []
-        while self.i < self.n:
-            c = self.s[self.i]
-            if c == "\\" and self.i + 1 < self.n:
-                nxt = self.s[self.i + 1]
-                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
-                self.i += 2
-                continue
-            if c == '"':
-                self.i += 1
-                return "".join(out).encode()
-            out.append(c)
-            self.i += 1
-        self.error("unterminated quoted string", start)
 
     def regex(self) -> Regex:
         start = self.i
@@ -316,169 +253,4 @@ class _Parser:
             self.error(str(exc), pos)
         return Range(lo=t, hi=t)
 
-    # --- stages ------------------------------------------------------------------------------
-    def stage(self) -> Stage:
-        self.ws()
-        pos = self.i
-        m = _NAME_RE.match(self.s, self.i)
-        name = m.group().lower() if m else ""
-        if not name:
-            self.error("expected a stage after '|' (stats, histogram, sort, limit, fields, top)")
-        self.i = m.end()
-        if name == "stats":
-            return self.stats(pos)
-        if name == "histogram":
-            return self.histogram(pos)
-        if name == "sort":
-            return self.sort(pos)
-        if name in ("limit", "head"):
-            return Limit(self.count(f"{name} needs a number of rows"), position=pos)
-        if name == "fields":
-            return Fields(tuple(self.name_list(allow_desc=False)), position=pos)
-        if name == "top":
-            self.ws()
-            n = self.count("") if self.peek().isdigit() else DEFAULT_N
-            self.by_keyword("top N by (field, ...)")
-            return Top(n, tuple(resolve(f) for f in self.name_list(allow_desc=False, parens=True)), position=pos)
-        self.error(f"unknown stage {name!r} (expected stats, histogram, sort, limit, fields or top)", pos)
-
-    def count(self, message: str) -> int:
-        self.ws()
-        m = re.compile(r"\d+").match(self.s, self.i)
-        if not m or not self.at_delim(m.end() - self.i):
-            self.error(message or "expected a whole number")
-        self.i = m.end()
-        return int(m.group())
-
-    def word_is(self, word: str) -> bool:
-        self.ws()
-        j = self.i + len(word)
-        return self.s[self.i:j].lower() == word and (j >= self.n or not (self.s[j].isalnum() or self.s[j] == "_"))
-
-    def by_keyword(self, usage: str) -> None:
-        if not self.word_is("by"):
-            self.error(f"expected 'by' ({usage})")
-        self.i += 2
-
-    def field_name(self) -> str:
-        """A field or result name: bare, quoted, or a function call such as count()."""
-        self.ws()
-        if self.peek() == '"':
-            return self.quoted().decode()
-        m = _NAME_RE.match(self.s, self.i)
-        if not m:
-            self.error("expected a field name")
-        self.i = m.end()
-        if self.peek() == "(" and m.group().lower() in FUNCTIONS:
-            self.i = m.start()
-            return self.stat_func().default_name
-        return m.group()
-
-    def name_list(self, allow_desc: bool, parens: bool = False) -> list:
-        self.ws()
-        opened = self.peek() == "("
-        if opened:
-            self.i += 1
-        elif parens and not opened:
-            self.error("expected '(' and a list of fields")
-        out = []
-        while True:
-            name = self.field_name()
-            if allow_desc:
-                desc = False
-                if self.word_is("desc"):
-                    self.i += 4
-                    desc = True
-                elif self.word_is("asc"):
-                    self.i += 3
-                out.append((name, desc))
-            else:
-                out.append(name)
-            self.ws()
-            if self.peek() != ",":
-                break
-            self.i += 1
-        if opened:
-            self.expect(")", "')' to close the field list")
-        return out
-
-    def stats(self, pos: int) -> Stats:
-        by: list = []
-        if self.word_is("by"):
-            self.i += 2
-            by = self.name_list(allow_desc=False, parens=True)
-        funcs = []
-        while True:
-            f = self.stat_func()
-            if self.word_is("as"):
-                self.i += 2
-                f = StatFunc(f.fn, f.field, f.q, self.field_name())
-            funcs.append(f)
-            self.ws()
-            if self.peek() != ",":
-                break
-            self.i += 1
-        if self.word_is("by"):
-            if by:
-                self.error("stats takes one 'by' list")
-            self.i += 2
-            by = self.name_list(allow_desc=False, parens=True)
-        return Stats(tuple(funcs), tuple(resolve(b) for b in by), position=pos)
-
-    def stat_func(self) -> StatFunc:
-        self.ws()
-        pos = self.i
-        m = _NAME_RE.match(self.s, self.i)
-        fn = m.group().lower() if m else ""
-        if fn not in FUNCTIONS:
-            self.error(f"expected a stats function ({', '.join(FUNCTIONS)})", pos)
-        self.i = m.end()
-        self.expect("(", f"'(' after {fn}")
-        self.ws()
-        q = None
-        field = None
-        if fn == "quantile":
-            qpos = self.i
-            qm = re.compile(r"[0-9.]+").match(self.s, self.i)
-            q = parse_number(qm.group().encode()) if qm else None
-            if q is None or not 0 <= q <= 1:
-                self.error("quantile needs a number from 0 to 1 first, e.g. quantile(0.99, duration_ms)", qpos)
-            self.i = qm.end()
-            self.expect(",", "',' after the quantile")
-        if fn == "count":
-            if self.peek() != ")":
-                self.error("count() takes no field")
-        else:
-            self.ws()
-            name_pos = self.i
-            m = _NAME_RE.match(self.s, self.i) if self.peek() != '"' else None
-            name = self.quoted().decode() if self.peek() == '"' else (m.group() if m else "")
-            if m:
-                self.i = m.end()
-            if not name:
-                self.error(f"{fn}() needs a field", name_pos)
-            field = resolve(name)
-        self.expect(")", f"')' to close {fn}(")
-        return StatFunc(fn, field, q)
-
-    def histogram(self, pos: int) -> Histogram:
-        self.expect("(", "'(' after histogram, e.g. histogram(1m)")
-        self.ws()
-        step_pos = self.i
-        while self.i < self.n and self.s[self.i] not in ")" and not self.s[self.i].isspace():
-            self.i += 1
-        try:
-            step = parse_duration_ns(self.s[step_pos:self.i])
-        except ValueError as exc:
-            self.error(str(exc), step_pos)
-        if step <= 0:
-            self.error("the histogram step must be positive", step_pos)
-        self.expect(")", "')' to close histogram(")
-        return Histogram(step, position=pos)
-
-    def sort(self, pos: int) -> Sort:
-        self.by_keyword("sort by (field [desc], ...)")
-        return Sort(tuple(self.name_list(allow_desc=True)), position=pos)
-
-
-__all__ = ["Query", "QueryError", "parse", "KV", "MESSAGE"]
+__all__ = ["Query", "QueryError", "parse"]

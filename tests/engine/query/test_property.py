@@ -26,7 +26,7 @@ from engine.query.execute import PreparedQuery
 from engine.query.fields import SEVERITY_NAMES
 from engine.store.part import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
-from native_kernels.tokens import hash_token, token_hashes
+from native_kernels.tokens import token_hashes
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
 
