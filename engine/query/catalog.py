@@ -60,6 +60,28 @@ class Catalog:
             days.append(day)
         return [p for day in days for p in layout.part_paths(self.data_dir, day)], days
 
+    def scope(self, path: str) -> PartScope | None:
+        """One part by path (opened and cached on first use); None when damaged or gone."""
+        with self._lock:
+            got = self._scopes.get(path)
+        if got is not None or path in self._damaged:
+            return got
+        try:
+            got = PartScope(Part(path))
+        except PartDamaged as exc:
+            if os.path.exists(path):
+                log.error("skipping damaged part %s: %s", path, exc)
+                self._damaged.add(path)
+            return None
+        with self._lock:
+            return self._scopes.setdefault(path, got)
+
+    def forget(self, paths) -> None:
+        """Drop parts known to be deleted (their mappings close when no query holds them)."""
+        with self._lock:
+            for p in paths:
+                self._scopes.pop(p, None)
+
     def scopes(self, start_ns: int | None = None, end_ns: int | None = None) -> list[PartScope]:
         """The live parts that may hold rows with start <= _time < end, newest first."""
         paths, days = self.list_paths(start_ns, end_ns)

@@ -37,15 +37,16 @@ class Tail:
     def poll(self) -> list[dict]:
         """Objects of the matching rows of parts new since the last poll, oldest first."""
         paths = self.catalog.list_paths()[0]
+        listed = set(paths)
         new = [p for p in paths if p not in self.seen]
-        self.seen = set(paths)  # parts that vanished are forgotten; names are never reused
+        self.catalog.forget(self.seen - listed)
+        self.seen = listed  # parts that vanished are forgotten; names are never reused
         if not new:
             return []
-        live = {s.path: s for s in self.catalog.scopes()}
         batches = []
         flt = self.prepared.query.filter
-        for path in new:
-            scope = live.get(path)
+        for path in sorted(new):
+            scope = self.catalog.scope(path)
             if scope is None or scope.replaces:
                 continue  # damaged, or merged from parts whose rows were already sent
             for unit in plan([scope], flt, None, None):
