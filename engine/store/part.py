@@ -24,6 +24,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 import zlib
 from typing import Iterable
 
@@ -210,7 +211,16 @@ class Part:
         if self.meta.version != FORMAT_VERSION:
             raise PartDamaged(f"format version {self.meta.version}, this logjet reads {FORMAT_VERSION}")
         self._data_end = start
-        self._dctx = zstandard.ZstdDecompressor()
+        # A ZstdDecompressor must not be used by two threads at once, and the query reads the
+        # blocks of one part from a thread pool: one decompressor per thread.
+        self._local = threading.local()
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx
 
     def close(self) -> None:
         self._mm.close()

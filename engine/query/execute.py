@@ -1,0 +1,189 @@
+"""Running a query: parse, plan over the catalog, select rows, aggregate, render JSON objects.
+
+    run_to_objects(data_dir, query, start_ns, end_ns, limit) -> iterator of dicts
+
+parses eagerly (a bad query raises `QueryError` before anything is read) and then yields
+objects lazily: matching rows newest first, or the result of the aggregation. `PreparedQuery`
+is the same in two steps, yielding lists of objects (`chunks`) for streaming over HTTP.
+
+Shape of a run. Stages before the first aggregating stage (stats, histogram, top) select
+rows: without a sort, rows stream newest first under the smallest limit (`select.newest`);
+with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
+aggregation reads its columns block by block over the thread pool and folds them in the
+calling thread; stages after it work on its objects. `fields` only shapes output. The `limit`
+argument caps the objects returned, whatever they are.
+
+Not thread-safe per run (one generator, one consumer); any number of runs may go at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import numpy as np
+
+from engine.query.catalog import Catalog
+from engine.query.errors import QueryError
+from engine.query.filter_base import TRUE
+from engine.query.parser import parse
+from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
+from engine.query.pool import ordered_map
+from engine.query.render import row_objects
+from engine.query.scope import RowsScope
+from engine.query.select import newest, sorted_rows
+from engine.query.stage_fields import Fields
+from engine.query.stage_limit import Limit
+from engine.query.stage_sort import Sort
+from engine.store.rows import Rows, concat
+
+CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write
+
+__all__ = ["PreparedQuery", "QueryError", "run_to_objects", "prepare"]
+
+
+def _min(*values):
+    vals = [v for v in values if v is not None]
+    return min(vals) if vals else None
+
+
+def _concat(batches) -> Rows:
+    batches = list(batches)
+    if not batches:
+        return Rows.empty()
+    return batches[0] if len(batches) == 1 else concat(batches)
+
+
+def _rows_units(rows: Rows) -> list[Unit]:
+    if not len(rows):
+        return []
+    scope = RowsScope(rows)
+    return [Unit(scope, TRUE, 0, scope.max_time, True)]
+
+
+class PreparedQuery:
+    """A parsed, checked query with its time range and output cap."""
+
+    def __init__(self, text: str, start_ns: int | None = None, end_ns: int | None = None,
+                 limit: int | None = None):
+        self.text = text
+        self.query = parse(text)
+        self.start = start_ns
+        self.end = end_ns
+        if limit is not None and limit < 0:
+            raise QueryError("limit must be 0 or more", 0)
+        self.limit = limit
+        stages = self.query.stages
+        aggs = [i for i, s in enumerate(stages) if s.aggregating]
+        if len(aggs) > 1:
+            raise QueryError("a query takes one of stats, histogram or top", stages[aggs[1]].position)
+        self.agg_at = aggs[0] if aggs else None
+        self.stats = PlanStats()
+
+    @property
+    def aggregating(self) -> bool:
+        return self.agg_at is not None
+
+    def objects(self, catalog: Catalog) -> Iterator[dict]:
+        for chunk in self.chunks(catalog):
+            yield from chunk
+
+    def chunks(self, catalog: Catalog) -> Iterator[list[dict]]:
+        """Lists of result objects (at most CHUNK each), in output order."""
+        t0 = time.perf_counter()
+        scopes = catalog.scopes(self.start, self.end)
+        units = plan(scopes, self.query.filter, self.start, self.end, self.stats)
+        self.stats.extra["plan_s"] = time.perf_counter() - t0
+        return self._run(units)
+
+    def chunks_over_rows(self, rows: Rows) -> Iterator[list[dict]]:
+        """The same over rows in memory (warm-up, tests)."""
+        scopes = [RowsScope(rows)] if len(rows) else []
+        return self._run(plan(scopes, self.query.filter, self.start, self.end, self.stats))
+
+    def _run(self, units) -> Iterator[list[dict]]:
+        stages = self.query.stages
+        if self.agg_at is None:
+            yield from self._rows(units, list(stages))
+        else:
+            yield from self._aggregate(units, stages[:self.agg_at], stages[self.agg_at], stages[self.agg_at + 1:])
+
+    # --- rows --------------------------------------------------------------------------------
+    def _rows(self, units, stages) -> Iterator[list[dict]]:
+        fields = [s for s in stages if isinstance(s, Fields)]
+        if not any(isinstance(s, Sort) for s in stages):
+            limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
+            for rows in newest(units, self.start, self.end, limit):
+                yield from self._render(rows, fields)
+            return
+        rows = self._materialize(units, stages, self.limit)
+        if self.limit is not None and len(rows) > self.limit:
+            rows = rows.take(np.arange(self.limit))
+        yield from self._render(rows, fields)
+
+    def _render(self, rows: Rows, fields: list[Fields]) -> Iterator[list[dict]]:
+        for lo in range(0, len(rows), CHUNK):
+            idx = np.arange(lo, min(len(rows), lo + CHUNK))
+            if fields:
+                objs = fields[0].render(rows.take(idx) if len(rows) > CHUNK else rows)
+                for f in fields[1:]:
+                    objs = f.table(objs)
+            else:
+                objs = row_objects(rows, idx)
+            yield objs
+
+    def _materialize(self, units, stages, cap: int | None) -> Rows:
+        """The rows that sort and limit stages select, in their order."""
+        stages = [s for s in stages if isinstance(s, (Sort, Limit))]
+        sort_at = next((i for i, s in enumerate(stages) if isinstance(s, Sort)), None)
+        if sort_at is None:
+            return _concat(newest(units, self.start, self.end, _min(cap, *(s.n for s in stages))))
+        head, sort, tail = stages[:sort_at], stages[sort_at], stages[sort_at + 1:]
+        start, end = self.start, self.end
+        l0 = _min(*(s.n for s in head))
+        if l0 is not None:
+            units = _rows_units(_concat(newest(units, start, end, l0)))
+            start = end = None
+        k = tail[0].n if tail and isinstance(tail[0], Limit) else None
+        if not any(isinstance(s, Sort) for s in tail):
+            k = _min(k, cap, *(s.n for s in tail))
+        rows = sorted_rows(units, start, end, sort, k)
+        for s in tail:
+            if isinstance(s, Limit):
+                rows = rows.take(np.arange(min(len(rows), s.n)))
+            elif len(rows):
+                rows = sorted_rows(_rows_units(rows), None, None, s, None)
+        return rows
+
+    # --- aggregation -------------------------------------------------------------------------
+    def _aggregate(self, units, pre, stage, post) -> Iterator[list[dict]]:
+        start, end = self.start, self.end
+        if any(isinstance(s, (Sort, Limit)) for s in pre):
+            units = _rows_units(self._materialize(units, pre, None))
+            start = end = None
+        agg = stage.aggregator()
+        preload = agg.preload()
+        cheap = (lambda u: trivial(u)) if not preload else None
+        for blk, idx in ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap):
+            if len(idx):
+                agg.add(blk, idx)
+        objs = agg.result()
+        for s in post:
+            objs = s.table(objs)
+        if self.limit is not None:
+            objs = objs[:self.limit]
+        for lo in range(0, len(objs), CHUNK):
+            yield objs[lo:lo + CHUNK]
+
+
+def prepare(query: str, start_ns: int | None = None, end_ns: int | None = None,
+            limit: int | None = None) -> PreparedQuery:
+    """Parse and check; raises QueryError."""
+    return PreparedQuery(query, start_ns, end_ns, limit)
+
+
+def run_to_objects(data_dir: str, query: str, start_ns: int | None = None, end_ns: int | None = None,
+                   limit: int | None = None) -> Iterator[dict]:
+    """Objects answering `query` over the parts in `data_dir` (see the module docstring)."""
+    prepared = prepare(query, start_ns, end_ns, limit)
+    return prepared.objects(Catalog.get(data_dir))

@@ -1,0 +1,183 @@
+"""Binding a leaf (field + value test) to a part: one `Bound` per kind of field.
+
+- Small domains are tested once per part, never per row: u8 columns (severity, facility) and
+  `format` through a 256-entry table of the predicate over every possible value, dictionary
+  columns through a table over the part's dictionary; a row then costs one lookup,
+  `table[ids]`. A dictionary in which nothing matches makes the leaf FALSE for the whole part.
+- With an index, the matching dictionary values' bitmaps name the blocks to read; for the
+  message, the blooms of the predicate's tokens do.
+- The message and field values are tested as spans by the predicate's kernels, on candidate
+  rows only. A field key the part has never seen makes the leaf FALSE for the part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.query.fields import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
+from engine.query.filter_base import FALSE, Bound, Predicate
+from engine.store.rows import FORMATS, NO_VALUE
+
+_U8_TEXT = [str(v).encode() for v in range(NO_VALUE)]
+_FORMAT_TEXT = [f.encode() for f in FORMATS] + [str(v).encode() for v in range(len(FORMATS), 256)]
+
+
+def bind_leaf(field: Field, pred: Predicate, scope) -> Bound:
+    kind = field.kind
+    if kind == TIME:
+        return TimeBound(field.name, pred, scope)
+    if kind == U8:
+        table = np.zeros(256, np.bool_)
+        table[:NO_VALUE] = pred.on_values(_U8_TEXT)
+        return TableBound(field.name, table) if table.any() else FALSE
+    if kind == FORMAT:
+        table = pred.on_values(_FORMAT_TEXT)
+        return TableBound(field.name, table) if table.any() else FALSE
+    if kind == DICT:
+        values = scope.dicts.get(field.name, [])
+        table = np.zeros(len(values) + 1, np.bool_)
+        table[1:] = pred.on_values(values)
+        if not table.any():
+            return FALSE
+        return TableBound(field.name, table, _bitmap_blocks(scope, field.name, values, table[1:]))
+    if kind == MESSAGE:
+        blocks = None
+        index = scope.index
+        tokens = pred.message_tokens()
+        if index is not None and tokens:
+            blocks = _sorted_blocks(index.blocks_maybe_containing(tokens))
+        return MessageBound(pred, blocks)
+    if kind == KV:
+        kid = scope.key_id(field.name.encode())
+        if not kid:
+            return FALSE
+        return PairsBound(kid, pred, _field_index_blocks(scope, field.name, pred))
+    raise AssertionError(kind)
+
+
+class TableBound(Bound):
+    """A u8 or dictionary column tested through a per-value table: `table[column]`."""
+
+    cost = 1
+
+    def __init__(self, column: str, table: np.ndarray, blocks: np.ndarray | None = None):
+        self.column = column
+        self.table = table
+        self._blocks = blocks
+        hits = np.flatnonzero(table)
+        # One matching value (host:x, the usual case): a comparison is ~10x a table lookup.
+        self.only = int(hits[0]) if len(hits) == 1 else None
+
+    def blocks(self):
+        return self._blocks
+
+    def eval(self, blk, cand):
+        ids = blk.ids(self.column)
+        if self.only is not None:
+            return (ids == self.only) & cand
+        return np.take(self.table, ids) & cand
+
+
+class TimeBound(Bound):
+    """`_time` or `_recv` through the predicate's number test; `_time` also prunes blocks by
+    their time range."""
+
+    cost = 1
+
+    def __init__(self, name: str, pred: Predicate, scope):
+        self.name = name
+        self.pred = pred
+        self._blocks = None
+        if name == "_time" and scope.nblocks:
+            lo_hi = np.stack([scope.block_min, scope.block_max])
+            # A block may match when the predicate holds at one of its ends or in between: for
+            # the ranges we have, testing the interval's ends and its overlap is enough.
+            span = getattr(pred, "block_may_match", None)
+            if span is not None:
+                self._blocks = np.flatnonzero(span(lo_hi[0], lo_hi[1]))
+
+    def blocks(self):
+        return self._blocks
+
+    def eval(self, blk, cand):
+        col = blk.time() if self.name == "_time" else blk.recv()
+        return self.pred.on_numbers(col) & cand
+
+
+class MessageBound(Bound):
+    def __init__(self, pred: Predicate, blocks: np.ndarray | None):
+        self.pred = pred
+        self.cost = 10 * pred.cost
+        self._blocks = blocks
+
+    def blocks(self):
+        return self._blocks
+
+    def eval(self, blk, cand):
+        if not cand.any():
+            return np.zeros_like(cand)
+        return self.pred.on_message(blk.message(), cand)
+
+
+class PairsBound(Bound):
+    """A field key: the row matches when any of its values with that key does."""
+
+    def __init__(self, key_id: int, pred: Predicate, blocks: np.ndarray | None):
+        self.key_id = key_id
+        self.pred = pred
+        self.cost = 4 * pred.cost
+        self._blocks = blocks
+
+    def blocks(self):
+        return self._blocks
+
+    def eval(self, blk, cand):
+        out = np.zeros_like(cand)
+        if not cand.any():
+            return out
+        pairs = blk.pairs(self.key_id)
+        if len(pairs.rows):
+            hit = self.pred.on_spans(pairs.spans, cand[pairs.rows])
+            out[pairs.rows[hit]] = True
+        return out
+
+
+def _sorted_blocks(blocks) -> np.ndarray | None:
+    if blocks is None:
+        return None
+    return np.unique(np.asarray(list(blocks), dtype=np.int64))
+
+
+def _bitmap_blocks(scope, column: str, values: list[bytes], hits: np.ndarray) -> np.ndarray | None:
+    """Blocks holding rows of the matching dictionary values, from the index bitmaps."""
+    index = scope.index
+    if index is None:
+        return None
+    rows = []
+    for i in np.flatnonzero(hits).tolist():
+        bm = index.value_rows(column, values[i])
+        if bm is None:
+            return None  # no bitmap for this column here: scan
+        rows.append(bm)
+    return _rows_to_blocks(rows, scope.block_rows)
+
+
+def _field_index_blocks(scope, key: str, pred: Predicate) -> np.ndarray | None:
+    """For low-cardinality field keys the index keeps bitmaps of their values too."""
+    index = scope.index
+    if index is None:
+        return None
+    column = f"field:{key}"
+    values = index.values(column)
+    if values is None:
+        return None
+    hits = pred.on_values(values)
+    return _bitmap_blocks(scope, column, values, hits)
+
+
+def _rows_to_blocks(bitmaps, block_rows: int) -> np.ndarray:
+    if not bitmaps:
+        return np.empty(0, np.int64)
+    union = bitmaps[0].union(*bitmaps[1:]) if len(bitmaps) > 1 else bitmaps[0]
+    rows = np.asarray(union.to_array(), dtype=np.int64) if len(union) else np.empty(0, np.int64)
+    return np.unique(rows // block_rows)

@@ -1,0 +1,90 @@
+"""Group numbers for `by (f1, f2, ...)`: per selected row, a dense int64 group that means the same
+combination of values in every block of the query.
+
+No field: one group. One field: the group is the field's query-wide value id (0 = no value),
+so grouping costs nothing beyond reading the ids. Several fields: the ids are combined into
+one int64 per row, made unique per block with numpy, and each distinct combination is given a
+group through a dict (Python per distinct combination per block, never per row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.query.fields import Field
+from engine.query.values import column
+
+
+class Grouper:
+    def __init__(self, by: list[Field]):
+        self.by = by
+        self.columns = [column(f) for f in by]
+        self._groups: dict[tuple, int] = {}
+        self._keys: list[tuple] = []
+
+    def preload(self) -> list[str]:
+        return [name for c in self.columns for name in c.preload()]
+
+    def groups(self, blk, idx: np.ndarray) -> np.ndarray:
+        """Group per row of `idx`; `size` afterwards bounds every group handed out."""
+        if not self.columns:
+            return np.zeros(len(idx), np.int64)
+        ids = [c.ids(blk, idx) for c in self.columns]
+        if len(ids) == 1:
+            return ids[0]
+        sizes = [c.size for c in self.columns]
+        if np.prod(np.asarray(sizes, np.float64)) < 2.0 ** 62:
+            combined = np.zeros(len(idx), np.int64)
+            for s, v in zip(sizes, ids):
+                combined = combined * s + v  # sizes grow per block: the code is block-local
+            uniq, inverse = np.unique(combined, return_inverse=True)
+            keys = []
+            for code in uniq.tolist():
+                key = []
+                for s in reversed(sizes):
+                    code, part = divmod(code, s)
+                    key.append(part)
+                keys.append(tuple(reversed(key)))
+        else:  # too many values to pack: unique rows of the id matrix (slower, same result)
+            uniq, inverse = np.unique(np.stack(ids, axis=1), axis=0, return_inverse=True)
+            keys = [tuple(row) for row in uniq.tolist()]
+        table = np.empty(len(keys), np.int64)
+        for k, key in enumerate(keys):
+            g = self._groups.get(key)
+            if g is None:
+                g = self._groups[key] = len(self._keys)
+                self._keys.append(key)
+            table[k] = g
+        return table[inverse.reshape(-1)]
+
+    def counts(self, blk, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(groups, rows per group) of the selected rows, for aggregations that only count."""
+        if len(self.columns) == 1:
+            return self.columns[0].id_counts(blk, idx)
+        if not self.columns:
+            return np.zeros(1, np.int64), np.array([len(idx)], np.int64)
+        counts = np.bincount(self.groups(blk, idx))
+        nz = np.flatnonzero(counts)
+        return nz, counts[nz]
+
+    @property
+    def size(self) -> int:
+        if not self.columns:
+            return 1
+        if len(self.columns) == 1:
+            return self.columns[0].size
+        return len(self._keys)
+
+    def key(self, g: int) -> dict:
+        """{field name: JSON value} of group g."""
+        if not self.columns:
+            return {}
+        ids = (g,) if len(self.columns) == 1 else self._keys[g]
+        return {f.name: c.value(v) for f, c, v in zip(self.by, self.columns, ids)}
+
+    def sort_keys(self, groups: list[int]) -> list[tuple]:
+        """Keys ordering `groups` by their values, field by field (no value first)."""
+        ids = [(g,) if len(self.columns) == 1 else (self._keys[g] if self.columns else ()) for g in groups]
+        used = [np.array([key[k] for key in ids], np.int64) for k in range(len(self.columns))]
+        orders = [c.order_keys(u) for c, u in zip(self.columns, used)]
+        return [tuple(float(o[v]) for o, v in zip(orders, key)) for key in ids]

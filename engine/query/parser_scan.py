@@ -1,0 +1,75 @@
+"""The character-level half of the query parser: position, whitespace, bare and quoted text,
+and errors that point at the text to blame. Shared by the filter and stage grammars."""
+
+from __future__ import annotations
+
+from engine.query.errors import QueryError
+
+# A bare word ends at whitespace or one of these (a `:` splits field and value instead).
+DELIMS = set(" \t\r\n()|\"")
+KEYWORDS = {"and", "or", "not"}
+
+
+class Scanner:
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+        self.n = len(text)
+
+    def error(self, message: str, pos: int | None = None):
+        raise QueryError(message, self.i if pos is None else pos)
+
+    def ws(self) -> None:
+        while self.i < self.n and self.s[self.i].isspace():
+            self.i += 1
+
+    def peek(self) -> str:
+        return self.s[self.i] if self.i < self.n else ""
+
+    def at_delim(self, k: int = 0) -> bool:
+        j = self.i + k
+        return j >= self.n or self.s[j] in DELIMS
+
+    def bare(self) -> str:
+        start = self.i
+        while self.i < self.n and self.s[self.i] not in DELIMS:
+            self.i += 1
+        return self.s[start:self.i]
+
+    def keyword_at(self) -> str | None:
+        """The keyword (and/or/not) starting here, if the bare word here is one."""
+        j = self.i
+        while j < self.n and self.s[j] not in DELIMS:
+            j += 1
+        word = self.s[self.i:j].lower()
+        return word if word in KEYWORDS else None
+
+    def expect(self, ch: str, what: str) -> None:
+        self.ws()
+        if self.peek() != ch:
+            self.error(f"expected {what}" + (f", found {self.peek()!r}" if self.peek() else " before the end"))
+        self.i += 1
+
+    def quoted(self) -> bytes:
+        start = self.i
+        self.i += 1
+        out = []
+        while self.i < self.n:
+            c = self.s[self.i]
+            if c == "\\" and self.i + 1 < self.n:
+                nxt = self.s[self.i + 1]
+                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
+                self.i += 2
+                continue
+            if c == '"':
+                self.i += 1
+                return "".join(out).encode()
+            out.append(c)
+            self.i += 1
+        self.error("unterminated quoted string", start)
+
+    def word_is(self, word: str) -> bool:
+        """The keyword `word` (any case, a whole word) comes next, after whitespace."""
+        self.ws()
+        j = self.i + len(word)
+        return self.s[self.i:j].lower() == word and (j >= self.n or not (self.s[j].isalnum() or self.s[j] == "_"))

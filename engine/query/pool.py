@@ -1,0 +1,61 @@
+"""The thread pool queries read blocks on, and an ordered map over it with bounded look-ahead.
+
+Block work is zstd decompression, numba kernels and numpy, which all release the GIL, so
+threads give real parallelism; one pool per process, one thread per core, shared by every
+query (HTTP requests run their query generators on their own threads and submit blocks here).
+`ordered_map` keeps at most `ahead` blocks in flight, so memory stays bounded by a few
+decompressed blocks, and cancels what is left when the consumer stops early (a `limit`).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS = max(1, os.cpu_count() or 1)
+_pool: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="logjet-query")
+    return _pool
+
+
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+    def cancel(self):
+        return False
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS,
+                inline: Callable[[T], bool] | None = None) -> Iterator[R]:
+    """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
+    which `inline(item)` is true are computed in the calling thread (when a task costs less
+    than handing it to a thread)."""
+    items = iter(items)
+    inflight: collections.deque = collections.deque()
+    ex = pool()
+    try:
+        for item in items:
+            inflight.append(_Done(fn(item)) if inline is not None and inline(item) else ex.submit(fn, item))
+            if len(inflight) >= ahead:
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+    finally:
+        for fut in inflight:
+            fut.cancel()

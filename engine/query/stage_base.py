@@ -1,0 +1,45 @@
+"""The stage contract: what follows `|` in a query.
+
+Two families. A *row stage* (sort, limit, fields) reorders, cuts or shapes rows; the executor
+runs the ones before any aggregation on rows in parts (`select`), and every one of them can
+also run on JSON objects (`table`), which is how they apply after an aggregation. An
+*aggregating stage* (stats, histogram, top) turns the selected rows into a table: it hands out
+an `Aggregator` per query run that is fed block by block and then gives the result objects.
+
+Stages are immutable parse results; per-run state lives in the aggregator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Stage:
+    position: int  # where the stage starts in the query text (for errors)
+    aggregating = False
+
+    def table(self, objects: list[dict]) -> list[dict]:
+        """Apply to result objects (after an aggregation)."""
+        raise NotImplementedError
+
+
+class Aggregator:
+    """Per-run state of an aggregating stage. `add` is called from one thread, once per block
+    with the selected rows `idx` (int64 block-local row numbers, increasing)."""
+
+    def preload(self) -> list[str]:
+        """Columns `add` reads, so that pool workers decompress them beforehand."""
+        return []
+
+    def add(self, blk, idx: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def result(self) -> list[dict]:
+        raise NotImplementedError
+
+
+class AggregatingStage(Stage):
+    aggregating = True
+
+    def aggregator(self) -> Aggregator:
+        raise NotImplementedError

@@ -1,0 +1,65 @@
+"""Live tail: the rows of parts that appear after the tail started, filtered, oldest first.
+
+A tail remembers the part files it has seen (at start: all of them, so only new rows are
+sent). Each `poll` lists the partitions, and reads every part it has not seen yet, once:
+a row is never sent twice, because a part is never read twice and a merged part (one that
+names the parts it replaces) is skipped: its rows were sent from its inputs. The one gap: a
+flushed part merged away before any poll saw it (within one poll interval) is not sent.
+
+Not thread-safe: one tail, one poller at a time (the HTTP handler runs `poll` on a thread).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.query.catalog import Catalog
+from engine.query.errors import QueryError
+from engine.query.execute import PreparedQuery
+from engine.query.plan import evaluate, plan
+from engine.query.render import row_objects
+from engine.query.stage_fields import Fields
+from engine.store.rows import concat
+
+POLL_S = 0.2  # how often a tail looks for new parts: well inside the 1 s visibility budget
+
+
+class Tail:
+    def __init__(self, data_dir: str, prepared: PreparedQuery):
+        for s in prepared.query.stages:
+            if not isinstance(s, Fields):
+                raise QueryError("a tail takes a filter and optionally `| fields ...`", s.position)
+        self.prepared = prepared
+        self.fields = list(prepared.query.stages)
+        self.catalog = Catalog.get(data_dir)
+        self.seen = set(self.catalog.list_paths()[0])
+
+    def poll(self) -> list[dict]:
+        """Objects of the matching rows of parts new since the last poll, oldest first."""
+        paths = self.catalog.list_paths()[0]
+        listed = set(paths)
+        new = [p for p in paths if p not in self.seen]
+        self.catalog.forget(self.seen - listed)
+        self.seen = listed  # parts that vanished are forgotten; names are never reused
+        if not new:
+            return []
+        batches = []
+        flt = self.prepared.query.filter
+        for path in sorted(new):
+            scope = self.catalog.scope(path)
+            if scope is None or scope.replaces:
+                continue  # damaged, or merged from parts whose rows were already sent
+            for unit in plan([scope], flt, None, None):
+                blk, idx = evaluate(unit, None, None)
+                if len(idx):
+                    batches.append(blk.rows(idx))
+        if not batches:
+            return []
+        rows = concat(batches) if len(batches) > 1 else batches[0]
+        rows = rows.take(np.argsort(rows.time, kind="stable"))
+        if self.fields:
+            objs = self.fields[0].render(rows)
+            for f in self.fields[1:]:
+                objs = f.table(objs)
+            return objs
+        return row_objects(rows)

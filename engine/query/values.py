@@ -1,0 +1,282 @@
+"""Reading one field of selected rows for stages: numbers, and value ids that hold across the
+whole query, so stages can group, count and sort with numpy.
+
+`column(field)` gives a `ValueColumn` that lives for one query (it owns the id space):
+- `numbers(blk, idx)`: float64 per row, NaN where the row has no value or no number;
+- `ids(blk, idx)`: int64 per row, 0 where there is no value, else an id that means the same
+  value in every block of every part of this query;
+- `value(id)`: the JSON value of an id (str, int, or an RFC 3339 time);
+- `order_keys(used)`: a float64 sort key per id, with no value lowest: numbers when every value
+  among the ids `used` is one (the values being sorted, not every value seen), else byte order.
+
+Python runs per distinct value, never per row: dictionary columns are mapped to query ids
+through a per-part table (one entry per dictionary value), message and field values through a
+`DictionaryEncoder` kernel. Not thread-safe: stages call it from the query's main thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.query.fields import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
+from engine.store.rows import FORMATS, NO_VALUE
+from native_kernels.dictionary import DictionaryEncoder
+from native_kernels.numbers import parse_number, parse_numbers
+
+# A query's encoder never resets (ids must hold for the whole query); memory is bounded by the
+# distinct values the query reads, which the caller bounds by the rows it selects.
+_NEVER = 1 << 62
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def format_time(ns: int) -> str:
+    return str(np.datetime64(int(ns), "ns")) + "Z"
+
+
+class ValueColumn:
+    def __init__(self, field: Field):
+        self.field = field
+
+    def preload(self) -> list[str]:
+        return []
+
+    def numbers(self, blk, idx) -> np.ndarray:
+        raise NotImplementedError
+
+    def ids(self, blk, idx) -> np.ndarray:
+        raise NotImplementedError
+
+    def id_counts(self, blk, idx) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct ids, rows per id) of the selected rows. Small-domain columns count their
+        stored codes first and map only the distinct ones: no per-row id array."""
+        ids = self.ids(blk, idx)
+        counts = np.bincount(ids)
+        nz = np.flatnonzero(counts)
+        return nz, counts[nz]
+
+    @property
+    def size(self) -> int:
+        """Ids handed out so far, plus one for "no value"."""
+        raise NotImplementedError
+
+    def value(self, vid: int):
+        raise NotImplementedError
+
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _U8Column(ValueColumn):
+    def preload(self):
+        return [self.field.name]
+
+    def numbers(self, blk, idx):
+        v = blk.select(blk.u8(self.field.name), idx).astype(np.float64)
+        v[v == NO_VALUE] = np.nan
+        return v
+
+    def ids(self, blk, idx):
+        v = blk.select(blk.u8(self.field.name), idx).astype(np.int64) + 1
+        v[v == NO_VALUE + 1] = 0
+        return v
+
+    def id_counts(self, blk, idx):
+        counts = np.bincount(blk.select(blk.u8(self.field.name), idx), minlength=256)
+        nz = np.flatnonzero(counts)
+        ids = nz + 1
+        ids[nz == NO_VALUE] = 0
+        return ids, counts[nz]
+
+    @property
+    def size(self):
+        return 256
+
+    def value(self, vid):
+        if not vid:
+            return None
+        if self.field.kind == FORMAT:
+            return FORMATS[vid - 1] if vid - 1 < len(FORMATS) else str(vid - 1)
+        return vid - 1
+
+    def order_keys(self, used):
+        keys = np.arange(256, dtype=np.float64) - 1
+        keys[0] = -np.inf
+        return keys
+
+
+class _FormatColumn(_U8Column):
+    def numbers(self, blk, idx):
+        return np.full(len(idx), np.nan)
+
+    def order_keys(self, used):
+        names = [None] + [self.value(i) for i in range(1, 256)]
+        order = sorted(range(1, 256), key=lambda i: names[i])
+        keys = np.empty(256, np.float64)
+        keys[0] = -np.inf
+        keys[order] = np.arange(1, 256)
+        return keys
+
+
+class _Interned(ValueColumn):
+    """Values interned in Python, one entry per distinct value seen."""
+
+    def __init__(self, field):
+        super().__init__(field)
+        self._ids: dict = {}
+        self._values: list = []
+
+    def _intern(self, v) -> int:
+        i = self._ids.get(v)
+        if i is None:
+            self._values.append(v)
+            i = self._ids[v] = len(self._values)
+        return i
+
+    @property
+    def size(self):
+        return len(self._values) + 1
+
+    def order_keys(self, used):
+        return _order_keys(self._values, used)
+
+
+class _TimeColumn(_Interned):
+    def preload(self):
+        return ["_time"] + (["_recv"] if self.field.name == "_recv" else [])
+
+    def _col(self, blk, idx):
+        return blk.select(blk.time() if self.field.name == "_time" else blk.recv(), idx)
+
+    def numbers(self, blk, idx):
+        return self._col(blk, idx).astype(np.float64)
+
+    def ids(self, blk, idx):
+        uniq, inverse = np.unique(self._col(blk, idx), return_inverse=True)
+        table = np.fromiter((self._intern(v) for v in uniq.tolist()), np.int64, len(uniq))
+        return table[inverse]
+
+    def value(self, vid):
+        return format_time(self._values[vid - 1]) if vid else None
+
+    def order_keys(self, used):
+        keys = np.empty(self.size, np.float64)
+        keys[0] = -np.inf
+        keys[1:] = self._values
+        return keys
+
+
+class _DictColumn(_Interned):
+    def __init__(self, field):
+        super().__init__(field)
+        self._tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def preload(self):
+        return [self.field.name]
+
+    def _table(self, blk):
+        scope = blk.scope
+        got = self._tables.get(scope.path)
+        if got is None or scope.path == "<rows>":
+            values = scope.dicts.get(self.field.name, [])
+            ids = np.zeros(len(values) + 1, np.int64)
+            nums = np.full(len(values) + 1, np.nan)
+            for i, v in enumerate(values, 1):
+                ids[i] = self._intern(v)
+                n = parse_number(v)
+                if n is not None:
+                    nums[i] = n
+            got = self._tables[scope.path] = (ids, nums)
+        return got
+
+    def numbers(self, blk, idx):
+        return np.take(self._table(blk)[1], blk.select(blk.ids(self.field.name), idx))
+
+    def ids(self, blk, idx):
+        return np.take(self._table(blk)[0], blk.select(blk.ids(self.field.name), idx))
+
+    def id_counts(self, blk, idx):
+        table = self._table(blk)[0]
+        counts = np.bincount(blk.select(blk.ids(self.field.name), idx), minlength=len(table))
+        nz = np.flatnonzero(counts)
+        ids, counts = table[nz], counts[nz]
+        if len(np.unique(ids)) != len(ids):  # two stored codes for one value: merge them
+            uniq, inv = np.unique(ids, return_inverse=True)
+            return uniq, np.bincount(inv, weights=counts).astype(np.int64)
+        return ids, counts
+
+    def value(self, vid):
+        return _text(self._values[vid - 1]) if vid else None
+
+
+class _SpanColumn(ValueColumn):
+    """The message, or the first value of a field key."""
+
+    def __init__(self, field):
+        super().__init__(field)
+        self._enc = DictionaryEncoder(max_entries=_NEVER, max_bytes=_NEVER)
+        self._values: list[bytes] = []
+
+    def preload(self):
+        return ["message"] if self.field.kind == MESSAGE else ["kv"]
+
+    def _spans(self, blk, idx):
+        if self.field.kind == MESSAGE:
+            s = blk.message()
+        else:
+            kid = blk.scope.key_id(self.field.name.encode())
+            if not kid:
+                return None
+            s = blk.first(kid)
+        return s.data, blk.select(s.starts, idx), blk.select(s.ends, idx)
+
+    def numbers(self, blk, idx):
+        s = self._spans(blk, idx)
+        return np.full(len(idx), np.nan) if s is None else parse_numbers(*s)
+
+    def ids(self, blk, idx):
+        s = self._spans(blk, idx)
+        if s is None:
+            return np.zeros(len(idx), np.int64)
+        ids, new = self._enc.encode(*s)
+        self._values.extend(v for _, v in new)
+        return ids.astype(np.int64)
+
+    @property
+    def size(self):
+        return len(self._values) + 1
+
+    def value(self, vid):
+        return _text(self._values[vid - 1]) if vid else None
+
+    def order_keys(self, used):
+        return _order_keys(self._values, used)
+
+
+def _order_keys(values: list, used: np.ndarray) -> np.ndarray:
+    keys = np.empty(len(values) + 1, np.float64)
+    keys[0] = -np.inf
+    nums = [parse_number(v) if isinstance(v, bytes) else v for v in values]
+    if all(nums[i - 1] is not None for i in np.unique(used).tolist() if i):
+        keys[1:] = [np.nan if n is None else n for n in nums]
+    else:
+        order = sorted(range(len(values)), key=values.__getitem__)
+        keys[1:][order] = np.arange(len(values))
+    return keys
+
+
+def column(field: Field) -> ValueColumn:
+    kind = field.kind
+    if kind == U8:
+        return _U8Column(field)
+    if kind == FORMAT:
+        return _FormatColumn(field)
+    if kind == TIME:
+        return _TimeColumn(field)
+    if kind == DICT:
+        return _DictColumn(field)
+    if kind in (MESSAGE, KV):
+        return _SpanColumn(field)
+    raise AssertionError(kind)
