@@ -1,7 +1,8 @@
 """Gather kernels: copy variable-length values and CSR row groups into new contiguous arrays.
 
 Used wherever rows are reordered or selected (sorting a part by time, filtering query results)
-and where the parser cuts message bytes out of a raw batch.
+and where the parser cuts message bytes out of a raw batch; and by the part's `lines` value
+encoding, which stores values each followed by a separator instead of a stream of lengths.
 """
 
 from __future__ import annotations
@@ -106,4 +107,67 @@ def join_spans(data: np.ndarray, a_s, a_e, b_s, b_e, sep: int) -> tuple[np.ndarr
     _join_lengths(a_s, a_e, b_s, b_e, offsets)
     out = np.empty(int(offsets[-1]), np.uint8)
     _join_copy(data, a_s, b_s, b_e, np.uint8(sep), offsets, out)
+    return offsets, out
+
+
+# --- separator-terminated values (the `lines` encoding of a part's value streams) ------------
+
+
+@kernel
+def _join_terminated(offsets, data, sep, out):
+    n = offsets.shape[0] - 1
+    base = offsets[0]
+    for i in range(n):
+        s = offsets[i]
+        e = offsets[i + 1]
+        o = s - base + i
+        out[o:o + e - s] = data[s:e]
+        out[o + e - s] = sep
+
+
+def join_terminated(offsets: np.ndarray, data: np.ndarray, sep: int) -> np.ndarray:
+    """Values `data[offsets[i]:offsets[i + 1]]`, each followed by byte `sep`, in one buffer.
+    The caller checks that no value contains `sep` (else `split_terminated` cannot undo it)."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    out = np.empty(int(offsets[-1] - offsets[0]) + n, np.uint8)
+    _join_terminated(offsets, np.ascontiguousarray(data), np.uint8(sep), out)
+    return out
+
+
+@kernel
+def _split_terminated(buf, sep, offsets, out):
+    # One pass: copy every byte but the separators, and record where each value ends.
+    n = offsets.shape[0] - 1
+    offsets[0] = 0
+    k = 0
+    start = 0
+    o = 0
+    for p in range(buf.shape[0]):
+        if buf[p] == sep:
+            ln = p - start
+            if o + ln > out.shape[0]:
+                return -3  # fewer separators than values: the bytes would not fit
+            out[o:o + ln] = buf[start:p]
+            o += ln
+            k += 1
+            if k > n:
+                return -1
+            offsets[k] = o
+            start = p + 1
+    if start != buf.shape[0]:
+        return -2
+    return k
+
+
+def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `join_terminated`: (offsets int64[n + 1], values uint8). Raises ValueError when
+    `buf` does not hold exactly `n` values each ending in `sep`."""
+    buf = np.ascontiguousarray(buf, dtype=np.uint8)
+    offsets = np.empty(n + 1, np.int64)
+    out = np.empty(max(0, len(buf) - n), np.uint8)
+    got = _split_terminated(buf, np.uint8(sep), offsets, out)
+    if got != n:
+        why = {-1: "more", -2: "bytes after the last", -3: "fewer"}.get(got, str(got))
+        raise ValueError(f"expected {n} values ending in {sep:#x}, found {why}")
     return offsets, out
