@@ -6,17 +6,31 @@ One file per part (`engine.store.layout` names it), written once and never chang
     0             8      magic b"LJPART\\x00\\x01"
     8             ...    streams: each one zstd frame with a content checksum, so a flipped
                          bit fails decompression instead of returning wrong rows
-    F             L      footer: msgpack `PartMeta` (block directory, dictionaries, indexes)
-    F + L         24     trailer: footer length u64, footer crc32 u32, reserved u32, magic (8)
+    ...           ...    index blobs (zstd frames, written by `engine.store.index`)
+    F             L      footer: zstd frame of msgpack `PartMeta` (block directory, dictionaries,
+                         index directory: everything)
+    H = F + L     M      head: msgpack `PartHead`, the few small fields of `PartMeta` that listing
+                         and planning need (level, rows, time range, replaces, positions), so
+                         `read_head` answers without inflating the footer
+    H + M         32     trailer: footer length u64, head length u32, footer crc32 u32,
+                         head crc32 u32, reserved u32, magic (8)
 
 Each block of up to `block_rows` rows holds these streams (encodings in `engine.store.columns`):
-`_time` (delta), `_recv` (for, as `_recv - _time`), `severity` `facility` `format` `flags` (u8),
-`host` `app` `procid` `msgid` `source` (dictionary ids), `message.len`/`message.data`,
-`sd.len`/`sd.data`, and the fields: `kv.count` per row, `kv.key`, `kv.kind`, `kv.len`/`kv.data`.
-A reader decompresses only the streams it asks for.
+`_time` (delta); `_recv` (for) or `_recv.rel` (for, as `_recv - _time`), whichever spans less;
+`severity` `facility` `format` `flags` (u8); `host` `app` `procid` `msgid` `source` (dictionary
+ids); `message.data` `sd.data` (`lines`, or `bytes` with `message.len` `sd.len`); the fields:
+`kv.count` per row, `kv.key`, `kv.kind`, `kv.data` (`lines`, or `bytes` with `kv.len`).
+A reader decompresses only the streams it asks for; `Part.values` hides the value encodings.
+
+Sizes: `data_bytes` is the streams' compressed bytes, `index_bytes` the index blobs'; both are
+in the head, so index overhead is reported per part.
+
+Merges: `replaces` lists the names of the parts a merged part holds the rows of; a reader that
+sees a part and one that replaces it ignores the replaced one (`engine.store.live`).
 
 Atomic creation: written under a temporary name, fsynced, renamed, and the folder fsynced;
-a part is whole or absent. FORMAT_VERSION changes whenever any of the above does.
+a part is whole or absent. FORMAT_VERSION changes whenever any of the above does
+(2: compressed footer, head, `lines`, `_recv.rel`, replaces, index).
 """
 
 from __future__ import annotations
@@ -36,8 +50,10 @@ from engine.store.layout import tmp_path
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
 
 MAGIC = b"LJPART\x00\x01"
-FORMAT_VERSION = 1
-TRAILER = struct.Struct("<QII8s")
+FORMAT_VERSION = 2
+TRAILER = struct.Struct("<QIIII8s")
+# A head is a few hundred bytes (positions: one entry per ring); more means a damaged trailer.
+MAX_HEAD_BYTES = 1 << 20
 
 
 class PartDamaged(Exception):
@@ -60,6 +76,26 @@ class BlockMeta(msgspec.Struct):
     streams: dict[str, StreamMeta]
 
 
+class PartHead(msgspec.Struct):
+    """The small summary at the end of a part; every field is also in `PartMeta`."""
+
+    version: int
+    level: int
+    instance: str
+    flush_id: str
+    flush_parts: int
+    rows: int
+    min_time: int
+    max_time: int
+    created_ns: int
+    raw_bytes: int
+    data_bytes: int
+    index_bytes: int
+    positions: dict[str, int] = {}
+    replaces: list[str] = []
+    flushes: dict[str, int] = {}
+
+
 class PartMeta(msgspec.Struct):
     version: int
     level: int
@@ -76,16 +112,30 @@ class PartMeta(msgspec.Struct):
     dicts: dict[str, list[bytes]]
     positions: dict[str, int] = {}
     index: dict = {}
+    data_bytes: int = 0
+    index_bytes: int = 0
+    replaces: list[str] = []
+    flushes: dict[str, int] = {}  # a merged part: flush id → how many of that flush's parts it holds
 
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(PartMeta)
+_meta_decoder = msgspec.msgpack.Decoder(PartMeta)
+_head_decoder = msgspec.msgpack.Decoder(PartHead)
+_HEAD_FIELDS = PartHead.__struct_fields__
 
 
-class _StreamWriter:
+def head_of(meta: PartMeta) -> PartHead:
+    """The head of a part, from its whole footer."""
+    return PartHead(**{k: getattr(meta, k) for k in _HEAD_FIELDS})
+
+
+class StreamWriter:
+    """Appends zstd frames to a part being written; what `write_part` hands an index builder."""
+
     def __init__(self, f, level: int):
         self._f = f
         self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        self._fast = None
         self.pos = len(MAGIC)
 
     def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
@@ -96,27 +146,55 @@ class _StreamWriter:
         self.pos += len(blob)
         return meta
 
+    def compress(self, data: bytes, fast: bool = False) -> bytes:
+        """One zstd frame of `data`, at the part's level (or level 1 when `fast`: for blobs that
+        do not compress, like bloom filters, where a high level only burns time)."""
+        if fast:
+            if self._fast is None:
+                self._fast = zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True)
+            return self._fast.compress(data)
+        return self._zc.compress(data)
 
-def _block_streams(w: _StreamWriter, rows: Rows, lo: int, hi: int) -> dict[str, StreamMeta]:
+    def append(self, frame: bytes) -> tuple[int, int]:
+        """Append a frame made by `compress`; (offset, length) for `Part.blob`."""
+        self._f.write(frame)
+        where = (self.pos, len(frame))
+        self.pos += len(frame)
+        return where
+
+
+def _add_values(w: StreamWriter, s: dict, name: str, offsets: np.ndarray, data: np.ndarray) -> None:
+    encoding, stream, lengths = C.encode_values(offsets, data)
+    if lengths is not None:
+        s[f"{name}.len"] = w.add(lengths)
+    s[f"{name}.data"] = w.add(stream, encoding)
+
+
+def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = C.encode_delta(t)
     s["_time"] = w.add(arr, "delta", base)
-    arr, base = C.encode_for(rows.recv[lo:hi] - t)
-    s["_recv"] = w.add(arr, "for", base)
+    recv = rows.recv[lo:hi]
+    rel = recv - t
+    # Received in bulk (a replay, a backlog): one recv for many times, so absolute spans less.
+    if int(recv.max()) - int(recv.min()) < int(rel.max()) - int(rel.min()):
+        arr, base = C.encode_for(recv)
+        s["_recv"] = w.add(arr, "for", base)
+    else:
+        arr, base = C.encode_for(rel)
+        s["_recv.rel"] = w.add(arr, "for", base)
     for col in U8_COLUMNS:
         s[col] = w.add(getattr(rows, col)[lo:hi])
     for col in DICT_COLUMNS:
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
-    for name, off, data in (("message", rows.msg_off, rows.msg_data), ("sd", rows.sd_off, rows.sd_data)):
-        s[f"{name}.len"] = w.add(C.encode_ids(np.diff(off[lo:hi + 1]))[0])
-        s[f"{name}.data"] = w.add(data[off[lo]:off[hi]])
+    _add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data)
+    _add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
     p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
     s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
     s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
     s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-    s["kv.len"] = w.add(C.encode_ids(np.diff(rows.kv_off[p0:p1 + 1]))[0])
-    s["kv.data"] = w.add(rows.kv_data[rows.kv_off[p0]:rows.kv_off[p1]])
+    _add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data)
     return s
 
 
@@ -134,38 +212,72 @@ def write_part(
     created_ns: int = 0,
     fsync: bool = True,
     index_builder=None,
+    replaces: list[str] | None = None,
+    flushes: dict[str, int] | None = None,
+    cancel=None,
 ) -> PartMeta:
     """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
-    `index_builder(rows, blocks) -> (index dict, extra bytes writer)` adds indexes (see store.index)."""
+
+    `index_builder(rows, blocks, writer) -> dict` (see `engine.store.index`) is called after the
+    blocks are written: it appends its blobs with `writer.append` and returns the directory
+    that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
+    holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked
+    between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised."""
     n = len(rows)
     if n == 0:
         raise ValueError("a part needs at least one row")
     if n > 1 and np.any(np.diff(rows.time) < 0):
         raise ValueError("rows must be sorted by _time")
     tmp = tmp_path(path)
+    try:
+        meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
+                      created_ns, fsync, index_builder, replaces, flushes, cancel)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    os.rename(tmp, path)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
+    return meta
+
+
+class WriteCancelled(Exception):
+    """`write_part` stopped because its `cancel` callback asked it to; nothing was written."""
+
+
+def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
+           created_ns, fsync, index_builder, replaces, flushes, cancel) -> PartMeta:
+    n = len(rows)
     blocks = []
     with open(tmp, "wb") as f:
         f.write(MAGIC)
-        w = _StreamWriter(f, zstd_level)
+        w = StreamWriter(f, zstd_level)
         for lo in range(0, n, block_rows):
+            if cancel is not None and cancel():
+                raise WriteCancelled(tmp)
             hi = min(n, lo + block_rows)
             blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), _block_streams(w, rows, lo, hi)))
+        data_end = w.pos
         index = index_builder(rows, blocks, w) if index_builder else {}
         meta = PartMeta(
             version=FORMAT_VERSION, level=level, instance=instance, flush_id=flush_id,
             flush_parts=flush_parts, rows=n, min_time=int(rows.time[0]), max_time=int(rows.time[-1]),
             created_ns=created_ns, raw_bytes=rows.raw_bytes, block_rows=block_rows, blocks=blocks,
             dicts={c: list(v) for c, v in rows.dicts.items()}, positions=dict(positions or {}), index=index,
+            data_bytes=data_end - len(MAGIC), index_bytes=w.pos - data_end, replaces=list(replaces or ()),
+            flushes=dict(flushes or {}),
         )
-        footer = _encoder.encode(meta)
+        footer = w.compress(_encoder.encode(meta))
+        head = _encoder.encode(head_of(meta))
         f.write(footer)
-        f.write(TRAILER.pack(len(footer), zlib.crc32(footer), 0, MAGIC))
+        f.write(head)
+        f.write(TRAILER.pack(len(footer), len(head), zlib.crc32(footer), zlib.crc32(head), 0, MAGIC))
         f.flush()
         if fsync:
             os.fsync(f.fileno())
-    os.rename(tmp, path)
-    if fsync:
-        fsync_dir(os.path.dirname(path))
     return meta
 
 
@@ -177,8 +289,45 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _check_trailer(tail: bytes, size: int) -> tuple[int, int, int, int]:
+    footer_len, head_len, footer_crc, head_crc, _, magic = TRAILER.unpack(tail)
+    if magic != MAGIC or head_len > MAX_HEAD_BYTES or footer_len + head_len > size - TRAILER.size - len(MAGIC):
+        raise PartDamaged("bad trailer")
+    return footer_len, head_len, footer_crc, head_crc
+
+
+def _decode_head(raw: bytes, crc: int) -> PartHead:
+    if zlib.crc32(raw) != crc:
+        raise PartDamaged("head checksum mismatch")
+    try:
+        head = _head_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise PartDamaged(f"head does not decode: {exc}") from exc
+    if head.version != FORMAT_VERSION:
+        raise PartDamaged(f"format version {head.version}, this logjet reads {FORMAT_VERSION}")
+    return head
+
+
+def read_head(path: str) -> PartHead:
+    """The head of the part at `path`: two small reads, no mapping, no decompression."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < len(MAGIC) + TRAILER.size:
+                raise PartDamaged(f"{size} bytes is too short for a part")
+            f.seek(size - TRAILER.size)
+            _, head_len, _, head_crc = _check_trailer(f.read(TRAILER.size), size)
+            f.seek(size - TRAILER.size - head_len)
+            return _decode_head(f.read(head_len), head_crc)
+    except OSError as exc:
+        raise PartDamaged(f"cannot read: {exc}") from exc
+
+
 class Part:
-    """A part opened for reading: the footer in memory, the streams mapped."""
+    """A part opened for reading: the head decoded, the footer checked (and decoded on first use
+    of `meta`), the streams mapped. Opening checks every checksum outside the streams, so a part
+    that opens has a sound directory; a stream that fails its own checksum raises PartDamaged
+    when read."""
 
     def __init__(self, path: str):
         self.path = path
@@ -194,23 +343,32 @@ class Part:
         finally:
             os.close(fd)
         self.size = size
-        if self._mm[:8] != MAGIC:
-            raise PartDamaged("bad magic at the start")
-        footer_len, crc, _, magic = TRAILER.unpack_from(self._mm, size - TRAILER.size)
-        if magic != MAGIC or footer_len > size - TRAILER.size - len(MAGIC):
-            raise PartDamaged("bad trailer")
-        start = size - TRAILER.size - footer_len
-        footer = self._mm[start:start + footer_len]
-        if zlib.crc32(footer) != crc:
-            raise PartDamaged("footer checksum mismatch")
         try:
-            self.meta: PartMeta = _decoder.decode(footer)
-        except msgspec.DecodeError as exc:
-            raise PartDamaged(f"footer does not decode: {exc}") from exc
-        if self.meta.version != FORMAT_VERSION:
-            raise PartDamaged(f"format version {self.meta.version}, this logjet reads {FORMAT_VERSION}")
-        self._data_end = start
+            if self._mm[:8] != MAGIC:
+                raise PartDamaged("bad magic at the start")
+            footer_len, head_len, footer_crc, head_crc = _check_trailer(self._mm[size - TRAILER.size:], size)
+            head_at = size - TRAILER.size - head_len
+            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc)
+            self._data_end = head_at - footer_len
+            self._footer = self._mm[self._data_end:head_at]
+            if zlib.crc32(self._footer) != footer_crc:
+                raise PartDamaged("footer checksum mismatch")
+        except PartDamaged:
+            self._mm.close()
+            raise
+        self._meta: PartMeta | None = None
         self._dctx = zstandard.ZstdDecompressor()
+
+    @property
+    def meta(self) -> PartMeta:
+        """The whole footer (decoded once, on first use)."""
+        if self._meta is None:
+            try:
+                self._meta = _meta_decoder.decode(self._dctx.decompress(self._footer))
+            except (zstandard.ZstdError, msgspec.DecodeError) as exc:
+                raise PartDamaged(f"footer does not decode: {exc}") from exc
+            self._footer = b""
+        return self._meta
 
     def close(self) -> None:
         self._mm.close()
@@ -221,16 +379,18 @@ class Part:
     def __exit__(self, *exc):
         self.close()
 
+    def _inflate(self, offset: int, clen: int, what: str) -> bytes:
+        if offset < len(MAGIC) or offset + clen > self._data_end:
+            raise PartDamaged(f"{what} at {offset} runs outside the data area")
+        try:
+            return self._dctx.decompress(self._mm[offset:offset + clen])
+        except zstandard.ZstdError as exc:
+            raise PartDamaged(f"{what} at {offset} is damaged: {exc}") from exc
+
     def raw_stream(self, meta: StreamMeta) -> np.ndarray:
         if meta.count == 0:
             return np.empty(0, meta.dtype)
-        if meta.offset + meta.clen > self._data_end:
-            raise PartDamaged(f"stream at {meta.offset} runs past the data area")
-        try:
-            raw = self._dctx.decompress(self._mm[meta.offset:meta.offset + meta.clen])
-        except zstandard.ZstdError as exc:
-            raise PartDamaged(f"stream at {meta.offset} is damaged: {exc}") from exc
-        arr = np.frombuffer(raw, dtype=meta.dtype)
+        arr = np.frombuffer(self._inflate(meta.offset, meta.clen, "stream"), dtype=meta.dtype)
         if len(arr) != meta.count:
             raise PartDamaged(f"stream at {meta.offset} holds {len(arr)} values, footer says {meta.count}")
         return arr
@@ -239,31 +399,49 @@ class Part:
         meta = self.meta.blocks[block].streams[name]
         return C.decode(meta.encoding, self.raw_stream(meta), meta.base)
 
-    def extra_blob(self, offset: int, clen: int) -> bytes:
-        """An index blob written by the index builder (zstd frame)."""
-        if offset + clen > self._data_end:
-            raise PartDamaged(f"index blob at {offset} runs past the data area")
-        try:
-            return self._dctx.decompress(self._mm[offset:offset + clen])
-        except zstandard.ZstdError as exc:
-            raise PartDamaged(f"index blob at {offset} is damaged: {exc}") from exc
+    def blob(self, offset: int, clen: int) -> bytes:
+        """A blob written with `StreamWriter.append` (the index's)."""
+        return self._inflate(offset, clen, "blob")
+
+    def recv(self, b: int, time: np.ndarray | None = None) -> np.ndarray:
+        """`_recv` of block `b` (pass its `_time` if you have it: `_recv.rel` needs it)."""
+        streams = self.meta.blocks[b].streams
+        if "_recv" in streams:
+            return self.stream(b, "_recv")
+        return self.stream(b, "_recv.rel") + (self.stream(b, "_time") if time is None else time)
+
+    def values(self, b: int, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets int64[n + 1], bytes) of block `b`'s `message`, `sd` or `kv` values; `n` is
+        the value count (rows, or for `kv` the pairs: the sum of `kv.count`)."""
+        streams = self.meta.blocks[b].streams
+        if n is None:
+            n = self.meta.blocks[b].rows if name != "kv" else int(self.stream(b, "kv.count").sum())
+        data_meta = streams[f"{name}.data"]
+        raw = self.raw_stream(data_meta)
+        if data_meta.encoding == "lines":
+            try:
+                return C.decode_lines(raw, n)
+            except ValueError as exc:
+                raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
+        offsets = C.offsets_from_lengths(self.stream(b, f"{name}.len"))
+        if len(offsets) != n + 1 or offsets[-1] != len(raw):
+            raise PartDamaged(f"{name} values of block {b} do not match their lengths")
+        return offsets, raw
 
     def read_block(self, b: int) -> Rows:
         """Every column of block `b` as `Rows` (dictionaries are the part's)."""
         time = self.stream(b, "_time")
-        recv = self.stream(b, "_recv") + time
         u8 = {c: self.stream(b, c) for c in U8_COLUMNS}
         ids = {c: self.stream(b, c).astype(np.uint32) for c in DICT_COLUMNS}
-        msg_off = C.offsets_from_lengths(self.stream(b, "message.len"))
-        sd_off = C.offsets_from_lengths(self.stream(b, "sd.len"))
+        msg_off, msg_data = self.values(b, "message")
+        sd_off, sd_data = self.values(b, "sd")
         kv_ptr = C.offsets_from_lengths(self.stream(b, "kv.count"))
-        kv_off = C.offsets_from_lengths(self.stream(b, "kv.len"))
+        kv_off, kv_data = self.values(b, "kv", int(kv_ptr[-1]))
         return Rows(
-            time=time, recv=recv, **u8, ids=ids, dicts=self.meta.dicts,
-            msg_off=msg_off, msg_data=self.stream(b, "message.data"),
-            sd_off=sd_off, sd_data=self.stream(b, "sd.data"),
+            time=time, recv=self.recv(b, time), **u8, ids=ids, dicts=self.meta.dicts,
+            msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
             kv_ptr=kv_ptr, kv_key=self.stream(b, "kv.key").astype(np.uint32), kv_kind=self.stream(b, "kv.kind"),
-            kv_off=kv_off, kv_data=self.stream(b, "kv.data"),
+            kv_off=kv_off, kv_data=kv_data,
         )
 
     def read_all(self) -> Rows:
