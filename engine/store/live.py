@@ -10,7 +10,8 @@ would be counted twice. The rule, applied per partition (merges never cross one)
 
 The union runs over replaced parts too, so a chain left by two crashes (A, B → M1; M1, C → M2,
 all still on disk) resolves to M2 alone. Only merged parts (level >= 1 in the name) can replace
-anything, so only their heads are read: two small reads each, no footer.
+anything, so only their heads are read (and those of parts whose names do not parse): two
+small reads each, no footer.
 
 A merged part whose head is damaged replaces nothing here: its inputs stay live and serve the
 rows; readers skip the damaged part, and the merge thread quarantines it when it reads it.
@@ -33,7 +34,7 @@ def partition_parts(data_dir: str, partition: str) -> tuple[list[str], list[str]
     replaced_names: set[str] = set()
     for path in paths:
         parsed = layout.parse_part_name(os.path.basename(path))
-        if parsed is None or parsed[0] == 0:
+        if parsed is not None and parsed[0] == 0:
             continue
         try:
             replaced_names.update(read_head(path).replaces)
