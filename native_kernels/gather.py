@@ -1,8 +1,10 @@
 """Gather kernels: copy variable-length values and CSR row groups into new contiguous arrays.
 
 Used wherever rows are reordered or selected (sorting a part by time, filtering query results)
-and where the parser cuts message bytes out of a raw batch; and by the part's `lines` value
-encoding, which stores values each followed by a separator instead of a stream of lengths.
+and where the parser cuts message bytes out of a raw batch; by the part's `lines` value
+encoding, which stores values each followed by a separator instead of a stream of lengths; and
+`spans_equal`, which compares values in place (a part checks that fields it drops can be
+derived again from the message).
 """
 
 from __future__ import annotations
@@ -171,3 +173,32 @@ def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.
         why = {-1: "more", -2: "bytes after the last", -3: "fewer"}.get(got, str(got))
         raise ValueError(f"expected {n} values ending in {sep:#x}, found {why}")
     return offsets, out
+
+
+# --- comparing values ----------------------------------------------------------------------
+
+
+@kernel
+def _spans_equal(a, a_s, a_e, b, b_s, b_e, out):
+    for i in range(a_s.shape[0]):
+        ln = a_e[i] - a_s[i]
+        same = ln == b_e[i] - b_s[i]
+        j = 0
+        while same and j < ln:
+            same = a[a_s[i] + j] == b[b_s[i] + j]
+            j += 1
+        out[i] = same
+
+
+def spans_equal(a: np.ndarray, a_s, a_e, b: np.ndarray, b_s, b_e) -> np.ndarray:
+    """bool[n]: is `a[a_s[i]:a_e[i]]` the same bytes as `b[b_s[i]:b_e[i]]`? Spans must lie
+    inside their buffers (checked)."""
+    a_s, a_e, b_s, b_e = (np.ascontiguousarray(x, dtype=np.int64) for x in (a_s, a_e, b_s, b_e))
+    if len({len(a_s), len(a_e), len(b_s), len(b_e)}) != 1:
+        raise ValueError("span arrays must have one length")
+    for buf, s, e in ((a, a_s, a_e), (b, b_s, b_e)):
+        if len(s) and (s.min() < 0 or (e < s).any() or e.max() > len(buf)):
+            raise ValueError("a span runs outside its buffer")
+    out = np.empty(len(a_s), np.bool_)
+    _spans_equal(np.ascontiguousarray(a), a_s, a_e, np.ascontiguousarray(b), b_s, b_e, out)
+    return out

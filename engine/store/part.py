@@ -19,8 +19,11 @@ Each block of up to `block_rows` rows holds these streams (encodings in `engine.
 `_time` (delta); `_recv` (for) or `_recv.rel` (for, as `_recv - _time`), whichever spans less;
 `severity` `facility` `format` `flags` (u8); `host` `app` `procid` `msgid` `source` (dictionary
 ids); `message.data` `sd.data` (`lines`, or `bytes` with `message.len` `sd.len`); the fields:
-`kv.count` per row, `kv.key`, `kv.kind`, `kv.data` (`lines`, or `bytes` with `kv.len`).
+`kv.count` per row, `kv.key`, `kv.kind`, `kv.data` (`lines`, or `bytes` with `kv.len`), and
+`kv.derived` when the pairs found in the message text are not stored (`engine.store.fields`).
 A reader decompresses only the streams it asks for; `Part.values` hides the value encodings.
+
+Dictionaries are stored sorted (`rows.sort_dictionaries`): they compress several times better.
 
 Sizes: `data_bytes` is the streams' compressed bytes, `index_bytes` the index blobs'; both are
 in the head, so index overhead is reported per part.
@@ -30,7 +33,7 @@ sees a part and one that replaces it ignores the replaced one (`engine.store.liv
 
 Atomic creation: written under a temporary name, fsynced, renamed, and the folder fsynced;
 a part is whole or absent. FORMAT_VERSION changes whenever any of the above does
-(2: compressed footer, head, `lines`, `_recv.rel`, replaces, index).
+(2: compressed footer, head, `lines`, `_recv.rel`, `kv.derived`, replaces, index).
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ import numpy as np
 import zstandard
 
 from engine.store import columns as C
+from engine.store import fields as F
 from engine.store.layout import tmp_path
-from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
+from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
+from native_kernels.gather import take_values
 
 MAGIC = b"LJPART\x00\x01"
 FORMAT_VERSION = 2
@@ -170,7 +175,7 @@ def _add_values(w: StreamWriter, s: dict, name: str, offsets: np.ndarray, data: 
     s[f"{name}.data"] = w.add(stream, encoding)
 
 
-def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int) -> dict[str, StreamMeta]:
+def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = C.encode_delta(t)
@@ -190,11 +195,22 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int) -> dict[str, S
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
     _add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data)
     _add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
-    p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
-    s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
-    s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
-    s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-    _add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data)
+    derivable = F.split(rows, lo, hi, keys)
+    if derivable is None:
+        p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
+        s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
+        s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
+        s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
+        _add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data)
+        return s
+    flags, keep = derivable
+    s["kv.derived"] = w.add(flags)
+    kept_rows = np.searchsorted(rows.kv_ptr, keep, side="right") - 1 - lo
+    s["kv.count"] = w.add(C.encode_ids(np.bincount(kept_rows, minlength=hi - lo))[0])
+    s["kv.key"] = w.add(C.encode_ids(rows.kv_key[keep])[0])
+    s["kv.kind"] = w.add(rows.kv_kind[keep])
+    off, data = take_values(rows.kv_off, rows.kv_data, keep)
+    _add_values(w, s, "kv", off, data)
     return s
 
 
@@ -228,6 +244,7 @@ def write_part(
         raise ValueError("a part needs at least one row")
     if n > 1 and np.any(np.diff(rows.time) < 0):
         raise ValueError("rows must be sorted by _time")
+    rows = sort_dictionaries(rows)
     tmp = tmp_path(path)
     try:
         meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
@@ -252,6 +269,7 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
            created_ns, fsync, index_builder, replaces, flushes, cancel) -> PartMeta:
     n = len(rows)
     blocks = []
+    keys = F.KeyIds(list(rows.dicts.get("fieldkey", [])))
     with open(tmp, "wb") as f:
         f.write(MAGIC)
         w = StreamWriter(f, zstd_level)
@@ -259,7 +277,7 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
             if cancel is not None and cancel():
                 raise WriteCancelled(tmp)
             hi = min(n, lo + block_rows)
-            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), _block_streams(w, rows, lo, hi)))
+            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), _block_streams(w, rows, lo, hi, keys)))
         data_end = w.pos
         index = index_builder(rows, blocks, w) if index_builder else {}
         meta = PartMeta(
@@ -357,6 +375,7 @@ class Part:
             self._mm.close()
             raise
         self._meta: PartMeta | None = None
+        self._keys: F.KeyIds | None = None
         self._dctx = zstandard.ZstdDecompressor()
 
     @property
@@ -428,6 +447,24 @@ class Part:
             raise PartDamaged(f"{name} values of block {b} do not match their lengths")
         return offsets, raw
 
+    def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
+        """Block `b`'s fields as (kv_ptr, kv_key, kv_kind, kv_off, kv_data), see `Rows`;
+        pass the block's `values(b, "message")` if you have them (derived fields need them)."""
+        count = self.stream(b, "kv.count")
+        kv_off, kv_data = self.values(b, "kv", int(count.sum()))
+        key = self.stream(b, "kv.key").astype(np.uint32)
+        kind = self.stream(b, "kv.kind")
+        if "kv.derived" not in self.meta.blocks[b].streams:
+            return C.offsets_from_lengths(count), key, kind, kv_off, kv_data
+        if self._keys is None:
+            self._keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
+        msg_off, msg_data = message if message is not None else self.values(b, "message")
+        try:
+            return F.join(msg_off, msg_data, self.stream(b, "kv.derived"), count, key, kind, kv_off, kv_data,
+                          self._keys)
+        except ValueError as exc:
+            raise PartDamaged(f"fields of block {b}: {exc}") from exc
+
     def read_block(self, b: int) -> Rows:
         """Every column of block `b` as `Rows` (dictionaries are the part's)."""
         time = self.stream(b, "_time")
@@ -435,13 +472,11 @@ class Part:
         ids = {c: self.stream(b, c).astype(np.uint32) for c in DICT_COLUMNS}
         msg_off, msg_data = self.values(b, "message")
         sd_off, sd_data = self.values(b, "sd")
-        kv_ptr = C.offsets_from_lengths(self.stream(b, "kv.count"))
-        kv_off, kv_data = self.values(b, "kv", int(kv_ptr[-1]))
+        kv_ptr, kv_key, kv_kind, kv_off, kv_data = self.fields(b, (msg_off, msg_data))
         return Rows(
             time=time, recv=self.recv(b, time), **u8, ids=ids, dicts=self.meta.dicts,
             msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
-            kv_ptr=kv_ptr, kv_key=self.stream(b, "kv.key").astype(np.uint32), kv_kind=self.stream(b, "kv.kind"),
-            kv_off=kv_off, kv_data=kv_data,
+            kv_ptr=kv_ptr, kv_key=kv_key, kv_kind=kv_kind, kv_off=kv_off, kv_data=kv_data,
         )
 
     def read_all(self) -> Rows:

@@ -1,4 +1,4 @@
-"""join_terminated / split_terminated (the part's `lines` value encoding) against naive.py."""
+"""gather.py value kernels against naive.py: separator-terminated values (the part's `lines` encoding), spans_equal."""
 
 import numpy as np
 import pytest
@@ -34,3 +34,22 @@ def test_round_trip_matches_reference(values, skip):
 def test_damaged_buffers_are_refused(buf, n):
     with pytest.raises(ValueError):
         split_terminated(np.frombuffer(buf, np.uint8), n, 10)
+
+
+@jit_settings
+@given(st.lists(st.tuples(st.binary(max_size=6), st.binary(max_size=6)), max_size=30))
+def test_spans_equal_matches_python(pairs):
+    from native_kernels.gather import spans_equal
+
+    a_vals = [x for x, _ in pairs]
+    b_vals = [y for _, y in pairs]
+    a_off, a = _pack(a_vals)
+    b_off, b = _pack(b_vals[::-1])  # laid out in another order
+    n = len(pairs)
+    b_s = np.array([b_off[n - 1 - i] for i in range(n)], np.int64)
+    b_e = np.array([b_off[n - i] for i in range(n)], np.int64)
+    got = spans_equal(a, a_off[:-1], a_off[1:], b, b_s, b_e)
+    assert got.tolist() == [x == y for x, y in pairs]
+    if n:
+        with pytest.raises(ValueError):
+            spans_equal(a, a_off[:-1], a_off[1:] + 100, b, b_s, b_e)
