@@ -19,6 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--url", help="measure a running engine (its HTTP URL) instead of starting one")
     i.add_argument("--syslog-port", type=int, default=5514, help="with --url: its syslog port")
     i.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    c = sub.add_parser("compression", help="raw bytes in / bytes on disk (indexes included), loghub and synthetic")
+    c.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000; 0 = none)")
+    c.add_argument("--corpus", help="the shared corpus folder (default: found beside the checkout)")
+    c.add_argument("--zstd-level", type=int, default=3, help="flush parts' zstd level (default 3, the engine's)")
+    c.add_argument("--merge-zstd-level", type=int, default=9, help="merged parts' zstd level (default 9, the engine's)")
+    c.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
 
 
 def run_bench(args) -> int:
@@ -26,4 +32,8 @@ def run_bench(args) -> int:
         from bench.ingest import run_ingest
 
         return run_ingest(args)
+    if args.bench == "compression":
+        from bench.compression import run_compression
+
+        return run_compression(args)
     raise SystemExit(f"unknown bench {args.bench}")

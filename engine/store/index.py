@@ -78,7 +78,8 @@ INDEX_SHARE = 0.15
 # 10 bits would give 0.8% at 1.4x the size; on loghub the bloom is most of the index.
 BLOOM_BITS_PER_TOKEN = 7
 # The bloom may take at most this share of the data; past it (text made of unique tokens) it
-# gets fewer bits a token, down to MIN_BLOOM_BITS (3 bits: 14% false positives, still a filter).
+# gets fewer bits a token, down to MIN_BLOOM_BITS (3 bits: 14% false positives, still a filter),
+# and a part too small for even that (MIN_BITS per block) gets no bloom: all its blocks match.
 BLOOM_SHARE = 0.10
 MIN_BLOOM_BITS = 3
 # Stored first, in this order, while the budget lasts: what queries filter on most.
@@ -214,8 +215,13 @@ def make_index_builder(storage_settings):
         if len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
             bits = max(MIN_BLOOM_BITS, int(bits * BLOOM_SHARE * data_bytes / len(bloom)))
             bloom = writer.compress(_bloom_blob(rows, blocks, bits), fast=True)
-        meta = IndexMeta(version=INDEX_VERSION, bloom=list(writer.append(bloom)))
-        used = len(bloom)
+        meta = IndexMeta(version=INDEX_VERSION)
+        used = 0
+        # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
+        # its budget; reading all of it costs less than an index would.
+        if len(bloom) <= BLOOM_SHARE * data_bytes:
+            meta.bloom = list(writer.append(bloom))
+            used = len(bloom)
         for column in BASE_COLUMNS:
             blob = _base_set(rows, column)
             frame = writer.compress(blob)

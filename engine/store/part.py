@@ -5,13 +5,14 @@ One file per part (`engine.store.layout` names it), written once and never chang
     offset        size   field
     0             8      magic b"LJPART\\x00\\x01"
     8             ...    streams: each one zstd frame with a content checksum, so a flipped
-                         bit fails decompression instead of returning wrong rows
+                         bit fails decompression instead of returning wrong rows (a stream
+                         whose values are all one unsigned value has no frame: its `fill`)
     ...           ...    index blobs (zstd frames, written by `engine.store.index`)
-    F             L      footer: zstd frame of msgpack `PartMeta` (block directory, dictionaries,
-                         index directory: everything)
-    H = F + L     M      head: msgpack `PartHead`, the few small fields of `PartMeta` that listing
-                         and planning need (level, rows, time range, replaces, positions), so
-                         `read_head` answers without inflating the footer
+    F             L      footer: zstd frame of msgpack `_PartBody`: the block directory,
+                         dictionaries, index directory
+    H = F + L     M      head: msgpack `PartHead`, the small fields that listing and planning
+                         need (level, rows, time range, replaces, positions), so `read_head`
+                         answers without inflating the footer; `Part.meta` is both together
     H + M         32     trailer: footer length u64, head length u32, footer crc32 u32,
                          head crc32 u32, reserved u32, magic (8)
 
@@ -72,16 +73,19 @@ class StreamMeta(msgspec.Struct, array_like=True):
     dtype: str
     encoding: str
     base: int
+    fill: int = -1  # >= 0: every value is this (before decoding); no frame is stored
 
 
-class BlockMeta(msgspec.Struct):
+# The footer and head structs are msgpack arrays, not maps: field names would be most of the
+# footer of a small part (a day of the loghub Linux sample holds 3 rows).
+class BlockMeta(msgspec.Struct, array_like=True):
     rows: int
     min_time: int
     max_time: int
     streams: dict[str, StreamMeta]
 
 
-class PartHead(msgspec.Struct):
+class PartHead(msgspec.Struct, array_like=True):
     """The small summary at the end of a part; every field is also in `PartMeta`."""
 
     version: int
@@ -101,7 +105,7 @@ class PartHead(msgspec.Struct):
     flushes: dict[str, int] = {}
 
 
-class PartMeta(msgspec.Struct):
+class PartMeta(msgspec.Struct, array_like=True):
     version: int
     level: int
     instance: str
@@ -124,7 +128,21 @@ class PartMeta(msgspec.Struct):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_meta_decoder = msgspec.msgpack.Decoder(PartMeta)
+
+class _PartBody(msgspec.Struct, array_like=True):
+    """What the footer holds: the fields of `PartMeta` that the head does not."""
+
+    version: int
+    block_rows: int
+    blocks: list[BlockMeta]
+    dicts: dict[str, list[bytes]]
+    index: dict
+    data_bytes: int
+    index_bytes: int
+
+
+_body_decoder = msgspec.msgpack.Decoder(_PartBody)
+_BODY_FIELDS = _PartBody.__struct_fields__
 _head_decoder = msgspec.msgpack.Decoder(PartHead)
 _HEAD_FIELDS = PartHead.__struct_fields__
 
@@ -145,6 +163,9 @@ class StreamWriter:
 
     def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
         arr = np.ascontiguousarray(arr)
+        if arr.nbytes and arr.dtype.kind == "u" and arr[0] == arr[-1] and arr.min() == arr.max():
+            # A constant (one host, no SD...): no frame, which is 16 bytes even when empty.
+            return StreamMeta(0, 0, len(arr), arr.dtype.str, encoding, base, int(arr[0]))
         blob = self._zc.compress(arr.tobytes()) if arr.nbytes else b""
         self._f.write(blob)
         meta = StreamMeta(self.pos, len(blob), len(arr), arr.dtype.str, encoding, base)
@@ -288,7 +309,7 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
             data_bytes=data_end - len(MAGIC), index_bytes=w.pos - data_end, replaces=list(replaces or ()),
             flushes=dict(flushes or {}),
         )
-        footer = w.compress(_encoder.encode(meta))
+        footer = w.compress(_encoder.encode(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS})))
         head = _encoder.encode(head_of(meta))
         f.write(footer)
         f.write(head)
@@ -383,7 +404,10 @@ class Part:
         """The whole footer (decoded once, on first use)."""
         if self._meta is None:
             try:
-                self._meta = _meta_decoder.decode(self._dctx.decompress(self._footer))
+                body = _body_decoder.decode(self._dctx.decompress(self._footer))
+                fields = {k: getattr(self.head, k) for k in _HEAD_FIELDS}
+                fields.update({k: getattr(body, k) for k in _BODY_FIELDS})
+                self._meta = PartMeta(**fields)
             except (zstandard.ZstdError, msgspec.DecodeError) as exc:
                 raise PartDamaged(f"footer does not decode: {exc}") from exc
             self._footer = b""
@@ -409,6 +433,8 @@ class Part:
     def raw_stream(self, meta: StreamMeta) -> np.ndarray:
         if meta.count == 0:
             return np.empty(0, meta.dtype)
+        if meta.fill >= 0:
+            return np.full(meta.count, meta.fill, dtype=meta.dtype)
         arr = np.frombuffer(self._inflate(meta.offset, meta.clen, "stream"), dtype=meta.dtype)
         if len(arr) != meta.count:
             raise PartDamaged(f"stream at {meta.offset} holds {len(arr)} values, footer says {meta.count}")
