@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from engine.batch import RawBatch, decode_columns, encode_columns, raw_size, write_raw
+from engine.batch import RawBatch, encode_columns, raw_size, write_raw
 from engine.config import Parse
 from engine.parse.columns import BatchParser
 from engine.store.rows import Rows, concat

@@ -102,3 +102,23 @@ def test_truncated_file_is_damaged(tmp_path):
         Part(path)
     with pytest.raises(PartDamaged):
         read_head(path)
+
+
+def test_version_1_stream_names_still_answer(tmp_path):
+    rows = synthetic_rows(3000, seed=8)
+    path = str(tmp_path / "p.ljp")
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False)
+    with Part(path) as part:
+        assert "kv.derived" in part.meta.blocks[0].streams and "message.len" not in part.meta.blocks[0].streams
+        for b in range(len(part.meta.blocks)):
+            block = part.read_block(b)
+            assert np.array_equal(part.stream(b, "_recv"), block.recv)
+            assert np.array_equal(part.stream(b, "message.len"), np.diff(block.msg_off))
+            assert part.stream(b, "message.data").tobytes() == block.msg_data.tobytes()
+            assert np.array_equal(part.stream(b, "sd.len"), np.diff(block.sd_off))
+            assert np.array_equal(part.stream(b, "kv.count"), np.diff(block.kv_ptr))
+            assert np.array_equal(part.stream(b, "kv.key"), block.kv_key)
+            assert np.array_equal(part.stream(b, "kv.kind"), block.kv_kind)
+            assert np.array_equal(part.stream(b, "kv.len"), np.diff(block.kv_off))
+            assert part.stream(b, "kv.data").tobytes() == block.kv_data.tobytes()
+            assert np.array_equal(part.stream(b, "host"), block.ids["host"])
