@@ -25,6 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--zstd-level", type=int, default=3, help="flush parts' zstd level (default 3, the engine's)")
     c.add_argument("--merge-zstd-level", type=int, default=9, help="merged parts' zstd level (default 9, the engine's)")
     c.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    q = sub.add_parser("query", help="a fixed query suite over 10M rows (made once, then reused), medians")
+    q.add_argument("--rows", type=int, default=10_000_000, help="rows of data (default 10,000,000)")
+    q.add_argument("--data-dir", help="where the data is made and kept (default ./bench/data/query-ROWS)")
+    q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
+    q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
+    q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
 
 
 def run_bench(args) -> int:
@@ -32,6 +38,10 @@ def run_bench(args) -> int:
         from bench.ingest import run_ingest
 
         return run_ingest(args)
+    if args.bench == "query":
+        from bench.query import run_query_bench
+
+        return run_query_bench(args)
     if args.bench == "compression":
         from bench.compression import run_compression
 
