@@ -122,7 +122,8 @@ def find_corpus() -> pathlib.Path | None:
 
 
 def run_compression(args) -> int:
-    storage = Storage(zstd_level=args.zstd_level, merge_zstd_level=args.merge_zstd_level, fsync=False)
+    levels = {k: v for k, v in (("zstd_level", args.zstd_level), ("merge_zstd_level", args.merge_zstd_level)) if v}
+    storage = Storage(fsync=False, **levels)
     out: dict = {"bench": "compression", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "config": {"zstd_level": storage.zstd_level, "merge_zstd_level": storage.merge_zstd_level,
                             "block_rows": storage.block_rows, "synthetic_rows": args.rows}}

@@ -39,7 +39,7 @@ class StreamWriter:
         if arr.nbytes and arr.dtype.kind == "u" and arr[0] == arr[-1] and arr.min() == arr.max():
             # A constant (one host, no SD...): no frame, which is 16 bytes even when empty.
             return StreamMeta(0, 0, len(arr), arr.dtype.str, encoding, base, int(arr[0]))
-        blob = self._zc.compress(arr.tobytes()) if arr.nbytes else b""
+        blob = self._zc.compress(arr.data) if arr.nbytes else b""
         self._f.write(blob)
         meta = StreamMeta(self.pos, len(blob), len(arr), arr.dtype.str, encoding, base)
         self.pos += len(blob)
