@@ -290,8 +290,10 @@ class _BitmapSet:
 
 class PartIndex:
     """The index of one open part. Loads lazily: the directory on first use, a column's bitmap
-    set on first lookup of that column, the blooms on the first word lookup. Not thread-safe
-    (one per query thread); the `Part` must stay open while it is used."""
+    set on first lookup of that column, the blooms on the first word lookup. Lookups may come
+    from several threads: each cache entry is stored whole, so a race only loads something
+    twice. Every call returns a new bitmap (the caller may change it). The `Part` must stay
+    open while it is used."""
 
     def __init__(self, part: Part):
         self._part = part

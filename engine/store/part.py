@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 import zlib
 from typing import Iterable
 
@@ -33,7 +34,7 @@ class Part:
     """A part opened for reading: the head decoded, the footer checked (and decoded on first use
     of `meta`), the streams mapped. Opening checks every checksum outside the streams, so a part
     that opens has a sound directory; a stream that fails its own checksum raises PartDamaged
-    when read."""
+    when read. Reads may come from several threads at once; `close` must wait for them."""
 
     def __init__(self, path: str):
         self.path = path
@@ -63,9 +64,25 @@ class Part:
             self._mm.close()
             raise
         self._meta: PartMeta | None = None
-        self._keys: F.KeyIds | None = None
-        self._last: dict[str, tuple] = {}  # column → ((block, column), decoded): see `stream`
-        self._dctx = zstandard.ZstdDecompressor()
+        # The query reads the blocks of one part from a thread pool. A ZstdDecompressor, the
+        # field-key encoder and the decoded-values cache must not be shared by two threads at
+        # once: one of each per thread.
+        self._local = threading.local()
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx
+
+    @property
+    def _last(self) -> dict[str, tuple]:
+        """column → ((block, column), decoded), this thread's (see `stream`)."""
+        last = getattr(self._local, "last", None)
+        if last is None:
+            last = self._local.last = {}
+        return last
 
     @property
     def meta(self) -> PartMeta:
@@ -177,12 +194,12 @@ class Part:
         kind = self._physical(b, "kv.kind")
         if "kv.derived" not in self.meta.blocks[b].streams:
             return C.offsets_from_lengths(count), key, kind, kv_off, kv_data
-        if self._keys is None:
-            self._keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
+        keys = getattr(self._local, "keys", None)
+        if keys is None:
+            keys = self._local.keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
         msg_off, msg_data = message if message is not None else self.values(b, "message")
         try:
-            return F.join(msg_off, msg_data, self._physical(b, "kv.derived"), count, key, kind, kv_off, kv_data,
-                          self._keys)
+            return F.join(msg_off, msg_data, self._physical(b, "kv.derived"), count, key, kind, kv_off, kv_data, keys)
         except ValueError as exc:
             raise PartDamaged(f"fields of block {b}: {exc}") from exc
 

@@ -122,3 +122,19 @@ def test_version_1_stream_names_still_answer(tmp_path):
             assert np.array_equal(part.stream(b, "kv.len"), np.diff(block.kv_off))
             assert part.stream(b, "kv.data").tobytes() == block.kv_data.tobytes()
             assert np.array_equal(part.stream(b, "host"), block.ids["host"])
+
+
+def test_blocks_read_from_many_threads_at_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = synthetic_rows(8000, seed=9)
+    path = str(tmp_path / "p.ljp")
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=512, fsync=False)
+    with Part(path) as part:
+        n = len(part.meta.blocks)
+        serial = [(part.stream(b, "message.data").tobytes(), part.stream(b, "kv.data").tobytes()) for b in range(n)]
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(3):
+                got = list(pool.map(lambda b: (part.stream(b, "message.data").tobytes(),
+                                               part.stream(b, "kv.data").tobytes()), range(n)))
+                assert got == serial
