@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--corpus", help="the shared corpus folder (default: found beside the checkout)")
     c.add_argument("--zstd-level", type=int, help="flush parts' zstd level (default: the engine's storage.zstd_level)")
     c.add_argument("--merge-zstd-level", type=int, help="merged parts' zstd level (default: the engine's)")
+    c.add_argument("--derive-fields", action="store_true", help="storage.derive_fields = true")
     c.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
     q = sub.add_parser("query", help="a fixed query suite over 10M rows (made once, then reused), medians")
     q.add_argument("--rows", type=int, default=10_000_000, help="rows of data (default 10,000,000)")

@@ -57,14 +57,16 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
         first = min(h.min_time for _, h in inputs)
         out = os.path.join(folder, part_name(level, first, INSTANCE, writer.next_seq()))
         merge_parts(inputs, out, instance=INSTANCE, zstd_level=storage.merge_zstd_level,
-                    block_rows=storage.block_rows, index_builder=index_builder, fsync=False)
+                    block_rows=storage.block_rows, index_builder=index_builder, fsync=False,
+                    derive_fields=storage.derive_fields)
         remove_replaced(paths, fsync=False)
 
 
 def measure(batches, data_dir: str, storage: Storage) -> dict:
     """Write `batches` (an iterable of Rows) as flush parts, then merge; sizes at both stages."""
     builder = make_index_builder(storage)
-    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder)
+    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder,
+                        derive_fields=storage.derive_fields)
     t0 = time.perf_counter()
     for k, rows in enumerate(batches):
         writer.write_flush(rows, {"bench": k})
@@ -123,9 +125,10 @@ def find_corpus() -> pathlib.Path | None:
 
 def run_compression(args) -> int:
     levels = {k: v for k, v in (("zstd_level", args.zstd_level), ("merge_zstd_level", args.merge_zstd_level)) if v}
-    storage = Storage(fsync=False, **levels)
+    storage = Storage(fsync=False, derive_fields=args.derive_fields, **levels)
     out: dict = {"bench": "compression", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "config": {"zstd_level": storage.zstd_level, "merge_zstd_level": storage.merge_zstd_level,
+                            "derive_fields": storage.derive_fields,
                             "block_rows": storage.block_rows, "synthetic_rows": args.rows}}
     corpus = pathlib.Path(args.corpus) if args.corpus else find_corpus()
     with tempfile.TemporaryDirectory(prefix="logjet-compression-") as tmp:

@@ -84,7 +84,8 @@ def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: PartWrite
             first = min(h.min_time for _, h in inputs)
             out = os.path.join(os.path.dirname(group[0]), part_name(level, first, INSTANCE, writer.next_seq()))
             merge_parts(inputs, out, instance=INSTANCE, zstd_level=storage.merge_zstd_level,
-                        block_rows=storage.block_rows, index_builder=builder, fsync=False)
+                        block_rows=storage.block_rows, index_builder=builder, fsync=False,
+                        derive_fields=storage.derive_fields)
             remove_replaced(group, fsync=False)
 
 
@@ -97,7 +98,8 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     os.makedirs(data_dir, exist_ok=True)
     storage = Storage(fsync=False)
     builder = make_index_builder(storage)
-    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder)
+    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder,
+                        derive_fields=storage.derive_fields)
     start_s = time.time() - rows * STEP_S - 60
     rare = None
     pending, pending_rows = [], 0

@@ -69,7 +69,7 @@ def _add_values(w: StreamWriter, s: dict, name: str, offsets: np.ndarray, data: 
     s[f"{name}.data"] = w.add(stream, encoding)
 
 
-def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds) -> dict[str, StreamMeta]:
+def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = C.encode_delta(t)
@@ -89,7 +89,7 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
     _add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data)
     _add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
-    derivable = F.split(rows, lo, hi, keys)
+    derivable = F.split(rows, lo, hi, keys) if keys is not None else None
     if derivable is None:
         p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
         s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
@@ -125,6 +125,7 @@ def write_part(
     replaces: list[str] | None = None,
     flushes: dict[str, int] | None = None,
     cancel=None,
+    derive_fields: bool = False,
 ) -> PartMeta:
     """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
 
@@ -132,7 +133,8 @@ def write_part(
     blocks are written: it appends its blobs with `writer.append` and returns the directory
     that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
     holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked
-    between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised."""
+    between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised.
+    `derive_fields`: store fields found in the message as a flag (`engine.store.fields`)."""
     n = len(rows)
     if n == 0:
         raise ValueError("a part needs at least one row")
@@ -142,7 +144,7 @@ def write_part(
     tmp = tmp_path(path)
     try:
         meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
-                      created_ns, fsync, index_builder, replaces, flushes, cancel)
+                      created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -156,10 +158,10 @@ def write_part(
 
 
 def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
-           created_ns, fsync, index_builder, replaces, flushes, cancel) -> PartMeta:
+           created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields) -> PartMeta:
     n = len(rows)
     blocks = []
-    keys = F.KeyIds(list(rows.dicts.get("fieldkey", [])))
+    keys = F.KeyIds(list(rows.dicts.get("fieldkey", []))) if derive_fields else None
     with open(tmp, "wb") as f:
         f.write(MAGIC)
         w = StreamWriter(f, zstd_level)

@@ -97,7 +97,8 @@ def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int) -> li
 
 
 def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: str, zstd_level: int,
-                block_rows: int, index_builder=None, fsync: bool = True, cancel=None) -> PartMeta:
+                block_rows: int, index_builder=None, fsync: bool = True, cancel=None,
+                derive_fields: bool = False) -> PartMeta:
     """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
     that replaces them. Raises InputDamaged (nothing written) when an input fails a check."""
     blocks = []
@@ -127,6 +128,7 @@ def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: 
         flush_id=f"merge:{name}", flush_parts=1, block_rows=block_rows, zstd_level=zstd_level,
         positions=positions, created_ns=time.time_ns(), fsync=fsync, index_builder=index_builder,
         replaces=[os.path.basename(p) for p, _ in inputs], flushes=flushes, cancel=cancel,
+        derive_fields=derive_fields,
     )
 
 
@@ -159,6 +161,7 @@ class Merger:
         self.zstd_level = st.merge_zstd_level
         self.block_rows = st.block_rows
         self.fsync = st.fsync
+        self.derive_fields = st.derive_fields
         self.retention_ns = parse_duration_ns(st.retention)
         self.max_disk_bytes = parse_size(st.max_disk_bytes)
         self.part_writer = part_writer  # names parts (its sequence is shared with flushes)
@@ -235,7 +238,7 @@ class Merger:
         try:
             meta = merge_parts(inputs, out, instance=self.instance, zstd_level=self.zstd_level,
                                block_rows=self.block_rows, index_builder=self.index_builder,
-                               fsync=self.fsync, cancel=self._stop.is_set)
+                               fsync=self.fsync, cancel=self._stop.is_set, derive_fields=self.derive_fields)
         except InputDamaged as exc:
             self.parts.pop(exc.path, None)
             self.m_quarantined.inc(1 if quarantine(self.data_dir, exc.path, exc.reason) else 0)

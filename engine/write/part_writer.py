@@ -22,13 +22,14 @@ class PartWriter:
     """Names and writes parts for one writer process."""
 
     def __init__(self, data_dir: str, instance: str, block_rows: int, zstd_level: int, fsync: bool,
-                 index_builder=None):
+                 index_builder=None, derive_fields: bool = False):
         self.data_dir = data_dir
         self.instance = instance
         self.block_rows = block_rows
         self.zstd_level = zstd_level
         self.fsync = fsync
         self.index_builder = index_builder
+        self.derive_fields = derive_fields
         self.seq = 0  # last sequence number used in a part name (flushes and merges share it)
         self._seq_lock = threading.Lock()  # the merge thread names parts too
 
@@ -69,7 +70,8 @@ class PartWriter:
             path = self.next_name(level, int(part_rows.time[0]))
             kw = dict(level=level, instance=self.instance, flush_id=flush_id, flush_parts=len(bounds) - 1,
                       block_rows=self.block_rows, zstd_level=zstd_level or self.zstd_level, positions=positions,
-                      created_ns=created, fsync=self.fsync, index_builder=self.index_builder)
+                      created_ns=created, fsync=self.fsync, index_builder=self.index_builder,
+                      derive_fields=self.derive_fields)
             try:
                 meta = write_part(path, part_rows, **kw)
             except FileNotFoundError:

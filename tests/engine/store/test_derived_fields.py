@@ -27,7 +27,7 @@ def _rows(settings):
 def test_fields_read_back_exactly(tmp_path, settings):
     rows = _rows(settings)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=128, fsync=False)
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=128, fsync=False, derive_fields=True)
     with Part(path) as part:
         back = part.read_all()
         streams = part.meta.blocks[0].streams

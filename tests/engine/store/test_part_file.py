@@ -104,12 +104,14 @@ def test_truncated_file_is_damaged(tmp_path):
         read_head(path)
 
 
-def test_version_1_stream_names_still_answer(tmp_path):
+@pytest.mark.parametrize("derive", [False, True])
+def test_version_1_stream_names_still_answer(tmp_path, derive):
     rows = synthetic_rows(3000, seed=8)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False)
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False, derive_fields=derive)
     with Part(path) as part:
-        assert "kv.derived" in part.meta.blocks[0].streams and "message.len" not in part.meta.blocks[0].streams
+        assert ("kv.derived" in part.meta.blocks[0].streams) == derive
+        assert "message.len" not in part.meta.blocks[0].streams
         for b in range(len(part.meta.blocks)):
             block = part.read_block(b)
             assert np.array_equal(part.stream(b, "_recv"), block.recv)
@@ -129,7 +131,7 @@ def test_blocks_read_from_many_threads_at_once(tmp_path):
 
     rows = synthetic_rows(8000, seed=9)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=512, fsync=False)
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=512, fsync=False, derive_fields=True)
     with Part(path) as part:
         n = len(part.meta.blocks)
         serial = [(part.stream(b, "message.data").tobytes(), part.stream(b, "kv.data").tobytes()) for b in range(n)]
