@@ -140,3 +140,16 @@ def test_blocks_read_from_many_threads_at_once(tmp_path):
                 got = list(pool.map(lambda b: (part.stream(b, "message.data").tobytes(),
                                                part.stream(b, "kv.data").tobytes()), range(n)))
                 assert got == serial
+
+
+def test_value_spans_point_at_the_values(tmp_path):
+    lines = [b"one", b"two words", b"", b"x\nwith a newline"]
+    rows = sort_by_time(rows_from_lines(lines * 10, recv_ns=1_700_000_000_000_000_000))
+    path = str(tmp_path / "p.ljp")
+    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False)
+    path2 = str(tmp_path / "q.ljp")
+    write_part(path2, rows.take(np.arange(3)), level=0, instance="i", flush_id="f", fsync=False)
+    for p, want in ((path, rows), (path2, rows.take(np.arange(3)))):
+        with Part(p) as part:
+            buf, starts, ends = part.value_spans(0, "message")
+            assert [buf[s:e].tobytes() for s, e in zip(starts, ends)] == [want.message(i) for i in range(len(want))]
