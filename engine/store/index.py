@@ -212,8 +212,10 @@ def make_index_builder(storage_settings):
         budget = int(INDEX_SHARE * data_bytes)
         bits = BLOOM_BITS_PER_TOKEN
         bloom = writer.compress(_bloom_blob(rows, blocks, bits), fast=True)
-        if len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
-            bits = max(MIN_BLOOM_BITS, int(bits * BLOOM_SHARE * data_bytes / len(bloom)))
+        while len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
+            # Scale to fit; at least one bit less each round (headers and rounding up to whole
+            # words can keep a scaled filter just over).
+            bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
             bloom = writer.compress(_bloom_blob(rows, blocks, bits), fast=True)
         meta = IndexMeta(version=INDEX_VERSION)
         used = 0

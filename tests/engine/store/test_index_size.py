@@ -35,3 +35,14 @@ def test_loghub(tmp_path, corpus):
     # The days with thousands of rows carry a bloom and bitmaps, not only the tiny ones.
     assert max(h.index_bytes for h in heads) > 10_000
     assert os.path.isdir(str(tmp_path))
+
+
+def test_big_parts_keep_a_bloom_when_data_compresses_hard(tmp_path, corpus):
+    # At zstd 19 the data shrinks and the bloom must shrink with it, not vanish.
+    compression.loghub(corpus, Storage(fsync=False, merge_zstd_level=19), str(tmp_path))
+    from engine.store.part import Part
+
+    for path in live_parts(str(tmp_path)):
+        with Part(path) as part:
+            if part.meta.rows >= 2000:
+                assert part.meta.index["bloom"], path
