@@ -61,6 +61,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("file", help="suite file, e.g. bench/suites/benchmarks.toml")
     k.add_argument("--out", help="folder for results (default ./bench/results)")
     k.add_argument("--only", action="append", help="run only the case with this name (repeatable)")
+    c = sub.add_parser("compression", help="raw bytes in / bytes on disk (indexes included), loghub and synthetic")
+    c.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000; 0 = none)")
+    c.add_argument("--corpus", help="the shared corpus folder (default: found beside the checkout)")
+    c.add_argument("--zstd-level", type=int, help="flush parts' zstd level (default: the engine's storage.zstd_level)")
+    c.add_argument("--merge-zstd-level", type=int, help="merged parts' zstd level (default: the engine's)")
+    c.add_argument("--derive-fields", action="store_true", help="storage.derive_fields = true")
+    c.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    q = sub.add_parser("query", help="a fixed query suite over 10M rows (made once, then reused), medians")
+    q.add_argument("--rows", type=int, default=10_000_000, help="rows of data (default 10,000,000)")
+    q.add_argument("--data-dir", help="where the data is made and kept (default ./bench/data/query-ROWS)")
+    q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
+    q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
+    q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
 
 
 def run_bench(args) -> int:
@@ -76,4 +89,12 @@ def run_bench(args) -> int:
         from bench.suite import run_suite
 
         return run_suite(args)
+    if args.bench == "query":
+        from bench.query import run_query_bench
+
+        return run_query_bench(args)
+    if args.bench == "compression":
+        from bench.compression import run_compression
+
+        return run_compression(args)
     raise SystemExit(f"unknown bench {args.bench}")

@@ -5,21 +5,24 @@ A filter is one uint64 array, stored as it is in a part:
 | word  | bits   | meaning                                                          |
 |-------|--------|------------------------------------------------------------------|
 | 0     | 0-7    | k, the number of bits set per item (1..32)                       |
-| 0     | 8-15   | log2 of the bit count (9..40: 512 bits .. 128 GiB)               |
+| 0     | 8-15   | zero (version 1 kept log2 of the bit count here)                 |
 | 0     | 16-23  | format version, FORMAT_VERSION                                   |
 | 0     | 24-63  | zero                                                             |
-| 1..   |        | the bits, 2**log2 of them; bit b is word 1 + b // 64, bit b % 64 |
+| 1..W  |        | the bits, m = 64 * W of them; bit b is word 1 + b // 64, bit b % 64 |
 
-The bit count is the next power of two >= distinct hashes * bits_per_item (at least 512), so a
-bit index is a mask, not a division; k = round(bits_per_item * ln 2), the k that minimises the
-false-positive rate at bits_per_item (the rounding up of the size only lowers it). Item h sets
-bits (h1 + i * h2) mod 2**log2 for i < k, with h1 = the low 32 bits of h and h2 = the high 32
-bits | 1 (double hashing, Kirsch and Mitzenmacher; odd h2 never cycles early on a power of
-two). This needs h to be a well-mixed 64-bit hash, which token hashes are (tokens.py).
+The bit count m is distinct hashes * bits_per_item rounded up to a whole word (at least
+MIN_BITS); k = round(bits_per_item * ln 2), the k that minimises the false-positive rate at
+bits_per_item. Item h sets bits reduce(h1 + i * h2) for i < k, with h1 = the low 32 bits of h,
+h2 = the high 32 bits | 1 (double hashing, Kirsch and Mitzenmacher), and reduce(x) =
+((x mod 2**32) * m) >> 32, which maps 32 bits onto [0, m) without a division (Lemire's
+"fastrange"). So any m works, not only powers of two: version 1 rounded m up to a power of two,
+which cost up to twice the bits per item asked for (a part's index size is budgeted, see
+engine/store/index.py). This needs h to be a well-mixed 64-bit hash, which token hashes are
+(tokens.py).
 
 Measured false-positive rate (tests/native_kernels/test_bloom.py), 10 bits per item, 100k
-items, 2**20 bits, k = 7: about 0.7% on random hashes and on token hashes of distinct words
-(theory: 0.65%). There are never false negatives.
+items, k = 7: about 0.8% on random hashes and on token hashes of distinct words (theory:
+0.82%). There are never false negatives.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ import numpy as np
 
 from native_kernels.jit import kernel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # 512 bits: below that the filter costs less to skip than to read, and the header dominates.
-MIN_LOG2_BITS = 9
-# 2**40 bits = 128 GiB: far past any block; a bigger log2 in a header means a damaged filter.
-MAX_LOG2_BITS = 40
+MIN_BITS = 512
+# reduce() scales a 32-bit value by m, so m must fit in 32 bits (512 MiB: far past any block).
+MAX_BITS = (1 << 32) - 64
 MAX_K = 32
 
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -92,24 +95,24 @@ def _distinct(hashes):
 
 
 @kernel
-def _fill(bits, hashes, k, mask):
+def _fill(bits, hashes, k, m):
     for i in range(hashes.shape[0]):
         h = hashes[i]
         h1 = h & _LOW32
         h2 = (h >> _THIRTY_TWO) | _ONE
         for r in range(k):
-            b = (h1 + np.uint64(r) * h2) & mask
+            b = (((h1 + np.uint64(r) * h2) & _LOW32) * m) >> _THIRTY_TWO
             bits[b >> _SIX] |= _ONE << (b & _SIXTY_THREE)
 
 
 @kernel
-def _contains_all(bits, hashes, k, mask):
+def _contains_all(bits, hashes, k, m):
     for i in range(hashes.shape[0]):
         h = hashes[i]
         h1 = h & _LOW32
         h2 = (h >> _THIRTY_TWO) | _ONE
         for r in range(k):
-            b = (h1 + np.uint64(r) * h2) & mask
+            b = (((h1 + np.uint64(r) * h2) & _LOW32) * m) >> _THIRTY_TWO
             if (bits[b >> _SIX] & (_ONE << (b & _SIXTY_THREE))) == 0:
                 return False
     return True
@@ -128,43 +131,44 @@ def build_bloom(hashes: np.ndarray, bits_per_item: int = 10) -> np.ndarray:
         raise ValueError(f"bits_per_item must be in 1..64, got {bits_per_item}")
     distinct = _distinct(hashes)
     wanted = distinct.size * bits_per_item
-    log2 = max(MIN_LOG2_BITS, (wanted - 1).bit_length())
-    if log2 > MAX_LOG2_BITS:
-        raise ValueError(f"{wanted} bits is more than a bloom filter may hold (2**{MAX_LOG2_BITS})")
+    nbits = max(MIN_BITS, (wanted + 63) // 64 * 64)
+    if nbits > MAX_BITS:
+        raise ValueError(f"{wanted} bits is more than a bloom filter may hold ({MAX_BITS})")
     k = _k_for(bits_per_item)
-    words = np.zeros(1 + (1 << (log2 - 6)), np.uint64)
-    words[0] = k | (log2 << 8) | (FORMAT_VERSION << 16)
-    _fill(words[1:], distinct, k, np.uint64((1 << log2) - 1))
+    words = np.zeros(1 + nbits // 64, np.uint64)
+    words[0] = k | (FORMAT_VERSION << 16)
+    _fill(words[1:], distinct, k, np.uint64(nbits))
     return words
 
 
 def _unpack(words) -> tuple[np.ndarray, int, np.uint64]:
-    # Check a filter (it may come from disk) and return (bits, k, bit index mask).
+    # Check a filter (it may come from disk) and return (bits, k, bit count).
     if not isinstance(words, np.ndarray) or words.ndim != 1 or words.dtype != np.uint64 or words.size < 2:
         raise ValueError("a bloom filter is a 1-D uint64 array of at least 2 words")
     header = int(words[0])
-    k, log2, version = header & 0xFF, (header >> 8) & 0xFF, (header >> 16) & 0xFF
+    k, version = header & 0xFF, (header >> 16) & 0xFF
+    nbits = 64 * (words.size - 1)
     if (
         version != FORMAT_VERSION
         or header >> 24
+        or (header >> 8) & 0xFF
         or not 1 <= k <= MAX_K
-        or not MIN_LOG2_BITS <= log2 <= MAX_LOG2_BITS
-        or words.size != 1 + (1 << (log2 - 6))
+        or not MIN_BITS <= nbits <= MAX_BITS
     ):
         raise ValueError(f"damaged bloom filter: header {header:#x} for {words.size} words")
-    return np.ascontiguousarray(words[1:]), k, np.uint64((1 << log2) - 1)
+    return np.ascontiguousarray(words[1:]), k, np.uint64(nbits)
 
 
 def bloom_contains(words: np.ndarray, h: int) -> bool:
     """False if hash h was certainly not added to the filter; True if it may have been."""
-    bits, k, mask = _unpack(words)
-    return bool(_contains_all(bits, np.array([h], np.uint64), k, mask))
+    bits, k, nbits = _unpack(words)
+    return bool(_contains_all(bits, np.array([h], np.uint64), k, nbits))
 
 
 def bloom_contains_all(words: np.ndarray, hashes: np.ndarray) -> bool:
     """True if every hash may be in the filter (for phrases and ANDs of words); True if none."""
-    bits, k, mask = _unpack(words)
+    bits, k, nbits = _unpack(words)
     hashes = np.ascontiguousarray(hashes)
     if hashes.ndim != 1 or hashes.dtype != np.uint64:
         raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
-    return bool(_contains_all(bits, hashes, k, mask))
+    return bool(_contains_all(bits, hashes, k, nbits))

@@ -95,6 +95,22 @@ def hash_bytes(data, s, e):
     return hash_finish(h, e - s)
 
 
+@kernel
+def _hash_spans(data, starts, ends, out):
+    for i in range(starts.shape[0]):
+        # (np.uint64(0), not 0: numba would unify uint64 and int into float64)
+        out[i] = hash_bytes(data, starts[i], ends[i]) if starts[i] >= 0 else np.uint64(0)
+
+
+def hash_spans(data, starts, ends) -> np.ndarray:
+    """`hash_bytes` of every span (uint64[n]; 0 for "no value"): grouping values without
+    building a dictionary, e.g. counting a field's distinct values in a part (store/index.py)."""
+    data, starts, ends = check_spans(data, starts, ends)
+    out = np.empty(len(starts), np.uint64)
+    _hash_spans(data, starts, ends, out)
+    return out
+
+
 # --- span validation, shared by every wrapper over (data, starts, ends) ---------------------
 
 

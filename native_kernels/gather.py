@@ -1,7 +1,10 @@
 """Gather kernels: copy variable-length values and CSR row groups into new contiguous arrays.
 
 Used wherever rows are reordered or selected (sorting a part by time, filtering query results)
-and where the parser cuts message bytes out of a raw batch.
+and where the parser cuts message bytes out of a raw batch; by the part's `lines` value
+encoding, which stores values each followed by a separator instead of a stream of lengths; and
+`spans_equal`, which compares values in place (a part checks that fields it drops can be
+derived again from the message).
 """
 
 from __future__ import annotations
@@ -107,3 +110,77 @@ def join_spans(data: np.ndarray, a_s, a_e, b_s, b_e, sep: int) -> tuple[np.ndarr
     out = np.empty(int(offsets[-1]), np.uint8)
     _join_copy(data, a_s, b_s, b_e, np.uint8(sep), offsets, out)
     return offsets, out
+
+
+# --- separator-terminated values (the `lines` encoding of a part's value streams) ------------
+
+
+@kernel
+def _join_terminated(offsets, data, sep, out):
+    n = offsets.shape[0] - 1
+    base = offsets[0]
+    for i in range(n):
+        s = offsets[i]
+        e = offsets[i + 1]
+        o = s - base + i
+        out[o:o + e - s] = data[s:e]
+        out[o + e - s] = sep
+
+
+def join_terminated(offsets: np.ndarray, data: np.ndarray, sep: int) -> np.ndarray:
+    """Values `data[offsets[i]:offsets[i + 1]]`, each followed by byte `sep`, in one buffer.
+    The caller checks that no value contains `sep` (else `split_terminated` cannot undo it)."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    out = np.empty(int(offsets[-1] - offsets[0]) + n, np.uint8)
+    _join_terminated(offsets, np.ascontiguousarray(data), np.uint8(sep), out)
+    return out
+
+
+def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `join_terminated`: (offsets int64[n + 1], values uint8). Raises ValueError when
+    `buf` does not hold exactly `n` values each ending in `sep`."""
+    buf = np.ascontiguousarray(buf, dtype=np.uint8)
+    # numpy finds the separators with SIMD compares (~10x a byte loop in a kernel); the copy
+    # is then one slice per value.
+    ends = np.flatnonzero(buf == sep)
+    if len(ends) != n or (n and ends[-1] != len(buf) - 1) or (not n and len(buf)):
+        raise ValueError(f"expected {n} values ending in {sep:#x}, found {len(ends)} separators in {len(buf)} bytes")
+    starts = np.empty(n, np.int64)
+    if n:
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    offsets = np.empty(n + 1, np.int64)
+    _span_lengths(starts, ends, offsets)
+    out = np.empty(int(offsets[-1]), np.uint8)
+    _copy_spans(buf, starts, offsets, out)
+    return offsets, out
+
+
+# --- comparing values ----------------------------------------------------------------------
+
+
+@kernel
+def _spans_equal(a, a_s, a_e, b, b_s, b_e, out):
+    for i in range(a_s.shape[0]):
+        ln = a_e[i] - a_s[i]
+        same = ln == b_e[i] - b_s[i]
+        j = 0
+        while same and j < ln:
+            same = a[a_s[i] + j] == b[b_s[i] + j]
+            j += 1
+        out[i] = same
+
+
+def spans_equal(a: np.ndarray, a_s, a_e, b: np.ndarray, b_s, b_e) -> np.ndarray:
+    """bool[n]: is `a[a_s[i]:a_e[i]]` the same bytes as `b[b_s[i]:b_e[i]]`? Spans must lie
+    inside their buffers (checked)."""
+    a_s, a_e, b_s, b_e = (np.ascontiguousarray(x, dtype=np.int64) for x in (a_s, a_e, b_s, b_e))
+    if len({len(a_s), len(a_e), len(b_s), len(b_e)}) != 1:
+        raise ValueError("span arrays must have one length")
+    for buf, s, e in ((a, a_s, a_e), (b, b_s, b_e)):
+        if len(s) and (s.min() < 0 or (e < s).any() or e.max() > len(buf)):
+            raise ValueError("a span runs outside its buffer")
+    out = np.empty(len(a_s), np.bool_)
+    _spans_equal(np.ascontiguousarray(a), a_s, a_e, np.ascontiguousarray(b), b_s, b_e, out)
+    return out

@@ -5,18 +5,20 @@ without a filter.)"""
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
 from engine.store import layout
-from engine.store.part import Part, PartDamaged
+from engine.store.live import partition_parts
+from engine.store.part import Part, PartDamaged, read_head
 from engine.store.rows import Rows, concat
 
 log = logging.getLogger("logjet.query")
 
 
 def parts_in_range(data_dir: str, start_ns: int | None, end_ns: int | None) -> list[Part]:
-    """Open the parts that may hold rows in [start, end); damaged ones are skipped and logged."""
+    """Open the live parts that may hold rows in [start, end); damaged ones are skipped and logged."""
     out = []
     for day in layout.partitions(data_dir):
         day_start = layout.partition_start_ns(day)
@@ -24,18 +26,32 @@ def parts_in_range(data_dir: str, start_ns: int | None, end_ns: int | None) -> l
             continue
         if start_ns is not None and day_start + layout.NS_PER_DAY <= start_ns:
             continue
-        for path in layout.part_paths(data_dir, day):
-            try:
-                part = Part(path)
-            except PartDamaged as exc:
-                log.error("skipping damaged part %s: %s", path, exc)
-                continue
-            m = part.meta
-            if (end_ns is not None and m.min_time >= end_ns) or (start_ns is not None and m.max_time < start_ns):
-                part.close()
-                continue
-            out.append(part)
+        out.extend(_open_partition(data_dir, day, start_ns, end_ns))
     return out
+
+
+def _open_partition(data_dir: str, day: str, start_ns: int | None, end_ns: int | None) -> list[Part]:
+    # A merge may replace and (seconds later) delete parts between our listing and our opening
+    # them: a part that vanished means "list again", once; the merged part then holds its rows.
+    for attempt in (1, 2):
+        opened: list[Part] = []
+        vanished = False
+        for path in partition_parts(data_dir, day)[0]:
+            try:
+                head = read_head(path)
+                if (end_ns is not None and head.min_time >= end_ns) or (start_ns is not None and head.max_time < start_ns):
+                    continue
+                opened.append(Part(path))
+            except PartDamaged as exc:
+                if not os.path.exists(path) and attempt == 1:
+                    vanished = True
+                    break
+                log.error("skipping damaged part %s: %s", path, exc)
+        if not vanished:
+            return opened
+        for part in opened:
+            part.close()
+    return opened
 
 
 def newest_rows(data_dir: str, start_ns: int | None, end_ns: int | None, limit: int | None) -> Rows:

@@ -9,14 +9,22 @@ Encodings (the names appear in the part footer, so they are part of the format):
                                          base, the values minus it in the narrowest unsigned type
     ids      dictionary ids, u8 columns  the narrowest unsigned type that holds the maximum
     bytes    variable-length values      two streams: lengths (as `ids`) and the concatenated data
+    lines    variable-length values      one stream: each value followed by LINE_SEP; chosen when
+                                         no value of the block holds that byte (nearly always)
 
 Narrow types plus zstd beat zstd on raw int64 by a wide margin on timestamps and ids, at no cost
-on decode (one `astype`).
+on decode (one `astype`). `lines` beats `bytes` because zstd folds a separator into the match
+around it, while a length stream costs 3-4 bits a value (loghub: 8.8 KB of 255 KB).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from native_kernels.gather import join_terminated, split_terminated
+
+# The `lines` separator: log messages are lines, so a value holding it is the rare exception.
+LINE_SEP = 0x0A
 
 _UNSIGNED = (np.uint8, np.uint16, np.uint32, np.uint64)
 
@@ -74,3 +82,17 @@ def offsets_from_lengths(lengths: np.ndarray) -> np.ndarray:
     out = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths, out=out[1:])
     return out
+
+
+def encode_values(offsets: np.ndarray, data: np.ndarray) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """Values `data[offsets[i]:offsets[i + 1]]` (offsets may start past 0) as
+    (encoding, data stream, lengths stream or None): `lines` when no value holds LINE_SEP."""
+    body = data[int(offsets[0]):int(offsets[-1])]
+    if not (body == LINE_SEP).any():
+        return "lines", join_terminated(offsets, data, LINE_SEP), None
+    return "bytes", body, encode_ids(np.diff(offsets))[0]
+
+
+def decode_lines(raw: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of `n` values stored as `lines`; ValueError when the stream is damaged."""
+    return split_terminated(raw, n, LINE_SEP)

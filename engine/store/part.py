@@ -1,29 +1,13 @@
-"""The part file: rows sorted by `_time`, cut into blocks of column streams, with a footer.
+"""Reading a part: `Part` maps the file, checks it, and decodes what is asked for.
 
-One file per part (`engine.store.layout` names it), written once and never changed:
-
-    offset        size   field
-    0             8      magic b"LJPART\\x00\\x01"
-    8             ...    streams: each one zstd frame with a content checksum, so a flipped
-                         bit fails decompression instead of returning wrong rows
-    F             L      footer: msgpack `PartMeta` (block directory, dictionaries, indexes)
-    F + L         24     trailer: footer length u64, footer crc32 u32, reserved u32, magic (8)
-
-Each block of up to `block_rows` rows holds these streams (encodings in `engine.store.columns`):
-`_time` (delta), `_recv` (for, as `_recv - _time`), `severity` `facility` `format` `flags` (u8),
-`host` `app` `procid` `msgid` `source` (dictionary ids), `message.len`/`message.data`,
-`sd.len`/`sd.data`, and the fields: `kv.count` per row, `kv.key`, `kv.kind`, `kv.len`/`kv.data`.
-A reader decompresses only the streams it asks for.
-
-Atomic creation: written under a temporary name, fsynced, renamed, and the folder fsynced;
-a part is whole or absent. FORMAT_VERSION changes whenever any of the above does.
+The format is in `engine.store.part_format`, writing in `engine.store.part_write`; this module
+re-exports both, so `from engine.store.part import ...` is the one import for either side.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import struct
 import threading
 import zlib
 from typing import Iterable
@@ -33,153 +17,24 @@ import numpy as np
 import zstandard
 
 from engine.store import columns as C
-from engine.store.layout import tmp_path
+from engine.store import fields as F
+from engine.store.part_format import (  # noqa: F401 - re-exported
+    _BODY_FIELDS, _HEAD_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartDamaged, PartHead, PartMeta, StreamMeta,
+    WriteCancelled, _body_decoder, _check_trailer, _decode_head, head_of, read_head,
+)
+from engine.store.part_write import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
 
-MAGIC = b"LJPART\x00\x01"
-FORMAT_VERSION = 1
-TRAILER = struct.Struct("<QII8s")
-
-
-class PartDamaged(Exception):
-    """A part failed a check (magic, checksum, bounds); it must be quarantined, not served."""
-
-
-class StreamMeta(msgspec.Struct, array_like=True):
-    offset: int
-    clen: int
-    count: int
-    dtype: str
-    encoding: str
-    base: int
-
-
-class BlockMeta(msgspec.Struct):
-    rows: int
-    min_time: int
-    max_time: int
-    streams: dict[str, StreamMeta]
-
-
-class PartMeta(msgspec.Struct):
-    version: int
-    level: int
-    instance: str
-    flush_id: str
-    flush_parts: int
-    rows: int
-    min_time: int
-    max_time: int
-    created_ns: int
-    raw_bytes: int
-    block_rows: int
-    blocks: list[BlockMeta]
-    dicts: dict[str, list[bytes]]
-    positions: dict[str, int] = {}
-    index: dict = {}
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(PartMeta)
-
-
-class _StreamWriter:
-    def __init__(self, f, level: int):
-        self._f = f
-        self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
-        self.pos = len(MAGIC)
-
-    def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
-        arr = np.ascontiguousarray(arr)
-        blob = self._zc.compress(arr.data) if arr.nbytes else b""
-        self._f.write(blob)
-        meta = StreamMeta(self.pos, len(blob), len(arr), arr.dtype.str, encoding, base)
-        self.pos += len(blob)
-        return meta
-
-
-def _block_streams(w: _StreamWriter, rows: Rows, lo: int, hi: int) -> dict[str, StreamMeta]:
-    s: dict[str, StreamMeta] = {}
-    t = rows.time[lo:hi]
-    arr, base = C.encode_delta(t)
-    s["_time"] = w.add(arr, "delta", base)
-    arr, base = C.encode_for(rows.recv[lo:hi] - t)
-    s["_recv"] = w.add(arr, "for", base)
-    for col in U8_COLUMNS:
-        s[col] = w.add(getattr(rows, col)[lo:hi])
-    for col in DICT_COLUMNS:
-        s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
-    for name, off, data in (("message", rows.msg_off, rows.msg_data), ("sd", rows.sd_off, rows.sd_data)):
-        s[f"{name}.len"] = w.add(C.encode_ids(np.diff(off[lo:hi + 1]))[0])
-        s[f"{name}.data"] = w.add(data[off[lo]:off[hi]])
-    p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
-    s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
-    s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
-    s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-    s["kv.len"] = w.add(C.encode_ids(np.diff(rows.kv_off[p0:p1 + 1]))[0])
-    s["kv.data"] = w.add(rows.kv_data[rows.kv_off[p0]:rows.kv_off[p1]])
-    return s
-
-
-def write_part(
-    path: str,
-    rows: Rows,
-    *,
-    level: int,
-    instance: str,
-    flush_id: str,
-    flush_parts: int = 1,
-    block_rows: int = 65536,
-    zstd_level: int = 3,
-    positions: dict[str, int] | None = None,
-    created_ns: int = 0,
-    fsync: bool = True,
-    index_builder=None,
-) -> PartMeta:
-    """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
-    `index_builder(rows, blocks) -> (index dict, extra bytes writer)` adds indexes (see store.index)."""
-    n = len(rows)
-    if n == 0:
-        raise ValueError("a part needs at least one row")
-    if n > 1 and np.any(np.diff(rows.time) < 0):
-        raise ValueError("rows must be sorted by _time")
-    tmp = tmp_path(path)
-    blocks = []
-    with open(tmp, "wb") as f:
-        f.write(MAGIC)
-        w = _StreamWriter(f, zstd_level)
-        for lo in range(0, n, block_rows):
-            hi = min(n, lo + block_rows)
-            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), _block_streams(w, rows, lo, hi)))
-        index = index_builder(rows, blocks, w) if index_builder else {}
-        meta = PartMeta(
-            version=FORMAT_VERSION, level=level, instance=instance, flush_id=flush_id,
-            flush_parts=flush_parts, rows=n, min_time=int(rows.time[0]), max_time=int(rows.time[-1]),
-            created_ns=created_ns, raw_bytes=rows.raw_bytes, block_rows=block_rows, blocks=blocks,
-            dicts={c: list(v) for c, v in rows.dicts.items()}, positions=dict(positions or {}), index=index,
-        )
-        footer = _encoder.encode(meta)
-        f.write(footer)
-        f.write(TRAILER.pack(len(footer), zlib.crc32(footer), 0, MAGIC))
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.rename(tmp, path)
-    if fsync:
-        fsync_dir(os.path.dirname(path))
-    return meta
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Stream names of the version 1 layout that `Part.stream` still answers (see there).
+_LOGICAL = frozenset({"_recv", "message.len", "message.data", "sd.len", "sd.data",
+                      "kv.count", "kv.key", "kv.kind", "kv.len", "kv.data"})
 
 
 class Part:
-    """A part opened for reading: the footer in memory, the streams mapped."""
+    """A part opened for reading: the head decoded, the footer checked (and decoded on first use
+    of `meta`), the streams mapped. Opening checks every checksum outside the streams, so a part
+    that opens has a sound directory; a stream that fails its own checksum raises PartDamaged
+    when read. Reads may come from several threads at once; `close` must wait for them."""
 
     def __init__(self, path: str):
         self.path = path
@@ -195,24 +50,23 @@ class Part:
         finally:
             os.close(fd)
         self.size = size
-        if self._mm[:8] != MAGIC:
-            raise PartDamaged("bad magic at the start")
-        footer_len, crc, _, magic = TRAILER.unpack_from(self._mm, size - TRAILER.size)
-        if magic != MAGIC or footer_len > size - TRAILER.size - len(MAGIC):
-            raise PartDamaged("bad trailer")
-        start = size - TRAILER.size - footer_len
-        footer = self._mm[start:start + footer_len]
-        if zlib.crc32(footer) != crc:
-            raise PartDamaged("footer checksum mismatch")
         try:
-            self.meta: PartMeta = _decoder.decode(footer)
-        except msgspec.DecodeError as exc:
-            raise PartDamaged(f"footer does not decode: {exc}") from exc
-        if self.meta.version != FORMAT_VERSION:
-            raise PartDamaged(f"format version {self.meta.version}, this logjet reads {FORMAT_VERSION}")
-        self._data_end = start
-        # A ZstdDecompressor must not be used by two threads at once, and the query reads the
-        # blocks of one part from a thread pool: one decompressor per thread.
+            if self._mm[:8] != MAGIC:
+                raise PartDamaged("bad magic at the start")
+            footer_len, head_len, footer_crc, head_crc = _check_trailer(self._mm[size - TRAILER.size:], size)
+            head_at = size - TRAILER.size - head_len
+            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc)
+            self._data_end = head_at - footer_len
+            self._footer = self._mm[self._data_end:head_at]
+            if zlib.crc32(self._footer) != footer_crc:
+                raise PartDamaged("footer checksum mismatch")
+        except PartDamaged:
+            self._mm.close()
+            raise
+        self._meta: PartMeta | None = None
+        # The query reads the blocks of one part from a thread pool. A ZstdDecompressor, the
+        # field-key encoder and the decoded-values cache must not be shared by two threads at
+        # once: one of each per thread.
         self._local = threading.local()
 
     @property
@@ -221,6 +75,28 @@ class Part:
         if dctx is None:
             dctx = self._local.dctx = zstandard.ZstdDecompressor()
         return dctx
+
+    @property
+    def _last(self) -> dict[str, tuple]:
+        """column → ((block, column), decoded), this thread's (see `stream`)."""
+        last = getattr(self._local, "last", None)
+        if last is None:
+            last = self._local.last = {}
+        return last
+
+    @property
+    def meta(self) -> PartMeta:
+        """The whole footer (decoded once, on first use)."""
+        if self._meta is None:
+            try:
+                body = _body_decoder.decode(self._dctx.decompress(self._footer))
+                fields = {k: getattr(self.head, k) for k in _HEAD_FIELDS}
+                fields.update({k: getattr(body, k) for k in _BODY_FIELDS})
+                self._meta = PartMeta(**fields)
+            except (zstandard.ZstdError, msgspec.DecodeError) as exc:
+                raise PartDamaged(f"footer does not decode: {exc}") from exc
+            self._footer = b""
+        return self._meta
 
     def close(self) -> None:
         self._mm.close()
@@ -231,49 +107,133 @@ class Part:
     def __exit__(self, *exc):
         self.close()
 
+    def _inflate(self, offset: int, clen: int, what: str) -> bytes:
+        if offset < len(MAGIC) or offset + clen > self._data_end:
+            raise PartDamaged(f"{what} at {offset} runs outside the data area")
+        try:
+            return self._dctx.decompress(self._mm[offset:offset + clen])
+        except zstandard.ZstdError as exc:
+            raise PartDamaged(f"{what} at {offset} is damaged: {exc}") from exc
+
     def raw_stream(self, meta: StreamMeta) -> np.ndarray:
         if meta.count == 0:
             return np.empty(0, meta.dtype)
-        if meta.offset + meta.clen > self._data_end:
-            raise PartDamaged(f"stream at {meta.offset} runs past the data area")
-        try:
-            raw = self._dctx.decompress(self._mm[meta.offset:meta.offset + meta.clen])
-        except zstandard.ZstdError as exc:
-            raise PartDamaged(f"stream at {meta.offset} is damaged: {exc}") from exc
-        arr = np.frombuffer(raw, dtype=meta.dtype)
+        if meta.fill >= 0:
+            return np.full(meta.count, meta.fill, dtype=meta.dtype)
+        arr = np.frombuffer(self._inflate(meta.offset, meta.clen, "stream"), dtype=meta.dtype)
         if len(arr) != meta.count:
             raise PartDamaged(f"stream at {meta.offset} holds {len(arr)} values, footer says {meta.count}")
         return arr
 
     def stream(self, block: int, name: str) -> np.ndarray:
+        """Decoded column `name` of `block`. Besides the stored streams, the names of the
+        version 1 layout keep working whatever the block stores: `_recv` (absolute),
+        `message.len` `message.data` `sd.len` `sd.data` (lengths, and the values' bytes back to
+        back), `kv.count` `kv.key` `kv.kind` `kv.len` `kv.data` (every pair, derived ones
+        included). The last block's values and fields are cached, so asking for the lengths
+        and then the data decodes once."""
+        if name in _LOGICAL:
+            return self._logical(block, name)
+        return self._physical(block, name)
+
+    def _physical(self, block: int, name: str) -> np.ndarray:
         meta = self.meta.blocks[block].streams[name]
         return C.decode(meta.encoding, self.raw_stream(meta), meta.base)
 
-    def extra_blob(self, offset: int, clen: int) -> bytes:
-        """An index blob written by the index builder (zstd frame)."""
-        if offset + clen > self._data_end:
-            raise PartDamaged(f"index blob at {offset} runs past the data area")
+    def _logical(self, b: int, name: str) -> np.ndarray:
+        if name == "_recv":
+            return self.recv(b)
+        column, part = name.split(".")
+        key = (b, column)
+        if self._last.get(column, (None,))[0] != key:
+            got = self.fields(b) if column == "kv" else self.values(b, column)
+            self._last[column] = (key, got)
+        got = self._last[column][1]
+        if column == "kv":
+            ptr, kv_key, kind, off, data = got
+            return {"count": np.diff(ptr), "key": kv_key, "kind": kind, "len": np.diff(off), "data": data}[part]
+        off, data = got
+        return np.diff(off) if part == "len" else data
+
+    def blob(self, offset: int, clen: int) -> bytes:
+        """A blob written with `StreamWriter.append` (the index's)."""
+        return self._inflate(offset, clen, "blob")
+
+    def recv(self, b: int, time: np.ndarray | None = None) -> np.ndarray:
+        """`_recv` of block `b` (pass its `_time` if you have it: `_recv.rel` needs it)."""
+        streams = self.meta.blocks[b].streams
+        if "_recv" in streams:
+            return self._physical(b, "_recv")
+        return self._physical(b, "_recv.rel") + (self._physical(b, "_time") if time is None else time)
+
+    def values(self, b: int, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets int64[n + 1], bytes) of block `b`'s stored `message`, `sd` or `kv` values;
+        `n` is the value count (rows, or for `kv` the stored pairs: the sum of the stored
+        `kv.count`; `fields` gives every pair)."""
+        streams = self.meta.blocks[b].streams
+        if n is None:
+            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
+        data_meta = streams[f"{name}.data"]
+        raw = self.raw_stream(data_meta)
+        if data_meta.encoding == "lines":
+            try:
+                return C.decode_lines(raw, n)
+            except ValueError as exc:
+                raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
+        offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len"))
+        if len(offsets) != n + 1 or offsets[-1] != len(raw):
+            raise PartDamaged(f"{name} values of block {b} do not match their lengths")
+        return offsets, raw
+
+    def value_spans(self, b: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of block `b`'s `message` or `sd` values: value i is
+        buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the separators):
+        for scans that read values where they lie, like word search."""
+        meta = self.meta.blocks[b].streams[f"{name}.data"]
+        raw = self.raw_stream(meta)
+        n = self.meta.blocks[b].rows
+        if meta.encoding != "lines":
+            offsets, raw = self.values(b, name)
+            return raw, offsets[:-1], offsets[1:]
+        ends = np.flatnonzero(raw == C.LINE_SEP)
+        if len(ends) != n or (n and ends[-1] != len(raw) - 1):
+            raise PartDamaged(f"{name} values of block {b}: {len(ends)} separators for {n} values")
+        starts = np.empty(n, np.int64)
+        if n:
+            starts[0] = 0
+            starts[1:] = ends[:-1] + 1
+        return raw, starts, ends
+
+    def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
+        """Block `b`'s fields as (kv_ptr, kv_key, kv_kind, kv_off, kv_data), see `Rows`;
+        pass the block's `values(b, "message")` if you have them (derived fields need them)."""
+        count = self._physical(b, "kv.count")
+        kv_off, kv_data = self.values(b, "kv", int(count.sum()))
+        key = self._physical(b, "kv.key").astype(np.uint32)
+        kind = self._physical(b, "kv.kind")
+        if "kv.derived" not in self.meta.blocks[b].streams:
+            return C.offsets_from_lengths(count), key, kind, kv_off, kv_data
+        keys = getattr(self._local, "keys", None)
+        if keys is None:
+            keys = self._local.keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
+        msg_off, msg_data = message if message is not None else self.values(b, "message")
         try:
-            return self._dctx.decompress(self._mm[offset:offset + clen])
-        except zstandard.ZstdError as exc:
-            raise PartDamaged(f"index blob at {offset} is damaged: {exc}") from exc
+            return F.join(msg_off, msg_data, self._physical(b, "kv.derived"), count, key, kind, kv_off, kv_data, keys)
+        except ValueError as exc:
+            raise PartDamaged(f"fields of block {b}: {exc}") from exc
 
     def read_block(self, b: int) -> Rows:
         """Every column of block `b` as `Rows` (dictionaries are the part's)."""
-        time = self.stream(b, "_time")
-        recv = self.stream(b, "_recv") + time
-        u8 = {c: self.stream(b, c) for c in U8_COLUMNS}
-        ids = {c: self.stream(b, c).astype(np.uint32) for c in DICT_COLUMNS}
-        msg_off = C.offsets_from_lengths(self.stream(b, "message.len"))
-        sd_off = C.offsets_from_lengths(self.stream(b, "sd.len"))
-        kv_ptr = C.offsets_from_lengths(self.stream(b, "kv.count"))
-        kv_off = C.offsets_from_lengths(self.stream(b, "kv.len"))
+        time = self._physical(b, "_time")
+        u8 = {c: self._physical(b, c) for c in U8_COLUMNS}
+        ids = {c: self._physical(b, c).astype(np.uint32) for c in DICT_COLUMNS}
+        msg_off, msg_data = self.values(b, "message")
+        sd_off, sd_data = self.values(b, "sd")
+        kv_ptr, kv_key, kv_kind, kv_off, kv_data = self.fields(b, (msg_off, msg_data))
         return Rows(
-            time=time, recv=recv, **u8, ids=ids, dicts=self.meta.dicts,
-            msg_off=msg_off, msg_data=self.stream(b, "message.data"),
-            sd_off=sd_off, sd_data=self.stream(b, "sd.data"),
-            kv_ptr=kv_ptr, kv_key=self.stream(b, "kv.key").astype(np.uint32), kv_kind=self.stream(b, "kv.kind"),
-            kv_off=kv_off, kv_data=self.stream(b, "kv.data"),
+            time=time, recv=self.recv(b, time), **u8, ids=ids, dicts=self.meta.dicts,
+            msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
+            kv_ptr=kv_ptr, kv_key=kv_key, kv_kind=kv_kind, kv_off=kv_off, kv_data=kv_data,
         )
 
     def read_all(self) -> Rows:

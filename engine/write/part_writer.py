@@ -8,6 +8,7 @@ positions the flush covers; a restarted writer trusts a flush only when all its 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -21,21 +22,28 @@ class PartWriter:
     """Names and writes parts for one writer process."""
 
     def __init__(self, data_dir: str, instance: str, block_rows: int, zstd_level: int, fsync: bool,
-                 index_builder=None):
+                 index_builder=None, derive_fields: bool = False):
         self.data_dir = data_dir
         self.instance = instance
         self.block_rows = block_rows
         self.zstd_level = zstd_level
         self.fsync = fsync
         self.index_builder = index_builder
-        self.seq = 0
+        self.derive_fields = derive_fields
+        self.seq = 0  # last sequence number used in a part name (flushes and merges share it)
+        self._seq_lock = threading.Lock()  # the merge thread names parts too
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            self.seq += 1
+            return self.seq
 
     def next_name(self, level: int, min_time: int) -> str:
-        self.seq += 1
+        seq = self.next_seq()
         day = partition_of(min_time)
         folder = os.path.join(self.data_dir, day)
         os.makedirs(folder, exist_ok=True)
-        return os.path.join(folder, part_name(level, min_time, self.instance, self.seq))
+        return os.path.join(folder, part_name(level, min_time, self.instance, seq))
 
     def write_flush(self, rows: Rows, positions: dict[str, int], level: int = 0,
                     zstd_level: int | None = None) -> list[tuple[str, PartMeta]]:
@@ -60,11 +68,16 @@ class PartWriter:
             # Raw bytes are known per batch, not per row: shared out by row count.
             part_rows.extra["raw_bytes"] = raw_total * (hi - lo) // len(rows)
             path = self.next_name(level, int(part_rows.time[0]))
-            meta = write_part(
-                path, part_rows, level=level, instance=self.instance, flush_id=flush_id,
-                flush_parts=len(bounds) - 1, block_rows=self.block_rows,
-                zstd_level=zstd_level or self.zstd_level, positions=positions,
-                created_ns=created, fsync=self.fsync, index_builder=self.index_builder,
-            )
+            kw = dict(level=level, instance=self.instance, flush_id=flush_id, flush_parts=len(bounds) - 1,
+                      block_rows=self.block_rows, zstd_level=zstd_level or self.zstd_level, positions=positions,
+                      created_ns=created, fsync=self.fsync, index_builder=self.index_builder,
+                      derive_fields=self.derive_fields)
+            try:
+                meta = write_part(path, part_rows, **kw)
+            except FileNotFoundError:
+                # Retention removed the (then empty) partition folder between our makedirs and
+                # open: make it again, once.
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                meta = write_part(path, part_rows, **kw)
             written.append((path, meta))
         return written

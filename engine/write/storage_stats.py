@@ -1,7 +1,9 @@
 """Keeps the storage gauges (`storage_bytes{kind}`, `parts{level}`) in step with the data dir.
 
 Updated incrementally on every flush and recounted from disk every few seconds, so merges and
-retention (which remove parts) are reflected without the writer tracking every file.
+retention (which remove parts) are reflected without the writer tracking every file. Only live
+parts count (`engine.store.live`): the inputs of a merge, waiting to be deleted, hold no rows
+of their own any more.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import time
 
 from engine.metrics import MetricsFile
 from engine.store import layout
-from engine.store.part import Part, PartDamaged
+from engine.store.live import live_parts
+from engine.store.part import PartDamaged, read_head
 
 REFRESH_S = 5.0
 
@@ -49,11 +52,11 @@ class StorageStats:
             self.refresh()
 
     def refresh(self) -> None:
-        """Recount from disk; raw sizes come from footers, read once per part and cached."""
+        """Recount from disk; raw sizes come from part heads, read once per part and cached."""
         compressed = raw = 0
         levels: dict[int, int] = {}
         seen = {}
-        for path in layout.all_part_paths(self.data_dir):
+        for path in live_parts(self.data_dir):
             parsed = layout.parse_part_name(os.path.basename(path))
             if parsed is None:
                 continue
@@ -63,8 +66,7 @@ class StorageStats:
                 continue
             if path not in self._raw_by_path:
                 try:
-                    with Part(path) as part:
-                        self._raw_by_path[path] = part.meta.raw_bytes
+                    self._raw_by_path[path] = read_head(path).raw_bytes
                 except PartDamaged:
                     self._raw_by_path[path] = 0
             seen[path] = self._raw_by_path[path]

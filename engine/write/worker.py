@@ -6,7 +6,11 @@ crash loses nothing. A flush happens when the oldest pending row has waited `flu
 (this is what makes data visible within a second), when a ring is half full, or when enough
 rows are pending.
 
-Drain (SIGTERM, sent after every parser has exited): read the rings dry, flush, exit.
+Parts are merged and old ones deleted by a background thread (`engine.write.merge`), which
+gets each flush's parts once the flush is whole.
+
+Drain (SIGTERM, sent after every parser has exited): read the rings dry, stop the merge thread
+(a merge in progress is abandoned; its temporary file is removed), flush, exit.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from engine.store.rows import concat
 from engine.units import parse_duration_ns
 from engine.worker_common import Idle, WorkerShm
 from engine.write.intake import RingIntake
+from engine.write.merge import Merger
 from engine.write.part_writer import PartWriter
-from engine.write.recovery import recover_positions, remove_temporaries
+from engine.write.recovery import recover_positions, remove_replaced_parts, remove_temporaries
 from engine.write.storage_stats import StorageStats
 
 log = logging.getLogger("logjet.write")
@@ -50,8 +55,11 @@ class Writer:
         self.flush_ns = parse_duration_ns(st.flush_interval)
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
         self.intakes = [RingIntake() for _ in spec.inputs]
+        index_builder = _index_builder(settings)
         self.parts = PartWriter(self.data_dir, spec.instance, st.block_rows, st.zstd_level, st.fsync,
-                                index_builder=_index_builder(settings))
+                                index_builder=index_builder, derive_fields=st.derive_fields)
+        # Merges and retention, on their own thread (see engine.write.merge for why).
+        self.merger = Merger(settings, spec.instance, self.parts, index_builder, shm.metrics)
         self.pending: list = []
         self.pending_rows = 0
         self.pending_since = 0
@@ -131,6 +139,7 @@ class Writer:
             self.m_rows.inc(len(rows))
             self.m_parts.inc(len(written))
             self.stats.added(written)
+            self.merger.add(written)
             self.pending = []
             self.pending_rows = 0
             self.flushes += 1
@@ -158,11 +167,14 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
     try:
         os.makedirs(settings.data_dir, exist_ok=True)
         remove_temporaries(settings.data_dir)
+        remove_replaced_parts(settings.data_dir)
     except OSError as exc:
         raise BootError(f"data dir {settings.data_dir}: {exc}") from exc
     writer = Writer(settings, spec, shm)
     if spec.restarts:
         writer.recover()
+    writer.merger.load_existing()
+    writer.merger.start()
     shm.set_state(control.READY)
     idle = Idle()
     while True:
@@ -178,5 +190,6 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
             writer.stats.maybe_refresh()
             idle.wait()
     shm.set_state(control.DRAINING)
+    writer.merger.stop()
     writer.flush()
     shm.set_state(control.STOPPED)

@@ -154,28 +154,42 @@ def token_hashes_row(msg: bytes) -> list[int]:
 # --- bloom ---------------------------------------------------------------------------------
 
 
+def _bloom_bit(h: int, i: int, nbits: int) -> int:
+    h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
+    return ((h1 + i * h2) % 2**32) * nbits // 2**32
+
+
 def build_bloom(hashes, bits_per_item=10) -> np.ndarray:
     distinct = {int(h) for h in hashes}
-    nbits = 512
-    while nbits < len(distinct) * bits_per_item:
-        nbits *= 2
+    nbits = max(512, math.ceil(len(distinct) * bits_per_item / 64) * 64)
     k = max(1, min(32, round(bits_per_item * math.log(2))))
     bits = [0] * (nbits // 64)
     for h in distinct:
-        h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
         for i in range(k):
-            b = (h1 + i * h2) % nbits
+            b = _bloom_bit(h, i, nbits)
             bits[b // 64] |= 1 << (b % 64)
-    header = k | (nbits.bit_length() - 1) << 8 | 1 << 16
+    header = k | 2 << 16
     return np.array([header, *bits], np.uint64)
 
 
 def bloom_contains(words: np.ndarray, h: int) -> bool:
-    k, log2 = int(words[0]) & 0xFF, (int(words[0]) >> 8) & 0xFF
-    nbits = 1 << log2
-    h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
+    k = int(words[0]) & 0xFF
+    nbits = 64 * (len(words) - 1)
     for i in range(k):
-        b = (h1 + i * h2) % nbits
+        b = _bloom_bit(h, i, nbits)
         if not int(words[1 + b // 64]) >> (b % 64) & 1:
             return False
     return True
+
+
+# --- gather.py: separator-terminated values ------------------------------------------------
+
+
+def join_terminated(values: list[bytes], sep: int) -> bytes:
+    return b"".join(v + bytes([sep]) for v in values)
+
+
+def split_terminated(buf: bytes, sep: int) -> list[bytes]:
+    parts = buf.split(bytes([sep]))
+    assert parts[-1] == b""
+    return parts[:-1]

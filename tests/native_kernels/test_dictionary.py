@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.dictionary import DictionaryEncoder, check_spans, hash_bytes
+from native_kernels.dictionary import DictionaryEncoder, check_spans, hash_bytes, hash_spans
 
 # Few distinct short values, so batches repeat them; sometimes long ones, to cross word sizes.
 values = st.one_of(
@@ -126,3 +126,11 @@ def test_bad_spans_are_refused(data, starts, ends):
 def test_bad_bounds_are_refused():
     with pytest.raises(ValueError):
         DictionaryEncoder(max_entries=0)
+
+
+@settings(deadline=None)
+@given(st.lists(st.one_of(st.none(), st.binary(max_size=30)), max_size=40))
+def test_hash_spans_matches_reference(values):
+    data, starts, ends = naive.batch(values, junk=b"#")
+    got = hash_spans(data, starts, ends).tolist()
+    assert got == [0 if v is None else naive.hash_bytes(v) for v in values]

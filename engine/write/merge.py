@@ -1,0 +1,278 @@
+"""Background merges (LSM style): a partition's small parts become fewer, bigger, better
+compressed ones, and the same thread runs retention.
+
+Policy. Live parts are grouped by partition and level (a flush writes level 0). When a
+(partition, level) holds at least `merge_min_parts` parts, they are taken oldest first (min
+`_time`, then name) into groups whose rows stay within `max_part_rows`; each group of two or
+more becomes one part of level + 1, compressed at `merge_zstd_level`, with a fresh index. So a
+day holds fewer than merge_min_parts parts per level, plus the parts that reached
+max_part_rows: a bounded number.
+
+Exactness. A merge is two steps, each atomic. (1) `merge_parts` writes the output like any
+part (temporary name, fsync, rename); its head lists the inputs' names in `replaces`. From the
+rename on every reader ignores the inputs (`engine.store.live`): rows are never lost (the
+inputs stay until the output is whole) and never counted twice (readers never take both).
+(2) `remove_replaced` deletes the inputs, REPLACED_GRACE_S later, so that a query that listed
+the parts just before the rename has opened them by then (an open part is mapped; deleting
+the file does not pull it from under the reader). A crash between (1) and (2) leaves inputs
+that the restarted writer deletes (`recovery.remove_replaced_parts`).
+
+Only whole flushes are merged: the writer hands the merger each flush's parts once the flush
+is complete (`Merger.add`), and the parts found at start-up passed recovery, which deletes
+unfinished flushes. So a merge never takes rows that a restarted writer would write again.
+A merged part carries what recovery needs: `positions`, per ring the max over the inputs
+written by this instance (another instance's rings are other rings: their positions mean
+nothing here), and `flushes` (flush id → how many of its parts the output holds), so that a
+flush whose parts were merged apart still counts as whole.
+
+Why a thread. A flush must happen every `flush_interval` whatever else is going on, and a merge
+of millions of rows takes seconds to minutes, so it cannot be a step of the writer's loop. The
+merge thread spends nearly all its time in zstd, numba and numpy, which release the GIL; the
+flush path gets the GIL back within the interpreter's switch interval. A separate process would
+need the part registry handed across for no gain. Retention runs on the same thread, so merges
+and deletions never race.
+
+Threads: `add` is called by the writer's loop; everything else belongs to the merge thread
+(`step` may be called directly by tests instead of starting the thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+
+from engine.config import Settings
+from engine.store import live
+from engine.store.layout import part_name
+from engine.store.part import (Part, PartDamaged, PartHead, PartMeta, WriteCancelled, fsync_dir, head_of, read_head,
+                               write_part)
+from engine.store.quarantine import quarantine
+from engine.store.rows import concat
+from engine.units import parse_duration_ns, parse_size
+from engine.write import retention
+
+log = logging.getLogger("logjet.merge")
+
+# Inputs outlive the output's rename by this long (see the module docstring).
+REPLACED_GRACE_S = 10.0
+# How often an idle merge thread looks for work: merges are never urgent.
+POLL_S = 1.0
+# How often retention runs: a few seconds late deleting old data costs nothing.
+RETENTION_EVERY_S = 30.0
+
+
+class InputDamaged(Exception):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int) -> list[list[str]]:
+    """Groups of part paths to merge, each into one part (see the module docstring)."""
+    by_key: dict[tuple[str, int], list[tuple[str, PartHead]]] = {}
+    for path, head in parts.items():
+        by_key.setdefault((os.path.dirname(path), head.level), []).append((path, head))
+    groups = []
+    for _, members in sorted(by_key.items()):
+        if len(members) < min_parts:
+            continue
+        members.sort(key=lambda m: (m[1].min_time, os.path.basename(m[0])))
+        current: list[str] = []
+        rows = 0
+        for path, head in members:
+            if current and rows + head.rows > max_rows:
+                if len(current) >= 2:
+                    groups.append(current)
+                current, rows = [], 0
+            current.append(path)
+            rows += head.rows
+        if len(current) >= 2:
+            groups.append(current)
+    return groups
+
+
+def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: str, zstd_level: int,
+                block_rows: int, index_builder=None, fsync: bool = True, cancel=None,
+                derive_fields: bool = False) -> PartMeta:
+    """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
+    that replaces them. Raises InputDamaged (nothing written) when an input fails a check."""
+    blocks = []
+    for path, _ in inputs:
+        if cancel is not None and cancel():
+            raise WriteCancelled(out_path)
+        try:
+            with Part(path) as part:
+                blocks.append(part.read_all())
+        except PartDamaged as exc:
+            raise InputDamaged(path, str(exc)) from exc
+    rows = concat(blocks)
+    del blocks
+    if np.any(np.diff(rows.time) < 0):
+        rows = rows.take(np.argsort(rows.time, kind="stable"))
+    positions: dict[str, int] = {}
+    flushes: dict[str, int] = {}
+    for _, head in inputs:
+        if head.instance == instance:
+            for ring, pos in head.positions.items():
+                positions[ring] = max(positions.get(ring, 0), pos)
+        for flush_id, count in (head.flushes or {head.flush_id: 1}).items():
+            flushes[flush_id] = flushes.get(flush_id, 0) + count
+    name = os.path.basename(out_path)
+    return write_part(
+        out_path, rows, level=max(h.level for _, h in inputs) + 1, instance=instance,
+        flush_id=f"merge:{name}", flush_parts=1, block_rows=block_rows, zstd_level=zstd_level,
+        positions=positions, created_ns=time.time_ns(), fsync=fsync, index_builder=index_builder,
+        replaces=[os.path.basename(p) for p, _ in inputs], flushes=flushes, cancel=cancel,
+        derive_fields=derive_fields,
+    )
+
+
+def remove_replaced(paths: list[str], fsync: bool = True) -> int:
+    """Step 2: delete the inputs of a merge (already gone ones are skipped); returns how many."""
+    removed = 0
+    folders = set()
+    for path in paths:
+        try:
+            os.unlink(path)
+            removed += 1
+            folders.add(os.path.dirname(path))
+        except FileNotFoundError:
+            pass
+    if fsync:
+        for folder in folders:
+            fsync_dir(folder)
+    return removed
+
+
+class Merger:
+    """The merge thread of one writer: a registry of whole live parts, merges, retention."""
+
+    def __init__(self, settings: Settings, instance: str, part_writer, index_builder, metrics):
+        st = settings.storage
+        self.data_dir = settings.data_dir
+        self.instance = instance
+        self.min_parts = st.merge_min_parts
+        self.max_rows = st.max_part_rows
+        self.zstd_level = st.merge_zstd_level
+        self.block_rows = st.block_rows
+        self.fsync = st.fsync
+        self.derive_fields = st.derive_fields
+        self.retention_ns = parse_duration_ns(st.retention)
+        self.max_disk_bytes = parse_size(st.max_disk_bytes)
+        self.part_writer = part_writer  # names parts (its sequence is shared with flushes)
+        self.index_builder = index_builder
+        self.parts: dict[str, PartHead] = {}  # whole live parts this thread may merge
+        self._incoming: list[tuple[str, PartHead]] = []  # from `add`, under _lock
+        self._lock = threading.Lock()
+        self._doomed: list[tuple[float, list[str]]] = []  # (when, inputs to delete) after merges
+        self._next_retention = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.m_parts = metrics.counter("written_parts_total", origin="merge")
+        self.m_merges = metrics.counter("merges_total")
+        self.m_merged_rows = metrics.counter("merged_rows_total")
+        self.m_quarantined = metrics.counter("quarantined_parts_total")
+        self.m_expired = metrics.counter("deleted_parts_total", reason="retention")
+
+    def load_existing(self) -> None:
+        """Register the live parts on disk (call after recovery, before `start`)."""
+        for path in live.live_parts(self.data_dir):
+            try:
+                self.parts[path] = read_head(path)
+            except PartDamaged as exc:
+                self.m_quarantined.inc(1 if quarantine(self.data_dir, path, str(exc)) else 0)
+
+    def add(self, written: list[tuple[str, PartMeta]]) -> None:
+        """Parts of a complete flush (writer's thread)."""
+        heads = [(path, head_of(meta)) for path, meta in written]
+        with self._lock:
+            self._incoming.extend(heads)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="logjet-merge", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop (a merge in progress is abandoned between blocks) and wait."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.step()
+            except Exception:  # a bug must not stop merging for good, nor the writer
+                log.exception("merge step failed")
+                worked = False
+            if not worked:
+                self._stop.wait(POLL_S)
+
+    def step(self, now: float | None = None) -> bool:
+        """One round: take new parts, delete due inputs, run retention when due, do one merge.
+        Returns True when it merged (more work may be waiting)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            incoming, self._incoming = self._incoming, []
+        self.parts.update(incoming)
+        self._delete_due(now)
+        if now >= self._next_retention:
+            self._next_retention = now + RETENTION_EVERY_S
+            self._retention()
+        groups = plan_merges(self.parts, self.min_parts, self.max_rows)
+        if not groups:
+            return False
+        return self._merge(groups[0], now)
+
+    def _merge(self, group: list[str], now: float) -> bool:
+        inputs = [(p, self.parts[p]) for p in group]
+        first = min(h.min_time for _, h in inputs)
+        level = max(h.level for _, h in inputs) + 1
+        out = os.path.join(os.path.dirname(group[0]), part_name(level, first, self.instance, self.part_writer.next_seq()))
+        t0 = time.perf_counter()
+        try:
+            meta = merge_parts(inputs, out, instance=self.instance, zstd_level=self.zstd_level,
+                               block_rows=self.block_rows, index_builder=self.index_builder,
+                               fsync=self.fsync, cancel=self._stop.is_set, derive_fields=self.derive_fields)
+        except InputDamaged as exc:
+            self.parts.pop(exc.path, None)
+            self.m_quarantined.inc(1 if quarantine(self.data_dir, exc.path, exc.reason) else 0)
+            return True
+        except (WriteCancelled, FileNotFoundError):
+            # Stopping, or retention took an input meanwhile: nothing was written.
+            for path in group:
+                if not os.path.exists(path):
+                    self.parts.pop(path, None)
+            return False
+        for path in group:
+            del self.parts[path]
+        self.parts[out] = head_of(meta)
+        self._doomed.append((now + REPLACED_GRACE_S, group))
+        self.m_parts.inc()
+        self.m_merges.inc()
+        self.m_merged_rows.inc(meta.rows)
+        log.info("merged %d parts (%d rows) into %s in %.1fs", len(group), meta.rows, os.path.basename(out),
+                 time.perf_counter() - t0)
+        return True
+
+    def _delete_due(self, now: float) -> None:
+        due = [paths for when, paths in self._doomed if when <= now]
+        self._doomed = [(when, paths) for when, paths in self._doomed if when > now]
+        for paths in due:
+            remove_replaced(paths, self.fsync)
+
+    def _retention(self) -> None:
+        if not self.retention_ns and not self.max_disk_bytes:
+            return
+        deleted = retention.apply(self.data_dir, time.time_ns(), self.retention_ns, self.max_disk_bytes)
+        if deleted:
+            gone = set(deleted)
+            for path in gone:
+                self.parts.pop(path, None)
+            self._doomed = [(w, [p for p in paths if p not in gone]) for w, paths in self._doomed]
+            self.m_expired.inc(len(deleted))

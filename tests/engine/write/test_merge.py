@@ -1,0 +1,211 @@
+"""Merges: the policy, exactness (no row lost or duplicated), crash between rename and delete,
+recovery positions carried across merges, and the merge thread against a live writer."""
+
+import collections
+import os
+import time
+
+import pytest
+
+from bench.rows import synthetic_rows
+from engine.config import Settings, Storage
+from engine.query.scan import newest_rows
+from engine.store.index import PartIndex, make_index_builder
+from engine.store.live import live_parts, replaced_parts
+from engine.store.part import Part, PartHead, read_head, write_part
+from engine.store.rows import concat
+from engine.write import merge
+from engine.write.merge import Merger, merge_parts, plan_merges, remove_replaced
+from engine.write.part_writer import PartWriter
+from engine.write.recovery import recover_positions, remove_replaced_parts
+
+DAY_S = 86400
+START_S = 1_700_000_000 - 1_700_000_000 % DAY_S + 3600  # 01:00 UTC of some day
+
+
+class _Value:
+    def __init__(self):
+        self.value = 0
+
+    def inc(self, n=1):
+        self.value += n
+
+
+class Metrics:
+    def __init__(self):
+        self.values = {}
+
+    def counter(self, name, **labels):
+        return self.values.setdefault((name, tuple(sorted(labels.items()))), _Value())
+
+
+def _settings(tmp_path, **storage):
+    st = dict(fsync=False, block_rows=1024, merge_min_parts=3, retention="0")
+    st.update(storage)
+    return Settings(data_dir=str(tmp_path), storage=Storage(**st))
+
+
+def _flushes(writer: PartWriter, count: int, rows_each: int, start_s=START_S, ring="r"):
+    """`count` flushes of distinct synthetic rows, ring positions 1, 2, ..."""
+    for k in range(count):
+        rows = synthetic_rows(rows_each, seed=100 + k, start_s=start_s + k * 10)
+        yield writer.write_flush(rows, {ring: k + 1})
+
+
+def _row_multiset(data_dir):
+    rows = newest_rows(data_dir, None, None, None)
+    return collections.Counter((int(rows.time[i]), rows.message(i)) for i in range(len(rows)))
+
+
+def test_plan_groups_by_partition_and_level_within_max_rows():
+    def head(level, rows, t):
+        return PartHead(version=2, level=level, instance="i", flush_id="f", flush_parts=1, rows=rows,
+                        min_time=t, max_time=t, created_ns=0, raw_bytes=0, data_bytes=0, index_bytes=0)
+
+    parts = {f"/d/20240101/a{i}": head(0, 10, 100 - i) for i in range(4)}
+    parts.update({f"/d/20240102/b{i}": head(0, 10, i) for i in range(2)})  # too few in that partition
+    parts.update({f"/d/20240101/c{i}": head(1, 10, i) for i in range(2)})  # too few at that level
+    assert plan_merges(parts, 3, 1000) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
+    assert plan_merges(parts, 3, 20) == [["/d/20240101/a3", "/d/20240101/a2"], ["/d/20240101/a1", "/d/20240101/a0"]]
+    assert plan_merges(parts, 3, 15) == []  # no two fit together
+    assert plan_merges(parts, 5, 1000) == []
+
+
+def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
+    settings = _settings(tmp_path)
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    for _ in _flushes(writer, 4, 1500):
+        pass
+    before = _row_multiset(str(tmp_path))
+    assert sum(before.values()) == 6000
+    inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
+    assert len(inputs) == 4
+    out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_1a2b_%08d.ljp" % (START_S, writer.next_seq()))
+    meta = merge_parts(inputs, out, instance="1a2b", zstd_level=9, block_rows=1024,
+                       index_builder=make_index_builder(settings.storage), fsync=False)
+    # Step 1 done, step 2 not yet (a crash here): both on disk, readers see each row once.
+    assert meta.level == 1 and meta.rows == 6000
+    assert sorted(meta.replaces) == sorted(os.path.basename(p) for p, _ in inputs)
+    assert live_parts(str(tmp_path)) == [out]
+    assert sorted(replaced_parts(str(tmp_path))) == sorted(p for p, _ in inputs)
+    assert _row_multiset(str(tmp_path)) == before
+    assert meta.raw_bytes == sum(h.raw_bytes for _, h in inputs)
+    with Part(out) as part:
+        assert PartIndex(part).size_bytes() > 0
+        assert list(part.read_all().time) == sorted(part.read_all().time)
+    # Step 2 (or a restarted writer): the inputs go, nothing else changes.
+    assert remove_replaced([p for p, _ in inputs], fsync=False) == 4
+    assert replaced_parts(str(tmp_path)) == [] and _row_multiset(str(tmp_path)) == before
+
+
+def test_restart_after_a_crash_between_rename_and_delete(tmp_path):
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    for _ in _flushes(writer, 3, 500):
+        pass
+    before = _row_multiset(str(tmp_path))
+    inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
+    out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_1a2b_%08d.ljp" % (START_S, writer.next_seq()))
+    merge_parts(inputs, out, instance="1a2b", zstd_level=3, block_rows=1024, fsync=False)
+    # The writer dies here. Its successor cleans up before reading anything.
+    assert remove_replaced_parts(str(tmp_path)) == 3
+    positions, max_seq = recover_positions(str(tmp_path), "1a2b")
+    assert positions == {"r": 3} and max_seq == writer.seq
+    assert os.listdir(os.path.dirname(out)) == [os.path.basename(out)]
+    assert _row_multiset(str(tmp_path)) == before
+
+
+def test_positions_come_from_this_instance_only(tmp_path):
+    old = PartWriter(str(tmp_path), "0dd0", 1024, 3, False)
+    for _ in _flushes(old, 2, 200, ring="r"):
+        pass  # an earlier run's rings: r at 1, 2
+    new = PartWriter(str(tmp_path), "0e0e", 1024, 3, False)
+    new.seq = old.seq
+    new.write_flush(synthetic_rows(200, seed=9, start_s=START_S + 50), {"r": 0, "s": 5})
+    inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
+    out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_0e0e_%08d.ljp" % (START_S, new.next_seq()))
+    meta = merge_parts(inputs, out, instance="0e0e", zstd_level=3, block_rows=1024, fsync=False)
+    assert meta.positions == {"r": 0, "s": 5}
+    assert sum(meta.flushes.values()) == 3
+    remove_replaced([p for p, _ in inputs], fsync=False)
+    assert recover_positions(str(tmp_path), "0e0e")[0] == {"r": 0, "s": 5}
+
+
+def test_a_flush_merged_apart_still_counts_as_whole(tmp_path):
+    # One flush spanning two days; the first day's part is merged with others, then deleted.
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    written = writer.write_flush(synthetic_rows(300, seed=2, start_s=START_S), {"r": 1})
+    two_days = concat([synthetic_rows(100, seed=3, start_s=START_S + 100),
+                       synthetic_rows(100, seed=4, start_s=START_S + DAY_S + 100)])
+    written += writer.write_flush(two_days, {"r": 2})
+    assert len({os.path.dirname(p) for p, _ in written}) == 2
+    first_day = os.path.dirname(written[0][0])
+    inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path)) if os.path.dirname(p) == first_day]
+    assert len(inputs) == 2
+    out = os.path.join(first_day, "p1_%d_1a2b_%08d.ljp" % (START_S, writer.next_seq()))
+    merge_parts(inputs, out, instance="1a2b", zstd_level=3, block_rows=1024, fsync=False)
+    remove_replaced([p for p, _ in inputs], fsync=False)
+    before = _row_multiset(str(tmp_path))
+    positions, _ = recover_positions(str(tmp_path), "1a2b")
+    assert positions == {"r": 2}
+    assert _row_multiset(str(tmp_path)) == before  # the second day's part was kept
+
+
+def test_an_unfinished_flush_is_removed_but_merged_parts_stay(tmp_path):
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    for _ in _flushes(writer, 2, 100):
+        pass
+    inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
+    out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_1a2b_%08d.ljp" % (START_S, writer.next_seq()))
+    merge_parts(inputs, out, instance="1a2b", zstd_level=3, block_rows=1024, fsync=False)
+    remove_replaced([p for p, _ in inputs], fsync=False)
+    # A flush of two parts of which only one reached the disk.
+    rows = synthetic_rows(100, seed=7, start_s=START_S + 500)
+    path = writer.next_name(0, int(rows.time[0]))
+    write_part(path, rows, level=0, instance="1a2b", flush_id="inst-x", flush_parts=2, positions={"r": 9}, fsync=False)
+    positions, _ = recover_positions(str(tmp_path), "1a2b")
+    assert positions == {"r": 2}
+    assert not os.path.exists(path) and os.path.exists(out)
+
+
+def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
+    monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
+    monkeypatch.setattr(merge, "POLL_S", 0.02)
+    settings = _settings(tmp_path, merge_min_parts=3, max_part_rows=5000)
+    builder = make_index_builder(settings.storage)
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False, index_builder=builder)
+    merger = Merger(settings, "1a2b", writer, builder, Metrics())
+    merger.load_existing()
+    merger.start()
+    try:
+        for written in _flushes(writer, 20, 400):
+            merger.add(written)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            heads = [read_head(p) for p in live_parts(str(tmp_path))]
+            if not replaced_parts(str(tmp_path)) and not plan_merges(dict(zip(live_parts(str(tmp_path)), heads)), 3, 5000):
+                break
+            time.sleep(0.1)
+    finally:
+        merger.stop()
+    heads = [read_head(p) for p in live_parts(str(tmp_path))]
+    assert sum(h.rows for h in heads) == 8000
+    assert max(h.level for h in heads) >= 1 and all(h.rows <= 5000 or h.level == 0 for h in heads)
+    assert len(heads) < 20
+    assert _row_multiset(str(tmp_path)) == sum(
+        (collections.Counter((int(r.time[i]), r.message(i)) for i in range(len(r)))
+         for r in (synthetic_rows(400, seed=100 + k, start_s=START_S + k * 10) for k in range(20))),
+        collections.Counter())
+    assert recover_positions(str(tmp_path), "1a2b")[0] == {"r": 20}
+
+
+def test_stop_abandons_a_merge_cleanly(tmp_path):
+    settings = _settings(tmp_path)
+    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    for _ in _flushes(writer, 3, 3000):
+        pass
+    merger = Merger(settings, "1a2b", writer, None, Metrics())
+    merger.load_existing()
+    merger._stop.set()  # as if stop() came while the merge runs
+    assert merger.step() is False
+    folder = os.path.dirname(live_parts(str(tmp_path))[0])
+    assert len(os.listdir(folder)) == 3  # no temporary left, inputs untouched

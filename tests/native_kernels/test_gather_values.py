@@ -1,0 +1,55 @@
+"""gather.py value kernels against naive.py: separator-terminated values (the part's `lines` encoding), spans_equal."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import naive
+from native_kernels.gather import join_terminated, split_terminated
+
+jit_settings = settings(deadline=None)
+values_st = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
+
+
+def _pack(values):
+    off = np.zeros(len(values) + 1, np.int64)
+    np.cumsum([len(v) for v in values], out=off[1:])
+    return off, np.frombuffer(b"".join(values), np.uint8)
+
+
+@jit_settings
+@given(values_st, st.integers(0, 3))
+def test_round_trip_matches_reference(values, skip):
+    off, data = _pack([b"junk"] * skip + values)
+    # A slice of a larger column: offsets need not start at 0.
+    buf = join_terminated(off[skip:], data, 10)
+    assert buf.tobytes() == naive.join_terminated(values, 10)
+    got_off, got = split_terminated(buf, len(values), 10)
+    assert [got[got_off[i]:got_off[i + 1]].tobytes() for i in range(len(values))] == values
+    assert naive.split_terminated(buf.tobytes(), 10) == values
+
+
+@pytest.mark.parametrize("buf, n", [(b"a\nb\n", 1), (b"a\nb\n", 3), (b"abc\n", 3), (b"a\nb", 2), (b"abc", 1)])
+def test_damaged_buffers_are_refused(buf, n):
+    with pytest.raises(ValueError):
+        split_terminated(np.frombuffer(buf, np.uint8), n, 10)
+
+
+@jit_settings
+@given(st.lists(st.tuples(st.binary(max_size=6), st.binary(max_size=6)), max_size=30))
+def test_spans_equal_matches_python(pairs):
+    from native_kernels.gather import spans_equal
+
+    a_vals = [x for x, _ in pairs]
+    b_vals = [y for _, y in pairs]
+    a_off, a = _pack(a_vals)
+    b_off, b = _pack(b_vals[::-1])  # laid out in another order
+    n = len(pairs)
+    b_s = np.array([b_off[n - 1 - i] for i in range(n)], np.int64)
+    b_e = np.array([b_off[n - i] for i in range(n)], np.int64)
+    got = spans_equal(a, a_off[:-1], a_off[1:], b, b_s, b_e)
+    assert got.tolist() == [x == y for x, y in pairs]
+    if n:
+        with pytest.raises(ValueError):
+            spans_equal(a, a_off[:-1], a_off[1:] + 100, b, b_s, b_e)
