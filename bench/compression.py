@@ -50,9 +50,9 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
     for path in live_parts(data_dir):
         by_folder.setdefault(os.path.dirname(path), []).append(path)
     for folder, paths in by_folder.items():
-        if len(paths) < 2:
-            continue
         inputs = [(p, read_head(p)) for p in paths]
+        if len(paths) < 2 and inputs[0][1].level > 0:
+            continue  # a lone flushed part is rewritten too: that is when it gets its index
         level = max(h.level for _, h in inputs) + 1
         first = min(h.min_time for _, h in inputs)
         out = os.path.join(folder, part_name(level, first, INSTANCE, writer.next_seq()))

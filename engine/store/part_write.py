@@ -126,6 +126,7 @@ def write_part(
     flushes: dict[str, int] | None = None,
     cancel=None,
     derive_fields: bool = False,
+    sort_dicts: bool = True,
 ) -> PartMeta:
     """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
 
@@ -134,13 +135,15 @@ def write_part(
     that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
     holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked
     between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised.
-    `derive_fields`: store fields found in the message as a flag (`engine.store.fields`)."""
+    `derive_fields`: store fields found in the message as a flag (`engine.store.fields`).
+    `sort_dicts`: store dictionaries sorted (smaller; costs a Python sort of every value)."""
     n = len(rows)
     if n == 0:
         raise ValueError("a part needs at least one row")
     if n > 1 and np.any(np.diff(rows.time) < 0):
         raise ValueError("rows must be sorted by _time")
-    rows = sort_dictionaries(rows)
+    if sort_dicts:
+        rows = sort_dictionaries(rows)
     tmp = tmp_path(path)
     try:
         meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,

@@ -6,7 +6,9 @@ Policy. Live parts are grouped by partition and level (a flush writes level 0). 
 `_time`, then name) into groups whose rows stay within `max_part_rows`; each group of two or
 more becomes one part of level + 1, compressed at `merge_zstd_level`, with a fresh index. So a
 day holds fewer than merge_min_parts parts per level, plus the parts that reached
-max_part_rows: a bounded number.
+max_part_rows: a bounded number. Flushed parts carry no index (they are written on the path
+that bounds ingest); a partition whose flushed parts have all sat SETTLE_S is merged however few
+they are, so every part that stays gets its index.
 
 Exactness. A merge is two steps, each atomic. (1) `merge_parts` writes the output like any
 part (temporary name, fsync, rename); its head lists the inputs' names in `replaces`. From the
@@ -57,10 +59,15 @@ from engine.write import retention
 
 log = logging.getLogger("logjet.merge")
 
+# Nice value of the merge thread (see Merger._run): lower priority than the ingest path.
+MERGE_NICE = 10
 # Inputs outlive the output's rename by this long (see the module docstring).
 REPLACED_GRACE_S = 10.0
 # How often an idle merge thread looks for work: merges are never urgent.
 POLL_S = 1.0
+# A partition whose flushed parts are all this old has gone quiet: merge them whatever their
+# number, so that no part stays without an index (see plan_merges).
+SETTLE_S = 30.0
 # How often retention runs: a few seconds late deleting old data costs nothing.
 RETENTION_EVERY_S = 30.0
 
@@ -72,26 +79,34 @@ class InputDamaged(Exception):
         self.reason = reason
 
 
-def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int) -> list[list[str]]:
-    """Groups of part paths to merge, each into one part (see the module docstring)."""
+def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int,
+                now_ns: int | None = None) -> list[list[str]]:
+    """Groups of part paths to merge, each into one part (see the module docstring).
+
+    Flushed parts (level 0) carry no index; so once a partition's flushed parts have all been
+    there SETTLE_S (the partition went quiet: a past day, a replay, a slow source), they are
+    merged even when fewer than `min_parts`, a lone one alone: every part gets its index."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
     by_key: dict[tuple[str, int], list[tuple[str, PartHead]]] = {}
     for path, head in parts.items():
         by_key.setdefault((os.path.dirname(path), head.level), []).append((path, head))
     groups = []
-    for _, members in sorted(by_key.items()):
-        if len(members) < min_parts:
+    for (_, level), members in sorted(by_key.items()):
+        settled = level == 0 and all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in members)
+        if len(members) < min_parts and not settled:
             continue
         members.sort(key=lambda m: (m[1].min_time, os.path.basename(m[0])))
         current: list[str] = []
         rows = 0
+        smallest = 1 if settled else 2
         for path, head in members:
             if current and rows + head.rows > max_rows:
-                if len(current) >= 2:
+                if len(current) >= smallest:
                     groups.append(current)
                 current, rows = [], 0
             current.append(path)
             rows += head.rows
-        if len(current) >= 2:
+        if len(current) >= smallest:
             groups.append(current)
     return groups
 
@@ -204,6 +219,13 @@ class Merger:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        # Merges are background work: at a lower CPU priority (Linux keeps one per thread) they
+        # take the cores the flush path, the parsers and the receivers leave idle, rather than
+        # competing with ingest. Ingest never waits on a merge; merges catch up when load drops.
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MERGE_NICE)
+        except (AttributeError, OSError):
+            pass
         while not self._stop.is_set():
             try:
                 worked = self.step()

@@ -68,10 +68,14 @@ class PartWriter:
             # Raw bytes are known per batch, not per row: shared out by row count.
             part_rows.extra["raw_bytes"] = raw_total * (hi - lo) // len(rows)
             path = self.next_name(level, int(part_rows.time[0]))
+            # A flushed part lives only until its first merge (seconds to minutes) and is small
+            # enough to scan, so it gets neither indexes nor sorted dictionaries: that work is
+            # done once, by the merge, off the flush path that bounds ingest.
             kw = dict(level=level, instance=self.instance, flush_id=flush_id, flush_parts=len(bounds) - 1,
                       block_rows=self.block_rows, zstd_level=zstd_level or self.zstd_level, positions=positions,
-                      created_ns=created, fsync=self.fsync, index_builder=self.index_builder,
-                      derive_fields=self.derive_fields)
+                      created_ns=created, fsync=self.fsync,
+                      index_builder=self.index_builder if level > 0 else None,
+                      derive_fields=self.derive_fields, sort_dicts=level > 0)
             try:
                 meta = write_part(path, part_rows, **kw)
             except FileNotFoundError:

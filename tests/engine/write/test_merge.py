@@ -65,10 +65,25 @@ def test_plan_groups_by_partition_and_level_within_max_rows():
     parts = {f"/d/20240101/a{i}": head(0, 10, 100 - i) for i in range(4)}
     parts.update({f"/d/20240102/b{i}": head(0, 10, i) for i in range(2)})  # too few in that partition
     parts.update({f"/d/20240101/c{i}": head(1, 10, i) for i in range(2)})  # too few at that level
-    assert plan_merges(parts, 3, 1000) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
-    assert plan_merges(parts, 3, 20) == [["/d/20240101/a3", "/d/20240101/a2"], ["/d/20240101/a1", "/d/20240101/a0"]]
-    assert plan_merges(parts, 3, 15) == []  # no two fit together
-    assert plan_merges(parts, 5, 1000) == []
+    now = 1_000_000_000  # 1 s after the parts were made: none has settled
+    assert plan_merges(parts, 3, 1000, now) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
+    assert plan_merges(parts, 3, 20, now) == [["/d/20240101/a3", "/d/20240101/a2"], ["/d/20240101/a1", "/d/20240101/a0"]]
+    assert plan_merges(parts, 3, 15, now) == []  # no two fit together
+    assert plan_merges(parts, 5, 1000, now) == []
+
+
+def test_settled_flushed_parts_merge_however_few():
+    def head(level, created_s):
+        return PartHead(version=2, level=level, instance="i", flush_id="f", flush_parts=1, rows=10,
+                        min_time=created_s, max_time=created_s, created_ns=created_s * 10**9, raw_bytes=0,
+                        data_bytes=0, index_bytes=0)
+
+    parts = {"/d/20240101/a": head(0, 0), "/d/20240102/b0": head(0, 0), "/d/20240102/b1": head(0, 50),
+             "/d/20240103/c": head(1, 0)}
+    # At 60 s: day 1's lone flushed part is rewritten (to get its index); day 2 is not quiet yet
+    # (b1 is 10 s old); a lone merged part has its index already.
+    assert plan_merges(parts, 8, 1000, 60 * 10**9) == [["/d/20240101/a"]]
+    assert plan_merges(parts, 8, 1000, 90 * 10**9) == [["/d/20240101/a"], ["/d/20240102/b0", "/d/20240102/b1"]]
 
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
