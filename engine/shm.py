@@ -40,6 +40,10 @@ class InstanceDir:
     def ring(self, name: str) -> str:
         return os.path.join(self.path, f"{name}.ring")
 
+    def dictionary_log(self, ring: str) -> str:
+        """The writer's log of the dictionary entries that came through `ring`."""
+        return os.path.join(self.path, f"{ring}.dict")
+
     def metrics(self, worker: str) -> str:
         return os.path.join(self.path, f"{worker}.metrics")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from native_kernels.framing import split_lf, split_octet
+from native_kernels.framing import TRUNCATED, split_lf, split_octet
 
 MODE_UNDECIDED, MODE_LF, MODE_OCTET = 0, 1, 2
 
@@ -45,9 +45,11 @@ class Framer:
         self._tail = data[consumed:] if consumed < len(data) else b""
         return data, starts, ends, flags
 
-    def finish(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    def finish(self, cut: bool = False) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         """At end of stream: the unfinished tail as a last frame (a last line without a
-        newline loses nothing). An unfinished octet-counted frame is kept as received."""
+        newline loses nothing). It is flagged truncated when it is known or may be incomplete:
+        an octet-counted frame shorter than its count, or any tail when `cut` (we stopped
+        reading mid-stream, at shutdown)."""
         tail, self._tail = self._tail, b""
         if not tail or self._discarding or self._skip:
             return b"", *_EMPTY
@@ -63,9 +65,9 @@ class Framer:
         if end == 0:
             return b"", *_EMPTY
         flags = np.zeros(1, np.uint8)
-        if end > self.max_len:
-            end = self.max_len
-            flags[0] = 1
+        if end > self.max_len or cut or self.mode == MODE_OCTET:
+            flags[0] = TRUNCATED
+        end = min(end, self.max_len)
         return tail, np.zeros(1, np.int64), np.array([end], np.int64), flags
 
 

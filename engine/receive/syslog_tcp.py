@@ -53,8 +53,9 @@ class SyslogTcpProtocol(asyncio.Protocol):
         self.finish()
         self._sink.connection_closed(self)
 
-    def finish(self) -> None:
-        """Hand over the unterminated last frame (a last line without a newline loses nothing)."""
-        buf, starts, ends, flags = self._framer.finish()
+    def finish(self, cut: bool = False) -> None:
+        """Hand over the unterminated last frame (a last line without a newline loses nothing);
+        `cut`: we are the ones stopping mid-stream, so it may be incomplete (flagged truncated)."""
+        buf, starts, ends, flags = self._framer.finish(cut)
         if len(starts):
             self._sink.tcp_frames(buf, starts, ends, flags, self.source, 0)

@@ -177,7 +177,7 @@ class Receiver:
         """Everything read so far into the rings, waiting for space until `deadline`."""
         for proto in list(self.connections):
             proto.transport.pause_reading()
-            proto.finish()
+            proto.finish(cut=True)
         self._flush_udp()
         while not self.tcp.flush():
             if time.monotonic() > deadline:

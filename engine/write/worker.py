@@ -29,7 +29,7 @@ from engine.ring import RingConsumer
 from engine.store.rows import concat
 from engine.units import parse_duration_ns
 from engine.worker_common import Idle, WorkerShm
-from engine.write.intake import RingIntake
+from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
 from engine.write.part_writer import PartWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts, remove_temporaries
@@ -54,7 +54,7 @@ class Writer:
         st = settings.storage
         self.flush_ns = parse_duration_ns(st.flush_interval)
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
-        self.intakes = [RingIntake() for _ in spec.inputs]
+        self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.inputs]
         index_builder = _index_builder(settings)
         self.parts = PartWriter(self.data_dir, spec.instance, st.block_rows, st.zstd_level, st.fsync,
                                 index_builder=index_builder, derive_fields=st.derive_fields)
@@ -101,9 +101,14 @@ class Writer:
     def _take(self, i: int, name: str, rec) -> None:
         prev = self.release_to.get(i, (0, 0))
         self.release_to[i] = (rec.end_pos, prev[1] + 1)
-        if rec.end_pos <= self.skip_until.get(name, 0) or rec.kind != KIND_COLUMNS:
+        if rec.kind != KIND_COLUMNS:
             return
         try:
+            if rec.end_pos <= self.skip_until.get(name, 0):
+                # Its rows are on disk already (a predecessor's flush), but its dictionary
+                # entries may be the only copy of values later batches refer to.
+                self.intakes[i].decode_header(rec.payload)
+                return
             header, rows = self.intakes[i].decode(rec.payload)
         except (ValueError, KeyError) as exc:
             log.error("damaged column batch in %s at %d: %s", name, rec.end_pos, exc)
@@ -143,7 +148,10 @@ class Writer:
             self.pending = []
             self.pending_rows = 0
             self.flushes += 1
-        # Only now may the parsers reuse the ring space: the rows are on disk.
+        # Only now may the parsers reuse the ring space: the rows are on disk, and the
+        # dictionary entries of the batches in the shared-memory log (see engine.write.intake).
+        for intake in self.intakes:
+            intake.persist()
         for i, (pos, records) in self.release_to.items():
             self.consumers[i].release(pos, records)
         self.release_to = {}
