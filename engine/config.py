@@ -111,7 +111,7 @@ class Storage(_Section):
     max_disk_bytes: str = "0"
     index_max_values: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
     merge_min_parts: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 8
-    max_part_rows: Annotated[int, msgspec.Meta(ge=1024)] = 50_000_000
+    max_part_rows: Annotated[int, msgspec.Meta(ge=1024)] = 2_000_000
     derive_fields: bool = False
     fsync: bool = True
 
