@@ -15,7 +15,8 @@ def _serve_overrides(args) -> dict:
         o["data_dir"] = args.data_dir
     for flag, key in (("syslog_tcp", "listen.syslog_tcp"), ("syslog_udp", "listen.syslog_udp"),
                       ("http", "listen.http"), ("receivers", "workers.receivers"),
-                      ("parsers", "workers.parsers"), ("retention", "storage.retention")):
+                      ("parsers", "workers.parsers"), ("retention", "storage.retention"),
+                      ("alert_rules", "alerts.rules_file")):
         value = getattr(args, flag)
         if value is not None:
             o[key] = value
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--receivers", type=int, help="receiver processes (default: from the core count)")
     s.add_argument("--parsers", type=int, help="parser processes (default: from the core count)")
     s.add_argument("--retention", metavar="DURATION", help="keep rows this long by their _time (default 7d; 0 = keep everything)")
+    s.add_argument("--alert-rules", metavar="FILE", help="alert rules file (TOML, see config/alerts.toml)")
     s.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     s.set_defaults(func=cmd_serve)
 

@@ -1,0 +1,1 @@
+"""Alerts: rules matched at ingest (hyperscan), evaluated over sliding windows, notified."""
