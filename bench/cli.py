@@ -57,6 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--diagonal", action="store_true", help="only R = P (a faster run on big machines)")
     s.add_argument("--repeat", type=int, default=1, help="runs per cell; the figure is the median")
 
+    a = sub.add_parser("alert-latency", help="send-to-webhook latency of alerts under background load",
+                       description="Starts the engine with one rule and a loopback webhook, sends probes that "
+                                   "each fire a new alert, and reports latency percentiles.")
+    a.add_argument("--probes", type=int, default=200, help="probe messages, one alert each (default 200)")
+    a.add_argument("--interval", type=float, default=0.05, help="seconds between probes (default 0.05)")
+    a.add_argument("--rate", type=float, default=50_000, help="background messages per second (default 50,000; 0 = none)")
+    a.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+
     k = sub.add_parser("suite", help="run a declarative benchmark suite (bench/suites/*.toml)")
     k.add_argument("file", help="suite file, e.g. bench/suites/benchmarks.toml")
     k.add_argument("--out", help="folder for results (default ./bench/results)")
@@ -85,6 +93,10 @@ def run_bench(args) -> int:
         from bench.scaling import run_scaling
 
         return run_scaling(args)
+    if args.bench == "alert-latency":
+        from bench.alert_latency import run_alert_latency
+
+        return run_alert_latency(args)
     if args.bench == "suite":
         from bench.suite import run_suite
 

@@ -40,6 +40,7 @@ import numpy as np
 
 KIND_RAW = 1
 KIND_COLUMNS = 2
+KIND_ALERT_COUNTS = 3  # parser → evaluator: msgpack [recv_ns, [[rule, digest, [group values], count], ...]]
 
 PROTOCOLS = ("tcp", "udp", "http")
 FRAME_TRUNCATED = 1

@@ -33,6 +33,16 @@ def cmd_serve(args) -> int:
         print(f"logjet: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
+        if settings.alerts.rules_file:
+            from engine.alert.rules import RulesError, compile_rules, load_rules
+
+            try:
+                rs = load_rules(settings.alerts.rules_file)
+                compile_rules(rs)
+            except RulesError as exc:
+                print(f"logjet: alert rules refused: {exc}", file=sys.stderr)
+                return 2
+            print(f"alert rules ok: {len(rs.rules)} rules", file=sys.stderr)
         print("configuration ok", file=sys.stderr)
         return 0
     return serve(settings)

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 MAGIC = b"LJMETR\x00\x01"
 HEADER_BYTES = 64
-CAPACITY = 2048  # entries per worker: metrics × label sets × histogram buckets, with room for alert rules
+CAPACITY = 16384  # entries per worker: metrics × label sets × histogram buckets, and one per alert rule (2 MiB)
 ENTRY_DTYPE = np.dtype([("key", "S112"), ("value", "<f8"), ("reserved", "<f8")])
 PREFIX = "logjet_"
 
@@ -52,7 +52,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "query_duration_seconds": ("histogram", "Time to answer one query."),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
-    "alert_notifications_total": ("counter", "Alert notifications sent, by notifier and outcome."),
+    "alert_notifications_total": ("counter", "Alert notifications, by notifier and outcome (sent, retried, failed, dropped)."),
+    "alert_count_records_dropped_total": ("counter", "Batches' alert counts dropped because the evaluator's ring was full."),
+    "alert_fire_latency_seconds": ("histogram", "From receipt of the batch that made an alert fire to its notifications being queued."),
+    "alert_rules": ("gauge", "Alert rules in force."),
     "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
     "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
     "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),

@@ -56,14 +56,20 @@ class BootError(Exception):
 
 
 class StopFlag:
-    """Set by SIGTERM; read by the worker loop. A second SIGTERM means 'stop now'."""
+    """Set by SIGTERM; read by the worker loop. A second SIGTERM means 'stop now'. Also notes
+    SIGHUP (`reload`), which the loop clears once it has reloaded."""
 
     def __init__(self):
         self.stopping = False
         self.hurry = False
+        self.reload = False
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGHUP, self._reload)
+
+    def _reload(self, signum, frame) -> None:
+        self.reload = True
 
     def _handle(self, signum, frame) -> None:
         if self.stopping:
@@ -91,6 +97,9 @@ def boot(spec: WorkerSpec, settings: Settings) -> None:
     # The supervisor owns Ctrl-C: a terminal's SIGINT goes to the whole process group, and
     # workers must drain in the supervisor's order, not all at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGHUP means "reload the alert rules", forwarded by the supervisor; by default it would
+    # kill a worker that has not yet installed its handler.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         module = importlib.import_module(ROLE_MODULES[spec.role])
         module.run(settings, spec)

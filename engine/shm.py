@@ -55,6 +55,12 @@ class InstanceDir:
         return sorted(os.path.join(self.path, n) for n in names if n.endswith(".metrics"))
 
     @property
+    def alert_rules(self) -> str:
+        """The rule set in force (`engine.alert.snapshot`): written by the supervisor, read by
+        parsers and the evaluator at start and on SIGHUP."""
+        return os.path.join(self.path, "alerts.snapshot")
+
+    @property
     def control(self) -> str:
         return os.path.join(self.path, "control")
 
@@ -72,3 +78,8 @@ def raw_ring_name(producer: str, parser: int) -> str:
 def column_ring_name(parser: int) -> str:
     """Ring from parser `parser` to the writer."""
     return f"col-p{parser}"
+
+
+def alert_ring_name(parser: int) -> str:
+    """Ring of alert rule counts from parser `parser` to the evaluator (in the API worker)."""
+    return f"alert-p{parser}"

@@ -34,7 +34,7 @@ from engine.control import ControlTable
 from engine.metrics import MetricsFile
 from engine.process import EXIT_BOOT_FAILURE, EXIT_OK, WorkerSpec, boot
 from engine.ring import Ring
-from engine.shm import InstanceDir, column_ring_name, new_instance_id, raw_ring_name
+from engine.shm import InstanceDir, alert_ring_name, column_ring_name, new_instance_id, raw_ring_name
 from engine.sockets import tcp_listener, udp_socket
 from engine.units import parse_duration_s, parse_hostport, parse_size
 
@@ -45,6 +45,7 @@ EXIT_START_FAILED = 3
 EXIT_WORKER_FAILED = 4
 
 DRAIN_ORDER = (("receiver", "api"), ("parser",), ("writer",))
+ALERT_RING_BYTES = 4 << 20  # alert counts: a few hundred bytes per batch that matched a rule
 TICK_S = 0.05
 
 
@@ -74,6 +75,7 @@ class Supervisor:
         self.control: ControlTable | None = None
         self.metrics: MetricsFile | None = None
         self._restart_counters: dict = {}
+        self._reload_requested = False
 
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
@@ -105,7 +107,7 @@ class Supervisor:
         for q in range(P):
             specs.append(WorkerSpec(role="parser", index=q, slot=len(specs),
                                     inputs=tuple(raw_rings[(p, q)] for p in producers),
-                                    outputs=(column_ring_name(q),), **common))
+                                    outputs=(column_ring_name(q), alert_ring_name(q)), **common))
         syslog_ports = {k: v for k, v in self.ports.items() if k != "http"}
         for r in range(R):
             specs.append(WorkerSpec(role="receiver", index=r, slot=len(specs),
@@ -113,11 +115,13 @@ class Supervisor:
                                     **{**common, "ports": syslog_ports}))
         if s.listen.http:
             specs.append(WorkerSpec(role="api", index=0, slot=len(specs),
+                                    inputs=tuple(alert_ring_name(q) for q in range(P)),
                                     outputs=tuple(raw_rings[("api", q)] for q in range(P)), **common))
         slots = tuple((sp.name, sp.slot) for sp in specs)
         self.workers = [Worker(msgspec_replace(sp, all_slots=slots)) for sp in specs]
         self.raw_rings = list(raw_rings.values())
         self.col_rings = [column_ring_name(q) for q in range(P)]
+        self.alert_rings = [alert_ring_name(q) for q in range(P)]
 
     def _create_shm(self) -> None:
         self.dir.create()
@@ -131,6 +135,8 @@ class Supervisor:
             Ring.create(self.dir.ring(name), raw_bytes)
         for name in self.col_rings:
             Ring.create(self.dir.ring(name), col_bytes)
+        for name in self.alert_rings:
+            Ring.create(self.dir.ring(name), ALERT_RING_BYTES)
         self.metrics = MetricsFile(self.dir.metrics("supervisor"))
         for role in ("receiver", "parser", "writer", "api"):
             self._restart_counters[role] = self.metrics.counter("worker_restarts_total", role=role)
@@ -151,9 +157,11 @@ class Supervisor:
     def start(self) -> None:
         """Bring everything up and print the ports line. Raises StartError."""
         os.makedirs(self.settings.data_dir, exist_ok=True)
+        rules = self._load_rules()  # before anything else: a bad rules file stops the start
         self._reserve_ports()
         self._plan()
         self._create_shm()
+        self._publish_rules(*rules)
         for w in self.workers:
             self._spawn(w)
         deadline = time.monotonic() + parse_duration_s(self.settings.supervisor.start_timeout)
@@ -179,13 +187,62 @@ class Supervisor:
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
 
+    # --- alert rules --------------------------------------------------------------------------
+    def _load_rules(self):
+        """(rule set, compiled database) of the configured rules file. Raises StartError."""
+        from engine.alert.rules import EMPTY, RulesError, load_rules
+        from engine.alert.snapshot import compiled_database
+
+        path = self.settings.alerts.rules_file
+        if not path:
+            return EMPTY, b"", ""
+        path = os.path.abspath(path)
+        t0 = time.monotonic()
+        try:
+            rs = load_rules(path)
+            db = compiled_database(rs, self.settings.data_dir)
+        except RulesError as exc:
+            raise StartError(f"alert rules refused: {exc}") from None
+        log.info("alert rules: %d from %s (%d patterns, ready in %.1f s)", len(rs.rules), path,
+                 len(rs.pattern_rules), time.monotonic() - t0)
+        return rs, db, path
+
+    def _publish_rules(self, rs, db: bytes, path: str) -> None:
+        from engine.alert.snapshot import Snapshot, write
+
+        self._rules_generation = getattr(self, "_rules_generation", 0) + 1
+        write(self.dir.alert_rules, Snapshot(self._rules_generation, rs.source, path, db))
+        self.metrics.gauge("alert_rules").set(len(rs.rules))
+
+    def reload_rules(self) -> bool:
+        """SIGHUP: check the rules file again; if it is good, publish it and tell the parsers and
+        the evaluator. A bad file leaves the rules in force as they are."""
+        if not self.settings.alerts.rules_file:
+            log.info("SIGHUP: no alert rules file configured; nothing to reload")
+            return False
+        try:
+            rules = self._load_rules()
+        except StartError as exc:
+            log.error("SIGHUP: %s; keeping the rules in force", exc)
+            return False
+        self._publish_rules(*rules)
+        for w in self.workers:
+            if w.spec.role in ("parser", "api") and w.process is not None and w.process.exitcode is None:
+                _kill(w.process.pid, signal.SIGHUP)
+        log.info("SIGHUP: alert rules reloaded (generation %d)", self._rules_generation)
+        return True
+
     # --- supervision --------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
         self._signals.append(signum)  # only queue: the loop acts
 
+    def _on_hup(self, signum, frame) -> None:
+        self._reload_requested = True
+
     def install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
 
     def serve_forever(self) -> int:
         """Supervise until a signal; then drain. Returns the exit code for `logjet serve`."""
@@ -193,6 +250,9 @@ class Supervisor:
         failure = None
         while not self._signals and failure is None:
             time.sleep(TICK_S)
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload_rules()
             now_ns = time.time_ns()
             for w in self.workers:
                 code = w.process.exitcode

@@ -1,6 +1,6 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
-Routes are assembled from one module per concern (health, metrics, query, tail, ingest); this
+Routes are assembled from one module per concern (health, metrics, query, tail, ingest, alerts); this
 module only wires them to the shared memory and runs the server until SIGTERM.
 """
 
@@ -26,6 +26,7 @@ log = logging.getLogger("logjet.api")
 HEARTBEAT_S = 0.25
 # The `query_duration_seconds` histogram of this process; query routes observe into it.
 QUERY_DURATION = web.AppKey("query_duration", metrics.Histogram)
+ALERTS = web.AppKey("alerts", object)
 
 
 def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
@@ -56,6 +57,9 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Appli
         pass
     else:
         query_routes.install(app, settings, spec, shm)
+    from engine.api import alert_routes
+
+    app[ALERTS] = alert_routes.install(app, settings, spec, shm)
     return app
 
 
@@ -81,9 +85,11 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
             await asyncio.sleep(HEARTBEAT_S)
 
     beat = asyncio.ensure_future(heartbeat())
+    app[ALERTS].start()
     shm.set_state(control.READY)
     await stop.wait()
     shm.set_state(control.DRAINING)
+    await app[ALERTS].stop()
     on_drain = app.get("on_drain")
     if on_drain:
         await on_drain()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.alert.rules import ALERT_KEY
 from engine.batch import RawBatch
 from engine.config import Parse
 from engine.parse.dictionaries import ParserDictionaries
@@ -50,10 +51,11 @@ def _pack(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 class BatchParser:
     """Parses raw batches; keeps the dictionaries between batches (one instance per parser)."""
 
-    def __init__(self, settings: Parse):
+    def __init__(self, settings: Parse, alerts=None):
         self.settings = settings
         self.tz = TimeZone.from_name(settings.timezone)
         self.dicts = ParserDictionaries()
+        self.alerts = alerts  # engine.alert.ingest.IngestAlerts, or None
 
     def parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
         """(header fields, arrays) of the column batch for `raw`."""
@@ -95,7 +97,12 @@ class BatchParser:
 
         msg_off, msg_data = take_spans(data, spans[10], spans[11])
         sd_off, sd_data = take_spans(data, spans[8], spans[9])
-        kv = self._fields(data, spans, n, json_fields)
+        alerts = self.alerts if self.alerts is not None and self.alerts.active else None
+        hits = alerts.patterns(msg_off, msg_data) if alerts else None
+        if alerts:
+            self.dicts.keep_values(alerts.needs_values)
+        kv = self._fields(data, spans, n, json_fields, with_alert_key=alerts is not None)
+        alert_key = kv.pop("alert_key", 0)
 
         arrays = {
             "time": time_ns.astype(np.int64, copy=False),
@@ -106,12 +113,16 @@ class BatchParser:
             "sd_off": _u32(sd_off), "sd_data": sd_data,
             **kv,
         }
+        if alerts:
+            alerts.finish(arrays, d.values, alert_key, hits, raw.recv_ns)
         header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": d.take_updates()}
         return header, arrays
 
     # --- fields -------------------------------------------------------------------------------
-    def _fields(self, data, spans, n, json_fields) -> dict[str, np.ndarray]:
-        """Every key/value pair of the batch as CSR arrays grouped by row."""
+    def _fields(self, data, spans, n, json_fields, with_alert_key: bool = False) -> dict[str, np.ndarray]:
+        """Every key/value pair of the batch as CSR arrays grouped by row; with `with_alert_key`,
+        also the id of the key alert pairs are added under (`alert_key`): keys are encoded once
+        per batch, so it is encoded here with them."""
         rows, kinds, key_parts, val_parts = [], [], [], []
         cap = self.settings.max_fields_per_row
         if self.settings.extract_kv and cap:
@@ -150,11 +161,18 @@ class BatchParser:
                 row, kind = row[order], kind[order]
                 keys_off, keys_data = take_spans(keys_data, keys_off[:-1][order], keys_off[1:][order])
                 val_off, val_data = take_spans(val_data, val_off[:-1][order], val_off[1:][order])
+        extra = {}
+        if with_alert_key:
+            keys_data = np.concatenate([keys_data[:keys_off[-1]], np.frombuffer(ALERT_KEY, np.uint8)])
+            keys_off = np.append(keys_off, keys_off[-1] + len(ALERT_KEY))
         key_ids = self.dicts.encode("fieldkey", keys_data, keys_off[:-1], keys_off[1:])
+        if with_alert_key:
+            extra["alert_key"] = int(key_ids[-1])
+            key_ids = key_ids[:-1]
         kv_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(row, minlength=n), out=kv_ptr[1:])
         return {"kv_ptr": _u32(kv_ptr), "kv_key": key_ids, "kv_kind": kind,
-                "kv_off": _u32(val_off), "kv_data": val_data}
+                "kv_off": _u32(val_off), "kv_data": val_data, **extra}
 
     # --- JSON ---------------------------------------------------------------------------------
     def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):

@@ -26,6 +26,17 @@ class ParserDictionaries:
         self.encoders = {c: DictionaryEncoder(MAX_ENTRIES, MAX_BYTES) for c in COLUMNS}
         self._pid_bits = os.getpid() << 24
         self._updates: dict[str, list] = {}
+        # Each table's values (id i at index i - 1), kept only while something in the parser
+        # reads rows with their values (alert filters): most parsers never pay for them.
+        self.values: dict[str, list[bytes]] | None = None
+        self._epochs: dict[str, int] = {}
+
+    def keep_values(self, on: bool) -> None:
+        if on and self.values is None:
+            self.values = {c: self.encoders[c].values() for c in COLUMNS}
+            self._epochs = {c: self.encoders[c].epoch for c in COLUMNS}
+        elif not on:
+            self.values = None
 
     def encode(self, column: str, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Ids of the spans. Call at most once per column per batch: the batch header carries
@@ -35,6 +46,11 @@ class ParserDictionaries:
         enc = self.encoders[column]
         ids, new = enc.encode(data, starts, ends)
         self._updates[column] = [self._pid_bits | enc.epoch, new]
+        if self.values is not None:
+            if self._epochs[column] != enc.epoch:
+                self._epochs[column] = enc.epoch
+                self.values[column] = []
+            self.values[column].extend(v for _, v in new)
         return ids.astype(np.uint32, copy=False)
 
     def take_updates(self) -> dict[str, list]:

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from engine import control
+from engine.alert.ingest import IngestAlerts
 from engine.batch import KIND_COLUMNS, KIND_RAW, RawBatch, column_size, write_columns
 from engine.config import Settings
 from engine.parse.columns import BatchParser
@@ -33,7 +34,10 @@ class Parser:
         self.shm = shm
         self.inputs = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
         self.output = RingProducer(shm.dir.ring(spec.outputs[0]))
-        self.parser = BatchParser(settings.parse)
+        alert_ring = RingProducer(shm.dir.ring(spec.outputs[1])) if len(spec.outputs) > 1 else None
+        self.alerts = IngestAlerts(shm.dir.alert_rules, shm.metrics, alert_ring)
+        self.alerts.load()
+        self.parser = BatchParser(settings.parse, self.alerts)
         m = shm.metrics
         self.m_parsed = [m.counter("parsed_messages_total", format=f) for f in FORMATS]
         self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
@@ -53,9 +57,10 @@ class Parser:
         buf = bytearray(raw_size(len(frames), 9, len(data)))
         write_raw(memoryview(buf), time.time_ns(), 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
                   np.zeros(len(frames), np.uint8), b"127.0.0.1", [data])
+        self.parser.alerts = None  # warm-up rows must not count towards alerts
         self.parser.parse(RawBatch.decode(memoryview(buf)))
         # Warm-up values must not reach the writer: start the dictionaries afresh.
-        self.parser = BatchParser(self.parser.settings)
+        self.parser = BatchParser(self.parser.settings, self.alerts)
 
     def step(self) -> int:
         """Handle at most one record per input ring; returns records handled."""
@@ -124,6 +129,9 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
     shm.set_state(control.READY)
     idle = Idle()
     while True:
+        if stop.reload:
+            stop.reload = False
+            parser.alerts.load()
         done = parser.step()
         shm.beat(parser.batches)
         if done:

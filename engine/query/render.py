@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.store.rows import FLAG_NAMES, FORMATS, KV_SD, NO_VALUE, Rows
+from engine.store.rows import FLAG_NAMES, FORMATS, KV_ALERT, KV_SD, NO_VALUE, Rows
 from native_kernels.sd import extract_sd
 
 
@@ -55,10 +55,15 @@ def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[dict]:
         obj["message"] = _text(rows.message(i))
         obj["sd"] = _sd_object(rows.sd(i))
         fields = {}
+        alerts = []
         for key, kind, value in rows.fields(i):
-            if kind != KV_SD:
+            if kind == KV_ALERT:
+                alerts.append(_text(value))
+            elif kind != KV_SD:
                 fields[_text(key)] = _text(value)
         obj["fields"] = fields
+        if alerts:
+            obj["_alerts"] = alerts
         fmt = int(rows.format[i])
         obj["format"] = FORMATS[fmt] if fmt < len(FORMATS) else str(fmt)
         src = rows.value("source", i)

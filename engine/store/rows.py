@@ -5,7 +5,7 @@ Fixed-width columns are numpy arrays of length n. Dictionary columns (`DICT_COLU
 into `dicts[column]`, where id 0 means "no value" and id i is `dicts[column][i - 1]`.
 Variable-length columns (`message`, `sd`) are (offsets int64[n+1], data uint8). Fields are a
 CSR group per row: row r owns pairs `kv_ptr[r]:kv_ptr[r+1]`, each with a key id (into
-`dicts["fieldkey"]`), a kind (KV_FIELD or KV_SD) and a value in (kv_off, kv_data).
+`dicts["fieldkey"]`), a kind (KV_FIELD, KV_SD or KV_ALERT) and a value in (kv_off, kv_data).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ FLAG_NAMES = {ROW_TRUNCATED: "truncated", ROW_BEST_EFFORT: "best_effort", ROW_BO
 
 KV_FIELD = 0  # a field: key=value in the message or a JSON key
 KV_SD = 1     # an RFC 5424 structured-data param, keyed "<sd-id>.<param>"
+KV_ALERT = 2  # an alert rule the row matched: key "alert", value the rule's name
 
 
 def _empty_var() -> tuple[np.ndarray, np.ndarray]:

@@ -119,9 +119,11 @@ def test_metrics_add_up_under_load(start_engine):
     assert {"ring_full", "duplicate", "damaged_batch"} <= label_values(final, "logjet_dropped_messages_total",
                                                                         "reason")
 
-    # Ring fill: one gauge pair per ring (2 receivers + the API into 2 parsers, 2 parsers into the writer).
+    # Ring fill: one gauge pair per ring (2 receivers + the API into 2 parsers, 2 parsers into
+    # the writer, and each parser's alert counts to the evaluator).
     rings = label_values(final, "logjet_ring_capacity_bytes", "ring")
-    assert rings == {f"raw-{p}-p{q}" for p in ("r0", "r1", "api") for q in (0, 1)} | {"col-p0", "col-p1"}
+    assert rings == ({f"raw-{p}-p{q}" for p in ("r0", "r1", "api") for q in (0, 1)} | {"col-p0", "col-p1"}
+                     | {"alert-p0", "alert-p1"})
     assert label_values(final, "logjet_ring_used_bytes", "ring") == rings
     for ring in rings:
         cap = total(final, "logjet_ring_capacity_bytes", ring=ring)

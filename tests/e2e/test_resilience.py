@@ -67,7 +67,9 @@ def test_sigterm_during_load_loses_nothing_read(start_engine):
             cut[c] += 1
         elif c is not None and s is not None:
             per_conn[int(c)].append(int(s))
-    assert all(n <= 1 for n in cut.values())
+    # At most one cut line per connection; a line cut before its `conn=` field has no
+    # connection to count under, so the total is bounded by the connections too.
+    assert all(n <= 1 for c, n in cut.items() if c is not None) and sum(cut.values()) <= len(threads), cut
     for conn, got in per_conn.items():
         got.sort()
         # TCP delivers a prefix of the stream: whatever was read must all be there, once.

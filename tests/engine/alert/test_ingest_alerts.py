@@ -1,0 +1,134 @@
+"""Alert matching inside the parser: rows carry the rules they matched, `where` and `query` rules
+filter with the query engine, and per-(rule, group) counts reach the evaluator's ring."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import numpy as np
+import pytest
+
+from engine.alert import snapshot
+from engine.alert.ingest import IngestAlerts
+from engine.alert.rules import parse_rules
+from engine.batch import KIND_ALERT_COUNTS, RawBatch, raw_size, write_raw
+from engine.config import Parse
+from engine.metrics import MetricsFile, read_all
+from engine.parse.columns import BatchParser
+from engine.query.render import row_objects
+from engine.ring import Ring, RingConsumer, RingProducer
+from engine.store.rows import KV_ALERT
+
+RULES = b"""
+[[rules]]
+name = "segv"
+pattern = 'segfault at [0-9a-f]+'
+group_by = ["host"]
+[[rules]]
+name = "ssh"
+pattern = 'Failed password'
+where = "app:sshd"
+[[rules]]
+name = "disk"
+query = 'app:kernel AND "I/O error"'
+[[rules]]
+name = "quiet"
+pattern = 'never ever matches this'
+"""
+
+FRAMES = [
+    b"<13>Oct 11 22:14:15 web1 kernel: app[1]: segfault at 7f00 ip 0 sp 0",
+    b"<13>Oct 11 22:14:15 web2 kernel: segfault at dead ip 0 sp 0",
+    b"<13>Oct 11 22:14:15 web2 kernel: segfault at beef ip 0 sp 0",
+    b"<13>Oct 11 22:14:15 web1 sshd[7]: Failed password for root from 10.0.0.1",
+    b"<13>Oct 11 22:14:15 web1 notsshd[7]: Failed password for root from 10.0.0.1",
+    b"<13>Oct 11 22:14:15 db1 kernel: sd 0:0: I/O error, dev sda segfault at 1",
+    b'{"msg": "all fine", "host": "web3", "level": "info"}',
+    b"<13>Oct 11 22:14:15 web1 sshd[7]: Accepted password for bob k=v",
+]
+
+
+def _raw(frames, recv_ns):
+    data = b"".join(frames)
+    lens = np.array([len(f) for f in frames])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    buf = bytearray(raw_size(len(frames), 9, len(data)))
+    write_raw(memoryview(buf), recv_ns, 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
+              np.zeros(len(frames), np.uint8), b"127.0.0.1", [data])
+    return RawBatch.decode(memoryview(buf))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    from engine.alert.snapshot import Snapshot, compiled_database
+
+    rs = parse_rules(RULES)
+    snap = str(tmp_path / "alerts.snapshot")
+    snapshot.write(snap, Snapshot(1, RULES, "rules.toml", compiled_database(rs, str(tmp_path))))
+    Ring.create(str(tmp_path / "a.ring"), 1 << 16)
+    metrics = MetricsFile(str(tmp_path / "p.metrics"))
+    alerts = IngestAlerts(snap, metrics, RingProducer(str(tmp_path / "a.ring")))
+    assert alerts.load()
+    return alerts, RingConsumer(str(tmp_path / "a.ring")), tmp_path
+
+
+def test_rows_carry_their_rules_and_counts_reach_the_ring(setup):
+    alerts, ring, tmp_path = setup
+    parser = BatchParser(Parse(), alerts)
+    recv = time.time_ns()
+    header, arrays = parser.parse(_raw(FRAMES, recv))
+    # Rows as the writer sees them: the dictionaries from the header, values rendered.
+    from engine.store.rows import Rows
+    values = {c: [v for _, v in header["dicts"].get(c, [0, []])[1]] for c in ("host", "app", "procid", "msgid", "source", "fieldkey")}
+    rows = Rows(time=arrays["time"], recv=arrays["recv"], severity=arrays["severity"], facility=arrays["facility"],
+                format=arrays["format"], flags=arrays["flags"], ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
+                dicts=values, msg_off=arrays["msg_off"].astype(np.int64), msg_data=arrays["msg_data"],
+                sd_off=arrays["sd_off"].astype(np.int64), sd_data=arrays["sd_data"],
+                kv_ptr=arrays["kv_ptr"].astype(np.int64), kv_key=arrays["kv_key"], kv_kind=arrays["kv_kind"],
+                kv_off=arrays["kv_off"].astype(np.int64), kv_data=arrays["kv_data"])
+    objs = row_objects(rows)
+    assert [o.get("_alerts", []) for o in objs] == [["segv"], ["segv"], ["segv"], ["ssh"], [], ["segv", "disk"], [], []]
+    assert objs[7]["fields"] == {"k": "v"}  # a row's own fields are kept beside the alerts
+    assert int((arrays["kv_kind"] == KV_ALERT).sum()) == 6
+
+    rec = ring.read()
+    assert rec.kind == KIND_ALERT_COUNTS
+    recv_ns, entries = msgspec.msgpack.decode(rec.payload)
+    assert recv_ns == recv
+    by_rule = {e[0]: (e[2], e[3]) for e in entries}
+    assert sorted(zip(*by_rule["segv"])) == [(["db1"], 1), (["web1"], 1), (["web2"], 2)]
+    assert by_rule["ssh"] == ([[]], [1])
+    assert by_rule["disk"] == ([[]], [1])
+    assert "quiet" not in by_rule
+    samples = read_all([str(tmp_path / "p.metrics")])
+    assert samples[("alert_matches_total", (("rule", "segv"),))] == 4
+
+
+def test_a_batch_that_matches_nothing_sends_nothing(setup):
+    alerts, ring, _ = setup
+    parser = BatchParser(Parse(), alerts)
+    _, arrays = parser.parse(_raw([b"<13>Oct 11 22:14:15 h app: hello"] * 50, time.time_ns()))
+    assert ring.read() is None
+    assert not (arrays["kv_kind"] == KV_ALERT).any()
+
+
+def test_a_full_ring_drops_and_counts_without_blocking(setup):
+    alerts, ring, tmp_path = setup
+    parser = BatchParser(Parse(), alerts)
+    for _ in range(2000):  # far more records than 64 KiB holds; nobody reads them
+        parser.parse(_raw(FRAMES[:1], time.time_ns()))
+    samples = read_all([str(tmp_path / "p.metrics")])
+    assert samples[("alert_count_records_dropped_total", ())] > 0
+
+
+def test_reload_picks_up_a_new_generation(setup):
+    alerts, _, tmp_path = setup
+    from engine.alert.snapshot import Snapshot
+
+    snapshot.write(alerts.path, Snapshot(2, b'[[rules]]\nname = "x"\nquery = "app:kernel"\n', "r.toml", b""))
+    assert alerts.load()
+    assert [r.name for r in alerts.rules.rules] == ["x"] and alerts.matcher is None
+    parser = BatchParser(Parse(), alerts)
+    _, arrays = parser.parse(_raw(FRAMES, time.time_ns()))
+    assert int((arrays["kv_kind"] == KV_ALERT).sum()) == 4
