@@ -19,7 +19,7 @@ def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
                         "loghub: replay the loghub samples (default synthetic)")
     p.add_argument("--corpus", help="folder holding loghub/ (default ../shared/corpus)")
     p.add_argument("--rfc5424", action="store_true", help="send RFC 5424 instead of RFC 3164")
-    p.add_argument("--seed", type=int, default=42, help="seed of the message generator")
+    p.add_argument("--seed", type=int, default=42, help="seed of the message (and alert rule) generators")
     p.add_argument("--warmup", type=int, default=20_000,
                    help="messages sent and stored before each timed run, not counted (default 20,000)")
     p.add_argument("--timeout", type=float, default=600, help="give up a run after this many seconds")
@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--peer", action="append", choices=sorted(PEERS),
                    help="also run this collector on the same data (TCP only; repeatable); skipped with a "
                         "note when not installed")
+    i.add_argument("--alert-rules", type=int, action="append", metavar="N",
+                   help="also run logjet with N generated alert rules (`bench alert-rules N`), on the same "
+                        "data, interleaved, and report throughput with rules / without (repeatable)")
     i.add_argument("--repeat", type=int, default=1, help="runs per target; the figures are medians")
     i.add_argument("--receivers", type=int, default=0, help="engine receivers (default: the engine's)")
     i.add_argument("--parsers", type=int, default=0, help="engine parsers (default: the engine's)")
@@ -82,6 +85,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
     q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
     q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    a = sub.add_parser("alert-rules", help="write N realistic alert rules (a rules file, see config/alerts.toml)",
+                       description="The rules `bench ingest --alert-rules N` uses: regexes over kernel, sshd, "
+                                   "nginx, database, TLS, systemd, container and exception vocabulary; the "
+                                   "first four match about 3% of the synthetic traffic.")
+    a.add_argument("count", type=int, metavar="N", help="number of rules")
+    a.add_argument("--out", help="the file to write (default: standard output)")
+    a.add_argument("--seed", type=int, default=42, help="seed of the rule generator")
 
 
 def run_bench(args) -> int:
@@ -109,4 +119,8 @@ def run_bench(args) -> int:
         from bench.compression import run_compression
 
         return run_compression(args)
+    if args.bench == "alert-rules":
+        from bench.alert_rules import run_alert_rules
+
+        return run_alert_rules(args)
     raise SystemExit(f"unknown bench {args.bench}")

@@ -3,10 +3,11 @@
 A pool of realistic messages (`bench.generate`: templates, or a loghub replay) is rendered and
 framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), UDP or
 HTTP NDJSON, at full speed or at a fixed `--rate`. Each run starts a fresh target (a logjet
-engine, then each `--peer`, in turn, `--repeat` times, interleaved so drift hits all alike) and
-is measured from the first byte sent to the last message stored (`bench.measure`). At a fixed
-rate, probes carrying their send time give send-to-visible latency (`bench.latency`). The
-result (JSON + PNG, `bench.report`) holds the medians and the ratio logjet / peer.
+engine, then one per `--alert-rules N`, then each `--peer`, in turn, `--repeat` times,
+interleaved so drift hits all alike) and is measured from the first byte sent to the last
+message stored (`bench.measure`). At a fixed rate, probes carrying their send time give
+send-to-visible latency (`bench.latency`). The result (JSON + PNG, `bench.report`) holds the
+medians, the ratio logjet / peer and, with rules, with rules / without (`bench.alert_cost`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from bench import generate, latency, report
+from bench import alert_cost, generate, latency, report
 from bench.measure import Load, measure
 from bench.peers import PEERS, PeerError
 from bench.send import write_pool
@@ -90,10 +91,11 @@ def ingest(args) -> tuple[dict, str, str | None]:
         print(f"note: {note}", file=sys.stderr)
     tmp = tempfile.mkdtemp(prefix="logjet-bench-")
     try:
+        specs = alert_cost.logjet_specs(args, tmp, engine_args(args))
         pool = write_pool(tmp, pool_messages(args), args.proto)
         load = Load(args.proto, args.messages, args.senders, float(args.rate or 0), float(args.probes),
                     float(args.timeout), args.warmup)
-        result = run_series(args, tmp, pool, load, peers)
+        result = run_series(args, tmp, pool, load, peers, specs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["notes"] = notes + result.get("notes", [])
@@ -106,33 +108,48 @@ def default_out() -> str:
     return os.path.join(os.getcwd(), "bench", "results")
 
 
-def run_series(args, tmp: str, pool, load: Load, peers: list[str]) -> dict:
-    """`--repeat` rounds of logjet then each peer; returns the result without the report bits."""
+def run_series(args, tmp: str, pool, load: Load, peers: list[str],
+               specs: list[alert_cost.LogjetSpec] | None = None) -> dict:
+    """`--repeat` rounds of each logjet target (without rules, then with each rule count), then
+    each peer; returns the result without the report bits."""
     framing = "octet" if args.proto == "tcp-octet" else "lf"
-    runs: dict[str, list[dict]] = {"logjet": []}
+    specs = specs or [alert_cost.LogjetSpec("logjet", engine_args(args), 0, None)]
+    logjets = {spec.name: spec for spec in specs}
+    runs: dict[str, list[dict]] = {name: [] for name in logjets}
     runs.update({name: [] for name in peers})
+    notes: list[str] = []
     probe_times: dict[int, tuple[int, int]] = {}
     probes_sent = 0
     versions = report.versions()
     machine = report.machine()
     for rep in range(args.repeat):
         for name in runs:
-            workdir = os.path.join(tmp, f"{name}-{rep}")
-            if name == "logjet":
-                target = LogjetTarget(workdir, engine_args(args), url=args.url, syslog_port=args.syslog_port)
+            workdir = os.path.join(tmp, f"{name.replace('+', '-').replace(' ', '-')}-{rep}")
+            spec = logjets.get(name)
+            if spec:
+                target = LogjetTarget(workdir, spec.engine_args, url=args.url, syslog_port=args.syslog_port,
+                                      name=name, start_timeout=spec.start_timeout)
             else:
                 cls = PEERS[name]
                 target = PeerTarget(cls(cls.find(), workdir))
+            rules = spec.rules if spec else 0
             try:
                 target.start(framing)
-            except PeerError as exc:
+            except (PeerError, RuntimeError) as exc:
+                # An engine that refuses its rules file must not cost the other figures; the
+                # engine without rules failing to start stays an error.
+                if isinstance(exc, RuntimeError) and not rules:
+                    raise
                 print(f"note: {exc}", file=sys.stderr)
+                notes.append(f"{name} run {rep + 1}: did not start: {str(exc).splitlines()[0]}")
                 runs[name].append({"target": name, "outcome": "did not start", "msgs_per_s": 0.0,
                                    "timeline": [], "cpu_s_per_million": 0.0})
                 continue
             versions[name] = target.version
+            # Thousands of rules may be compiled at the first batch rather than at start-up.
+            run_load = load._replace(warmup_timeout_s=alert_cost.RULES_START_TIMEOUT_S) if rules else load
             try:
-                run = measure(target, pool, load, quiet=args.quiet)
+                run = measure(target, pool, run_load, quiet=args.quiet)
             finally:
                 target.stop()
             run["repeat"] = rep
@@ -140,8 +157,9 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str]) -> dict:
                 times = latency.probe_times(target.data_dir)
                 run["latency"] = {k: v for k, v in latency.summarize(times, run["probes"]).items()
                                   if not k.endswith("_sorted_ms")}
-                probe_times.update(times)
-                probes_sent += run["probes"]
+                if not rules:  # the run's latency figures are of logjet as it ships, without rules
+                    probe_times.update(times)
+                    probes_sent += run["probes"]
             target.remove()
             runs[name].append(run)
             if not args.quiet:
@@ -154,11 +172,15 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str]) -> dict:
         "config": {"messages": args.messages, "proto": args.proto, "senders": args.senders, "rate": args.rate,
                    "probes_per_s": args.probes, "data": args.data, "rfc5424": args.rfc5424, "seed": args.seed,
                    "warmup": args.warmup, "receivers": args.receivers, "parsers": args.parsers, "repeat": args.repeat,
-                   "peers": peers, "bytes_per_message": round(pool.bytes_per_message, 1),
+                   "peers": peers, "alert_rules": [spec.rules for spec in specs if spec.rules],
+                   "bytes_per_message": round(pool.bytes_per_message, 1),
                    "pool_messages": pool.count, "target": args.url or "started"},
         "runs": runs,
     }
-    result["summary"] = summarize(runs)
+    result["summary"] = summarize(runs, specs)
+    notes += alert_cost.notes(result["summary"]["alert_rules"])
+    if notes:
+        result["notes"] = notes
     if load.probes_per_s:
         if args.url:
             result.setdefault("notes", []).append("latency needs a local engine (no --url): not measured")
@@ -167,7 +189,7 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str]) -> dict:
     return result
 
 
-def summarize(runs: dict[str, list[dict]]) -> dict:
+def summarize(runs: dict[str, list[dict]], specs: list[alert_cost.LogjetSpec] = ()) -> dict:
     targets = {}
     for name, rs in runs.items():
         rates = [r["msgs_per_s"] for r in rs]
@@ -177,9 +199,10 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
                          "stored_share": sum(r.get("stored", 0) for r in rs) / max(1, sum(r.get("sent", 0) for r in rs)),
                          "outcomes": [r["outcome"] for r in rs]}
     logjet = targets["logjet"]["msgs_per_s"]
+    ours = {spec.name for spec in specs} | {"logjet"}
     ratios = {name: round(logjet / t["msgs_per_s"], 3) for name, t in targets.items()
-              if name != "logjet" and t["msgs_per_s"]}
-    return {"targets": targets, "ratio_logjet_to": ratios}
+              if name not in ours and t["msgs_per_s"]}
+    return {"targets": targets, "ratio_logjet_to": ratios, "alert_rules": alert_cost.summarize(runs, targets, specs)}
 
 
 def print_summary(result: dict, json_path: str, png_path: str | None) -> None:

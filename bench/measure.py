@@ -35,6 +35,7 @@ class Load(NamedTuple):
     probes_per_s: float  # latency probes per second in all, 0 = none
     timeout_s: float
     warmup: int = 0  # messages sent and stored before the timed run
+    warmup_timeout_s: float = WARMUP_TIMEOUT_S  # more for targets with slow first batches (alert rules)
 
 
 def warm_up(target, pool: Pool, load: Load) -> None:
@@ -44,7 +45,7 @@ def warm_up(target, pool: Pool, load: Load) -> None:
     base = target.poll().stored
     n = send_direct(pool, load.proto, "127.0.0.1", target.port(load.proto), load.warmup,
                     probes=WARMUP_PROBES if load.probes_per_s else 0)
-    deadline = time.monotonic() + WARMUP_TIMEOUT_S
+    deadline = time.monotonic() + load.warmup_timeout_s
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline and target.alive():
         p = target.poll()
@@ -55,7 +56,7 @@ def warm_up(target, pool: Pool, load: Load) -> None:
         elif load.proto == "udp" and p.stored > base and time.monotonic() - since > SETTLE_S:
             return  # datagrams the kernel dropped never come: settled is done
         time.sleep(POLL_S)
-    raise RuntimeError(f"{target.name}: warm-up messages not stored in {WARMUP_TIMEOUT_S:.0f}s")
+    raise RuntimeError(f"{target.name}: warm-up messages not stored in {load.warmup_timeout_s:.0f}s")
 
 
 def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
@@ -164,6 +165,8 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
         result["rss_by_role_mb"] = {k: round(v / 2**20, 1) for k, v in after["rss_by_role"].items()}
         result["dropped_by_reason"] = {k: int(v - before["dropped_by_reason"].get(k, 0.0))
                                        for k, v in after["dropped_by_reason"].items() if v}
+    if "alert_matches" in after:
+        result["alert_matches"] = int(after["alert_matches"] - before["alert_matches"])
     return result
 
 

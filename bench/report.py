@@ -15,8 +15,18 @@ import subprocess
 import sys
 import time
 
+from bench import alert_cost
+
 # Peers' bars and lines keep one colour each across plots.
 COLOURS = {"logjet": "#1f77b4", "rsyslog": "#d62728", "syslog-ng": "#2ca02c"}
+# logjet with alert rules: lighter and darker blues, by the rule counts' order in the run.
+RULES_COLOURS = ["#6baed6", "#08519c", "#9ecae1", "#3182bd"]
+
+
+def colour(name: str, alert_rules: dict) -> str:
+    if name in alert_rules:
+        return RULES_COLOURS[list(alert_rules).index(name) % len(RULES_COLOURS)]
+    return COLOURS.get(name, "#7f7f7f")
 
 
 def machine() -> dict:
@@ -86,6 +96,7 @@ def plot_ingest(result: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     summary = result["summary"]
+    rules = summary.get("alert_rules", {})
     latency = result.get("latency")
     panels = 2 + (1 if latency and latency.get("send_to_visible") else 0)
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), dpi=75)
@@ -100,9 +111,9 @@ def plot_ingest(result: dict, path: str) -> None:
         run = _median_run(runs)
         if run and run["timeline"]:
             t = [p[0] for p in run["timeline"]]
-            colour = COLOURS.get(name)
-            ax.plot(t, [p[1] / 1e6 for p in run["timeline"]], label=f"{name} stored", color=colour)
-            ax.plot(t, [p[2] / 1e6 for p in run["timeline"]], ls="--", lw=0.8, color=colour, alpha=0.6,
+            col = colour(name, rules)
+            ax.plot(t, [p[1] / 1e6 for p in run["timeline"]], label=f"{name} stored", color=col)
+            ax.plot(t, [p[2] / 1e6 for p in run["timeline"]], ls="--", lw=0.8, color=col, alpha=0.6,
                     label=f"{name} sent")
     ax.set_title("messages over time (median run; slope = rate)", fontsize=9)
     ax.set_xlabel("seconds since first send")
@@ -115,10 +126,17 @@ def plot_ingest(result: dict, path: str) -> None:
     meds = [summary["targets"][n]["msgs_per_s"] / 1000 for n in names]
     lows = [m - min(r / 1000 for r in summary["targets"][n]["all_msgs_per_s"]) for n, m in zip(names, meds)]
     highs = [max(r / 1000 for r in summary["targets"][n]["all_msgs_per_s"]) - m for n, m in zip(names, meds)]
-    ax.bar(names, meds, yerr=[lows, highs], color=[COLOURS.get(n, "#7f7f7f") for n in names], capsize=4)
-    for i, m in enumerate(meds):
-        ax.annotate(f"{m:,.0f}k", (i, m), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+    ax.bar(names, meds, yerr=[lows, highs], color=[colour(n, rules) for n in names], capsize=4)
+    for i, (n, m) in enumerate(zip(names, meds)):
+        label = f"{m:,.0f}k"
+        if rules.get(n, {}).get("ratio") is not None:  # with rules / without, like the peers' ratio in the table
+            label += f"\n×{rules[n]['ratio']:.2f} ({-rules[n]['cost_pct']:+.0f}%)"
+        ax.annotate(label, (i, m), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
                     textcoords="offset points")
+    if rules and meds:
+        ax.set_ylim(0, max(m + h for m, h in zip(meds, highs)) * 1.3)  # room for the two-line labels
+    if len(names) > 3:
+        ax.tick_params(axis="x", labelrotation=20, labelsize=7)
     ax.set_title(f"median of {c['repeat']} (min-max bars)", fontsize=9)
     ax.set_ylabel("thousand msgs/s")
     ax.grid(axis="y", alpha=0.3)
@@ -146,18 +164,23 @@ def _median_run(runs: list[dict]) -> dict | None:
 
 
 def markdown_ingest(result: dict) -> str:
-    """Table rows for BENCHMARKS.md: one per target, with the ratio against logjet."""
+    """Table rows for BENCHMARKS.md: one per target, with the ratio logjet / peer; then, with alert
+    rules, what they cost (`bench.alert_cost`)."""
     c = result["config"]
     load = (f"{c['proto']}, {c['data']}{' RFC 5424' if c.get('rfc5424') else ''}, "
             + (f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate"))
     lines = [f"| target | load | msgs/s (median of {c['repeat']}) | min-max | stored / sent | CPU s per M msgs "
              "| machine busy (cores) | logjet / target |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
+    rules = result["summary"].get("alert_rules", {})
     for name, s in result["summary"]["targets"].items():
-        ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and name != "logjet" else ""
+        peer = name != "logjet" and name not in rules
+        ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and peer else ""
         lines.append(f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
                      f"{max(s['all_msgs_per_s']):,.0f} | {s['stored_share']:.1%} | {s['cpu_s_per_million']:.2f} "
                      f"| {s.get('host_busy_cores', 0):.2f} | {ratio} |")
+    if rules:
+        lines += [""] + alert_cost.markdown(rules)
     lat = result.get("latency", {}).get("send_to_visible")
     if lat:
         lines.append("")

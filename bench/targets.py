@@ -49,11 +49,12 @@ def by_label(samples: dict[str, float], name: str) -> dict[str, float]:
 
 
 class LogjetTarget:
-    name = "logjet"
-
-    def __init__(self, workdir: str, engine_args: list[str], url: str | None = None, syslog_port: int = 5514):
+    def __init__(self, workdir: str, engine_args: list[str], url: str | None = None, syslog_port: int = 5514,
+                 name: str = "logjet", start_timeout: float | None = None):
+        self.name = name
         self.workdir = workdir
         self.engine_args = engine_args
+        self.start_timeout = start_timeout  # None: EngineProcess's default
         self.url = url.rstrip("/") if url else None
         self.syslog_port = syslog_port
         self.engine: EngineProcess | None = None
@@ -67,8 +68,9 @@ class LogjetTarget:
         if self.url:
             return
         os.makedirs(self.workdir, exist_ok=True)
+        timeout = {"start_timeout": self.start_timeout} if self.start_timeout else {}
         self.engine = EngineProcess(os.path.join(self.workdir, "data"), "--retention", "0", *self.engine_args,
-                                    log_path=os.path.join(self.workdir, "engine.log")).start()
+                                    log_path=os.path.join(self.workdir, "engine.log"), **timeout).start()
         self.url = self.engine.url
         self._shm = InstanceDir(self.engine.instance)
 
@@ -96,7 +98,8 @@ class LogjetTarget:
         cpu = by_label(s, "logjet_process_cpu_seconds_total")
         return {"cpu_s": sum(cpu.values()), "cpu_by_role": cpu,
                 "rss_by_role": by_label(s, "logjet_process_resident_memory_bytes"),
-                "dropped_by_reason": by_label(s, "logjet_dropped_messages_total")}
+                "dropped_by_reason": by_label(s, "logjet_dropped_messages_total"),
+                "alert_matches": total(s, "logjet_alert_matches_total")}
 
     def alive(self) -> bool:
         return self.engine is None or self.engine.proc.poll() is None
