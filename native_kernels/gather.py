@@ -184,3 +184,53 @@ def spans_equal(a: np.ndarray, a_s, a_e, b: np.ndarray, b_s, b_e) -> np.ndarray:
     out = np.empty(len(a_s), np.bool_)
     _spans_equal(np.ascontiguousarray(a), a_s, a_e, np.ascontiguousarray(b), b_s, b_e, out)
     return out
+
+
+@kernel
+def _append_value(src, s, e, new_data, b, new_off, p):
+    """Copy src[s:e] to new_data at b as value p; returns the byte position after it."""
+    for x in range(s, e):
+        new_data[b] = src[x]
+        b += 1
+    new_off[p + 1] = b
+    return b
+
+
+@kernel
+def _csr_append(ptr, off, data, add_rows, add_off, add_data, new_ptr, pos_old, pos_new, new_off, new_data):
+    n = ptr.shape[0] - 1
+    j = 0
+    p = 0
+    b = 0
+    new_off[0] = 0
+    for r in range(n):
+        new_ptr[r] = p
+        for k in range(ptr[r], ptr[r + 1]):
+            pos_old[k] = p
+            b = _append_value(data, off[k], off[k + 1], new_data, b, new_off, p)
+            p += 1
+        while j < add_rows.shape[0] and add_rows[j] == r:
+            pos_new[j] = p
+            b = _append_value(add_data, add_off[j], add_off[j + 1], new_data, b, new_off, p)
+            p += 1
+            j += 1
+    new_ptr[n] = p
+
+
+def csr_append(ptr: np.ndarray, off: np.ndarray, data: np.ndarray, add_rows: np.ndarray, add_off: np.ndarray,
+               add_data: np.ndarray):
+    """Add values to the ends of CSR row groups: row r's new values (rows `add_rows`, sorted,
+    values (add_off, add_data)) follow its own. Returns (new_ptr, pos_old, pos_new, new_off,
+    new_data): where each old and each added value went, for scattering per-value columns."""
+    ptr = np.ascontiguousarray(ptr, np.int64)
+    off = np.ascontiguousarray(off, np.int64)
+    add_off = np.ascontiguousarray(add_off, np.int64)
+    n_pairs = len(off) - 1 + len(add_rows)
+    new_ptr = np.empty(len(ptr), np.int64)
+    pos_old = np.empty(len(off) - 1, np.int64)
+    pos_new = np.empty(len(add_rows), np.int64)
+    new_off = np.empty(n_pairs + 1, np.int64)
+    new_data = np.empty(int(off[-1] - off[0]) + int(add_off[-1]), np.uint8)
+    _csr_append(ptr, off, data, np.ascontiguousarray(add_rows, np.int64), add_off, add_data,
+                new_ptr, pos_old, pos_new, new_off, new_data)
+    return new_ptr, pos_old, pos_new, new_off, new_data

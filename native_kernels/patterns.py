@@ -1,20 +1,22 @@
-"""The hyperscan wrapper: many regexes compiled into one database, matched against every row of a
-batch with a handful of scans, giving the (row, pattern id) pairs that match.
+r"""The hyperscan wrapper: many regexes compiled into one set, matched against every row of a
+batch with few scans, giving the (row, pattern id) pairs that match.
 
-Hyperscan reports match *ends* and, without HS_FLAG_SINGLEMATCH, reports every one of them
-(`\\d+` on "12345" is five matches), and a Python callback per match would cost more than the
-scan. So every scan here is SINGLEMATCH (each pattern reports at most once per scan) and rows
-are found by narrowing down:
+Each pattern set is compiled twice (`PatternSet`): once reporting every match ("all", as
+hyperscan does by default: every match *end*, so `[0-9]+` on "12345" reports five times) and
+once with HS_FLAG_SINGLEMATCH ("single": each pattern at most once per scan). Per batch:
 
-1. the whole batch, rows joined by '\\n' (MULTILINE, so ^ and $ hold at row edges): which
-   patterns match anywhere? For alert rules the usual answer is "none", and the batch costs
-   one scan;
-2. chunks of CHUNK_ROWS rows, then chunks 8 times smaller inside those that match, down to
-3. each row of those alone: the exact pairs. A row scanned alone cannot be matched by a
-   pattern spanning two rows, so the wider scans may over-report but the last never does.
+1. one scan of the whole batch with "all", rows joined by '\n' (MULTILINE, so ^ and $ hold at
+   row edges). Match ends give the candidate rows. For alert rules the usual answer is "none",
+   and the batch costs that one scan; a few percent of rows matching costs ~2 callbacks each;
+2. each candidate row alone with "single": the exact pairs. A row scanned alone cannot be
+   matched by a pattern spanning two rows, so step 1 may over-report but step 2 never does.
 
-A batch where patterns match nearly every row costs about one scan per row (~1 µs each with a
-thousand patterns), which is the least a per-row answer can cost through the Python binding.
+A Python callback per match end is the cost of step 1. When patterns report so often that the
+callbacks would cost more than narrowing down (more than FLOOD_PER_ROW per row: a pattern like
+`\S+` matching every row), the scan is cut short and rows are found with "single" only: chunks
+of CHUNK_ROWS rows, then chunks 8 times smaller inside those that match, down to single rows,
+about 1.1 scans per row when nearly every row matches: the least a per-row answer can cost
+through the Python binding.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import numpy as np
 from native_kernels.gather import join_terminated
 
 CHUNK_ROWS = 64
+FLOOD_PER_ROW = 8
+FLAGS_ALL = hyperscan.HS_FLAG_MULTILINE
 FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE
 
 
@@ -39,34 +43,50 @@ class PatternError(ValueError):
         self.reason = reason
 
 
-def _flags(caseless: list[bool]) -> list[int]:
-    return [FLAGS | (hyperscan.HS_FLAG_CASELESS if c else 0) for c in caseless]
+def _flags(base: int, caseless: list[bool]) -> list[int]:
+    return [base | (hyperscan.HS_FLAG_CASELESS if c else 0) for c in caseless]
 
 
-def compile_patterns(patterns: list[bytes], caseless: list[bool]) -> hyperscan.Database:
-    """One block-mode database of `patterns`, pattern i with id i. Raises PatternError naming the
-    first bad pattern (hyperscan's error for a set does not say which one failed)."""
+def _compile(patterns: list[bytes], caseless: list[bool], base: int) -> hyperscan.Database:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        db.compile(expressions=patterns, ids=list(range(len(patterns))), flags=_flags(caseless))
+        db.compile(expressions=patterns, ids=list(range(len(patterns))), flags=_flags(base, caseless))
         return db
     except hyperscan.error as exc:
         whole = str(exc)
     for i, (p, c) in enumerate(zip(patterns, caseless)):
         one = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         try:
-            one.compile(expressions=[p], ids=[0], flags=_flags([c]))
+            one.compile(expressions=[p], ids=[0], flags=_flags(base, [c]))
         except hyperscan.error as exc:
             raise PatternError(i, str(exc)) from None
     raise PatternError(-1, whole)  # each compiles alone but not together (e.g. too large)
 
 
-def dump(db: hyperscan.Database) -> bytes:
-    return hyperscan.dumpb(db)
+@dataclass
+class PatternSet:
+    """The two compiled forms of one list of patterns (pattern i has id i)."""
+
+    all: hyperscan.Database
+    single: hyperscan.Database
 
 
-def load(blob: bytes) -> hyperscan.Database:
-    return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+def compile_patterns(patterns: list[bytes], caseless: list[bool]) -> PatternSet:
+    """Raises PatternError naming the first bad pattern (hyperscan's error for a set does not
+    say which one failed)."""
+    single = _compile(patterns, caseless, FLAGS)
+    return PatternSet(_compile(patterns, caseless, FLAGS_ALL), single)
+
+
+def dump(ps: PatternSet) -> bytes:
+    a, b = hyperscan.dumpb(ps.all), hyperscan.dumpb(ps.single)
+    return len(a).to_bytes(8, "little") + a + b
+
+
+def load(blob: bytes) -> PatternSet:
+    n = int.from_bytes(blob[:8], "little")
+    return PatternSet(hyperscan.loadb(blob[8:8 + n], hyperscan.HS_MODE_BLOCK),
+                      hyperscan.loadb(blob[8 + n:], hyperscan.HS_MODE_BLOCK))
 
 
 @dataclass
@@ -82,17 +102,34 @@ class Matches:
 
 
 class PatternMatcher:
-    """Matches a compiled database against batches of values (one per row). One per thread:
-    it owns a scratch space."""
+    """Matches a compiled pattern set against batches of values (one per row). One per thread:
+    it owns the scratch spaces."""
 
-    def __init__(self, db: hyperscan.Database):
-        self.db = db
-        self.scratch = hyperscan.Scratch(db)
+    def __init__(self, ps: PatternSet):
+        self.ps = ps
+        self.scratch_all = hyperscan.Scratch(ps.all)
+        self.scratch = hyperscan.Scratch(ps.single)
         self.scans = 0  # scans done, for tests and benchmarks
+        self.floods = 0  # batches that fell back to narrowing
 
     def _scan(self, buf, out: list) -> None:
         self.scans += 1
-        self.db.scan(buf, match_event_handler=_collect, context=out, scratch=self.scratch)
+        self.ps.single.scan(buf, match_event_handler=_collect, context=out, scratch=self.scratch)
+
+    def _ends(self, buf, cap: int) -> list | None:
+        """End offsets of every match in `buf`, or None when there are more than `cap`."""
+        self.scans += 1
+        ends: list = []
+
+        def on_match(pattern_id, start, end, flags, ctx):
+            ends.append(end)
+            return len(ends) > cap  # True halts the scan
+
+        try:
+            self.ps.all.scan(buf, match_event_handler=on_match, scratch=self.scratch_all)
+        except hyperscan.ScanTerminated:
+            return None
+        return ends
 
     def match(self, offsets: np.ndarray, data: np.ndarray) -> Matches:
         """Which rows match which patterns: row r is data[offsets[r]:offsets[r+1]]."""
@@ -102,17 +139,29 @@ class PatternMatcher:
         buf = join_terminated(offsets, data, 10)  # row r at offsets[r] + r, then '\n'
         starts = offsets[:-1].astype(np.int64) + np.arange(n, dtype=np.int64)
         ends = offsets[1:].astype(np.int64) + np.arange(n, dtype=np.int64)  # before the '\n'
-        hits: list = []
-        self._scan(buf, hits)
-        if not hits:
+        ends_found = self._ends(buf, FLOOD_PER_ROW * n + 64)
+        if ends_found is not None and not ends_found:
             return Matches.empty()
-        if n == 1:
-            return Matches(np.zeros(len(hits), np.int64), np.sort(np.asarray(hits, np.int32)))
         rows: list[int] = []
         ids: list[int] = []
-        view = memoryview(buf.tobytes())  # slicing a memoryview is the cheapest sub-buffer to scan
+        view = memoryview(buf)  # slicing a memoryview is the cheapest sub-buffer to scan
         starts_l, ends_l = starts.tolist(), ends.tolist()
-        self._narrow(view, starts_l, ends_l, 0, n, hits, CHUNK_ROWS, rows, ids)
+        if ends_found is None:
+            self.floods += 1
+            hits: list = []
+            self._scan(view, hits)
+            if hits:
+                self._narrow(view, starts_l, ends_l, 0, n, hits, CHUNK_ROWS, rows, ids)
+        else:
+            # A match ending at `end` (exclusive) ends in the row holding byte end - 1; a match
+            # of the empty tail after a row's last byte cannot happen (patterns never match empty).
+            cand = np.unique(np.searchsorted(starts, np.asarray(ends_found, np.int64) - 1, side="right") - 1)
+            for r in cand.tolist():
+                one: list = []
+                self._scan(view[starts_l[r]:ends_l[r]], one)
+                if one:
+                    rows.extend([r] * len(one))
+                    ids.extend(sorted(one))
         return Matches(np.asarray(rows, np.int64), np.asarray(ids, np.int32))
 
     def _narrow(self, view, starts, ends, r0, r1, hits, step, rows, ids) -> None:

@@ -21,11 +21,12 @@ import numpy as np
 from engine.alert import snapshot
 from engine.alert.rules import EMPTY, Rule, RuleSet
 from engine.batch import KIND_ALERT_COUNTS
+from engine.query.fields import DICT
 from engine.query.filter_base import FALSE, TRUE
 from engine.query.grouping import Grouper
 from engine.query.scope import RowsScope
 from engine.store.rows import DICT_COLUMNS, KV_ALERT, Rows
-from native_kernels.gather import take_spans
+from native_kernels.gather import csr_append, take_spans
 
 log = logging.getLogger("logjet.alert")
 
@@ -115,22 +116,10 @@ class IngestAlerts:
             return
         counts = []
         for rule, idx in matched:
-            counts.append([rule.name, rule.digest, *self._groups(rule, idx, block)])
+            counts.append([rule.name, rule.digest, *_groups(rule, idx, arrays, dicts, block)])
             self._count(rule.name, len(idx))
         _add_pairs(arrays, alert_key, matched)
         self._send([recv_ns, counts])
-
-    def _groups(self, rule: Rule, idx: np.ndarray, block) -> list:
-        """[[group values...], counts...] flattened as [groups, counts] for the record."""
-        if not rule.group_fields:
-            return [[[]], [len(idx)]]
-        g = Grouper(list(rule.group_fields))
-        groups, counts = g.counts(block(), idx)
-        keys = []
-        for gid in groups.tolist():
-            key = g.key(gid)
-            keys.append(["" if key.get(f.name) is None else str(key.get(f.name)) for f in rule.group_fields])
-        return [keys, counts.tolist()]
 
     def _count(self, name: str, n: int) -> None:
         m = self._m_matches.get(name)
@@ -148,6 +137,31 @@ class IngestAlerts:
             return
         if not self.ring.try_write(KIND_ALERT_COUNTS, msgspec.msgpack.encode(record)):
             self.m_dropped.inc()
+
+
+def _groups(rule: Rule, idx: np.ndarray, arrays: dict, dicts, block) -> list:
+    """[group keys, counts] of the rows `idx`: a key is the list of the group_by values as text."""
+    if not rule.group_fields:
+        return [[[]], [len(idx)]]
+    if all(f.kind == DICT for f in rule.group_fields) and dicts is not None:
+        # Dictionary columns (host, app, ...): group on the batch's ids, no query machinery.
+        tables = [dicts[f.name] for f in rule.group_fields]
+        if len(tables) == 1:  # the usual case (by host): a 1-D unique is several times faster
+            uniq, counts = np.unique(arrays[rule.group_fields[0].name][idx], return_counts=True)
+            rows = [[v] for v in uniq.tolist()]
+        else:
+            ids = np.stack([arrays[f.name][idx].astype(np.int64) for f in rule.group_fields], axis=1)
+            uniq, counts = np.unique(ids, axis=0, return_counts=True)
+            rows = uniq.tolist()
+        keys = [["" if v == 0 else t[v - 1].decode("utf-8", "replace") for v, t in zip(row, tables)] for row in rows]
+        return [keys, counts.tolist()]
+    g = Grouper(list(rule.group_fields))
+    groups, counts = g.counts(block(), idx)
+    keys = []
+    for gid in groups.tolist():
+        key = g.key(gid)
+        keys.append(["" if key.get(f.name) is None else str(key.get(f.name)) for f in rule.group_fields])
+    return [keys, counts.tolist()]
 
 
 def _filtered(flt, blk, idx: np.ndarray | None, n: int) -> np.ndarray:
@@ -179,30 +193,21 @@ def _rows(a: dict, dicts: dict[str, list[bytes]] | None) -> Rows:
 
 
 def _add_pairs(a: dict, key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> None:
-    """Insert (alert, rule name) pairs into the batch's CSR fields, after each row's own pairs."""
-    n = len(a["time"])
+    """Add (alert, rule name) pairs to the batch's CSR fields, after each row's own pairs."""
     names = [r.name.encode() for r, _ in matched]
-    new_rows = np.concatenate([idx for _, idx in matched]).astype(np.int64)
+    rows = np.concatenate([idx for _, idx in matched]).astype(np.int64)
     which = np.repeat(np.arange(len(matched)), [len(idx) for _, idx in matched])
-    lens = np.array([len(x) for x in names], np.int64)[which]
+    order = np.argsort(rows, kind="stable")  # by row; a row's rules in rule order
+    rows, which = rows[order], which[order]
     name_off = np.zeros(len(names) + 1, np.int64)
     np.cumsum([len(x) for x in names], out=name_off[1:])
     blob = np.frombuffer(b"".join(names), np.uint8)
-    new_off, new_data = take_spans(blob, name_off[:-1][which], name_off[:-1][which] + lens)
-
-    kv_ptr = a["kv_ptr"].astype(np.int64)
-    old_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(kv_ptr))
-    rows = np.concatenate([old_rows, new_rows])
-    order = np.argsort(rows, kind="stable")  # stable: a row's own pairs first, then its alerts
-    old_off = a["kv_off"].astype(np.int64)
-    all_data = np.concatenate([a["kv_data"], new_data])
-    starts = np.concatenate([old_off[:-1], new_off[:-1] + len(a["kv_data"])])
-    ends = np.concatenate([old_off[1:], new_off[1:] + len(a["kv_data"])])
-    off, data = take_spans(all_data, starts[order], ends[order])
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
-    a["kv_ptr"] = ptr.astype(np.uint32)
-    a["kv_key"] = np.concatenate([a["kv_key"], np.full(len(new_rows), key_id, np.uint32)])[order]
-    a["kv_kind"] = np.concatenate([a["kv_kind"], np.full(len(new_rows), KV_ALERT, np.uint8)])[order]
-    a["kv_off"] = off.astype(np.uint32)
-    a["kv_data"] = data
+    add_off, add_data = take_spans(blob, name_off[:-1][which], name_off[1:][which])
+    ptr, pos_old, pos_new, off, data = csr_append(a["kv_ptr"], a["kv_off"], a["kv_data"], rows, add_off, add_data)
+    total = len(pos_old) + len(pos_new)
+    key = np.empty(total, np.uint32)
+    kind = np.empty(total, np.uint8)
+    key[pos_old], key[pos_new] = a["kv_key"], key_id
+    kind[pos_old], kind[pos_new] = a["kv_kind"], KV_ALERT
+    a["kv_ptr"], a["kv_key"], a["kv_kind"] = ptr.astype(np.uint32), key, kind
+    a["kv_off"], a["kv_data"] = off.astype(np.uint32), data

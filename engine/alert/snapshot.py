@@ -30,7 +30,7 @@ class Snapshot(msgspec.Struct):
 def _cache_path(data_dir: str, rs: RuleSet) -> str:
     import hyperscan
 
-    h = hashlib.sha256(hyperscan.__version__.encode())
+    h = hashlib.sha256(hyperscan.__version__.encode() + b"|all+single")  # the blob's layout (patterns.dump)
     for r in rs.pattern_rules:
         h.update(r.spec.pattern.encode() + b"\0")
     return os.path.join(data_dir, ".cache", f"alerts-{h.hexdigest()[:24]}.hsdb")

@@ -53,3 +53,20 @@ def test_spans_equal_matches_python(pairs):
     if n:
         with pytest.raises(ValueError):
             spans_equal(a, a_off[:-1], a_off[1:] + 100, b, b_s, b_e)
+
+
+def test_csr_append_puts_new_values_after_each_rows_own():
+    from native_kernels.gather import csr_append
+
+    # rows: 0 -> [a, bb], 1 -> [], 2 -> [c]; add x to row 0, y and zz to row 1, w to row 2.
+    ptr = np.array([0, 2, 2, 3])
+    off = np.array([0, 1, 3, 4])
+    data = np.frombuffer(b"abbc", np.uint8)
+    add_rows = np.array([0, 1, 1, 2])
+    add_off = np.array([0, 1, 2, 4, 5])
+    add_data = np.frombuffer(b"xyzzw", np.uint8)
+    new_ptr, pos_old, pos_new, new_off, new_data = csr_append(ptr, off, data, add_rows, add_off, add_data)
+    values = [new_data[new_off[i]:new_off[i + 1]].tobytes() for i in range(len(new_off) - 1)]
+    groups = [values[new_ptr[r]:new_ptr[r + 1]] for r in range(3)]
+    assert groups == [[b"a", b"bb", b"x"], [b"y", b"zz"], [b"c", b"w"]]
+    assert pos_old.tolist() == [0, 1, 5] and pos_new.tolist() == [2, 3, 4, 6]

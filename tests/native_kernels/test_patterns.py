@@ -60,12 +60,34 @@ def test_anchors_hold_at_row_edges(matcher):
     assert list(zip(m.rows.tolist(), m.ids.tolist())) == [(1, 1), (3, 2)]
 
 
+def test_sparse_matches_cost_one_scan_per_matching_row(matcher):
+    rows = [b"nothing to see here"] * 1000
+    rows[10] = rows[500] = b"kernel: segfault at 7f00 ip 0"
+    off, data = _offsets(rows)
+    before = matcher.scans
+    assert matcher.match(off, data).rows.tolist() == [10, 500]
+    assert matcher.scans - before == 3
+
+
 def test_a_batch_without_matches_costs_one_scan(matcher):
     rows = [b"nothing to see here"] * 1000
     off, data = _offsets(rows)
     before = matcher.scans
     assert len(matcher.match(off, data).rows) == 0
     assert matcher.scans - before == 1
+
+
+def test_patterns_that_report_at_every_byte_fall_back_to_narrowing_with_the_same_answer():
+    pats = [rb"[a-z]+", rb"^x", rb"z$"]
+    m = PatternMatcher(compile_patterns(pats, [False] * 3))
+    rnd = random.Random(5)
+    rows = [bytes(rnd.choice(b"xyz019 ") for _ in range(rnd.randint(0, 40))) for _ in range(500)]
+    off, data = _offsets(rows)
+    got = m.match(off, data)
+    assert m.floods == 1
+    regs = [re.compile(p, re.MULTILINE) for p in pats]
+    want = [(r, k) for r, row in enumerate(rows) for k, rx in enumerate(regs) if rx.search(row)]
+    assert list(zip(got.rows.tolist(), got.ids.tolist())) == want
 
 
 def test_empty_batch_and_empty_rows(matcher):
