@@ -205,6 +205,9 @@ class Supervisor:
             raise StartError(f"alert rules refused: {exc}") from None
         log.info("alert rules: %d from %s (%d patterns, ready in %.1f s)", len(rs.rules), path,
                  len(rs.pattern_rules), time.monotonic() - t0)
+        if not self.settings.listen.http:
+            log.warning("alert rules mark rows (alert:NAME) but nothing fires: the evaluator runs in "
+                        "the HTTP API process, and listen.http is off")
         return rs, db, path
 
     def _publish_rules(self, rs, db: bytes, path: str) -> None:
