@@ -12,6 +12,7 @@ medians, the ratio logjet / peer and, with rules, with rules / without (`bench.a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -148,13 +149,15 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str],
             versions[name] = target.version
             # Thousands of rules may be compiled at the first batch rather than at start-up.
             run_load = load._replace(warmup_timeout_s=alert_cost.RULES_START_TIMEOUT_S) if rules else load
+            watcher = latency.ProbeWatcher(target.data_dir) if load.probes_per_s and target.data_dir else None
             try:
-                run = measure(target, pool, run_load, quiet=args.quiet)
+                with watcher or contextlib.nullcontext():
+                    run = measure(target, pool, run_load, quiet=args.quiet)
             finally:
                 target.stop()
             run["repeat"] = rep
-            if load.probes_per_s and target.data_dir:
-                times = latency.probe_times(target.data_dir)
+            if watcher:
+                times = watcher.times()
                 run["latency"] = {k: v for k, v in latency.summarize(times, run["probes"]).items()
                                   if not k.endswith("_sorted_ms")}
                 if not rules:  # the run's latency figures are of logjet as it ships, without rules
