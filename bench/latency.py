@@ -44,7 +44,7 @@ def _part_probes(path: str, app: bytes, found: dict[int, tuple[int, int]]) -> No
             if not len(rows):
                 continue
             time = part.stream(b, "_time")
-            recv = part.stream(b, "_recv") + time
+            recv = part.recv(b, time)
             off = C.offsets_from_lengths(part.stream(b, "message.len"))
             data = part.stream(b, "message.data").tobytes()
             for r in rows.tolist():

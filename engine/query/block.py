@@ -141,7 +141,7 @@ class PartBlock(Block):
         if got is None:
             part = self.scope.part
             if name == "_recv":
-                got = part.stream(self.b, "_recv") + self.time()
+                got = part.recv(self.b, self.time())
             else:
                 got = part.stream(self.b, name)
             self._cache[name] = got

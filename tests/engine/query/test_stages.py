@@ -84,3 +84,13 @@ def test_one_aggregation_only():
 
 def test_time_window_on_stats(run):
     assert run("* | stats count()", start=T0 + 61 * 10**9) == [{"count()": 5}]
+
+
+def test_recv_is_read_as_stored(run):
+    # The fixed rows were received at their own _time: the two columns must agree, whether a
+    # stage reads `_recv` from a part block or rows are rendered.
+    assert run("* | stats count() by (_recv)") == [{"_recv": r["_time"], "count()": r["count()"]}
+                                                   for r in run("* | stats count() by (_time)")]
+    newest = run("* | sort by (_recv desc) | limit 1 | fields _time, _recv")
+    assert newest[0]["_recv"] == newest[0]["_time"]
+    assert run("* | stats max(_recv)") == [{"max(_recv)": run("* | stats max(_time)")[0]["max(_time)"]}]
