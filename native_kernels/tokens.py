@@ -220,9 +220,14 @@ def tokenize(text: bytes) -> list[bytes]:
     return [t.lower() for t in _TOKEN_RE.findall(text)]
 
 
+def is_token(text: bytes) -> bool:
+    """Whether `text` is exactly one token."""
+    return _TOKEN_RE.fullmatch(text) is not None
+
+
 def hash_token(word: bytes) -> int:
     """The hash `token_hashes` gives `word`; `word` must be exactly one token (any case)."""
-    if _TOKEN_RE.fullmatch(word) is None:
+    if not is_token(word):
         raise ValueError(f"{word!r} is not a single token (letters, digits, _ or bytes >= 0x80)")
     folded = np.frombuffer(word.lower(), np.uint8)
     return int(hash_bytes(folded, 0, folded.size))

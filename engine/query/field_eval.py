@@ -5,7 +5,9 @@
   columns through a table over the part's dictionary; a row then costs one lookup,
   `table[ids]`. A dictionary in which nothing matches makes the leaf FALSE for the whole part.
 - With an index, the matching dictionary values' bitmaps name the blocks to read; for the
-  message, the blooms of the predicate's tokens do.
+  message, the blooms of the predicate's tokens do, and the bitmaps of those of its tokens the
+  part keeps (its frequent ones) name the very rows: a one-token word is then answered from
+  its bitmap alone, anything else tests only the rows in the AND of the bitmaps.
 - The message and field values are tested as spans by the predicate's kernels, on candidate
   rows only. A field key the part has never seen makes the leaf FALSE for the part.
 """
@@ -41,12 +43,21 @@ def bind_leaf(field: Field, pred: Predicate, scope) -> Bound:
             return FALSE
         return TableBound(field.name, table, _bitmap_blocks(scope, field.name, values, table[1:]))
     if kind == MESSAGE:
-        blocks = None
+        blocks = rows = None
+        exact = False
         index = scope.index
         tokens = pred.message_tokens()
         if index is not None and tokens:
             blocks = _sorted_blocks(index.blocks_maybe_containing(tokens))
-        return MessageBound(pred, blocks)
+            rows, exact = _token_rows(index, pred)
+            if rows is not None:
+                if not len(rows):
+                    return FALSE
+                # Blocks holding one of the rows: where the sorted rows cross block starts
+                # (a search per block, not a pass over what may be millions of rows).
+                bounds = np.searchsorted(rows, np.arange(scope.nblocks + 1, dtype=np.int64) * scope.block_rows)
+                blocks = np.intersect1d(blocks, np.flatnonzero(np.diff(bounds) > 0))
+        return MessageBound(pred, blocks, rows, exact)
     if kind == KV:
         kid = scope.key_id(field.name.encode())
         if not kid:
@@ -105,18 +116,50 @@ class TimeBound(Bound):
 
 
 class MessageBound(Bound):
-    def __init__(self, pred: Predicate, blocks: np.ndarray | None):
+    """The message through the predicate's span test. With `rows` (part-global, ascending, from
+    the index's token bitmaps) only those rows are tested; when `exact`, they are the matches
+    and the message is not read at all."""
+
+    def __init__(self, pred: Predicate, blocks: np.ndarray | None, rows: np.ndarray | None = None,
+                 exact: bool = False):
         self.pred = pred
-        self.cost = 10 * pred.cost
+        self.exact = exact and rows is not None
+        self.cost = 1 if self.exact else 10 * pred.cost
         self._blocks = blocks
+        self._rows = rows
 
     def blocks(self):
         return self._blocks
 
     def eval(self, blk, cand):
+        if self._rows is not None:
+            cand = cand & _block_mask(self._rows, blk.row0, blk.n)
+            if self.exact:
+                return cand
         if not cand.any():
             return np.zeros_like(cand)
         return self.pred.on_message(blk.message(), cand)
+
+
+def _block_mask(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
+    """bool[n]: which of the block's rows (part-global row0 .. row0 + n) are in `rows`."""
+    lo, hi = np.searchsorted(rows, [row0, row0 + n])
+    mask = np.zeros(n, np.bool_)
+    mask[rows[lo:hi] - row0] = True
+    return mask
+
+
+def _token_rows(index, pred: Predicate) -> tuple[np.ndarray | None, bool]:
+    """(rows holding every token of the predicate that the part keeps a bitmap of, as int64;
+    whether they are exactly its matches), or (None, False) when it keeps none of them."""
+    tokens, exact = pred.index_tokens()
+    bitmaps = [index.token_rows(t) for t in dict.fromkeys(tokens)]
+    known = [b for b in bitmaps if b is not None]
+    if not known:
+        return None, False
+    rows = known[0].intersection(*known[1:]) if len(known) > 1 else known[0]
+    array = np.frombuffer(rows.to_array(), np.uint32).astype(np.int64) if len(rows) else np.empty(0, np.int64)
+    return array, exact and len(known) == len(bitmaps)
 
 
 class PairsBound(Bound):

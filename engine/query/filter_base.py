@@ -82,6 +82,11 @@ class Predicate:
         """Token hashes that every matching message contains (for bloom filters)."""
         return []
 
+    def index_tokens(self) -> tuple[list[bytes], bool]:
+        """(tokens, lowercased, that every matching message holds as whole tokens; whether
+        holding the one token given is exactly a match), for the index's token bitmaps."""
+        return [], False
+
 
 @dataclass(frozen=True)
 class Leaf(Filter):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from engine.query.filter_base import Predicate, values_mask
 from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, tokenize
+from native_kernels.tokens import hash_token, is_token, tokenize
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,8 @@ class Word(Predicate):
 
     def message_tokens(self):
         return [hash_token(t) for t in tokenize(self.text)]
+
+    def index_tokens(self):
+        # A word that is one whole token matches exactly the rows holding that token; one of
+        # several (`10.0.0.1`) or with separators at an end (`-user`) needs them in sequence.
+        return tokenize(self.text), is_token(self.text)

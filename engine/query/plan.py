@@ -4,8 +4,8 @@ In order, each step cheaper than what it saves:
 1. time: parts, then blocks, whose [min, max] `_time` misses [start, end) (footer only);
 2. the filter bound to the part: a leaf that cannot match in this part (a value missing from
    its dictionary, a field key it has never seen) folds the part away unread;
-3. the index, when the part has one: bitmaps of dictionary values and blooms of message tokens
-   name the blocks that may match (`Bound.blocks`).
+3. the index, when the part has one: bitmaps of dictionary values, blooms of message tokens
+   and bitmaps of frequent message tokens name the blocks that may match (`Bound.blocks`).
 What is left is a list of `Unit`s (part, bound filter, block). `evaluate` reads one: it
 decompresses only the columns the filter touches, for candidate rows only, and returns the
 matching rows; a block wholly inside the time range under a filter that is TRUE for the part

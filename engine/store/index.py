@@ -1,6 +1,7 @@
-"""Per-part indexes: a roaring bitmap of the rows holding each value of the filter columns, and a
-bloom filter of message tokens per block. Built when a part is written (`make_index_builder`),
-read by the query (`PartIndex`).
+"""Per-part indexes: a roaring bitmap of the rows holding each value of the filter columns, a
+bloom filter of message tokens per block, and roaring bitmaps of the rows holding each of the
+part's most frequent message tokens. Built when a part is written (`make_index_builder`), read
+by the query (`PartIndex`).
 
 Columns and how their values are spelled (bytes):
 
@@ -20,13 +21,35 @@ Size budget. Bitmaps of random-looking columns are dear: roaring spends 16 bits 
 value that is in 1-6% of the rows (a host among 50, interleaved by time), and 1 bit a row per
 value in more than 6% of them; a bitmap of a near-unique value (procid) costs ~10 bytes a row.
 On bench/generate.py traffic, every bitmap plus blooms came to 36% of the compressed data. So
-the index is given INDEX_SHARE of the part's compressed column bytes: the bloom first (it is the
-only way to skip blocks for a word), then the bitmap sets in BASE_COLUMNS order, then field
-keys from the cheapest; a set that does not fit is left out. A base column left out is
-"derived": `value_rows` still answers, from the column's own blocks (a u8 or id stream per
-block, a few µs each), so the query sees the same interface either way; a field key left out
-has no index (`value_rows` is None: scan). Reading a derived column over 10M rows costs ~20 ms
-against ~1 ms for a stored bitmap; a stored one costs 2 bytes a row or more: that is the trade.
+the index is given INDEX_SHARE (19%) of the part's compressed column bytes: the bloom first (it
+is the only way to skip blocks for a rare word), then the bitmap sets in BASE_COLUMNS order
+while the index is within BASE_SHARE (15%), then field key sets and token sets together, by
+cost per row covered, in what is left; a set that does not fit is left out. A base column left
+out is "derived": `value_rows` still answers, from the column's own blocks (a u8 or id stream
+per block, a few µs each), so the query sees the same interface either way; a field key left
+out has no index (`value_rows` is None: scan). Reading a derived column over 10M rows costs
+~20 ms against ~1 ms for a stored bitmap; a stored one costs 2 bytes a row or more: that is the
+trade. A frequent token left out costs far more (a scan of every message, ~900 ms over 10M
+rows), hence BASE_SHARE: base columns may not take the room the token sets need.
+
+Token sets. A word that 30% of the rows hold is in every block, so its bloom skips nothing and
+the query used to decompress and scan every message. Now each part keeps, for the message
+tokens held by at least TOKEN_MIN_SHARE (2%) of its rows, most frequent first (cheapest per row
+covered: a dense roaring container is 1 bit a row of the part, whatever the share), the exact
+rows holding each, as far as the budget goes. `PartIndex.token_rows` answers a single-token
+word from it with no message read; a phrase (or a word of several tokens) tests only the rows
+in the AND of its kept tokens' bitmaps. Tokens are found by hash (`token_hashes`, case-folded,
+as the bloom), on a sample of the rows, then counted exactly (distinct rows, not occurrences)
+in the same tokenizing pass that builds the bloom, so a merge does not tokenize twice
+(native_kernels/token_rows.py). The set stores each token's bytes (taken from a row that holds
+it), and lookups are by bytes, so a query word whose hash collides with a kept token is not
+mistaken for it; left is a collision inside the part (a kept token and another token of the
+part with the same 64-bit hash would share the bitmap), at odds of ~kept x distinct tokens /
+2^64, ~1e-11 a part. Tokens with the same rows (the words of one message template) share one
+bitmap. Measured on bench/generate.py data, merging two 833K-row parts (2 shared cores, so
++-0.5 s): 14 tokens in 13 bitmaps, index 14.2% -> 19.0% of the compressed data, index build
+1.95 s -> 2.3 s, whole merge 5.4-5.9 s -> 5.5-6.5 s; `user | stats count()` over 10M rows
+921 ms -> ~24 ms.
 
 Blobs (each one zstd frame, `StreamWriter.append`; their places are in `IndexMeta`, stored
 in `PartMeta.index`), little-endian:
@@ -52,7 +75,21 @@ Blooms (one per part):
 | 8           | 8 (n + 1)   | word ends u64: block b's filter is words[we[b]:we[b + 1]]      |
 | 8 (n + 2)   | 8 we[n]     | words: native_kernels/bloom.py filters, one per block          |
 
-INDEX_VERSION changes with any of this (and the part's FORMAT_VERSION with it).
+Token set (one per part, `IndexMeta.tokens`; n tokens, m distinct bitmaps):
+
+| offset                  | size        | field                                             |
+|-------------------------|-------------|---------------------------------------------------|
+| 0                       | 4           | n                                                 |
+| 4                       | 4           | m                                                 |
+| 8                       | 4 (n + 1)   | token ends u32: token i is texts[te[i]:te[i + 1]] |
+| 8 + 4 (n + 1)           | 4 n         | bitmap number of token i, u32 (< m)               |
+| 8 + 8 n + 4             | 4 (m + 1)   | bitmap ends u32                                   |
+| 12 + 8 n + 4 (m + 1)    | te[n]       | texts: each token lowercased (ASCII), as tokenize |
+| ... + te[n]             | be[m]       | bitmaps, as in a bitmap set                       |
+
+INDEX_VERSION changes with any of this. Version 2 added the token set alone: a version 1
+reader ignores `tokens` (msgspec drops unknown fields) and a version 2 reader finds none in a
+version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was.
 """
 
 from __future__ import annotations
@@ -68,12 +105,19 @@ from engine.store.part import Part, PartDamaged
 from engine.store.rows import FORMATS, NO_VALUE, Rows
 from native_kernels.bloom import bloom_contains_all, build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans
-from native_kernels.tokens import token_hashes
+from native_kernels.token_rows import CandidateTable, distinct_row_counts
+from native_kernels.tokens import hash_token, token_hashes, tokenize
 
-INDEX_VERSION = 1
-# The issue's ceiling is 20% of the compressed data; 15% leaves room for the footer's directory
-# and for a part whose streams compress better than the sample this was tuned on.
-INDEX_SHARE = 0.15
+# 2: token sets (`IndexMeta.tokens`). A version 1 reader ignores them (msgspec drops unknown
+# fields), a version 2 reader finds none in a version 1 part and scans: no FORMAT_VERSION bump.
+INDEX_VERSION = 2
+# The issue's ceiling is 20% of the compressed data; 19% leaves room for the footer's directory
+# (the fit below is checked on compressed bytes, so the share is never overshot).
+INDEX_SHARE = 0.19
+# Base columns stop at this share (what the whole index had before token sets): one left out is
+# still answered from its own stream (~20 ms over 10M rows), while a frequent word with no
+# bitmap costs a scan of every message (~900 ms), so the rest goes to field and token sets.
+BASE_SHARE = 0.15
 # 7 bits a token: k = 5, 3.5% false positives (a word search reads 1 block in 30 it need not).
 # 10 bits would give 0.8% at 1.4x the size; on loghub the bloom is most of the index.
 BLOOM_BITS_PER_TOKEN = 7
@@ -86,9 +130,20 @@ MIN_BLOOM_BITS = 3
 BASE_COLUMNS = ("host", "app", "severity", "facility", "format", "source", "msgid", "procid")
 U8_INDEXED = ("severity", "facility", "format")
 FIELD_PREFIX = "field:"
+# A message token held by at least this share of a part's rows is a candidate for a token
+# bitmap. Below it, a word query's scan is cheap to narrow anyway: at 65536-row blocks a token
+# in under ~0.01% of rows leaves most blocks to the bloom, and what remains is budget-bound.
+TOKEN_MIN_SHARE = 0.02
+# Candidates are found on a sample of this many rows (evenly strided), at half the share so that
+# sampling error does not lose a token just over it; the exact count comes from every row.
+TOKEN_SAMPLE_ROWS = 65536
+# The budget holds ~10-20 bitmaps of a 1-2M-row part; 96 candidates (their rows are held in
+# memory as uint32 until the choice is made: ~100 MB for 2M rows) leave room for groups.
+MAX_TOKEN_CANDIDATES = 96
 
 _U32 = struct.Struct("<I")
 _BLOOM_HEAD = struct.Struct("<II")
+_TOKENS_HEAD = struct.Struct("<II")
 
 
 class IndexMeta(msgspec.Struct):
@@ -100,6 +155,7 @@ class IndexMeta(msgspec.Struct):
     # (field keys share one blob; a base column has its own)
     stored: dict[str, list[int]] = {}
     derived: dict[str, list[bytes] | None] = {}  # base column → its values (None: the part dictionary)
+    tokens: list[int] = []  # [offset, clen] of the token set blob; [] = none (version 1, or none fit)
 
 
 # --- building -------------------------------------------------------------------------------
@@ -148,8 +204,9 @@ def _base_set(rows: Rows, column: str) -> bytes:
     return _set_blob(values, [_bitmap_bytes(r) for _, r in groups])
 
 
-def _field_sets(rows: Rows, max_values: int) -> dict[str, bytes]:
-    """{`field:<key>`: bitmap set} for keys with at most `max_values` distinct values."""
+def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
+    """{`field:<key>`: (bitmap set, rows covered)} for keys with at most `max_values` distinct
+    values; rows covered counts a row once per value it holds."""
     n_pairs = len(rows.kv_key)
     if not n_pairs or max_values <= 0:
         return {}
@@ -176,31 +233,108 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, bytes]:
     # Code = key id * (values + 1) + value id: one sort groups by key, then value.
     span = np.uint64(len(value_of) + 1)
     codes = rows.kv_key[sel].astype(np.uint64) * span + vids.astype(np.uint64)
-    out: dict[str, tuple[list, list]] = {}
+    out: dict[str, tuple[list, list, list]] = {}
     for code, members in _groups(codes, pair_rows[sel], None):
         key = rows.dicts["fieldkey"][code // int(span) - 1]
         try:
             column = FIELD_PREFIX + key.decode("utf-8")
         except UnicodeDecodeError:
             continue  # not a name a query can spell; the key stays unindexed
-        values, bitmaps = out.setdefault(column, ([], []))
+        values, bitmaps, covered = out.setdefault(column, ([], [], []))
         values.append(value_of[code % int(span)])
-        bitmaps.append(_bitmap_bytes(np.unique(members)))  # a key may repeat within a row
-    return {c: _set_blob(v, b) for c, (v, b) in out.items()}
+        members = np.unique(members)  # a key may repeat within a row
+        bitmaps.append(_bitmap_bytes(members))
+        covered.append(len(members))
+    return {c: (_set_blob(v, b), sum(k)) for c, (v, b, k) in out.items()}
 
 
-def _bloom_blob(rows: Rows, blocks, bits: int) -> bytes:
-    filters = []
+def _block_tokens(rows: Rows, blocks):
+    """(first row, row_offsets, hashes) of each block's message tokens."""
     lo = 0
     for block in blocks:
         hi = lo + block.rows
         off = rows.msg_off[lo:hi + 1]
-        _, hashes = token_hashes(rows.msg_data, off[:-1], off[1:])
-        filters.append(build_bloom(hashes, bits))
+        row_offsets, hashes = token_hashes(rows.msg_data, off[:-1], off[1:])
+        yield lo, row_offsets, hashes
         lo = hi
+
+
+def _bloom_blob(filters: list[np.ndarray], bits: int) -> bytes:
     we = np.zeros(len(filters) + 1, np.uint64)
     np.cumsum([f.size for f in filters], out=we[1:])
     return b"".join([_BLOOM_HEAD.pack(len(filters), bits), we.tobytes(), *(f.tobytes() for f in filters)])
+
+
+def _token_candidates(rows: Rows) -> np.ndarray:
+    """Token hashes that a sample of the rows says may be held by TOKEN_MIN_SHARE of them, most
+    frequent first (at most MAX_TOKEN_CANDIDATES)."""
+    n = len(rows)
+    sample = np.arange(0, n, max(1, n // TOKEN_SAMPLE_ROWS))
+    row_offsets, hashes = token_hashes(rows.msg_data, rows.msg_off[sample], rows.msg_off[sample + 1])
+    keys, counts = distinct_row_counts(row_offsets, hashes)
+    keep = np.flatnonzero(counts >= max(1.0, TOKEN_MIN_SHARE / 2 * len(sample)))
+    keep = keep[np.argsort(-counts[keep], kind="stable")][:MAX_TOKEN_CANDIDATES]
+    return keys[keep]
+
+
+def _scan_tokens(rows: Rows, blocks, bits: int, candidates: np.ndarray):
+    """One tokenizing pass over the messages: (the blooms blob at `bits` bits a token, the rows
+    of each candidate token as ascending uint32 arrays)."""
+    table = CandidateTable(candidates) if len(candidates) else None
+    filters, runs = [], []
+    for lo, row_offsets, hashes in _block_tokens(rows, blocks):
+        filters.append(build_bloom(hashes, bits))
+        if table is not None:
+            runs.append(table.rows(row_offsets, hashes, lo))
+    cand_rows = [np.concatenate([r[p[c]:p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
+    return _bloom_blob(filters, bits), cand_rows
+
+
+def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:
+    """The (lowercased) token of row `row`'s message whose hash is `token_hash`."""
+    message = bytes(rows.msg_data[rows.msg_off[row]:rows.msg_off[row + 1]])
+    for token in tokenize(message):
+        if hash_token(token) == token_hash:
+            return token
+    return None
+
+
+def _token_groups(rows: Rows, candidates: np.ndarray, cand_rows: list[np.ndarray]):
+    """[(bitmap bytes, [token texts], rows)] of the tokens held by TOKEN_MIN_SHARE of the rows
+    or more; tokens with the same rows (the words of one message template) share one bitmap."""
+    need = TOKEN_MIN_SHARE * len(rows)
+    groups: dict[bytes, list] = {}
+    for h, members in zip(candidates.tolist(), cand_rows):
+        if len(members) < need:
+            continue
+        text = _token_text(rows, int(members[0]), h)
+        if text is None:  # cannot happen with this tokenizer; then it is safer not to store it
+            continue
+        groups.setdefault(_bitmap_bytes(members), [[], len(members)])[0].append(text)
+    return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
+
+
+def _token_blob(groups: list[tuple[bytes, list[bytes]]]) -> bytes:
+    texts = [t for _, ts in groups for t in ts]
+    which = np.array([g for g, (_, ts) in enumerate(groups) for _ in ts], np.uint32)
+    te = np.zeros(len(texts) + 1, np.uint32)
+    np.cumsum([len(t) for t in texts], out=te[1:])
+    be = np.zeros(len(groups) + 1, np.uint32)
+    np.cumsum([len(b) for b, _ in groups], out=be[1:])
+    return b"".join([_TOKENS_HEAD.pack(len(texts), len(groups)), te.tobytes(), which.tobytes(), be.tobytes(),
+                     *texts, *(b for b, _ in groups)])
+
+
+def _fit(items: list, room: int) -> list:
+    """The items to store in `room` bytes: by cost per row covered (bytes / rows), those that
+    fit, skipping (not stopping at) one that does not. Item: (bytes, rows covered, kind,
+    payload)."""
+    chosen, used = [], 0
+    for item in sorted(items, key=lambda it: (it[0] / max(1, it[1]), it[0])):
+        if used + item[0] <= room:
+            chosen.append(item)
+            used += item[0]
+    return chosen
 
 
 def make_index_builder(storage_settings):
@@ -211,12 +345,16 @@ def make_index_builder(storage_settings):
         data_bytes = sum(s.clen for b in blocks for s in b.streams.values())
         budget = int(INDEX_SHARE * data_bytes)
         bits = BLOOM_BITS_PER_TOKEN
-        bloom = writer.compress(_bloom_blob(rows, blocks, bits), fast=True)
+        candidates = _token_candidates(rows)
+        # The bloom and the token rows share one tokenizing pass (it is most of the build).
+        bloom, cand_rows = _scan_tokens(rows, blocks, bits, candidates)
+        bloom = writer.compress(bloom, fast=True)
         while len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
             # Scale to fit; at least one bit less each round (headers and rounding up to whole
             # words can keep a scaled filter just over).
             bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
-            bloom = writer.compress(_bloom_blob(rows, blocks, bits), fast=True)
+            filters = [build_bloom(hashes, bits) for _, _, hashes in _block_tokens(rows, blocks)]
+            bloom = writer.compress(_bloom_blob(filters, bits), fast=True)
         meta = IndexMeta(version=INDEX_VERSION)
         used = 0
         # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
@@ -224,10 +362,11 @@ def make_index_builder(storage_settings):
         if len(bloom) <= BLOOM_SHARE * data_bytes:
             meta.bloom = list(writer.append(bloom))
             used = len(bloom)
+        base_budget = int(min(BASE_SHARE, INDEX_SHARE) * data_bytes)
         for column in BASE_COLUMNS:
             blob = _base_set(rows, column)
             frame = writer.compress(blob)
-            if used + len(frame) <= budget:
+            if used + len(frame) <= base_budget:
                 meta.stored[column] = [*writer.append(frame), 0, len(blob)]
                 used += len(frame)
             elif column in U8_INDEXED:
@@ -235,25 +374,75 @@ def make_index_builder(storage_settings):
                 meta.derived[column] = [_u8_value(column, int(c)) for c in present]
             else:
                 meta.derived[column] = None
-        # Field keys share one blob: most sets are a few dozen bytes, less than a frame's
-        # overhead. Cheapest first, as many as the rest of the budget holds.
-        fields = sorted((len(blob), column, blob) for column, blob in _field_sets(rows, max_values).items())
-        while fields:
-            blob = b"".join(b for _, _, b in fields)
-            frame = writer.compress(blob)
-            if used + len(frame) <= budget:
-                offset, clen = writer.append(frame)
-                at = 0
-                for size, column, _ in fields:
-                    meta.stored[column] = [offset, clen, at, at + size]
-                    at += size
-                break
-            # Keep the share of the sets that the budget would hold at this blob's ratio.
-            keep = int(len(fields) * max(0, budget - used) / len(frame))
-            fields = fields[:min(keep, len(fields) - 1)]
+        _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows)
         return msgspec.to_builtins(meta)
 
     return build
+
+
+def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
+                candidates: np.ndarray, cand_rows: list[np.ndarray]) -> None:
+    """Field key sets and token sets in what is left of the budget, by cost per row covered.
+
+    Both answer a lookup that would otherwise read every block of the part (a frequent token is
+    in every block, so its bloom cannot skip any), so a byte is worth most where it covers the
+    most rows: a token in 30% of the rows costs 1 bit a row of the part (a dense roaring
+    container), 0.4 bytes per row it holds; a key's set of sparse values costs ~2 bytes per row
+    it holds. Field key sets share one blob (most are a few dozen bytes, less than a frame's
+    overhead), token sets another. Each set's cost is its size compressed alone at level 1 (a
+    quick estimate); the chosen ones are then compressed for real, and when the frames miss
+    the room (over, or well under it) the choice is made again for the room scaled by that
+    ratio, a few times at most, keeping the largest choice that fits."""
+    if room <= 0:
+        return
+
+    def cost(blob: bytes) -> int:
+        # What it adds to a frame: a sparse bitmap's u16 arrays and a dense one of an 8% token
+        # (about one byte in two has a bit set) compress well, a 30% token's hardly at all.
+        return len(writer.compress(blob, fast=True)) if len(blob) > 256 else len(blob)
+
+    items = [(cost(blob), covered, "field", (column, blob))
+             for column, (blob, covered) in _field_sets(rows, max_values).items()]
+    for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
+        items.append((cost(bitmap) + sum(len(t) + 8 for t in texts), covered, "tokens", (bitmap, texts)))
+    best = None
+    target = room
+    tried = set()
+    for _ in range(4):
+        chosen = _fit(items, target)
+        key = tuple(id(it) for it in chosen)
+        if key in tried:
+            break  # the same choice again: it fits or not as it did
+        tried.add(key)
+        fields = sorted((len(p[1]), p[0], p[1]) for _, _, kind, p in chosen if kind == "field")
+        groups = [p for _, _, kind, p in chosen if kind == "tokens"]
+        field_frame = writer.compress(b"".join(b for _, _, b in fields)) if fields else b""
+        # Level 1, as the bloom: bitmaps of rows spread at random come out no smaller at 9
+        # (1.78 MB at 1, 1.82 MB at 9 for a 2.55 MB set) and take 14x the time.
+        token_frame = writer.compress(_token_blob(groups), fast=True) if groups else b""
+        size = len(field_frame) + len(token_frame)
+        if size <= room and (best is None or len(chosen) > best[0]):
+            best = (len(chosen), fields, groups, field_frame, token_frame)
+        if len(chosen) == len(items) and size <= room:
+            break
+        # The estimates were off by size / estimate (frames compress better or worse than the
+        # sets alone did): aim again at the room scaled by that, and when over, below what was
+        # chosen, so that something is dropped (a near miss scaled by 0.99 could keep it all).
+        estimate = sum(it[0] for it in chosen)
+        target = int(estimate * room / max(1, size))
+        if size > room:
+            target = min(target, estimate - 1)
+    if best is None:
+        return
+    _, fields, groups, field_frame, token_frame = best
+    if fields:
+        offset, clen = writer.append(field_frame)
+        at = 0
+        for size, column, _ in fields:
+            meta.stored[column] = [offset, clen, at, at + size]
+            at += size
+    if groups:
+        meta.tokens = list(writer.append(token_frame))
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -290,6 +479,41 @@ class _BitmapSet:
             raise PartDamaged(f"index bitmap of {value!r} does not deserialize: {exc}") from exc
 
 
+class _TokenSet:
+    """A part's token set, parsed from its blob; bitmaps are deserialized on request."""
+
+    def __init__(self, blob: bytes):
+        if len(blob) < _TOKENS_HEAD.size:
+            raise PartDamaged("index token set is truncated")
+        n, m = _TOKENS_HEAD.unpack_from(blob)
+        head = _TOKENS_HEAD.size + 4 * (n + 1) + 4 * n + 4 * (m + 1)
+        if head > len(blob):
+            raise PartDamaged("index token set directory runs past its blob")
+        at = _TOKENS_HEAD.size
+        te = np.frombuffer(blob, np.uint32, n + 1, at).astype(np.int64)
+        which = np.frombuffer(blob, np.uint32, n, at + 4 * (n + 1)).astype(np.int64)
+        be = np.frombuffer(blob, np.uint32, m + 1, at + 8 * n + 4).astype(np.int64)
+        if (head + te[-1] + be[-1] != len(blob) or np.any(np.diff(te) < 0) or np.any(np.diff(be) < 0)
+                or np.any(which >= m)):
+            raise PartDamaged("index token set directory does not match its blob")
+        self._blob = blob
+        self._bitmaps_at = head + int(te[-1])
+        self._be = be
+        self._which = which
+        self._where = {blob[head + a:head + b]: i for i, (a, b) in enumerate(zip(te[:-1].tolist(), te[1:].tolist()))}
+
+    def rows(self, token: bytes) -> BitMap | None:
+        i = self._where.get(token)
+        if i is None:
+            return None
+        g = int(self._which[i])
+        a, b = self._bitmaps_at + int(self._be[g]), self._bitmaps_at + int(self._be[g + 1])
+        try:
+            return BitMap.deserialize(self._blob[a:b])
+        except (ValueError, OverflowError) as exc:
+            raise PartDamaged(f"index bitmap of token {token!r} does not deserialize: {exc}") from exc
+
+
 class PartIndex:
     """The index of one open part. Loads lazily: the directory on first use, a column's bitmap
     set on first lookup of that column, the blooms on the first word lookup. Lookups may come
@@ -303,6 +527,7 @@ class PartIndex:
         self._sets: dict[str, _BitmapSet] = {}
         self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
         self._blooms: list[np.ndarray] | None = None
+        self._tokens: _TokenSet | None = None
 
     @property
     def _index(self) -> IndexMeta:
@@ -345,6 +570,16 @@ class PartIndex:
             listed = idx.derived[column]
             return list(self._part.meta.dicts.get(column, [])) if listed is None else list(listed)
         return None
+
+    def token_rows(self, token: bytes) -> BitMap | None:
+        """Rows (part-global numbers) whose message holds `token` (one token, lowercased: see
+        native_kernels.tokens.tokenize), exactly; None when this part keeps no bitmap of it
+        (a rare token, a part written before token sets, or one whose budget was spent): scan."""
+        if not self._index.tokens:
+            return None
+        if self._tokens is None:
+            self._tokens = _TokenSet(self._part.blob(*self._index.tokens))
+        return self._tokens.rows(token)
 
     def _derive(self, column: str, value: bytes) -> BitMap:
         # A base column whose bitmaps did not fit the budget: compare its stream block by block.

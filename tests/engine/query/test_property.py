@@ -159,6 +159,14 @@ class FakeIndex:
             return sorted({v for i in range(len(self.rows)) for k, _, v in self.rows.fields(i) if k == b"user"})
         return None
 
+    def token_rows(self, token):
+        # Bitmaps of some tokens only (a rare token has none, a budget runs out): both the
+        # bitmap path and the scan run, alone and mixed (a phrase of kept and unkept tokens).
+        if len(token) % 2:
+            return None
+        r = self.rows
+        return BitMap([i for i in range(len(r)) if token in ref.tokens(r.message(i))])
+
     def blocks_maybe_containing(self, hashes):
         r = self.rows
         out = []

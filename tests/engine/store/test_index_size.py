@@ -25,6 +25,14 @@ def test_synthetic(tmp_path):
     assert sum(h.rows for h in heads) == 60_000
     merged = result["merged"]
     assert merged["parts"] == 1 and merged["index_share"] < LIMIT and merged["index_bytes"] > 0
+    # Within that budget, the merged part keeps bitmaps of its most frequent message tokens.
+    from engine.store.index import PartIndex
+    from engine.store.part import Part
+
+    (path,) = live_parts(str(tmp_path))
+    with Part(path) as part:
+        assert part.meta.index["tokens"]
+        assert PartIndex(part).token_rows(b"user") is not None
 
 
 def test_loghub(tmp_path, corpus):

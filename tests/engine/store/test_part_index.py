@@ -68,6 +68,12 @@ def _truth_values(rows, column):
     return {v for i in range(len(rows)) for k, _, v in rows.fields(i) if k == key}
 
 
+def _share(monkeypatch, share):
+    # The whole index and its base columns' part of it alike.
+    monkeypatch.setattr(index_module, "INDEX_SHARE", share)
+    monkeypatch.setattr(index_module, "BASE_SHARE", share)
+
+
 def _write(tmp_path, rows, **storage):
     path = str(tmp_path / "p.ljp")
     write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False,
@@ -77,7 +83,7 @@ def _write(tmp_path, rows, **storage):
 
 @pytest.mark.parametrize("share", [10.0, 0.0], ids=["stored", "derived"])
 def test_value_rows_match_a_scan(tmp_path, rows, monkeypatch, share):
-    monkeypatch.setattr(index_module, "INDEX_SHARE", share)
+    _share(monkeypatch, share)
     path = _write(tmp_path, rows, index_max_values=16)
     with Part(path) as part:
         idx = PartIndex(part)
@@ -101,7 +107,7 @@ def test_value_rows_match_a_scan(tmp_path, rows, monkeypatch, share):
 
 
 def test_field_cardinality_cap(tmp_path, rows, monkeypatch):
-    monkeypatch.setattr(index_module, "INDEX_SHARE", 10.0)
+    _share(monkeypatch, 10.0)
     path = _write(tmp_path, rows, index_max_values=3)
     with Part(path) as part:
         idx = PartIndex(part)
@@ -142,7 +148,7 @@ def test_part_without_index_answers_none(tmp_path, rows):
 
 
 def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
-    monkeypatch.setattr(index_module, "INDEX_SHARE", 10.0)
+    _share(monkeypatch, 10.0)
     path = _write(tmp_path, rows)
     with Part(path) as part:
         offset = part.meta.index["stored"]["host"][0]
