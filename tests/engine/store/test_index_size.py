@@ -20,6 +20,7 @@ def _check_parts(data_dir):
 
 
 def test_synthetic(tmp_path):
+    # Token sets go to parts of TOKEN_MIN_BLOCKS (4) blocks or more: 60k rows in blocks of 16k.
     result = compression.synthetic(60_000, Storage(fsync=False, block_rows=16384), str(tmp_path))
     heads = _check_parts(str(tmp_path))
     assert sum(h.rows for h in heads) == 60_000
