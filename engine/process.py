@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 
 import msgspec
@@ -55,8 +57,16 @@ class BootError(Exception):
     """A worker cannot start for a reason a restart will not fix."""
 
 
+# The supervisor's "drain now" to one worker. Not SIGTERM: a SIGTERM sent to the whole process
+# group or cgroup (timeout(1), `kill -TERM -PGID`, systemd's default KillMode=control-group)
+# would stop every stage at once, and a writer that stops before the parsers have emptied their
+# rings leaves rows behind. Workers ignore SIGTERM; the supervisor drains them in order.
+DRAIN_SIGNAL = signal.SIGUSR2
+PARENT_CHECK_S = 1.0
+
+
 class StopFlag:
-    """Set by SIGTERM; read by the worker loop. A second SIGTERM means 'stop now'. Also notes
+    """Set by DRAIN_SIGNAL; read by the worker loop. A second one means 'stop now'. Also notes
     SIGHUP (`reload`), which the loop clears once it has reloaded."""
 
     def __init__(self):
@@ -65,7 +75,7 @@ class StopFlag:
         self.reload = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(DRAIN_SIGNAL, self._handle)
         signal.signal(signal.SIGHUP, self._reload)
 
     def _reload(self, signum, frame) -> None:
@@ -86,6 +96,20 @@ def _set_process_name(name: str) -> None:
         pass
 
 
+def _watch_parent() -> None:
+    """Drain if the supervisor vanishes (killed with SIGKILL): workers ignore SIGTERM, so an
+    orphan would otherwise run until someone finds it."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        logging.getLogger("logjet").error("the supervisor (pid %d) is gone; draining", parent)
+        os.kill(os.getpid(), DRAIN_SIGNAL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def boot(spec: WorkerSpec, settings: Settings) -> None:
     """Entry point of every spawned worker."""
     _set_process_name(f"lj-{spec.name}")
@@ -100,6 +124,8 @@ def boot(spec: WorkerSpec, settings: Settings) -> None:
     # SIGHUP means "reload the alert rules", forwarded by the supervisor; by default it would
     # kill a worker that has not yet installed its handler.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # see DRAIN_SIGNAL
+    _watch_parent()
     try:
         module = importlib.import_module(ROLE_MODULES[spec.role])
         module.run(settings, spec)

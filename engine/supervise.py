@@ -11,7 +11,9 @@ Supervision loop (signal handlers only queue, the loop acts): a worker that exit
 SIGABRT, then SIGKILL, then a restart; a worker that exits with EXIT_BOOT_FAILURE, or restarts
 too often, stops the engine with a message rather than looping forever.
 
-Drain, each stage under `drain_timeout`: receivers and API stop reading and write what they hold;
+Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`; they ignore
+SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
+receivers and API stop reading and write what they hold;
 then parsers empty their rings; then the writer flushes. Then the shared memory is removed.
 A second signal during the drain turns it into a quick stop (SIGKILL what is left).
 """
@@ -32,7 +34,7 @@ from engine import control
 from engine.config import Settings
 from engine.control import ControlTable
 from engine.metrics import MetricsFile
-from engine.process import EXIT_BOOT_FAILURE, EXIT_OK, WorkerSpec, boot
+from engine.process import DRAIN_SIGNAL, EXIT_BOOT_FAILURE, EXIT_OK, WorkerSpec, boot
 from engine.ring import Ring
 from engine.shm import InstanceDir, alert_ring_name, column_ring_name, new_instance_id, raw_ring_name
 from engine.sockets import tcp_listener, udp_socket
@@ -310,7 +312,7 @@ class Supervisor:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]
             for w in stage:
                 if w.process.exitcode is None:
-                    _kill(w.process.pid, signal.SIGTERM)
+                    _kill(w.process.pid, DRAIN_SIGNAL)
             deadline = time.monotonic() + timeout
             while any(w.process.exitcode is None for w in stage):
                 hurry = len(self._signals) > n_signals

@@ -1,14 +1,13 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
 Routes are assembled from one module per concern (health, metrics, query, tail, ingest, alerts); this
-module only wires them to the shared memory and runs the server until SIGTERM.
+module only wires them to the shared memory and runs the server until the drain signal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import uvloop
 from aiohttp import web
@@ -16,7 +15,7 @@ from aiohttp import web
 from engine import control, metrics
 from engine.api import health, ingest, metrics_route
 from engine.config import Settings
-from engine.process import BootError, WorkerSpec
+from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.ring import Ring, RingProducer
 from engine.sockets import tcp_listener
 from engine.units import parse_duration_ns, parse_hostport, parse_size
@@ -77,7 +76,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     await site.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(DRAIN_SIGNAL, stop.set)
 
     async def heartbeat():
         while True:

@@ -5,7 +5,7 @@ Each input record gives exactly one output record, tagged with the input ring an
 point loses nothing (its successor re-reads from `read_pos`) and duplicates nothing (the writer
 drops outputs whose `in` position it has already seen).
 
-Drain (SIGTERM, sent after every receiver has exited): empty the input rings, then exit.
+Drain (the drain signal, sent after every receiver has exited): empty the input rings, then exit.
 """
 
 from __future__ import annotations

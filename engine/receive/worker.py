@@ -5,15 +5,15 @@ protocol; a batch is written when it is full or `batch_delay` after its first fr
 ring to the parsers is full, TCP reading pauses on all connections until a write succeeds
 (back-pressure), while UDP batches are dropped and counted.
 
-Drain (SIGTERM): stop accepting, stop reading, hand over each connection's unterminated tail,
-write every pending batch (waiting for ring space up to the drain deadline), then exit.
+Drain (`engine.process.DRAIN_SIGNAL`): stop accepting, stop reading, hand over each connection's
+unterminated tail, write every pending batch (waiting for ring space up to the drain deadline),
+then exit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 
 import uvloop
@@ -21,7 +21,7 @@ import uvloop
 from engine import control
 from engine.batch import PROTOCOLS
 from engine.config import Settings
-from engine.process import BootError, WorkerSpec
+from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import SyslogTcpProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
@@ -213,7 +213,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
         raise BootError(f"cannot listen: {exc}") from exc
 
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(DRAIN_SIGNAL, stop.set)
     tasks = [asyncio.ensure_future(receiver.flusher()), asyncio.ensure_future(receiver.heartbeat())]
     shm.set_state(control.READY)
     log.info("listening on %s", spec.ports)

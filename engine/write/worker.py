@@ -9,7 +9,7 @@ rows are pending.
 Parts are merged and old ones deleted by a background thread (`engine.write.merge`), which
 gets each flush's parts once the flush is whole.
 
-Drain (SIGTERM, sent after every parser has exited): read the rings dry, stop the merge thread
+Drain (the drain signal, sent after every parser has exited): read the rings dry, stop the merge thread
 (a merge in progress is abandoned; its temporary file is removed), flush, exit.
 """
 

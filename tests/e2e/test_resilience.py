@@ -1,5 +1,6 @@
-"""End to end under failure: SIGTERM during load loses nothing read; a parser killed with
-SIGKILL mid-load is restarted and no TCP message goes missing or doubles."""
+"""End to end under failure: SIGTERM during load (to the supervisor, or to its whole process
+group) loses nothing read; a parser or the writer killed with SIGKILL mid-load is restarted and
+no TCP message goes missing or doubles; workers of a killed supervisor drain and exit."""
 
 from __future__ import annotations
 
@@ -25,8 +26,18 @@ def _line(conn: int, i: int) -> bytes:
     return f"<14>Nov 22 10:00:00 h{conn} app: conn={conn} seq={i} padding-padding-padding-padding\n".encode()
 
 
-def test_sigterm_during_load_loses_nothing_read(start_engine):
-    engine = start_engine(name="sigterm")
+def _terminate_group(engine, timeout: float = 120) -> int:
+    """SIGTERM to the engine's whole process group, as timeout(1) or `kill -TERM -PGID` do."""
+    engine._note_workers()
+    os.killpg(engine.proc.pid, signal.SIGTERM)
+    return engine.proc.wait(timeout)
+
+
+@pytest.mark.parametrize("to", ["supervisor", "group"])
+def test_sigterm_during_load_loses_nothing_read(start_engine, to):
+    # "group": every worker gets the SIGTERM too; they ignore it and the supervisor still drains
+    # them in order (a writer stopping before the parsers would leave rows in the rings).
+    engine = start_engine(name=f"sigterm-{to}", new_session=to == "group")
     port = engine.ports["syslog_tcp"]
     stop = threading.Event()
     sent = collections.Counter()
@@ -48,11 +59,12 @@ def test_sigterm_during_load_loses_nothing_read(start_engine):
     for t in threads:
         t.start()
     time.sleep(2.0)
-    code = engine.terminate(timeout=120)
+    code = engine.terminate(timeout=120) if to == "supervisor" else _terminate_group(engine)
     stop.set()
     for t in threads:
         t.join(30)
     assert code == 0, engine.log_text()
+    assert "restarting" not in engine.log_text(), engine.log_text()
     assert not os.path.exists(engine.shm_path()), "shared memory must be removed on exit"
     rows = all_rows(engine.data_dir)
     assert len(rows) > 1000, "the engine must have taken load before the SIGTERM"
@@ -114,6 +126,29 @@ def test_kill_worker_mid_load_loses_and_doubles_nothing(start_engine, role):
     doubled = sum(v > 1 for v in seqs.values())
     assert missing == 0 and doubled == 0, f"{missing} missing, {doubled} doubled\n{engine.log_text()[-3000:]}"
     assert engine.terminate() == 0
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(start_engine):
+    engine = start_engine(name="orphans")
+    send_tcp(engine.ports["syslog_tcp"], b"".join(_line(0, i) for i in range(1000)))
+    assert wait_written(engine.url, 1000, timeout=30) >= 1000
+    workers = [pid for role in ("receiver", "parser", "writer", "api") for pid in _pids(engine, role)]
+    engine.proc.kill()  # SIGKILL: no drain from the supervisor
+    engine.proc.wait(10)
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)], engine.log_text()[-3000:]
+    assert len(all_rows(engine.data_dir)) == 1000
+    assert "is gone; draining" in engine.log_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
 
 
 def test_hung_worker_is_killed_and_restarted(start_engine, tmp_path):
