@@ -3,7 +3,6 @@ a webhook, under background load: percentiles over many probes, each firing a ne
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tempfile
@@ -79,17 +78,15 @@ def run_alert_latency(args) -> int:
             lat.append(t - sent_at[a["labels"]["host"]])
     arr = np.sort(np.asarray(lat))
     result = {
-        "bench": "alert-latency", "machine": report.machine(), "probes": args.probes,
+        "bench": "alert-latency", "machine": report.machine(), "versions": report.versions(), "probes": args.probes,
         "interval_s": args.interval, "background_rate": args.rate, "background_sent": bg_sent[0],
         "latency_s": {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
                       "p99": float(np.percentile(arr, 99)), "max": float(arr[-1])},
+        "latencies_ms": [round(x * 1e3, 2) for x in arr.tolist()],
     }
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"alert-latency-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+    path, png = report.write(result, out_dir, "alert-latency", report.plot_alert_latency)
     l = result["latency_s"]
     print(f"alert fire latency, send → webhook, {args.probes} probes, background {args.rate:.0f} msgs/s: "
           f"p50 {l['p50'] * 1e3:.0f} ms, p95 {l['p95'] * 1e3:.0f} ms, p99 {l['p99'] * 1e3:.0f} ms, max {l['max'] * 1e3:.0f} ms")
-    print(f"result: {path}")
+    print(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
     return 0

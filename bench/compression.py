@@ -14,13 +14,13 @@ corpus/loghub/SOURCE.md count it) is reported too.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import sys
 import tempfile
 import time
 
+from bench import report
 from engine.config import Storage
 from engine.store.index import make_index_builder
 from engine.store.layout import part_name
@@ -127,6 +127,7 @@ def run_compression(args) -> int:
     levels = {k: v for k, v in (("zstd_level", args.zstd_level), ("merge_zstd_level", args.merge_zstd_level)) if v}
     storage = Storage(fsync=False, derive_fields=args.derive_fields, **levels)
     out: dict = {"bench": "compression", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "machine": report.machine(), "versions": report.versions(),
                  "config": {"zstd_level": storage.zstd_level, "merge_zstd_level": storage.merge_zstd_level,
                             "derive_fields": storage.derive_fields,
                             "block_rows": storage.block_rows, "synthetic_rows": args.rows}}
@@ -140,8 +141,9 @@ def run_compression(args) -> int:
         if args.rows:
             out["synthetic"] = synthetic(args.rows, storage, os.path.join(tmp, "synthetic"))
     print_table(out)
-    path = write_result(out, args.out, "compression")
-    print(f"result: {path}", file=sys.stderr)
+    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "compression",
+                             report.plot_compression)
+    print(f"result: {path}" + (f"\nplot:   {png}" if png else ""), file=sys.stderr)
     return 0
 
 
@@ -153,12 +155,3 @@ def print_table(out: dict) -> None:
             print(f"{data:<11} {stage:<8} {r['rows']:>9,} {r['raw_bytes'] / 1e6:>8.2f} {r['bytes'] / 1e6:>8.2f} "
                   f"{ratio:>6} {100 * r['index_share']:>7.1f}% {r['parts']:>6}"
                   + (f"   (file bytes: {r['file_ratio']:.2f})" if "file_ratio" in r else ""))
-
-
-def write_result(result: dict, out_dir: str | None, name: str) -> str:
-    out_dir = out_dir or os.path.join(os.getcwd(), "bench", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    return path

@@ -19,20 +19,19 @@ warm-up run, then the median of `--runs` runs (default 10).
 The executor is `engine.query.execute.run_to_objects(data_dir, query, start_ns, end_ns, limit)`;
 without it the bench says so and exits with status 2.
 
-Output: a table on stdout and JSON in bench/results/query-<time>.json.
+Output: a table on stdout, JSON and a PNG plot in bench/results/query-<time>.json/.png.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import statistics
 import sys
 import time
 
-from bench.compression import write_result
+from bench import report
 from engine.config import Storage
 from engine.store.index import make_index_builder
 from engine.store.layout import part_name
@@ -194,13 +193,13 @@ def run_query_bench(args) -> int:
         results.append(entry)
         log(f"  {name}: {entry['all']['median_ms']} ms, last 5m {entry['last 5m']['median_ms']} ms")
     out = {"bench": "query", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
-                       "platform": platform.platform()},
+           "machine": report.machine(), "versions": report.versions(),
            "config": {"rows": args.rows, "seed": args.seed, "runs": args.runs, "data_dir": data_dir},
            "data": marker, "storage": figures, "results": results}
     print_table(out)
-    path = write_result(out, args.out, "query")
-    log(f"result: {path}")
+    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "query",
+                             report.plot_query)
+    log(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
     return 0
 
 

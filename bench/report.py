@@ -188,3 +188,62 @@ def markdown_ingest(result: dict) -> str:
                      f"p95 {lat['p95']:,.0f} ms, p99 {lat['p99']:,.0f} ms "
                      f"({result['latency']['probes_found']:,} probes)")
     return "\n".join(lines)
+
+
+def plot_query(result: dict, path: str) -> None:
+    """Median ms per query, over all rows and over the last 5 minutes (log scale)."""
+    import matplotlib.pyplot as plt
+
+    rows = result["results"]
+    names = [r["name"] for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], [r["all"]["median_ms"] for r in rows], height=0.4,
+            label=f"all {result['config']['rows']:,} rows")
+    ax.barh([i - 0.2 for i in y], [r["last 5m"]["median_ms"] for r in rows], height=0.4, label="last 5 minutes")
+    ax.set_yticks(list(y), names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"median ms of {result['config']['runs']} runs (log scale)")
+    ax.set_title(f"logjet bench query on {result['machine'].get('cpu_model', '')}, {result['machine'].get('cpus')} CPUs")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_compression(result: dict, path: str) -> None:
+    """Raw bytes ÷ bytes on disk per data set, flushed and merged."""
+    import matplotlib.pyplot as plt
+
+    sets = [d for d in ("loghub", "loghub-live", "synthetic") if d in result]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, stage in enumerate(("flushed", "merged")):
+        values = [result[d][stage]["ratio"] for d in sets]
+        bars = ax.bar([i + (k - 0.5) * 0.4 for i in range(len(sets))], values, width=0.4, label=stage)
+        ax.bar_label(bars, fmt="%.2f")
+    ax.set_xticks(range(len(sets)), sets)
+    ax.set_ylabel("raw bytes ÷ bytes on disk (indexes included)")
+    ax.set_title("logjet bench compression")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_alert_latency(result: dict, path: str) -> None:
+    """The distribution of send → webhook latencies, sorted."""
+    import matplotlib.pyplot as plt
+
+    lat = sorted(result["latencies_ms"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([100 * (i + 1) / len(lat) for i in range(len(lat))], lat)
+    ax.set_xlabel("percentile of probes")
+    ax.set_ylabel("send → webhook (ms)")
+    p = result["latency_s"]
+    ax.set_title(f"alert fire latency: p50 {p['p50'] * 1e3:.0f} ms, p99 {p['p99'] * 1e3:.0f} ms "
+                 f"({result['background_rate']:,.0f} msgs/s background)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -45,7 +45,8 @@ def test_suite_runs_against_an_executor(tmp_path, small, monkeypatch, capsys):
 
     monkeypatch.setattr(bq, "_executor", lambda: fake_run)
     assert bq.run_query_bench(_args(tmp_path)) == 0
-    (result,) = (tmp_path / "out").iterdir()
+    (result,) = (tmp_path / "out").glob("*.json")
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1  # and its plot
     out = json.loads(result.read_text())
     assert [r["name"] for r in out["results"]] == [name for name, _ in bq.SUITE]
     assert out["storage"]["rows"] == 12_000 and out["storage"]["ratio"] > 1
