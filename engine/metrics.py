@@ -56,6 +56,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "alert_count_records_dropped_total": ("counter", "Batches' alert counts dropped because the evaluator's ring was full."),
     "alert_fire_latency_seconds": ("histogram", "From receipt of the batch that made an alert fire to its notifications being queued."),
     "alert_rules": ("gauge", "Alert rules in force."),
+    "alert_groups_dropped_total": ("counter", "Match counts of new groups dropped because a rule tracked MAX_GROUPS_PER_RULE groups."),
     "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
     "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
     "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),

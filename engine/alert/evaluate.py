@@ -18,6 +18,7 @@ Single-threaded (the API worker's event loop calls it); no I/O of its own: notif
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,12 @@ from engine.alert.model import Alert
 from engine.alert.rules import EMPTY, Rule, RuleSet
 from engine.units import parse_duration_ns
 
+log = logging.getLogger("logjet.alert")
 BUCKETS_PER_WINDOW = 600
+# Groups one rule may track at once. A group_by on a field with unbounded values (a source port,
+# a request id) would otherwise grow memory and fire an alert per value; past the cap new groups
+# are dropped and counted (`alert_groups_dropped_total{rule}`), and a warning names the rule.
+MAX_GROUPS_PER_RULE = 10_000
 TEMPLATE_RE = re.compile(r"\{\{\s*\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value)\s*\}\}")
 
 
@@ -88,6 +94,7 @@ class RuleState:
     rule: Rule
     loaded_ns: int
     groups: dict[tuple, Group] = field(default_factory=dict)
+    dropped_groups: int = 0
 
     def group(self, key: tuple, now_ns: int) -> Group:
         g = self.groups.get(key)
@@ -108,6 +115,7 @@ class Evaluator:
         self.repeat_ns = parse_duration_ns("4h")
         self.resend_ns = parse_duration_ns("1m")
         self._firing_gauges: dict[str, object] = {}
+        self._dropped: dict[str, object] = {}
         self._latency = metrics.histogram("alert_fire_latency_seconds") if metrics is not None else None
 
     # --- rules --------------------------------------------------------------------------------
@@ -151,10 +159,25 @@ class Evaluator:
             if st is None or st.rule.digest != digest:
                 continue  # counted under rules that have since changed
             for key, n in zip(groups, counts):
-                g = st.group(tuple(key), recv_ns)
+                key = tuple(key)
+                if key not in st.groups and len(st.groups) >= MAX_GROUPS_PER_RULE:
+                    self._drop_group(st, n)
+                    continue
+                g = st.group(key, recv_ns)
                 g.window.add(recv_ns, n)
                 g.last_seen_ns = max(g.last_seen_ns, recv_ns)
                 g.last_recv_ns = max(g.last_recv_ns, recv_ns)
+
+    def _drop_group(self, st: RuleState, n: int) -> None:
+        if not st.dropped_groups:
+            log.warning("alert rule %r tracks %d groups already; new groups are dropped (group_by %s)",
+                        st.rule.name, MAX_GROUPS_PER_RULE, ", ".join(st.rule.spec.group_by))
+        st.dropped_groups += 1
+        if self.metrics is not None:
+            m = self._dropped.get(st.rule.name)
+            if m is None:
+                m = self._dropped[st.rule.name] = self.metrics.counter("alert_groups_dropped_total", rule=st.rule.name)
+            m.inc()
 
     # --- evaluation ---------------------------------------------------------------------------
     def tick(self, now_ns: int | None = None) -> None:

@@ -188,3 +188,21 @@ def test_silence_matchers_follow_alertmanager():
     assert not sil.matching({"host": "xweb1", "severity": "critical"}, T0 + S)  # regexes are anchored
     assert not sil.matching({"host": "web1", "severity": "info"}, T0 + S)
     assert not sil.matching({"host": "web1", "severity": "critical"}, T0 + 3601 * S)
+
+
+def test_groups_past_the_cap_are_dropped_and_counted(tmp_path, monkeypatch):
+    from engine.alert import evaluate
+    from engine.metrics import MetricsFile, read_all
+
+    monkeypatch.setattr(evaluate, "MAX_GROUPS_PER_RULE", 3)
+    body = '[[rules]]\nname = "by-port"\npattern = "refused"\ngroup_by = ["port"]\nthreshold = 2\n'
+    rs = _rules(tmp_path / "x", body)
+    metrics = MetricsFile(str(tmp_path / "api.metrics"))
+    ev = Evaluator(None, Silences(None), metrics)
+    ev.set_rules(rs, T0)
+    d = rs.rules[0].digest
+    ev.add_counts(_rec(T0 + S, "by-port", d, [[str(p)] for p in range(10)], [1] * 10))
+    ev.add_counts(_rec(T0 + 2 * S, "by-port", d, [["0"], ["99"]], [1, 1]))  # a known group still counts
+    st = ev.states["by-port"]
+    assert sorted(st.groups) == [("0",), ("1",), ("2",)] and st.groups[("0",)].window.total(T0 + 2 * S, 60 * S) == 2
+    assert read_all([str(tmp_path / "api.metrics")])[("alert_groups_dropped_total", (("rule", "by-port"),))] == 8
