@@ -5,8 +5,9 @@ keeps them in time buckets covering its rule's window (1/600 of the window, at l
 window's count is a sum over at most ~600 numbers, not a scan of rows.
 
 States per (rule, group): inactive → firing when the window's count reaches the threshold
-(absence rules: when no row matched for the whole window) → resolved when it falls back. Each
-change is notified once per notifier; an alert still firing is re-sent to Alertmanager every
+(absence rules: when no row matched for the whole window) and has held for the rule's `for`
+(pending meanwhile; 0 by default) → resolved when it falls back. Each change is notified once
+per notifier; an alert still firing is re-sent to Alertmanager every
 `resend_interval` (it expires alerts that are not re-sent) and to other notifiers every
 `repeat_interval`. A silenced alert is listed as suppressed and notifies nobody; its resolution
 is still sent to whoever heard it fire.
@@ -83,6 +84,7 @@ class Group:
     last_seen_ns: int = 0       # receive time of the last match (absence rules: or rule start)
     last_recv_ns: int = 0       # receive time of the newest batch counted, for fire latency
     firing: bool = False
+    pending_ns: int = 0         # since when the condition holds without firing yet (rule `for`)
     starts_ns: int = 0
     value: float = 0.0
     sent: dict[str, int] = field(default_factory=dict)  # notifier -> when last notified (firing)
@@ -193,7 +195,11 @@ class Evaluator:
                     should = now - g.last_seen_ns >= rule.window_ns
                 else:
                     should = count >= rule.spec.threshold
-                if should and not g.firing:
+                if not should:
+                    g.pending_ns = 0
+                elif not g.firing and not g.pending_ns:
+                    g.pending_ns = now  # the condition holds from now: it fires after `for`
+                if should and not g.firing and now - g.pending_ns >= rule.for_ns:
                     g.firing = True
                     g.starts_ns = now
                     g.sent = {}
@@ -204,7 +210,7 @@ class Evaluator:
                 if g.firing:
                     firing += 1
                     self._notify_firing(rule, g, now)
-                elif not g.window.buckets and not (rule.spec.absent and not rule.group_fields):
+                elif not g.window.buckets and not g.pending_ns and not (rule.spec.absent and not rule.group_fields):
                     del st.groups[key]  # nothing left to remember about this group
             self._set_firing_gauge(rule.name, firing)
 
@@ -270,18 +276,20 @@ class Evaluator:
 
     # --- reading ------------------------------------------------------------------------------
     def firing(self, now_ns: int | None = None) -> list[dict]:
-        """Firing alerts for `GET /api/v1/alerts`, suppressed ones marked."""
+        """Alerts for `GET /api/v1/alerts`: firing, suppressed (silenced) or pending (waiting out
+        the rule's `for`)."""
         now = now_ns or time.time_ns()
         out = []
         for st in self.states.values():
             for g in st.groups.values():
-                if not g.firing:
+                if not g.firing and not g.pending_ns:
                     continue
                 a = self.alert(st.rule, g, now)
                 silenced = self.silences.matching(a.labels, now) if self.silences else []
-                out.append({"rule": a.rule, "state": "suppressed" if silenced else "firing",
+                state = "pending" if not g.firing else "suppressed" if silenced else "firing"
+                out.append({"rule": a.rule, "state": state,
                             "labels": a.labels, "annotations": a.annotations,
-                            "startsAt": _rfc3339(g.starts_ns), "value": a.value,
+                            "startsAt": _rfc3339(g.starts_ns if g.firing else g.pending_ns), "value": a.value,
                             "fingerprint": a.fingerprint, "silencedBy": silenced,
                             "generatorURL": a.generator_url})
         out.sort(key=lambda a: (a["rule"], a["fingerprint"]))

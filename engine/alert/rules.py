@@ -43,6 +43,7 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: str = "1m"
     group_by: list[str] = []
     absent: bool = False
+    for_: str = msgspec.field(name="for", default="0s")
     severity: str = "warning"
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
@@ -72,6 +73,7 @@ class Rule:
     index: int                    # position in the rule set; patterns' hyperscan ids map to it
     digest: str
     window_ns: int
+    for_ns: int                   # how long the condition must hold before the alert fires
     filter: Filter | None         # `query` rules: the filter that selects rows
     where: Filter | None
     group_fields: tuple[Field, ...]
@@ -129,6 +131,10 @@ def _check_rule(i: int, spec: RuleSpec, notifiers: dict[str, NotifierConfig]) ->
         raise RulesError(f"rule {name!r}: window: {exc}") from None
     if not 0 < window <= MAX_WINDOW_NS:
         raise RulesError(f"rule {name!r}: window must be more than 0 and at most 24h")
+    try:
+        for_ns = parse_duration_ns(spec.for_)
+    except ValueError as exc:
+        raise RulesError(f"rule {name!r}: for: {exc}") from None
     if spec.absent and spec.threshold != 1:
         raise RulesError(f"rule {name!r}: an absence rule takes no threshold")
     flt = _filter(spec.query, "query", name) if spec.query else None
@@ -148,7 +154,7 @@ def _check_rule(i: int, spec: RuleSpec, notifiers: dict[str, NotifierConfig]) ->
         if n not in notifiers:
             raise RulesError(f"rule {name!r}: no notifier named {n!r} (have: {', '.join(notifiers) or 'none'})")
     digest = hashlib.sha1(msgspec.json.encode(spec)).hexdigest()[:16]
-    return Rule(spec, i, digest, window, flt, where, tuple(fields), labels, names)
+    return Rule(spec, i, digest, window, for_ns, flt, where, tuple(fields), labels, names)
 
 
 def parse_rules(source: bytes, path: str = "<rules>") -> RuleSet:

@@ -206,3 +206,36 @@ def test_groups_past_the_cap_are_dropped_and_counted(tmp_path, monkeypatch):
     st = ev.states["by-port"]
     assert sorted(st.groups) == [("0",), ("1",), ("2",)] and st.groups[("0",)].window.total(T0 + 2 * S, 60 * S) == 2
     assert read_all([str(tmp_path / "api.metrics")])[("alert_groups_dropped_total", (("rule", "by-port"),))] == 8
+
+
+def test_for_keeps_an_alert_pending_until_the_condition_has_held_that_long(tmp_path):
+    body = '[[rules]]\nname = "busy"\npattern = "x"\nthreshold = 2\nwindow = "1m"\nfor = "30s"\n'
+    d = _rules(tmp_path / "x", body).rules[0].digest
+    states = []
+
+    async def go():
+        n = Notifiers({}, lambda *a: None)
+        await n.start()
+        ev = Evaluator(n, Silences(None))
+        rs = _rules(tmp_path / "alerts.ndjson", body)
+        await n.reload(dict(rs.notifiers))
+        ev.set_rules(rs, T0)
+        ev.add_counts(_rec(T0 + S, "busy", d, [[]], [2]))
+        for t in (1, 20, 31, 40):
+            ev.tick(T0 + t * S)
+            states.append([a["state"] for a in ev.firing(T0 + t * S)])
+        await n.close(5)
+
+    asyncio.run(go())
+    assert states == [["pending"], ["pending"], ["firing"], ["firing"]]
+    lines = [json.loads(x) for x in (tmp_path / "alerts.ndjson").read_text().splitlines()]
+    assert [x["status"] for x in lines] == ["firing"] and lines[0]["startsAt"].endswith(":31.000Z")
+
+
+def test_a_condition_that_breaks_off_resets_for(tmp_path):
+    body = '[[rules]]\nname = "busy"\npattern = "x"\nthreshold = 2\nwindow = "10s"\nfor = "30s"\n'
+    d = _rules(tmp_path / "x", body).rules[0].digest
+    steps = [(T0 + S, _rec(T0 + S, "busy", d, [[]], [2])), (T0 + 20 * S, None),  # window empties at 11 s
+             (T0 + 25 * S, _rec(T0 + 25 * S, "busy", d, [[]], [2])), (T0 + 50 * S, None)]
+    lines, ev = _run(tmp_path, body, steps)
+    assert lines == [] and [a["state"] for a in ev.firing(T0 + 50 * S)] == []
