@@ -53,7 +53,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
     "alert_notifications_total": ("counter", "Alert notifications, by notifier and outcome (sent, retried, failed, dropped)."),
-    "alert_count_records_dropped_total": ("counter", "Batches' alert counts dropped because the evaluator's ring was full."),
+    "alert_count_records_dropped_total": ("counter", "Batches' alert counts dropped, by reason (ring_full: the evaluator's ring; damaged: undecodable)."),
     "alert_fire_latency_seconds": ("histogram", "From receipt of the batch that made an alert fire to its notifications being queued."),
     "alert_rules": ("gauge", "Alert rules in force."),
     "alert_groups_dropped_total": ("counter", "Match counts of new groups dropped because a rule tracked MAX_GROUPS_PER_RULE groups."),

@@ -78,6 +78,7 @@ class Supervisor:
         self.metrics: MetricsFile | None = None
         self._restart_counters: dict = {}
         self._reload_requested = False
+        self._rules_generation = 0  # of the alert rules snapshot; bumped by each publish
 
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
@@ -215,7 +216,7 @@ class Supervisor:
     def _publish_rules(self, rs, db: bytes, path: str) -> None:
         from engine.alert.snapshot import Snapshot, write
 
-        self._rules_generation = getattr(self, "_rules_generation", 0) + 1
+        self._rules_generation += 1
         write(self.dir.alert_rules, Snapshot(self._rules_generation, rs.source, path, db))
         self.metrics.gauge("alert_rules").set(len(rs.rules))
 

@@ -22,7 +22,6 @@ from engine.alert import snapshot
 from engine.alert.rules import EMPTY, Rule, RuleSet
 from engine.batch import KIND_ALERT_COUNTS
 from engine.query.fields import DICT
-from engine.query.filter_base import FALSE, TRUE
 from engine.query.grouping import Grouper
 from engine.query.scope import RowsScope
 from engine.store.rows import DICT_COLUMNS, KV_ALERT, Rows
@@ -43,17 +42,15 @@ class IngestAlerts:
         self.matcher = None
         self._pattern_rules: list[Rule] = []
         self._query_rules: list[Rule] = []
+        # Whether filters or groups read rows' values (then the parser keeps its dictionaries'
+        # values); fixed per rule set, so worked out at load, not per batch over every rule.
+        self.needs_values = False
         self._m_matches: dict[str, object] = {}
-        self.m_dropped = metrics.counter("alert_count_records_dropped_total") if metrics else None
+        self.m_dropped = metrics.counter("alert_count_records_dropped_total", reason="ring_full") if metrics else None
 
     @property
     def active(self) -> bool:
         return bool(self.rules.rules)
-
-    @property
-    def needs_values(self) -> bool:
-        """True when filters or groups read rows' values (the dictionaries must be kept)."""
-        return any(r.filter or r.where or r.group_fields for r in self.rules.rules)
 
     def load(self) -> bool:
         """(Re)load the snapshot if it changed; False when it could not be read (old rules stay)."""
@@ -71,6 +68,7 @@ class IngestAlerts:
         self.generation = generation
         self._pattern_rules = rules.pattern_rules
         self._query_rules = [r for r in rules.rules if r.filter is not None]
+        self.needs_values = any(r.filter or r.where or r.group_fields for r in rules.rules)
         if rules.rules:
             log.info("alert rules generation %d: %d rules (%d patterns)", generation, len(rules.rules),
                      len(self._pattern_rules))
@@ -166,9 +164,9 @@ def _groups(rule: Rule, idx: np.ndarray, arrays: dict, dicts, block) -> list:
 
 def _filtered(flt, blk, idx: np.ndarray | None, n: int) -> np.ndarray:
     bound = flt.bind(blk.scope)
-    if bound is FALSE or bound.const is False:
+    if bound.const is False:
         return np.empty(0, np.int64)
-    if bound is TRUE or bound.const is True:
+    if bound.const is True:
         return np.arange(n, dtype=np.int64) if idx is None else idx
     cand = np.zeros(n, np.bool_)
     if idx is None:

@@ -25,7 +25,7 @@ from engine.alert.notify import Notifiers
 from engine.alert.silences import SilenceError, Silences
 from engine.batch import KIND_ALERT_COUNTS
 from engine.ring import RingConsumer
-from engine.units import parse_duration_s
+from engine.units import parse_duration_s, parse_hostport
 
 log = logging.getLogger("logjet.alert")
 _json = msgspec.json.Encoder()
@@ -53,7 +53,7 @@ class AlertService:
         self.interval = 0.25
         self._reload = True
         self._task: asyncio.Task | None = None
-        self.m_bad = m.counter("alert_count_records_dropped_total")
+        self.m_bad = m.counter("alert_count_records_dropped_total", reason="damaged")
 
     def _on_outcome(self, notifier: str, outcome: str, n: int) -> None:
         key = (notifier, outcome)
@@ -157,9 +157,9 @@ def _open_silences(path: str) -> Silences:
 
 
 def install(app: web.Application, settings, spec, shm) -> AlertService:
-    host, port = settings.listen.http.rsplit(":", 1)[0], spec.ports.get("http", 0)
-    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
-    service = AlertService(settings, spec, shm, f"http://{shown}:{port}")
+    host, _ = parse_hostport(settings.listen.http)
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    service = AlertService(settings, spec, shm, f"http://{shown}:{spec.ports.get('http', 0)}")
     app.router.add_get("/api/v1/alerts", service.get_alerts)
     app.router.add_get("/api/v1/rules", service.get_rules)
     app.router.add_get("/api/v1/silences", service.get_silences)

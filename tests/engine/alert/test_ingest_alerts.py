@@ -119,7 +119,7 @@ def test_a_full_ring_drops_and_counts_without_blocking(setup):
     for _ in range(2000):  # far more records than 64 KiB holds; nobody reads them
         parser.parse(_raw(FRAMES[:1], time.time_ns()))
     samples = read_all([str(tmp_path / "p.metrics")])
-    assert samples[("alert_count_records_dropped_total", ())] > 0
+    assert samples[("alert_count_records_dropped_total", (("reason", "ring_full"),))] > 0
 
 
 def test_reload_picks_up_a_new_generation(setup):
