@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.store import columns as C
 from engine.store.rows import Rows
+from engine.store.value_frames import frames_of
 
 
 class Spans(NamedTuple):
@@ -60,6 +61,10 @@ class Block:
             got = self._cache["message"] = Spans(self._get("message.data"), off[:-1], off[1:])
         return got
 
+    def message_for(self, cand: np.ndarray) -> Spans:
+        """The message spans of at least the rows in `cand` (others may read as -1/-1)."""
+        return self.message()
+
     def pairs(self, key_id: int) -> Pairs:
         """Every pair of the block with field key `key_id`, in row order."""
         name = f"pairs:{key_id}"
@@ -71,12 +76,16 @@ class Block:
                 empty = np.empty(0, np.int64)
                 got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
             else:
-                counts = self._get("kv.count")
-                owner = np.repeat(np.arange(self.n, dtype=np.int64), counts)
-                off = self._offsets("kv.len")
-                got = Pairs(owner[j], Spans(self._get("kv.data"), off[j], off[j + 1]))
+                # The row of pair j: the last row whose first pair is at or before j.
+                owner = np.searchsorted(self._offsets("kv.count"), j, side="right") - 1
+                got = Pairs(owner, self._key_spans(key_id, j))
             self._cache[name] = got
         return got
+
+    def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
+        """Spans of the values of pairs `j` (those with key `key_id`)."""
+        off = self._offsets("kv.len")
+        return Spans(self._get("kv.data"), off[j], off[j + 1])
 
     def first(self, key_id: int) -> Spans:
         """Per row, the first value of field key `key_id` (-1/-1 where there is none)."""
@@ -124,6 +133,10 @@ class Block:
         raise NotImplementedError
 
 
+# Pair columns read as stored when no pair is derived from the message (then they are all).
+_STORED_KV = ("kv.count", "kv.key", "kv.kind")
+
+
 class PartBlock(Block):
     """Block `b` of a part, read through its scope."""
 
@@ -142,10 +155,40 @@ class PartBlock(Block):
             part = self.scope.part
             if name == "_recv":
                 got = part.recv(self.b, self.time())
+            elif name in _STORED_KV and "kv.derived" not in part.meta.blocks[self.b].streams:
+                # As stored: the logical names decode every pair's value too.
+                got = part.stored_stream(self.b, name)
             else:
                 got = part.stream(self.b, name)
             self._cache[name] = got
         return got
+
+    def message(self) -> Spans:
+        got = self._cache.get("message")
+        if got is None:
+            got = self._cache["message"] = Spans(*self.scope.part.value_spans(self.b, "message"))
+        return got
+
+    def message_for(self, cand: np.ndarray) -> Spans:
+        # Messages cut into frames by app: read only the frames of the candidates' apps.
+        got = self._cache.get("message")
+        if got is not None:
+            return got
+        part = self.scope.part
+        if not frames_of(part.meta.blocks[self.b].streams, "message") or cand.all():
+            return self.message()
+        return Spans(*part.value_spans(self.b, "message", cand))
+
+    def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
+        part = self.scope.part
+        if "kv.derived" in part.meta.blocks[self.b].streams:  # pairs found in the message: all
+            return super()._key_spans(key_id, j)
+        # Values cut into frames by key: this key's frame holds exactly pairs j, in order.
+        got = part.group_spans(self.b, "kv", key_id, len(j))
+        if got is not None:
+            return Spans(*got)
+        data, starts, ends = part.value_spans(self.b, "kv", self._get("kv.key") == key_id)
+        return Spans(data, starts[j], ends[j])
 
     def rows(self, idx: np.ndarray) -> Rows:
         whole = self._cache.get("rows")

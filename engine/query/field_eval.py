@@ -138,7 +138,7 @@ class MessageBound(Bound):
                 return cand
         if not cand.any():
             return np.zeros_like(cand)
-        return self.pred.on_message(blk.message(), cand)
+        return self.pred.on_message(blk.message_for(cand), cand)
 
 
 def _block_mask(rows: np.ndarray, row0: int, n: int) -> np.ndarray:

@@ -22,21 +22,21 @@ value that is in 1-6% of the rows (a host among 50, interleaved by time), and 1 
 value in more than 6% of them; a bitmap of a near-unique value (procid) costs ~10 bytes a row.
 On bench/generate.py traffic, every bitmap plus blooms came to 36% of the compressed data. So
 the index is given INDEX_SHARE (19%) of the part's compressed column bytes: the bloom first (it
-is the only way to skip blocks for a rare word), then the bitmap sets in BASE_COLUMNS order
-while the index is within BASE_SHARE (15%), then field key sets and token sets together, by
-cost per row covered, in what is left; a set that does not fit is left out. A base column left
-out is "derived": `value_rows` still answers, from the column's own blocks (a u8 or id stream
-per block, a few µs each), so the query sees the same interface either way; a field key left
-out has no index (`value_rows` is None: scan). Reading a derived column over 10M rows costs
-~20 ms against ~1 ms for a stored bitmap; a stored one costs 2 bytes a row or more: that is the
-trade. A frequent token left out costs far more (a scan of every message, ~900 ms over 10M
-rows), hence BASE_SHARE: base columns may not take the room the token sets need.
+is the only way to skip blocks for a rare word), then base column sets, field key sets and
+token sets together, by gain per byte: GAIN_NS (what the set saves a query per row of the
+part: a base column without bitmaps reads its own small stream, ~2 ns a row; a field key
+without a set reads that key's values, a token without a bitmap every message, ~80 ns a row)
+times the rows the set covers, over its compressed size. A set that does not fit is left out.
+A base column left out is "derived": `value_rows` still answers, from the column's own blocks
+(a u8 or id stream per block, a few µs each), so the query sees the same interface either
+way; a field key left out has no index (`value_rows` is None: scan). On bench/generate.py
+data the host bitmaps (2 bytes a row, 9% of the data) now yield to ~80 token bitmaps and
+`host:x` reads the host stream (~20-30 ms over 10M rows instead of ~20 with bitmaps).
 
 Token sets. A word that 30% of the rows hold is in every block, so its bloom skips nothing and
 the query used to decompress and scan every message. Now each part keeps, for the message
-tokens held by at least TOKEN_MIN_SHARE (2%) of its rows, most frequent first (cheapest per row
-covered: a dense roaring container is 1 bit a row of the part, whatever the share), the exact
-rows holding each, as far as the budget goes. `PartIndex.token_rows` answers a single-token
+tokens held by at least TOKEN_MIN_SHARE (0.5%) of its rows (bare numbers excepted: those are
+values, filtered as fields), the exact rows holding each, as far as the budget goes. `PartIndex.token_rows` answers a single-token
 word from it with no message read; a phrase (or a word of several tokens) tests only the rows
 in the AND of its kept tokens' bitmaps. Tokens are found by hash (`token_hashes`, case-folded,
 as the bloom), on a sample of the rows, then counted exactly (distinct rows, not occurrences)
@@ -114,10 +114,13 @@ INDEX_VERSION = 2
 # The issue's ceiling is 20% of the compressed data; 19% leaves room for the footer's directory
 # (the fit below is checked on compressed bytes, so the share is never overshot).
 INDEX_SHARE = 0.19
-# Base columns stop at this share (what the whole index had before token sets): one left out is
-# still answered from its own stream (~20 ms over 10M rows), while a frequent word with no
-# bitmap costs a scan of every message (~900 ms), so the rest goes to field and token sets.
-BASE_SHARE = 0.15
+# What a set saves a query, in ns per row of the part it would otherwise read (measured on
+# bench/generate.py data, 2 cores): a base column with no bitmaps is read from its own u8/id
+# stream (~2 ns a row), a field key with none reads every pair of the part (~35), a token with
+# none decompresses and scans every message (~80). Sets are stored by this gain per byte, so a
+# bitmap of a host interleaved with 49 others (2 bytes a row, saving 2 ns) yields to a dozen
+# token bitmaps (1 bit a row each, saving 80).
+GAIN_NS = {"base": 2.0, "field": 35.0, "tokens": 80.0}
 # 7 bits a token: k = 5, 3.5% false positives (a word search reads 1 block in 30 it need not).
 # 10 bits would give 0.8% at 1.4x the size; on loghub the bloom is most of the index.
 BLOOM_BITS_PER_TOKEN = 7
@@ -131,16 +134,18 @@ BASE_COLUMNS = ("host", "app", "severity", "facility", "format", "source", "msgi
 U8_INDEXED = ("severity", "facility", "format")
 FIELD_PREFIX = "field:"
 # A message token held by at least this share of a part's rows is a candidate for a token
-# bitmap. Below it, a word query's scan is cheap to narrow anyway: at 65536-row blocks a token
-# in under ~0.01% of rows leaves most blocks to the bloom, and what remains is budget-bound.
-TOKEN_MIN_SHARE = 0.02
+# bitmap. A sparse token is cheap (a roaring array: 2 bytes a row holding it, so 0.01 bytes a
+# row of the part at 0.5%) and is in every 65536-row block all the same, so its bloom skips
+# nothing; far below it (under ~0.01% of rows) the bloom leaves most blocks out.
+TOKEN_MIN_SHARE = 0.005
 # Candidates are found on a sample of this many rows (evenly strided), at half the share so that
 # sampling error does not lose a token just over it; the exact count comes from every row.
 TOKEN_SAMPLE_ROWS = 65536
-# The budget holds ~10-20 bitmaps of a 1-2M-row part; 96 candidates (their rows are held in
-# memory as uint32 until the choice is made: ~100 MB for 2M rows) leave room for groups.
-MAX_TOKEN_CANDIDATES = 96
-# Token sets (and the budget above BASE_SHARE) only for parts of at least this many blocks. A
+# The budget holds ~20-40 bitmaps of a 1-2M-row part, dense and sparse; 128 candidates (their
+# rows are held in memory as uint32 until the choice is made: ~100 MB for 2M rows) leave room
+# for groups.
+MAX_TOKEN_CANDIDATES = 128
+# Token sets (and the whole INDEX_SHARE) only for parts of at least this many blocks. A
 # smaller part is scanned whole in a few ms, so its index buys less and gets less:
 # SMALL_PART_SHARE, what the index took before the sets were packed to fill their room (the
 # loghub samples, 20k rows in one part: 10.0:1 at 12.5%, 9.8:1 at 15%, 9.5:1 with token sets).
@@ -316,6 +321,10 @@ def _token_groups(rows: Rows, candidates: np.ndarray, cand_rows: list[np.ndarray
         text = _token_text(rows, int(members[0]), h)
         if text is None:  # cannot happen with this tokenizer; then it is safer not to store it
             continue
+        if text.isdigit():
+            # A bare number in a message is a value (a count, port, pid, code): queried as a
+            # field, with a comparison, far more than as a word; its room goes to words.
+            continue
         groups.setdefault(_bitmap_bytes(members), [[], len(members)])[0].append(text)
     return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
 
@@ -332,11 +341,10 @@ def _token_blob(groups: list[tuple[bytes, list[bytes]]]) -> bytes:
 
 
 def _fit(items: list, room: int) -> list:
-    """The items to store in `room` bytes: by cost per row covered (bytes / rows), those that
-    fit, skipping (not stopping at) one that does not. Item: (bytes, rows covered, kind,
-    payload)."""
+    """The items to store in `room` bytes: by gain per byte, those that fit, skipping (not
+    stopping at) one that does not. Item: (bytes, gain, kind, payload)."""
     chosen, used = [], 0
-    for item in sorted(items, key=lambda it: (it[0] / max(1, it[1]), it[0])):
+    for item in sorted(items, key=lambda it: (-it[1] / max(1, it[0]), it[0])):
         if used + item[0] <= room:
             chosen.append(item)
             used += item[0]
@@ -369,18 +377,6 @@ def make_index_builder(storage_settings):
         if len(bloom) <= BLOOM_SHARE * data_bytes:
             meta.bloom = list(writer.append(bloom))
             used = len(bloom)
-        base_budget = min(budget, int(min(BASE_SHARE, INDEX_SHARE) * data_bytes))
-        for column in BASE_COLUMNS:
-            blob = _base_set(rows, column)
-            frame = writer.compress(blob)
-            if used + len(frame) <= base_budget:
-                meta.stored[column] = [*writer.append(frame), 0, len(blob)]
-                used += len(frame)
-            elif column in U8_INDEXED:
-                present = np.flatnonzero(np.bincount(getattr(rows, column), minlength=256)[:NO_VALUE])
-                meta.derived[column] = [_u8_value(column, int(c)) for c in present]
-            else:
-                meta.derived[column] = None
         _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows)
         return msgspec.to_builtins(meta)
 
@@ -389,31 +385,36 @@ def make_index_builder(storage_settings):
 
 def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
                 candidates: np.ndarray, cand_rows: list[np.ndarray]) -> None:
-    """Field key sets and token sets in what is left of the budget, by cost per row covered.
+    """Base column sets, field key sets and token sets in what the bloom left of the budget,
+    by gain per byte (GAIN_NS).
 
-    Both answer a lookup that would otherwise read every block of the part (a frequent token is
-    in every block, so its bloom cannot skip any), so a byte is worth most where it covers the
-    most rows: a token in 30% of the rows costs 1 bit a row of the part (a dense roaring
-    container), 0.4 bytes per row it holds; a key's set of sparse values costs ~2 bytes per row
-    it holds. Field key sets share one blob (most are a few dozen bytes, less than a frame's
-    overhead), token sets another. Each set's cost is its size compressed alone at level 1 (a
-    quick estimate); the chosen ones are then compressed for real, and when the frames miss
-    the room (over, or well under it) the choice is made again for the room scaled by that
-    ratio, a few times at most, keeping the largest choice that fits."""
-    if room <= 0:
-        return
+    A base column's set is its own frame (its size is known exactly); field key sets share one
+    frame (most are a few dozen bytes, less than a frame's overhead), token sets another, whose
+    sizes are estimated per set (compressed alone at level 1); the chosen ones are then
+    compressed for real, and when the frames miss the room (over, or well under it) the choice
+    is made again for the room scaled by that ratio, a few times at most, keeping the choice
+    with the most gain that fits. A base column left out is derived (answered from its stream);
+    a field key left out has no index (scan)."""
 
     def cost(blob: bytes) -> int:
         # What it adds to a frame: a sparse bitmap's u16 arrays and a dense one of an 8% token
         # (about one byte in two has a bit set) compress well, a 30% token's hardly at all.
         return len(writer.compress(blob, fast=True)) if len(blob) > 256 else len(blob)
 
-    items = [(cost(blob), covered, "field", (column, blob))
-             for column, (blob, covered) in _field_sets(rows, max_values).items()]
+    items = []
+    for column in BASE_COLUMNS:
+        blob = _base_set(rows, column)
+        covered = len(rows) - int(np.count_nonzero(
+            getattr(rows, column) == NO_VALUE if column in U8_INDEXED else rows.ids[column] == 0))
+        frame = writer.compress(blob)
+        items.append((len(frame), GAIN_NS["base"] * covered, "base", (column, blob, frame)))
+    for column, (blob, covered) in _field_sets(rows, max_values).items():
+        items.append((cost(blob), GAIN_NS["field"] * covered, "field", (column, blob)))
     for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
-        items.append((cost(bitmap) + sum(len(t) + 8 for t in texts), covered, "tokens", (bitmap, texts)))
+        items.append((cost(bitmap) + sum(len(t) + 8 for t in texts), GAIN_NS["tokens"] * covered, "tokens",
+                      (bitmap, texts)))
     best = None
-    target = room
+    target = max(0, room)
     tried = set()
     for _ in range(4):
         chosen = _fit(items, target)
@@ -421,15 +422,17 @@ def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
         if key in tried:
             break  # the same choice again: it fits or not as it did
         tried.add(key)
+        bases = [p for _, _, kind, p in chosen if kind == "base"]
         fields = sorted((len(p[1]), p[0], p[1]) for _, _, kind, p in chosen if kind == "field")
         groups = [p for _, _, kind, p in chosen if kind == "tokens"]
         field_frame = writer.compress(b"".join(b for _, _, b in fields)) if fields else b""
         # Level 1, as the bloom: bitmaps of rows spread at random come out no smaller at 9
         # (1.78 MB at 1, 1.82 MB at 9 for a 2.55 MB set) and take 14x the time.
         token_frame = writer.compress(_token_blob(groups), fast=True) if groups else b""
-        size = len(field_frame) + len(token_frame)
-        if size <= room and (best is None or len(chosen) > best[0]):
-            best = (len(chosen), fields, groups, field_frame, token_frame)
+        size = sum(len(f) for _, _, f in bases) + len(field_frame) + len(token_frame)
+        gain = sum(it[1] for it in chosen)
+        if size <= room and (best is None or gain > best[0]):
+            best = (gain, bases, fields, groups, field_frame, token_frame)
         if len(chosen) == len(items) and size <= room:
             break
         # The estimates were off by size / estimate (frames compress better or worse than the
@@ -439,9 +442,17 @@ def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
         target = int(estimate * room / max(1, size))
         if size > room:
             target = min(target, estimate - 1)
-    if best is None:
-        return
-    _, fields, groups, field_frame, token_frame = best
+    _, bases, fields, groups, field_frame, token_frame = best or (0, [], [], [], b"", b"")
+    stored = {column: (blob, frame) for column, blob, frame in bases}
+    for column in BASE_COLUMNS:  # in this order, so that a part's layout does not depend on the fit
+        if column in stored:
+            blob, frame = stored[column]
+            meta.stored[column] = [*writer.append(frame), 0, len(blob)]
+        elif column in U8_INDEXED:
+            present = np.flatnonzero(np.bincount(getattr(rows, column), minlength=256)[:NO_VALUE])
+            meta.derived[column] = [_u8_value(column, int(c)) for c in present]
+        else:
+            meta.derived[column] = None
     if fields:
         offset, clen = writer.append(field_frame)
         at = 0

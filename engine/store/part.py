@@ -24,6 +24,12 @@ from engine.store.part_format import (  # noqa: F401 - re-exported
 )
 from engine.store.part_write import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
+from engine.store.value_frames import GROUP_KEY, frames_of
+from native_kernels.gather import take_spans
+
+
+def line_ends(raw: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(raw == C.LINE_SEP)
 
 # Stream names of the version 1 layout that `Part.stream` still answers (see there).
 _LOGICAL = frozenset({"_recv", "message.len", "message.data", "sd.len", "sd.data",
@@ -136,6 +142,11 @@ class Part:
             return self._logical(block, name)
         return self._physical(block, name)
 
+    def stored_stream(self, block: int, name: str) -> np.ndarray:
+        """Decoded stream `name` of `block` as stored (no logical names: `kv.key` holds the
+        stored pairs' keys only, without those derived from the message)."""
+        return self._physical(block, name)
+
     def _physical(self, block: int, name: str) -> np.ndarray:
         meta = self.meta.blocks[block].streams[name]
         return C.decode(meta.encoding, self.raw_stream(meta), meta.base)
@@ -171,6 +182,8 @@ class Part:
         `n` is the value count (rows, or for `kv` the stored pairs: the sum of the stored
         `kv.count`; `fields` gives every pair)."""
         streams = self.meta.blocks[b].streams
+        if frames_of(streams, name):
+            return take_spans(*self.value_spans(b, name))
         if n is None:
             n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
         data_meta = streams[f"{name}.data"]
@@ -185,18 +198,55 @@ class Part:
             raise PartDamaged(f"{name} values of block {b} do not match their lengths")
         return offsets, raw
 
-    def value_spans(self, b: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(buffer, starts, ends) of block `b`'s `message` or `sd` values: value i is
-        buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the separators):
-        for scans that read values where they lie, like word search."""
-        meta = self.meta.blocks[b].streams[f"{name}.data"]
+    def value_spans(self, b: int, name: str, want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of block `b`'s stored `message`, `sd` or `kv` values: value i
+        is buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the
+        separators): for scans that read values where they lie, like word search. `want`
+        (bool per value) lets a block whose values are cut into frames by group
+        (`engine.store.value_frames`) decompress only the frames holding a wanted value; the
+        values of the frames left out read as -1/-1 (no value)."""
+        streams = self.meta.blocks[b].streams
+        frames = frames_of(streams, name)
+        if not frames:
+            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
+            return self._frame_spans(b, name, "", n)
+        gids = self._physical(b, GROUP_KEY[name])
+        own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
+        own[list(frames)] = True
+        wanted = set(frames) | {None} if want is None else set(np.unique(gids[want]).tolist())
+        starts = np.full(len(gids), -1, np.int64)
+        ends = np.full(len(gids), -1, np.int64)
+        pieces, at = [], 0
+        groups = [(g, suffix) for g, suffix in frames.items() if g in wanted]
+        if want is None or not own[list(wanted)].all():
+            groups.append((None, ""))  # the rest frame holds a wanted value
+        for g, suffix in groups:
+            members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
+            buf, s, e = self._frame_spans(b, name, suffix, len(members))
+            starts[members] = s + at
+            ends[members] = e + at
+            pieces.append(buf)
+            at += len(buf)
+        buffer = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.empty(0, np.uint8)
+        return buffer, starts, ends
+
+    def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(buffer, starts, ends) of the `n` values of `group` in block `b`, in order, when the
+        group has its own frame (`engine.store.value_frames`); None when it has not."""
+        suffix = frames_of(self.meta.blocks[b].streams, name).get(group)
+        return None if suffix is None else self._frame_spans(b, name, suffix, n)
+
+    def _frame_spans(self, b: int, name: str, suffix: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of the `n` values in frame `name.data<suffix>` of block `b`."""
+        meta = self.meta.blocks[b].streams[f"{name}.data{suffix}"]
         raw = self.raw_stream(meta)
-        n = self.meta.blocks[b].rows
         if meta.encoding != "lines":
-            offsets, raw = self.values(b, name)
+            offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len{suffix}"))
+            if len(offsets) != n + 1 or offsets[-1] != len(raw):
+                raise PartDamaged(f"{name} values of block {b} do not match their lengths")
             return raw, offsets[:-1], offsets[1:]
-        ends = np.flatnonzero(raw == C.LINE_SEP)
-        if len(ends) != n or (n and ends[-1] != len(raw) - 1):
+        ends = line_ends(raw)
+        if len(ends) != n or (n and ends[-1] != len(raw) - 1) or (not n and len(raw)):
             raise PartDamaged(f"{name} values of block {b}: {len(ends)} separators for {n} values")
         starts = np.empty(n, np.int64)
         if n:

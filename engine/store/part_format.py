@@ -37,7 +37,8 @@ sees a part and one that replaces it ignores the replaced one (`engine.store.liv
 
 Atomic creation: written under a temporary name, fsynced, renamed, and the folder fsynced;
 a part is whole or absent. FORMAT_VERSION changes whenever any of the above does
-(2: compressed footer, head, `lines`, `_recv.rel`, `kv.derived`, replaces, index).
+(2: compressed footer, head, `lines`, `_recv.rel`, `kv.derived`, replaces, index; 3: the
+message and field values cut into frames by app and by key, `engine.store.value_frames`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ import zlib
 import msgspec
 
 MAGIC = b"LJPART\x00\x01"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Versions this logjet reads: 3 added value frames (engine.store.value_frames); a version 2
+# part is a version 3 part without them.
+READABLE_VERSIONS = (2, 3)
 TRAILER = struct.Struct("<QIIII8s")
 # A head is a few hundred bytes (positions: one entry per ring); more means a damaged trailer.
 MAX_HEAD_BYTES = 1 << 20
@@ -163,8 +167,8 @@ def _decode_head(raw: bytes, crc: int) -> PartHead:
         head = _head_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise PartDamaged(f"head does not decode: {exc}") from exc
-    if head.version != FORMAT_VERSION:
-        raise PartDamaged(f"format version {head.version}, this logjet reads {FORMAT_VERSION}")
+    if head.version not in READABLE_VERSIONS:
+        raise PartDamaged(f"format version {head.version}, this logjet reads {READABLE_VERSIONS}")
     return head
 
 

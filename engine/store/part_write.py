@@ -22,6 +22,7 @@ from engine.store.part_format import (
     head_of,
 )
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
+from engine.store.value_frames import GROUP_KEY, add_values
 from native_kernels.gather import take_values
 
 
@@ -62,13 +63,6 @@ class StreamWriter:
         return where
 
 
-def _add_values(w: StreamWriter, s: dict, name: str, offsets: np.ndarray, data: np.ndarray) -> None:
-    encoding, stream, lengths = C.encode_values(offsets, data)
-    if lengths is not None:
-        s[f"{name}.len"] = w.add(lengths)
-    s[f"{name}.data"] = w.add(stream, encoding)
-
-
 def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
@@ -87,15 +81,15 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
         s[col] = w.add(getattr(rows, col)[lo:hi])
     for col in DICT_COLUMNS:
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
-    _add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data)
-    _add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
+    add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data, rows.ids[GROUP_KEY["message"]][lo:hi])
+    add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
     derivable = F.split(rows, lo, hi, keys) if keys is not None else None
     if derivable is None:
         p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
         s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
         s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
         s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-        _add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data)
+        add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data, rows.kv_key[p0:p1])
         return s
     flags, keep = derivable
     s["kv.derived"] = w.add(flags)
@@ -104,7 +98,7 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
     s["kv.key"] = w.add(C.encode_ids(rows.kv_key[keep])[0])
     s["kv.kind"] = w.add(rows.kv_kind[keep])
     off, data = take_values(rows.kv_off, rows.kv_data, keep)
-    _add_values(w, s, "kv", off, data)
+    add_values(w, s, "kv", off, data, rows.kv_key[keep])
     return s
 
 

@@ -25,7 +25,7 @@ T0 = 1_795_000_000 * 10**9
 N = 3000
 # (token, share of rows): the frequent ones get bitmaps; "rare" stays under TOKEN_MIN_SHARE.
 VOCAB = [(b"user", 0.3), (b"Failed", 0.2), (b"password", 0.2), (b"ssh2", 0.5), (b"port", 0.1),
-         (b"\xc3\xa9t\xc3\xa9", 0.08), (b"rare", 0.005)]
+         (b"\xc3\xa9t\xc3\xa9", 0.08), (b"rare", 0.002)]
 # Look-alikes a bitmap must not count: prefixes, suffixes, other case, joined by `_`.
 NOISE = [b"users", b"USER", b"user_x", b"-user-", b"failedx", b"FAILED", b"pass", b"x1", b"10.0.0.1",
          b"\xc3\x89T\xc3\xa9"]
@@ -110,7 +110,8 @@ def test_token_bitmaps_hold_exactly_the_rows_of_each_token(data):
             for token, members in truth.items():
                 got = idx.token_rows(token)
                 if got is None:
-                    assert len(members) < index_module.TOKEN_MIN_SHARE * len(rows), token
+                    # Bare numbers are left to field filters (see _token_groups).
+                    assert len(members) < index_module.TOKEN_MIN_SHARE * len(rows) or token.isdigit(), token
                     continue
                 stored.add(token)
                 assert set(got) == members, token

@@ -71,7 +71,6 @@ def _truth_values(rows, column):
 def _share(monkeypatch, share):
     # The whole index and its base columns' part of it alike.
     monkeypatch.setattr(index_module, "INDEX_SHARE", share)
-    monkeypatch.setattr(index_module, "BASE_SHARE", share)
     monkeypatch.setattr(index_module, "SMALL_PART_SHARE", share)
 
 
