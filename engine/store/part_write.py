@@ -22,7 +22,7 @@ from engine.store.part_format import (
     head_of,
 )
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
-from engine.store.value_frames import GROUP_KEY, add_values
+from engine.store.value_frames import GROUP_KEY, add_values, message_frames, own_groups
 from native_kernels.gather import take_values
 
 
@@ -63,7 +63,8 @@ class StreamWriter:
         return where
 
 
-def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None) -> dict[str, StreamMeta]:
+def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None,
+                   grouped: bool) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = C.encode_delta(t)
@@ -81,7 +82,11 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
         s[col] = w.add(getattr(rows, col)[lo:hi])
     for col in DICT_COLUMNS:
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
-    add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data, rows.ids[GROUP_KEY["message"]][lo:hi])
+    frames = message_frames(rows.ids["app"][lo:hi], rows.msg_off[lo:hi + 1], rows.msg_data) if grouped else None
+    if frames is not None:
+        s[GROUP_KEY["message"]] = w.add(frames)
+    add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data, frames,
+               [] if frames is None else list(range(1, int(frames.max()) + 1)))
     add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
     derivable = F.split(rows, lo, hi, keys) if keys is not None else None
     if derivable is None:
@@ -89,7 +94,8 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
         s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
         s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
         s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-        add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data, rows.kv_key[p0:p1])
+        add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data, rows.kv_key[p0:p1],
+                   own_groups(rows.kv_key[p0:p1]) if grouped else [])
         return s
     flags, keep = derivable
     s["kv.derived"] = w.add(flags)
@@ -98,7 +104,7 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
     s["kv.key"] = w.add(C.encode_ids(rows.kv_key[keep])[0])
     s["kv.kind"] = w.add(rows.kv_kind[keep])
     off, data = take_values(rows.kv_off, rows.kv_data, keep)
-    add_values(w, s, "kv", off, data, rows.kv_key[keep])
+    add_values(w, s, "kv", off, data, rows.kv_key[keep], own_groups(rows.kv_key[keep]) if grouped else [])
     return s
 
 
@@ -166,7 +172,9 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
             if cancel is not None and cancel():
                 raise WriteCancelled(tmp)
             hi = min(n, lo + block_rows)
-            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), _block_streams(w, rows, lo, hi, keys)))
+            # Merged parts only are cut into value frames (engine.store.value_frames).
+            streams = _block_streams(w, rows, lo, hi, keys, level > 0)
+            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), streams))
         data_end = w.pos
         index = index_builder(rows, blocks, w) if index_builder else {}
         meta = PartMeta(

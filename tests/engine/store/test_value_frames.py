@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from engine.query.catalog import Catalog
@@ -59,9 +60,8 @@ def data(tmp_path_factory):
     grouped, plain = str(tmp_path_factory.mktemp("grouped")), str(tmp_path_factory.mktemp("plain"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(value_frames, "MIN_FRAME_VALUES", 100)
-        write_records(grouped, recs, block_rows=1024)
-        mp.setattr(value_frames, "MIN_FRAME_VALUES", 10**9)
-        write_records(plain, recs, block_rows=1024)
+        write_records(grouped, recs, block_rows=1024, level=1)  # merged parts are cut
+        write_records(plain, recs, block_rows=1024, level=0)
     return grouped, plain, recs
 
 
@@ -94,14 +94,15 @@ def test_a_partial_read_decompresses_only_the_frames_asked_for(data, monkeypatch
             return original(offset, clen, what)
 
         monkeypatch.setattr(part, "_inflate", counting)
-        apps = part.stored_stream(0, "app")
-        sshd = part.meta.dicts["app"].index(b"sshd") + 1
-        want = apps == sshd
+        want = part.stored_stream(0, "app") == part.meta.dicts["app"].index(b"sshd") + 1
+        (frame,) = set(part.stored_stream(0, "message.group")[want].tolist())  # one kind of line
+        assert frame > 0
         inflated.clear()
         data_, starts, ends = part.value_spans(0, "message", want)
         streams = part.meta.blocks[0].streams
-        sshd_frame = {streams[n].offset for n in (f"message.data@{sshd}", f"message.len@{sshd}", "app") if n in streams}
-        assert streams[f"message.data@{sshd}"].offset in inflated and set(inflated) <= sshd_frame
+        allowed = {streams[n].offset for n in (f"message.data@{frame}", f"message.len@{frame}", "message.group")
+                   if n in streams}
+        assert streams[f"message.data@{frame}"].offset in inflated and set(inflated) <= allowed
         for i in range(len(want)):
             if want[i]:
                 assert bytes(data_[starts[i]:ends[i]]) == recs[i]["message"]
@@ -129,10 +130,22 @@ def test_queries_answer_as_over_plain_parts(data, query):
     assert want
 
 
-def test_own_groups_rule():
-    import numpy as np
-
-    assert value_frames.own_groups(np.zeros(5000, np.uint32)) == []  # one app: the plain layout
+def test_which_groups_get_frames():
+    assert value_frames.own_groups(np.zeros(5000, np.uint32)) == []  # one key: the plain layout
     gids = np.array([1] * 3000 + [2] * 3000 + [3] * 10, np.uint32)
     assert value_frames.own_groups(gids) == [1, 2]
     assert value_frames.own_groups(np.array([], np.uint32)) == []
+    # Messages: by app and template guess; rare kinds share the rest frame (0).
+    lines = [b"Failed password for u%d from 10.0.0.%d" % (i, i % 255) for i in range(3000)]
+    lines += [b"[%d.5] Out of memory: Killed process %d" % (i, i) for i in range(3000)]
+    lines += [b"odd line %d" % i for i in range(10)]
+    apps = np.array([1] * 6000 + [2] * 10, np.uint32)
+    off = np.zeros(len(lines) + 1, np.int64)
+    np.cumsum([len(x) for x in lines], out=off[1:])
+    frames = value_frames.message_frames(apps, off, np.frombuffer(b"".join(lines), np.uint8))
+    assert sorted(set(frames[:3000].tolist())) != sorted(set(frames[3000:6000].tolist()))
+    assert len(set(frames[:3000].tolist())) == 1 and len(set(frames[3000:6000].tolist())) == 1
+    assert set(frames[6000:].tolist()) == {0} and frames[0] > 0
+    one_kind = np.ones(3000, np.uint32)
+    off1 = off[:3001]
+    assert value_frames.message_frames(one_kind, off1, np.frombuffer(b"".join(lines), np.uint8)) is None
