@@ -5,13 +5,39 @@ and where the parser cuts message bytes out of a raw batch; by the part's `lines
 encoding, which stores values each followed by a separator instead of a stream of lengths; and
 `spans_equal`, which compares values in place (a part checks that fields it drops can be
 derived again from the message).
+
+`line_ends` finds every separator of a `lines` buffer (the first thing any scan of a block's
+messages does) and `copy_bytes` copies one run of bytes with the C library's memcpy; see
+their notes for why each is fast.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from native_kernels.jit import kernel
+
+
+@intrinsic
+def copy_bytes(typingctx, dst, d, src, s, n):
+    """`dst[d:d + n] = src[s:s + n]` for 1-D contiguous uint8 arrays, as one memcpy, inside a
+    kernel. Nothing is checked: the caller knows both runs lie inside their arrays and do not
+    overlap. A slice assignment in numba is a byte loop (it cannot rule out overlap), ~10x
+    slower than memcpy on runs of ~100 bytes."""
+    sig = types.void(dst, d, src, s, n)
+
+    def codegen(context, builder, signature, args):
+        dst_v, d_v, src_v, s_v, n_v = args
+        dst_a = context.make_array(signature.args[0])(context, builder, dst_v)
+        src_a = context.make_array(signature.args[2])(context, builder, src_v)
+        cgutils.raw_memcpy(builder, builder.gep(dst_a.data, [d_v]), builder.gep(src_a.data, [s_v]), n_v, 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @kernel
@@ -137,23 +163,89 @@ def join_terminated(offsets: np.ndarray, data: np.ndarray, sep: int) -> np.ndarr
     return out
 
 
+_ONE = np.uint64(1)
+
+
+@kernel
+def _fill_line_ends(buf, sep, p, out, k):
+    # Positions of `sep` from byte p on, into out[k:], 64 bytes at a time: the compares and
+    # shifts below have fixed counts, so LLVM makes them a few SIMD compares and a mask (one bit
+    # per byte that is `sep`); only set bits are then visited, so branches are per separator,
+    # not per byte. Stops early, at a 64-byte step, when `out` might not hold the next one;
+    # returns (where it stopped, how many are in out).
+    n = buf.shape[0]
+    room = out.shape[0] - 64
+    while p + 64 <= n:
+        if k > room:
+            return p, k
+        m = np.uint64(0)
+        q = np.uint64(p)  # unsigned: numba adds no negative-index wraparound, which blocks SIMD
+        for j in range(64):
+            m |= np.uint64(buf[q + np.uint64(j)] == sep) << np.uint64(j)
+        while m != 0:
+            out[k] = p + np.int64(trailing_zeros(m))
+            k += 1
+            m &= m - _ONE
+        p += 64
+    if k > room:
+        return p, k
+    while p < n:
+        if buf[p] == sep:
+            out[k] = p
+            k += 1
+        p += 1
+    return p, k
+
+
+@kernel
+def _line_ends(buf, sep, guess):
+    out = np.empty(guess + 64, np.int64)
+    p, k = _fill_line_ends(buf, sep, 0, out, 0)
+    while p < buf.shape[0]:
+        # Kept apart from the scan: an array that may be replaced inside the hot loop costs
+        # reference counting and reloads there (measured: twice the time).
+        bigger = np.empty(2 * out.shape[0], np.int64)
+        bigger[:k] = out[:k]
+        out = bigger
+        p, k = _fill_line_ends(buf, sep, p, out, k)
+    return out[:k]
+
+
+def line_ends(buf: np.ndarray, sep: int) -> np.ndarray:
+    """int64 positions of every byte `sep` in the 1-D uint8 array `buf`, ascending: the value
+    ends of a `lines` buffer. Equals `np.flatnonzero(buf == sep)` at ~40% of its cost on a
+    block of messages (that builds a bool array first and reads it again). The result may be a
+    view of a slightly larger array."""
+    buf = np.asarray(buf)
+    if buf.ndim != 1 or buf.dtype != np.uint8:
+        raise ValueError(f"buf must be a 1-D uint8 array, got {buf.dtype} with shape {buf.shape}")
+    # Room for a separator every 64 bytes; a buffer of shorter values grows it (by doubling).
+    return _line_ends(np.ascontiguousarray(buf), np.uint8(sep), len(buf) // 64 + 64)
+
+
+@kernel
+def _split_copy(buf, ends, out):
+    # Value i is buf[ends[i - 1] + 1:ends[i]] and lands at ends[i - 1] + 1 - i: the bytes
+    # before it less the i separators dropped.
+    s = 0
+    for i in range(ends.shape[0]):
+        e = ends[i]
+        copy_bytes(out, s - i, buf, s, e - s)
+        s = e + 1
+
+
 def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of `join_terminated`: (offsets int64[n + 1], values uint8). Raises ValueError when
     `buf` does not hold exactly `n` values each ending in `sep`."""
     buf = np.ascontiguousarray(buf, dtype=np.uint8)
-    # numpy finds the separators with SIMD compares (~10x a byte loop in a kernel); the copy
-    # is then one slice per value.
-    ends = np.flatnonzero(buf == sep)
+    ends = line_ends(buf, sep)
     if len(ends) != n or (n and ends[-1] != len(buf) - 1) or (not n and len(buf)):
         raise ValueError(f"expected {n} values ending in {sep:#x}, found {len(ends)} separators in {len(buf)} bytes")
-    starts = np.empty(n, np.int64)
-    if n:
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
     offsets = np.empty(n + 1, np.int64)
-    _span_lengths(starts, ends, offsets)
-    out = np.empty(int(offsets[-1]), np.uint8)
-    _copy_spans(buf, starts, offsets, out)
+    offsets[0] = 0
+    offsets[1:] = ends - np.arange(n, dtype=np.int64)  # value i ends where its separator was, less i
+    out = np.empty(len(buf) - n, np.uint8)
+    _split_copy(buf, ends, out)
     return offsets, out
 
 

@@ -10,7 +10,10 @@ in one hyperscan call instead:
    possessive repeats, conditionals) make the pattern "Python only".
 2. The candidate spans are copied into one buffer, each followed by `\\n`, and scanned once in
    block mode with HS_FLAG_MULTILINE; every reported match end maps to its row with a
-   `searchsorted` over the row starts.
+   `searchsorted` over the row starts. When the spans already lie that way (the `lines`
+   layout of a part's messages: back to back, each followed by `\\n`) and nearly all rows are
+   candidates, the buffer is scanned where it lies instead, and the rows found are ANDed with
+   the candidates: copying the candidates costs more than scanning the few others.
 3. Whether a reported row needs checking with `re.search` is decided once per pattern: a match
    can only be wrong when it might cross the `\\n` between two rows (the pattern can match a
    newline: `\\s`, `[^x]`, `\\n`, DOTALL) or when it relies on `^`, `$`, `\\A`, `\\Z`, `\\B`
@@ -18,9 +21,18 @@ in one hyperscan call instead:
    Python runs per row. `\\b` needs no check: a newline is a non-word byte, as the string edge
    is. A pattern that can match the empty string (hyperscan refuses those) also takes the
    Python path.
+4. Hyperscan calls back into Python for every match end it reports (~0.2 us each), and a
+   pattern like `port \\d+` ends a match at every digit: several per row. An exact pattern
+   is therefore compiled as `(?:P)[^\\n]*$`, which ends only at the `\\n` closing a row that
+   holds a match of P (P cannot match a newline, so the two agree row by row): one callback
+   per matching row, whatever the number of matches in it.
 
 The Python path is a loop over candidate rows; it is correct for everything and is only taken
 for patterns hyperscan cannot hold.
+
+`required_tokens` reads the same parse tree for the index: the tokens every match must hold
+as whole tokens (so a message without one of them cannot match, and its block or row need not
+be read).
 """
 
 from __future__ import annotations
@@ -32,9 +44,14 @@ import re._parser as _p
 import hyperscan
 import numpy as np
 
-from native_kernels.match import join_candidates
+from native_kernels.dictionary import check_spans
+from native_kernels.match import TOKEN_BYTE, back_to_back_lines, join_candidates
+from native_kernels.tokens import tokenize
 
 _SEP = 0x0A
+# Scan the spans where they lie when at least this share of the rows are candidates; below it,
+# copying the candidates out is cheaper than scanning the rest (a copy costs ~1/10 of a scan).
+_IN_PLACE_SHARE = 0.9
 
 
 class _Unsupported(Exception):
@@ -151,6 +168,16 @@ def _to_hyperscan(pattern: bytes, flags: int) -> tuple[bytes, int, bool] | None:
     return text.encode(), hs_flags, w.exact
 
 
+def _compile(text: bytes, hs_flags: int):
+    """A block-mode database of the one pattern, or None when hyperscan refuses it."""
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        db.compile(expressions=[text], ids=[0], elements=1, flags=[hs_flags])
+    except hyperscan.error:
+        return None
+    return db
+
+
 class SpanRegex:
     """One compiled query regex. Raises `re.error` for a bad pattern. Thread-safe: each
     search takes its own hyperscan scratch."""
@@ -160,16 +187,16 @@ class SpanRegex:
         self.py = re.compile(pattern)
         self.db = None
         self.exact = False
+        self.row_end = False  # matches are reported at the `\n` ending the row (step 4)
         if self.py.search(b"") is None:
             compiled = _to_hyperscan(pattern, self.py.flags)
             if compiled is not None:
                 text, hs_flags, self.exact = compiled
-                db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-                try:
-                    db.compile(expressions=[text], ids=[0], elements=1, flags=[hs_flags])
-                    self.db = db
-                except hyperscan.error:
-                    self.db = None  # too big or a corner hyperscan refuses: Python path
+                if self.exact:
+                    self.db = _compile(b"(?:" + text + b")[^\\n]*$", hs_flags)
+                    self.row_end = self.db is not None
+                if self.db is None:
+                    self.db = _compile(text, hs_flags)  # None: a corner hyperscan refuses
 
     def search_values(self, values: list[bytes]) -> np.ndarray:
         """bool per value (small sets: dictionary values)."""
@@ -185,7 +212,15 @@ class SpanRegex:
             return out
         if self.db is None:
             return self._python(data, starts, ends, rows, out)
-        buf, row_start = join_candidates(data, starts, ends, cand, _SEP)
+        data, starts, ends = check_spans(data, starts, ends)
+        in_place = len(rows) >= _IN_PLACE_SHARE * len(cand) and back_to_back_lines(data, starts, ends, _SEP)
+        if in_place:
+            base = int(starts[0])
+            buf = data[base:int(ends[-1]) + 1]
+            firsts = starts - base  # every row, candidate or not
+        else:
+            buf, row_start = join_candidates(data, starts, ends, cand, _SEP)
+            firsts = row_start[rows]
         hit_ends: list[int] = []
 
         def on_match(_id, _from, to, _flags, _ctx):
@@ -194,9 +229,10 @@ class SpanRegex:
         self.db.scan(buf, match_event_handler=on_match, scratch=hyperscan.Scratch(self.db))
         if not hit_ends:
             return out
-        firsts = row_start[rows]
-        last_byte = np.asarray(hit_ends, np.int64) - 1
-        hit_rows = np.unique(rows[np.searchsorted(firsts, last_byte, side="right") - 1])
+        # A row's byte: the `\n` after it (row_end), else the match's last byte.
+        at = np.asarray(hit_ends, np.int64) - (0 if self.row_end else 1)
+        hit = np.unique(np.searchsorted(firsts, at, side="right") - 1)
+        hit_rows = hit[cand[hit]] if in_place else rows[hit]
         if self.exact:
             out[hit_rows] = True
             return out
@@ -217,3 +253,107 @@ class SpanRegex:
             if m is not None:
                 out[r] = True
         return out
+
+
+# --- tokens every match holds (for the index) ----------------------------------------------
+
+# The bytes a category matches in a bytes pattern, as `re` itself says.
+_CATEGORY_BYTES = {
+    cat: frozenset(b for b in range(256) if re.fullmatch(text, bytes([b])))
+    for cat, text in ((_c.CATEGORY_DIGIT, rb"\d"), (_c.CATEGORY_NOT_DIGIT, rb"\D"), (_c.CATEGORY_SPACE, rb"\s"),
+                      (_c.CATEGORY_NOT_SPACE, rb"\S"), (_c.CATEGORY_WORD, rb"\w"), (_c.CATEGORY_NOT_WORD, rb"\W"))
+}
+# Stands for what is known to be no token byte (a separator, the message's start or end): a
+# token of a literal that reaches it ends there.
+_EDGE = b" "
+_ANCHORS = (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING, _c.AT_END, _c.AT_END_STRING)
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT)
+
+
+def _charset_bytes(items) -> frozenset | None:
+    """The bytes a `[...]` matches, or None for a form not read here."""
+    got = set()
+    negate = False
+    for op, av in items:
+        if op is _c.NEGATE:
+            negate = True
+        elif op is _c.LITERAL:
+            got.add(av)
+        elif op is _c.RANGE:
+            got.update(range(av[0], av[1] + 1))
+        elif op is _c.CATEGORY and av in _CATEGORY_BYTES:
+            got |= _CATEGORY_BYTES[av]
+        else:
+            return None
+    return frozenset(set(range(256)) - got if negate else got)
+
+
+def _pieces(items, out: list) -> None:
+    """Append what the sequence `items` matches, in order: bytes (literal bytes every match has
+    there, _EDGE for a known separator) or None (anything, of any length)."""
+    for op, av in items:
+        if op is _c.LITERAL:
+            out.append(bytes([av]))
+        elif op is _c.SUBPATTERN:
+            _pieces(av[3], out)  # a group is its contents, in line
+        elif op is _c.ATOMIC_GROUP:
+            _pieces(av, out)
+        elif op is _c.AT:
+            if av in _ANCHORS:  # `^` `$` `\A` `\Z`: the message's edge or a `\n` is there
+                out.append(_EDGE)
+            # `\b`, `\B`: no bytes, and no token edge (a byte >= 0x80 is a token byte, not \w)
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            pass  # look-arounds match no bytes
+        elif op is _c.IN:
+            found = _charset_bytes(av)
+            lowered = {bytes([b]).lower() for b in found} if found is not None else ()
+            if found and not any(TOKEN_BYTE[b] for b in found):
+                out.append(_EDGE)
+            elif len(lowered) == 1:  # `[Aa]`: one byte as far as (lowercased) tokens go
+                out.append(lowered.pop())
+            else:
+                out.append(None)
+        elif op in _REPEATS and av[0] >= 1:
+            # Present at least once: its own pieces hold, cut off from what is around them
+            # (a second copy, or none, may follow). A run of separators (`\s+`) is one.
+            inner: list = []
+            _pieces(av[2], inner)
+            joined = b"".join(p for p in inner if p is not None)
+            if None not in inner and joined and not any(TOKEN_BYTE[b] for b in joined):
+                out.append(_EDGE)
+            else:
+                out += [None, *inner, None]
+        else:
+            out.append(None)  # alternation, optional repeat, `.`, back-reference, ...
+
+
+def required_tokens(pattern: bytes, flags: int = 0) -> list[bytes]:
+    """Tokens (lowercased, as `tokenize` gives them) that every string `pattern` matches holds as
+    whole tokens, for narrowing a search by a token index.
+
+    Only the top-level sequence is read: literal runs (through groups, and inside repeats that
+    match at least once); alternation and optional parts give nothing. A token of a run is
+    taken only when the run has a non-token byte on both its sides: the search is unanchored,
+    so a literal's first or last token may be the end of a longer token of the message (`Out`
+    of `WithOut`, `9` of `912`). `^`, `$` and runs of separators (`\\s+`) count as such bytes.
+    Case-insensitive patterns give the same: tokens are compared lowercased."""
+    try:
+        tree = _p.parse(pattern, flags)
+    except re.error:
+        return []
+    if tree.state.flags & re.LOCALE:  # case folding by locale, beyond the tokens' ASCII one
+        return []
+    pieces: list = []
+    _pieces(list(tree), pieces)
+    found: dict[bytes, None] = {}
+    run = bytearray()
+    for piece in [*pieces, None]:
+        if piece is not None:
+            run += piece
+            continue
+        tokens = tokenize(bytes(run))
+        first = 1 if run and TOKEN_BYTE[run[0]] else 0
+        last = len(tokens) - 1 if run and TOKEN_BYTE[run[-1]] else len(tokens)
+        found.update(dict.fromkeys(tokens[first:last]))
+        run.clear()
+    return list(found)

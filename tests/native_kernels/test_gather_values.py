@@ -1,4 +1,5 @@
-"""gather.py value kernels against naive.py: separator-terminated values (the part's `lines` encoding), spans_equal."""
+"""gather.py value kernels against naive.py: separator-terminated values (the part's `lines` encoding), line_ends,
+spans_equal."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.gather import join_terminated, split_terminated
+from native_kernels.gather import join_terminated, line_ends, split_terminated
 
 jit_settings = settings(deadline=None)
 values_st = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
@@ -28,6 +29,37 @@ def test_round_trip_matches_reference(values, skip):
     got_off, got = split_terminated(buf, len(values), 10)
     assert [got[got_off[i]:got_off[i + 1]].tobytes() for i in range(len(values))] == values
     assert naive.split_terminated(buf.tobytes(), 10) == values
+
+
+@jit_settings
+@given(st.lists(st.sampled_from([0x0A, 0x0A, 0x00, 0x41, 0xFF, 0x8A]), max_size=700), st.integers(0, 15),
+       st.sampled_from([0x0A, 0x00, 0xFF]))
+def test_line_ends_equals_flatnonzero(body, skip, sep):
+    # `skip` shifts the buffer off 8-byte alignment; dense separators make the output grow.
+    buf = np.frombuffer(bytes(skip) + bytes(body), np.uint8)[skip:]
+    got = line_ends(buf, sep)
+    assert got.dtype == np.int64
+    assert got.tolist() == np.flatnonzero(buf == sep).tolist()
+
+
+def test_line_ends_on_every_separator_and_none():
+    # A buffer of nothing but separators: far more than the first guess at their count.
+    for size in (0, 1, 63, 64, 65, 5000):
+        assert line_ends(np.full(size, 10, np.uint8), 10).tolist() == list(range(size))
+        assert line_ends(np.zeros(size, np.uint8), 10).tolist() == []
+    with pytest.raises(ValueError):
+        line_ends(np.zeros(4, np.int64), 10)
+
+
+def test_split_terminated_on_corpus_lines(corpus):
+    # Real log lines (~140 bytes each, as messages are), 20,000 of them: ~3 MB.
+    values = []
+    for path in sorted((corpus / "loghub").glob("*_2k.log")):
+        values += path.read_bytes().splitlines()
+    buf = np.frombuffer(naive.join_terminated(values, 10), np.uint8)
+    off, data = split_terminated(buf, len(values), 10)
+    assert data.tobytes() == b"".join(values)
+    assert np.diff(off).tolist() == [len(v) for v in values]
 
 
 @pytest.mark.parametrize("buf, n", [(b"a\nb\n", 1), (b"a\nb\n", 3), (b"abc\n", 3), (b"a\nb", 2), (b"abc", 1)])

@@ -1,4 +1,4 @@
-"""find_in_spans, spans_equal and join_candidates against plain-Python references."""
+"""find_in_spans, spans_equal, join_candidates and back_to_back_lines against plain-Python references."""
 
 import re
 
@@ -78,3 +78,16 @@ def test_join_candidates(vals, data):
             assert buf[r:r + len(v)].tobytes() == v
         else:
             assert r == -1
+
+
+def test_back_to_back_lines():
+    from native_kernels.match import back_to_back_lines
+
+    data = np.frombuffer(b"ab\n\ncd\n", np.uint8)
+    s, e = np.array([0, 3, 4], np.int64), np.array([2, 3, 6], np.int64)
+    assert back_to_back_lines(data, s, e)
+    assert back_to_back_lines(data, s[1:], e[1:])  # need not start at byte 0
+    assert not back_to_back_lines(data, s[[0, 2]], e[[0, 2]])  # a gap between rows
+    assert not back_to_back_lines(data, np.array([0, -1, 4]), np.array([2, -1, 6]))  # a row without a value
+    assert not back_to_back_lines(data, np.array([0, 3, 4]), np.array([2, 3, 7]))  # the last one unterminated
+    assert not back_to_back_lines(data, s[:0], e[:0])

@@ -1,6 +1,8 @@
 """SpanRegex.search_spans agrees with re.search per row, on every path (exact hyperscan,
-hyperscan + check, Python only)."""
+hyperscan + check, Python only), on copied candidates and on lines scanned in place; `required_tokens` against the tokens of
+the corpus lines each regex matches."""
 
+import random
 import re
 
 import numpy as np
@@ -9,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.regex import SpanRegex
+from native_kernels.match import back_to_back_lines
+from native_kernels.regex import SpanRegex, required_tokens
+from native_kernels.tokens import tokenize
 
 PATTERNS = [
     rb"fo+", rb"(?i)FOO", rb"a.b", rb"(?s)a.b", rb"a\sb", rb"a[^x]b", rb"^a", rb"b$", rb"\Aa", rb"a\Z",
@@ -37,3 +41,128 @@ def test_paths():
     assert not SpanRegex(rb"a\sb").exact
     assert SpanRegex(rb"(a)\1").db is None
     assert SpanRegex(rb"x*").db is None
+    assert SpanRegex(rb"fo+").row_end and not SpanRegex(rb"a\sb").row_end
+
+
+def _lines(values):
+    """The `lines` layout: values back to back, each followed by `\\n` (in-place scans)."""
+    data = np.frombuffer(b"".join(v + b"\n" for v in values), np.uint8)
+    ends = np.cumsum([len(v) + 1 for v in values], dtype=np.int64) - 1
+    return data, ends - np.array([len(v) for v in values], np.int64), ends
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@settings(deadline=None, max_examples=60)
+@given(vals=st.lists(st.lists(st.sampled_from(list(b"abcdfoFOx1.2 \n")), max_size=12).map(bytes), max_size=25),
+       data=st.data())
+def test_search_spans_in_place(pattern, vals, data):
+    # Lines layout, mostly every row a candidate (the in-place scan) and sometimes a few.
+    rx = SpanRegex(pattern)
+    d, s, e = _lines(vals)
+    everything = data.draw(st.booleans())
+    cand = np.ones(len(vals), bool) if everything else np.array(
+        data.draw(st.lists(st.booleans(), min_size=len(vals), max_size=len(vals))), bool)
+    got = rx.search_spans(d, s, e, cand)
+    want = [bool(c) and re.search(pattern, v) is not None for v, c in zip(vals, cand)]
+    assert got.tolist() == want
+
+
+CORPUS_PATTERNS = [
+    rb"Failed password for \w+", rb"(?i)error", rb"\d+\.\d+\.\d+\.\d+", rb"port \d+", rb"user=\S+", rb"blk_-?\d+",
+    rb"[A-Z]{4,}", rb"session (opened|closed)", rb"\bINFO\b", rb"^\w+ \d+", rb"\d$", rb"(?i)kernel:\s+\w+",
+    rb"(\d+)\s\1", rb"[^ ]+\.java:\d+", rb"(?i:warn)\w*", rb"\w+@\w+", rb"Exception", rb"zzz[0-9]+",
+]
+
+
+@pytest.mark.parametrize("pattern", CORPUS_PATTERNS)
+def test_in_place_equals_copy_and_re_on_corpus(pattern, corpus):
+    values = []
+    for path in sorted((corpus / "loghub").glob("*_2k.log")):
+        values += path.read_bytes().split(b"\n")[:-1]
+    want = np.array([re.search(pattern, v) is not None for v in values])
+    rx = SpanRegex(pattern)
+    lines = _lines(values)
+    assert back_to_back_lines(*lines)
+    # The same rows with two bytes between them: always copied out before the scan.
+    apart = naive.batch(values, b"\n-")
+    assert not back_to_back_lines(*apart)
+    rng = np.random.default_rng(7)
+    for cand in (np.ones(len(values), bool), rng.random(len(values)) < 0.95, rng.random(len(values)) < 0.3):
+        in_place = rx.search_spans(*lines, cand)
+        copied = rx.search_spans(*apart, cand)
+        assert in_place.tolist() == copied.tolist() == (want & cand).tolist()
+
+
+# --- required_tokens ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern, tokens", [
+    (rb"Out of memory: Killed process 9[0-9]+", [b"of", b"memory", b"killed", b"process"]),
+    (rb"(?i)FAILED Password for \w+ from", [b"password", b"for"]),
+    (rb"^sshd\[\d+\]: error", [b"sshd"]),  # `^`: the message starts there
+    (rb"session (opened|closed) for user root$", [b"for", b"user", b"root"]),
+    (rb"user\s+root\s", [b"root"]),  # a run of spaces is a separator
+    (rb"(?:foo bar baz)+ x", [b"bar"]),  # inside a repeat: cut off from what is around it
+    (rb"a|b c d", []), (rb"x (?:y z )?w ", []), (rb"[Ee]rror: disk", []), (rb"\Aabc def\Z", [b"abc", b"def"]),
+    (rb"x\b y \bz", [b"y"]),  # \b is no token edge: a byte >= 0x80 is a token byte but not \w
+    (rb"\xc3\xa9t\xc3\xa9 d", []), (rb" \xc3\xa9t\xc3\xa9 ", [b"\xc3\xa9t\xc3\xa9"]),
+    (rb" [Aa]b ", [b"ab"]), (rb"(a)\1 b c", [b"b"]), (rb"(?L) abc ", []), (rb"(", []),
+])
+def test_required_tokens_examples(pattern, tokens):
+    assert required_tokens(pattern) == tokens
+
+
+def _corpus_regexes(lines: list[bytes], count: int) -> list[bytes]:
+    """Regexes cut from real lines: a window of a line, escaped, with some of its parts made
+    into classes, repeats, optional groups, alternations, anchors and case-insensitivity."""
+    rng = random.Random(5)
+    out = []
+    while len(out) < count:
+        line = rng.choice(lines)
+        if len(line) < 12:
+            continue
+        a = rng.randrange(0, len(line) - 8)
+        window = line[a:a + rng.randrange(8, 60)]
+        caseless = rng.random() < 0.2
+        if caseless:
+            window = window.swapcase()
+        parts = re.split(rb"([A-Za-z0-9_\x80-\xff]+)", window)
+        pattern = b""
+        for part in parts:
+            roll = rng.random()
+            if part.isdigit() and roll < 0.5:
+                pattern += rb"\d+"
+            elif roll < 0.08:
+                pattern += rb"\w+" if part[:1].isalnum() else rb"\W*"
+            elif roll < 0.12:
+                pattern += b"(?:" + re.escape(part) + b")?"
+            elif roll < 0.15:
+                pattern += b"(?:" + re.escape(part) + b"|zz)"
+            elif roll < 0.18 and part.strip() == b"":
+                pattern += rb"\s+"
+            elif roll < 0.21 and len(part) > 1:
+                pattern += re.escape(part[:1]) + b"." + re.escape(part[2:])
+            else:
+                pattern += re.escape(part)
+        if caseless:
+            pattern = b"(?i)" + pattern
+        if rng.random() < 0.1 and a == 0:
+            pattern = b"^" + pattern
+        out.append(pattern)
+    return out
+
+
+def test_required_tokens_are_in_every_matching_corpus_line(corpus):
+    lines = []
+    for path in sorted((corpus / "loghub").glob("*_2k.log")):
+        lines += path.read_bytes().split(b"\n")[:-1]
+    line_tokens = [set(tokenize(v)) for v in lines]
+    with_tokens = 0
+    for pattern in _corpus_regexes(lines, 150) + CORPUS_PATTERNS:
+        tokens = set(required_tokens(pattern))
+        with_tokens += bool(tokens)
+        search = re.compile(pattern).search
+        for line, held in zip(lines, line_tokens):
+            if not tokens <= held and search(line):
+                raise AssertionError(f"{pattern!r} matches {line!r}, which lacks {tokens - held}")
+    assert with_tokens > 100  # not vacuous: most regexes yield tokens

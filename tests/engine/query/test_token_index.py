@@ -2,11 +2,13 @@
 real parts with frequent tokens, written with the real index builder, queried through the
 executor. A word kept in the index is answered without reading a message block; every answer
 equals the one the same parts give with no index at all, and a part written before token sets
-(index version 1, no `tokens`) still answers by scanning."""
+(index version 1, no `tokens`) still answers by scanning. Regexes on the message narrow by
+the same bitmaps (the tokens every match holds) and answer as `re.search` does."""
 
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -31,6 +33,12 @@ NOISE = [b"users", b"USER", b"user_x", b"-user-", b"failedx", b"FAILED", b"pass"
          b"\xc3\x89T\xc3\xa9"]
 WORDS = ["user", "USER", "Failed", "failed", "password", "ssh2", "port", "\u00e9t\u00e9", "rare", "users",
          "user_x", "10.0.0.1", "nothing"]
+# (query, the pattern as `re` takes it): each answered from the index's rows and blocks, then the regex.
+REGEXES = [("/Failed password/", rb"Failed password"), ("/(?i)failed PASSWORD for/", rb"(?i)failed PASSWORD for"),
+           ("/ password for [a-z]+/", rb" password for [a-z]+"), ("/^Failed/", rb"^Failed"), ("/ ssh2$/", rb" ssh2$"),
+           (r"/\buser\b/", rb"\buser\b"), ("/[Uu]ser port/", rb"[Uu]ser port"), ("/=user=port=/", rb"=user=port="),
+           (r"/ user_x\s+/", rb" user_x\s+"), (r"/ssh2 \w+/", rb"ssh2 \w+"), ("/ \u00e9t\u00e9 /", " \u00e9t\u00e9 ".encode()),
+           ("/ rare|port /", rb" rare|port "), ("/ x1 /i", rb"(?i) x1 "), ("/ ssh2 .* user/", rb" ssh2 .* user")]
 PHRASES = ['"Failed password"', '"failed password"', '"password for user"', '"user port"', '"ssh2"',
            '"Failed password" user', 'user -port', 'user OR rare', 'ssh2 AND NOT password']
 
@@ -154,6 +162,15 @@ def test_phrases_and_combinations_match_a_scan(data, query):
     assert _ids(v1, f"{query} | fields msgid") == want
 
 
+@pytest.mark.parametrize("query, pattern", REGEXES)
+def test_regexes_match_re_search(data, query, pattern):
+    folder, plain, v1, recs = data
+    truth = sorted(r["msgid"].decode() for r in recs if re.search(pattern, r["message"]))
+    assert truth
+    for where in (folder, plain, v1):
+        assert _ids(where, f"{query} | fields msgid") == truth, where
+
+
 def test_phrase_tests_only_the_rows_its_tokens_hold(data, monkeypatch):
     folder, plain, _, _ = data
     tested = []
@@ -174,6 +191,11 @@ def test_phrase_tests_only_the_rows_its_tokens_hold(data, monkeypatch):
     assert tested and 0 < sum(tested) < 0.3 * N
     # Kept tokens joined by `_` and a space: the AND of their bitmaps, then the kernel.
     assert _ids(folder, '"user_x users" | fields msgid') == _ids(plain, '"user_x users" | fields msgid')
+    # A regex narrows the same way, by the tokens every match holds whole (`password`, `for`).
+    tested.clear()
+    query = "/Failed password for [a-z]+/ | stats count()"
+    assert _run(folder, query) == _run(plain, query)
+    assert tested and 0 < sum(tested) < 0.3 * N
 
 
 def test_damaged_token_set_is_reported(tmp_path, monkeypatch):
