@@ -26,7 +26,7 @@ from engine.store.index import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part import read_head
-from engine.write.merge import merge_parts, remove_replaced
+from engine.write.merge import merge_parts, merge_zstd_level, remove_replaced
 from engine.write.part_writer import PartWriter
 
 INSTANCE = "c0ffee"
@@ -56,7 +56,7 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
         level = max(h.level for _, h in inputs) + 1
         first = min(h.min_time for _, h in inputs)
         out = os.path.join(folder, part_name(level, first, INSTANCE, writer.next_seq()))
-        merge_parts(inputs, out, instance=INSTANCE, zstd_level=storage.merge_zstd_level,
+        merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs),
                     block_rows=storage.block_rows, index_builder=index_builder, fsync=False,
                     derive_fields=storage.derive_fields)
         remove_replaced(paths, fsync=False)
@@ -129,6 +129,8 @@ def run_compression(args) -> int:
     out: dict = {"bench": "compression", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "machine": report.machine(), "versions": report.versions(),
                  "config": {"zstd_level": storage.zstd_level, "merge_zstd_level": storage.merge_zstd_level,
+                            "small_merge_zstd_level": storage.small_merge_zstd_level,
+                            "small_merge_bytes": storage.small_merge_bytes,
                             "derive_fields": storage.derive_fields,
                             "block_rows": storage.block_rows, "synthetic_rows": args.rows}}
     corpus = pathlib.Path(args.corpus) if args.corpus else find_corpus()

@@ -37,7 +37,7 @@ from engine.store.index import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part import read_head
-from engine.write.merge import merge_parts, plan_merges, remove_replaced
+from engine.write.merge import merge_parts, merge_zstd_level, plan_merges, remove_replaced
 from engine.write.part_writer import PartWriter
 
 MARKER = "bench-query.json"
@@ -82,7 +82,7 @@ def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: PartWrite
             level = max(h.level for _, h in inputs) + 1
             first = min(h.min_time for _, h in inputs)
             out = os.path.join(os.path.dirname(group[0]), part_name(level, first, INSTANCE, writer.next_seq()))
-            merge_parts(inputs, out, instance=INSTANCE, zstd_level=storage.merge_zstd_level,
+            merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs),
                         block_rows=storage.block_rows, index_builder=builder, fsync=False,
                         derive_fields=storage.derive_fields)
             remove_replaced(group, fsync=False)

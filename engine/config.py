@@ -107,6 +107,10 @@ class Storage(_Section):
     block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
     zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 1
     merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9
+    # A merge whose inputs hold at most `small_merge_bytes` raw bytes is compressed at
+    # `small_merge_zstd_level` instead (engine.write.merge.merge_zstd_level); "0": never.
+    small_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 19
+    small_merge_bytes: str = "4MiB"
     retention: str = "7d"
     max_disk_bytes: str = "0"
     index_max_values: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
@@ -119,6 +123,7 @@ class Storage(_Section):
         _check(self.flush_interval, parse_duration_ns, "flush_interval")
         _check(self.retention, parse_duration_ns, "retention")
         _check(self.max_disk_bytes, parse_size, "max_disk_bytes")
+        _check(self.small_merge_bytes, parse_size, "small_merge_bytes")
 
 
 class Supervisor(_Section):

@@ -20,7 +20,7 @@ from engine.store import columns as C
 from engine.store import fields as F
 from engine.store.part_format import (  # noqa: F401 - re-exported
     _BODY_FIELDS, _HEAD_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartDamaged, PartHead, PartMeta, StreamMeta,
-    WriteCancelled, _body_decoder, _check_trailer, _decode_head, head_of, read_head,
+    WriteCancelled, _check_trailer, _decode_head, decode_footer, head_of, read_head,
 )
 from engine.store.part_write import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
@@ -55,9 +55,9 @@ class Part:
         try:
             if self._mm[:8] != MAGIC:
                 raise PartDamaged("bad magic at the start")
-            footer_len, head_len, footer_crc, head_crc = _check_trailer(self._mm[size - TRAILER.size:], size)
+            footer_len, head_len, footer_crc, head_crc, version = _check_trailer(self._mm[size - TRAILER.size:], size)
             head_at = size - TRAILER.size - head_len
-            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc)
+            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc, version)
             self._data_end = head_at - footer_len
             self._footer = self._mm[self._data_end:head_at]
             if zlib.crc32(self._footer) != footer_crc:
@@ -91,7 +91,7 @@ class Part:
         """The whole footer (decoded once, on first use)."""
         if self._meta is None:
             try:
-                body = _body_decoder.decode(self._dctx.decompress(self._footer))
+                body = decode_footer(self._footer, self.head)
                 fields = {k: getattr(self.head, k) for k in _HEAD_FIELDS}
                 fields.update({k: getattr(body, k) for k in _BODY_FIELDS})
                 self._meta = PartMeta(**fields)

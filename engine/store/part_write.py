@@ -18,8 +18,8 @@ from engine.store import columns as C
 from engine.store import fields as F
 from engine.store.layout import tmp_path
 from engine.store.part_format import (
-    _BODY_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartMeta, StreamMeta, WriteCancelled, _encoder, _PartBody,
-    head_of,
+    _BODY_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartMeta, StreamMeta, WriteCancelled, _PartBody,
+    encode_footer, encode_head, head_of,
 )
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
 from engine.store.value_frames import GROUP_KEY, add_values, message_frames, own_groups
@@ -185,11 +185,11 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
             data_bytes=data_end - len(MAGIC), index_bytes=w.pos - data_end, replaces=list(replaces or ()),
             flushes=dict(flushes or {}),
         )
-        footer = w.compress(_encoder.encode(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS})))
-        head = _encoder.encode(head_of(meta))
+        footer = encode_footer(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, zstd_level)
+        head = encode_head(head_of(meta))
         f.write(footer)
         f.write(head)
-        f.write(TRAILER.pack(len(footer), len(head), zlib.crc32(footer), zlib.crc32(head), 0, MAGIC))
+        f.write(TRAILER.pack(len(footer), len(head), zlib.crc32(footer), zlib.crc32(head), FORMAT_VERSION, MAGIC))
         f.flush()
         if fsync:
             os.fsync(f.fileno())

@@ -9,7 +9,7 @@ def test_loghub_ratio_floors(tmp_path, corpus):
     storage = Storage(fsync=False)
     live = compression.loghub(corpus, storage, str(tmp_path / "live"), live=True)["merged"]
     assert live["rows"] == 20_000 and live["parts"] == 1
-    assert live["file_ratio"] >= 9.9  # measured 10.00 at merge_zstd_level 9
+    assert live["file_ratio"] >= 11.3  # measured 11.50 (format 3, merged at small_merge_zstd_level 19)
     spread = compression.loghub(corpus, storage, str(tmp_path / "spread"))["merged"]
     assert spread["rows"] == 20_000
-    assert spread["file_ratio"] >= 8.4  # measured 8.54: 44 one-part days of the Linux sample
+    assert spread["file_ratio"] >= 10.0  # measured 10.09: 44 one-part days of the Linux sample

@@ -201,6 +201,7 @@ def test_phrase_tests_only_the_rows_its_tokens_hold(data, monkeypatch):
 def test_damaged_token_set_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(index_module, "INDEX_SHARE", 10.0)
     monkeypatch.setattr(index_module, "TOKEN_MIN_BLOCKS", 0)
+    monkeypatch.setattr(index_module, "INDEX_MIN_ROWS", 0)
     (path,) = write_records(str(tmp_path), _records()[:600], block_rows=256,
                             index_builder=make_index_builder(Storage(fsync=False)))
     with Part(path) as part:

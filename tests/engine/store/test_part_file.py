@@ -153,3 +153,90 @@ def test_value_spans_point_at_the_values(tmp_path):
         with Part(p) as part:
             buf, starts, ends = part.value_spans(0, "message")
             assert [buf[s:e].tobytes() for s, e in zip(starts, ends)] == [want.message(i) for i in range(len(want))]
+
+
+# tests/engine/store/data/part_v2.ljp was written by format version 2 (before the footer and
+# head dictionaries) from these rows, with an index: write_part(path, synthetic_rows(300,
+# seed=21), level=1, instance="c0ffee", flush_id="merge:part_v2.ljp", block_rows=128,
+# positions={"ring": 300}, replaces=["p0_1_c0ffee_00000001.ljp"], flushes={"c0ffee-1": 1},
+# created_ns=1_700_000_000_000_000_000, index_builder=make_index_builder(Storage()), zstd_level=9).
+V2_PART = os.path.join(os.path.dirname(__file__), "data", "part_v2.ljp")
+
+
+def test_version_2_parts_still_read():
+    from engine.store.index import PartIndex
+
+    rows = synthetic_rows(300, seed=21)
+    head = read_head(V2_PART)
+    assert (head.version, head.rows, head.level, head.flush_id) == (2, 300, 1, "merge:part_v2.ljp")
+    assert (head.positions, head.replaces, head.flushes) == ({"ring": 300}, ["p0_1_c0ffee_00000001.ljp"], {"c0ffee-1": 1})
+    with Part(V2_PART) as part:
+        assert part.meta.version == 2 and len(part.meta.blocks) == 3
+        _same_rows(rows, part.read_all())
+        idx = PartIndex(part)
+        source = rows.value("source", 0)
+        assert list(idx.value_rows("source", source)) == [i for i in range(300) if rows.value("source", i) == source]
+
+
+@pytest.mark.parametrize("where", ["footer", "head"])
+def test_damage_in_a_version_2_part_is_detected(tmp_path, where):
+    import shutil
+
+    path = str(tmp_path / "p.ljp")
+    shutil.copy(V2_PART, path)
+    size = os.path.getsize(path)
+    with Part(path) as part:
+        footer_at = 8 + part.meta.data_bytes + part.meta.index_bytes
+    _flip(path, {"footer": footer_at + 7, "head": size - 40}[where])
+    with pytest.raises(PartDamaged):
+        with Part(path) as part:
+            part.meta
+
+
+def test_format_dictionaries_never_change():
+    # A part is read with the dictionary it was written with: changing one makes every part
+    # of that version unreadable. A new dictionary needs a new format version.
+    import hashlib
+
+    from engine.store import format_dicts
+
+    assert hashlib.sha256(format_dicts.FOOTER_DICT_V3).hexdigest() == (
+        "f302c7035316620d9015368e56c201f627ab3cd4d79f30c79029b762436b03e6")
+    assert hashlib.sha256(format_dicts.HEAD_DICT_V3).hexdigest() == (
+        "1e7114a8867921eadac8bd91691d8c679c2bdf148b9561405b229488948dbb0d")
+
+
+def test_footer_whose_streams_miss_the_data_area_is_damaged(tmp_path):
+    # Version 3 stores no stream offsets (they are the sums of the lengths before them), so the
+    # lengths must add up to the data area: a footer that says otherwise is damaged, even with
+    # a matching crc.
+    import zlib
+
+    from engine.store.part_format import TRAILER, _PartBody, encode_footer
+
+    path = str(tmp_path / "p.ljp")
+    meta = write_part(path, synthetic_rows(500), level=0, instance="i", flush_id="f", block_rows=256, fsync=False)
+    with open(path, "rb") as f:
+        data = f.read()
+    footer_len, head_len, _, head_crc, version, magic = TRAILER.unpack(data[-TRAILER.size:])
+    head = data[-TRAILER.size - head_len:-TRAILER.size]
+    body = _PartBody(version=meta.version, block_rows=meta.block_rows, blocks=meta.blocks, dicts=meta.dicts,
+                     index=meta.index, data_bytes=meta.data_bytes + 1, index_bytes=meta.index_bytes)
+    footer = encode_footer(body, meta.min_time, 3)
+    with open(path, "wb") as f:
+        f.write(data[:8 + meta.data_bytes + meta.index_bytes] + footer + head
+                + TRAILER.pack(len(footer), head_len, zlib.crc32(footer), head_crc, version, magic))
+    with Part(path) as part:
+        with pytest.raises(PartDamaged, match="data area"):
+            part.meta
+    assert meta.blocks[0].streams["message.data"].offset > 8  # encoding left the caller's meta as it was
+
+
+def test_block_times_and_offsets_round_trip(tmp_path):
+    rows = synthetic_rows(3000, seed=4)
+    path = str(tmp_path / "p.ljp")
+    meta = write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1000, fsync=False)
+    with Part(path) as part:
+        assert part.meta.blocks == meta.blocks
+        assert [(b.min_time, b.max_time) for b in part.meta.blocks] == [
+            (int(rows.time[lo]), int(rows.time[lo + 999])) for lo in (0, 1000, 2000)]

@@ -147,6 +147,18 @@ def test_part_without_index_answers_none(tmp_path, rows):
         assert idx.size_bytes() == 0
 
 
+def test_a_part_of_few_rows_gets_no_index(tmp_path, rows):
+    # Scanning a few hundred rows costs less than an index's directory and frames would.
+    n = index_module.INDEX_MIN_ROWS
+    path = _write(tmp_path, rows.take(np.arange(n - 1)))
+    with Part(path) as part:
+        assert part.meta.index == {} and part.head.index_bytes == 0
+        assert PartIndex(part).value_rows("host", rows.value("host", 0)) is None
+    path = _write(tmp_path, rows.take(np.arange(n)))
+    with Part(path) as part:
+        assert part.meta.index["bloom"] and part.head.index_bytes > 0
+
+
 def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
     _share(monkeypatch, 10.0)
     path = _write(tmp_path, rows)

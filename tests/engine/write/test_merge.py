@@ -86,6 +86,19 @@ def test_settled_flushed_parts_merge_however_few():
     assert plan_merges(parts, 8, 1000, 90 * 10**9) == [["/d/20240101/a"], ["/d/20240102/b0", "/d/20240102/b1"]]
 
 
+def test_small_merges_compress_harder(tmp_path):
+    # Inputs of at most small_merge_bytes raw bytes get small_merge_zstd_level, bigger ones
+    # merge_zstd_level; "0" turns the small level off.
+    writer = PartWriter(str(tmp_path), "me", 1024, 1, False)
+    written = [pm for flush in _flushes(writer, 2, 500) for pm in flush]
+    inputs = [(path, read_head(path)) for path, _ in written]
+    raw = sum(h.raw_bytes for _, h in inputs)
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs) == 19
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw - 1)), inputs) == 9
+    assert merge.merge_zstd_level(Storage(small_merge_bytes="0", merge_zstd_level=5), inputs) == 5
+    assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs) == 12
+
+
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
     settings = _settings(tmp_path)
     writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
