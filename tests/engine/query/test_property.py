@@ -24,6 +24,7 @@ import engine.query.scope as scope_mod
 from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
 from engine.query.fields import SEVERITY_NAMES
+from engine.store import value_frames
 from engine.store.part import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
 from native_kernels.tokens import token_hashes
@@ -263,16 +264,21 @@ def fake_index(monkeypatch):
 
 @settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(recs=records, queries=st.lists(st.tuples(filters, st.sampled_from(STAGES)), min_size=1, max_size=4),
-       nparts=st.integers(1, 3), block_rows=st.sampled_from([2, 3, 7, 64]), with_index=st.booleans())
-def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows, with_index):
+       nparts=st.integers(1, 3), block_rows=st.sampled_from([2, 3, 7, 64]), with_index=st.booleans(),
+       frames=st.booleans())
+def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows, with_index, frames):
     recs = [record(**r, msgid=f"id{i}".encode()) for i, r in enumerate(recs)]
     tmp = tempfile.mkdtemp(prefix="ljq-")
     try:
         builder = (lambda rows, blocks, w: {"fake": True}) if with_index else None
-        for k in range(nparts):
-            chunk = recs[k::nparts]
-            if chunk:
-                write_records(tmp, chunk, block_rows=block_rows, seq=k + 1, index_builder=builder)
+        with pytest.MonkeyPatch.context() as mp:
+            # Merged parts (level 1) cut their values into frames; any group may get one here.
+            mp.setattr(value_frames, "MIN_FRAME_VALUES", 1)
+            for k in range(nparts):
+                chunk = recs[k::nparts]
+                if chunk:
+                    write_records(tmp, chunk, block_rows=block_rows, seq=k + 1, index_builder=builder,
+                                  level=1 if frames else 0)
         catalog = Catalog(tmp)
         for (text, pred), stage in queries:
             q = f"{text} {stage}"
