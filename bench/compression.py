@@ -26,7 +26,7 @@ from engine.store.index import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part import read_head
-from engine.write.merge import merge_parts, merge_zstd_level, remove_replaced
+from engine.write.merge import SETTLE_S, merge_parts, merge_zstd_level, remove_replaced
 from engine.write.part_writer import PartWriter
 
 INSTANCE = "c0ffee"
@@ -45,7 +45,9 @@ def _on_disk(data_dir: str) -> dict:
 
 
 def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter) -> None:
-    """Merge every partition's live parts into one (the end state of the merge thread)."""
+    """Merge every partition's live parts into one (the end state of the merge thread, once the
+    data has gone quiet: its inputs are SETTLE_S old by then)."""
+    settled_ns = time.time_ns() + int(SETTLE_S * 1e9)
     by_folder: dict[str, list[str]] = {}
     for path in live_parts(data_dir):
         by_folder.setdefault(os.path.dirname(path), []).append(path)
@@ -56,7 +58,7 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
         level = max(h.level for _, h in inputs) + 1
         first = min(h.min_time for _, h in inputs)
         out = os.path.join(folder, part_name(level, first, INSTANCE, writer.next_seq()))
-        merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs),
+        merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs, settled_ns),
                     block_rows=storage.block_rows, index_builder=index_builder, fsync=False,
                     derive_fields=storage.derive_fields)
         remove_replaced(paths, fsync=False)

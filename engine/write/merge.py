@@ -5,7 +5,7 @@ Policy. Live parts are grouped by partition and level (a flush writes level 0). 
 (partition, level) holds at least `merge_min_parts` parts, they are taken oldest first (min
 `_time`, then name) into groups whose rows stay within `max_part_rows`; each group of two or
 more becomes one part of level + 1, compressed at `merge_zstd_level` (a small merge at
-`small_merge_zstd_level`: see merge_zstd_level), with a fresh index. So a
+`small_merge_zstd_level` once settled: see merge_zstd_level), with a fresh index. So a
 day holds fewer than merge_min_parts parts per level, plus the parts that reached
 max_part_rows: a bounded number. Flushed parts carry no index (they are written on the path
 that bounds ingest); a partition whose flushed parts have all sat SETTLE_S is merged however few
@@ -112,21 +112,26 @@ def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int,
     return groups
 
 
-def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]]) -> int:
+def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> int:
     """The zstd level of a merge of `inputs`: `small_merge_zstd_level` (19) when their raw bytes
-    total at most `small_merge_bytes` (4 MiB), else `merge_zstd_level` (9).
+    total at most `small_merge_bytes` (4 MiB) and every input has sat SETTLE_S (the partition
+    went quiet), else `merge_zstd_level` (9).
 
-    Small merges are what a quiet source, a past day or a straggling partition leave for good,
-    and there a part's fixed costs already weigh most: at 19 they come out 10-15% smaller
-    (loghub as ingested, format version 3: 8.98 -> 10.09:1). Level 19 takes ~7x
-    the time of 9 (a 4 MB merge of bench/generate.py rows: 0.3 s -> 2.1 s), so big merges stay
-    at 9: a 2M-row merge at 19 would take minutes. The extra CPU is bounded by the threshold:
-    the worst case is ingest at ~1 MiB/s, where each level-1 merge (8 flushes of 0.5 s) is just
-    under 4 MiB: ~2 s of the niced merge thread every 4 s, about half a core (at 9: ~8%).
-    Slower ingest costs proportionally less; faster ingest makes bigger merges, at 9. Where
-    that CPU matters more than disk, lower `small_merge_bytes` ("0": never)."""
+    Settled small merges are what a quiet source, a past day or a straggling partition leave
+    for good, and there a part's fixed costs already weigh most: at 19 they come out 10-15%
+    smaller (loghub as ingested, format version 3: 8.98 -> 10.09:1). Level 19 takes ~7x the
+    time of 9 (a 4 MB merge of bench/generate.py rows: 0.3 s -> 2.1 s), so big merges stay at
+    9 (a 2M-row merge at 19 would take minutes), and so do the merges of live traffic, whose
+    inputs are seconds old and will be merged again: a steady ~1 MiB/s source, whose level-1
+    merges (8 flushes of 0.5 s) are just under 4 MiB, would otherwise keep half a core busy
+    recompressing. Where even the settled merges' CPU matters more than disk, lower
+    `small_merge_bytes` ("0": never). `now_ns`: the clock (a bench modelling the end state of
+    the merge thread passes a time past SETTLE_S)."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
     raw = sum(h.raw_bytes for _, h in inputs)
-    return storage.small_merge_zstd_level if raw <= parse_size(storage.small_merge_bytes) else storage.merge_zstd_level
+    settled = all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in inputs)
+    small = raw <= parse_size(storage.small_merge_bytes)
+    return storage.small_merge_zstd_level if small and settled else storage.merge_zstd_level
 
 
 def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: str, zstd_level: int,

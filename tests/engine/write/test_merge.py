@@ -87,16 +87,19 @@ def test_settled_flushed_parts_merge_however_few():
 
 
 def test_small_merges_compress_harder(tmp_path):
-    # Inputs of at most small_merge_bytes raw bytes get small_merge_zstd_level, bigger ones
-    # merge_zstd_level; "0" turns the small level off.
+    # Settled inputs of at most small_merge_bytes raw bytes get small_merge_zstd_level, bigger
+    # or fresh ones merge_zstd_level; "0" turns the small level off.
     writer = PartWriter(str(tmp_path), "me", 1024, 1, False)
     written = [pm for flush in _flushes(writer, 2, 500) for pm in flush]
     inputs = [(path, read_head(path)) for path, _ in written]
     raw = sum(h.raw_bytes for _, h in inputs)
-    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs) == 19
-    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw - 1)), inputs) == 9
-    assert merge.merge_zstd_level(Storage(small_merge_bytes="0", merge_zstd_level=5), inputs) == 5
-    assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs) == 12
+    # Once the inputs have settled (the partition went quiet); live inputs stay at 9.
+    later = max(h.created_ns for _, h in inputs) + int(merge.SETTLE_S * 1e9)
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs, later) == 19
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs, later - 1) == 9
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw - 1)), inputs, later) == 9
+    assert merge.merge_zstd_level(Storage(small_merge_bytes="0", merge_zstd_level=5), inputs, later) == 5
+    assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs, later) == 12
 
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
