@@ -6,6 +6,7 @@ import pytest
 
 from bench.rows import rows_from_lines, sort_by_time
 from engine.config import Parse
+from engine.store import value_frames
 from engine.store.part import Part, write_part
 
 LINES = [
@@ -22,16 +23,20 @@ def _rows(settings):
     return sort_by_time(rows_from_lines(LINES * 50, recv_ns=1_700_000_000_000_000_000, settings=settings))
 
 
+@pytest.mark.parametrize("level", [0, 1], ids=["flushed", "merged"])
 @pytest.mark.parametrize("settings", [Parse(), Parse(extract_kv=False), Parse(max_fields_per_row=2),
                                       Parse(max_fields_per_row=0)], ids=["default", "no-kv", "cap-2", "cap-0"])
-def test_fields_read_back_exactly(tmp_path, settings):
+def test_fields_read_back_exactly(tmp_path, settings, level, monkeypatch):
+    # Merged parts cut messages and stored values into frames (engine.store.value_frames).
+    monkeypatch.setattr(value_frames, "MIN_FRAME_VALUES", 8)
     rows = _rows(settings)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=128, fsync=False, derive_fields=True)
+    write_part(path, rows, level=level, instance="i", flush_id="f", block_rows=128, fsync=False, derive_fields=True)
     with Part(path) as part:
         back = part.read_all()
         streams = part.meta.blocks[0].streams
         stored_pairs = sum(b.streams["kv.key"].count for b in part.meta.blocks)
+    assert any(n.startswith("message.data@") for n in streams) == (level > 0)
     for i in range(len(rows)):
         assert back.fields(i) == rows.fields(i), (i, rows.message(i))
     assert np.array_equal(back.kv_ptr, rows.kv_ptr)
