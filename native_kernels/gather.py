@@ -105,6 +105,38 @@ def csr_take(ptr: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @kernel
+def _owners(counts, where, owner):
+    # One walk over the rows beside the (ascending) item indexes.
+    k = 0
+    end = 0
+    for r in range(counts.shape[0]):
+        end += counts[r]
+        while k < where.shape[0] and where[k] < end:
+            owner[k] = r
+            k += 1
+
+
+def items_with(counts: np.ndarray, items: np.ndarray, value: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of a grouping where row r owns the next `counts[r]` items (a block's field pairs: `kv.count`
+    per row, `kv.key` per pair), the items equal to `value`: (their indexes, their rows), both
+    int64 and ascending (numpy finds the items with SIMD compares; one walk over the rows names
+    their owners, with no offsets array and no search)."""
+    counts = np.ascontiguousarray(counts)
+    items = np.ascontiguousarray(items)
+    if int(counts.sum()) != len(items):
+        raise ValueError(f"counts add up to {int(counts.sum())}, there are {len(items)} items")
+    info = np.iinfo(items.dtype)
+    if not info.min <= value <= info.max:  # no item can hold it
+        where = np.empty(0, np.int64)
+    else:
+        where = np.flatnonzero(items == items.dtype.type(value))
+    owner = np.empty(len(where), np.int64)
+    if len(where):
+        _owners(counts, where, owner)
+    return where, owner
+
+
+@kernel
 def _join_lengths(a_s, a_e, b_s, b_e, offsets):
     offsets[0] = 0
     for i in range(a_s.shape[0]):

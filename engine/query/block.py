@@ -21,6 +21,7 @@ import numpy as np
 from engine.store import columns as C
 from engine.store.rows import Rows
 from engine.store.value_frames import frames_of
+from native_kernels.gather import items_with
 
 
 class Spans(NamedTuple):
@@ -71,13 +72,11 @@ class Block:
         got = self._cache.get(name)
         if got is None:
             # Keys first: a block without the key never decompresses the values.
-            j = np.flatnonzero(self._get("kv.key") == key_id)
+            j, owner = items_with(self._get("kv.count"), self._get("kv.key"), key_id)
             if not len(j):
                 empty = np.empty(0, np.int64)
                 got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
             else:
-                # The row of pair j: the last row whose first pair is at or before j.
-                owner = np.searchsorted(self._offsets("kv.count"), j, side="right") - 1
                 got = Pairs(owner, self._key_spans(key_id, j))
             self._cache[name] = got
         return got

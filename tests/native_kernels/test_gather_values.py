@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.gather import join_terminated, line_ends, split_terminated
+from native_kernels.gather import items_with, join_terminated, line_ends, split_terminated
 
 jit_settings = settings(deadline=None)
 values_st = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
@@ -102,3 +102,24 @@ def test_csr_append_puts_new_values_after_each_rows_own():
     groups = [values[new_ptr[r]:new_ptr[r + 1]] for r in range(3)]
     assert groups == [[b"a", b"bb", b"x"], [b"y", b"zz"], [b"c", b"w"]]
     assert pos_old.tolist() == [0, 1, 5] and pos_new.tolist() == [2, 3, 4, 6]
+
+
+@jit_settings
+@given(st.lists(st.lists(st.integers(0, 5), max_size=6), max_size=60), st.integers(-1, 6),
+       st.sampled_from([np.uint8, np.uint16, np.uint32]))
+def test_items_with_finds_the_items_and_their_rows(rows, value, dtype):
+    counts = np.array([len(r) for r in rows], np.uint8)
+    items = np.array([x for r in rows for x in r], dtype)
+    where, owner = items_with(counts, items, value)
+    want, pos = [], 0
+    for r, row in enumerate(rows):
+        for x in row:
+            if x == value:
+                want.append((pos, r))
+            pos += 1
+    assert list(zip(where.tolist(), owner.tolist())) == want
+
+
+def test_items_with_refuses_counts_that_do_not_add_up():
+    with pytest.raises(ValueError):
+        items_with(np.array([2, 1], np.uint8), np.array([1, 2], np.uint32), 1)
