@@ -13,7 +13,9 @@ import pytest
 
 from native_kernels.bloom import bloom_contains_all, build_bloom
 from native_kernels.dictionary import DictionaryEncoder
+from native_kernels.gather import line_ends
 from native_kernels.kv import extract_kv
+from native_kernels.templates import template_keys
 from native_kernels.tokens import hash_token, token_hashes
 
 LOGHUB = Path("/work/shared/corpus/loghub")
@@ -92,3 +94,19 @@ def test_bench_bloom_contains_all(benchmark, block_hashes):
     query = np.array([hash_token(w) for w in (b"failed", b"password", b"root")], np.uint64)
     bloom_contains_all(words, query)
     benchmark(bloom_contains_all, words, query)
+
+
+def test_bench_template_keys(benchmark, loghub_rows):
+    # The kind of each line, for the value frames of a merged part (once per row per merge).
+    batch = as_batch(loghub_rows)
+    template_keys(*batch)
+    keys = benchmark(template_keys, *batch)
+    assert keys.size == ROWS and 10 < np.unique(keys).size < ROWS // 2
+
+
+def test_bench_line_ends(benchmark, loghub_rows):
+    # Splitting one block's decompressed `lines` stream, on every message read.
+    buf = np.frombuffer(b"".join(row + b"\n" for row in loghub_rows[: 1 << 16]), np.uint8)
+    line_ends(buf, 0x0A)
+    ends = benchmark(line_ends, buf, 0x0A)
+    assert ends.size == 1 << 16
