@@ -169,7 +169,7 @@ class PartBlock(Block):
         return got
 
     def message_for(self, cand: np.ndarray) -> Spans:
-        # Messages cut into frames by app: read only the frames of the candidates' apps.
+        # Messages cut into frames by kind of line: read only the frames holding candidates.
         got = self._cache.get("message")
         if got is not None:
             return got
