@@ -34,7 +34,6 @@ from engine.query.filter_prefix import Prefix
 from engine.query.filter_range import Range
 from engine.query.filter_regex import Regex
 from engine.query.filter_word import Word
-from engine.query.parser_scan import DELIMS
 from engine.query.parser_stages import NAME_RE, StageParser
 from engine.query.stage_base import Stage
 from engine.units import parse_duration_ns, parse_time_ns

@@ -19,8 +19,6 @@ import logging
 import os
 import time
 
-import numpy as np
-
 from engine import control
 from engine.batch import KIND_COLUMNS
 from engine.config import Settings
