@@ -107,8 +107,9 @@ class Storage(_Section):
     block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
     zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 1
     merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9
-    # A merge whose inputs hold at most `small_merge_bytes` raw bytes is compressed at
-    # `small_merge_zstd_level` instead (engine.write.merge.merge_zstd_level); "0": never.
+    # A merge whose inputs hold at most `small_merge_bytes` raw bytes and have settled (30 s
+    # quiet) is compressed at `small_merge_zstd_level` instead
+    # (engine.write.merge.merge_zstd_level); "0": never.
     small_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 19
     small_merge_bytes: str = "4MiB"
     retention: str = "7d"

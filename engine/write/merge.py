@@ -80,6 +80,11 @@ class InputDamaged(Exception):
         self.reason = reason
 
 
+def _settled(inputs: list[tuple[str, PartHead]], now_ns: int) -> bool:
+    """Whether every part has sat SETTLE_S since it was written (its partition went quiet)."""
+    return all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in inputs)
+
+
 def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int,
                 now_ns: int | None = None) -> list[list[str]]:
     """Groups of part paths to merge, each into one part (see the module docstring).
@@ -93,7 +98,7 @@ def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int,
         by_key.setdefault((os.path.dirname(path), head.level), []).append((path, head))
     groups = []
     for (_, level), members in sorted(by_key.items()):
-        settled = level == 0 and all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in members)
+        settled = level == 0 and _settled(members, now_ns)
         if len(members) < min_parts and not settled:
             continue
         members.sort(key=lambda m: (m[1].min_time, os.path.basename(m[0])))
@@ -128,10 +133,8 @@ def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | 
     `small_merge_bytes` ("0": never). `now_ns`: the clock (a bench modelling the end state of
     the merge thread passes a time past SETTLE_S)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    raw = sum(h.raw_bytes for _, h in inputs)
-    settled = all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in inputs)
-    small = raw <= parse_size(storage.small_merge_bytes)
-    return storage.small_merge_zstd_level if small and settled else storage.merge_zstd_level
+    small = sum(h.raw_bytes for _, h in inputs) <= parse_size(storage.small_merge_bytes)
+    return storage.small_merge_zstd_level if small and _settled(inputs, now_ns) else storage.merge_zstd_level
 
 
 def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: str, zstd_level: int,
