@@ -36,8 +36,8 @@ data the host bitmaps (2 bytes a row, 9% of the data) now yield to ~80 token bit
 Token sets. A word that 30% of the rows hold is in every block, so its bloom skips nothing and
 the query used to decompress and scan every message. Now each part keeps, for the message
 tokens held by at least TOKEN_MIN_SHARE (0.5%) of its rows (bare numbers excepted: those are
-values, filtered as fields), the exact rows holding each, as far as the budget goes. `PartIndex.token_rows` answers a single-token
-word from it with no message read; a phrase (or a word of several tokens) tests only the rows
+values, filtered as fields), the exact rows holding each, as far as the budget goes.
+`PartIndex.token_rows` answers a single-token word from it with no message read; a phrase (or a word of several tokens) tests only the rows
 in the AND of its kept tokens' bitmaps. Tokens are found by hash (`token_hashes`, case-folded,
 as the bloom), on a sample of the rows, then counted exactly (distinct rows, not occurrences)
 in the same tokenizing pass that builds the bloom, so a merge does not tokenize twice
@@ -210,7 +210,8 @@ def _set_blob(values: list[bytes], bitmaps: list[bytes]) -> bytes:
     return b"".join([_U32.pack(len(values)), ve.tobytes(), be.tobytes(), *values, *bitmaps])
 
 
-def _base_set(rows: Rows, column: str) -> bytes:
+def _base_set(rows: Rows, column: str) -> tuple[bytes, int]:
+    """(bitmap set, rows covered: those with a value) of a base column."""
     row_numbers = np.arange(len(rows), dtype=np.uint32)
     if column in U8_INDEXED:
         groups = _groups(getattr(rows, column), row_numbers, NO_VALUE)
@@ -218,7 +219,7 @@ def _base_set(rows: Rows, column: str) -> bytes:
     else:
         groups = _groups(rows.ids[column], row_numbers, 0)
         values = [rows.dicts[column][c - 1] for c, _ in groups]
-    return _set_blob(values, [_bitmap_bytes(r) for _, r in groups])
+    return _set_blob(values, [_bitmap_bytes(r) for _, r in groups]), sum(len(r) for _, r in groups)
 
 
 def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
@@ -411,9 +412,7 @@ def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
 
     items = []
     for column in BASE_COLUMNS:
-        blob = _base_set(rows, column)
-        covered = len(rows) - int(np.count_nonzero(
-            getattr(rows, column) == NO_VALUE if column in U8_INDEXED else rows.ids[column] == 0))
+        blob, covered = _base_set(rows, column)
         frame = writer.compress(blob)
         items.append((len(frame), GAIN_NS["base"] * covered, "base", (column, blob, frame)))
     for column, (blob, covered) in _field_sets(rows, max_values).items():
