@@ -266,13 +266,26 @@ def _split_copy(buf, ends, out):
         s = e + 1
 
 
-def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of `join_terminated`: (offsets int64[n + 1], values uint8). Raises ValueError when
-    `buf` does not hold exactly `n` values each ending in `sep`."""
+def terminated_spans(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) int64 of the `n` values of a `join_terminated` buffer, where they lie
+    (value i is buf[starts[i]:ends[i]], its separator at ends[i]). Raises ValueError when `buf`
+    does not hold exactly `n` values each ending in `sep`."""
     buf = np.ascontiguousarray(buf, dtype=np.uint8)
     ends = line_ends(buf, sep)
     if len(ends) != n or (n and ends[-1] != len(buf) - 1) or (not n and len(buf)):
         raise ValueError(f"expected {n} values ending in {sep:#x}, found {len(ends)} separators in {len(buf)} bytes")
+    starts = np.empty(n, np.int64)
+    if n:
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    return starts, ends
+
+
+def split_terminated(buf: np.ndarray, n: int, sep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `join_terminated`: (offsets int64[n + 1], values uint8). Raises ValueError when
+    `buf` does not hold exactly `n` values each ending in `sep`."""
+    buf = np.ascontiguousarray(buf, dtype=np.uint8)
+    ends = terminated_spans(buf, n, sep)[1]
     offsets = np.empty(n + 1, np.int64)
     offsets[0] = 0
     offsets[1:] = ends - np.arange(n, dtype=np.int64)  # value i ends where its separator was, less i

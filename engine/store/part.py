@@ -25,7 +25,7 @@ from engine.store.part_format import (  # noqa: F401 - re-exported
 from engine.store.part_write import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
 from engine.store.value_frames import GROUP_KEY, frames_of
-from native_kernels.gather import line_ends, take_spans
+from native_kernels.gather import take_spans, terminated_spans
 
 # Stream names of the version 1 layout that `Part.stream` still answers (see there).
 _LOGICAL = frozenset({"_recv", "message.len", "message.data", "sd.len", "sd.data",
@@ -241,13 +241,10 @@ class Part:
             if len(offsets) != n + 1 or offsets[-1] != len(raw):
                 raise PartDamaged(f"{name} values of block {b} do not match their lengths")
             return raw, offsets[:-1], offsets[1:]
-        ends = line_ends(raw, C.LINE_SEP)
-        if len(ends) != n or (n and ends[-1] != len(raw) - 1) or (not n and len(raw)):
-            raise PartDamaged(f"{name} values of block {b}: {len(ends)} separators for {n} values")
-        starts = np.empty(n, np.int64)
-        if n:
-            starts[0] = 0
-            starts[1:] = ends[:-1] + 1
+        try:
+            starts, ends = terminated_spans(raw, n, C.LINE_SEP)
+        except ValueError as exc:
+            raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
         return raw, starts, ends
 
     def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
