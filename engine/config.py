@@ -89,6 +89,7 @@ class Parse(_Section):
     timezone: str = "UTC"
     extract_kv: bool = True
     json: bool = True
+    host_from_source: bool = True
     max_fields_per_row: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
 
     def __post_init__(self):
@@ -159,6 +160,9 @@ class Settings(_Section):
     supervisor: Supervisor = Supervisor()
     alerts: Alerts = Alerts()
 
+    def __post_init__(self):
+        _check_ring_sizes(self)
+
     def resolved(self) -> "Settings":
         """Fill derived values: worker counts from the core count, an absolute data dir."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -169,6 +173,41 @@ class Settings(_Section):
             parsers=self.workers.parsers or max(1, cores // 4),
         )
         return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir))
+
+
+# A column batch takes at most this many times the bytes of the raw batch it was parsed from
+# (fixed per-row columns and field pairs around short lines), plus room for its header.
+COLUMN_BATCH_GROWTH = 8
+COLUMN_HEADER_ROOM = 1 << 16
+
+
+def raw_batch_bytes(settings: "Settings") -> int:
+    """The size receivers and HTTP ingest cut raw batches at: `ingest.batch_bytes`, or half of
+    what a raw ring takes in one record if that is less (see engine.receive.batcher)."""
+    from engine.ring import Ring
+
+    return min(settings.ingest.batch_bytes, Ring.record_limit(parse_size(settings.rings.raw_ring_bytes)) // 2)
+
+
+def _check_ring_sizes(s: "Settings") -> None:
+    """A ring too small for one message, or for what one raw batch becomes, is refused here
+    rather than failing at run time."""
+    from engine.receive.batcher import FRAME_OVERHEAD, batch_overhead
+    from engine.ring import Ring
+
+    raw_limit = Ring.record_limit(parse_size(s.rings.raw_ring_bytes))
+    one = s.ingest.max_message_bytes + FRAME_OVERHEAD + batch_overhead(1)
+    if one > raw_limit // 2:
+        raise ValueError(f"rings.raw_ring_bytes = {s.rings.raw_ring_bytes} is too small for "
+                         f"ingest.max_message_bytes = {s.ingest.max_message_bytes}: a ring record "
+                         f"holds at most {raw_limit} bytes, and a raw batch may take half of that; "
+                         f"use at least {Ring.rounded_capacity(8 * one)} bytes")
+    col_limit = Ring.record_limit(parse_size(s.rings.column_ring_bytes))
+    need = COLUMN_BATCH_GROWTH * max(raw_batch_bytes(s), one) + COLUMN_HEADER_ROOM
+    if need > col_limit:
+        raise ValueError(f"rings.column_ring_bytes = {s.rings.column_ring_bytes} is too small for raw "
+                         f"batches of {raw_batch_bytes(s)} bytes: a parsed batch may need {need} bytes "
+                         f"and a record holds at most {col_limit}; raise it, or lower ingest.batch_bytes")
 
 
 def load(path: str | None, overrides: dict | None = None) -> Settings:

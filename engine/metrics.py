@@ -39,6 +39,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
+    "tcp_framing_total": ("counter", "TCP connections by framing: lf, octet_counted, and lf_fallback when an octet-counted stream broke off."),
     "written_rows_total": ("counter", "Rows written into parts on disk."),
     "written_parts_total": ("counter", "Parts written, by origin (flush or merge)."),
     "quarantined_parts_total": ("counter", "Damaged parts moved aside."),

@@ -115,9 +115,19 @@ class Ring:
         self.max_record = self.capacity // MAX_RECORD_SHARE
 
     @staticmethod
+    def rounded_capacity(capacity: int) -> int:
+        """The data bytes a ring asked for `capacity` gets: a power of two, 4 KiB at least."""
+        return 1 << max(12, (int(capacity) - 1).bit_length())
+
+    @staticmethod
+    def record_limit(capacity: int) -> int:
+        """The largest record a ring created with `capacity` takes."""
+        return Ring.rounded_capacity(capacity) // MAX_RECORD_SHARE
+
+    @staticmethod
     def create(path: str, capacity: int) -> None:
         """Create a zeroed ring file of `capacity` data bytes (rounded up to a power of two)."""
-        capacity = 1 << max(12, (int(capacity) - 1).bit_length())
+        capacity = Ring.rounded_capacity(capacity)
         tmp = f"{path}.tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

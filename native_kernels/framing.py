@@ -1,8 +1,10 @@
 """Stream framing kernels: cut a TCP read buffer into syslog frames (RFC 6587), no syslog inside.
 
-Two framings, chosen per connection by its first byte (see `engine.receive.framing`):
+Two framings, chosen per connection (see `engine.receive.framing`):
 - non-transparent: frames end at LF (a CR before it is dropped) or NUL; empty frames are skipped;
-- octet counting: `LEN SP` then exactly LEN bytes.
+- octet counting: `MSG-LEN SP` then exactly MSG-LEN bytes, of which one trailing LF, CRLF or
+  NUL (rsyslog and syslog-ng put one inside the count) is not part of the message. A header
+  that is not `NONZERO-DIGIT *DIGIT SP` ends octet counting: the kernel stops there and says so.
 
 Both kernels take the buffer and a size limit and return frame spans, how many bytes they
 consumed (the rest is an unfinished frame that waits for more data), and the state needed to
@@ -69,13 +71,18 @@ def _split_octet(buf, max_len, skip, starts, ends, flags):
     n = buf.shape[0]
     count = 0
     pos = 0
+    fallback = False
     # Finish skipping the tail of an over-long frame from an earlier read.
     if skip > 0:
         take = min(skip, n)
         pos = take
         skip -= take
     while skip == 0 and pos < n:
-        # Parse "LEN SP".
+        # A trailer some senders put after the count instead of inside it: not a frame.
+        if buf[pos] == 10 or buf[pos] == 13 or buf[pos] == 0:
+            pos += 1
+            continue
+        # Parse "MSG-LEN SP", MSG-LEN = NONZERO-DIGIT *DIGIT.
         j = pos
         length = 0
         digits = 0
@@ -83,36 +90,13 @@ def _split_octet(buf, max_len, skip, starts, ends, flags):
             length = length * 10 + (buf[j] - 48)
             digits += 1
             j += 1
-        if j >= n and digits <= MAX_COUNT_DIGITS:
+        if j >= n and digits <= MAX_COUNT_DIGITS and (digits == 0 or buf[pos] != 48):
             break  # the count itself is unfinished
-        if digits == 0 or digits > MAX_COUNT_DIGITS or buf[j] != 32 or (digits > 1 and buf[pos] == 48):
-            # Not an octet count: recover by taking everything up to the next LF as one frame
-            # (what a sender that switched to LF framing would send), flagged as a framing error.
-            k = pos
-            while k < n and buf[k] != 10:
-                k += 1
-            if k >= n:
-                if n - pos > max_len:
-                    starts[count] = pos
-                    ends[count] = pos + max_len
-                    flags[count] = FRAMING_ERROR | TRUNCATED
-                    count += 1
-                    pos = n
-                break
-            end = k
-            if end > pos and buf[end - 1] == 13:
-                end -= 1
-            if end > pos:
-                f = FRAMING_ERROR
-                if end - pos > max_len:
-                    end = pos + max_len
-                    f |= TRUNCATED
-                starts[count] = pos
-                ends[count] = end
-                flags[count] = f
-                count += 1
-            pos = k + 1
-            continue
+        if digits == 0 or digits > MAX_COUNT_DIGITS or buf[j] != 32 or buf[pos] == 48:
+            # Not an octet count: the stream is not (or no longer) octet counted. Stop here;
+            # the caller reads the rest as LF-delimited lines.
+            fallback = True
+            break
         body = j + 1
         if length > max_len:
             # Emit the first max_len bytes once they are all here, then skip the rest.
@@ -132,13 +116,21 @@ def _split_octet(buf, max_len, skip, starts, ends, flags):
             continue
         if n - body < length:
             break  # the frame is unfinished
-        if length > 0:
+        end = body + length
+        # One trailer (LF, CRLF or NUL) that senders put inside the count is not message.
+        if end > body and buf[end - 1] == 10:
+            end -= 1
+            if end > body and buf[end - 1] == 13:
+                end -= 1
+        elif end > body and buf[end - 1] == 0:
+            end -= 1
+        if end > body:
             starts[count] = body
-            ends[count] = body + length
+            ends[count] = end
             flags[count] = 0
             count += 1
         pos = body + length
-    return count, pos, skip
+    return count, pos, skip, fallback
 
 
 def _outputs(n: int):
@@ -155,10 +147,12 @@ def split_lf(buf: np.ndarray, max_len: int, discarding: bool = False):
 
 
 def split_octet(buf: np.ndarray, max_len: int, skip: int = 0):
-    """Frames of an octet-counted buffer: (starts, ends, flags, consumed, skip)."""
+    """Frames of an octet-counted buffer: (starts, ends, flags, consumed, skip, fallback).
+    `fallback`: at `consumed` starts something that is not `MSG-LEN SP`; the stream is no
+    longer octet counted from there."""
     starts, ends, flags = _outputs(len(buf))
-    count, consumed, skip = _split_octet(buf, max_len, skip, starts, ends, flags)
-    return starts[:count], ends[:count], flags[:count], int(consumed), int(skip)
+    count, consumed, skip, fallback = _split_octet(buf, max_len, skip, starts, ends, flags)
+    return starts[:count], ends[:count], flags[:count], int(consumed), int(skip), bool(fallback)
 
 
 @kernel

@@ -82,8 +82,8 @@ def frames_of(body: bytes, max_len: int):
 class Ingest:
     """The ingest endpoint's state: one batcher over the API worker's rings."""
 
-    def __init__(self, rings, max_len: int, metrics):
-        self.batcher = Batcher(HTTP, rings, 64 << 20)
+    def __init__(self, rings, max_len: int, metrics, batch_bytes: int):
+        self.batcher = Batcher(HTTP, rings, batch_bytes)
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")
         self.m_bytes = metrics.counter("received_bytes_total", protocol="http")

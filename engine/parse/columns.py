@@ -6,11 +6,15 @@ message and SD bytes, and the fields (key=value pairs in messages, SD params, JS
 CSR group per row. Strings that do not exist in the raw bytes (JSON values) are appended to a
 copy of the batch buffer so that every string column is a span of one buffer.
 
-A batch the kernels cannot handle (a bug, not bad input: bad input gives best-effort rows)
-falls back to plain rows, so its messages are kept whatever happens.
+One row's failure costs that row only: a JSON line the decoder rejects is kept as a plain row
+flagged `parse_fallback`; and should parsing a batch raise (a bug, not bad input: bad input gives
+best-effort rows), the rows that make it fail are found by bisection and kept as flagged plain
+rows while every other row is parsed in full. `header["fallback"]` counts such rows.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -19,13 +23,25 @@ from engine.batch import RawBatch
 from engine.config import Parse
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse.json_rows import decode_json_rows
-from engine.store.rows import KV_FIELD, KV_SD, ROW_BEST_EFFORT, ROW_BOM, ROW_FRAMING_ERROR, ROW_TRUNCATED
+from engine.store.rows import (
+    KV_FIELD, KV_SD, ROW_BEST_EFFORT, ROW_BOM, ROW_FRAMING_ERROR, ROW_HOST_FROM_SOURCE, ROW_PARSE_FALLBACK,
+    ROW_TRUNCATED,
+)
 from native_kernels.framing import FRAMING_ERROR, TRUNCATED
 from native_kernels.gather import join_spans, take_spans
 from native_kernels.kv import extract_kv
 from native_kernels.sd import extract_sd
 from native_kernels.syslog import FLAG_BEST_EFFORT, FLAG_BOM, FORMAT_JSON, FORMAT_PLAIN, NO_VALUE, parse_frames
 from native_kernels.timestamps import TimeZone
+
+
+log = logging.getLogger("logjet.parse")
+
+# Bisection of a failing batch gives up (the whole batch becomes plain rows) past this many
+# failing rows: a bug that hits every row should not cost thousands of re-parses.
+MAX_ISOLATED_ROWS = 64
+# Columns holding offsets into a data array, and that array.
+_CSR = (("msg_off", "msg_data"), ("sd_off", "sd_data"), ("kv_off", "kv_data"))
 
 
 def _u32(a: np.ndarray) -> np.ndarray:
@@ -58,7 +74,15 @@ class BatchParser:
         self.alerts = alerts  # engine.alert.ingest.IngestAlerts, or None
 
     def parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
-        """(header fields, arrays) of the column batch for `raw`."""
+        """(header fields, arrays) of the column batch for `raw`; never raises for the content
+        of the frames (see the module docstring)."""
+        try:
+            return self._parse(raw)
+        except Exception:
+            log.exception("parsing a batch of %d frames failed; isolating the rows that fail", len(raw.starts))
+            return self._isolate(raw)
+
+    def _parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
         data = raw.data
         starts = raw.starts.astype(np.int64)
         ends = raw.ends.astype(np.int64)
@@ -76,14 +100,21 @@ class BatchParser:
         flags[(cols.flags & FLAG_BOM) != 0] |= ROW_BOM
 
         json_fields = None
+        fallback = 0
         is_json = np.flatnonzero(fmt == FORMAT_JSON)
         if len(is_json):
-            data, time_ns, severity, json_fields = self._apply_json(
+            data, time_ns, severity, json_fields, bad = self._apply_json(
                 is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns)
+            flags[bad] |= ROW_PARSE_FALLBACK
+            fallback = len(bad)
+
+        host_data = data
+        if self.settings.host_from_source:
+            host_data = self._host_from_source(raw, data, spans, flags)
 
         d = self.dicts
         ids = {
-            "host": d.encode("host", data, spans[0], spans[1]),
+            "host": d.encode("host", host_data, spans[0], spans[1]),
             "app": d.encode("app", data, spans[2], spans[3]),
             "procid": d.encode("procid", data, spans[4], spans[5]),
             "msgid": d.encode("msgid", data, spans[6], spans[7]),
@@ -116,6 +147,52 @@ class BatchParser:
         if alerts:
             alerts.finish(arrays, d.values, alert_key, hits, raw.recv_ns)
         header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": d.take_updates()}
+        if fallback:
+            header["fallback"] = fallback
+        return header, arrays
+
+    def _host_from_source(self, raw: RawBatch, data: np.ndarray, spans: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """Rows whose header names no host get the sender's address (flagged); returns the
+        buffer the host spans point into (`data`, or a copy with the addresses appended)."""
+        missing = spans[0] < 0
+        if not raw.sources or not missing.any():
+            return data
+        addrs = [address_of(s) for s in raw.sources]
+        blob = b"".join(a or b"" for a in addrs)
+        lens = np.array([len(a) if a else 0 for a in addrs], np.int64)
+        a_ends = len(data) + np.cumsum(lens)
+        a_starts = a_ends - lens
+        has = lens[raw.source] > 0
+        rows = np.flatnonzero(missing & has)
+        if not len(rows):
+            return data
+        src = raw.source[rows]
+        spans[0, rows] = a_starts[src]
+        spans[1, rows] = a_ends[src]
+        flags[rows] |= ROW_HOST_FROM_SOURCE
+        return np.concatenate([data, np.frombuffer(blob, np.uint8)])
+
+    # --- a batch that fails -------------------------------------------------------------------
+    def _isolate(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+        """Parse every row of `raw` that parses; the rows that make parsing fail become plain
+        rows flagged `parse_fallback`. The failed attempt may have assigned dictionary ids:
+        their entries still ship, or later batches' ids would not resolve at the writer."""
+        earlier = self.dicts.take_updates()
+        bad = _failing_rows(BatchParser(self.settings), raw)
+        n = len(raw.starts)
+        if bad is None or len(bad) == n:
+            header, arrays = self.parse_plain(raw)
+        else:
+            keep = np.ones(n, bool)
+            keep[bad] = False
+            header, arrays = self._parse(_subset(raw, np.flatnonzero(keep)))
+            if len(bad):
+                plain_header, plain_arrays = self.parse_plain(_subset(raw, bad))
+                arrays = _append_rows(arrays, plain_arrays)
+                header["rows"] += plain_header["rows"]
+                header["raw_bytes"] += plain_header["raw_bytes"]
+        header["dicts"] = _merge_updates(earlier, header["dicts"])
+        header["fallback"] = header.get("fallback", 0) + (n if bad is None else len(bad))
         return header, arrays
 
     # --- fields -------------------------------------------------------------------------------
@@ -176,12 +253,12 @@ class BatchParser:
 
     # --- JSON ---------------------------------------------------------------------------------
     def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):
-        """Decode the rows detected as JSON; rows that are not valid JSON objects become plain
-        text. Python touches each JSON row here (msgspec does the decoding): JSON is the one
+        """Decode the rows detected as JSON; rows that are not JSON objects the decoder accepts
+        become plain text (returned last: their indices, to be flagged). Python touches each JSON row here (msgspec does the decoding): JSON is the one
         format whose fields cannot be cut out of the bytes by a kernel."""
         if not self.settings.json:
             fmt[idx] = FORMAT_PLAIN
-            return data, time_ns, severity, None
+            return data, time_ns, severity, None, idx[:0]
         res = decode_json_rows(data, starts[idx], ends[idx], recv_ns)
         ok_mask = np.asarray(res.ok, bool)
         ok, bad = idx[ok_mask], idx[~ok_mask]
@@ -190,7 +267,7 @@ class BatchParser:
         spans[10, bad] = starts[bad]
         spans[11, bad] = ends[bad]
         if not len(ok):
-            return data, time_ns, severity, None
+            return data, time_ns, severity, None, bad
         time_ns = time_ns.copy()
         severity = severity.copy()
         time_ns[ok] = res.time_ns[ok_mask]
@@ -223,7 +300,7 @@ class BatchParser:
         if len(res.field_row):
             rows = idx[np.asarray(res.field_row, np.int64)]
             fields = (rows, _pack(res.field_key), _pack(res.field_value))
-        return data, time_ns, severity, fields
+        return data, time_ns, severity, fields, bad
 
     def parse_plain(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
         """Fallback: every frame as a plain-text row with the receive time (no kernels but gathers)."""
@@ -234,7 +311,7 @@ class BatchParser:
         # No dictionary values (id 0 everywhere); entries the failed attempt already assigned
         # still ship in this header, or later batches' ids would not resolve at the writer.
         ids = {c: np.zeros(n, np.uint32) for c in ("host", "app", "procid", "msgid", "source")}
-        flags = np.full(n, ROW_BEST_EFFORT, np.uint8)
+        flags = np.full(n, ROW_BEST_EFFORT | ROW_PARSE_FALLBACK, np.uint8)
         flags[(raw.frame_flags & TRUNCATED) != 0] |= ROW_TRUNCATED
         arrays = {
             "time": np.full(n, raw.recv_ns, np.int64), "recv": np.full(n, raw.recv_ns, np.int64),
@@ -248,3 +325,70 @@ class BatchParser:
         }
         header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": self.dicts.take_updates()}
         return header, arrays
+
+
+def address_of(source: str) -> bytes | None:
+    """The host part of a sender's "ip:port" / "[ipv6]:port" (None when it is not one)."""
+    host, sep, port = source.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]").encode()
+
+
+def _subset(raw: RawBatch, rows: np.ndarray) -> RawBatch:
+    return raw._replace(starts=raw.starts[rows], ends=raw.ends[rows], source=raw.source[rows],
+                        frame_flags=raw.frame_flags[rows])
+
+
+def _failing_rows(probe: BatchParser, raw: RawBatch) -> np.ndarray | None:
+    """The rows of `raw` whose parsing raises, found by bisection with a throwaway parser
+    (`probe`, so that failed attempts leave no state behind); None past MAX_ISOLATED_ROWS."""
+    bad: list[int] = []
+
+    def parses(rows: np.ndarray) -> bool:
+        try:
+            probe._parse(_subset(raw, rows))
+            return True
+        except Exception:
+            probe.dicts.take_updates()
+            return False
+
+    pending = [np.arange(len(raw.starts))]
+    while pending:
+        rows = pending.pop()
+        if not len(rows) or parses(rows):
+            continue
+        if len(rows) == 1:
+            bad.append(int(rows[0]))
+            if len(bad) > MAX_ISOLATED_ROWS:
+                return None
+            continue
+        half = len(rows) // 2
+        pending += [rows[half:], rows[:half]]
+    return np.array(sorted(bad), np.int64)
+
+
+def _append_rows(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows of column arrays `b` after those of `a` (same keys)."""
+    out = {}
+    offsets = {off for off, _ in _CSR} | {"kv_ptr"}
+    for name, arr in a.items():
+        if name in offsets:
+            out[name] = np.concatenate([arr, (b[name][1:] + arr[-1]).astype(arr.dtype)])
+        else:
+            out[name] = np.concatenate([arr, b[name].astype(arr.dtype, copy=False)])
+    for off, data in _CSR:
+        out[data] = np.concatenate([a[data][:a[off][-1]], b[data][:b[off][-1]]])
+    return out
+
+
+def _merge_updates(earlier: dict[str, list], later: dict[str, list]) -> dict[str, list]:
+    """Dictionary updates of two encodings of one batch's columns, as one header section.
+    Entries of an epoch the later encoding replaced are dropped: no batch uses those ids."""
+    merged = dict(later)
+    for column, (epoch, entries) in earlier.items():
+        if column not in merged:
+            merged[column] = [epoch, entries]
+        elif merged[column][0] == epoch:
+            merged[column] = [epoch, entries + merged[column][1]]
+    return merged

@@ -65,13 +65,17 @@ _ROLES = {
 # 1e17 microseconds, else nanoseconds.
 _EPOCH_SCALES = ((1e11, 10**9), (1e14, 10**6), (1e17, 10**3))
 _INT64_MAX = 2**63 - 1
+# Objects nested deeper than this are kept whole, as the JSON text of one field: field names
+# stay short, and the recursion stays far from Python's limit.
+MAX_FLATTEN_DEPTH = 16
 
 
 class JsonRows(NamedTuple):
     """Columns of n decoded rows, in input order.
 
-    `ok[i]` False: row i is not a JSON object; the caller keeps it as plain text and every other
-    column of that row is a placeholder. `time_ns` is UTC, recv_ns where `ts_kind` is TS_NONE.
+    `ok[i]` False: row i is not a JSON object the decoder accepts (syntax, invalid UTF-8,
+    nesting too deep, not an object); the caller keeps it as plain text, and every other column
+    of that row is a placeholder. No row's failure touches another row. `time_ns` is UTC, recv_ns where `ts_kind` is TS_NONE.
     `severity` 255 = none. `host`/`app`/`message` hold bytes or None. Fields are parallel:
     `field_row[k]` (int64 array), `field_key[k]`, `field_value[k]` (bytes), rows ascending."""
 
@@ -141,11 +145,11 @@ def _iso_ns(text: str) -> int | None:
     return ns if -_INT64_MAX <= ns <= _INT64_MAX else None
 
 
-def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: list) -> None:
+def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: list, depth: int = 1) -> None:
     for key, value in obj.items():
         name = prefix + key
-        if type(value) is dict and value:
-            _flatten(name + ".", value, row, rows, keys, values)
+        if type(value) is dict and value and depth < MAX_FLATTEN_DEPTH:
+            _flatten(name + ".", value, row, rows, keys, values, depth + 1)
         else:
             rows.append(row)
             keys.append(name.encode())
@@ -155,10 +159,11 @@ def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: l
 class _Columns:
     """The per-row outputs while a batch is decoded (plain lists: cheaper than numpy per item)."""
 
-    __slots__ = ("severity", "time_ns", "ts_kind", "host", "app", "message", "time_texts",
+    __slots__ = ("recv_ns", "severity", "time_ns", "ts_kind", "host", "app", "message", "time_texts",
                  "time_rows", "time_keys")
 
     def __init__(self, n: int, recv_ns: int):
+        self.recv_ns = recv_ns
         self.severity = [NO_VALUE] * n
         self.time_ns = [recv_ns] * n
         self.ts_kind = [TS_NONE] * n
@@ -169,6 +174,17 @@ class _Columns:
         self.time_texts: list[bytes] = []
         self.time_rows: list[int] = []
         self.time_keys: list[str] = []
+
+    def forget(self, i: int) -> None:
+        """Undo whatever row i set: it becomes a plain-text row."""
+        self.severity[i] = NO_VALUE
+        self.time_ns[i] = self.recv_ns
+        self.ts_kind[i] = TS_NONE
+        self.host[i] = self.app[i] = self.message[i] = None
+        while self.time_rows and self.time_rows[-1] == i:
+            self.time_rows.pop()
+            self.time_texts.pop()
+            self.time_keys.pop()
 
 
 def _take_roles(obj: dict, i: int, out: _Columns) -> None:
@@ -232,22 +248,31 @@ def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
         try:
             obj = decode(view[s:e])
-        except ValueError:  # msgspec.DecodeError, or UnicodeDecodeError for invalid UTF-8
+        except (ValueError, RecursionError):
+            # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
+            # deeper than the decoder goes: this row alone stays plain text.
             continue
         if type(obj) is not dict:
             continue
-        ok[i] = True
-        if not role_keys.isdisjoint(obj):
-            _take_roles(obj, i, out)
-        if not obj:
+        mark = len(f_rows)
+        try:
+            if not role_keys.isdisjoint(obj):
+                _take_roles(obj, i, out)
+            if not obj:
+                ok[i] = True
+                continue
+            values = obj.values()
+            if dict in map(type, values):
+                _flatten("", obj, i, f_rows, f_keys, f_values)
+            else:  # the common flat object: three list extensions, no call per key
+                f_rows.extend(repeat(i, len(obj)))
+                f_keys.extend([k.encode() for k in obj])
+                f_values.extend([v.encode() if type(v) is str else encode(v) for v in values])
+        except Exception:  # noqa: BLE001 - whatever one row does, it costs that row only
+            del f_rows[mark:], f_keys[mark:], f_values[mark:]
+            out.forget(i)
             continue
-        values = obj.values()
-        if dict in map(type, values):
-            _flatten("", obj, i, f_rows, f_keys, f_values)
-        else:  # the common flat object: three list extensions, no call per key
-            f_rows.extend(repeat(i, len(obj)))
-            f_keys.extend([k.encode() for k in obj])
-            f_values.extend([v.encode() if type(v) is str else encode(v) for v in values])
+        ok[i] = True
 
     time_ns = np.array(out.time_ns, np.int64)
     ts_kind = np.array(out.ts_kind, np.uint8)

@@ -86,12 +86,10 @@ class Parser:
             log.error("damaged raw batch in %s at %d: %s", ring_name, rec.end_pos, exc)
             self.m_damaged.inc()
             return
-        try:
-            header, arrays = self.parser.parse(raw)
-        except Exception:
-            log.exception("parsing a batch of %d frames failed; keeping them as plain text", len(raw.starts))
-            self.m_fallback.inc(len(raw.starts))
-            header, arrays = self.parser.parse_plain(raw)
+        header, arrays = self.parser.parse(raw)
+        fallback = header.pop("fallback", 0)
+        if fallback:
+            self.m_fallback.inc(fallback)
         header["in"] = [ring_name, rec.end_pos]
         self._publish(header, arrays)
         counts = np.bincount(arrays["format"], minlength=len(FORMATS))

@@ -42,8 +42,16 @@ class SyslogTcpProtocol(asyncio.Protocol):
         self._sink.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
-        buf, starts, ends, flags = self._framer.feed(data)
+        framer = self._framer
+        buf, starts, ends, flags = framer.feed(data)
+        if framer.events:
+            self._report_framing()
         self._sink.tcp_frames(buf, starts, ends, flags, self.source, len(data))
+
+    def _report_framing(self) -> None:
+        for event in self._framer.events:
+            self._sink.framing_decided(event, self.source)
+        self._framer.events.clear()
 
     def eof_received(self):
         self.finish()
@@ -57,5 +65,7 @@ class SyslogTcpProtocol(asyncio.Protocol):
         """Hand over the unterminated last frame (a last line without a newline loses nothing);
         `cut`: we are the ones stopping mid-stream, so it may be incomplete (flagged truncated)."""
         buf, starts, ends, flags = self._framer.finish(cut)
+        if self._framer.events:
+            self._report_framing()
         if len(starts):
             self._sink.tcp_frames(buf, starts, ends, flags, self.source, 0)

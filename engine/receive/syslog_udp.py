@@ -2,7 +2,7 @@
 
 Per datagram the protocol does two list appends and nothing else (uvloop already pays for the
 syscall and the bytes object); `udp_frames` then handles a whole bulk at once: one join, the
-lengths, the size limit and the trailing-newline strip as array operations, and one dict pass
+lengths, the size limit and the trailer strip as array operations, and one dict pass
 for the sender addresses. UDP has no back-pressure: when the rings are full the receiver drops
 and counts (`dropped_messages_total{reason="ring_full"}`).
 """
@@ -26,8 +26,8 @@ def format_addr(addr) -> str:
 
 def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
     """(buf, starts, ends, flags, source index u16, sources) of a bulk of datagrams.
-    Over-long datagrams are cut to `max_len` and flagged; trailing CR/LF/NUL (framing some
-    senders add) are not message content; empty datagrams are skipped."""
+    Over-long datagrams are cut to `max_len` and flagged; one trailing LF, CRLF or NUL (framing
+    some senders add) is not message content; empty datagrams are skipped."""
     n = len(datagrams)
     buf = b"".join(datagrams)
     lens = np.fromiter(map(len, datagrams), np.int64, n)
@@ -37,12 +37,13 @@ def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
     ends = starts + np.minimum(lens, max_len)
     arr = np.frombuffer(buf, np.uint8)
     if len(arr):
-        for _ in range(3):  # "\r\n\0" at most
-            last = arr[np.maximum(ends - 1, 0)]
-            strip = (ends > starts) & ((last == 10) | (last == 13) | (last == 0)) & (flags == 0)
-            if not strip.any():
-                break
-            ends = ends - strip
+        # One trailer (LF, CRLF or NUL) is framing some senders add; nothing else is removed.
+        whole = (ends > starts) & (flags == 0)
+        last = arr[np.maximum(ends - 1, 0)]
+        lf = whole & (last == 10)
+        ends = ends - (lf | (whole & (last == 0)))
+        before = arr[np.maximum(ends - 1, 0)]
+        ends = ends - (lf & (ends > starts) & (before == 13))
     table: dict = {}
     idx = np.fromiter((table.setdefault(a, len(table)) for a in addrs), np.uint16, n)
     sources = [format_addr(a) for a in table]

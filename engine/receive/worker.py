@@ -23,6 +23,7 @@ from engine.batch import PROTOCOLS
 from engine.config import Settings
 from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.batcher import Batcher
+from engine.receive.framing import FRAMING_FALLBACK, FRAMING_LF, FRAMING_OCTET
 from engine.receive.syslog_tcp import SyslogTcpProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
 from engine.ring import RingProducer
@@ -60,6 +61,8 @@ class Receiver:
         self.m_trunc = m.counter("truncated_messages_total")
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
+        self.m_framing = {f: m.counter("tcp_framing_total", framing=f)
+                          for f in (FRAMING_LF, FRAMING_OCTET, FRAMING_FALLBACK)}
         self.batches = 0
         self.udp_truncated = 0  # datagrams cut to max_message_bytes since the last UDP batch
         self.udp_protocols: list[SyslogUdpProtocol] = []
@@ -74,6 +77,12 @@ class Receiver:
 
     def connection_closed(self, proto: SyslogTcpProtocol) -> None:
         self.connections.discard(proto)
+
+    def framing_decided(self, framing: str, source: str) -> None:
+        self.m_framing[framing].inc()
+        if framing == FRAMING_FALLBACK:
+            log.warning("%s: octet-counted stream broke off (no MSG-LEN SP where a frame should "
+                        "start); reading the rest of the connection as LF-delimited lines", source)
 
     def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
         k = len(starts)

@@ -34,7 +34,7 @@ def test_bench_split_lf(benchmark):
 def test_bench_split_octet(benchmark):
     buf, _ = _buffer("octet")
     split_octet(buf, MAX_LEN)
-    starts, ends, flags, consumed, _ = benchmark(split_octet, buf, MAX_LEN)
+    starts, ends, flags, consumed, _, _ = benchmark(split_octet, buf, MAX_LEN)
     assert len(starts) > 1000 and consumed <= len(buf)
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from native_kernels.framing import FRAMING_ERROR, TRUNCATED, split_lf, split_octet
+from native_kernels.framing import TRUNCATED, split_lf, split_octet
 
 
 def naive_lf(buf: bytes, max_len: int):
@@ -54,37 +54,64 @@ def octet(msgs):
     return b"".join(b"%d %s" % (len(m), m) for m in msgs)
 
 
+def strip_trailer(m: bytes) -> bytes:
+    """What the octet kernel keeps of a frame body: one LF, CRLF or NUL trailer is framing."""
+    if m.endswith(b"\r\n"):
+        return m[:-2]
+    if m.endswith((b"\n", b"\0")):
+        return m[:-1]
+    return m
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(min_size=1, max_size=40), max_size=20), st.integers(1, 60))
 def test_octet_round_trip_and_any_cut_point(msgs, cut):
     buf = octet(msgs)
     arr = np.frombuffer(buf, np.uint8)
-    starts, ends, flags, consumed, skip = split_octet(arr, 1000)
-    assert [buf[s:e] for s, e in zip(starts, ends)] == msgs and consumed == len(buf)
+    want = [strip_trailer(m) for m in msgs if strip_trailer(m)]
+    starts, ends, flags, consumed, skip, fallback = split_octet(arr, 1000)
+    assert [buf[s:e] for s, e in zip(starts, ends)] == want and consumed == len(buf) and not fallback
     # Fed in two pieces, the frames before the cut come out, the rest waits for more data.
     cut = min(cut, len(buf))
-    starts, ends, flags, consumed, _ = split_octet(arr[:cut], 1000)
+    starts, ends, flags, consumed, _, _ = split_octet(arr[:cut], 1000)
     head = [buf[s:e] for s, e in zip(starts, ends)]
-    assert head == msgs[: len(head)]
-    rest = octet(msgs[len(head):])
-    assert buf[consumed:] == rest
+    # What was not consumed, read once complete, gives exactly the remaining frames.
+    starts, ends, _, consumed2, _, fallback = split_octet(arr[consumed:], 1000)
+    tail = [buf[consumed:][s:e] for s, e in zip(starts, ends)]
+    assert head + tail == want and consumed + consumed2 == len(buf) and not fallback
+
+
+def test_octet_trailer_inside_the_count_is_not_message():
+    msgs = [b"<13>1 - h a - - - one\n", b"<13>two\r\n", b"<13>three\x00", b"<13>four\n\n", b"<13>five\r"]
+    buf = octet(msgs)
+    starts, ends, flags, consumed, _, fallback = split_octet(np.frombuffer(buf, np.uint8), 1000)
+    assert [buf[s:e] for s, e in zip(starts, ends)] == [
+        b"<13>1 - h a - - - one", b"<13>two", b"<13>three", b"<13>four\n", b"<13>five\r"]
+    assert consumed == len(buf) and not fallback
+
+
+def test_octet_trailer_outside_the_count_is_skipped():
+    buf = b"5 <1>ab\n5 <1>cd\r\n"
+    starts, ends, flags, consumed, _, fallback = split_octet(np.frombuffer(buf, np.uint8), 1000)
+    assert [buf[s:e] for s, e in zip(starts, ends)] == [b"<1>ab", b"<1>cd"] and not fallback
 
 
 def test_octet_over_long_frame_is_truncated_across_reads():
     msg = b"a" * 50
     buf = octet([msg, b"tail"])
     arr = np.frombuffer(buf, np.uint8)
-    starts, ends, flags, consumed, skip = split_octet(arr[:30], 10)
+    starts, ends, flags, consumed, skip, _ = split_octet(arr[:30], 10)
     assert ends.tolist() == [13] and flags.tolist() == [TRUNCATED] and skip == 23
-    starts, ends, flags, consumed2, skip = split_octet(arr[30:], 10, skip)
+    starts, ends, flags, consumed2, skip, _ = split_octet(arr[30:], 10, skip)
     assert [buf[30:][s:e] for s, e in zip(starts, ends)] == [b"tail"] and skip == 0
 
 
-def test_octet_garbage_recovers_at_next_line():
-    buf = b"xyz not a count\n5 hello"
-    starts, ends, flags, consumed, _ = split_octet(np.frombuffer(buf, np.uint8), 100)
-    assert [buf[s:e] for s, e in zip(starts, ends)] == [b"xyz not a count", b"hello"]
-    assert flags.tolist() == [FRAMING_ERROR, 0]
+def test_octet_stops_where_a_header_is_not_a_count():
+    for bad in (b"xyz not a count\n", b"05 <1>ab", b"0 ", b"12x", b"1234567890 <1>"):
+        buf = b"5 <1>ab" + bad
+        starts, ends, flags, consumed, _, fallback = split_octet(np.frombuffer(buf, np.uint8), 100)
+        assert [buf[s:e] for s, e in zip(starts, ends)] == [b"<1>ab"], bad
+        assert consumed == 7 and fallback, bad
 
 
 def test_corpus_octet_and_nontransparent_vectors(corpus):
@@ -97,7 +124,7 @@ def test_corpus_octet_and_nontransparent_vectors(corpus):
         raw = base64.b64decode(v["input_b64"]) if "input_b64" in v else v["input"].encode()
         arr = np.frombuffer(raw, np.uint8)
         if v["format"] == "octet-framed":
-            starts, ends, flags, _, _ = split_octet(arr, 1 << 20)
+            starts, ends, flags, _, _, _ = split_octet(arr, 1 << 20)
         else:
             starts, ends, flags, _, _ = split_lf(arr, 1 << 20)
         expected = v["expect"]["frames"]
