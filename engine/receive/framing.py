@@ -101,7 +101,9 @@ class Framer:
             flags = flags.copy()
             flags[0] |= FRAMING_ERROR
             self._resync = False
-        return starts + base, ends + base, flags, consumed + base
+        if base:
+            starts, ends = starts + base, ends + base
+        return starts, ends, flags, consumed + base
 
     def finish(self, cut: bool = False) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         """At end of stream: the unfinished tail as a last frame (a last line without a
