@@ -20,20 +20,38 @@ header parse goes on; the row's time is then the receive time. A UTF-8 BOM openi
 from the span and FLAG_BOM set. A frame ending right after the SD has no message (-1); MSG may
 hold any octets, newlines included.
 
-RFC 3164 is parsed the way rsyslog's pmrfc3164 does, the de-facto standard for it:
-  * spaces after PRI are skipped; Cisco IOS `NNN: ` counters (up to two) and `*`/`.` clock
+RFC 3164 is parsed the way rsyslog's pmrfc3164 does, the de-facto standard for it, with
+syslog-loose's (Vector's) leniency where rsyslog loses fields:
+  * any run of SP after PRI is skipped; Cisco IOS `NNN: ` counters (up to two) and `*`/`.` clock
     markers before the stamp are skipped;
-  * the stamp is BSD (`Mmm dd hh:mm:ss`, see timestamps.parse_bsd) or RFC 3339; a BSD stamp
-    is local time (TS_LOCAL), its year inferred from the receive time when it has none;
-  * HOSTNAME follows the stamp (and only a stamp): a word of [A-Za-z0-9._:-] that ends in a
-    letter or digit and is followed by SP or the end (so `su:` or `sshd[1]:` are tags, not hosts);
-  * TAG is the next word up to SP or ":", taken even without a colon (rsyslog's rule):
-    `app[pid]:` gives app and procid (procid may hold ":"), `app:` and `app` give app;
-  * the message is what follows the tag minus one SP. rsyslog keeps that SP in its %msg%,
-    go-syslog and syslog-loose drop it; we drop it;
-  * a message opening with valid SD elements that all hold params (rsyslog's
-    `[origin software="rsyslogd" ...]`) gives them as the row's SD, as syslog-loose does.
-A trailing CR (a CRLF line split on LF) is not part of any field.
+  * the stamp is BSD or RFC 3339 (see timestamps.parse_bsd / parse_rfc3339_loose). BSD:
+    `Mmm dd hh:mm:ss`, day space-padded or not, month in any case, a year before the time
+    (`Mmm dd yyyy hh:mm:ss`) or before the month (`yyyy Mmm dd hh:mm:ss`), not both, a
+    fraction and a trailing colon; a year after the time is the hostname (rsyslog's default).
+    RFC 3339: `T`/`t`, `Z`/`z`, `+hh:mm` or no offset, 1-9 fraction digits; a space instead of
+    `T` is no stamp. A stamp must end at SP or the frame's end. A BSD stamp or an RFC 3339 one
+    without offset is local time (TS_LOCAL), a BSD one without year gets the year nearest
+    the receive time;
+  * HOSTNAME follows the stamp (and only a stamp) after any run of SP: a word of
+    [A-Za-z0-9._:-] and UTF-8 bytes (>= 0x80) that ends in a letter, digit or UTF-8 byte and
+    is followed by SP or the end (so `su:` or `sshd[1]:` are tags, not hosts; `@`, `/`, `#` are
+    no host characters, as in rsyslog by default). A lone `-` there is "no hostname";
+  * TAG is the next word up to SP or ":" (after any run of SP), taken even without a colon
+    (rsyslog's rule): `app[pid]:` gives app and procid (procid is anything but SP and "]", may
+    be empty = none), `app:`, `app[pid]` and `app` give app; a lone `-` is "no app". After
+    two or more SP behind the hostname a word is a tag only when it is a program name (letters,
+    digits, UTF-8, `._-/()%#@`) marked by a ":" or a `[pid]`; else it opens the message (what
+    rsyslog and syslog-loose make of `host  word ...`);
+  * the message is what follows the tag and its ":" minus one SP, the separator (rsyslog's
+    remove.msgFirstSpace, go-syslog, VictoriaLogs); further SP are the sender's and stay, so
+    logger's or rsyslog's `tag:  text` keeps its " text" (syslog-loose drops them all);
+  * a message opening (after any SP) with valid SD elements that all hold params (rsyslog's
+    `[origin software="rsyslogd" ...]`) gives them as the row's SD, as syslog-loose does; the
+    message starts after them and one SP.
+A line without PRI is RFC 3164 only when it starts (after SP/TAB/CR/LF) with a stamp as above,
+else plain text: `134681 node-246 ...` or `2015-10-18 18:01:47,978 INFO ...` stay plain.
+Nothing is removed from a frame: the framers take its one LF, CRLF or NUL trailer, and a CR
+that still ends it was sent as part of the message and stays there.
 
 Contract: `parse_frames` reads `data` and never keeps it; the caller owns every array returned
 (spans point into the caller's `data`). The kernel runs without the GIL, so several threads may
@@ -50,7 +68,7 @@ from native_kernels.jit import kernel
 from native_kernels.sd import extract_sd, scan_sd
 from native_kernels.timestamps import (
     STAMP_OK, STAMP_RANGE, STAMP_SYNTAX, TimeZone, bsd_local_ns, local_reference, parse_bsd,
-    parse_rfc3339, parse_rfc3339_spans, readonly,
+    parse_rfc3339, parse_rfc3339_loose, parse_rfc3339_spans, readonly,
 )
 
 FORMAT_PLAIN, FORMAT_RFC5424, FORMAT_RFC3164, FORMAT_JSON = 0, 1, 2, 3
@@ -114,7 +132,15 @@ def _is_alnum(c):
 
 @kernel
 def _is_host_char(c):
-    return _is_alnum(c) or c == 46 or c == 95 or c == _DASH or c == _COLON  # . _ - :
+    # . _ - : and the bytes of UTF-8 sequences (non-ASCII host names)
+    return _is_alnum(c) or c == 46 or c == 95 or c == _DASH or c == _COLON or c >= 0x80
+
+
+@kernel
+def _is_tag_char(c):
+    # a program name: letters, digits, UTF-8, . _ - / ( ) % # @
+    return _is_alnum(c) or c >= 0x80 or c == 46 or c == 95 or c == _DASH or c == 47 \
+        or c == 40 or c == 41 or c == 37 or c == 35 or c == 64
 
 
 @kernel
@@ -214,7 +240,8 @@ def _parse_5424(data, p, e):
 
 @kernel
 def _stamp_3164(data, p, end, recv_local_ns, recv_year):
-    """A BSD or RFC 3339 stamp at p: (status, next_pos, time_ns, ts_kind)."""
+    """A BSD or RFC 3339 stamp at p: (status, next_pos, time_ns, ts_kind). An RFC 3339 stamp
+    without offset is local time, like a BSD one."""
     st, q, month, day, year, tod = parse_bsd(data, p, end)
     if st == STAMP_OK:
         ok, local = bsd_local_ns(month, day, year, tod, recv_local_ns, recv_year)
@@ -223,13 +250,13 @@ def _stamp_3164(data, p, end, recv_local_ns, recv_year):
         return STAMP_RANGE, q, np.int64(0), TS_NONE
     if st == STAMP_RANGE:
         return STAMP_RANGE, q, np.int64(0), TS_NONE
-    st, q, t = parse_rfc3339(data, p, end)
+    st, q, t, has_offset = parse_rfc3339_loose(data, p, end)
     if st == STAMP_SYNTAX:
         return STAMP_SYNTAX, p, np.int64(0), TS_NONE
     if q < end and data[q] != _SP:
         return STAMP_SYNTAX, p, np.int64(0), TS_NONE
     if st == STAMP_OK:
-        return STAMP_OK, q, t, TS_UTC
+        return STAMP_OK, q, t, TS_UTC if has_offset else TS_LOCAL
     return STAMP_RANGE, q, np.int64(0), TS_NONE
 
 
@@ -260,6 +287,7 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
             r += 1
         if r != p:
             st, q, ts, k = _stamp_3164(data, r, e, recv_local_ns, recv_year)
+    run = 0  # length of the SP run between a HOSTNAME and the TAG
     if st != STAMP_SYNTAX:
         if st == STAMP_OK:
             t = ts
@@ -267,20 +295,28 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
         else:
             fl |= FLAG_BEST_EFFORT
         p = q
-        if p < e and data[p] == _SP:
+        while p < e and data[p] == _SP:
             p += 1
-        # HOSTNAME
+        # HOSTNAME (or "-", no hostname)
         h = p
         while h < e and h - p <= 255 and _is_host_char(data[h]):
             h += 1
-        if h > p and h - p <= 255 and (h == e or data[h] == _SP) and _is_alnum(data[h - 1]):
-            hs, he = p, h
-            p = h + 1 if h < e else h
-    # TAG
+        if h > p and h - p <= 255 and (h == e or data[h] == _SP) \
+                and (_is_alnum(data[h - 1]) or data[h - 1] >= 0x80
+                     or (h == p + 1 and data[p] == _DASH)):
+            if not (h == p + 1 and data[p] == _DASH):
+                hs, he = p, h
+            p = h
+            while p < e and data[p] == _SP:
+                p += 1
+            run = p - h
+    # TAG: `name`, `name:`, `name[pid]`, `name[pid]:`
     t0 = p
     while p < e and data[p] != _SP and data[p] != _COLON and data[p] != _LBR:
         p += 1
     name_e = p
+    pid_s = pid_e = np.int64(-1)
+    marked = False  # ends in ":" or has a [pid]
     if p < e and data[p] == _LBR:
         r = p + 1
         while r < e and data[r] != _RBR and data[r] != _SP:
@@ -288,19 +324,36 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
         if r < e and data[r] == _RBR and (r + 1 == e or data[r + 1] == _COLON
                                            or data[r + 1] == _SP):
             if r > p + 1:
-                ps, pe = p + 1, r
+                pid_s, pid_e = p + 1, r
             p = r + 1
+            marked = True
         else:
             while p < e and data[p] != _SP and data[p] != _COLON:
                 p += 1
             name_e = p
-    if name_e > t0:
-        as_, ae = t0, name_e
     if p < e and data[p] == _COLON:
-        p += 1
+        marked = True
+    if run >= 2 and marked:
+        # after a run of SP behind the hostname, only a program name makes a tag
+        marked = name_e > t0
+        for r in range(t0, name_e):
+            if not _is_tag_char(data[r]):
+                marked = False
+                break
+    if run >= 2 and not marked:
+        # two or more SP after the hostname and no `name:` / `name[pid]`: no tag, the word
+        # opens the message
+        p = t0
+    else:
+        if name_e > t0 and not (name_e == t0 + 1 and data[t0] == _DASH):
+            as_, ae = t0, name_e
+        ps, pe = pid_s, pid_e
+        if p < e and data[p] == _COLON:
+            p += 1
+    # MSG: one SP after the tag is the separator, more belong to the message; SD elements
+    # opening it (rsyslog's origin element, after any SP) are taken out
     if p < e and data[p] == _SP:
         p += 1
-    # SD at the start of the message (rsyslog's origin element), then MSG
     s = p
     while s < e and data[s] == _SP:
         s += 1
@@ -318,8 +371,6 @@ def _parse_batch(data, starts, ends, recv_ns, recv_local_ns, recv_year,
     for i in range(starts.shape[0]):
         s = starts[i]
         e = ends[i]
-        if e > s and data[e - 1] == _CR:
-            e -= 1
         f = FORMAT_PLAIN
         pri = -1
         v = 0

@@ -187,6 +187,70 @@ def parse_rfc3339(data, p, end):
     return STAMP_OK, q, secs * NS_PER_SECOND + frac
 
 
+@kernel
+def parse_rfc3339_loose(data, p, end):
+    """RFC 3339 as RFC 3164 senders write it: `YYYY-MM-DD(T|t)hh:mm:ss[.f{1,9}]` with `Z`, `z`,
+    `+hh:mm`, `-hh:mm` or no offset at all (RFC 3339 allows the lower case; ISO 8601 senders
+    leave the offset out). Returns (status, next_pos, ns, has_offset): ns is UTC when
+    has_offset, else a local naive time the caller puts in its zone. A copy of parse_rfc3339's
+    steps rather than a flag on it, so the RFC 5424 path stays exactly as it was."""
+    if p + 19 > end:  # `YYYY-MM-DDThh:mm:ss` has 19 bytes
+        return STAMP_SYNTAX, p, 0, False
+    yh = _two(data[p], data[p + 1])
+    yl = _two(data[p + 2], data[p + 3])
+    month = _two(data[p + 5], data[p + 6])
+    day = _two(data[p + 8], data[p + 9])
+    hh = _two(data[p + 11], data[p + 12])
+    mm = _two(data[p + 14], data[p + 15])
+    ss = _two(data[p + 17], data[p + 18])
+    t = data[p + 10]
+    if yh < 0 or yl < 0 or month < 0 or day < 0 or hh < 0 or mm < 0 or ss < 0 \
+            or data[p + 4] != 45 or data[p + 7] != 45 or (t != 84 and t != 116) \
+            or data[p + 13] != 58 or data[p + 16] != 58:  # - - T|t : :
+        return STAMP_SYNTAX, p, 0, False
+    year = yh * 100 + yl
+    q = p + 19
+    frac = 0
+    if q < end and data[q] == 46:  # '.' + 1..9 digits
+        q += 1
+        n = 0
+        while q < end and 48 <= data[q] <= 57:
+            if n == MAX_FRACTION_DIGITS:
+                return STAMP_SYNTAX, p, 0, False
+            frac = frac * 10 + _digit(data[q])
+            n += 1
+            q += 1
+        if n == 0:
+            return STAMP_SYNTAX, p, 0, False
+        for _ in range(MAX_FRACTION_DIGITS - n):
+            frac *= 10
+    c = data[q] if q < end else 0
+    off_s = 0
+    has_offset = True
+    bad_offset = False
+    if c == 90 or c == 122:  # 'Z' 'z'
+        q += 1
+    elif c == 43 or c == 45:  # '+' '-'
+        if q + 6 > end or data[q + 3] != 58:
+            return STAMP_SYNTAX, p, 0, False
+        oh = _two(data[q + 1], data[q + 2])
+        om = _two(data[q + 4], data[q + 5])
+        if oh < 0 or om < 0:
+            return STAMP_SYNTAX, p, 0, False
+        bad_offset = oh > 23 or om > 59
+        off_s = (oh * 3600 + om * 60) * (1 if c == 43 else -1)
+        q += 6
+    else:
+        has_offset = False  # local time
+    if bad_offset or month < 1 or month > 12 or day < 1 or day > days_in_month(year, month) \
+            or hh > 23 or mm > 59 or ss > 60:
+        return STAMP_RANGE, q, 0, has_offset
+    secs = days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss - off_s
+    if secs > MAX_ABS_SECONDS or secs < -MAX_ABS_SECONDS:
+        return STAMP_RANGE, q, 0, has_offset
+    return STAMP_OK, q, secs * NS_PER_SECOND + frac, has_offset
+
+
 def readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view of `a`. Wrappers pass every input array to their kernel this way:
     numba compiles one variant per writeable flag of each argument."""
@@ -223,18 +287,29 @@ def parse_rfc3339_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
 
 @kernel
 def parse_bsd(data, p, end):
-    """Parse an RFC 3164 stamp `Mmm dd hh:mm:ss` at p, in the forms seen in the wild: day padded
-    with a space or not padded (`Jun  8`, `Jun 8`), a year before the time (`Mar 7 2008 19:06:53`,
-    rsyslog), a fraction (`.295`, Cisco) and a trailing colon (Cisco, rsyslog).
+    """Parse an RFC 3164 stamp `Mmm dd hh:mm:ss` at p, in the forms seen in the wild (those
+    rsyslog's ParseTIMESTAMP3164 takes): day padded with a space or not padded (`Jun  8`,
+    `Jun 8`), a year before the time (`Mar 7 2008 19:06:53`) or before the month
+    (`2008 Mar 7 19:06:53`, Brocade), not both, a fraction (`.295`, Cisco) and a trailing colon
+    (Cisco, rsyslog). A year after the time is not read (rsyslog neither, by default: it is
+    the hostname then).
 
     Returns (status, next_pos, month, day, year or -1, nanoseconds into the day). The day is only
     checked against 1..31 here (Feb 29 needs the year, which the caller may infer)."""
-    if p + 14 > end or data[p + 3] != 32:  # `Mmm d hh:mm:ss` has 14 bytes at least
+    year = -1
+    m = p
+    if p + 5 <= end and data[p + 4] == 32:  # `yyyy ` before the month (Brocade, rsyslog)
+        yh = _two(data[p], data[p + 1])
+        yl = _two(data[p + 2], data[p + 3])
+        if yh >= 0 and yl >= 0:
+            year = yh * 100 + yl
+            m = p + 5
+    if m + 14 > end or data[m + 3] != 32:  # `Mmm d hh:mm:ss` has 14 bytes at least
         return STAMP_SYNTAX, p, 0, 0, -1, 0
-    month = _month(data[p], data[p + 1], data[p + 2])
+    month = _month(data[m], data[m + 1], data[m + 2])
     if month == 0:
         return STAMP_SYNTAX, p, 0, 0, -1, 0
-    q = p + 4
+    q = m + 4
     if data[q] == 32:  # space-padded day
         q += 1
     day = 0
@@ -246,8 +321,7 @@ def parse_bsd(data, p, end):
     if nd == 0 or q >= end or data[q] != 32:
         return STAMP_SYNTAX, p, 0, 0, -1, 0
     q += 1
-    year = -1
-    if q + 5 <= end and data[q + 4] == 32:
+    if year < 0 and q + 5 <= end and data[q + 4] == 32:  # `yyyy ` after the day, not both
         yh = _two(data[q], data[q + 1])
         yl = _two(data[q + 2], data[q + 3])
         if yh >= 0 and yl >= 0:

@@ -27,11 +27,16 @@ _SD_ANY = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")*\])+")
 _SD_PARAMS = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")+\])+")
 _RFC3339 = re.compile(
     rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})")
+# RFC 3339 as RFC 3164 senders write it: t/z in either case, offset optional (local time then).
+_ISO = re.compile(
+    rb"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?")
 _BSD = re.compile(
-    rb"([A-Za-z]{3}) ( ?)(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(:?)")
+    rb"(?:(\d{4}) )?([A-Za-z]{3}) ( ?)(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    rb"(:?)")
 _MONTHS = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
            b"dec"]
-_HOST = re.compile(rb"[A-Za-z0-9._:-]*")
+_HOST = re.compile(rb"[A-Za-z0-9._:\x80-\xff-]*")
+_TAG_NAME = re.compile(rb"[A-Za-z0-9\x80-\xff._/()%#@-]+")
 
 
 def days(y: int, m: int, d: int) -> int:
@@ -59,9 +64,11 @@ def zone(name: str):
 
 
 def local_to_utc_ns(local_ns: int, tz) -> int:
-    """fold=0 reading of a wall-clock time, via datetime."""
+    """fold=0 reading of a wall-clock time, via datetime. Like the kernels' zone tables, which
+    cover 1970..2100, times outside that range take the offset in force at its edge."""
     secs, frac = divmod(local_ns, 10**9)
     naive = datetime(1970, 1, 1) + timedelta(seconds=secs)
+    naive = min(max(naive, datetime(1970, 1, 2)), datetime(2099, 12, 31))
     aware = naive.replace(tzinfo=tz)
     off = aware.utcoffset()
     return local_ns - int(off.total_seconds()) * 10**9
@@ -106,21 +113,47 @@ def rfc3339(frame: bytes, p: int):
     return "ok", m.end(), secs * 10**9 + frac
 
 
+def rfc3339_loose(frame: bytes, p: int):
+    """(status, end, ns, has_offset): ns is UTC with an offset, local naive without."""
+    m = _ISO.match(frame, p)
+    if not m:
+        return "syntax", p, 0, False
+    frac = _frac_ns(m.group(7))
+    if frac is None:
+        return "syntax", p, 0, False
+    y, mo, d, hh, mi, ss = (int(m.group(k)) for k in range(1, 7))
+    off = m.group(8)
+    off_s = 0
+    bad_off = False
+    if off is not None and off not in (b"Z", b"z"):
+        oh, om = int(off[1:3]), int(off[4:6])
+        bad_off = oh > 23 or om > 59
+        off_s = (oh * 3600 + om * 60) * (1 if off[:1] == b"+" else -1)
+    if bad_off or not 1 <= mo <= 12 or not 1 <= d <= month_days(y, mo) or hh > 23 or mi > 59 \
+            or ss > 60:
+        return "range", m.end(), 0, off is not None
+    secs = days(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off_s
+    if abs(secs) > MAX_ABS_SECONDS:
+        return "range", m.end(), 0, off is not None
+    return "ok", m.end(), secs * 10**9 + frac, off is not None
+
+
 def bsd(frame: bytes, p: int, recv_local_ns: int, recv_year: int):
     """(status, end, local_ns)."""
     m = _BSD.match(frame, p)
-    if not m or m.group(1).lower() not in _MONTHS:
+    if not m or m.group(2).lower() not in _MONTHS or (m.group(1) and m.group(5)):
         return "syntax", p, 0
     end = m.end()
     if end < len(frame) and frame[end] != 0x20:
         return "syntax", p, 0
-    frac = _frac_ns(m.group(8))
+    frac = _frac_ns(m.group(9))
     if frac is None:
         return "syntax", p, 0
-    mo = _MONTHS.index(m.group(1).lower()) + 1
-    d = int(m.group(3))
-    year = int(m.group(4)) if m.group(4) is not None else None
-    hh, mi, ss = int(m.group(5)), int(m.group(6)), int(m.group(7))
+    mo = _MONTHS.index(m.group(2).lower()) + 1
+    d = int(m.group(4))
+    year = m.group(1) or m.group(5)
+    year = int(year) if year is not None else None
+    hh, mi, ss = int(m.group(6)), int(m.group(7)), int(m.group(8))
     tod = (hh * 3600 + mi * 60 + ss) * 10**9 + frac
     if not 1 <= d <= month_days(2000, mo) or hh > 23 or mi > 59 or ss > 60:
         return "range", end, 0
@@ -149,10 +182,12 @@ def stamp_3164(frame: bytes, p: int, recv_local_ns: int, recv_year: int):
         return st, end, t, TS_LOCAL
     if st == "range":
         return st, end, 0, TS_NONE
-    st, end, t = rfc3339(frame, p)
+    st, end, t, has_offset = rfc3339_loose(frame, p)
     if st == "syntax" or (end < len(frame) and frame[end] != 0x20):
         return "syntax", p, 0, TS_NONE
-    return st, end, t, (TS_UTC if st == "ok" else TS_NONE)
+    if st != "ok":
+        return st, end, 0, TS_NONE
+    return st, end, t, (TS_UTC if has_offset else TS_LOCAL)
 
 
 def parse(frame: bytes, recv_ns: int, tz_name: str = "UTC") -> dict:
@@ -160,8 +195,6 @@ def parse(frame: bytes, recv_ns: int, tz_name: str = "UTC") -> dict:
     tz = zone(tz_name)
     recv_local = utc_to_local_ns(recv_ns, tz)
     recv_year = (datetime(1970, 1, 1) + timedelta(seconds=recv_local // 10**9)).year
-    if frame.endswith(b"\r"):
-        frame = frame[:-1]
     e = len(frame)
     row = dict(format=PLAIN, severity=255, facility=255, version=0, time_ns=recv_ns,
                ts_kind=TS_NONE, flags=0, **{f: NONE for f in FIELDS})
@@ -267,46 +300,59 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
             r += 1
         if r != p:
             st, q, t, kind = stamp_3164(frame, r, recv_local, recv_year)
+    run = 0  # SPs between a hostname (or "-") and the tag
     if st != "syntax":
         if st == "ok":
             row["time_ns"], row["ts_kind"] = t, kind
         else:
             row["flags"] |= BEST_EFFORT
-        p = q
-        if frame[p:p + 1] == b" ":
-            p += 1
+        p = _skip_sp(frame, q)
         h = _HOST.match(frame, p).end()
-        n = h - p
-        if 1 <= n <= 255 and (h == e or frame[h] == 0x20) and chr(frame[h - 1]).isalnum() \
-                and frame[h - 1] < 128:
-            row["host"] = (p, h)
-            p = h + 1 if h < e else h
-    m = re.match(rb"[^ :\[]*", frame[p:])
-    t0, name_e = p, p + m.end()
+        word = frame[p:h]
+        if 1 <= len(word) <= 255 and (h == e or frame[h] == 0x20) \
+                and (word[-1:].isalnum() or word[-1] >= 0x80 or word == b"-"):
+            if word != b"-":
+                row["host"] = (p, h)
+            p = _skip_sp(frame, h)
+            run = p - h
+    t0 = p
+    name_e = p + re.match(rb"[^ :\[]*", frame[p:]).end()
     p = name_e
+    pid = NONE
+    marked = False
     if frame[p:p + 1] == b"[":
         m = re.match(rb"\[([^\] ]*)\](?=\Z|[: ])", frame[p:])
         if m:
             if m.group(1):
-                row["procid"] = (p + 1, p + 1 + len(m.group(1)))
+                pid = (p + 1, p + 1 + len(m.group(1)))
             p += m.end()
+            marked = True
         else:
             p += re.match(rb"[^ :]*", frame[p:]).end()
             name_e = p
-    if name_e > t0:
-        row["app"] = (t0, name_e)
-    if frame[p:p + 1] == b":":
-        p += 1
+    marked = marked or frame[p:p + 1] == b":"
+    if run >= 2 and marked:  # behind a run of SP only a program name makes a tag
+        marked = _TAG_NAME.fullmatch(frame, t0, name_e) is not None
+    if run >= 2 and not marked:
+        p = t0
+    else:
+        if name_e > t0 and frame[t0:name_e] != b"-":
+            row["app"] = (t0, name_e)
+        row["procid"] = pid
+        if frame[p:p + 1] == b":":
+            p += 1
     if frame[p:p + 1] == b" ":
         p += 1
-    s = p
-    while s < e and frame[s] == 0x20:
-        s += 1
+    s = _skip_sp(frame, p)
     m = _SD_PARAMS.match(frame, s)
     if m and (m.end() == e or frame[m.end()] == 0x20):
         row["sd"] = (s, m.end())
         p = m.end() + 1 if m.end() < e else m.end()
     row["msg"] = (p, e)
+
+
+def _skip_sp(frame: bytes, p: int) -> int:
+    return len(frame) - len(frame[p:].lstrip(b" "))
 
 
 _ESC = re.compile(rb'\\(["\\\]])')

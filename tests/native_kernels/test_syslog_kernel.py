@@ -1,6 +1,6 @@
 """native_kernels/syslog.py, sd.py and timestamps.py against the plain-Python reference
-(naive_syslog.py) on generated input, plus the edges: CRLF, empty, garbage, huge, time zones with
-DST, year inference across new year."""
+(naive_syslog.py) on generated input, plus the edges: a trailing CR, empty, garbage, huge, time
+zones with DST, year inference across new year."""
 
 from __future__ import annotations
 
@@ -115,10 +115,26 @@ def bsd_stamp(draw):
                       st.sampled_from(["30", "31", "0", "32", "123"])))
     year = draw(mostly(st.sampled_from(["", "", f" {t.year}"]),
                        st.sampled_from([" 0000", " 1500"])))
+    lead = draw(mostly(st.sampled_from(["", "", f"{t.year} "]),
+                       st.sampled_from(["0000 ", "1500 ", "123 ", "12345 "])))
+    if lead and year and draw(st.booleans()):
+        year = ""  # both years are no stamp; mostly keep one
     frac = draw(mostly(st.sampled_from(["", "", ".295", ".123456789"]),
                        st.sampled_from([".1234567891", "."])))
     colon = draw(st.sampled_from(["", ":"]))
-    return _b(f"{mon} {day}{year} {t:%H:%M:%S}{frac}{colon}")
+    return _b(f"{lead}{mon} {day}{year} {t:%H:%M:%S}{frac}{colon}")
+
+
+@st.composite
+def iso_3164(draw):
+    """RFC 3339 as 3164 senders write it: any case of t/z, offset optional."""
+    t = draw(st.datetimes(min_value=datetime(1600, 1, 1), max_value=datetime(2300, 1, 1)))
+    sep = draw(mostly(st.sampled_from(["T", "t"]), st.sampled_from([" ", "_"])))
+    frac = draw(mostly(st.sampled_from(["", ".0", ".605850", ".123456789"]),
+                       st.sampled_from([".1234567891", "."])))
+    off = draw(mostly(st.sampled_from(["", "", "Z", "z", "+02:00", "-07:00"]),
+                      st.sampled_from(["+24:00", "+0200", "+02", "Zulu", ":"])))
+    return _b(t.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + off)
 
 
 good_value = st.lists(st.sampled_from([b"a", b" ", b"\\\"", b"\\\\", b"\\]", b"[", b"\\x",
@@ -138,6 +154,7 @@ sd = mostly(st.one_of(st.just(b"-"), st.lists(sd_element, min_size=1, max_size=3
             st.sampled_from([b"[", b"[id", b"[id a=\"1\"", b"[]", b"[ ]", b"-x"]))
 message = st.one_of(st.just(b""), st.binary(max_size=30),
                     st.sampled_from([b"\xef\xbb\xbfhello", b"\xef\xbb\xbf", b"x\ny", b" lead",
+                                     b"  two", b"x\r",
                                      b"BOMtext", b"[12345.678] usb", b"[origin a=\"b\"] start"]))
 
 
@@ -185,18 +202,30 @@ def frame_3164(draw):
     if good:
         t = draw(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 1, 1)))
         out += draw(st.sampled_from([t.strftime("%b %e %H:%M:%S"), t.strftime("%b %d %Y %H:%M:%S"),
-                                     t.strftime("%b %e %H:%M:%S.123:")])).encode()
+                                     t.strftime("%b %e %H:%M:%S.123:"),
+                                     t.strftime("%Y %b %e %H:%M:%S"),
+                                     t.strftime("%Y-%m-%dT%H:%M:%S"),
+                                     t.strftime("%Y-%m-%dT%H:%M:%S.%f+02:00")])).encode()
     else:
-        out += draw(mostly(st.one_of(bsd_stamp(), bsd_stamp(), rfc3339()), st.just(b"")))
-    host = draw(mostly(st.sampled_from([b" host", b" 10.1.2.3", b" fe80::1", b" X4711"]),
-                       st.sampled_from([b"", b" su:", b" #001", b" a" + b"b" * 255, b"  "])))
-    tag = draw(mostly(st.sampled_from([b" app:", b" app", b" sshd[123]:", b" monit[2340:0]:"]),
-                      st.sampled_from([b"", b" a[1]b:", b" foo[bar baz", b" :", b" app[]:"])))
+        out += draw(mostly(st.one_of(bsd_stamp(), bsd_stamp(), rfc3339(), iso_3164()),
+                           st.just(b"")))
+    gap = st.sampled_from([b" ", b" ", b"  ", b"   "])
+    host = draw(mostly(st.sampled_from([b"host", b"10.1.2.3", b"fe80::1", b"X4711",
+                                        "h\u00f4te-1".encode(), "\u00dcbergr\u00f6\u00dfe".encode(),
+                                        b"-"]),
+                       st.sampled_from([b"", b"su:", b"#001", b"a" + b"b" * 255, b" ", b"--",
+                                        b"-:", b"\xff", b"h\xc3", b"."])))
+    tag = draw(mostly(st.sampled_from([b"app:", b"app", b"sshd[123]:", b"monit[2340:0]:",
+                                       "d\u00e9mon[7]:".encode(), b"app[12a]", b"-", b"app[1]"]),
+                      st.sampled_from([b"", b"a[1]b:", b"foo[bar baz", b":", b"app[]:", b"-:",
+                                       b"[audit]", b"OX:rpd:", b'{"k":', b"a=b:"])))
     sd_part = draw(st.one_of(st.just(b""), (good_sd if good else sd).map(lambda x: b" " + x)))
-    return out + host + tag + sd_part + draw(st.sampled_from([b"", b" ", b"  "])) + draw(message)
+    return (out + draw(gap) + host + draw(gap) + tag + sd_part
+            + draw(st.sampled_from([b"", b" ", b"  ", b"\r"])) + draw(message)
+            + draw(st.sampled_from([b"", b"", b"\r"])))
 
 
-significant = st.lists(st.sampled_from(list(b"<>[]\"\\= -:.0123456789TZ*{}\t\r\nJanFebDc")
+significant = st.lists(st.sampled_from(list(b"<>[]\"\\= -:.0123456789TZtz*{}\t\r\nJanFebDc")
                                        + [0xEF, 0xBB, 0xBF]), max_size=60).map(bytes)
 frames_strategy = st.lists(
     st.one_of(frame_5424(), frame_3164(), st.binary(max_size=80), significant,
@@ -263,18 +292,25 @@ def test_empty_batch_and_empty_frames():
                          1_600_000_000 * NS, "UTC")
 
 
-def test_crlf_lines_parse_like_lf_lines():
+def test_a_trailing_cr_stays_in_the_message():
+    """The framers remove one LF, CRLF or NUL trailer; the parser removes nothing more. A CR
+    that ends a frame was sent as part of the message and stays there: every field is as
+    without it, and the message span is one byte longer."""
     lines = [b"<13>Oct 11 22:14:15 host app[1]: m", b"<13>1 2003-10-11T22:14:15Z h a - - - m",
-             b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure", b"plain"]
+             b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure", b"plain",
+             b"<13>Oct 11 22:14:15 host  app[1]:  m"]
     tz = TimeZone.from_name("UTC")
     _, d1, s1, e1 = batch(lines)
-    _, d2, s2, e2 = batch([ln + b"\r" for ln in lines])
+    buf, d2, s2, e2 = batch([ln + b"\r" for ln in lines])
     a = parse_frames(d1, s1, e1, 0, tz)
     b = parse_frames(d2, s2, e2, 0, tz)
     for f in ("format", "severity", "time_ns", "flags"):
         assert np.array_equal(getattr(a, f), getattr(b, f))
-    assert np.array_equal(np.where(a.spans >= 0, a.spans - s1, -1),
-                          np.where(b.spans >= 0, b.spans - s2, -1))
+    rel_a = np.where(a.spans >= 0, a.spans - s1, -1)
+    rel_b = np.where(b.spans >= 0, b.spans - s2, -1)
+    assert np.array_equal(rel_a[:11], rel_b[:11])
+    assert np.array_equal(rel_a[11] + 1, rel_b[11])
+    assert all(buf[b.msg_s[i]:b.msg_e[i]].endswith(b"m\r") for i in (0, 1, 4))
 
 
 @pytest.mark.skipif(not LOGHUB.exists(), reason="loghub corpus not found")
@@ -332,7 +368,9 @@ def test_kernels_as_plain_python_agree_and_stay_in_bounds():
               b"<189>105: 000104: Mar 12 07:12:10.295: %SYS-5-CONFIG_I: Configured",
               b"<46>Jan  5 15:33:03 host rsyslogd:  [origin software=\"rsyslogd\"] start",
               b"<13>Feb 29 2020 12:00:00 h monit[2340:0]: x", b"Oct 11 22:14:15 h su: x",
-              b"<34>2020-10-11T22:14:15.00Z m app[323]: a", b"<1>1 - - - - - [a x=\"\\\"]"]
+              b"<34>2020-10-11T22:14:15.00Z m app[323]: a", b"<1>1 - - - - - [a x=\"\\\"]",
+              b"<13>2024 Oct 11 22:14:15  h\xc3\xb4te  app[1]:  m\r", b"Jun  3 12:08:33 - - x",
+              b"<13>2024-10-11t22:14:15.5 host  {\"k\": 1}"]
     prefixes = [f[:k] for f in frames for k in range(len(f) + 1)]
     script = (
         "import sys, numpy as np\n"

@@ -10,7 +10,8 @@ Normalizations applied before comparing (see corpus/README.md "Where the sources
   * BOM: we drop a UTF-8 BOM that opens an RFC 5424 MSG (and set FLAG_BOM); go-syslog keeps it
     as U+FEFF, so one leading U+FEFF is removed from the expected message.
   * rsyslog's %msg% keeps the SP after the 3164 TAG; our rule drops it (like go-syslog and
-    syslog-loose), so one leading SP is removed from rsyslog's expected 3164 messages.
+    rsyslog's own remove.msgFirstSpace), so one leading SP is removed from rsyslog's expected
+    3164 messages.
   * rsyslog's %programname% is "" when it found no tag; we have no value (-1), so "" counts
     as null for rsyslog appnames.
   * null vs "" message: go-syslog/EasyPost say null for "no MSG", rsyslog prints "": both are
