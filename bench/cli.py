@@ -11,8 +11,9 @@ from bench.send import PROTOS
 def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
     p.add_argument("--messages", type=int, default=messages, help=f"messages to send (default {messages:,})")
     p.add_argument("--proto", choices=PROTOS, default="tcp",
-                   help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), udp, or http (NDJSON "
-                        "to POST /api/v1/ingest)")
+                   help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), tls (RFC 5425: octet "
+                        "counting over TLS, with a throwaway certificate), udp, or http (NDJSON to POST "
+                        "/api/v1/ingest)")
     p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
     p.add_argument("--data", choices=("synthetic", "loghub"), default="synthetic",
                    help="synthetic: templates with varying hosts, apps, pids, IPs, users, durations; "

@@ -89,7 +89,7 @@ class EngineProcess:
                 line += chunk
         info = json.loads(line.decode())
         self.instance = info.get("instance", "")
-        self.ports = {k: info[k] for k in ("syslog_tcp", "syslog_udp", "http") if k in info}
+        self.ports = {k: info[k] for k in ("syslog_tcp", "syslog_udp", "syslog_tls", "http") if k in info}
         self._note_workers()
         return self
 

@@ -1,7 +1,8 @@
 """`logjet bench ingest`: end-to-end ingest throughput and latency, logjet beside its peers.
 
 A pool of realistic messages (`bench.generate`: templates, or a loghub replay) is rendered and
-framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), UDP or
+framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), TLS
+(octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP or
 HTTP NDJSON, at full speed or at a fixed `--rate`. Each run starts a fresh target (a logjet
 engine, then one per `--alert-rules N`, then each `--peer`, in turn, `--repeat` times,
 interleaved so drift hits all alike) and is measured from the first byte sent to the last
@@ -25,6 +26,7 @@ from bench.measure import Load, measure
 from bench.peers import PEERS, PeerError
 from bench.send import write_pool
 from bench.targets import LogjetTarget, PeerTarget
+from bench.tlscert import engine_tls_args
 
 POOL = 200_000  # distinct messages; longer runs replay the pool
 DEFAULT_PROBES_PER_S = 200  # with --rate: enough probes for a p99 in a few seconds
@@ -92,7 +94,12 @@ def ingest(args) -> tuple[dict, str, str | None]:
         print(f"note: {note}", file=sys.stderr)
     tmp = tempfile.mkdtemp(prefix="logjet-bench-")
     try:
-        specs = alert_cost.logjet_specs(args, tmp, engine_args(args))
+        base = engine_args(args)
+        if args.proto == "tls":
+            if args.alert_rules:  # both would need their own --config file
+                raise SystemExit("logjet bench ingest: --proto tls does not combine with --alert-rules")
+            base += engine_tls_args(tmp)
+        specs = alert_cost.logjet_specs(args, tmp, base)
         pool = write_pool(tmp, pool_messages(args), args.proto)
         load = Load(args.proto, args.messages, args.senders, float(args.rate or 0), float(args.probes),
                     float(args.timeout), args.warmup)

@@ -20,6 +20,7 @@ from bench.ingest import default_out, pool_messages
 from bench.measure import Load, measure
 from bench.send import write_pool
 from bench.targets import LogjetTarget
+from bench.tlscert import engine_tls_args
 
 
 def default_counts() -> list[int]:
@@ -47,12 +48,13 @@ def scaling(args) -> tuple[dict, str, str | None]:
     results = []
     try:
         pool = write_pool(tmp, pool_messages(args), args.proto)
+        tls = engine_tls_args(tmp) if args.proto == "tls" else []
         for r, p in cells:
             senders = max(args.senders, r)
             load = Load(args.proto, args.messages, senders, 0.0, 0.0, float(args.timeout), args.warmup)
             runs = []
             for rep in range(args.repeat):
-                target = LogjetTarget(os.path.join(tmp, f"r{r}p{p}-{rep}"), ["--receivers", str(r), "--parsers", str(p)])
+                target = LogjetTarget(os.path.join(tmp, f"r{r}p{p}-{rep}"), ["--receivers", str(r), "--parsers", str(p), *tls])
                 target.start()
                 try:
                     run = measure(target, pool, load, quiet=args.quiet)

@@ -1,9 +1,10 @@
-"""Sender processes: replay a pre-rendered pool of framed messages over TCP, UDP or HTTP NDJSON,
-as fast as the receiver takes them or at a fixed rate, with latency probes mixed in.
+"""Sender processes: replay a pre-rendered pool of framed messages over TCP, TLS, UDP or HTTP
+NDJSON, as fast as the receiver takes them or at a fixed rate, with latency probes mixed in.
 
 The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
-moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), HTTP posts
-slices as NDJSON bodies, UDP sends one datagram per message (the protocol's unit). At a fixed
+moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), and so does TLS
+(octet counted, as RFC 5425 says; the certificate is not verified), HTTP posts slices as NDJSON
+bodies, UDP sends one datagram per message (the protocol's unit). At a fixed
 rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying
 its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at the moment it is
 sent. Each sender publishes how many messages it has sent in its slot of a shared array (the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 import time
 from typing import NamedTuple
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from bench import generate
 
-PROTOS = ("tcp", "tcp-octet", "udp", "http")
+PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http")
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
 TICK_S = 0.005  # pacing granularity at a fixed rate
 INGEST_PATH = "/api/v1/ingest"
@@ -56,7 +58,7 @@ class Plan(NamedTuple):
 
 
 def frame_one(message: bytes, proto: str) -> bytes:
-    if proto == "tcp-octet":
+    if proto in ("tcp-octet", "tls"):
         return b"%d %s" % (len(message), message)
     if proto in ("tcp", "http"):
         return message + b"\n"
@@ -108,6 +110,8 @@ class _Conn:
         elif plan.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        elif plan.proto == "tls":
+            self.sock = _tls_connect(self.dest)
         else:
             self.sock = socket.create_connection(self.dest)
 
@@ -138,6 +142,13 @@ class _Conn:
         if self.proto == "http":
             self.http.close()
             return
+        if self.proto == "tls":
+            # close_notify, answered once the receiver has read everything before it.
+            try:
+                self.sock.settimeout(300)
+                self.sock = self.sock.unwrap()
+            except (OSError, ValueError):
+                pass
         if self.proto != "udp":
             # Half-close and wait for the receiver to close: everything sent has been read.
             try:
@@ -148,6 +159,20 @@ class _Conn:
             except OSError:
                 pass
         self.sock.close()
+
+
+def _tls_connect(dest: tuple[str, int]) -> ssl.SSLSocket:
+    """A TLS client socket. The benchmark's certificate is a throwaway made for the run, so it
+    is not verified: what is measured is the cost of the encrypted stream, not of trust."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(dest)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=dest[0])
+    except BaseException:
+        raw.close()
+        raise
 
 
 def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> None:

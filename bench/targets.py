@@ -77,7 +77,7 @@ class LogjetTarget:
     def port(self, proto: str) -> int:
         if self.engine is None:
             return int(self.url.rsplit(":", 1)[1]) if proto == "http" else self.syslog_port
-        key = {"udp": "syslog_udp", "http": "http"}.get(proto, "syslog_tcp")
+        key = {"udp": "syslog_udp", "http": "http", "tls": "syslog_tls"}.get(proto, "syslog_tcp")
         return self.engine.ports[key]
 
     def poll(self) -> Poll:

@@ -42,7 +42,7 @@ KIND_RAW = 1
 KIND_COLUMNS = 2
 KIND_ALERT_COUNTS = 3  # parser → evaluator: msgpack [recv_ns, [[rule, digest, [group values], count], ...]]
 
-PROTOCOLS = ("tcp", "udp", "http")
+PROTOCOLS = ("tcp", "udp", "http", "tls")  # stored by index: append, never renumber
 FRAME_TRUNCATED = 1
 
 RAW_HEADER = struct.Struct("<IIIIIIq")

@@ -14,6 +14,7 @@ def _serve_overrides(args) -> dict:
     if args.data_dir:
         o["data_dir"] = args.data_dir
     for flag, key in (("syslog_tcp", "listen.syslog_tcp"), ("syslog_udp", "listen.syslog_udp"),
+                      ("syslog_tls", "listen.syslog_tls"),
                       ("http", "listen.http"), ("receivers", "workers.receivers"),
                       ("parsers", "workers.parsers"), ("retention", "storage.retention"),
                       ("alert_rules", "alerts.rules_file")):
@@ -43,6 +44,15 @@ def cmd_serve(args) -> int:
                 print(f"logjet: alert rules refused: {exc}", file=sys.stderr)
                 return 2
             print(f"alert rules ok: {len(rs.rules)} rules", file=sys.stderr)
+        if settings.listen.syslog_tls:
+            from engine.receive.tls_context import TlsConfigError, build_context
+
+            try:
+                build_context(settings.resolved().tls)
+            except TlsConfigError as exc:
+                print(f"logjet: syslog TLS listener refused: {exc}", file=sys.stderr)
+                return 2
+            print("tls files ok", file=sys.stderr)
         print("configuration ok", file=sys.stderr)
         return 0
     return serve(settings)
@@ -72,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", help="where parts are stored (default ./data)")
     s.add_argument("--syslog-tcp", metavar="HOST:PORT", help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)")
     s.add_argument("--syslog-udp", metavar="HOST:PORT", help="syslog UDP listener (default 0.0.0.0:5514)")
+    s.add_argument("--syslog-tls", metavar="HOST:PORT",
+                   help="syslog over TLS (RFC 5425, usually port 6514; default off); needs [tls] cert_file "
+                        "and key_file in the config")
     s.add_argument("--http", metavar="HOST:PORT", help="HTTP API (default 0.0.0.0:8080)")
     s.add_argument("--receivers", type=int, help="receiver processes (default: from the core count)")
     s.add_argument("--parsers", type=int, help="parser processes (default: from the core count)")

@@ -37,12 +37,13 @@ class Listen(_Section):
 
     syslog_tcp: str = "0.0.0.0:5514"
     syslog_udp: str = "0.0.0.0:5514"
+    syslog_tls: str = ""  # RFC 5425; off by default since it needs [tls] cert_file and key_file
     http: str = "0.0.0.0:8080"
     udp_recv_buffer: str = "8MiB"
     tcp_backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1024
 
     def __post_init__(self):
-        for key in ("syslog_tcp", "syslog_udp", "http"):
+        for key in ("syslog_tcp", "syslog_udp", "syslog_tls", "http"):
             value = getattr(self, key)
             if value:
                 _check(value, parse_hostport, key)
@@ -147,6 +148,15 @@ class Alerts(_Section):
     rules_file: str = ""
 
 
+class Tls(_Section):
+    """Certificates of the syslog TLS listener (listen.syslog_tls), PEM files re-read on SIGHUP.
+    Whether the files load is checked at start-up (engine.receive.tls_context), not here."""
+
+    cert_file: str = ""  # the server certificate, optionally followed by its chain
+    key_file: str = ""  # its private key, unencrypted
+    client_ca_file: str = ""  # set: clients must present a certificate signed by one of these CAs
+
+
 class Settings(_Section):
     """Everything `logjet serve` needs."""
 
@@ -159,9 +169,14 @@ class Settings(_Section):
     storage: Storage = Storage()
     supervisor: Supervisor = Supervisor()
     alerts: Alerts = Alerts()
+    tls: Tls = Tls()
 
     def __post_init__(self):
         _check_ring_sizes(self)
+        if self.listen.syslog_tls:
+            for key in ("cert_file", "key_file"):
+                if not getattr(self.tls, key):
+                    raise ValueError(f"listen.syslog_tls is set, so tls.{key} is needed (a PEM file)")
 
     def resolved(self) -> "Settings":
         """Fill derived values: worker counts from the core count, an absolute data dir."""
@@ -172,7 +187,11 @@ class Settings(_Section):
             receivers=self.workers.receivers or max(1, cores // 4),
             parsers=self.workers.parsers or max(1, cores // 4),
         )
-        return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir))
+        # Absolute paths: workers and SIGHUP reloads read them, and error messages name them.
+        paths = {k: os.path.abspath(getattr(self.tls, k)) for k in ("cert_file", "key_file", "client_ca_file")
+                 if getattr(self.tls, k)}
+        tls = msgspec.structs.replace(self.tls, **paths)
+        return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir), tls=tls)
 
 
 # A column batch takes at most this many times the bytes of the raw batch it was parsed from

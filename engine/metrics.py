@@ -40,6 +40,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
     "tcp_framing_total": ("counter", "TCP connections by framing: lf, octet_counted, and lf_fallback when an octet-counted stream broke off."),
+    "tls_handshakes_total": ("counter", "TLS handshakes on the syslog TLS listener, by outcome (ok, failed, timeout)."),
+    "tls_reloads_total": ("counter", "Reloads of the TLS certificate and key on SIGHUP, by outcome (ok, failed: the old ones stay)."),
     "written_rows_total": ("counter", "Rows written into parts on disk."),
     "written_parts_total": ("counter", "Parts written, by origin (flush or merge)."),
     "quarantined_parts_total": ("counter", "Damaged parts moved aside."),

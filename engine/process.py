@@ -121,8 +121,9 @@ def boot(spec: WorkerSpec, settings: Settings) -> None:
     # The supervisor owns Ctrl-C: a terminal's SIGINT goes to the whole process group, and
     # workers must drain in the supervisor's order, not all at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGHUP means "reload the alert rules", forwarded by the supervisor; by default it would
-    # kill a worker that has not yet installed its handler.
+    # SIGHUP means "reload the alert rules" (parsers, API) or "reload the TLS certificate"
+    # (receivers), forwarded by the supervisor; by default it would kill a worker that has not
+    # yet installed its handler.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # see DRAIN_SIGNAL
     _watch_parent()

@@ -9,7 +9,8 @@ all report READY the ports are printed as one JSON line on stdout.
 Supervision loop (signal handlers only queue, the loop acts): a worker that exited is restarted
 (`worker_restarts_total{role}`); one whose heartbeat is older than `heartbeat_timeout` gets
 SIGABRT, then SIGKILL, then a restart; a worker that exits with EXIT_BOOT_FAILURE, or restarts
-too often, stops the engine with a message rather than looping forever.
+too often, stops the engine with a message rather than looping forever. SIGHUP reloads the alert
+rules and has the receivers re-read the TLS certificate and key.
 
 Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`; they ignore
 SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
@@ -83,7 +84,7 @@ class Supervisor:
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
         listen = self.settings.listen
-        for key, kind in (("syslog_tcp", "tcp"), ("syslog_udp", "udp"), ("http", "tcp")):
+        for key, kind in (("syslog_tcp", "tcp"), ("syslog_udp", "udp"), ("syslog_tls", "tcp"), ("http", "tcp")):
             value = getattr(listen, key)
             if not value:
                 continue
@@ -161,6 +162,7 @@ class Supervisor:
         """Bring everything up and print the ports line. Raises StartError."""
         os.makedirs(self.settings.data_dir, exist_ok=True)
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
+        self._check_tls()
         self._reserve_ports()
         self._plan()
         self._create_shm()
@@ -189,6 +191,28 @@ class Supervisor:
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
+
+    # --- TLS ----------------------------------------------------------------------------------
+    def _check_tls(self) -> None:
+        """Refuse to start when the TLS listener's files do not load (receivers load them again)."""
+        if not self.settings.listen.syslog_tls:
+            return
+        from engine.receive.tls_context import TlsConfigError, build_context
+
+        try:
+            build_context(self.settings.tls)
+        except TlsConfigError as exc:
+            raise StartError(f"syslog TLS listener refused: {exc}") from None
+
+    def reload_tls(self) -> None:
+        """SIGHUP: each receiver re-reads the certificate and key (and keeps its old context,
+        with an error in the log, if they do not load)."""
+        if not self.settings.listen.syslog_tls:
+            return
+        for w in self.workers:
+            if w.spec.role == "receiver" and w.process is not None and w.process.exitcode is None:
+                _kill(w.process.pid, signal.SIGHUP)
+        log.info("SIGHUP: receivers told to reload the TLS certificate")
 
     # --- alert rules --------------------------------------------------------------------------
     def _load_rules(self):
@@ -224,7 +248,8 @@ class Supervisor:
         """SIGHUP: check the rules file again; if it is good, publish it and tell the parsers and
         the evaluator. A bad file leaves the rules in force as they are."""
         if not self.settings.alerts.rules_file:
-            log.info("SIGHUP: no alert rules file configured; nothing to reload")
+            if not self.settings.listen.syslog_tls:
+                log.info("SIGHUP: no alert rules file configured; nothing to reload")
             return False
         try:
             rules = self._load_rules()
@@ -259,6 +284,7 @@ class Supervisor:
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload_rules()
+                self.reload_tls()
             now_ns = time.time_ns()
             for w in self.workers:
                 code = w.process.exitcode

@@ -1,9 +1,14 @@
 """Receiver worker: binds the syslog ports with SO_REUSEPORT and moves frames into the rings.
 
-One asyncio (uvloop) loop per process. TCP frames and UDP datagrams go to one `Batcher` per
-protocol; a batch is written when it is full or `batch_delay` after its first frame. When every
-ring to the parsers is full, TCP reading pauses on all connections until a write succeeds
-(back-pressure), while UDP batches are dropped and counted.
+One asyncio (uvloop) loop per process. TCP frames, TLS frames (decrypted by
+`engine.receive.syslog_tls`) and UDP datagrams go to one `Batcher` per protocol; a batch is
+written when it is full or `batch_delay` after its first frame. When every ring to the parsers
+is full, reading pauses on all TCP and TLS connections until a write succeeds (back-pressure),
+while UDP batches are dropped and counted.
+
+SIGHUP (forwarded by the supervisor): the TLS certificate and key files are read again; new
+connections use the new context, open ones keep theirs; files that do not load are logged and
+the context in force stays.
 
 Drain (`engine.process.DRAIN_SIGNAL`): stop accepting, stop reading, hand over each connection's
 unterminated tail, write every pending batch (waiting for ring space up to the drain deadline),
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 
 import uvloop
@@ -25,7 +31,9 @@ from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.batcher import Batcher
 from engine.receive.framing import FRAMING_FALLBACK, FRAMING_LF, FRAMING_OCTET
 from engine.receive.syslog_tcp import SyslogTcpProtocol
+from engine.receive.syslog_tls import FAILED, OK, OUTCOMES, RateLimitedLog, SyslogTlsProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
+from engine.receive.tls_context import TlsConfigError, build_context
 from engine.ring import RingProducer
 from engine.sockets import tcp_listener, udp_socket
 from engine.units import parse_duration_s, parse_hostport, parse_size
@@ -33,7 +41,7 @@ from engine.worker_common import WorkerShm
 
 log = logging.getLogger("logjet.receive")
 
-TCP, UDP = PROTOCOLS.index("tcp"), PROTOCOLS.index("udp")
+TCP, UDP, TLS = PROTOCOLS.index("tcp"), PROTOCOLS.index("udp"), PROTOCOLS.index("tls")
 # While back-pressured, how often to retry the ring: short, since the parser frees space fast.
 RETRY_S = 0.001
 HEARTBEAT_S = 0.25
@@ -49,6 +57,7 @@ class Receiver:
         self.loop = asyncio.get_event_loop()
         batch_bytes = settings.ingest.batch_bytes
         self.tcp = Batcher(TCP, rings, batch_bytes)
+        self.tls = Batcher(TLS, rings, batch_bytes)
         self.udp = Batcher(UDP, rings, batch_bytes)
         self.delay_ns = int(parse_duration_s(settings.ingest.batch_delay) * 1e9)
         self.connections: set[SyslogTcpProtocol] = set()
@@ -56,8 +65,9 @@ class Receiver:
         self.stopping = False
         self._wake = asyncio.Event()
         m = shm.metrics
-        self.m_msgs = {p: m.counter("received_messages_total", protocol=PROTOCOLS[p]) for p in (TCP, UDP)}
-        self.m_bytes = {p: m.counter("received_bytes_total", protocol=PROTOCOLS[p]) for p in (TCP, UDP)}
+        protocols = (TCP, UDP, TLS) if "syslog_tls" in spec.ports else (TCP, UDP)
+        self.m_msgs = {p: m.counter("received_messages_total", protocol=PROTOCOLS[p]) for p in protocols}
+        self.m_bytes = {p: m.counter("received_bytes_total", protocol=PROTOCOLS[p]) for p in protocols}
         self.m_trunc = m.counter("truncated_messages_total")
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
@@ -68,9 +78,17 @@ class Receiver:
         self.udp_protocols: list[SyslogUdpProtocol] = []
         self._udp_since = 0  # when the oldest datagram not yet taken from a protocol arrived
         self.max_len = settings.ingest.max_message_bytes
+        self.tls_context = None  # the server SSLContext new TLS connections get (see load_tls)
+        if "syslog_tls" in spec.ports:
+            self.m_tls_handshakes = {o: m.counter("tls_handshakes_total", outcome=o) for o in OUTCOMES}
+            self.m_tls_reloads = {o: m.counter("tls_reloads_total", outcome=o) for o in (OK, FAILED)}
+        self._tls_log = RateLimitedLog(log)
 
     # --- called by the protocols -------------------------------------------------------------
     def connection_opened(self, proto: SyslogTcpProtocol) -> None:
+        if self.stopping:  # a TLS handshake that finished during the drain: too late to read
+            proto.transport.abort()
+            return
         self.connections.add(proto)
         if self.paused:
             proto.transport.pause_reading()
@@ -85,19 +103,53 @@ class Receiver:
                         "start); reading the rest of the connection as LF-delimited lines", source)
 
     def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
+        self._stream_frames(self.tcp, TCP, buf, starts, ends, flags, source, nbytes)
+
+    def tls_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
+        """Frames of a TLS connection (`nbytes`: decrypted bytes, framing included)."""
+        self._stream_frames(self.tls, TLS, buf, starts, ends, flags, source, nbytes)
+
+    def _stream_frames(self, batcher: Batcher, protocol: int, buf: bytes, starts, ends, flags,
+                       source: str, nbytes: int) -> None:
         k = len(starts)
         if k:
-            self.tcp.add(buf, starts, ends, flags, source)
-            self.m_msgs[TCP].inc(k)
+            batcher.add(buf, starts, ends, flags, source)
+            self.m_msgs[protocol].inc(k)
             truncated = int((flags & 1).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
         if nbytes:
-            self.m_bytes[TCP].inc(nbytes)
-        if self.tcp.pending_bytes >= self.tcp.batch_bytes:
+            self.m_bytes[protocol].inc(nbytes)
+        if batcher.pending_bytes >= batcher.batch_bytes:
             self._flush_tcp()
         elif k:
             self._wake.set()
+
+    def tls_handshake(self, outcome: str, source: str, reason: str) -> None:
+        """Counted once per TLS connection; failures are logged, rate limited."""
+        self.m_tls_handshakes[outcome].inc()
+        if outcome != OK:
+            self._tls_log.warning("TLS handshake with %s %s: %s", source,
+                                  "failed" if outcome == FAILED else "timed out", reason)
+
+    def tls_error(self, source: str, reason: str) -> None:
+        """A TLS error after the handshake (a corrupt record): the connection is dropped."""
+        self._tls_log.warning("TLS connection from %s broken (%s); closing it", source, reason)
+
+    def load_tls(self) -> None:
+        """Build the server context from the [tls] files. Raises TlsConfigError."""
+        self.tls_context = build_context(self.settings.tls)
+
+    def reload_tls(self) -> None:
+        """SIGHUP: new files for new connections; on failure the context in force stays."""
+        try:
+            self.load_tls()
+        except TlsConfigError as exc:
+            self.m_tls_reloads[FAILED].inc()
+            log.error("SIGHUP: TLS certificate not reloaded, keeping the one in force: %s", exc)
+            return
+        self.m_tls_reloads[OK].inc()
+        log.info("SIGHUP: TLS certificate and key reloaded from %s", self.settings.tls.cert_file)
 
     def udp_started(self) -> None:
         """The first datagram of a bulk arrived: start its batch-delay clock."""
@@ -125,7 +177,8 @@ class Receiver:
 
     # --- moving batches into the rings --------------------------------------------------------
     def _flush_tcp(self) -> None:
-        if self.tcp.flush():
+        """Write the stream protocols' batches (TCP and TLS); pause or resume their reading."""
+        if self.tcp.flush() and self.tls.flush():
             self.batches += 1
             if self.paused:
                 self.paused = False
@@ -163,7 +216,8 @@ class Receiver:
                 await asyncio.sleep(RETRY_S)
                 self._flush_tcp()
                 continue
-            oldest = min((t for t in (self.tcp.oldest_ns(), self.udp.oldest_ns(), self._udp_since) if t), default=0)
+            clocks = (self.tcp.oldest_ns(), self.tls.oldest_ns(), self.udp.oldest_ns(), self._udp_since)
+            oldest = min((t for t in clocks if t), default=0)
             if not oldest:
                 self._wake.clear()
                 await self._wake.wait()
@@ -172,7 +226,7 @@ class Receiver:
             if wait > 0:
                 await asyncio.sleep(min(wait, delay_s))
                 continue
-            if self.tcp.pending_frames:
+            if self.tcp.pending_frames or self.tls.pending_frames:
                 self._flush_tcp()
             if self.udp.pending_frames or self._udp_since:
                 self._flush_udp()
@@ -184,13 +238,14 @@ class Receiver:
 
     async def drain(self, deadline: float) -> None:
         """Everything read so far into the rings, waiting for space until `deadline`."""
+        self.stopping = True
         for proto in list(self.connections):
             proto.transport.pause_reading()
             proto.finish(cut=True)
         self._flush_udp()
-        while not self.tcp.flush():
+        while not (self.tcp.flush() and self.tls.flush()):
             if time.monotonic() > deadline:
-                frames, _ = self.tcp.drop_all()
+                frames = self.tcp.drop_all()[0] + self.tls.drop_all()[0]
                 log.error("drain deadline passed: %d frames could not be written", frames)
                 self.m_ring_full.inc(frames)
                 break
@@ -212,6 +267,17 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
             host, _ = parse_hostport(settings.listen.syslog_tcp)
             sock = tcp_listener(host, spec.ports["syslog_tcp"], settings.listen.tcp_backlog)
             servers.append(await loop.create_server(lambda: SyslogTcpProtocol(receiver, max_len), sock=sock))
+        if "syslog_tls" in spec.ports:
+            try:
+                receiver.load_tls()
+            except TlsConfigError as exc:  # checked by the supervisor; changed since?
+                raise BootError(str(exc)) from None
+            host, _ = parse_hostport(settings.listen.syslog_tls)
+            sock = tcp_listener(host, spec.ports["syslog_tls"], settings.listen.tcp_backlog)
+            # The context is looked up per connection, so a SIGHUP reload applies to the next one.
+            servers.append(await loop.create_server(
+                lambda: SyslogTlsProtocol(receiver, max_len, receiver.tls_context), sock=sock))
+            loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
             sock = udp_socket(host, spec.ports["syslog_udp"], parse_size(settings.listen.udp_recv_buffer))

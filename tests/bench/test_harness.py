@@ -16,7 +16,7 @@ from bench.send import _Stream, frame_one, write_pool
 from engine.cli import main
 
 
-@pytest.mark.parametrize("proto", ["tcp", "tcp-octet", "udp", "http"])
+@pytest.mark.parametrize("proto", ["tcp", "tcp-octet", "tls", "udp", "http"])
 def test_pool_replays_in_order_across_the_wrap(tmp_path, proto):
     msgs = generate.json_messages(37) if proto == "http" else generate.messages(37, rfc5424=True)
     pool = write_pool(str(tmp_path), msgs, proto)

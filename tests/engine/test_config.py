@@ -46,6 +46,10 @@ def test_overrides_win_over_the_file(tmp_path):
     ("[storage]\nretentoin = '7d'\n", "retentoin"),
     ("[parse]\ntimezone = 'Mars/Olympus'\n", "timezone"),
     ("[workers]\nparsers = -1\n", "$.workers.parsers"),
+    ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n", "tls.cert_file"),
+    ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n[tls]\ncert_file = 'a.crt'\n", "tls.key_file"),
+    ("[listen]\nsyslog_tls = '6514'\n[tls]\ncert_file = 'a'\nkey_file = 'b'\n", "syslog_tls"),
+    ("[tls]\ncert = 'a.crt'\n", "cert"),
 ])
 def test_bad_values_are_refused_naming_the_key(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
