@@ -19,7 +19,10 @@ $(VENV)/.installed: $(PY) pyproject.toml setup.py
 run: $(VENV)/.installed
 	$(VENV)/bin/logjet serve
 
+# The real syslog senders the e2e tests drive (rsyslog, syslog-ng, logger): installed when run as
+# root, else a one-line note and those tests skip.
 test: $(VENV)/.installed
+	@.ci/install-senders
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
