@@ -1,7 +1,7 @@
 """A real Prometheus scrapes /metrics with the shipped scrape config (config/prometheus.yml).
 
-Runs only where a `prometheus` binary is installed (Debian: `apt-get install prometheus`);
-skipped elsewhere. Prometheus listens on loopback with its data in the test's temp folder and is
+Needs a `prometheus` binary (Debian's package; `.ci/install-senders` installs it): skipped where
+there is none, and failed instead under LOGJET_E2E_REQUIRE_SENDERS=1 (CI). Prometheus listens on loopback with its data in the test's temp folder and is
 stopped by its PID. Waiting is bounded: the test polls Prometheus's API until the series is
 there or the deadline passes, and asserts on values, never on times.
 """
@@ -20,9 +20,9 @@ import urllib.request
 import pytest
 
 from tests.e2e.clients import send_tcp, wait_written
+from tests.e2e.senders import require
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("prometheus") is None,
-                                                  reason="prometheus is not installed")]
+pytestmark = pytest.mark.e2e
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 N = 10_000
@@ -42,6 +42,7 @@ def _query(port: int, q: str) -> list[dict]:
 
 
 def test_prometheus_scrapes_the_merged_metrics(start_engine, tmp_path):
+    prometheus = require(shutil.which("prometheus"), "prometheus")
     engine = start_engine()
     lines = [f"<14>Nov 22 10:00:00 host{i % 3} promtest[1]: seq={i}" for i in range(N)]
     send_tcp(engine.ports["syslog_tcp"], ("\n".join(lines) + "\n").encode())
@@ -53,7 +54,7 @@ def test_prometheus_scrapes_the_merged_metrics(start_engine, tmp_path):
     (tmp_path / "prometheus.yml").write_text(config)
     port = _free_port()
     log = open(tmp_path / "prometheus.log", "wb")
-    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+    prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
                              f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
