@@ -71,6 +71,7 @@ class Receiver:
         self.m_trunc = m.counter("truncated_messages_total")
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
+        self._fallback_log = RateLimitedLog(log)  # one broken sender must not flood the log
         self.m_framing = {f: m.counter("tcp_framing_total", framing=f)
                           for f in (FRAMING_LF, FRAMING_OCTET, FRAMING_FALLBACK)}
         self.batches = 0
@@ -99,7 +100,7 @@ class Receiver:
     def framing_decided(self, framing: str, source: str) -> None:
         self.m_framing[framing].inc()
         if framing == FRAMING_FALLBACK:
-            log.warning("%s: octet-counted stream broke off (no MSG-LEN SP where a frame should "
+            self._fallback_log.warning("%s: octet-counted stream broke off (no MSG-LEN SP where a frame should "
                         "start); reading the rest of the connection as LF-delimited lines", source)
 
     def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
