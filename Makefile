@@ -25,6 +25,10 @@ test: $(VENV)/.installed
 	@.ci/install-senders
 	$(PY) -m pytest -q
 
+# Static checks (ruff: pycodestyle + pyflakes, configured in pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
 bench: $(VENV)/.installed
 	$(VENV)/bin/logjet bench ingest --messages 1000000 --proto tcp
 

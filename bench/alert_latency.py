@@ -85,8 +85,9 @@ def run_alert_latency(args) -> int:
         "latencies_ms": [round(x * 1e3, 2) for x in arr.tolist()],
     }
     path, png = report.write(result, out_dir, "alert-latency", report.plot_alert_latency)
-    l = result["latency_s"]
+    lat = result["latency_s"]
     print(f"alert fire latency, send → webhook, {args.probes} probes, background {args.rate:.0f} msgs/s: "
-          f"p50 {l['p50'] * 1e3:.0f} ms, p95 {l['p95'] * 1e3:.0f} ms, p99 {l['p99'] * 1e3:.0f} ms, max {l['max'] * 1e3:.0f} ms")
+          f"p50 {lat['p50'] * 1e3:.0f} ms, p95 {lat['p95'] * 1e3:.0f} ms, "
+          f"p99 {lat['p99'] * 1e3:.0f} ms, max {lat['max'] * 1e3:.0f} ms")
     print(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
     return 0

@@ -66,7 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "each fire a new alert, and reports latency percentiles.")
     a.add_argument("--probes", type=int, default=200, help="probe messages, one alert each (default 200)")
     a.add_argument("--interval", type=float, default=0.05, help="seconds between probes (default 0.05)")
-    a.add_argument("--rate", type=float, default=50_000, help="background messages per second (default 50,000; 0 = none)")
+    a.add_argument("--rate", type=float, default=50_000,
+                   help="background messages per second (default 50,000; 0 = none)")
     a.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
 
     k = sub.add_parser("suite", help="run a declarative benchmark suite (bench/suites/*.toml)")

@@ -152,7 +152,8 @@ def run_compression(args) -> int:
 
 
 def print_table(out: dict) -> None:
-    print(f"{'data':<11} {'stage':<8} {'rows':>9} {'raw MB':>8} {'disk MB':>8} {'ratio':>6} {'index %':>8} {'parts':>6}")
+    print(f"{'data':<11} {'stage':<8} {'rows':>9} {'raw MB':>8} {'disk MB':>8} "
+          f"{'ratio':>6} {'index %':>8} {'parts':>6}")
     for data in ("loghub", "loghub-live", "synthetic"):
         for stage, r in out.get(data, {}).items():
             ratio = f"{r['ratio']:.2f}"

@@ -38,7 +38,8 @@ TEMPLATES = [
     ("kernel", 3, "[{uptime}] Out of memory: Killed process {pid2} (java) total-vm:{bytes}kB"),
     ("CRON", 6, "({user}) CMD (run-parts /etc/cron.hourly)"),
     ("postgres", 6, "LOG:  duration: {dur} ms  statement: SELECT * FROM orders WHERE id = {num}"),
-    ("app", 6, "level={level} msg=\"request done\" method={method} path={path} status={status} duration_ms={dur} user={user} trace_id={hash}"),
+    ("app", 6, "level={level} msg=\"request done\" method={method} path={path} status={status} duration_ms={dur} "
+               "user={user} trace_id={hash}"),
     ("app", 3, "level=error msg=\"upstream timeout\" upstream={ip}:{port} attempt={small} duration_ms={dur}"),
     ("systemd", 6, "Started Session {num} of user {user}."),
     ("dockerd", 6, "time=\"2026-11-22T10:00:00Z\" level={level} msg=\"container {hash} exited with code {small}\""),

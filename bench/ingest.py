@@ -206,7 +206,8 @@ def summarize(runs: dict[str, list[dict]], specs: list[alert_cost.LogjetSpec] = 
         targets[name] = {"msgs_per_s": report.median(rates), "all_msgs_per_s": rates,
                          "cpu_s_per_million": report.median([r["cpu_s_per_million"] for r in rs]),
                          "host_busy_cores": report.median([r.get("host_cpu", {}).get("busy_cores", 0.0) for r in rs]),
-                         "stored_share": sum(r.get("stored", 0) for r in rs) / max(1, sum(r.get("sent", 0) for r in rs)),
+                         "stored_share": sum(r.get("stored", 0) for r in rs)
+                                         / max(1, sum(r.get("sent", 0) for r in rs)),
                          "outcomes": [r["outcome"] for r in rs]}
     logjet = targets["logjet"]["msgs_per_s"]
     ours = {spec.name for spec in specs} | {"logjet"}

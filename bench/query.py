@@ -206,7 +206,8 @@ def run_query_bench(args) -> int:
 def print_table(out: dict) -> None:
     s = out["storage"]
     print(f"{s['rows']:,} rows in {s['parts']} parts (levels {s['levels']}): {s['raw_bytes'] / 1e6:,.0f} MB raw, "
-          f"{s['disk_bytes'] / 1e6:,.0f} MB on disk, {s['ratio']}:1, index {100 * (s['index_share'] or 0):.1f}% of data")
+          f"{s['disk_bytes'] / 1e6:,.0f} MB on disk, {s['ratio']}:1, "
+          f"index {100 * (s['index_share'] or 0):.1f}% of data")
     print(f"{'query':<24} {'all: median ms':>15} {'last 5m: ms':>12}  answer (all / last 5m)")
     for r in out["results"]:
         print(f"{r['name']:<24} {r['all']['median_ms']:>15.1f} {r['last 5m']['median_ms']:>12.1f}  "

@@ -205,7 +205,8 @@ def plot_query(result: dict, path: str) -> None:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel(f"median ms of {result['config']['runs']} runs (log scale)")
-    ax.set_title(f"logjet bench query on {result['machine'].get('cpu_model', '')}, {result['machine'].get('cpus')} CPUs")
+    ax.set_title(f"logjet bench query on {result['machine'].get('cpu_model', '')}, "
+                 f"{result['machine'].get('cpus')} CPUs")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

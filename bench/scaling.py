@@ -54,7 +54,8 @@ def scaling(args) -> tuple[dict, str, str | None]:
             load = Load(args.proto, args.messages, senders, 0.0, 0.0, float(args.timeout), args.warmup)
             runs = []
             for rep in range(args.repeat):
-                target = LogjetTarget(os.path.join(tmp, f"r{r}p{p}-{rep}"), ["--receivers", str(r), "--parsers", str(p), *tls])
+                target = LogjetTarget(os.path.join(tmp, f"r{r}p{p}-{rep}"),
+                                      ["--receivers", str(r), "--parsers", str(p), *tls])
                 target.start()
                 try:
                     run = measure(target, pool, load, quiet=args.quiet)

@@ -54,7 +54,8 @@ def run_suite(args) -> int:
 
             result, json_path, png_path = ingest(cargs)
             table = report.markdown_ingest(result)
-            code |= 0 if all(r["outcome"] in ("complete", "settled") for rs in result["runs"].values() for r in rs) else 1
+            code |= 0 if all(r["outcome"] in ("complete", "settled")
+                             for rs in result["runs"].values() for r in rs) else 1
         elif case["bench"] == "scaling":
             from bench.scaling import markdown_scaling, scaling
 

@@ -151,7 +151,8 @@ def column_size(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[
     return _pad8(COL_PREFIX.size + len(encoded)) + pos, encoded
 
 
-def write_columns(out: memoryview, encoded_header: bytes, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def write_columns(out: memoryview, encoded_header: bytes, header: dict[str, Any],
+                  arrays: dict[str, np.ndarray]) -> None:
     """Encode a column batch laid out by `column_size` into `out`."""
     COL_PREFIX.pack_into(out, 0, len(encoded_header), 0)
     out[COL_PREFIX.size:COL_PREFIX.size + len(encoded_header)] = encoded_header

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "written before exit. Prints the bound ports as one JSON line on stdout.")
     s.add_argument("--config", help="TOML configuration file (see config/logjet.toml)")
     s.add_argument("--data-dir", help="where parts are stored (default ./data)")
-    s.add_argument("--syslog-tcp", metavar="HOST:PORT", help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)")
+    s.add_argument("--syslog-tcp", metavar="HOST:PORT",
+                   help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)")
     s.add_argument("--syslog-udp", metavar="HOST:PORT", help="syslog UDP listener (default 0.0.0.0:5514)")
     s.add_argument("--syslog-tls", metavar="HOST:PORT",
                    help="syslog over TLS (RFC 5425, usually port 6514; default off); needs [tls] cert_file "
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--http", metavar="HOST:PORT", help="HTTP API (default 0.0.0.0:8080)")
     s.add_argument("--receivers", type=int, help="receiver processes (default: from the core count)")
     s.add_argument("--parsers", type=int, help="parser processes (default: from the core count)")
-    s.add_argument("--retention", metavar="DURATION", help="keep rows this long by their _time (default 7d; 0 = keep everything)")
+    s.add_argument("--retention", metavar="DURATION",
+                   help="keep rows this long by their _time (default 7d; 0 = keep everything)")
     s.add_argument("--alert-rules", metavar="FILE", help="alert rules file (TOML, see config/alerts.toml)")
     s.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     s.set_defaults(func=cmd_serve)

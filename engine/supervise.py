@@ -107,7 +107,8 @@ class Supervisor:
         raw_rings = {(p, q): raw_ring_name(p, q) for p in producers for q in range(P)}
         specs = []
         common = dict(instance=self.instance, shm_root=os.path.dirname(self.dir.path), ports=self.ports)
-        specs.append(WorkerSpec(role="writer", index=0, slot=0, inputs=tuple(column_ring_name(q) for q in range(P)), **common))
+        specs.append(WorkerSpec(role="writer", index=0, slot=0,
+                                inputs=tuple(column_ring_name(q) for q in range(P)), **common))
         for q in range(P):
             specs.append(WorkerSpec(role="parser", index=q, slot=len(specs),
                                     inputs=tuple(raw_rings[(p, q)] for p in producers),

@@ -254,7 +254,8 @@ class BatchParser:
     # --- JSON ---------------------------------------------------------------------------------
     def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):
         """Decode the rows detected as JSON; rows that are not JSON objects the decoder accepts
-        become plain text (returned last: their indices, to be flagged). Python touches each JSON row here (msgspec does the decoding): JSON is the one
+        become plain text (returned last: their indices, to be flagged). Python touches each JSON
+        row here (msgspec does the decoding): JSON is the one
         format whose fields cannot be cut out of the bytes by a kernel."""
         if not self.settings.json:
             fmt[idx] = FORMAT_PLAIN

@@ -75,7 +75,8 @@ class JsonRows(NamedTuple):
 
     `ok[i]` False: row i is not a JSON object the decoder accepts (syntax, invalid UTF-8,
     nesting too deep, not an object); the caller keeps it as plain text, and every other column
-    of that row is a placeholder. No row's failure touches another row. `time_ns` is UTC, recv_ns where `ts_kind` is TS_NONE.
+    of that row is a placeholder. No row's failure touches another row.
+    `time_ns` is UTC, recv_ns where `ts_kind` is TS_NONE.
     `severity` 255 = none. `host`/`app`/`message` hold bytes or None. Fields are parallel:
     `field_row[k]` (int64 array), `field_key[k]`, `field_value[k]` (bytes), rows ascending."""
 

@@ -1,7 +1,8 @@
 """Collects frames from many connections into raw batches and writes them into the parser rings.
 
 Contract: `add` keeps references to the caller's buffers (no copy) until the batch is written,
-so callers pass immutable `bytes`, with frames in order (starts ascending, not overlapping). A batch is sealed when it reaches `batch_bytes`; `flush`
+so callers pass immutable `bytes`, with frames in order (starts ascending, not overlapping).
+A batch is sealed when it reaches `batch_bytes`; `flush`
 writes sealed and open batches into the rings, round-robin over the parsers' rings and skipping
 full ones. When every ring is full `flush` returns False and keeps the batches: the caller
 applies back-pressure (TCP) or drops them with `drop_all` (UDP), and tries again later.

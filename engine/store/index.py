@@ -37,7 +37,8 @@ Token sets. A word that 30% of the rows hold is in every block, so its bloom ski
 the query used to decompress and scan every message. Now each part keeps, for the message
 tokens held by at least TOKEN_MIN_SHARE (0.5%) of its rows (bare numbers excepted: those are
 values, filtered as fields), the exact rows holding each, as far as the budget goes.
-`PartIndex.token_rows` answers a single-token word from it with no message read; a phrase (or a word of several tokens) tests only the rows
+`PartIndex.token_rows` answers a single-token word from it with no message read; a phrase
+(or a word of several tokens) tests only the rows
 in the AND of its kept tokens' bitmaps. Tokens are found by hash (`token_hashes`, case-folded,
 as the bloom), on a sample of the rows, then counted exactly (distinct rows, not occurrences)
 in the same tokenizing pass that builds the bloom, so a merge does not tokenize twice

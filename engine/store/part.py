@@ -194,7 +194,8 @@ class Part:
             raise PartDamaged(f"{name} values of block {b} do not match their lengths")
         return offsets, raw
 
-    def value_spans(self, b: int, name: str, want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def value_spans(self, b: int, name: str,
+                    want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, ends) of block `b`'s stored `message`, `sd` or `kv` values: value i
         is buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the
         separators): for scans that read values where they lie, like word search. `want`

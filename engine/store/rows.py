@@ -26,7 +26,8 @@ ROW_TRUNCATED = 1
 ROW_BEST_EFFORT = 2
 ROW_BOM = 4
 ROW_FRAMING_ERROR = 8
-ROW_PARSE_FALLBACK = 16    # the row's parser gave up on it (JSON the decoder rejects, a failing row): kept as plain text
+ROW_PARSE_FALLBACK = 16    # the row's parser gave up on it (JSON the decoder rejects, a failing row):
+                           # kept as plain text
 ROW_HOST_FROM_SOURCE = 32  # the header named no host: `host` is the sender's address
 FLAG_NAMES = {ROW_TRUNCATED: "truncated", ROW_BEST_EFFORT: "best_effort", ROW_BOM: "bom",
               ROW_FRAMING_ERROR: "framing_error", ROW_PARSE_FALLBACK: "parse_fallback",

@@ -281,7 +281,8 @@ class Merger:
         inputs = [(p, self.parts[p]) for p in group]
         first = min(h.min_time for _, h in inputs)
         level = max(h.level for _, h in inputs) + 1
-        out = os.path.join(os.path.dirname(group[0]), part_name(level, first, self.instance, self.part_writer.next_seq()))
+        out = os.path.join(os.path.dirname(group[0]),
+                           part_name(level, first, self.instance, self.part_writer.next_seq()))
         t0 = time.perf_counter()
         try:
             meta = merge_parts(inputs, out, instance=self.instance, zstd_level=merge_zstd_level(self.storage, inputs),

@@ -104,7 +104,8 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
                  + _line("web1", "cron", "Failed password for the cron job (not sshd)")
                  + b"".join(_line("web3", "app", f"all is fine {i}") for i in range(1000)))
         def hooked(r, rule):
-            return [(b, a) for p, b, _ in r if p == "/hooks/logjet" for a in b["alerts"] if a["labels"]["alertname"] == rule]
+            return [(b, a) for p, b, _ in r if p == "/hooks/logjet" for a in b["alerts"]
+                    if a["labels"]["alertname"] == rule]
 
         got = hook.wait_for(lambda r: len(hooked(r, "segv")) >= 2 and any(x[0] == "/am/api/v2/alerts" for x in r))
         segv = sorted(hooked(got, "segv"), key=lambda ba: ba[1]["labels"]["host"])
@@ -136,7 +137,8 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
 
         # A silence on web9; then a crash there is listed as suppressed and notifies nobody.
         sid = _post(f"{url}/api/v1/silences", {"matchers": [{"name": "host", "value": "web9"}],
-                                               "duration": "1h", "createdBy": "test", "comment": "maintenance"})["silenceID"]
+                                               "duration": "1h", "createdBy": "test",
+                                               "comment": "maintenance"})["silenceID"]
         assert [s["id"] for s in _get(f"{url}/api/v1/silences")["silences"]] == [sid]
         send_tcp(port, _line("web9", "kernel", "segfault at 1 ip 0"))
         sup = _wait(lambda: [x for x in _get(f"{url}/api/v1/alerts")["alerts"] if x["labels"].get("host") == "web9"])
@@ -145,7 +147,8 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
         # SIGHUP with ssh unchanged and a new rule: ssh keeps its 2 and the third failure fires it.
         n_before = len(hook.received)
         rules.write_text(RULES.format(hook=hook.url, dead=dead_port,
-                                      extra='[[rules]]\nname = "oom"\npattern = "Out of memory"\nnotifiers = ["hook"]\n'))
+                                      extra='[[rules]]\nname = "oom"\npattern = "Out of memory"\n'
+                                            'notifiers = ["hook"]\n'))
         gen = _get(f"{url}/api/v1/rules")["generation"]
         os.kill(engine.proc.pid, signal.SIGHUP)
         _wait(lambda: _get(f"{url}/api/v1/rules")["generation"] > gen)

@@ -80,7 +80,8 @@ def test_http_ingest_ndjson_and_array(start_engine):
                          "user": {"id": i}, "time": "2026-11-22T10:00:00Z"}) for i in range(1000)]
     status, body = _post(engine.url, ("\n".join(lines) + "\n").encode())
     assert (status, body) == (200, {"accepted": 1000})
-    status, body = _post(engine.url, json.dumps([{"message": "from array", "level": 6}] * 3).encode(), "application/json")
+    status, body = _post(engine.url, json.dumps([{"message": "from array", "level": 6}] * 3).encode(),
+                         "application/json")
     assert (status, body) == (200, {"accepted": 3})
     status, body = _post(engine.url, b'{"ok": 1}\nthis is not json\n')
     assert status == 400 and body["position"] == 10 and "line 2" in body["error"]

@@ -116,7 +116,8 @@ def test_loghub_wrapped_in_syslog_headers(shared_engine, corpus):
         if lines[-1] == b"":
             lines.pop()
         expected[system] = lines
-        payload = b"\r\n".join(b"<14>1 2026-11-22T10:00:00Z loghub %s - - [t@1 t=\"loghub\"] %s" % (system.encode(), line)
+        payload = b"\r\n".join(b"<14>1 2026-11-22T10:00:00Z loghub %s - - [t@1 t=\"loghub\"] %s"
+                               % (system.encode(), line)
                                for line in lines)
         send_tcp(shared_engine.ports["syslog_tcp"], payload)
     total = sum(len(v) for v in expected.values())

@@ -1,7 +1,8 @@
 """A real Prometheus scrapes /metrics with the shipped scrape config (config/prometheus.yml).
 
 Needs a `prometheus` binary (Debian's package; `.ci/install-senders` installs it): skipped where
-there is none, and failed instead under LOGJET_E2E_REQUIRE_SENDERS=1 (CI). Prometheus listens on loopback with its data in the test's temp folder and is
+there is none, and failed instead under LOGJET_E2E_REQUIRE_SENDERS=1 (CI).
+Prometheus listens on loopback with its data in the test's temp folder and is
 stopped by its PID. Waiting is bounded: the test polls Prometheus's API until the series is
 there or the deadline passes, and asserts on values, never on times.
 """

@@ -78,7 +78,8 @@ def test_query_tail_and_cli(start_engine):
     _, limited = _get(url, q="e2eq", limit="7")
     assert len(limited) == 7
     _, stats = _get(url, q="e2eq | stats count(), max(duration_ms) by (host)")
-    assert stats == [{"host": h, "count()": N // 3, "max(duration_ms)": float(10 * max(i for i in range(N) if i % 3 == k))}
+    assert stats == [{"host": h, "count()": N // 3,
+                      "max(duration_ms)": float(10 * max(i for i in range(N) if i % 3 == k))}
                      for k, h in enumerate(HOSTS)]
     _, hist = _get(url, q="e2eq | histogram(1m)")
     assert sum(h["count"] for h in hist) == N

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from engine.ring import KIND_PAD, Ring, RingConsumer, RingError, RingProducer
+from engine.ring import Ring, RingConsumer, RingError, RingProducer
 
 
 def _payload(i: int) -> bytes:

@@ -1,6 +1,5 @@
 """find_in_spans, spans_equal, join_candidates and back_to_back_lines against plain-Python references."""
 
-import re
 
 import numpy as np
 from hypothesis import given, settings

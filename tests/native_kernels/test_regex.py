@@ -1,6 +1,6 @@
 """SpanRegex.search_spans agrees with re.search per row, on every path (exact hyperscan,
-hyperscan + check, Python only), on copied candidates and on lines scanned in place; `required_tokens` against the tokens of
-the corpus lines each regex matches."""
+hyperscan + check, Python only), on copied candidates and on lines scanned in place;
+`required_tokens` against the tokens of the corpus lines each regex matches."""
 
 import random
 import re

@@ -80,9 +80,11 @@ def test_rows_carry_their_rules_and_counts_reach_the_ring(setup):
     header, arrays = parser.parse(_raw(FRAMES, recv))
     # Rows as the writer sees them: the dictionaries from the header, values rendered.
     from engine.store.rows import Rows
-    values = {c: [v for _, v in header["dicts"].get(c, [0, []])[1]] for c in ("host", "app", "procid", "msgid", "source", "fieldkey")}
+    values = {c: [v for _, v in header["dicts"].get(c, [0, []])[1]]
+              for c in ("host", "app", "procid", "msgid", "source", "fieldkey")}
     rows = Rows(time=arrays["time"], recv=arrays["recv"], severity=arrays["severity"], facility=arrays["facility"],
-                format=arrays["format"], flags=arrays["flags"], ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
+                format=arrays["format"], flags=arrays["flags"],
+                ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
                 dicts=values, msg_off=arrays["msg_off"].astype(np.int64), msg_data=arrays["msg_data"],
                 sd_off=arrays["sd_off"].astype(np.int64), sd_data=arrays["sd_data"],
                 kv_ptr=arrays["kv_ptr"].astype(np.int64), kv_key=arrays["kv_key"], kv_kind=arrays["kv_kind"],

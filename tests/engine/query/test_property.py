@@ -105,7 +105,8 @@ leaf = st.one_of(
     st.builds(lambda a, b: (f"_time:[{BASE // 10**9 + a} TO {BASE // 10**9 + b}]",
                             lambda r: (BASE // 10**9 + a) * 10**9 <= r["time"] <= (BASE // 10**9 + b) * 10**9),
               st.integers(0, SPAN_S), st.integers(0, SPAN_S)),
-    st.builds(lambda v: (f"meta.seq:{v}", lambda r: v.encode() in ref.values(r, "meta.seq")), st.sampled_from(["1", "10"])),
+    st.builds(lambda v: (f"meta.seq:{v}", lambda r: v.encode() in ref.values(r, "meta.seq")),
+              st.sampled_from(["1", "10"])),
     st.just(("*", lambda r: True)),
 )
 
@@ -129,7 +130,8 @@ filters = st.recursive(leaf, lambda ch: st.one_of(
 ), max_leaves=4)
 
 STAGES = ["", "| limit 7", "| stats count() by (host)", "| top 3 by (app)", "| histogram(5m)",
-          "| stats count(), sum(duration_ms), min(severity), max(duration_ms), avg(duration_ms), count_uniq(user) by (app)",
+          "| stats count(), sum(duration_ms), min(severity), max(duration_ms), avg(duration_ms), "
+          "count_uniq(user) by (app)",
           "| stats quantile(0.5, duration_ms), count() as n", "| sort by (duration_ms desc, host) | limit 5",
           "| fields host, user", "| stats count() by (host, user)", "| sort by (procid) | fields procid, msgid"]
 
@@ -262,7 +264,8 @@ def fake_index(monkeypatch):
     monkeypatch.setattr(scope_mod, "_PartIndex", FakeIndex)
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.function_scoped_fixture])
 @given(recs=records, queries=st.lists(st.tuples(filters, st.sampled_from(STAGES)), min_size=1, max_size=4),
        nparts=st.integers(1, 3), block_rows=st.sampled_from([2, 3, 7, 64]), with_index=st.booleans(),
        frames=st.booleans())

@@ -37,7 +37,8 @@ WORDS = ["user", "USER", "Failed", "failed", "password", "ssh2", "port", "\u00e9
 REGEXES = [("/Failed password/", rb"Failed password"), ("/(?i)failed PASSWORD for/", rb"(?i)failed PASSWORD for"),
            ("/ password for [a-z]+/", rb" password for [a-z]+"), ("/^Failed/", rb"^Failed"), ("/ ssh2$/", rb" ssh2$"),
            (r"/\buser\b/", rb"\buser\b"), ("/[Uu]ser port/", rb"[Uu]ser port"), ("/=user=port=/", rb"=user=port="),
-           (r"/ user_x\s+/", rb" user_x\s+"), (r"/ssh2 \w+/", rb"ssh2 \w+"), ("/ \u00e9t\u00e9 /", " \u00e9t\u00e9 ".encode()),
+           (r"/ user_x\s+/", rb" user_x\s+"), (r"/ssh2 \w+/", rb"ssh2 \w+"),
+           ("/ \u00e9t\u00e9 /", " \u00e9t\u00e9 ".encode()),
            ("/ rare|port /", rb" rare|port "), ("/ x1 /i", rb"(?i) x1 "), ("/ ssh2 .* user/", rb" ssh2 .* user")]
 PHRASES = ['"Failed password"', '"failed password"', '"password for user"', '"user port"', '"ssh2"',
            '"Failed password" user', 'user -port', 'user OR rare', 'ssh2 AND NOT password']

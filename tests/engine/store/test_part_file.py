@@ -169,7 +169,8 @@ def test_version_2_parts_still_read():
     rows = synthetic_rows(300, seed=21)
     head = read_head(V2_PART)
     assert (head.version, head.rows, head.level, head.flush_id) == (2, 300, 1, "merge:part_v2.ljp")
-    assert (head.positions, head.replaces, head.flushes) == ({"ring": 300}, ["p0_1_c0ffee_00000001.ljp"], {"c0ffee-1": 1})
+    assert (head.positions, head.replaces, head.flushes) == ({"ring": 300}, ["p0_1_c0ffee_00000001.ljp"],
+                                                             {"c0ffee-1": 1})
     with Part(V2_PART) as part:
         assert part.meta.version == 2 and len(part.meta.blocks) == 3
         _same_rows(rows, part.read_all())

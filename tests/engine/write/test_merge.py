@@ -5,7 +5,6 @@ import collections
 import os
 import time
 
-import pytest
 
 from bench.rows import synthetic_rows
 from engine.config import Settings, Storage
@@ -67,7 +66,8 @@ def test_plan_groups_by_partition_and_level_within_max_rows():
     parts.update({f"/d/20240101/c{i}": head(1, 10, i) for i in range(2)})  # too few at that level
     now = 1_000_000_000  # 1 s after the parts were made: none has settled
     assert plan_merges(parts, 3, 1000, now) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
-    assert plan_merges(parts, 3, 20, now) == [["/d/20240101/a3", "/d/20240101/a2"], ["/d/20240101/a1", "/d/20240101/a0"]]
+    assert plan_merges(parts, 3, 20, now) == [["/d/20240101/a3", "/d/20240101/a2"],
+                                              ["/d/20240101/a1", "/d/20240101/a0"]]
     assert plan_merges(parts, 3, 15, now) == []  # no two fit together
     assert plan_merges(parts, 5, 1000, now) == []
 
@@ -213,7 +213,8 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
         deadline = time.time() + 60
         while time.time() < deadline:
             heads = [read_head(p) for p in live_parts(str(tmp_path))]
-            if not replaced_parts(str(tmp_path)) and not plan_merges(dict(zip(live_parts(str(tmp_path)), heads)), 3, 5000):
+            if not replaced_parts(str(tmp_path)) and not plan_merges(dict(zip(live_parts(str(tmp_path)), heads)),
+                                                                     3, 5000):
                 break
             time.sleep(0.1)
     finally:
