@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test bench bench-kernels bench-suite lint clean
+.PHONY: run test test-fast bench bench-kernels bench-suite lint clean
 
 # A venv; on Debian without python3-venv, `venv` lacks ensurepip, so fall back to get-pip.
 $(PY):
@@ -24,6 +24,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	@.ci/install-senders
 	$(PY) -m pytest -q
+
+# The fast tier: everything but the tests that start `logjet serve` (about 2 minutes on 2 cores).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not e2e"
 
 # Static checks (ruff: pycodestyle + pyflakes, configured in pyproject.toml).
 lint: $(VENV)/.installed

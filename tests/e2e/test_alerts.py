@@ -15,6 +15,8 @@ import pytest
 from tests.e2e.clients import metric, send_tcp, wait_written
 from bench.hooks import HookReceiver
 
+pytestmark = pytest.mark.e2e
+
 RULES = """
 [settings]
 evaluation_interval = "100ms"
