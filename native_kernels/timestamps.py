@@ -127,74 +127,11 @@ def _month(a, b, c):
 # --- RFC 3339 (RFC 5424 TIMESTAMP) ------------------------------------------------------------
 
 @kernel
-def parse_rfc3339(data, p, end):
-    """Parse `YYYY-MM-DDThh:mm:ss[.f{1,9}](Z|+hh:mm|-hh:mm)` at p (upper-case T and Z, as RFC 5424
-    requires). Returns (status, next_pos, utc_ns); a leap second 60 rolls into the next minute."""
-    if p + 20 > end:  # the shortest form has 20 bytes
-        return STAMP_SYNTAX, p, 0
-    yh = _two(data[p], data[p + 1])
-    yl = _two(data[p + 2], data[p + 3])
-    month = _two(data[p + 5], data[p + 6])
-    day = _two(data[p + 8], data[p + 9])
-    hh = _two(data[p + 11], data[p + 12])
-    mm = _two(data[p + 14], data[p + 15])
-    ss = _two(data[p + 17], data[p + 18])
-    if yh < 0 or yl < 0 or month < 0 or day < 0 or hh < 0 or mm < 0 or ss < 0 \
-            or data[p + 4] != 45 or data[p + 7] != 45 or data[p + 10] != 84 \
-            or data[p + 13] != 58 or data[p + 16] != 58:  # - - T : :
-        return STAMP_SYNTAX, p, 0
-    year = yh * 100 + yl
-    q = p + 19
-    frac = 0
-    if data[q] == 46:  # '.' + 1..9 digits
-        q += 1
-        n = 0
-        while q < end and 48 <= data[q] <= 57:
-            if n == MAX_FRACTION_DIGITS:
-                return STAMP_SYNTAX, p, 0
-            frac = frac * 10 + _digit(data[q])
-            n += 1
-            q += 1
-        if n == 0:
-            return STAMP_SYNTAX, p, 0
-        for _ in range(MAX_FRACTION_DIGITS - n):
-            frac *= 10
-    if q >= end:
-        return STAMP_SYNTAX, p, 0
-    c = data[q]
-    off_s = 0
-    bad_offset = False
-    if c == 90:  # 'Z'
-        q += 1
-    elif c == 43 or c == 45:  # '+' '-'
-        if q + 6 > end or data[q + 3] != 58:
-            return STAMP_SYNTAX, p, 0
-        oh = _two(data[q + 1], data[q + 2])
-        om = _two(data[q + 4], data[q + 5])
-        if oh < 0 or om < 0:
-            return STAMP_SYNTAX, p, 0
-        bad_offset = oh > 23 or om > 59
-        off_s = (oh * 3600 + om * 60) * (1 if c == 43 else -1)
-        q += 6
-    else:
-        return STAMP_SYNTAX, p, 0
-    if bad_offset or month < 1 or month > 12 or day < 1 or day > days_in_month(year, month) \
-            or hh > 23 or mm > 59 or ss > 60:
-        return STAMP_RANGE, q, 0
-    secs = days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss - off_s
-    if secs > MAX_ABS_SECONDS or secs < -MAX_ABS_SECONDS:
-        return STAMP_RANGE, q, 0
-    return STAMP_OK, q, secs * NS_PER_SECOND + frac
-
-
-@kernel
-def parse_rfc3339_loose(data, p, end):
-    """RFC 3339 as RFC 3164 senders write it: `YYYY-MM-DD(T|t)hh:mm:ss[.f{1,9}]` with `Z`, `z`,
-    `+hh:mm`, `-hh:mm` or no offset at all (RFC 3339 allows the lower case; ISO 8601 senders
-    leave the offset out). Returns (status, next_pos, ns, has_offset): ns is UTC when
-    has_offset, else a local naive time the caller puts in its zone. A copy of parse_rfc3339's
-    steps rather than a flag on it, so the RFC 5424 path stays exactly as it was."""
-    if p + 19 > end:  # `YYYY-MM-DDThh:mm:ss` has 19 bytes
+def _rfc3339(data, p, end, loose):
+    """`YYYY-MM-DDThh:mm:ss[.f{1,9}]` then `Z` or `+hh:mm`/`-hh:mm` at p: (status, next_pos, ns,
+    has_offset). `loose` also takes `t` and `z` and no offset at all (then ns is a local naive
+    time and has_offset False); strict is RFC 5424's TIMESTAMP."""
+    if p + 19 > end or (not loose and p + 20 > end):  # the shortest forms: 19 and 20 bytes
         return STAMP_SYNTAX, p, 0, False
     yh = _two(data[p], data[p + 1])
     yl = _two(data[p + 2], data[p + 3])
@@ -205,8 +142,8 @@ def parse_rfc3339_loose(data, p, end):
     ss = _two(data[p + 17], data[p + 18])
     t = data[p + 10]
     if yh < 0 or yl < 0 or month < 0 or day < 0 or hh < 0 or mm < 0 or ss < 0 \
-            or data[p + 4] != 45 or data[p + 7] != 45 or (t != 84 and t != 116) \
-            or data[p + 13] != 58 or data[p + 16] != 58:  # - - T|t : :
+            or data[p + 4] != 45 or data[p + 7] != 45 or not (t == 84 or (loose and t == 116)) \
+            or data[p + 13] != 58 or data[p + 16] != 58:  # - - T : :
         return STAMP_SYNTAX, p, 0, False
     year = yh * 100 + yl
     q = p + 19
@@ -228,7 +165,7 @@ def parse_rfc3339_loose(data, p, end):
     off_s = 0
     has_offset = True
     bad_offset = False
-    if c == 90 or c == 122:  # 'Z' 'z'
+    if c == 90 or (loose and c == 122):  # 'Z' ('z')
         q += 1
     elif c == 43 or c == 45:  # '+' '-'
         if q + 6 > end or data[q + 3] != 58:
@@ -240,8 +177,10 @@ def parse_rfc3339_loose(data, p, end):
         bad_offset = oh > 23 or om > 59
         off_s = (oh * 3600 + om * 60) * (1 if c == 43 else -1)
         q += 6
-    else:
+    elif loose:
         has_offset = False  # local time
+    else:
+        return STAMP_SYNTAX, p, 0, False
     if bad_offset or month < 1 or month > 12 or day < 1 or day > days_in_month(year, month) \
             or hh > 23 or mm > 59 or ss > 60:
         return STAMP_RANGE, q, 0, has_offset
@@ -249,6 +188,23 @@ def parse_rfc3339_loose(data, p, end):
     if secs > MAX_ABS_SECONDS or secs < -MAX_ABS_SECONDS:
         return STAMP_RANGE, q, 0, has_offset
     return STAMP_OK, q, secs * NS_PER_SECOND + frac, has_offset
+
+
+@kernel
+def parse_rfc3339(data, p, end):
+    """Parse `YYYY-MM-DDThh:mm:ss[.f{1,9}](Z|+hh:mm|-hh:mm)` at p (upper-case T and Z, as RFC 5424
+    requires). Returns (status, next_pos, utc_ns); a leap second 60 rolls into the next minute."""
+    st, q, ns, _ = _rfc3339(data, p, end, False)
+    return st, q, ns
+
+
+@kernel
+def parse_rfc3339_loose(data, p, end):
+    """RFC 3339 as RFC 3164 senders write it: `YYYY-MM-DD(T|t)hh:mm:ss[.f{1,9}]` with `Z`, `z`,
+    `+hh:mm`, `-hh:mm` or no offset at all (RFC 3339 allows the lower case; ISO 8601 senders
+    leave the offset out). Returns (status, next_pos, ns, has_offset): ns is UTC when
+    has_offset, else a local naive time the caller puts in its zone."""
+    return _rfc3339(data, p, end, True)
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
