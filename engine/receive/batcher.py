@@ -20,11 +20,13 @@ from engine.ring import RingProducer
 
 # Per-frame bytes of a raw batch beyond the frame itself: start, end, source, flags.
 FRAME_OVERHEAD = 11
+# Bytes a sender address may take in a batch's sources blob ("[ipv6]:port" and its separator).
+SOURCE_OVERHEAD = 48
 
 
 def batch_overhead(sources: int) -> int:
     """Bytes of a raw batch beyond its frames: header, padding, sender addresses (bounded)."""
-    return 64 + 48 * sources
+    return 64 + SOURCE_OVERHEAD * sources
 
 
 class _Batch:
@@ -86,7 +88,7 @@ class Batcher:
         if k == 0:
             return
         b = self._open
-        extra = len(buf) + FRAME_OVERHEAD * k + 48 * len(sources)
+        extra = len(buf) + FRAME_OVERHEAD * k + SOURCE_OVERHEAD * len(sources)
         if b.frames and (b.size() + extra > self.batch_bytes or len(b.sources) + len(sources) > 65535):
             self._seal()
             b = self._open
