@@ -32,7 +32,7 @@ PREFIX = "logjet_"
 # Histogram buckets (seconds). Latencies span sub-millisecond flushes to multi-second stalls.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-# The catalog: every metric logjet exports, its type and help text (DESIGN.md §2, "Metrics").
+# The catalog: every metric logjet exports, its type and help text (README, "Prometheus").
 CATALOG: dict[str, tuple[str, str]] = {
     "received_messages_total": ("counter", "Messages read off sockets, by protocol."),
     "received_bytes_total": ("counter", "Bytes of messages read off sockets, by protocol."),

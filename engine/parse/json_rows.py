@@ -17,8 +17,9 @@ value that cannot be used (a level of 42, an unparsable time) stays a field too,
 lost. Nested objects are flattened with "." (`{"a": {"b": 1}}` → `a.b` = `1`); field values are
 bytes: strings as UTF-8, everything else (numbers, true/false/null, lists) as its JSON text.
 
-Per-row Python is the accepted cost here (DESIGN §4): each row is one `Decoder.decode` call on a
-memoryview slice (no copy), and RFC 3339 strings of the whole batch are parsed by one kernel call.
+Per-row Python is the accepted cost here (JSON is the one format a kernel cannot cut): each row
+is one `Decoder.decode` call on a memoryview slice (no copy), and RFC 3339 strings of the whole
+batch are parsed by one kernel call.
 Rows are decoded one by one rather than joined into one JSON array: a crafted row (`{"a":[1`)
 could otherwise swallow its neighbour and shift every later row onto the wrong row number.
 """

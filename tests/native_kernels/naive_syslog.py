@@ -1,8 +1,8 @@
 """Plain-Python reference of native_kernels/syslog.py and sd.py: the same rules, one frame at a
 time, written with regular expressions, `datetime` and `zoneinfo` instead of byte loops and tables.
 
-It is slow and obvious on purpose; the kernels are tested against it (STYLE.md: each kernel has a
-naive reference). Spans are returned relative to the frame, (-1, -1) for no value.
+It is slow and obvious on purpose; the kernels are tested against it (each kernel has a naive
+reference). Spans are returned relative to the frame, (-1, -1) for no value.
 """
 
 from __future__ import annotations
