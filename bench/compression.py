@@ -25,9 +25,9 @@ from engine.config import Storage
 from engine.store.index import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
-from engine.store.part import read_head
+from engine.store.part_reader import read_head
 from engine.write.merge import SETTLE_S, merge_parts, merge_zstd_level, remove_replaced
-from engine.write.part_writer import PartWriter
+from engine.write.flush_writer import PartWriter
 
 INSTANCE = "c0ffee"
 

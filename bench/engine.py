@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from engine.shm import PREFIX, SHM_ROOT
+from engine.ipc.shm import PREFIX, SHM_ROOT
 
 
 def _children(pid: int) -> list[int]:

@@ -22,9 +22,9 @@ import threading
 import numpy as np
 
 from bench.generate import PROBE_APP
-from engine.store import columns as C
+from engine.store import encodings as C
 from engine.store import layout
-from engine.store.part import Part, PartDamaged
+from engine.store.part_reader import Part, PartDamaged
 
 _SENT = re.compile(rb"sent_ns=(\d+)")
 PERCENTILES = (50, 90, 95, 99, 99.9)

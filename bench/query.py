@@ -36,9 +36,9 @@ from engine.config import Storage
 from engine.store.index import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
-from engine.store.part import read_head
+from engine.store.part_reader import read_head
 from engine.write.merge import merge_parts, merge_zstd_level, plan_merges, remove_replaced
-from engine.write.part_writer import PartWriter
+from engine.write.flush_writer import PartWriter
 
 MARKER = "bench-query.json"
 INSTANCE = "bec4"

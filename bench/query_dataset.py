@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from engine.batch import RawBatch, encode_columns, raw_size, write_raw
+from engine.ipc.batch import RawBatch, encode_columns, raw_size, write_raw
 from engine.config import Parse
-from engine.parse.columns import BatchParser
+from engine.parse.batch_parser import BatchParser
 from engine.store.layout import part_name, partition_of
-from engine.store.part import write_part
+from engine.store.part_reader import write_part
 from engine.store.rows import Rows, compact, concat
 from engine.write.intake import RingIntake
 

@@ -13,9 +13,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from engine.batch import RawBatch, encode_columns, raw_size, write_raw
+from engine.ipc.batch import RawBatch, encode_columns, raw_size, write_raw
 from engine.config import Parse
-from engine.parse.columns import BatchParser
+from engine.parse.batch_parser import BatchParser
 from engine.store.rows import Rows, concat
 from engine.write.intake import RingIntake
 

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from bench.engine import EngineProcess
 from bench.peers import Peer
 from engine import __version__, metrics
-from engine.shm import InstanceDir
+from engine.ipc.shm import InstanceDir
 
 
 class Poll(NamedTuple):

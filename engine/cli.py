@@ -26,7 +26,7 @@ def _serve_overrides(args) -> dict:
 
 def cmd_serve(args) -> int:
     from engine.config import ConfigError, load
-    from engine.supervise import serve
+    from engine.lifecycle.supervisor import serve
 
     try:
         settings = load(args.config, _serve_overrides(args))

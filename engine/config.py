@@ -203,7 +203,7 @@ COLUMN_HEADER_ROOM = 1 << 16
 def raw_batch_bytes(settings: "Settings") -> int:
     """The size receivers and HTTP ingest cut raw batches at: `ingest.batch_bytes`, or half of
     what a raw ring takes in one record if that is less (see engine.receive.batcher)."""
-    from engine.ring import Ring
+    from engine.ipc.ring import Ring
 
     return min(settings.ingest.batch_bytes, Ring.record_limit(parse_size(settings.rings.raw_ring_bytes)) // 2)
 
@@ -212,7 +212,7 @@ def _check_ring_sizes(s: "Settings") -> None:
     """A ring too small for one message, or for what one raw batch becomes, is refused here
     rather than failing at run time."""
     from engine.receive.batcher import FRAME_OVERHEAD, batch_overhead
-    from engine.ring import Ring
+    from engine.ipc.ring import Ring
 
     raw_limit = Ring.record_limit(parse_size(s.rings.raw_ring_bytes))
     one = s.ingest.max_message_bytes + FRAME_OVERHEAD + batch_overhead(1)

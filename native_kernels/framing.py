@@ -18,7 +18,7 @@ import numpy as np
 
 from native_kernels.jit import kernel
 
-# Frame flag bits (shared with engine.batch.FRAME_TRUNCATED).
+# Frame flag bits (shared with engine.ipc.batch.FRAME_TRUNCATED).
 TRUNCATED = 1
 FRAMING_ERROR = 2
 

@@ -17,9 +17,9 @@ import msgspec
 
 from engine.alert.model import NotifierConfig
 from engine.query.errors import QueryError
-from engine.query.fields import Field, resolve
-from engine.query.filter_base import Filter
-from engine.query.parser import parse
+from engine.query.field_names import Field, resolve
+from engine.query.filters.base import Filter
+from engine.query.language.parser import parse
 from engine.units import parse_duration_ns
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")

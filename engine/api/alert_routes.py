@@ -23,8 +23,8 @@ from engine.alert import snapshot
 from engine.alert.evaluate import Evaluator
 from engine.alert.notify import Notifiers
 from engine.alert.silences import SilenceError, Silences
-from engine.batch import KIND_ALERT_COUNTS
-from engine.ring import RingConsumer
+from engine.ipc.batch import KIND_ALERT_COUNTS
+from engine.ipc.ring import RingConsumer
 from engine.units import parse_duration_s, parse_hostport
 
 log = logging.getLogger("logjet.alert")

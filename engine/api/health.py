@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from engine import control
+from engine.ipc import control
 
 # A ring is wedged when it is nearly full and its consumer has not moved for this long.
 WEDGED_S = 10.0

@@ -11,8 +11,8 @@ from prometheus_client.core import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from engine import metrics
-from engine.control import ControlTable
-from engine.shm import InstanceDir
+from engine.ipc.control import ControlTable
+from engine.ipc.shm import InstanceDir
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

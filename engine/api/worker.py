@@ -12,14 +12,16 @@ import logging
 import uvloop
 from aiohttp import web
 
-from engine import control, metrics
-from engine.api import health, ingest, metrics_route
+from engine import metrics
+from engine.ipc import control
+from engine.api import health, metrics_route
+from engine.api import ingest_routes as ingest
 from engine.config import Settings
-from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
-from engine.ring import Ring, RingProducer
-from engine.sockets import tcp_listener
+from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
+from engine.ipc.ring import Ring, RingProducer
+from engine.receive.listen_sockets import tcp_listener
 from engine.units import parse_duration_ns, parse_hostport, parse_size
-from engine.worker_common import WorkerShm
+from engine.worker.loop import WorkerShm
 
 log = logging.getLogger("logjet.api")
 HEARTBEAT_S = 0.25

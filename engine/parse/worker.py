@@ -15,15 +15,15 @@ import time
 
 import numpy as np
 
-from engine import control
-from engine.alert.ingest import IngestAlerts
-from engine.batch import KIND_COLUMNS, KIND_RAW, RawBatch, column_size, write_columns
+from engine.ipc import control
+from engine.alert.ingest_alerts import IngestAlerts
+from engine.ipc.batch import KIND_COLUMNS, KIND_RAW, RawBatch, column_size, write_columns
 from engine.config import Settings
-from engine.parse.columns import BatchParser
-from engine.process import StopFlag, WorkerSpec
-from engine.ring import RingConsumer, RingProducer
+from engine.parse.batch_parser import BatchParser
+from engine.worker.process import StopFlag, WorkerSpec
+from engine.ipc.ring import RingConsumer, RingProducer
 from engine.store.rows import FORMATS
-from engine.worker_common import Idle, WorkerShm
+from engine.worker.loop import Idle, WorkerShm
 
 log = logging.getLogger("logjet.parse")
 
@@ -47,7 +47,7 @@ class Parser:
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) every kernel before reporting ready."""
-        from engine.batch import raw_size, write_raw
+        from engine.ipc.batch import raw_size, write_raw
 
         frames = [b'<13>1 2003-10-11T22:14:15.003Z h a 1 m [x@1 y="1"] k=v msg', b"<13>Oct 11 22:14:15 h a[1]: m",
                   b'{"msg": "x", "level": "info", "a": {"b": 1}}', b"plain"]

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.store import columns as C
+from engine.store import encodings as C
 from engine.store.rows import Rows
 from engine.store.value_frames import frames_of
 from native_kernels.gather import items_with

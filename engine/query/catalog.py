@@ -23,7 +23,7 @@ import threading
 
 from engine.query.scope import PartScope
 from engine.store import layout
-from engine.store.part import Part, PartDamaged
+from engine.store.part_reader import Part, PartDamaged
 
 log = logging.getLogger("logjet.query")
 

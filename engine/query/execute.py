@@ -25,16 +25,16 @@ import numpy as np
 
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
-from engine.query.filter_base import TRUE
-from engine.query.parser import parse
+from engine.query.filters.base import TRUE
+from engine.query.language.parser import parse
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
 from engine.query.render import row_objects
 from engine.query.scope import RowsScope
 from engine.query.select import newest, sorted_rows
-from engine.query.stage_fields import Fields
-from engine.query.stage_limit import Limit
-from engine.query.stage_sort import Sort
+from engine.query.stages.field_list import Fields
+from engine.query.stages.limit import Limit
+from engine.query.stages.sort import Sort
 from engine.store.rows import Rows, concat
 
 CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.query.fields import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
-from engine.query.filter_base import FALSE, Bound, Predicate
+from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
+from engine.query.filters.base import FALSE, Bound, Predicate
 from engine.store.rows import FORMATS, NO_VALUE
 
 _U8_TEXT = [str(v).encode() for v in range(NO_VALUE)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.query.fields import Field
+from engine.query.field_names import Field
 from engine.query.values import column
 
 

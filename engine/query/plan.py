@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.query.filter_base import Bound, Filter
+from engine.query.filters.base import Bound, Filter
 from engine.query.scope import PartScope
 
 _ARANGE_CACHE: dict[int, np.ndarray] = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.store import layout
 from engine.store.live import partition_parts
-from engine.store.part import Part, PartDamaged, read_head
+from engine.store.part_reader import Part, PartDamaged, read_head
 from engine.store.rows import Rows, concat
 
 log = logging.getLogger("logjet.query")

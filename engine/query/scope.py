@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from engine.store.part import Part
+from engine.store.part_reader import Part
 from engine.store.rows import Rows
 
 log = logging.getLogger("logjet.query")

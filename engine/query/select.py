@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.query.plan import Unit, evaluate, trivial
 from engine.query.pool import ordered_map
-from engine.query.stage_sort import RowKeys, Sort
+from engine.query.stages.sort import RowKeys, Sort
 from engine.store.rows import Rows, concat
 
 

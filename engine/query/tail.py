@@ -18,7 +18,7 @@ from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery
 from engine.query.plan import evaluate, plan
 from engine.query.render import row_objects
-from engine.query.stage_fields import Fields
+from engine.query.stages.field_list import Fields
 from engine.store.rows import concat
 
 POLL_S = 0.2  # how often a tail looks for new parts: well inside the 1 s visibility budget

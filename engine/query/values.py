@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.query.fields import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
+from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.store.rows import FORMATS, NO_VALUE
 from native_kernels.dictionary import DictionaryEncoder
 from native_kernels.numbers import parse_number, parse_numbers

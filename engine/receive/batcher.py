@@ -15,8 +15,8 @@ from collections import deque
 
 import numpy as np
 
-from engine.batch import KIND_RAW, raw_size, write_raw
-from engine.ring import RingProducer
+from engine.ipc.batch import KIND_RAW, raw_size, write_raw
+from engine.ipc.ring import RingProducer
 
 # Per-frame bytes of a raw batch beyond the frame itself: start, end, source, flags.
 FRAME_OVERHEAD = 11

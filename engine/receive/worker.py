@@ -10,7 +10,7 @@ SIGHUP (forwarded by the supervisor): the TLS certificate and key files are read
 connections use the new context, open ones keep theirs; files that do not load are logged and
 the context in force stays.
 
-Drain (`engine.process.DRAIN_SIGNAL`): stop accepting, stop reading, hand over each connection's
+Drain (`engine.worker.process.DRAIN_SIGNAL`): stop accepting, stop reading, hand over each connection's
 unterminated tail, write every pending batch (waiting for ring space up to the drain deadline),
 then exit.
 """
@@ -24,20 +24,20 @@ import time
 
 import uvloop
 
-from engine import control
-from engine.batch import PROTOCOLS
+from engine.ipc import control
+from engine.ipc.batch import PROTOCOLS
 from engine.config import Settings
-from engine.process import DRAIN_SIGNAL, BootError, WorkerSpec
+from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.batcher import Batcher
 from engine.receive.framing import FRAMING_FALLBACK, FRAMING_LF, FRAMING_OCTET
 from engine.receive.syslog_tcp import SyslogTcpProtocol
 from engine.receive.syslog_tls import FAILED, OK, OUTCOMES, RateLimitedLog, SyslogTlsProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
 from engine.receive.tls_context import TlsConfigError, build_context
-from engine.ring import RingProducer
-from engine.sockets import tcp_listener, udp_socket
+from engine.ipc.ring import RingProducer
+from engine.receive.listen_sockets import tcp_listener, udp_socket
 from engine.units import parse_duration_s, parse_hostport, parse_size
-from engine.worker_common import WorkerShm
+from engine.worker.loop import WorkerShm
 
 log = logging.getLogger("logjet.receive")
 

@@ -102,7 +102,7 @@ import msgspec
 import numpy as np
 from pyroaring import BitMap
 
-from engine.store.part import Part, PartDamaged
+from engine.store.part_reader import Part, PartDamaged
 from engine.store.rows import FORMATS, NO_VALUE, Rows
 from native_kernels.bloom import bloom_contains_all, build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans

@@ -23,7 +23,7 @@ import logging
 import os
 
 from engine.store import layout
-from engine.store.part import PartDamaged, read_head
+from engine.store.part_reader import PartDamaged, read_head
 
 log = logging.getLogger("logjet.store")
 

@@ -1,7 +1,7 @@
 """The part file format: rows sorted by `_time`, cut into blocks of column streams, with a footer.
 
-This module holds the layout, its structs and the cheap head read; `part_write` writes parts,
-`part` reads them (and re-exports all three, so `engine.store.part` is the one import).
+This module holds the layout, its structs and the cheap head read; `part_writer` writes parts,
+`part` reads them (and re-exports all three, so `engine.store.part_reader` is the one import).
 
 One file per part (`engine.store.layout` names it), written once and never changed:
 
@@ -31,12 +31,12 @@ Version 2, still read: the footer a zstd frame (magic, checksum) of the same `_P
 compressed alone, with stream offsets and absolute block times; the head plain msgpack; the
 trailer's version field 0.
 
-Each block of up to `block_rows` rows holds these streams (encodings in `engine.store.columns`):
+Each block of up to `block_rows` rows holds these streams (encodings in `engine.store.encodings`):
 `_time` (delta); `_recv` (for) or `_recv.rel` (for, as `_recv - _time`), whichever spans less;
 `severity` `facility` `format` `flags` (u8); `host` `app` `procid` `msgid` `source` (dictionary
 ids); `message.data` `sd.data` (`lines`, or `bytes` with `message.len` `sd.len`); the fields:
 `kv.count` per row, `kv.key`, `kv.kind`, `kv.data` (`lines`, or `bytes` with `kv.len`), and
-`kv.derived` when the pairs found in the message text are not stored (`engine.store.fields`).
+`kv.derived` when the pairs found in the message text are not stored (`engine.store.derived_fields`).
 A reader decompresses only the streams it asks for; `Part.values` hides the value encodings.
 
 Dictionaries are stored sorted (`rows.sort_dictionaries`): they compress several times better.

@@ -25,14 +25,14 @@ of shared context are then small), at most MAX_FRAMES of the largest; a block wh
 would leave a single frame keeps the plain layout (one `name.data`). Only merged parts are cut
 (`write_part` with level > 0): a flush is on the path that bounds ingest and its part lives
 until the first merge. The encodings inside a frame are the column encodings
-(`engine.store.columns`).
+(`engine.store.encodings`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.store import columns as C
+from engine.store import encodings as C
 from native_kernels.gather import take_values
 from native_kernels.templates import template_keys
 

@@ -27,7 +27,7 @@ import struct
 
 import numpy as np
 
-from engine.batch import decode_columns
+from engine.ipc.batch import decode_columns
 from engine.store.rows import DICT_COLUMNS, Rows
 
 DICT_KEYS = DICT_COLUMNS + ("fieldkey",)

@@ -51,8 +51,9 @@ import numpy as np
 from engine.config import Settings
 from engine.store import live
 from engine.store.layout import part_name
-from engine.store.part import (Part, PartDamaged, PartHead, PartMeta, WriteCancelled, fsync_dir, head_of, read_head,
-                               write_part)
+from engine.store.part_reader import (
+    Part, PartDamaged, PartHead, PartMeta, WriteCancelled, fsync_dir, head_of, read_head, write_part,
+)
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
 from engine.units import parse_duration_ns, parse_size

@@ -17,7 +17,7 @@ import os
 
 from engine.store import layout
 from engine.store.live import partition_parts
-from engine.store.part import PartDamaged, read_head
+from engine.store.part_reader import PartDamaged, read_head
 
 log = logging.getLogger("logjet.write")
 

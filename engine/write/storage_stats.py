@@ -14,7 +14,7 @@ import time
 from engine.metrics import MetricsFile
 from engine.store import layout
 from engine.store.live import live_parts
-from engine.store.part import PartDamaged, read_head
+from engine.store.part_reader import PartDamaged, read_head
 
 REFRESH_S = 5.0
 

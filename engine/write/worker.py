@@ -19,17 +19,17 @@ import logging
 import os
 import time
 
-from engine import control
-from engine.batch import KIND_COLUMNS
+from engine.ipc import control
+from engine.ipc.batch import KIND_COLUMNS
 from engine.config import Settings
-from engine.process import BootError, StopFlag, WorkerSpec
-from engine.ring import RingConsumer
+from engine.worker.process import BootError, StopFlag, WorkerSpec
+from engine.ipc.ring import RingConsumer
 from engine.store.rows import concat
 from engine.units import parse_duration_ns
-from engine.worker_common import Idle, WorkerShm
+from engine.worker.loop import Idle, WorkerShm
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
-from engine.write.part_writer import PartWriter
+from engine.write.flush_writer import PartWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts, remove_temporaries
 from engine.write.storage_stats import StorageStats
 

@@ -18,7 +18,7 @@ import pytest
 from bench import alert_cost, alert_rules, generate, tomlw
 from engine.cli import main
 from engine.config import load
-from engine.query.parser import parse
+from engine.query.language.parser import parse
 from engine.units import parse_duration_ns
 
 # The keys config/alerts.toml documents for a rule.

@@ -9,7 +9,7 @@ import pytest
 from bench import query as bq
 from engine.query.scan import newest_rows
 from engine.store.live import live_parts
-from engine.store.part import read_head
+from engine.store.part_reader import read_head
 
 
 @pytest.fixture

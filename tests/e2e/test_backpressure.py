@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from engine.control import ControlTable
-from engine.shm import SHM_ROOT, InstanceDir
+from engine.ipc.control import ControlTable
+from engine.ipc.shm import SHM_ROOT, InstanceDir
 from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written
 
 pytestmark = pytest.mark.e2e

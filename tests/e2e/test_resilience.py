@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from engine.control import ControlTable
+from engine.ipc.control import ControlTable
 from engine.store.rows import ROW_TRUNCATED
-from engine.shm import InstanceDir, SHM_ROOT
+from engine.ipc.shm import InstanceDir, SHM_ROOT
 from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written
 
 pytestmark = pytest.mark.e2e

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from engine.alert import snapshot
-from engine.alert.ingest import IngestAlerts
+from engine.alert.ingest_alerts import IngestAlerts
 from engine.alert.rules import parse_rules
-from engine.batch import KIND_ALERT_COUNTS, RawBatch, raw_size, write_raw
+from engine.ipc.batch import KIND_ALERT_COUNTS, RawBatch, raw_size, write_raw
 from engine.config import Parse
 from engine.metrics import MetricsFile, read_all
-from engine.parse.columns import BatchParser
+from engine.parse.batch_parser import BatchParser
 from engine.query.render import row_objects
-from engine.ring import Ring, RingConsumer, RingProducer
+from engine.ipc.ring import Ring, RingConsumer, RingProducer
 from engine.store.rows import KV_ALERT
 
 RULES = b"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.api.ingest import frames_of
+from engine.api.ingest_routes import frames_of
 
 
 def frames(body: bytes, max_len: int = 1000):

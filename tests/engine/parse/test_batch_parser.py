@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine.parse.columns as columns
+import engine.parse.batch_parser as columns
 from bench.rows import iter_rows
 from engine.config import Parse
 from engine.query.render import row_objects

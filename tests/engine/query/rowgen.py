@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from engine.store.layout import part_name, partition_of
-from engine.store.part import write_part
+from engine.store.part_reader import write_part
 from engine.store.rows import DICT_COLUMNS, KV_FIELD, Rows
 
 DEFAULTS = {"severity": 6, "facility": 1, "format": 1, "flags": 0, "host": None, "app": None, "procid": None,

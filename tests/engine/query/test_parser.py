@@ -8,21 +8,21 @@ import pytest
 
 from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery
-from engine.query.filter_base import Leaf
-from engine.query.filter_bool import All, And, Not, Or
-from engine.query.filter_exists import Exists
-from engine.query.filter_phrase import Phrase
-from engine.query.filter_prefix import Prefix
-from engine.query.filter_range import Range
-from engine.query.filter_regex import Regex
-from engine.query.filter_word import Word
-from engine.query.parser import parse
-from engine.query.stage_fields import Fields
-from engine.query.stage_histogram import Histogram
-from engine.query.stage_limit import Limit
-from engine.query.stage_sort import Sort
-from engine.query.stage_stats import Stats
-from engine.query.stage_top import Top
+from engine.query.filters.base import Leaf
+from engine.query.filters.boolean import All, And, Not, Or
+from engine.query.filters.exists import Exists
+from engine.query.filters.phrase import Phrase
+from engine.query.filters.prefix import Prefix
+from engine.query.filters.range import Range
+from engine.query.filters.regex import Regex
+from engine.query.filters.word import Word
+from engine.query.language.parser import parse
+from engine.query.stages.field_list import Fields
+from engine.query.stages.histogram import Histogram
+from engine.query.stages.limit import Limit
+from engine.query.stages.sort import Sort
+from engine.query.stages.stats import Stats
+from engine.query.stages.top import Top
 
 CASES = pathlib.Path(__file__).with_name("parser_cases.txt")
 

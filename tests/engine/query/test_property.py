@@ -23,9 +23,9 @@ from pyroaring import BitMap
 import engine.query.scope as scope_mod
 from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
-from engine.query.fields import SEVERITY_NAMES
+from engine.query.field_names import SEVERITY_NAMES
 from engine.store import value_frames
-from engine.store.part import Part
+from engine.store.part_reader import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
 from native_kernels.tokens import token_hashes
 from tests.engine.query import reference as ref

@@ -19,7 +19,7 @@ from engine.query.execute import PreparedQuery
 from engine.store import index as index_module
 from engine.store.index import PartIndex, make_index_builder
 from engine.store.live import live_parts
-from engine.store.part import Part, PartDamaged
+from engine.store.part_reader import Part, PartDamaged
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.batch import RawBatch
+from engine.ipc.batch import RawBatch
 from engine.receive.batcher import Batcher
-from engine.ring import Ring, RingConsumer, RingProducer
+from engine.ipc.ring import Ring, RingConsumer, RingProducer
 
 
 def rings(tmp_path, count: int, size: int) -> list[str]:

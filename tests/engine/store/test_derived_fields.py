@@ -1,4 +1,4 @@
-"""engine.store.fields: pairs found in the message are not stored twice, and every row reads
+"""engine.store.derived_fields: pairs found in the message are not stored twice, and every row reads
 back exactly, whatever parser settings made the rows."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from bench.rows import rows_from_lines, sort_by_time
 from engine.config import Parse
 from engine.store import value_frames
-from engine.store.part import Part, write_part
+from engine.store.part_reader import Part, write_part
 
 LINES = [
     b"<13>Oct 11 22:14:15 h app[1]: user=root rhost=10.0.0.1 uid=0 ok",

@@ -6,7 +6,7 @@ import os
 from bench import compression
 from engine.config import Storage
 from engine.store.live import live_parts
-from engine.store.part import read_head
+from engine.store.part_reader import read_head
 
 LIMIT = 0.20
 
@@ -28,7 +28,7 @@ def test_synthetic(tmp_path):
     assert merged["parts"] == 1 and merged["index_share"] < LIMIT and merged["index_bytes"] > 0
     # Within that budget, the merged part keeps bitmaps of its most frequent message tokens.
     from engine.store.index import PartIndex
-    from engine.store.part import Part
+    from engine.store.part_reader import Part
 
     (path,) = live_parts(str(tmp_path))
     with Part(path) as part:
@@ -49,7 +49,7 @@ def test_loghub(tmp_path, corpus):
 def test_big_parts_keep_a_bloom_when_data_compresses_hard(tmp_path, corpus):
     # At zstd 19 the data shrinks and the bloom must shrink with it, not vanish.
     compression.loghub(corpus, Storage(fsync=False, merge_zstd_level=19), str(tmp_path))
-    from engine.store.part import Part
+    from engine.store.part_reader import Part
 
     for path in live_parts(str(tmp_path)):
         with Part(path) as part:

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.store.part import Part, PartDamaged, write_part
+from engine.store.part_reader import Part, PartDamaged, write_part
 from engine.store.rows import DICT_COLUMNS, KV_FIELD, KV_SD, Rows, concat
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.rows import rows_from_lines, sort_by_time, synthetic_rows
-from engine.store.part import FORMAT_VERSION, Part, PartDamaged, read_head, write_part
+from engine.store.part_reader import FORMAT_VERSION, Part, PartDamaged, read_head, write_part
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS
 
 

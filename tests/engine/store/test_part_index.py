@@ -11,7 +11,7 @@ from bench.rows import rows_from_lines, sort_by_time
 from engine.config import Storage
 from engine.store import index as index_module
 from engine.store.index import PartIndex, make_index_builder
-from engine.store.part import Part, PartDamaged, write_part
+from engine.store.part_reader import Part, PartDamaged, write_part
 from engine.store.rows import DICT_COLUMNS, FORMATS, NO_VALUE
 from native_kernels.tokens import hash_token, tokenize
 

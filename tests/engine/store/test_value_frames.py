@@ -13,7 +13,7 @@ from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
 from engine.store import value_frames
 from engine.store.live import live_parts
-from engine.store.part import Part
+from engine.store.part_reader import Part
 from tests.engine.query.rowgen import record, write_records
 
 T0 = 1_795_000_000 * 10**9

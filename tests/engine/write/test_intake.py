@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.batch import encode_columns
+from engine.ipc.batch import encode_columns
 from engine.write.intake import DictionaryLog, RingIntake
 
 

@@ -11,11 +11,11 @@ from engine.config import Settings, Storage
 from engine.query.scan import newest_rows
 from engine.store.index import PartIndex, make_index_builder
 from engine.store.live import live_parts, replaced_parts
-from engine.store.part import Part, PartHead, read_head, write_part
+from engine.store.part_reader import Part, PartHead, read_head, write_part
 from engine.store.rows import concat
 from engine.write import merge
 from engine.write.merge import Merger, merge_parts, plan_merges, remove_replaced
-from engine.write.part_writer import PartWriter
+from engine.write.flush_writer import PartWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts
 
 DAY_S = 86400

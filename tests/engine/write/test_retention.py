@@ -6,10 +6,10 @@ import os
 from bench.rows import synthetic_rows
 from engine.store import layout
 from engine.store.live import live_parts
-from engine.store.part import read_head
+from engine.store.part_reader import read_head
 from engine.write import retention
 from engine.write.merge import merge_parts
-from engine.write.part_writer import PartWriter
+from engine.write.flush_writer import PartWriter
 
 DAY = 86400
 NS = 1_000_000_000

@@ -1,0 +1,211 @@
+"""Alert rules at ingest, in each parser: match a batch against every rule, mark the matching rows
+(field `alert` = rule name, so `alert:NAME` finds them) and count matches per (rule, group) for
+the evaluator.
+
+Per batch: one hyperscan pass for all pattern rules (`native_kernels.patterns`), then the query
+engine's filters for `where` and `query` rules over the batch as in-memory rows, then counts per
+group with numpy. Python runs per rule that matched and per distinct group, never per row.
+
+The counts go to the evaluator as one record per batch in the parser's alert ring, stamped with
+the batch's receive time (windows are over receipt, not over the timestamps senders wrote). A
+full ring (evaluator gone) drops the record and counts it: alerts must never hold up ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import numpy as np
+
+from engine.alert import snapshot
+from engine.alert.rules import EMPTY, Rule, RuleSet
+from engine.ipc.batch import KIND_ALERT_COUNTS
+from engine.query.field_names import DICT
+from engine.query.grouping import Grouper
+from engine.query.scope import RowsScope
+from engine.store.rows import DICT_COLUMNS, KV_ALERT, Rows
+from native_kernels.gather import csr_append, take_spans
+
+log = logging.getLogger("logjet.alert")
+
+
+class IngestAlerts:
+    """One parser's view of the rules: reloads on request, matches batches."""
+
+    def __init__(self, snapshot_path: str, metrics, ring=None):
+        self.path = snapshot_path
+        self.metrics = metrics
+        self.ring = ring
+        self.generation = -1
+        self.rules: RuleSet = EMPTY
+        self.matcher = None
+        self._pattern_rules: list[Rule] = []
+        self._query_rules: list[Rule] = []
+        # Whether filters or groups read rows' values (then the parser keeps its dictionaries'
+        # values); fixed per rule set, so worked out at load, not per batch over every rule.
+        self.needs_values = False
+        self._m_matches: dict[str, object] = {}
+        self.m_dropped = metrics.counter("alert_count_records_dropped_total", reason="ring_full") if metrics else None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rules.rules)
+
+    def load(self) -> bool:
+        """(Re)load the snapshot if it changed; False when it could not be read (old rules stay)."""
+        from native_kernels.patterns import PatternMatcher, load
+
+        try:
+            generation, rules, db = snapshot.read(self.path)
+        except Exception as exc:
+            log.error("cannot load the alert rules snapshot %s: %s; keeping the old rules", self.path, exc)
+            return False
+        if generation == self.generation:
+            return True
+        self.matcher = PatternMatcher(load(db)) if db else None
+        self.rules = rules
+        self.generation = generation
+        self._pattern_rules = rules.pattern_rules
+        self._query_rules = [r for r in rules.rules if r.filter is not None]
+        self.needs_values = any(r.filter or r.where or r.group_fields for r in rules.rules)
+        if rules.rules:
+            log.info("alert rules generation %d: %d rules (%d patterns)", generation, len(rules.rules),
+                     len(self._pattern_rules))
+        return True
+
+    def patterns(self, msg_off: np.ndarray, msg_data: np.ndarray):
+        """Pattern matches of the batch's messages (before fields are built)."""
+        if self.matcher is None:
+            return None
+        return self.matcher.match(msg_off, msg_data)
+
+    def finish(self, arrays: dict, dicts: dict[str, list[bytes]] | None, alert_key: int, hits, recv_ns: int) -> None:
+        """Apply `where`/`query` filters, add the alert pairs to `arrays` and send the counts."""
+        n = len(arrays["time"])
+        scope = None
+
+        def block():
+            nonlocal scope
+            if scope is None:
+                scope = RowsScope(_rows(arrays, dicts)).block(0)
+            return scope
+
+        matched: list[tuple[Rule, np.ndarray]] = []
+        if hits is not None and len(hits.rows):
+            order = np.argsort(hits.ids, kind="stable")
+            ids, rows = hits.ids[order], hits.rows[order]
+            cuts = np.flatnonzero(np.diff(ids)) + 1
+            for lo, hi in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [len(ids)]]).tolist()):
+                rule = self._pattern_rules[int(ids[lo])]
+                idx = rows[lo:hi]
+                if rule.where is not None:
+                    idx = _filtered(rule.where, block(), idx, n)
+                if len(idx):
+                    matched.append((rule, idx))
+        for rule in self._query_rules:
+            blk = block()
+            idx = _filtered(rule.filter, blk, None, n)
+            if rule.where is not None and len(idx):
+                idx = _filtered(rule.where, blk, idx, n)
+            if len(idx):
+                matched.append((rule, idx))
+        if not matched:
+            return
+        counts = []
+        for rule, idx in matched:
+            counts.append([rule.name, rule.digest, *_groups(rule, idx, arrays, dicts, block)])
+            self._count(rule.name, len(idx))
+        _add_pairs(arrays, alert_key, matched)
+        self._send([recv_ns, counts])
+
+    def _count(self, name: str, n: int) -> None:
+        m = self._m_matches.get(name)
+        if m is None and self.metrics is not None:
+            try:
+                m = self._m_matches[name] = self.metrics.counter("alert_matches_total", rule=name)
+            except (RuntimeError, ValueError) as exc:  # metrics file full, or a name too long
+                log.warning("alert_matches_total{rule=%r} not exported: %s", name, exc)
+                m = self._m_matches[name] = False
+        if m:
+            m.inc(n)
+
+    def _send(self, record: list) -> None:
+        if self.ring is None:
+            return
+        if not self.ring.try_write(KIND_ALERT_COUNTS, msgspec.msgpack.encode(record)):
+            self.m_dropped.inc()
+
+
+def _groups(rule: Rule, idx: np.ndarray, arrays: dict, dicts, block) -> list:
+    """[group keys, counts] of the rows `idx`: a key is the list of the group_by values as text."""
+    if not rule.group_fields:
+        return [[[]], [len(idx)]]
+    if all(f.kind == DICT for f in rule.group_fields) and dicts is not None:
+        # Dictionary columns (host, app, ...): group on the batch's ids, no query machinery.
+        tables = [dicts[f.name] for f in rule.group_fields]
+        if len(tables) == 1:  # the usual case (by host): a 1-D unique is several times faster
+            uniq, counts = np.unique(arrays[rule.group_fields[0].name][idx], return_counts=True)
+            rows = [[v] for v in uniq.tolist()]
+        else:
+            ids = np.stack([arrays[f.name][idx].astype(np.int64) for f in rule.group_fields], axis=1)
+            uniq, counts = np.unique(ids, axis=0, return_counts=True)
+            rows = uniq.tolist()
+        keys = [["" if v == 0 else t[v - 1].decode("utf-8", "replace") for v, t in zip(row, tables)] for row in rows]
+        return [keys, counts.tolist()]
+    g = Grouper(list(rule.group_fields))
+    groups, counts = g.counts(block(), idx)
+    keys = []
+    for gid in groups.tolist():
+        key = g.key(gid)
+        keys.append(["" if key.get(f.name) is None else str(key.get(f.name)) for f in rule.group_fields])
+    return [keys, counts.tolist()]
+
+
+def _filtered(flt, blk, idx: np.ndarray | None, n: int) -> np.ndarray:
+    bound = flt.bind(blk.scope)
+    if bound.const is False:
+        return np.empty(0, np.int64)
+    if bound.const is True:
+        return np.arange(n, dtype=np.int64) if idx is None else idx
+    cand = np.zeros(n, np.bool_)
+    if idx is None:
+        cand[:] = True
+    else:
+        cand[idx] = True
+    return np.flatnonzero(bound.eval(blk, cand))
+
+
+def _rows(a: dict, dicts: dict[str, list[bytes]] | None) -> Rows:
+    """A column batch as `Rows`, for the query engine's filters."""
+    d = dicts or {}
+    return Rows(
+        time=a["time"], recv=a["recv"], severity=a["severity"], facility=a["facility"], format=a["format"],
+        flags=a["flags"], ids={c: a[c] for c in DICT_COLUMNS},
+        dicts={c: d.get(c, []) for c in DICT_COLUMNS + ("fieldkey",)},
+        msg_off=a["msg_off"].astype(np.int64), msg_data=a["msg_data"],
+        sd_off=a["sd_off"].astype(np.int64), sd_data=a["sd_data"],
+        kv_ptr=a["kv_ptr"].astype(np.int64), kv_key=a["kv_key"], kv_kind=a["kv_kind"],
+        kv_off=a["kv_off"].astype(np.int64), kv_data=a["kv_data"],
+    )
+
+
+def _add_pairs(a: dict, key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> None:
+    """Add (alert, rule name) pairs to the batch's CSR fields, after each row's own pairs."""
+    names = [r.name.encode() for r, _ in matched]
+    rows = np.concatenate([idx for _, idx in matched]).astype(np.int64)
+    which = np.repeat(np.arange(len(matched)), [len(idx) for _, idx in matched])
+    order = np.argsort(rows, kind="stable")  # by row; a row's rules in rule order
+    rows, which = rows[order], which[order]
+    name_off = np.zeros(len(names) + 1, np.int64)
+    np.cumsum([len(x) for x in names], out=name_off[1:])
+    blob = np.frombuffer(b"".join(names), np.uint8)
+    add_off, add_data = take_spans(blob, name_off[:-1][which], name_off[1:][which])
+    ptr, pos_old, pos_new, off, data = csr_append(a["kv_ptr"], a["kv_off"], a["kv_data"], rows, add_off, add_data)
+    total = len(pos_old) + len(pos_new)
+    key = np.empty(total, np.uint32)
+    kind = np.empty(total, np.uint8)
+    key[pos_old], key[pos_new] = a["kv_key"], key_id
+    kind[pos_old], kind[pos_new] = a["kv_kind"], KV_ALERT
+    a["kv_ptr"], a["kv_key"], a["kv_kind"] = ptr.astype(np.uint32), key, kind
+    a["kv_off"], a["kv_data"] = off.astype(np.uint32), data

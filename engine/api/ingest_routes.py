@@ -1,0 +1,122 @@
+"""`POST /api/v1/ingest`: JSON objects over HTTP, as NDJSON or one JSON array, into the rings.
+
+The body becomes one raw batch of frames (one frame per object) written to the API worker's
+rings to the parsers, which decode JSON rows like any other (`engine.parse.json_rows`). The
+reply comes after the batch is in a ring, so a 200 means the rows will be stored. NDJSON lines
+are cut by the framing kernel and checked for the shape of an object (`{...}`) with numpy;
+a JSON array is split into its elements by msgspec without decoding them. When the rings are
+full the request waits (back-pressure) up to INGEST_WAIT_S, then gets 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+import numpy as np
+from aiohttp import web
+
+from engine.ipc.batch import PROTOCOLS
+from engine.receive.batcher import Batcher
+from engine.receive.syslog_tcp import peer_name
+from native_kernels.framing import split_lf, trim_spans
+
+HTTP = PROTOCOLS.index("http")
+# How long a request may wait for ring space before the client is told to retry.
+INGEST_WAIT_S = 10.0
+RETRY_S = 0.002
+
+_array = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _bad_request(message: str, position: int | None = None) -> web.Response:
+    body = {"error": message}
+    if position is not None:
+        body["position"] = position
+    return web.json_response(body, status=400)
+
+
+def frames_of(body: bytes, max_len: int):
+    """(buffer, starts, ends, flags) of the objects in an NDJSON or JSON-array body; raises
+    ValueError with the byte position of the first thing that is not an object."""
+    stripped = body.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            items = _array.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"body is not a JSON array of objects: {exc}") from None
+        pieces = [bytes(item) for item in items]
+        for k, piece in enumerate(pieces):
+            if not piece.startswith(b"{"):
+                raise ValueError(f"element {k} of the array is not an object")
+        buf = b"\n".join(pieces)
+        lens = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
+        starts = np.zeros(len(pieces), np.int64)
+        if len(pieces) > 1:
+            np.cumsum(lens[:-1] + 1, out=starts[1:])
+        ends = starts + lens
+        flags = np.zeros(len(pieces), np.uint8)
+        too_long = lens > max_len
+        ends[too_long] = starts[too_long] + max_len
+        flags[too_long] = 1
+        return buf, starts, ends, flags
+    arr = np.frombuffer(body, np.uint8)
+    starts, ends, flags, consumed, _ = split_lf(arr, max_len)
+    if consumed < len(body):  # a last line without a newline
+        starts = np.append(starts, consumed)
+        ends = np.append(ends, min(len(body), consumed + max_len))
+        flags = np.append(flags, np.uint8(1 if len(body) - consumed > max_len else 0))
+    starts, ends = trim_spans(arr, starts, ends)
+    keep = ends > starts
+    starts, ends, flags = starts[keep], ends[keep], flags[keep]
+    # A truncated object has lost its closing brace: only its opening one is checked.
+    bad = np.flatnonzero((arr[starts] != ord("{")) | ((arr[ends - 1] != ord("}")) & (flags == 0)))
+    if len(bad):
+        pos = int(starts[bad[0]])
+        line = int(np.count_nonzero(arr[:pos] == 10)) + 1
+        raise ValueError(f"line {line} is not a JSON object", pos)
+    return body, starts, ends, flags
+
+
+class Ingest:
+    """The ingest endpoint's state: one batcher over the API worker's rings."""
+
+    def __init__(self, rings, max_len: int, metrics, batch_bytes: int):
+        self.batcher = Batcher(HTTP, rings, batch_bytes)
+        self.max_len = max_len
+        self.m_msgs = metrics.counter("received_messages_total", protocol="http")
+        self.m_bytes = metrics.counter("received_bytes_total", protocol="http")
+        self.m_trunc = metrics.counter("truncated_messages_total")
+        self._lock = asyncio.Lock()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            buf, starts, ends, flags = frames_of(body, self.max_len)
+        except ValueError as exc:
+            return _bad_request(str(exc.args[0]), exc.args[1] if len(exc.args) > 1 else None)
+        n = len(starts)
+        if n:
+            source = peer_name(request.transport) if request.transport else "http"
+            # One request's frames form whole batches of their own: the lock keeps another
+            # request from being flushed (and acknowledged) with ours half-written.
+            async with self._lock:
+                self.batcher.add(buf, starts, ends, flags, source)
+                deadline = time.monotonic() + INGEST_WAIT_S
+                while not self.batcher.flush():
+                    if time.monotonic() > deadline:
+                        self.batcher.drop_all()
+                        return web.json_response({"error": "rings are full; retry later"}, status=503,
+                                                 headers={"Retry-After": "1"})
+                    await asyncio.sleep(RETRY_S)
+            self.m_msgs.inc(n)
+            truncated = int((flags & 1).sum())
+            if truncated:
+                self.m_trunc.inc(truncated)
+        self.m_bytes.inc(len(body))
+        return web.json_response({"accepted": n})
+
+
+def routes(ingest: Ingest) -> list[web.RouteDef]:
+    return [web.post("/api/v1/ingest", ingest.handle)]

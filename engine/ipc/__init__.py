@@ -1,0 +1,1 @@
+"""Shared memory between the processes: rings, the batch encodings they carry, the control table."""

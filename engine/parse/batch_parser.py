@@ -1,0 +1,395 @@
+"""One raw frame batch → one column batch: the parser's whole job, on arrays.
+
+Steps, each one kernel or numpy call over the batch: syslog header parsing (or JSON decoding
+for rows detected as JSON), dictionary encoding of host/app/procid/msgid/source, gathering of
+message and SD bytes, and the fields (key=value pairs in messages, SD params, JSON keys) as one
+CSR group per row. Strings that do not exist in the raw bytes (JSON values) are appended to a
+copy of the batch buffer so that every string column is a span of one buffer.
+
+One row's failure costs that row only: a JSON line the decoder rejects is kept as a plain row
+flagged `parse_fallback`; and should parsing a batch raise (a bug, not bad input: bad input gives
+best-effort rows), the rows that make it fail are found by bisection and kept as flagged plain
+rows while every other row is parsed in full. `header["fallback"]` counts such rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from engine.alert.rules import ALERT_KEY
+from engine.ipc.batch import RawBatch
+from engine.config import Parse
+from engine.parse.dictionaries import ParserDictionaries
+from engine.parse.json_rows import decode_json_rows
+from engine.store.rows import (
+    KV_FIELD, KV_SD, ROW_BEST_EFFORT, ROW_BOM, ROW_FRAMING_ERROR, ROW_HOST_FROM_SOURCE, ROW_PARSE_FALLBACK,
+    ROW_TRUNCATED,
+)
+from native_kernels.framing import FRAMING_ERROR, TRUNCATED
+from native_kernels.gather import join_spans, take_spans
+from native_kernels.kv import extract_kv
+from native_kernels.sd import extract_sd
+from native_kernels.syslog import FLAG_BEST_EFFORT, FLAG_BOM, FORMAT_JSON, FORMAT_PLAIN, NO_VALUE, parse_frames
+from native_kernels.timestamps import TimeZone
+
+
+log = logging.getLogger("logjet.parse")
+
+# Bisection of a failing batch gives up (the whole batch becomes plain rows) past this many
+# failing rows: a bug that hits every row should not cost thousands of re-parses.
+MAX_ISOLATED_ROWS = 64
+# Columns holding offsets into a data array, and that array.
+_CSR = (("msg_off", "msg_data"), ("sd_off", "sd_data"), ("kv_off", "kv_data"))
+
+
+def _u32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.uint32)
+
+
+def _concat_values(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate several (offsets, data) value lists into one."""
+    lengths = np.concatenate([np.diff(off) for off, _ in parts])
+    off = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=off[1:])
+    return off, np.concatenate([data[o[0]:o[-1]] for o, data in parts])
+
+
+def _pack(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """A list of byte strings as (offsets, data)."""
+    lengths = np.fromiter((len(v) for v in values), np.int64, len(values))
+    off = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(lengths, out=off[1:])
+    return off, np.frombuffer(b"".join(values), np.uint8)
+
+
+class BatchParser:
+    """Parses raw batches; keeps the dictionaries between batches (one instance per parser)."""
+
+    def __init__(self, settings: Parse, alerts=None):
+        self.settings = settings
+        self.tz = TimeZone.from_name(settings.timezone)
+        self.dicts = ParserDictionaries()
+        self.alerts = alerts  # engine.alert.ingest_alerts.IngestAlerts, or None
+
+    def parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+        """(header fields, arrays) of the column batch for `raw`; never raises for the content
+        of the frames (see the module docstring)."""
+        try:
+            return self._parse(raw)
+        except Exception:
+            log.exception("parsing a batch of %d frames failed; isolating the rows that fail", len(raw.starts))
+            return self._isolate(raw)
+
+    def _parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+        data = raw.data
+        starts = raw.starts.astype(np.int64)
+        ends = raw.ends.astype(np.int64)
+        n = len(starts)
+        cols = parse_frames(data, starts, ends, raw.recv_ns, self.tz)
+        fmt = cols.format.copy()
+        time_ns = cols.time_ns
+        severity, facility = cols.severity, cols.facility
+        spans = cols.spans.copy()  # rows: host, app, procid, msgid, sd, msg (start, end)
+        flags = np.zeros(n, np.uint8)
+        ff = raw.frame_flags
+        flags[(ff & TRUNCATED) != 0] |= ROW_TRUNCATED
+        flags[(ff & FRAMING_ERROR) != 0] |= ROW_FRAMING_ERROR
+        flags[(cols.flags & FLAG_BEST_EFFORT) != 0] |= ROW_BEST_EFFORT
+        flags[(cols.flags & FLAG_BOM) != 0] |= ROW_BOM
+
+        json_fields = None
+        fallback = 0
+        is_json = np.flatnonzero(fmt == FORMAT_JSON)
+        if len(is_json):
+            data, time_ns, severity, json_fields, bad = self._apply_json(
+                is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns)
+            flags[bad] |= ROW_PARSE_FALLBACK
+            fallback = len(bad)
+
+        host_data = data
+        if self.settings.host_from_source:
+            host_data = self._host_from_source(raw, data, spans, flags)
+
+        d = self.dicts
+        ids = {
+            "host": d.encode("host", host_data, spans[0], spans[1]),
+            "app": d.encode("app", data, spans[2], spans[3]),
+            "procid": d.encode("procid", data, spans[4], spans[5]),
+            "msgid": d.encode("msgid", data, spans[6], spans[7]),
+        }
+        # Sources: a few per batch, so encode the batch's list and index it per row.
+        blob = np.frombuffer("\n".join(raw.sources).encode(), np.uint8) if raw.sources else np.empty(0, np.uint8)
+        lens = np.array([len(s.encode()) for s in raw.sources], np.int64)
+        s_starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if len(lens) else np.empty(0, np.int64)
+        source_ids = d.encode("source", blob, s_starts, s_starts + lens)
+        ids["source"] = source_ids[raw.source] if len(source_ids) else np.zeros(n, np.uint32)
+
+        msg_off, msg_data = take_spans(data, spans[10], spans[11])
+        sd_off, sd_data = take_spans(data, spans[8], spans[9])
+        alerts = self.alerts if self.alerts is not None and self.alerts.active else None
+        hits = alerts.patterns(msg_off, msg_data) if alerts else None
+        if alerts:
+            self.dicts.keep_values(alerts.needs_values)
+        kv = self._fields(data, spans, n, json_fields, with_alert_key=alerts is not None)
+        alert_key = kv.pop("alert_key", 0)
+
+        arrays = {
+            "time": time_ns.astype(np.int64, copy=False),
+            "recv": np.full(n, raw.recv_ns, np.int64),
+            "severity": severity, "facility": facility, "format": fmt, "flags": flags,
+            **ids,
+            "msg_off": _u32(msg_off), "msg_data": msg_data,
+            "sd_off": _u32(sd_off), "sd_data": sd_data,
+            **kv,
+        }
+        if alerts:
+            alerts.finish(arrays, d.values, alert_key, hits, raw.recv_ns)
+        header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": d.take_updates()}
+        if fallback:
+            header["fallback"] = fallback
+        return header, arrays
+
+    def _host_from_source(self, raw: RawBatch, data: np.ndarray, spans: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """Rows whose header names no host get the sender's address (flagged); returns the
+        buffer the host spans point into (`data`, or a copy with the addresses appended)."""
+        missing = spans[0] < 0
+        if not raw.sources or not missing.any():
+            return data
+        addrs = [address_of(s) for s in raw.sources]
+        blob = b"".join(a or b"" for a in addrs)
+        lens = np.array([len(a) if a else 0 for a in addrs], np.int64)
+        a_ends = len(data) + np.cumsum(lens)
+        a_starts = a_ends - lens
+        has = lens[raw.source] > 0
+        rows = np.flatnonzero(missing & has)
+        if not len(rows):
+            return data
+        src = raw.source[rows]
+        spans[0, rows] = a_starts[src]
+        spans[1, rows] = a_ends[src]
+        flags[rows] |= ROW_HOST_FROM_SOURCE
+        return np.concatenate([data, np.frombuffer(blob, np.uint8)])
+
+    # --- a batch that fails -------------------------------------------------------------------
+    def _isolate(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+        """Parse every row of `raw` that parses; the rows that make parsing fail become plain
+        rows flagged `parse_fallback`. The failed attempt may have assigned dictionary ids:
+        their entries still ship, or later batches' ids would not resolve at the writer."""
+        earlier = self.dicts.take_updates()
+        bad = _failing_rows(BatchParser(self.settings), raw)
+        n = len(raw.starts)
+        if bad is None or len(bad) == n:
+            header, arrays = self.parse_plain(raw)
+        else:
+            keep = np.ones(n, bool)
+            keep[bad] = False
+            header, arrays = self._parse(_subset(raw, np.flatnonzero(keep)))
+            if len(bad):
+                plain_header, plain_arrays = self.parse_plain(_subset(raw, bad))
+                arrays = _append_rows(arrays, plain_arrays)
+                header["rows"] += plain_header["rows"]
+                header["raw_bytes"] += plain_header["raw_bytes"]
+        header["dicts"] = _merge_updates(earlier, header["dicts"])
+        header["fallback"] = header.get("fallback", 0) + (n if bad is None else len(bad))
+        return header, arrays
+
+    # --- fields -------------------------------------------------------------------------------
+    def _fields(self, data, spans, n, json_fields, with_alert_key: bool = False) -> dict[str, np.ndarray]:
+        """Every key/value pair of the batch as CSR arrays grouped by row; with `with_alert_key`,
+        also the id of the key alert pairs are added under (`alert_key`): keys are encoded once
+        per batch, so it is encoded here with them."""
+        rows, kinds, key_parts, val_parts = [], [], [], []
+        cap = self.settings.max_fields_per_row
+        if self.settings.extract_kv and cap:
+            pairs = extract_kv(data, spans[10], spans[11], cap)
+            if len(pairs.row):
+                rows.append(pairs.row.astype(np.int64))
+                kinds.append(np.full(len(pairs.row), KV_FIELD, np.uint8))
+                key_parts.append(take_spans(data, pairs.key_s, pairs.key_e))
+                val_parts.append(take_spans(data, pairs.val_s, pairs.val_e))
+        has_sd = spans[8] >= 0
+        if has_sd.any():
+            sd = extract_sd(data, spans[8], spans[9])
+            if len(sd.row):
+                rows.append(sd.row.astype(np.int64))
+                kinds.append(np.full(len(sd.row), KV_SD, np.uint8))
+                key_parts.append(join_spans(data, sd.id_s, sd.id_e, sd.name_s, sd.name_e, ord(".")))
+                val_parts.append((sd.value_offsets, sd.values))
+        if json_fields is not None and len(json_fields[0]):
+            j_rows, j_keys, j_vals = json_fields
+            rows.append(j_rows)
+            kinds.append(np.full(len(j_rows), KV_FIELD, np.uint8))
+            key_parts.append(j_keys)
+            val_parts.append(j_vals)
+        if not rows:
+            keys_off, keys_data = np.zeros(1, np.int64), np.empty(0, np.uint8)
+            row = np.empty(0, np.int64)
+            kind = np.empty(0, np.uint8)
+            val_off, val_data = np.zeros(1, np.int64), np.empty(0, np.uint8)
+        else:
+            row = np.concatenate(rows)
+            kind = np.concatenate(kinds)
+            keys_off, keys_data = _concat_values(key_parts)
+            val_off, val_data = _concat_values(val_parts)
+            if len(rows) > 1:
+                order = np.argsort(row, kind="stable")
+                row, kind = row[order], kind[order]
+                keys_off, keys_data = take_spans(keys_data, keys_off[:-1][order], keys_off[1:][order])
+                val_off, val_data = take_spans(val_data, val_off[:-1][order], val_off[1:][order])
+        extra = {}
+        if with_alert_key:
+            keys_data = np.concatenate([keys_data[:keys_off[-1]], np.frombuffer(ALERT_KEY, np.uint8)])
+            keys_off = np.append(keys_off, keys_off[-1] + len(ALERT_KEY))
+        key_ids = self.dicts.encode("fieldkey", keys_data, keys_off[:-1], keys_off[1:])
+        if with_alert_key:
+            extra["alert_key"] = int(key_ids[-1])
+            key_ids = key_ids[:-1]
+        kv_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(row, minlength=n), out=kv_ptr[1:])
+        return {"kv_ptr": _u32(kv_ptr), "kv_key": key_ids, "kv_kind": kind,
+                "kv_off": _u32(val_off), "kv_data": val_data, **extra}
+
+    # --- JSON ---------------------------------------------------------------------------------
+    def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):
+        """Decode the rows detected as JSON; rows that are not JSON objects the decoder accepts
+        become plain text (returned last: their indices, to be flagged). Python touches each JSON
+        row here (msgspec does the decoding): JSON is the one
+        format whose fields cannot be cut out of the bytes by a kernel."""
+        if not self.settings.json:
+            fmt[idx] = FORMAT_PLAIN
+            return data, time_ns, severity, None, idx[:0]
+        res = decode_json_rows(data, starts[idx], ends[idx], recv_ns)
+        ok_mask = np.asarray(res.ok, bool)
+        ok, bad = idx[ok_mask], idx[~ok_mask]
+        fmt[bad] = FORMAT_PLAIN
+        spans[:10, bad] = -1
+        spans[10, bad] = starts[bad]
+        spans[11, bad] = ends[bad]
+        if not len(ok):
+            return data, time_ns, severity, None, bad
+        time_ns = time_ns.copy()
+        severity = severity.copy()
+        time_ns[ok] = res.time_ns[ok_mask]
+        severity[ok] = res.severity[ok_mask]
+        # Decoded strings are appended to a copy of the batch buffer, so every string column
+        # stays a span of one buffer.
+        pieces: list[bytes] = []
+        pos = len(data)
+        sel = np.flatnonzero(ok_mask).tolist()
+        for col, k in (("host", 0), ("app", 2), ("message", 10)):
+            values = getattr(res, col)
+            s = np.empty(len(sel), np.int64)
+            e = np.empty(len(sel), np.int64)
+            for j, r in enumerate(sel):
+                v = values[r]
+                if v is None:
+                    s[j] = e[j] = -1
+                else:
+                    pieces.append(v)
+                    s[j] = pos
+                    pos += len(v)
+                    e[j] = pos
+            spans[k, ok] = s
+            spans[k + 1, ok] = e
+        for k in (4, 6, 8):  # procid, msgid, sd: JSON rows have none
+            spans[k, ok] = -1
+            spans[k + 1, ok] = -1
+        data = np.concatenate([data, np.frombuffer(b"".join(pieces), np.uint8)])
+        fields = None
+        if len(res.field_row):
+            rows = idx[np.asarray(res.field_row, np.int64)]
+            fields = (rows, _pack(res.field_key), _pack(res.field_value))
+        return data, time_ns, severity, fields, bad
+
+    def parse_plain(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+        """Fallback: every frame as a plain-text row with the receive time (no kernels but gathers)."""
+        n = len(raw.starts)
+        starts = raw.starts.astype(np.int64)
+        ends = raw.ends.astype(np.int64)
+        msg_off, msg_data = take_spans(raw.data, starts, ends)
+        # No dictionary values (id 0 everywhere); entries the failed attempt already assigned
+        # still ship in this header, or later batches' ids would not resolve at the writer.
+        ids = {c: np.zeros(n, np.uint32) for c in ("host", "app", "procid", "msgid", "source")}
+        flags = np.full(n, ROW_BEST_EFFORT | ROW_PARSE_FALLBACK, np.uint8)
+        flags[(raw.frame_flags & TRUNCATED) != 0] |= ROW_TRUNCATED
+        arrays = {
+            "time": np.full(n, raw.recv_ns, np.int64), "recv": np.full(n, raw.recv_ns, np.int64),
+            "severity": np.full(n, NO_VALUE, np.uint8), "facility": np.full(n, NO_VALUE, np.uint8),
+            "format": np.full(n, FORMAT_PLAIN, np.uint8), "flags": flags, **ids,
+            "msg_off": _u32(msg_off), "msg_data": msg_data,
+            "sd_off": np.zeros(n + 1, np.uint32), "sd_data": np.empty(0, np.uint8),
+            "kv_ptr": np.zeros(n + 1, np.uint32),
+            "kv_key": np.empty(0, np.uint32),
+            "kv_kind": np.empty(0, np.uint8), "kv_off": np.zeros(1, np.uint32), "kv_data": np.empty(0, np.uint8),
+        }
+        header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": self.dicts.take_updates()}
+        return header, arrays
+
+
+def address_of(source: str) -> bytes | None:
+    """The host part of a sender's "ip:port" / "[ipv6]:port" (None when it is not one)."""
+    host, sep, port = source.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]").encode()
+
+
+def _subset(raw: RawBatch, rows: np.ndarray) -> RawBatch:
+    return raw._replace(starts=raw.starts[rows], ends=raw.ends[rows], source=raw.source[rows],
+                        frame_flags=raw.frame_flags[rows])
+
+
+def _failing_rows(probe: BatchParser, raw: RawBatch) -> np.ndarray | None:
+    """The rows of `raw` whose parsing raises, found by bisection with a throwaway parser
+    (`probe`, so that failed attempts leave no state behind); None past MAX_ISOLATED_ROWS."""
+    bad: list[int] = []
+
+    def parses(rows: np.ndarray) -> bool:
+        try:
+            probe._parse(_subset(raw, rows))
+            return True
+        except Exception:
+            probe.dicts.take_updates()
+            return False
+
+    pending = [np.arange(len(raw.starts))]
+    while pending:
+        rows = pending.pop()
+        if not len(rows) or parses(rows):
+            continue
+        if len(rows) == 1:
+            bad.append(int(rows[0]))
+            if len(bad) > MAX_ISOLATED_ROWS:
+                return None
+            continue
+        half = len(rows) // 2
+        pending += [rows[half:], rows[:half]]
+    return np.array(sorted(bad), np.int64)
+
+
+def _append_rows(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows of column arrays `b` after those of `a` (same keys)."""
+    out = {}
+    offsets = {off for off, _ in _CSR} | {"kv_ptr"}
+    for name, arr in a.items():
+        if name in offsets:
+            out[name] = np.concatenate([arr, (b[name][1:] + arr[-1]).astype(arr.dtype)])
+        else:
+            out[name] = np.concatenate([arr, b[name].astype(arr.dtype, copy=False)])
+    for off, data in _CSR:
+        out[data] = np.concatenate([a[data][:a[off][-1]], b[data][:b[off][-1]]])
+    return out
+
+
+def _merge_updates(earlier: dict[str, list], later: dict[str, list]) -> dict[str, list]:
+    """Dictionary updates of two encodings of one batch's columns, as one header section.
+    Entries of an epoch the later encoding replaced are dropped: no batch uses those ids."""
+    merged = dict(later)
+    for column, (epoch, entries) in earlier.items():
+        if column not in merged:
+            merged[column] = [epoch, entries]
+        elif merged[column][0] == epoch:
+            merged[column] = [epoch, entries + merged[column][1]]
+    return merged

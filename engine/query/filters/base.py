@@ -1,0 +1,104 @@
+"""The filter contract: a parsed filter is a tree of `Filter` nodes; bound to one part it becomes
+a tree of `Bound`s that prune blocks and then test rows.
+
+- `Filter.bind(scope) -> Bound` runs once per part and query. It may decide for the whole part
+  (`TRUE`/`FALSE`: `host:x` on a part whose dictionary lacks x is FALSE, and the part is never
+  read) and looks up whatever is per part (dictionary ids, field key ids, index bitmaps).
+- `Bound.blocks()` names the blocks that may hold a match (from index bitmaps and blooms), or
+  None for "any"; it is a superset, never a promise.
+- `Bound.eval(blk, cand) -> bool[n]`: the rows of `cand` that match. It reads only candidate
+  rows' values where it can, never changes `cand`, and returns a new array.
+
+Leaves are a field plus a `Predicate`, the value test (one module per kind of test:
+filters/word.py, filters/phrase.py, ...). A predicate says how to test a small set of values
+(dictionaries, enum names), many values held as spans (messages, field values), and numbers
+(timestamps); `field_eval` picks the right one for the field's kind. Filters and predicates
+are immutable and may be bound by several threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.query.field_names import Field
+
+
+class Bound:
+    """A filter bound to one part."""
+
+    const: bool | None = None  # True/False when it holds for every/no row of the part
+    cost: int = 1  # rough cost per row, so that AND runs cheap tests first
+
+    def blocks(self) -> np.ndarray | None:
+        return None
+
+    def eval(self, blk, cand: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Const(Bound):
+    cost = 0
+
+    def __init__(self, value: bool):
+        self.const = value
+
+    def eval(self, blk, cand):
+        return cand.copy() if self.const else np.zeros_like(cand)
+
+
+TRUE = _Const(True)
+FALSE = _Const(False)
+
+
+class Filter:
+    def bind(self, scope) -> Bound:
+        raise NotImplementedError
+
+
+class Predicate:
+    """The value test of a leaf. Subclasses are frozen dataclasses (compared in parser tests)."""
+
+    cost = 2
+
+    def on_values(self, values: list[bytes]) -> np.ndarray:
+        """bool per value, for small sets (a part's dictionary, enum names, u8 numbers as text)."""
+        raise NotImplementedError
+
+    def on_spans(self, spans, cand: np.ndarray) -> np.ndarray:
+        """bool per span (field values), False where not `cand` or no value."""
+        raise NotImplementedError
+
+    def on_message(self, spans, cand: np.ndarray) -> np.ndarray:
+        """Like `on_spans`, for the message (where words are tokens, not whole values)."""
+        return self.on_spans(spans, cand)
+
+    def on_numbers(self, x: np.ndarray) -> np.ndarray:
+        """bool per number (timestamps); only range and exists tests take numbers."""
+        raise NotImplementedError(f"{type(self).__name__} does not apply to numbers")
+
+    def message_tokens(self) -> list[int]:
+        """Token hashes that every matching message contains (for bloom filters)."""
+        return []
+
+    def index_tokens(self) -> tuple[list[bytes], bool]:
+        """(tokens, lowercased, that every matching message holds as whole tokens; whether
+        holding the one token given is exactly a match), for the index's token bitmaps."""
+        return [], False
+
+
+@dataclass(frozen=True)
+class Leaf(Filter):
+    field: Field
+    pred: Predicate
+
+    def bind(self, scope) -> Bound:
+        from engine.query.field_eval import bind_leaf
+
+        return bind_leaf(self.field, self.pred, scope)
+
+
+def values_mask(values: list[bytes], test) -> np.ndarray:
+    """bool per value from a per-value Python test (small sets only)."""
+    return np.fromiter((bool(test(v)) for v in values), np.bool_, len(values))

@@ -1,0 +1,39 @@
+"""`"exact phrase"`, `field:"phrase"`: the exact bytes, case-sensitive.
+
+On the message the phrase must appear as it is written, and where it starts or ends with a
+token byte that end must fall on a token boundary (`"ssh"` does not match `ssh2`). On any other
+field the value must equal the phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.query.filters.base import Predicate, values_mask
+from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
+from native_kernels.tokens import hash_token, tokenize
+
+
+@dataclass(frozen=True)
+class Phrase(Predicate):
+    text: bytes
+
+    def on_values(self, values):
+        return values_mask(values, self.text.__eq__)
+
+    def on_spans(self, spans, cand):
+        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
+
+    def on_message(self, spans, cand):
+        t = self.text
+        if not t:
+            return cand & (spans.starts >= 0)
+        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, False,
+                             bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]]))
+
+    def message_tokens(self):
+        return [hash_token(t) for t in tokenize(self.text)]
+
+    def index_tokens(self):
+        # Case-sensitive: the folded tokens' rows only narrow the rows to test.
+        return tokenize(self.text), False

@@ -1,0 +1,39 @@
+"""`prefix*`, `field:prefix*`, `"phrase prefix"*`: a token that starts with the text, or a value.
+
+On the message, `fail*` matches a token starting with `fail` in any case (`"Failed pass"*`,
+quoted, keeps the case); the match must start on a token boundary. On any other field the value
+must start with the text (`host:web-*`), case-sensitive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.query.filters.base import Predicate, values_mask
+from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
+from native_kernels.tokens import hash_token, tokenize
+
+
+@dataclass(frozen=True)
+class Prefix(Predicate):
+    text: bytes
+    ignore_case: bool = True
+
+    def on_values(self, values):
+        return values_mask(values, lambda v: v.startswith(self.text))
+
+    def on_spans(self, spans, cand):
+        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text, prefix=True)
+
+    def on_message(self, spans, cand):
+        t = self.text
+        if not t:
+            return cand & (spans.starts >= 0)
+        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, self.ignore_case,
+                             bool(TOKEN_BYTE[t[0]]), False)
+
+    def message_tokens(self):
+        tokens = tokenize(self.text)
+        if tokens and self.text and TOKEN_BYTE[self.text[-1]]:
+            tokens = tokens[:-1]  # the last token may continue in the row
+        return [hash_token(t) for t in tokens]

@@ -1,0 +1,38 @@
+"""`word`, `field:word`: a whole token of the message, case-insensitive; elsewhere the value.
+
+On the message a word matches where its bytes appear, any case, starting and ending on token
+boundaries (so `fail` does not match `failed`; a word of several tokens, `10.0.0.1`, matches
+them in sequence). On any other field the value must equal the word exactly: `host:web-01`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.query.filters.base import Predicate, values_mask
+from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
+from native_kernels.tokens import hash_token, is_token, tokenize
+
+
+@dataclass(frozen=True)
+class Word(Predicate):
+    text: bytes
+
+    def on_values(self, values):
+        return values_mask(values, self.text.__eq__)
+
+    def on_spans(self, spans, cand):
+        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
+
+    def on_message(self, spans, cand):
+        t = self.text
+        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, True,
+                             bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]]))
+
+    def message_tokens(self):
+        return [hash_token(t) for t in tokenize(self.text)]
+
+    def index_tokens(self):
+        # A word that is one whole token matches exactly the rows holding that token; one of
+        # several (`10.0.0.1`) or with separators at an end (`-user`) needs them in sequence.
+        return tokenize(self.text), is_token(self.text)

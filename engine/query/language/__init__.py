@@ -1,0 +1,1 @@
+"""The query language: text in, a filter tree and a list of stages out."""

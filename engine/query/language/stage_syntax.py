@@ -1,0 +1,185 @@
+"""The stage half of the query grammar: what follows each `|` (see parser.py for the whole
+grammar). Builds the stage objects of the engine.query.stages modules."""
+
+from __future__ import annotations
+
+import re
+
+from engine.query.field_names import resolve
+from engine.query.language.lexer import Scanner
+from engine.query.stages.base import Stage
+from engine.query.stages.field_list import Fields
+from engine.query.stages.histogram import Histogram
+from engine.query.stages.limit import Limit
+from engine.query.stages.sort import Sort
+from engine.query.stages.stats import FUNCTIONS, StatFunc, Stats
+from engine.query.stages.top import DEFAULT_N, Top
+from engine.units import parse_duration_ns
+from native_kernels.numbers import parse_number
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.@\-]+")
+_COUNT_RE = re.compile(r"\d+")
+_QUANTILE_RE = re.compile(r"[0-9.]+")
+
+
+class StageParser(Scanner):
+    """Stage grammar: `stage()` parses one stage, the `|` already taken."""
+
+    def stage(self) -> Stage:
+        self.ws()
+        pos = self.i
+        m = NAME_RE.match(self.s, self.i)
+        name = m.group().lower() if m else ""
+        if not name:
+            self.error("expected a stage after '|' (stats, histogram, sort, limit, fields, top)")
+        self.i = m.end()
+        if name == "stats":
+            return self.stats(pos)
+        if name == "histogram":
+            return self.histogram(pos)
+        if name == "sort":
+            return self.sort(pos)
+        if name in ("limit", "head"):
+            return Limit(self.count(f"{name} needs a number of rows"), position=pos)
+        if name == "fields":
+            return Fields(tuple(self.name_list(allow_desc=False)), position=pos)
+        if name == "top":
+            self.ws()
+            n = self.count("") if self.peek().isdigit() else DEFAULT_N
+            self.by_keyword("top N by (field, ...)")
+            return Top(n, tuple(resolve(f) for f in self.name_list(allow_desc=False, parens=True)), position=pos)
+        self.error(f"unknown stage {name!r} (expected stats, histogram, sort, limit, fields or top)", pos)
+
+    def count(self, message: str) -> int:
+        self.ws()
+        m = _COUNT_RE.match(self.s, self.i)
+        if not m or not self.at_delim(m.end() - self.i):
+            self.error(message or "expected a whole number")
+        self.i = m.end()
+        return int(m.group())
+
+    def by_keyword(self, usage: str) -> None:
+        if not self.word_is("by"):
+            self.error(f"expected 'by' ({usage})")
+        self.i += 2
+
+    def field_name(self) -> str:
+        """A field or result name: bare, quoted, or a function call such as count()."""
+        self.ws()
+        if self.peek() == '"':
+            return self.quoted().decode()
+        m = NAME_RE.match(self.s, self.i)
+        if not m:
+            self.error("expected a field name")
+        self.i = m.end()
+        if self.peek() == "(" and m.group().lower() in FUNCTIONS:
+            self.i = m.start()
+            return self.stat_func().default_name
+        return m.group()
+
+    def name_list(self, allow_desc: bool, parens: bool = False) -> list:
+        self.ws()
+        opened = self.peek() == "("
+        if opened:
+            self.i += 1
+        elif parens and not opened:
+            self.error("expected '(' and a list of fields")
+        out = []
+        while True:
+            name = self.field_name()
+            if allow_desc:
+                desc = False
+                if self.word_is("desc"):
+                    self.i += 4
+                    desc = True
+                elif self.word_is("asc"):
+                    self.i += 3
+                out.append((name, desc))
+            else:
+                out.append(name)
+            self.ws()
+            if self.peek() != ",":
+                break
+            self.i += 1
+        if opened:
+            self.expect(")", "')' to close the field list")
+        return out
+
+    def stats(self, pos: int) -> Stats:
+        by: list = []
+        if self.word_is("by"):
+            self.i += 2
+            by = self.name_list(allow_desc=False, parens=True)
+        funcs = []
+        while True:
+            f = self.stat_func()
+            if self.word_is("as"):
+                self.i += 2
+                f = StatFunc(f.fn, f.field, f.q, self.field_name())
+            funcs.append(f)
+            self.ws()
+            if self.peek() != ",":
+                break
+            self.i += 1
+        if self.word_is("by"):
+            if by:
+                self.error("stats takes one 'by' list")
+            self.i += 2
+            by = self.name_list(allow_desc=False, parens=True)
+        return Stats(tuple(funcs), tuple(resolve(b) for b in by), position=pos)
+
+    def stat_func(self) -> StatFunc:
+        self.ws()
+        pos = self.i
+        m = NAME_RE.match(self.s, self.i)
+        fn = m.group().lower() if m else ""
+        if fn not in FUNCTIONS:
+            self.error(f"expected a stats function ({', '.join(FUNCTIONS)})", pos)
+        self.i = m.end()
+        self.expect("(", f"'(' after {fn}")
+        self.ws()
+        q = None
+        field = None
+        if fn == "quantile":
+            qpos = self.i
+            qm = _QUANTILE_RE.match(self.s, self.i)
+            q = parse_number(qm.group().encode()) if qm else None
+            if q is None or not 0 <= q <= 1:
+                self.error("quantile needs a number from 0 to 1 first, e.g. quantile(0.99, duration_ms)", qpos)
+            self.i = qm.end()
+            self.expect(",", "',' after the quantile")
+        if fn == "count":
+            if self.peek() != ")":
+                self.error("count() takes no field")
+        else:
+            self.ws()
+            name_pos = self.i
+            m = NAME_RE.match(self.s, self.i) if self.peek() != '"' else None
+            name = self.quoted().decode() if self.peek() == '"' else (m.group() if m else "")
+            if m:
+                self.i = m.end()
+            if not name:
+                self.error(f"{fn}() needs a field", name_pos)
+            field = resolve(name)
+        self.expect(")", f"')' to close {fn}(")
+        return StatFunc(fn, field, q)
+
+    def histogram(self, pos: int) -> Histogram:
+        self.expect("(", "'(' after histogram, e.g. histogram(1m)")
+        self.ws()
+        step_pos = self.i
+        while self.i < self.n and self.s[self.i] not in ")" and not self.s[self.i].isspace():
+            self.i += 1
+        try:
+            step = parse_duration_ns(self.s[step_pos:self.i])
+        except ValueError as exc:
+            self.error(str(exc), step_pos)
+        if step <= 0:
+            self.error("the histogram step must be positive", step_pos)
+        self.expect(")", "')' to close histogram(")
+        return Histogram(step, position=pos)
+
+    def sort(self, pos: int) -> Sort:
+        self.by_keyword("sort by (field [desc], ...)")
+        return Sort(tuple(self.name_list(allow_desc=True)), position=pos)
+

@@ -1,0 +1,1 @@
+"""Query stages, one per module: what follows each `|` (fields, sort, stats, top, limit, ...)."""

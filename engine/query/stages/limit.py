@@ -1,0 +1,17 @@
+"""`| limit N` (also `head N`): the first N rows or objects; on rows, the N newest unless
+sorted before."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.query.stages.base import Stage
+
+
+@dataclass(frozen=True)
+class Limit(Stage):
+    n: int
+    position: int = 0
+
+    def table(self, objects):
+        return objects[:self.n]

@@ -1,0 +1,198 @@
+"""`| stats count(), count_uniq(f), sum(f), avg(f), min(f), max(f), quantile(Q, f) [by (f1, ...)]`.
+
+One object per group: the `by` fields' values, then each function's result under its name
+(`count()`, `sum(duration_ms)`, or the name given with `as`). Without `by` there is exactly
+one object, also when no row matched. Numeric functions read values that are numbers (see
+native_kernels.numbers) and give null for a group without any; `quantile` interpolates
+linearly between the two nearest values (numpy's default). Groups come ordered by their values.
+
+Accumulation is per block and per function with numpy over the block's group numbers
+(`bincount`, `ufunc.at`); `count_uniq` and `quantile` keep (group, value) pairs until the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.query.field_names import Field
+from engine.query.grouping import Grouper
+from engine.query.stages.base import AggregatingStage, Aggregator
+from engine.query.values import column
+
+FUNCTIONS = ("count", "count_uniq", "sum", "avg", "min", "max", "quantile")
+
+
+@dataclass(frozen=True)
+class StatFunc:
+    fn: str
+    field: Field | None = None
+    q: float | None = None
+    name: str = ""
+
+    @property
+    def default_name(self) -> str:
+        if self.fn == "quantile":
+            return f"quantile({self.q:g}, {self.field.name})"
+        return f"{self.fn}({self.field.name if self.field else ''})"
+
+
+@dataclass(frozen=True)
+class Stats(AggregatingStage):
+    funcs: tuple[StatFunc, ...]
+    by: tuple[Field, ...] = ()
+    position: int = 0
+
+    def aggregator(self):
+        return _StatsAggregator(self)
+
+
+def _grow(a: np.ndarray, size: int, fill) -> np.ndarray:
+    if len(a) >= size:
+        return a
+    out = np.full(max(size, 2 * len(a)), fill, a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+class _Func:
+    """Accumulator of one function over all groups."""
+
+    def __init__(self, f: StatFunc):
+        self.f = f
+        self.col = column(f.field) if f.field is not None else None
+        self.sum = np.zeros(0, np.float64)
+        self.n = np.zeros(0, np.int64)
+        self.ext = np.zeros(0, np.float64)
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, blk, idx, g, size):
+        """g: group per row, or None when there is one group (no `by`): then plain
+        reductions replace the per-group ones."""
+        fn = self.f.fn
+        if fn == "count":
+            return
+        if g is None:
+            g = np.zeros(len(idx), np.int64) if fn in ("count_uniq", "quantile") else None
+        if fn == "count_uniq":
+            vid = self.col.ids(blk, idx)
+            keep = vid > 0
+            self.pairs.append((np.unique((g[keep] << 32) | vid[keep]), None))
+            return
+        v = self.col.numbers(blk, idx)
+        ok = ~np.isnan(v)
+        vv = v[ok]
+        if g is None:  # one group: reductions, no bincount over zeros
+            self.sum = _grow(self.sum, 1, 0.0)
+            self.n = _grow(self.n, 1, 0)
+            self.ext = _grow(self.ext, 1, np.inf if fn == "min" else -np.inf)
+            self.n[0] += len(vv)
+            if len(vv):
+                if fn in ("sum", "avg"):
+                    self.sum[0] += vv.sum()
+                elif fn == "min":
+                    self.ext[0] = min(self.ext[0], vv.min())
+                else:
+                    self.ext[0] = max(self.ext[0], vv.max())
+            return
+        gv = g[ok]
+        if fn in ("sum", "avg"):
+            self.sum = _grow(self.sum, size, 0.0)
+            self.n = _grow(self.n, size, 0)
+            self.sum[:size] += np.bincount(gv, weights=vv, minlength=size)
+            self.n[:size] += np.bincount(gv, minlength=size)
+        elif fn in ("min", "max"):
+            self.ext = _grow(self.ext, size, np.inf if fn == "min" else -np.inf)
+            self.n = _grow(self.n, size, 0)
+            (np.minimum if fn == "min" else np.maximum).at(self.ext, gv, vv)
+            self.n[:size] += np.bincount(gv, minlength=size)
+        else:  # quantile
+            self.pairs.append((gv, vv))
+
+    def results(self, groups: np.ndarray, counts: np.ndarray) -> list:
+        fn = self.f.fn
+        if fn == "count":
+            return counts[groups].tolist()
+        if fn == "count_uniq":
+            codes = np.unique(np.concatenate([p for p, _ in self.pairs])) if self.pairs else np.empty(0, np.int64)
+            per = np.bincount(codes >> 32, minlength=len(counts)) if len(codes) else np.zeros(len(counts), np.int64)
+            return per[groups].tolist()
+        if fn == "quantile":
+            return self._quantiles(groups, len(counts))
+        n = _grow(self.n, len(counts), 0)[groups]
+        if fn in ("sum", "avg"):
+            s = _grow(self.sum, len(counts), 0.0)[groups]
+            vals = s if fn == "sum" else s / np.maximum(n, 1)
+        else:
+            vals = _grow(self.ext, len(counts), 0.0)[groups]
+        return [float(x) if k else None for x, k in zip(vals.tolist(), n.tolist())]
+
+    def _quantiles(self, groups: np.ndarray, size: int) -> list:
+        if not self.pairs:
+            return [None] * len(groups)
+        g = np.concatenate([p[0] for p in self.pairs])
+        v = np.concatenate([p[1] for p in self.pairs])
+        order = np.lexsort((v, g))
+        g, v = g[order], v[order]
+        lo_at = np.searchsorted(g, groups, side="left")
+        hi_at = np.searchsorted(g, groups, side="right")
+        out = []
+        for a, b in zip(lo_at.tolist(), hi_at.tolist()):
+            if a == b:
+                out.append(None)
+                continue
+            vals = v[a:b]
+            out.append(float(np.quantile(vals, self.f.q)))
+        return out
+
+
+class _StatsAggregator(Aggregator):
+    def __init__(self, stage: Stats):
+        self.stage = stage
+        self.grouper = Grouper(list(stage.by))
+        self.funcs = [_Func(f) for f in stage.funcs]
+        self.counts = np.zeros(1, np.int64)
+        self.count_only = all(f.fn == "count" for f in stage.funcs)
+
+    def preload(self):
+        names = self.grouper.preload()
+        for f in self.funcs:
+            if f.col is not None:
+                names += f.col.preload()
+        return names
+
+    def add(self, blk, idx):
+        if not self.stage.by:
+            self.counts[0] += len(idx)
+            for f in self.funcs:
+                f.add(blk, idx, None, 1)
+            return
+        if self.count_only:
+            groups, counts = self.grouper.counts(blk, idx)
+            self.counts = _grow(self.counts, self.grouper.size, 0)
+            self.counts[groups] += counts  # groups are distinct
+            return
+        g = self.grouper.groups(blk, idx)
+        size = self.grouper.size
+        self.counts = _grow(self.counts, size, 0)
+        self.counts[:size] += np.bincount(g, minlength=size)
+        for f in self.funcs:
+            f.add(blk, idx, g, size)
+
+    def result(self):
+        counts = self.counts
+        if self.stage.by:
+            groups = np.flatnonzero(counts)
+            keys = self.grouper.sort_keys(groups.tolist())
+            groups = groups[sorted(range(len(groups)), key=keys.__getitem__)] if len(groups) else groups
+        else:
+            groups = np.zeros(1, np.int64)
+        columns = [(f.f.name or f.f.default_name, f.results(groups, counts)) for f in self.funcs]
+        out = []
+        for k, g in enumerate(groups.tolist()):
+            obj = self.grouper.key(g)
+            for name, vals in columns:
+                obj[name] = vals[k]
+            out.append(obj)
+        return out

@@ -1,0 +1,57 @@
+"""`| top N by (f1, ...)`: the N most frequent value combinations with their row counts,
+`{"f1": ..., "count": n}`, most frequent first (ties by value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.query.field_names import Field
+from engine.query.grouping import Grouper
+from engine.query.stages.base import AggregatingStage, Aggregator
+
+DEFAULT_N = 10
+
+
+@dataclass(frozen=True)
+class Top(AggregatingStage):
+    n: int
+    by: tuple[Field, ...]
+    position: int = 0
+
+    def aggregator(self):
+        return _TopAggregator(self)
+
+
+class _TopAggregator(Aggregator):
+    def __init__(self, stage: Top):
+        self.n = stage.n
+        self.grouper = Grouper(list(stage.by))
+        self.counts = np.zeros(0, np.int64)
+
+    def preload(self):
+        return self.grouper.preload()
+
+    def add(self, blk, idx):
+        groups, counts = self.grouper.counts(blk, idx)
+        size = self.grouper.size
+        if len(self.counts) < size:
+            grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
+            grown[:len(self.counts)] = self.counts
+            self.counts = grown
+        self.counts[groups] += counts  # groups are distinct
+
+    def result(self):
+        groups = np.flatnonzero(self.counts)
+        if not len(groups):
+            return []
+        counts = self.counts[groups]
+        # Candidates: every group whose count reaches the N-th largest (ties kept for ordering).
+        if len(groups) > self.n:
+            kth = np.partition(counts, len(counts) - self.n)[len(counts) - self.n]
+            keep = counts >= kth
+            groups, counts = groups[keep], counts[keep]
+        keys = self.grouper.sort_keys(groups.tolist())
+        order = sorted(range(len(groups)), key=lambda k: (-int(counts[k]), keys[k]))[:self.n]
+        return [{**self.grouper.key(int(groups[k])), "count": int(counts[k])} for k in order]

@@ -1,0 +1,297 @@
+"""Reading a part: `Part` maps the file, checks it, and decodes what is asked for.
+
+The format is in `engine.store.part_format`, writing in `engine.store.part_writer`; this module
+re-exports both, so `from engine.store.part_reader import ...` is the one import for either side.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import zlib
+from typing import Iterable
+
+import msgspec
+import numpy as np
+import zstandard
+
+from engine.store import encodings as C
+from engine.store import derived_fields as F
+from engine.store.part_format import (  # noqa: F401 - re-exported
+    _BODY_FIELDS, _HEAD_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartDamaged, PartHead, PartMeta, StreamMeta,
+    WriteCancelled, _check_trailer, _decode_head, decode_footer, head_of, read_head,
+)
+from engine.store.part_writer import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
+from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
+from engine.store.value_frames import GROUP_KEY, frames_of
+from native_kernels.gather import take_spans, terminated_spans
+
+# Stream names of the version 1 layout that `Part.stream` still answers (see there).
+_LOGICAL = frozenset({"_recv", "message.len", "message.data", "sd.len", "sd.data",
+                      "kv.count", "kv.key", "kv.kind", "kv.len", "kv.data"})
+
+
+class Part:
+    """A part opened for reading: the head decoded, the footer checked (and decoded on first use
+    of `meta`), the streams mapped. Opening checks every checksum outside the streams, so a part
+    that opens has a sound directory; a stream that fails its own checksum raises PartDamaged
+    when read. Reads may come from several threads at once; `close` must wait for them."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise PartDamaged(f"cannot open: {exc}") from exc
+        try:
+            size = os.fstat(fd).st_size
+            if size < len(MAGIC) + TRAILER.size:
+                raise PartDamaged(f"{size} bytes is too short for a part")
+            self._mm = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        self.size = size
+        try:
+            if self._mm[:8] != MAGIC:
+                raise PartDamaged("bad magic at the start")
+            footer_len, head_len, footer_crc, head_crc, version = _check_trailer(self._mm[size - TRAILER.size:], size)
+            head_at = size - TRAILER.size - head_len
+            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc, version)
+            self._data_end = head_at - footer_len
+            self._footer = self._mm[self._data_end:head_at]
+            if zlib.crc32(self._footer) != footer_crc:
+                raise PartDamaged("footer checksum mismatch")
+        except PartDamaged:
+            self._mm.close()
+            raise
+        self._meta: PartMeta | None = None
+        # The query reads the blocks of one part from a thread pool. A ZstdDecompressor, the
+        # field-key encoder and the decoded-values cache must not be shared by two threads at
+        # once: one of each per thread.
+        self._local = threading.local()
+
+    @property
+    def _dctx(self) -> zstandard.ZstdDecompressor:
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx
+
+    @property
+    def _last(self) -> dict[str, tuple]:
+        """column → ((block, column), decoded), this thread's (see `stream`)."""
+        last = getattr(self._local, "last", None)
+        if last is None:
+            last = self._local.last = {}
+        return last
+
+    @property
+    def meta(self) -> PartMeta:
+        """The whole footer (decoded once, on first use)."""
+        if self._meta is None:
+            try:
+                body = decode_footer(self._footer, self.head)
+                fields = {k: getattr(self.head, k) for k in _HEAD_FIELDS}
+                fields.update({k: getattr(body, k) for k in _BODY_FIELDS})
+                self._meta = PartMeta(**fields)
+            except (zstandard.ZstdError, msgspec.DecodeError) as exc:
+                raise PartDamaged(f"footer does not decode: {exc}") from exc
+            self._footer = b""
+        return self._meta
+
+    def close(self) -> None:
+        self._mm.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _inflate(self, offset: int, clen: int, what: str) -> bytes:
+        if offset < len(MAGIC) or offset + clen > self._data_end:
+            raise PartDamaged(f"{what} at {offset} runs outside the data area")
+        try:
+            return self._dctx.decompress(self._mm[offset:offset + clen])
+        except zstandard.ZstdError as exc:
+            raise PartDamaged(f"{what} at {offset} is damaged: {exc}") from exc
+
+    def raw_stream(self, meta: StreamMeta) -> np.ndarray:
+        if meta.count == 0:
+            return np.empty(0, meta.dtype)
+        if meta.fill >= 0:
+            return np.full(meta.count, meta.fill, dtype=meta.dtype)
+        arr = np.frombuffer(self._inflate(meta.offset, meta.clen, "stream"), dtype=meta.dtype)
+        if len(arr) != meta.count:
+            raise PartDamaged(f"stream at {meta.offset} holds {len(arr)} values, footer says {meta.count}")
+        return arr
+
+    def stream(self, block: int, name: str) -> np.ndarray:
+        """Decoded column `name` of `block`. Besides the stored streams, the names of the
+        version 1 layout keep working whatever the block stores: `_recv` (absolute),
+        `message.len` `message.data` `sd.len` `sd.data` (lengths, and the values' bytes back to
+        back), `kv.count` `kv.key` `kv.kind` `kv.len` `kv.data` (every pair, derived ones
+        included). The last block's values and fields are cached, so asking for the lengths
+        and then the data decodes once."""
+        if name in _LOGICAL:
+            return self._logical(block, name)
+        return self._physical(block, name)
+
+    def stored_stream(self, block: int, name: str) -> np.ndarray:
+        """Decoded stream `name` of `block` as stored (no logical names: `kv.key` holds the
+        stored pairs' keys only, without those derived from the message)."""
+        return self._physical(block, name)
+
+    def _physical(self, block: int, name: str) -> np.ndarray:
+        meta = self.meta.blocks[block].streams[name]
+        return C.decode(meta.encoding, self.raw_stream(meta), meta.base)
+
+    def _logical(self, b: int, name: str) -> np.ndarray:
+        if name == "_recv":
+            return self.recv(b)
+        column, part = name.split(".")
+        key = (b, column)
+        if self._last.get(column, (None,))[0] != key:
+            got = self.fields(b) if column == "kv" else self.values(b, column)
+            self._last[column] = (key, got)
+        got = self._last[column][1]
+        if column == "kv":
+            ptr, kv_key, kind, off, data = got
+            return {"count": np.diff(ptr), "key": kv_key, "kind": kind, "len": np.diff(off), "data": data}[part]
+        off, data = got
+        return np.diff(off) if part == "len" else data
+
+    def blob(self, offset: int, clen: int) -> bytes:
+        """A blob written with `StreamWriter.append` (the index's)."""
+        return self._inflate(offset, clen, "blob")
+
+    def recv(self, b: int, time: np.ndarray | None = None) -> np.ndarray:
+        """`_recv` of block `b` (pass its `_time` if you have it: `_recv.rel` needs it)."""
+        streams = self.meta.blocks[b].streams
+        if "_recv" in streams:
+            return self._physical(b, "_recv")
+        return self._physical(b, "_recv.rel") + (self._physical(b, "_time") if time is None else time)
+
+    def values(self, b: int, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets int64[n + 1], bytes) of block `b`'s stored `message`, `sd` or `kv` values;
+        `n` is the value count (rows, or for `kv` the stored pairs: the sum of the stored
+        `kv.count`; `fields` gives every pair)."""
+        streams = self.meta.blocks[b].streams
+        if frames_of(streams, name):
+            return take_spans(*self.value_spans(b, name))
+        if n is None:
+            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
+        data_meta = streams[f"{name}.data"]
+        raw = self.raw_stream(data_meta)
+        if data_meta.encoding == "lines":
+            try:
+                return C.decode_lines(raw, n)
+            except ValueError as exc:
+                raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
+        offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len"))
+        if len(offsets) != n + 1 or offsets[-1] != len(raw):
+            raise PartDamaged(f"{name} values of block {b} do not match their lengths")
+        return offsets, raw
+
+    def value_spans(self, b: int, name: str,
+                    want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of block `b`'s stored `message`, `sd` or `kv` values: value i
+        is buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the
+        separators): for scans that read values where they lie, like word search. `want`
+        (bool per value) lets a block whose values are cut into frames by group
+        (`engine.store.value_frames`) decompress only the frames holding a wanted value; the
+        values of the frames left out read as -1/-1 (no value)."""
+        streams = self.meta.blocks[b].streams
+        frames = frames_of(streams, name)
+        if not frames:
+            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
+            return self._frame_spans(b, name, "", n)
+        gids = self._physical(b, GROUP_KEY[name])
+        own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
+        own[list(frames)] = True
+        wanted = set(frames) | {None} if want is None else set(np.unique(gids[want]).tolist())
+        starts = np.full(len(gids), -1, np.int64)
+        ends = np.full(len(gids), -1, np.int64)
+        pieces, at = [], 0
+        groups = [(g, suffix) for g, suffix in frames.items() if g in wanted]
+        if want is None or not own[list(wanted)].all():
+            groups.append((None, ""))  # the rest frame holds a wanted value
+        for g, suffix in groups:
+            members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
+            buf, s, e = self._frame_spans(b, name, suffix, len(members))
+            starts[members] = s + at
+            ends[members] = e + at
+            pieces.append(buf)
+            at += len(buf)
+        buffer = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.empty(0, np.uint8)
+        return buffer, starts, ends
+
+    def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(buffer, starts, ends) of the `n` values of `group` in block `b`, in order, when the
+        group has its own frame (`engine.store.value_frames`); None when it has not."""
+        suffix = frames_of(self.meta.blocks[b].streams, name).get(group)
+        return None if suffix is None else self._frame_spans(b, name, suffix, n)
+
+    def _frame_spans(self, b: int, name: str, suffix: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of the `n` values in frame `name.data<suffix>` of block `b`."""
+        meta = self.meta.blocks[b].streams[f"{name}.data{suffix}"]
+        raw = self.raw_stream(meta)
+        if meta.encoding != "lines":
+            offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len{suffix}"))
+            if len(offsets) != n + 1 or offsets[-1] != len(raw):
+                raise PartDamaged(f"{name} values of block {b} do not match their lengths")
+            return raw, offsets[:-1], offsets[1:]
+        try:
+            starts, ends = terminated_spans(raw, n, C.LINE_SEP)
+        except ValueError as exc:
+            raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
+        return raw, starts, ends
+
+    def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
+        """Block `b`'s fields as (kv_ptr, kv_key, kv_kind, kv_off, kv_data), see `Rows`;
+        pass the block's `values(b, "message")` if you have them (derived fields need them)."""
+        count = self._physical(b, "kv.count")
+        kv_off, kv_data = self.values(b, "kv", int(count.sum()))
+        key = self._physical(b, "kv.key").astype(np.uint32)
+        kind = self._physical(b, "kv.kind")
+        if "kv.derived" not in self.meta.blocks[b].streams:
+            return C.offsets_from_lengths(count), key, kind, kv_off, kv_data
+        keys = getattr(self._local, "keys", None)
+        if keys is None:
+            keys = self._local.keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
+        msg_off, msg_data = message if message is not None else self.values(b, "message")
+        try:
+            return F.join(msg_off, msg_data, self._physical(b, "kv.derived"), count, key, kind, kv_off, kv_data, keys)
+        except ValueError as exc:
+            raise PartDamaged(f"fields of block {b}: {exc}") from exc
+
+    def read_block(self, b: int) -> Rows:
+        """Every column of block `b` as `Rows` (dictionaries are the part's)."""
+        time = self._physical(b, "_time")
+        u8 = {c: self._physical(b, c) for c in U8_COLUMNS}
+        ids = {c: self._physical(b, c).astype(np.uint32) for c in DICT_COLUMNS}
+        msg_off, msg_data = self.values(b, "message")
+        sd_off, sd_data = self.values(b, "sd")
+        kv_ptr, kv_key, kv_kind, kv_off, kv_data = self.fields(b, (msg_off, msg_data))
+        return Rows(
+            time=time, recv=self.recv(b, time), **u8, ids=ids, dicts=self.meta.dicts,
+            msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
+            kv_ptr=kv_ptr, kv_key=kv_key, kv_kind=kv_kind, kv_off=kv_off, kv_data=kv_data,
+        )
+
+    def read_all(self) -> Rows:
+        from engine.store.rows import concat
+
+        blocks = [self.read_block(b) for b in range(len(self.meta.blocks))]
+        if len(blocks) == 1:
+            blocks[0].extra["raw_bytes"] = self.meta.raw_bytes
+            return blocks[0]
+        rows = concat(blocks)
+        rows.extra["raw_bytes"] = self.meta.raw_bytes
+        return rows
+
+
+def iter_parts(paths: Iterable[str]):
+    for path in paths:
+        yield Part(path)

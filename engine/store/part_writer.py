@@ -1,0 +1,204 @@
+"""Writing a part: rows in, one file out, atomically (layout in `engine.store.part_format`).
+
+Rows are written in blocks of `block_rows`; each column becomes one or two streams (encodings
+in `engine.store.encodings`, derived fields in `engine.store.derived_fields`); then the index builder
+adds its blobs, then the footer, head and trailer. The file is written under a temporary name,
+fsynced and renamed, then the folder is fsynced: a part is whole or absent.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import zstandard
+
+from engine.store import encodings as C
+from engine.store import derived_fields as F
+from engine.store.layout import tmp_path
+from engine.store.part_format import (
+    _BODY_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartMeta, StreamMeta, WriteCancelled, _PartBody,
+    encode_footer, encode_head, head_of,
+)
+from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
+from engine.store.value_frames import GROUP_KEY, add_values, message_frames, own_groups
+from native_kernels.gather import take_values
+
+
+class StreamWriter:
+    """Appends zstd frames to a part being written; what `write_part` hands an index builder."""
+
+    def __init__(self, f, level: int):
+        self._f = f
+        self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        self._fast = None
+        self.pos = len(MAGIC)
+
+    def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
+        arr = np.ascontiguousarray(arr)
+        if arr.nbytes and arr.dtype.kind == "u" and arr[0] == arr[-1] and arr.min() == arr.max():
+            # A constant (one host, no SD...): no frame, which is 16 bytes even when empty.
+            return StreamMeta(0, 0, len(arr), arr.dtype.str, encoding, base, int(arr[0]))
+        blob = self._zc.compress(arr.data) if arr.nbytes else b""
+        self._f.write(blob)
+        meta = StreamMeta(self.pos, len(blob), len(arr), arr.dtype.str, encoding, base)
+        self.pos += len(blob)
+        return meta
+
+    def compress(self, data: bytes, fast: bool = False) -> bytes:
+        """One zstd frame of `data`, at the part's level (or level 1 when `fast`: for blobs that
+        do not compress, like bloom filters, where a high level only burns time)."""
+        if fast:
+            if self._fast is None:
+                self._fast = zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True)
+            return self._fast.compress(data)
+        return self._zc.compress(data)
+
+    def append(self, frame: bytes) -> tuple[int, int]:
+        """Append a frame made by `compress`; (offset, length) for `Part.blob`."""
+        self._f.write(frame)
+        where = (self.pos, len(frame))
+        self.pos += len(frame)
+        return where
+
+
+def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None,
+                   grouped: bool) -> dict[str, StreamMeta]:
+    s: dict[str, StreamMeta] = {}
+    t = rows.time[lo:hi]
+    arr, base = C.encode_delta(t)
+    s["_time"] = w.add(arr, "delta", base)
+    recv = rows.recv[lo:hi]
+    rel = recv - t
+    # Received in bulk (a replay, a backlog): one recv for many times, so absolute spans less.
+    if int(recv.max()) - int(recv.min()) < int(rel.max()) - int(rel.min()):
+        arr, base = C.encode_for(recv)
+        s["_recv"] = w.add(arr, "for", base)
+    else:
+        arr, base = C.encode_for(rel)
+        s["_recv.rel"] = w.add(arr, "for", base)
+    for col in U8_COLUMNS:
+        s[col] = w.add(getattr(rows, col)[lo:hi])
+    for col in DICT_COLUMNS:
+        s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
+    frames = message_frames(rows.ids["app"][lo:hi], rows.msg_off[lo:hi + 1], rows.msg_data) if grouped else None
+    if frames is not None:
+        s[GROUP_KEY["message"]] = w.add(frames)
+    add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data, frames,
+               [] if frames is None else list(range(1, int(frames.max()) + 1)))
+    add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
+    derivable = F.split(rows, lo, hi, keys) if keys is not None else None
+    if derivable is None:
+        p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
+        s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
+        s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
+        s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
+        add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data, rows.kv_key[p0:p1],
+                   own_groups(rows.kv_key[p0:p1]) if grouped else [])
+        return s
+    flags, keep = derivable
+    s["kv.derived"] = w.add(flags)
+    kept_rows = np.searchsorted(rows.kv_ptr, keep, side="right") - 1 - lo
+    s["kv.count"] = w.add(C.encode_ids(np.bincount(kept_rows, minlength=hi - lo))[0])
+    s["kv.key"] = w.add(C.encode_ids(rows.kv_key[keep])[0])
+    s["kv.kind"] = w.add(rows.kv_kind[keep])
+    off, data = take_values(rows.kv_off, rows.kv_data, keep)
+    add_values(w, s, "kv", off, data, rows.kv_key[keep], own_groups(rows.kv_key[keep]) if grouped else [])
+    return s
+
+
+def write_part(
+    path: str,
+    rows: Rows,
+    *,
+    level: int,
+    instance: str,
+    flush_id: str,
+    flush_parts: int = 1,
+    block_rows: int = 65536,
+    zstd_level: int = 3,
+    positions: dict[str, int] | None = None,
+    created_ns: int = 0,
+    fsync: bool = True,
+    index_builder=None,
+    replaces: list[str] | None = None,
+    flushes: dict[str, int] | None = None,
+    cancel=None,
+    derive_fields: bool = False,
+    sort_dicts: bool = True,
+) -> PartMeta:
+    """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
+
+    `index_builder(rows, blocks, writer) -> dict` (see `engine.store.index`) is called after the
+    blocks are written: it appends its blobs with `writer.append` and returns the directory
+    that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
+    holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked
+    between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised.
+    `derive_fields`: store fields found in the message as a flag (`engine.store.derived_fields`).
+    `sort_dicts`: store dictionaries sorted (smaller; costs a Python sort of every value)."""
+    n = len(rows)
+    if n == 0:
+        raise ValueError("a part needs at least one row")
+    if n > 1 and np.any(np.diff(rows.time) < 0):
+        raise ValueError("rows must be sorted by _time")
+    if sort_dicts:
+        rows = sort_dictionaries(rows)
+    tmp = tmp_path(path)
+    try:
+        meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
+                      created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    os.rename(tmp, path)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
+    return meta
+
+
+def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
+           created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields) -> PartMeta:
+    n = len(rows)
+    blocks = []
+    keys = F.KeyIds(list(rows.dicts.get("fieldkey", []))) if derive_fields else None
+    with open(tmp, "wb") as f:
+        f.write(MAGIC)
+        w = StreamWriter(f, zstd_level)
+        for lo in range(0, n, block_rows):
+            if cancel is not None and cancel():
+                raise WriteCancelled(tmp)
+            hi = min(n, lo + block_rows)
+            # Merged parts only are cut into value frames (engine.store.value_frames).
+            streams = _block_streams(w, rows, lo, hi, keys, level > 0)
+            blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), streams))
+        data_end = w.pos
+        index = index_builder(rows, blocks, w) if index_builder else {}
+        meta = PartMeta(
+            version=FORMAT_VERSION, level=level, instance=instance, flush_id=flush_id,
+            flush_parts=flush_parts, rows=n, min_time=int(rows.time[0]), max_time=int(rows.time[-1]),
+            created_ns=created_ns, raw_bytes=rows.raw_bytes, block_rows=block_rows, blocks=blocks,
+            dicts={c: list(v) for c, v in rows.dicts.items()}, positions=dict(positions or {}), index=index,
+            data_bytes=data_end - len(MAGIC), index_bytes=w.pos - data_end, replaces=list(replaces or ()),
+            flushes=dict(flushes or {}),
+        )
+        footer = encode_footer(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, zstd_level)
+        head = encode_head(head_of(meta))
+        f.write(footer)
+        f.write(head)
+        f.write(TRAILER.pack(len(footer), len(head), zlib.crc32(footer), zlib.crc32(head), FORMAT_VERSION, MAGIC))
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+    return meta
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

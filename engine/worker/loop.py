@@ -1,0 +1,44 @@
+"""Small pieces every worker loop uses: idle back-off and opening its shared memory."""
+
+from __future__ import annotations
+
+import time
+
+from engine.ipc.control import ControlTable
+from engine.metrics import MetricsFile
+from engine.worker.process import WorkerSpec
+from engine.ipc.shm import InstanceDir
+
+
+class Idle:
+    """Back-off for a polling consumer: a few quick re-polls, then sleeps growing to `max_s`.
+    Polling costs nothing when busy, and at most ~1000 wake-ups a second when idle."""
+
+    def __init__(self, max_s: float = 0.001):
+        self._max = max_s
+        self._misses = 0
+
+    def reset(self) -> None:
+        self._misses = 0
+
+    def wait(self) -> None:
+        self._misses += 1
+        if self._misses <= 3:
+            return
+        time.sleep(min(self._max, 0.00005 * (1 << min(self._misses - 3, 10))))
+
+
+class WorkerShm:
+    """A worker's view of the instance: its control slot and its metrics file."""
+
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self.dir = InstanceDir(spec.instance, spec.shm_root)
+        self.control = ControlTable(self.dir.control)
+        self.metrics = MetricsFile(self.dir.metrics(spec.name))
+
+    def beat(self, progress: int | None = None) -> None:
+        self.control.beat(self.spec.slot, progress)
+
+    def set_state(self, state: int) -> None:
+        self.control.set_state(self.spec.slot, state)
