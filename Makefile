@@ -29,9 +29,11 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not e2e"
 
-# Static checks (ruff: pycodestyle + pyflakes, configured in pyproject.toml).
+# Static checks, configured in pyproject.toml: ruff (pycodestyle + pyflakes, and the formatter
+# in check mode: `ruff format .` fixes what it reports).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/logjet bench ingest --messages 1000000 --proto tcp

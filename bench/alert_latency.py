@@ -50,8 +50,9 @@ def run_alert_latency(args) -> int:
         rules = os.path.join(tmp, "rules.toml")
         with open(rules, "w") as f:
             f.write(RULES.format(url=hook.url))
-        engine = EngineProcess(os.path.join(tmp, "data"), "--alert-rules", rules,
-                               log_path=os.path.join(tmp, "engine.log")).start()
+        engine = EngineProcess(
+            os.path.join(tmp, "data"), "--alert-rules", rules, log_path=os.path.join(tmp, "engine.log")
+        ).start()
         try:
             port = engine.ports["syslog_tcp"]
             stop, bg_sent = threading.Event(), [0]
@@ -78,16 +79,27 @@ def run_alert_latency(args) -> int:
             lat.append(t - sent_at[a["labels"]["host"]])
     arr = np.sort(np.asarray(lat))
     result = {
-        "bench": "alert-latency", "machine": report.machine(), "versions": report.versions(), "probes": args.probes,
-        "interval_s": args.interval, "background_rate": args.rate, "background_sent": bg_sent[0],
-        "latency_s": {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-                      "p99": float(np.percentile(arr, 99)), "max": float(arr[-1])},
+        "bench": "alert-latency",
+        "machine": report.machine(),
+        "versions": report.versions(),
+        "probes": args.probes,
+        "interval_s": args.interval,
+        "background_rate": args.rate,
+        "background_sent": bg_sent[0],
+        "latency_s": {
+            "p50": float(np.percentile(arr, 50)),
+            "p95": float(np.percentile(arr, 95)),
+            "p99": float(np.percentile(arr, 99)),
+            "max": float(arr[-1]),
+        },
         "latencies_ms": [round(x * 1e3, 2) for x in arr.tolist()],
     }
     path, png = report.write(result, out_dir, "alert-latency", report.plot_alert_latency)
     lat = result["latency_s"]
-    print(f"alert fire latency, send → webhook, {args.probes} probes, background {args.rate:.0f} msgs/s: "
-          f"p50 {lat['p50'] * 1e3:.0f} ms, p95 {lat['p95'] * 1e3:.0f} ms, "
-          f"p99 {lat['p99'] * 1e3:.0f} ms, max {lat['max'] * 1e3:.0f} ms")
+    print(
+        f"alert fire latency, send → webhook, {args.probes} probes, background {args.rate:.0f} msgs/s: "
+        f"p50 {lat['p50'] * 1e3:.0f} ms, p95 {lat['p95'] * 1e3:.0f} ms, "
+        f"p99 {lat['p99'] * 1e3:.0f} ms, max {lat['max'] * 1e3:.0f} ms"
+    )
     print(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
     return 0

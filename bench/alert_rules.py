@@ -22,18 +22,41 @@ from bench.alert_templates import FAMILIES, Family
 # where each of its 13 templates is 1/13 of the messages.
 HITS = [
     # 2 of its 15 statuses (502, 503) of the nginx template: 1.03%
-    {"name": "nginx-5xx-gateway", "pattern": r'" 50[234] \d+ ', "where": "app:nginx", "threshold": 20,
-     "window": "1m", "group_by": ["host"], "severity": "critical",
-     "annotations": {"summary": "{{ $value }} bad-gateway answers in a minute on {{ $labels.host }}"}},
+    {
+        "name": "nginx-5xx-gateway",
+        "pattern": r'" 50[234] \d+ ',
+        "where": "app:nginx",
+        "threshold": 20,
+        "window": "1m",
+        "group_by": ["host"],
+        "severity": "critical",
+        "annotations": {"summary": "{{ $value }} bad-gateway answers in a minute on {{ $labels.host }}"},
+    },
     # 1 of its 10 users: 0.77%
-    {"name": "sshd-root-password", "pattern": r"Failed password for root from \S+ port \d+", "where": "app:sshd",
-     "threshold": 5, "window": "5m", "group_by": ["host"], "severity": "warning", "labels": {"team": "security"}},
+    {
+        "name": "sshd-root-password",
+        "pattern": r"Failed password for root from \S+ port \d+",
+        "where": "app:sshd",
+        "threshold": 5,
+        "window": "5m",
+        "group_by": ["host"],
+        "severity": "warning",
+        "labels": {"team": "security"},
+    },
     # 1 of its 10 attempt numbers: 0.77%
-    {"name": "app-upstream-timeout-last-attempt", "pattern": r'msg="upstream timeout" upstream=\S+ attempt=9 ',
-     "severity": "warning"},
+    {
+        "name": "app-upstream-timeout-last-attempt",
+        "pattern": r'msg="upstream timeout" upstream=\S+ attempt=9 ',
+        "severity": "warning",
+    },
     # durations of 2,900 ms and up, of 1-3,000: 0.26%
-    {"name": "postgres-slow-query", "pattern": r"duration: (29\d\d|[3-9]\d{3}|\d{5,})(\.\d+)? ms",
-     "where": "app:postgres", "group_by": ["host"], "severity": "info"},
+    {
+        "name": "postgres-slow-query",
+        "pattern": r"duration: (29\d\d|[3-9]\d{3}|\d{5,})(\.\d+)? ms",
+        "where": "app:postgres",
+        "group_by": ["host"],
+        "severity": "info",
+    },
 ]
 THRESHOLDS = [3, 5, 10, 20, 50, 100]
 WINDOWS = ["30s", "1m", "5m", "10m", "15m"]
@@ -61,9 +84,10 @@ def _extras(rng: random.Random, family: Family, slug: str, rule: dict) -> None:
         rule["labels"] = {"team": family.team}
     if rng.random() < 0.2:
         what = f"{family.name.replace('-', ' ')} ({slug})"
-        rule["annotations"] = {"summary": (f"{{{{ $value }}}} times {what} in {rule['window']}"
-                                           if "window" in rule else what)
-                               + (" on {{ $labels.host }}" if "group_by" in rule else "")}
+        rule["annotations"] = {
+            "summary": (f"{{{{ $value }}}} times {what} in {rule['window']}" if "window" in rule else what)
+            + (" on {{ $labels.host }}" if "group_by" in rule else "")
+        }
 
 
 def rules(n: int, seed: int = 42) -> list[dict]:
@@ -97,8 +121,11 @@ def render(rule_list: list[dict], header: str = "") -> str:
 
 def text(n: int, seed: int = 42) -> str:
     """The rules file for `n` rules."""
-    return render(rules(n, seed), f"{n:,} alert rules made by `logjet bench alert-rules {n} --seed {seed}`\n"
-                                  "(bench/alert_rules.py); the format is documented in config/alerts.toml.")
+    return render(
+        rules(n, seed),
+        f"{n:,} alert rules made by `logjet bench alert-rules {n} --seed {seed}`\n"
+        "(bench/alert_rules.py); the format is documented in config/alerts.toml.",
+    )
 
 
 def write(path: str, n: int, seed: int = 42) -> str:

@@ -58,17 +58,31 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
         level = max(h.level for _, h in inputs) + 1
         first = min(h.min_time for _, h in inputs)
         out = os.path.join(folder, part_name(level, first, INSTANCE, writer.next_seq()))
-        merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs, settled_ns),
-                    block_rows=storage.block_rows, index_builder=index_builder, fsync=False,
-                    derive_fields=storage.derive_fields)
+        merge_parts(
+            inputs,
+            out,
+            instance=INSTANCE,
+            zstd_level=merge_zstd_level(storage, inputs, settled_ns),
+            block_rows=storage.block_rows,
+            index_builder=index_builder,
+            fsync=False,
+            derive_fields=storage.derive_fields,
+        )
         remove_replaced(paths, fsync=False)
 
 
 def measure(batches, data_dir: str, storage: Storage) -> dict:
     """Write `batches` (an iterable of Rows) as flush parts, then merge; sizes at both stages."""
     builder = make_index_builder(storage)
-    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder,
-                        derive_fields=storage.derive_fields)
+    writer = PartWriter(
+        data_dir,
+        INSTANCE,
+        storage.block_rows,
+        storage.zstd_level,
+        False,
+        index_builder=builder,
+        derive_fields=storage.derive_fields,
+    )
     t0 = time.perf_counter()
     for k, rows in enumerate(batches):
         writer.write_flush(rows, {"bench": k})
@@ -128,13 +142,21 @@ def find_corpus() -> pathlib.Path | None:
 def run_compression(args) -> int:
     levels = {k: v for k, v in (("zstd_level", args.zstd_level), ("merge_zstd_level", args.merge_zstd_level)) if v}
     storage = Storage(fsync=False, derive_fields=args.derive_fields, **levels)
-    out: dict = {"bench": "compression", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "machine": report.machine(), "versions": report.versions(),
-                 "config": {"zstd_level": storage.zstd_level, "merge_zstd_level": storage.merge_zstd_level,
-                            "small_merge_zstd_level": storage.small_merge_zstd_level,
-                            "small_merge_bytes": storage.small_merge_bytes,
-                            "derive_fields": storage.derive_fields,
-                            "block_rows": storage.block_rows, "synthetic_rows": args.rows}}
+    out: dict = {
+        "bench": "compression",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": report.machine(),
+        "versions": report.versions(),
+        "config": {
+            "zstd_level": storage.zstd_level,
+            "merge_zstd_level": storage.merge_zstd_level,
+            "small_merge_zstd_level": storage.small_merge_zstd_level,
+            "small_merge_bytes": storage.small_merge_bytes,
+            "derive_fields": storage.derive_fields,
+            "block_rows": storage.block_rows,
+            "synthetic_rows": args.rows,
+        },
+    }
     corpus = pathlib.Path(args.corpus) if args.corpus else find_corpus()
     with tempfile.TemporaryDirectory(prefix="logjet-compression-") as tmp:
         if corpus is not None:
@@ -145,18 +167,22 @@ def run_compression(args) -> int:
         if args.rows:
             out["synthetic"] = synthetic(args.rows, storage, os.path.join(tmp, "synthetic"))
     print_table(out)
-    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "compression",
-                             report.plot_compression)
+    path, png = report.write(
+        out, args.out or os.path.join(os.getcwd(), "bench", "results"), "compression", report.plot_compression
+    )
     print(f"result: {path}" + (f"\nplot:   {png}" if png else ""), file=sys.stderr)
     return 0
 
 
 def print_table(out: dict) -> None:
-    print(f"{'data':<11} {'stage':<8} {'rows':>9} {'raw MB':>8} {'disk MB':>8} "
-          f"{'ratio':>6} {'index %':>8} {'parts':>6}")
+    print(
+        f"{'data':<11} {'stage':<8} {'rows':>9} {'raw MB':>8} {'disk MB':>8} {'ratio':>6} {'index %':>8} {'parts':>6}"
+    )
     for data in ("loghub", "loghub-live", "synthetic"):
         for stage, r in out.get(data, {}).items():
             ratio = f"{r['ratio']:.2f}"
-            print(f"{data:<11} {stage:<8} {r['rows']:>9,} {r['raw_bytes'] / 1e6:>8.2f} {r['bytes'] / 1e6:>8.2f} "
-                  f"{ratio:>6} {100 * r['index_share']:>7.1f}% {r['parts']:>6}"
-                  + (f"   (file bytes: {r['file_ratio']:.2f})" if "file_ratio" in r else ""))
+            print(
+                f"{data:<11} {stage:<8} {r['rows']:>9,} {r['raw_bytes'] / 1e6:>8.2f} {r['bytes'] / 1e6:>8.2f} "
+                f"{ratio:>6} {100 * r['index_share']:>7.1f}% {r['parts']:>6}"
+                + (f"   (file bytes: {r['file_ratio']:.2f})" if "file_ratio" in r else "")
+            )

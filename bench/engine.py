@@ -54,14 +54,34 @@ def _kill_if_same(pid: int, started: int | None) -> None:
 
 
 class EngineProcess:
-    def __init__(self, data_dir: str, *extra_args: str, log_path: str | None = None,
-                 start_timeout: float = 180.0, env: dict | None = None, new_session: bool = False):
+    def __init__(
+        self,
+        data_dir: str,
+        *extra_args: str,
+        log_path: str | None = None,
+        start_timeout: float = 180.0,
+        env: dict | None = None,
+        new_session: bool = False,
+    ):
         self.data_dir = data_dir
-        self.args = [sys.executable, "-m", "engine.cli", "serve", "--data-dir", data_dir,
-                     "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                     *extra_args]
-        self.log_path = log_path or os.path.join(os.path.dirname(os.path.abspath(data_dir)),
-                                                 f"engine-{os.getpid()}-{time.monotonic_ns()}.log")
+        self.args = [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "serve",
+            "--data-dir",
+            data_dir,
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--syslog-udp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            *extra_args,
+        ]
+        self.log_path = log_path or os.path.join(
+            os.path.dirname(os.path.abspath(data_dir)), f"engine-{os.getpid()}-{time.monotonic_ns()}.log"
+        )
         self.start_timeout = start_timeout
         self.env = env
         self.new_session = new_session  # its own process group, for tests that signal the group
@@ -72,8 +92,13 @@ class EngineProcess:
 
     def start(self) -> "EngineProcess":
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
-                                     env={**os.environ, **(self.env or {})}, start_new_session=self.new_session)
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={**os.environ, **(self.env or {})},
+            start_new_session=self.new_session,
+        )
         deadline = time.monotonic() + self.start_timeout
         line = b""
         while not line.endswith(b"\n"):

@@ -38,11 +38,15 @@ TEMPLATES = [
     ("kernel", 3, "[{uptime}] Out of memory: Killed process {pid2} (java) total-vm:{bytes}kB"),
     ("CRON", 6, "({user}) CMD (run-parts /etc/cron.hourly)"),
     ("postgres", 6, "LOG:  duration: {dur} ms  statement: SELECT * FROM orders WHERE id = {num}"),
-    ("app", 6, "level={level} msg=\"request done\" method={method} path={path} status={status} duration_ms={dur} "
-               "user={user} trace_id={hash}"),
-    ("app", 3, "level=error msg=\"upstream timeout\" upstream={ip}:{port} attempt={small} duration_ms={dur}"),
+    (
+        "app",
+        6,
+        'level={level} msg="request done" method={method} path={path} status={status} duration_ms={dur} '
+        "user={user} trace_id={hash}",
+    ),
+    ("app", 3, 'level=error msg="upstream timeout" upstream={ip}:{port} attempt={small} duration_ms={dur}'),
     ("systemd", 6, "Started Session {num} of user {user}."),
-    ("dockerd", 6, "time=\"2026-11-22T10:00:00Z\" level={level} msg=\"container {hash} exited with code {small}\""),
+    ("dockerd", 6, 'time="2026-11-22T10:00:00Z" level={level} msg="container {hash} exited with code {small}"'),
 ]
 
 
@@ -58,8 +62,10 @@ def _pick(values: list):
 # How each template field is drawn; only the fields a template names are drawn for it.
 FIELDS = {
     "user": _pick(USERS),
-    "ip": lambda rng: "%d.%d.%d.%d" % (1 + int(rng.random() * 223), int(rng.random() * 256),
-                                       int(rng.random() * 256), 1 + int(rng.random() * 254)),
+    "ip": lambda rng: (
+        "%d.%d.%d.%d"
+        % (1 + int(rng.random() * 223), int(rng.random() * 256), int(rng.random() * 256), 1 + int(rng.random() * 254))
+    ),
     "port": _int(1024, 65535),
     "hash": lambda rng: "%016x" % rng.getrandbits(64),
     "method": _pick(METHODS),
@@ -124,12 +130,15 @@ def render_syslog(r: Record, rfc5424: bool) -> bytes:
 
 def render_json(r: Record) -> bytes:
     """One NDJSON object in the shape of a structured application log."""
-    return json.dumps({"time": _rfc3339(r.time), "host": r.host, "app": r.app, "level": r.level, "pid": r.pid,
-                       "msg": r.body}, separators=(",", ":")).encode()
+    return json.dumps(
+        {"time": _rfc3339(r.time), "host": r.host, "app": r.app, "level": r.level, "pid": r.pid, "msg": r.body},
+        separators=(",", ":"),
+    ).encode()
 
 
-def messages(count: int, seed: int = 42, rfc5424: bool = False, hosts: int = 50,
-             now: float | None = None) -> list[bytes]:
+def messages(
+    count: int, seed: int = 42, rfc5424: bool = False, hosts: int = 50, now: float | None = None
+) -> list[bytes]:
     """`count` distinct syslog messages (without framing). Timestamps advance from `now`."""
     return [render_syslog(r, rfc5424) for r in records(count, seed, hosts, now)]
 
@@ -164,8 +173,12 @@ def loghub_messages(corpus: pathlib.Path, rfc5424: bool = True) -> list[bytes]:
 
 def loghub_json(corpus: pathlib.Path) -> list[bytes]:
     """Every loghub line as an NDJSON object (host "loghub", app = the system's name)."""
-    return [json.dumps({"host": "loghub", "app": system, "msg": line.decode("utf-8", "replace")},
-                       separators=(",", ":")).encode() for system, line in loghub_lines(corpus)]
+    return [
+        json.dumps(
+            {"host": "loghub", "app": system, "msg": line.decode("utf-8", "replace")}, separators=(",", ":")
+        ).encode()
+        for system, line in loghub_lines(corpus)
+    ]
 
 
 def probe(seq: int, sent_ns: int | None, fmt: str) -> bytes:

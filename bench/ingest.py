@@ -101,14 +101,20 @@ def ingest(args) -> tuple[dict, str, str | None]:
             base += engine_tls_args(tmp)
         specs = alert_cost.logjet_specs(args, tmp, base)
         pool = write_pool(tmp, pool_messages(args), args.proto)
-        load = Load(args.proto, args.messages, args.senders, float(args.rate or 0), float(args.probes),
-                    float(args.timeout), args.warmup)
+        load = Load(
+            args.proto,
+            args.messages,
+            args.senders,
+            float(args.rate or 0),
+            float(args.probes),
+            float(args.timeout),
+            args.warmup,
+        )
         result = run_series(args, tmp, pool, load, peers, specs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["notes"] = notes + result.get("notes", [])
-    json_path, png_path = report.write(result, args.out or default_out(), f"ingest-{args.proto}",
-                                       report.plot_ingest)
+    json_path, png_path = report.write(result, args.out or default_out(), f"ingest-{args.proto}", report.plot_ingest)
     return result, json_path, png_path
 
 
@@ -116,8 +122,9 @@ def default_out() -> str:
     return os.path.join(os.getcwd(), "bench", "results")
 
 
-def run_series(args, tmp: str, pool, load: Load, peers: list[str],
-               specs: list[alert_cost.LogjetSpec] | None = None) -> dict:
+def run_series(
+    args, tmp: str, pool, load: Load, peers: list[str], specs: list[alert_cost.LogjetSpec] | None = None
+) -> dict:
     """`--repeat` rounds of each logjet target (without rules, then with each rule count), then
     each peer; returns the result without the report bits."""
     framing = "octet" if args.proto == "tcp-octet" else "lf"
@@ -135,8 +142,14 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str],
             workdir = os.path.join(tmp, f"{name.replace('+', '-').replace(' ', '-')}-{rep}")
             spec = logjets.get(name)
             if spec:
-                target = LogjetTarget(workdir, spec.engine_args, url=args.url, syslog_port=args.syslog_port,
-                                      name=name, start_timeout=spec.start_timeout)
+                target = LogjetTarget(
+                    workdir,
+                    spec.engine_args,
+                    url=args.url,
+                    syslog_port=args.syslog_port,
+                    name=name,
+                    start_timeout=spec.start_timeout,
+                )
             else:
                 cls = PEERS[name]
                 target = PeerTarget(cls(cls.find(), workdir))
@@ -150,8 +163,15 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str],
                     raise
                 print(f"note: {exc}", file=sys.stderr)
                 notes.append(f"{name} run {rep + 1}: did not start: {str(exc).splitlines()[0]}")
-                runs[name].append({"target": name, "outcome": "did not start", "msgs_per_s": 0.0,
-                                   "timeline": [], "cpu_s_per_million": 0.0})
+                runs[name].append(
+                    {
+                        "target": name,
+                        "outcome": "did not start",
+                        "msgs_per_s": 0.0,
+                        "timeline": [],
+                        "cpu_s_per_million": 0.0,
+                    }
+                )
                 continue
             versions[name] = target.version
             # Thousands of rules may be compiled at the first batch rather than at start-up.
@@ -165,26 +185,44 @@ def run_series(args, tmp: str, pool, load: Load, peers: list[str],
             run["repeat"] = rep
             if watcher:
                 times = watcher.times()
-                run["latency"] = {k: v for k, v in latency.summarize(times, run["probes"]).items()
-                                  if not k.endswith("_sorted_ms")}
+                run["latency"] = {
+                    k: v for k, v in latency.summarize(times, run["probes"]).items() if not k.endswith("_sorted_ms")
+                }
                 if not rules:  # the run's latency figures are of logjet as it ships, without rules
                     probe_times.update(times)
                     probes_sent += run["probes"]
             target.remove()
             runs[name].append(run)
             if not args.quiet:
-                print(f"  {name} run {rep + 1}/{args.repeat}: {run['msgs_per_s']:,.0f} msgs/s ({run['outcome']})",
-                      file=sys.stderr)
+                print(
+                    f"  {name} run {rep + 1}/{args.repeat}: {run['msgs_per_s']:,.0f} msgs/s ({run['outcome']})",
+                    file=sys.stderr,
+                )
     result = {
-        "bench": "ingest", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "bench": "ingest",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "logjet " + " ".join(sys.argv[1:]),
-        "machine": machine, "versions": versions,
-        "config": {"messages": args.messages, "proto": args.proto, "senders": args.senders, "rate": args.rate,
-                   "probes_per_s": args.probes, "data": args.data, "rfc5424": args.rfc5424, "seed": args.seed,
-                   "warmup": args.warmup, "receivers": args.receivers, "parsers": args.parsers, "repeat": args.repeat,
-                   "peers": peers, "alert_rules": [spec.rules for spec in specs if spec.rules],
-                   "bytes_per_message": round(pool.bytes_per_message, 1),
-                   "pool_messages": pool.count, "target": args.url or "started"},
+        "machine": machine,
+        "versions": versions,
+        "config": {
+            "messages": args.messages,
+            "proto": args.proto,
+            "senders": args.senders,
+            "rate": args.rate,
+            "probes_per_s": args.probes,
+            "data": args.data,
+            "rfc5424": args.rfc5424,
+            "seed": args.seed,
+            "warmup": args.warmup,
+            "receivers": args.receivers,
+            "parsers": args.parsers,
+            "repeat": args.repeat,
+            "peers": peers,
+            "alert_rules": [spec.rules for spec in specs if spec.rules],
+            "bytes_per_message": round(pool.bytes_per_message, 1),
+            "pool_messages": pool.count,
+            "target": args.url or "started",
+        },
         "runs": runs,
     }
     result["summary"] = summarize(runs, specs)
@@ -203,16 +241,19 @@ def summarize(runs: dict[str, list[dict]], specs: list[alert_cost.LogjetSpec] = 
     targets = {}
     for name, rs in runs.items():
         rates = [r["msgs_per_s"] for r in rs]
-        targets[name] = {"msgs_per_s": report.median(rates), "all_msgs_per_s": rates,
-                         "cpu_s_per_million": report.median([r["cpu_s_per_million"] for r in rs]),
-                         "host_busy_cores": report.median([r.get("host_cpu", {}).get("busy_cores", 0.0) for r in rs]),
-                         "stored_share": sum(r.get("stored", 0) for r in rs)
-                                         / max(1, sum(r.get("sent", 0) for r in rs)),
-                         "outcomes": [r["outcome"] for r in rs]}
+        targets[name] = {
+            "msgs_per_s": report.median(rates),
+            "all_msgs_per_s": rates,
+            "cpu_s_per_million": report.median([r["cpu_s_per_million"] for r in rs]),
+            "host_busy_cores": report.median([r.get("host_cpu", {}).get("busy_cores", 0.0) for r in rs]),
+            "stored_share": sum(r.get("stored", 0) for r in rs) / max(1, sum(r.get("sent", 0) for r in rs)),
+            "outcomes": [r["outcome"] for r in rs],
+        }
     logjet = targets["logjet"]["msgs_per_s"]
     ours = {spec.name for spec in specs} | {"logjet"}
-    ratios = {name: round(logjet / t["msgs_per_s"], 3) for name, t in targets.items()
-              if name not in ours and t["msgs_per_s"]}
+    ratios = {
+        name: round(logjet / t["msgs_per_s"], 3) for name, t in targets.items() if name not in ours and t["msgs_per_s"]
+    }
     return {"targets": targets, "ratio_logjet_to": ratios, "alert_rules": alert_cost.summarize(runs, targets, specs)}
 
 

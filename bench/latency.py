@@ -55,8 +55,9 @@ def _part_probes(path: str, app: bytes, found: dict[int, tuple[int, int]]) -> No
                         found[sent] = (int(recv[r]), visible)
 
 
-def probe_times(data_dir: str, found: dict[int, tuple[int, int]] | None = None,
-                seen: set[str] | None = None) -> dict[int, tuple[int, int]]:
+def probe_times(
+    data_dir: str, found: dict[int, tuple[int, int]] | None = None, seen: set[str] | None = None
+) -> dict[int, tuple[int, int]]:
     """{sent_ns: (recv_ns, visible_ns)} of every probe in the data dir (added to `found`);
     parts in `seen` are skipped, and the parts read are added to it."""
     found = {} if found is None else found
@@ -111,8 +112,11 @@ def summarize(times: dict[int, tuple[int, int]], probes_sent: int) -> dict:
     sent = np.fromiter(times.keys(), np.int64, len(times))
     recv = np.fromiter((v[0] for v in times.values()), np.int64, len(times))
     vis = np.fromiter((v[1] for v in times.values()), np.int64, len(times))
-    for name, values in (("send_to_visible", vis - sent), ("send_to_received", recv - sent),
-                         ("received_to_visible", vis - recv)):
+    for name, values in (
+        ("send_to_visible", vis - sent),
+        ("send_to_received", recv - sent),
+        ("received_to_visible", vis - recv),
+    ):
         ms = values / 1e6
         out[name] = {f"p{p:g}": round(float(np.percentile(ms, p)), 2) for p in PERCENTILES}
         out[name]["mean"] = round(float(ms.mean()), 2)

@@ -43,8 +43,14 @@ def warm_up(target, pool: Pool, load: Load) -> None:
     if not load.warmup:
         return
     base = target.poll().stored
-    n = send_direct(pool, load.proto, "127.0.0.1", target.port(load.proto), load.warmup,
-                    probes=WARMUP_PROBES if load.probes_per_s else 0)
+    n = send_direct(
+        pool,
+        load.proto,
+        "127.0.0.1",
+        target.port(load.proto),
+        load.warmup,
+        probes=WARMUP_PROBES if load.probes_per_s else 0,
+    )
     deadline = time.monotonic() + load.warmup_timeout_s
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline and target.alive():
@@ -68,10 +74,22 @@ def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
     port = target.port(load.proto)
     progress = ctx.RawArray("q", n)
     ready, start_evt, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=run_sender, name=f"bench-sender-{i}", daemon=True,
-                         args=(Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool),
-                               i, progress, ready, start_evt, results))
-             for i in range(n)]
+    procs = [
+        ctx.Process(
+            target=run_sender,
+            name=f"bench-sender-{i}",
+            daemon=True,
+            args=(
+                Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool),
+                i,
+                progress,
+                ready,
+                start_evt,
+                results,
+            ),
+        )
+        for i in range(n)
+    ]
     for p in procs:
         p.start()
     try:
@@ -146,25 +164,34 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
     seconds = max(1e-9, last_change - first)
     cpu = after["cpu_s"] - before["cpu_s"]
     result = {
-        "target": target.name, "version": target.version, "outcome": outcome,
-        "sent": sent_total, "probes": sum(r["probes"] for r in reports.values()), "stored": stored,
-        "received": p.received - base.received, "dropped": p.dropped - base.dropped,
+        "target": target.name,
+        "version": target.version,
+        "outcome": outcome,
+        "sent": sent_total,
+        "probes": sum(r["probes"] for r in reports.values()),
+        "stored": stored,
+        "received": p.received - base.received,
+        "dropped": p.dropped - base.dropped,
         "lost": max(0, sent_total - stored - (p.dropped - base.dropped)),
         "send_errors": sum(r["errors"] for r in reports.values()),
         "sender_failures": [r["error"] for r in reports.values() if "error" in r],
-        "seconds": round(seconds, 3), "send_seconds": round(last - first, 3),
+        "seconds": round(seconds, 3),
+        "send_seconds": round(last - first, 3),
         "msgs_per_s": round(stored / seconds, 1),
         "send_rate": round(sent_total / max(1e-9, last - first), 1),
-        "cpu_s": round(cpu, 3), "cpu_s_per_million": round(cpu / max(stored, 1) * 1e6, 3),
+        "cpu_s": round(cpu, 3),
+        "cpu_s_per_million": round(cpu / max(stored, 1) * 1e6, 3),
         "host_cpu": host_cpu(ticks, ticks_after, time.time() - t0),
         "timeline": _thin([(round(t - (first - t0), 3), s, m) for t, s, m in timeline]),
     }
     if "cpu_by_role" in after:
-        result["cpu_by_role"] = {k: round(v - before["cpu_by_role"].get(k, 0.0), 3)
-                                 for k, v in after["cpu_by_role"].items()}
+        result["cpu_by_role"] = {
+            k: round(v - before["cpu_by_role"].get(k, 0.0), 3) for k, v in after["cpu_by_role"].items()
+        }
         result["rss_by_role_mb"] = {k: round(v / 2**20, 1) for k, v in after["rss_by_role"].items()}
-        result["dropped_by_reason"] = {k: int(v - before["dropped_by_reason"].get(k, 0.0))
-                                       for k, v in after["dropped_by_reason"].items() if v}
+        result["dropped_by_reason"] = {
+            k: int(v - before["dropped_by_reason"].get(k, 0.0)) for k, v in after["dropped_by_reason"].items() if v
+        }
     if "alert_matches" in after:
         result["alert_matches"] = int(after["alert_matches"] - before["alert_matches"])
     return result
@@ -189,8 +216,11 @@ def host_cpu(before: list[int], after: list[int], seconds: float) -> dict:
     d = [b - a for a, b in zip(before, after)]
     tck = os.sysconf("SC_CLK_TCK")
     busy = d[0] + d[1] + d[2] + d[5] + d[6]
-    return {"busy_cores": round(busy / tck / seconds, 2), "steal_cores": round(d[7] / tck / seconds, 2),
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "busy_cores": round(busy / tck / seconds, 2),
+        "steal_cores": round(d[7] / tck / seconds, 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def _thin(points: list, most: int = TIMELINE_POINTS) -> list:

@@ -47,8 +47,10 @@ class Progress:
     def _draw(self, sent: int, stored: int, rate: float, now: float) -> None:
         share = min(1.0, stored / self.total)
         bar = "#" * int(share * WIDTH) + "-" * (WIDTH - int(share * WIDTH))
-        line = (f"{self.label:<10} [{bar}] {share:4.0%}  stored {stored:>11,}  sent {sent:>11,}  "
-                f"{rate:>10,.0f} msgs/s  {now - self._t0:6.1f}s")
+        line = (
+            f"{self.label:<10} [{bar}] {share:4.0%}  stored {stored:>11,}  sent {sent:>11,}  "
+            f"{rate:>10,.0f} msgs/s  {now - self._t0:6.1f}s"
+        )
         if self.tty:
             self.stream.write("\r" + line + "\x1b[K")
         else:

@@ -82,9 +82,16 @@ def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: PartWrite
             level = max(h.level for _, h in inputs) + 1
             first = min(h.min_time for _, h in inputs)
             out = os.path.join(os.path.dirname(group[0]), part_name(level, first, INSTANCE, writer.next_seq()))
-            merge_parts(inputs, out, instance=INSTANCE, zstd_level=merge_zstd_level(storage, inputs),
-                        block_rows=storage.block_rows, index_builder=builder, fsync=False,
-                        derive_fields=storage.derive_fields)
+            merge_parts(
+                inputs,
+                out,
+                instance=INSTANCE,
+                zstd_level=merge_zstd_level(storage, inputs),
+                block_rows=storage.block_rows,
+                index_builder=builder,
+                fsync=False,
+                derive_fields=storage.derive_fields,
+            )
             remove_replaced(group, fsync=False)
 
 
@@ -97,8 +104,15 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     os.makedirs(data_dir, exist_ok=True)
     storage = Storage(fsync=False)
     builder = make_index_builder(storage)
-    writer = PartWriter(data_dir, INSTANCE, storage.block_rows, storage.zstd_level, False, index_builder=builder,
-                        derive_fields=storage.derive_fields)
+    writer = PartWriter(
+        data_dir,
+        INSTANCE,
+        storage.block_rows,
+        storage.zstd_level,
+        False,
+        index_builder=builder,
+        derive_fields=storage.derive_fields,
+    )
     start_s = time.time() - rows * STEP_S - 60
     rare = None
     pending, pending_rows = [], 0
@@ -107,7 +121,7 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
         n = min(GEN_CHUNK, rows - lo)
         lines = messages(n, seed=seed + k, now=start_s + lo * STEP_S)
         if rare is None and lo + n > rows // 2:
-            rare = _HASH_RE.search(b"\n".join(lines[rows // 2 - lo:])).group(1).decode()
+            rare = _HASH_RE.search(b"\n".join(lines[rows // 2 - lo :])).group(1).decode()
         for batch in iter_rows(lines, recv_ns=int((start_s + (lo + n) * STEP_S) * 1e9)):
             pending.append(batch)
             pending_rows += len(batch)
@@ -119,8 +133,13 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     if pending:
         writer.write_flush(concat(pending), {"bench": rows})
         _merge_caught_up(data_dir, storage, builder, writer)
-    marker = {"rows": rows, "seed": seed, "rare": rare, "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "seconds": round(time.time() - t0, 1)}
+    marker = {
+        "rows": rows,
+        "seed": seed,
+        "rare": rare,
+        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(time.time() - t0, 1),
+    }
     with open(os.path.join(data_dir, MARKER), "w") as f:
         json.dump(marker, f)
     return marker
@@ -147,11 +166,17 @@ def storage_figures(data_dir: str) -> dict:
     raw = sum(h.raw_bytes for h in heads)
     data = sum(h.data_bytes for h in heads)
     index = sum(h.index_bytes for h in heads)
-    return {"rows": sum(h.rows for h in heads), "parts": len(heads),
-            "levels": sorted(h.level for h in heads), "raw_bytes": raw, "disk_bytes": disk,
-            "ratio": round(raw / disk, 2) if disk else None, "index_bytes": index,
-            "index_share": round(index / data, 4) if data else None,
-            "newest_ns": max((h.max_time for h in heads), default=0)}
+    return {
+        "rows": sum(h.rows for h in heads),
+        "parts": len(heads),
+        "levels": sorted(h.level for h in heads),
+        "raw_bytes": raw,
+        "disk_bytes": disk,
+        "ratio": round(raw / disk, 2) if disk else None,
+        "index_bytes": index,
+        "index_share": round(index / data, 4) if data else None,
+        "newest_ns": max((h.max_time for h in heads), default=0),
+    }
 
 
 def time_query(run, data_dir: str, query: str, start_ns, end_ns, runs: int) -> dict:
@@ -161,8 +186,12 @@ def time_query(run, data_dir: str, query: str, start_ns, end_ns, runs: int) -> d
         t0 = time.perf_counter()
         answer = list(run(data_dir, query, start_ns, end_ns, None))
         times.append(time.perf_counter() - t0)
-    return {"median_ms": round(1000 * statistics.median(times), 2), "min_ms": round(1000 * min(times), 2),
-            "max_ms": round(1000 * max(times), 2), "answer": _summary(answer)}
+    return {
+        "median_ms": round(1000 * statistics.median(times), 2),
+        "min_ms": round(1000 * min(times), 2),
+        "max_ms": round(1000 * max(times), 2),
+        "answer": _summary(answer),
+    }
 
 
 def _summary(answer: list) -> object:
@@ -175,8 +204,11 @@ def _summary(answer: list) -> object:
 def run_query_bench(args) -> int:
     run = _executor()
     if run is None:
-        print("logjet: the query executor (engine.query.execute.run_to_objects) is not in this build yet; "
-              "`logjet bench query` needs it", file=sys.stderr)
+        print(
+            "logjet: the query executor (engine.query.execute.run_to_objects) is not in this build yet; "
+            "`logjet bench query` needs it",
+            file=sys.stderr,
+        )
         return 2
     data_dir = args.data_dir or os.path.join(os.getcwd(), "bench", "data", f"query-{args.rows}")
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
@@ -192,23 +224,32 @@ def run_query_bench(args) -> int:
             entry[window] = time_query(run, data_dir, query, start, end, args.runs)
         results.append(entry)
         log(f"  {name}: {entry['all']['median_ms']} ms, last 5m {entry['last 5m']['median_ms']} ms")
-    out = {"bench": "query", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": report.machine(), "versions": report.versions(),
-           "config": {"rows": args.rows, "seed": args.seed, "runs": args.runs, "data_dir": data_dir},
-           "data": marker, "storage": figures, "results": results}
+    out = {
+        "bench": "query",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": report.machine(),
+        "versions": report.versions(),
+        "config": {"rows": args.rows, "seed": args.seed, "runs": args.runs, "data_dir": data_dir},
+        "data": marker,
+        "storage": figures,
+        "results": results,
+    }
     print_table(out)
-    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "query",
-                             report.plot_query)
+    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "query", report.plot_query)
     log(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
     return 0
 
 
 def print_table(out: dict) -> None:
     s = out["storage"]
-    print(f"{s['rows']:,} rows in {s['parts']} parts (levels {s['levels']}): {s['raw_bytes'] / 1e6:,.0f} MB raw, "
-          f"{s['disk_bytes'] / 1e6:,.0f} MB on disk, {s['ratio']}:1, "
-          f"index {100 * (s['index_share'] or 0):.1f}% of data")
+    print(
+        f"{s['rows']:,} rows in {s['parts']} parts (levels {s['levels']}): {s['raw_bytes'] / 1e6:,.0f} MB raw, "
+        f"{s['disk_bytes'] / 1e6:,.0f} MB on disk, {s['ratio']}:1, "
+        f"index {100 * (s['index_share'] or 0):.1f}% of data"
+    )
     print(f"{'query':<24} {'all: median ms':>15} {'last 5m: ms':>12}  answer (all / last 5m)")
     for r in out["results"]:
-        print(f"{r['name']:<24} {r['all']['median_ms']:>15.1f} {r['last 5m']['median_ms']:>12.1f}  "
-              f"{r['all']['answer']} / {r['last 5m']['answer']}")
+        print(
+            f"{r['name']:<24} {r['all']['median_ms']:>15.1f} {r['last 5m']['median_ms']:>12.1f}  "
+            f"{r['all']['answer']} / {r['last 5m']['answer']}"
+        )

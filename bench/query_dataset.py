@@ -28,31 +28,52 @@ from engine.write.intake import RingIntake
 BATCH = 50_000  # messages per parsed batch, about what a parser sees from a busy ring
 
 
-def rows_from_messages(messages: list[bytes], recv_ns: int, parser: BatchParser | None = None,
-                       intake: RingIntake | None = None, source: str = "10.0.0.7:40514") -> Rows:
+def rows_from_messages(
+    messages: list[bytes],
+    recv_ns: int,
+    parser: BatchParser | None = None,
+    intake: RingIntake | None = None,
+    source: str = "10.0.0.7:40514",
+) -> Rows:
     """`Rows` of raw syslog/JSON/plain messages, as the engine would store them."""
     parser = parser or BatchParser(Parse())
     intake = intake or RingIntake()
     out = []
     for lo in range(0, len(messages), BATCH):
-        frames = messages[lo:lo + BATCH]
+        frames = messages[lo : lo + BATCH]
         data = b"".join(frames)
         lens = np.fromiter((len(f) for f in frames), np.int64, len(frames))
         starts = np.zeros(len(frames), np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
         blob = source.encode()
         buf = bytearray(raw_size(len(frames), len(blob), len(data)))
-        write_raw(memoryview(buf), recv_ns, 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
-                  np.zeros(len(frames), np.uint8), blob, [data])
+        write_raw(
+            memoryview(buf),
+            recv_ns,
+            0,
+            starts,
+            starts + lens,
+            np.zeros(len(frames), np.uint16),
+            np.zeros(len(frames), np.uint8),
+            blob,
+            [data],
+        )
         header, arrays = parser.parse(RawBatch.decode(memoryview(buf)))
         _, rows = intake.decode(memoryview(encode_columns(header, arrays)))
         out.append(rows)
     return concat(out) if len(out) > 1 else out[0]
 
 
-def write_dataset(data_dir: str, count: int, span_s: float, end_ns: int | None = None,
-                  part_rows: int = 1_000_000, seed: int = 42, block_rows: int = 65536,
-                  index_builder=None) -> list[str]:
+def write_dataset(
+    data_dir: str,
+    count: int,
+    span_s: float,
+    end_ns: int | None = None,
+    part_rows: int = 1_000_000,
+    seed: int = 42,
+    block_rows: int = 65536,
+    index_builder=None,
+) -> list[str]:
     """Write `count` generated rows, evenly spread over the `span_s` seconds before `end_ns`;
     returns the part paths. Rows keep their generated content; only `_time` is rewritten."""
     from bench.generate import messages
@@ -74,8 +95,16 @@ def write_dataset(data_dir: str, count: int, span_s: float, end_ns: int | None =
             folder = os.path.join(data_dir, partition_of(int(part.time[0])))
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, part_name(1, int(part.time[0]), "bench", len(paths) + 1))
-            write_part(path, part, level=1, instance="bench", flush_id=f"bench-{len(paths)}",
-                       block_rows=block_rows, fsync=False, index_builder=index_builder)
+            write_part(
+                path,
+                part,
+                level=1,
+                instance="bench",
+                flush_id=f"bench-{len(paths)}",
+                block_rows=block_rows,
+                fsync=False,
+                index_builder=index_builder,
+            )
             paths.append(path)
     return paths
 

@@ -31,8 +31,13 @@ def colour(name: str, alert_rules: dict) -> str:
 
 def machine() -> dict:
     """Where the figures were taken: CPU model and counts (from lscpu), memory, OS, Python."""
-    info = {"hostname": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": sys.version.split()[0], "machine": platform.machine()}
+    info = {
+        "hostname": platform.node(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+    }
     try:
         info["usable_cpus"] = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -41,9 +46,15 @@ def machine() -> dict:
         out = subprocess.run(["lscpu"], capture_output=True, timeout=10, text=True).stdout
     except (OSError, subprocess.SubprocessError):
         out = ""
-    wanted = {"Model name": "cpu_model", "Socket(s)": "sockets", "Core(s) per socket": "cores_per_socket",
-              "Thread(s) per core": "threads_per_core", "CPU max MHz": "cpu_max_mhz", "L3 cache": "l3_cache",
-              "Hypervisor vendor": "hypervisor"}
+    wanted = {
+        "Model name": "cpu_model",
+        "Socket(s)": "sockets",
+        "Core(s) per socket": "cores_per_socket",
+        "Thread(s) per core": "threads_per_core",
+        "CPU max MHz": "cpu_max_mhz",
+        "L3 cache": "l3_cache",
+        "Hypervisor vendor": "hypervisor",
+    }
     for line in out.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in wanted:
@@ -63,8 +74,12 @@ def versions() -> dict:
 
     from engine import __version__
 
-    return {"logjet": __version__, "python": sys.version.split()[0], "numpy": numpy.__version__,
-            "numba": numba.__version__}
+    return {
+        "logjet": __version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+    }
 
 
 def median(values: list[float]) -> float:
@@ -102,9 +117,12 @@ def plot_ingest(result: dict, path: str) -> None:
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), dpi=75)
     c = result["config"]
     title = f"{c['proto']}, {c['messages']:,} msgs, {c['senders']} senders" + (
-        f", rate {c['rate']:,.0f}/s" if c.get("rate") else ", max rate")
-    fig.suptitle(f"logjet bench ingest ({title}) on {result['machine'].get('cpu_model', '?')}, "
-                 f"{result['machine']['cpus']} CPUs", fontsize=9)
+        f", rate {c['rate']:,.0f}/s" if c.get("rate") else ", max rate"
+    )
+    fig.suptitle(
+        f"logjet bench ingest ({title}) on {result['machine'].get('cpu_model', '?')}, {result['machine']['cpus']} CPUs",
+        fontsize=9,
+    )
 
     ax = axes[0]
     for name, runs in result["runs"].items():
@@ -113,8 +131,9 @@ def plot_ingest(result: dict, path: str) -> None:
             t = [p[0] for p in run["timeline"]]
             col = colour(name, rules)
             ax.plot(t, [p[1] / 1e6 for p in run["timeline"]], label=f"{name} stored", color=col)
-            ax.plot(t, [p[2] / 1e6 for p in run["timeline"]], ls="--", lw=0.8, color=col, alpha=0.6,
-                    label=f"{name} sent")
+            ax.plot(
+                t, [p[2] / 1e6 for p in run["timeline"]], ls="--", lw=0.8, color=col, alpha=0.6, label=f"{name} sent"
+            )
     ax.set_title("messages over time (median run; slope = rate)", fontsize=9)
     ax.set_xlabel("seconds since first send")
     ax.set_ylabel("million messages")
@@ -131,8 +150,7 @@ def plot_ingest(result: dict, path: str) -> None:
         label = f"{m:,.0f}k"
         if rules.get(n, {}).get("ratio") is not None:  # with rules / without, like the peers' ratio in the table
             label += f"\n×{rules[n]['ratio']:.2f} ({-rules[n]['cost_pct']:+.0f}%)"
-        ax.annotate(label, (i, m), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
-                    textcoords="offset points")
+        ax.annotate(label, (i, m), ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
     if rules and meds:
         ax.set_ylim(0, max(m + h for m, h in zip(meds, highs)) * 1.3)  # room for the two-line labels
     if len(names) > 3:
@@ -167,26 +185,34 @@ def markdown_ingest(result: dict) -> str:
     """Table rows for BENCHMARKS.md: one per target, with the ratio logjet / peer; then, with alert
     rules, what they cost (`bench.alert_cost`)."""
     c = result["config"]
-    load = (f"{c['proto']}, {c['data']}{' RFC 5424' if c.get('rfc5424') else ''}, "
-            + (f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate"))
-    lines = [f"| target | load | msgs/s (median of {c['repeat']}) | min-max | stored / sent | CPU s per M msgs "
-             "| machine busy (cores) | logjet / target |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    load = f"{c['proto']}, {c['data']}{' RFC 5424' if c.get('rfc5424') else ''}, " + (
+        f"{c['rate']:,.0f}/s" if c.get("rate") else "max rate"
+    )
+    lines = [
+        f"| target | load | msgs/s (median of {c['repeat']}) | min-max | stored / sent | CPU s per M msgs "
+        "| machine busy (cores) | logjet / target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
     rules = result["summary"].get("alert_rules", {})
     for name, s in result["summary"]["targets"].items():
         peer = name != "logjet" and name not in rules
         ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and peer else ""
-        lines.append(f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
-                     f"{max(s['all_msgs_per_s']):,.0f} | {s['stored_share']:.1%} | {s['cpu_s_per_million']:.2f} "
-                     f"| {s.get('host_busy_cores', 0):.2f} | {ratio} |")
+        lines.append(
+            f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
+            f"{max(s['all_msgs_per_s']):,.0f} | {s['stored_share']:.1%} | {s['cpu_s_per_million']:.2f} "
+            f"| {s.get('host_busy_cores', 0):.2f} | {ratio} |"
+        )
     if rules:
         lines += [""] + alert_cost.markdown(rules)
     lat = result.get("latency", {}).get("send_to_visible")
     if lat:
         lines.append("")
-        lines.append(f"send → visible at {c['rate']:,.0f} msgs/s: p50 {lat['p50']:,.0f} ms, "
-                     f"p95 {lat['p95']:,.0f} ms, p99 {lat['p99']:,.0f} ms "
-                     f"({result['latency']['probes_found']:,} probes)")
+        lines.append(
+            f"send → visible at {c['rate']:,.0f} msgs/s: p50 {lat['p50']:,.0f} ms, "
+            f"p95 {lat['p95']:,.0f} ms, p99 {lat['p99']:,.0f} ms "
+            f"({result['latency']['probes_found']:,} probes)"
+        )
     return "\n".join(lines)
 
 
@@ -198,15 +224,20 @@ def plot_query(result: dict, path: str) -> None:
     names = [r["name"] for r in rows]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     y = range(len(names))
-    ax.barh([i + 0.2 for i in y], [r["all"]["median_ms"] for r in rows], height=0.4,
-            label=f"all {result['config']['rows']:,} rows")
+    ax.barh(
+        [i + 0.2 for i in y],
+        [r["all"]["median_ms"] for r in rows],
+        height=0.4,
+        label=f"all {result['config']['rows']:,} rows",
+    )
     ax.barh([i - 0.2 for i in y], [r["last 5m"]["median_ms"] for r in rows], height=0.4, label="last 5 minutes")
     ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel(f"median ms of {result['config']['runs']} runs (log scale)")
-    ax.set_title(f"logjet bench query on {result['machine'].get('cpu_model', '')}, "
-                 f"{result['machine'].get('cpus')} CPUs")
+    ax.set_title(
+        f"logjet bench query on {result['machine'].get('cpu_model', '')}, {result['machine'].get('cpus')} CPUs"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -242,8 +273,10 @@ def plot_alert_latency(result: dict, path: str) -> None:
     ax.set_xlabel("percentile of probes")
     ax.set_ylabel("send → webhook (ms)")
     p = result["latency_s"]
-    ax.set_title(f"alert fire latency: p50 {p['p50'] * 1e3:.0f} ms, p99 {p['p99'] * 1e3:.0f} ms "
-                 f"({result['background_rate']:,.0f} msgs/s background)")
+    ax.set_title(
+        f"alert fire latency: p50 {p['p50'] * 1e3:.0f} ms, p99 {p['p99'] * 1e3:.0f} ms "
+        f"({result['background_rate']:,.0f} msgs/s background)"
+    )
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -30,13 +30,27 @@ def _raw_batch(lines: list[bytes], recv_ns: int) -> RawBatch:
     starts = np.zeros(len(lines), np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     buf = bytearray(raw_size(len(lines), len(SOURCE), len(data)))
-    write_raw(memoryview(buf), recv_ns, 0, starts, starts + lens, np.zeros(len(lines), np.uint16),
-              np.zeros(len(lines), np.uint8), SOURCE, [data])
+    write_raw(
+        memoryview(buf),
+        recv_ns,
+        0,
+        starts,
+        starts + lens,
+        np.zeros(len(lines), np.uint16),
+        np.zeros(len(lines), np.uint8),
+        SOURCE,
+        [data],
+    )
     return RawBatch.decode(memoryview(buf))
 
 
-def iter_rows(lines: Iterable[bytes], recv_ns: int | None = None, recv_step_ns: int = 0,
-              batch_lines: int = BATCH_LINES, settings: Parse | None = None) -> Iterator[Rows]:
+def iter_rows(
+    lines: Iterable[bytes],
+    recv_ns: int | None = None,
+    recv_step_ns: int = 0,
+    batch_lines: int = BATCH_LINES,
+    settings: Parse | None = None,
+) -> Iterator[Rows]:
     """One `Rows` per batch of `batch_lines` lines (without line terminators). Batch i is
     received at `recv_ns + i * recv_step_ns` (default: now)."""
     parser = BatchParser(settings or Parse())

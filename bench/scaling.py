@@ -54,8 +54,9 @@ def scaling(args) -> tuple[dict, str, str | None]:
             load = Load(args.proto, args.messages, senders, 0.0, 0.0, float(args.timeout), args.warmup)
             runs = []
             for rep in range(args.repeat):
-                target = LogjetTarget(os.path.join(tmp, f"r{r}p{p}-{rep}"),
-                                      ["--receivers", str(r), "--parsers", str(p), *tls])
+                target = LogjetTarget(
+                    os.path.join(tmp, f"r{r}p{p}-{rep}"), ["--receivers", str(r), "--parsers", str(p), *tls]
+                )
                 target.start()
                 try:
                     run = measure(target, pool, load, quiet=args.quiet)
@@ -63,18 +64,34 @@ def scaling(args) -> tuple[dict, str, str | None]:
                     target.stop()
                     target.remove()
                 runs.append({k: v for k, v in run.items() if k != "timeline"})
-            cell = {"receivers": r, "parsers": p, "senders": senders,
-                    "msgs_per_s": report.median([x["msgs_per_s"] for x in runs]), "runs": runs}
+            cell = {
+                "receivers": r,
+                "parsers": p,
+                "senders": senders,
+                "msgs_per_s": report.median([x["msgs_per_s"] for x in runs]),
+                "runs": runs,
+            }
             results.append(cell)
             print(f"R={r} P={p}: {cell['msgs_per_s']:,.0f} msgs/s", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "bench": "scaling", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "logjet " + " ".join(sys.argv[1:]), "machine": report.machine(), "versions": report.versions(),
-        "config": {"messages": args.messages, "proto": args.proto, "data": args.data, "senders_min": args.senders,
-                   "counts": counts, "diagonal": args.diagonal, "repeat": args.repeat, "seed": args.seed,
-                   "warmup": args.warmup},
+        "bench": "scaling",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "logjet " + " ".join(sys.argv[1:]),
+        "machine": report.machine(),
+        "versions": report.versions(),
+        "config": {
+            "messages": args.messages,
+            "proto": args.proto,
+            "data": args.data,
+            "senders_min": args.senders,
+            "counts": counts,
+            "diagonal": args.diagonal,
+            "repeat": args.repeat,
+            "seed": args.seed,
+            "warmup": args.warmup,
+        },
         "cells": results,
     }
     json_path, png_path = report.write(result, args.out or default_out(), f"scaling-{args.proto}", plot_scaling)
@@ -85,8 +102,7 @@ def markdown_scaling(result: dict) -> str:
     cells = {(c["receivers"], c["parsers"]): c["msgs_per_s"] for c in result["cells"]}
     rs = sorted({r for r, _ in cells})
     ps = sorted({p for _, p in cells})
-    lines = ["| receivers \\ parsers | " + " | ".join(f"P={p}" for p in ps) + " |",
-             "|---|" + "---:|" * len(ps)]
+    lines = ["| receivers \\ parsers | " + " | ".join(f"P={p}" for p in ps) + " |", "|---|" + "---:|" * len(ps)]
     for r in rs:
         row = [f"{cells[(r, p)]:,.0f}" if (r, p) in cells else "" for p in ps]
         lines.append(f"| R={r} | " + " | ".join(row) + " |")
@@ -114,8 +130,10 @@ def plot_scaling(result: dict, path: str) -> None:
         ps = sorted({c["parsers"] for c in cells})
         ax.plot(ps, [base * p for p in ps], ls=":", color="#777777", label="linear from 1×1")
     m = result["machine"]
-    ax.set_title(f"logjet ingest scaling ({result['config']['proto']}) on {m.get('cpu_model', '?')}, "
-                 f"{m['cpus']} CPUs", fontsize=8)
+    ax.set_title(
+        f"logjet ingest scaling ({result['config']['proto']}) on {m.get('cpu_model', '?')}, {m['cpus']} CPUs",
+        fontsize=8,
+    )
     ax.set_ylabel("thousand msgs/s")
     ax.set_xticks(sorted({c["parsers"] for c in cells}))
     ax.grid(alpha=0.3)

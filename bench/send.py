@@ -92,7 +92,7 @@ class _Stream:
         while i < j:
             k = i % self.n
             stop = min(self.n, k + (j - i), k + most)
-            yield self.data[self.bounds[k]:self.bounds[stop]], k, stop - k
+            yield self.data[self.bounds[k] : self.bounds[stop]], k, stop - k
             i += stop - k
 
 
@@ -134,7 +134,7 @@ class _Conn:
                 return
             b, base = self.bounds, self.bounds[first]
             for k in range(first, first + count):
-                sendto(view[b[k] - base:b[k + 1] - base], self.dest)
+                sendto(view[b[k] - base : b[k + 1] - base], self.dest)
         else:
             self.sock.sendall(view)
 
@@ -182,8 +182,17 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
     try:
         conn = _Conn(plan, stream.bounds)
     except OSError as exc:
-        results.put({"slot": slot, "error": f"cannot connect: {exc}", "first": 0.0, "last": 0.0, "sent": 0,
-                     "probes": 0, "errors": 0})
+        results.put(
+            {
+                "slot": slot,
+                "error": f"cannot connect: {exc}",
+                "first": 0.0,
+                "last": 0.0,
+                "sent": 0,
+                "probes": 0,
+                "errors": 0,
+            }
+        )
         ready.release()
         return
     ready.release()
@@ -217,8 +226,17 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
         t_last = time.time()
         conn.close()
     except (OSError, http.client.HTTPException) as exc:
-        results.put({"slot": slot, "error": f"{type(exc).__name__}: {exc}", "first": t0, "last": time.time(),
-                     "sent": sent, "probes": probes, "errors": plan.count - sent})
+        results.put(
+            {
+                "slot": slot,
+                "error": f"{type(exc).__name__}: {exc}",
+                "first": t0,
+                "last": time.time(),
+                "sent": sent,
+                "probes": probes,
+                "errors": plan.count - sent,
+            }
+        )
         return
     results.put({"slot": slot, "first": t0, "last": t_last, "sent": sent, "probes": probes, "errors": conn.errors})
 

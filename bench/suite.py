@@ -40,8 +40,14 @@ def run_suite(args) -> int:
         suite = tomllib.load(f)
     out = args.out or os.path.join(os.getcwd(), "bench", "results")
     name = os.path.splitext(os.path.basename(args.file))[0]
-    sections = [f"# Suite `{name}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-                suite.get("goal", ""), "", machine_line(report.machine()), ""]
+    sections = [
+        f"# Suite `{name}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        suite.get("goal", ""),
+        "",
+        machine_line(report.machine()),
+        "",
+    ]
     code = 0
     for case in suite["case"]:
         if args.only and case["name"] not in args.only:
@@ -54,8 +60,9 @@ def run_suite(args) -> int:
 
             result, json_path, png_path = ingest(cargs)
             table = report.markdown_ingest(result)
-            code |= 0 if all(r["outcome"] in ("complete", "settled")
-                             for rs in result["runs"].values() for r in rs) else 1
+            code |= (
+                0 if all(r["outcome"] in ("complete", "settled") for rs in result["runs"].values() for r in rs) else 1
+            )
         elif case["bench"] == "scaling":
             from bench.scaling import markdown_scaling, scaling
 
@@ -64,10 +71,20 @@ def run_suite(args) -> int:
         else:
             raise SystemExit(f"{args.file}: case {case['name']}: unknown bench {case['bench']!r}")
         notes = "".join(f"\nNote: {n}" for n in result.get("notes", []))
-        sections += [f"## {case['name']}", "", case.get("goal", ""), "",
-                     f"`logjet {' '.join(case_argv(case))}`", "", table, notes, "",
-                     f"Result: `{os.path.basename(json_path)}`" + (f", plot: `{os.path.basename(png_path)}`"
-                                                                    if png_path else ""), ""]
+        sections += [
+            f"## {case['name']}",
+            "",
+            case.get("goal", ""),
+            "",
+            f"`logjet {' '.join(case_argv(case))}`",
+            "",
+            table,
+            notes,
+            "",
+            f"Result: `{os.path.basename(json_path)}`"
+            + (f", plot: `{os.path.basename(png_path)}`" if png_path else ""),
+            "",
+        ]
     md_path = os.path.join(out, f"suite-{name}-{time.strftime('%Y%m%d-%H%M%S')}.md")
     with open(md_path, "w") as f:
         f.write("\n".join(sections))
@@ -77,7 +94,9 @@ def run_suite(args) -> int:
 
 
 def machine_line(m: dict) -> str:
-    return (f"Machine: {m.get('cpu_model', m.get('machine'))}, {m['cpus']} CPUs "
-            f"({m.get('sockets', '?')} socket, {m.get('cores_per_socket', '?')} cores/socket, "
-            f"{m.get('threads_per_core', '?')} threads/core), {m.get('memory_gib', '?')} GiB, "
-            f"{m['platform']}, Python {m['python']}; load average at start {m.get('load_avg_at_start')}.")
+    return (
+        f"Machine: {m.get('cpu_model', m.get('machine'))}, {m['cpus']} CPUs "
+        f"({m.get('sockets', '?')} socket, {m.get('cores_per_socket', '?')} cores/socket, "
+        f"{m.get('threads_per_core', '?')} threads/core), {m.get('memory_gib', '?')} GiB, "
+        f"{m['platform']}, Python {m['python']}; load average at start {m.get('load_avg_at_start')}."
+    )

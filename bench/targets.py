@@ -49,8 +49,15 @@ def by_label(samples: dict[str, float], name: str) -> dict[str, float]:
 
 
 class LogjetTarget:
-    def __init__(self, workdir: str, engine_args: list[str], url: str | None = None, syslog_port: int = 5514,
-                 name: str = "logjet", start_timeout: float | None = None):
+    def __init__(
+        self,
+        workdir: str,
+        engine_args: list[str],
+        url: str | None = None,
+        syslog_port: int = 5514,
+        name: str = "logjet",
+        start_timeout: float | None = None,
+    ):
         self.name = name
         self.workdir = workdir
         self.engine_args = engine_args
@@ -69,8 +76,14 @@ class LogjetTarget:
             return
         os.makedirs(self.workdir, exist_ok=True)
         timeout = {"start_timeout": self.start_timeout} if self.start_timeout else {}
-        self.engine = EngineProcess(os.path.join(self.workdir, "data"), "--retention", "0", *self.engine_args,
-                                    log_path=os.path.join(self.workdir, "engine.log"), **timeout).start()
+        self.engine = EngineProcess(
+            os.path.join(self.workdir, "data"),
+            "--retention",
+            "0",
+            *self.engine_args,
+            log_path=os.path.join(self.workdir, "engine.log"),
+            **timeout,
+        ).start()
         self.url = self.engine.url
         self._shm = InstanceDir(self.engine.instance)
 
@@ -83,23 +96,30 @@ class LogjetTarget:
     def poll(self) -> Poll:
         if self.engine is None:
             s = scrape(self.url)
-            return Poll(int(total(s, "logjet_written_rows_total")), int(total(s, "logjet_received_messages_total")),
-                        int(total(s, "logjet_dropped_messages_total")))
+            return Poll(
+                int(total(s, "logjet_written_rows_total")),
+                int(total(s, "logjet_received_messages_total")),
+                int(total(s, "logjet_dropped_messages_total")),
+            )
         samples = metrics.read_all(self._shm.metrics_files())
         got = {"written_rows_total": 0.0, "received_messages_total": 0.0, "dropped_messages_total": 0.0}
         for (name, _), value in samples.items():
             if name in got:
                 got[name] += value
-        return Poll(int(got["written_rows_total"]), int(got["received_messages_total"]),
-                    int(got["dropped_messages_total"]))
+        return Poll(
+            int(got["written_rows_total"]), int(got["received_messages_total"]), int(got["dropped_messages_total"])
+        )
 
     def snapshot(self) -> dict:
         s = scrape(self.url)
         cpu = by_label(s, "logjet_process_cpu_seconds_total")
-        return {"cpu_s": sum(cpu.values()), "cpu_by_role": cpu,
-                "rss_by_role": by_label(s, "logjet_process_resident_memory_bytes"),
-                "dropped_by_reason": by_label(s, "logjet_dropped_messages_total"),
-                "alert_matches": total(s, "logjet_alert_matches_total")}
+        return {
+            "cpu_s": sum(cpu.values()),
+            "cpu_by_role": cpu,
+            "rss_by_role": by_label(s, "logjet_process_resident_memory_bytes"),
+            "dropped_by_reason": by_label(s, "logjet_dropped_messages_total"),
+            "alert_matches": total(s, "logjet_alert_matches_total"),
+        }
 
     def alive(self) -> bool:
         return self.engine is None or self.engine.proc.poll() is None

@@ -39,8 +39,7 @@ def _serial() -> str:
 
 
 def _new_key(path: pathlib.Path) -> None:
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path),
-             cwd=path.parent)
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path), cwd=path.parent)
     path.chmod(0o600)
 
 
@@ -49,15 +48,37 @@ def make_ca(folder: pathlib.Path, name: str = "ca", subject: str = "/CN=logjet t
     folder.mkdir(parents=True, exist_ok=True)
     files = CertFiles(folder / f"{name}.crt", folder / f"{name}.key")
     _new_key(files.key)
-    _openssl("req", "-x509", "-new", "-key", str(files.key), "-out", str(files.cert), "-days", str(DAYS),
-             "-subj", subject, "-set_serial", _serial(),
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(files.key),
+        "-out",
+        str(files.cert),
+        "-days",
+        str(DAYS),
+        "-subj",
+        subject,
+        "-set_serial",
+        _serial(),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=folder,
+    )
     return files
 
 
-def make_cert(folder: pathlib.Path, name: str, ca: CertFiles, common_name: str, client: bool = False,
-              san: str = "DNS:localhost,IP:127.0.0.1") -> CertFiles:
+def make_cert(
+    folder: pathlib.Path,
+    name: str,
+    ca: CertFiles,
+    common_name: str,
+    client: bool = False,
+    san: str = "DNS:localhost,IP:127.0.0.1",
+) -> CertFiles:
     """A certificate signed by `ca`: a server certificate with `san`, or (`client`) a client one."""
     folder.mkdir(parents=True, exist_ok=True)
     files = CertFiles(folder / f"{name}.crt", folder / f"{name}.key")
@@ -70,22 +91,55 @@ def make_cert(folder: pathlib.Path, name: str, ca: CertFiles, common_name: str, 
     ext.write_text("\n".join(lines) + "\n")
     _new_key(files.key)
     _openssl("req", "-new", "-key", str(files.key), "-out", str(csr), "-subj", f"/CN={common_name}", cwd=folder)
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key), "-out", str(files.cert),
-             "-days", str(DAYS), "-set_serial", _serial(), "-extfile", str(ext), cwd=folder)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca.cert),
+        "-CAkey",
+        str(ca.key),
+        "-out",
+        str(files.cert),
+        "-days",
+        str(DAYS),
+        "-set_serial",
+        _serial(),
+        "-extfile",
+        str(ext),
+        cwd=folder,
+    )
     csr.unlink()
     ext.unlink()
     return files
 
 
-def make_self_signed(folder: pathlib.Path, name: str, common_name: str = "localhost",
-                     san: str = "DNS:localhost,IP:127.0.0.1") -> CertFiles:
+def make_self_signed(
+    folder: pathlib.Path, name: str, common_name: str = "localhost", san: str = "DNS:localhost,IP:127.0.0.1"
+) -> CertFiles:
     """A self-signed leaf certificate (no CA): the benchmark's server certificate, or a rogue one."""
     folder.mkdir(parents=True, exist_ok=True)
     files = CertFiles(folder / f"{name}.crt", folder / f"{name}.key")
     _new_key(files.key)
-    _openssl("req", "-x509", "-new", "-key", str(files.key), "-out", str(files.cert), "-days", str(DAYS),
-             "-subj", f"/CN={common_name}", "-set_serial", _serial(),
-             "-addext", f"subjectAltName={san}", cwd=folder)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(files.key),
+        "-out",
+        str(files.cert),
+        "-days",
+        str(DAYS),
+        "-subj",
+        f"/CN={common_name}",
+        "-set_serial",
+        _serial(),
+        "-addext",
+        f"subjectAltName={san}",
+        cwd=folder,
+    )
     return files
 
 

@@ -13,11 +13,16 @@ def _serve_overrides(args) -> dict:
     o = {}
     if args.data_dir:
         o["data_dir"] = args.data_dir
-    for flag, key in (("syslog_tcp", "listen.syslog_tcp"), ("syslog_udp", "listen.syslog_udp"),
-                      ("syslog_tls", "listen.syslog_tls"),
-                      ("http", "listen.http"), ("receivers", "workers.receivers"),
-                      ("parsers", "workers.parsers"), ("retention", "storage.retention"),
-                      ("alert_rules", "alerts.rules_file")):
+    for flag, key in (
+        ("syslog_tcp", "listen.syslog_tcp"),
+        ("syslog_udp", "listen.syslog_udp"),
+        ("syslog_tls", "listen.syslog_tls"),
+        ("http", "listen.http"),
+        ("receivers", "workers.receivers"),
+        ("parsers", "workers.parsers"),
+        ("retention", "storage.retention"),
+        ("alert_rules", "alerts.rules_file"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             o[key] = value
@@ -75,28 +80,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"logjet {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="run the engine in the foreground until SIGINT/SIGTERM",
-                       description="Run the engine until SIGINT/SIGTERM, then drain: everything accepted is "
-                                   "written before exit. Prints the bound ports as one JSON line on stdout.")
+    s = sub.add_parser(
+        "serve",
+        help="run the engine in the foreground until SIGINT/SIGTERM",
+        description="Run the engine until SIGINT/SIGTERM, then drain: everything accepted is "
+        "written before exit. Prints the bound ports as one JSON line on stdout.",
+    )
     s.add_argument("--config", help="TOML configuration file (see config/logjet.toml)")
     s.add_argument("--data-dir", help="where parts are stored (default ./data)")
-    s.add_argument("--syslog-tcp", metavar="HOST:PORT",
-                   help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)")
+    s.add_argument(
+        "--syslog-tcp",
+        metavar="HOST:PORT",
+        help="syslog TCP listener (default 0.0.0.0:5514; port 0 = any free port; '' = off)",
+    )
     s.add_argument("--syslog-udp", metavar="HOST:PORT", help="syslog UDP listener (default 0.0.0.0:5514)")
-    s.add_argument("--syslog-tls", metavar="HOST:PORT",
-                   help="syslog over TLS (RFC 5425, usually port 6514; default off); needs [tls] cert_file "
-                        "and key_file in the config")
+    s.add_argument(
+        "--syslog-tls",
+        metavar="HOST:PORT",
+        help="syslog over TLS (RFC 5425, usually port 6514; default off); needs [tls] cert_file "
+        "and key_file in the config",
+    )
     s.add_argument("--http", metavar="HOST:PORT", help="HTTP API (default 0.0.0.0:8080)")
     s.add_argument("--receivers", type=int, help="receiver processes (default: from the core count)")
     s.add_argument("--parsers", type=int, help="parser processes (default: from the core count)")
-    s.add_argument("--retention", metavar="DURATION",
-                   help="keep rows this long by their _time (default 7d; 0 = keep everything)")
+    s.add_argument(
+        "--retention", metavar="DURATION", help="keep rows this long by their _time (default 7d; 0 = keep everything)"
+    )
     s.add_argument("--alert-rules", metavar="FILE", help="alert rules file (TOML, see config/alerts.toml)")
     s.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     s.set_defaults(func=cmd_serve)
 
-    q = sub.add_parser("query", help="query stored rows; prints NDJSON",
-                       description="Print matching rows (newest first) as NDJSON, or the aggregation result.")
+    q = sub.add_parser(
+        "query",
+        help="query stored rows; prints NDJSON",
+        description="Print matching rows (newest first) as NDJSON, or the aggregation result.",
+    )
     src = q.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="read parts from this data dir (default ./data)")
     src.add_argument("--url", help="ask a running engine, e.g. http://127.0.0.1:8080")
@@ -115,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s logjet[%(process)d] %(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s logjet[%(process)d] %(levelname)s %(message)s", stream=sys.stderr
+    )
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

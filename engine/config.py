@@ -188,8 +188,11 @@ class Settings(_Section):
             parsers=self.workers.parsers or max(1, cores // 4),
         )
         # Absolute paths: workers and SIGHUP reloads read them, and error messages name them.
-        paths = {k: os.path.abspath(getattr(self.tls, k)) for k in ("cert_file", "key_file", "client_ca_file")
-                 if getattr(self.tls, k)}
+        paths = {
+            k: os.path.abspath(getattr(self.tls, k))
+            for k in ("cert_file", "key_file", "client_ca_file")
+            if getattr(self.tls, k)
+        }
         tls = msgspec.structs.replace(self.tls, **paths)
         return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir), tls=tls)
 
@@ -217,16 +220,20 @@ def _check_ring_sizes(s: "Settings") -> None:
     raw_limit = Ring.record_limit(parse_size(s.rings.raw_ring_bytes))
     one = s.ingest.max_message_bytes + FRAME_OVERHEAD + batch_overhead(1)
     if one > raw_limit // 2:
-        raise ValueError(f"rings.raw_ring_bytes = {s.rings.raw_ring_bytes} is too small for "
-                         f"ingest.max_message_bytes = {s.ingest.max_message_bytes}: a ring record "
-                         f"holds at most {raw_limit} bytes, and a raw batch may take half of that; "
-                         f"use at least {Ring.rounded_capacity(8 * one)} bytes")
+        raise ValueError(
+            f"rings.raw_ring_bytes = {s.rings.raw_ring_bytes} is too small for "
+            f"ingest.max_message_bytes = {s.ingest.max_message_bytes}: a ring record "
+            f"holds at most {raw_limit} bytes, and a raw batch may take half of that; "
+            f"use at least {Ring.rounded_capacity(8 * one)} bytes"
+        )
     col_limit = Ring.record_limit(parse_size(s.rings.column_ring_bytes))
     need = COLUMN_BATCH_GROWTH * max(raw_batch_bytes(s), one) + COLUMN_HEADER_ROOM
     if need > col_limit:
-        raise ValueError(f"rings.column_ring_bytes = {s.rings.column_ring_bytes} is too small for raw "
-                         f"batches of {raw_batch_bytes(s)} bytes: a parsed batch may need {need} bytes "
-                         f"and a record holds at most {col_limit}; raise it, or lower ingest.batch_bytes")
+        raise ValueError(
+            f"rings.column_ring_bytes = {s.rings.column_ring_bytes} is too small for raw "
+            f"batches of {raw_batch_bytes(s)} bytes: a parsed batch may need {need} bytes "
+            f"and a record holds at most {col_limit}; raise it, or lower ingest.batch_bytes"
+        )
 
 
 def load(path: str | None, overrides: dict | None = None) -> Settings:

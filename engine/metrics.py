@@ -39,11 +39,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
-    "tcp_framing_total": ("counter", "TCP connections by framing: lf, octet_counted, and lf_fallback "
-                                     "when an octet-counted stream broke off."),
+    "tcp_framing_total": (
+        "counter",
+        "TCP connections by framing: lf, octet_counted, and lf_fallback when an octet-counted stream broke off.",
+    ),
     "tls_handshakes_total": ("counter", "TLS handshakes on the syslog TLS listener, by outcome (ok, failed, timeout)."),
-    "tls_reloads_total": ("counter", "Reloads of the TLS certificate and key on SIGHUP, by outcome "
-                                     "(ok, failed: the old ones stay)."),
+    "tls_reloads_total": (
+        "counter",
+        "Reloads of the TLS certificate and key on SIGHUP, by outcome (ok, failed: the old ones stay).",
+    ),
     "written_rows_total": ("counter", "Rows written into parts on disk."),
     "written_parts_total": ("counter", "Parts written, by origin (flush or merge)."),
     "quarantined_parts_total": ("counter", "Damaged parts moved aside."),
@@ -57,15 +61,23 @@ CATALOG: dict[str, tuple[str, str]] = {
     "query_duration_seconds": ("histogram", "Time to answer one query."),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
-    "alert_notifications_total": ("counter", "Alert notifications, by notifier and outcome "
-                                             "(sent, retried, failed, dropped)."),
-    "alert_count_records_dropped_total": ("counter", "Batches' alert counts dropped, by reason "
-                                                     "(ring_full: the evaluator's ring; damaged: undecodable)."),
-    "alert_fire_latency_seconds": ("histogram", "From receipt of the batch that made an alert fire "
-                                                "to its notifications being queued."),
+    "alert_notifications_total": (
+        "counter",
+        "Alert notifications, by notifier and outcome (sent, retried, failed, dropped).",
+    ),
+    "alert_count_records_dropped_total": (
+        "counter",
+        "Batches' alert counts dropped, by reason (ring_full: the evaluator's ring; damaged: undecodable).",
+    ),
+    "alert_fire_latency_seconds": (
+        "histogram",
+        "From receipt of the batch that made an alert fire to its notifications being queued.",
+    ),
     "alert_rules": ("gauge", "Alert rules in force."),
-    "alert_groups_dropped_total": ("counter", "Match counts of new groups dropped because a rule tracked "
-                                              "MAX_GROUPS_PER_RULE groups."),
+    "alert_groups_dropped_total": (
+        "counter",
+        "Match counts of new groups dropped because a rule tracked MAX_GROUPS_PER_RULE groups.",
+    ),
     "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
     "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
     "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),

@@ -59,7 +59,7 @@ def _copy_spans(data, starts, offsets, out):
         o = offsets[i]
         ln = offsets[i + 1] - o
         # A slice assignment compiles to a memcpy-like loop: ~3x a byte loop.
-        out[o:o + ln] = data[s:s + ln]
+        out[o : o + ln] = data[s : s + ln]
 
 
 def take_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +181,7 @@ def _join_terminated(offsets, data, sep, out):
         s = offsets[i]
         e = offsets[i + 1]
         o = s - base + i
-        out[o:o + e - s] = data[s:e]
+        out[o : o + e - s] = data[s:e]
         out[o + e - s] = sep
 
 
@@ -354,8 +354,9 @@ def _csr_append(ptr, off, data, add_rows, add_off, add_data, new_ptr, pos_old, p
     new_ptr[n] = p
 
 
-def csr_append(ptr: np.ndarray, off: np.ndarray, data: np.ndarray, add_rows: np.ndarray, add_off: np.ndarray,
-               add_data: np.ndarray):
+def csr_append(
+    ptr: np.ndarray, off: np.ndarray, data: np.ndarray, add_rows: np.ndarray, add_off: np.ndarray, add_data: np.ndarray
+):
     """Add values to the ends of CSR row groups: row r's new values (rows `add_rows`, sorted,
     values (add_off, add_data)) follow its own. Returns (new_ptr, pos_old, pos_new, new_off,
     new_data): where each old and each added value went, for scattering per-value columns."""
@@ -368,6 +369,17 @@ def csr_append(ptr: np.ndarray, off: np.ndarray, data: np.ndarray, add_rows: np.
     pos_new = np.empty(len(add_rows), np.int64)
     new_off = np.empty(n_pairs + 1, np.int64)
     new_data = np.empty(int(off[-1] - off[0]) + int(add_off[-1]), np.uint8)
-    _csr_append(ptr, off, data, np.ascontiguousarray(add_rows, np.int64), add_off, add_data,
-                new_ptr, pos_old, pos_new, new_off, new_data)
+    _csr_append(
+        ptr,
+        off,
+        data,
+        np.ascontiguousarray(add_rows, np.int64),
+        add_off,
+        add_data,
+        new_ptr,
+        pos_old,
+        pos_new,
+        new_off,
+        new_data,
+    )
     return new_ptr, pos_old, pos_new, new_off, new_data

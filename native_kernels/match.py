@@ -30,7 +30,7 @@ from native_kernels.jit import kernel
 def _make_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     identity = np.arange(256, dtype=np.uint8)
     lower = identity.copy()
-    lower[ord("A"):ord("Z") + 1] += 32
+    lower[ord("A") : ord("Z") + 1] += 32
     token = np.zeros(256, np.bool_)
     for b in range(256):
         c = bytes([b])
@@ -96,8 +96,9 @@ def _find(data, starts, ends, cand, needle, alt, fold, token, check_left, check_
         out[i] = found
 
 
-def find_in_spans(data, starts, ends, cand, needle: bytes, ignore_case: bool,
-                  left_boundary: bool, right_boundary: bool) -> np.ndarray:
+def find_in_spans(
+    data, starts, ends, cand, needle: bytes, ignore_case: bool, left_boundary: bool, right_boundary: bool
+) -> np.ndarray:
     """bool[n]: candidate row i holds `needle` (folded when `ignore_case`), starting where the
     previous byte is not a token byte when `left_boundary`, and ending where the next byte is
     not one when `right_boundary`. Non-candidate rows are False. An empty needle matches every

@@ -18,7 +18,7 @@ from native_kernels.dictionary import check_spans
 from native_kernels.jit import kernel
 
 NUMBER_RE = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_POW10 = np.array([10.0 ** k for k in range(23)], np.float64)
+_POW10 = np.array([10.0**k for k in range(23)], np.float64)
 _OK, _NAN, _SLOW = 0, 1, 2
 
 
@@ -108,7 +108,7 @@ def parse_numbers(data, starts, ends) -> np.ndarray:
     if nslow:
         raw = data
         for i in slow[:nslow].tolist():
-            out[i] = float(raw[starts[i]:ends[i]].tobytes())
+            out[i] = float(raw[starts[i] : ends[i]].tobytes())
     return out
 
 

@@ -85,8 +85,10 @@ def dump(ps: PatternSet) -> bytes:
 
 def load(blob: bytes) -> PatternSet:
     n = int.from_bytes(blob[:8], "little")
-    return PatternSet(hyperscan.loadb(blob[8:8 + n], hyperscan.HS_MODE_BLOCK),
-                      hyperscan.loadb(blob[8 + n:], hyperscan.HS_MODE_BLOCK))
+    return PatternSet(
+        hyperscan.loadb(blob[8 : 8 + n], hyperscan.HS_MODE_BLOCK),
+        hyperscan.loadb(blob[8 + n :], hyperscan.HS_MODE_BLOCK),
+    )
 
 
 @dataclass
@@ -94,7 +96,7 @@ class Matches:
     """Pairs sorted by row, then pattern id."""
 
     rows: np.ndarray  # int64
-    ids: np.ndarray   # int32
+    ids: np.ndarray  # int32
 
     @classmethod
     def empty(cls) -> "Matches":
@@ -158,7 +160,7 @@ class PatternMatcher:
             cand = np.unique(np.searchsorted(starts, np.asarray(ends_found, np.int64) - 1, side="right") - 1)
             for r in cand.tolist():
                 one: list = []
-                self._scan(view[starts_l[r]:ends_l[r]], one)
+                self._scan(view[starts_l[r] : ends_l[r]], one)
                 if one:
                     rows.extend([r] * len(one))
                     ids.extend(sorted(one))
@@ -176,7 +178,7 @@ class PatternMatcher:
         for c0 in range(r0, r1, step):
             c1 = min(r1, c0 + step)
             found: list = []
-            self._scan(view[starts[c0]:ends[c1 - 1]], found)
+            self._scan(view[starts[c0] : ends[c1 - 1]], found)
             if found:
                 self._narrow(view, starts, ends, c0, c1, found, max(1, step // 8), rows, ids)
 

@@ -63,9 +63,12 @@ def _esc(c: int) -> str:
 
 
 _CATEGORIES = {  # PCRE spelling, may match a newline
-    _c.CATEGORY_DIGIT: ("\\d", False), _c.CATEGORY_NOT_DIGIT: ("\\D", True),
-    _c.CATEGORY_SPACE: ("\\s", True), _c.CATEGORY_NOT_SPACE: ("\\S", False),
-    _c.CATEGORY_WORD: ("\\w", False), _c.CATEGORY_NOT_WORD: ("\\W", True),
+    _c.CATEGORY_DIGIT: ("\\d", False),
+    _c.CATEGORY_NOT_DIGIT: ("\\D", True),
+    _c.CATEGORY_SPACE: ("\\s", True),
+    _c.CATEGORY_NOT_SPACE: ("\\S", False),
+    _c.CATEGORY_WORD: ("\\w", False),
+    _c.CATEGORY_NOT_WORD: ("\\W", True),
 }
 
 
@@ -122,8 +125,13 @@ class _Writer:
             if av is _c.AT_BOUNDARY:
                 return "\\b"
             self.exact = False
-            return {_c.AT_BEGINNING: "^", _c.AT_BEGINNING_STRING: "^", _c.AT_END: "$",
-                    _c.AT_END_STRING: "$", _c.AT_NON_BOUNDARY: "\\B"}[av]
+            return {
+                _c.AT_BEGINNING: "^",
+                _c.AT_BEGINNING_STRING: "^",
+                _c.AT_END: "$",
+                _c.AT_END_STRING: "$",
+                _c.AT_NON_BOUNDARY: "\\B",
+            }[av]
         raise _Unsupported(str(op))
 
     def charset(self, items) -> str:
@@ -216,7 +224,7 @@ class SpanRegex:
         in_place = len(rows) >= _IN_PLACE_SHARE * len(cand) and back_to_back_lines(data, starts, ends, _SEP)
         if in_place:
             base = int(starts[0])
-            buf = data[base:int(ends[-1]) + 1]
+            buf = data[base : int(ends[-1]) + 1]
             firsts = starts - base  # every row, candidate or not
         else:
             buf, row_start = join_candidates(data, starts, ends, cand, _SEP)
@@ -260,8 +268,14 @@ class SpanRegex:
 # The bytes a category matches in a bytes pattern, as `re` itself says.
 _CATEGORY_BYTES = {
     cat: frozenset(b for b in range(256) if re.fullmatch(text, bytes([b])))
-    for cat, text in ((_c.CATEGORY_DIGIT, rb"\d"), (_c.CATEGORY_NOT_DIGIT, rb"\D"), (_c.CATEGORY_SPACE, rb"\s"),
-                      (_c.CATEGORY_NOT_SPACE, rb"\S"), (_c.CATEGORY_WORD, rb"\w"), (_c.CATEGORY_NOT_WORD, rb"\W"))
+    for cat, text in (
+        (_c.CATEGORY_DIGIT, rb"\d"),
+        (_c.CATEGORY_NOT_DIGIT, rb"\D"),
+        (_c.CATEGORY_SPACE, rb"\s"),
+        (_c.CATEGORY_NOT_SPACE, rb"\S"),
+        (_c.CATEGORY_WORD, rb"\w"),
+        (_c.CATEGORY_NOT_WORD, rb"\W"),
+    )
 }
 # Stands for what is known to be no token byte (a separator, the message's start or end): a
 # token of a literal that reaches it ends there.

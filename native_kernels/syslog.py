@@ -67,8 +67,17 @@ import numpy as np
 from native_kernels.jit import kernel
 from native_kernels.sd import extract_sd, scan_sd
 from native_kernels.timestamps import (
-    STAMP_OK, STAMP_RANGE, STAMP_SYNTAX, TimeZone, bsd_local_ns, local_reference, parse_bsd,
-    parse_rfc3339, parse_rfc3339_loose, parse_rfc3339_spans, readonly,
+    STAMP_OK,
+    STAMP_RANGE,
+    STAMP_SYNTAX,
+    TimeZone,
+    bsd_local_ns,
+    local_reference,
+    parse_bsd,
+    parse_rfc3339,
+    parse_rfc3339_loose,
+    parse_rfc3339_spans,
+    readonly,
 )
 
 FORMAT_PLAIN, FORMAT_RFC5424, FORMAT_RFC3164, FORMAT_JSON = 0, 1, 2, 3
@@ -120,6 +129,7 @@ class SyslogColumns(NamedTuple):
 
 # --- kernels ----------------------------------------------------------------------------------
 
+
 @kernel
 def _is_space(c):
     return c == _SP or c == _TAB or c == _LF or c == _CR
@@ -139,8 +149,19 @@ def _is_host_char(c):
 @kernel
 def _is_tag_char(c):
     # a program name: letters, digits, UTF-8, . _ - / ( ) % # @
-    return _is_alnum(c) or c >= 0x80 or c == 46 or c == 95 or c == _DASH or c == 47 \
-        or c == 40 or c == 41 or c == 37 or c == 35 or c == 64
+    return (
+        _is_alnum(c)
+        or c >= 0x80
+        or c == 46
+        or c == 95
+        or c == _DASH
+        or c == 47
+        or c == 40
+        or c == 41
+        or c == 37
+        or c == 35
+        or c == 64
+    )
 
 
 @kernel
@@ -187,8 +208,7 @@ def _parse_5424(data, p, e):
                 ok = False
                 break
             p += 1
-            limit = MAX_HOSTNAME if f == 0 else MAX_APPNAME if f == 1 else \
-                MAX_PROCID if f == 2 else MAX_MSGID
+            limit = MAX_HOSTNAME if f == 0 else MAX_APPNAME if f == 1 else MAX_PROCID if f == 2 else MAX_MSGID
             q = p  # the field runs to the next SP; 1..limit bytes of PRINTUSASCII
             while q < e and 33 <= data[q] <= 126:
                 q += 1
@@ -301,9 +321,12 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
         h = p
         while h < e and h - p <= 255 and _is_host_char(data[h]):
             h += 1
-        if h > p and h - p <= 255 and (h == e or data[h] == _SP) \
-                and (_is_alnum(data[h - 1]) or data[h - 1] >= 0x80
-                     or (h == p + 1 and data[p] == _DASH)):
+        if (
+            h > p
+            and h - p <= 255
+            and (h == e or data[h] == _SP)
+            and (_is_alnum(data[h - 1]) or data[h - 1] >= 0x80 or (h == p + 1 and data[p] == _DASH))
+        ):
             if not (h == p + 1 and data[p] == _DASH):
                 hs, he = p, h
             p = h
@@ -321,8 +344,7 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
         r = p + 1
         while r < e and data[r] != _RBR and data[r] != _SP:
             r += 1
-        if r < e and data[r] == _RBR and (r + 1 == e or data[r + 1] == _COLON
-                                           or data[r + 1] == _SP):
+        if r < e and data[r] == _RBR and (r + 1 == e or data[r + 1] == _COLON or data[r + 1] == _SP):
             if r > p + 1:
                 pid_s, pid_e = p + 1, r
             p = r + 1
@@ -366,8 +388,9 @@ def _parse_3164(data, p, e, had_pri, recv_local_ns, recv_year):
 
 
 @kernel
-def _parse_batch(data, starts, ends, recv_ns, recv_local_ns, recv_year,
-                 fmt, sev, fac, ver, time_ns, ts_kind, flags, spans):
+def _parse_batch(
+    data, starts, ends, recv_ns, recv_local_ns, recv_year, fmt, sev, fac, ver, time_ns, ts_kind, flags, spans
+):
     for i in range(starts.shape[0]):
         s = starts[i]
         e = ends[i]
@@ -437,8 +460,8 @@ def _parse_batch(data, starts, ends, recv_ns, recv_local_ns, recv_year,
 
 # --- public wrapper ---------------------------------------------------------------------------
 
-def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                 recv_ns: int, tz: TimeZone) -> SyslogColumns:
+
+def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, recv_ns: int, tz: TimeZone) -> SyslogColumns:
     """Parse frames `data[starts[i]:ends[i]]` (without their LF/CRLF/NUL trailer) of one batch.
 
     `recv_ns`: the batch's receive time, ns since epoch UTC; rows without a usable stamp get it.
@@ -471,8 +494,22 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     flags = np.empty(n, np.uint8)
     spans = np.empty((12, n), np.int64)
     if n:
-        _parse_batch(data, starts, ends, np.int64(recv_ns), np.int64(recv_local_ns),
-                     np.int64(recv_year), fmt, sev, fac, ver, time_ns, ts_kind, flags, spans)
+        _parse_batch(
+            data,
+            starts,
+            ends,
+            np.int64(recv_ns),
+            np.int64(recv_local_ns),
+            np.int64(recv_year),
+            fmt,
+            sev,
+            fac,
+            ver,
+            time_ns,
+            ts_kind,
+            flags,
+            spans,
+        )
         local = ts_kind == TS_LOCAL
         if local.any():
             time_ns[local] = tz.to_utc(time_ns[local])
@@ -482,10 +519,9 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 def warm_up() -> None:
     """Compile (or load from cache) the kernels of syslog.py, sd.py and timestamps.py: call
     before a worker reports ready."""
-    line = b"<13>1 2003-10-11T22:14:15.003Z h a - - [x y=\"1\"] m\n<13>Oct 11 22:14:15 h a: m"
+    line = b'<13>1 2003-10-11T22:14:15.003Z h a - - [x y="1"] m\n<13>Oct 11 22:14:15 h a: m'
     data = np.frombuffer(line, np.uint8)
     cut = line.index(b"\n")
-    cols = parse_frames(data, np.array([0, cut + 1]), np.array([cut, len(line)]), 0,
-                        TimeZone.from_name("UTC"))
+    cols = parse_frames(data, np.array([0, cut + 1]), np.array([cut, len(line)]), 0, TimeZone.from_name("UTC"))
     extract_sd(data, cols.sd_s, cols.sd_e)
     parse_rfc3339_spans(data, np.array([6]), np.array([30]))

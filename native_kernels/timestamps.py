@@ -50,6 +50,7 @@ _PROBE_STEP_S = 86_400
 
 # --- calendar ---------------------------------------------------------------------------------
 
+
 @kernel
 def days_from_civil(y, m, d):
     """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (any year, 0 and below too)."""
@@ -96,6 +97,7 @@ def days_in_month(y, m):
 # atomic reference-count increment and decrement, which made the per-frame call chain ~3x
 # slower than the parsing itself. Only the stamp parsers below take `data`.
 
+
 @kernel
 def _digit(c):
     """Value of an ASCII digit, or -1."""
@@ -116,8 +118,20 @@ def _month(a, b, c):
     """Month 1..12 of a three-letter English abbreviation (any case), or 0."""
     # int64 before shifting: uint8 << 16 would wrap where the kernel runs as plain Python
     key = (np.int64(a | 32) << 16) | (np.int64(b | 32) << 8) | np.int64(c | 32)
-    names = (0x6A616E, 0x666562, 0x6D6172, 0x617072, 0x6D6179, 0x6A756E,
-             0x6A756C, 0x617567, 0x736570, 0x6F6374, 0x6E6F76, 0x646563)  # jan feb ... dec
+    names = (
+        0x6A616E,
+        0x666562,
+        0x6D6172,
+        0x617072,
+        0x6D6179,
+        0x6A756E,
+        0x6A756C,
+        0x617567,
+        0x736570,
+        0x6F6374,
+        0x6E6F76,
+        0x646563,
+    )  # jan feb ... dec
     for k in range(12):
         if names[k] == key:
             return k + 1
@@ -125,6 +139,7 @@ def _month(a, b, c):
 
 
 # --- RFC 3339 (RFC 5424 TIMESTAMP) ------------------------------------------------------------
+
 
 @kernel
 def _rfc3339(data, p, end, loose):
@@ -141,9 +156,20 @@ def _rfc3339(data, p, end, loose):
     mm = _two(data[p + 14], data[p + 15])
     ss = _two(data[p + 17], data[p + 18])
     t = data[p + 10]
-    if yh < 0 or yl < 0 or month < 0 or day < 0 or hh < 0 or mm < 0 or ss < 0 \
-            or data[p + 4] != 45 or data[p + 7] != 45 or not (t == 84 or (loose and t == 116)) \
-            or data[p + 13] != 58 or data[p + 16] != 58:  # - - T : :
+    if (
+        yh < 0
+        or yl < 0
+        or month < 0
+        or day < 0
+        or hh < 0
+        or mm < 0
+        or ss < 0
+        or data[p + 4] != 45
+        or data[p + 7] != 45
+        or not (t == 84 or (loose and t == 116))
+        or data[p + 13] != 58
+        or data[p + 16] != 58
+    ):  # - - T : :
         return STAMP_SYNTAX, p, 0, False
     year = yh * 100 + yl
     q = p + 19
@@ -181,8 +207,16 @@ def _rfc3339(data, p, end, loose):
         has_offset = False  # local time
     else:
         return STAMP_SYNTAX, p, 0, False
-    if bad_offset or month < 1 or month > 12 or day < 1 or day > days_in_month(year, month) \
-            or hh > 23 or mm > 59 or ss > 60:
+    if (
+        bad_offset
+        or month < 1
+        or month > 12
+        or day < 1
+        or day > days_in_month(year, month)
+        or hh > 23
+        or mm > 59
+        or ss > 60
+    ):
         return STAMP_RANGE, q, 0, has_offset
     secs = days_from_civil(year, month, day) * 86400 + hh * 3600 + mm * 60 + ss - off_s
     if secs > MAX_ABS_SECONDS or secs < -MAX_ABS_SECONDS:
@@ -223,15 +257,15 @@ def _parse_rfc3339_spans(data, starts, ends, out_ns, out_ok):
         out_ns[i] = t
 
 
-def parse_rfc3339_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def parse_rfc3339_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """RFC 3339 stamps that fill `data[starts[i]:ends[i]]` exactly, one kernel call for all.
     Returns (utc_ns int64, ok bool); ns is 0 where ok is False."""
     data = np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    if starts.shape != ends.shape or (starts.size and (
-            starts.min() < 0 or ends.max() > data.shape[0] or np.any(ends < starts))):
+    if starts.shape != ends.shape or (
+        starts.size and (starts.min() < 0 or ends.max() > data.shape[0] or np.any(ends < starts))
+    ):
         raise ValueError("spans must satisfy 0 <= start <= end <= len(data)")
     out_ns = np.empty(starts.shape[0], np.int64)
     out_ok = np.empty(starts.shape[0], np.bool_)
@@ -240,6 +274,7 @@ def parse_rfc3339_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray
 
 
 # --- RFC 3164 (BSD) TIMESTAMP -----------------------------------------------------------------
+
 
 @kernel
 def parse_bsd(data, p, end):

@@ -119,5 +119,6 @@ class CandidateTable:
         (ascending, each once), numbered from `row0`."""
         row_offsets = np.ascontiguousarray(row_offsets, np.int64)
         hashes = np.ascontiguousarray(hashes, np.uint64)
-        return _candidate_rows(row_offsets, hashes, np.int64(row0), self.slot_key, self.slot_cand,
-                               self.size, len(self.candidates))
+        return _candidate_rows(
+            row_offsets, hashes, np.int64(row0), self.slot_key, self.slot_cand, self.size, len(self.candidates)
+        )

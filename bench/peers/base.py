@@ -97,8 +97,14 @@ class Peer:
         with open(conf_path, "w") as f:
             f.write(self.render_config(framing))
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(conf_path), stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env())
+        self.proc = subprocess.Popen(
+            self.command(conf_path),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env=self.env(),
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
@@ -111,8 +117,9 @@ class Peer:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise PeerError(f"{self.name} did not listen on port {self.port} in {START_TIMEOUT_S:.0f}s:\n"
-                                f"{self.log_text()}")
+                raise PeerError(
+                    f"{self.name} did not listen on port {self.port} in {START_TIMEOUT_S:.0f}s:\n{self.log_text()}"
+                )
             time.sleep(0.05)
 
     def stored(self) -> int:

@@ -18,8 +18,13 @@ class Rsyslog(Peer):
 
     @classmethod
     def find(cls) -> str | None:
-        return first_existing([shutil.which("rsyslogd"), "/usr/sbin/rsyslogd",
-                               os.path.join(LOCAL_PEERS, "rsyslog", "usr", "sbin", "rsyslogd")])
+        return first_existing(
+            [
+                shutil.which("rsyslogd"),
+                "/usr/sbin/rsyslogd",
+                os.path.join(LOCAL_PEERS, "rsyslog", "usr", "sbin", "rsyslogd"),
+            ]
+        )
 
     @classmethod
     def version(cls, binary: str) -> str:

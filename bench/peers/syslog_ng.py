@@ -35,8 +35,9 @@ class SyslogNg(Peer):
 
     @classmethod
     def find(cls) -> str | None:
-        return first_existing([shutil.which("syslog-ng"), "/usr/sbin/syslog-ng",
-                               os.path.join(UNPACKED, "usr", "sbin", "syslog-ng")])
+        return first_existing(
+            [shutil.which("syslog-ng"), "/usr/sbin/syslog-ng", os.path.join(UNPACKED, "usr", "sbin", "syslog-ng")]
+        )
 
     @classmethod
     def _env_for(cls, binary: str) -> dict[str, str]:
@@ -48,8 +49,9 @@ class SyslogNg(Peer):
 
     @classmethod
     def version(cls, binary: str) -> str:
-        out = subprocess.run([binary, "--version"], capture_output=True, timeout=10,
-                             env=cls._env_for(binary)).stdout.decode(errors="replace")
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, timeout=10, env=cls._env_for(binary)
+        ).stdout.decode(errors="replace")
         return out.splitlines()[0].strip() if out else "unknown"
 
     def env(self) -> dict[str, str]:
@@ -60,8 +62,19 @@ class SyslogNg(Peer):
 
     def command(self, conf_path: str) -> list[str]:
         w = self.workdir
-        cmd = [self.binary, "-F", "--no-caps", "-f", conf_path, "-p", os.path.join(w, "syslog-ng.pid"),
-               "-R", os.path.join(w, "syslog-ng.persist"), "-c", os.path.join(w, "syslog-ng.ctl")]
+        cmd = [
+            self.binary,
+            "-F",
+            "--no-caps",
+            "-f",
+            conf_path,
+            "-p",
+            os.path.join(w, "syslog-ng.pid"),
+            "-R",
+            os.path.join(w, "syslog-ng.persist"),
+            "-c",
+            os.path.join(w, "syslog-ng.ctl"),
+        ]
         dirs = _unpacked_dirs(self.binary)
         if dirs:
             cmd.append(f"--module-path={dirs[1]}")

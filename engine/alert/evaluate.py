@@ -43,10 +43,12 @@ def _rfc3339(ns: int) -> str:
 
 def render_template(text: str, labels: dict[str, str], value: float) -> str:
     """Prometheus-style `{{ $labels.host }}` and `{{ $value }}` in annotations and labels."""
+
     def sub(m):
         if m.group(1) == "value":
             return str(int(value)) if float(value).is_integer() else f"{value:g}"
         return labels.get(m.group(2), "")
+
     return TEMPLATE_RE.sub(sub, text)
 
 
@@ -81,10 +83,10 @@ class Window:
 class Group:
     key: tuple[str, ...]
     window: Window
-    last_seen_ns: int = 0       # receive time of the last match (absence rules: or rule start)
-    last_recv_ns: int = 0       # receive time of the newest batch counted, for fire latency
+    last_seen_ns: int = 0  # receive time of the last match (absence rules: or rule start)
+    last_recv_ns: int = 0  # receive time of the newest batch counted, for fire latency
     firing: bool = False
-    pending_ns: int = 0         # since when the condition holds without firing yet (rule `for`)
+    pending_ns: int = 0  # since when the condition holds without firing yet (rule `for`)
     starts_ns: int = 0
     value: float = 0.0
     sent: dict[str, int] = field(default_factory=dict)  # notifier -> when last notified (firing)
@@ -172,8 +174,12 @@ class Evaluator:
 
     def _drop_group(self, st: RuleState, n: int) -> None:
         if not st.dropped_groups:
-            log.warning("alert rule %r tracks %d groups already; new groups are dropped (group_by %s)",
-                        st.rule.name, MAX_GROUPS_PER_RULE, ", ".join(st.rule.spec.group_by))
+            log.warning(
+                "alert rule %r tracks %d groups already; new groups are dropped (group_by %s)",
+                st.rule.name,
+                MAX_GROUPS_PER_RULE,
+                ", ".join(st.rule.spec.group_by),
+            )
         st.dropped_groups += 1
         if self.metrics is not None:
             m = self._dropped.get(st.rule.name)
@@ -224,9 +230,17 @@ class Evaluator:
     def alert(self, rule: Rule, g: Group, now: int, resolved: bool = False) -> Alert:
         labels = self._labels(rule, g)
         ann = {k: render_template(v, labels, g.value) for k, v in rule.spec.annotations.items()}
-        return Alert(rule=rule.name, status="resolved" if resolved else "firing", labels=labels,
-                     annotations=ann, starts_at=g.starts_ns / 1e9, ends_at=now / 1e9 if resolved else None,
-                     value=g.value, fingerprint=fingerprint(labels), generator_url=self._url(rule))
+        return Alert(
+            rule=rule.name,
+            status="resolved" if resolved else "firing",
+            labels=labels,
+            annotations=ann,
+            starts_at=g.starts_ns / 1e9,
+            ends_at=now / 1e9 if resolved else None,
+            value=g.value,
+            fingerprint=fingerprint(labels),
+            generator_url=self._url(rule),
+        )
 
     def _url(self, rule: Rule) -> str:
         if not self.external_url:
@@ -287,11 +301,19 @@ class Evaluator:
                 a = self.alert(st.rule, g, now)
                 silenced = self.silences.matching(a.labels, now) if self.silences else []
                 state = "pending" if not g.firing else "suppressed" if silenced else "firing"
-                out.append({"rule": a.rule, "state": state,
-                            "labels": a.labels, "annotations": a.annotations,
-                            "startsAt": _rfc3339(g.starts_ns if g.firing else g.pending_ns), "value": a.value,
-                            "fingerprint": a.fingerprint, "silencedBy": silenced,
-                            "generatorURL": a.generator_url})
+                out.append(
+                    {
+                        "rule": a.rule,
+                        "state": state,
+                        "labels": a.labels,
+                        "annotations": a.annotations,
+                        "startsAt": _rfc3339(g.starts_ns if g.firing else g.pending_ns),
+                        "value": a.value,
+                        "fingerprint": a.fingerprint,
+                        "silencedBy": silenced,
+                        "generatorURL": a.generator_url,
+                    }
+                )
         out.sort(key=lambda a: (a["rule"], a["fingerprint"]))
         return out
 
@@ -301,13 +323,27 @@ class Evaluator:
         out = []
         for st in self.states.values():
             r = st.rule
-            out.append({
-                "name": r.name, "kind": "absence" if r.spec.absent else "threshold",
-                "pattern": r.spec.pattern or None, "query": r.spec.query or None, "where": r.spec.where or None,
-                "threshold": r.spec.threshold, "window": r.spec.window, "group_by": list(r.spec.group_by),
-                "severity": r.spec.severity, "notifiers": list(r.notifiers),
-                "firing": sum(1 for g in st.groups.values() if g.firing),
-                "groups": [{"group": dict(zip(r.label_names, g.key)), "count": g.window.total(now, r.window_ns),
-                            "firing": g.firing} for g in list(st.groups.values())[:100]],
-            })
+            out.append(
+                {
+                    "name": r.name,
+                    "kind": "absence" if r.spec.absent else "threshold",
+                    "pattern": r.spec.pattern or None,
+                    "query": r.spec.query or None,
+                    "where": r.spec.where or None,
+                    "threshold": r.spec.threshold,
+                    "window": r.spec.window,
+                    "group_by": list(r.spec.group_by),
+                    "severity": r.spec.severity,
+                    "notifiers": list(r.notifiers),
+                    "firing": sum(1 for g in st.groups.values() if g.firing),
+                    "groups": [
+                        {
+                            "group": dict(zip(r.label_names, g.key)),
+                            "count": g.window.total(now, r.window_ns),
+                            "firing": g.firing,
+                        }
+                        for g in list(st.groups.values())[:100]
+                    ],
+                }
+            )
         return out

@@ -70,8 +70,12 @@ class IngestAlerts:
         self._query_rules = [r for r in rules.rules if r.filter is not None]
         self.needs_values = any(r.filter or r.where or r.group_fields for r in rules.rules)
         if rules.rules:
-            log.info("alert rules generation %d: %d rules (%d patterns)", generation, len(rules.rules),
-                     len(self._pattern_rules))
+            log.info(
+                "alert rules generation %d: %d rules (%d patterns)",
+                generation,
+                len(rules.rules),
+                len(self._pattern_rules),
+            )
         return True
 
     def patterns(self, msg_off: np.ndarray, msg_data: np.ndarray):
@@ -180,13 +184,23 @@ def _rows(a: dict, dicts: dict[str, list[bytes]] | None) -> Rows:
     """A column batch as `Rows`, for the query engine's filters."""
     d = dicts or {}
     return Rows(
-        time=a["time"], recv=a["recv"], severity=a["severity"], facility=a["facility"], format=a["format"],
-        flags=a["flags"], ids={c: a[c] for c in DICT_COLUMNS},
+        time=a["time"],
+        recv=a["recv"],
+        severity=a["severity"],
+        facility=a["facility"],
+        format=a["format"],
+        flags=a["flags"],
+        ids={c: a[c] for c in DICT_COLUMNS},
         dicts={c: d.get(c, []) for c in DICT_COLUMNS + ("fieldkey",)},
-        msg_off=a["msg_off"].astype(np.int64), msg_data=a["msg_data"],
-        sd_off=a["sd_off"].astype(np.int64), sd_data=a["sd_data"],
-        kv_ptr=a["kv_ptr"].astype(np.int64), kv_key=a["kv_key"], kv_kind=a["kv_kind"],
-        kv_off=a["kv_off"].astype(np.int64), kv_data=a["kv_data"],
+        msg_off=a["msg_off"].astype(np.int64),
+        msg_data=a["msg_data"],
+        sd_off=a["sd_off"].astype(np.int64),
+        sd_data=a["sd_data"],
+        kv_ptr=a["kv_ptr"].astype(np.int64),
+        kv_key=a["kv_key"],
+        kv_kind=a["kv_kind"],
+        kv_off=a["kv_off"].astype(np.int64),
+        kv_data=a["kv_data"],
     )
 
 

@@ -15,25 +15,25 @@ class Alert(msgspec.Struct):
 
     rule: str
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]        # alertname, severity, group_by values, the rule's labels
+    labels: dict[str, str]  # alertname, severity, group_by values, the rule's labels
     annotations: dict[str, str]
-    starts_at: float              # epoch seconds when it started firing
-    ends_at: float | None         # epoch seconds when it resolved; None while firing
-    value: float                  # the rule's count in its window at the last evaluation
-    fingerprint: str              # stable id of (rule, labels), hex
-    generator_url: str = ""       # a query URL that shows the matching rows
+    starts_at: float  # epoch seconds when it started firing
+    ends_at: float | None  # epoch seconds when it resolved; None while firing
+    value: float  # the rule's count in its window at the last evaluation
+    fingerprint: str  # stable id of (rule, labels), hex
+    generator_url: str = ""  # a query URL that shows the matching rows
 
 
 class NotifierConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`[notifiers.NAME]` in the rules file."""
 
     type: Literal["webhook", "alertmanager", "file"]
-    url: str = ""                 # webhook: the URL POSTed to; alertmanager: its base URL
-    path: str = ""                # file: the NDJSON file appended to
-    timeout: str = "5s"           # per request
+    url: str = ""  # webhook: the URL POSTed to; alertmanager: its base URL
+    path: str = ""  # file: the NDJSON file appended to
+    timeout: str = "5s"  # per request
     headers: dict[str, str] = {}  # extra HTTP headers (e.g. Authorization)
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 6
-    backoff: str = "500ms"        # first retry delay; doubles per attempt
+    backoff: str = "500ms"  # first retry delay; doubles per attempt
     max_backoff: str = "30s"
     queue_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     send_resolved: bool = True
@@ -45,6 +45,6 @@ class NotifierConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
         if self.type in ("webhook", "alertmanager") and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"a {self.type} notifier needs url = \"http://...\"")
+            raise ValueError(f'a {self.type} notifier needs url = "http://..."')
         if self.type == "file" and not self.path:
-            raise ValueError("a file notifier needs path = \"...\"")
+            raise ValueError('a file notifier needs path = "..."')

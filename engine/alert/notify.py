@@ -38,7 +38,7 @@ from engine.units import parse_duration_s
 
 log = logging.getLogger("logjet.alert")
 
-BATCH_MAX = 100      # alerts per request: bounds a body (~1 KiB an alert) and the time one try takes
+BATCH_MAX = 100  # alerts per request: bounds a body (~1 KiB an alert) and the time one try takes
 ERROR_TEXT_MAX = 200  # characters of an error response body quoted in the log
 
 OnOutcome = Callable[[str, str, int], None]
@@ -71,12 +71,12 @@ class _Sender:
         self._on_outcome = on_outcome
         # a full deque drops from the left as it is extended: the oldest alerts go first
         self._queue: collections.deque[Alert] = collections.deque(maxlen=config.queue_size)
-        self._wake = asyncio.Event()        # set when the queue gains alerts or closing begins
-        self._in_flight = 0                 # alerts taken off the queue, outcome not yet counted
-        self._closing = False               # drain the queue, then end the task
-        self._stopped = False               # task gone: later alerts are dropped at once
-        self._failing = False               # in a failure burst (warned; no success since)
-        self._burst_failed = 0              # alerts given up on in the current burst
+        self._wake = asyncio.Event()  # set when the queue gains alerts or closing begins
+        self._in_flight = 0  # alerts taken off the queue, outcome not yet counted
+        self._closing = False  # drain the queue, then end the task
+        self._stopped = False  # task gone: later alerts are dropped at once
+        self._failing = False  # in a failure burst (warned; no success since)
+        self._burst_failed = 0  # alerts given up on in the current burst
         self._delays = retry_delays(config)
         self._timeout = aiohttp.ClientTimeout(total=parse_duration_s(config.timeout))
         self._headers = CIMultiDict(config.headers)
@@ -163,15 +163,21 @@ class _Sender:
             verdict, reason = await self._attempt(payload)
             if verdict == _SENT:
                 if self._failing:
-                    log.info("notifier %r delivers again (%d alerts given up on meanwhile)",
-                             self.name, self._burst_failed)
+                    log.info(
+                        "notifier %r delivers again (%d alerts given up on meanwhile)", self.name, self._burst_failed
+                    )
                     self._failing, self._burst_failed = False, 0
                 self._on_outcome(self.name, "sent", n)
                 return
             if not self._failing:
-                log.warning("notifier %r (%s) cannot deliver: %s (up to %d attempts a request; "
-                            "no more warnings until it recovers)",
-                            self.name, self.config.type, reason, self.config.max_attempts)
+                log.warning(
+                    "notifier %r (%s) cannot deliver: %s (up to %d attempts a request; "
+                    "no more warnings until it recovers)",
+                    self.name,
+                    self.config.type,
+                    reason,
+                    self.config.max_attempts,
+                )
                 self._failing = True
             if verdict == _GIVE_UP or attempt == len(self._delays):
                 self._burst_failed += n
@@ -193,8 +199,7 @@ class _Sender:
             return _SENT, ""
         url = cfg.url if cfg.type == "webhook" else cfg.url.rstrip("/") + "/api/v2/alerts"
         try:
-            async with self._session.post(url, data=payload, headers=self._headers,
-                                          timeout=self._timeout) as resp:
+            async with self._session.post(url, data=payload, headers=self._headers, timeout=self._timeout) as resp:
                 text = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError

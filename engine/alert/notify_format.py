@@ -16,7 +16,7 @@ import msgspec
 
 from engine.alert.model import Alert
 
-WEBHOOK_VERSION = "4"           # Alertmanager's webhook format version we follow
+WEBHOOK_VERSION = "4"  # Alertmanager's webhook format version we follow
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: Alertmanager's endsAt of a firing alert
 # Alertmanager resolves an alert by itself at its endsAt. The evaluator re-sends firing alerts
 # every resend_interval (1m by default), so 5 minutes survive a few lost re-sends yet still
@@ -52,55 +52,70 @@ def webhook_body(receiver: str, alerts: list[Alert]) -> bytes:
     group_labels = {"alertname": next(iter(rules))} if len(rules) == 1 else {}
     # Alertmanager's groupKey is "<route key>:<group labels>"; logjet has one flat route, "{}"
     group_key = "{}:{" + ",".join(f"{k}={_encode(v).decode()}" for k, v in group_labels.items()) + "}"
-    return _encode({
-        "version": WEBHOOK_VERSION,
-        "groupKey": group_key,
-        "truncatedAlerts": 0,
-        "status": "firing" if any(a.status == "firing" for a in alerts) else "resolved",
-        "receiver": receiver,
-        "groupLabels": group_labels,
-        "commonLabels": _common([a.labels for a in alerts]),
-        "commonAnnotations": _common([a.annotations for a in alerts]),
-        "externalURL": "",
-        "alerts": [{
-            "status": a.status,
-            "labels": a.labels,
-            "annotations": a.annotations,
-            "startsAt": rfc3339(a.starts_at),
-            "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ZERO_TIME,
-            "generatorURL": a.generator_url,
-            "fingerprint": a.fingerprint,
-            "value": a.value,
-        } for a in alerts],
-    })
+    return _encode(
+        {
+            "version": WEBHOOK_VERSION,
+            "groupKey": group_key,
+            "truncatedAlerts": 0,
+            "status": "firing" if any(a.status == "firing" for a in alerts) else "resolved",
+            "receiver": receiver,
+            "groupLabels": group_labels,
+            "commonLabels": _common([a.labels for a in alerts]),
+            "commonAnnotations": _common([a.annotations for a in alerts]),
+            "externalURL": "",
+            "alerts": [
+                {
+                    "status": a.status,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": rfc3339(a.starts_at),
+                    "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ZERO_TIME,
+                    "generatorURL": a.generator_url,
+                    "fingerprint": a.fingerprint,
+                    "value": a.value,
+                }
+                for a in alerts
+            ],
+        }
+    )
 
 
 def alertmanager_body(alerts: list[Alert], now: float) -> bytes:
     """Alertmanager `POST /api/v2/alerts` body: a list of its postableAlert objects."""
-    return _encode([{
-        "labels": a.labels,
-        "annotations": a.annotations,
-        "startsAt": rfc3339(a.starts_at),
-        # a firing alert is "resolved at endsAt unless re-sent"; a resolved one ended then
-        "endsAt": rfc3339(now + AM_FIRING_TTL_S if a.status == "firing" or a.ends_at is None
-                          else a.ends_at),
-        "generatorURL": a.generator_url,
-    } for a in alerts])
+    return _encode(
+        [
+            {
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": rfc3339(a.starts_at),
+                # a firing alert is "resolved at endsAt unless re-sent"; a resolved one ended then
+                "endsAt": rfc3339(now + AM_FIRING_TTL_S if a.status == "firing" or a.ends_at is None else a.ends_at),
+                "generatorURL": a.generator_url,
+            }
+            for a in alerts
+        ]
+    )
 
 
 def file_lines(notifier: str, alerts: list[Alert], now: float) -> bytes:
     """NDJSON for a file notifier: one object per alert, each line ending in "\\n"."""
     stamp = rfc3339(now)
-    return b"".join(_encode({
-        "time": stamp,
-        "notifier": notifier,
-        "status": a.status,
-        "rule": a.rule,
-        "labels": a.labels,
-        "annotations": a.annotations,
-        "startsAt": rfc3339(a.starts_at),
-        "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else None,
-        "value": a.value,
-        "fingerprint": a.fingerprint,
-        "generatorURL": a.generator_url,
-    }) + b"\n" for a in alerts)
+    return b"".join(
+        _encode(
+            {
+                "time": stamp,
+                "notifier": notifier,
+                "status": a.status,
+                "rule": a.rule,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": rfc3339(a.starts_at),
+                "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else None,
+                "value": a.value,
+                "fingerprint": a.fingerprint,
+                "generatorURL": a.generator_url,
+            }
+        )
+        + b"\n"
+        for a in alerts
+    )

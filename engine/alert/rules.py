@@ -70,11 +70,11 @@ class Rule:
     """A checked rule, ready for matching and evaluation."""
 
     spec: RuleSpec
-    index: int                    # position in the rule set; patterns' hyperscan ids map to it
+    index: int  # position in the rule set; patterns' hyperscan ids map to it
     digest: str
     window_ns: int
-    for_ns: int                   # how long the condition must hold before the alert fires
-    filter: Filter | None         # `query` rules: the filter that selects rows
+    for_ns: int  # how long the condition must hold before the alert fires
+    filter: Filter | None  # `query` rules: the filter that selects rows
     where: Filter | None
     group_fields: tuple[Field, ...]
     label_names: tuple[str, ...]  # the label each group_by field is reported under

@@ -34,7 +34,7 @@ class Silence(msgspec.Struct):
     id: str
     matchers: list[Matcher]
     startsAt: int  # ns
-    endsAt: int    # ns
+    endsAt: int  # ns
     createdBy: str = ""
     comment: str = ""
 
@@ -115,8 +115,11 @@ class Silences:
 
     def matching(self, labels: dict[str, str], now_ns: int) -> list[str]:
         """Ids of the active silences that match `labels`."""
-        return [s.id for s in self.items.values()
-                if s.startsAt <= now_ns < s.endsAt and all(self._match(m, labels) for m in s.matchers)]
+        return [
+            s.id
+            for s in self.items.values()
+            if s.startsAt <= now_ns < s.endsAt and all(self._match(m, labels) for m in s.matchers)
+        ]
 
     def _match(self, m: Matcher, labels: dict[str, str]) -> bool:
         value = labels.get(m.name, "")
@@ -132,10 +135,18 @@ class Silences:
     def as_json(self, now_ns: int | None = None) -> list[dict]:
         now = now_ns or time.time_ns()
         self._forget_old(now)
-        return [{"id": s.id, "status": {"state": self.state(s, now)},
-                 "matchers": msgspec.to_builtins(s.matchers), "startsAt": _rfc3339(s.startsAt),
-                 "endsAt": _rfc3339(s.endsAt), "createdBy": s.createdBy, "comment": s.comment}
-                for s in sorted(self.items.values(), key=lambda s: s.startsAt)]
+        return [
+            {
+                "id": s.id,
+                "status": {"state": self.state(s, now)},
+                "matchers": msgspec.to_builtins(s.matchers),
+                "startsAt": _rfc3339(s.startsAt),
+                "endsAt": _rfc3339(s.endsAt),
+                "createdBy": s.createdBy,
+                "comment": s.comment,
+            }
+            for s in sorted(self.items.values(), key=lambda s: s.startsAt)
+        ]
 
     def _forget_old(self, now: int) -> None:
         old = [k for k, s in self.items.items() if s.endsAt < now - KEEP_EXPIRED_NS]

@@ -59,8 +59,9 @@ class AlertService:
         key = (notifier, outcome)
         c = self._outcomes.get(key)
         if c is None:
-            c = self._outcomes[key] = self.shm.metrics.counter("alert_notifications_total",
-                                                               notifier=notifier, outcome=outcome)
+            c = self._outcomes[key] = self.shm.metrics.counter(
+                "alert_notifications_total", notifier=notifier, outcome=outcome
+            )
         c.inc(n)
 
     def request_reload(self) -> None:

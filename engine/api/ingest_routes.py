@@ -107,8 +107,9 @@ class Ingest:
                 while not self.batcher.flush():
                     if time.monotonic() > deadline:
                         self.batcher.drop_all()
-                        return web.json_response({"error": "rings are full; retry later"}, status=503,
-                                                 headers={"Retry-After": "1"})
+                        return web.json_response(
+                            {"error": "rings are full; retry later"}, status=503, headers={"Retry-After": "1"}
+                        )
                     await asyncio.sleep(RETRY_S)
             self.m_msgs.inc(n)
             truncated = int((flags & 1).sum())

@@ -51,8 +51,9 @@ class EngineCollector:
             samples[("ring_capacity_bytes", (("ring", name),))] = float(ring.capacity)
         cpu: dict[str, float] = dict(self._dead_cpu)
         rss: dict[str, float] = {}
-        pids = [("supervisor", os.getppid())] + [(name.rsplit("-", 1)[0], int(self.ctl.slots[slot]["pid"]))
-                                                 for name, slot in self.slots]
+        pids = [("supervisor", os.getppid())] + [
+            (name.rsplit("-", 1)[0], int(self.ctl.slots[slot]["pid"])) for name, slot in self.slots
+        ]
         for role, pid in pids:
             usage = _proc_usage(pid) if pid else None
             key = (role, pid)

@@ -48,8 +48,9 @@ def _encode_lines(objs: list[dict]) -> bytes:
 
 
 def _error(message: str, position: int | None, status: int = 400) -> web.Response:
-    return web.Response(body=_encoder.encode({"error": message, "position": position}), status=status,
-                        content_type="application/json")
+    return web.Response(
+        body=_encoder.encode({"error": message, "position": position}), status=status, content_type="application/json"
+    )
 
 
 async def _params(request: web.Request) -> dict:
@@ -62,7 +63,7 @@ async def _params(request: web.Request) -> dict:
             except msgspec.DecodeError as exc:
                 raise _BadParam(f"body is not JSON: {exc}") from None
             if not isinstance(body, dict):
-                raise _BadParam("a JSON body must be an object, e.g. {\"q\": \"error\"}")
+                raise _BadParam('a JSON body must be an object, e.g. {"q": "error"}')
             params.update({k: str(v) for k, v in body.items() if v is not None})
         elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             params.update({k: str(v) for k, v in (await request.post()).items()})
@@ -104,8 +105,12 @@ class QueryRoutes:
         t0 = time.monotonic()
         try:
             params = await _params(request)
-            prepared = prepare(params.get("q", "*") or "*", _time_param(params, "start"),
-                               _time_param(params, "end"), _limit_param(params))
+            prepared = prepare(
+                params.get("q", "*") or "*",
+                _time_param(params, "start"),
+                _time_param(params, "end"),
+                _limit_param(params),
+            )
         except _BadParam as exc:
             return _error(str(exc), None)
         except QueryError as exc:

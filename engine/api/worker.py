@@ -51,8 +51,11 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Appli
     # Query routes observe into this; created here so the series exists before the first query.
     app[QUERY_DURATION] = shm.metrics.histogram("query_duration_seconds")
     producers = [RingProducer(shm.dir.ring(name)) for name in spec.outputs]
-    app.add_routes(ingest.routes(ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics,
-                                               settings.ingest.batch_bytes)))
+    app.add_routes(
+        ingest.routes(
+            ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes)
+        )
+    )
     try:
         from engine.api import query_routes
     except ImportError:

@@ -87,17 +87,26 @@ def write_raw(
     n = len(starts)
     data_len = sum(len(c) for c in chunks)
     o_starts, o_ends, o_src, o_flags, o_sources, o_data = _raw_layout(n, len(sources_blob))
-    RAW_HEADER.pack_into(out, 0, n, sources_blob.count(b"\n") + 1 if sources_blob else 0,
-                         len(sources_blob), data_len, protocol, 0, recv_ns)
+    RAW_HEADER.pack_into(
+        out,
+        0,
+        n,
+        sources_blob.count(b"\n") + 1 if sources_blob else 0,
+        len(sources_blob),
+        data_len,
+        protocol,
+        0,
+        recv_ns,
+    )
     buf = np.frombuffer(out, dtype=np.uint8)
     buf[o_starts:o_ends] = np.ascontiguousarray(starts, dtype="<u4").view(np.uint8)
     buf[o_ends:o_src] = np.ascontiguousarray(ends, dtype="<u4").view(np.uint8)
     buf[o_src:o_flags] = np.ascontiguousarray(source, dtype="<u2").view(np.uint8)
-    buf[o_flags:o_flags + n] = np.ascontiguousarray(frame_flags, dtype=np.uint8)
-    out[o_sources:o_sources + len(sources_blob)] = sources_blob
+    buf[o_flags : o_flags + n] = np.ascontiguousarray(frame_flags, dtype=np.uint8)
+    out[o_sources : o_sources + len(sources_blob)] = sources_blob
     pos = o_data
     for chunk in chunks:
-        out[pos:pos + len(chunk)] = chunk
+        out[pos : pos + len(chunk)] = chunk
         pos += len(chunk)
     return pos
 
@@ -125,16 +134,16 @@ class RawBatch(NamedTuple):
         buf = np.frombuffer(payload, dtype=np.uint8)
         starts = buf[o_starts:o_ends].view("<u4")
         ends = buf[o_ends:o_src].view("<u4")
-        sources = bytes(payload[o_sources:o_sources + sources_len]).decode("utf-8", "replace").split("\n")
+        sources = bytes(payload[o_sources : o_sources + sources_len]).decode("utf-8", "replace").split("\n")
         return cls(
             recv_ns,
             protocol,
             starts,
             ends,
             buf[o_src:o_flags].view("<u2"),
-            buf[o_flags:o_flags + n],
+            buf[o_flags : o_flags + n],
             sources if sources_len else [],
-            buf[o_data:o_data + data_len],
+            buf[o_data : o_data + data_len],
         )
 
 
@@ -151,16 +160,17 @@ def column_size(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[
     return _pad8(COL_PREFIX.size + len(encoded)) + pos, encoded
 
 
-def write_columns(out: memoryview, encoded_header: bytes, header: dict[str, Any],
-                  arrays: dict[str, np.ndarray]) -> None:
+def write_columns(
+    out: memoryview, encoded_header: bytes, header: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
     """Encode a column batch laid out by `column_size` into `out`."""
     COL_PREFIX.pack_into(out, 0, len(encoded_header), 0)
-    out[COL_PREFIX.size:COL_PREFIX.size + len(encoded_header)] = encoded_header
+    out[COL_PREFIX.size : COL_PREFIX.size + len(encoded_header)] = encoded_header
     base = _pad8(COL_PREFIX.size + len(encoded_header))
     buf = np.frombuffer(out, dtype=np.uint8)
-    for (name, _dtype, offset, nbytes) in header["arrays"]:
+    for name, _dtype, offset, nbytes in header["arrays"]:
         if nbytes:
-            buf[base + offset:base + offset + nbytes] = np.ascontiguousarray(arrays[name]).reshape(-1).view(np.uint8)
+            buf[base + offset : base + offset + nbytes] = np.ascontiguousarray(arrays[name]).reshape(-1).view(np.uint8)
 
 
 def encode_columns(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
@@ -177,7 +187,7 @@ def decode_columns(payload: memoryview) -> tuple[dict[str, Any], dict[str, np.nd
         raise ValueError("column batch shorter than its prefix")
     head_len, _ = COL_PREFIX.unpack_from(payload, 0)
     try:
-        header = _msgpack_decoder.decode(payload[COL_PREFIX.size:COL_PREFIX.size + head_len])
+        header = _msgpack_decoder.decode(payload[COL_PREFIX.size : COL_PREFIX.size + head_len])
     except msgspec.DecodeError as exc:
         raise ValueError(f"column batch header is damaged: {exc}") from exc
     buf = np.frombuffer(payload, dtype=np.uint8)
@@ -186,5 +196,5 @@ def decode_columns(payload: memoryview) -> tuple[dict[str, Any], dict[str, np.nd
     for name, dtype, offset, nbytes in header["arrays"]:
         if base + offset + nbytes > len(payload):
             raise ValueError(f"column batch array {name} runs past the payload")
-        arrays[name] = buf[base + offset:base + offset + nbytes].view(dtype)
+        arrays[name] = buf[base + offset : base + offset + nbytes].view(dtype)
     return header, arrays

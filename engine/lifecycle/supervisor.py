@@ -107,21 +107,42 @@ class Supervisor:
         raw_rings = {(p, q): raw_ring_name(p, q) for p in producers for q in range(P)}
         specs = []
         common = dict(instance=self.instance, shm_root=os.path.dirname(self.dir.path), ports=self.ports)
-        specs.append(WorkerSpec(role="writer", index=0, slot=0,
-                                inputs=tuple(column_ring_name(q) for q in range(P)), **common))
+        specs.append(
+            WorkerSpec(role="writer", index=0, slot=0, inputs=tuple(column_ring_name(q) for q in range(P)), **common)
+        )
         for q in range(P):
-            specs.append(WorkerSpec(role="parser", index=q, slot=len(specs),
-                                    inputs=tuple(raw_rings[(p, q)] for p in producers),
-                                    outputs=(column_ring_name(q), alert_ring_name(q)), **common))
+            specs.append(
+                WorkerSpec(
+                    role="parser",
+                    index=q,
+                    slot=len(specs),
+                    inputs=tuple(raw_rings[(p, q)] for p in producers),
+                    outputs=(column_ring_name(q), alert_ring_name(q)),
+                    **common,
+                )
+            )
         syslog_ports = {k: v for k, v in self.ports.items() if k != "http"}
         for r in range(R):
-            specs.append(WorkerSpec(role="receiver", index=r, slot=len(specs),
-                                    outputs=tuple(raw_rings[(f"r{r}", q)] for q in range(P)),
-                                    **{**common, "ports": syslog_ports}))
+            specs.append(
+                WorkerSpec(
+                    role="receiver",
+                    index=r,
+                    slot=len(specs),
+                    outputs=tuple(raw_rings[(f"r{r}", q)] for q in range(P)),
+                    **{**common, "ports": syslog_ports},
+                )
+            )
         if s.listen.http:
-            specs.append(WorkerSpec(role="api", index=0, slot=len(specs),
-                                    inputs=tuple(alert_ring_name(q) for q in range(P)),
-                                    outputs=tuple(raw_rings[("api", q)] for q in range(P)), **common))
+            specs.append(
+                WorkerSpec(
+                    role="api",
+                    index=0,
+                    slot=len(specs),
+                    inputs=tuple(alert_ring_name(q) for q in range(P)),
+                    outputs=tuple(raw_rings[("api", q)] for q in range(P)),
+                    **common,
+                )
+            )
         slots = tuple((sp.name, sp.slot) for sp in specs)
         self.workers = [Worker(msgspec_replace(sp, all_slots=slots)) for sp in specs]
         self.raw_rings = list(raw_rings.values())
@@ -231,11 +252,18 @@ class Supervisor:
             db = compiled_database(rs, self.settings.data_dir)
         except RulesError as exc:
             raise StartError(f"alert rules refused: {exc}") from None
-        log.info("alert rules: %d from %s (%d patterns, ready in %.1f s)", len(rs.rules), path,
-                 len(rs.pattern_rules), time.monotonic() - t0)
+        log.info(
+            "alert rules: %d from %s (%d patterns, ready in %.1f s)",
+            len(rs.rules),
+            path,
+            len(rs.pattern_rules),
+            time.monotonic() - t0,
+        )
         if not self.settings.listen.http:
-            log.warning("alert rules mark rows (alert:NAME) but nothing fires: the evaluator runs in "
-                        "the HTTP API process, and listen.http is off")
+            log.warning(
+                "alert rules mark rows (alert:NAME) but nothing fires: the evaluator runs in "
+                "the HTTP API process, and listen.http is off"
+            )
         return rs, db, path
 
     def _publish_rules(self, rs, db: bytes, path: str) -> None:

@@ -24,7 +24,13 @@ from engine.config import Parse
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse.json_rows import decode_json_rows
 from engine.store.rows import (
-    KV_FIELD, KV_SD, ROW_BEST_EFFORT, ROW_BOM, ROW_FRAMING_ERROR, ROW_HOST_FROM_SOURCE, ROW_PARSE_FALLBACK,
+    KV_FIELD,
+    KV_SD,
+    ROW_BEST_EFFORT,
+    ROW_BOM,
+    ROW_FRAMING_ERROR,
+    ROW_HOST_FROM_SOURCE,
+    ROW_PARSE_FALLBACK,
     ROW_TRUNCATED,
 )
 from native_kernels.framing import FRAMING_ERROR, TRUNCATED
@@ -53,7 +59,7 @@ def _concat_values(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
     lengths = np.concatenate([np.diff(off) for off, _ in parts])
     off = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths, out=off[1:])
-    return off, np.concatenate([data[o[0]:o[-1]] for o, data in parts])
+    return off, np.concatenate([data[o[0] : o[-1]] for o, data in parts])
 
 
 def _pack(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +110,8 @@ class BatchParser:
         is_json = np.flatnonzero(fmt == FORMAT_JSON)
         if len(is_json):
             data, time_ns, severity, json_fields, bad = self._apply_json(
-                is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns)
+                is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns
+            )
             flags[bad] |= ROW_PARSE_FALLBACK
             fallback = len(bad)
 
@@ -138,10 +145,15 @@ class BatchParser:
         arrays = {
             "time": time_ns.astype(np.int64, copy=False),
             "recv": np.full(n, raw.recv_ns, np.int64),
-            "severity": severity, "facility": facility, "format": fmt, "flags": flags,
+            "severity": severity,
+            "facility": facility,
+            "format": fmt,
+            "flags": flags,
             **ids,
-            "msg_off": _u32(msg_off), "msg_data": msg_data,
-            "sd_off": _u32(sd_off), "sd_data": sd_data,
+            "msg_off": _u32(msg_off),
+            "msg_data": msg_data,
+            "sd_off": _u32(sd_off),
+            "sd_data": sd_data,
             **kv,
         }
         if alerts:
@@ -240,7 +252,7 @@ class BatchParser:
                 val_off, val_data = take_spans(val_data, val_off[:-1][order], val_off[1:][order])
         extra = {}
         if with_alert_key:
-            keys_data = np.concatenate([keys_data[:keys_off[-1]], np.frombuffer(ALERT_KEY, np.uint8)])
+            keys_data = np.concatenate([keys_data[: keys_off[-1]], np.frombuffer(ALERT_KEY, np.uint8)])
             keys_off = np.append(keys_off, keys_off[-1] + len(ALERT_KEY))
         key_ids = self.dicts.encode("fieldkey", keys_data, keys_off[:-1], keys_off[1:])
         if with_alert_key:
@@ -248,8 +260,14 @@ class BatchParser:
             key_ids = key_ids[:-1]
         kv_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(row, minlength=n), out=kv_ptr[1:])
-        return {"kv_ptr": _u32(kv_ptr), "kv_key": key_ids, "kv_kind": kind,
-                "kv_off": _u32(val_off), "kv_data": val_data, **extra}
+        return {
+            "kv_ptr": _u32(kv_ptr),
+            "kv_key": key_ids,
+            "kv_kind": kind,
+            "kv_off": _u32(val_off),
+            "kv_data": val_data,
+            **extra,
+        }
 
     # --- JSON ---------------------------------------------------------------------------------
     def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):
@@ -315,14 +333,22 @@ class BatchParser:
         flags = np.full(n, ROW_BEST_EFFORT | ROW_PARSE_FALLBACK, np.uint8)
         flags[(raw.frame_flags & TRUNCATED) != 0] |= ROW_TRUNCATED
         arrays = {
-            "time": np.full(n, raw.recv_ns, np.int64), "recv": np.full(n, raw.recv_ns, np.int64),
-            "severity": np.full(n, NO_VALUE, np.uint8), "facility": np.full(n, NO_VALUE, np.uint8),
-            "format": np.full(n, FORMAT_PLAIN, np.uint8), "flags": flags, **ids,
-            "msg_off": _u32(msg_off), "msg_data": msg_data,
-            "sd_off": np.zeros(n + 1, np.uint32), "sd_data": np.empty(0, np.uint8),
+            "time": np.full(n, raw.recv_ns, np.int64),
+            "recv": np.full(n, raw.recv_ns, np.int64),
+            "severity": np.full(n, NO_VALUE, np.uint8),
+            "facility": np.full(n, NO_VALUE, np.uint8),
+            "format": np.full(n, FORMAT_PLAIN, np.uint8),
+            "flags": flags,
+            **ids,
+            "msg_off": _u32(msg_off),
+            "msg_data": msg_data,
+            "sd_off": np.zeros(n + 1, np.uint32),
+            "sd_data": np.empty(0, np.uint8),
             "kv_ptr": np.zeros(n + 1, np.uint32),
             "kv_key": np.empty(0, np.uint32),
-            "kv_kind": np.empty(0, np.uint8), "kv_off": np.zeros(1, np.uint32), "kv_data": np.empty(0, np.uint8),
+            "kv_kind": np.empty(0, np.uint8),
+            "kv_off": np.zeros(1, np.uint32),
+            "kv_data": np.empty(0, np.uint8),
         }
         header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": self.dicts.take_updates()}
         return header, arrays
@@ -337,8 +363,9 @@ def address_of(source: str) -> bytes | None:
 
 
 def _subset(raw: RawBatch, rows: np.ndarray) -> RawBatch:
-    return raw._replace(starts=raw.starts[rows], ends=raw.ends[rows], source=raw.source[rows],
-                        frame_flags=raw.frame_flags[rows])
+    return raw._replace(
+        starts=raw.starts[rows], ends=raw.ends[rows], source=raw.source[rows], frame_flags=raw.frame_flags[rows]
+    )
 
 
 def _failing_rows(probe: BatchParser, raw: RawBatch) -> np.ndarray | None:
@@ -379,7 +406,7 @@ def _append_rows(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str
         else:
             out[name] = np.concatenate([arr, b[name].astype(arr.dtype, copy=False)])
     for off, data in _CSR:
-        out[data] = np.concatenate([a[data][:a[off][-1]], b[data][:b[off][-1]]])
+        out[data] = np.concatenate([a[data][: a[off][-1]], b[data][: b[off][-1]]])
     return out
 
 

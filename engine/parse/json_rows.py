@@ -41,25 +41,41 @@ _DECODER = msgspec.json.Decoder()
 _encode_json = msgspec.json.Encoder().encode
 
 _SEVERITY_NAMES = {
-    "emerg": 0, "emergency": 0, "panic": 0,
+    "emerg": 0,
+    "emergency": 0,
+    "panic": 0,
     "alert": 1,
-    "crit": 2, "critical": 2, "fatal": 2,
-    "err": 3, "error": 3,
-    "warn": 4, "warning": 4,
+    "crit": 2,
+    "critical": 2,
+    "fatal": 2,
+    "err": 3,
+    "error": 3,
+    "warn": 4,
+    "warning": 4,
     "notice": 5,
-    "info": 6, "informational": 6, "information": 6,
-    "debug": 7, "trace": 7,
+    "info": 6,
+    "informational": 6,
+    "information": 6,
+    "debug": 7,
+    "trace": 7,
 }
 # pino/bunyan numeric levels (disjoint from 0-7).
 _SEVERITY_PINO = {10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2}
 
 _ROLE_SEVERITY, _ROLE_HOST, _ROLE_APP, _ROLE_MESSAGE, _ROLE_TIME = range(5)
 _ROLES = {
-    "level": _ROLE_SEVERITY, "severity": _ROLE_SEVERITY,
-    "host": _ROLE_HOST, "hostname": _ROLE_HOST,
-    "service": _ROLE_APP, "app": _ROLE_APP, "appname": _ROLE_APP,
-    "msg": _ROLE_MESSAGE, "message": _ROLE_MESSAGE,
-    "time": _ROLE_TIME, "timestamp": _ROLE_TIME, "@timestamp": _ROLE_TIME,
+    "level": _ROLE_SEVERITY,
+    "severity": _ROLE_SEVERITY,
+    "host": _ROLE_HOST,
+    "hostname": _ROLE_HOST,
+    "service": _ROLE_APP,
+    "app": _ROLE_APP,
+    "appname": _ROLE_APP,
+    "msg": _ROLE_MESSAGE,
+    "message": _ROLE_MESSAGE,
+    "time": _ROLE_TIME,
+    "timestamp": _ROLE_TIME,
+    "@timestamp": _ROLE_TIME,
 }
 
 # Epoch numbers: below 1e11 they are seconds (until year 5138), below 1e14 milliseconds, below
@@ -161,8 +177,18 @@ def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: l
 class _Columns:
     """The per-row outputs while a batch is decoded (plain lists: cheaper than numpy per item)."""
 
-    __slots__ = ("recv_ns", "severity", "time_ns", "ts_kind", "host", "app", "message", "time_texts",
-                 "time_rows", "time_keys")
+    __slots__ = (
+        "recv_ns",
+        "severity",
+        "time_ns",
+        "ts_kind",
+        "host",
+        "app",
+        "message",
+        "time_texts",
+        "time_rows",
+        "time_keys",
+    )
 
     def __init__(self, n: int, recv_ns: int):
         self.recv_ns = recv_ns
@@ -228,8 +254,11 @@ def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -
     """Decode rows `data[starts[i]:ends[i]]` (bytes, bytearray, memoryview or 1-D uint8 array).
 
     Reads `data` only during the call; the returned objects are new and owned by the caller."""
-    view = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else memoryview(
-        np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
+    view = (
+        memoryview(data).cast("B")
+        if not isinstance(data, np.ndarray)
+        else memoryview(np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
+    )
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
     if starts.shape != ends.shape or starts.ndim != 1:
@@ -282,8 +311,7 @@ def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -
         texts = out.time_texts
         lens = np.fromiter(map(len, texts), np.int64, len(texts))
         t_ends = np.cumsum(lens)
-        t_ns, t_ok = parse_rfc3339_spans(np.frombuffer(b"".join(texts), np.uint8),
-                                         t_ends - lens, t_ends)
+        t_ns, t_ok = parse_rfc3339_spans(np.frombuffer(b"".join(texts), np.uint8), t_ends - lens, t_ends)
         rows = np.array(out.time_rows, np.int64)
         time_ns[rows[t_ok]] = t_ns[t_ok]
         ts_kind[rows[t_ok]] = TS_UTC
@@ -304,5 +332,15 @@ def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -
             f_keys = [f_keys[k] for k in order]
             f_values = [f_values[k] for k in order]
 
-    return JsonRows(np.array(ok, np.bool_), time_ns, ts_kind, np.array(out.severity, np.uint8),
-                    out.host, out.app, out.message, np.array(f_rows, np.int64), f_keys, f_values)
+    return JsonRows(
+        np.array(ok, np.bool_),
+        time_ns,
+        ts_kind,
+        np.array(out.severity, np.uint8),
+        out.host,
+        out.app,
+        out.message,
+        np.array(f_rows, np.int64),
+        f_keys,
+        f_values,
+    )

@@ -49,14 +49,27 @@ class Parser:
         """Compile (or load from numba's cache) every kernel before reporting ready."""
         from engine.ipc.batch import raw_size, write_raw
 
-        frames = [b'<13>1 2003-10-11T22:14:15.003Z h a 1 m [x@1 y="1"] k=v msg', b"<13>Oct 11 22:14:15 h a[1]: m",
-                  b'{"msg": "x", "level": "info", "a": {"b": 1}}', b"plain"]
+        frames = [
+            b'<13>1 2003-10-11T22:14:15.003Z h a 1 m [x@1 y="1"] k=v msg',
+            b"<13>Oct 11 22:14:15 h a[1]: m",
+            b'{"msg": "x", "level": "info", "a": {"b": 1}}',
+            b"plain",
+        ]
         data = b"".join(frames)
         lens = np.array([len(f) for f in frames])
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
         buf = bytearray(raw_size(len(frames), 9, len(data)))
-        write_raw(memoryview(buf), time.time_ns(), 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
-                  np.zeros(len(frames), np.uint8), b"127.0.0.1", [data])
+        write_raw(
+            memoryview(buf),
+            time.time_ns(),
+            0,
+            starts,
+            starts + lens,
+            np.zeros(len(frames), np.uint16),
+            np.zeros(len(frames), np.uint8),
+            b"127.0.0.1",
+            [data],
+        )
         self.parser.alerts = None  # warm-up rows must not count towards alerts
         self.parser.parse(RawBatch.decode(memoryview(buf)))
         # Warm-up values must not reach the writer: start the dictionaries afresh.

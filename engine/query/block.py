@@ -210,12 +210,23 @@ class RowsBlock(Block):
         self.min_time = scope.min_time
         self.max_time = scope.max_time
         lens = lambda off: np.diff(off)  # noqa: E731 - the stream form of an offsets column
-        self._cache.update({
-            "_time": r.time, "_recv": r.recv, "severity": r.severity, "facility": r.facility,
-            "format": r.format, "flags": r.flags, **r.ids,
-            "message.len": lens(r.msg_off), "message.data": r.msg_data,
-            "kv.count": lens(r.kv_ptr), "kv.key": r.kv_key, "kv.len": lens(r.kv_off), "kv.data": r.kv_data,
-        })
+        self._cache.update(
+            {
+                "_time": r.time,
+                "_recv": r.recv,
+                "severity": r.severity,
+                "facility": r.facility,
+                "format": r.format,
+                "flags": r.flags,
+                **r.ids,
+                "message.len": lens(r.msg_off),
+                "message.data": r.msg_data,
+                "kv.count": lens(r.kv_ptr),
+                "kv.key": r.kv_key,
+                "kv.len": lens(r.kv_off),
+                "kv.data": r.kv_data,
+            }
+        )
         if r.msg_off[0] or r.kv_ptr[0] or r.kv_off[0]:
             raise ValueError("RowsBlock needs rows whose offsets start at 0 (as take and concat give)")
 

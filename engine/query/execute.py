@@ -64,8 +64,7 @@ def _rows_units(rows: Rows) -> list[Unit]:
 class PreparedQuery:
     """A parsed, checked query with its time range and output cap."""
 
-    def __init__(self, text: str, start_ns: int | None = None, end_ns: int | None = None,
-                 limit: int | None = None):
+    def __init__(self, text: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None):
         self.text = text
         self.query = parse(text)
         self.start = start_ns
@@ -106,7 +105,7 @@ class PreparedQuery:
         if self.agg_at is None:
             yield from self._rows(units, list(stages))
         else:
-            yield from self._aggregate(units, stages[:self.agg_at], stages[self.agg_at], stages[self.agg_at + 1:])
+            yield from self._aggregate(units, stages[: self.agg_at], stages[self.agg_at], stages[self.agg_at + 1 :])
 
     # --- rows --------------------------------------------------------------------------------
     def _rows(self, units, stages) -> Iterator[list[dict]]:
@@ -138,7 +137,7 @@ class PreparedQuery:
         sort_at = next((i for i, s in enumerate(stages) if isinstance(s, Sort)), None)
         if sort_at is None:
             return _concat(newest(units, self.start, self.end, _min(cap, *(s.n for s in stages))))
-        head, sort, tail = stages[:sort_at], stages[sort_at], stages[sort_at + 1:]
+        head, sort, tail = stages[:sort_at], stages[sort_at], stages[sort_at + 1 :]
         start, end = self.start, self.end
         l0 = _min(*(s.n for s in head))
         if l0 is not None:
@@ -171,19 +170,21 @@ class PreparedQuery:
         for s in post:
             objs = s.table(objs)
         if self.limit is not None:
-            objs = objs[:self.limit]
+            objs = objs[: self.limit]
         for lo in range(0, len(objs), CHUNK):
-            yield objs[lo:lo + CHUNK]
+            yield objs[lo : lo + CHUNK]
 
 
-def prepare(query: str, start_ns: int | None = None, end_ns: int | None = None,
-            limit: int | None = None) -> PreparedQuery:
+def prepare(
+    query: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None
+) -> PreparedQuery:
     """Parse and check; raises QueryError."""
     return PreparedQuery(query, start_ns, end_ns, limit)
 
 
-def run_to_objects(data_dir: str, query: str, start_ns: int | None = None, end_ns: int | None = None,
-                   limit: int | None = None) -> Iterator[dict]:
+def run_to_objects(
+    data_dir: str, query: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None
+) -> Iterator[dict]:
     """Objects answering `query` over the parts in `data_dir` (see the module docstring)."""
     prepared = prepare(query, start_ns, end_ns, limit)
     return prepared.objects(Catalog.get(data_dir))

@@ -120,8 +120,7 @@ class MessageBound(Bound):
     the index's token bitmaps) only those rows are tested; when `exact`, they are the matches
     and the message is not read at all."""
 
-    def __init__(self, pred: Predicate, blocks: np.ndarray | None, rows: np.ndarray | None = None,
-                 exact: bool = False):
+    def __init__(self, pred: Predicate, blocks: np.ndarray | None, rows: np.ndarray | None = None, exact: bool = False):
         self.pred = pred
         self.exact = exact and rows is not None
         self.cost = 1 if self.exact else 10 * pred.cost

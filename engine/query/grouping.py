@@ -33,7 +33,7 @@ class Grouper:
         if len(ids) == 1:
             return ids[0]
         sizes = [c.size for c in self.columns]
-        if np.prod(np.asarray(sizes, np.float64)) < 2.0 ** 62:
+        if np.prod(np.asarray(sizes, np.float64)) < 2.0**62:
             combined = np.zeros(len(idx), np.int64)
             for s, v in zip(sizes, ids):
                 combined = combined * s + v  # sizes grow per block: the code is block-local

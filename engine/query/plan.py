@@ -42,8 +42,9 @@ class PlanStats:
     extra: dict = field(default_factory=dict)
 
 
-def plan(scopes: list[PartScope], flt: Filter, start_ns: int | None, end_ns: int | None,
-         stats: PlanStats | None = None) -> list[Unit]:
+def plan(
+    scopes: list[PartScope], flt: Filter, start_ns: int | None, end_ns: int | None, stats: PlanStats | None = None
+) -> list[Unit]:
     """Units to read, newest block first (by the block's newest row)."""
     stats = stats if stats is not None else PlanStats()
     units: list[Unit] = []

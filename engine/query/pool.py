@@ -41,8 +41,9 @@ class _Done:
         return False
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS,
-                inline: Callable[[T], bool] | None = None) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS, inline: Callable[[T], bool] | None = None
+) -> Iterator[R]:
     """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
     which `inline(item)` is true are computed in the calling thread (when a task costs less
     than handing it to a thread)."""

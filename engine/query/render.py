@@ -25,11 +25,11 @@ def _sd_object(raw: bytes) -> dict | None:
     sd = extract_sd(data, np.array([0], np.int64), np.array([len(raw)], np.int64))
     out: dict[str, dict[str, str]] = {}
     for k in range(len(sd.row)):
-        sd_id = _text(raw[sd.id_s[k]:sd.id_e[k]])
+        sd_id = _text(raw[sd.id_s[k] : sd.id_e[k]])
         params = out.setdefault(sd_id, {})
         if sd.name_s[k] >= 0:
-            name = _text(raw[sd.name_s[k]:sd.name_e[k]])
-            params[name] = _text(sd.values[sd.value_offsets[k]:sd.value_offsets[k + 1]].tobytes())
+            name = _text(raw[sd.name_s[k] : sd.name_e[k]])
+            params[name] = _text(sd.values[sd.value_offsets[k] : sd.value_offsets[k + 1]].tobytes())
     return out
 
 

@@ -39,8 +39,9 @@ def _open_partition(data_dir: str, day: str, start_ns: int | None, end_ns: int |
         for path in partition_parts(data_dir, day)[0]:
             try:
                 head = read_head(path)
-                if ((end_ns is not None and head.min_time >= end_ns)
-                        or (start_ns is not None and head.max_time < start_ns)):
+                if (end_ns is not None and head.min_time >= end_ns) or (
+                    start_ns is not None and head.max_time < start_ns
+                ):
                     continue
                 opened.append(Part(path))
             except PartDamaged as exc:

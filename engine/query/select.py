@@ -41,7 +41,7 @@ def newest(units: list[Unit], start_ns, end_ns, limit: int | None) -> Iterator[R
     try:
         for k, (blk, idx) in enumerate(results):
             if limit is not None:
-                idx = idx[len(idx) - min(len(idx), limit - emitted):]
+                idx = idx[len(idx) - min(len(idx), limit - emitted) :]
             if len(idx):
                 pending.append((blk, idx, blk.time()[idx]))
             watermark = units[k + 1].max_time if k + 1 < len(units) else None
@@ -83,7 +83,7 @@ def _split(pending, watermark: int | None, cap: int | None):
     out, keep = [], []
     pos = 0
     for blk, idx, t in pending:
-        r = ready[pos:pos + len(t)]
+        r = ready[pos : pos + len(t)]
         pos += len(t)
         if r.all():
             out.append((blk, idx, t))

@@ -27,15 +27,22 @@ def _rows() -> Rows:
     msg_off = np.array([0, len(msgs[0]), len(msgs[0]) + len(msgs[1])], np.int64)
     vals = [b"root", b"12"]
     return Rows(
-        time=np.array([1, 2], np.int64), recv=np.array([1, 2], np.int64),
-        severity=np.array([6, 3], np.uint8), facility=np.array([1, 1], np.uint8),
-        format=np.array([1, 2], np.uint8), flags=np.zeros(2, np.uint8),
+        time=np.array([1, 2], np.int64),
+        recv=np.array([1, 2], np.int64),
+        severity=np.array([6, 3], np.uint8),
+        facility=np.array([1, 1], np.uint8),
+        format=np.array([1, 2], np.uint8),
+        flags=np.zeros(2, np.uint8),
         ids={c: np.array([1, 0], np.uint32) for c in DICT_COLUMNS},
         dicts={**{c: [b"web-1"] for c in DICT_COLUMNS}, "fieldkey": [b"user", b"duration_ms"]},
-        msg_off=msg_off, msg_data=np.frombuffer(b"".join(msgs), np.uint8),
-        sd_off=np.zeros(3, np.int64), sd_data=np.empty(0, np.uint8),
-        kv_ptr=np.array([0, 0, 2], np.int64), kv_key=np.array([1, 2], np.uint32),
-        kv_kind=np.full(2, KV_FIELD, np.uint8), kv_off=np.array([0, 4, 6], np.int64),
+        msg_off=msg_off,
+        msg_data=np.frombuffer(b"".join(msgs), np.uint8),
+        sd_off=np.zeros(3, np.int64),
+        sd_data=np.empty(0, np.uint8),
+        kv_ptr=np.array([0, 0, 2], np.int64),
+        kv_key=np.array([1, 2], np.uint32),
+        kv_kind=np.full(2, KV_FIELD, np.uint8),
+        kv_off=np.array([0, 4, 6], np.int64),
         kv_data=np.frombuffer(b"".join(vals), np.uint8),
     )
 

@@ -81,8 +81,9 @@ class Batcher:
         if len(starts):
             self.add_many(buf, starts, ends, flags, np.zeros(len(starts), np.uint16), [source])
 
-    def add_many(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray,
-                 src: np.ndarray, sources: list[str]) -> None:
+    def add_many(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, src: np.ndarray, sources: list[str]
+    ) -> None:
         """Add frames from several senders: frame i came from `sources[src[i]]`."""
         k = len(starts)
         if k == 0:

@@ -74,7 +74,7 @@ class Framer:
             data = self._tail + data
             self._tail = b""
         if self.mode == MODE_UNDECIDED:
-            mode = decide_mode(data[:MAX_COUNT_DIGITS + 2])
+            mode = decide_mode(data[: MAX_COUNT_DIGITS + 2])
             if mode == MODE_UNDECIDED:
                 self._tail = data
                 return data, *_EMPTY

@@ -90,8 +90,7 @@ class SyslogTlsProtocol(asyncio.Protocol):
     source, reason)`, `tls_error(source, reason)` and what `SyslogTcpProtocol` calls.
     `context` is the server SSLContext in force when the connection was accepted."""
 
-    def __init__(self, sink, max_len: int, context: ssl.SSLContext,
-                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
+    def __init__(self, sink, max_len: int, context: ssl.SSLContext, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
         self._sink = sink
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -129,8 +128,11 @@ class SyslogTlsProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         if self.state == HANDSHAKING:
-            why = f"connection lost during the handshake ({exc})" if exc else \
-                "the client closed the connection during the handshake"
+            why = (
+                f"connection lost during the handshake ({exc})"
+                if exc
+                else "the client closed the connection during the handshake"
+            )
             self._handshake_outcome(FAILED, why)
         self._cancel_timer()
         opened = self.state in (OPEN, CLOSING)

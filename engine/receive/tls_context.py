@@ -59,14 +59,18 @@ def build_context(tls: Tls) -> ssl.SSLContext:
     try:
         ctx.load_cert_chain(tls.cert_file, tls.key_file, password=_no_password)
     except TlsConfigError:
-        raise TlsConfigError(f"tls.key_file {tls.key_file}: the key is encrypted; logjet needs it "
-                             "unencrypted (openssl pkey -in KEY -out PLAIN)") from None
+        raise TlsConfigError(
+            f"tls.key_file {tls.key_file}: the key is encrypted; logjet needs it "
+            "unencrypted (openssl pkey -in KEY -out PLAIN)"
+        ) from None
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
-            raise TlsConfigError(f"tls.key_file {tls.key_file}: does not match the certificate in "
-                                 f"tls.cert_file {tls.cert_file}") from None
-        raise TlsConfigError(f"tls.key_file {tls.key_file}: cannot load it with tls.cert_file "
-                             f"{tls.cert_file} ({_why(exc)})") from None
+            raise TlsConfigError(
+                f"tls.key_file {tls.key_file}: does not match the certificate in tls.cert_file {tls.cert_file}"
+            ) from None
+        raise TlsConfigError(
+            f"tls.key_file {tls.key_file}: cannot load it with tls.cert_file {tls.cert_file} ({_why(exc)})"
+        ) from None
     except OSError as exc:  # the file vanished between the checks and the load
         raise TlsConfigError(f"tls files {tls.cert_file}, {tls.key_file}: {exc.strerror or exc}") from None
     if tls.client_ca_file:

@@ -72,8 +72,9 @@ class Receiver:
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
         self._fallback_log = RateLimitedLog(log)  # one broken sender must not flood the log
-        self.m_framing = {f: m.counter("tcp_framing_total", framing=f)
-                          for f in (FRAMING_LF, FRAMING_OCTET, FRAMING_FALLBACK)}
+        self.m_framing = {
+            f: m.counter("tcp_framing_total", framing=f) for f in (FRAMING_LF, FRAMING_OCTET, FRAMING_FALLBACK)
+        }
         self.batches = 0
         self.udp_truncated = 0  # datagrams cut to max_message_bytes since the last UDP batch
         self.udp_protocols: list[SyslogUdpProtocol] = []
@@ -100,8 +101,11 @@ class Receiver:
     def framing_decided(self, framing: str, source: str) -> None:
         self.m_framing[framing].inc()
         if framing == FRAMING_FALLBACK:
-            self._fallback_log.warning("%s: octet-counted stream broke off (no MSG-LEN SP where a frame should "
-                        "start); reading the rest of the connection as LF-delimited lines", source)
+            self._fallback_log.warning(
+                "%s: octet-counted stream broke off (no MSG-LEN SP where a frame should "
+                "start); reading the rest of the connection as LF-delimited lines",
+                source,
+            )
 
     def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
         self._stream_frames(self.tcp, TCP, buf, starts, ends, flags, source, nbytes)
@@ -110,8 +114,9 @@ class Receiver:
         """Frames of a TLS connection (`nbytes`: decrypted bytes, framing included)."""
         self._stream_frames(self.tls, TLS, buf, starts, ends, flags, source, nbytes)
 
-    def _stream_frames(self, batcher: Batcher, protocol: int, buf: bytes, starts, ends, flags,
-                       source: str, nbytes: int) -> None:
+    def _stream_frames(
+        self, batcher: Batcher, protocol: int, buf: bytes, starts, ends, flags, source: str, nbytes: int
+    ) -> None:
         k = len(starts)
         if k:
             batcher.add(buf, starts, ends, flags, source)
@@ -130,8 +135,9 @@ class Receiver:
         """Counted once per TLS connection; failures are logged, rate limited."""
         self.m_tls_handshakes[outcome].inc()
         if outcome != OK:
-            self._tls_log.warning("TLS handshake with %s %s: %s", source,
-                                  "failed" if outcome == FAILED else "timed out", reason)
+            self._tls_log.warning(
+                "TLS handshake with %s %s: %s", source, "failed" if outcome == FAILED else "timed out", reason
+            )
 
     def tls_error(self, source: str, reason: str) -> None:
         """A TLS error after the handshake (a corrupt record): the connection is dropped."""
@@ -276,8 +282,9 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
             host, _ = parse_hostport(settings.listen.syslog_tls)
             sock = tcp_listener(host, spec.ports["syslog_tls"], settings.listen.tcp_backlog)
             # The context is looked up per connection, so a SIGHUP reload applies to the next one.
-            servers.append(await loop.create_server(
-                lambda: SyslogTlsProtocol(receiver, max_len, receiver.tls_context), sock=sock))
+            servers.append(
+                await loop.create_server(lambda: SyslogTlsProtocol(receiver, max_len, receiver.tls_context), sock=sock)
+            )
             loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)

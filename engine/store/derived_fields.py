@@ -79,12 +79,12 @@ def split(rows, lo: int, hi: int, keys: KeyIds) -> tuple[np.ndarray, np.ndarray]
     if p0 == p1 or not keys.usable:
         return None
     n = hi - lo
-    pairs = _derive(rows.msg_off[lo:hi + 1], rows.msg_data)
+    pairs = _derive(rows.msg_off[lo : hi + 1], rows.msg_data)
     if not len(pairs):
         return None
     r = pairs.row.astype(np.int64)
     derived, t = _rank(r, n)
-    stored = np.diff(ptr[lo:hi + 1])
+    stored = np.diff(ptr[lo : hi + 1])
     ok = t < stored[r]
     q = np.where(ok, ptr[lo + r] + t, p0)  # the stored pair each derived one must equal
     ok &= rows.kv_kind[q] == KV_FIELD

@@ -87,7 +87,7 @@ def offsets_from_lengths(lengths: np.ndarray) -> np.ndarray:
 def encode_values(offsets: np.ndarray, data: np.ndarray) -> tuple[str, np.ndarray, np.ndarray | None]:
     """Values `data[offsets[i]:offsets[i + 1]]` (offsets may start past 0) as
     (encoding, data stream, lengths stream or None): `lines` when no value holds LINE_SEP."""
-    body = data[int(offsets[0]):int(offsets[-1])]
+    body = data[int(offsets[0]) : int(offsets[-1])]
     if not (body == LINE_SEP).any():
         return "lines", join_terminated(offsets, data, LINE_SEP), None
     return "bytes", body, encode_ids(np.diff(offsets))[0]

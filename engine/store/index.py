@@ -272,7 +272,7 @@ def _block_tokens(rows: Rows, blocks):
     lo = 0
     for block in blocks:
         hi = lo + block.rows
-        off = rows.msg_off[lo:hi + 1]
+        off = rows.msg_off[lo : hi + 1]
         row_offsets, hashes = token_hashes(rows.msg_data, off[:-1], off[1:])
         yield lo, row_offsets, hashes
         lo = hi
@@ -305,13 +305,13 @@ def _scan_tokens(rows: Rows, blocks, bits: int, candidates: np.ndarray):
         filters.append(build_bloom(hashes, bits))
         if table is not None:
             runs.append(table.rows(row_offsets, hashes, lo))
-    cand_rows = [np.concatenate([r[p[c]:p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
+    cand_rows = [np.concatenate([r[p[c] : p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
     return _bloom_blob(filters, bits), cand_rows
 
 
 def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:
     """The (lowercased) token of row `row`'s message whose hash is `token_hash`."""
-    message = bytes(rows.msg_data[rows.msg_off[row]:rows.msg_off[row + 1]])
+    message = bytes(rows.msg_data[rows.msg_off[row] : rows.msg_off[row + 1]])
     for token in tokenize(message):
         if hash_token(token) == token_hash:
             return token
@@ -344,8 +344,16 @@ def _token_blob(groups: list[tuple[bytes, list[bytes]]]) -> bytes:
     np.cumsum([len(t) for t in texts], out=te[1:])
     be = np.zeros(len(groups) + 1, np.uint32)
     np.cumsum([len(b) for b, _ in groups], out=be[1:])
-    return b"".join([_TOKENS_HEAD.pack(len(texts), len(groups)), te.tobytes(), which.tobytes(), be.tobytes(),
-                     *texts, *(b for b, _ in groups)])
+    return b"".join(
+        [
+            _TOKENS_HEAD.pack(len(texts), len(groups)),
+            te.tobytes(),
+            which.tobytes(),
+            be.tobytes(),
+            *texts,
+            *(b for b, _ in groups),
+        ]
+    )
 
 
 def _fit(items: list, room: int) -> list:
@@ -393,8 +401,9 @@ def make_index_builder(storage_settings):
     return build
 
 
-def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
-                candidates: np.ndarray, cand_rows: list[np.ndarray]) -> None:
+def _store_sets(
+    rows: Rows, writer, meta: IndexMeta, room: int, max_values: int, candidates: np.ndarray, cand_rows: list[np.ndarray]
+) -> None:
     """Base column sets, field key sets and token sets in what the bloom left of the budget,
     by gain per byte (GAIN_NS).
 
@@ -419,8 +428,9 @@ def _store_sets(rows: Rows, writer, meta: IndexMeta, room: int, max_values: int,
     for column, (blob, covered) in _field_sets(rows, max_values).items():
         items.append((cost(blob), GAIN_NS["field"] * covered, "field", (column, blob)))
     for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
-        items.append((cost(bitmap) + sum(len(t) + 8 for t in texts), GAIN_NS["tokens"] * covered, "tokens",
-                      (bitmap, texts)))
+        items.append(
+            (cost(bitmap) + sum(len(t) + 8 for t in texts), GAIN_NS["tokens"] * covered, "tokens", (bitmap, texts))
+        )
     best = None
     target = max(0, room)
     tried = set()
@@ -491,7 +501,7 @@ class _BitmapSet:
         self._blob = blob
         self._bitmaps_at = head + int(ve[-1])
         self._be = be
-        self.values = [blob[head + a:head + b] for a, b in zip(ve[:-1].tolist(), ve[1:].tolist())]
+        self.values = [blob[head + a : head + b] for a, b in zip(ve[:-1].tolist(), ve[1:].tolist())]
         self._where = {v: i for i, v in enumerate(self.values)}
 
     def rows(self, value: bytes) -> BitMap:
@@ -519,14 +529,18 @@ class _TokenSet:
         te = np.frombuffer(blob, np.uint32, n + 1, at).astype(np.int64)
         which = np.frombuffer(blob, np.uint32, n, at + 4 * (n + 1)).astype(np.int64)
         be = np.frombuffer(blob, np.uint32, m + 1, at + 8 * n + 4).astype(np.int64)
-        if (head + te[-1] + be[-1] != len(blob) or np.any(np.diff(te) < 0) or np.any(np.diff(be) < 0)
-                or np.any(which >= m)):
+        if (
+            head + te[-1] + be[-1] != len(blob)
+            or np.any(np.diff(te) < 0)
+            or np.any(np.diff(be) < 0)
+            or np.any(which >= m)
+        ):
             raise PartDamaged("index token set directory does not match its blob")
         self._blob = blob
         self._bitmaps_at = head + int(te[-1])
         self._be = be
         self._which = which
-        self._where = {blob[head + a:head + b]: i for i, (a, b) in enumerate(zip(te[:-1].tolist(), te[1:].tolist()))}
+        self._where = {blob[head + a : head + b]: i for i, (a, b) in enumerate(zip(te[:-1].tolist(), te[1:].tolist()))}
 
     def rows(self, token: bytes) -> BitMap | None:
         i = self._where.get(token)

@@ -142,6 +142,7 @@ class PartMeta(msgspec.Struct, array_like=True):
 
 _encoder = msgspec.msgpack.Encoder()
 
+
 class _PartBody(msgspec.Struct, array_like=True):
     """What the footer holds: the fields of `PartMeta` that the head does not."""
 
@@ -196,8 +197,14 @@ _local = threading.local()
 def _compress(data: bytes, level: int, which: int) -> bytes:
     zdict = _DICTS[FORMAT_VERSION][which]
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, source_size=len(data), dict_size=len(zdict), format=zstandard.FORMAT_ZSTD1_MAGICLESS,
-        write_checksum=0, write_content_size=1, write_dict_id=0)
+        level,
+        source_size=len(data),
+        dict_size=len(zdict),
+        format=zstandard.FORMAT_ZSTD1_MAGICLESS,
+        write_checksum=0,
+        write_content_size=1,
+        write_dict_id=0,
+    )
     return zstandard.ZstdCompressor(compression_params=params, dict_data=zdict).compress(data)
 
 

@@ -19,8 +19,22 @@ import zstandard
 from engine.store import encodings as C
 from engine.store import derived_fields as F
 from engine.store.part_format import (  # noqa: F401 - re-exported
-    _BODY_FIELDS, _HEAD_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartDamaged, PartHead, PartMeta, StreamMeta,
-    WriteCancelled, _check_trailer, _decode_head, decode_footer, head_of, read_head,
+    _BODY_FIELDS,
+    _HEAD_FIELDS,
+    FORMAT_VERSION,
+    MAGIC,
+    TRAILER,
+    BlockMeta,
+    PartDamaged,
+    PartHead,
+    PartMeta,
+    StreamMeta,
+    WriteCancelled,
+    _check_trailer,
+    _decode_head,
+    decode_footer,
+    head_of,
+    read_head,
 )
 from engine.store.part_writer import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
@@ -28,8 +42,9 @@ from engine.store.value_frames import GROUP_KEY, frames_of
 from native_kernels.gather import take_spans, terminated_spans
 
 # Stream names of the version 1 layout that `Part.stream` still answers (see there).
-_LOGICAL = frozenset({"_recv", "message.len", "message.data", "sd.len", "sd.data",
-                      "kv.count", "kv.key", "kv.kind", "kv.len", "kv.data"})
+_LOGICAL = frozenset(
+    {"_recv", "message.len", "message.data", "sd.len", "sd.data", "kv.count", "kv.key", "kv.kind", "kv.len", "kv.data"}
+)
 
 
 class Part:
@@ -55,11 +70,11 @@ class Part:
         try:
             if self._mm[:8] != MAGIC:
                 raise PartDamaged("bad magic at the start")
-            footer_len, head_len, footer_crc, head_crc, version = _check_trailer(self._mm[size - TRAILER.size:], size)
+            footer_len, head_len, footer_crc, head_crc, version = _check_trailer(self._mm[size - TRAILER.size :], size)
             head_at = size - TRAILER.size - head_len
-            self.head: PartHead = _decode_head(self._mm[head_at:head_at + head_len], head_crc, version)
+            self.head: PartHead = _decode_head(self._mm[head_at : head_at + head_len], head_crc, version)
             self._data_end = head_at - footer_len
-            self._footer = self._mm[self._data_end:head_at]
+            self._footer = self._mm[self._data_end : head_at]
             if zlib.crc32(self._footer) != footer_crc:
                 raise PartDamaged("footer checksum mismatch")
         except PartDamaged:
@@ -113,7 +128,7 @@ class Part:
         if offset < len(MAGIC) or offset + clen > self._data_end:
             raise PartDamaged(f"{what} at {offset} runs outside the data area")
         try:
-            return self._dctx.decompress(self._mm[offset:offset + clen])
+            return self._dctx.decompress(self._mm[offset : offset + clen])
         except zstandard.ZstdError as exc:
             raise PartDamaged(f"{what} at {offset} is damaged: {exc}") from exc
 
@@ -194,8 +209,9 @@ class Part:
             raise PartDamaged(f"{name} values of block {b} do not match their lengths")
         return offsets, raw
 
-    def value_spans(self, b: int, name: str,
-                    want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def value_spans(
+        self, b: int, name: str, want: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, ends) of block `b`'s stored `message`, `sd` or `kv` values: value i
         is buffer[starts[i]:ends[i]]. No copy (`values` copies the bytes to drop the
         separators): for scans that read values where they lie, like word search. `want`
@@ -275,9 +291,20 @@ class Part:
         sd_off, sd_data = self.values(b, "sd")
         kv_ptr, kv_key, kv_kind, kv_off, kv_data = self.fields(b, (msg_off, msg_data))
         return Rows(
-            time=time, recv=self.recv(b, time), **u8, ids=ids, dicts=self.meta.dicts,
-            msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
-            kv_ptr=kv_ptr, kv_key=kv_key, kv_kind=kv_kind, kv_off=kv_off, kv_data=kv_data,
+            time=time,
+            recv=self.recv(b, time),
+            **u8,
+            ids=ids,
+            dicts=self.meta.dicts,
+            msg_off=msg_off,
+            msg_data=msg_data,
+            sd_off=sd_off,
+            sd_data=sd_data,
+            kv_ptr=kv_ptr,
+            kv_key=kv_key,
+            kv_kind=kv_kind,
+            kv_off=kv_off,
+            kv_data=kv_data,
         )
 
     def read_all(self) -> Rows:

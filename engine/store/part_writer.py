@@ -18,8 +18,18 @@ from engine.store import encodings as C
 from engine.store import derived_fields as F
 from engine.store.layout import tmp_path
 from engine.store.part_format import (
-    _BODY_FIELDS, FORMAT_VERSION, MAGIC, TRAILER, BlockMeta, PartMeta, StreamMeta, WriteCancelled, _PartBody,
-    encode_footer, encode_head, head_of,
+    _BODY_FIELDS,
+    FORMAT_VERSION,
+    MAGIC,
+    TRAILER,
+    BlockMeta,
+    PartMeta,
+    StreamMeta,
+    WriteCancelled,
+    _PartBody,
+    encode_footer,
+    encode_head,
+    head_of,
 )
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
 from engine.store.value_frames import GROUP_KEY, add_values, message_frames, own_groups
@@ -63,8 +73,9 @@ class StreamWriter:
         return where
 
 
-def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None,
-                   grouped: bool) -> dict[str, StreamMeta]:
+def _block_streams(
+    w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None, grouped: bool
+) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = C.encode_delta(t)
@@ -82,20 +93,34 @@ def _block_streams(w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds
         s[col] = w.add(getattr(rows, col)[lo:hi])
     for col in DICT_COLUMNS:
         s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
-    frames = message_frames(rows.ids["app"][lo:hi], rows.msg_off[lo:hi + 1], rows.msg_data) if grouped else None
+    frames = message_frames(rows.ids["app"][lo:hi], rows.msg_off[lo : hi + 1], rows.msg_data) if grouped else None
     if frames is not None:
         s[GROUP_KEY["message"]] = w.add(frames)
-    add_values(w, s, "message", rows.msg_off[lo:hi + 1], rows.msg_data, frames,
-               [] if frames is None else list(range(1, int(frames.max()) + 1)))
-    add_values(w, s, "sd", rows.sd_off[lo:hi + 1], rows.sd_data)
+    add_values(
+        w,
+        s,
+        "message",
+        rows.msg_off[lo : hi + 1],
+        rows.msg_data,
+        frames,
+        [] if frames is None else list(range(1, int(frames.max()) + 1)),
+    )
+    add_values(w, s, "sd", rows.sd_off[lo : hi + 1], rows.sd_data)
     derivable = F.split(rows, lo, hi, keys) if keys is not None else None
     if derivable is None:
         p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
-        s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo:hi + 1]))[0])
+        s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo : hi + 1]))[0])
         s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
         s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
-        add_values(w, s, "kv", rows.kv_off[p0:p1 + 1], rows.kv_data, rows.kv_key[p0:p1],
-                   own_groups(rows.kv_key[p0:p1]) if grouped else [])
+        add_values(
+            w,
+            s,
+            "kv",
+            rows.kv_off[p0 : p1 + 1],
+            rows.kv_data,
+            rows.kv_key[p0:p1],
+            own_groups(rows.kv_key[p0:p1]) if grouped else [],
+        )
         return s
     flags, keep = derivable
     s["kv.derived"] = w.add(flags)
@@ -146,8 +171,24 @@ def write_part(
         rows = sort_dictionaries(rows)
     tmp = tmp_path(path)
     try:
-        meta = _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
-                      created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields)
+        meta = _write(
+            tmp,
+            rows,
+            level,
+            instance,
+            flush_id,
+            flush_parts,
+            block_rows,
+            zstd_level,
+            positions,
+            created_ns,
+            fsync,
+            index_builder,
+            replaces,
+            flushes,
+            cancel,
+            derive_fields,
+        )
     except BaseException:
         try:
             os.unlink(tmp)
@@ -160,8 +201,24 @@ def write_part(
     return meta
 
 
-def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_level, positions,
-           created_ns, fsync, index_builder, replaces, flushes, cancel, derive_fields) -> PartMeta:
+def _write(
+    tmp,
+    rows,
+    level,
+    instance,
+    flush_id,
+    flush_parts,
+    block_rows,
+    zstd_level,
+    positions,
+    created_ns,
+    fsync,
+    index_builder,
+    replaces,
+    flushes,
+    cancel,
+    derive_fields,
+) -> PartMeta:
     n = len(rows)
     blocks = []
     keys = F.KeyIds(list(rows.dicts.get("fieldkey", []))) if derive_fields else None
@@ -178,11 +235,24 @@ def _write(tmp, rows, level, instance, flush_id, flush_parts, block_rows, zstd_l
         data_end = w.pos
         index = index_builder(rows, blocks, w) if index_builder else {}
         meta = PartMeta(
-            version=FORMAT_VERSION, level=level, instance=instance, flush_id=flush_id,
-            flush_parts=flush_parts, rows=n, min_time=int(rows.time[0]), max_time=int(rows.time[-1]),
-            created_ns=created_ns, raw_bytes=rows.raw_bytes, block_rows=block_rows, blocks=blocks,
-            dicts={c: list(v) for c, v in rows.dicts.items()}, positions=dict(positions or {}), index=index,
-            data_bytes=data_end - len(MAGIC), index_bytes=w.pos - data_end, replaces=list(replaces or ()),
+            version=FORMAT_VERSION,
+            level=level,
+            instance=instance,
+            flush_id=flush_id,
+            flush_parts=flush_parts,
+            rows=n,
+            min_time=int(rows.time[0]),
+            max_time=int(rows.time[-1]),
+            created_ns=created_ns,
+            raw_bytes=rows.raw_bytes,
+            block_rows=block_rows,
+            blocks=blocks,
+            dicts={c: list(v) for c, v in rows.dicts.items()},
+            positions=dict(positions or {}),
+            index=index,
+            data_bytes=data_end - len(MAGIC),
+            index_bytes=w.pos - data_end,
+            replaces=list(replaces or ()),
             flushes=dict(flushes or {}),
         )
         footer = encode_footer(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, zstd_level)

@@ -26,15 +26,20 @@ ROW_TRUNCATED = 1
 ROW_BEST_EFFORT = 2
 ROW_BOM = 4
 ROW_FRAMING_ERROR = 8
-ROW_PARSE_FALLBACK = 16    # the row's parser gave up on it (JSON the decoder rejects, a failing row):
-                           # kept as plain text
+ROW_PARSE_FALLBACK = 16  # the row's parser gave up on it (JSON the decoder rejects, a failing row):
+# kept as plain text
 ROW_HOST_FROM_SOURCE = 32  # the header named no host: `host` is the sender's address
-FLAG_NAMES = {ROW_TRUNCATED: "truncated", ROW_BEST_EFFORT: "best_effort", ROW_BOM: "bom",
-              ROW_FRAMING_ERROR: "framing_error", ROW_PARSE_FALLBACK: "parse_fallback",
-              ROW_HOST_FROM_SOURCE: "host_from_source"}
+FLAG_NAMES = {
+    ROW_TRUNCATED: "truncated",
+    ROW_BEST_EFFORT: "best_effort",
+    ROW_BOM: "bom",
+    ROW_FRAMING_ERROR: "framing_error",
+    ROW_PARSE_FALLBACK: "parse_fallback",
+    ROW_HOST_FROM_SOURCE: "host_from_source",
+}
 
 KV_FIELD = 0  # a field: key=value in the message or a JSON key
-KV_SD = 1     # an RFC 5424 structured-data param, keyed "<sd-id>.<param>"
+KV_SD = 1  # an RFC 5424 structured-data param, keyed "<sd-id>.<param>"
 KV_ALERT = 2  # an alert rule the row matched: key "alert", value the rule's name
 
 
@@ -70,13 +75,23 @@ class Rows:
     def empty(cls) -> "Rows":
         z8 = np.empty(0, np.uint8)
         return cls(
-            time=np.empty(0, np.int64), recv=np.empty(0, np.int64),
-            severity=z8, facility=z8, format=z8, flags=z8,
+            time=np.empty(0, np.int64),
+            recv=np.empty(0, np.int64),
+            severity=z8,
+            facility=z8,
+            format=z8,
+            flags=z8,
             ids={c: np.empty(0, np.uint32) for c in DICT_COLUMNS},
             dicts={c: [] for c in DICT_COLUMNS + ("fieldkey",)},
-            msg_off=np.zeros(1, np.int64), msg_data=z8, sd_off=np.zeros(1, np.int64), sd_data=z8,
-            kv_ptr=np.zeros(1, np.int64), kv_key=np.empty(0, np.uint32), kv_kind=z8,
-            kv_off=np.zeros(1, np.int64), kv_data=z8,
+            msg_off=np.zeros(1, np.int64),
+            msg_data=z8,
+            sd_off=np.zeros(1, np.int64),
+            sd_data=z8,
+            kv_ptr=np.zeros(1, np.int64),
+            kv_key=np.empty(0, np.uint32),
+            kv_kind=z8,
+            kv_off=np.zeros(1, np.int64),
+            kv_data=z8,
         )
 
     @property
@@ -91,20 +106,31 @@ class Rows:
         kv_ptr, members = csr_take(self.kv_ptr, idx)
         kv_off, kv_data = take_values(self.kv_off, self.kv_data, members)
         return Rows(
-            time=self.time[idx], recv=self.recv[idx],
-            severity=self.severity[idx], facility=self.facility[idx],
-            format=self.format[idx], flags=self.flags[idx],
-            ids={c: v[idx] for c, v in self.ids.items()}, dicts=self.dicts,
-            msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
-            kv_ptr=kv_ptr, kv_key=self.kv_key[members], kv_kind=self.kv_kind[members],
-            kv_off=kv_off, kv_data=kv_data, extra=dict(self.extra),
+            time=self.time[idx],
+            recv=self.recv[idx],
+            severity=self.severity[idx],
+            facility=self.facility[idx],
+            format=self.format[idx],
+            flags=self.flags[idx],
+            ids={c: v[idx] for c, v in self.ids.items()},
+            dicts=self.dicts,
+            msg_off=msg_off,
+            msg_data=msg_data,
+            sd_off=sd_off,
+            sd_data=sd_data,
+            kv_ptr=kv_ptr,
+            kv_key=self.kv_key[members],
+            kv_kind=self.kv_kind[members],
+            kv_off=kv_off,
+            kv_data=kv_data,
+            extra=dict(self.extra),
         )
 
     def message(self, i: int) -> bytes:
-        return self.msg_data[self.msg_off[i]:self.msg_off[i + 1]].tobytes()
+        return self.msg_data[self.msg_off[i] : self.msg_off[i + 1]].tobytes()
 
     def sd(self, i: int) -> bytes:
-        return self.sd_data[self.sd_off[i]:self.sd_off[i + 1]].tobytes()
+        return self.sd_data[self.sd_off[i] : self.sd_off[i + 1]].tobytes()
 
     def value(self, column: str, i: int) -> bytes | None:
         vid = int(self.ids[column][i])
@@ -115,7 +141,7 @@ class Rows:
         keys = self.dicts["fieldkey"]
         out = []
         for j in range(int(self.kv_ptr[i]), int(self.kv_ptr[i + 1])):
-            value = self.kv_data[self.kv_off[j]:self.kv_off[j + 1]].tobytes()
+            value = self.kv_data[self.kv_off[j] : self.kv_off[j + 1]].tobytes()
             out.append((keys[int(self.kv_key[j]) - 1], int(self.kv_kind[j]), value))
         return out
 
@@ -189,16 +215,27 @@ def concat(parts: list[Rows]) -> Rows:
     kv_ptr = np.zeros(sum(len(p) for p in parts) + 1, np.int64)
     np.cumsum(cat([np.diff(p.kv_ptr) for p in parts]), out=kv_ptr[1:])
     kv_sel = [slice(int(p.kv_ptr[0]), int(p.kv_ptr[-1])) for p in parts]
-    kv_off, kv_data = cat_var([p.kv_off[s.start:s.stop + 1] for p, s in zip(parts, kv_sel)], [p.kv_data for p in parts])
+    kv_off, kv_data = cat_var(
+        [p.kv_off[s.start : s.stop + 1] for p, s in zip(parts, kv_sel)], [p.kv_data for p in parts]
+    )
     return Rows(
-        time=cat([p.time for p in parts]), recv=cat([p.recv for p in parts]),
-        severity=cat([p.severity for p in parts]), facility=cat([p.facility for p in parts]),
-        format=cat([p.format for p in parts]), flags=cat([p.flags for p in parts]),
+        time=cat([p.time for p in parts]),
+        recv=cat([p.recv for p in parts]),
+        severity=cat([p.severity for p in parts]),
+        facility=cat([p.facility for p in parts]),
+        format=cat([p.format for p in parts]),
+        flags=cat([p.flags for p in parts]),
         ids={c: cat([remaps[c][k][p.ids[c]] for k, p in enumerate(parts)]) for c in DICT_COLUMNS},
         dicts=dicts,
-        msg_off=msg_off, msg_data=msg_data, sd_off=sd_off, sd_data=sd_data,
-        kv_ptr=kv_ptr, kv_key=cat([remaps["fieldkey"][k][p.kv_key[s]] for k, (p, s) in enumerate(zip(parts, kv_sel))]),
-        kv_kind=cat([p.kv_kind[s] for p, s in zip(parts, kv_sel)]), kv_off=kv_off, kv_data=kv_data,
+        msg_off=msg_off,
+        msg_data=msg_data,
+        sd_off=sd_off,
+        sd_data=sd_data,
+        kv_ptr=kv_ptr,
+        kv_key=cat([remaps["fieldkey"][k][p.kv_key[s]] for k, (p, s) in enumerate(zip(parts, kv_sel))]),
+        kv_kind=cat([p.kv_kind[s] for p, s in zip(parts, kv_sel)]),
+        kv_off=kv_off,
+        kv_data=kv_data,
         extra={"raw_bytes": sum(p.raw_bytes for p in parts)},
     )
 

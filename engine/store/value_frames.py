@@ -79,8 +79,15 @@ def message_frames(apps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> n
     return number[kind]
 
 
-def add_values(w, s: dict, name: str, offsets: np.ndarray, data: np.ndarray, gids: np.ndarray | None = None,
-               own: list[int] | None = None) -> None:
+def add_values(
+    w,
+    s: dict,
+    name: str,
+    offsets: np.ndarray,
+    data: np.ndarray,
+    gids: np.ndarray | None = None,
+    own: list[int] | None = None,
+) -> None:
     """Write the values `data[offsets[i]:offsets[i + 1]]` of column `name` into the block's
     streams `s` through the part's StreamWriter `w`: the values of each group in `own` (by
     `gids`, one per value) in a frame of their own, the others together; without groups, one
@@ -106,4 +113,4 @@ def frames_of(streams: dict, name: str) -> dict[int, str]:
     """{group: suffix} of the groups of column `name` with their own frame in a block ({} when
     the block keeps the plain layout)."""
     prefix = f"{name}.data@"
-    return {int(k[len(prefix):]): k[len(name) + 5:] for k in streams if k.startswith(prefix)}
+    return {int(k[len(prefix) :]): k[len(name) + 5 :] for k in streams if k.startswith(prefix)}

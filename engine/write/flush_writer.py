@@ -21,8 +21,16 @@ from engine.store.rows import Rows, compact
 class PartWriter:
     """Names and writes parts for one writer process."""
 
-    def __init__(self, data_dir: str, instance: str, block_rows: int, zstd_level: int, fsync: bool,
-                 index_builder=None, derive_fields: bool = False):
+    def __init__(
+        self,
+        data_dir: str,
+        instance: str,
+        block_rows: int,
+        zstd_level: int,
+        fsync: bool,
+        index_builder=None,
+        derive_fields: bool = False,
+    ):
         self.data_dir = data_dir
         self.instance = instance
         self.block_rows = block_rows
@@ -45,8 +53,9 @@ class PartWriter:
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, part_name(level, min_time, self.instance, seq))
 
-    def write_flush(self, rows: Rows, positions: dict[str, int], level: int = 0,
-                    zstd_level: int | None = None) -> list[tuple[str, PartMeta]]:
+    def write_flush(
+        self, rows: Rows, positions: dict[str, int], level: int = 0, zstd_level: int | None = None
+    ) -> list[tuple[str, PartMeta]]:
         """Sort, split by day and write `rows`; returns (path, meta) of each part written."""
         if not len(rows):
             return []
@@ -71,11 +80,20 @@ class PartWriter:
             # A flushed part lives only until its first merge (seconds to minutes) and is small
             # enough to scan, so it gets neither indexes nor sorted dictionaries: that work is
             # done once, by the merge, off the flush path that bounds ingest.
-            kw = dict(level=level, instance=self.instance, flush_id=flush_id, flush_parts=len(bounds) - 1,
-                      block_rows=self.block_rows, zstd_level=zstd_level or self.zstd_level, positions=positions,
-                      created_ns=created, fsync=self.fsync,
-                      index_builder=self.index_builder if level > 0 else None,
-                      derive_fields=self.derive_fields, sort_dicts=level > 0)
+            kw = dict(
+                level=level,
+                instance=self.instance,
+                flush_id=flush_id,
+                flush_parts=len(bounds) - 1,
+                block_rows=self.block_rows,
+                zstd_level=zstd_level or self.zstd_level,
+                positions=positions,
+                created_ns=created,
+                fsync=self.fsync,
+                index_builder=self.index_builder if level > 0 else None,
+                derive_fields=self.derive_fields,
+                sort_dicts=level > 0,
+            )
             try:
                 meta = write_part(path, part_rows, **kw)
             except FileNotFoundError:

@@ -74,7 +74,7 @@ class DictionaryLog:
             pos += _ENTRY.size
             if pos + n > len(data):
                 break  # a torn last entry (the writer died inside a write): not yet released
-            yield col, epoch, vid, data[pos:pos + n]
+            yield col, epoch, vid, data[pos : pos + n]
             pos += n
 
     def rewrite(self, entries) -> None:
@@ -124,8 +124,11 @@ class RingIntake:
             return
         self.log.persist()
         if self.log.size() > LOG_COMPACT_BYTES:
-            self.log.rewrite((DICT_KEYS.index(col), self.epochs[col], i + 1, v)
-                             for col in DICT_KEYS for i, v in enumerate(self.values[col]))
+            self.log.rewrite(
+                (DICT_KEYS.index(col), self.epochs[col], i + 1, v)
+                for col in DICT_KEYS
+                for i, v in enumerate(self.values[col])
+            )
 
     def decode_header(self, payload) -> dict:
         """The header of a batch whose rows are skipped, its dictionary entries taken."""
@@ -137,14 +140,23 @@ class RingIntake:
         header, a = decode_columns(payload)
         self.apply_dicts(header.get("dicts", {}))
         rows = Rows(
-            time=a["time"], recv=a["recv"],
-            severity=a["severity"], facility=a["facility"], format=a["format"], flags=a["flags"],
+            time=a["time"],
+            recv=a["recv"],
+            severity=a["severity"],
+            facility=a["facility"],
+            format=a["format"],
+            flags=a["flags"],
             ids={c: a[c] for c in DICT_COLUMNS},
             dicts=dict(self.values),
-            msg_off=a["msg_off"].astype(np.int64), msg_data=a["msg_data"],
-            sd_off=a["sd_off"].astype(np.int64), sd_data=a["sd_data"],
-            kv_ptr=a["kv_ptr"].astype(np.int64), kv_key=a["kv_key"], kv_kind=a["kv_kind"],
-            kv_off=a["kv_off"].astype(np.int64), kv_data=a["kv_data"],
+            msg_off=a["msg_off"].astype(np.int64),
+            msg_data=a["msg_data"],
+            sd_off=a["sd_off"].astype(np.int64),
+            sd_data=a["sd_data"],
+            kv_ptr=a["kv_ptr"].astype(np.int64),
+            kv_key=a["kv_key"],
+            kv_kind=a["kv_kind"],
+            kv_off=a["kv_off"].astype(np.int64),
+            kv_data=a["kv_data"],
             extra={"raw_bytes": header.get("raw_bytes", 0)},
         )
         return header, rows

@@ -52,7 +52,15 @@ from engine.config import Settings
 from engine.store import live
 from engine.store.layout import part_name
 from engine.store.part_reader import (
-    Part, PartDamaged, PartHead, PartMeta, WriteCancelled, fsync_dir, head_of, read_head, write_part,
+    Part,
+    PartDamaged,
+    PartHead,
+    PartMeta,
+    WriteCancelled,
+    fsync_dir,
+    head_of,
+    read_head,
+    write_part,
 )
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
@@ -86,8 +94,9 @@ def _settled(inputs: list[tuple[str, PartHead]], now_ns: int) -> bool:
     return all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in inputs)
 
 
-def plan_merges(parts: dict[str, PartHead], min_parts: int, max_rows: int,
-                now_ns: int | None = None) -> list[list[str]]:
+def plan_merges(
+    parts: dict[str, PartHead], min_parts: int, max_rows: int, now_ns: int | None = None
+) -> list[list[str]]:
     """Groups of part paths to merge, each into one part (see the module docstring).
 
     Flushed parts (level 0) carry no index; so once a partition's flushed parts have all been
@@ -138,9 +147,18 @@ def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | 
     return storage.small_merge_zstd_level if small and _settled(inputs, now_ns) else storage.merge_zstd_level
 
 
-def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: str, zstd_level: int,
-                block_rows: int, index_builder=None, fsync: bool = True, cancel=None,
-                derive_fields: bool = False) -> PartMeta:
+def merge_parts(
+    inputs: list[tuple[str, PartHead]],
+    out_path: str,
+    *,
+    instance: str,
+    zstd_level: int,
+    block_rows: int,
+    index_builder=None,
+    fsync: bool = True,
+    cancel=None,
+    derive_fields: bool = False,
+) -> PartMeta:
     """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
     that replaces them. Raises InputDamaged (nothing written) when an input fails a check."""
     blocks = []
@@ -166,10 +184,21 @@ def merge_parts(inputs: list[tuple[str, PartHead]], out_path: str, *, instance: 
             flushes[flush_id] = flushes.get(flush_id, 0) + count
     # No flush id: a merged part's flushes are in `flushes` (what merges and recovery read).
     return write_part(
-        out_path, rows, level=max(h.level for _, h in inputs) + 1, instance=instance,
-        flush_id="", flush_parts=1, block_rows=block_rows, zstd_level=zstd_level,
-        positions=positions, created_ns=time.time_ns(), fsync=fsync, index_builder=index_builder,
-        replaces=[os.path.basename(p) for p, _ in inputs], flushes=flushes, cancel=cancel,
+        out_path,
+        rows,
+        level=max(h.level for _, h in inputs) + 1,
+        instance=instance,
+        flush_id="",
+        flush_parts=1,
+        block_rows=block_rows,
+        zstd_level=zstd_level,
+        positions=positions,
+        created_ns=time.time_ns(),
+        fsync=fsync,
+        index_builder=index_builder,
+        replaces=[os.path.basename(p) for p, _ in inputs],
+        flushes=flushes,
+        cancel=cancel,
         derive_fields=derive_fields,
     )
 
@@ -282,13 +311,22 @@ class Merger:
         inputs = [(p, self.parts[p]) for p in group]
         first = min(h.min_time for _, h in inputs)
         level = max(h.level for _, h in inputs) + 1
-        out = os.path.join(os.path.dirname(group[0]),
-                           part_name(level, first, self.instance, self.part_writer.next_seq()))
+        out = os.path.join(
+            os.path.dirname(group[0]), part_name(level, first, self.instance, self.part_writer.next_seq())
+        )
         t0 = time.perf_counter()
         try:
-            meta = merge_parts(inputs, out, instance=self.instance, zstd_level=merge_zstd_level(self.storage, inputs),
-                               block_rows=self.block_rows, index_builder=self.index_builder,
-                               fsync=self.fsync, cancel=self._stop.is_set, derive_fields=self.derive_fields)
+            meta = merge_parts(
+                inputs,
+                out,
+                instance=self.instance,
+                zstd_level=merge_zstd_level(self.storage, inputs),
+                block_rows=self.block_rows,
+                index_builder=self.index_builder,
+                fsync=self.fsync,
+                cancel=self._stop.is_set,
+                derive_fields=self.derive_fields,
+            )
         except InputDamaged as exc:
             self.parts.pop(exc.path, None)
             self.m_quarantined.inc(1 if quarantine(self.data_dir, exc.path, exc.reason) else 0)
@@ -306,8 +344,13 @@ class Merger:
         self.m_parts.inc()
         self.m_merges.inc()
         self.m_merged_rows.inc(meta.rows)
-        log.info("merged %d parts (%d rows) into %s in %.1fs", len(group), meta.rows, os.path.basename(out),
-                 time.perf_counter() - t0)
+        log.info(
+            "merged %d parts (%d rows) into %s in %.1fs",
+            len(group),
+            meta.rows,
+            os.path.basename(out),
+            time.perf_counter() - t0,
+        )
         return True
 
     def _delete_due(self, now: float) -> None:

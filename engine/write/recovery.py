@@ -79,8 +79,9 @@ def recover_positions(data_dir: str, instance: str) -> tuple[dict[str, int], int
     trusted = merged_positions
     for flush_id, want in expected.items():
         if seen[flush_id] < want:
-            log.warning("flush %s is incomplete (%d of %d parts): removing it to write it again",
-                        flush_id, seen[flush_id], want)
+            log.warning(
+                "flush %s is incomplete (%d of %d parts): removing it to write it again", flush_id, seen[flush_id], want
+            )
             for path in flush_parts[flush_id]:
                 os.unlink(path)
             continue

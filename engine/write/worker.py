@@ -54,8 +54,15 @@ class Writer:
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
         self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.inputs]
         index_builder = _index_builder(settings)
-        self.parts = PartWriter(self.data_dir, spec.instance, st.block_rows, st.zstd_level, st.fsync,
-                                index_builder=index_builder, derive_fields=st.derive_fields)
+        self.parts = PartWriter(
+            self.data_dir,
+            spec.instance,
+            st.block_rows,
+            st.zstd_level,
+            st.fsync,
+            index_builder=index_builder,
+            derive_fields=st.derive_fields,
+        )
         # Merges and retention, on their own thread (see engine.write.merge for why).
         self.merger = Merger(settings, spec.instance, self.parts, index_builder, shm.metrics)
         self.pending: list = []

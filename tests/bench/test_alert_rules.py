@@ -22,8 +22,20 @@ from engine.query.language.parser import parse
 from engine.units import parse_duration_ns
 
 # The keys config/alerts.toml documents for a rule.
-RULE_KEYS = {"name", "pattern", "query", "where", "threshold", "window", "group_by", "absent", "severity",
-             "labels", "annotations", "notifiers"}
+RULE_KEYS = {
+    "name",
+    "pattern",
+    "query",
+    "where",
+    "threshold",
+    "window",
+    "group_by",
+    "absent",
+    "severity",
+    "labels",
+    "annotations",
+    "notifiers",
+}
 NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 # Share of synthetic messages that match at least one rule: measured 3.0% for 10 and 1,000 rules
 # and 3.1% for 10,000 (seed 42, 20,000 messages); the band leaves room for other seeds.
@@ -34,8 +46,12 @@ SAMPLE = 20_000
 def compile_db(patterns: list[str]) -> hyperscan.Database:
     # The flags the engine's matcher uses: one report per rule per message, ^ and $ per line.
     db = hyperscan.Database()
-    db.compile(expressions=[p.encode() for p in patterns], ids=list(range(len(patterns))), elements=len(patterns),
-               flags=hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE)
+    db.compile(
+        expressions=[p.encode() for p in patterns],
+        ids=list(range(len(patterns))),
+        elements=len(patterns),
+        flags=hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE,
+    )
     return db
 
 
@@ -147,8 +163,9 @@ def test_cli_writes_the_rules_file(tmp_path):
 @pytest.mark.parametrize("s", ["plain", r"a\d+ 'quoted' \"x\"", "tab\there", "new\nline", "bell\x07", "ünï €"])
 def test_toml_strings_read_back_as_written(s):
     for literal in (False, True):
-        text = tomlw.table("t", {"v": s, "list": [s, 1, True], "inline": {"k": s, "odd key": s}},
-                           literal=("v",) if literal else ())
+        text = tomlw.table(
+            "t", {"v": s, "list": [s, 1, True], "inline": {"k": s, "odd key": s}}, literal=("v",) if literal else ()
+        )
         assert tomllib.loads(text)["t"] == {"v": s, "list": [s, 1, True], "inline": {"k": s, "odd key": s}}
 
 
@@ -159,14 +176,15 @@ def test_rules_targets_share_one_config_and_differ_by_the_rules_file(tmp_path):
     assert [s.rules for s in specs] == [0, 10, 1000]
     base = specs[0].engine_args
     for spec in specs[1:]:
-        assert spec.engine_args[:len(base)] == base and spec.engine_args[len(base)] == "--alert-rules"
-        [path] = spec.engine_args[len(base) + 1:]
+        assert spec.engine_args[: len(base)] == base and spec.engine_args[len(base)] == "--alert-rules"
+        [path] = spec.engine_args[len(base) + 1 :]
         assert len(tomllib.loads(pathlib.Path(path).read_text())["rules"]) == spec.rules
         assert spec.start_timeout > alert_cost.RULES_START_TIMEOUT_S
     config = base[base.index("--config") + 1]
     assert load(config).supervisor.start_timeout == f"{alert_cost.RULES_START_TIMEOUT_S:.0f}s"
     assert alert_cost.logjet_specs(Namespace(alert_rules=None, url=None, seed=42), str(tmp_path), []) == [
-        alert_cost.LogjetSpec("logjet", [], 0, None)]
+        alert_cost.LogjetSpec("logjet", [], 0, None)
+    ]
     with pytest.raises(SystemExit):
         alert_cost.logjet_specs(Namespace(alert_rules=[10], url="http://127.0.0.1:8080", seed=42), str(tmp_path), [])
 
@@ -175,17 +193,31 @@ def test_cost_summary_pairs_runs_by_repeat():
     def run(rate, cpu, matches=0, stored=1000):
         return {"msgs_per_s": rate, "cpu_s_per_million": cpu, "alert_matches": matches, "stored": stored}
 
-    runs = {"logjet": [run(100.0, 4.0), run(200.0, 4.0)],
-            "logjet+10 rules": [run(90.0, 5.0, 30), run(150.0, 5.0, 30)],
-            "logjet+1000 rules": [run(0.0, 0.0), run(0.0, 0.0)]}  # did not start
-    targets = {name: {"msgs_per_s": sorted(r["msgs_per_s"] for r in rs)[1],
-                      "cpu_s_per_million": rs[0]["cpu_s_per_million"]} for name, rs in runs.items()}
-    specs = [alert_cost.LogjetSpec("logjet", [], 0, None), alert_cost.LogjetSpec("logjet+10 rules", [], 10, 1.0),
-             alert_cost.LogjetSpec("logjet+1000 rules", [], 1000, 1.0)]
+    runs = {
+        "logjet": [run(100.0, 4.0), run(200.0, 4.0)],
+        "logjet+10 rules": [run(90.0, 5.0, 30), run(150.0, 5.0, 30)],
+        "logjet+1000 rules": [run(0.0, 0.0), run(0.0, 0.0)],
+    }  # did not start
+    targets = {
+        name: {"msgs_per_s": sorted(r["msgs_per_s"] for r in rs)[1], "cpu_s_per_million": rs[0]["cpu_s_per_million"]}
+        for name, rs in runs.items()
+    }
+    specs = [
+        alert_cost.LogjetSpec("logjet", [], 0, None),
+        alert_cost.LogjetSpec("logjet+10 rules", [], 10, 1.0),
+        alert_cost.LogjetSpec("logjet+1000 rules", [], 1000, 1.0),
+    ]
     s = alert_cost.summarize(runs, targets, specs)
-    assert s["logjet+10 rules"] == {"rules": 10, "msgs_per_s": 150.0, "without_rules_msgs_per_s": 200.0,
-                                    "ratio": 0.75, "cost_pct": 25.0, "paired_ratios": [0.9, 0.75],
-                                    "cpu_ratio": 1.25, "matches_per_message": 0.03}
+    assert s["logjet+10 rules"] == {
+        "rules": 10,
+        "msgs_per_s": 150.0,
+        "without_rules_msgs_per_s": 200.0,
+        "ratio": 0.75,
+        "cost_pct": 25.0,
+        "paired_ratios": [0.9, 0.75],
+        "cpu_ratio": 1.25,
+        "matches_per_message": 0.03,
+    }
     assert s["logjet+1000 rules"]["ratio"] is None and s["logjet+1000 rules"]["paired_ratios"] == []
     table = "\n".join(alert_cost.markdown(s))
     assert "| 10 | 200 | 150 | **0.75** | **25.0%** | 1.25 | 0.90, 0.75 | 0.030 |" in table
@@ -195,8 +227,23 @@ def test_cost_summary_pairs_runs_by_repeat():
 @pytest.mark.e2e
 def test_bench_ingest_with_alert_rules_reports_both_figures_and_the_ratio(tmp_path):
     out = tmp_path / "results"
-    code = main(["bench", "ingest", "--messages", "20000", "--alert-rules", "10", "--senders", "2",
-                 "--warmup", "1000", "--quiet", "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "ingest",
+            "--messages",
+            "20000",
+            "--alert-rules",
+            "10",
+            "--senders",
+            "2",
+            "--warmup",
+            "1000",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     [result_path] = out.glob("ingest-tcp-*.json")
     result = json.loads(result_path.read_text())

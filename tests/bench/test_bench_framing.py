@@ -42,7 +42,7 @@ def test_bench_rfc3339_spans(benchmark):
     # The timestamp field of each RFC 5424 frame of the buffer: "<PRI>1 TIMESTAMP ...".
     buf, _ = _buffer("lf")
     starts, ends, _, _, _ = split_lf(buf, MAX_LEN)
-    ts_start = starts + np.array([bytes(buf[s:s + 8]).index(b" ") + 1 for s in starts.tolist()])
+    ts_start = starts + np.array([bytes(buf[s : s + 8]).index(b" ") + 1 for s in starts.tolist()])
     ts_end = ts_start + 27
     parse_rfc3339_spans(buf, ts_start, ts_end)
     ns, ok = benchmark(parse_rfc3339_spans, buf, ts_start, ts_end)

@@ -38,17 +38,16 @@ def mixed_lines(n: int = N_LINES, seed: int = 1) -> list[bytes]:
         app = apps[i % len(apps)]
         pri = int(rng.integers(0, 192))
         if r < 0.30:
-            out.append(b"<%d>1 2023-11-14T22:13:%02d.%06dZ %s %s %d ID%d [meta seq=\"%d\" "
-                       b"src=\"x\\\"y\"] %s" % (pri, i % 60, i % 1000000, host, app,
-                                               1000 + i % 9000, i % 50, i, msg))
+            out.append(
+                b'<%d>1 2023-11-14T22:13:%02d.%06dZ %s %s %d ID%d [meta seq="%d" '
+                b'src="x\\"y"] %s' % (pri, i % 60, i % 1000000, host, app, 1000 + i % 9000, i % 50, i, msg)
+            )
         elif r < 0.70:
-            out.append(b"<%d>Nov 14 22:13:%02d %s %s[%d]: %s" % (pri, i % 60, host, app,
-                                                                100 + i % 30000, msg))
+            out.append(b"<%d>Nov 14 22:13:%02d %s %s[%d]: %s" % (pri, i % 60, host, app, 100 + i % 30000, msg))
         elif r < 0.85:
             out.append(b"Nov %2d 22:13:%02d %s %s: %s" % (1 + i % 28, i % 60, host, app, msg))
         elif r < 0.90:
-            out.append(b'{"level":"info","host":"%s","msg":"request %d done","dur_ms":%d}'
-                       % (host, i, i % 500))
+            out.append(b'{"level":"info","host":"%s","msg":"request %d done","dur_ms":%d}' % (host, i, i % 500))
         else:
             out.append(msg + b" " + msg[:50])
     return out

@@ -58,8 +58,25 @@ def test_latency_summary_percentiles():
 @pytest.mark.e2e
 def test_bench_ingest_at_a_fixed_rate_writes_json_and_png(tmp_path, capsys):
     out = tmp_path / "results"
-    code = main(["bench", "ingest", "--messages", "20000", "--rate", "20000", "--senders", "2",
-                 "--warmup", "1000", "--peer", "rsyslog", "--quiet", "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "ingest",
+            "--messages",
+            "20000",
+            "--rate",
+            "20000",
+            "--senders",
+            "2",
+            "--warmup",
+            "1000",
+            "--peer",
+            "rsyslog",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     [result_path] = out.glob("ingest-tcp-*.json")
     result = json.loads(result_path.read_text())

@@ -18,7 +18,7 @@ def send_tcp(port: int, payload: bytes, chunk: int = 1 << 16) -> None:
     with socket.create_connection(("127.0.0.1", port)) as s:
         view = memoryview(payload)
         for i in range(0, len(view), chunk):
-            s.sendall(view[i:i + chunk])
+            s.sendall(view[i : i + chunk])
         s.shutdown(socket.SHUT_WR)
         s.settimeout(30)
         try:
@@ -83,7 +83,7 @@ def field_column(rows: Rows, key: bytes) -> list[bytes | None]:
     hits = np.flatnonzero(rows.kv_key == kid)
     owner = np.searchsorted(rows.kv_ptr, hits, side="right") - 1
     for j, r in zip(hits.tolist(), owner.tolist()):
-        out[r] = rows.kv_data[rows.kv_off[j]:rows.kv_off[j + 1]].tobytes()
+        out[r] = rows.kv_data[rows.kv_off[j] : rows.kv_off[j + 1]].tobytes()
     return out
 
 
@@ -95,4 +95,4 @@ def column_values(rows: Rows, column: str) -> list[bytes | None]:
 def messages(rows: Rows) -> list[bytes]:
     data = rows.msg_data.tobytes()
     off = rows.msg_off.tolist()
-    return [data[off[i]:off[i + 1]] for i in range(len(rows))]
+    return [data[off[i] : off[i + 1]] for i in range(len(rows))]

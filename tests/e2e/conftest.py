@@ -14,8 +14,9 @@ def start_engine(tmp_path):
 
     def start(*extra: str, name: str = "engine", new_session: bool = False) -> EngineProcess:
         data = tmp_path / f"{name}-data"
-        engine = EngineProcess(str(data), "--retention", "0", *extra, log_path=str(tmp_path / f"{name}.log"),
-                               new_session=new_session)
+        engine = EngineProcess(
+            str(data), "--retention", "0", *extra, log_path=str(tmp_path / f"{name}.log"), new_session=new_session
+        )
         started.append(engine)
         return engine.start()
 

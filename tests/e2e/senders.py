@@ -42,10 +42,38 @@ def require(path: str | None, what: str) -> str:
 
 # --- lines ---------------------------------------------------------------------------------
 
-WORDS = ("alpha", "beta", "gamma", "delta", "kernel", "disk", "cache", "worker", "queue", "flush",
-         "timeout", "retry", "socket", "accept", "close", "session", "token", "user", "node", "block")
-UNICODE = ("Grüße aus Köln", "日本語のログ", "Ελληνικά γράμματα", "emoji 🚀 liftoff", "naïve café crème",
-           "Привет мир", "中文 消息 测试", "ümlaut-ßtraße")
+WORDS = (
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "kernel",
+    "disk",
+    "cache",
+    "worker",
+    "queue",
+    "flush",
+    "timeout",
+    "retry",
+    "socket",
+    "accept",
+    "close",
+    "session",
+    "token",
+    "user",
+    "node",
+    "block",
+)
+UNICODE = (
+    "Grüße aus Köln",
+    "日本語のログ",
+    "Ελληνικά γράμματα",
+    "emoji 🚀 liftoff",
+    "naïve café crème",
+    "Привет мир",
+    "中文 消息 测试",
+    "ümlaut-ßtraße",
+)
 STATUSES = (200, 201, 203, 204, 301, 302, 400, 403, 404, 500, 503)
 # Short lines: each is sent once, so every message names its row.
 SHORT = ("x", "ok", "-", ".", "é", "0", "y z", "[]")
@@ -74,21 +102,29 @@ def varied_lines(n: int, seed: int, *, leading_space: bool = True, plain_safe: b
             line = short.pop(0)
         elif kind == 1:
             # HPC/BGL-style: digits then a space, as on a fresh connection it looks like an octet count.
-            line = (f"{rng.randrange(10_000, 999_999)} node-{rng.randrange(1000)} unix.hw state_change.unavailable "
-                    f"{rng.randrange(10**9, 2 * 10**9)} 1 Component State Change: {w(2)} status={status}")
+            line = (
+                f"{rng.randrange(10_000, 999_999)} node-{rng.randrange(1000)} unix.hw state_change.unavailable "
+                f"{rng.randrange(10**9, 2 * 10**9)} 1 Component State Change: {w(2)} status={status}"
+            )
         elif kind == 2:
             user = rng.choice(["jürgen", "åsa", "太郎", "bob"])
             line = f"{rng.choice(UNICODE)} {w(2)} user={user} status={status}"
         elif kind == 3 and not plain_safe:
-            obj = {"user": rng.choice(["bob", "ann"]), "n": rng.randrange(100), "tags": [w(1), w(1)],
-                   "nested": {"ok": rng.random() < 0.5, "why": "quoted \"text\" [x]"}}
+            obj = {
+                "user": rng.choice(["bob", "ann"]),
+                "n": rng.randrange(100),
+                "tags": [w(1), w(1)],
+                "nested": {"ok": rng.random() < 0.5, "why": 'quoted "text" [x]'},
+            }
             line = json.dumps(obj, ensure_ascii=False)
         elif kind == 3:
             obj = {"user": rng.choice(["bob", "ann"]), "n": rng.randrange(100)}
             line = f"payload {json.dumps(obj)} status={status}"
         elif kind == 4:
-            line = (f'[{rng.choice(["INFO", "WARN", "ERROR"])}] {w(2)} said "hello [world]" ({rng.randrange(99)}) '
-                    f'msg="a quoted, value; here" path=/api/v1/x?a=1&b={rng.randrange(9)} status={status}')
+            line = (
+                f'[{rng.choice(["INFO", "WARN", "ERROR"])}] {w(2)} said "hello [world]" ({rng.randrange(99)}) '
+                f'msg="a quoted, value; here" path=/api/v1/x?a=1&b={rng.randrange(9)} status={status}'
+            )
         elif kind == 5:
             # Long, still well under 8 KB with any sender's header (rsyslog's default maxMessageSize).
             size = rng.randrange(2000, 7000)
@@ -130,9 +166,11 @@ def groups(lines: list[str], k: int) -> list[list[str]]:
 
 # --- what a row must be --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Expect:
     """The columns one sent line's row must have (None = no value)."""
+
     host: bytes | None
     app: bytes | None
     procid: bytes | None = None
@@ -177,8 +215,10 @@ def check_rows(rows: Rows, expected: dict[bytes, Expect], *, time_slack_s: float
     missing, extra = sent - have, have - sent
     report: list[str] = []
     if missing or extra:
-        report.append(f"{sum(missing.values())} of {len(sent)} sent lines have no row, "
-                      f"{sum(extra.values())} rows hold something not sent (of {len(got)} rows):")
+        report.append(
+            f"{sum(missing.values())} of {len(sent)} sent lines have no row, "
+            f"{sum(extra.values())} rows hold something not sent (of {len(got)} rows):"
+        )
         for m in list(extra)[:6]:
             near = [s for s in missing if s and (s in m or m in s)]
             report.append(f"  row message {_short(m)}" + (f"  <- sent {_short(near[0])}" if near else ""))
@@ -194,13 +234,26 @@ def check_rows(rows: Rows, expected: dict[bytes, Expect], *, time_slack_s: float
         e = expected.get(m)
         if e is None:
             continue  # reported above
-        want = {"host": e.host, "app": e.app, "procid": e.procid, "msgid": e.msgid,
-                "severity": e.severity, "facility": e.facility, "format": e.format,
-                "flags": sorted(e.flags)}
-        have_row = {"host": cols["host"][r], "app": cols["app"][r], "procid": cols["procid"][r],
-                    "msgid": cols["msgid"][r], "severity": int(rows.severity[r]),
-                    "facility": int(rows.facility[r]), "format": FORMATS[int(rows.format[r])],
-                    "flags": sorted(name for bit, name in FLAG_NAMES.items() if int(rows.flags[r]) & bit)}
+        want = {
+            "host": e.host,
+            "app": e.app,
+            "procid": e.procid,
+            "msgid": e.msgid,
+            "severity": e.severity,
+            "facility": e.facility,
+            "format": e.format,
+            "flags": sorted(e.flags),
+        }
+        have_row = {
+            "host": cols["host"][r],
+            "app": cols["app"][r],
+            "procid": cols["procid"][r],
+            "msgid": cols["msgid"][r],
+            "severity": int(rows.severity[r]),
+            "facility": int(rows.facility[r]),
+            "format": FORMATS[int(rows.format[r])],
+            "flags": sorted(name for bit, name in FLAG_NAMES.items() if int(rows.flags[r]) & bit),
+        }
         for key, value in want.items():
             if have_row[key] != value:
                 problems.append(f"{key}: want {value!r} got {have_row[key]!r} for {_short(m, 60)}")
@@ -229,6 +282,7 @@ def check_rows(rows: Rows, expected: dict[bytes, Expect], *, time_slack_s: float
 
 # --- queries -------------------------------------------------------------------------------
 
+
 def query(engine, q: str, limit: int = 100_000) -> list[dict]:
     full = engine.url + "/api/v1/query?" + urllib.parse.urlencode({"q": q, "limit": limit})
     with urllib.request.urlopen(full, timeout=30) as resp:
@@ -248,11 +302,13 @@ def check_status_queries(engine, lines: list[str]) -> None:
 
 
 def framing_counts(engine) -> dict[str, float]:
-    return {f: metric(engine.url, "logjet_tcp_framing_total", framing=f)
-            for f in ("octet_counted", "lf", "lf_fallback")}
+    return {
+        f: metric(engine.url, "logjet_tcp_framing_total", framing=f) for f in ("octet_counted", "lf", "lf_fallback")
+    }
 
 
 # --- a sender daemon as our child ----------------------------------------------------------
+
 
 class Daemon:
     """rsyslogd / syslog-ng started in the foreground in its own folder with our configuration,
@@ -269,9 +325,14 @@ class Daemon:
 
     def start(self) -> "Daemon":
         self._log = open(self.peer.log_path, "wb")
-        self.peer.proc = subprocess.Popen(self.peer.command(str(self.conf_path)), stdin=subprocess.DEVNULL,
-                                          stdout=self._log, stderr=subprocess.STDOUT, cwd=self.peer.workdir,
-                                          env=self.peer.env())
+        self.peer.proc = subprocess.Popen(
+            self.peer.command(str(self.conf_path)),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.peer.workdir,
+            env=self.peer.env(),
+        )
         return self
 
     def alive(self) -> bool:

@@ -61,8 +61,9 @@ def _get(url: str):
 
 
 def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -99,15 +100,20 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
 
         # A crash on two hosts, SSH failures below and at the threshold, and noise.
         t_sent = time.time()
-        send_tcp(port, _line("web1", "kernel", "app[1]: segfault at 7f00 ip 0 sp 0 error 4")
-                 + _line("web2", "kernel", "segfault at beef ip 0 sp 0")
-                 + _line("web1", "sshd", "Failed password for root from 10.0.0.1 port 22")
-                 + _line("web1", "sshd", "Failed password for bob from 10.0.0.2 port 22")
-                 + _line("web1", "cron", "Failed password for the cron job (not sshd)")
-                 + b"".join(_line("web3", "app", f"all is fine {i}") for i in range(1000)))
+        send_tcp(
+            port,
+            _line("web1", "kernel", "app[1]: segfault at 7f00 ip 0 sp 0 error 4")
+            + _line("web2", "kernel", "segfault at beef ip 0 sp 0")
+            + _line("web1", "sshd", "Failed password for root from 10.0.0.1 port 22")
+            + _line("web1", "sshd", "Failed password for bob from 10.0.0.2 port 22")
+            + _line("web1", "cron", "Failed password for the cron job (not sshd)")
+            + b"".join(_line("web3", "app", f"all is fine {i}") for i in range(1000)),
+        )
+
         def hooked(r, rule):
-            return [(b, a) for p, b, _ in r if p == "/hooks/logjet" for a in b["alerts"]
-                    if a["labels"]["alertname"] == rule]
+            return [
+                (b, a) for p, b, _ in r if p == "/hooks/logjet" for a in b["alerts"] if a["labels"]["alertname"] == rule
+            ]
 
         got = hook.wait_for(lambda r: len(hooked(r, "segv")) >= 2 and any(x[0] == "/am/api/v2/alerts" for x in r))
         segv = sorted(hooked(got, "segv"), key=lambda ba: ba[1]["labels"]["host"])
@@ -138,9 +144,15 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
         assert metric(url, "logjet_alerts_firing", rule="segv") == 2
 
         # A silence on web9; then a crash there is listed as suppressed and notifies nobody.
-        sid = _post(f"{url}/api/v1/silences", {"matchers": [{"name": "host", "value": "web9"}],
-                                               "duration": "1h", "createdBy": "test",
-                                               "comment": "maintenance"})["silenceID"]
+        sid = _post(
+            f"{url}/api/v1/silences",
+            {
+                "matchers": [{"name": "host", "value": "web9"}],
+                "duration": "1h",
+                "createdBy": "test",
+                "comment": "maintenance",
+            },
+        )["silenceID"]
         assert [s["id"] for s in _get(f"{url}/api/v1/silences")["silences"]] == [sid]
         send_tcp(port, _line("web9", "kernel", "segfault at 1 ip 0"))
         sup = _wait(lambda: [x for x in _get(f"{url}/api/v1/alerts")["alerts"] if x["labels"].get("host") == "web9"])
@@ -148,14 +160,21 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
 
         # SIGHUP with ssh unchanged and a new rule: ssh keeps its 2 and the third failure fires it.
         n_before = len(hook.received)
-        rules.write_text(RULES.format(hook=hook.url, dead=dead_port,
-                                      extra='[[rules]]\nname = "oom"\npattern = "Out of memory"\n'
-                                            'notifiers = ["hook"]\n'))
+        rules.write_text(
+            RULES.format(
+                hook=hook.url,
+                dead=dead_port,
+                extra='[[rules]]\nname = "oom"\npattern = "Out of memory"\nnotifiers = ["hook"]\n',
+            )
+        )
         gen = _get(f"{url}/api/v1/rules")["generation"]
         os.kill(engine.proc.pid, signal.SIGHUP)
         _wait(lambda: _get(f"{url}/api/v1/rules")["generation"] > gen)
-        send_tcp(port, _line("web1", "sshd", "Failed password for eve from 10.0.0.3 port 22")
-                 + _line("db1", "kernel", "Out of memory: Killed process 1234"))
+        send_tcp(
+            port,
+            _line("web1", "sshd", "Failed password for eve from 10.0.0.3 port 22")
+            + _line("db1", "kernel", "Out of memory: Killed process 1234"),
+        )
         got = hook.wait_for(lambda r: hooked(r[n_before:], "ssh") and hooked(r[n_before:], "oom"))
         assert hooked(got[n_before:], "ssh")[0][1]["value"] == 3
 

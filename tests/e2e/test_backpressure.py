@@ -77,8 +77,10 @@ def test_full_ring_drops_and_counts_udp(start_engine, tmp_path):
     with _paused(_parser_pids(engine)):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(n):
-                s.sendto(b"<14>Nov 22 10:00:00 h app: seq=%d t=bpu %s" % (i, b"y" * 100),
-                         ("127.0.0.1", engine.ports["syslog_udp"]))
+                s.sendto(
+                    b"<14>Nov 22 10:00:00 h app: seq=%d t=bpu %s" % (i, b"y" * 100),
+                    ("127.0.0.1", engine.ports["syslog_udp"]),
+                )
                 if i % 1000 == 999:
                     time.sleep(0.01)  # let the receiver read: the drops must be ours, not the kernel's
         time.sleep(0.5)

@@ -29,8 +29,9 @@ def _wait_rows(engine, predicate, timeout=30.0):
 
 
 def _post(url: str, body: bytes, content_type: str = "application/x-ndjson"):
-    req = urllib.request.Request(url + "/api/v1/ingest", data=body, method="POST",
-                                 headers={"Content-Type": content_type})
+    req = urllib.request.Request(
+        url + "/api/v1/ingest", data=body, method="POST", headers={"Content-Type": content_type}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -44,16 +45,18 @@ def test_garbage_and_huge_input_cost_only_themselves(start_engine):
     restarts_before = metric(engine.url, "logjet_worker_restarts_total")
     garbage = bytes(range(256)) * 40  # every byte value, NULs and newlines included
     huge = b"<13>Nov 22 10:00:00 h app: " + b"A" * (10 << 20) + b"\n"
-    payload = b"".join([
-        b"<13>Nov 22 10:00:00 h app: before t=bad seq=0\n",
-        garbage + b"\n",
-        b"<13>1 2026-13-45T99:99:99Z h app - - - impossible date t=bad seq=1\n",
-        b"<13>Feb 30 25:61:61 h app: impossible 3164 date t=bad seq=2\n",
-        huge,
-        b"<13>Nov 22 10:00:00 h app: \xff\xfe not utf-8 \xc3\x28 t=bad seq=3\n",
-        b"<999>1 - - - - - - pri out of range t=bad seq=4\n",
-        b"<13>Nov 22 10:00:00 h app: after t=bad seq=5\n",
-    ])
+    payload = b"".join(
+        [
+            b"<13>Nov 22 10:00:00 h app: before t=bad seq=0\n",
+            garbage + b"\n",
+            b"<13>1 2026-13-45T99:99:99Z h app - - - impossible date t=bad seq=1\n",
+            b"<13>Feb 30 25:61:61 h app: impossible 3164 date t=bad seq=2\n",
+            huge,
+            b"<13>Nov 22 10:00:00 h app: \xff\xfe not utf-8 \xc3\x28 t=bad seq=3\n",
+            b"<999>1 - - - - - - pri out of range t=bad seq=4\n",
+            b"<13>Nov 22 10:00:00 h app: after t=bad seq=5\n",
+        ]
+    )
     send_tcp(port, payload)
     # A half-open connection: connects, sends half a line, never finishes; must not block others.
     half = socket.create_connection(("127.0.0.1", port))
@@ -76,12 +79,24 @@ def test_garbage_and_huge_input_cost_only_themselves(start_engine):
 
 def test_http_ingest_ndjson_and_array(start_engine):
     engine = start_engine(name="http")
-    lines = [json.dumps({"level": "error", "service": "billing", "host": "api-1", "msg": f"charge failed seq={i}",
-                         "user": {"id": i}, "time": "2026-11-22T10:00:00Z"}) for i in range(1000)]
+    lines = [
+        json.dumps(
+            {
+                "level": "error",
+                "service": "billing",
+                "host": "api-1",
+                "msg": f"charge failed seq={i}",
+                "user": {"id": i},
+                "time": "2026-11-22T10:00:00Z",
+            }
+        )
+        for i in range(1000)
+    ]
     status, body = _post(engine.url, ("\n".join(lines) + "\n").encode())
     assert (status, body) == (200, {"accepted": 1000})
-    status, body = _post(engine.url, json.dumps([{"message": "from array", "level": 6}] * 3).encode(),
-                         "application/json")
+    status, body = _post(
+        engine.url, json.dumps([{"message": "from array", "level": 6}] * 3).encode(), "application/json"
+    )
     assert (status, body) == (200, {"accepted": 3})
     status, body = _post(engine.url, b'{"ok": 1}\nthis is not json\n')
     assert status == 400 and body["position"] == 10 and "line 2" in body["error"]
@@ -109,8 +124,11 @@ def test_http_ingest_takes_bodies_up_to_its_limit(start_engine, tmp_path):
     assert 16 << 20 < len(body) < 24 << 20
     status, reply = _post(engine.url, body)
     assert (status, reply) == (200, {"accepted": n + 1})
-    status, reply = _post(engine.url, json.dumps([{"host": "array", "msg": "y" * 100, "seq": i}
-                                                  for i in range(60_000)]).encode(), "application/json")
+    status, reply = _post(
+        engine.url,
+        json.dumps([{"host": "array", "msg": "y" * 100, "seq": i} for i in range(60_000)]).encode(),
+        "application/json",
+    )
     assert (status, reply) == (200, {"accepted": 60_000})
     too_big = b'{"msg": "z"}\n' * ((25 << 20) // 13)
     req = urllib.request.Request(engine.url + "/api/v1/ingest", data=too_big, method="POST")

@@ -37,11 +37,12 @@ def test_forwarded_frames_keep_no_trailer_and_fields_answer_right(shared_engine)
     """rsyslog's octet-counted RSYSLOG_SyslogProtocol23Format ends each frame with LF; the
     message, and a key=value field at its end, must not keep it."""
     n = 300
-    msgs = [b"<14>1 2026-11-22T10:00:00Z relay fwdapp - - - GET /x/%d status=%d" % (i, 200 + i % 4)
-            for i in range(n)]
+    msgs = [b"<14>1 2026-11-22T10:00:00Z relay fwdapp - - - GET /x/%d status=%d" % (i, 200 + i % 4) for i in range(n)]
     send_tcp(shared_engine.ports["syslog_tcp"], octet_frames([m + b"\n" for m in msgs]))
-    udp = [b"<14>1 2026-11-22T10:00:00Z relay udpfwd - - - datagram %d status=%d%s" % (i, 200 + i % 4, t)
-           for i, t in enumerate([b"\n", b"\r\n", b"\x00", b""] * 25)]
+    udp = [
+        b"<14>1 2026-11-22T10:00:00Z relay udpfwd - - - datagram %d status=%d%s" % (i, 200 + i % 4, t)
+        for i, t in enumerate([b"\n", b"\r\n", b"\x00", b""] * 25)
+    ]
     send_udp(shared_engine.ports["syslog_udp"], udp)
     rows = wait_query(shared_engine.url, "app:fwdapp", n)
     assert sorted(r["message"] for r in rows) == sorted(m.split(b"- - - ")[1].decode() for m in msgs)
@@ -59,8 +60,11 @@ def test_forwarded_frames_keep_no_trailer_and_fields_answer_right(shared_engine)
 def test_lines_starting_with_digits_are_lines(shared_engine):
     """HPC/BGL-style lines on a fresh connection: never read as octet counts."""
     lf_before = metric(shared_engine.url, "logjet_tcp_framing_total", framing="lf")
-    lines = [b"%d node-%d unix.hw state_change.unavailable 1077804742 1 Component State Change: digitline"
-             % (134681 + i, i % 300) for i in range(2_000)]
+    lines = [
+        b"%d node-%d unix.hw state_change.unavailable 1077804742 1 Component State Change: digitline"
+        % (134681 + i, i % 300)
+        for i in range(2_000)
+    ]
     send_tcp(shared_engine.ports["syslog_tcp"], b"\n".join(lines) + b"\n", chunk=7)
     rows = wait_query(shared_engine.url, "digitline", 2_000)
     assert sorted(r["message"].encode() for r in rows) == sorted(lines)

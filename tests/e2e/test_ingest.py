@@ -18,7 +18,14 @@ import time
 import pytest
 
 from tests.e2e.clients import (
-    all_rows, column_values, field_column, messages, octet_frames, send_tcp, send_udp, wait_written,
+    all_rows,
+    column_values,
+    field_column,
+    messages,
+    octet_frames,
+    send_tcp,
+    send_udp,
+    wait_written,
 )
 
 pytestmark = pytest.mark.e2e
@@ -60,8 +67,11 @@ def test_tcp_lf_framing_200k(shared_engine):
     seqs = assert_exactly_once(rows, N_TCP)
     hosts, apps, procids = (column_values(rows, c) for c in ("host", "app", "procid"))
     for r, i in enumerate(seqs):
-        assert (hosts[r], apps[r], procids[r]) == (f"host{i % 37}".encode(), f"app{i % 5}".encode(),
-                                                   f"{1000 + i % 97}".encode())
+        assert (hosts[r], apps[r], procids[r]) == (
+            f"host{i % 37}".encode(),
+            f"app{i % 5}".encode(),
+            f"{1000 + i % 97}".encode(),
+        )
         assert rows.severity[r] == i % 8 and rows.facility[r] == i % 24
     want_time = int(dt.datetime(2026, 11, 22, 10, tzinfo=dt.timezone.utc).timestamp()) * 10**9
     assert set(rows.time.tolist()) == {want_time}
@@ -70,8 +80,10 @@ def test_tcp_lf_framing_200k(shared_engine):
 
 def test_tcp_octet_counting_200k(shared_engine):
     msgs = [
-        (f'<165>1 2026-11-22T10:00:{i % 60:02d}.{i:06d}Z host{i % 37} app{i % 5} {i % 4000} ID{i % 3} '
-         f'[meta@32473 seq="{i}" note="a \\"quoted\\" \\]"] seq={i} t=octet multi\nline message {i}').encode()
+        (
+            f"<165>1 2026-11-22T10:00:{i % 60:02d}.{i:06d}Z host{i % 37} app{i % 5} {i % 4000} ID{i % 3} "
+            f'[meta@32473 seq="{i}" note="a \\"quoted\\" \\]"] seq={i} t=octet multi\nline message {i}'
+        ).encode()
         for i in range(N_TCP)
     ]
     before = wait_written(shared_engine.url, 0)
@@ -116,9 +128,9 @@ def test_loghub_wrapped_in_syslog_headers(shared_engine, corpus):
         if lines[-1] == b"":
             lines.pop()
         expected[system] = lines
-        payload = b"\r\n".join(b"<14>1 2026-11-22T10:00:00Z loghub %s - - [t@1 t=\"loghub\"] %s"
-                               % (system.encode(), line)
-                               for line in lines)
+        payload = b"\r\n".join(
+            b'<14>1 2026-11-22T10:00:00Z loghub %s - - [t@1 t="loghub"] %s' % (system.encode(), line) for line in lines
+        )
         send_tcp(shared_engine.ports["syslog_tcp"], payload)
     total = sum(len(v) for v in expected.values())
     assert total == 20_000
@@ -188,9 +200,24 @@ def test_real_logger_client(shared_engine):
         if mode:
             args.append(mode)
         subprocess.run(args + [f"hello from logger seq={i} t=logger"], check=True, timeout=30)
-    subprocess.run(["logger", "-n", "127.0.0.1", "-P", str(shared_engine.ports["syslog_udp"]), "--udp",
-                    "--rfc3164", "-t", "loggertest", "-p", "user.warning", "hello over udp seq=2 t=logger"],
-                   check=True, timeout=30)
+    subprocess.run(
+        [
+            "logger",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            str(shared_engine.ports["syslog_udp"]),
+            "--udp",
+            "--rfc3164",
+            "-t",
+            "loggertest",
+            "-p",
+            "user.warning",
+            "hello over udp seq=2 t=logger",
+        ],
+        check=True,
+        timeout=30,
+    )
     deadline = time.monotonic() + 30
     while True:
         rows = rows_of(shared_engine, "logger")

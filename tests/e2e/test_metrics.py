@@ -32,8 +32,9 @@ ROLES = ("supervisor", "receiver", "parser", "writer", "api")
 
 def post_ndjson(url: str, bodies: list[bytes]) -> None:
     for body in bodies:
-        req = urllib.request.Request(url + "/api/v1/ingest", data=body, method="POST",
-                                     headers={"Content-Type": "application/x-ndjson"})
+        req = urllib.request.Request(
+            url + "/api/v1/ingest", data=body, method="POST", headers={"Content-Type": "application/x-ndjson"}
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             assert resp.status == 200
 
@@ -65,14 +66,21 @@ def test_metrics_add_up_under_load(start_engine):
     engine = start_engine("--receivers", "2", "--parsers", "2")
     payloads = []
     for c in range(2):
-        lines = [f"<14>Nov 22 10:00:00 host{i % 7} app{c}[{i % 50}]: conn={c} seq={i} took {i % 900}ms".encode()
-                 for i in range(N_TCP)]
+        lines = [
+            f"<14>Nov 22 10:00:00 host{i % 7} app{c}[{i % 50}]: conn={c} seq={i} took {i % 900}ms".encode()
+            for i in range(N_TCP)
+        ]
         if c == 0:
             lines.append(b"<14>Nov 22 10:00:00 host0 big: " + b"x" * LONG)
         payloads.append(b"\n".join(lines) + b"\n")
     udp = [f"<13>Nov 22 10:00:00 udphost udpapp: seq={i}".encode() for i in range(N_UDP)]
-    http = [b"".join(b'{"app":"web","host":"h%d","msg":"request %d of %d","level":"info"}\n' % (i % 5, i, k)
-                     for i in range(N_HTTP)) for k in range(HTTP_REQUESTS)]
+    http = [
+        b"".join(
+            b'{"app":"web","host":"h%d","msg":"request %d of %d","level":"info"}\n' % (i % 5, i, k)
+            for i in range(N_HTTP)
+        )
+        for k in range(HTTP_REQUESTS)
+    ]
     n_http = N_HTTP * HTTP_REQUESTS
     sent = 2 * N_TCP + 1 + N_UDP + n_http
 
@@ -97,8 +105,11 @@ def test_metrics_add_up_under_load(start_engine):
     scrapes.append(final)
 
     # Counters never go backwards, whichever process they live in.
-    counters = [key for key in final if types.get(key[0].removesuffix("_total")) == "counter"
-                or key[0].endswith(("_bucket", "_count", "_sum"))]
+    counters = [
+        key
+        for key in final
+        if types.get(key[0].removesuffix("_total")) == "counter" or key[0].endswith(("_bucket", "_count", "_sum"))
+    ]
     assert counters
     for prev, cur in zip(scrapes, scrapes[1:]):
         for key in counters:
@@ -116,14 +127,14 @@ def test_metrics_add_up_under_load(start_engine):
     assert total(final, "logjet_written_rows_total") == sent
     assert total(final, "logjet_dropped_messages_total") == 0
     assert total(final, "logjet_truncated_messages_total") == 1
-    assert {"ring_full", "duplicate", "damaged_batch"} <= label_values(final, "logjet_dropped_messages_total",
-                                                                        "reason")
+    assert {"ring_full", "duplicate", "damaged_batch"} <= label_values(final, "logjet_dropped_messages_total", "reason")
 
     # Ring fill: one gauge pair per ring (2 receivers + the API into 2 parsers, 2 parsers into
     # the writer, and each parser's alert counts to the evaluator).
     rings = label_values(final, "logjet_ring_capacity_bytes", "ring")
-    assert rings == ({f"raw-{p}-p{q}" for p in ("r0", "r1", "api") for q in (0, 1)} | {"col-p0", "col-p1"}
-                     | {"alert-p0", "alert-p1"})
+    assert rings == (
+        {f"raw-{p}-p{q}" for p in ("r0", "r1", "api") for q in (0, 1)} | {"col-p0", "col-p1"} | {"alert-p0", "alert-p1"}
+    )
     assert label_values(final, "logjet_ring_used_bytes", "ring") == rings
     for ring in rings:
         cap = total(final, "logjet_ring_capacity_bytes", ring=ring)
@@ -132,8 +143,7 @@ def test_metrics_add_up_under_load(start_engine):
     # Histograms, with buckets that are cumulative and end in +Inf = count.
     for name in ("flush_duration_seconds", "ingest_to_visible_seconds", "query_duration_seconds"):
         assert types["logjet_" + name] == "histogram", name
-        buckets = sorted(((float(dict(lab)["le"]), v) for (n, lab), v in final.items()
-                          if n == f"logjet_{name}_bucket"))
+        buckets = sorted(((float(dict(lab)["le"]), v) for (n, lab), v in final.items() if n == f"logjet_{name}_bucket"))
         assert buckets and buckets[-1][0] == float("inf"), name
         assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), name
         assert buckets[-1][1] == total(final, f"logjet_{name}_count"), name

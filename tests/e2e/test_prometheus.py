@@ -55,9 +55,16 @@ def test_prometheus_scrapes_the_merged_metrics(start_engine, tmp_path):
     (tmp_path / "prometheus.yml").write_text(config)
     port = _free_port()
     log = open(tmp_path / "prometheus.log", "wb")
-    prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    prom = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         written = up = roles = None
         deadline = time.monotonic() + DEADLINE_S

@@ -60,9 +60,11 @@ def _read_lines(resp, out: queue.Queue) -> None:
 def test_query_tail_and_cli(start_engine):
     engine = start_engine()
     url = engine.url
-    lines = [f"<{(i % 8) + 8}>Nov 22 10:00:{i % 60:02d} {HOSTS[i % 3]} qapp[{100 + i}]: "
-             f"e2eq seq={i} duration_ms={i * 10} {'Failed password' if i % 5 == 0 else 'Accepted'}"
-             for i in range(N)]
+    lines = [
+        f"<{(i % 8) + 8}>Nov 22 10:00:{i % 60:02d} {HOSTS[i % 3]} qapp[{100 + i}]: "
+        f"e2eq seq={i} duration_ms={i * 10} {'Failed password' if i % 5 == 0 else 'Accepted'}"
+        for i in range(N)
+    ]
     sent = time.monotonic()
     send_tcp(engine.ports["syslog_tcp"], ("\n".join(lines) + "\n").encode())
     rows = _wait_rows(url, "e2eq app:qapp", N)
@@ -78,9 +80,10 @@ def test_query_tail_and_cli(start_engine):
     _, limited = _get(url, q="e2eq", limit="7")
     assert len(limited) == 7
     _, stats = _get(url, q="e2eq | stats count(), max(duration_ms) by (host)")
-    assert stats == [{"host": h, "count()": N // 3,
-                      "max(duration_ms)": float(10 * max(i for i in range(N) if i % 3 == k))}
-                     for k, h in enumerate(HOSTS)]
+    assert stats == [
+        {"host": h, "count()": N // 3, "max(duration_ms)": float(10 * max(i for i in range(N) if i % 3 == k))}
+        for k, h in enumerate(HOSTS)
+    ]
     _, hist = _get(url, q="e2eq | histogram(1m)")
     assert sum(h["count"] for h in hist) == N
 
@@ -118,6 +121,9 @@ def test_query_tail_and_cli(start_engine):
     assert cli("--url", url, "e2eq | stats count()") == [{"count()": N}]
     assert len(cli("--url", url, "--limit", "3", "e2eq")) == 3
     assert cli("--data-dir", engine.data_dir, "e2eq host:beta | stats count()") == [{"count()": N // 3}]
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "query", "--data-dir", engine.data_dir, "a (b"],
-                         capture_output=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "query", "--data-dir", engine.data_dir, "a (b"],
+        capture_output=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and b"position 4" in res.stderr

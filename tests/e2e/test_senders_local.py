@@ -15,8 +15,17 @@ import time
 import pytest
 
 from tests.e2e.senders import (
-    FACILITY, SEVERITY, Expect, check_rows, check_status_queries, expect_all, framing_counts, groups, require,
-    varied_lines, wait_rows,
+    FACILITY,
+    SEVERITY,
+    Expect,
+    check_rows,
+    check_status_queries,
+    expect_all,
+    framing_counts,
+    groups,
+    require,
+    varied_lines,
+    wait_rows,
 )
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +52,7 @@ def _run_logger(args: list[str], lines: list[str], paced: bool) -> None:
         data = [(line + "\n").encode() for line in lines]
         step = 10 if paced else len(data)
         for i in range(0, len(data), step):
-            proc.stdin.write(b"".join(data[i:i + step]))
+            proc.stdin.write(b"".join(data[i : i + step]))
             proc.stdin.flush()
             if paced:
                 time.sleep(0.01)
@@ -56,10 +65,17 @@ def _run_logger(args: list[str], lines: list[str], paced: bool) -> None:
         proc.stderr.close()
 
 
-@pytest.mark.parametrize("transport,rfc", [
-    ("tcp", "rfc5424"), ("tcp", "rfc3164"), ("tcp-octet", "rfc5424"), ("tcp-octet", "rfc3164"),
-    ("udp", "rfc5424"), ("udp", "rfc3164"),
-])
+@pytest.mark.parametrize(
+    "transport,rfc",
+    [
+        ("tcp", "rfc5424"),
+        ("tcp", "rfc3164"),
+        ("tcp-octet", "rfc5424"),
+        ("tcp-octet", "rfc3164"),
+        ("udp", "rfc5424"),
+        ("udp", "rfc3164"),
+    ],
+)
 def test_logger(start_engine, transport, rfc):
     logger = require(shutil.which("logger"), "logger (util-linux/bsdutils)")
     engine = start_engine()
@@ -72,17 +88,39 @@ def test_logger(start_engine, transport, rfc):
     by_group = groups(lines, len(LOGGER_GROUPS))
     for (tag, fac, sev), part in zip(LOGGER_GROUPS, by_group):
         # --size: the default (1 KiB) would split the long lines into several messages.
-        args = [logger, "-n", "127.0.0.1", *net, f"--{rfc}", "-t", tag, "-p", f"{fac}.{sev}",
-                f"--id={LOGGER_PID}", "--size", "65536"]
+        args = [
+            logger,
+            "-n",
+            "127.0.0.1",
+            *net,
+            f"--{rfc}",
+            "-t",
+            tag,
+            "-p",
+            f"{fac}.{sev}",
+            f"--id={LOGGER_PID}",
+            "--size",
+            "65536",
+        ]
         if rfc == "rfc5424":
             args += ["--msgid", f"MSG{tag[-1]}"]
         _run_logger(args, part, paced=transport == "udp")
-        expected.update(expect_all(part, Expect(
-            host=_logger_host(rfc), app=tag.encode(), procid=LOGGER_PID.encode(),
-            msgid=f"MSG{tag[-1]}".encode() if rfc == "rfc5424" else None,
-            severity=SEVERITY[sev], facility=FACILITY[fac], format=rfc,
-            # logger's RFC 5424 structured data: [timeQuality tzKnown="1" isSynced="..."]
-            sd_keys=(b"timeQuality.tzKnown",) if rfc == "rfc5424" else ())))
+        expected.update(
+            expect_all(
+                part,
+                Expect(
+                    host=_logger_host(rfc),
+                    app=tag.encode(),
+                    procid=LOGGER_PID.encode(),
+                    msgid=f"MSG{tag[-1]}".encode() if rfc == "rfc5424" else None,
+                    severity=SEVERITY[sev],
+                    facility=FACILITY[fac],
+                    format=rfc,
+                    # logger's RFC 5424 structured data: [timeQuality tzKnown="1" isSynced="..."]
+                    sd_keys=(b"timeQuality.tzKnown",) if rfc == "rfc5424" else (),
+                ),
+            )
+        )
     rows = wait_rows(engine, len(lines))
     check_rows(rows, expected)
     check_status_queries(engine, lines)
@@ -105,8 +143,10 @@ def test_python_syslog_handler(start_engine, socktype):
     lines = varied_lines(N, seed=31 if socktype == "tcp" else 32)
     port = engine.ports["syslog_tcp" if socktype == "tcp" else "syslog_udp"]
     handler = logging.handlers.SysLogHandler(
-        ("127.0.0.1", port), facility=logging.handlers.SysLogHandler.LOG_LOCAL6,
-        socktype=socket.SOCK_STREAM if socktype == "tcp" else socket.SOCK_DGRAM)
+        ("127.0.0.1", port),
+        facility=logging.handlers.SysLogHandler.LOG_LOCAL6,
+        socktype=socket.SOCK_STREAM if socktype == "tcp" else socket.SOCK_DGRAM,
+    )
     handler.ident = f"pyapp[{os.getpid()}]: "
     log = logging.getLogger(f"e2e-senders-{socktype}")
     log.propagate = False
@@ -119,8 +159,14 @@ def test_python_syslog_handler(start_engine, socktype):
             level = rng.choice(PY_LEVELS)
             log.log(level, "%s", line)
             expected[line.encode()] = Expect(
-                host=b"127.0.0.1", app=b"pyapp", procid=str(os.getpid()).encode(), severity=PY_SEVERITY[level],
-                facility=FACILITY["local6"], format="rfc3164", flags=("host_from_source",))
+                host=b"127.0.0.1",
+                app=b"pyapp",
+                procid=str(os.getpid()).encode(),
+                severity=PY_SEVERITY[level],
+                facility=FACILITY["local6"],
+                format="rfc3164",
+                flags=("host_from_source",),
+            )
             if socktype == "udp" and i % 20 == 19:
                 time.sleep(0.005)  # paced, as loopback UDP drops what a full socket buffer cannot take
     finally:

@@ -13,8 +13,19 @@ import pytest
 
 from bench.peers.rsyslog import Rsyslog
 from tests.e2e.senders import (
-    FACILITY, SEVERITY, Daemon, Expect, check_rows, check_status_queries, expect_all, framing_counts, groups, require,
-    varied_lines, wait_rows, write_lines,
+    FACILITY,
+    SEVERITY,
+    Daemon,
+    Expect,
+    check_rows,
+    check_status_queries,
+    expect_all,
+    framing_counts,
+    groups,
+    require,
+    varied_lines,
+    wait_rows,
+    write_lines,
 )
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +40,8 @@ def rsyslog_conf(work, action: str, global_extra: str = "") -> str:
     inputs = "\n".join(
         f'input(type="imfile" File="{work}/in-{g}.log" Tag="{app}[{pid}]:" Facility="{fac}" Severity="{sev}" '
         f'ruleset="fwd")'
-        for g, (app, pid, fac, sev) in enumerate(GROUPS))
+        for g, (app, pid, fac, sev) in enumerate(GROUPS)
+    )
     # A private work folder (imfile's state files), a fixed hostname, no imuxsock/imklog, and a
     # ruleset that only the files feed, so rsyslogd's own messages are not forwarded.
     return f"""
@@ -45,9 +57,19 @@ ruleset(name="fwd") {{
 def expectations(lines_by_group, fmt: str, procid_in_header: bool = True) -> dict:
     expected = {}
     for (app, pid, fac, sev), lines in zip(GROUPS, lines_by_group):
-        expected.update(expect_all(lines, Expect(
-            host=HOST.encode(), app=app.encode(), procid=str(pid).encode() if procid_in_header else None,
-            severity=SEVERITY[sev], facility=FACILITY[fac], format=fmt)))
+        expected.update(
+            expect_all(
+                lines,
+                Expect(
+                    host=HOST.encode(),
+                    app=app.encode(),
+                    procid=str(pid).encode() if procid_in_header else None,
+                    severity=SEVERITY[sev],
+                    facility=FACILITY[fac],
+                    format=fmt,
+                ),
+            )
+        )
     return expected
 
 
@@ -73,8 +95,10 @@ def test_rsyslog_tcp_octet_counted_rfc5424(start_engine, tmp_path):
     framing, not message."""
     engine = start_engine()
     lines = varied_lines(N, seed=1)
-    action = (f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tcp"]}" Protocol="tcp" '
-              f'TCP_Framing="octet-counted" Template="RSYSLOG_SyslogProtocol23Format")')
+    action = (
+        f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tcp"]}" Protocol="tcp" '
+        f'TCP_Framing="octet-counted" Template="RSYSLOG_SyslogProtocol23Format")'
+    )
     run_rsyslog(tmp_path, engine, action, lines, "rfc5424")
     framing = framing_counts(engine)
     assert framing["octet_counted"] >= 1 and framing["lf"] == 0 and framing["lf_fallback"] == 0, framing
@@ -86,8 +110,10 @@ def test_rsyslog_tcp_lf_forward_format(start_engine, tmp_path):
     # The template's `%msg:::sp-if-no-1st-sp%` adds the space after the tag only when the message
     # has none, so a message's own leading space does not survive this format: send none.
     lines = varied_lines(N, seed=2, leading_space=False)
-    action = (f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tcp"]}" Protocol="tcp" '
-              f'Template="RSYSLOG_ForwardFormat")')
+    action = (
+        f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tcp"]}" Protocol="tcp" '
+        f'Template="RSYSLOG_ForwardFormat")'
+    )
     run_rsyslog(tmp_path, engine, action, lines, "rfc3164")
     framing = framing_counts(engine)
     assert framing["lf"] >= 1 and framing["octet_counted"] == 0 and framing["lf_fallback"] == 0, framing
@@ -98,15 +124,21 @@ def test_rsyslog_udp(start_engine, tmp_path):
     cannot take)."""
     engine = start_engine()
     lines = varied_lines(N, seed=3, leading_space=False)
-    action = (f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_udp"]}" Protocol="udp" '
-              f'UDP.SendDelay="200" Template="RSYSLOG_ForwardFormat")')
+    action = (
+        f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_udp"]}" Protocol="udp" '
+        f'UDP.SendDelay="200" Template="RSYSLOG_ForwardFormat")'
+    )
     run_rsyslog(tmp_path, engine, action, lines, "rfc3164")
 
 
 def _cert_name(openssl: str, cert) -> str:
     """A DNS name of the server certificate (SAN, else CN), for rsyslog's x509/name check."""
-    out = subprocess.run([openssl, "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", str(cert)],
-                         capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        [openssl, "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", str(cert)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     names = re.findall(r"DNS:([^,\s]+)", out) or re.findall(r"CN\s*=\s*([^,/\n]+)", out)
     return names[0].strip() if names else "localhost"
 
@@ -116,12 +148,15 @@ def test_rsyslog_tls(start_engine, tmp_path, framing):
     """omfwd over TLS (rsyslog-openssl, StreamDriver="ossl"), the server's certificate checked
     against a throwaway CA by name; octet-counted with a client certificate the listener
     requires (client_ca_file), and LF-framed without one."""
-    require(next(iter(glob.glob("/usr/lib/*/rsyslog/lmnsd_ossl.so") + glob.glob("/usr/lib/rsyslog/lmnsd_ossl.so")),
-                 None), "rsyslog-openssl (lmnsd_ossl.so)")
+    require(
+        next(iter(glob.glob("/usr/lib/*/rsyslog/lmnsd_ossl.so") + glob.glob("/usr/lib/rsyslog/lmnsd_ossl.so")), None),
+        "rsyslog-openssl (lmnsd_ossl.so)",
+    )
     openssl = require(shutil.which("openssl"), "openssl")
     if importlib.util.find_spec("tests.tlsca") is None:
-        pytest.fail("tests/tlsca.py (the TLS listener's throwaway CA helper) is missing: "
-                    "the TLS listener has not landed")
+        pytest.fail(
+            "tests/tlsca.py (the TLS listener's throwaway CA helper) is missing: the TLS listener has not landed"
+        )
     from tests.tlsca import make_tls_files
 
     tls = make_tls_files(tmp_path / "tls")
@@ -131,12 +166,19 @@ def test_rsyslog_tls(start_engine, tmp_path, framing):
     engine = start_engine("--syslog-tls", "127.0.0.1:0", "--config", str(conf))
     assert "syslog_tls" in engine.ports, engine.ports
     lines = varied_lines(N, seed=4 if framing == "octet" else 5, leading_space=framing == "octet")
-    tcp = ('TCP_Framing="octet-counted" Template="RSYSLOG_SyslogProtocol23Format"' if framing == "octet"
-           else 'Template="RSYSLOG_ForwardFormat"')
-    action = (f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tls"]}" Protocol="tcp" '
-              f'StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/name" '
-              f'StreamDriverPermittedPeers="{_cert_name(openssl, tls.server_cert)}" {tcp})')
+    tcp = (
+        'TCP_Framing="octet-counted" Template="RSYSLOG_SyslogProtocol23Format"'
+        if framing == "octet"
+        else 'Template="RSYSLOG_ForwardFormat"'
+    )
+    action = (
+        f'action(type="omfwd" Target="127.0.0.1" Port="{engine.ports["syslog_tls"]}" Protocol="tcp" '
+        f'StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/name" '
+        f'StreamDriverPermittedPeers="{_cert_name(openssl, tls.server_cert)}" {tcp})'
+    )
     # The CA that signed the listener's certificate, and the client's own certificate and key.
-    global_tls = (f'DefaultNetstreamDriverCAFile="{tls.ca_cert}" DefaultNetstreamDriverCertFile="{tls.client_cert}" '
-                  f'DefaultNetstreamDriverKeyFile="{tls.client_key}"')
+    global_tls = (
+        f'DefaultNetstreamDriverCAFile="{tls.ca_cert}" DefaultNetstreamDriverCertFile="{tls.client_cert}" '
+        f'DefaultNetstreamDriverKeyFile="{tls.client_key}"'
+    )
     run_rsyslog(tmp_path, engine, action, lines, "rfc5424" if framing == "octet" else "rfc3164", global_tls)

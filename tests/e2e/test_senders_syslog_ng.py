@@ -7,8 +7,18 @@ import pytest
 
 from bench.peers.syslog_ng import SyslogNg
 from tests.e2e.senders import (
-    FACILITY, SEVERITY, Daemon, Expect, check_rows, check_status_queries, expect_all, framing_counts, groups,
-    varied_lines, wait_rows, write_lines,
+    FACILITY,
+    SEVERITY,
+    Daemon,
+    Expect,
+    check_rows,
+    check_status_queries,
+    expect_all,
+    framing_counts,
+    groups,
+    varied_lines,
+    wait_rows,
+    write_lines,
 )
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +34,8 @@ def syslog_ng_conf(work, destination: str) -> str:
     sources = "\n".join(
         f'source s_in{g} {{ file("{work}/in-{g}.log" flags(no-parse) program-override("{app}") '
         f'host-override("{HOST}") default-facility({fac}) default-priority({sev}) follow-freq(0.1)); }};'
-        for g, (app, fac, sev) in enumerate(GROUPS))
+        for g, (app, fac, sev) in enumerate(GROUPS)
+    )
     log_sources = " ".join(f"source(s_in{g});" for g in range(len(GROUPS)))
     # send-time-zone: legacy BSD stamps carry no zone and logjet reads them as UTC (its default).
     return f"""@version: 3.38
@@ -60,9 +71,20 @@ def test_syslog_ng_syslog_driver_octet_counted(start_engine, tmp_path):
     engine = start_engine()
     lines = varied_lines(N, seed=11)
     dest = f'syslog("127.0.0.1" port({engine.ports["syslog_tcp"]}) transport("tcp"));'
-    run_syslog_ng(tmp_path, engine, dest, lines, lambda app, fac, sev: Expect(
-        host=HOST.encode(), app=app.encode(), severity=SEVERITY[sev], facility=FACILITY[fac], format="rfc5424",
-        sd_keys=(b"meta.sequenceId",)))
+    run_syslog_ng(
+        tmp_path,
+        engine,
+        dest,
+        lines,
+        lambda app, fac, sev: Expect(
+            host=HOST.encode(),
+            app=app.encode(),
+            severity=SEVERITY[sev],
+            facility=FACILITY[fac],
+            format="rfc5424",
+            sd_keys=(b"meta.sequenceId",),
+        ),
+    )
     framing = framing_counts(engine)
     assert framing["octet_counted"] >= 1 and framing["lf"] == 0 and framing["lf_fallback"] == 0, framing
 
@@ -73,8 +95,15 @@ def test_syslog_ng_network_driver_legacy_lf(start_engine, tmp_path):
     engine = start_engine()
     lines = varied_lines(N, seed=12)
     dest = f'network("127.0.0.1" port({engine.ports["syslog_tcp"]}) transport("tcp"));'
-    run_syslog_ng(tmp_path, engine, dest, lines, lambda app, fac, sev: Expect(
-        host=HOST.encode(), app=app.encode(), severity=SEVERITY[sev], facility=FACILITY[fac], format="rfc3164"))
+    run_syslog_ng(
+        tmp_path,
+        engine,
+        dest,
+        lines,
+        lambda app, fac, sev: Expect(
+            host=HOST.encode(), app=app.encode(), severity=SEVERITY[sev], facility=FACILITY[fac], format="rfc3164"
+        ),
+    )
     framing = framing_counts(engine)
     assert framing["lf"] >= 1 and framing["octet_counted"] == 0 and framing["lf_fallback"] == 0, framing
 
@@ -99,8 +128,9 @@ def test_syslog_ng_bare_lines(start_engine, tmp_path):
         rows = wait_rows(engine, len(lines), sender=daemon)
     finally:
         daemon.stop()
-    check_rows(rows, expect_all(lines, Expect(host=b"127.0.0.1", app=None, format="plain",
-                                              flags=("host_from_source",))))
+    check_rows(
+        rows, expect_all(lines, Expect(host=b"127.0.0.1", app=None, format="plain", flags=("host_from_source",)))
+    )
     check_status_queries(engine, lines)
     framing = framing_counts(engine)
     assert framing["lf"] >= 1 and framing["octet_counted"] == 0 and framing["lf_fallback"] == 0, framing

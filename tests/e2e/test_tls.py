@@ -62,7 +62,7 @@ def send_tls(port: int, ctx: ssl.SSLContext, payload: bytes, chunk: int = 50_000
     s = connect(port, ctx)
     view = memoryview(payload)
     for i in range(0, len(view), chunk):
-        s.sendall(view[i:i + chunk])
+        s.sendall(view[i : i + chunk])
     close_tls(s)
 
 
@@ -106,11 +106,17 @@ def rfc5424(i: int, tag: str) -> tuple[bytes, dict]:
     text = f"seq={i} t={tag} user=u{i % 11} pid-ish {i} ünïcödé ✓ " + "x" * (i % 200)
     pri = (i % 24) * 8 + i % 8
     line = f"<{pri}>1 2026-11-22T10:{i % 60:02d}:00.{i:06d}Z {host} {app} {procid} {msgid} {sd} {text}"
-    want = {"host": host.encode(), "app": app.encode(), "procid": None if procid == "-" else procid.encode(),
-            "msgid": None if msgid == "-" else msgid.encode(), "message": text.encode(),
-            "severity": i % 8, "facility": i % 24,
-            "time": int(dt.datetime(2026, 11, 22, 10, i % 60, tzinfo=dt.timezone.utc).timestamp()) * 10**9 + i * 1000,
-            "sd_seq": None if sd == "-" else str(i).encode()}
+    want = {
+        "host": host.encode(),
+        "app": app.encode(),
+        "procid": None if procid == "-" else procid.encode(),
+        "msgid": None if msgid == "-" else msgid.encode(),
+        "message": text.encode(),
+        "severity": i % 8,
+        "facility": i % 24,
+        "time": int(dt.datetime(2026, 11, 22, 10, i % 60, tzinfo=dt.timezone.utc).timestamp()) * 10**9 + i * 1000,
+        "sd_seq": None if sd == "-" else str(i).encode(),
+    }
     return line.encode(), want
 
 
@@ -123,9 +129,13 @@ def check_rows(data_dir: str, tag: str, expected: dict[int, dict]) -> None:
     sd_seq = field_column(rows, b"meta@32473.seq")
     for r, i in enumerate(seqs):
         want = expected[i]
-        got = {c: cols[c][r] for c in cols} | {"message": msg[r], "severity": int(rows.severity[r]),
-                                                "facility": int(rows.facility[r]), "time": int(rows.time[r]),
-                                                "sd_seq": sd_seq[r]}
+        got = {c: cols[c][r] for c in cols} | {
+            "message": msg[r],
+            "severity": int(rows.severity[r]),
+            "facility": int(rows.facility[r]),
+            "time": int(rows.time[r]),
+            "sd_seq": sd_seq[r],
+        }
         assert got == want, i
 
 
@@ -204,16 +214,39 @@ def test_sighup_reloads_the_certificate_for_new_connections(start_engine, tmp_pa
 
     assert wait_written(url, 3) >= 3
     rows = rows_tagged(engine.data_dir, b"reload")
-    assert sorted(messages(rows)) == [b"t=reload seq=0 before", b"t=reload seq=1 new connection",
-                                      b"t=reload seq=2 old connection after the reload"]
+    assert sorted(messages(rows)) == [
+        b"t=reload seq=0 before",
+        b"t=reload seq=1 new connection",
+        b"t=reload seq=2 old connection after the reload",
+    ]
     assert "TLS certificate not reloaded" in engine.log_text()
 
 
 def _serve(tmp_path, conf: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--data-dir", str(tmp_path / "data"),
-                           "--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "", "--http", "",
-                           "--syslog-tls", "127.0.0.1:0", "--config", conf, *extra],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--syslog-udp",
+            "",
+            "--http",
+            "",
+            "--syslog-tls",
+            "127.0.0.1:0",
+            "--config",
+            conf,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("case", ["missing cert", "key of another cert", "not PEM", "missing cert_file key"])

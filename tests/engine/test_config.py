@@ -39,18 +39,21 @@ def test_overrides_win_over_the_file(tmp_path):
     assert s.data_dir == "/x" and s.workers.parsers == 5 and s.storage.retention == "0"
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[workers]\nparsers = 'many'\n", "$.workers.parsers"),
-    ("[listen]\nsyslog_tcp = 'nohost'\n", "syslog_tcp"),
-    ("[storage]\nretention = 'forever'\n", "retention"),
-    ("[storage]\nretentoin = '7d'\n", "retentoin"),
-    ("[parse]\ntimezone = 'Mars/Olympus'\n", "timezone"),
-    ("[workers]\nparsers = -1\n", "$.workers.parsers"),
-    ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n", "tls.cert_file"),
-    ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n[tls]\ncert_file = 'a.crt'\n", "tls.key_file"),
-    ("[listen]\nsyslog_tls = '6514'\n[tls]\ncert_file = 'a'\nkey_file = 'b'\n", "syslog_tls"),
-    ("[tls]\ncert = 'a.crt'\n", "cert"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[workers]\nparsers = 'many'\n", "$.workers.parsers"),
+        ("[listen]\nsyslog_tcp = 'nohost'\n", "syslog_tcp"),
+        ("[storage]\nretention = 'forever'\n", "retention"),
+        ("[storage]\nretentoin = '7d'\n", "retentoin"),
+        ("[parse]\ntimezone = 'Mars/Olympus'\n", "timezone"),
+        ("[workers]\nparsers = -1\n", "$.workers.parsers"),
+        ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n", "tls.cert_file"),
+        ("[listen]\nsyslog_tls = '127.0.0.1:6514'\n[tls]\ncert_file = 'a.crt'\n", "tls.key_file"),
+        ("[listen]\nsyslog_tls = '6514'\n[tls]\ncert_file = 'a'\nkey_file = 'b'\n", "syslog_tls"),
+        ("[tls]\ncert = 'a.crt'\n", "cert"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_key(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -62,11 +65,19 @@ def test_bad_values_are_refused_naming_the_key(tmp_path, text, needle):
 def test_check_config_command(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[ingest]\nmax_message_bytes = 'big'\n")
-    run = subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--config", str(path), "--check-config"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "serve", "--config", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "$.ingest.max_message_bytes" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--check-config", "--parsers", "2"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "serve", "--check-config", "--parsers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
 
 

@@ -25,16 +25,14 @@ _VALUE = rb'"(?:\\[\s\S]|[^"\\\]])*"'
 _PARAM = rb" " + _NAME + rb"=" + _VALUE
 _SD_ANY = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")*\])+")
 _SD_PARAMS = re.compile(rb"(?:\[" + _NAME + rb"(?:" + _PARAM + rb")+\])+")
-_RFC3339 = re.compile(
-    rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})")
 # RFC 3339 as RFC 3164 senders write it: t/z in either case, offset optional (local time then).
-_ISO = re.compile(
-    rb"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?")
+_ISO = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?")
 _BSD = re.compile(
     rb"(?:(\d{4}) )?([A-Za-z]{3}) ( ?)(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    rb"(:?)")
-_MONTHS = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-           b"dec"]
+    rb"(:?)"
+)
+_MONTHS = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"]
 _HOST = re.compile(rb"[A-Za-z0-9._:\x80-\xff-]*")
 _TAG_NAME = re.compile(rb"[A-Za-z0-9\x80-\xff._/()%#@-]+")
 
@@ -104,8 +102,7 @@ def rfc3339(frame: bytes, p: int):
         oh, om = int(off[1:3]), int(off[4:6])
         bad_off = oh > 23 or om > 59
         off_s = (oh * 3600 + om * 60) * (1 if off[:1] == b"+" else -1)
-    if bad_off or not 1 <= mo <= 12 or not 1 <= d <= month_days(y, mo) or hh > 23 or mi > 59 \
-            or ss > 60:
+    if bad_off or not 1 <= mo <= 12 or not 1 <= d <= month_days(y, mo) or hh > 23 or mi > 59 or ss > 60:
         return "range", m.end(), 0
     secs = days(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off_s
     if abs(secs) > MAX_ABS_SECONDS:
@@ -129,8 +126,7 @@ def rfc3339_loose(frame: bytes, p: int):
         oh, om = int(off[1:3]), int(off[4:6])
         bad_off = oh > 23 or om > 59
         off_s = (oh * 3600 + om * 60) * (1 if off[:1] == b"+" else -1)
-    if bad_off or not 1 <= mo <= 12 or not 1 <= d <= month_days(y, mo) or hh > 23 or mi > 59 \
-            or ss > 60:
+    if bad_off or not 1 <= mo <= 12 or not 1 <= d <= month_days(y, mo) or hh > 23 or mi > 59 or ss > 60:
         return "range", m.end(), 0, off is not None
     secs = days(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off_s
     if abs(secs) > MAX_ABS_SECONDS:
@@ -196,8 +192,16 @@ def parse(frame: bytes, recv_ns: int, tz_name: str = "UTC") -> dict:
     recv_local = utc_to_local_ns(recv_ns, tz)
     recv_year = (datetime(1970, 1, 1) + timedelta(seconds=recv_local // 10**9)).year
     e = len(frame)
-    row = dict(format=PLAIN, severity=255, facility=255, version=0, time_ns=recv_ns,
-               ts_kind=TS_NONE, flags=0, **{f: NONE for f in FIELDS})
+    row = dict(
+        format=PLAIN,
+        severity=255,
+        facility=255,
+        version=0,
+        time_ns=recv_ns,
+        ts_kind=TS_NONE,
+        flags=0,
+        **{f: NONE for f in FIELDS},
+    )
     row["msg"] = (0, e)
     stripped = frame.lstrip(b" \t\r\n")
     q = e - len(stripped)
@@ -238,7 +242,7 @@ def _parse_5424(frame: bytes, p: int, row: dict) -> None:
     if p >= e:
         row["flags"] |= BEST_EFFORT
         return
-    if frame[p:p + 2] in (b"- ", b"-") and (p + 1 == e or frame[p + 1] == 0x20):
+    if frame[p : p + 2] in (b"- ", b"-") and (p + 1 == e or frame[p + 1] == 0x20):
         p += 1
     else:
         st, q, t = rfc3339(frame, p)
@@ -281,14 +285,13 @@ def _parse_5424(frame: bytes, p: int, row: dict) -> None:
     if p + 1 >= e:
         return
     p += 1
-    if frame[p:p + 3] == b"\xef\xbb\xbf":
+    if frame[p : p + 3] == b"\xef\xbb\xbf":
         p += 3
         row["flags"] |= BOM
     row["msg"] = (p, e)
 
 
-def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year: int,
-                row: dict) -> None:
+def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year: int, row: dict) -> None:
     e = len(frame)
     while p < e and frame[p] == 0x20:
         p += 1
@@ -296,7 +299,7 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
     if st == "syntax" and had_pri:
         m = re.match(rb"(?:\d*: )(?:\d+: )?", frame[p:])
         r = p + (m.end() if m else 0)
-        if frame[r:r + 1] in (b"*", b"."):
+        if frame[r : r + 1] in (b"*", b"."):
             r += 1
         if r != p:
             st, q, t, kind = stamp_3164(frame, r, recv_local, recv_year)
@@ -309,8 +312,11 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
         p = _skip_sp(frame, q)
         h = _HOST.match(frame, p).end()
         word = frame[p:h]
-        if 1 <= len(word) <= 255 and (h == e or frame[h] == 0x20) \
-                and (word[-1:].isalnum() or word[-1] >= 0x80 or word == b"-"):
+        if (
+            1 <= len(word) <= 255
+            and (h == e or frame[h] == 0x20)
+            and (word[-1:].isalnum() or word[-1] >= 0x80 or word == b"-")
+        ):
             if word != b"-":
                 row["host"] = (p, h)
             p = _skip_sp(frame, h)
@@ -320,7 +326,7 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
     p = name_e
     pid = NONE
     marked = False
-    if frame[p:p + 1] == b"[":
+    if frame[p : p + 1] == b"[":
         m = re.match(rb"\[([^\] ]*)\](?=\Z|[: ])", frame[p:])
         if m:
             if m.group(1):
@@ -330,7 +336,7 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
         else:
             p += re.match(rb"[^ :]*", frame[p:]).end()
             name_e = p
-    marked = marked or frame[p:p + 1] == b":"
+    marked = marked or frame[p : p + 1] == b":"
     if run >= 2 and marked:  # behind a run of SP only a program name makes a tag
         marked = _TAG_NAME.fullmatch(frame, t0, name_e) is not None
     if run >= 2 and not marked:
@@ -339,9 +345,9 @@ def _parse_3164(frame: bytes, p: int, had_pri: bool, recv_local: int, recv_year:
         if name_e > t0 and frame[t0:name_e] != b"-":
             row["app"] = (t0, name_e)
         row["procid"] = pid
-        if frame[p:p + 1] == b":":
+        if frame[p : p + 1] == b":":
             p += 1
-    if frame[p:p + 1] == b" ":
+    if frame[p : p + 1] == b" ":
         p += 1
     s = _skip_sp(frame, p)
     m = _SD_PARAMS.match(frame, s)

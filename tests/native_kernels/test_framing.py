@@ -20,7 +20,7 @@ def naive_lf(buf: bytes, max_len: int):
             if c == 10 and end > start and buf[end - 1] == 13:
                 end -= 1
             if end > start:
-                frames.append((buf[start:min(end, start + max_len)], end - start > max_len))
+                frames.append((buf[start : min(end, start + max_len)], end - start > max_len))
             start = i + 1
     return frames, start
 
@@ -86,7 +86,12 @@ def test_octet_trailer_inside_the_count_is_not_message():
     buf = octet(msgs)
     starts, ends, flags, consumed, _, fallback = split_octet(np.frombuffer(buf, np.uint8), 1000)
     assert [buf[s:e] for s, e in zip(starts, ends)] == [
-        b"<13>1 - h a - - - one", b"<13>two", b"<13>three", b"<13>four\n", b"<13>five\r"]
+        b"<13>1 - h a - - - one",
+        b"<13>two",
+        b"<13>three",
+        b"<13>four\n",
+        b"<13>five\r",
+    ]
     assert consumed == len(buf) and not fallback
 
 

@@ -27,13 +27,16 @@ def test_round_trip_matches_reference(values, skip):
     buf = join_terminated(off[skip:], data, 10)
     assert buf.tobytes() == naive.join_terminated(values, 10)
     got_off, got = split_terminated(buf, len(values), 10)
-    assert [got[got_off[i]:got_off[i + 1]].tobytes() for i in range(len(values))] == values
+    assert [got[got_off[i] : got_off[i + 1]].tobytes() for i in range(len(values))] == values
     assert naive.split_terminated(buf.tobytes(), 10) == values
 
 
 @jit_settings
-@given(st.lists(st.sampled_from([0x0A, 0x0A, 0x00, 0x41, 0xFF, 0x8A]), max_size=700), st.integers(0, 15),
-       st.sampled_from([0x0A, 0x00, 0xFF]))
+@given(
+    st.lists(st.sampled_from([0x0A, 0x0A, 0x00, 0x41, 0xFF, 0x8A]), max_size=700),
+    st.integers(0, 15),
+    st.sampled_from([0x0A, 0x00, 0xFF]),
+)
 def test_line_ends_equals_flatnonzero(body, skip, sep):
     # `skip` shifts the buffer off 8-byte alignment; dense separators make the output grow.
     buf = np.frombuffer(bytes(skip) + bytes(body), np.uint8)[skip:]
@@ -98,15 +101,18 @@ def test_csr_append_puts_new_values_after_each_rows_own():
     add_off = np.array([0, 1, 2, 4, 5])
     add_data = np.frombuffer(b"xyzzw", np.uint8)
     new_ptr, pos_old, pos_new, new_off, new_data = csr_append(ptr, off, data, add_rows, add_off, add_data)
-    values = [new_data[new_off[i]:new_off[i + 1]].tobytes() for i in range(len(new_off) - 1)]
-    groups = [values[new_ptr[r]:new_ptr[r + 1]] for r in range(3)]
+    values = [new_data[new_off[i] : new_off[i + 1]].tobytes() for i in range(len(new_off) - 1)]
+    groups = [values[new_ptr[r] : new_ptr[r + 1]] for r in range(3)]
     assert groups == [[b"a", b"bb", b"x"], [b"y", b"zz"], [b"c", b"w"]]
     assert pos_old.tolist() == [0, 1, 5] and pos_new.tolist() == [2, 3, 4, 6]
 
 
 @jit_settings
-@given(st.lists(st.lists(st.integers(0, 5), max_size=6), max_size=60), st.integers(-1, 6),
-       st.sampled_from([np.uint8, np.uint16, np.uint32]))
+@given(
+    st.lists(st.lists(st.integers(0, 5), max_size=6), max_size=60),
+    st.integers(-1, 6),
+    st.sampled_from([np.uint8, np.uint16, np.uint32]),
+)
 def test_items_with_finds_the_items_and_their_rows(rows, value, dtype):
     counts = np.array([len(r) for r in rows], np.uint8)
     items = np.array([x for r in rows for x in r], dtype)

@@ -1,6 +1,5 @@
 """find_in_spans, spans_equal, join_candidates and back_to_back_lines against plain-Python references."""
 
-
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ def ref_find(value, needle, ignore_case, left, right):
     hay = value.lower() if ignore_case else value
     nd = needle.lower() if ignore_case else needle
     for p in range(len(hay) - len(nd) + 1):
-        if hay[p:p + len(nd)] != nd:
+        if hay[p : p + len(nd)] != nd:
             continue
         if left and p > 0 and TOKEN_BYTE[hay[p - 1]]:
             continue
@@ -74,7 +73,7 @@ def test_join_candidates(vals, data):
     assert buf.tobytes() == expect
     for v, c, r in zip(vals, cand, row_start.tolist()):
         if c and v is not None:
-            assert buf[r:r + len(v)].tobytes() == v
+            assert buf[r : r + len(v)].tobytes() == v
         else:
             assert r == -1
 

@@ -19,7 +19,7 @@ def ref(v):
 
 
 numberish = st.one_of(
-    st.integers(-10**20, 10**20).map(lambda i: str(i).encode()),
+    st.integers(-(10**20), 10**20).map(lambda i: str(i).encode()),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: repr(f).encode()),
     st.lists(st.sampled_from(list(b"0123456789.-+eE x")), max_size=12).map(bytes),
     st.none(),

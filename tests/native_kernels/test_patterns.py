@@ -10,10 +10,37 @@ import pytest
 
 from native_kernels.patterns import CHUNK_ROWS, PatternError, PatternMatcher, compile_patterns, dump, load
 
-PATTERNS = [rb"segfault at [0-9a-f]+", rb"^Failed password", rb"timeout$", rb"error\s+\d+", rb"(?i)PANIC",
-            rb"a.b", rb"disk (full|failure)", rb"\d{4,}"]
-WORDS = [b"segfault", b"at", b"7f00ab", b"Failed", b"password", b"timeout", b"error", b"42", b"panic", b"Panic",
-         b"disk", b"full", b"a", b"b", b"axb", b"12345", b"x", b"", b"\n"]
+PATTERNS = [
+    rb"segfault at [0-9a-f]+",
+    rb"^Failed password",
+    rb"timeout$",
+    rb"error\s+\d+",
+    rb"(?i)PANIC",
+    rb"a.b",
+    rb"disk (full|failure)",
+    rb"\d{4,}",
+]
+WORDS = [
+    b"segfault",
+    b"at",
+    b"7f00ab",
+    b"Failed",
+    b"password",
+    b"timeout",
+    b"error",
+    b"42",
+    b"panic",
+    b"Panic",
+    b"disk",
+    b"full",
+    b"a",
+    b"b",
+    b"axb",
+    b"12345",
+    b"x",
+    b"",
+    b"\n",
+]
 
 
 def _offsets(rows: list[bytes]):
@@ -103,8 +130,10 @@ def test_the_database_survives_serialisation():
     assert PatternMatcher(db).match(off, data).ids.tolist() == [6]
 
 
-@pytest.mark.parametrize("bad, reason", [(rb"(a)\1", "Back-reference"), (rb"a*", "empty"), (rb"(?<=a)b", "Zero-width"),
-                                         (rb"[", "Unterminated")])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [(rb"(a)\1", "Back-reference"), (rb"a*", "empty"), (rb"(?<=a)b", "Zero-width"), (rb"[", "Unterminated")],
+)
 def test_a_bad_pattern_is_named(bad, reason):
     with pytest.raises(PatternError) as err:
         compile_patterns([rb"fine", bad, rb"also fine"], [False] * 3)

@@ -16,12 +16,36 @@ from native_kernels.regex import SpanRegex, required_tokens
 from native_kernels.tokens import tokenize
 
 PATTERNS = [
-    rb"fo+", rb"(?i)FOO", rb"a.b", rb"(?s)a.b", rb"a\sb", rb"a[^x]b", rb"^a", rb"b$", rb"\Aa", rb"a\Z",
-    rb"\bab\b", rb"\Bb", rb"(a|bc)+d", rb"a{2,}", rb"a{,2}b", rb"[a-c]{2}\d", rb"x*", rb"(?=a)ab", rb"(a)\1",
-    rb"(?<=a)b", rb"[\n]", rb"(?i:a)B", rb"\d+\.\d+", rb"\W", rb"a\nb", rb"(?m)^b",
+    rb"fo+",
+    rb"(?i)FOO",
+    rb"a.b",
+    rb"(?s)a.b",
+    rb"a\sb",
+    rb"a[^x]b",
+    rb"^a",
+    rb"b$",
+    rb"\Aa",
+    rb"a\Z",
+    rb"\bab\b",
+    rb"\Bb",
+    rb"(a|bc)+d",
+    rb"a{2,}",
+    rb"a{,2}b",
+    rb"[a-c]{2}\d",
+    rb"x*",
+    rb"(?=a)ab",
+    rb"(a)\1",
+    rb"(?<=a)b",
+    rb"[\n]",
+    rb"(?i:a)B",
+    rb"\d+\.\d+",
+    rb"\W",
+    rb"a\nb",
+    rb"(?m)^b",
 ]
-rows = st.lists(st.one_of(st.none(), st.lists(st.sampled_from(list(b"abcdfoFOx1.2 \n")), max_size=12).map(bytes)),
-                max_size=25)
+rows = st.lists(
+    st.one_of(st.none(), st.lists(st.sampled_from(list(b"abcdfoFOx1.2 \n")), max_size=12).map(bytes)), max_size=25
+)
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -53,24 +77,44 @@ def _lines(values):
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 @settings(deadline=None, max_examples=60)
-@given(vals=st.lists(st.lists(st.sampled_from(list(b"abcdfoFOx1.2 \n")), max_size=12).map(bytes), max_size=25),
-       data=st.data())
+@given(
+    vals=st.lists(st.lists(st.sampled_from(list(b"abcdfoFOx1.2 \n")), max_size=12).map(bytes), max_size=25),
+    data=st.data(),
+)
 def test_search_spans_in_place(pattern, vals, data):
     # Lines layout, mostly every row a candidate (the in-place scan) and sometimes a few.
     rx = SpanRegex(pattern)
     d, s, e = _lines(vals)
     everything = data.draw(st.booleans())
-    cand = np.ones(len(vals), bool) if everything else np.array(
-        data.draw(st.lists(st.booleans(), min_size=len(vals), max_size=len(vals))), bool)
+    cand = (
+        np.ones(len(vals), bool)
+        if everything
+        else np.array(data.draw(st.lists(st.booleans(), min_size=len(vals), max_size=len(vals))), bool)
+    )
     got = rx.search_spans(d, s, e, cand)
     want = [bool(c) and re.search(pattern, v) is not None for v, c in zip(vals, cand)]
     assert got.tolist() == want
 
 
 CORPUS_PATTERNS = [
-    rb"Failed password for \w+", rb"(?i)error", rb"\d+\.\d+\.\d+\.\d+", rb"port \d+", rb"user=\S+", rb"blk_-?\d+",
-    rb"[A-Z]{4,}", rb"session (opened|closed)", rb"\bINFO\b", rb"^\w+ \d+", rb"\d$", rb"(?i)kernel:\s+\w+",
-    rb"(\d+)\s\1", rb"[^ ]+\.java:\d+", rb"(?i:warn)\w*", rb"\w+@\w+", rb"Exception", rb"zzz[0-9]+",
+    rb"Failed password for \w+",
+    rb"(?i)error",
+    rb"\d+\.\d+\.\d+\.\d+",
+    rb"port \d+",
+    rb"user=\S+",
+    rb"blk_-?\d+",
+    rb"[A-Z]{4,}",
+    rb"session (opened|closed)",
+    rb"\bINFO\b",
+    rb"^\w+ \d+",
+    rb"\d$",
+    rb"(?i)kernel:\s+\w+",
+    rb"(\d+)\s\1",
+    rb"[^ ]+\.java:\d+",
+    rb"(?i:warn)\w*",
+    rb"\w+@\w+",
+    rb"Exception",
+    rb"zzz[0-9]+",
 ]
 
 
@@ -96,18 +140,28 @@ def test_in_place_equals_copy_and_re_on_corpus(pattern, corpus):
 # --- required_tokens ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pattern, tokens", [
-    (rb"Out of memory: Killed process 9[0-9]+", [b"of", b"memory", b"killed", b"process"]),
-    (rb"(?i)FAILED Password for \w+ from", [b"password", b"for"]),
-    (rb"^sshd\[\d+\]: error", [b"sshd"]),  # `^`: the message starts there
-    (rb"session (opened|closed) for user root$", [b"for", b"user", b"root"]),
-    (rb"user\s+root\s", [b"root"]),  # a run of spaces is a separator
-    (rb"(?:foo bar baz)+ x", [b"bar"]),  # inside a repeat: cut off from what is around it
-    (rb"a|b c d", []), (rb"x (?:y z )?w ", []), (rb"[Ee]rror: disk", []), (rb"\Aabc def\Z", [b"abc", b"def"]),
-    (rb"x\b y \bz", [b"y"]),  # \b is no token edge: a byte >= 0x80 is a token byte but not \w
-    (rb"\xc3\xa9t\xc3\xa9 d", []), (rb" \xc3\xa9t\xc3\xa9 ", [b"\xc3\xa9t\xc3\xa9"]),
-    (rb" [Aa]b ", [b"ab"]), (rb"(a)\1 b c", [b"b"]), (rb"(?L) abc ", []), (rb"(", []),
-])
+@pytest.mark.parametrize(
+    "pattern, tokens",
+    [
+        (rb"Out of memory: Killed process 9[0-9]+", [b"of", b"memory", b"killed", b"process"]),
+        (rb"(?i)FAILED Password for \w+ from", [b"password", b"for"]),
+        (rb"^sshd\[\d+\]: error", [b"sshd"]),  # `^`: the message starts there
+        (rb"session (opened|closed) for user root$", [b"for", b"user", b"root"]),
+        (rb"user\s+root\s", [b"root"]),  # a run of spaces is a separator
+        (rb"(?:foo bar baz)+ x", [b"bar"]),  # inside a repeat: cut off from what is around it
+        (rb"a|b c d", []),
+        (rb"x (?:y z )?w ", []),
+        (rb"[Ee]rror: disk", []),
+        (rb"\Aabc def\Z", [b"abc", b"def"]),
+        (rb"x\b y \bz", [b"y"]),  # \b is no token edge: a byte >= 0x80 is a token byte but not \w
+        (rb"\xc3\xa9t\xc3\xa9 d", []),
+        (rb" \xc3\xa9t\xc3\xa9 ", [b"\xc3\xa9t\xc3\xa9"]),
+        (rb" [Aa]b ", [b"ab"]),
+        (rb"(a)\1 b c", [b"b"]),
+        (rb"(?L) abc ", []),
+        (rb"(", []),
+    ],
+)
 def test_required_tokens_examples(pattern, tokens):
     assert required_tokens(pattern) == tokens
 
@@ -122,7 +176,7 @@ def _corpus_regexes(lines: list[bytes], count: int) -> list[bytes]:
         if len(line) < 12:
             continue
         a = rng.randrange(0, len(line) - 8)
-        window = line[a:a + rng.randrange(8, 60)]
+        window = line[a : a + rng.randrange(8, 60)]
         caseless = rng.random() < 0.2
         if caseless:
             window = window.swapcase()

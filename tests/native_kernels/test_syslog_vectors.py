@@ -40,8 +40,15 @@ import pytest
 
 from native_kernels.sd import extract_sd
 from native_kernels.syslog import (
-    FLAG_BEST_EFFORT, FLAG_BOM, FORMAT_NAMES, FORMAT_RFC3164, FORMAT_RFC5424, NO_VALUE, TS_LOCAL,
-    TS_NONE, parse_frames,
+    FLAG_BEST_EFFORT,
+    FLAG_BOM,
+    FORMAT_NAMES,
+    FORMAT_RFC3164,
+    FORMAT_RFC5424,
+    NO_VALUE,
+    TS_LOCAL,
+    TS_NONE,
+    parse_frames,
 )
 from native_kernels.timestamps import TimeZone
 
@@ -51,27 +58,25 @@ except ImportError:  # rootdir-style test layout without packages
     import naive_syslog as naive
 
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "syslog_vectors.jsonl"
-pytestmark = pytest.mark.skipif(not VECTORS.exists(),
-                                reason=f"test vectors not found at {VECTORS}")
+pytestmark = pytest.mark.skipif(not VECTORS.exists(), reason=f"test vectors not found at {VECTORS}")
 
 RECV_NS = 1_623_758_400 * 10**9  # 2021-06-15T12:00:00Z, for vectors without options
 
 # Vectors that fail, with the reason. The test asserts that exactly these fail.
 KNOWN_FAILURES = {
     "gosyslog-3164-04": "go-syslog takes no tag without a colon (`host Some message here` → "
-                        "app null); we follow rsyslog, which takes the first word after the "
-                        "host as the tag (app `Some`). The README lists this disagreement; the "
-                        "rsyslog rule is what rsyslog vectors parse1-04/10/11/21 and syslog-loose "
-                        "(loose-3164-apache) expect.",
+    "app null); we follow rsyslog, which takes the first word after the "
+    "host as the tag (app `Some`). The README lists this disagreement; the "
+    "rsyslog rule is what rsyslog vectors parse1-04/10/11/21 and syslog-loose "
+    "(loose-3164-apache) expect.",
     "gosyslog-detect-18": "no PRI and no valid stamp (`Jax  1 ...`): go-syslog's detector falls "
-                          "back to rfc5424, whose parser then rejects the line; we keep it as "
-                          "plain text.",
+    "back to rfc5424, whose parser then rejects the line; we keep it as "
+    "plain text.",
     "gosyslog-detect-19": "no PRI (`2025/01/03 host ...`): go-syslog's detector falls back to "
-                          "rfc5424 (then rejects it); we keep it as plain text.",
+    "rfc5424 (then rejects it); we keep it as plain text.",
     "crewjam-5424-rt4": "year 0000 (epoch -62135683200 s) is outside int64 nanoseconds "
-                        "(1677..2262): the row is flagged best effort with the receive time.",
-    "crewjam-octet-00": "framed: four frames with year 0000, same int64-ns limit as "
-                        "crewjam-5424-rt4.",
+    "(1677..2262): the row is flagged best effort with the receive time.",
+    "crewjam-octet-00": "framed: four frames with year 0000, same int64-ns limit as crewjam-5424-rt4.",
 }
 
 
@@ -115,15 +120,14 @@ def _sd_of_row(buf, cols, i):
         return None
     mask = np.zeros(len(cols.sd_s), bool)
     mask[i] = True
-    params = extract_sd(np.frombuffer(buf, np.uint8), np.where(mask, cols.sd_s, -1),
-                        np.where(mask, cols.sd_e, -1))
+    params = extract_sd(np.frombuffer(buf, np.uint8), np.where(mask, cols.sd_s, -1), np.where(mask, cols.sd_e, -1))
     out: dict = {}
     for k in range(len(params.row)):
-        sid = buf[params.id_s[k]:params.id_e[k]].decode("utf-8", "replace")
+        sid = buf[params.id_s[k] : params.id_e[k]].decode("utf-8", "replace")
         el = out.setdefault(sid, {})
         if params.name_s[k] >= 0:
-            name = buf[params.name_s[k]:params.name_e[k]].decode("utf-8", "replace")
-            value = params.values[params.value_offsets[k]:params.value_offsets[k + 1]]
+            name = buf[params.name_s[k] : params.name_e[k]].decode("utf-8", "replace")
+            value = params.values[params.value_offsets[k] : params.value_offsets[k + 1]]
             el[name] = bytes(value).decode("utf-8", "replace")
     return out
 
@@ -138,12 +142,14 @@ def _wall_parts(v_input: bytes, cols, i, tz: TimeZone) -> dict:
             off = (int(m.group(2)) * 3600 + int(m.group(3)) * 60) * 10**9
             t += off if m.group(1) == b"+" else -off
     d = datetime(1970, 1, 1) + timedelta(microseconds=t // 1000)
-    return dict(year=d.year, month=d.month, day=d.day, hour=d.hour, minute=d.minute,
-                second=d.second, nanosecond=t % 10**9)
+    return dict(
+        year=d.year, month=d.month, day=d.day, hour=d.hour, minute=d.minute, second=d.second, nanosecond=t % 10**9
+    )
 
 
-def check_fields(vid: str, expect: dict, raw: bytes, buf: bytes, cols, i: int, tz: TimeZone,
-                 tz_name: str, strict_format: int | None) -> list[str]:
+def check_fields(
+    vid: str, expect: dict, raw: bytes, buf: bytes, cols, i: int, tz: TimeZone, tz_name: str, strict_format: int | None
+) -> list[str]:
     """Mismatches between one row and a vector's expected fields (empty list: all right)."""
     bad: list[str] = []
     rsyslog_3164 = vid.startswith("rsyslog-") and strict_format == FORMAT_RFC3164
@@ -182,8 +188,13 @@ def check_fields(vid: str, expect: dict, raw: bytes, buf: bytes, cols, i: int, t
             want(f"timestamp_parts.{k}", got[k], exp)
     elif "timestamp_parts" in expect:
         bad.append("timestamp_parts: row has no timestamp")
-    for key, field in (("hostname", "host"), ("appname", "app"), ("procid", "procid"),
-                       ("msgid", "msgid"), ("procid_in_tag", "procid")):
+    for key, field in (
+        ("hostname", "host"),
+        ("appname", "app"),
+        ("procid", "procid"),
+        ("msgid", "msgid"),
+        ("procid_in_tag", "procid"),
+    ):
         if key in expect:
             exp = expect[key]
             if key == "appname" and exp == "" and vid.startswith("rsyslog-"):
@@ -194,8 +205,11 @@ def check_fields(vid: str, expect: dict, raw: bytes, buf: bytes, cols, i: int, t
         want("structured_data", _sd_of_row(buf, cols, i), expect["structured_data"])
     if "message" in expect or "message_b64" in expect:
         exp = expect.get("message")
-        exp = base64.b64decode(expect["message_b64"]) if "message_b64" in expect else \
-            (None if exp is None else exp.encode("utf-8"))
+        exp = (
+            base64.b64decode(expect["message_b64"])
+            if "message_b64" in expect
+            else (None if exp is None else exp.encode("utf-8"))
+        )
         got = _span(buf, cols, "msg", i)
         if exp is not None and cols.flags[i] & FLAG_BOM and exp.startswith(b"\xef\xbb\xbf"):
             exp = exp[3:]
@@ -217,15 +231,13 @@ def _score(vectors):
             buf, _, _, cols = parse_one([raw], tz, recv)
             exp = FORMAT_RFC5424 if v["detect_as"] == "rfc5424" else FORMAT_RFC3164
             got = FORMAT_NAMES[cols.format[0]]
-            results[v["id"]] = [] if got == FORMAT_NAMES[exp] else \
-                [f"format: got {got}, expected {FORMAT_NAMES[exp]}"]
+            results[v["id"]] = [] if got == FORMAT_NAMES[exp] else [f"format: got {got}, expected {FORMAT_NAMES[exp]}"]
         elif v["format"] in ("rfc5424", "rfc3164") and v["valid"]:
             tz, recv, tz_name = _tz_and_recv(v)
             raw = _raw(v)
             buf, _, _, cols = parse_one([raw], tz, recv)
             fmt = FORMAT_RFC5424 if v["format"] == "rfc5424" else FORMAT_RFC3164
-            results[v["id"]] = check_fields(v["id"], v["expect"], raw, buf, cols, 0, tz,
-                                            tz_name, fmt)
+            results[v["id"]] = check_fields(v["id"], v["expect"], raw, buf, cols, 0, tz, tz_name, fmt)
     return results
 
 
@@ -257,12 +269,14 @@ def test_invalid_vectors_still_give_a_row():
         s, e = cols.spans[k], cols.spans[k + 1]
         none = s < 0
         assert np.all(e[none] == -1)
-        assert np.all((s[~none] >= starts[~none]) & (s[~none] <= e[~none])
-                      & (e[~none] <= ends[~none]))
+        assert np.all((s[~none] >= starts[~none]) & (s[~none] <= e[~none]) & (e[~none] <= ends[~none]))
     # Every byte stays somewhere: a row with a PRI the header could not take whole is flagged.
     for i, v in enumerate(vectors):
-        if cols.format[i] == FORMAT_RFC5424 and v["category"].startswith("5424-invalid-") \
-                and v["category"] not in ("5424-invalid-utf8-after-bom",):
+        if (
+            cols.format[i] == FORMAT_RFC5424
+            and v["category"].startswith("5424-invalid-")
+            and v["category"] not in ("5424-invalid-utf8-after-bom",)
+        ):
             assert cols.flags[i] & FLAG_BEST_EFFORT or cols.format[i] != FORMAT_RFC5424, v["id"]
 
 
@@ -274,11 +288,11 @@ def test_invalid_vectors_one_batch_equals_one_by_one():
         _, _, _, one = parse_one([raw], tz, RECV_NS)
         assert batch.format[i] == one.format[0]
         assert batch.flags[i] == one.flags[0]
-        assert np.array_equal(np.where(batch.spans[:, i] >= 0, batch.spans[:, i] - starts[i], -1),
-                              one.spans[:, 0])
+        assert np.array_equal(np.where(batch.spans[:, i] >= 0, batch.spans[:, i] - starts[i], -1), one.spans[:, 0])
 
 
 # --- framed vectors: payloads only (the receiver's framer is tested elsewhere) ----------------
+
 
 def _split(v) -> list[bytes] | None:
     """Frames of a framed vector by plain RFC 6587 rules; None where the stream is broken."""
@@ -289,7 +303,7 @@ def _split(v) -> list[bytes] | None:
             m = re.match(rb"([1-9]\d*) ", raw[p:])
             if not m or p + m.end() + int(m.group(1)) > len(raw):
                 return None
-            frames.append(raw[p + m.end():p + m.end() + int(m.group(1))])
+            frames.append(raw[p + m.end() : p + m.end() + int(m.group(1))])
             p += m.end() + int(m.group(1))
         return frames
     trailer = b"\x00" if v["format"] == "nul-framed" else b"\n"
@@ -311,8 +325,7 @@ def test_framed_vector_payloads_parse():
         assert len(frames) == len(exp_frames), v["id"]
         why = []
         for i, fr in enumerate(exp_frames):
-            why += check_fields(v["id"], fr["fields"], frames[i], buf, cols, i, tz, tz_name,
-                                FORMAT_RFC5424)
+            why += check_fields(v["id"], fr["fields"], frames[i], buf, cols, i, tz, tz_name, FORMAT_RFC5424)
         if why:
             failed[v["id"]] = why
     assert len(scored) == 6  # the valid octet- and nul-framed streams

@@ -47,11 +47,11 @@ def test_candidate_rows_across_blocks():
     got = [[] for _ in wanted]
     data, starts, ends = _spans(msgs)
     for lo in range(0, len(msgs), 256):  # as the index builder: one block at a time
-        ro, hashes = token_hashes(data, starts[lo:lo + 256], ends[lo:lo + 256])
+        ro, hashes = token_hashes(data, starts[lo : lo + 256], ends[lo : lo + 256])
         ptr, rows = table.rows(ro, hashes, lo)
         assert rows.dtype == np.uint32
         for c in range(len(wanted)):
-            got[c] += rows[ptr[c]:ptr[c + 1]].tolist()
+            got[c] += rows[ptr[c] : ptr[c + 1]].tolist()
     for c, h in enumerate(wanted):
         assert got[c] == truth.get(h, [])
 

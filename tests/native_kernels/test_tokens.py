@@ -21,9 +21,7 @@ messages = st.one_of(
     st.binary(max_size=200),
     st.lists(text_bytes, max_size=200).map(bytes),
     # Long runs, so that tokens cross the kernel's 64-byte blocks and 8-byte words.
-    st.lists(st.sampled_from([b"a" * 63, b"B" * 64, b"c9" * 40, b" ", b"-", b"\xc3\xa9"]), max_size=8).map(
-        b"".join
-    ),
+    st.lists(st.sampled_from([b"a" * 63, b"B" * 64, b"c9" * 40, b" ", b"-", b"\xc3\xa9"]), max_size=8).map(b"".join),
 )
 
 

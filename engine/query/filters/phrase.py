@@ -28,8 +28,9 @@ class Phrase(Predicate):
         t = self.text
         if not t:
             return cand & (spans.starts >= 0)
-        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, False,
-                             bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]]))
+        return find_in_spans(
+            spans.data, spans.starts, spans.ends, cand, t, False, bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]])
+        )
 
     def message_tokens(self):
         return [hash_token(t) for t in tokenize(self.text)]

@@ -29,8 +29,9 @@ class Prefix(Predicate):
         t = self.text
         if not t:
             return cand & (spans.starts >= 0)
-        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, self.ignore_case,
-                             bool(TOKEN_BYTE[t[0]]), False)
+        return find_in_spans(
+            spans.data, spans.starts, spans.ends, cand, t, self.ignore_case, bool(TOKEN_BYTE[t[0]]), False
+        )
 
     def message_tokens(self):
         tokens = tokenize(self.text)

@@ -26,8 +26,9 @@ class Word(Predicate):
 
     def on_message(self, spans, cand):
         t = self.text
-        return find_in_spans(spans.data, spans.starts, spans.ends, cand, t, True,
-                             bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]]))
+        return find_in_spans(
+            spans.data, spans.starts, spans.ends, cand, t, True, bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]])
+        )
 
     def message_tokens(self):
         return [hash_token(t) for t in tokenize(self.text)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engine.query.errors import QueryError
 
 # A bare word ends at whitespace or one of these (a `:` splits field and value instead).
-DELIMS = set(" \t\r\n()|\"")
+DELIMS = set(' \t\r\n()|"')
 KEYWORDS = {"and", "or", "not"}
 
 
@@ -34,14 +34,14 @@ class Scanner:
         start = self.i
         while self.i < self.n and self.s[self.i] not in DELIMS:
             self.i += 1
-        return self.s[start:self.i]
+        return self.s[start : self.i]
 
     def keyword_at(self) -> str | None:
         """The keyword (and/or/not) starting here, if the bare word here is one."""
         j = self.i
         while j < self.n and self.s[j] not in DELIMS:
             j += 1
-        word = self.s[self.i:j].lower()
+        word = self.s[self.i : j].lower()
         return word if word in KEYWORDS else None
 
     def expect(self, ch: str, what: str) -> None:
@@ -72,4 +72,4 @@ class Scanner:
         """The keyword `word` (any case, a whole word) comes next, after whitespace."""
         self.ws()
         j = self.i + len(word)
-        return self.s[self.i:j].lower() == word and (j >= self.n or not (self.s[j].isalnum() or self.s[j] == "_"))
+        return self.s[self.i : j].lower() == word and (j >= self.n or not (self.s[j].isalnum() or self.s[j] == "_"))

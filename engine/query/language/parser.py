@@ -100,7 +100,7 @@ class _Parser(StageParser):
             return Not(self.unary(field))
         if kw is not None:
             self.error(f"{kw.upper()} needs a filter before it")
-        nxt = self.s[self.i + 1:self.i + 2]
+        nxt = self.s[self.i + 1 : self.i + 2]
         if self.peek() in "-!" and nxt and not nxt.isspace() and nxt not in ")|":
             self.i += 1
             return Not(self.unary(field))
@@ -116,7 +116,7 @@ class _Parser(StageParser):
         if self.peek() == "*" and self.at_delim(1):
             self.i += 1
             return All() if field is None else self.leaf(field, Exists(), start)
-        if field is None and self.peek() not in "\"/":
+        if field is None and self.peek() not in '"/':
             m = NAME_RE.match(self.s, self.i)
             if m and m.end() < self.n and self.s[m.end()] == ":":
                 self.i = m.end() + 1
@@ -152,8 +152,13 @@ class _Parser(StageParser):
                 self.i += 1
             lit_pos = self.i
             v = self.literal(field, self.bare(), lit_pos)
-            rng = {">": Range(lo=v, lo_incl=False), ">=": Range(lo=v), "<": Range(hi=v, hi_incl=False),
-                   "<=": Range(hi=v), "=": Range(lo=v, hi=v)}[op]
+            rng = {
+                ">": Range(lo=v, lo_incl=False),
+                ">=": Range(lo=v),
+                "<": Range(hi=v, hi_incl=False),
+                "<=": Range(hi=v),
+                "=": Range(lo=v, hi=v),
+            }[op]
             return self.leaf(field, rng, start)
         if c == "[":
             return self.leaf(field, self.range(field), start)
@@ -179,7 +184,7 @@ class _Parser(StageParser):
         while self.i < self.n:
             c = self.s[self.i]
             if c == "\\" and self.i + 1 < self.n:
-                out.append("/" if self.s[self.i + 1] == "/" else self.s[self.i:self.i + 2])
+                out.append("/" if self.s[self.i + 1] == "/" else self.s[self.i : self.i + 2])
                 self.i += 2
                 continue
             if c == "/":
@@ -203,7 +208,9 @@ class _Parser(StageParser):
         lo_pos = self.i
         lo = self.range_literal()
         self.ws()
-        if self.s[self.i:self.i + 2].lower() != "to" or not (self.at_delim(2) or self.s[self.i + 2:self.i + 3] == "]"):
+        if self.s[self.i : self.i + 2].lower() != "to" or not (
+            self.at_delim(2) or self.s[self.i + 2 : self.i + 3] == "]"
+        ):
             self.error("expected TO in a range [A TO B]")
         self.i += 2
         self.ws()
@@ -215,11 +222,11 @@ class _Parser(StageParser):
 
     def range_literal(self) -> str:
         start = self.i
-        while self.i < self.n and not self.s[self.i].isspace() and self.s[self.i] not in "]()|\"":
+        while self.i < self.n and not self.s[self.i].isspace() and self.s[self.i] not in ']()|"':
             self.i += 1
         if self.i == start:
             self.error("expected a value in the range")
-        return self.s[start:self.i]
+        return self.s[start : self.i]
 
     def literal(self, field: Field, text: str, pos: int) -> int | float:
         """A comparison bound: a time for _time/_recv, a number (or a name) otherwise."""
@@ -237,7 +244,7 @@ class _Parser(StageParser):
         n = parse_number(text.encode())
         if n is None:
             self.error(f"expected a number, found {text!r}", pos)
-        return int(n) if n.is_integer() and abs(n) < 2 ** 53 else n
+        return int(n) if n.is_integer() and abs(n) < 2**53 else n
 
     def time_word(self, word: str, pos: int) -> Range:
         """`_time:5m` is the last five minutes; `_time:T` is exactly T."""
@@ -251,5 +258,6 @@ class _Parser(StageParser):
         except ValueError as exc:
             self.error(str(exc), pos)
         return Range(lo=t, hi=t)
+
 
 __all__ = ["Query", "QueryError", "parse"]

@@ -171,7 +171,7 @@ class StageParser(Scanner):
         while self.i < self.n and self.s[self.i] not in ")" and not self.s[self.i].isspace():
             self.i += 1
         try:
-            step = parse_duration_ns(self.s[step_pos:self.i])
+            step = parse_duration_ns(self.s[step_pos : self.i])
         except ValueError as exc:
             self.error(str(exc), step_pos)
         if step <= 0:
@@ -182,4 +182,3 @@ class StageParser(Scanner):
     def sort(self, pos: int) -> Sort:
         self.by_keyword("sort by (field [desc], ...)")
         return Sort(tuple(self.name_list(allow_desc=True)), position=pos)
-

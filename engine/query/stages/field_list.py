@@ -58,7 +58,7 @@ def _column_values(rows: Rows, name: str) -> list:
     hits = np.flatnonzero(rows.kv_key == kid)
     owners = np.searchsorted(rows.kv_ptr, hits, side="right") - 1
     for j, r in zip(hits[::-1].tolist(), owners[::-1].tolist()):  # reversed: the first value wins
-        out[r] = _text(rows.kv_data[rows.kv_off[j]:rows.kv_off[j + 1]].tobytes())
+        out[r] = _text(rows.kv_data[rows.kv_off[j] : rows.kv_off[j + 1]].tobytes())
     return out
 
 
@@ -73,5 +73,5 @@ def object_value(obj: dict, name: str):
     if isinstance(sd, dict):
         for i in range(len(name)):
             if name[i] == "." and name[:i] in sd:
-                return sd[name[:i]].get(name[i + 1:])
+                return sd[name[:i]].get(name[i + 1 :])
     return None

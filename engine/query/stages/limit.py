@@ -14,4 +14,4 @@ class Limit(Stage):
     position: int = 0
 
     def table(self, objects):
-        return objects[:self.n]
+        return objects[: self.n]

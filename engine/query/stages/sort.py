@@ -38,8 +38,12 @@ class Sort(Stage):
 
 def _object_keys(vals: list) -> list:
     present = [v for v in vals if v is not None]
-    nums = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else
-            (parse_number(v.encode()) if isinstance(v, str) else None) for v in present]
+    nums = [
+        v
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        else (parse_number(v.encode()) if isinstance(v, str) else None)
+        for v in present
+    ]
     numeric = all(n is not None for n in nums)
     out = []
     for v in vals:
@@ -66,8 +70,9 @@ class RowKeys:
     def add(self, blk, idx) -> None:
         keys = []
         for (f, _), c in zip(self.fields, self.columns):
-            keys.append(blk.time()[idx] if f.name == "_time" else
-                        (blk.recv()[idx] if f.kind == TIME else c.ids(blk, idx)))
+            keys.append(
+                blk.time()[idx] if f.name == "_time" else (blk.recv()[idx] if f.kind == TIME else c.ids(blk, idx))
+            )
         keys.append(blk.time()[idx])
         self.parts.append(keys)
 

@@ -52,7 +52,7 @@ def _grow(a: np.ndarray, size: int, fill) -> np.ndarray:
     if len(a) >= size:
         return a
     out = np.full(max(size, 2 * len(a)), fill, a.dtype)
-    out[:len(a)] = a
+    out[: len(a)] = a
     return out
 
 

@@ -38,7 +38,7 @@ class _TopAggregator(Aggregator):
         size = self.grouper.size
         if len(self.counts) < size:
             grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
-            grown[:len(self.counts)] = self.counts
+            grown[: len(self.counts)] = self.counts
             self.counts = grown
         self.counts[groups] += counts  # groups are distinct
 
@@ -53,5 +53,5 @@ class _TopAggregator(Aggregator):
             keep = counts >= kth
             groups, counts = groups[keep], counts[keep]
         keys = self.grouper.sort_keys(groups.tolist())
-        order = sorted(range(len(groups)), key=lambda k: (-int(counts[k]), keys[k]))[:self.n]
+        order = sorted(range(len(groups)), key=lambda k: (-int(counts[k]), keys[k]))[: self.n]
         return [{**self.grouper.key(int(groups[k])), "count": int(counts[k])} for k in order]

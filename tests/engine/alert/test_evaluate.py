@@ -74,11 +74,11 @@ def test_threshold_fires_once_per_group_and_resolves_when_the_window_empties(tmp
     d = _rules(tmp_path / "x", THRESHOLD).rules[0].digest
     steps = [
         (T0 + 1 * S, _rec(T0 + 1 * S, "ssh", d, [["a"], ["b"]], [2, 1])),  # a: 2 (below), b: 1
-        (T0 + 2 * S, _rec(T0 + 2 * S, "ssh", d, [["a"]], [1])),            # a: 3 → fires
-        (T0 + 3 * S, _rec(T0 + 3 * S, "ssh", d, [["a"]], [5])),            # still firing: no repeat
+        (T0 + 2 * S, _rec(T0 + 2 * S, "ssh", d, [["a"]], [1])),  # a: 3 → fires
+        (T0 + 3 * S, _rec(T0 + 3 * S, "ssh", d, [["a"]], [5])),  # still firing: no repeat
         (T0 + 30 * S, None),
-        (T0 + 63 * S, None),                                               # only the t+3 bucket left: 5
-        (T0 + 64 * S, None),                                               # window empty → resolved
+        (T0 + 63 * S, None),  # only the t+3 bucket left: 5
+        (T0 + 64 * S, None),  # window empty → resolved
     ]
     lines, ev = _run(tmp_path, THRESHOLD, steps)
     assert [(x["status"], x["labels"]["host"]) for x in lines] == [("firing", "a"), ("resolved", "a")]
@@ -94,10 +94,10 @@ def test_absence_fires_after_a_silent_window_and_resolves_on_a_match(tmp_path):
     body = '[[rules]]\nname = "cron"\nquery = "app:CRON"\nabsent = true\nwindow = "10m"\n'
     d = _rules(tmp_path / "x", body).rules[0].digest
     steps = [
-        (T0 + 599 * S, None),                                     # not yet 10 minutes
-        (T0 + 600 * S, None),                                     # fires
+        (T0 + 599 * S, None),  # not yet 10 minutes
+        (T0 + 600 * S, None),  # fires
         (T0 + 601 * S, _rec(T0 + 601 * S, "cron", d, [[]], [1])),  # a match: resolved
-        (T0 + 1000 * S, None),                                    # quiet again, not for 10m yet
+        (T0 + 1000 * S, None),  # quiet again, not for 10m yet
     ]
     lines, _ = _run(tmp_path, body, steps)
     assert [x["status"] for x in lines] == ["firing", "resolved"]
@@ -105,8 +105,12 @@ def test_absence_fires_after_a_silent_window_and_resolves_on_a_match(tmp_path):
 
 def test_a_silence_mutes_and_its_end_lets_the_alert_through(tmp_path):
     sil = Silences(str(tmp_path / "sil.json"))
-    s = sil.add(json.dumps({"matchers": [{"name": "host", "value": "a"}], "startsAt": str(T0 // S),
-                            "endsAt": str(T0 // S + 10)}).encode(), now_ns=T0)
+    s = sil.add(
+        json.dumps(
+            {"matchers": [{"name": "host", "value": "a"}], "startsAt": str(T0 // S), "endsAt": str(T0 // S + 10)}
+        ).encode(),
+        now_ns=T0,
+    )
     body = '[[rules]]\nname = "boom"\npattern = "boom"\ngroup_by = ["host"]\nwindow = "1h"\n'
     d = _rules(tmp_path / "x", body).rules[0].digest
     steps = [
@@ -167,14 +171,18 @@ def test_templates():
     assert render_template("{{ $value }}", {}, 2.5) == "2.5"
 
 
-@pytest.mark.parametrize("body, needle", [
-    (b"{}", "matchers"), (b'{"matchers": []}', "at least one matcher"),
-    (b'{"matchers": [{"name": "a", "value": "("}], "isRegex": true}', "bad silence"),
-    (b'{"matchers": [{"name": "a", "value": "(", "isRegex": true}], "duration": "1h"}', "bad regex"),
-    (b'{"matchers": [{"name": "a", "value": "x"}]}', "endsAt or duration"),
-    (b'{"matchers": [{"name": "a", "value": "x"}], "endsAt": "2001-01-01T00:00:00Z"}', "in the future"),
-    (b"not json", "bad silence"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (b"{}", "matchers"),
+        (b'{"matchers": []}', "at least one matcher"),
+        (b'{"matchers": [{"name": "a", "value": "("}], "isRegex": true}', "bad silence"),
+        (b'{"matchers": [{"name": "a", "value": "(", "isRegex": true}], "duration": "1h"}', "bad regex"),
+        (b'{"matchers": [{"name": "a", "value": "x"}]}', "endsAt or duration"),
+        (b'{"matchers": [{"name": "a", "value": "x"}], "endsAt": "2001-01-01T00:00:00Z"}', "in the future"),
+        (b"not json", "bad silence"),
+    ],
+)
 def test_bad_silences_are_refused(body, needle):
     with pytest.raises(SilenceError, match=needle):
         Silences(None).add(body)
@@ -182,8 +190,11 @@ def test_bad_silences_are_refused(body, needle):
 
 def test_silence_matchers_follow_alertmanager():
     sil = Silences(None)
-    sil.add(b'{"matchers": [{"name": "host", "value": "web.*", "isRegex": true}, '
-            b'{"name": "severity", "value": "info", "isEqual": false}], "duration": "1h"}', now_ns=T0)
+    sil.add(
+        b'{"matchers": [{"name": "host", "value": "web.*", "isRegex": true}, '
+        b'{"name": "severity", "value": "info", "isEqual": false}], "duration": "1h"}',
+        now_ns=T0,
+    )
     assert sil.matching({"host": "web1", "severity": "critical"}, T0 + S)
     assert not sil.matching({"host": "xweb1", "severity": "critical"}, T0 + S)  # regexes are anchored
     assert not sil.matching({"host": "web1", "severity": "info"}, T0 + S)
@@ -235,7 +246,11 @@ def test_for_keeps_an_alert_pending_until_the_condition_has_held_that_long(tmp_p
 def test_a_condition_that_breaks_off_resets_for(tmp_path):
     body = '[[rules]]\nname = "busy"\npattern = "x"\nthreshold = 2\nwindow = "10s"\nfor = "30s"\n'
     d = _rules(tmp_path / "x", body).rules[0].digest
-    steps = [(T0 + S, _rec(T0 + S, "busy", d, [[]], [2])), (T0 + 20 * S, None),  # window empties at 11 s
-             (T0 + 25 * S, _rec(T0 + 25 * S, "busy", d, [[]], [2])), (T0 + 50 * S, None)]
+    steps = [
+        (T0 + S, _rec(T0 + S, "busy", d, [[]], [2])),
+        (T0 + 20 * S, None),  # window empties at 11 s
+        (T0 + 25 * S, _rec(T0 + 25 * S, "busy", d, [[]], [2])),
+        (T0 + 50 * S, None),
+    ]
     lines, ev = _run(tmp_path, body, steps)
     assert lines == [] and [a["state"] for a in ev.firing(T0 + 50 * S)] == []

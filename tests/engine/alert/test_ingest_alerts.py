@@ -54,8 +54,17 @@ def _raw(frames, recv_ns):
     lens = np.array([len(f) for f in frames])
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     buf = bytearray(raw_size(len(frames), 9, len(data)))
-    write_raw(memoryview(buf), recv_ns, 0, starts, starts + lens, np.zeros(len(frames), np.uint16),
-              np.zeros(len(frames), np.uint8), b"127.0.0.1", [data])
+    write_raw(
+        memoryview(buf),
+        recv_ns,
+        0,
+        starts,
+        starts + lens,
+        np.zeros(len(frames), np.uint16),
+        np.zeros(len(frames), np.uint8),
+        b"127.0.0.1",
+        [data],
+    )
     return RawBatch.decode(memoryview(buf))
 
 
@@ -80,15 +89,30 @@ def test_rows_carry_their_rules_and_counts_reach_the_ring(setup):
     header, arrays = parser.parse(_raw(FRAMES, recv))
     # Rows as the writer sees them: the dictionaries from the header, values rendered.
     from engine.store.rows import Rows
-    values = {c: [v for _, v in header["dicts"].get(c, [0, []])[1]]
-              for c in ("host", "app", "procid", "msgid", "source", "fieldkey")}
-    rows = Rows(time=arrays["time"], recv=arrays["recv"], severity=arrays["severity"], facility=arrays["facility"],
-                format=arrays["format"], flags=arrays["flags"],
-                ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
-                dicts=values, msg_off=arrays["msg_off"].astype(np.int64), msg_data=arrays["msg_data"],
-                sd_off=arrays["sd_off"].astype(np.int64), sd_data=arrays["sd_data"],
-                kv_ptr=arrays["kv_ptr"].astype(np.int64), kv_key=arrays["kv_key"], kv_kind=arrays["kv_kind"],
-                kv_off=arrays["kv_off"].astype(np.int64), kv_data=arrays["kv_data"])
+
+    values = {
+        c: [v for _, v in header["dicts"].get(c, [0, []])[1]]
+        for c in ("host", "app", "procid", "msgid", "source", "fieldkey")
+    }
+    rows = Rows(
+        time=arrays["time"],
+        recv=arrays["recv"],
+        severity=arrays["severity"],
+        facility=arrays["facility"],
+        format=arrays["format"],
+        flags=arrays["flags"],
+        ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
+        dicts=values,
+        msg_off=arrays["msg_off"].astype(np.int64),
+        msg_data=arrays["msg_data"],
+        sd_off=arrays["sd_off"].astype(np.int64),
+        sd_data=arrays["sd_data"],
+        kv_ptr=arrays["kv_ptr"].astype(np.int64),
+        kv_key=arrays["kv_key"],
+        kv_kind=arrays["kv_kind"],
+        kv_off=arrays["kv_off"].astype(np.int64),
+        kv_data=arrays["kv_data"],
+    )
     objs = row_objects(rows)
     assert [o.get("_alerts", []) for o in objs] == [["segv"], ["segv"], ["segv"], ["ssh"], [], ["segv", "disk"], [], []]
     assert objs[7]["fields"] == {"k": "v"}  # a row's own fields are kept beside the alerts

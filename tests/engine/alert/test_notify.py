@@ -26,16 +26,21 @@ LABELS = {"alertname": "segfault", "severity": "critical", "host": "web-1"}
 
 
 def alert(rule="segfault", status="firing", host="web-1") -> Alert:
-    return Alert(rule=rule, status=status,
-                 labels={"alertname": rule, "severity": "critical", "host": host},
-                 annotations={"summary": f"crash on {host}"}, starts_at=T0,
-                 ends_at=T0 + 60.5 if status == "resolved" else None, value=3.0,
-                 fingerprint=f"{rule}-{host}", generator_url="http://logjet:8080/q")
+    return Alert(
+        rule=rule,
+        status=status,
+        labels={"alertname": rule, "severity": "critical", "host": host},
+        annotations={"summary": f"crash on {host}"},
+        starts_at=T0,
+        ends_at=T0 + 60.5 if status == "resolved" else None,
+        value=3.0,
+        fingerprint=f"{rule}-{host}",
+        generator_url="http://logjet:8080/q",
+    )
 
 
 def webhook(url, **kw) -> NotifierConfig:
-    return NotifierConfig(**{"type": "webhook", "url": url, "backoff": "10ms",
-                             "max_backoff": "40ms", **kw})
+    return NotifierConfig(**{"type": "webhook", "url": url, "backoff": "10ms", "max_backoff": "40ms", **kw})
 
 
 def file_notifier(path, **kw) -> NotifierConfig:
@@ -129,6 +134,7 @@ def run(main):
 
 # --- payloads -------------------------------------------------------------------------------------
 
+
 def test_rfc3339_and_retry_delays():
     assert rfc3339(T0) == "2026-11-29T18:00:00.123Z"
     assert rfc3339(T0 - 0.123) == "2026-11-29T18:00:00.000Z"
@@ -151,16 +157,30 @@ def test_webhook_payload_firing_then_resolved():
         assert path == "/hook"
         assert headers["Authorization"] == "Bearer s3cret"
         assert headers["Content-Type"] == "application/json"
-        item = {"status": "firing", "labels": LABELS, "annotations": {"summary": "crash on web-1"},
-                "startsAt": "2026-11-29T18:00:00.123Z", "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://logjet:8080/q", "fingerprint": "segfault-web-1", "value": 3.0}
-        expect = {"version": "4", "groupKey": '{}:{alertname="segfault"}', "truncatedAlerts": 0,
-                  "status": "firing", "receiver": "ops", "groupLabels": {"alertname": "segfault"},
-                  "commonLabels": LABELS, "commonAnnotations": {"summary": "crash on web-1"},
-                  "externalURL": "", "alerts": [item]}
+        item = {
+            "status": "firing",
+            "labels": LABELS,
+            "annotations": {"summary": "crash on web-1"},
+            "startsAt": "2026-11-29T18:00:00.123Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://logjet:8080/q",
+            "fingerprint": "segfault-web-1",
+            "value": 3.0,
+        }
+        expect = {
+            "version": "4",
+            "groupKey": '{}:{alertname="segfault"}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "ops",
+            "groupLabels": {"alertname": "segfault"},
+            "commonLabels": LABELS,
+            "commonAnnotations": {"summary": "crash on web-1"},
+            "externalURL": "",
+            "alerts": [item],
+        }
         assert firing == expect
-        expect.update(status="resolved",
-                      alerts=[dict(item, status="resolved", endsAt="2026-11-29T18:01:00.623Z")])
+        expect.update(status="resolved", alerts=[dict(item, status="resolved", endsAt="2026-11-29T18:01:00.623Z")])
         assert resolved == expect
 
     run(main)
@@ -198,11 +218,20 @@ def test_alertmanager_payload_and_path():
         firing_ends = body[0].pop("endsAt")
         assert rfc3339(before + 300) <= firing_ends <= rfc3339(after + 300)
         assert body == [
-            {"labels": LABELS, "annotations": {"summary": "crash on web-1"},
-             "startsAt": "2026-11-29T18:00:00.123Z", "generatorURL": "http://logjet:8080/q"},
-            {"labels": dict(LABELS, host="web-2"), "annotations": {"summary": "crash on web-2"},
-             "startsAt": "2026-11-29T18:00:00.123Z", "endsAt": "2026-11-29T18:01:00.623Z",
-             "generatorURL": "http://logjet:8080/q"}]
+            {
+                "labels": LABELS,
+                "annotations": {"summary": "crash on web-1"},
+                "startsAt": "2026-11-29T18:00:00.123Z",
+                "generatorURL": "http://logjet:8080/q",
+            },
+            {
+                "labels": dict(LABELS, host="web-2"),
+                "annotations": {"summary": "crash on web-2"},
+                "startsAt": "2026-11-29T18:00:00.123Z",
+                "endsAt": "2026-11-29T18:01:00.623Z",
+                "generatorURL": "http://logjet:8080/q",
+            },
+        ]
 
     run(main)
 
@@ -226,15 +255,23 @@ def test_file_appends_ndjson(tmp_path):
     for line in lines:
         assert rfc3339(before) <= line.pop("time") <= rfc3339(after)
     assert lines[0] == {
-        "notifier": "disk", "status": "firing", "rule": "segfault", "labels": LABELS,
-        "annotations": {"summary": "crash on web-1"}, "startsAt": "2026-11-29T18:00:00.123Z",
-        "endsAt": None, "value": 3.0, "fingerprint": "segfault-web-1",
-        "generatorURL": "http://logjet:8080/q"}
+        "notifier": "disk",
+        "status": "firing",
+        "rule": "segfault",
+        "labels": LABELS,
+        "annotations": {"summary": "crash on web-1"},
+        "startsAt": "2026-11-29T18:00:00.123Z",
+        "endsAt": None,
+        "value": 3.0,
+        "fingerprint": "segfault-web-1",
+        "generatorURL": "http://logjet:8080/q",
+    }
     assert lines[1]["status"] == "resolved" and lines[1]["endsAt"] == "2026-11-29T18:01:00.623Z"
     assert lines[2]["rule"] == "oom"
 
 
 # --- failures and retries -------------------------------------------------------------------------
+
 
 def test_5xx_is_retried_with_the_same_body():
     async def main():
@@ -335,6 +372,7 @@ def test_send_resolved_false_filters_resolved():
 
 # --- lifecycle ------------------------------------------------------------------------------------
 
+
 def test_names_kind_and_unknown_notifier():
     async def main():
         configs = {"ops": webhook("http://127.0.0.1:9/"), "disk": file_notifier("x")}
@@ -356,7 +394,7 @@ def test_reload_keeps_unchanged_replaces_changed_removes_and_adds(tmp_path):
                 slow = webhook(dead, backoff="1h", max_backoff="1h", max_attempts=2)
                 async with started({"kept": webhook(url), "moved": slow, "gone": slow}, out) as n:
                     n.send("kept", [alert(host="k0")])
-                    await hook.arrived.wait()          # k0 in flight, held by the receiver
+                    await hook.arrived.wait()  # k0 in flight, held by the receiver
                     n.send("kept", [alert(host="k1")])  # queued behind it
                     n.send("moved", [alert(host="m0")])
                     n.send("gone", [alert(host="g0")])
@@ -371,8 +409,12 @@ def test_reload_keeps_unchanged_replaces_changed_removes_and_adds(tmp_path):
                     assert out.of("moved") == [("retried", 1), ("dropped", 1)]  # m0, in flight
                     n.send("disk", [alert(host="d0")])
                     hook.gate.set()
-                    await out.until(lambda: (out.total("kept", "sent"), out.total("moved", "sent"),
-                                             out.total("disk", "sent")) == (2, 1, 1))
+                    await out.until(
+                        lambda: (
+                            (out.total("kept", "sent"), out.total("moved", "sent"), out.total("disk", "sent"))
+                            == (2, 1, 1)
+                        )
+                    )
         assert sorted(sum(hook.hosts(), [])) == ["k0", "k1", "m1"]
         assert json.loads((tmp_path / "a.ndjson").read_text())["labels"]["host"] == "d0"
 

@@ -28,27 +28,30 @@ def _rules(body: str):
     return rs
 
 
-@pytest.mark.parametrize("body, needle", [
-    ('[[rules]]\nname = "r1"\n', "rule 'r1': give exactly one of `pattern` or `query`"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nquery = "b"\n', "exactly one"),
-    ('[[rules]]\nname = "bad name"\npattern = "a"\n', "rule 'bad name': the name"),
-    ('[[rules]]\nname = "r1"\npattern = "(a)\\\\1"\n', "rule 'r1': pattern '(a)\\\\1': Back-references"),
-    ('[[rules]]\nname = "r1"\npattern = "x*"\n', "rule 'r1': pattern 'x*': Pattern matches empty buffer"),
-    ('[[rules]]\nname = "r1"\nquery = "app:("\n', "rule 'r1': query 'app:('"),
-    ('[[rules]]\nname = "r1"\nquery = "a | stats count()"\n', "without `|` stages"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nwhere = "host:"\n', "rule 'r1': where"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nwindow = "soon"\n', "rule 'r1': window"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nwindow = "2d"\n', "at most 24h"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nthreshold = 0\n', "rule 'r1'"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\ntreshold = 5\n', "rule 'r1'"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nnotifiers = ["pager"]\n', "no notifier named 'pager'"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\nabsent = true\nthreshold = 3\n', "absence rule takes no threshold"),
-    ('[[rules]]\nname = "r1"\npattern = "a"\n[[rules]]\nname = "r1"\npattern = "b"\n', "rule 'r1': defined twice"),
-    ('[notifiers.w]\ntype = "webhook"\n', "needs url"),
-    ('[notifiers.w]\ntype = "pager"\n', "notifiers"),
-    ('[settings]\nevaluation_interval = "often"\n', "settings.evaluation_interval"),
-    ('rules = [', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ('[[rules]]\nname = "r1"\n', "rule 'r1': give exactly one of `pattern` or `query`"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nquery = "b"\n', "exactly one"),
+        ('[[rules]]\nname = "bad name"\npattern = "a"\n', "rule 'bad name': the name"),
+        ('[[rules]]\nname = "r1"\npattern = "(a)\\\\1"\n', "rule 'r1': pattern '(a)\\\\1': Back-references"),
+        ('[[rules]]\nname = "r1"\npattern = "x*"\n', "rule 'r1': pattern 'x*': Pattern matches empty buffer"),
+        ('[[rules]]\nname = "r1"\nquery = "app:("\n', "rule 'r1': query 'app:('"),
+        ('[[rules]]\nname = "r1"\nquery = "a | stats count()"\n', "without `|` stages"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nwhere = "host:"\n', "rule 'r1': where"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nwindow = "soon"\n', "rule 'r1': window"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nwindow = "2d"\n', "at most 24h"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nthreshold = 0\n', "rule 'r1'"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\ntreshold = 5\n', "rule 'r1'"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nnotifiers = ["pager"]\n', "no notifier named 'pager'"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\nabsent = true\nthreshold = 3\n', "absence rule takes no threshold"),
+        ('[[rules]]\nname = "r1"\npattern = "a"\n[[rules]]\nname = "r1"\npattern = "b"\n', "rule 'r1': defined twice"),
+        ('[notifiers.w]\ntype = "webhook"\n', "needs url"),
+        ('[notifiers.w]\ntype = "pager"\n', "notifiers"),
+        ('[settings]\nevaluation_interval = "often"\n', "settings.evaluation_interval"),
+        ("rules = [", "not valid TOML"),
+    ],
+)
 def test_mistakes_are_refused_with_the_rule_and_the_reason(body, needle):
     with pytest.raises(RulesError) as err:
         _rules(body)

@@ -15,8 +15,17 @@ def test_raw_batch_round_trip():
     ends = np.array([9, 20, 26], np.int64)
     sources = b"127.0.0.1:1000\n[::1]:2000"
     buf = bytearray(raw_size(3, len(sources), len(data)))
-    written = write_raw(memoryview(buf), 123456789, 1, starts, ends, np.array([0, 0, 1], np.uint16),
-                        np.array([0, 1, 0], np.uint8), sources, chunks)
+    written = write_raw(
+        memoryview(buf),
+        123456789,
+        1,
+        starts,
+        ends,
+        np.array([0, 0, 1], np.uint16),
+        np.array([0, 1, 0], np.uint8),
+        sources,
+        chunks,
+    )
     assert written == len(buf)
     raw = RawBatch.decode(memoryview(buf))
     assert raw.recv_ns == 123456789 and raw.protocol == 1

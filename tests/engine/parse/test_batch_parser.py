@@ -17,8 +17,15 @@ def objects(lines, **kw):
 
 
 def rfc5424(i: int) -> bytes:
-    return b"<165>1 2024-05-06T07:08:09.%06dZ web-%d app%d %d ID%d [ex@1 k=\"%d\"] request done status=%d" % (
-        i, i % 7, i % 3, i, i % 5, i, 200 + i % 4)
+    return b'<165>1 2024-05-06T07:08:09.%06dZ web-%d app%d %d ID%d [ex@1 k="%d"] request done status=%d' % (
+        i,
+        i % 7,
+        i % 3,
+        i,
+        i % 5,
+        i,
+        200 + i % 4,
+    )
 
 
 def check_full(obj: dict, i: int) -> None:
@@ -29,12 +36,15 @@ def check_full(obj: dict, i: int) -> None:
     assert "parse_fallback" not in obj.get("_flags", [])
 
 
-@pytest.mark.parametrize("bad", [
-    b"{" + b'"a":{' * 5000 + b"1" + b"}" * 5001,           # deeper than the decoder goes
-    b'{"a": [1, 2}',                                         # syntax
-    b'{"msg": "caf\xe9"}',                                   # invalid UTF-8
-    b"{" + b'"k":{' * 40 + b'"v":1' + b"}" * 41,            # deep, but decodable: kept, flattened
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{" + b'"a":{' * 5000 + b"1" + b"}" * 5001,  # deeper than the decoder goes
+        b'{"a": [1, 2}',  # syntax
+        b'{"msg": "caf\xe9"}',  # invalid UTF-8
+        b"{" + b'"k":{' * 40 + b'"v":1' + b"}" * 41,  # deep, but decodable: kept, flattened
+    ],
+)
 def test_one_bad_json_line_costs_one_row(bad):
     lines = [rfc5424(i) for i in range(10_000)]
     lines.insert(5_000, bad)
@@ -56,6 +66,7 @@ def test_one_bad_json_line_costs_one_row(bad):
 
 def columns_depth() -> int:
     from engine.parse.json_rows import MAX_FLATTEN_DEPTH
+
     return MAX_FLATTEN_DEPTH
 
 
@@ -75,6 +86,7 @@ def test_a_row_that_makes_a_kernel_fail_is_isolated(monkeypatch):
     lines[2_222] = b"<13>Oct 11 22:14:15 h2 app: BOOM again"
     parser = columns.BatchParser(Parse())
     from bench.rows import _raw_batch
+
     header, _ = parser.parse(_raw_batch(lines, 1_700_000_000 * 10**9))
     assert header["fallback"] == 2 and header["rows"] == 3_000
     objs = objects(lines, batch_lines=5_000)
@@ -87,12 +99,14 @@ def test_a_row_that_makes_a_kernel_fail_is_isolated(monkeypatch):
 
 
 def test_host_falls_back_to_the_senders_address():
-    lines = [b"<14>python handler message",           # Python's SysLogHandler: no host
-             b"<13>Oct 11 22:14:15 app[3]: no host",    # hostless 3164
-             b"134681 node-246 unix.hw state_change",   # plain
-             b'{"msg": "json without host"}',
-             b"<13>Oct 11 22:14:15 named-host app[3]: with host",
-             b"<13>1 2024-05-06T07:08:09Z - app - - - nil host"]
+    lines = [
+        b"<14>python handler message",  # Python's SysLogHandler: no host
+        b"<13>Oct 11 22:14:15 app[3]: no host",  # hostless 3164
+        b"134681 node-246 unix.hw state_change",  # plain
+        b'{"msg": "json without host"}',
+        b"<13>Oct 11 22:14:15 named-host app[3]: with host",
+        b"<13>1 2024-05-06T07:08:09Z - app - - - nil host",
+    ]
     objs = objects(lines)
     assert [o["host"] for o in objs] == ["127.0.0.1"] * 4 + ["named-host", "127.0.0.1"]
     assert ["host_from_source" in o.get("_flags", []) for o in objs] == [True] * 4 + [False, True]
@@ -109,11 +123,12 @@ def test_address_of():
 def test_append_rows_keeps_offsets_consistent():
     parser = columns.BatchParser(Parse())
     from bench.rows import _raw_batch
+
     _, a = parser.parse(_raw_batch([rfc5424(i) for i in range(5)], 0))
     _, b = parser.parse_plain(_raw_batch([b"x=1 plain", b"second y=2"], 0))
     both = columns._append_rows(a, b)
     assert len(both["time"]) == 7 and len(both["msg_off"]) == 8
-    msgs = [bytes(both["msg_data"][both["msg_off"][i]:both["msg_off"][i + 1]]) for i in range(7)]
+    msgs = [bytes(both["msg_data"][both["msg_off"][i] : both["msg_off"][i + 1]]) for i in range(7)]
     assert msgs[5:] == [b"x=1 plain", b"second y=2"] and msgs[0].startswith(b"request done")
     assert both["kv_ptr"][-1] == len(both["kv_key"]) and both["kv_off"][-1] == len(both["kv_data"])
     assert np.all(np.diff(both["kv_ptr"].astype(np.int64)) >= 0)

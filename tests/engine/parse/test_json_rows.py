@@ -25,8 +25,7 @@ def decode(rows: list[bytes], recv=RECV):
 
 
 def fields_of(res, row: int) -> dict:
-    return {k: v for r, k, v in zip(res.field_row.tolist(), res.field_key, res.field_value)
-            if r == row}
+    return {k: v for r, k, v in zip(res.field_row.tolist(), res.field_key, res.field_value) if r == row}
 
 
 def ns(iso: str) -> int:
@@ -35,25 +34,56 @@ def ns(iso: str) -> int:
 
 
 def test_known_keys_fill_columns_and_the_rest_are_fields():
-    res = decode([b'{"level":"error","host":"web1","service":"api","msg":"boom",'
-                  b'"time":"2023-11-14T22:13:20.123456789Z","user":{"id":7,"tags":["a","b"],'
-                  b'"geo":{"cc":"DE"}},"ok":true,"n":null,"f":1.5,"empty":{}}'])
+    res = decode(
+        [
+            b'{"level":"error","host":"web1","service":"api","msg":"boom",'
+            b'"time":"2023-11-14T22:13:20.123456789Z","user":{"id":7,"tags":["a","b"],'
+            b'"geo":{"cc":"DE"}},"ok":true,"n":null,"f":1.5,"empty":{}}'
+        ]
+    )
     assert res.ok.tolist() == [True]
     assert res.severity[0] == 3
     assert (res.host[0], res.app[0], res.message[0]) == (b"web1", b"api", b"boom")
     assert res.ts_kind[0] == TS_UTC
     assert res.time_ns[0] == ns("2023-11-14T22:13:20+00:00") + 123456789
-    assert fields_of(res, 0) == {b"user.id": b"7", b"user.tags": b'["a","b"]',
-                                 b"user.geo.cc": b"DE", b"ok": b"true", b"n": b"null",
-                                 b"f": b"1.5", b"empty": b"{}"}
+    assert fields_of(res, 0) == {
+        b"user.id": b"7",
+        b"user.tags": b'["a","b"]',
+        b"user.geo.cc": b"DE",
+        b"ok": b"true",
+        b"n": b"null",
+        b"f": b"1.5",
+        b"empty": b"{}",
+    }
 
 
-@pytest.mark.parametrize("value,expect", [
-    ('"emerg"', 0), ('"PANIC"', 0), ('"alert"', 1), ('"crit"', 2), ('"Critical"', 2),
-    ('"fatal"', 2), ('"err"', 3), ('"ERROR"', 3), ('"warn"', 4), ('"warning"', 4),
-    ('"notice"', 5), ('"info"', 6), ('"INFO "', 6), ('"debug"', 7), ('"trace"', 7),
-    ("0", 0), ("7", 7), ('"5"', 5), ("30", 6), ("50", 3), ("60", 2), ("10", 7),
-])
+@pytest.mark.parametrize(
+    "value,expect",
+    [
+        ('"emerg"', 0),
+        ('"PANIC"', 0),
+        ('"alert"', 1),
+        ('"crit"', 2),
+        ('"Critical"', 2),
+        ('"fatal"', 2),
+        ('"err"', 3),
+        ('"ERROR"', 3),
+        ('"warn"', 4),
+        ('"warning"', 4),
+        ('"notice"', 5),
+        ('"info"', 6),
+        ('"INFO "', 6),
+        ('"debug"', 7),
+        ('"trace"', 7),
+        ("0", 0),
+        ("7", 7),
+        ('"5"', 5),
+        ("30", 6),
+        ("50", 3),
+        ("60", 2),
+        ("10", 7),
+    ],
+)
 def test_severity_names_and_numbers(value, expect):
     res = decode([b'{"level":%s}' % value.encode()])
     assert res.severity[0] == expect and fields_of(res, 0) == {}
@@ -68,25 +98,27 @@ def test_unknown_severity_stays_a_field(value):
 
 
 @pytest.mark.parametrize("key", ["time", "timestamp", "@timestamp"])
-@pytest.mark.parametrize("value,expect", [
-    ('"2023-11-14T22:13:20Z"', ns("2023-11-14T22:13:20+00:00")),
-    ('"2023-11-14T23:13:20.5+01:00"', ns("2023-11-14T22:13:20.500000+00:00")),
-    ('"2023-11-14 22:13:20"', ns("2023-11-14T22:13:20+00:00")),  # no offset: UTC
-    ('"2023-11-14T22:13:20+0000"', ns("2023-11-14T22:13:20+00:00")),
-    ("1700000000", 1_700_000_000 * 10**9),
-    ("1700000000.25", 1_700_000_000_250_000_000),
-    ("1700000000123", 1_700_000_000_123_000_000),
-    ("1700000000123456", 1_700_000_000_123_456_000),
-    ("1700000000123456789", 1_700_000_000_123_456_789),
-])
+@pytest.mark.parametrize(
+    "value,expect",
+    [
+        ('"2023-11-14T22:13:20Z"', ns("2023-11-14T22:13:20+00:00")),
+        ('"2023-11-14T23:13:20.5+01:00"', ns("2023-11-14T22:13:20.500000+00:00")),
+        ('"2023-11-14 22:13:20"', ns("2023-11-14T22:13:20+00:00")),  # no offset: UTC
+        ('"2023-11-14T22:13:20+0000"', ns("2023-11-14T22:13:20+00:00")),
+        ("1700000000", 1_700_000_000 * 10**9),
+        ("1700000000.25", 1_700_000_000_250_000_000),
+        ("1700000000123", 1_700_000_000_123_000_000),
+        ("1700000000123456", 1_700_000_000_123_456_000),
+        ("1700000000123456789", 1_700_000_000_123_456_789),
+    ],
+)
 def test_time_forms(key, value, expect):
     res = decode([b'{"%s":%s}' % (key.encode(), value.encode())])
     assert res.ts_kind[0] == TS_UTC and res.time_ns[0] == expect
     assert fields_of(res, 0) == {}
 
 
-@pytest.mark.parametrize("value", ['"yesterday"', '"2023-13-40T00:00:00Z"', "true", "null",
-                                   "1e300", '{"a":1}'])
+@pytest.mark.parametrize("value", ['"yesterday"', '"2023-13-40T00:00:00Z"', "true", "null", "1e300", '{"a":1}'])
 def test_unusable_time_stays_a_field(value):
     res = decode([b'{"msg":"m","time":%s,"z":1}' % value.encode()])
     assert res.ts_kind[0] == TS_NONE and res.time_ns[0] == RECV
@@ -95,12 +127,15 @@ def test_unusable_time_stays_a_field(value):
 
 
 def test_first_alias_wins_the_other_stays_a_field():
-    res = decode([b'{"msg":"a","message":"b","hostname":"h1","host":"h2","level":"x",'
-                  b'"severity":"info","app":{"name":"n"},"appname":"real"}'])
+    res = decode(
+        [
+            b'{"msg":"a","message":"b","hostname":"h1","host":"h2","level":"x",'
+            b'"severity":"info","app":{"name":"n"},"appname":"real"}'
+        ]
+    )
     assert (res.message[0], res.host[0], res.app[0]) == (b"a", b"h1", b"real")
     assert res.severity[0] == 6
-    assert fields_of(res, 0) == {b"message": b"b", b"host": b"h2", b"level": b"x",
-                                 b"app.name": b"n"}
+    assert fields_of(res, 0) == {b"message": b"b", b"host": b"h2", b"level": b"x", b"app.name": b"n"}
 
 
 def test_non_string_message_is_json_text_and_missing_one_is_none():
@@ -110,11 +145,20 @@ def test_non_string_message_is_json_text_and_missing_one_is_none():
 
 
 def test_rows_that_are_not_json_objects():
-    rows = [b"{", b'{"a":1} tail', b"[1,2]", b'"str"', b"", b'{"a":"\xff"}', b"{}",
-            b'{"a":[1', b'{"b":1}]}', b'  {"ok":1}  ']
+    rows = [
+        b"{",
+        b'{"a":1} tail',
+        b"[1,2]",
+        b'"str"',
+        b"",
+        b'{"a":"\xff"}',
+        b"{}",
+        b'{"a":[1',
+        b'{"b":1}]}',
+        b'  {"ok":1}  ',
+    ]
     res = decode(rows)
-    assert res.ok.tolist() == [False, False, False, False, False, False, True, False, False,
-                               True]
+    assert res.ok.tolist() == [False, False, False, False, False, False, True, False, False, True]
     assert res.field_row.tolist() == [9] and res.field_value == [b"1"]
     assert np.all(res.time_ns == RECV) and np.all(res.severity == NO_VALUE)
 
@@ -137,8 +181,7 @@ def test_after_parse_frames():
     lens = np.array([len(x) for x in lines])
     ends = np.cumsum(lens)
     buf = b"".join(lines)
-    cols = parse_frames(np.frombuffer(buf, np.uint8), ends - lens, ends, RECV,
-                        TimeZone.from_name("UTC"))
+    cols = parse_frames(np.frombuffer(buf, np.uint8), ends - lens, ends, RECV, TimeZone.from_name("UTC"))
     idx = np.flatnonzero(cols.format == FORMAT_JSON)
     assert idx.tolist() == [1, 2]
     res = decode_json_rows(buf, cols.msg_s[idx], cols.msg_e[idx], RECV)
@@ -146,11 +189,20 @@ def test_after_parse_frames():
     assert res.severity[0] == 4 and res.message[0] == b"disk 91%"
 
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**18, 10**18),
-                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text("abc.", min_size=1, max_size=3), inner,
-                                                 max_size=3)), max_leaves=8)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**18), 10**18),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text("abc.", min_size=1, max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 plain_keys = st.text("xyz_", min_size=1, max_size=4)
 
 

@@ -35,7 +35,7 @@ def aligned(msg: bytes, needle: bytes, ignore_case: bool, right: bool = True) ->
     if not nd:
         return True
     for p in range(len(hay) - len(nd) + 1):
-        if hay[p:p + len(nd)] != nd:
+        if hay[p : p + len(nd)] != nd:
             continue
         if is_token_byte(nd[0]) and p > 0 and is_token_byte(hay[p - 1]):
             continue

@@ -15,8 +15,19 @@ from engine.store.layout import part_name, partition_of
 from engine.store.part_reader import write_part
 from engine.store.rows import DICT_COLUMNS, KV_FIELD, Rows
 
-DEFAULTS = {"severity": 6, "facility": 1, "format": 1, "flags": 0, "host": None, "app": None, "procid": None,
-            "msgid": None, "source": None, "message": b"", "fields": []}
+DEFAULTS = {
+    "severity": 6,
+    "facility": 1,
+    "format": 1,
+    "flags": 0,
+    "host": None,
+    "app": None,
+    "procid": None,
+    "msgid": None,
+    "source": None,
+    "message": b"",
+    "fields": [],
+}
 
 
 def record(**kw) -> dict:
@@ -53,16 +64,26 @@ def build_rows(records: list[dict]) -> Rows:
     kv_off, kv_data = _pack([v for _, _, v in pairs])
     u8 = {c: np.array([r[c] for r in records], np.uint8) for c in ("severity", "facility", "format", "flags")}
     return Rows(
-        time=np.array([r["time"] for r in records], np.int64), recv=np.array([r["recv"] for r in records], np.int64),
-        **u8, ids=ids, dicts=dicts, msg_off=msg_off, msg_data=msg_data,
-        sd_off=np.zeros(len(records) + 1, np.int64), sd_data=np.empty(0, np.uint8),
-        kv_ptr=kv_ptr, kv_key=np.array([intern("fieldkey", k) for k, _, _ in pairs], np.uint32),
-        kv_kind=np.array([kind for _, kind, _ in pairs], np.uint8), kv_off=kv_off, kv_data=kv_data,
+        time=np.array([r["time"] for r in records], np.int64),
+        recv=np.array([r["recv"] for r in records], np.int64),
+        **u8,
+        ids=ids,
+        dicts=dicts,
+        msg_off=msg_off,
+        msg_data=msg_data,
+        sd_off=np.zeros(len(records) + 1, np.int64),
+        sd_data=np.empty(0, np.uint8),
+        kv_ptr=kv_ptr,
+        kv_key=np.array([intern("fieldkey", k) for k, _, _ in pairs], np.uint32),
+        kv_kind=np.array([kind for _, kind, _ in pairs], np.uint8),
+        kv_off=kv_off,
+        kv_data=kv_data,
     )
 
 
-def write_records(data_dir: str, records: list[dict], block_rows: int = 65536, seq: int = 1,
-                  level: int = 0, index_builder=None) -> list[str]:
+def write_records(
+    data_dir: str, records: list[dict], block_rows: int = 65536, seq: int = 1, level: int = 0, index_builder=None
+) -> list[str]:
     """Write records as parts (split by UTC day, as the writer does); returns their paths."""
     records = sorted(records, key=lambda r: r["time"])
     by_day: dict[str, list[dict]] = {}
@@ -73,7 +94,15 @@ def write_records(data_dir: str, records: list[dict], block_rows: int = 65536, s
         folder = os.path.join(data_dir, day)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, part_name(level, recs[0]["time"], "test", seq * 100 + len(paths)))
-        write_part(path, build_rows(recs), level=level, instance="test", flush_id=f"f{seq}",
-                   block_rows=block_rows, fsync=False, index_builder=index_builder)
+        write_part(
+            path,
+            build_rows(recs),
+            level=level,
+            instance="test",
+            flush_id=f"f{seq}",
+            block_rows=block_rows,
+            fsync=False,
+            index_builder=index_builder,
+        )
         paths.append(path)
     return paths

@@ -12,8 +12,10 @@ from tests.engine.query.rowgen import record, write_records
 
 
 def _recs(n, start, tag):
-    return [record(time=T0 + (start + i) * S, message=f"{tag} row {i}".encode(), msgid=f"{tag}{i}".encode())
-            for i in range(n)]
+    return [
+        record(time=T0 + (start + i) * S, message=f"{tag} row {i}".encode(), msgid=f"{tag}{i}".encode())
+        for i in range(n)
+    ]
 
 
 def count(d):
@@ -26,8 +28,13 @@ def test_merged_part_hides_the_parts_it_replaces(tmp_path):
     b = write_records(d, _recs(2, 10, "b"), seq=2)
     assert count(d) == 5
     names = [os.path.basename(p) for p in a + b]
-    write_records(d, _recs(3, 0, "a") + _recs(2, 10, "b"), seq=3, level=1,
-                  index_builder=lambda rows, blocks, w: {"replaces": names})
+    write_records(
+        d,
+        _recs(3, 0, "a") + _recs(2, 10, "b"),
+        seq=3,
+        level=1,
+        index_builder=lambda rows, blocks, w: {"replaces": names},
+    )
     assert count(d) == 5  # the inputs are still listed, but replaced
     for p in a + b:
         os.unlink(p)

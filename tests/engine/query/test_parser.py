@@ -49,8 +49,10 @@ def _pred(p) -> str:
     if isinstance(p, Range):
         lo = "" if p.lo is None else p.lo
         hi = "" if p.hi is None else p.hi
-        return (f"range{'[' if p.lo_incl and p.lo is not None else '('}{lo}.."
-                f"{hi}{']' if p.hi_incl and p.hi is not None else ')'}")
+        return (
+            f"range{'[' if p.lo_incl and p.lo is not None else '('}{lo}.."
+            f"{hi}{']' if p.hi_incl and p.hi is not None else ')'}"
+        )
     raise AssertionError(p)
 
 

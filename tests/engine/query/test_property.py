@@ -34,8 +34,27 @@ from tests.engine.query.rowgen import record, write_records
 BASE = int(dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc).timestamp()) * 10**9 - 1800 * 10**9
 SPAN_S = 3600
 
-TOKENS = ["error", "Error", "failed", "password", "root", "admin", "x1", "foo", "fooo", "bar", "é", "naïve",
-          "10", "0", "1", "a", "b", "ssh2", "Failed"]
+TOKENS = [
+    "error",
+    "Error",
+    "failed",
+    "password",
+    "root",
+    "admin",
+    "x1",
+    "foo",
+    "fooo",
+    "bar",
+    "é",
+    "naïve",
+    "10",
+    "0",
+    "1",
+    "a",
+    "b",
+    "ssh2",
+    "Failed",
+]
 SEPS = [" ", " ", " ", "=", "-", ", ", ".", "\n", ":"]
 HOSTS = [None, b"web-1", b"web-2", b"db-1", b"Web-1", b"web-10.prod"]
 APPS = [None, b"sshd", b"app", b"cron"]
@@ -44,23 +63,37 @@ USERS = [b"root", b"admin", b"rooty", b"", b"r\xc3\xa9"]
 DURS = [b"5", b"120", b"3000", b"12.5", b"x", b"-3", b"1e2"]
 
 messages = st.lists(st.tuples(st.sampled_from(TOKENS), st.sampled_from(SEPS)), max_size=8).map(
-    lambda parts: "".join(t + s for t, s in parts).encode())
-fields = st.lists(st.one_of(
-    st.tuples(st.just(b"user"), st.just(KV_FIELD), st.sampled_from(USERS)),
-    st.tuples(st.just(b"duration_ms"), st.just(KV_FIELD), st.sampled_from(DURS)),
-    st.tuples(st.just(b"meta.seq"), st.just(KV_SD), st.sampled_from([b"1", b"2", b"10"])),
-), max_size=3)
-records = st.lists(st.fixed_dictionaries({
-    "time": st.integers(0, SPAN_S * 10**9).map(lambda t: BASE + t),
-    "severity": st.sampled_from([0, 1, 3, 4, 6, 7, NO_VALUE]),
-    "facility": st.sampled_from([0, 1, 4, 16, 23, NO_VALUE]),
-    "format": st.integers(0, 3),
-    "host": st.sampled_from(HOSTS), "app": st.sampled_from(APPS), "procid": st.sampled_from(PROCIDS),
-    "message": messages, "fields": fields,
-}), min_size=0, max_size=60)
+    lambda parts: "".join(t + s for t, s in parts).encode()
+)
+fields = st.lists(
+    st.one_of(
+        st.tuples(st.just(b"user"), st.just(KV_FIELD), st.sampled_from(USERS)),
+        st.tuples(st.just(b"duration_ms"), st.just(KV_FIELD), st.sampled_from(DURS)),
+        st.tuples(st.just(b"meta.seq"), st.just(KV_SD), st.sampled_from([b"1", b"2", b"10"])),
+    ),
+    max_size=3,
+)
+records = st.lists(
+    st.fixed_dictionaries(
+        {
+            "time": st.integers(0, SPAN_S * 10**9).map(lambda t: BASE + t),
+            "severity": st.sampled_from([0, 1, 3, 4, 6, 7, NO_VALUE]),
+            "facility": st.sampled_from([0, 1, 4, 16, 23, NO_VALUE]),
+            "format": st.integers(0, 3),
+            "host": st.sampled_from(HOSTS),
+            "app": st.sampled_from(APPS),
+            "procid": st.sampled_from(PROCIDS),
+            "message": messages,
+            "fields": fields,
+        }
+    ),
+    min_size=0,
+    max_size=60,
+)
 
 
 # --- queries: (text, predicate over a record) ----------------------------------------------------
+
 
 def _word(t):
     return (t, lambda r: ref.ascii_lower(t.encode()) in ref.tokens(r["message"]))
@@ -72,41 +105,84 @@ def _case(t, upper):
 
 leaf = st.one_of(
     st.builds(lambda t, up: _word(_case(t, up)), st.sampled_from(TOKENS), st.booleans()),
-    st.builds(lambda a, s, b: (f'"{a}{s}{b}"', lambda r: ref.aligned(r["message"], f"{a}{s}{b}".encode(), False)),
-              st.sampled_from(TOKENS), st.sampled_from([" ", "=", "-"]), st.sampled_from(TOKENS)),
-    st.builds(lambda t, k: (f"{t[:k]}*", lambda r: any(x.startswith(ref.ascii_lower(t[:k].encode()))
-                                                       for x in ref.tokens(r["message"]))),
-              st.sampled_from([t for t in TOKENS if t.isascii()]), st.integers(1, 3)),
-    st.builds(lambda p: (f"/{p}/", lambda r: re.search(p.encode(), r["message"]) is not None),
-              st.sampled_from(["fo+", "(?i)ERR", r"\d{2}", "^a", r"a\sb", "ro+t|admin", "[^ ]=x"])),
-    st.builds(lambda c, v: (f"{c}:{v.decode()}", lambda r: r[c] == v),
-              st.sampled_from(["host", "app", "procid"]), st.sampled_from([h for h in HOSTS + APPS + PROCIDS if h])),
-    st.builds(lambda p: (f"host:{p}*", lambda r: r["host"] is not None and r["host"].startswith(p.encode())),
-              st.sampled_from(["web", "web-1", "W", "d"])),
+    st.builds(
+        lambda a, s, b: (f'"{a}{s}{b}"', lambda r: ref.aligned(r["message"], f"{a}{s}{b}".encode(), False)),
+        st.sampled_from(TOKENS),
+        st.sampled_from([" ", "=", "-"]),
+        st.sampled_from(TOKENS),
+    ),
+    st.builds(
+        lambda t, k: (
+            f"{t[:k]}*",
+            lambda r: any(x.startswith(ref.ascii_lower(t[:k].encode())) for x in ref.tokens(r["message"])),
+        ),
+        st.sampled_from([t for t in TOKENS if t.isascii()]),
+        st.integers(1, 3),
+    ),
+    st.builds(
+        lambda p: (f"/{p}/", lambda r: re.search(p.encode(), r["message"]) is not None),
+        st.sampled_from(["fo+", "(?i)ERR", r"\d{2}", "^a", r"a\sb", "ro+t|admin", "[^ ]=x"]),
+    ),
+    st.builds(
+        lambda c, v: (f"{c}:{v.decode()}", lambda r: r[c] == v),
+        st.sampled_from(["host", "app", "procid"]),
+        st.sampled_from([h for h in HOSTS + APPS + PROCIDS if h]),
+    ),
+    st.builds(
+        lambda p: (f"host:{p}*", lambda r: r["host"] is not None and r["host"].startswith(p.encode())),
+        st.sampled_from(["web", "web-1", "W", "d"]),
+    ),
     st.builds(lambda v: (f'user:"{v.decode()}"', lambda r: v in ref.values(r, "user")), st.sampled_from(USERS[:-1])),
-    st.builds(lambda v: (f"user:{v}*", lambda r: any(x.startswith(v.encode()) for x in ref.values(r, "user"))),
-              st.sampled_from(["r", "ro", "adm"])),
+    st.builds(
+        lambda v: (f"user:{v}*", lambda r: any(x.startswith(v.encode()) for x in ref.values(r, "user"))),
+        st.sampled_from(["r", "ro", "adm"]),
+    ),
     st.sampled_from(["user", "duration_ms", "meta.seq", "host", "severity", "message", "nokey"]).map(
-        lambda f: (f"{f}:*", lambda r: any(len(v) > 0 if isinstance(v, bytes) else True for v in ref.values(r, f)))),
-    st.builds(lambda op, n: (f"duration_ms:{op}{n}", lambda r: any(
-        (x := ref.number(v)) is not None and {">": x > n, ">=": x >= n, "<": x < n, "<=": x <= n}[op]
-        for v in ref.values(r, "duration_ms"))), st.sampled_from([">", ">=", "<", "<="]),
-        st.sampled_from([0, 5, 100, 12.5, 3000])),
-    st.builds(lambda a, b: (f"procid:[{a} TO {b}]", lambda r: any(
-        (x := ref.number(v)) is not None and a <= x <= b for v in ref.values(r, "procid"))),
-        st.integers(0, 200), st.integers(50, 3000)),
-    st.builds(lambda n: (f"severity:<={n}", lambda r: r["severity"] != NO_VALUE and r["severity"] <= n),
-              st.integers(0, 7)),
-    st.builds(lambda name: (f"severity:{name}", lambda r: r["severity"] == SEVERITY_NAMES[name]),
-              st.sampled_from(["err", "info", "emerg", "debug"])),
-    st.builds(lambda a, b: (f"facility:[{a} TO {b}]", lambda r: r["facility"] != NO_VALUE and a <= r["facility"] <= b),
-              st.integers(0, 10), st.integers(0, 30)),
+        lambda f: (f"{f}:*", lambda r: any(len(v) > 0 if isinstance(v, bytes) else True for v in ref.values(r, f)))
+    ),
+    st.builds(
+        lambda op, n: (
+            f"duration_ms:{op}{n}",
+            lambda r: any(
+                (x := ref.number(v)) is not None and {">": x > n, ">=": x >= n, "<": x < n, "<=": x <= n}[op]
+                for v in ref.values(r, "duration_ms")
+            ),
+        ),
+        st.sampled_from([">", ">=", "<", "<="]),
+        st.sampled_from([0, 5, 100, 12.5, 3000]),
+    ),
+    st.builds(
+        lambda a, b: (
+            f"procid:[{a} TO {b}]",
+            lambda r: any((x := ref.number(v)) is not None and a <= x <= b for v in ref.values(r, "procid")),
+        ),
+        st.integers(0, 200),
+        st.integers(50, 3000),
+    ),
+    st.builds(
+        lambda n: (f"severity:<={n}", lambda r: r["severity"] != NO_VALUE and r["severity"] <= n), st.integers(0, 7)
+    ),
+    st.builds(
+        lambda name: (f"severity:{name}", lambda r: r["severity"] == SEVERITY_NAMES[name]),
+        st.sampled_from(["err", "info", "emerg", "debug"]),
+    ),
+    st.builds(
+        lambda a, b: (f"facility:[{a} TO {b}]", lambda r: r["facility"] != NO_VALUE and a <= r["facility"] <= b),
+        st.integers(0, 10),
+        st.integers(0, 30),
+    ),
     st.builds(lambda f: (f"format:{f}", lambda r: FORMATS[r["format"]] == f), st.sampled_from(FORMATS)),
-    st.builds(lambda a, b: (f"_time:[{BASE // 10**9 + a} TO {BASE // 10**9 + b}]",
-                            lambda r: (BASE // 10**9 + a) * 10**9 <= r["time"] <= (BASE // 10**9 + b) * 10**9),
-              st.integers(0, SPAN_S), st.integers(0, SPAN_S)),
-    st.builds(lambda v: (f"meta.seq:{v}", lambda r: v.encode() in ref.values(r, "meta.seq")),
-              st.sampled_from(["1", "10"])),
+    st.builds(
+        lambda a, b: (
+            f"_time:[{BASE // 10**9 + a} TO {BASE // 10**9 + b}]",
+            lambda r: (BASE // 10**9 + a) * 10**9 <= r["time"] <= (BASE // 10**9 + b) * 10**9,
+        ),
+        st.integers(0, SPAN_S),
+        st.integers(0, SPAN_S),
+    ),
+    st.builds(
+        lambda v: (f"meta.seq:{v}", lambda r: v.encode() in ref.values(r, "meta.seq")), st.sampled_from(["1", "10"])
+    ),
     st.just(("*", lambda r: True)),
 )
 
@@ -123,20 +199,33 @@ def _not(a, form):
     return (f"{form}({a[0]})", lambda r: not a[1](r))
 
 
-filters = st.recursive(leaf, lambda ch: st.one_of(
-    st.builds(_and, ch, ch, st.sampled_from([" ", " AND ", " and "])),
-    st.builds(_or, ch, ch),
-    st.builds(_not, ch, st.sampled_from(["NOT ", "-", "!"])),
-), max_leaves=4)
+filters = st.recursive(
+    leaf,
+    lambda ch: st.one_of(
+        st.builds(_and, ch, ch, st.sampled_from([" ", " AND ", " and "])),
+        st.builds(_or, ch, ch),
+        st.builds(_not, ch, st.sampled_from(["NOT ", "-", "!"])),
+    ),
+    max_leaves=4,
+)
 
-STAGES = ["", "| limit 7", "| stats count() by (host)", "| top 3 by (app)", "| histogram(5m)",
-          "| stats count(), sum(duration_ms), min(severity), max(duration_ms), avg(duration_ms), "
-          "count_uniq(user) by (app)",
-          "| stats quantile(0.5, duration_ms), count() as n", "| sort by (duration_ms desc, host) | limit 5",
-          "| fields host, user", "| stats count() by (host, user)", "| sort by (procid) | fields procid, msgid"]
+STAGES = [
+    "",
+    "| limit 7",
+    "| stats count() by (host)",
+    "| top 3 by (app)",
+    "| histogram(5m)",
+    "| stats count(), sum(duration_ms), min(severity), max(duration_ms), avg(duration_ms), count_uniq(user) by (app)",
+    "| stats quantile(0.5, duration_ms), count() as n",
+    "| sort by (duration_ms desc, host) | limit 5",
+    "| fields host, user",
+    "| stats count() by (host, user)",
+    "| sort by (procid) | fields procid, msgid",
+]
 
 
 # --- the fake index --------------------------------------------------------------------------------
+
 
 class FakeIndex:
     """Exact answers computed from the part: what a correct store index would give."""
@@ -175,13 +264,14 @@ class FakeIndex:
         out = []
         for b in range(self.nblocks):
             lo, hi = b * self.block_rows, min(len(r), (b + 1) * self.block_rows)
-            off, hs = token_hashes(r.msg_data, r.msg_off[lo:hi], r.msg_off[lo + 1:hi + 1])
+            off, hs = token_hashes(r.msg_data, r.msg_off[lo:hi], r.msg_off[lo + 1 : hi + 1])
             if set(hashes) <= set(hs.tolist()):
                 out.append(b)
         return out
 
 
 # --- checks ------------------------------------------------------------------------------------------
+
 
 def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
     by_id = {r["msgid"].decode(): r for r in recs}
@@ -190,7 +280,7 @@ def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
         times = [r["time"] for r in got]
         assert times == sorted(times, reverse=True), "not newest first"
         assert all(any(g is m for m in matches) for g in got), "a row that does not match"
-        want = sorted((m["time"] for m in matches), reverse=True)[:7 if stage else None]
+        want = sorted((m["time"] for m in matches), reverse=True)[: 7 if stage else None]
         assert times == want
         assert len({id(g) for g in got}) == len(got), "a row twice"
     elif stage == "| stats count() by (host)" or stage == "| stats count() by (host, user)":
@@ -213,8 +303,10 @@ def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
         want = {}
         for m in matches:
             want[m["time"] // step] = want.get(m["time"] // step, 0) + 1
-        got = {int(dt.datetime.fromisoformat(o["_time"][:26] + "+00:00").timestamp()) * 10**9 // step: o["count"]
-               for o in out}
+        got = {
+            int(dt.datetime.fromisoformat(o["_time"][:26] + "+00:00").timestamp()) * 10**9 // step: o["count"]
+            for o in out
+        }
         assert got == want
     elif stage.startswith("| stats count(), sum"):
         groups: dict = {}
@@ -264,11 +356,19 @@ def fake_index(monkeypatch):
     monkeypatch.setattr(scope_mod, "_PartIndex", FakeIndex)
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(recs=records, queries=st.lists(st.tuples(filters, st.sampled_from(STAGES)), min_size=1, max_size=4),
-       nparts=st.integers(1, 3), block_rows=st.sampled_from([2, 3, 7, 64]), with_index=st.booleans(),
-       frames=st.booleans())
+@settings(
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+@given(
+    recs=records,
+    queries=st.lists(st.tuples(filters, st.sampled_from(STAGES)), min_size=1, max_size=4),
+    nparts=st.integers(1, 3),
+    block_rows=st.sampled_from([2, 3, 7, 64]),
+    with_index=st.booleans(),
+    frames=st.booleans(),
+)
 def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows, with_index, frames):
     recs = [record(**r, msgid=f"id{i}".encode()) for i, r in enumerate(recs)]
     tmp = tempfile.mkdtemp(prefix="ljq-")
@@ -280,8 +380,9 @@ def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows
             for k in range(nparts):
                 chunk = recs[k::nparts]
                 if chunk:
-                    write_records(tmp, chunk, block_rows=block_rows, seq=k + 1, index_builder=builder,
-                                  level=1 if frames else 0)
+                    write_records(
+                        tmp, chunk, block_rows=block_rows, seq=k + 1, index_builder=builder, level=1 if frames else 0
+                    )
         catalog = Catalog(tmp)
         for (text, pred), stage in queries:
             q = f"{text} {stage}"

@@ -59,8 +59,15 @@ def test_tail_streams_new_rows(tmp_path):
         resp = await client.get("/api/v1/tail", params={"q": "hello"})
         assert resp.status == 200
         await asyncio.sleep(0.3)
-        await asyncio.to_thread(write_records, d, [record(time=T0 + 1, message=b"new hello", msgid=b"new"),
-                                                   record(time=T0 + 2, message=b"bye", msgid=b"bye")], seq=2)
+        await asyncio.to_thread(
+            write_records,
+            d,
+            [
+                record(time=T0 + 1, message=b"new hello", msgid=b"new"),
+                record(time=T0 + 2, message=b"bye", msgid=b"bye"),
+            ],
+            seq=2,
+        )
         line = await asyncio.wait_for(resp.content.readline(), 5)
         assert json.loads(line)["msgid"] == "new"
         resp.close()

@@ -15,16 +15,31 @@ def test_stats_count(run):
 
 def test_stats_by(run):
     assert run("* | stats count() by (app)") == [
-        {"app": None, "count()": 1}, {"app": "app", "count()": 2}, {"app": "cron", "count()": 1},
-        {"app": "nginx", "count()": 1}, {"app": "sshd", "count()": 2}]
+        {"app": None, "count()": 1},
+        {"app": "app", "count()": 2},
+        {"app": "cron", "count()": 1},
+        {"app": "nginx", "count()": 1},
+        {"app": "sshd", "count()": 2},
+    ]
 
 
 def test_stats_functions(run):
-    out = run("app:app | stats count() as n, sum(duration_ms), avg(duration_ms), min(duration_ms), "
-              "max(duration_ms), quantile(0.5, duration_ms), count_uniq(user) by (host)")
-    assert out == [{"host": "db-1", "n": 2, "sum(duration_ms)": 3012.5, "avg(duration_ms)": 1506.25,
-                    "min(duration_ms)": 12.5, "max(duration_ms)": 3000.0, "quantile(0.5, duration_ms)": 1506.25,
-                    "count_uniq(user)": 2}]
+    out = run(
+        "app:app | stats count() as n, sum(duration_ms), avg(duration_ms), min(duration_ms), "
+        "max(duration_ms), quantile(0.5, duration_ms), count_uniq(user) by (host)"
+    )
+    assert out == [
+        {
+            "host": "db-1",
+            "n": 2,
+            "sum(duration_ms)": 3012.5,
+            "avg(duration_ms)": 1506.25,
+            "min(duration_ms)": 12.5,
+            "max(duration_ms)": 3000.0,
+            "quantile(0.5, duration_ms)": 1506.25,
+            "count_uniq(user)": 2,
+        }
+    ]
     assert run("app:nginx | stats sum(duration_ms)") == [{"sum(duration_ms)": None}]
 
 
@@ -40,7 +55,8 @@ def test_histogram(run):
         {"_time": "2026-11-22T10:00:00.000000000Z", "count": 2},
         {"_time": "2026-11-22T10:01:00.000000000Z", "count": 2},
         {"_time": "2026-11-22T10:02:00.000000000Z", "count": 2},
-        {"_time": "2026-11-22T10:06:00.000000000Z", "count": 1}]
+        {"_time": "2026-11-22T10:06:00.000000000Z", "count": 1},
+    ]
 
 
 def test_top(run):
@@ -59,14 +75,18 @@ def test_sort_rows(ids):
 def test_limit_and_fields(run):
     assert run("app:sshd | fields host, severity, user | limit 1") == [{"host": "web-2", "severity": 6, "user": None}]
     assert run("* | fields _time, message | limit 1") == [
-        {"_time": "2026-11-22T10:06:40.000000000Z", "message": '{"status": 500}'}]
+        {"_time": "2026-11-22T10:06:40.000000000Z", "message": '{"status": 500}'}
+    ]
     assert run("user:root | fields user, meta@1.seq") == [{"user": "root", "meta@1.seq": None}]
     assert run("cron | fields meta@1.seq") == [{"meta@1.seq": "5"}]
 
 
 def test_stats_after_limit(run):
     assert run("* | limit 3 | stats count() by (app)") == [
-        {"app": None, "count()": 1}, {"app": "cron", "count()": 1}, {"app": "nginx", "count()": 1}]
+        {"app": None, "count()": 1},
+        {"app": "cron", "count()": 1},
+        {"app": "nginx", "count()": 1},
+    ]
 
 
 def test_rows_are_whole_objects(run):
@@ -89,8 +109,9 @@ def test_time_window_on_stats(run):
 def test_recv_is_read_as_stored(run):
     # The fixed rows were received at their own _time: the two columns must agree, whether a
     # stage reads `_recv` from a part block or rows are rendered.
-    assert run("* | stats count() by (_recv)") == [{"_recv": r["_time"], "count()": r["count()"]}
-                                                   for r in run("* | stats count() by (_time)")]
+    assert run("* | stats count() by (_recv)") == [
+        {"_recv": r["_time"], "count()": r["count()"]} for r in run("* | stats count() by (_time)")
+    ]
     newest = run("* | sort by (_recv desc) | limit 1 | fields _time, _recv")
     assert newest[0]["_recv"] == newest[0]["_time"]
     assert run("* | stats max(_recv)") == [{"max(_recv)": run("* | stats max(_time)")[0]["max(_time)"]}]

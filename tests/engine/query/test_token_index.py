@@ -26,22 +26,71 @@ from tests.engine.query.rowgen import record, write_records
 T0 = 1_795_000_000 * 10**9
 N = 3000
 # (token, share of rows): the frequent ones get bitmaps; "rare" stays under TOKEN_MIN_SHARE.
-VOCAB = [(b"user", 0.3), (b"Failed", 0.2), (b"password", 0.2), (b"ssh2", 0.5), (b"port", 0.1),
-         (b"\xc3\xa9t\xc3\xa9", 0.08), (b"rare", 0.002)]
+VOCAB = [
+    (b"user", 0.3),
+    (b"Failed", 0.2),
+    (b"password", 0.2),
+    (b"ssh2", 0.5),
+    (b"port", 0.1),
+    (b"\xc3\xa9t\xc3\xa9", 0.08),
+    (b"rare", 0.002),
+]
 # Look-alikes a bitmap must not count: prefixes, suffixes, other case, joined by `_`.
-NOISE = [b"users", b"USER", b"user_x", b"-user-", b"failedx", b"FAILED", b"pass", b"x1", b"10.0.0.1",
-         b"\xc3\x89T\xc3\xa9"]
-WORDS = ["user", "USER", "Failed", "failed", "password", "ssh2", "port", "\u00e9t\u00e9", "rare", "users",
-         "user_x", "10.0.0.1", "nothing"]
+NOISE = [
+    b"users",
+    b"USER",
+    b"user_x",
+    b"-user-",
+    b"failedx",
+    b"FAILED",
+    b"pass",
+    b"x1",
+    b"10.0.0.1",
+    b"\xc3\x89T\xc3\xa9",
+]
+WORDS = [
+    "user",
+    "USER",
+    "Failed",
+    "failed",
+    "password",
+    "ssh2",
+    "port",
+    "\u00e9t\u00e9",
+    "rare",
+    "users",
+    "user_x",
+    "10.0.0.1",
+    "nothing",
+]
 # (query, the pattern as `re` takes it): each answered from the index's rows and blocks, then the regex.
-REGEXES = [("/Failed password/", rb"Failed password"), ("/(?i)failed PASSWORD for/", rb"(?i)failed PASSWORD for"),
-           ("/ password for [a-z]+/", rb" password for [a-z]+"), ("/^Failed/", rb"^Failed"), ("/ ssh2$/", rb" ssh2$"),
-           (r"/\buser\b/", rb"\buser\b"), ("/[Uu]ser port/", rb"[Uu]ser port"), ("/=user=port=/", rb"=user=port="),
-           (r"/ user_x\s+/", rb" user_x\s+"), (r"/ssh2 \w+/", rb"ssh2 \w+"),
-           ("/ \u00e9t\u00e9 /", " \u00e9t\u00e9 ".encode()),
-           ("/ rare|port /", rb" rare|port "), ("/ x1 /i", rb"(?i) x1 "), ("/ ssh2 .* user/", rb" ssh2 .* user")]
-PHRASES = ['"Failed password"', '"failed password"', '"password for user"', '"user port"', '"ssh2"',
-           '"Failed password" user', 'user -port', 'user OR rare', 'ssh2 AND NOT password']
+REGEXES = [
+    ("/Failed password/", rb"Failed password"),
+    ("/(?i)failed PASSWORD for/", rb"(?i)failed PASSWORD for"),
+    ("/ password for [a-z]+/", rb" password for [a-z]+"),
+    ("/^Failed/", rb"^Failed"),
+    ("/ ssh2$/", rb" ssh2$"),
+    (r"/\buser\b/", rb"\buser\b"),
+    ("/[Uu]ser port/", rb"[Uu]ser port"),
+    ("/=user=port=/", rb"=user=port="),
+    (r"/ user_x\s+/", rb" user_x\s+"),
+    (r"/ssh2 \w+/", rb"ssh2 \w+"),
+    ("/ \u00e9t\u00e9 /", " \u00e9t\u00e9 ".encode()),
+    ("/ rare|port /", rb" rare|port "),
+    ("/ x1 /i", rb"(?i) x1 "),
+    ("/ ssh2 .* user/", rb" ssh2 .* user"),
+]
+PHRASES = [
+    '"Failed password"',
+    '"failed password"',
+    '"password for user"',
+    '"user port"',
+    '"ssh2"',
+    '"Failed password" user',
+    "user -port",
+    "user OR rare",
+    "ssh2 AND NOT password",
+]
 
 
 def _records() -> list[dict]:
@@ -78,8 +127,8 @@ def data(tmp_path_factory):
             return {**meta, "version": 1}
 
         for seq, (folder, b) in enumerate(zip(dirs, (builder, None, v1))):
-            write_records(folder, recs[:N // 2], block_rows=256, seq=seq * 10 + 1, index_builder=b)
-            write_records(folder, recs[N // 2:], block_rows=256, seq=seq * 10 + 2, index_builder=b)
+            write_records(folder, recs[: N // 2], block_rows=256, seq=seq * 10 + 1, index_builder=b)
+            write_records(folder, recs[N // 2 :], block_rows=256, seq=seq * 10 + 2, index_builder=b)
     return (*dirs, recs)
 
 
@@ -203,8 +252,9 @@ def test_damaged_token_set_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(index_module, "INDEX_SHARE", 10.0)
     monkeypatch.setattr(index_module, "TOKEN_MIN_BLOCKS", 0)
     monkeypatch.setattr(index_module, "INDEX_MIN_ROWS", 0)
-    (path,) = write_records(str(tmp_path), _records()[:600], block_rows=256,
-                            index_builder=make_index_builder(Storage(fsync=False)))
+    (path,) = write_records(
+        str(tmp_path), _records()[:600], block_rows=256, index_builder=make_index_builder(Storage(fsync=False))
+    )
     with Part(path) as part:
         at, clen = part.meta.index["tokens"]
         assert PartIndex(part).token_rows(b"user") is not None

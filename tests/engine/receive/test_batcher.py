@@ -24,8 +24,15 @@ def drain(paths: list[str]) -> list[RawBatch]:
         consumer = RingConsumer(path)
         while (rec := consumer.read()) is not None:
             batch = RawBatch.decode(rec.payload)
-            out.append(batch._replace(data=batch.data.copy(), starts=batch.starts.copy(), ends=batch.ends.copy(),
-                                      frame_flags=batch.frame_flags.copy(), source=batch.source.copy()))
+            out.append(
+                batch._replace(
+                    data=batch.data.copy(),
+                    starts=batch.starts.copy(),
+                    ends=batch.ends.copy(),
+                    frame_flags=batch.frame_flags.copy(),
+                    source=batch.source.copy(),
+                )
+            )
             consumer.release(rec.end_pos)
     return out
 
@@ -62,8 +69,9 @@ def test_frames_from_many_reads_share_a_batch_until_it_is_full(tmp_path):
     for i in range(100):
         data = b"<13>read %d line a\n<13>read %d line b\n" % (i, i)
         cut = data.index(b"\n")
-        batcher.add(data, np.array([0, cut + 1]), np.array([cut, len(data) - 1]), np.zeros(2, np.uint8),
-                    f"10.0.0.{i % 3}:514")
+        batcher.add(
+            data, np.array([0, cut + 1]), np.array([cut, len(data) - 1]), np.zeros(2, np.uint8), f"10.0.0.{i % 3}:514"
+        )
     assert batcher.flush()
     batches = drain(paths)
     assert 1 < len(batches) < 100

@@ -12,7 +12,15 @@ import pytest
 
 from engine.config import Tls
 from engine.receive.syslog_tls import (
-    CLOSED, CLOSING, FAILED, HANDSHAKING, OK, OPEN, TIMEOUT, RateLimitedLog, SyslogTlsProtocol,
+    CLOSED,
+    CLOSING,
+    FAILED,
+    HANDSHAKING,
+    OK,
+    OPEN,
+    TIMEOUT,
+    RateLimitedLog,
+    SyslogTlsProtocol,
 )
 from engine.receive.tls_context import build_context
 from tests.tlsca import make_tls_files
@@ -124,7 +132,7 @@ def feed(proto: SyslogTlsProtocol, data: bytes, sizes) -> None:
     i, k = 0, 0
     while i < len(data):
         n = sizes[k % len(sizes)]
-        proto.data_received(data[i:i + n])
+        proto.data_received(data[i : i + n])
         i += n
         k += 1
 
@@ -156,18 +164,25 @@ def connect(tls, client_ca: bool = False, **kw):
 
 def in_loop(fn):
     """Run a test body inside a running event loop (the protocol arms a timer with it)."""
+
     async def main():
         return fn()
+
     return asyncio.run(main())
 
 
 def messages(n: int) -> list[bytes]:
-    return [(f"<{i % 192}>1 2026-11-22T10:00:00Z host{i % 7} app - ID{i} "
-             f"[x@1 k=\"v{i}\"] message {i} " + "é" * (i % 50)).encode() for i in range(n)]
+    return [
+        (
+            f'<{i % 192}>1 2026-11-22T10:00:00Z host{i % 7} app - ID{i} [x@1 k="v{i}"] message {i} ' + "é" * (i % 50)
+        ).encode()
+        for i in range(n)
+    ]
 
 
-@pytest.mark.parametrize("sizes", [(1,), (3, 1, 5000), (16384 + 22,), (1 << 20,)],
-                         ids=["bytewise", "ragged", "record+", "whole"])
+@pytest.mark.parametrize(
+    "sizes", [(1,), (3, 1, 5000), (16384 + 22,), (1 << 20,)], ids=["bytewise", "ragged", "record+", "whole"]
+)
 def test_octet_counted_stream_split_anywhere_then_close_notify(tls, sizes):
     def body():
         sink, wire, proto = connect(tls)
@@ -189,6 +204,7 @@ def test_octet_counted_stream_split_anywhere_then_close_notify(tls, sizes):
         proto.connection_lost(None)
         assert proto.state == CLOSED and sink.closed == 1 and not sink.open
         assert sink.handshakes == [(OK, "")]
+
     in_loop(body)
 
 
@@ -204,11 +220,13 @@ def test_lf_lines_and_fin_without_close_notify_keep_the_last_line(tls):
         assert sink.frames[-1] == b"<15>no newline at the end" and proto.state == CLOSING
         proto.connection_lost(None)
         assert proto.state == CLOSED and sink.framing == ["lf"] and sink.closed == 1
+
     in_loop(body)
 
 
 def test_decrypted_data_goes_on_in_one_piece_per_read(tls):
     """Many TLS records arriving together are decrypted into one hand-over, not one per record."""
+
     def body():
         sink, wire, proto = connect(tls)
         client = Client(tls)
@@ -218,6 +236,7 @@ def test_decrypted_data_goes_on_in_one_piece_per_read(tls):
             client.ssl.write(b"%d %s" % (len(m), m))
         proto.data_received(client.outgoing.read())
         assert sink.frames == msgs and sink.frame_calls == 1
+
     in_loop(body)
 
 
@@ -230,6 +249,7 @@ def test_plain_text_client_is_a_failed_handshake(tls):
         proto.data_received(b"more plain text\n")  # ignored after the failure
         proto.connection_lost(None)
         assert len(sink.handshakes) == 1 and not sink.frames and sink.opened == 0 and sink.closed == 0
+
     in_loop(body)
 
 
@@ -253,19 +273,26 @@ def test_garbage_and_eof_mid_handshake_count_once(tls):
         sink, wire, proto = connect(tls)
         proto.connection_lost(ConnectionResetError("reset"))  # reset before any byte
         assert sink.handshakes == [(FAILED, "connection lost during the handshake (reset)")]
+
     in_loop(body)
 
 
-@pytest.mark.parametrize("who, accepted, reason", [
-    ("none", False, "peer did not return a certificate"),
-    ("rogue", False, "client certificate refused: self-signed certificate"),
-    ("client", True, ""),
-])
+@pytest.mark.parametrize(
+    "who, accepted, reason",
+    [
+        ("none", False, "peer did not return a certificate"),
+        ("rogue", False, "client certificate refused: self-signed certificate"),
+        ("client", True, ""),
+    ],
+)
 def test_client_certificates_when_client_ca_is_set(tls, who, accepted, reason):
     def body():
         sink, wire, proto = connect(tls, client_ca=True)
-        cert = {"none": (None, None), "rogue": (tls.rogue_cert, tls.rogue_key),
-                "client": (tls.client_cert, tls.client_key)}[who]
+        cert = {
+            "none": (None, None),
+            "rogue": (tls.rogue_cert, tls.rogue_key),
+            "client": (tls.client_cert, tls.client_key),
+        }[who]
         client = Client(tls, *cert)
         for _ in range(4):
             try:
@@ -286,6 +313,7 @@ def test_client_certificates_when_client_ca_is_set(tls, who, accepted, reason):
             assert [o for o, _ in sink.handshakes] == [FAILED] and reason in sink.handshakes[0][1]
             with pytest.raises(ssl.SSLError):  # the alert tells the client why
                 client.ssl.read(100)
+
     in_loop(body)
 
 
@@ -302,6 +330,7 @@ def test_handshake_timeout(tls):
         handshake(Client(tls), proto, wire)
         await asyncio.sleep(0.2)
         assert proto.state == OPEN and sink.handshakes == [(OK, "")] and not wire.closing
+
     asyncio.run(body())
 
 
@@ -320,6 +349,7 @@ def test_corrupt_record_after_handshake_aborts_keeping_what_came_before(tls):
         proto.data_received(b"anything")  # ignored
         proto.connection_lost(None)
         assert sink.closed == 1 and sink.frames[-1] == b"<13>good"  # no tail: the line was whole
+
     in_loop(body)
 
 

@@ -24,8 +24,11 @@ def _rows(settings):
 
 
 @pytest.mark.parametrize("level", [0, 1], ids=["flushed", "merged"])
-@pytest.mark.parametrize("settings", [Parse(), Parse(extract_kv=False), Parse(max_fields_per_row=2),
-                                      Parse(max_fields_per_row=0)], ids=["default", "no-kv", "cap-2", "cap-0"])
+@pytest.mark.parametrize(
+    "settings",
+    [Parse(), Parse(extract_kv=False), Parse(max_fields_per_row=2), Parse(max_fields_per_row=0)],
+    ids=["default", "no-kv", "cap-2", "cap-0"],
+)
 def test_fields_read_back_exactly(tmp_path, settings, level, monkeypatch):
     # Merged parts cut messages and stored values into frames (engine.store.value_frames).
     monkeypatch.setattr(value_frames, "MIN_FRAME_VALUES", 8)

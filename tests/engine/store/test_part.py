@@ -28,16 +28,23 @@ def make_rows(n: int, seed: int = 1) -> Rows:
     np.cumsum([len(v) for v in vals], out=kv_off[1:])
     time = np.sort(rng.integers(1_700_000_000 * 10**9, 1_700_000_100 * 10**9, n))
     return Rows(
-        time=time, recv=time + rng.integers(-10**9, 10**9, n),
-        severity=rng.integers(0, 8, n).astype(np.uint8), facility=np.full(n, 255, np.uint8),
-        format=rng.integers(0, 4, n).astype(np.uint8), flags=np.zeros(n, np.uint8),
+        time=time,
+        recv=time + rng.integers(-(10**9), 10**9, n),
+        severity=rng.integers(0, 8, n).astype(np.uint8),
+        facility=np.full(n, 255, np.uint8),
+        format=rng.integers(0, 4, n).astype(np.uint8),
+        flags=np.zeros(n, np.uint8),
         ids={c: rng.integers(0, 4, n).astype(np.uint32) for c in DICT_COLUMNS},
         dicts={**{c: [f"{c}-{k}".encode() for k in range(3)] for c in DICT_COLUMNS}, "fieldkey": [b"k", b"a@1.k"]},
-        msg_off=msg_off, msg_data=np.frombuffer(b"".join(msgs), np.uint8),
-        sd_off=sd_off, sd_data=np.frombuffer(b"".join(sds), np.uint8),
-        kv_ptr=kv_ptr, kv_key=np.array([k for k, _, _ in flat], np.uint32),
+        msg_off=msg_off,
+        msg_data=np.frombuffer(b"".join(msgs), np.uint8),
+        sd_off=sd_off,
+        sd_data=np.frombuffer(b"".join(sds), np.uint8),
+        kv_ptr=kv_ptr,
+        kv_key=np.array([k for k, _, _ in flat], np.uint32),
         kv_kind=np.array([t for _, t, _ in flat], np.uint8),
-        kv_off=kv_off, kv_data=np.frombuffer(b"".join(vals), np.uint8),
+        kv_off=kv_off,
+        kv_data=np.frombuffer(b"".join(vals), np.uint8),
         extra={"raw_bytes": 12345},
     )
 

@@ -27,8 +27,17 @@ def _same_rows(a, b):
 def test_round_trip_over_several_blocks(tmp_path, rfc5424):
     rows = synthetic_rows(5000, seed=3, rfc5424=rfc5424)
     path = str(tmp_path / "p.ljp")
-    meta = write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False,
-                      positions={"ring": 7}, replaces=["a.ljp"])
+    meta = write_part(
+        path,
+        rows,
+        level=0,
+        instance="i",
+        flush_id="f",
+        block_rows=1024,
+        fsync=False,
+        positions={"ring": 7},
+        replaces=["a.ljp"],
+    )
     assert len(meta.blocks) == 5
     with Part(path) as part:
         assert part.meta.rows == 5000 and part.meta.version == FORMAT_VERSION
@@ -82,8 +91,13 @@ def test_damage_is_detected(tmp_path, where):
     path = str(tmp_path / "p.ljp")
     meta = write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
     size = os.path.getsize(path)
-    offset = {"stream": meta.blocks[0].streams["message.data"].offset + 10, "footer": 8 + meta.data_bytes + 5,
-              "head": size - 40, "trailer": size - 16, "magic": 2}[where]
+    offset = {
+        "stream": meta.blocks[0].streams["message.data"].offset + 10,
+        "footer": 8 + meta.data_bytes + 5,
+        "head": size - 40,
+        "trailer": size - 16,
+        "magic": 2,
+    }[where]
     _flip(path, offset)
     with pytest.raises(PartDamaged):
         with Part(path) as part:
@@ -137,8 +151,12 @@ def test_blocks_read_from_many_threads_at_once(tmp_path):
         serial = [(part.stream(b, "message.data").tobytes(), part.stream(b, "kv.data").tobytes()) for b in range(n)]
         with ThreadPoolExecutor(4) as pool:
             for _ in range(3):
-                got = list(pool.map(lambda b: (part.stream(b, "message.data").tobytes(),
-                                               part.stream(b, "kv.data").tobytes()), range(n)))
+                got = list(
+                    pool.map(
+                        lambda b: (part.stream(b, "message.data").tobytes(), part.stream(b, "kv.data").tobytes()),
+                        range(n),
+                    )
+                )
                 assert got == serial
 
 
@@ -169,8 +187,11 @@ def test_version_2_parts_still_read():
     rows = synthetic_rows(300, seed=21)
     head = read_head(V2_PART)
     assert (head.version, head.rows, head.level, head.flush_id) == (2, 300, 1, "merge:part_v2.ljp")
-    assert (head.positions, head.replaces, head.flushes) == ({"ring": 300}, ["p0_1_c0ffee_00000001.ljp"],
-                                                             {"c0ffee-1": 1})
+    assert (head.positions, head.replaces, head.flushes) == (
+        {"ring": 300},
+        ["p0_1_c0ffee_00000001.ljp"],
+        {"c0ffee-1": 1},
+    )
     with Part(V2_PART) as part:
         assert part.meta.version == 2 and len(part.meta.blocks) == 3
         _same_rows(rows, part.read_all())
@@ -202,9 +223,11 @@ def test_format_dictionaries_never_change():
     from engine.store import format_dicts
 
     assert hashlib.sha256(format_dicts.FOOTER_DICT_V3).hexdigest() == (
-        "f302c7035316620d9015368e56c201f627ab3cd4d79f30c79029b762436b03e6")
+        "f302c7035316620d9015368e56c201f627ab3cd4d79f30c79029b762436b03e6"
+    )
     assert hashlib.sha256(format_dicts.HEAD_DICT_V3).hexdigest() == (
-        "1e7114a8867921eadac8bd91691d8c679c2bdf148b9561405b229488948dbb0d")
+        "1e7114a8867921eadac8bd91691d8c679c2bdf148b9561405b229488948dbb0d"
+    )
 
 
 def test_footer_whose_streams_miss_the_data_area_is_damaged(tmp_path):
@@ -219,14 +242,25 @@ def test_footer_whose_streams_miss_the_data_area_is_damaged(tmp_path):
     meta = write_part(path, synthetic_rows(500), level=0, instance="i", flush_id="f", block_rows=256, fsync=False)
     with open(path, "rb") as f:
         data = f.read()
-    footer_len, head_len, _, head_crc, version, magic = TRAILER.unpack(data[-TRAILER.size:])
-    head = data[-TRAILER.size - head_len:-TRAILER.size]
-    body = _PartBody(version=meta.version, block_rows=meta.block_rows, blocks=meta.blocks, dicts=meta.dicts,
-                     index=meta.index, data_bytes=meta.data_bytes + 1, index_bytes=meta.index_bytes)
+    footer_len, head_len, _, head_crc, version, magic = TRAILER.unpack(data[-TRAILER.size :])
+    head = data[-TRAILER.size - head_len : -TRAILER.size]
+    body = _PartBody(
+        version=meta.version,
+        block_rows=meta.block_rows,
+        blocks=meta.blocks,
+        dicts=meta.dicts,
+        index=meta.index,
+        data_bytes=meta.data_bytes + 1,
+        index_bytes=meta.index_bytes,
+    )
     footer = encode_footer(body, meta.min_time, 3)
     with open(path, "wb") as f:
-        f.write(data[:8 + meta.data_bytes + meta.index_bytes] + footer + head
-                + TRAILER.pack(len(footer), head_len, zlib.crc32(footer), head_crc, version, magic))
+        f.write(
+            data[: 8 + meta.data_bytes + meta.index_bytes]
+            + footer
+            + head
+            + TRAILER.pack(len(footer), head_len, zlib.crc32(footer), head_crc, version, magic)
+        )
     with Part(path) as part:
         with pytest.raises(PartDamaged, match="data area"):
             part.meta
@@ -240,4 +274,5 @@ def test_block_times_and_offsets_round_trip(tmp_path):
     with Part(path) as part:
         assert part.meta.blocks == meta.blocks
         assert [(b.min_time, b.max_time) for b in part.meta.blocks] == [
-            (int(rows.time[lo]), int(rows.time[lo + 999])) for lo in (0, 1000, 2000)]
+            (int(rows.time[lo]), int(rows.time[lo + 999])) for lo in (0, 1000, 2000)
+        ]

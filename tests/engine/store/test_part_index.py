@@ -24,11 +24,14 @@ def _mixed_lines(n: int) -> list[bytes]:
     for i in range(n - len(lines)):
         kind = rng.randrange(3)
         if kind == 0:
-            lines.append(b'<%d>1 2023-11-14T22:13:%02dZ box%d app%d %d ID%d [meta@1 zone="z%d" seq="%d"] sd row %d'
-                         % (rng.randrange(192), i % 60, i % 3, i % 4, i, i % 5, i % 2, i, i))
+            lines.append(
+                b'<%d>1 2023-11-14T22:13:%02dZ box%d app%d %d ID%d [meta@1 zone="z%d" seq="%d"] sd row %d'
+                % (rng.randrange(192), i % 60, i % 3, i % 4, i, i % 5, i % 2, i, i)
+            )
         elif kind == 1:
-            lines.append(b'{"level": "warn", "service": "svc%d", "region": "r%d", "msg": "json row %d"}'
-                         % (i % 3, i % 2, i))
+            lines.append(
+                b'{"level": "warn", "service": "svc%d", "region": "r%d", "msg": "json row %d"}' % (i % 3, i % 2, i)
+            )
         else:
             lines.append(b"plain text row %d color=%s" % (i, [b"red", b"green", b"blue"][i % 3]))
     return lines
@@ -76,8 +79,16 @@ def _share(monkeypatch, share):
 
 def _write(tmp_path, rows, **storage):
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False,
-               index_builder=make_index_builder(Storage(**storage)))
+    write_part(
+        path,
+        rows,
+        level=0,
+        instance="i",
+        flush_id="f",
+        block_rows=1024,
+        fsync=False,
+        index_builder=make_index_builder(Storage(**storage)),
+    )
     return path
 
 

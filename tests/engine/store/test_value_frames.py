@@ -48,8 +48,11 @@ def _records() -> list[dict]:
             fields.append((b"user", b"u%d" % rng.randrange(50)))
         if rng.random() < 0.02:
             fields.append((b"odd", b"x"))
-        out.append(record(time=T0 + i * 10**7, app=app, host=b"h%d" % (i % 7), message=message,
-                          msgid=b"m%d" % i, fields=fields))
+        out.append(
+            record(
+                time=T0 + i * 10**7, app=app, host=b"h%d" % (i % 7), message=message, msgid=b"m%d" % i, fields=fields
+            )
+        )
     return out
 
 
@@ -100,24 +103,36 @@ def test_a_partial_read_decompresses_only_the_frames_asked_for(data, monkeypatch
         inflated.clear()
         data_, starts, ends = part.value_spans(0, "message", want)
         streams = part.meta.blocks[0].streams
-        allowed = {streams[n].offset for n in (f"message.data@{frame}", f"message.len@{frame}", "message.group")
-                   if n in streams}
+        allowed = {
+            streams[n].offset
+            for n in (f"message.data@{frame}", f"message.len@{frame}", "message.group")
+            if n in streams
+        }
         assert streams[f"message.data@{frame}"].offset in inflated and set(inflated) <= allowed
         for i in range(len(want)):
             if want[i]:
-                assert bytes(data_[starts[i]:ends[i]]) == recs[i]["message"]
+                assert bytes(data_[starts[i] : ends[i]]) == recs[i]["message"]
             else:
                 assert starts[i] == -1
         # Every frame when nothing narrows, equal to the whole copy.
         off, whole = part.values(0, "message")
         data_, starts, ends = part.value_spans(0, "message")
-        assert all(bytes(data_[starts[i]:ends[i]]) == bytes(whole[off[i]:off[i + 1]]) for i in range(len(starts)))
+        assert all(bytes(data_[starts[i] : ends[i]]) == bytes(whole[off[i] : off[i + 1]]) for i in range(len(starts)))
 
 
-QUERIES = ['"Failed password" | fields msgid', "killed | fields msgid", "status:503 | fields msgid",
-           "user:u7 | fields msgid", "odd:x | fields msgid", "app:kernel AND status:404 | fields msgid",
-           "/Out of memory: Killed process 9[0-9]+/ | fields msgid", '"GET /x3" OR user:u1 | fields msgid',
-           "* | stats count() by (status)", "second | fields msgid", "lin* | fields msgid"]
+QUERIES = [
+    '"Failed password" | fields msgid',
+    "killed | fields msgid",
+    "status:503 | fields msgid",
+    "user:u7 | fields msgid",
+    "odd:x | fields msgid",
+    "app:kernel AND status:404 | fields msgid",
+    "/Out of memory: Killed process 9[0-9]+/ | fields msgid",
+    '"GET /x3" OR user:u1 | fields msgid',
+    "* | stats count() by (status)",
+    "second | fields msgid",
+    "lin* | fields msgid",
+]
 
 
 @pytest.mark.parametrize("query", QUERIES)

@@ -12,13 +12,26 @@ def batch(host_ids, entries, epoch=7):
     n = len(host_ids)
     z = np.zeros(n, np.uint32)
     arrays = {
-        "time": np.arange(n, dtype=np.int64), "recv": np.arange(n, dtype=np.int64),
-        "severity": np.zeros(n, np.uint8), "facility": np.zeros(n, np.uint8), "format": np.zeros(n, np.uint8),
-        "flags": np.zeros(n, np.uint8), "host": np.asarray(host_ids, np.uint32), "app": z, "procid": z,
-        "msgid": z, "source": z, "msg_off": np.zeros(n + 1, np.uint32), "msg_data": np.empty(0, np.uint8),
-        "sd_off": np.zeros(n + 1, np.uint32), "sd_data": np.empty(0, np.uint8),
-        "kv_ptr": np.zeros(n + 1, np.uint32), "kv_key": np.empty(0, np.uint32), "kv_kind": np.empty(0, np.uint8),
-        "kv_off": np.zeros(1, np.uint32), "kv_data": np.empty(0, np.uint8),
+        "time": np.arange(n, dtype=np.int64),
+        "recv": np.arange(n, dtype=np.int64),
+        "severity": np.zeros(n, np.uint8),
+        "facility": np.zeros(n, np.uint8),
+        "format": np.zeros(n, np.uint8),
+        "flags": np.zeros(n, np.uint8),
+        "host": np.asarray(host_ids, np.uint32),
+        "app": z,
+        "procid": z,
+        "msgid": z,
+        "source": z,
+        "msg_off": np.zeros(n + 1, np.uint32),
+        "msg_data": np.empty(0, np.uint8),
+        "sd_off": np.zeros(n + 1, np.uint32),
+        "sd_data": np.empty(0, np.uint8),
+        "kv_ptr": np.zeros(n + 1, np.uint32),
+        "kv_key": np.empty(0, np.uint32),
+        "kv_kind": np.empty(0, np.uint8),
+        "kv_off": np.zeros(1, np.uint32),
+        "kv_data": np.empty(0, np.uint8),
     }
     return encode_columns({"rows": n, "dicts": {"host": [epoch, entries]}}, arrays)
 

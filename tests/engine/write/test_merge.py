@@ -58,28 +58,57 @@ def _row_multiset(data_dir):
 
 def test_plan_groups_by_partition_and_level_within_max_rows():
     def head(level, rows, t):
-        return PartHead(version=2, level=level, instance="i", flush_id="f", flush_parts=1, rows=rows,
-                        min_time=t, max_time=t, created_ns=0, raw_bytes=0, data_bytes=0, index_bytes=0)
+        return PartHead(
+            version=2,
+            level=level,
+            instance="i",
+            flush_id="f",
+            flush_parts=1,
+            rows=rows,
+            min_time=t,
+            max_time=t,
+            created_ns=0,
+            raw_bytes=0,
+            data_bytes=0,
+            index_bytes=0,
+        )
 
     parts = {f"/d/20240101/a{i}": head(0, 10, 100 - i) for i in range(4)}
     parts.update({f"/d/20240102/b{i}": head(0, 10, i) for i in range(2)})  # too few in that partition
     parts.update({f"/d/20240101/c{i}": head(1, 10, i) for i in range(2)})  # too few at that level
     now = 1_000_000_000  # 1 s after the parts were made: none has settled
     assert plan_merges(parts, 3, 1000, now) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
-    assert plan_merges(parts, 3, 20, now) == [["/d/20240101/a3", "/d/20240101/a2"],
-                                              ["/d/20240101/a1", "/d/20240101/a0"]]
+    assert plan_merges(parts, 3, 20, now) == [
+        ["/d/20240101/a3", "/d/20240101/a2"],
+        ["/d/20240101/a1", "/d/20240101/a0"],
+    ]
     assert plan_merges(parts, 3, 15, now) == []  # no two fit together
     assert plan_merges(parts, 5, 1000, now) == []
 
 
 def test_settled_flushed_parts_merge_however_few():
     def head(level, created_s):
-        return PartHead(version=2, level=level, instance="i", flush_id="f", flush_parts=1, rows=10,
-                        min_time=created_s, max_time=created_s, created_ns=created_s * 10**9, raw_bytes=0,
-                        data_bytes=0, index_bytes=0)
+        return PartHead(
+            version=2,
+            level=level,
+            instance="i",
+            flush_id="f",
+            flush_parts=1,
+            rows=10,
+            min_time=created_s,
+            max_time=created_s,
+            created_ns=created_s * 10**9,
+            raw_bytes=0,
+            data_bytes=0,
+            index_bytes=0,
+        )
 
-    parts = {"/d/20240101/a": head(0, 0), "/d/20240102/b0": head(0, 0), "/d/20240102/b1": head(0, 50),
-             "/d/20240103/c": head(1, 0)}
+    parts = {
+        "/d/20240101/a": head(0, 0),
+        "/d/20240102/b0": head(0, 0),
+        "/d/20240102/b1": head(0, 50),
+        "/d/20240103/c": head(1, 0),
+    }
     # At 60 s: day 1's lone flushed part is rewritten (to get its index); day 2 is not quiet yet
     # (b1 is 10 s old); a lone merged part has its index already.
     assert plan_merges(parts, 8, 1000, 60 * 10**9) == [["/d/20240101/a"]]
@@ -112,8 +141,15 @@ def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
     inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
     assert len(inputs) == 4
     out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_1a2b_%08d.ljp" % (START_S, writer.next_seq()))
-    meta = merge_parts(inputs, out, instance="1a2b", zstd_level=9, block_rows=1024,
-                       index_builder=make_index_builder(settings.storage), fsync=False)
+    meta = merge_parts(
+        inputs,
+        out,
+        instance="1a2b",
+        zstd_level=9,
+        block_rows=1024,
+        index_builder=make_index_builder(settings.storage),
+        fsync=False,
+    )
     # Step 1 done, step 2 not yet (a crash here): both on disk, readers see each row once.
     assert meta.level == 1 and meta.rows == 6000
     assert sorted(meta.replaces) == sorted(os.path.basename(p) for p, _ in inputs)
@@ -165,8 +201,9 @@ def test_a_flush_merged_apart_still_counts_as_whole(tmp_path):
     # One flush spanning two days; the first day's part is merged with others, then deleted.
     writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
     written = writer.write_flush(synthetic_rows(300, seed=2, start_s=START_S), {"r": 1})
-    two_days = concat([synthetic_rows(100, seed=3, start_s=START_S + 100),
-                       synthetic_rows(100, seed=4, start_s=START_S + DAY_S + 100)])
+    two_days = concat(
+        [synthetic_rows(100, seed=3, start_s=START_S + 100), synthetic_rows(100, seed=4, start_s=START_S + DAY_S + 100)]
+    )
     written += writer.write_flush(two_days, {"r": 2})
     assert len({os.path.dirname(p) for p, _ in written}) == 2
     first_day = os.path.dirname(written[0][0])
@@ -213,8 +250,9 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
         deadline = time.time() + 60
         while time.time() < deadline:
             heads = [read_head(p) for p in live_parts(str(tmp_path))]
-            if not replaced_parts(str(tmp_path)) and not plan_merges(dict(zip(live_parts(str(tmp_path)), heads)),
-                                                                     3, 5000):
+            if not replaced_parts(str(tmp_path)) and not plan_merges(
+                dict(zip(live_parts(str(tmp_path)), heads)), 3, 5000
+            ):
                 break
             time.sleep(0.1)
     finally:
@@ -224,9 +262,12 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
     assert max(h.level for h in heads) >= 1 and all(h.rows <= 5000 or h.level == 0 for h in heads)
     assert len(heads) < 20
     assert _row_multiset(str(tmp_path)) == sum(
-        (collections.Counter((int(r.time[i]), r.message(i)) for i in range(len(r)))
-         for r in (synthetic_rows(400, seed=100 + k, start_s=START_S + k * 10) for k in range(20))),
-        collections.Counter())
+        (
+            collections.Counter((int(r.time[i]), r.message(i)) for i in range(len(r)))
+            for r in (synthetic_rows(400, seed=100 + k, start_s=START_S + k * 10) for k in range(20))
+        ),
+        collections.Counter(),
+    )
     assert recover_positions(str(tmp_path), "1a2b")[0] == {"r": 20}
 
 
