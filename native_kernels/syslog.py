@@ -91,8 +91,7 @@ FLAG_BOM = 2  # a UTF-8 BOM at the start of MSG was removed from the message spa
 MAX_PRI = 191
 MAX_HOSTNAME, MAX_APPNAME, MAX_PROCID, MAX_MSGID = 255, 48, 128, 32
 
-# Rows of the (12, n) span matrix: (start, end) pairs in this order.
-SPAN_FIELDS = ("host", "app", "procid", "msgid", "sd", "msg")
+# Rows of the (12, n) span matrix: (start, end) pairs of host, app, procid, msgid, sd, msg.
 _MSG = 10
 
 _SP, _TAB, _LF, _CR = 32, 9, 10, 13

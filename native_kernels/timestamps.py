@@ -28,7 +28,6 @@ import numpy as np
 from native_kernels.jit import kernel
 
 NS_PER_SECOND = 1_000_000_000
-NS_PER_MINUTE = 60 * NS_PER_SECOND
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 
 STAMP_OK, STAMP_SYNTAX, STAMP_RANGE = 0, 1, 2

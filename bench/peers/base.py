@@ -50,7 +50,6 @@ class Peer:
 
     name = ""
     conf_name = ""
-    framings = ("lf", "octet")
 
     def __init__(self, binary: str, workdir: str):
         self.binary = binary

@@ -158,10 +158,6 @@ class Ring:
     def records_written(self) -> int:
         return int(self._hdr[_W_WRITTEN])
 
-    @property
-    def records_released(self) -> int:
-        return int(self._hdr[_W_RELEASED])
-
     def close(self) -> None:
         # Views into the map must go before the map itself can close.
         self._view.release()
@@ -259,7 +255,3 @@ class RingConsumer(Ring):
         """Give the producer back every byte before `pos` (an `end_pos` of a record read)."""
         self._hdr[_W_RELEASED] += records
         self._hdr[_W_READ_POS] = pos
-
-    def rewind(self) -> None:
-        """Move the cursor back to `read_pos`: re-read everything not yet released."""
-        self.cursor = int(self._hdr[_W_READ_POS])

@@ -10,7 +10,6 @@ import mmap
 import os
 import threading
 import zlib
-from typing import Iterable
 
 import msgspec
 import numpy as np
@@ -317,8 +316,3 @@ class Part:
         rows = concat(blocks)
         rows.extra["raw_bytes"] = self.meta.raw_bytes
         return rows
-
-
-def iter_parts(paths: Iterable[str]):
-    for path in paths:
-        yield Part(path)

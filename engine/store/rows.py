@@ -43,10 +43,6 @@ KV_SD = 1  # an RFC 5424 structured-data param, keyed "<sd-id>.<param>"
 KV_ALERT = 2  # an alert rule the row matched: key "alert", value the rule's name
 
 
-def _empty_var() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(1, np.int64), np.empty(0, np.uint8)
-
-
 @dataclass
 class Rows:
     time: np.ndarray
