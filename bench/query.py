@@ -33,7 +33,7 @@ import time
 
 from bench import report
 from engine.config import Storage
-from engine.store.index import make_index_builder
+from engine.store.index_build import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head

@@ -17,7 +17,7 @@ h2 = the high 32 bits | 1 (double hashing, Kirsch and Mitzenmacher), and reduce(
 ((x mod 2**32) * m) >> 32, which maps 32 bits onto [0, m) without a division (Lemire's
 "fastrange"). So any m works, not only powers of two: version 1 rounded m up to a power of two,
 which cost up to twice the bits per item asked for (a part's index size is budgeted, see
-engine/store/index.py). This needs h to be a well-mixed 64-bit hash, which token hashes are
+engine/store/index_build.py). This needs h to be a well-mixed 64-bit hash, which token hashes are
 (tokens.py).
 
 Measured false-positive rate (tests/native_kernels/test_bloom.py), 10 bits per item, 100k

@@ -104,7 +104,7 @@ def _hash_spans(data, starts, ends, out):
 
 def hash_spans(data, starts, ends) -> np.ndarray:
     """`hash_bytes` of every span (uint64[n]; 0 for "no value"): grouping values without
-    building a dictionary, e.g. counting a field's distinct values in a part (store/index.py)."""
+    building a dictionary, e.g. counting a field's distinct values in a part (store/index_build.py)."""
     data, starts, ends = check_spans(data, starts, ends)
     out = np.empty(len(starts), np.uint64)
     _hash_spans(data, starts, ends, out)

@@ -21,7 +21,7 @@ from engine.store.rows import Rows
 log = logging.getLogger("logjet.query")
 
 try:  # the store's bitmap/bloom index; parts written before it (or without it) have none
-    from engine.store.index import PartIndex as _PartIndex
+    from engine.store.index_read import PartIndex as _PartIndex
 except ImportError:  # pragma: no cover - depends on which branches are merged
     _PartIndex = None
 
@@ -64,7 +64,7 @@ class PartScope:
 
     @property
     def index(self):
-        """The part's `engine.store.index.PartIndex`, or None (no index module, no index in this
+        """The part's `engine.store.index_read.PartIndex`, or None (no index module, no index in this
         part, or an index that fails to load: the query then scans, never fails)."""
         if not self._index_loaded:
             if _PartIndex is not None and self.part.meta.index:

@@ -10,7 +10,7 @@ One file per part (`engine.store.layout` names it), written once and never chang
     8             ...    streams: each one zstd frame with a content checksum, so a flipped
                          bit fails decompression instead of returning wrong rows (a stream
                          whose values are all one unsigned value has no frame: its `fill`)
-    ...           ...    index blobs (zstd frames, written by `engine.store.index`)
+    ...           ...    index blobs (zstd frames, written by `engine.store.index_build`)
     F             L      footer: msgpack `_PartBody` (the block directory, dictionaries, index
                          directory) compressed against FOOTER_DICT_V3 (`engine.store.format_dicts`)
     H = F + L     M      head: msgpack `PartHead` compressed against HEAD_DICT_V3: the small fields

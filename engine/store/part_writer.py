@@ -155,7 +155,7 @@ def write_part(
 ) -> PartMeta:
     """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
 
-    `index_builder(rows, blocks, writer) -> dict` (see `engine.store.index`) is called after the
+    `index_builder(rows, blocks, writer) -> dict` (see `engine.store.index_build`) is called after the
     blocks are written: it appends its blobs with `writer.append` and returns the directory
     that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
     holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked

@@ -167,7 +167,7 @@ class Writer:
 
 def _index_builder(settings: Settings):
     try:
-        from engine.store.index import make_index_builder
+        from engine.store.index_build import make_index_builder
     except ImportError:
         return None
     return make_index_builder(settings.storage)

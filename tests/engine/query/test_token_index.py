@@ -1,4 +1,4 @@
-"""Token bitmaps of the store index (engine/store/index.py) under the word and phrase filters:
+"""Token bitmaps of the store index (engine/store/index_build.py, index_read.py) under the word and phrase filters:
 real parts with frequent tokens, written with the real index builder, queried through the
 executor. A word kept in the index is answered without reading a message block; every answer
 equals the one the same parts give with no index at all, and a part written before token sets
@@ -16,8 +16,9 @@ from engine.config import Storage
 from engine.query.block import PartBlock
 from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
-from engine.store import index as index_module
-from engine.store.index import PartIndex, make_index_builder
+from engine.store import index_build
+from engine.store.index_build import make_index_builder
+from engine.store.index_read import PartIndex
 from engine.store.live import live_parts
 from engine.store.part_reader import Part, PartDamaged
 from tests.engine.query import reference as ref
@@ -117,8 +118,8 @@ def data(tmp_path_factory):
     dirs = [str(tmp_path_factory.mktemp(name)) for name in ("tokens", "plain", "v1")]
     with pytest.MonkeyPatch.context() as mp:
         # Room for every set: this is about answers, test_index_size about the budget.
-        mp.setattr(index_module, "INDEX_SHARE", 10.0)
-        mp.setattr(index_module, "TOKEN_MIN_BLOCKS", 0)  # these parts are small: sets anyway
+        mp.setattr(index_build, "INDEX_SHARE", 10.0)
+        mp.setattr(index_build, "TOKEN_MIN_BLOCKS", 0)  # these parts are small: sets anyway
         builder = make_index_builder(Storage(fsync=False))
 
         def v1(rows, blocks, writer):
@@ -169,7 +170,7 @@ def test_token_bitmaps_hold_exactly_the_rows_of_each_token(data):
                 got = idx.token_rows(token)
                 if got is None:
                     # Bare numbers are left to field filters (see _token_groups).
-                    assert len(members) < index_module.TOKEN_MIN_SHARE * len(rows) or token.isdigit(), token
+                    assert len(members) < index_build.TOKEN_MIN_SHARE * len(rows) or token.isdigit(), token
                     continue
                 stored.add(token)
                 assert set(got) == members, token
@@ -249,9 +250,9 @@ def test_phrase_tests_only_the_rows_its_tokens_hold(data, monkeypatch):
 
 
 def test_damaged_token_set_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(index_module, "INDEX_SHARE", 10.0)
-    monkeypatch.setattr(index_module, "TOKEN_MIN_BLOCKS", 0)
-    monkeypatch.setattr(index_module, "INDEX_MIN_ROWS", 0)
+    monkeypatch.setattr(index_build, "INDEX_SHARE", 10.0)
+    monkeypatch.setattr(index_build, "TOKEN_MIN_BLOCKS", 0)
+    monkeypatch.setattr(index_build, "INDEX_MIN_ROWS", 0)
     (path,) = write_records(
         str(tmp_path), _records()[:600], block_rows=256, index_builder=make_index_builder(Storage(fsync=False))
     )

@@ -27,7 +27,7 @@ def test_synthetic(tmp_path):
     merged = result["merged"]
     assert merged["parts"] == 1 and merged["index_share"] < LIMIT and merged["index_bytes"] > 0
     # Within that budget, the merged part keeps bitmaps of its most frequent message tokens.
-    from engine.store.index import PartIndex
+    from engine.store.index_read import PartIndex
     from engine.store.part_reader import Part
 
     (path,) = live_parts(str(tmp_path))

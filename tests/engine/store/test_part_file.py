@@ -182,7 +182,7 @@ V2_PART = os.path.join(os.path.dirname(__file__), "data", "part_v2.ljp")
 
 
 def test_version_2_parts_still_read():
-    from engine.store.index import PartIndex
+    from engine.store.index_read import PartIndex
 
     rows = synthetic_rows(300, seed=21)
     head = read_head(V2_PART)

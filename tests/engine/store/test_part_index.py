@@ -1,4 +1,4 @@
-"""engine.store.index: every lookup against a brute-force scan of the rows, stored and derived
+"""engine.store.index_build and index_read: every lookup against a brute-force scan of the rows, stored and derived
 bitmaps alike; blooms without false negatives; the field cardinality cap; damage; size."""
 
 import random
@@ -9,8 +9,9 @@ import pytest
 from bench.generate import messages
 from bench.rows import rows_from_lines, sort_by_time
 from engine.config import Storage
-from engine.store import index as index_module
-from engine.store.index import PartIndex, make_index_builder
+from engine.store import index_build
+from engine.store.index_build import make_index_builder
+from engine.store.index_read import PartIndex
 from engine.store.part_reader import Part, PartDamaged, write_part
 from engine.store.rows import DICT_COLUMNS, FORMATS, NO_VALUE
 from native_kernels.tokens import hash_token, tokenize
@@ -73,8 +74,8 @@ def _truth_values(rows, column):
 
 def _share(monkeypatch, share):
     # The whole index and its base columns' part of it alike.
-    monkeypatch.setattr(index_module, "INDEX_SHARE", share)
-    monkeypatch.setattr(index_module, "SMALL_PART_SHARE", share)
+    monkeypatch.setattr(index_build, "INDEX_SHARE", share)
+    monkeypatch.setattr(index_build, "SMALL_PART_SHARE", share)
 
 
 def _write(tmp_path, rows, **storage):
@@ -100,10 +101,10 @@ def test_value_rows_match_a_scan(tmp_path, rows, monkeypatch, share):
         idx = PartIndex(part)
         meta = part.meta.index
         if share:
-            assert set(index_module.BASE_COLUMNS) <= set(meta["stored"])
+            assert set(index_build.BASE_COLUMNS) <= set(meta["stored"])
         else:
-            assert set(meta["stored"]) == set() and set(meta["derived"]) == set(index_module.BASE_COLUMNS)
-        columns = list(index_module.BASE_COLUMNS) + ["field:color", "field:meta@1.zone", "field:region", "field:level"]
+            assert set(meta["stored"]) == set() and set(meta["derived"]) == set(index_build.BASE_COLUMNS)
+        columns = list(index_build.BASE_COLUMNS) + ["field:color", "field:meta@1.zone", "field:region", "field:level"]
         for column in columns:
             values = idx.values(column)
             if column.startswith("field:") and not share:
@@ -160,7 +161,7 @@ def test_part_without_index_answers_none(tmp_path, rows):
 
 def test_a_part_of_few_rows_gets_no_index(tmp_path, rows):
     # Scanning a few hundred rows costs less than an index's directory and frames would.
-    n = index_module.INDEX_MIN_ROWS
+    n = index_build.INDEX_MIN_ROWS
     path = _write(tmp_path, rows.take(np.arange(n - 1)))
     with Part(path) as part:
         assert part.meta.index == {} and part.head.index_bytes == 0

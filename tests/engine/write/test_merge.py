@@ -9,7 +9,8 @@ import time
 from bench.rows import synthetic_rows
 from engine.config import Settings, Storage
 from engine.query.scan import newest_rows
-from engine.store.index import PartIndex, make_index_builder
+from engine.store.index_build import make_index_builder
+from engine.store.index_read import PartIndex
 from engine.store.live import live_parts, replaced_parts
 from engine.store.part_reader import Part, PartHead, read_head, write_part
 from engine.store.rows import concat

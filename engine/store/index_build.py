@@ -1,0 +1,430 @@
+"""Building a part's index when the part is written (`make_index_builder`): what is stored
+within the size budget, and the token candidates. The blob layouts are in
+`engine.store.index_format`.
+
+Size budget. Bitmaps of random-looking columns are dear: roaring spends 16 bits a row on a
+value that is in 1-6% of the rows (a host among 50, interleaved by time), and 1 bit a row per
+value in more than 6% of them; a bitmap of a near-unique value (procid) costs ~10 bytes a row.
+On the synthetic traffic of bench/generate.py every bitmap plus blooms would take about a third
+of the compressed data. So the index is given INDEX_SHARE of the part's compressed column
+bytes: the bloom first (it is the only way to skip blocks for a rare word), then base column
+sets, field key sets and token sets together, by gain per byte: GAIN_NS (what the set saves a
+query per row of the part) times the rows the set covers, over its compressed size. A set that
+does not fit is left out. A base column left out is "derived": `value_rows` still answers, from
+the column's own blocks (a u8 or id stream per block, a few µs each), so the query sees the
+same interface either way; a field key left out has no index (`value_rows` is None: scan). On
+the synthetic traffic the host bitmaps (2 bytes a row) yield to token bitmaps, and `host:x`
+reads the host stream instead (measured in BENCHMARKS.md, Query).
+
+Token sets. A word that 30% of the rows hold is in every block, so its bloom skips nothing:
+without more, a query for it would decompress and scan every message. So each part keeps, for
+the message tokens held by at least TOKEN_MIN_SHARE of its rows (bare numbers excepted: those
+are values, filtered as fields), the exact rows holding each, as far as the budget goes.
+`PartIndex.token_rows` answers a single-token word from it with no message read; a phrase (or a
+word of several tokens) tests only the rows in the AND of its kept tokens' bitmaps. Tokens are
+found by hash (`token_hashes`, case-folded, as the bloom), on a sample of the rows, then
+counted exactly (distinct rows, not occurrences) in the same tokenizing pass that builds the
+bloom, so a merge does not tokenize twice (native_kernels/token_rows.py). The set stores each
+token's bytes (taken from a row that holds it), and lookups are by bytes, so a query word whose
+hash collides with a kept token is not mistaken for it; left is a collision inside the part (a
+kept token and another token of the part with the same 64-bit hash would share the bitmap), at
+odds of ~kept x distinct tokens / 2^64, ~1e-11 a part. Tokens with the same rows (the words of
+one message template) share one bitmap. The price is a bigger index and a slower index build
+in merges, for common-word and phrase queries that read few or no messages (measured in
+BENCHMARKS.md, Query).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from engine.store.index_format import (
+    FIELD_PREFIX,
+    INDEX_VERSION,
+    U8_INDEXED,
+    IndexMeta,
+    encode_bitmap,
+    encode_bitmap_set,
+    encode_blooms,
+    encode_token_set,
+    u8_value,
+)
+from engine.store.part_format import BlockMeta
+from engine.store.part_writer import StreamWriter
+from engine.store.rows import NO_VALUE, Rows
+from native_kernels.bloom import build_bloom
+from native_kernels.dictionary import DictionaryEncoder, hash_spans
+from native_kernels.token_rows import CandidateTable, distinct_row_counts
+from native_kernels.tokens import hash_token, token_hashes, tokenize
+
+# The target ceiling is 20% of the compressed data; 19% leaves room for the footer's directory
+# (the fit below is checked on compressed bytes, so the share is never overshot).
+INDEX_SHARE = 0.19
+# What a set saves a query, in ns per row of the part it would otherwise read: a base column
+# with no bitmaps is read from its own u8/id stream (~2 ns a row), a field key with none reads
+# every pair of the part (~35), a token with none decompresses and scans every message (~80).
+# Sets are stored by this gain per byte, so a bitmap of a host interleaved with 49 others
+# (2 bytes a row, saving 2 ns) yields to a dozen token bitmaps (1 bit a row each, saving 80).
+GAIN_NS = {"base": 2.0, "field": 35.0, "tokens": 80.0}
+# 7 bits a token: k = 5, 3.5% false positives (a word search reads 1 block in 30 it need not).
+# 10 bits would give 0.8% at 1.4x the size; on loghub the bloom is most of the index.
+BLOOM_BITS_PER_TOKEN = 7
+# The bloom may take at most this share of the data; past it (text made of unique tokens) it
+# gets fewer bits a token, down to MIN_BLOOM_BITS (3 bits: 14% false positives, still a filter),
+# and a part too small for even that (MIN_BITS per block) gets no bloom: all its blocks match.
+BLOOM_SHARE = 0.10
+MIN_BLOOM_BITS = 3
+# Stored first, in this order, while the budget lasts: what queries filter on most.
+BASE_COLUMNS = ("host", "app", "severity", "facility", "format", "source", "msgid", "procid")
+# A message token held by at least this share of a part's rows is a candidate for a token
+# bitmap. A sparse token is cheap (a roaring array: 2 bytes a row holding it, so 0.01 bytes a
+# row of the part at 0.5%) and is in every 65536-row block all the same, so its bloom skips
+# nothing; far below it (under ~0.01% of rows) the bloom leaves most blocks out.
+TOKEN_MIN_SHARE = 0.005
+# Candidates are found on a sample of this many rows (evenly strided), at half the share so that
+# sampling error does not lose a token just over it; the exact count comes from every row.
+TOKEN_SAMPLE_ROWS = 65536
+# The budget holds ~20-40 bitmaps of a 1-2M-row part, dense and sparse; 128 candidates (their
+# rows are held in memory as uint32 until the choice is made: ~100 MB for 2M rows) leave room
+# for groups.
+MAX_TOKEN_CANDIDATES = 128
+# Token sets (and the whole INDEX_SHARE) only for parts of at least this many blocks. A
+# smaller part is scanned whole in a few ms, so its index buys less and gets less:
+# SMALL_PART_SHARE (a bloom of up to BLOOM_SHARE is kept whatever it is). The smaller share
+# buys loghub's many small parts a better ratio (measured in BENCHMARKS.md, Compression).
+TOKEN_MIN_BLOCKS = 4
+SMALL_PART_SHARE = 0.08
+# A part of fewer rows gets no index at all (`{}`: every lookup scans it). Reading a few hundred
+# rows whole costs well under a millisecond; an index costs its directory in the footer plus
+# frames of a few dozen bytes: on loghub as ingested (44 days of 3-190 rows) 4 KB, 1.2% of
+# its bytes on disk.
+INDEX_MIN_ROWS = 1000
+
+RowNumbers = npt.NDArray[np.uint32]
+IndexBuilder = Callable[[Rows, Sequence[BlockMeta], StreamWriter], dict[str, Any]]
+
+
+class IndexSettings(Protocol):
+    """What the builder reads of the storage settings."""
+
+    @property
+    def index_max_values(self) -> int: ...
+
+
+def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
+    """The `index_builder` for `write_part`, with the settings' field cardinality cap."""
+    max_values = storage_settings.index_max_values
+
+    def build(rows: Rows, blocks: Sequence[BlockMeta], writer: StreamWriter) -> dict[str, Any]:
+        if len(rows) < INDEX_MIN_ROWS:
+            return {}
+        data_bytes = sum(s.clen for b in blocks for s in b.streams.values())
+        big = len(blocks) >= TOKEN_MIN_BLOCKS
+        budget = int((INDEX_SHARE if big else min(SMALL_PART_SHARE, INDEX_SHARE)) * data_bytes)
+        bits = BLOOM_BITS_PER_TOKEN
+        candidates = _token_candidates(rows) if big else np.empty(0, np.uint64)
+        # The bloom and the token rows share one tokenizing pass (it is most of the build).
+        bloom, cand_rows = _scan_tokens(rows, blocks, bits, candidates)
+        bloom = writer.compress(bloom, fast=True)
+        while len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
+            # Scale to fit; at least one bit less each round (headers and rounding up to whole
+            # words can keep a scaled filter just over).
+            bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
+            filters = [build_bloom(hashes, bits) for _, _, hashes in _block_tokens(rows, blocks)]
+            bloom = writer.compress(encode_blooms(filters, bits), fast=True)
+        meta = IndexMeta(version=INDEX_VERSION)
+        used = 0
+        # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
+        # its budget; reading all of it costs less than an index would.
+        if len(bloom) <= BLOOM_SHARE * data_bytes:
+            meta.bloom = list(writer.append(bloom))
+            used = len(bloom)
+        _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows)
+        directory: dict[str, Any] = msgspec.to_builtins(meta)
+        return directory
+
+    return build
+
+
+# --- the sets of one column -----------------------------------------------------------------
+
+
+def _groups(codes: npt.NDArray[np.integer], rows_of: RowNumbers, none_code: int | None) -> list[tuple[int, RowNumbers]]:
+    """[(code, ascending row numbers uint32)] for every code present but `none_code`."""
+    keep = codes != none_code if none_code is not None else np.ones(len(codes), bool)
+    codes, rows_of = codes[keep], rows_of[keep]
+    if not len(codes):
+        return []
+    order = np.argsort(codes, kind="stable")  # stable: rows stay ascending within a code
+    codes, rows_of = codes[order], rows_of[order]
+    bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
+    return [(int(codes[a]), rows_of[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _base_set(rows: Rows, column: str) -> tuple[bytes, int]:
+    """(bitmap set, rows covered: those with a value) of a base column."""
+    row_numbers = np.arange(len(rows), dtype=np.uint32)
+    if column in U8_INDEXED:
+        groups = _groups(getattr(rows, column), row_numbers, NO_VALUE)
+        values = [u8_value(column, c) for c, _ in groups]
+    else:
+        groups = _groups(rows.ids[column], row_numbers, 0)
+        values = [rows.dicts[column][c - 1] for c, _ in groups]
+    blob = encode_bitmap_set(values, [encode_bitmap(r) for _, r in groups])
+    return blob, sum(len(r) for _, r in groups)
+
+
+def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
+    """{`field:<key>`: (bitmap set, rows covered)} for keys with at most `max_values` distinct
+    values; rows covered counts a row once per value it holds."""
+    n_pairs = len(rows.kv_key)
+    if not n_pairs or max_values <= 0:
+        return {}
+    pair_rows = np.repeat(np.arange(len(rows), dtype=np.uint32), np.diff(rows.kv_ptr))
+    starts, ends = rows.kv_off[:-1], rows.kv_off[1:]
+    # 1. Distinct values per key, by hash (a collision can only let a key slightly over the
+    # cap in; the values themselves are taken exactly below).
+    keys = rows.kv_key.astype(np.uint64)
+    hashes = hash_spans(rows.kv_data, starts, ends)
+    order = np.lexsort((hashes, keys))
+    k, h = keys[order], hashes[order]
+    first = np.ones(n_pairs, bool)
+    first[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
+    distinct = np.bincount(k[first].astype(np.int64), minlength=len(rows.dicts["fieldkey"]) + 1)
+    eligible = np.flatnonzero((distinct > 0) & (distinct <= max_values))
+    eligible = eligible[eligible > 0]
+    if not len(eligible):
+        return {}
+    # 2. Exact values of the eligible keys' pairs: one dictionary over all of them.
+    sel = np.flatnonzero(np.isin(rows.kv_key, eligible))
+    enc = DictionaryEncoder(max_entries=1 << 30, max_bytes=1 << 40)
+    vids, entries = enc.encode(rows.kv_data, starts[sel], ends[sel])
+    value_of = dict(entries)
+    # Code = key id * (values + 1) + value id: one sort groups by key, then value.
+    span = np.uint64(len(value_of) + 1)
+    codes = rows.kv_key[sel].astype(np.uint64) * span + vids.astype(np.uint64)
+    out: dict[str, tuple[list[bytes], list[bytes], list[int]]] = {}
+    for code, members in _groups(codes, pair_rows[sel], None):
+        key = rows.dicts["fieldkey"][code // int(span) - 1]
+        try:
+            column = FIELD_PREFIX + key.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # not a name a query can spell; the key stays unindexed
+        values, bitmaps, covered = out.setdefault(column, ([], [], []))
+        values.append(value_of[code % int(span)])
+        members = np.unique(members)  # a key may repeat within a row
+        bitmaps.append(encode_bitmap(members))
+        covered.append(len(members))
+    return {c: (encode_bitmap_set(v, b), sum(k)) for c, (v, b, k) in out.items()}
+
+
+# --- message tokens: blooms and candidates ----------------------------------------------------
+
+
+def _block_tokens(
+    rows: Rows, blocks: Sequence[BlockMeta]
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64]]]:
+    """(first row, row_offsets, hashes) of each block's message tokens."""
+    lo = 0
+    for block in blocks:
+        hi = lo + block.rows
+        off = rows.msg_off[lo : hi + 1]
+        row_offsets, hashes = token_hashes(rows.msg_data, off[:-1], off[1:])
+        yield lo, row_offsets, hashes
+        lo = hi
+
+
+def _token_candidates(rows: Rows) -> npt.NDArray[np.uint64]:
+    """Token hashes that a sample of the rows says may be held by TOKEN_MIN_SHARE of them, most
+    frequent first (at most MAX_TOKEN_CANDIDATES)."""
+    n = len(rows)
+    sample = np.arange(0, n, max(1, n // TOKEN_SAMPLE_ROWS))
+    row_offsets, hashes = token_hashes(rows.msg_data, rows.msg_off[sample], rows.msg_off[sample + 1])
+    keys, counts = distinct_row_counts(row_offsets, hashes)
+    keep = np.flatnonzero(counts >= max(1.0, TOKEN_MIN_SHARE / 2 * len(sample)))
+    keep = keep[np.argsort(-counts[keep], kind="stable")][:MAX_TOKEN_CANDIDATES]
+    candidates: npt.NDArray[np.uint64] = keys[keep]
+    return candidates
+
+
+def _scan_tokens(
+    rows: Rows, blocks: Sequence[BlockMeta], bits: int, candidates: npt.NDArray[np.uint64]
+) -> tuple[bytes, list[RowNumbers]]:
+    """One tokenizing pass over the messages: (the blooms blob at `bits` bits a token, the rows
+    of each candidate token as ascending uint32 arrays)."""
+    table = CandidateTable(candidates) if len(candidates) else None
+    filters, runs = [], []
+    for lo, row_offsets, hashes in _block_tokens(rows, blocks):
+        filters.append(build_bloom(hashes, bits))
+        if table is not None:
+            runs.append(table.rows(row_offsets, hashes, lo))
+    cand_rows = [np.concatenate([r[p[c] : p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
+    return encode_blooms(filters, bits), cand_rows
+
+
+def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:
+    """The (lowercased) token of row `row`'s message whose hash is `token_hash`."""
+    message = bytes(rows.msg_data[rows.msg_off[row] : rows.msg_off[row + 1]])
+    for token in tokenize(message):
+        if hash_token(token) == token_hash:
+            return token
+    return None
+
+
+def _token_groups(
+    rows: Rows, candidates: npt.NDArray[np.uint64], cand_rows: list[RowNumbers]
+) -> list[tuple[bytes, list[bytes], int]]:
+    """[(bitmap bytes, [token texts], rows)] of the tokens held by TOKEN_MIN_SHARE of the rows
+    or more; tokens with the same rows (the words of one message template) share one bitmap."""
+    need = TOKEN_MIN_SHARE * len(rows)
+    groups: dict[bytes, tuple[list[bytes], int]] = {}
+    for h, members in zip(candidates.tolist(), cand_rows):
+        if len(members) < need:
+            continue
+        text = _token_text(rows, int(members[0]), h)
+        if text is None:  # cannot happen with this tokenizer; then it is safer not to store it
+            continue
+        if text.isdigit():
+            # A bare number in a message is a value (a count, port, pid, code): queried as a
+            # field, with a comparison, far more than as a word; its room goes to words.
+            continue
+        groups.setdefault(encode_bitmap(members), ([], len(members)))[0].append(text)
+    return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
+
+
+# --- the choice within the budget -------------------------------------------------------------
+
+
+class _Candidate(NamedTuple):
+    """A set that may be stored: its estimated bytes, its gain (GAIN_NS x rows covered), and
+    what is stored if it is chosen."""
+
+    size: int
+    gain: float
+    kind: str  # a key of GAIN_NS
+    column: str  # base and field sets: the column; "" for a token group
+    blob: bytes  # the bitmap set, or a token group's bitmap
+    frame: bytes = b""  # base sets: the blob compressed (its own frame)
+    texts: tuple[bytes, ...] = ()  # token groups: the tokens sharing the bitmap
+
+
+def _fit(candidates: list[_Candidate], room: int) -> list[_Candidate]:
+    """The candidates to store in `room` bytes: by gain per byte, those that fit, skipping (not
+    stopping at) one that does not."""
+    chosen, used = [], 0
+    for c in sorted(candidates, key=lambda c: (-c.gain / max(1, c.size), c.size)):
+        if used + c.size <= room:
+            chosen.append(c)
+            used += c.size
+    return chosen
+
+
+def _store_sets(
+    rows: Rows,
+    writer: StreamWriter,
+    meta: IndexMeta,
+    room: int,
+    max_values: int,
+    candidates: npt.NDArray[np.uint64],
+    cand_rows: list[RowNumbers],
+) -> None:
+    """Base column sets, field key sets and token sets in what the bloom left of the budget,
+    by gain per byte (GAIN_NS).
+
+    A base column's set is its own frame (its size is known exactly); field key sets share one
+    frame (most are a few dozen bytes, less than a frame's overhead), token sets another, whose
+    sizes are estimated per set (compressed alone at level 1); the chosen ones are then
+    compressed for real, and when the frames miss the room (over, or well under it) the choice
+    is made again for the room scaled by that ratio, a few times at most, keeping the choice
+    with the most gain that fits. A base column left out is derived (answered from its stream);
+    a field key left out has no index (scan)."""
+
+    def cost(blob: bytes) -> int:
+        # What it adds to a frame: a sparse bitmap's u16 arrays and a dense one of an 8% token
+        # (about one byte in two has a bit set) compress well, a 30% token's hardly at all.
+        return len(writer.compress(blob, fast=True)) if len(blob) > 256 else len(blob)
+
+    sets: list[_Candidate] = []
+    for column in BASE_COLUMNS:
+        blob, covered = _base_set(rows, column)
+        frame = writer.compress(blob)
+        sets.append(_Candidate(len(frame), GAIN_NS["base"] * covered, "base", column, blob, frame))
+    for column, (blob, covered) in _field_sets(rows, max_values).items():
+        sets.append(_Candidate(cost(blob), GAIN_NS["field"] * covered, "field", column, blob))
+    for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
+        size = cost(bitmap) + sum(len(t) + 8 for t in texts)
+        sets.append(_Candidate(size, GAIN_NS["tokens"] * covered, "tokens", "", bitmap, texts=tuple(texts)))
+    best: _Stored | None = None
+    target = max(0, room)
+    tried = set()
+    for _ in range(4):
+        chosen = _fit(sets, target)
+        key = tuple(id(c) for c in chosen)
+        if key in tried:
+            break  # the same choice again: it fits or not as it did
+        tried.add(key)
+        stored = _Stored.compress(chosen, writer)
+        gain = sum(c.gain for c in chosen)
+        if stored.size <= room and (best is None or gain > best.gain):
+            best = stored._replace(gain=gain)
+        if len(chosen) == len(sets) and stored.size <= room:
+            break
+        # The estimates were off by size / estimate (frames compress better or worse than the
+        # sets alone did): aim again at the room scaled by that, and when over, below what was
+        # chosen, so that something is dropped (a near miss scaled by 0.99 could keep it all).
+        estimate = sum(c.size for c in chosen)
+        target = int(estimate * room / max(1, stored.size))
+        if stored.size > room:
+            target = min(target, estimate - 1)
+    (best or _Stored.compress([], writer)).append_to(rows, writer, meta)
+
+
+class _Stored(NamedTuple):
+    """One choice of sets, compressed as it would be stored."""
+
+    bases: list[_Candidate]
+    fields: list[_Candidate]  # by blob size, then column: their order in the shared frame
+    field_frame: bytes
+    token_frame: bytes
+    gain: float = 0.0
+
+    @staticmethod
+    def compress(chosen: list[_Candidate], writer: StreamWriter) -> _Stored:
+        bases = [c for c in chosen if c.kind == "base"]
+        fields = sorted((c for c in chosen if c.kind == "field"), key=lambda c: (len(c.blob), c.column, c.blob))
+        groups = [(c.blob, list(c.texts)) for c in chosen if c.kind == "tokens"]
+        field_frame = writer.compress(b"".join(c.blob for c in fields)) if fields else b""
+        # Level 1, as the bloom: bitmaps of rows spread at random come out no smaller at 9
+        # and take ~14x the time.
+        token_frame = writer.compress(encode_token_set(groups), fast=True) if groups else b""
+        return _Stored(bases, fields, field_frame, token_frame)
+
+    @property
+    def size(self) -> int:
+        return sum(len(c.frame) for c in self.bases) + len(self.field_frame) + len(self.token_frame)
+
+    def append_to(self, rows: Rows, writer: StreamWriter, meta: IndexMeta) -> None:
+        """Append the frames and fill `meta`'s directory; base columns not stored are derived."""
+        stored = {c.column: c for c in self.bases}
+        for column in BASE_COLUMNS:  # in this order, so that a part's layout does not depend on the fit
+            if column in stored:
+                c = stored[column]
+                meta.stored[column] = [*writer.append(c.frame), 0, len(c.blob)]
+            elif column in U8_INDEXED:
+                present = np.flatnonzero(np.bincount(getattr(rows, column), minlength=256)[:NO_VALUE])
+                meta.derived[column] = [u8_value(column, int(code)) for code in present]
+            else:
+                meta.derived[column] = None
+        if self.fields:
+            offset, clen = writer.append(self.field_frame)
+            at = 0
+            for c in self.fields:
+                meta.stored[c.column] = [offset, clen, at, at + len(c.blob)]
+                at += len(c.blob)
+        if self.token_frame:
+            meta.tokens = list(writer.append(self.token_frame))

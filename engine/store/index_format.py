@@ -1,0 +1,263 @@
+"""The layout of a part's index: the directory (`IndexMeta`), how values are spelled, and the
+three blob kinds (bitmap set, blooms, token set), each one's encoder beside its decoder.
+
+A part's index is a roaring bitmap of the rows holding each value of the filter columns, a bloom
+filter of message tokens per block, and roaring bitmaps of the rows holding each of the part's
+most frequent message tokens (`engine.store.index_build` chooses what is stored,
+`engine.store.index_read` answers lookups).
+
+Columns and how their values are spelled (bytes):
+
+| column                             | values                                                     |
+|------------------------------------|------------------------------------------------------------|
+| host, app, procid, msgid, source   | the dictionary string                                      |
+| severity, facility                 | the number as ASCII: b"0" .. b"7", b"0" .. b"23"           |
+| format                             | its name: b"plain", b"rfc5424", b"rfc3164", b"json"         |
+| field:<key>                        | the value of a pair with that key: a field, or an SD param |
+|                                    | keyed `<sd-id>.<param>`; only keys with at most            |
+|                                    | `index_max_values` distinct values in the part             |
+
+A row with no value (dictionary id 0, u8 255) is in no bitmap. Row numbers are part-global:
+block b holds rows [b * block_rows, b * block_rows + blocks[b].rows).
+
+Blobs (each one zstd frame, `StreamWriter.append`; their places are in `IndexMeta`, stored
+in `PartMeta.index`), little-endian:
+
+Bitmap set (one per stored column; a base column's blob holds its set alone, the field keys'
+sets share one blob, back to back):
+
+| offset            | size        | field                                                   |
+|-------------------|-------------|---------------------------------------------------------|
+| 0                 | 4           | n, the number of values                                 |
+| 4                 | 4 (n + 1)   | value ends u32: value i is values[ve[i]:ve[i + 1]]      |
+| 4 + 4 (n + 1)     | 4 (n + 1)   | bitmap ends u32: bitmap i is bitmaps[be[i]:be[i + 1]]   |
+| 4 + 8 (n + 1)     | ve[n]       | values area                                             |
+| ... + ve[n]       | be[n]       | bitmaps area: pyroaring `BitMap.serialize()` (portable  |
+|                   |             | roaring format), after `run_optimize()`                 |
+
+Blooms (one per part):
+
+| offset      | size        | field                                                          |
+|-------------|-------------|----------------------------------------------------------------|
+| 0           | 4           | n, the number of blocks                                        |
+| 4           | 4           | bits per token asked of `build_bloom`                          |
+| 8           | 8 (n + 1)   | word ends u64: block b's filter is words[we[b]:we[b + 1]]      |
+| 8 (n + 2)   | 8 we[n]     | words: native_kernels/bloom.py filters, one per block          |
+
+Token set (one per part, `IndexMeta.tokens`; n tokens, m distinct bitmaps):
+
+| offset                  | size        | field                                             |
+|-------------------------|-------------|---------------------------------------------------|
+| 0                       | 4           | n                                                 |
+| 4                       | 4           | m                                                 |
+| 8                       | 4 (n + 1)   | token ends u32: token i is texts[te[i]:te[i + 1]] |
+| 8 + 4 (n + 1)           | 4 n         | bitmap number of token i, u32 (< m)               |
+| 8 + 8 n + 4             | 4 (m + 1)   | bitmap ends u32                                   |
+| 12 + 8 n + 4 (m + 1)    | te[n]       | texts: each token lowercased (ASCII), as tokenize |
+| ... + te[n]             | be[m]       | bitmaps, as in a bitmap set                       |
+
+INDEX_VERSION changes with any of this. Version 2 added the token set alone: a version 1
+reader ignores `tokens` (msgspec drops unknown fields) and a version 2 reader finds none in a
+version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was.
+"""
+
+from __future__ import annotations
+
+import array
+import struct
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from pyroaring import BitMap
+
+from engine.store.part_format import PartDamaged
+from engine.store.rows import FORMATS
+
+# 2: token sets (`IndexMeta.tokens`). A version 1 reader ignores them (msgspec drops unknown
+# fields), a version 2 reader finds none in a version 1 part and scans: no FORMAT_VERSION bump.
+INDEX_VERSION = 2
+# Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
+U8_INDEXED = ("severity", "facility", "format")
+FIELD_PREFIX = "field:"
+
+_U32 = struct.Struct("<I")
+_BLOOM_HEAD = struct.Struct("<II")
+_TOKENS_HEAD = struct.Struct("<II")
+
+
+class IndexMeta(msgspec.Struct):
+    """The index directory, kept in `PartMeta.index` (as plain msgpack)."""
+
+    version: int
+    bloom: list[int] = []  # [offset, clen] of the blooms blob; [] = no bloom
+    # column → [offset, clen, start, end]: its bitmap set is bytes [start, end) of that blob
+    # (field keys share one blob; a base column has its own)
+    stored: dict[str, list[int]] = {}
+    derived: dict[str, list[bytes] | None] = {}  # base column → its values (None: the part dictionary)
+    tokens: list[int] = []  # [offset, clen] of the token set blob; [] = none (version 1, or none fit)
+
+
+# --- value spelling -----------------------------------------------------------------------------
+
+
+def u8_value(column: str, code: int) -> bytes:
+    """How the u8 code `code` of `column` (one of U8_INDEXED) is spelled in the index."""
+    if column == "format" and code < len(FORMATS):
+        return FORMATS[code].encode()
+    return str(code).encode()
+
+
+def u8_code(column: str, value: bytes) -> int:
+    """The u8 code that `value` spells in `column`: `u8_value` reversed."""
+    if column == "format" and value.decode() in FORMATS:
+        return FORMATS.index(value.decode())
+    return int(value)
+
+
+# --- bitmaps ------------------------------------------------------------------------------------
+
+
+def encode_bitmap(rows: npt.NDArray[np.integer]) -> bytes:
+    """The portable roaring serialization of ascending row numbers, after `run_optimize()`."""
+    bm = BitMap(array.array("I", rows.astype(np.uint32, copy=False).tobytes()))
+    bm.run_optimize()
+    return bm.serialize()
+
+
+def _decode_bitmap(blob: bytes, start: int, end: int, what: str) -> BitMap:
+    try:
+        return BitMap.deserialize(blob[start:end])
+    except (ValueError, OverflowError) as exc:
+        raise PartDamaged(f"index bitmap of {what} does not deserialize: {exc}") from exc
+
+
+def _ends(lengths: list[int], dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
+    """[0, l0, l0 + l1, ...]: where each of a run of back-to-back items ends."""
+    ends = np.zeros(len(lengths) + 1, dtype)
+    np.cumsum(lengths, out=ends[1:])
+    return ends
+
+
+# --- bitmap set ---------------------------------------------------------------------------------
+
+
+def encode_bitmap_set(values: list[bytes], bitmaps: list[bytes]) -> bytes:
+    """The bitmap set blob of `values[i]` → `bitmaps[i]` (`encode_bitmap` output)."""
+    ve = _ends([len(v) for v in values], np.uint32)
+    be = _ends([len(b) for b in bitmaps], np.uint32)
+    return b"".join([_U32.pack(len(values)), ve.tobytes(), be.tobytes(), *values, *bitmaps])
+
+
+class BitmapSet:
+    """A stored column's bitmap set, parsed from its blob; bitmaps are deserialized on request.
+    Raises PartDamaged when the directory does not match the blob."""
+
+    def __init__(self, blob: bytes):
+        if len(blob) < 4:
+            raise PartDamaged("index bitmap set is truncated")
+        n = _U32.unpack_from(blob)[0]
+        head = 4 + 8 * (n + 1)
+        if head > len(blob):
+            raise PartDamaged("index bitmap set directory runs past its blob")
+        ve = np.frombuffer(blob, np.uint32, n + 1, 4).astype(np.int64)
+        be = np.frombuffer(blob, np.uint32, n + 1, 4 + 4 * (n + 1)).astype(np.int64)
+        if head + ve[-1] + be[-1] != len(blob) or np.any(np.diff(ve) < 0) or np.any(np.diff(be) < 0):
+            raise PartDamaged("index bitmap set directory does not match its blob")
+        self._blob = blob
+        self._bitmaps_at = head + int(ve[-1])
+        self._be = be
+        self.values = [blob[head + a : head + b] for a, b in zip(ve[:-1].tolist(), ve[1:].tolist())]
+        self._where = {v: i for i, v in enumerate(self.values)}
+
+    def rows(self, value: bytes) -> BitMap:
+        """The rows holding `value`; an empty bitmap when the set has no such value."""
+        i = self._where.get(value)
+        if i is None:
+            return BitMap()
+        a, b = self._bitmaps_at + int(self._be[i]), self._bitmaps_at + int(self._be[i + 1])
+        return _decode_bitmap(self._blob, a, b, repr(value))
+
+
+# --- blooms -------------------------------------------------------------------------------------
+
+
+def encode_blooms(filters: list[npt.NDArray[np.uint64]], bits: int) -> bytes:
+    """The blooms blob of one filter per block, built at `bits` bits a token."""
+    we = _ends([f.size for f in filters], np.uint64)
+    return b"".join([_BLOOM_HEAD.pack(len(filters), bits), we.tobytes(), *(f.tobytes() for f in filters)])
+
+
+def decode_blooms(blob: bytes, n_blocks: int) -> list[npt.NDArray[np.uint64]]:
+    """Each block's filter (views into `blob`). Raises PartDamaged when the blob does not hold
+    one filter per block."""
+    if len(blob) < _BLOOM_HEAD.size:
+        raise PartDamaged("bloom blob is truncated")
+    n, _bits = _BLOOM_HEAD.unpack_from(blob)
+    head = _BLOOM_HEAD.size + 8 * (n + 1)
+    if n != n_blocks or head > len(blob):
+        raise PartDamaged(f"bloom blob holds {n} filters for {n_blocks} blocks")
+    we = np.frombuffer(blob, np.uint64, n + 1, _BLOOM_HEAD.size).astype(np.int64)
+    words = np.frombuffer(blob, np.uint64, (len(blob) - head) // 8, head)
+    if int(we[-1]) != len(words) or np.any(np.diff(we) <= 0):
+        raise PartDamaged("bloom blob directory does not match its words")
+    return [words[a:b] for a, b in zip(we[:-1].tolist(), we[1:].tolist())]
+
+
+# --- token set ----------------------------------------------------------------------------------
+
+
+def encode_token_set(groups: list[tuple[bytes, list[bytes]]]) -> bytes:
+    """The token set blob of (bitmap, the tokens whose rows it holds) groups."""
+    texts = [t for _, ts in groups for t in ts]
+    which = np.array([g for g, (_, ts) in enumerate(groups) for _ in ts], np.uint32)
+    te = _ends([len(t) for t in texts], np.uint32)
+    be = _ends([len(b) for b, _ in groups], np.uint32)
+    return b"".join(
+        [
+            _TOKENS_HEAD.pack(len(texts), len(groups)),
+            te.tobytes(),
+            which.tobytes(),
+            be.tobytes(),
+            *texts,
+            *(b for b, _ in groups),
+        ]
+    )
+
+
+class TokenSet:
+    """A part's token set, parsed from its blob; bitmaps are deserialized on request. Raises
+    PartDamaged when the directory does not match the blob."""
+
+    def __init__(self, blob: bytes):
+        if len(blob) < _TOKENS_HEAD.size:
+            raise PartDamaged("index token set is truncated")
+        n, m = _TOKENS_HEAD.unpack_from(blob)
+        head = _TOKENS_HEAD.size + 4 * (n + 1) + 4 * n + 4 * (m + 1)
+        if head > len(blob):
+            raise PartDamaged("index token set directory runs past its blob")
+        at = _TOKENS_HEAD.size
+        te = np.frombuffer(blob, np.uint32, n + 1, at).astype(np.int64)
+        which = np.frombuffer(blob, np.uint32, n, at + 4 * (n + 1)).astype(np.int64)
+        be = np.frombuffer(blob, np.uint32, m + 1, at + 8 * n + 4).astype(np.int64)
+        if (
+            head + te[-1] + be[-1] != len(blob)
+            or np.any(np.diff(te) < 0)
+            or np.any(np.diff(be) < 0)
+            or np.any(which >= m)
+        ):
+            raise PartDamaged("index token set directory does not match its blob")
+        self._blob = blob
+        self._bitmaps_at = head + int(te[-1])
+        self._be = be
+        self._which = which
+        self._where = {blob[head + a : head + b]: i for i, (a, b) in enumerate(zip(te[:-1].tolist(), te[1:].tolist()))}
+
+    def rows(self, token: bytes) -> BitMap | None:
+        """The rows whose message holds `token`; None when the set does not keep it."""
+        i = self._where.get(token)
+        if i is None:
+            return None
+        g = int(self._which[i])
+        a, b = self._bitmaps_at + int(self._be[g]), self._bitmaps_at + int(self._be[g + 1])
+        return _decode_bitmap(self._blob, a, b, f"token {token!r}")

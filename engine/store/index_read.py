@@ -1,0 +1,136 @@
+"""Reading a part's index (`PartIndex`): which rows hold a value or a token, which blocks may
+hold a word. The blob layouts are in `engine.store.index_format`.
+
+A base column the builder left out ("derived") is answered from the column's own stream, block
+by block, so the query sees the same interface either way; a field key left out, a rare token,
+or a part with no index answers None: scan.
+"""
+
+from __future__ import annotations
+
+import array
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from pyroaring import BitMap
+
+from engine.store.index_format import (
+    INDEX_VERSION,
+    U8_INDEXED,
+    BitmapSet,
+    IndexMeta,
+    TokenSet,
+    decode_blooms,
+    u8_code,
+)
+from engine.store.part_format import PartDamaged
+from engine.store.part_reader import Part
+from native_kernels.bloom import bloom_contains_all
+
+
+class PartIndex:
+    """The index of one open part. Loads lazily: the directory on first use, a column's bitmap
+    set on first lookup of that column, the blooms on the first word lookup. Lookups may come
+    from several threads: each cache entry is stored whole, so a race only loads something
+    twice. Every call returns a new bitmap (the caller may change it). The `Part` must stay
+    open while it is used. A damaged index raises PartDamaged."""
+
+    def __init__(self, part: Part):
+        self._part = part
+        self._meta: IndexMeta | None = None
+        self._sets: dict[str, BitmapSet] = {}
+        self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
+        self._blooms: list[npt.NDArray[np.uint64]] | None = None
+        self._tokens: TokenSet | None = None
+
+    @property
+    def _index(self) -> IndexMeta:
+        if self._meta is None:
+            raw = self._part.meta.index
+            try:
+                self._meta = msgspec.convert(raw, IndexMeta) if raw else IndexMeta(version=INDEX_VERSION)
+            except msgspec.ValidationError as exc:
+                raise PartDamaged(f"index directory does not decode: {exc}") from exc
+        return self._meta
+
+    def _set(self, column: str) -> BitmapSet:
+        s = self._sets.get(column)
+        if s is None:
+            offset, clen, start, end = self._index.stored[column]
+            blob = self._blobs.get(offset)
+            if blob is None:
+                blob = self._blobs[offset] = self._part.blob(offset, clen)
+            if not 0 <= start <= end <= len(blob):
+                raise PartDamaged(f"index set of {column} runs past its blob")
+            s = self._sets[column] = BitmapSet(blob[start:end])
+        return s
+
+    def value_rows(self, column: str, value: bytes) -> BitMap | None:
+        """Rows (part-global numbers) whose `column` is `value`; an empty bitmap when none is;
+        None when this part has no index for the column (scan it)."""
+        idx = self._index
+        if column in idx.stored:
+            return self._set(column).rows(value)
+        if column in idx.derived:
+            return self._derive(column, value)
+        return None
+
+    def values(self, column: str) -> list[bytes] | None:
+        """The distinct values of `column` in this part; None when it has no index for it."""
+        idx = self._index
+        if column in idx.stored:
+            return list(self._set(column).values)
+        if column in idx.derived:
+            listed = idx.derived[column]
+            return list(self._part.meta.dicts.get(column, [])) if listed is None else list(listed)
+        return None
+
+    def token_rows(self, token: bytes) -> BitMap | None:
+        """Rows (part-global numbers) whose message holds `token` (one token, lowercased: see
+        native_kernels.tokens.tokenize), exactly; None when this part keeps no bitmap of it
+        (a rare token, a part written before token sets, or one whose budget was spent): scan."""
+        if not self._index.tokens:
+            return None
+        if self._tokens is None:
+            self._tokens = TokenSet(self._part.blob(*self._index.tokens))
+        return self._tokens.rows(token)
+
+    def _derive(self, column: str, value: bytes) -> BitMap:
+        # A base column whose bitmaps did not fit the budget: compare its stream block by block.
+        meta = self._part.meta
+        if column in U8_INDEXED:
+            if value not in (self._index.derived[column] or []):
+                return BitMap()
+            code = u8_code(column, value)
+        else:
+            try:
+                code = meta.dicts.get(column, []).index(value) + 1
+            except ValueError:
+                return BitMap()
+        hits = []
+        for b in range(len(meta.blocks)):
+            found = np.flatnonzero(self._part.stream(b, column) == code)
+            if len(found):
+                hits.append(found.astype(np.uint32) + np.uint32(b * meta.block_rows))
+        if not hits:
+            return BitMap()
+        return BitMap(array.array("I", np.concatenate(hits).tobytes()))
+
+    def blocks_maybe_containing(self, token_hashes: list[int]) -> list[int]:
+        """Blocks whose bloom may hold every one of the tokens (all blocks when the part has no
+        blooms or no tokens are given). Hashes: native_kernels.tokens.hash_token."""
+        n_blocks = len(self._part.meta.blocks)
+        if not token_hashes or not self._index.bloom:
+            return list(range(n_blocks))
+        if self._blooms is None:
+            self._blooms = decode_blooms(self._part.blob(*self._index.bloom), n_blocks)
+        probe = np.asarray(token_hashes, dtype=np.uint64)
+        try:
+            return [b for b, words in enumerate(self._blooms) if bloom_contains_all(words, probe)]
+        except ValueError as exc:
+            raise PartDamaged(f"bloom filter: {exc}") from exc
+
+    def size_bytes(self) -> int:
+        """Bytes the index takes in the part file (its compressed blobs)."""
+        return self._part.head.index_bytes

@@ -1,0 +1,90 @@
+"""engine.store.index_format: each blob kind decodes to what was encoded, and a blob cut short
+or with a directory that does not match raises PartDamaged, never an IndexError or a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from pyroaring import BitMap
+
+from engine.store.index_format import (
+    BitmapSet,
+    TokenSet,
+    decode_blooms,
+    encode_bitmap,
+    encode_bitmap_set,
+    encode_blooms,
+    encode_token_set,
+    u8_code,
+    u8_value,
+)
+from engine.store.part_format import PartDamaged
+from engine.store.rows import FORMATS
+
+
+def _bitmap(rows: list[int]) -> bytes:
+    return encode_bitmap(np.array(rows, np.uint32))
+
+
+def test_bitmap_set_round_trip() -> None:
+    blob = encode_bitmap_set([b"db-01", b"web-02", b""], [_bitmap([0, 5, 9]), _bitmap([1]), _bitmap([2, 3])])
+    s = BitmapSet(blob)
+    assert s.values == [b"db-01", b"web-02", b""]
+    assert s.rows(b"db-01") == BitMap([0, 5, 9])
+    assert s.rows(b"web-02") == BitMap([1])
+    assert s.rows(b"") == BitMap([2, 3])
+    assert s.rows(b"absent") == BitMap()
+
+
+def test_empty_bitmap_set() -> None:
+    s = BitmapSet(encode_bitmap_set([], []))
+    assert s.values == [] and s.rows(b"x") == BitMap()
+
+
+def test_token_set_round_trip_shares_bitmaps() -> None:
+    blob = encode_token_set([(_bitmap([1, 2]), [b"failed", b"password"]), (_bitmap([7]), [b"oom"])])
+    s = TokenSet(blob)
+    assert s.rows(b"failed") == s.rows(b"password") == BitMap([1, 2])
+    assert s.rows(b"oom") == BitMap([7])
+    assert s.rows(b"other") is None
+
+
+def test_blooms_round_trip() -> None:
+    filters = [np.arange(1, 4, dtype=np.uint64), np.arange(10, 12, dtype=np.uint64)]
+    got = decode_blooms(encode_blooms(filters, 7), 2)
+    assert [f.tolist() for f in got] == [[1, 2, 3], [10, 11]]
+    with pytest.raises(PartDamaged, match="2 filters for 3 blocks"):
+        decode_blooms(encode_blooms(filters, 7), 3)
+
+
+@pytest.mark.parametrize("column", ["severity", "facility", "format"])
+def test_u8_spelling_round_trip(column: str) -> None:
+    for code in range(len(FORMATS) if column == "format" else 24):
+        assert u8_code(column, u8_value(column, code)) == code
+    assert u8_value("format", 1) == b"rfc5424" and u8_value("severity", 3) == b"3"
+
+
+@pytest.mark.parametrize(
+    "decode, blob",
+    [
+        (BitmapSet, encode_bitmap_set([b"a", b"b"], [_bitmap([1]), _bitmap([2])])),
+        (TokenSet, encode_token_set([(_bitmap([1, 2]), [b"word"])])),
+        (lambda blob: decode_blooms(blob, 1), encode_blooms([np.arange(1, 9, dtype=np.uint64)], 7)),
+    ],
+    ids=["bitmap set", "token set", "blooms"],
+)
+def test_cut_or_padded_blobs_are_damaged(decode: Callable[[bytes], object], blob: bytes) -> None:
+    for cut in (0, 3, 7, len(blob) // 2, len(blob) - 1):
+        with pytest.raises(PartDamaged):
+            decode(blob[:cut])
+    with pytest.raises(PartDamaged):
+        decode(blob + b"\0" * 8)
+
+
+def test_a_bitmap_that_does_not_deserialize_is_damaged() -> None:
+    blob = bytearray(encode_bitmap_set([b"a"], [_bitmap([1, 2, 3])]))
+    blob[-8:] = b"\xff" * 8
+    with pytest.raises(PartDamaged, match="does not deserialize"):
+        BitmapSet(bytes(blob)).rows(b"a")
