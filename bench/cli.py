@@ -1,143 +1,22 @@
-"""`logjet bench` sub-commands: argument definitions and dispatch."""
+"""`logjet bench`: a plug-in command of engine/cli.py (pyproject.toml, entry point group
+"logjet.commands": `register`), and the dispatch to each benchmark."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench.peers import PEERS
-from bench.send import PROTOS
+from bench.arguments import add_arguments
 
 
-def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
-    p.add_argument("--messages", type=int, default=messages, help=f"messages to send (default {messages:,})")
-    p.add_argument(
-        "--proto",
-        choices=PROTOS,
-        default="tcp",
-        help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), tls (RFC 5425: octet "
-        "counting over TLS, with a throwaway certificate), udp, or http (NDJSON to POST "
-        "/api/v1/ingest)",
-    )
-    p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
-    p.add_argument(
-        "--data",
-        choices=("synthetic", "loghub"),
-        default="synthetic",
-        help="synthetic: templates with varying hosts, apps, pids, IPs, users, durations; "
-        "loghub: replay the loghub samples (default synthetic)",
-    )
-    p.add_argument("--corpus", help="folder holding loghub/ (default ../shared/corpus)")
-    p.add_argument("--rfc5424", action="store_true", help="send RFC 5424 instead of RFC 3164")
-    p.add_argument("--seed", type=int, default=42, help="seed of the message (and alert rule) generators")
-    p.add_argument(
-        "--warmup",
-        type=int,
-        default=20_000,
-        help="messages sent and stored before each timed run, not counted (default 20,000)",
-    )
-    p.add_argument("--timeout", type=float, default=600, help="give up a run after this many seconds")
-    p.add_argument("--out", help="folder for the JSON result and PNG plot (default ./bench/results)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `logjet bench` to the `logjet` command's sub-commands."""
+    b = commands.add_parser("bench", help="benchmark harness", add_help=True)
+    add_arguments(b)
+    b.set_defaults(func=run_bench)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="bench", required=True)
-    i = sub.add_parser(
-        "ingest",
-        help="end-to-end ingest throughput (first byte sent → last row on disk), "
-        "latency at a fixed rate, peers side by side",
-        description="Send pre-rendered messages from sender processes and time them until "
-        "stored. Writes a JSON result and a PNG plot.",
-    )
-    _add_load(i, 1_000_000)
-    i.add_argument(
-        "--rate",
-        type=float,
-        default=0,
-        help="messages per second in all (default: as fast as the target takes them); turns on latency probes",
-    )
-    i.add_argument("--duration", type=float, help="with --rate: seconds to send (sets --messages)")
-    i.add_argument(
-        "--probes", type=float, default=None, help="latency probes per second in all (default 200 with --rate, else 0)"
-    )
-    i.add_argument(
-        "--peer",
-        action="append",
-        choices=sorted(PEERS),
-        help="also run this collector on the same data (TCP only; repeatable); skipped with a note when not installed",
-    )
-    i.add_argument(
-        "--alert-rules",
-        type=int,
-        action="append",
-        metavar="N",
-        help="also run logjet with N generated alert rules (`bench alert-rules N`), on the same "
-        "data, interleaved, and report throughput with rules / without (repeatable)",
-    )
-    i.add_argument("--repeat", type=int, default=1, help="runs per target; the figures are medians")
-    i.add_argument("--receivers", type=int, default=0, help="engine receivers (default: the engine's)")
-    i.add_argument("--parsers", type=int, default=0, help="engine parsers (default: the engine's)")
-    i.add_argument("--url", help="measure a running engine (its HTTP URL) instead of starting one")
-    i.add_argument("--syslog-port", type=int, default=5514, help="with --url: its syslog port")
-
-    s = sub.add_parser(
-        "scaling",
-        help="throughput over a grid of receivers × parsers",
-        description="One ingest run (or --repeat) per (receivers, parsers) pair; writes a JSON "
-        "result and a PNG of the scaling curve.",
-    )
-    _add_load(s, 1_000_000)
-    s.add_argument(
-        "--counts",
-        default="",
-        help="comma-separated process counts to try for both R and P (default: 1, 2, 4, ... up to the core count)",
-    )
-    s.add_argument("--diagonal", action="store_true", help="only R = P (a faster run on big machines)")
-    s.add_argument("--repeat", type=int, default=1, help="runs per cell; the figure is the median")
-
-    a = sub.add_parser(
-        "alert-latency",
-        help="send-to-webhook latency of alerts under background load",
-        description="Starts the engine with one rule and a loopback webhook, sends probes that "
-        "each fire a new alert, and reports latency percentiles.",
-    )
-    a.add_argument("--probes", type=int, default=200, help="probe messages, one alert each (default 200)")
-    a.add_argument("--interval", type=float, default=0.05, help="seconds between probes (default 0.05)")
-    a.add_argument(
-        "--rate", type=float, default=50_000, help="background messages per second (default 50,000; 0 = none)"
-    )
-    a.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
-
-    k = sub.add_parser("suite", help="run a declarative benchmark suite (bench/suites/*.toml)")
-    k.add_argument("file", help="suite file, e.g. bench/suites/benchmarks.toml")
-    k.add_argument("--out", help="folder for results (default ./bench/results)")
-    k.add_argument("--only", action="append", help="run only the case with this name (repeatable)")
-    c = sub.add_parser("compression", help="raw bytes in / bytes on disk (indexes included), loghub and synthetic")
-    c.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000; 0 = none)")
-    c.add_argument("--corpus", help="the shared corpus folder (default: found beside the checkout)")
-    c.add_argument("--zstd-level", type=int, help="flush parts' zstd level (default: the engine's storage.zstd_level)")
-    c.add_argument("--merge-zstd-level", type=int, help="merged parts' zstd level (default: the engine's)")
-    c.add_argument("--derive-fields", action="store_true", help="storage.derive_fields = true")
-    c.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
-    q = sub.add_parser("query", help="a fixed query suite over 10M rows (made once, then reused), medians")
-    q.add_argument("--rows", type=int, default=10_000_000, help="rows of data (default 10,000,000)")
-    q.add_argument("--data-dir", help="where the data is made and kept (default ./bench/data/query-ROWS)")
-    q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
-    q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
-    q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
-    a = sub.add_parser(
-        "alert-rules",
-        help="write N realistic alert rules (a rules file, see config/alerts.toml)",
-        description="The rules `bench ingest --alert-rules N` uses: regexes over kernel, sshd, "
-        "nginx, database, TLS, systemd, container and exception vocabulary; the "
-        "first four match about 3% of the synthetic traffic.",
-    )
-    a.add_argument("count", type=int, metavar="N", help="number of rules")
-    a.add_argument("--out", help="the file to write (default: standard output)")
-    a.add_argument("--seed", type=int, default=42, help="seed of the rule generator")
-
-
-def run_bench(args) -> int:
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark `args.bench` names; its exit code."""
     if args.bench == "ingest":
         from bench.ingest import run_ingest
 

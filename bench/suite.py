@@ -9,15 +9,17 @@ through the same argument parser as the command line, so defaults and checks are
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
 import tomllib
+from typing import Any
 
 from bench import report
 
 
-def case_argv(case: dict) -> list[str]:
+def case_argv(case: dict[str, Any]) -> list[str]:
     argv = ["bench", case["bench"]]
     for key, value in case.get("args", {}).items():
         flag = "--" + key.replace("_", "-")
@@ -33,8 +35,8 @@ def case_argv(case: dict) -> list[str]:
     return argv
 
 
-def run_suite(args) -> int:
-    from engine.cli import build_parser
+def run_suite(args: argparse.Namespace) -> int:
+    from bench.arguments import bench_parser
 
     with open(args.file, "rb") as f:
         suite = tomllib.load(f)
@@ -54,7 +56,7 @@ def run_suite(args) -> int:
             continue
         argv = case_argv(case) + ["--out", out]
         print(f"== {case['name']}: logjet {' '.join(argv)}", file=sys.stderr)
-        cargs = build_parser().parse_args(argv)
+        cargs = bench_parser().parse_args(argv[1:])  # argv[0] is "bench"
         if case["bench"] == "ingest":
             from bench.ingest import ingest
 
@@ -93,7 +95,7 @@ def run_suite(args) -> int:
     return code
 
 
-def machine_line(m: dict) -> str:
+def machine_line(m: dict[str, Any]) -> str:
     return (
         f"Machine: {m.get('cpu_model', m.get('machine'))}, {m['cpus']} CPUs "
         f"({m.get('sockets', '?')} socket, {m.get('cores_per_socket', '?')} cores/socket, "

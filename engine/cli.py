@@ -1,16 +1,25 @@
-"""The `logjet` command: serve, query, bench. Nothing else imports this module."""
+"""The `logjet` command: serve, query, and the commands other packages plug in (`logjet bench`).
+Nothing else imports this module."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from engine import __version__
 
+# Entry point group of plug-in commands: each entry point names a `register(commands)` that adds
+# its sub-parser to `commands` and sets `func`. The benchmark harness is one
+# (pyproject.toml: bench = "bench.cli:register"), so the engine never imports bench.
+COMMANDS_GROUP = "logjet.commands"
 
-def _serve_overrides(args) -> dict:
-    o = {}
+log = logging.getLogger("logjet")
+
+
+def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
+    o: dict[str, object] = {}
     if args.data_dir:
         o["data_dir"] = args.data_dir
     for flag, key in (
@@ -29,7 +38,7 @@ def _serve_overrides(args) -> dict:
     return o
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, load
     from engine.lifecycle.supervisor import serve
 
@@ -63,16 +72,10 @@ def cmd_serve(args) -> int:
     return serve(settings)
 
 
-def cmd_query(args) -> int:
+def cmd_query(args: argparse.Namespace) -> int:
     from engine.query.cli_query import run_query
 
     return run_query(args)
-
-
-def cmd_bench(args) -> int:
-    from bench.cli import run_bench
-
-    return run_bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,12 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("query", nargs="?", default="*", help="the query (default: everything)")
     q.set_defaults(func=cmd_query)
 
-    b = sub.add_parser("bench", help="benchmark harness", add_help=True)
-    from bench.cli import add_arguments
-
-    add_arguments(b)
-    b.set_defaults(func=cmd_bench)
+    add_plugin_commands(sub)
     return p
+
+
+def add_plugin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the commands installed under COMMANDS_GROUP, by name. One that does not load (its
+    package broken or half installed) is left out with a warning: `serve` and `query` must not
+    depend on it."""
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name):
+        try:
+            register = ep.load()
+            register(commands)
+        except Exception as exc:  # a plug-in's own failure, whatever it is
+            log.warning("command %r (%s) not available: %s: %s", ep.name, ep.value, type(exc).__name__, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

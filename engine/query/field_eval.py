@@ -1,4 +1,5 @@
-"""Binding a leaf (field + value test) to a part: one `Bound` per kind of field.
+"""The filter tree's leaf (`Leaf`: a field + value test) and binding it to a part: one `Bound`
+per kind of field.
 
 - Small domains are tested once per part, never per row: u8 columns (severity, facility) and
   `format` through a 256-entry table of the predicate over every possible value, dictionary
@@ -14,14 +15,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
-from engine.query.filters.base import FALSE, Bound, Predicate
+from engine.query.filters.base import FALSE, Bound, Filter, Predicate
 from engine.store.rows import FORMATS, NO_VALUE
+
+if TYPE_CHECKING:
+    from engine.query.scope import PartScope
 
 _U8_TEXT = [str(v).encode() for v in range(NO_VALUE)]
 _FORMAT_TEXT = [f.encode() for f in FORMATS] + [str(v).encode() for v in range(len(FORMATS), 256)]
+
+
+@dataclass(frozen=True)
+class Leaf(Filter):
+    """A field and the test of its value: the filter tree's leaf."""
+
+    field: Field
+    pred: Predicate
+
+    def bind(self, scope: PartScope) -> Bound:
+        return bind_leaf(self.field, self.pred, scope)
 
 
 def bind_leaf(field: Field, pred: Predicate, scope) -> Bound:

@@ -9,20 +9,16 @@ a tree of `Bound`s that prune blocks and then test rows.
 - `Bound.eval(blk, cand) -> bool[n]`: the rows of `cand` that match. It reads only candidate
   rows' values where it can, never changes `cand`, and returns a new array.
 
-Leaves are a field plus a `Predicate`, the value test (one module per kind of test:
-filters/word.py, filters/phrase.py, ...). A predicate says how to test a small set of values
-(dictionaries, enum names), many values held as spans (messages, field values), and numbers
-(timestamps); `field_eval` picks the right one for the field's kind. Filters and predicates
-are immutable and may be bound by several threads at once.
+Leaves (`field_eval.Leaf`) are a field plus a `Predicate`, the value test (one module per kind
+of test: filters/word.py, filters/phrase.py, ...). A predicate says how to test a small set of
+values (dictionaries, enum names), many values held as spans (messages, field values), and
+numbers (timestamps); `field_eval` picks the right one for the field's kind. Filters and
+predicates are immutable and may be bound by several threads at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-from engine.query.field_names import Field
 
 
 class Bound:
@@ -86,17 +82,6 @@ class Predicate:
         """(tokens, lowercased, that every matching message holds as whole tokens; whether
         holding the one token given is exactly a match), for the index's token bitmaps."""
         return [], False
-
-
-@dataclass(frozen=True)
-class Leaf(Filter):
-    field: Field
-    pred: Predicate
-
-    def bind(self, scope) -> Bound:
-        from engine.query.field_eval import bind_leaf
-
-        return bind_leaf(self.field, self.pred, scope)
 
 
 def values_mask(values: list[bytes], test) -> np.ndarray:

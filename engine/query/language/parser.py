@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from engine.query.errors import QueryError
 from engine.query.field_names import TIME, U8, Field, number_for_name, resolve
-from engine.query.filters.base import Filter, Leaf
+from engine.query.field_eval import Leaf
+from engine.query.filters.base import Filter
 from engine.query.filters.boolean import All, And, Not, Or
 from engine.query.filters.exists import Exists
 from engine.query.filters.phrase import Phrase

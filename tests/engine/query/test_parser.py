@@ -8,7 +8,7 @@ import pytest
 
 from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery
-from engine.query.filters.base import Leaf
+from engine.query.field_eval import Leaf
 from engine.query.filters.boolean import All, And, Not, Or
 from engine.query.filters.exists import Exists
 from engine.query.filters.phrase import Phrase
