@@ -43,7 +43,7 @@ class AlertService:
     def __init__(self, settings, spec, shm, external_url: str):
         self.shm = shm
         self.snapshot_path = shm.dir.alert_rules
-        self.rings = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
+        self.rings = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         m = shm.metrics
         self._outcomes: dict[tuple[str, str], object] = {}
         self.notifiers = Notifiers({}, self._on_outcome)

@@ -50,7 +50,7 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Appli
     app.add_routes(metrics_route.routes(collector))
     # Query routes observe into this; created here so the series exists before the first query.
     app[QUERY_DURATION] = shm.metrics.histogram("query_duration_seconds")
-    producers = [RingProducer(shm.dir.ring(name)) for name in spec.outputs]
+    producers = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     app.add_routes(
         ingest.routes(
             ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes)

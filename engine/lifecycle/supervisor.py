@@ -10,7 +10,9 @@ Supervision loop (signal handlers only queue, the loop acts): a worker that exit
 (`worker_restarts_total{role}`); one whose heartbeat is older than `heartbeat_timeout` gets
 SIGABRT, then SIGKILL, then a restart; a worker that exits with EXIT_BOOT_FAILURE, or restarts
 too often, stops the engine with a message rather than looping forever. SIGHUP reloads the alert
-rules and has the receivers re-read the TLS certificate and key.
+rules and has the receivers re-read the TLS certificate and key. The workers and rings come from
+`ring_plan`, the rules from `engine.alert.publish`; when to restart, abort, kill or stop waiting
+is decided by `policy`, on the times this loop reads.
 
 Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`; they ignore
 SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
@@ -24,22 +26,38 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import multiprocessing.process
 import os
 import signal
 import socket
 import sys
 import time
 from collections import deque
+from types import FrameType
+from typing import TextIO
 
-from engine.ipc import control
+import msgspec
+
+from engine.alert.publish import CompiledRules, RulesPublisher, compile_rules_file
+from engine.alert.rules import RulesError
 from engine.config import Settings
+from engine.ipc import control
 from engine.ipc.control import ControlTable
-from engine.metrics import MetricsFile
-from engine.worker.process import DRAIN_SIGNAL, EXIT_BOOT_FAILURE, EXIT_OK, WorkerSpec, boot
 from engine.ipc.ring import Ring
-from engine.ipc.shm import InstanceDir, alert_ring_name, column_ring_name, new_instance_id, raw_ring_name
+from engine.ipc.shm import InstanceDir, new_instance_id
+from engine.lifecycle.policy import (
+    RestartBudget,
+    StageDrain,
+    StaleEscalation,
+    exit_reason,
+    heartbeat_stale,
+    refuse_restart,
+)
+from engine.lifecycle.ring_plan import RingPlan, plan_rings
+from engine.metrics import MetricsFile, Value
 from engine.receive.listen_sockets import tcp_listener, udp_socket
 from engine.units import parse_duration_s, parse_hostport, parse_size
+from engine.worker.process import DRAIN_SIGNAL, EXIT_OK, WorkerSpec, boot
 
 log = logging.getLogger("logjet.supervise")
 
@@ -48,23 +66,33 @@ EXIT_START_FAILED = 3
 EXIT_WORKER_FAILED = 4
 
 DRAIN_ORDER = (("receiver", "api"), ("parser",), ("writer",))
-ALERT_RING_BYTES = 4 << 20  # alert counts: a few hundred bytes per batch that matched a rule
 TICK_S = 0.05
 
 
 class Worker:
     """The supervisor's record of one worker slot."""
 
-    def __init__(self, spec: WorkerSpec):
+    def __init__(self, spec: WorkerSpec, max_restarts_per_minute: int):
         self.spec = spec
-        self.process: multiprocessing.Process | None = None
+        self.process: multiprocessing.process.BaseProcess | None = None
         self.restarts = 0
-        self.restart_times: deque[float] = deque()
-        self.abort_sent_at = 0.0
+        self.restart_budget = RestartBudget(max_restarts_per_minute)
+        self.stale = StaleEscalation()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.exitcode is None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None and self.process.pid is not None, "asked of a worker never started"
+        return self.process.pid
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, out=sys.stdout):
+    """One `logjet serve` run: start, supervise, drain (see the module docstring)."""
+
+    def __init__(self, settings: Settings, out: TextIO = sys.stdout):
         self.settings = settings.resolved()
         self.out = out
         self.instance = new_instance_id()
@@ -77,9 +105,9 @@ class Supervisor:
         self._signals: deque[int] = deque()
         self.control: ControlTable | None = None
         self.metrics: MetricsFile | None = None
-        self._restart_counters: dict = {}
+        self.rules: RulesPublisher | None = None
+        self._restart_counters: dict[str, Value] = {}
         self._reload_requested = False
-        self._rules_generation = 0  # of the alert rules snapshot; bumped by each publish
 
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
@@ -100,56 +128,14 @@ class Supervisor:
                 raise StartError(f"cannot bind {key} {value}: {exc.strerror or exc}") from None
             self.ports[key] = sock.getsockname()[1]
 
-    def _plan(self) -> None:
-        s = self.settings
-        R, P = s.workers.receivers, s.workers.parsers
-        producers = [f"r{r}" for r in range(R)] + (["api"] if s.listen.http else [])
-        raw_rings = {(p, q): raw_ring_name(p, q) for p in producers for q in range(P)}
-        specs = []
-        common = dict(instance=self.instance, shm_root=os.path.dirname(self.dir.path), ports=self.ports)
-        specs.append(
-            WorkerSpec(role="writer", index=0, slot=0, inputs=tuple(column_ring_name(q) for q in range(P)), **common)
-        )
-        for q in range(P):
-            specs.append(
-                WorkerSpec(
-                    role="parser",
-                    index=q,
-                    slot=len(specs),
-                    inputs=tuple(raw_rings[(p, q)] for p in producers),
-                    outputs=(column_ring_name(q), alert_ring_name(q)),
-                    **common,
-                )
-            )
-        syslog_ports = {k: v for k, v in self.ports.items() if k != "http"}
-        for r in range(R):
-            specs.append(
-                WorkerSpec(
-                    role="receiver",
-                    index=r,
-                    slot=len(specs),
-                    outputs=tuple(raw_rings[(f"r{r}", q)] for q in range(P)),
-                    **{**common, "ports": syslog_ports},
-                )
-            )
-        if s.listen.http:
-            specs.append(
-                WorkerSpec(
-                    role="api",
-                    index=0,
-                    slot=len(specs),
-                    inputs=tuple(alert_ring_name(q) for q in range(P)),
-                    outputs=tuple(raw_rings[("api", q)] for q in range(P)),
-                    **common,
-                )
-            )
-        slots = tuple((sp.name, sp.slot) for sp in specs)
-        self.workers = [Worker(msgspec_replace(sp, all_slots=slots)) for sp in specs]
-        self.raw_rings = list(raw_rings.values())
-        self.col_rings = [column_ring_name(q) for q in range(P)]
-        self.alert_rings = [alert_ring_name(q) for q in range(P)]
+    def _plan(self) -> RingPlan:
+        shm_root = os.path.dirname(self.dir.path)
+        plan = plan_rings(self.settings, self.instance, shm_root, self.ports)
+        per_minute = self.settings.supervisor.max_restarts_per_minute
+        self.workers = [Worker(spec, per_minute) for spec in plan.workers]
+        return plan
 
-    def _create_shm(self) -> None:
+    def _create_shm(self, plan: RingPlan) -> None:
         self.dir.create()
         ControlTable.create(self.dir.control, len(self.workers))
         self.control = ControlTable(self.dir.control)
@@ -157,18 +143,16 @@ class Supervisor:
             json.dump([{"name": w.spec.name, "role": w.spec.role, "slot": w.spec.slot} for w in self.workers], f)
         raw_bytes = parse_size(self.settings.rings.raw_ring_bytes)
         col_bytes = parse_size(self.settings.rings.column_ring_bytes)
-        for name in self.raw_rings:
-            Ring.create(self.dir.ring(name), raw_bytes)
-        for name in self.col_rings:
-            Ring.create(self.dir.ring(name), col_bytes)
-        for name in self.alert_rings:
-            Ring.create(self.dir.ring(name), ALERT_RING_BYTES)
+        for name, size in plan.ring_bytes(raw_bytes, col_bytes).items():
+            Ring.create(self.dir.ring(name), size)
         self.metrics = MetricsFile(self.dir.metrics("supervisor"))
+        self.rules = RulesPublisher(self.dir.alert_rules, self.metrics)
         for role in ("receiver", "parser", "writer", "api"):
             self._restart_counters[role] = self.metrics.counter("worker_restarts_total", role=role)
 
     def _spawn(self, w: Worker) -> None:
-        spec = msgspec_replace(w.spec, restarts=w.restarts)
+        assert self.control is not None, "spawned after _create_shm"
+        spec = msgspec.structs.replace(w.spec, restarts=w.restarts)
         slot = self.control.slots[spec.slot]
         slot["state"] = control.STARTING
         slot["heartbeat_ns"] = time.time_ns()
@@ -178,7 +162,7 @@ class Supervisor:
         proc.start()
         slot["pid"] = proc.pid
         w.process = proc
-        w.abort_sent_at = 0.0
+        w.stale.reset()
 
     def start(self) -> None:
         """Bring everything up and print the ports line. Raises StartError."""
@@ -186,18 +170,18 @@ class Supervisor:
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
         self._check_tls()
         self._reserve_ports()
-        self._plan()
-        self._create_shm()
-        self._publish_rules(*rules)
+        self._create_shm(self._plan())
+        self._publish_rules(rules)
         for w in self.workers:
             self._spawn(w)
+        assert self.control is not None
         deadline = time.monotonic() + parse_duration_s(self.settings.supervisor.start_timeout)
         while True:
             states = self.control.slots["state"]
             if all(states[w.spec.slot] == control.READY for w in self.workers):
                 break
             for w in self.workers:
-                code = w.process.exitcode
+                code = w.process.exitcode if w.process is not None else None
                 if code is not None:
                     raise StartError(f"{w.spec.name} exited during start-up (exit code {code}); see its log above")
             if time.monotonic() > deadline:
@@ -232,46 +216,21 @@ class Supervisor:
         if not self.settings.listen.syslog_tls:
             return
         for w in self.workers:
-            if w.spec.role == "receiver" and w.process is not None and w.process.exitcode is None:
-                _kill(w.process.pid, signal.SIGHUP)
+            if w.spec.role == "receiver" and w.running:
+                _kill(w.pid, signal.SIGHUP)
         log.info("SIGHUP: receivers told to reload the TLS certificate")
 
     # --- alert rules --------------------------------------------------------------------------
-    def _load_rules(self):
-        """(rule set, compiled database) of the configured rules file. Raises StartError."""
-        from engine.alert.rules import EMPTY, RulesError, load_rules
-        from engine.alert.snapshot import compiled_database
-
-        path = self.settings.alerts.rules_file
-        if not path:
-            return EMPTY, b"", ""
-        path = os.path.abspath(path)
-        t0 = time.monotonic()
+    def _load_rules(self) -> CompiledRules:
+        """The configured rules, compiled. Raises StartError."""
         try:
-            rs = load_rules(path)
-            db = compiled_database(rs, self.settings.data_dir)
+            return compile_rules_file(self.settings)
         except RulesError as exc:
             raise StartError(f"alert rules refused: {exc}") from None
-        log.info(
-            "alert rules: %d from %s (%d patterns, ready in %.1f s)",
-            len(rs.rules),
-            path,
-            len(rs.pattern_rules),
-            time.monotonic() - t0,
-        )
-        if not self.settings.listen.http:
-            log.warning(
-                "alert rules mark rows (alert:NAME) but nothing fires: the evaluator runs in "
-                "the HTTP API process, and listen.http is off"
-            )
-        return rs, db, path
 
-    def _publish_rules(self, rs, db: bytes, path: str) -> None:
-        from engine.alert.snapshot import Snapshot, write
-
-        self._rules_generation += 1
-        write(self.dir.alert_rules, Snapshot(self._rules_generation, rs.source, path, db))
-        self.metrics.gauge("alert_rules").set(len(rs.rules))
+    def _publish_rules(self, rules: CompiledRules) -> None:
+        assert self.rules is not None, "published after _create_shm"
+        self.rules.publish(rules)
 
     def reload_rules(self) -> bool:
         """SIGHUP: check the rules file again; if it is good, publish it and tell the parsers and
@@ -285,18 +244,19 @@ class Supervisor:
         except StartError as exc:
             log.error("SIGHUP: %s; keeping the rules in force", exc)
             return False
-        self._publish_rules(*rules)
+        self._publish_rules(rules)
         for w in self.workers:
-            if w.spec.role in ("parser", "api") and w.process is not None and w.process.exitcode is None:
-                _kill(w.process.pid, signal.SIGHUP)
-        log.info("SIGHUP: alert rules reloaded (generation %d)", self._rules_generation)
+            if w.spec.role in ("parser", "api") and w.running:
+                _kill(w.pid, signal.SIGHUP)
+        assert self.rules is not None
+        log.info("SIGHUP: alert rules reloaded (generation %d)", self.rules.generation)
         return True
 
     # --- supervision --------------------------------------------------------------------------
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals.append(signum)  # only queue: the loop acts
 
-    def _on_hup(self, signum, frame) -> None:
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload_requested = True
 
     def install_signals(self) -> None:
@@ -314,49 +274,48 @@ class Supervisor:
                 self._reload_requested = False
                 self.reload_rules()
                 self.reload_tls()
-            now_ns = time.time_ns()
-            for w in self.workers:
-                code = w.process.exitcode
-                if code is not None:
-                    failure = self._reap(w, code)
-                    if failure:
-                        break
-                    continue
-                slot = self.control.slots[w.spec.slot]
-                if slot["state"] == control.READY and now_ns - slot["heartbeat_ns"] > timeout_ns:
-                    self._murder(w)
+            failure = self._check_workers(time.time_ns(), time.monotonic(), timeout_ns)
         if failure:
             log.error("%s", failure)
         code = self.drain()
         return EXIT_WORKER_FAILED if failure else code
 
-    def _reap(self, w: Worker, code: int) -> str | None:
+    def _check_workers(self, now_ns: int, now: float, heartbeat_timeout_ns: float) -> str | None:
+        """One look at every worker: restart the dead, put down the stale. A message when the
+        engine must stop instead."""
+        assert self.control is not None
+        for w in self.workers:
+            code = w.process.exitcode if w.process is not None else None
+            if code is not None:
+                failure = self._reap(w, code, now)
+                if failure:
+                    return failure
+                continue
+            slot = self.control.slots[w.spec.slot]
+            if heartbeat_stale(int(slot["state"]), int(slot["heartbeat_ns"]), now_ns, heartbeat_timeout_ns):
+                self._put_down(w, now)
+        return None
+
+    def _reap(self, w: Worker, code: int, now: float) -> str | None:
         """A worker exited while it should be running: restart it, or say why not."""
-        why = f"exit code {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
-        if code == EXIT_BOOT_FAILURE:
-            return f"{w.spec.name} cannot start ({why}); stopping"
-        now = time.monotonic()
-        w.restart_times.append(now)
-        while w.restart_times and now - w.restart_times[0] > 60:
-            w.restart_times.popleft()
-        if len(w.restart_times) > self.settings.supervisor.max_restarts_per_minute:
-            return f"{w.spec.name} died {len(w.restart_times)} times in a minute ({why}); stopping"
-        log.warning("%s (pid %s) died (%s); restarting it", w.spec.name, w.process.pid, why)
+        failure = refuse_restart(w.spec.name, code, w.restart_budget, now)
+        if failure:
+            return failure
+        assert w.process is not None
+        log.warning("%s (pid %s) died (%s); restarting it", w.spec.name, w.process.pid, exit_reason(code))
         w.process.close()
         w.restarts += 1
         self._restart_counters[w.spec.role].inc()
         self._spawn(w)
         return None
 
-    def _murder(self, w: Worker) -> None:
+    def _put_down(self, w: Worker, now: float) -> None:
         """A stale heartbeat: SIGABRT (a traceback from faulthandler if enabled), then SIGKILL."""
-        now = time.monotonic()
-        if not w.abort_sent_at:
-            log.warning("%s (pid %s) missed its heartbeat; aborting it", w.spec.name, w.process.pid)
-            w.abort_sent_at = now
-            _kill(w.process.pid, signal.SIGABRT)
-        elif now - w.abort_sent_at > 5:
-            _kill(w.process.pid, signal.SIGKILL)
+        sig = w.stale.signal_due(now)
+        if sig == signal.SIGABRT:
+            log.warning("%s (pid %s) missed its heartbeat; aborting it", w.spec.name, w.pid)
+        if sig is not None:
+            _kill(w.pid, sig)
 
     # --- shutdown -----------------------------------------------------------------------------
     def drain(self) -> int:
@@ -367,34 +326,41 @@ class Supervisor:
         for roles in DRAIN_ORDER:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]
             for w in stage:
-                if w.process.exitcode is None:
-                    _kill(w.process.pid, DRAIN_SIGNAL)
-            deadline = time.monotonic() + timeout
-            while any(w.process.exitcode is None for w in stage):
-                hurry = len(self._signals) > n_signals
-                if time.monotonic() > deadline or hurry:
-                    for w in stage:
-                        if w.process.exitcode is None:
-                            log.error("%s did not stop in time; killing it", w.spec.name)
-                            _kill(w.process.pid, signal.SIGKILL)
-                            clean = False
-                    for w in stage:
-                        w.process.join(5)
+                if w.running:
+                    _kill(w.pid, DRAIN_SIGNAL)
+            wait = StageDrain(time.monotonic(), timeout, n_signals)
+            while any(w.running for w in stage):
+                if wait.must_kill(time.monotonic(), len(self._signals)):
+                    clean = self._kill_stage(stage) and clean
                     break
                 time.sleep(TICK_S)
             for w in stage:
-                if w.process.exitcode not in (EXIT_OK, None):
+                if w.process is not None and w.process.exitcode not in (EXIT_OK, None):
                     clean = False
         self.close()
         return 0 if clean else EXIT_WORKER_FAILED
 
+    def _kill_stage(self, stage: list[Worker]) -> bool:
+        """SIGKILL the stage's workers still running, and wait for them; False when any was."""
+        clean = True
+        for w in stage:
+            if w.running:
+                log.error("%s did not stop in time; killing it", w.spec.name)
+                _kill(w.pid, signal.SIGKILL)
+                clean = False
+        for w in stage:
+            if w.process is not None:
+                w.process.join(5)
+        return clean
+
     def close(self) -> None:
+        """Release the ports, SIGKILL any worker left, remove the shared memory."""
         for sock in self._reserved + self._udp_reserved:
             sock.close()
         self._reserved, self._udp_reserved = [], []
         for w in self.workers:
             if w.process is not None and w.process.exitcode is None:
-                _kill(w.process.pid, signal.SIGKILL)
+                _kill(w.pid, signal.SIGKILL)
                 w.process.join(5)
         try:
             if self.control is not None:
@@ -413,12 +379,6 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def msgspec_replace(spec: WorkerSpec, **changes) -> WorkerSpec:
-    import msgspec
-
-    return msgspec.structs.replace(spec, **changes)
 
 
 def serve(settings: Settings) -> int:

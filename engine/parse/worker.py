@@ -32,9 +32,9 @@ class Parser:
     def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm):
         self.spec = spec
         self.shm = shm
-        self.inputs = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
-        self.output = RingProducer(shm.dir.ring(spec.outputs[0]))
-        alert_ring = RingProducer(shm.dir.ring(spec.outputs[1])) if len(spec.outputs) > 1 else None
+        self.inputs = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
+        self.output = RingProducer(shm.dir.ring(spec.column_ring))
+        alert_ring = RingProducer(shm.dir.ring(spec.alert_ring)) if spec.alert_ring else None
         self.alerts = IngestAlerts(shm.dir.alert_rules, shm.metrics, alert_ring)
         self.alerts.load()
         self.parser = BatchParser(settings.parse, self.alerts)
@@ -86,7 +86,7 @@ class Parser:
             if rec is None:
                 continue
             if rec.kind == KIND_RAW:
-                self._handle(self.spec.inputs[i], rec)
+                self._handle(self.spec.input_rings[i], rec)
             ring.release(rec.end_pos)
             done += 1
         self._next = (self._next + 1) % max(1, count)

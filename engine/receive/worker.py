@@ -263,7 +263,7 @@ class Receiver:
 
 async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     shm = WorkerShm(spec)
-    rings = [RingProducer(shm.dir.ring(name)) for name in spec.outputs]
+    rings = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     receiver = Receiver(settings, spec, shm, rings)
     loop = asyncio.get_running_loop()
     max_len = settings.ingest.max_message_bytes

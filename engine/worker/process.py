@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from types import FrameType
 
 import msgspec
 
@@ -35,7 +36,8 @@ ROLE_MODULES = {
 
 
 class WorkerSpec(msgspec.Struct, frozen=True):
-    """Who a worker is and which shared memory it uses; set by the supervisor."""
+    """Who a worker is and which shared memory it uses; set by the supervisor
+    (`engine.lifecycle.ring_plan`). Rings are named as in `engine.ipc.shm`."""
 
     role: str
     index: int
@@ -43,8 +45,12 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     instance: str
     shm_root: str
     ports: dict[str, int]
-    inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
+    # The rings it consumes: the writer every column ring, a parser one raw ring per producer,
+    # the API every alert ring.
+    input_rings: tuple[str, ...] = ()
+    raw_rings: tuple[str, ...] = ()  # receivers and the API: the raw rings they fill, one per parser
+    column_ring: str = ""  # a parser: the ring of column batches to the writer
+    alert_ring: str = ""  # a parser: the ring of alert rule counts to the evaluator
     restarts: int = 0
     all_slots: tuple[tuple[str, int], ...] = ()  # (name, slot) of every worker, for the API
 
@@ -69,7 +75,7 @@ class StopFlag:
     """Set by DRAIN_SIGNAL; read by the worker loop. A second one means 'stop now'. Also notes
     SIGHUP (`reload`), which the loop clears once it has reloaded."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.stopping = False
         self.hurry = False
         self.reload = False
@@ -78,10 +84,10 @@ class StopFlag:
         signal.signal(DRAIN_SIGNAL, self._handle)
         signal.signal(signal.SIGHUP, self._reload)
 
-    def _reload(self, signum, frame) -> None:
+    def _reload(self, signum: int, frame: FrameType | None) -> None:
         self.reload = True
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:
             self.hurry = True
         self.stopping = True
@@ -101,7 +107,7 @@ def _watch_parent() -> None:
     orphan would otherwise run until someone finds it."""
     parent = os.getppid()
 
-    def watch():
+    def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_S)
         logging.getLogger("logjet").error("the supervisor (pid %d) is gone; draining", parent)

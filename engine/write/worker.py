@@ -51,8 +51,8 @@ class Writer:
         self.data_dir = settings.data_dir
         st = settings.storage
         self.flush_ns = parse_duration_ns(st.flush_interval)
-        self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.inputs]
-        self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.inputs]
+        self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
+        self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.input_rings]
         index_builder = _index_builder(settings)
         self.parts = PartWriter(
             self.data_dir,
@@ -86,7 +86,7 @@ class Writer:
         positions, max_seq = recover_positions(self.data_dir, self.spec.instance)
         self.parts.seq = max(self.parts.seq, max_seq)
         self.positions.update(positions)
-        for name in self.spec.inputs:
+        for name in self.spec.input_rings:
             if name in positions:
                 self.skip_until[name] = positions[name]
 
@@ -94,7 +94,7 @@ class Writer:
         """Read what the rings hold; returns records read."""
         got = 0
         for i, consumer in enumerate(self.consumers):
-            name = self.spec.inputs[i]
+            name = self.spec.input_rings[i]
             for _ in range(READS_PER_TURN):
                 rec = consumer.read()
                 if rec is None:

@@ -1,0 +1,42 @@
+"""The supervisor's drain rules on explicit clocks: each stage waits up to its timeout, a second
+stop signal cuts every wait short, and the stage order drains a ring's producer before its
+consumer."""
+
+from __future__ import annotations
+
+from engine.config import load
+from engine.lifecycle.policy import StageDrain
+from engine.lifecycle.ring_plan import plan_rings
+from engine.lifecycle.supervisor import DRAIN_ORDER
+
+
+def test_a_stage_waits_until_its_deadline() -> None:
+    wait = StageDrain(start=10.0, timeout_s=30.0, signals_at_drain_start=1)
+    assert not wait.must_kill(10.0, 1)
+    assert not wait.must_kill(40.0, 1)
+    assert wait.must_kill(40.001, 1)
+
+
+def test_another_signal_turns_the_drain_into_a_quick_stop() -> None:
+    wait = StageDrain(start=10.0, timeout_s=30.0, signals_at_drain_start=1)
+    assert wait.must_kill(10.5, 2)
+    # A later stage of the same drain: the signal came before it began, and it still hurries.
+    later = StageDrain(start=11.0, timeout_s=30.0, signals_at_drain_start=1)
+    assert later.must_kill(11.0, 2)
+
+
+def test_drain_order_empties_each_data_ring_before_its_consumer_stops() -> None:
+    settings = load(None, {"workers.receivers": 2, "workers.parsers": 2, "listen.http": "127.0.0.1:0"}).resolved()
+    plan = plan_rings(settings, "1-abcdef", "/dev/shm", {})
+    stage_of = {role: i for i, roles in enumerate(DRAIN_ORDER) for role in roles}
+    assert set(stage_of) == {spec.role for spec in plan.workers}
+    produced_by = {}
+    for spec in plan.workers:
+        for name in (*spec.raw_rings, spec.column_ring):
+            if name:
+                produced_by[name] = spec
+    for consumer in plan.workers:
+        for name in consumer.input_rings:
+            if name in plan.alert_rings:
+                continue  # alert counts flow back to the API, which stops taking data first
+            assert stage_of[produced_by[name].role] < stage_of[consumer.role], name
