@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Callable
 
 from engine import __version__
 
 
-def _serve_overrides(args) -> dict:
-    o = {}
+def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
+    o: dict[str, object] = {}
     if args.data_dir:
         o["data_dir"] = args.data_dir
     for flag, key in (
@@ -29,7 +30,7 @@ def _serve_overrides(args) -> dict:
     return o
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, load
     from engine.lifecycle.supervisor import serve
 
@@ -63,13 +64,13 @@ def cmd_serve(args) -> int:
     return serve(settings)
 
 
-def cmd_query(args) -> int:
+def cmd_query(args: argparse.Namespace) -> int:
     from engine.query.cli_query import run_query
 
     return run_query(args)
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from bench.cli import run_bench
 
     return run_bench(args)
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        command: Callable[[argparse.Namespace], int] = args.func  # set by the subcommand's parser
+        return command(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
