@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from importlib.metadata import entry_points
+from typing import Callable
 
 from engine import __version__
 
@@ -149,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.func(args)
-        return code
+        command: Callable[[argparse.Namespace], int] = args.func  # set by the subcommand's parser
+        return command(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

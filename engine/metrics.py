@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import mmap
 import os
-from typing import Iterable
+from typing import Iterable, Iterator, TypedDict
 
 import numpy as np
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 MAGIC = b"LJMETR\x00\x01"
 HEADER_BYTES = 64
@@ -96,9 +96,17 @@ def _key(name: str, labels: dict[str, str]) -> bytes:
     return key
 
 
-def _parse_key(key: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
+Labels = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name
+
+
+def _label(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    return name, value
+
+
+def _parse_key(key: bytes) -> tuple[str, Labels]:
     name, *labels = key.decode().split("|")
-    return name, tuple(tuple(lab.split("=", 1)) for lab in labels)  # type: ignore[misc]
+    return name, tuple(_label(lab) for lab in labels)
 
 
 class Value:
@@ -181,7 +189,7 @@ class MetricsFile:
         return Histogram(self, name, buckets, labels)
 
 
-def _map(path: str):
+def _map(path: str) -> tuple[mmap.mmap, np.ndarray, np.ndarray]:
     fd = os.open(path, os.O_RDWR)
     try:
         mm = mmap.mmap(fd, os.fstat(fd).st_size)
@@ -195,9 +203,9 @@ def _map(path: str):
     return mm, count, entries
 
 
-def read_all(paths: Iterable[str]) -> dict[tuple[str, tuple], float]:
+def read_all(paths: Iterable[str]) -> dict[tuple[str, Labels], float]:
     """Sum every metrics file: {(name, labels): value}. Damaged or vanished files are skipped."""
-    totals: dict[tuple[str, tuple], float] = {}
+    totals: dict[tuple[str, Labels], float] = {}
     for path in paths:
         try:
             mm, count, entries = _map(path)
@@ -214,10 +222,15 @@ def read_all(paths: Iterable[str]) -> dict[tuple[str, tuple], float]:
     return totals
 
 
-def families(samples: dict[tuple[str, tuple], float]):
+class _HistogramSeries(TypedDict):
+    buckets: dict[str, float]  # by upper bound as written in `le`; counts per bucket, not cumulative
+    sum: float
+
+
+def families(samples: dict[tuple[str, Labels], float]) -> Iterator[Metric]:
     """Turn merged samples into prometheus-client metric families (all names prefixed)."""
-    by_name: dict[str, dict[tuple, float]] = {}
-    hist: dict[str, dict[tuple, dict]] = {}
+    by_name: dict[str, dict[Labels, float]] = {}
+    hist: dict[str, dict[Labels, _HistogramSeries]] = {}
     for (name, labels), value in samples.items():
         for suffix in ("_bucket", "_sum", "_count"):
             base = name[: -len(suffix)]
@@ -236,17 +249,18 @@ def families(samples: dict[tuple[str, tuple], float]):
         label_names = sorted({k for labels in series for k, _ in labels})
         cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
         fam_name = PREFIX + (name[: -len("_total")] if kind == "counter" else name)
-        fam = cls(fam_name, help_text, labels=label_names)
+        family = cls(fam_name, help_text, labels=label_names)
         for labels, value in sorted(series.items()):
             d = dict(labels)
-            fam.add_metric([d.get(k, "") for k in label_names], value)
-        yield fam
-    for name, series in sorted(hist.items()):
-        label_names = sorted({k for labels in series for k, _ in labels})
+            family.add_metric([d.get(k, "") for k in label_names], value)
+        yield family
+    for name, histograms in sorted(hist.items()):
+        label_names = sorted({k for labels in histograms for k, _ in labels})
         fam = HistogramMetricFamily(PREFIX + name, CATALOG[name][1], labels=label_names)
-        for labels, entry in sorted(series.items()):
+        for labels, entry in sorted(histograms.items()):
             bounds = sorted(entry["buckets"].items(), key=lambda kv: float(kv[0]))
-            cumulative, running = [], 0.0
+            cumulative: list[tuple[str, float]] = []
+            running = 0.0
             for le, count in bounds:
                 running += count
                 cumulative.append((le, running))

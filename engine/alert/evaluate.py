@@ -23,10 +23,16 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from engine.alert.model import Alert
+from engine.alert.model import Alert, CountsRecord
 from engine.alert.rules import EMPTY, Rule, RuleSet
 from engine.units import parse_duration_ns
+
+if TYPE_CHECKING:
+    from engine.alert.notify import Notifiers
+    from engine.alert.silences import Silences
+    from engine.metrics import MetricsFile, Value
 
 log = logging.getLogger("logjet.alert")
 BUCKETS_PER_WINDOW = 600
@@ -44,7 +50,7 @@ def _rfc3339(ns: int) -> str:
 def render_template(text: str, labels: dict[str, str], value: float) -> str:
     """Prometheus-style `{{ $labels.host }}` and `{{ $value }}` in annotations and labels."""
 
-    def sub(m):
+    def sub(m: re.Match[str]) -> str:
         if m.group(1) == "value":
             return str(int(value)) if float(value).is_integer() else f"{value:g}"
         return labels.get(m.group(2), "")
@@ -57,6 +63,23 @@ def fingerprint(labels: dict[str, str]) -> str:
     for k in sorted(labels):
         h.update(k.encode() + b"\xff" + labels[k].encode() + b"\xff")
     return h.hexdigest()[:16]
+
+
+GroupKey = tuple[str, ...]  # a rule's group_by values as text ("" where a row has none)
+
+
+class AlertState(TypedDict):
+    """One alert as `GET /api/v1/alerts` lists it."""
+
+    rule: str
+    state: Literal["firing", "suppressed", "pending"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    startsAt: str
+    value: float
+    fingerprint: str
+    silencedBy: list[str]
+    generatorURL: str
 
 
 @dataclass
@@ -81,7 +104,7 @@ class Window:
 
 @dataclass
 class Group:
-    key: tuple[str, ...]
+    key: GroupKey
     window: Window
     last_seen_ns: int = 0  # receive time of the last match (absence rules: or rule start)
     last_recv_ns: int = 0  # receive time of the newest batch counted, for fire latency
@@ -97,10 +120,10 @@ class Group:
 class RuleState:
     rule: Rule
     loaded_ns: int
-    groups: dict[tuple, Group] = field(default_factory=dict)
+    groups: dict[GroupKey, Group] = field(default_factory=dict)
     dropped_groups: int = 0
 
-    def group(self, key: tuple, now_ns: int) -> Group:
+    def group(self, key: GroupKey, now_ns: int) -> Group:
         g = self.groups.get(key)
         if g is None:
             bucket = max(10**9, self.rule.window_ns // BUCKETS_PER_WINDOW)
@@ -109,7 +132,13 @@ class RuleState:
 
 
 class Evaluator:
-    def __init__(self, notifiers, silences, metrics=None, external_url: str = ""):
+    def __init__(
+        self,
+        notifiers: Notifiers,
+        silences: Silences | None,
+        metrics: MetricsFile | None = None,
+        external_url: str = "",
+    ):
         self.notifiers = notifiers
         self.silences = silences
         self.metrics = metrics
@@ -118,8 +147,8 @@ class Evaluator:
         self.states: dict[str, RuleState] = {}
         self.repeat_ns = parse_duration_ns("4h")
         self.resend_ns = parse_duration_ns("1m")
-        self._firing_gauges: dict[str, object] = {}
-        self._dropped: dict[str, object] = {}
+        self._firing_gauges: dict[str, Value | Literal[False]] = {}  # False: cannot be exported
+        self._dropped: dict[str, Value] = {}
         self._latency = metrics.histogram("alert_fire_latency_seconds") if metrics is not None else None
 
     # --- rules --------------------------------------------------------------------------------
@@ -155,15 +184,15 @@ class Evaluator:
         return st
 
     # --- counts -------------------------------------------------------------------------------
-    def add_counts(self, record: list) -> None:
-        """One parser record: [recv_ns, [[rule, digest, groups, counts], ...]]."""
+    def add_counts(self, record: CountsRecord) -> None:
+        """One parser record: (recv_ns, [(rule, digest, groups, counts), ...])."""
         recv_ns, entries = record
         for name, digest, groups, counts in entries:
             st = self.states.get(name)
             if st is None or st.rule.digest != digest:
                 continue  # counted under rules that have since changed
-            for key, n in zip(groups, counts):
-                key = tuple(key)
+            for values, n in zip(groups, counts):
+                key = tuple(values)
                 if key not in st.groups and len(st.groups) >= MAX_GROUPS_PER_RULE:
                     self._drop_group(st, n)
                     continue
@@ -289,18 +318,20 @@ class Evaluator:
             m.set(n)
 
     # --- reading ------------------------------------------------------------------------------
-    def firing(self, now_ns: int | None = None) -> list[dict]:
+    def firing(self, now_ns: int | None = None) -> list[AlertState]:
         """Alerts for `GET /api/v1/alerts`: firing, suppressed (silenced) or pending (waiting out
         the rule's `for`)."""
         now = now_ns or time.time_ns()
-        out = []
+        out: list[AlertState] = []
         for st in self.states.values():
             for g in st.groups.values():
                 if not g.firing and not g.pending_ns:
                     continue
                 a = self.alert(st.rule, g, now)
                 silenced = self.silences.matching(a.labels, now) if self.silences else []
-                state = "pending" if not g.firing else "suppressed" if silenced else "firing"
+                state: Literal["firing", "suppressed", "pending"] = (
+                    "pending" if not g.firing else "suppressed" if silenced else "firing"
+                )
                 out.append(
                     {
                         "rule": a.rule,
@@ -317,10 +348,10 @@ class Evaluator:
         out.sort(key=lambda a: (a["rule"], a["fingerprint"]))
         return out
 
-    def rules_json(self, now_ns: int | None = None) -> list[dict]:
+    def rules_json(self, now_ns: int | None = None) -> list[dict[str, object]]:
         """Every rule with its window counts, for `GET /api/v1/rules`."""
         now = now_ns or time.time_ns()
-        out = []
+        out: list[dict[str, object]] = []
         for st in self.states.values():
             r = st.rule
             out.append(

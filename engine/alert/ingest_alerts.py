@@ -14,18 +14,26 @@ full ring (evaluator gone) drops the record and counts it: alerts must never hol
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Callable, Literal
 
-import msgspec
 import numpy as np
 
 from engine.alert import snapshot
+from engine.alert.model import CountsRecord, RuleCounts, encode_counts
 from engine.alert.rules import EMPTY, Rule, RuleSet
 from engine.ipc.batch import KIND_ALERT_COUNTS
+from engine.query.block import Block, RowsBlock
 from engine.query.field_names import DICT
+from engine.query.filters.base import Filter
 from engine.query.grouping import Grouper
 from engine.query.scope import RowsScope
 from engine.store.rows import DICT_COLUMNS, KV_ALERT, Rows
 from native_kernels.gather import csr_append, take_spans
+
+if TYPE_CHECKING:
+    from engine.ipc.ring import RingProducer
+    from engine.metrics import MetricsFile, Value
+    from native_kernels.patterns import Matches, PatternMatcher
 
 log = logging.getLogger("logjet.alert")
 
@@ -33,19 +41,19 @@ log = logging.getLogger("logjet.alert")
 class IngestAlerts:
     """One parser's view of the rules: reloads on request, matches batches."""
 
-    def __init__(self, snapshot_path: str, metrics, ring=None):
+    def __init__(self, snapshot_path: str, metrics: MetricsFile | None, ring: RingProducer | None = None):
         self.path = snapshot_path
         self.metrics = metrics
         self.ring = ring
         self.generation = -1
         self.rules: RuleSet = EMPTY
-        self.matcher = None
+        self.matcher: PatternMatcher | None = None
         self._pattern_rules: list[Rule] = []
-        self._query_rules: list[Rule] = []
+        self._query_rules: list[tuple[Rule, Filter]] = []  # with the filter of each
         # Whether filters or groups read rows' values (then the parser keeps its dictionaries'
         # values); fixed per rule set, so worked out at load, not per batch over every rule.
         self.needs_values = False
-        self._m_matches: dict[str, object] = {}
+        self._m_matches: dict[str, Value | Literal[False]] = {}  # False: cannot be exported
         self.m_dropped = metrics.counter("alert_count_records_dropped_total", reason="ring_full") if metrics else None
 
     @property
@@ -67,7 +75,7 @@ class IngestAlerts:
         self.rules = rules
         self.generation = generation
         self._pattern_rules = rules.pattern_rules
-        self._query_rules = [r for r in rules.rules if r.filter is not None]
+        self._query_rules = [(r, r.filter) for r in rules.rules if r.filter is not None]
         self.needs_values = any(r.filter or r.where or r.group_fields for r in rules.rules)
         if rules.rules:
             log.info(
@@ -78,22 +86,29 @@ class IngestAlerts:
             )
         return True
 
-    def patterns(self, msg_off: np.ndarray, msg_data: np.ndarray):
+    def patterns(self, msg_off: np.ndarray, msg_data: np.ndarray) -> Matches | None:
         """Pattern matches of the batch's messages (before fields are built)."""
         if self.matcher is None:
             return None
         return self.matcher.match(msg_off, msg_data)
 
-    def finish(self, arrays: dict, dicts: dict[str, list[bytes]] | None, alert_key: int, hits, recv_ns: int) -> None:
+    def finish(
+        self,
+        arrays: dict[str, np.ndarray],
+        dicts: dict[str, list[bytes]] | None,
+        alert_key: int,
+        hits: Matches | None,
+        recv_ns: int,
+    ) -> None:
         """Apply `where`/`query` filters, add the alert pairs to `arrays` and send the counts."""
         n = len(arrays["time"])
-        scope = None
+        rows_block: RowsBlock | None = None
 
-        def block():
-            nonlocal scope
-            if scope is None:
-                scope = RowsScope(_rows(arrays, dicts)).block(0)
-            return scope
+        def block() -> RowsBlock:  # the batch as one block, built when a filter or group needs it
+            nonlocal rows_block
+            if rows_block is None:
+                rows_block = RowsScope(_rows(arrays, dicts)).block(0)
+            return rows_block
 
         matched: list[tuple[Rule, np.ndarray]] = []
         if hits is not None and len(hits.rows):
@@ -107,21 +122,21 @@ class IngestAlerts:
                     idx = _filtered(rule.where, block(), idx, n)
                 if len(idx):
                     matched.append((rule, idx))
-        for rule in self._query_rules:
+        for rule, flt in self._query_rules:
             blk = block()
-            idx = _filtered(rule.filter, blk, None, n)
+            idx = _filtered(flt, blk, None, n)
             if rule.where is not None and len(idx):
                 idx = _filtered(rule.where, blk, idx, n)
             if len(idx):
                 matched.append((rule, idx))
         if not matched:
             return
-        counts = []
+        counts: list[RuleCounts] = []
         for rule, idx in matched:
-            counts.append([rule.name, rule.digest, *_groups(rule, idx, arrays, dicts, block)])
+            counts.append((rule.name, rule.digest, *_groups(rule, idx, arrays, dicts, block)))
             self._count(rule.name, len(idx))
         _add_pairs(arrays, alert_key, matched)
-        self._send([recv_ns, counts])
+        self._send((recv_ns, counts))
 
     def _count(self, name: str, n: int) -> None:
         m = self._m_matches.get(name)
@@ -134,17 +149,23 @@ class IngestAlerts:
         if m:
             m.inc(n)
 
-    def _send(self, record: list) -> None:
+    def _send(self, record: CountsRecord) -> None:
         if self.ring is None:
             return
-        if not self.ring.try_write(KIND_ALERT_COUNTS, msgspec.msgpack.encode(record)):
+        if not self.ring.try_write(KIND_ALERT_COUNTS, encode_counts(record)) and self.m_dropped is not None:
             self.m_dropped.inc()
 
 
-def _groups(rule: Rule, idx: np.ndarray, arrays: dict, dicts, block) -> list:
-    """[group keys, counts] of the rows `idx`: a key is the list of the group_by values as text."""
+def _groups(
+    rule: Rule,
+    idx: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    dicts: dict[str, list[bytes]] | None,
+    block: Callable[[], Block],
+) -> tuple[list[list[str]], list[int]]:
+    """(group keys, counts) of the rows `idx`: a key is the list of the group_by values as text."""
     if not rule.group_fields:
-        return [[[]], [len(idx)]]
+        return [[]], [len(idx)]
     if all(f.kind == DICT for f in rule.group_fields) and dicts is not None:
         # Dictionary columns (host, app, ...): group on the batch's ids, no query machinery.
         tables = [dicts[f.name] for f in rule.group_fields]
@@ -156,17 +177,17 @@ def _groups(rule: Rule, idx: np.ndarray, arrays: dict, dicts, block) -> list:
             uniq, counts = np.unique(ids, axis=0, return_counts=True)
             rows = uniq.tolist()
         keys = [["" if v == 0 else t[v - 1].decode("utf-8", "replace") for v, t in zip(row, tables)] for row in rows]
-        return [keys, counts.tolist()]
+        return keys, counts.tolist()
     g = Grouper(list(rule.group_fields))
     groups, counts = g.counts(block(), idx)
     keys = []
     for gid in groups.tolist():
         key = g.key(gid)
         keys.append(["" if key.get(f.name) is None else str(key.get(f.name)) for f in rule.group_fields])
-    return [keys, counts.tolist()]
+    return keys, counts.tolist()
 
 
-def _filtered(flt, blk, idx: np.ndarray | None, n: int) -> np.ndarray:
+def _filtered(flt: Filter, blk: Block, idx: np.ndarray | None, n: int) -> np.ndarray:
     bound = flt.bind(blk.scope)
     if bound.const is False:
         return np.empty(0, np.int64)
@@ -180,7 +201,7 @@ def _filtered(flt, blk, idx: np.ndarray | None, n: int) -> np.ndarray:
     return np.flatnonzero(bound.eval(blk, cand))
 
 
-def _rows(a: dict, dicts: dict[str, list[bytes]] | None) -> Rows:
+def _rows(a: dict[str, np.ndarray], dicts: dict[str, list[bytes]] | None) -> Rows:
     """A column batch as `Rows`, for the query engine's filters."""
     d = dicts or {}
     return Rows(
@@ -204,7 +225,7 @@ def _rows(a: dict, dicts: dict[str, list[bytes]] | None) -> Rows:
     )
 
 
-def _add_pairs(a: dict, key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> None:
+def _add_pairs(a: dict[str, np.ndarray], key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> None:
     """Add (alert, rule name) pairs to the batch's CSR fields, after each row's own pairs."""
     names = [r.name.encode() for r, _ in matched]
     rows = np.concatenate([idx for _, idx in matched]).astype(np.int64)

@@ -1,5 +1,6 @@
 """What the evaluator hands to notifiers: one `Alert` per (rule, group) state change or resend,
-and the configuration of one notifier as written in the rules file."""
+and the configuration of one notifier as written in the rules file; and what the parsers hand
+the evaluator: one `CountsRecord` per batch."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ class Alert(msgspec.Struct):
     generator_url: str = ""  # a query URL that shows the matching rows
 
 
+# What a parser sends the evaluator per batch (msgpack in the parser's alert ring): the batch's
+# receive time in ns, then per rule that matched (rule name, rule digest, group keys, rows per
+# group); a group key is the rule's group_by values as text, "" where a row has none.
+RuleCounts = tuple[str, str, list[list[str]], list[int]]
+CountsRecord = tuple[int, list[RuleCounts]]
+
+_counts_decoder = msgspec.msgpack.Decoder(CountsRecord)
+
+
+def encode_counts(record: CountsRecord) -> bytes:
+    return msgspec.msgpack.encode(record)
+
+
+def decode_counts(payload: bytes | memoryview) -> CountsRecord:
+    """Raises msgspec.DecodeError (ValidationError included) for a damaged record."""
+    return _counts_decoder.decode(payload)
+
+
 class NotifierConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`[notifiers.NAME]` in the rules file."""
 
@@ -38,7 +57,7 @@ class NotifierConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     queue_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     send_resolved: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for key in ("timeout", "backoff", "max_backoff"):
             try:
                 parse_duration_ns(getattr(self, key))

@@ -67,7 +67,7 @@ class _Sender:
     def __init__(self, name: str, config: NotifierConfig, on_outcome: OnOutcome):
         self.name = name
         self.config = config
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self._on_outcome = on_outcome
         # a full deque drops from the left as it is extended: the oldest alerts go first
         self._queue: collections.deque[Alert] = collections.deque(maxlen=config.queue_size)
@@ -82,7 +82,6 @@ class _Sender:
         self._headers = CIMultiDict(config.headers)
         self._headers["Content-Type"] = "application/json"  # ours wins over a configured one
         self._headers.setdefault("User-Agent", f"logjet/{__version__}")
-        self._session: aiohttp.ClientSession | None = None
 
     def enqueue(self, alerts: list[Alert]) -> None:
         if not self.config.send_resolved:
@@ -108,8 +107,7 @@ class _Sender:
         self.enqueue(kept)
 
     def start(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
-        self.task = asyncio.create_task(self._run(), name=f"logjet notifier {self.name}")
+        self.task = asyncio.create_task(self._run(session), name=f"logjet notifier {self.name}")
 
     def begin_close(self) -> None:
         """Let the task end once the queue is empty (`close()` waits for that, up to a deadline)."""
@@ -128,7 +126,7 @@ class _Sender:
         if left:
             self._on_outcome(self.name, "dropped", left)
 
-    async def _run(self) -> None:
+    async def _run(self, session: aiohttp.ClientSession) -> None:
         while True:
             if not self._queue:
                 if self._closing:
@@ -140,7 +138,7 @@ class _Sender:
             self._in_flight = len(batch)
             try:
                 for n, payload in self._requests(batch, time.time()):
-                    await self._deliver(n, payload)
+                    await self._deliver(session, n, payload)
                     self._in_flight -= n
             except Exception:
                 # a bug, not a delivery problem: count the batch and keep the notifier alive
@@ -157,10 +155,10 @@ class _Sender:
             return [(len(batch), alertmanager_body(batch, now))]
         return [(len(batch), file_lines(self.name, batch, now))]
 
-    async def _deliver(self, n: int, payload: bytes) -> None:
+    async def _deliver(self, session: aiohttp.ClientSession, n: int, payload: bytes) -> None:
         """Try one request until it is sent, its attempts are spent or it cannot succeed."""
         for attempt in range(len(self._delays) + 1):
-            verdict, reason = await self._attempt(payload)
+            verdict, reason = await self._attempt(session, payload)
             if verdict == _SENT:
                 if self._failing:
                     log.info(
@@ -186,7 +184,7 @@ class _Sender:
             self._on_outcome(self.name, "retried", n)
             await asyncio.sleep(self._delays[attempt])
 
-    async def _attempt(self, payload: bytes) -> tuple[str, str]:
+    async def _attempt(self, session: aiohttp.ClientSession, payload: bytes) -> tuple[str, str]:
         """One try: (verdict, why it failed)."""
         cfg = self.config
         if cfg.type == "file":
@@ -199,7 +197,7 @@ class _Sender:
             return _SENT, ""
         url = cfg.url if cfg.type == "webhook" else cfg.url.rstrip("/") + "/api/v2/alerts"
         try:
-            async with self._session.post(url, data=payload, headers=self._headers, timeout=self._timeout) as resp:
+            async with session.post(url, data=payload, headers=self._headers, timeout=self._timeout) as resp:
                 text = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError

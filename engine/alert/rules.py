@@ -11,7 +11,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
@@ -21,6 +21,9 @@ from engine.query.field_names import Field, resolve
 from engine.query.filters.base import Filter
 from engine.query.language.parser import parse
 from engine.units import parse_duration_ns
+
+if TYPE_CHECKING:
+    from native_kernels.patterns import PatternSet
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,7 +106,7 @@ class RuleSet:
 EMPTY = RuleSet((), {}, EvalSettings(), b"")
 
 
-def _filter(text: str, what: str, rule: str):
+def _filter(text: str, what: str, rule: str) -> Filter:
     try:
         q = parse(text)
     except QueryError as exc:
@@ -139,7 +142,7 @@ def _check_rule(i: int, spec: RuleSpec, notifiers: dict[str, NotifierConfig]) ->
         raise RulesError(f"rule {name!r}: an absence rule takes no threshold")
     flt = _filter(spec.query, "query", name) if spec.query else None
     where = _filter(spec.where, "where", name) if spec.where else None
-    fields = []
+    fields: list[Field] = []
     for f in spec.group_by:
         if not f or f.startswith("_"):
             raise RulesError(f"rule {name!r}: cannot group by {f!r}")
@@ -188,7 +191,7 @@ def parse_rules(source: bytes, path: str = "<rules>") -> RuleSet:
     return RuleSet(tuple(rules), dict(rf.notifiers), rf.settings, source)
 
 
-def compile_rules(rs: RuleSet):
+def compile_rules(rs: RuleSet) -> PatternSet | None:
     """The hyperscan database of the rule set's patterns (pattern k = k-th pattern rule), or None
     when there are none. Raises RulesError naming the rule whose pattern is refused."""
     from native_kernels.patterns import PatternError, compile_patterns

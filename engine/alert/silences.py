@@ -57,7 +57,7 @@ class Silences:
     def __init__(self, path: str | None):
         self.path = path
         self.items: dict[str, Silence] = {}
-        self._compiled: dict[str, re.Pattern] = {}
+        self._compiled: dict[str, re.Pattern[str]] = {}
         if path and os.path.exists(path):
             try:
                 with open(path, "rb") as f:
@@ -132,7 +132,7 @@ class Silences:
             hit = value == m.value
         return hit if m.isEqual else not hit
 
-    def as_json(self, now_ns: int | None = None) -> list[dict]:
+    def as_json(self, now_ns: int | None = None) -> list[dict[str, object]]:
         now = now_ns or time.time_ns()
         self._forget_old(now)
         return [

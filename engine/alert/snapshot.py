@@ -30,7 +30,10 @@ class Snapshot(msgspec.Struct):
 def _cache_path(data_dir: str, rs: RuleSet) -> str:
     import hyperscan
 
-    h = hashlib.sha256(hyperscan.__version__.encode() + b"|all+single")  # the blob's layout (patterns.dump)
+    # The blob's layout (patterns.dump) and the library's version. The package sets __version__;
+    # its stub does not declare it.
+    version: str = hyperscan.__version__  # type: ignore[attr-defined]
+    h = hashlib.sha256(version.encode() + b"|all+single")
     for r in rs.pattern_rules:
         h.update(r.spec.pattern.encode() + b"\0")
     return os.path.join(data_dir, ".cache", f"alerts-{h.hexdigest()[:24]}.hsdb")
@@ -51,7 +54,10 @@ def compiled_database(rs: RuleSet, data_dir: str | None) -> bytes:
             return blob
         except Exception as exc:
             log.warning("ignoring cached alert database %s: %s", cache, exc)
-    blob = dump(compile_rules(rs))
+    patterns = compile_rules(rs)
+    if patterns is None:  # no pattern rules (checked above)
+        return b""
+    blob = dump(patterns)
     if cache:
         try:
             os.makedirs(os.path.dirname(cache), exist_ok=True)

@@ -15,23 +15,31 @@ import logging
 import os
 import signal
 import time
+from typing import TYPE_CHECKING
 
 import msgspec
 from aiohttp import web
 
 from engine.alert import snapshot
 from engine.alert.evaluate import Evaluator
+from engine.alert.model import decode_counts
 from engine.alert.notify import Notifiers
 from engine.alert.silences import SilenceError, Silences
 from engine.ipc.batch import KIND_ALERT_COUNTS
 from engine.ipc.ring import RingConsumer
 from engine.units import parse_duration_s, parse_hostport
 
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.metrics import Value
+    from engine.worker.loop import WorkerShm
+    from engine.worker.process import WorkerSpec
+
 log = logging.getLogger("logjet.alert")
 _json = msgspec.json.Encoder()
 
 
-def _reply(obj, status: int = 200) -> web.Response:
+def _reply(obj: object, status: int = 200) -> web.Response:
     return web.Response(body=_json.encode(obj), status=status, content_type="application/json")
 
 
@@ -40,19 +48,19 @@ def _error(message: str, status: int = 400) -> web.Response:
 
 
 class AlertService:
-    def __init__(self, settings, spec, shm, external_url: str):
+    def __init__(self, settings: Settings, spec: WorkerSpec, shm: WorkerShm, external_url: str):
         self.shm = shm
         self.snapshot_path = shm.dir.alert_rules
         self.rings = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         m = shm.metrics
-        self._outcomes: dict[tuple[str, str], object] = {}
+        self._outcomes: dict[tuple[str, str], Value] = {}
         self.notifiers = Notifiers({}, self._on_outcome)
         self.silences = _open_silences(os.path.join(settings.data_dir, "alerts", "silences.json"))
         self.evaluator = Evaluator(self.notifiers, self.silences, m, external_url)
         self.generation = -1
         self.interval = 0.25
         self._reload = True
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.m_bad = m.counter("alert_count_records_dropped_total", reason="damaged")
 
     def _on_outcome(self, notifier: str, outcome: str, n: int) -> None:
@@ -89,7 +97,7 @@ class AlertService:
                     break
                 if rec.kind == KIND_ALERT_COUNTS:
                     try:
-                        self.evaluator.add_counts(msgspec.msgpack.decode(rec.payload))
+                        self.evaluator.add_counts(decode_counts(rec.payload))
                     except (msgspec.DecodeError, ValueError, TypeError) as exc:
                         log.error("damaged alert count record: %s", exc)
                         self.m_bad.inc()
@@ -158,7 +166,7 @@ def _open_silences(path: str) -> Silences:
         return Silences(path)
 
 
-def install(app: web.Application, settings, spec, shm) -> AlertService:
+def install(app: web.Application, settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> AlertService:
     host, _ = parse_hostport(settings.listen.http)
     shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     service = AlertService(settings, spec, shm, f"http://{shown}:{spec.ports.get('http', 0)}")

@@ -7,6 +7,7 @@ import time
 from aiohttp import web
 
 from engine.ipc import control
+from engine.ipc.ring import Ring
 
 # A ring is wedged when it is nearly full and its consumer has not moved for this long.
 WEDGED_S = 10.0
@@ -14,7 +15,9 @@ WEDGED_FILL = 0.9
 
 
 class Readiness:
-    def __init__(self, ctl: control.ControlTable, slots: tuple[tuple[str, int], ...], rings: dict, stale_ns: int):
+    def __init__(
+        self, ctl: control.ControlTable, slots: tuple[tuple[str, int], ...], rings: dict[str, Ring], stale_ns: int
+    ):
         self.ctl = ctl
         self.slots = slots
         self.rings = rings

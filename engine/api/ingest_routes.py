@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
@@ -22,6 +23,10 @@ from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
 from native_kernels.framing import split_lf, trim_spans
 
+if TYPE_CHECKING:
+    from engine.ipc.ring import RingProducer
+    from engine.metrics import MetricsFile
+
 HTTP = PROTOCOLS.index("http")
 # How long a request may wait for ring space before the client is told to retry.
 INGEST_WAIT_S = 10.0
@@ -31,13 +36,13 @@ _array = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def _bad_request(message: str, position: int | None = None) -> web.Response:
-    body = {"error": message}
+    body: dict[str, str | int] = {"error": message}
     if position is not None:
         body["position"] = position
     return web.json_response(body, status=400)
 
 
-def frames_of(body: bytes, max_len: int):
+def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
     """(buffer, starts, ends, flags) of the objects in an NDJSON or JSON-array body; raises
     ValueError with the byte position of the first thing that is not an object."""
     stripped = body.lstrip()
@@ -82,7 +87,7 @@ def frames_of(body: bytes, max_len: int):
 class Ingest:
     """The ingest endpoint's state: one batcher over the API worker's rings."""
 
-    def __init__(self, rings, max_len: int, metrics, batch_bytes: int):
+    def __init__(self, rings: list[RingProducer], max_len: int, metrics: MetricsFile, batch_bytes: int):
         self.batcher = Batcher(HTTP, rings, batch_bytes)
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")

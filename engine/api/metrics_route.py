@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import CollectorRegistry
+from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.exposition import generate_latest
 
 from engine import metrics
 from engine.ipc.control import ControlTable
+from engine.ipc.ring import Ring
 from engine.ipc.shm import InstanceDir
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -35,7 +37,9 @@ def _proc_usage(pid: int) -> tuple[float, int] | None:
 class EngineCollector:
     """A prometheus-client collector over the instance's shared memory."""
 
-    def __init__(self, instance: InstanceDir, ctl: ControlTable, slots, rings: dict):
+    def __init__(
+        self, instance: InstanceDir, ctl: ControlTable, slots: tuple[tuple[str, int], ...], rings: dict[str, Ring]
+    ):
         self.instance = instance
         self.ctl = ctl
         self.slots = slots
@@ -44,7 +48,7 @@ class EngineCollector:
         self._dead_cpu: dict[str, float] = {}
         self._last_cpu: dict[tuple[str, int], float] = {}
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         samples = metrics.read_all(self.instance.metrics_files())
         for name, ring in self.rings.items():
             samples[("ring_used_bytes", (("ring", name),))] = float(ring.used_bytes)

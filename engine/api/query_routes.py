@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import msgspec
 from aiohttp import web
@@ -28,8 +29,15 @@ from aiohttp import web
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.execute import prepare
+from engine.query.objects import JsonObject
 from engine.query.tail import POLL_S, Tail
 from engine.units import parse_time_ns
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.metrics import MetricsFile
+    from engine.worker.loop import WorkerShm
+    from engine.worker.process import WorkerSpec
 
 log = logging.getLogger("logjet.api")
 
@@ -43,7 +51,7 @@ class _BadParam(Exception):
     pass
 
 
-def _encode_lines(objs: list[dict]) -> bytes:
+def _encode_lines(objs: list[JsonObject]) -> bytes:
     return msgspec.json.Encoder().encode_lines(objs)
 
 
@@ -53,7 +61,7 @@ def _error(message: str, position: int | None, status: int = 400) -> web.Respons
     )
 
 
-async def _params(request: web.Request) -> dict:
+async def _params(request: web.Request) -> dict[str, str]:
     params = dict(request.query)
     if request.method == "POST" and request.can_read_body:
         ctype = request.content_type
@@ -74,7 +82,7 @@ async def _params(request: web.Request) -> dict:
     return params
 
 
-def _time_param(params: dict, key: str) -> int | None:
+def _time_param(params: dict[str, str], key: str) -> int | None:
     value = params.get(key)
     if value in (None, ""):
         return None
@@ -84,7 +92,7 @@ def _time_param(params: dict, key: str) -> int | None:
         raise _BadParam(f"{key}: {exc}") from None
 
 
-def _limit_param(params: dict) -> int | None:
+def _limit_param(params: dict[str, str]) -> int | None:
     value = params.get("limit")
     if value in (None, ""):
         return None
@@ -94,7 +102,7 @@ def _limit_param(params: dict) -> int | None:
 
 
 class QueryRoutes:
-    def __init__(self, data_dir: str, metrics=None):
+    def __init__(self, data_dir: str, metrics: MetricsFile | None = None):
         self.data_dir = data_dir
         self.catalog = Catalog.get(data_dir)
         self.threads = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="logjet-http-query")
@@ -173,11 +181,11 @@ class QueryRoutes:
             pass
         return resp
 
-    async def on_shutdown(self, app) -> None:
+    async def on_shutdown(self, app: web.Application) -> None:
         self.stopping.set()
 
 
-def install(app: web.Application, settings, spec, shm) -> None:
+def install(app: web.Application, settings: Settings, spec: WorkerSpec, shm: WorkerShm | None) -> None:
     """Add the query routes to the API app (called by engine.api.worker.build_app)."""
     from engine.query.warmup import warm_up
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import uvloop
 from aiohttp import web
@@ -23,11 +24,14 @@ from engine.receive.listen_sockets import tcp_listener
 from engine.units import parse_duration_ns, parse_hostport, parse_size
 from engine.worker.loop import WorkerShm
 
+if TYPE_CHECKING:  # imported when the app is built
+    from engine.api.alert_routes import AlertService
+
 log = logging.getLogger("logjet.api")
 HEARTBEAT_S = 0.25
 # The `query_duration_seconds` histogram of this process; query routes observe into it.
 QUERY_DURATION = web.AppKey("query_duration", metrics.Histogram)
-ALERTS = web.AppKey("alerts", object)
+ALERTS: web.AppKey[AlertService] = web.AppKey("alerts")
 
 
 def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
@@ -84,7 +88,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(DRAIN_SIGNAL, stop.set)
 
-    async def heartbeat():
+    async def heartbeat() -> None:
         while True:
             shm.beat()
             await asyncio.sleep(HEARTBEAT_S)

@@ -14,19 +14,27 @@ a worker decompress what the main thread will read next. Row numbers are block-l
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.store import encodings as C
+from engine.store.part_format import StreamMeta
 from engine.store.rows import Rows
 from engine.store.value_frames import frames_of
 from native_kernels.gather import items_with
 
+if TYPE_CHECKING:  # scope.py builds blocks, so it imports this module at run time
+    from engine.query.scope import PartScope, RowsScope, Scope
+
+
+Mask = npt.NDArray[np.bool_]  # one bool per row of a block (candidates, matches), or per value
+
 
 class Spans(NamedTuple):
-    data: np.ndarray
-    starts: np.ndarray
+    data: np.ndarray  # uint8 bytes the spans point into
+    starts: np.ndarray  # int64 per value, -1 where there is none
     ends: np.ndarray
 
 
@@ -36,11 +44,20 @@ class Pairs(NamedTuple):
 
 
 class Block:
+    scope: Scope
     n: int
     row0: int  # part-global number of the first row (index bitmaps count rows per part)
+    min_time: int
+    max_time: int
+    time_ordered: bool  # rows are in `_time` order (a part's blocks are; rows in memory need not be)
 
-    def __init__(self):
-        self._cache: dict[str, object] = {}
+    def __init__(self) -> None:
+        # Decoded columns and offsets ("<column>:off") by name; message and first-value spans
+        # by name; pairs by field key; the whole rows for output.
+        self._columns: dict[str, np.ndarray] = {}
+        self._spans: dict[str, Spans] = {}
+        self._pairs: dict[int, Pairs] = {}
+        self._whole: Rows | None = None
 
     # --- columns -----------------------------------------------------------------------------
     def time(self) -> np.ndarray:
@@ -56,20 +73,19 @@ class Block:
         return self._get(col)
 
     def message(self) -> Spans:
-        got = self._cache.get("message")
+        got = self._spans.get("message")
         if got is None:
             off = self._offsets("message.len")
-            got = self._cache["message"] = Spans(self._get("message.data"), off[:-1], off[1:])
+            got = self._spans["message"] = Spans(self._get("message.data"), off[:-1], off[1:])
         return got
 
-    def message_for(self, cand: np.ndarray) -> Spans:
+    def message_for(self, cand: Mask) -> Spans:
         """The message spans of at least the rows in `cand` (others may read as -1/-1)."""
         return self.message()
 
     def pairs(self, key_id: int) -> Pairs:
         """Every pair of the block with field key `key_id`, in row order."""
-        name = f"pairs:{key_id}"
-        got = self._cache.get(name)
+        got = self._pairs.get(key_id)
         if got is None:
             # Keys first: a block without the key never decompresses the values.
             j, owner = items_with(self._get("kv.count"), self._get("kv.key"), key_id)
@@ -78,7 +94,7 @@ class Block:
                 got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
             else:
                 got = Pairs(owner, self._key_spans(key_id, j))
-            self._cache[name] = got
+            self._pairs[key_id] = got
         return got
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
@@ -89,7 +105,7 @@ class Block:
     def first(self, key_id: int) -> Spans:
         """Per row, the first value of field key `key_id` (-1/-1 where there is none)."""
         name = f"first:{key_id}"
-        got = self._cache.get(name)
+        got = self._spans.get(name)
         if got is None:
             p = self.pairs(key_id)
             starts = np.full(self.n, -1, np.int64)
@@ -97,10 +113,10 @@ class Block:
             rows, at = np.unique(p.rows, return_index=True)
             starts[rows] = p.spans.starts[at]
             ends[rows] = p.spans.ends[at]
-            got = self._cache[name] = Spans(p.spans.data, starts, ends)
+            got = self._spans[name] = Spans(p.spans.data, starts, ends)
         return got
 
-    def preload(self, names) -> None:
+    def preload(self, names: Iterable[str]) -> None:
         """Decompress these columns now (names as for `_get`, or "message", or "kv")."""
         for name in names:
             if name == "message":
@@ -110,14 +126,15 @@ class Block:
             else:
                 self._get(name)
 
-    def _kv(self):
+    def _kv(self) -> None:
         for name in ("kv.count", "kv.key", "kv.len", "kv.data"):
             self._get(name)
 
     def _offsets(self, name: str) -> np.ndarray:
-        got = self._cache.get(name + ":off")
+        key = name + ":off"
+        got = self._columns.get(key)
         if got is None:
-            got = self._cache[name + ":off"] = C.offsets_from_lengths(self._get(name))
+            got = self._columns[key] = C.offsets_from_lengths(self._get(name))
         return got
 
     def select(self, col: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -137,80 +154,90 @@ _STORED_KV = ("kv.count", "kv.key", "kv.kind")
 
 
 class PartBlock(Block):
-    """Block `b` of a part, read through its scope."""
+    """Block `block_number` of a part, read through its scope."""
 
-    def __init__(self, scope, b: int):
+    time_ordered = True
+
+    def __init__(self, scope: PartScope, block_number: int):
         super().__init__()
-        self.scope = scope
-        self.b = b
-        self.n = int(scope.block_count[b])
-        self.row0 = b * scope.block_rows
-        self.min_time = int(scope.block_min[b])
-        self.max_time = int(scope.block_max[b])
+        self.scope: PartScope = scope
+        self.part = scope.part
+        self.block_number = block_number
+        self.n = int(scope.block_count[block_number])
+        self.row0 = block_number * scope.block_rows
+        self.min_time = int(scope.block_min[block_number])
+        self.max_time = int(scope.block_max[block_number])
+
+    def _streams(self) -> dict[str, StreamMeta]:
+        """The stream directory of this block in the part's footer."""
+        return self.part.meta.blocks[self.block_number].streams
 
     def _get(self, name: str) -> np.ndarray:
-        got = self._cache.get(name)
+        got = self._columns.get(name)
         if got is None:
-            part = self.scope.part
+            part, b = self.part, self.block_number
             if name == "_recv":
-                got = part.recv(self.b, self.time())
-            elif name in _STORED_KV and "kv.derived" not in part.meta.blocks[self.b].streams:
+                got = part.recv(b, self.time())
+            elif name in _STORED_KV and "kv.derived" not in self._streams():
                 # As stored: the logical names decode every pair's value too.
-                got = part.stored_stream(self.b, name)
+                got = part.stored_stream(b, name)
             else:
-                got = part.stream(self.b, name)
-            self._cache[name] = got
+                got = part.stream(b, name)
+            self._columns[name] = got
         return got
 
     def message(self) -> Spans:
-        got = self._cache.get("message")
+        got = self._spans.get("message")
         if got is None:
-            got = self._cache["message"] = Spans(*self.scope.part.value_spans(self.b, "message"))
+            got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, "message"))
         return got
 
-    def message_for(self, cand: np.ndarray) -> Spans:
+    def message_for(self, cand: Mask) -> Spans:
         # Messages cut into frames by kind of line: read only the frames holding candidates.
-        got = self._cache.get("message")
+        got = self._spans.get("message")
         if got is not None:
             return got
-        part = self.scope.part
-        if not frames_of(part.meta.blocks[self.b].streams, "message") or cand.all():
+        if not frames_of(self._streams(), "message") or cand.all():
             return self.message()
-        return Spans(*part.value_spans(self.b, "message", cand))
+        return Spans(*self.part.value_spans(self.block_number, "message", cand))
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
-        part = self.scope.part
-        if "kv.derived" in part.meta.blocks[self.b].streams:  # pairs found in the message: all
+        part, b = self.part, self.block_number
+        if "kv.derived" in self._streams():  # pairs found in the message: all
             return super()._key_spans(key_id, j)
         # Values cut into frames by key: this key's frame holds exactly pairs j, in order.
-        got = part.group_spans(self.b, "kv", key_id, len(j))
+        got = part.group_spans(b, "kv", key_id, len(j))
         if got is not None:
             return Spans(*got)
-        data, starts, ends = part.value_spans(self.b, "kv", self._get("kv.key") == key_id)
+        data, starts, ends = part.value_spans(b, "kv", self._get("kv.key") == key_id)
         return Spans(data, starts[j], ends[j])
 
     def rows(self, idx: np.ndarray) -> Rows:
-        whole = self._cache.get("rows")
+        whole = self._whole
         if whole is None:
-            whole = self._cache["rows"] = self.scope.part.read_block(self.b)
+            whole = self._whole = self.part.read_block(self.block_number)
         return whole.take(idx)
 
 
 class RowsBlock(Block):
     """Rows in memory as one block."""
 
-    def __init__(self, scope):
+    time_ordered = False
+
+    def __init__(self, scope: RowsScope):
         super().__init__()
-        self.scope = scope
-        self.b = 0
-        r: Rows = scope.mem
+        self.scope: RowsScope = scope
+        r = scope.mem
         self.mem = r
         self.n = len(r)
         self.row0 = 0
         self.min_time = scope.min_time
         self.max_time = scope.max_time
-        lens = lambda off: np.diff(off)  # noqa: E731 - the stream form of an offsets column
-        self._cache.update(
+
+        def lens(off: np.ndarray) -> np.ndarray:  # the stream form of an offsets column
+            return np.diff(off)
+
+        self._columns.update(
             {
                 "_time": r.time,
                 "_recv": r.recv,
@@ -231,7 +258,7 @@ class RowsBlock(Block):
             raise ValueError("RowsBlock needs rows whose offsets start at 0 (as take and concat give)")
 
     def _get(self, name: str) -> np.ndarray:
-        return self._cache[name]
+        return self._columns[name]
 
     def rows(self, idx: np.ndarray) -> Rows:
         return self.mem.take(idx)

@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Iterable
 
 from engine.query.scope import PartScope
 from engine.store import layout
-from engine.store.part_reader import Part, PartDamaged
+from engine.store.part_format import PartDamaged
+from engine.store.part_reader import Part
 
 log = logging.getLogger("logjet.query")
 
@@ -76,7 +78,7 @@ class Catalog:
         with self._lock:
             return self._scopes.setdefault(path, got)
 
-    def forget(self, paths) -> None:
+    def forget(self, paths: Iterable[str]) -> None:
         """Drop parts known to be deleted (their mappings close when no query holds them)."""
         with self._lock:
             for p in paths:
@@ -88,7 +90,7 @@ class Catalog:
         listed = set(paths)
         with self._lock:
             have = dict(self._scopes)
-        opened = {}
+        opened: dict[str, PartScope] = {}
         for path in paths:
             if path in have or path in self._damaged:
                 continue

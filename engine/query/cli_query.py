@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import urllib.error
 import urllib.parse
@@ -15,7 +16,7 @@ from engine.units import parse_time_ns
 _json = msgspec.json.Encoder()
 
 
-def _query_url(args) -> int:
+def _query_url(args: argparse.Namespace) -> int:
     params = {"q": args.query}
     for key in ("start", "end", "limit"):
         value = getattr(args, key)
@@ -36,7 +37,7 @@ def _query_url(args) -> int:
     return 0
 
 
-def run_query(args) -> int:
+def run_query(args: argparse.Namespace) -> int:
     if args.url:
         return _query_url(args)
     try:
@@ -45,27 +46,16 @@ def run_query(args) -> int:
     except ValueError as exc:
         print(f"logjet: {exc}", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or "./data"
-    try:
-        from engine.query.execute import QueryError, run_to_objects
-    except ImportError:
-        run_to_objects = None
-    out = sys.stdout.buffer
-    if run_to_objects is None:
-        if args.query.strip() not in ("", "*"):
-            print("logjet: this build reads rows by time range only; the query must be '*'", file=sys.stderr)
-            return 2
-        from engine.query.render import row_objects
-        from engine.query.scan import newest_rows
+    # Imported here: `--url` needs neither the store nor the kernels.
+    from engine.query.execute import QueryError, run_to_objects
 
-        rows = newest_rows(data_dir, start, end, args.limit)
-        objects = row_objects(rows)
-    else:
-        try:
-            objects = run_to_objects(data_dir, args.query, start, end, args.limit)
-        except QueryError as exc:
-            print(f"logjet: {exc}", file=sys.stderr)
-            return 2
+    data_dir = args.data_dir or "./data"
+    out = sys.stdout.buffer
+    try:
+        objects = run_to_objects(data_dir, args.query, start, end, args.limit)
+    except QueryError as exc:
+        print(f"logjet: {exc}", file=sys.stderr)
+        return 2
     for obj in objects:
         out.write(_json.encode(obj))
         out.write(b"\n")

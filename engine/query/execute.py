@@ -19,7 +19,7 @@ Not thread-safe per run (one generator, one consumer); any number of runs may go
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -27,11 +27,13 @@ from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
 from engine.query.language.parser import parse
+from engine.query.objects import JsonObject
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
 from engine.query.render import row_objects
 from engine.query.scope import RowsScope
 from engine.query.select import newest, sorted_rows
+from engine.query.stages.base import AggregatingStage, Stage
 from engine.query.stages.field_list import Fields
 from engine.query.stages.limit import Limit
 from engine.query.stages.sort import Sort
@@ -42,16 +44,16 @@ CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortis
 __all__ = ["PreparedQuery", "QueryError", "run_to_objects", "prepare"]
 
 
-def _min(*values):
+def _min(*values: int | None) -> int | None:
     vals = [v for v in values if v is not None]
     return min(vals) if vals else None
 
 
-def _concat(batches) -> Rows:
-    batches = list(batches)
-    if not batches:
+def _concat(batches: Iterable[Rows]) -> Rows:
+    listed = list(batches)
+    if not listed:
         return Rows.empty()
-    return batches[0] if len(batches) == 1 else concat(batches)
+    return listed[0] if len(listed) == 1 else concat(listed)
 
 
 def _rows_units(rows: Rows) -> list[Unit]:
@@ -73,21 +75,21 @@ class PreparedQuery:
             raise QueryError("limit must be 0 or more", 0)
         self.limit = limit
         stages = self.query.stages
-        aggs = [i for i, s in enumerate(stages) if s.aggregating]
+        aggs = [(i, s) for i, s in enumerate(stages) if isinstance(s, AggregatingStage)]
         if len(aggs) > 1:
-            raise QueryError("a query takes one of stats, histogram or top", stages[aggs[1]].position)
-        self.agg_at = aggs[0] if aggs else None
+            raise QueryError("a query takes one of stats, histogram or top", aggs[1][1].position)
+        self.aggregation = aggs[0] if aggs else None  # (where it is among the stages, the stage)
         self.stats = PlanStats()
 
     @property
     def aggregating(self) -> bool:
-        return self.agg_at is not None
+        return self.aggregation is not None
 
-    def objects(self, catalog: Catalog) -> Iterator[dict]:
+    def objects(self, catalog: Catalog) -> Iterator[JsonObject]:
         for chunk in self.chunks(catalog):
             yield from chunk
 
-    def chunks(self, catalog: Catalog) -> Iterator[list[dict]]:
+    def chunks(self, catalog: Catalog) -> Generator[list[JsonObject], None, None]:
         """Lists of result objects (at most CHUNK each), in output order."""
         t0 = time.perf_counter()
         scopes = catalog.scopes(self.start, self.end)
@@ -95,20 +97,21 @@ class PreparedQuery:
         self.stats.extra["plan_s"] = time.perf_counter() - t0
         return self._run(units)
 
-    def chunks_over_rows(self, rows: Rows) -> Iterator[list[dict]]:
+    def chunks_over_rows(self, rows: Rows) -> Generator[list[JsonObject], None, None]:
         """The same over rows in memory (warm-up, tests)."""
         scopes = [RowsScope(rows)] if len(rows) else []
         return self._run(plan(scopes, self.query.filter, self.start, self.end, self.stats))
 
-    def _run(self, units) -> Iterator[list[dict]]:
+    def _run(self, units: list[Unit]) -> Generator[list[JsonObject], None, None]:
         stages = self.query.stages
-        if self.agg_at is None:
+        if self.aggregation is None:
             yield from self._rows(units, list(stages))
         else:
-            yield from self._aggregate(units, stages[: self.agg_at], stages[self.agg_at], stages[self.agg_at + 1 :])
+            at, agg = self.aggregation
+            yield from self._aggregate(units, stages[:at], agg, stages[at + 1 :])
 
     # --- rows --------------------------------------------------------------------------------
-    def _rows(self, units, stages) -> Iterator[list[dict]]:
+    def _rows(self, units: list[Unit], stages: Sequence[Stage]) -> Iterator[list[JsonObject]]:
         fields = [s for s in stages if isinstance(s, Fields)]
         if not any(isinstance(s, Sort) for s in stages):
             limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
@@ -120,7 +123,7 @@ class PreparedQuery:
             rows = rows.take(np.arange(self.limit))
         yield from self._render(rows, fields)
 
-    def _render(self, rows: Rows, fields: list[Fields]) -> Iterator[list[dict]]:
+    def _render(self, rows: Rows, fields: list[Fields]) -> Iterator[list[JsonObject]]:
         for lo in range(0, len(rows), CHUNK):
             idx = np.arange(lo, min(len(rows), lo + CHUNK))
             if fields:
@@ -131,21 +134,22 @@ class PreparedQuery:
                 objs = row_objects(rows, idx)
             yield objs
 
-    def _materialize(self, units, stages, cap: int | None) -> Rows:
+    def _materialize(self, units: list[Unit], stages: Sequence[Stage], cap: int | None) -> Rows:
         """The rows that sort and limit stages select, in their order."""
-        stages = [s for s in stages if isinstance(s, (Sort, Limit))]
-        sort_at = next((i for i, s in enumerate(stages) if isinstance(s, Sort)), None)
-        if sort_at is None:
-            return _concat(newest(units, self.start, self.end, _min(cap, *(s.n for s in stages))))
-        head, sort, tail = stages[:sort_at], stages[sort_at], stages[sort_at + 1 :]
+        cuts = [s for s in stages if isinstance(s, (Sort, Limit))]
+        sorts = [(i, s) for i, s in enumerate(cuts) if isinstance(s, Sort)]
+        if not sorts:
+            return _concat(newest(units, self.start, self.end, _min(cap, *(s.n for s in cuts if isinstance(s, Limit)))))
+        sort_at, sort = sorts[0]
+        head, tail = cuts[:sort_at], cuts[sort_at + 1 :]
         start, end = self.start, self.end
-        l0 = _min(*(s.n for s in head))
+        l0 = _min(*(s.n for s in head if isinstance(s, Limit)))
         if l0 is not None:
             units = _rows_units(_concat(newest(units, start, end, l0)))
             start = end = None
         k = tail[0].n if tail and isinstance(tail[0], Limit) else None
         if not any(isinstance(s, Sort) for s in tail):
-            k = _min(k, cap, *(s.n for s in tail))
+            k = _min(k, cap, *(s.n for s in tail if isinstance(s, Limit)))
         rows = sorted_rows(units, start, end, sort, k)
         for s in tail:
             if isinstance(s, Limit):
@@ -155,7 +159,9 @@ class PreparedQuery:
         return rows
 
     # --- aggregation -------------------------------------------------------------------------
-    def _aggregate(self, units, pre, stage, post) -> Iterator[list[dict]]:
+    def _aggregate(
+        self, units: list[Unit], pre: Sequence[Stage], stage: AggregatingStage, post: Sequence[Stage]
+    ) -> Iterator[list[JsonObject]]:
         start, end = self.start, self.end
         if any(isinstance(s, (Sort, Limit)) for s in pre):
             units = _rows_units(self._materialize(units, pre, None))
@@ -184,7 +190,7 @@ def prepare(
 
 def run_to_objects(
     data_dir: str, query: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None
-) -> Iterator[dict]:
+) -> Iterator[JsonObject]:
     """Objects answering `query` over the parts in `data_dir` (see the module docstring)."""
     prepared = prepare(query, start_ns, end_ns, limit)
     return prepared.objects(Catalog.get(data_dir))

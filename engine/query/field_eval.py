@@ -16,16 +16,19 @@ per kind of field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
+from pyroaring import BitMap
 
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.query.filters.base import FALSE, Bound, Filter, Predicate
+from engine.store.index_read import PartIndex
 from engine.store.rows import FORMATS, NO_VALUE
 
 if TYPE_CHECKING:
-    from engine.query.scope import PartScope
+    from engine.query.block import Block, Mask
+    from engine.query.scope import Scope
 
 _U8_TEXT = [str(v).encode() for v in range(NO_VALUE)]
 _FORMAT_TEXT = [f.encode() for f in FORMATS] + [str(v).encode() for v in range(len(FORMATS), 256)]
@@ -38,11 +41,11 @@ class Leaf(Filter):
     field: Field
     pred: Predicate
 
-    def bind(self, scope: PartScope) -> Bound:
+    def bind(self, scope: Scope) -> Bound:
         return bind_leaf(self.field, self.pred, scope)
 
 
-def bind_leaf(field: Field, pred: Predicate, scope) -> Bound:
+def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
     kind = field.kind
     if kind == TIME:
         return TimeBound(field.name, pred, scope)
@@ -61,7 +64,8 @@ def bind_leaf(field: Field, pred: Predicate, scope) -> Bound:
             return FALSE
         return TableBound(field.name, table, _bitmap_blocks(scope, field.name, values, table[1:]))
     if kind == MESSAGE:
-        blocks = rows = None
+        blocks: np.ndarray | None = None
+        rows: np.ndarray | None = None
         exact = False
         index = scope.index
         tokens = pred.message_tokens()
@@ -97,14 +101,13 @@ class TableBound(Bound):
         # One matching value (host:x, the usual case): a comparison is ~10x a table lookup.
         self.only = int(hits[0]) if len(hits) == 1 else None
 
-    def blocks(self):
+    def blocks(self) -> np.ndarray | None:
         return self._blocks
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         ids = blk.ids(self.column)
-        if self.only is not None:
-            return (ids == self.only) & cand
-        return np.take(self.table, ids) & cand
+        hit: Mask = (ids == self.only) if self.only is not None else np.take(self.table, ids)
+        return hit & cand
 
 
 class TimeBound(Bound):
@@ -113,10 +116,10 @@ class TimeBound(Bound):
 
     cost = 1
 
-    def __init__(self, name: str, pred: Predicate, scope):
+    def __init__(self, name: str, pred: Predicate, scope: Scope):
         self.name = name
         self.pred = pred
-        self._blocks = None
+        self._blocks: np.ndarray | None = None
         if name == "_time" and scope.nblocks:
             lo_hi = np.stack([scope.block_min, scope.block_max])
             # A block may match when the predicate holds at one of its ends or in between: for
@@ -125,10 +128,10 @@ class TimeBound(Bound):
             if span is not None:
                 self._blocks = np.flatnonzero(span(lo_hi[0], lo_hi[1]))
 
-    def blocks(self):
+    def blocks(self) -> np.ndarray | None:
         return self._blocks
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         col = blk.time() if self.name == "_time" else blk.recv()
         return self.pred.on_numbers(col) & cand
 
@@ -145,10 +148,10 @@ class MessageBound(Bound):
         self._blocks = blocks
         self._rows = rows
 
-    def blocks(self):
+    def blocks(self) -> np.ndarray | None:
         return self._blocks
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         if self._rows is not None:
             cand = cand & _block_mask(self._rows, blk.row0, blk.n)
             if self.exact:
@@ -158,7 +161,7 @@ class MessageBound(Bound):
         return self.pred.on_message(blk.message_for(cand), cand)
 
 
-def _block_mask(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
+def _block_mask(rows: np.ndarray, row0: int, n: int) -> Mask:
     """bool[n]: which of the block's rows (part-global row0 .. row0 + n) are in `rows`."""
     lo, hi = np.searchsorted(rows, [row0, row0 + n])
     mask = np.zeros(n, np.bool_)
@@ -166,7 +169,7 @@ def _block_mask(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
     return mask
 
 
-def _token_rows(index, pred: Predicate) -> tuple[np.ndarray | None, bool]:
+def _token_rows(index: PartIndex, pred: Predicate) -> tuple[np.ndarray | None, bool]:
     """(rows holding every token of the predicate that the part keeps a bitmap of, as int64;
     whether they are exactly its matches), or (None, False) when it keeps none of them."""
     tokens, exact = pred.index_tokens()
@@ -188,10 +191,10 @@ class PairsBound(Bound):
         self.cost = 4 * pred.cost
         self._blocks = blocks
 
-    def blocks(self):
+    def blocks(self) -> np.ndarray | None:
         return self._blocks
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         out = np.zeros_like(cand)
         if not cand.any():
             return out
@@ -202,18 +205,16 @@ class PairsBound(Bound):
         return out
 
 
-def _sorted_blocks(blocks) -> np.ndarray | None:
-    if blocks is None:
-        return None
+def _sorted_blocks(blocks: Iterable[int]) -> np.ndarray:
     return np.unique(np.asarray(list(blocks), dtype=np.int64))
 
 
-def _bitmap_blocks(scope, column: str, values: list[bytes], hits: np.ndarray) -> np.ndarray | None:
+def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndarray) -> np.ndarray | None:
     """Blocks holding rows of the matching dictionary values, from the index bitmaps."""
     index = scope.index
     if index is None:
         return None
-    rows = []
+    rows: list[BitMap] = []
     for i in np.flatnonzero(hits).tolist():
         bm = index.value_rows(column, values[i])
         if bm is None:
@@ -222,7 +223,7 @@ def _bitmap_blocks(scope, column: str, values: list[bytes], hits: np.ndarray) ->
     return _rows_to_blocks(rows, scope.block_rows)
 
 
-def _field_index_blocks(scope, key: str, pred: Predicate) -> np.ndarray | None:
+def _field_index_blocks(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
     """For low-cardinality field keys the index keeps bitmaps of their values too."""
     index = scope.index
     if index is None:
@@ -235,7 +236,7 @@ def _field_index_blocks(scope, key: str, pred: Predicate) -> np.ndarray | None:
     return _bitmap_blocks(scope, column, values, hits)
 
 
-def _rows_to_blocks(bitmaps, block_rows: int) -> np.ndarray:
+def _rows_to_blocks(bitmaps: list[BitMap], block_rows: int) -> np.ndarray:
     if not bitmaps:
         return np.empty(0, np.int64)
     union = bitmaps[0].union(*bitmaps[1:]) if len(bitmaps) > 1 else bitmaps[0]

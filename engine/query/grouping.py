@@ -9,23 +9,31 @@ group through a dict (Python per distinct combination per block, never per row).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.query.field_names import Field
+from engine.query.objects import JsonObject
 from engine.query.values import column
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
+
+GroupKey = tuple[int, ...]  # the query-wide value id of each `by` field
 
 
 class Grouper:
     def __init__(self, by: list[Field]):
         self.by = by
         self.columns = [column(f) for f in by]
-        self._groups: dict[tuple, int] = {}
-        self._keys: list[tuple] = []
+        self._groups: dict[GroupKey, int] = {}
+        self._keys: list[GroupKey] = []
 
     def preload(self) -> list[str]:
         return [name for c in self.columns for name in c.preload()]
 
-    def groups(self, blk, idx: np.ndarray) -> np.ndarray:
+    def groups(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         """Group per row of `idx`; `size` afterwards bounds every group handed out."""
         if not self.columns:
             return np.zeros(len(idx), np.int64)
@@ -38,13 +46,13 @@ class Grouper:
             for s, v in zip(sizes, ids):
                 combined = combined * s + v  # sizes grow per block: the code is block-local
             uniq, inverse = np.unique(combined, return_inverse=True)
-            keys = []
+            keys: list[GroupKey] = []
             for code in uniq.tolist():
-                key = []
+                parts: list[int] = []
                 for s in reversed(sizes):
                     code, part = divmod(code, s)
-                    key.append(part)
-                keys.append(tuple(reversed(key)))
+                    parts.append(part)
+                keys.append(tuple(reversed(parts)))
         else:  # too many values to pack: unique rows of the id matrix (slower, same result)
             uniq, inverse = np.unique(np.stack(ids, axis=1), axis=0, return_inverse=True)
             keys = [tuple(row) for row in uniq.tolist()]
@@ -57,7 +65,7 @@ class Grouper:
             table[k] = g
         return table[inverse.reshape(-1)]
 
-    def counts(self, blk, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(groups, rows per group) of the selected rows, for aggregations that only count."""
         if len(self.columns) == 1:
             return self.columns[0].id_counts(blk, idx)
@@ -75,14 +83,14 @@ class Grouper:
             return self.columns[0].size
         return len(self._keys)
 
-    def key(self, g: int) -> dict:
+    def key(self, g: int) -> JsonObject:
         """{field name: JSON value} of group g."""
         if not self.columns:
             return {}
         ids = (g,) if len(self.columns) == 1 else self._keys[g]
         return {f.name: c.value(v) for f, c, v in zip(self.by, self.columns, ids)}
 
-    def sort_keys(self, groups: list[int]) -> list[tuple]:
+    def sort_keys(self, groups: list[int]) -> list[tuple[float, ...]]:
         """Keys ordering `groups` by their values, field by field (no value first)."""
         ids = [(g,) if len(self.columns) == 1 else (self._keys[g] if self.columns else ()) for g in groups]
         used = [np.array([key[k] for key in ids], np.int64) for k in range(len(self.columns))]

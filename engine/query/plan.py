@@ -15,20 +15,22 @@ costs nothing at all (its rows are all the matches).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
+from engine.query.block import Block
 from engine.query.filters.base import Bound, Filter
-from engine.query.scope import PartScope
+from engine.query.scope import Scope
 
 _ARANGE_CACHE: dict[int, np.ndarray] = {}
 
 
 @dataclass
 class Unit:
-    scope: PartScope
+    scope: Scope
     bound: Bound
-    b: int
+    block_number: int  # which block of the scope's part
     max_time: int
     inside: bool  # the whole block is in [start, end): no per-row time test
 
@@ -39,11 +41,11 @@ class PlanStats:
     parts_skipped: int = 0  # folded away by the filter
     blocks: int = 0  # blocks of the parts read, before the index
     blocks_read: int = 0  # after the index
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)  # timings, in seconds
 
 
 def plan(
-    scopes: list[PartScope], flt: Filter, start_ns: int | None, end_ns: int | None, stats: PlanStats | None = None
+    scopes: Sequence[Scope], flt: Filter, start_ns: int | None, end_ns: int | None, stats: PlanStats | None = None
 ) -> list[Unit]:
     """Units to read, newest block first (by the block's newest row)."""
     stats = stats if stats is not None else PlanStats()
@@ -84,10 +86,12 @@ def trivial(unit: Unit) -> bool:
     return unit.inside and unit.bound.const is True
 
 
-def evaluate(unit: Unit, start_ns: int | None, end_ns: int | None, preload: list[str] = ()):
+def evaluate(
+    unit: Unit, start_ns: int | None, end_ns: int | None, preload: Sequence[str] = ()
+) -> tuple[Block, np.ndarray]:
     """(block, matching rows as increasing block-local int64 row numbers); then decompresses
     `preload` if any row matched, so that a pool worker does it, not the caller."""
-    blk = unit.scope.block(unit.b)
+    blk = unit.scope.block(unit.block_number)
     bound = unit.bound
     if unit.inside:
         if bound.const is True:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import collections
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Generator, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,27 +28,28 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
-class _Done:
+class _Done(Generic[R]):
+    """A result computed in the calling thread, with the face of a `Future`."""
+
     __slots__ = ("value",)
 
-    def __init__(self, value):
+    def __init__(self, value: R):
         self.value = value
 
-    def result(self):
+    def result(self) -> R:
         return self.value
 
-    def cancel(self):
+    def cancel(self) -> bool:
         return False
 
 
 def ordered_map(
     fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS, inline: Callable[[T], bool] | None = None
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
     which `inline(item)` is true are computed in the calling thread (when a task costs less
     than handing it to a thread)."""
-    items = iter(items)
-    inflight: collections.deque = collections.deque()
+    inflight: collections.deque[Future[R] | _Done[R]] = collections.deque()
     ex = pool()
     try:
         for item in items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.query.objects import JsonObject
 from engine.store.rows import FLAG_NAMES, FORMATS, KV_ALERT, KV_SD, NO_VALUE, Rows
 from native_kernels.sd import extract_sd
 
@@ -18,7 +19,7 @@ def format_times(ns: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(ns.astype("datetime64[ns]"), unit="ns").tolist()]
 
 
-def _sd_object(raw: bytes) -> dict | None:
+def _sd_object(raw: bytes) -> dict[str, dict[str, str]] | None:
     if not raw:
         return None
     data = np.frombuffer(raw, np.uint8)
@@ -33,7 +34,7 @@ def _sd_object(raw: bytes) -> dict | None:
     return out
 
 
-def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[dict]:
+def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[JsonObject]:
     """JSON-ready dicts of rows `idx` (all rows when None), in that order."""
     if idx is None:
         idx = np.arange(len(rows))
@@ -43,7 +44,7 @@ def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[dict]:
     for k, i in enumerate(idx.tolist()):
         sev = int(rows.severity[i])
         fac = int(rows.facility[i])
-        obj = {
+        obj: JsonObject = {
             "_time": times[k],
             "_recv": recvs[k],
             "severity": None if sev == NO_VALUE else sev,
@@ -54,8 +55,8 @@ def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[dict]:
             obj[col] = None if v is None else _text(v)
         obj["message"] = _text(rows.message(i))
         obj["sd"] = _sd_object(rows.sd(i))
-        fields = {}
-        alerts = []
+        fields: dict[str, str] = {}
+        alerts: list[str] = []
         for key, kind, value in rows.fields(i):
             if kind == KV_ALERT:
                 alerts.append(_text(value))

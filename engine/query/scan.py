@@ -11,7 +11,8 @@ import numpy as np
 
 from engine.store import layout
 from engine.store.live import partition_parts
-from engine.store.part_reader import Part, PartDamaged, read_head
+from engine.store.part_format import PartDamaged, read_head
+from engine.store.part_reader import Part
 from engine.store.rows import Rows, concat
 
 log = logging.getLogger("logjet.query")

@@ -17,13 +17,17 @@ from typing import Iterator
 
 import numpy as np
 
+from engine.query.block import Block
 from engine.query.plan import Unit, evaluate, trivial
 from engine.query.pool import ordered_map
 from engine.query.stages.sort import RowKeys, Sort
 from engine.store.rows import Rows, concat
 
 
-def _take_newest_first(pieces: list[tuple[object, np.ndarray, np.ndarray]]) -> Rows:
+Piece = tuple[Block, np.ndarray, np.ndarray]  # (block, matching rows, their times)
+
+
+def _take_newest_first(pieces: list[Piece]) -> Rows:
     """Rows of (block, idx, times) pieces in one batch, newest first."""
     if len(pieces) == 1:
         blk, idx, _ = pieces[0]
@@ -32,10 +36,10 @@ def _take_newest_first(pieces: list[tuple[object, np.ndarray, np.ndarray]]) -> R
     return rows.take(np.argsort(-rows.time, kind="stable"))
 
 
-def newest(units: list[Unit], start_ns, end_ns, limit: int | None) -> Iterator[Rows]:
+def newest(units: list[Unit], start_ns: int | None, end_ns: int | None, limit: int | None) -> Iterator[Rows]:
     if limit is not None and limit <= 0:
         return
-    pending: list[tuple[object, np.ndarray, np.ndarray]] = []  # (block, idx, times) not yet out
+    pending: list[Piece] = []  # not yet out
     emitted = 0
     results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units, inline=trivial)
     try:
@@ -60,7 +64,7 @@ def newest(units: list[Unit], start_ns, end_ns, limit: int | None) -> Iterator[R
         results.close()
 
 
-def _split(pending, watermark: int | None, cap: int | None):
+def _split(pending: list[Piece], watermark: int | None, cap: int | None) -> tuple[list[Piece], list[Piece]]:
     """(pieces to emit now, pieces to keep): rows with time >= watermark (all when None), at
     most `cap` of them, newest first."""
     if not pending:
@@ -80,7 +84,8 @@ def _split(pending, watermark: int | None, cap: int | None):
         if extra > 0:
             ties = np.flatnonzero(ready & (times == cut))
             ready[ties[:extra]] = False
-    out, keep = [], []
+    out: list[Piece] = []
+    keep: list[Piece] = []
     pos = 0
     for blk, idx, t in pending:
         r = ready[pos : pos + len(t)]
@@ -97,7 +102,7 @@ def _split(pending, watermark: int | None, cap: int | None):
     return out, keep
 
 
-def sorted_rows(units: list[Unit], start_ns, end_ns, stage: Sort, limit: int | None) -> Rows:
+def sorted_rows(units: list[Unit], start_ns: int | None, end_ns: int | None, stage: Sort, limit: int | None) -> Rows:
     """The first `limit` matching rows (all when None) in the stage's order."""
     keys = RowKeys(stage)
     preload = keys.preload()
@@ -114,12 +119,13 @@ def sorted_rows(units: list[Unit], start_ns, end_ns, stage: Sort, limit: int | N
     unit_of = np.concatenate([np.full(len(idx), k, np.int64) for k, idx in where])
     row_of = np.concatenate([idx for _, idx in where])
     u, r = unit_of[order], row_of[order]
-    pieces, positions = [], np.empty(len(order), np.int64)
+    pieces: list[Rows] = []
+    positions = np.empty(len(order), np.int64)
     base = 0
     for k in np.unique(u).tolist():
         sel = np.flatnonzero(u == k)
         unit = units[k]
-        pieces.append(unit.scope.block(unit.b).rows(r[sel]))
+        pieces.append(unit.scope.block(unit.block_number).rows(r[sel]))
         positions[sel] = base + np.arange(len(sel))
         base += len(sel)
     rows = concat(pieces) if len(pieces) > 1 else pieces[0]

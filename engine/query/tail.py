@@ -16,10 +16,11 @@ import numpy as np
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery
+from engine.query.objects import JsonObject
 from engine.query.plan import evaluate, plan
 from engine.query.render import row_objects
 from engine.query.stages.field_list import Fields
-from engine.store.rows import concat
+from engine.store.rows import Rows, concat
 
 POLL_S = 0.2  # how often a tail looks for new parts: well inside the 1 s visibility budget
 
@@ -30,11 +31,11 @@ class Tail:
             if not isinstance(s, Fields):
                 raise QueryError("a tail takes a filter and optionally `| fields ...`", s.position)
         self.prepared = prepared
-        self.fields = list(prepared.query.stages)
+        self.fields = [s for s in prepared.query.stages if isinstance(s, Fields)]  # every one, as checked
         self.catalog = Catalog.get(data_dir)
         self.seen = set(self.catalog.list_paths()[0])
 
-    def poll(self) -> list[dict]:
+    def poll(self) -> list[JsonObject]:
         """Objects of the matching rows of parts new since the last poll, oldest first."""
         paths = self.catalog.list_paths()[0]
         listed = set(paths)
@@ -43,7 +44,7 @@ class Tail:
         self.seen = listed  # parts that vanished are forgotten; names are never reused
         if not new:
             return []
-        batches = []
+        batches: list[Rows] = []
         flt = self.prepared.query.filter
         for path in sorted(new):
             scope = self.catalog.scope(path)

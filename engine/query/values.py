@@ -16,12 +16,19 @@ through a per-part table (one entry per dictionary value), message and field val
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Generic, Hashable, Sequence, TypeVar
+
 import numpy as np
 
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.store.rows import FORMATS, NO_VALUE
 from native_kernels.dictionary import DictionaryEncoder
 from native_kernels.numbers import parse_number, parse_numbers
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
+
+FieldValue = str | int | None  # a value as the JSON output shows it; None: the row has none
 
 # A query's encoder never resets (ids must hold for the whole query); memory is bounded by the
 # distinct values the query reads, which the caller bounds by the rows it selects.
@@ -36,6 +43,10 @@ def format_time(ns: int) -> str:
     return str(np.datetime64(int(ns), "ns")) + "Z"
 
 
+def _format_name(code: int) -> str:
+    return FORMATS[code] if code < len(FORMATS) else str(code)
+
+
 class ValueColumn:
     def __init__(self, field: Field):
         self.field = field
@@ -43,13 +54,13 @@ class ValueColumn:
     def preload(self) -> list[str]:
         return []
 
-    def numbers(self, blk, idx) -> np.ndarray:
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def ids(self, blk, idx) -> np.ndarray:
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def id_counts(self, blk, idx) -> tuple[np.ndarray, np.ndarray]:
+    def id_counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distinct ids, rows per id) of the selected rows. Small-domain columns count their
         stored codes first and map only the distinct ones: no per-row id array."""
         ids = self.ids(blk, idx)
@@ -62,7 +73,7 @@ class ValueColumn:
         """Ids handed out so far, plus one for "no value"."""
         raise NotImplementedError
 
-    def value(self, vid: int):
+    def value(self, vid: int) -> FieldValue:
         raise NotImplementedError
 
     def order_keys(self, used: np.ndarray) -> np.ndarray:
@@ -70,20 +81,20 @@ class ValueColumn:
 
 
 class _U8Column(ValueColumn):
-    def preload(self):
+    def preload(self) -> list[str]:
         return [self.field.name]
 
-    def numbers(self, blk, idx):
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         v = blk.select(blk.u8(self.field.name), idx).astype(np.float64)
         v[v == NO_VALUE] = np.nan
         return v
 
-    def ids(self, blk, idx):
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         v = blk.select(blk.u8(self.field.name), idx).astype(np.int64) + 1
         v[v == NO_VALUE + 1] = 0
         return v
 
-    def id_counts(self, blk, idx):
+    def id_counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         counts = np.bincount(blk.select(blk.u8(self.field.name), idx), minlength=256)
         nz = np.flatnonzero(counts)
         ids = nz + 1
@@ -91,28 +102,28 @@ class _U8Column(ValueColumn):
         return ids, counts[nz]
 
     @property
-    def size(self):
+    def size(self) -> int:
         return 256
 
-    def value(self, vid):
+    def value(self, vid: int) -> FieldValue:
         if not vid:
             return None
         if self.field.kind == FORMAT:
-            return FORMATS[vid - 1] if vid - 1 < len(FORMATS) else str(vid - 1)
+            return _format_name(vid - 1)
         return vid - 1
 
-    def order_keys(self, used):
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
         keys = np.arange(256, dtype=np.float64) - 1
         keys[0] = -np.inf
         return keys
 
 
 class _FormatColumn(_U8Column):
-    def numbers(self, blk, idx):
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         return np.full(len(idx), np.nan)
 
-    def order_keys(self, used):
-        names = [None] + [self.value(i) for i in range(1, 256)]
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
+        names = [""] + [_format_name(i - 1) for i in range(1, 256)]  # by id; 0 (no value) unused
         order = sorted(range(1, 256), key=lambda i: names[i])
         keys = np.empty(256, np.float64)
         keys[0] = -np.inf
@@ -120,15 +131,18 @@ class _FormatColumn(_U8Column):
         return keys
 
 
-class _Interned(ValueColumn):
+_V = TypeVar("_V", bound=Hashable)
+
+
+class _Interned(ValueColumn, Generic[_V]):
     """Values interned in Python, one entry per distinct value seen."""
 
-    def __init__(self, field):
+    def __init__(self, field: Field):
         super().__init__(field)
-        self._ids: dict = {}
-        self._values: list = []
+        self._ids: dict[_V, int] = {}
+        self._values: list[_V] = []
 
-    def _intern(self, v) -> int:
+    def _intern(self, v: _V) -> int:
         i = self._ids.get(v)
         if i is None:
             self._values.append(v)
@@ -136,47 +150,44 @@ class _Interned(ValueColumn):
         return i
 
     @property
-    def size(self):
+    def size(self) -> int:
         return len(self._values) + 1
 
-    def order_keys(self, used):
-        return _order_keys(self._values, used)
 
-
-class _TimeColumn(_Interned):
-    def preload(self):
+class _TimeColumn(_Interned[int]):
+    def preload(self) -> list[str]:
         return ["_time"] + (["_recv"] if self.field.name == "_recv" else [])
 
-    def _col(self, blk, idx):
+    def _col(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         return blk.select(blk.time() if self.field.name == "_time" else blk.recv(), idx)
 
-    def numbers(self, blk, idx):
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         return self._col(blk, idx).astype(np.float64)
 
-    def ids(self, blk, idx):
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         uniq, inverse = np.unique(self._col(blk, idx), return_inverse=True)
         table = np.fromiter((self._intern(v) for v in uniq.tolist()), np.int64, len(uniq))
         return table[inverse]
 
-    def value(self, vid):
+    def value(self, vid: int) -> FieldValue:
         return format_time(self._values[vid - 1]) if vid else None
 
-    def order_keys(self, used):
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
         keys = np.empty(self.size, np.float64)
         keys[0] = -np.inf
         keys[1:] = self._values
         return keys
 
 
-class _DictColumn(_Interned):
-    def __init__(self, field):
+class _DictColumn(_Interned[bytes]):
+    def __init__(self, field: Field):
         super().__init__(field)
         self._tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def preload(self):
+    def preload(self) -> list[str]:
         return [self.field.name]
 
-    def _table(self, blk):
+    def _table(self, blk: Block) -> tuple[np.ndarray, np.ndarray]:
         scope = blk.scope
         got = self._tables.get(scope.path)
         if got is None or scope.path == "<rows>":
@@ -191,13 +202,13 @@ class _DictColumn(_Interned):
             got = self._tables[scope.path] = (ids, nums)
         return got
 
-    def numbers(self, blk, idx):
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         return np.take(self._table(blk)[1], blk.select(blk.ids(self.field.name), idx))
 
-    def ids(self, blk, idx):
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         return np.take(self._table(blk)[0], blk.select(blk.ids(self.field.name), idx))
 
-    def id_counts(self, blk, idx):
+    def id_counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         table = self._table(blk)[0]
         counts = np.bincount(blk.select(blk.ids(self.field.name), idx), minlength=len(table))
         nz = np.flatnonzero(counts)
@@ -207,22 +218,25 @@ class _DictColumn(_Interned):
             return uniq, np.bincount(inv, weights=counts).astype(np.int64)
         return ids, counts
 
-    def value(self, vid):
+    def value(self, vid: int) -> FieldValue:
         return _text(self._values[vid - 1]) if vid else None
+
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
+        return _order_keys(self._values, used)
 
 
 class _SpanColumn(ValueColumn):
     """The message, or the first value of a field key."""
 
-    def __init__(self, field):
+    def __init__(self, field: Field):
         super().__init__(field)
         self._enc = DictionaryEncoder(max_entries=_NEVER, max_bytes=_NEVER)
         self._values: list[bytes] = []
 
-    def preload(self):
+    def preload(self) -> list[str]:
         return ["message"] if self.field.kind == MESSAGE else ["kv"]
 
-    def _spans(self, blk, idx):
+    def _spans(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if self.field.kind == MESSAGE:
             s = blk.message()
         else:
@@ -232,11 +246,11 @@ class _SpanColumn(ValueColumn):
             s = blk.first(kid)
         return s.data, blk.select(s.starts, idx), blk.select(s.ends, idx)
 
-    def numbers(self, blk, idx):
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         s = self._spans(blk, idx)
         return np.full(len(idx), np.nan) if s is None else parse_numbers(*s)
 
-    def ids(self, blk, idx):
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
         s = self._spans(blk, idx)
         if s is None:
             return np.zeros(len(idx), np.int64)
@@ -245,20 +259,20 @@ class _SpanColumn(ValueColumn):
         return ids.astype(np.int64)
 
     @property
-    def size(self):
+    def size(self) -> int:
         return len(self._values) + 1
 
-    def value(self, vid):
+    def value(self, vid: int) -> FieldValue:
         return _text(self._values[vid - 1]) if vid else None
 
-    def order_keys(self, used):
+    def order_keys(self, used: np.ndarray) -> np.ndarray:
         return _order_keys(self._values, used)
 
 
-def _order_keys(values: list, used: np.ndarray) -> np.ndarray:
+def _order_keys(values: Sequence[bytes], used: np.ndarray) -> np.ndarray:
     keys = np.empty(len(values) + 1, np.float64)
     keys[0] = -np.inf
-    nums = [parse_number(v) if isinstance(v, bytes) else v for v in values]
+    nums = [parse_number(v) for v in values]
     if all(nums[i - 1] is not None for i in np.unique(used).tolist() if i):
         keys[1:] = [np.nan if n is None else n for n in nums]
     else:

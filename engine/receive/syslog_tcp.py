@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Protocol, cast
+
+import numpy as np
 
 from engine.receive.framing import Framer
 
 
-def peer_name(transport) -> str:
+class ConnectionTracker(Protocol):
+    """Who tracks stream connections (the receiver pauses and resumes their reading) and counts
+    the framing each one turned out to use."""
+
+    def connection_opened(self, proto: SyslogTcpProtocol) -> None: ...
+
+    def connection_closed(self, proto: SyslogTcpProtocol) -> None: ...
+
+    def framing_decided(self, framing: str, source: str) -> None: ...
+
+
+class StreamSink(ConnectionTracker, Protocol):
+    """Where a TCP connection's frames go: the receiver."""
+
+    def tcp_frames(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
+    ) -> None: ...
+
+
+def peer_name(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = peer[0]
@@ -23,14 +45,16 @@ def peer_name(transport) -> str:
 class SyslogTcpProtocol(asyncio.Protocol):
     """One TCP connection. `sink` is the receiver: it takes frames and tracks connections."""
 
-    def __init__(self, sink, max_len: int):
+    transport: asyncio.Transport  # set by connection_made, which asyncio calls first
+
+    def __init__(self, sink: StreamSink, max_len: int):
         self._sink = sink
         self._framer = Framer(max_len)
-        self.transport = None
         self.source = "unknown"
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream server hands its protocols a Transport; the base class names the base type.
+        self.transport = cast(asyncio.Transport, transport)
         self.source = peer_name(transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -53,11 +77,11 @@ class SyslogTcpProtocol(asyncio.Protocol):
             self._sink.framing_decided(event, self.source)
         self._framer.events.clear()
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         self.finish()
         return False  # close our side too
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.finish()
         self._sink.connection_closed(self)
 

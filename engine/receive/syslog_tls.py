@@ -22,8 +22,11 @@ import asyncio
 import logging
 import ssl
 import time
+from typing import Protocol, cast
 
-from engine.receive.syslog_tcp import SyslogTcpProtocol, peer_name
+import numpy as np
+
+from engine.receive.syslog_tcp import ConnectionTracker, SyslogTcpProtocol, peer_name
 
 log = logging.getLogger("logjet.receive.tls")
 
@@ -40,6 +43,18 @@ OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
 OUTCOMES = (OK, FAILED, TIMEOUT)
 
 
+class TlsSink(ConnectionTracker, Protocol):
+    """The receiver as a TLS connection sees it: decrypted frames, handshake outcomes, errors."""
+
+    def tls_frames(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
+    ) -> None: ...
+
+    def tls_handshake(self, outcome: str, source: str, reason: str) -> None: ...
+
+    def tls_error(self, source: str, reason: str) -> None: ...
+
+
 class RateLimitedLog:
     """At most one warning per `interval_s`; the next one says how many were held back. A flood
     of bad clients (a scanner, a misconfigured fleet) must not flood the log."""
@@ -50,7 +65,7 @@ class RateLimitedLog:
         self._last = -interval_s
         self._held = 0
 
-    def warning(self, msg: str, *args) -> bool:
+    def warning(self, msg: str, *args: object) -> bool:
         """Logs (True) or holds back (False)."""
         now = time.monotonic()
         if now - self._last < self.interval_s:
@@ -69,19 +84,21 @@ class _Decrypted:
 
     __slots__ = ("_sink",)
 
-    def __init__(self, sink):
+    def __init__(self, sink: TlsSink):
         self._sink = sink
 
-    def connection_opened(self, proto) -> None:
+    def connection_opened(self, proto: SyslogTcpProtocol) -> None:
         self._sink.connection_opened(proto)
 
-    def connection_closed(self, proto) -> None:
+    def connection_closed(self, proto: SyslogTcpProtocol) -> None:
         self._sink.connection_closed(proto)
 
     def framing_decided(self, framing: str, source: str) -> None:
         self._sink.framing_decided(framing, source)
 
-    def tcp_frames(self, buf, starts, ends, flags, source: str, nbytes: int) -> None:
+    def tcp_frames(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
+    ) -> None:
         self._sink.tls_frames(buf, starts, ends, flags, source, nbytes)
 
 
@@ -90,7 +107,11 @@ class SyslogTlsProtocol(asyncio.Protocol):
     source, reason)`, `tls_error(source, reason)` and what `SyslogTcpProtocol` calls.
     `context` is the server SSLContext in force when the connection was accepted."""
 
-    def __init__(self, sink, max_len: int, context: ssl.SSLContext, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
+    transport: asyncio.Transport  # set by connection_made, which asyncio calls first
+
+    def __init__(
+        self, sink: TlsSink, max_len: int, context: ssl.SSLContext, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    ):
         self._sink = sink
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -98,13 +119,13 @@ class SyslogTlsProtocol(asyncio.Protocol):
         self._inner = SyslogTcpProtocol(_Decrypted(sink), max_len)
         self._timeout_s = handshake_timeout_s
         self._timer: asyncio.TimerHandle | None = None
-        self.transport = None
         self.source = "unknown"
         self.state = HANDSHAKING
 
     # --- asyncio callbacks --------------------------------------------------------------------
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream server hands its protocols a Transport; the base class names the base type.
+        self.transport = cast(asyncio.Transport, transport)
         self.source = peer_name(transport)
         self._timer = asyncio.get_running_loop().call_later(self._timeout_s, self._handshake_timed_out)
 
@@ -116,7 +137,7 @@ class SyslogTlsProtocol(asyncio.Protocol):
             return
         self._read_decrypted()
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         """A FIN: before the handshake finished it is a failed one; after, the end of the
         stream (many senders close without close_notify, and nothing is lost by trusting it)."""
         if self.state == HANDSHAKING:
@@ -126,7 +147,7 @@ class SyslogTlsProtocol(asyncio.Protocol):
             self._inner.eof_received()
         return False  # close our side too
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         if self.state == HANDSHAKING:
             why = (
                 f"connection lost during the handshake ({exc})"
@@ -162,7 +183,7 @@ class SyslogTlsProtocol(asyncio.Protocol):
     def _read_decrypted(self) -> None:
         """Everything the incoming BIO holds, decrypted, to the framer in one piece."""
         read = self._ssl.read
-        chunks = []
+        chunks: list[bytes] = []
         closed = False
         try:
             while True:

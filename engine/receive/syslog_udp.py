@@ -10,6 +10,7 @@ and counts (`dropped_messages_total{reason="ring_full"}`).
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import numpy as np
 
@@ -17,14 +18,30 @@ import numpy as np
 BULK = 4096
 
 
-def format_addr(addr) -> str:
+# A sender's address as the socket gives it: (host, port) for IPv4, (host, port, flow, scope) for IPv6.
+Address = tuple[object, ...]
+
+
+class DatagramSink(Protocol):
+    """The receiver as the UDP protocol sees it."""
+
+    def udp_ready(self, proto: SyslogUdpProtocol) -> None: ...
+
+    def udp_started(self) -> None: ...
+
+    def udp_error(self, exc: Exception) -> None: ...
+
+
+def format_addr(addr: object) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
-        host = addr[0]
+        host = str(addr[0])
         return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
     return str(addr)
 
 
-def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
+def udp_frames(
+    datagrams: list[bytes], addrs: list[Address], max_len: int
+) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(buf, starts, ends, flags, source index u16, sources) of a bulk of datagrams.
     Over-long datagrams are cut to `max_len` and flagged; one trailing LF, CRLF or NUL (framing
     some senders add) is not message content; empty datagrams are skipped."""
@@ -44,7 +61,7 @@ def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
         ends = ends - (lf | (whole & (last == 0)))
         before = arr[np.maximum(ends - 1, 0)]
         ends = ends - (lf & (ends > starts) & (before == 13))
-    table: dict = {}
+    table: dict[Address, int] = {}
     idx = np.fromiter((table.setdefault(a, len(table)) for a in addrs), np.uint16, n)
     sources = [format_addr(a) for a in table]
     keep = ends > starts
@@ -56,12 +73,12 @@ def udp_frames(datagrams: list[bytes], addrs: list, max_len: int):
 class SyslogUdpProtocol(asyncio.DatagramProtocol):
     """Collects datagrams for the receiver (`sink`), which takes them with `take`."""
 
-    def __init__(self, sink):
+    def __init__(self, sink: DatagramSink):
         self._sink = sink
         self.datagrams: list[bytes] = []
-        self.addrs: list = []
+        self.addrs: list[Address] = []
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         self.datagrams.append(data)
         self.addrs.append(addr)
         n = len(self.datagrams)
@@ -70,10 +87,10 @@ class SyslogUdpProtocol(asyncio.DatagramProtocol):
         elif n == 1:
             self._sink.udp_started()
 
-    def take(self) -> tuple[list[bytes], list]:
+    def take(self) -> tuple[list[bytes], list[Address]]:
         datagrams, addrs = self.datagrams, self.addrs
         self.datagrams, self.addrs = [], []
         return datagrams, addrs
 
-    def error_received(self, exc) -> None:
+    def error_received(self, exc: Exception) -> None:
         self._sink.udp_error(exc)

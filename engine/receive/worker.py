@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 
+import numpy as np
 import uvloop
 
 from engine.ipc import control
@@ -80,7 +82,7 @@ class Receiver:
         self.udp_protocols: list[SyslogUdpProtocol] = []
         self._udp_since = 0  # when the oldest datagram not yet taken from a protocol arrived
         self.max_len = settings.ingest.max_message_bytes
-        self.tls_context = None  # the server SSLContext new TLS connections get (see load_tls)
+        self.tls_context: ssl.SSLContext | None = None  # the one new TLS connections get (see load_tls)
         if "syslog_tls" in spec.ports:
             self.m_tls_handshakes = {o: m.counter("tls_handshakes_total", outcome=o) for o in OUTCOMES}
             self.m_tls_reloads = {o: m.counter("tls_reloads_total", outcome=o) for o in (OK, FAILED)}
@@ -107,15 +109,27 @@ class Receiver:
                 source,
             )
 
-    def tcp_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
+    def tcp_frames(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
+    ) -> None:
         self._stream_frames(self.tcp, TCP, buf, starts, ends, flags, source, nbytes)
 
-    def tls_frames(self, buf: bytes, starts, ends, flags, source: str, nbytes: int) -> None:
+    def tls_frames(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
+    ) -> None:
         """Frames of a TLS connection (`nbytes`: decrypted bytes, framing included)."""
         self._stream_frames(self.tls, TLS, buf, starts, ends, flags, source, nbytes)
 
     def _stream_frames(
-        self, batcher: Batcher, protocol: int, buf: bytes, starts, ends, flags, source: str, nbytes: int
+        self,
+        batcher: Batcher,
+        protocol: int,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        flags: np.ndarray,
+        source: str,
+        nbytes: int,
     ) -> None:
         k = len(starts)
         if k:
@@ -146,6 +160,13 @@ class Receiver:
     def load_tls(self) -> None:
         """Build the server context from the [tls] files. Raises TlsConfigError."""
         self.tls_context = build_context(self.settings.tls)
+
+    def tls_connection(self) -> SyslogTlsProtocol:
+        """The protocol of a new TLS connection, under the context in force now (so a SIGHUP
+        reload applies from the next connection on)."""
+        if self.tls_context is None:
+            raise TlsConfigError("no TLS certificate loaded")  # load_tls runs before listening
+        return SyslogTlsProtocol(self, self.max_len, self.tls_context)
 
     def reload_tls(self) -> None:
         """SIGHUP: new files for new connections; on failure the context in force stays."""
@@ -267,8 +288,8 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     receiver = Receiver(settings, spec, shm, rings)
     loop = asyncio.get_running_loop()
     max_len = settings.ingest.max_message_bytes
-    servers = []
-    transports = []
+    servers: list[asyncio.Server] = []
+    transports: list[asyncio.DatagramTransport] = []
     try:
         if "syslog_tcp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_tcp)
@@ -281,10 +302,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
                 raise BootError(str(exc)) from None
             host, _ = parse_hostport(settings.listen.syslog_tls)
             sock = tcp_listener(host, spec.ports["syslog_tls"], settings.listen.tcp_backlog)
-            # The context is looked up per connection, so a SIGHUP reload applies to the next one.
-            servers.append(
-                await loop.create_server(lambda: SyslogTlsProtocol(receiver, max_len, receiver.tls_context), sock=sock)
-            )
+            servers.append(await loop.create_server(receiver.tls_connection, sock=sock))
             loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)

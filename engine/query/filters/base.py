@@ -18,7 +18,13 @@ predicates are immutable and may be bound by several threads at once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from engine.query.block import Block, Mask, Spans
+    from engine.query.scope import Scope
 
 
 class Bound:
@@ -30,7 +36,7 @@ class Bound:
     def blocks(self) -> np.ndarray | None:
         return None
 
-    def eval(self, blk, cand: np.ndarray) -> np.ndarray:
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         raise NotImplementedError
 
 
@@ -40,7 +46,7 @@ class _Const(Bound):
     def __init__(self, value: bool):
         self.const = value
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         return cand.copy() if self.const else np.zeros_like(cand)
 
 
@@ -49,7 +55,7 @@ FALSE = _Const(False)
 
 
 class Filter:
-    def bind(self, scope) -> Bound:
+    def bind(self, scope: Scope) -> Bound:
         raise NotImplementedError
 
 
@@ -58,19 +64,19 @@ class Predicate:
 
     cost = 2
 
-    def on_values(self, values: list[bytes]) -> np.ndarray:
+    def on_values(self, values: list[bytes]) -> Mask:
         """bool per value, for small sets (a part's dictionary, enum names, u8 numbers as text)."""
         raise NotImplementedError
 
-    def on_spans(self, spans, cand: np.ndarray) -> np.ndarray:
+    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
         """bool per span (field values), False where not `cand` or no value."""
         raise NotImplementedError
 
-    def on_message(self, spans, cand: np.ndarray) -> np.ndarray:
+    def on_message(self, spans: Spans, cand: Mask) -> Mask:
         """Like `on_spans`, for the message (where words are tokens, not whole values)."""
         return self.on_spans(spans, cand)
 
-    def on_numbers(self, x: np.ndarray) -> np.ndarray:
+    def on_numbers(self, x: np.ndarray) -> Mask:
         """bool per number (timestamps); only range and exists tests take numbers."""
         raise NotImplementedError(f"{type(self).__name__} does not apply to numbers")
 
@@ -84,6 +90,6 @@ class Predicate:
         return [], False
 
 
-def values_mask(values: list[bytes], test) -> np.ndarray:
+def values_mask(values: list[bytes], test: Callable[[bytes], object]) -> Mask:
     """bool per value from a per-value Python test (small sets only)."""
     return np.fromiter((bool(test(v)) for v in values), np.bool_, len(values))

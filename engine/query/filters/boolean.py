@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.query.filters.base import FALSE, TRUE, Bound, Filter
+
+if TYPE_CHECKING:
+    from engine.query.block import Block, Mask
+    from engine.query.scope import Scope
 
 
 @dataclass(frozen=True)
 class All(Filter):
     """`*`, or an empty filter: every row."""
 
-    def bind(self, scope):
+    def bind(self, scope: Scope) -> Bound:
         return TRUE
 
 
@@ -28,7 +33,7 @@ class All(Filter):
 class And(Filter):
     children: tuple[Filter, ...]
 
-    def bind(self, scope):
+    def bind(self, scope: Scope) -> Bound:
         bound = []
         for c in self.children:
             b = c.bind(scope)
@@ -45,7 +50,7 @@ class And(Filter):
 class Or(Filter):
     children: tuple[Filter, ...]
 
-    def bind(self, scope):
+    def bind(self, scope: Scope) -> Bound:
         bound = []
         for c in self.children:
             b = c.bind(scope)
@@ -62,11 +67,19 @@ class Or(Filter):
 class Not(Filter):
     child: Filter
 
-    def bind(self, scope):
+    def bind(self, scope: Scope) -> Bound:
         b = self.child.bind(scope)
         if b.const is not None:
             return FALSE if b.const else TRUE
         return _NotBound(b)
+
+
+def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.intersect1d(a, b)
+
+
+def _unite(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.union1d(a, b)
 
 
 class _AndBound(Bound):
@@ -74,11 +87,11 @@ class _AndBound(Bound):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
 
-    def blocks(self):
+    def blocks(self) -> np.ndarray | None:
         named = [b for b in (c.blocks() for c in self.children) if b is not None]
-        return reduce(np.intersect1d, named) if named else None
+        return reduce(_intersect, named) if named else None
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         for c in self.children:
             cand = c.eval(blk, cand)
             if not cand.any():
@@ -91,13 +104,13 @@ class _OrBound(Bound):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
 
-    def blocks(self):
-        named = [c.blocks() for c in self.children]
-        if any(b is None for b in named):
+    def blocks(self) -> np.ndarray | None:
+        named = [b for b in (c.blocks() for c in self.children) if b is not None]
+        if len(named) < len(self.children):
             return None
-        return reduce(np.union1d, named)
+        return reduce(_unite, named)
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         out = np.zeros_like(cand)
         rest = cand
         for c in self.children:
@@ -114,5 +127,5 @@ class _NotBound(Bound):
         self.child = child
         self.cost = child.cost
 
-    def eval(self, blk, cand):
+    def eval(self, blk: Block, cand: Mask) -> Mask:
         return cand & ~self.child.eval(blk, cand)

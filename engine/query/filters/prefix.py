@@ -8,10 +8,15 @@ must start with the text (`host:web-*`), case-sensitive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 
 from engine.query.filters.base import Predicate, values_mask
 from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
 from native_kernels.tokens import hash_token, tokenize
+
+if TYPE_CHECKING:
+    from engine.query.block import Mask, Spans
 
 
 @dataclass(frozen=True)
@@ -19,13 +24,13 @@ class Prefix(Predicate):
     text: bytes
     ignore_case: bool = True
 
-    def on_values(self, values):
+    def on_values(self, values: list[bytes]) -> Mask:
         return values_mask(values, lambda v: v.startswith(self.text))
 
-    def on_spans(self, spans, cand):
+    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
         return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text, prefix=True)
 
-    def on_message(self, spans, cand):
+    def on_message(self, spans: Spans, cand: Mask) -> Mask:
         t = self.text
         if not t:
             return cand & (spans.starts >= 0)
@@ -33,7 +38,7 @@ class Prefix(Predicate):
             spans.data, spans.starts, spans.ends, cand, t, self.ignore_case, bool(TOKEN_BYTE[t[0]]), False
         )
 
-    def message_tokens(self):
+    def message_tokens(self) -> list[int]:
         tokens = tokenize(self.text)
         if tokens and self.text and TOKEN_BYTE[self.text[-1]]:
             tokens = tokens[:-1]  # the last token may continue in the row

@@ -12,34 +12,38 @@ process`) pick blocks by bloom and rows by token bitmap; the regex then runs on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 
 from engine.query.filters.base import Predicate
 from native_kernels.regex import SpanRegex, required_tokens
 from native_kernels.tokens import hash_token
 
+if TYPE_CHECKING:
+    from engine.query.block import Mask, Spans
+
 
 @dataclass(frozen=True)
 class Regex(Predicate):
     pattern: bytes
-    compiled: SpanRegex = field(compare=False, repr=False, default=None)
-    tokens: tuple[bytes, ...] = field(compare=False, repr=False, default=None)
+    compiled: SpanRegex = field(init=False, compare=False, repr=False)
+    tokens: tuple[bytes, ...] = field(init=False, compare=False, repr=False)
     cost = 5
 
-    def __post_init__(self):
-        if self.compiled is None:
-            object.__setattr__(self, "compiled", SpanRegex(self.pattern))  # raises re.error
-        if self.tokens is None:
-            object.__setattr__(self, "tokens", tuple(required_tokens(self.pattern, self.compiled.py.flags)))
+    def __post_init__(self) -> None:
+        compiled = SpanRegex(self.pattern)  # raises re.error
+        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "tokens", tuple(required_tokens(self.pattern, compiled.py.flags)))
 
-    def on_values(self, values):
+    def on_values(self, values: list[bytes]) -> Mask:
         return self.compiled.search_values(values)
 
-    def on_spans(self, spans, cand):
+    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
         return self.compiled.search_spans(spans.data, spans.starts, spans.ends, cand)
 
-    def message_tokens(self):
+    def message_tokens(self) -> list[int]:
         return [hash_token(t) for t in self.tokens]
 
-    def index_tokens(self):
+    def index_tokens(self) -> tuple[list[bytes], bool]:
         # Holding the tokens only narrows the rows: the regex still decides.
         return list(self.tokens), False

@@ -3,6 +3,8 @@ and errors that point at the text to blame. Shared by the filter and stage gramm
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from engine.query.errors import QueryError
 
 # A bare word ends at whitespace or one of these (a `:` splits field and value instead).
@@ -16,7 +18,7 @@ class Scanner:
         self.i = 0
         self.n = len(text)
 
-    def error(self, message: str, pos: int | None = None):
+    def error(self, message: str, pos: int | None = None) -> NoReturn:
         raise QueryError(message, self.i if pos is None else pos)
 
     def ws(self) -> None:
@@ -53,7 +55,7 @@ class Scanner:
     def quoted(self) -> bytes:
         start = self.i
         self.i += 1
-        out = []
+        out: list[str] = []
         while self.i < self.n:
             c = self.s[self.i]
             if c == "\\" and self.i + 1 < self.n:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from engine.query.errors import QueryError
 from engine.query.field_names import TIME, U8, Field, number_for_name, resolve
 from engine.query.field_eval import Leaf
-from engine.query.filters.base import Filter
+from engine.query.filters.base import Filter, Predicate
 from engine.query.filters.boolean import All, And, Not, Or
 from engine.query.filters.exists import Exists
 from engine.query.filters.phrase import Phrase
@@ -61,7 +61,7 @@ class _Parser(StageParser):
         self.ws()
         flt: Filter = All() if self.i >= self.n or self.peek() == "|" else self.or_expr(None)
         self.ws()
-        stages = []
+        stages: list[Stage] = []
         while self.peek() == "|":
             self.i += 1
             stages.append(self.stage())
@@ -173,7 +173,7 @@ class _Parser(StageParser):
             word = str(name_number)
         return self.leaf(field, Word(word.encode()), start)
 
-    def leaf(self, field: Field, pred, pos: int) -> Filter:
+    def leaf(self, field: Field, pred: Predicate, pos: int) -> Filter:
         if field.kind == TIME and not isinstance(pred, (Range, Exists)):
             self.error(f"{field.name} takes a time, a range or a comparison", pos)
         return Leaf(field, pred)

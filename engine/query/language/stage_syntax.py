@@ -4,9 +4,11 @@ grammar). Builds the stage objects of the engine.query.stages modules."""
 from __future__ import annotations
 
 import re
+from typing import Callable, TypeVar
 
 from engine.query.field_names import resolve
 from engine.query.language.lexer import Scanner
+from engine.query.field_names import Field
 from engine.query.stages.base import Stage
 from engine.query.stages.field_list import Fields
 from engine.query.stages.histogram import Histogram
@@ -21,6 +23,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.@\-]+")
 _COUNT_RE = re.compile(r"\d+")
 _QUANTILE_RE = re.compile(r"[0-9.]+")
 
+_Item = TypeVar("_Item")
+
 
 class StageParser(Scanner):
     """Stage grammar: `stage()` parses one stage, the `|` already taken."""
@@ -29,9 +33,9 @@ class StageParser(Scanner):
         self.ws()
         pos = self.i
         m = NAME_RE.match(self.s, self.i)
-        name = m.group().lower() if m else ""
-        if not name:
+        if m is None:
             self.error("expected a stage after '|' (stats, histogram, sort, limit, fields, top)")
+        name = m.group().lower()
         self.i = m.end()
         if name == "stats":
             return self.stats(pos)
@@ -42,12 +46,12 @@ class StageParser(Scanner):
         if name in ("limit", "head"):
             return Limit(self.count(f"{name} needs a number of rows"), position=pos)
         if name == "fields":
-            return Fields(tuple(self.name_list(allow_desc=False)), position=pos)
+            return Fields(tuple(self.name_list()), position=pos)
         if name == "top":
             self.ws()
             n = self.count("") if self.peek().isdigit() else DEFAULT_N
             self.by_keyword("top N by (field, ...)")
-            return Top(n, tuple(resolve(f) for f in self.name_list(allow_desc=False, parens=True)), position=pos)
+            return Top(n, tuple(resolve(f) for f in self.name_list(parens=True)), position=pos)
         self.error(f"unknown stage {name!r} (expected stats, histogram, sort, limit, fields or top)", pos)
 
     def count(self, message: str) -> int:
@@ -77,7 +81,25 @@ class StageParser(Scanner):
             return self.stat_func().default_name
         return m.group()
 
-    def name_list(self, allow_desc: bool, parens: bool = False) -> list:
+    def name_list(self, parens: bool = False) -> list[str]:
+        """`f1, f2, ...`, in parentheses when `parens` (else they are optional)."""
+        return self._list(self.field_name, parens)
+
+    def sort_key_list(self) -> list[tuple[str, bool]]:
+        """`f1 [asc|desc], ...`: (field name, descending) each."""
+        return self._list(self._sort_key, parens=False)
+
+    def _sort_key(self) -> tuple[str, bool]:
+        name = self.field_name()
+        desc = False
+        if self.word_is("desc"):
+            self.i += 4
+            desc = True
+        elif self.word_is("asc"):
+            self.i += 3
+        return name, desc
+
+    def _list(self, item: Callable[[], _Item], parens: bool) -> list[_Item]:
         self.ws()
         opened = self.peek() == "("
         if opened:
@@ -86,17 +108,7 @@ class StageParser(Scanner):
             self.error("expected '(' and a list of fields")
         out = []
         while True:
-            name = self.field_name()
-            if allow_desc:
-                desc = False
-                if self.word_is("desc"):
-                    self.i += 4
-                    desc = True
-                elif self.word_is("asc"):
-                    self.i += 3
-                out.append((name, desc))
-            else:
-                out.append(name)
+            out.append(item())
             self.ws()
             if self.peek() != ",":
                 break
@@ -106,10 +118,10 @@ class StageParser(Scanner):
         return out
 
     def stats(self, pos: int) -> Stats:
-        by: list = []
+        by: list[str] = []
         if self.word_is("by"):
             self.i += 2
-            by = self.name_list(allow_desc=False, parens=True)
+            by = self.name_list(parens=True)
         funcs = []
         while True:
             f = self.stat_func()
@@ -125,7 +137,7 @@ class StageParser(Scanner):
             if by:
                 self.error("stats takes one 'by' list")
             self.i += 2
-            by = self.name_list(allow_desc=False, parens=True)
+            by = self.name_list(parens=True)
         return Stats(tuple(funcs), tuple(resolve(b) for b in by), position=pos)
 
     def stat_func(self) -> StatFunc:
@@ -133,18 +145,18 @@ class StageParser(Scanner):
         pos = self.i
         m = NAME_RE.match(self.s, self.i)
         fn = m.group().lower() if m else ""
-        if fn not in FUNCTIONS:
+        if m is None or fn not in FUNCTIONS:
             self.error(f"expected a stats function ({', '.join(FUNCTIONS)})", pos)
         self.i = m.end()
         self.expect("(", f"'(' after {fn}")
         self.ws()
         q = None
-        field = None
+        field: Field | None = None
         if fn == "quantile":
             qpos = self.i
             qm = _QUANTILE_RE.match(self.s, self.i)
             q = parse_number(qm.group().encode()) if qm else None
-            if q is None or not 0 <= q <= 1:
+            if qm is None or q is None or not 0 <= q <= 1:
                 self.error("quantile needs a number from 0 to 1 first, e.g. quantile(0.99, duration_ms)", qpos)
             self.i = qm.end()
             self.expect(",", "',' after the quantile")
@@ -181,4 +193,4 @@ class StageParser(Scanner):
 
     def sort(self, pos: int) -> Sort:
         self.by_keyword("sort by (field [desc], ...)")
-        return Sort(tuple(self.name_list(allow_desc=True)), position=pos)
+        return Sort(tuple(self.sort_key_list()), position=pos)

@@ -11,14 +11,21 @@ Stages are immutable parse results; per-run state lives in the aggregator.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from engine.query.objects import JsonObject
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
 
 
 class Stage:
     position: int  # where the stage starts in the query text (for errors)
     aggregating = False
 
-    def table(self, objects: list[dict]) -> list[dict]:
+    def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         """Apply to result objects (after an aggregation)."""
         raise NotImplementedError
 
@@ -31,10 +38,10 @@ class Aggregator:
         """Columns `add` reads, so that pool workers decompress them beforehand."""
         return []
 
-    def add(self, blk, idx: np.ndarray) -> None:
+    def add(self, blk: Block, idx: np.ndarray) -> None:
         raise NotImplementedError
 
-    def result(self) -> list[dict]:
+    def result(self) -> list[JsonObject]:
         raise NotImplementedError
 
 

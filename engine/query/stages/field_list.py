@@ -9,10 +9,12 @@ looking into a row object's `fields` and `sd` for field keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, resolve
+from engine.query.objects import Json, JsonObject
 from engine.query.render import format_times
 from engine.query.stages.base import Stage
 from engine.store.rows import FORMATS, NO_VALUE, Rows
@@ -23,19 +25,19 @@ class Fields(Stage):
     names: tuple[str, ...]
     position: int = 0
 
-    def table(self, objects):
+    def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         return [{n: object_value(o, n) for n in self.names} for o in objects]
 
-    def render(self, rows: Rows) -> list[dict]:
+    def render(self, rows: Rows) -> list[JsonObject]:
         cols = {name: _column_values(rows, name) for name in self.names}
         return [{name: cols[name][i] for name in self.names} for i in range(len(rows))]
 
 
-def _text(b: bytes | None):
+def _text(b: bytes | None) -> str | None:
     return None if b is None else b.decode("utf-8", "replace")
 
 
-def _column_values(rows: Rows, name: str) -> list:
+def _column_values(rows: Rows, name: str) -> Sequence[Json]:
     f = resolve(name)
     n = len(rows)
     if f.kind == TIME:
@@ -50,7 +52,7 @@ def _column_values(rows: Rows, name: str) -> list:
     if f.kind == MESSAGE:
         return [_text(rows.message(i)) for i in range(n)]
     assert f.kind == KV
-    out: list = [None] * n
+    out: list[Json] = [None] * n
     try:
         kid = rows.dicts["fieldkey"].index(f.name.encode()) + 1
     except ValueError:
@@ -62,16 +64,17 @@ def _column_values(rows: Rows, name: str) -> list:
     return out
 
 
-def object_value(obj: dict, name: str):
+def object_value(obj: JsonObject, name: str) -> Json:
     """A field of a result object: a key, else a row object's field or SD param."""
     if name in obj:
         return obj[name]
     fields = obj.get("fields")
-    if isinstance(fields, dict) and name in fields:
+    if isinstance(fields, Mapping) and name in fields:
         return fields[name]
     sd = obj.get("sd")
-    if isinstance(sd, dict):
+    if isinstance(sd, Mapping):
         for i in range(len(name)):
             if name[i] == "." and name[:i] in sd:
-                return sd[name[:i]].get(name[i + 1 :])
+                params = sd[name[:i]]
+                return params.get(name[i + 1 :]) if isinstance(params, Mapping) else None
     return None

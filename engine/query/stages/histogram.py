@@ -8,11 +8,16 @@ block's buckets are runs of equal values: counted with one `diff`, not a sort.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
 from engine.query.values import format_time
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,7 @@ class Histogram(AggregatingStage):
     step_ns: int
     position: int = 0
 
-    def aggregator(self):
+    def aggregator(self) -> Aggregator:
         return _HistogramAggregator(self.step_ns)
 
 
@@ -29,15 +34,15 @@ class _HistogramAggregator(Aggregator):
         self.step = step_ns
         self.counts: dict[int, int] = {}
 
-    def preload(self):
+    def preload(self) -> list[str]:
         return ["_time"]
 
-    def add(self, blk, idx):
+    def add(self, blk: Block, idx: np.ndarray) -> None:
         if not len(idx):
             return
         t = blk.select(blk.time(), idx)
         first, last = int(t[0]) // self.step, int(t[-1]) // self.step
-        if last >= first and last - first < len(t) and (len(t) < 2 or blk.scope.part is not None):
+        if last >= first and last - first < len(t) and (len(t) < 2 or blk.time_ordered):
             # Part blocks are sorted by time: bucket edges cut the rows, no per-row division.
             edges = np.arange(first, last + 2, dtype=np.int64) * self.step
             sizes = np.diff(np.searchsorted(t, edges, side="left"))
@@ -51,5 +56,5 @@ class _HistogramAggregator(Aggregator):
         for b, n in pairs:
             counts[b] = counts.get(b, 0) + n
 
-    def result(self):
+    def result(self) -> list[JsonObject]:
         return [{"_time": format_time(b * self.step), "count": n} for b, n in sorted(self.counts.items())]

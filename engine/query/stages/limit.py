@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.query.objects import JsonObject
 from engine.query.stages.base import Stage
 
 
@@ -13,5 +14,5 @@ class Limit(Stage):
     n: int
     position: int = 0
 
-    def table(self, objects):
+    def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         return objects[: self.n]

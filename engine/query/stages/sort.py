@@ -11,14 +11,19 @@ positions of the matching rows, sorts those, and reads back just the rows it out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.query.field_names import TIME, resolve
+from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import Stage
 from engine.query.stages.field_list import object_value
 from engine.query.values import column
 from native_kernels.numbers import parse_number
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class Sort(Stage):
     keys: tuple[tuple[str, bool], ...]  # (field name, descending)
     position: int = 0
 
-    def table(self, objects):
+    def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         out = list(objects)
         for name, desc in reversed(self.keys):  # stable sorts, least significant key first
             vals = [object_value(o, name) for o in out]
@@ -36,21 +41,22 @@ class Sort(Stage):
         return out
 
 
-def _object_keys(vals: list) -> list:
-    present = [v for v in vals if v is not None]
-    nums = [
-        v
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-        else (parse_number(v.encode()) if isinstance(v, str) else None)
-        for v in present
-    ]
-    numeric = all(n is not None for n in nums)
-    out = []
-    for v in vals:
+def _number(v: Json) -> float | None:
+    """The value as a number: numbers (not booleans) as they are, numeric strings parsed."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return parse_number(v.encode()) if isinstance(v, str) else None
+
+
+def _object_keys(vals: list[Json]) -> list[tuple[int, float | str]]:
+    nums = [_number(v) for v in vals]
+    numeric = all(n is not None for v, n in zip(vals, nums) if v is not None)
+    out: list[tuple[int, float | str]] = []
+    for v, n in zip(vals, nums):
         if v is None:
             out.append((0, 0))
-        elif numeric:
-            out.append((1, v if isinstance(v, (int, float)) else parse_number(v.encode())))
+        elif numeric and n is not None:
+            out.append((1, n))
         else:
             out.append((1, str(v)))
     return out
@@ -67,7 +73,7 @@ class RowKeys:
     def preload(self) -> list[str]:
         return ["_time"] + [n for c in self.columns for n in c.preload()]
 
-    def add(self, blk, idx) -> None:
+    def add(self, blk: Block, idx: np.ndarray) -> None:
         keys = []
         for (f, _), c in zip(self.fields, self.columns):
             keys.append(

@@ -13,13 +13,18 @@ Accumulation is per block and per function with numpy over the block's group num
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.query.field_names import Field
 from engine.query.grouping import Grouper
+from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
-from engine.query.values import column
+from engine.query.values import ValueColumn, column
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
 
 FUNCTIONS = ("count", "count_uniq", "sum", "avg", "min", "max", "quantile")
 
@@ -33,9 +38,10 @@ class StatFunc:
 
     @property
     def default_name(self) -> str:
+        field_name = self.field.name if self.field else ""
         if self.fn == "quantile":
-            return f"quantile({self.q:g}, {self.field.name})"
-        return f"{self.fn}({self.field.name if self.field else ''})"
+            return f"quantile({self.q:g}, {field_name})"
+        return f"{self.fn}({field_name})"
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,11 @@ class Stats(AggregatingStage):
     by: tuple[Field, ...] = ()
     position: int = 0
 
-    def aggregator(self):
+    def aggregator(self) -> Aggregator:
         return _StatsAggregator(self)
 
 
-def _grow(a: np.ndarray, size: int, fill) -> np.ndarray:
+def _grow(a: np.ndarray, size: int, fill: float) -> np.ndarray:
     if len(a) >= size:
         return a
     out = np.full(max(size, 2 * len(a)), fill, a.dtype)
@@ -65,24 +71,32 @@ class _Func:
         self.sum = np.zeros(0, np.float64)
         self.n = np.zeros(0, np.int64)
         self.ext = np.zeros(0, np.float64)
+        # count_uniq: (group << 32 | value id) codes; quantile: (groups, values)
+        self.codes: list[np.ndarray] = []
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add(self, blk, idx, g, size):
+    def _column(self) -> ValueColumn:
+        if self.col is None:
+            raise ValueError(f"{self.f.fn}() needs a field")
+        return self.col
+
+    def add(self, blk: Block, idx: np.ndarray, g: np.ndarray | None, size: int) -> None:
         """g: group per row, or None when there is one group (no `by`): then plain
         reductions replace the per-group ones."""
         fn = self.f.fn
         if fn == "count":
             return
-        if g is None:
-            g = np.zeros(len(idx), np.int64) if fn in ("count_uniq", "quantile") else None
         if fn == "count_uniq":
-            vid = self.col.ids(blk, idx)
+            groups = np.zeros(len(idx), np.int64) if g is None else g
+            vid = self._column().ids(blk, idx)
             keep = vid > 0
-            self.pairs.append((np.unique((g[keep] << 32) | vid[keep]), None))
+            self.codes.append(np.unique((groups[keep] << 32) | vid[keep]))
             return
-        v = self.col.numbers(blk, idx)
+        v = self._column().numbers(blk, idx)
         ok = ~np.isnan(v)
         vv = v[ok]
+        if g is None and fn == "quantile":
+            g = np.zeros(len(idx), np.int64)
         if g is None:  # one group: reductions, no bincount over zeros
             self.sum = _grow(self.sum, 1, 0.0)
             self.n = _grow(self.n, 1, 0)
@@ -110,14 +124,14 @@ class _Func:
         else:  # quantile
             self.pairs.append((gv, vv))
 
-    def results(self, groups: np.ndarray, counts: np.ndarray) -> list:
+    def results(self, groups: np.ndarray, counts: np.ndarray) -> list[Json]:
         fn = self.f.fn
         if fn == "count":
-            return counts[groups].tolist()
+            return list(counts[groups].tolist())
         if fn == "count_uniq":
-            codes = np.unique(np.concatenate([p for p, _ in self.pairs])) if self.pairs else np.empty(0, np.int64)
+            codes = np.unique(np.concatenate(self.codes)) if self.codes else np.empty(0, np.int64)
             per = np.bincount(codes >> 32, minlength=len(counts)) if len(codes) else np.zeros(len(counts), np.int64)
-            return per[groups].tolist()
+            return list(per[groups].tolist())
         if fn == "quantile":
             return self._quantiles(groups, len(counts))
         n = _grow(self.n, len(counts), 0)[groups]
@@ -128,7 +142,10 @@ class _Func:
             vals = _grow(self.ext, len(counts), 0.0)[groups]
         return [float(x) if k else None for x, k in zip(vals.tolist(), n.tolist())]
 
-    def _quantiles(self, groups: np.ndarray, size: int) -> list:
+    def _quantiles(self, groups: np.ndarray, size: int) -> list[Json]:
+        q = self.f.q
+        if q is None:
+            raise ValueError("quantile() needs a number from 0 to 1")
         if not self.pairs:
             return [None] * len(groups)
         g = np.concatenate([p[0] for p in self.pairs])
@@ -137,13 +154,13 @@ class _Func:
         g, v = g[order], v[order]
         lo_at = np.searchsorted(g, groups, side="left")
         hi_at = np.searchsorted(g, groups, side="right")
-        out = []
+        out: list[Json] = []
         for a, b in zip(lo_at.tolist(), hi_at.tolist()):
             if a == b:
                 out.append(None)
                 continue
             vals = v[a:b]
-            out.append(float(np.quantile(vals, self.f.q)))
+            out.append(float(np.quantile(vals, q)))
         return out
 
 
@@ -155,14 +172,14 @@ class _StatsAggregator(Aggregator):
         self.counts = np.zeros(1, np.int64)
         self.count_only = all(f.fn == "count" for f in stage.funcs)
 
-    def preload(self):
+    def preload(self) -> list[str]:
         names = self.grouper.preload()
         for f in self.funcs:
             if f.col is not None:
                 names += f.col.preload()
         return names
 
-    def add(self, blk, idx):
+    def add(self, blk: Block, idx: np.ndarray) -> None:
         if not self.stage.by:
             self.counts[0] += len(idx)
             for f in self.funcs:
@@ -180,7 +197,7 @@ class _StatsAggregator(Aggregator):
         for f in self.funcs:
             f.add(blk, idx, g, size)
 
-    def result(self):
+    def result(self) -> list[JsonObject]:
         counts = self.counts
         if self.stage.by:
             groups = np.flatnonzero(counts)

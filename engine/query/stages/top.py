@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.query.field_names import Field
 from engine.query.grouping import Grouper
+from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
+
+if TYPE_CHECKING:
+    from engine.query.block import Block
 
 DEFAULT_N = 10
 
@@ -20,7 +25,7 @@ class Top(AggregatingStage):
     by: tuple[Field, ...]
     position: int = 0
 
-    def aggregator(self):
+    def aggregator(self) -> Aggregator:
         return _TopAggregator(self)
 
 
@@ -30,10 +35,10 @@ class _TopAggregator(Aggregator):
         self.grouper = Grouper(list(stage.by))
         self.counts = np.zeros(0, np.int64)
 
-    def preload(self):
+    def preload(self) -> list[str]:
         return self.grouper.preload()
 
-    def add(self, blk, idx):
+    def add(self, blk: Block, idx: np.ndarray) -> None:
         groups, counts = self.grouper.counts(blk, idx)
         size = self.grouper.size
         if len(self.counts) < size:
@@ -42,7 +47,7 @@ class _TopAggregator(Aggregator):
             self.counts = grown
         self.counts[groups] += counts  # groups are distinct
 
-    def result(self):
+    def result(self) -> list[JsonObject]:
         groups = np.flatnonzero(self.counts)
         if not len(groups):
             return []

@@ -158,3 +158,36 @@ def test_reload_picks_up_a_new_generation(setup):
     parser = BatchParser(Parse(), alerts)
     _, arrays = parser.parse(_raw(FRAMES, time.time_ns()))
     assert int((arrays["kv_kind"] == KV_ALERT).sum()) == 4
+
+
+def test_the_counts_record_is_what_the_evaluator_reads(setup):
+    from engine.alert.evaluate import Evaluator
+    from engine.alert.model import decode_counts
+    from engine.alert.notify import Notifiers
+    from engine.alert.silences import Silences
+
+    alerts, ring, _ = setup
+    recv = time.time_ns()
+    BatchParser(Parse(), alerts).parse(_raw(FRAMES, recv))
+    recv_ns, entries = decode_counts(ring.read().payload)  # as the API worker decodes it
+    assert recv_ns == recv
+    by_rule = {name: (keys, counts) for name, _, keys, counts in entries}
+    assert sorted(zip(*by_rule["segv"])) == [(["db1"], 1), (["web1"], 1), (["web2"], 2)]
+    ev = Evaluator(Notifiers({}, lambda *outcome: None), Silences(None))
+    ev.set_rules(alerts.rules, recv)
+    ev.add_counts((recv_ns, entries))
+    ev.tick(recv)
+    assert sorted({a["rule"] for a in ev.firing(recv)}) == ["disk", "segv", "ssh"]
+
+
+def test_a_full_ring_without_metrics_drops_quietly(tmp_path):
+    from engine.alert.snapshot import Snapshot, compiled_database
+
+    snap = str(tmp_path / "alerts.snapshot")
+    snapshot.write(snap, Snapshot(1, RULES, "rules.toml", compiled_database(parse_rules(RULES), str(tmp_path))))
+    Ring.create(str(tmp_path / "a.ring"), 1 << 12)
+    alerts = IngestAlerts(snap, None, RingProducer(str(tmp_path / "a.ring")))
+    assert alerts.load()
+    parser = BatchParser(Parse(), alerts)
+    for _ in range(200):  # more records than 4 KiB holds; nobody reads them
+        parser.parse(_raw(FRAMES[:1], time.time_ns()))
