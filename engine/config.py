@@ -14,10 +14,11 @@ from typing import Annotated
 
 import msgspec
 
+from engine.errors import LogjetError
 from engine.units import parse_duration_ns, parse_hostport, parse_size
 
 
-class ConfigError(Exception):
+class ConfigError(LogjetError):
     """The configuration cannot be used; the message names the key and what was expected."""
 
 

@@ -16,6 +16,7 @@ from typing import Annotated
 import msgspec
 
 from engine.alert.model import NotifierConfig
+from engine.errors import LogjetError
 from engine.query.errors import QueryError
 from engine.query.field_names import Field, resolve
 from engine.query.filters.base import Filter
@@ -28,7 +29,7 @@ MAX_WINDOW_NS = 24 * 3600 * 10**9
 ALERT_KEY = b"alert"  # the field key rows carry their matched rules' names under
 
 
-class RulesError(Exception):
+class RulesError(LogjetError):
     """The rules file cannot be used; the message names the rule (or key) and the reason."""
 
 

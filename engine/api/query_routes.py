@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 from aiohttp import web
 
+from engine.errors import LogjetError
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.execute import prepare
@@ -39,7 +40,7 @@ NDJSON = "application/x-ndjson"
 _encoder = msgspec.json.Encoder()
 
 
-class _BadParam(Exception):
+class _BadParam(LogjetError):
     pass
 
 

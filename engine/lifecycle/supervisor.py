@@ -33,6 +33,7 @@ from collections import deque
 
 from engine.ipc import control
 from engine.config import Settings
+from engine.errors import LogjetError
 from engine.ipc.control import ControlTable
 from engine.metrics import MetricsFile
 from engine.worker.process import DRAIN_SIGNAL, EXIT_BOOT_FAILURE, EXIT_OK, WorkerSpec, boot
@@ -404,7 +405,7 @@ class Supervisor:
             self.dir.remove()
 
 
-class StartError(Exception):
+class StartError(LogjetError):
     """The engine cannot start; the message says why."""
 
 

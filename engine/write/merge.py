@@ -49,6 +49,7 @@ import time
 import numpy as np
 
 from engine.config import Settings
+from engine.errors import LogjetError
 from engine.store import live
 from engine.store.layout import part_name
 from engine.store.part_reader import (
@@ -82,7 +83,7 @@ SETTLE_S = 30.0
 RETENTION_EVERY_S = 30.0
 
 
-class InputDamaged(Exception):
+class InputDamaged(LogjetError):
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path
