@@ -40,7 +40,7 @@ from engine.worker.process import DRAIN_SIGNAL, EXIT_BOOT_FAILURE, EXIT_OK, Work
 from engine.ipc.ring import Ring
 from engine.ipc.shm import InstanceDir, alert_ring_name, column_ring_name, new_instance_id, raw_ring_name
 from engine.receive.listen_sockets import tcp_listener, udp_socket
-from engine.units import parse_duration_s, parse_hostport, parse_size
+from engine.units import parse_hostport
 
 log = logging.getLogger("logjet.supervise")
 
@@ -156,8 +156,8 @@ class Supervisor:
         self.control = ControlTable(self.dir.control)
         with open(self.dir.workers, "w") as f:
             json.dump([{"name": w.spec.name, "role": w.spec.role, "slot": w.spec.slot} for w in self.workers], f)
-        raw_bytes = parse_size(self.settings.rings.raw_ring_bytes)
-        col_bytes = parse_size(self.settings.rings.column_ring_bytes)
+        raw_bytes = self.settings.rings.raw_ring_bytes.bytes
+        col_bytes = self.settings.rings.column_ring_bytes.bytes
         for name in self.raw_rings:
             Ring.create(self.dir.ring(name), raw_bytes)
         for name in self.col_rings:
@@ -192,7 +192,7 @@ class Supervisor:
         self._publish_rules(*rules)
         for w in self.workers:
             self._spawn(w)
-        deadline = time.monotonic() + parse_duration_s(self.settings.supervisor.start_timeout)
+        deadline = time.monotonic() + self.settings.supervisor.start_timeout.seconds
         while True:
             states = self.control.slots["state"]
             if all(states[w.spec.slot] == control.READY for w in self.workers):
@@ -307,7 +307,7 @@ class Supervisor:
 
     def serve_forever(self) -> int:
         """Supervise until a signal; then drain. Returns the exit code for `logjet serve`."""
-        timeout_ns = parse_duration_s(self.settings.supervisor.heartbeat_timeout) * 1e9
+        timeout_ns = self.settings.supervisor.heartbeat_timeout.ns
         failure = None
         while not self._signals and failure is None:
             time.sleep(TICK_S)
@@ -363,7 +363,7 @@ class Supervisor:
     def drain(self) -> int:
         """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean."""
         clean = True
-        timeout = parse_duration_s(self.settings.supervisor.drain_timeout)
+        timeout = self.settings.supervisor.drain_timeout.seconds
         n_signals = len(self._signals)
         for roles in DRAIN_ORDER:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]

@@ -65,7 +65,6 @@ from engine.store.part_reader import (
 )
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
-from engine.units import parse_duration_ns, parse_size
 from engine.write import retention
 
 log = logging.getLogger("logjet.merge")
@@ -144,7 +143,7 @@ def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | 
     `small_merge_bytes` ("0": never). `now_ns`: the clock (a bench modelling the end state of
     the merge thread passes a time past SETTLE_S)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    small = sum(h.raw_bytes for _, h in inputs) <= parse_size(storage.small_merge_bytes)
+    small = sum(h.raw_bytes for _, h in inputs) <= storage.small_merge_bytes.bytes
     return storage.small_merge_zstd_level if small and _settled(inputs, now_ns) else storage.merge_zstd_level
 
 
@@ -234,8 +233,8 @@ class Merger:
         self.block_rows = st.block_rows
         self.fsync = st.fsync
         self.derive_fields = st.derive_fields
-        self.retention_ns = parse_duration_ns(st.retention)
-        self.max_disk_bytes = parse_size(st.max_disk_bytes)
+        self.retention_ns = st.retention.ns
+        self.max_disk_bytes = st.max_disk_bytes.bytes
         self.part_writer = part_writer  # names parts (its sequence is shared with flushes)
         self.index_builder = index_builder
         self.parts: dict[str, PartHead] = {}  # whole live parts this thread may merge

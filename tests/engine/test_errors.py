@@ -32,12 +32,13 @@ def test_every_exception_class_of_logjet_derives_from_logjet_error() -> None:
         if cls.__module__.split(".")[0] in ("engine", "native_kernels", "bench") and cls is not LogjetError
     }
     names = {cls.__qualname__ for cls in ours}
-    assert {"ConfigError", "RulesError", "PartDamaged", "PatternError"} <= names  # the walk found them
+    assert {"ConfigError", "RulesError", "PartDamaged", "PatternError", "UnitError"} <= names  # the walk found them
     assert sorted(f"{c.__module__}.{c.__qualname__}" for c in ours if not issubclass(c, LogjetError)) == []
 
 
 def test_errors_callers_catch_as_value_errors_still_are() -> None:
     from engine.alert.silences import SilenceError
+    from engine.units import UnitError
     from native_kernels.patterns import PatternError
 
-    assert all(issubclass(cls, ValueError) for cls in (SilenceError, PatternError))
+    assert all(issubclass(cls, ValueError) for cls in (SilenceError, UnitError, PatternError))
