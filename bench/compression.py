@@ -151,7 +151,7 @@ def run_compression(args) -> int:
             "zstd_level": storage.zstd_level,
             "merge_zstd_level": storage.merge_zstd_level,
             "small_merge_zstd_level": storage.small_merge_zstd_level,
-            "small_merge_bytes": storage.small_merge_bytes,
+            "small_merge_bytes": str(storage.small_merge_bytes),
             "derive_fields": storage.derive_fields,
             "block_rows": storage.block_rows,
             "synthetic_rows": args.rows,

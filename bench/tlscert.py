@@ -13,10 +13,12 @@ import shutil
 import subprocess
 from typing import NamedTuple
 
+from engine.errors import LogjetError
+
 DAYS = 7  # long enough for any test or benchmark run, short enough to be obviously throwaway
 
 
-class OpensslMissing(RuntimeError):
+class OpensslMissing(LogjetError, RuntimeError):
     """The `openssl` command line is not installed."""
 
 

@@ -2,89 +2,86 @@
 
 Built once by the CLI and passed down (they pickle, so they cross the spawn boundary as they
 are); nothing below reads the environment or a global. Every key is documented in
-`config/logjet.toml`. Unknown keys and bad values are refused with the key's path
-(msgspec names it: "Expected `int`, got `str` - at `$.workers.parsers`").
+`config/logjet.toml`. Durations and sizes are read once, at load, into `Duration` and
+`ByteSize` (engine.units), which print as they were written. Unknown keys and bad values are
+refused with the key's path (msgspec names it: "Expected `int`, got `str` - at `$.workers.parsers`").
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 import msgspec
 
-from engine.units import parse_duration_ns, parse_hostport, parse_size
+from engine.errors import LogjetError
+from engine.units import ByteSize, Duration, parse_hostport, parse_size, units_dec_hook
 
 
-class ConfigError(Exception):
+class ConfigError(LogjetError):
     """The configuration cannot be used; the message names the key and what was expected."""
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pass
+    """A table of the config: immutable, unknown keys refused. Each section repeats
+    `frozen=True`, since type checkers do not carry it over from this base."""
 
 
-def _check(value: str, parse, key: str) -> None:
+def _check(value: str, parse: Callable[[str], object], key: str) -> None:
     try:
         parse(value)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
 
 
-class Listen(_Section):
+class Listen(_Section, frozen=True):
     """Where the engine listens. A port of 0 picks a free one; an empty string turns a listener off."""
 
     syslog_tcp: str = "0.0.0.0:5514"
     syslog_udp: str = "0.0.0.0:5514"
     syslog_tls: str = ""  # RFC 5425; off by default since it needs [tls] cert_file and key_file
     http: str = "0.0.0.0:8080"
-    udp_recv_buffer: str = "8MiB"
+    udp_recv_buffer: ByteSize = ByteSize.parse("8MiB")
     tcp_backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1024
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for key in ("syslog_tcp", "syslog_udp", "syslog_tls", "http"):
             value = getattr(self, key)
             if value:
                 _check(value, parse_hostport, key)
-        _check(self.udp_recv_buffer, parse_size, "udp_recv_buffer")
 
 
-class Workers(_Section):
+class Workers(_Section, frozen=True):
     """How many processes of each role. 0 = derive from the core count (see `resolved`)."""
 
     receivers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
     parsers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
 
 
-class Ingest(_Section):
+class Ingest(_Section, frozen=True):
     """Receiving: message size limit and how receivers cut batches."""
 
     max_message_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 << 20)] = 65536
     read_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 262144
     batch_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 1 << 20
-    batch_delay: str = "5ms"
-    http_max_body: str = "64MiB"
-
-    def __post_init__(self):
-        _check(self.batch_delay, parse_duration_ns, "batch_delay")
-        _check(self.http_max_body, parse_size, "http_max_body")
+    batch_delay: Duration = Duration.parse("5ms")
+    http_max_body: ByteSize = ByteSize.parse("64MiB")
 
 
-class Rings(_Section):
+class Rings(_Section, frozen=True):
     """Shared-memory ring sizes (each rounded up to a power of two)."""
 
-    raw_ring_bytes: str = "16MiB"
-    column_ring_bytes: str = "64MiB"
+    raw_ring_bytes: ByteSize = ByteSize.parse("16MiB")
+    column_ring_bytes: ByteSize = ByteSize.parse("64MiB")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for key in ("raw_ring_bytes", "column_ring_bytes"):
-            _check(getattr(self, key), parse_size, key)
-            if parse_size(getattr(self, key)) < 1 << 20:
+            if getattr(self, key) < 1 << 20:
                 raise ValueError(f"{key}: must be at least 1MiB")
 
 
-class Parse(_Section):
+class Parse(_Section, frozen=True):
     """Parsing choices."""
 
     timezone: str = "UTC"
@@ -93,7 +90,7 @@ class Parse(_Section):
     host_from_source: bool = True
     max_fields_per_row: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from native_kernels.timestamps import TimeZone
 
         try:
@@ -102,10 +99,10 @@ class Parse(_Section):
             raise ValueError(f"timezone: unknown zone {self.timezone!r} ({exc})") from None
 
 
-class Storage(_Section):
+class Storage(_Section, frozen=True):
     """Parts on disk: flushing, compression, merging, retention."""
 
-    flush_interval: str = "500ms"
+    flush_interval: Duration = Duration.parse("500ms")
     block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
     zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 1
     merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9
@@ -113,42 +110,32 @@ class Storage(_Section):
     # quiet) is compressed at `small_merge_zstd_level` instead
     # (engine.write.merge.merge_zstd_level); "0": never.
     small_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 19
-    small_merge_bytes: str = "4MiB"
-    retention: str = "7d"
-    max_disk_bytes: str = "0"
+    small_merge_bytes: ByteSize = ByteSize.parse("4MiB")
+    retention: Duration = Duration.parse("7d")
+    max_disk_bytes: ByteSize = ByteSize.parse("0")
     index_max_values: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
     merge_min_parts: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 8
     max_part_rows: Annotated[int, msgspec.Meta(ge=1024)] = 2_000_000
     derive_fields: bool = False
     fsync: bool = True
 
-    def __post_init__(self):
-        _check(self.flush_interval, parse_duration_ns, "flush_interval")
-        _check(self.retention, parse_duration_ns, "retention")
-        _check(self.max_disk_bytes, parse_size, "max_disk_bytes")
-        _check(self.small_merge_bytes, parse_size, "small_merge_bytes")
 
-
-class Supervisor(_Section):
+class Supervisor(_Section, frozen=True):
     """Process supervision: liveness and shutdown deadlines."""
 
-    heartbeat_timeout: str = "15s"
-    start_timeout: str = "120s"
-    drain_timeout: str = "60s"
+    heartbeat_timeout: Duration = Duration.parse("15s")
+    start_timeout: Duration = Duration.parse("120s")
+    drain_timeout: Duration = Duration.parse("60s")
     max_restarts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 10
 
-    def __post_init__(self):
-        for key in ("heartbeat_timeout", "start_timeout", "drain_timeout"):
-            _check(getattr(self, key), parse_duration_ns, key)
 
-
-class Alerts(_Section):
+class Alerts(_Section, frozen=True):
     """Alert rules: a TOML file of rules (see config/alerts.toml); empty = no rules."""
 
     rules_file: str = ""
 
 
-class Tls(_Section):
+class Tls(_Section, frozen=True):
     """Certificates of the syslog TLS listener (listen.syslog_tls), PEM files re-read on SIGHUP.
     Whether the files load is checked at start-up (engine.receive.tls_context), not here."""
 
@@ -157,7 +144,7 @@ class Tls(_Section):
     client_ca_file: str = ""  # set: clients must present a certificate signed by one of these CAs
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True):
     """Everything `logjet serve` needs."""
 
     data_dir: str = "./data"
@@ -171,7 +158,7 @@ class Settings(_Section):
     alerts: Alerts = Alerts()
     tls: Tls = Tls()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_ring_sizes(self)
         if self.listen.syslog_tls:
             for key in ("cert_file", "key_file"):
@@ -208,7 +195,7 @@ def raw_batch_bytes(settings: "Settings") -> int:
     what a raw ring takes in one record if that is less (see engine.receive.batcher)."""
     from engine.ipc.ring import Ring
 
-    return min(settings.ingest.batch_bytes, Ring.record_limit(parse_size(settings.rings.raw_ring_bytes)) // 2)
+    return min(settings.ingest.batch_bytes, Ring.record_limit(settings.rings.raw_ring_bytes.bytes) // 2)
 
 
 def _check_ring_sizes(s: "Settings") -> None:
@@ -236,10 +223,11 @@ def _check_ring_sizes(s: "Settings") -> None:
         )
 
 
-def load(path: str | None, overrides: dict | None = None) -> Settings:
+def load(path: str | None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read the TOML file (if any), apply `overrides` ({"section.key": value} or {"key": value}),
-    validate. Raises ConfigError with the key's path and the reason."""
-    raw: dict = {}
+    validate, and read durations and sizes into typed values (the file's and the overrides' alike).
+    Raises ConfigError with the key's path and the reason."""
+    raw: dict[str, Any] = {}
     if path:
         try:
             with open(path, "rb") as f:
@@ -255,7 +243,7 @@ def load(path: str | None, overrides: dict | None = None) -> Settings:
             node = node.setdefault(part, {})
         node[leaf] = value
     try:
-        return msgspec.convert(raw, Settings)
+        return msgspec.convert(raw, Settings, dec_hook=units_dec_hook)
     except msgspec.ValidationError as exc:
         where = f" in {path}" if path else ""
         raise ConfigError(f"invalid configuration{where}: {exc}") from None

@@ -1,10 +1,20 @@
-"""Parsing of the human units used in config and on the command line: durations, sizes, times."""
+"""The human units used in config and on the command line (durations, sizes, times, HOST:PORT):
+their parsers, and the typed `Duration` and `ByteSize` that config values are read into once."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import re
 import time
+from typing import Any, Self
+
+from engine.errors import LogjetError
+
+
+class UnitError(LogjetError, ValueError):
+    """Text that is not a duration, size, time or HOST:PORT; the message quotes it and shows the
+    expected form. A ValueError too, so that callers catching that keep working."""
+
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)?\s*$")
 _DURATION_NS = {
@@ -30,27 +40,27 @@ _SIZE_MULT = {
     "GI": 1024**3,
     "TI": 1024**4,
 }
+# How a duration or size built from a number (not read from text) prints: the largest unit that
+# divides it exactly; weeks are left out since "7d" reads better than "1w".
+_DURATION_UNITS_SHOWN = ("d", "h", "m", "s", "ms", "us", "ns")
+_SIZE_UNITS_SHOWN = {u: _SIZE_MULT[u.upper().rstrip("B")] for u in ("TiB", "GiB", "MiB", "KiB", "TB", "GB", "MB", "KB")}
 
 
 def parse_duration_ns(text: str) -> int:
-    """`"15m"` → ns. A bare number is seconds. Raises ValueError naming the text."""
+    """`"15m"` → ns. A bare number is seconds. Raises UnitError naming the text."""
     m = _DURATION_RE.match(str(text))
     if not m:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 500ms, 15s, 5m, 2h, 7d)")
+        raise UnitError(f"not a duration: {text!r} (expected e.g. 500ms, 15s, 5m, 2h, 7d)")
     return int(float(m.group(1)) * _DURATION_NS[m.group(2) or "s"])
 
 
-def parse_duration_s(text: str) -> float:
-    return parse_duration_ns(text) / 1e9
-
-
 def parse_size(text: str | int) -> int:
-    """`"64MiB"` → bytes; an int passes through. Raises ValueError naming the text."""
+    """`"64MiB"` → bytes; an int passes through. Raises UnitError naming the text."""
     if isinstance(text, int):
         return text
     m = _SIZE_RE.match(text)
     if not m:
-        raise ValueError(f"not a size: {text!r} (expected e.g. 65536, 64KiB, 16MiB, 2GB)")
+        raise UnitError(f"not a size: {text!r} (expected e.g. 65536, 64KiB, 16MiB, 2GB)")
     unit = (m.group(2) or "").upper().rstrip("B")
     return int(float(m.group(1)) * _SIZE_MULT[unit])
 
@@ -69,7 +79,7 @@ def parse_time_ns(text: str, now_ns: int | None = None) -> int:
     try:
         stamp = _dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a time: {text!r} (expected RFC 3339, epoch seconds, or relative like 15m)") from None
+        raise UnitError(f"not a time: {text!r} (expected RFC 3339, epoch seconds, or relative like 15m)") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=_dt.timezone.utc)
     delta = stamp - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -77,9 +87,94 @@ def parse_time_ns(text: str, now_ns: int | None = None) -> int:
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
-    """`"0.0.0.0:5514"`, `"[::1]:5514"` → (host, port). Raises ValueError."""
+    """`"0.0.0.0:5514"`, `"[::1]:5514"` → (host, port). Raises UnitError."""
     host, sep, port = str(text).rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"not HOST:PORT: {text!r}")
+        raise UnitError(f"not HOST:PORT: {text!r}")
     host = host.strip("[]")
     return host, int(port)
+
+
+class _UnitValue(int):
+    """A whole number read from config text, that prints as it was written ("5s", "64MiB")."""
+
+    text: str  # as written; for a value built from a number, its shortest exact spelling
+
+    def __new__(cls, value: int, text: str = "") -> Self:
+        self = super().__new__(cls, value)
+        self.text = text or cls._spell(value)
+        return self
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        """Read config text; a number is read as its text. Raises UnitError quoting the text."""
+        text = str(value).strip()
+        return cls(cls._read(text), text)
+
+    @staticmethod
+    def _read(text: str) -> int:
+        raise NotImplementedError
+
+    @staticmethod
+    def _spell(value: int) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+    def __reduce__(self) -> tuple[type[Self], tuple[int, str]]:
+        # Keeps the text across pickling, which settings go through into spawned workers.
+        return type(self), (int(self), self.text)
+
+
+class Duration(_UnitValue):
+    """A span of time in whole nanoseconds, read from "250ms", "5s", "1h", "7d" or a number of
+    seconds. Code uses `.ns` or `.seconds`: plain numbers, which JSON and msgpack encoders take."""
+
+    @staticmethod
+    def _read(text: str) -> int:
+        return parse_duration_ns(text)
+
+    @staticmethod
+    def _spell(value: int) -> str:
+        if value == 0:
+            return "0s"
+        unit = next(u for u in _DURATION_UNITS_SHOWN if value % _DURATION_NS[u] == 0)
+        return f"{value // _DURATION_NS[unit]}{unit}"
+
+    @property
+    def ns(self) -> int:
+        return int(self)
+
+    @property
+    def seconds(self) -> float:
+        return int(self) / 1e9
+
+
+class ByteSize(_UnitValue):
+    """A number of bytes, read from "64MiB", "1G", "4KB" or a whole number. Code uses `.bytes`: a
+    plain int, which JSON and msgpack encoders take."""
+
+    @staticmethod
+    def _read(text: str) -> int:
+        return parse_size(text)
+
+    @staticmethod
+    def _spell(value: int) -> str:
+        exact = [f"{value // mult}{unit}" for unit, mult in _SIZE_UNITS_SHOWN.items() if value and value % mult == 0]
+        return min([*exact, str(value)], key=len)  # ties go to the binary units, listed first
+
+    @property
+    def bytes(self) -> int:
+        return int(self)
+
+
+def units_dec_hook(type_: type, value: Any) -> Any:
+    """msgspec `dec_hook` for structs with `Duration` and `ByteSize` fields: builds them from
+    config text or numbers. A UnitError becomes msgspec's ValidationError, naming the key's path."""
+    if isinstance(type_, type) and issubclass(type_, _UnitValue):
+        return type_.parse(value)
+    raise NotImplementedError(f"cannot decode {type_!r}")

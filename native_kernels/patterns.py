@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import hyperscan
 import numpy as np
 
+from engine.errors import LogjetError
 from native_kernels.gather import join_terminated
 
 CHUNK_ROWS = 64
@@ -34,7 +35,7 @@ FLAGS_ALL = hyperscan.HS_FLAG_MULTILINE
 FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE
 
 
-class PatternError(ValueError):
+class PatternError(LogjetError, ValueError):
     """A pattern hyperscan cannot compile; `index` is its position in the list given."""
 
     def __init__(self, index: int, reason: str):

@@ -44,6 +44,7 @@ import re._parser as _p
 import hyperscan
 import numpy as np
 
+from engine.errors import LogjetError
 from native_kernels.dictionary import check_spans
 from native_kernels.match import TOKEN_BYTE, back_to_back_lines, join_candidates
 from native_kernels.tokens import tokenize
@@ -54,7 +55,7 @@ _SEP = 0x0A
 _IN_PLACE_SHARE = 0.9
 
 
-class _Unsupported(Exception):
+class _Unsupported(LogjetError):
     pass
 
 

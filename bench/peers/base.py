@@ -19,6 +19,8 @@ import socket
 import subprocess
 import time
 
+from engine.errors import LogjetError
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 # Where a peer extracted with `dpkg -x` lives (rsyslog and syslog-ng-core conflict as packages).
@@ -28,7 +30,7 @@ STOP_TIMEOUT_S = 15.0
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-class PeerError(Exception):
+class PeerError(LogjetError):
     """The peer could not be started; the message says why (with its log)."""
 
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 
 from engine.alert.model import Alert, CountsRecord
 from engine.alert.rules import EMPTY, Rule, RuleSet
-from engine.units import parse_duration_ns
 
 if TYPE_CHECKING:
     from engine.alert.notify import Notifiers
@@ -145,8 +144,8 @@ class Evaluator:
         self.external_url = external_url.rstrip("/")
         self.rules: RuleSet = EMPTY
         self.states: dict[str, RuleState] = {}
-        self.repeat_ns = parse_duration_ns("4h")
-        self.resend_ns = parse_duration_ns("1m")
+        self.repeat_ns = EMPTY.settings.repeat_interval.ns
+        self.resend_ns = EMPTY.settings.resend_interval.ns
         self._firing_gauges: dict[str, Value | Literal[False]] = {}  # False: cannot be exported
         self._dropped: dict[str, Value] = {}
         self._latency = metrics.histogram("alert_fire_latency_seconds") if metrics is not None else None
@@ -172,8 +171,8 @@ class Evaluator:
                 self._set_firing_gauge(name, 0)
         self.states = new
         self.rules = rs
-        self.repeat_ns = parse_duration_ns(rs.settings.repeat_interval)
-        self.resend_ns = parse_duration_ns(rs.settings.resend_interval)
+        self.repeat_ns = rs.settings.repeat_interval.ns
+        self.resend_ns = rs.settings.resend_interval.ns
         if rs.settings.external_url:
             self.external_url = rs.settings.external_url.rstrip("/")
 

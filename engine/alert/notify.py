@@ -34,7 +34,6 @@ from multidict import CIMultiDict
 from engine import __version__
 from engine.alert.model import Alert, NotifierConfig
 from engine.alert.notify_format import alertmanager_body, file_lines, group_by_rule, webhook_body
-from engine.units import parse_duration_s
 
 log = logging.getLogger("logjet.alert")
 
@@ -49,7 +48,7 @@ _SENT, _RETRY, _GIVE_UP = "sent", "retry", "give up"
 
 def retry_delays(config: NotifierConfig) -> list[float]:
     """Seconds waited before the 2nd, 3rd, ... attempt: backoff doubling up to max_backoff."""
-    first, cap = parse_duration_s(config.backoff), parse_duration_s(config.max_backoff)
+    first, cap = config.backoff.seconds, config.max_backoff.seconds
     return [min(first * 2**i, cap) for i in range(config.max_attempts - 1)]
 
 
@@ -78,7 +77,7 @@ class _Sender:
         self._failing = False  # in a failure burst (warned; no success since)
         self._burst_failed = 0  # alerts given up on in the current burst
         self._delays = retry_delays(config)
-        self._timeout = aiohttp.ClientTimeout(total=parse_duration_s(config.timeout))
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout.seconds)
         self._headers = CIMultiDict(config.headers)
         self._headers["Content-Type"] = "application/json"  # ours wins over a configured one
         self._headers.setdefault("User-Agent", f"logjet/{__version__}")

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 
 from engine.alert.model import NotifierConfig
+from engine.errors import LogjetError
 from engine.query.errors import QueryError
 from engine.query.field_names import Field, resolve
 from engine.query.filters.base import Filter
 from engine.query.language.parser import parse
-from engine.units import parse_duration_ns
+from engine.units import Duration, parse_duration_ns, units_dec_hook
 
 if TYPE_CHECKING:
     from native_kernels.patterns import PatternSet
@@ -31,7 +32,7 @@ MAX_WINDOW_NS = 24 * 3600 * 10**9
 ALERT_KEY = b"alert"  # the field key rows carry their matched rules' names under
 
 
-class RulesError(Exception):
+class RulesError(LogjetError):
     """The rules file cannot be used; the message names the rule (or key) and the reason."""
 
 
@@ -56,9 +57,9 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class EvalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`[settings]` of the rules file."""
 
-    evaluation_interval: str = "250ms"
-    repeat_interval: str = "4h"
-    resend_interval: str = "1m"
+    evaluation_interval: Duration = Duration.parse("250ms")
+    repeat_interval: Duration = Duration.parse("4h")
+    resend_interval: Duration = Duration.parse("1m")
     external_url: str = ""
 
 
@@ -168,7 +169,7 @@ def parse_rules(source: bytes, path: str = "<rules>") -> RuleSet:
         raise RulesError(f"{path} is not valid TOML: {exc}") from None
     # Name the rule in errors msgspec reports by position (`$.rules[3].window`).
     try:
-        rf = msgspec.convert(raw, RulesFile)
+        rf = msgspec.convert(raw, RulesFile, dec_hook=units_dec_hook)
     except msgspec.ValidationError as exc:
         msg = str(exc)
         m = re.search(r"\$\.rules\[(\d+)\]", msg)
@@ -176,11 +177,6 @@ def parse_rules(source: bytes, path: str = "<rules>") -> RuleSet:
         if m and isinstance(rules, list) and int(m.group(1)) < len(rules) and isinstance(rules[int(m.group(1))], dict):
             msg = f"rule {rules[int(m.group(1))].get('name', '?')!r}: {msg}"
         raise RulesError(f"{path}: {msg}") from None
-    for key in ("evaluation_interval", "repeat_interval", "resend_interval"):
-        try:
-            parse_duration_ns(getattr(rf.settings, key))
-        except ValueError as exc:
-            raise RulesError(f"{path}: settings.{key}: {exc}") from None
     seen: set[str] = set()
     rules = []
     for i, spec in enumerate(rf.rules):

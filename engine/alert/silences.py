@@ -14,12 +14,13 @@ import time
 
 import msgspec
 
+from engine.errors import LogjetError
 from engine.units import parse_duration_ns, parse_time_ns
 
 KEEP_EXPIRED_NS = 24 * 3600 * 10**9
 
 
-class SilenceError(ValueError):
+class SilenceError(LogjetError, ValueError):
     """A silence request that cannot be used; the message says why."""
 
 

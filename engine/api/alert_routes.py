@@ -27,7 +27,7 @@ from engine.alert.notify import Notifiers
 from engine.alert.silences import SilenceError, Silences
 from engine.ipc.batch import KIND_ALERT_COUNTS
 from engine.ipc.ring import RingConsumer
-from engine.units import parse_duration_s, parse_hostport
+from engine.units import parse_hostport
 
 if TYPE_CHECKING:
     from engine.config import Settings
@@ -86,7 +86,7 @@ class AlertService:
             return
         await self.notifiers.reload(dict(rules.notifiers))
         self.evaluator.set_rules(rules)
-        self.interval = parse_duration_s(rules.settings.evaluation_interval)
+        self.interval = rules.settings.evaluation_interval.seconds
         self.generation = generation
 
     def _drain_rings(self) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from aiohttp import web
 
+from engine.errors import LogjetError
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.execute import prepare
@@ -47,7 +48,7 @@ NDJSON = "application/x-ndjson"
 _encoder = msgspec.json.Encoder()
 
 
-class _BadParam(Exception):
+class _BadParam(LogjetError):
     pass
 
 

@@ -21,7 +21,7 @@ from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.ipc.ring import Ring, RingProducer
 from engine.receive.listen_sockets import tcp_listener
-from engine.units import parse_duration_ns, parse_hostport, parse_size
+from engine.units import parse_hostport
 from engine.worker.loop import WorkerShm
 
 if TYPE_CHECKING:  # imported when the app is built
@@ -47,8 +47,8 @@ def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
 def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Application:
     rings = _all_rings(shm)
     slots = spec.all_slots
-    app = web.Application(client_max_size=parse_size(settings.ingest.http_max_body))
-    stale = parse_duration_ns(settings.supervisor.heartbeat_timeout)
+    app = web.Application(client_max_size=settings.ingest.http_max_body.bytes)
+    stale = settings.supervisor.heartbeat_timeout.ns
     app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))

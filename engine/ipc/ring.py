@@ -46,6 +46,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from engine.errors import LogjetError
+
 MAGIC = b"LJRING\x00\x01"
 VERSION = 1
 HEADER_BYTES = 4096
@@ -66,7 +68,7 @@ _W_RELEASED = 17
 _W_CONSUMER_PID = 18
 
 
-class RingError(Exception):
+class RingError(LogjetError):
     """The ring file is missing, damaged or of another format version."""
 
 

@@ -41,6 +41,7 @@ import msgspec
 from engine.alert.publish import CompiledRules, RulesPublisher, compile_rules_file
 from engine.alert.rules import RulesError
 from engine.config import Settings
+from engine.errors import LogjetError
 from engine.ipc import control
 from engine.ipc.control import ControlTable
 from engine.ipc.ring import Ring
@@ -56,7 +57,7 @@ from engine.lifecycle.policy import (
 from engine.lifecycle.ring_plan import RingPlan, plan_rings
 from engine.metrics import MetricsFile, Value
 from engine.receive.listen_sockets import tcp_listener, udp_socket
-from engine.units import parse_duration_s, parse_hostport, parse_size
+from engine.units import parse_hostport
 from engine.worker.process import DRAIN_SIGNAL, EXIT_OK, WorkerSpec, boot
 
 log = logging.getLogger("logjet.supervise")
@@ -141,8 +142,8 @@ class Supervisor:
         self.control = ControlTable(self.dir.control)
         with open(self.dir.workers, "w") as f:
             json.dump([{"name": w.spec.name, "role": w.spec.role, "slot": w.spec.slot} for w in self.workers], f)
-        raw_bytes = parse_size(self.settings.rings.raw_ring_bytes)
-        col_bytes = parse_size(self.settings.rings.column_ring_bytes)
+        raw_bytes = self.settings.rings.raw_ring_bytes.bytes
+        col_bytes = self.settings.rings.column_ring_bytes.bytes
         for name, size in plan.ring_bytes(raw_bytes, col_bytes).items():
             Ring.create(self.dir.ring(name), size)
         self.metrics = MetricsFile(self.dir.metrics("supervisor"))
@@ -175,7 +176,7 @@ class Supervisor:
         for w in self.workers:
             self._spawn(w)
         assert self.control is not None
-        deadline = time.monotonic() + parse_duration_s(self.settings.supervisor.start_timeout)
+        deadline = time.monotonic() + self.settings.supervisor.start_timeout.seconds
         while True:
             states = self.control.slots["state"]
             if all(states[w.spec.slot] == control.READY for w in self.workers):
@@ -266,7 +267,7 @@ class Supervisor:
 
     def serve_forever(self) -> int:
         """Supervise until a signal; then drain. Returns the exit code for `logjet serve`."""
-        timeout_ns = parse_duration_s(self.settings.supervisor.heartbeat_timeout) * 1e9
+        timeout_ns = self.settings.supervisor.heartbeat_timeout.ns
         failure = None
         while not self._signals and failure is None:
             time.sleep(TICK_S)
@@ -321,7 +322,7 @@ class Supervisor:
     def drain(self) -> int:
         """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean."""
         clean = True
-        timeout = parse_duration_s(self.settings.supervisor.drain_timeout)
+        timeout = self.settings.supervisor.drain_timeout.seconds
         n_signals = len(self._signals)
         for roles in DRAIN_ORDER:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]
@@ -370,7 +371,7 @@ class Supervisor:
             self.dir.remove()
 
 
-class StartError(Exception):
+class StartError(LogjetError):
     """The engine cannot start; the message says why."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from engine.errors import LogjetError
 
-class QueryError(Exception):
+
+class QueryError(LogjetError):
     """A bad query. `position` is the 0-based character offset of the offending text in the
     query string (the HTTP API returns it as `position`)."""
 

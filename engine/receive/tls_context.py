@@ -8,13 +8,14 @@ import re
 import ssl
 
 from engine.config import Tls
+from engine.errors import LogjetError
 
 _CERT_MARK = "-----BEGIN CERTIFICATE-----"
 _KEY_MARK = "PRIVATE KEY-----"
 _CERT_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\s*", re.S)
 
 
-class TlsConfigError(Exception):
+class TlsConfigError(LogjetError):
     """A `[tls]` file cannot be used; the message names the key, the file and the reason."""
 
 

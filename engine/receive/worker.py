@@ -38,7 +38,7 @@ from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
 from engine.receive.tls_context import TlsConfigError, build_context
 from engine.ipc.ring import RingProducer
 from engine.receive.listen_sockets import tcp_listener, udp_socket
-from engine.units import parse_duration_s, parse_hostport, parse_size
+from engine.units import parse_hostport
 from engine.worker.loop import WorkerShm
 
 log = logging.getLogger("logjet.receive")
@@ -61,7 +61,7 @@ class Receiver:
         self.tcp = Batcher(TCP, rings, batch_bytes)
         self.tls = Batcher(TLS, rings, batch_bytes)
         self.udp = Batcher(UDP, rings, batch_bytes)
-        self.delay_ns = int(parse_duration_s(settings.ingest.batch_delay) * 1e9)
+        self.delay_ns = settings.ingest.batch_delay.ns
         self.connections: set[SyslogTcpProtocol] = set()
         self.paused = False
         self.stopping = False
@@ -306,7 +306,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
             loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
-            sock = udp_socket(host, spec.ports["syslog_udp"], parse_size(settings.listen.udp_recv_buffer))
+            sock = udp_socket(host, spec.ports["syslog_udp"], settings.listen.udp_recv_buffer.bytes)
             transport, proto = await loop.create_datagram_endpoint(lambda: SyslogUdpProtocol(receiver), sock=sock)
             receiver.udp_protocols.append(proto)
             transports.append(transport)
@@ -321,7 +321,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     await stop.wait()
 
     shm.set_state(control.DRAINING)
-    deadline = time.monotonic() + parse_duration_s(settings.supervisor.drain_timeout)
+    deadline = time.monotonic() + settings.supervisor.drain_timeout.seconds
     for server in servers:
         server.close()
     for transport in transports:

@@ -65,6 +65,7 @@ import zlib
 import msgspec
 import zstandard
 
+from engine.errors import LogjetError
 from engine.store.format_dicts import FOOTER_DICT_V3, HEAD_DICT_V3
 
 MAGIC = b"LJPART\x00\x01"
@@ -75,7 +76,7 @@ TRAILER = struct.Struct("<QIIII8s")
 MAX_HEAD_BYTES = 1 << 20
 
 
-class PartDamaged(Exception):
+class PartDamaged(LogjetError):
     """A part failed a check (magic, checksum, bounds); it must be quarantined, not served."""
 
 
@@ -166,7 +167,7 @@ def head_of(meta: PartMeta) -> PartHead:
     return PartHead(**{k: getattr(meta, k) for k in _HEAD_FIELDS})
 
 
-class WriteCancelled(Exception):
+class WriteCancelled(LogjetError):
     """`write_part` stopped because its `cancel` callback asked it to; nothing was written."""
 
 

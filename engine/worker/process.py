@@ -20,6 +20,7 @@ from types import FrameType
 import msgspec
 
 from engine.config import Settings
+from engine.errors import LogjetError
 
 # Exit codes the supervisor understands. A boot failure (a port taken, a bad data dir) would
 # fail again on restart, so it stops the restart loop and the whole engine with a message.
@@ -59,7 +60,7 @@ class WorkerSpec(msgspec.Struct, frozen=True):
         return f"{self.role}-{self.index}"
 
 
-class BootError(Exception):
+class BootError(LogjetError):
     """A worker cannot start for a reason a restart will not fix."""
 
 

@@ -49,6 +49,7 @@ import time
 import numpy as np
 
 from engine.config import Settings
+from engine.errors import LogjetError
 from engine.store import live
 from engine.store.layout import part_name
 from engine.store.part_reader import (
@@ -64,7 +65,6 @@ from engine.store.part_reader import (
 )
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
-from engine.units import parse_duration_ns, parse_size
 from engine.write import retention
 
 log = logging.getLogger("logjet.merge")
@@ -82,7 +82,7 @@ SETTLE_S = 30.0
 RETENTION_EVERY_S = 30.0
 
 
-class InputDamaged(Exception):
+class InputDamaged(LogjetError):
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = path
@@ -143,7 +143,7 @@ def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | 
     `small_merge_bytes` ("0": never). `now_ns`: the clock (a bench modelling the end state of
     the merge thread passes a time past SETTLE_S)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    small = sum(h.raw_bytes for _, h in inputs) <= parse_size(storage.small_merge_bytes)
+    small = sum(h.raw_bytes for _, h in inputs) <= storage.small_merge_bytes.bytes
     return storage.small_merge_zstd_level if small and _settled(inputs, now_ns) else storage.merge_zstd_level
 
 
@@ -233,8 +233,8 @@ class Merger:
         self.block_rows = st.block_rows
         self.fsync = st.fsync
         self.derive_fields = st.derive_fields
-        self.retention_ns = parse_duration_ns(st.retention)
-        self.max_disk_bytes = parse_size(st.max_disk_bytes)
+        self.retention_ns = st.retention.ns
+        self.max_disk_bytes = st.max_disk_bytes.bytes
         self.part_writer = part_writer  # names parts (its sequence is shared with flushes)
         self.index_builder = index_builder
         self.parts: dict[str, PartHead] = {}  # whole live parts this thread may merge

@@ -25,7 +25,6 @@ from engine.config import Settings
 from engine.worker.process import BootError, StopFlag, WorkerSpec
 from engine.ipc.ring import RingConsumer
 from engine.store.rows import concat
-from engine.units import parse_duration_ns
 from engine.worker.loop import Idle, WorkerShm
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
@@ -50,7 +49,7 @@ class Writer:
         self.shm = shm
         self.data_dir = settings.data_dir
         st = settings.storage
-        self.flush_ns = parse_duration_ns(st.flush_interval)
+        self.flush_ns = st.flush_interval.ns
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.input_rings]
         index_builder = _index_builder(settings)

@@ -181,7 +181,7 @@ def test_rules_targets_share_one_config_and_differ_by_the_rules_file(tmp_path):
         assert len(tomllib.loads(pathlib.Path(path).read_text())["rules"]) == spec.rules
         assert spec.start_timeout > alert_cost.RULES_START_TIMEOUT_S
     config = base[base.index("--config") + 1]
-    assert load(config).supervisor.start_timeout == f"{alert_cost.RULES_START_TIMEOUT_S:.0f}s"
+    assert str(load(config).supervisor.start_timeout) == f"{alert_cost.RULES_START_TIMEOUT_S:.0f}s"
     assert alert_cost.logjet_specs(Namespace(alert_rules=None, url=None, seed=42), str(tmp_path), []) == [
         alert_cost.LogjetSpec("logjet", [], 0, None)
     ]

@@ -12,6 +12,7 @@ import logging
 import socket
 import time
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from engine.alert.model import Alert, NotifierConfig
 from engine.alert.notify import Notifiers, retry_delays
 from engine.alert.notify_format import rfc3339
+from engine.units import units_dec_hook
 
 T0 = 1795975200.123  # 2026-11-29T18:00:00.123Z
 HANG_GUARD_S = 10
@@ -39,12 +41,17 @@ def alert(rule="segfault", status="firing", host="web-1") -> Alert:
     )
 
 
+def notifier(**table) -> NotifierConfig:
+    """A `[notifiers.NAME]` table read as the rules file's are (durations from their text)."""
+    return msgspec.convert(table, NotifierConfig, dec_hook=units_dec_hook)
+
+
 def webhook(url, **kw) -> NotifierConfig:
-    return NotifierConfig(**{"type": "webhook", "url": url, "backoff": "10ms", "max_backoff": "40ms", **kw})
+    return notifier(**{"type": "webhook", "url": url, "backoff": "10ms", "max_backoff": "40ms", **kw})
 
 
 def file_notifier(path, **kw) -> NotifierConfig:
-    return NotifierConfig(type="file", path=str(path), **kw)
+    return notifier(type="file", path=str(path), **kw)
 
 
 class Outcomes:

@@ -18,6 +18,7 @@ from engine.write import merge
 from engine.write.merge import Merger, merge_parts, plan_merges, remove_replaced
 from engine.write.flush_writer import PartWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts
+from engine.units import ByteSize, Duration
 
 DAY_S = 86400
 START_S = 1_700_000_000 - 1_700_000_000 % DAY_S + 3600  # 01:00 UTC of some day
@@ -40,7 +41,7 @@ class Metrics:
 
 
 def _settings(tmp_path, **storage):
-    st = dict(fsync=False, block_rows=1024, merge_min_parts=3, retention="0")
+    st = dict(fsync=False, block_rows=1024, merge_min_parts=3, retention=Duration(0))
     st.update(storage)
     return Settings(data_dir=str(tmp_path), storage=Storage(**st))
 
@@ -125,10 +126,10 @@ def test_small_merges_compress_harder(tmp_path):
     raw = sum(h.raw_bytes for _, h in inputs)
     # Once the inputs have settled (the partition went quiet); live inputs stay at 9.
     later = max(h.created_ns for _, h in inputs) + int(merge.SETTLE_S * 1e9)
-    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs, later) == 19
-    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw)), inputs, later - 1) == 9
-    assert merge.merge_zstd_level(Storage(small_merge_bytes=str(raw - 1)), inputs, later) == 9
-    assert merge.merge_zstd_level(Storage(small_merge_bytes="0", merge_zstd_level=5), inputs, later) == 5
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(raw)), inputs, later) == 19
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(raw)), inputs, later - 1) == 9
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(raw - 1)), inputs, later) == 9
+    assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(0), merge_zstd_level=5), inputs, later) == 5
     assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs, later) == 12
 
 
