@@ -8,11 +8,14 @@ timing is asserted (speed is reported, never asserted). Every kernel is called o
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench import generate
 from engine.metrics import MetricsFile
 from native_kernels.framing import split_lf, split_octet
 from native_kernels.timestamps import parse_rfc3339_spans
+
+pytestmark = pytest.mark.slow  # microbenchmarks; under make test each runs once, as a smoke test
 
 READ_BYTES = 256 * 1024
 MAX_LEN = 65536
