@@ -25,9 +25,12 @@ test: $(VENV)/.installed
 	@.ci/install-senders
 	$(PY) -m pytest -q
 
-# The fast tier: everything but the tests that start `logjet serve` (about 2 minutes on 2 cores).
+# The fast tier: unit and property tests in this one process, under a minute on 2 cores once the
+# numba cache is warm (the first run after a kernel edit compiles for a few minutes). It leaves out
+# the tests marked `e2e` (they start `logjet serve`) and `slow` (other processes, big property
+# runs, whole-corpus checks, microbenchmarks); `make test` runs those too.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e and not slow"
 
 # Static checks, configured in pyproject.toml: ruff (pycodestyle + pyflakes, and the formatter
 # in check mode: `ruff format .` fixes what it reports).

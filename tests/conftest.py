@@ -1,14 +1,60 @@
-"""Shared fixtures: paths to the shared corpus and a clean shared-memory root per test."""
+"""Shared fixtures (the shared corpus, a clean shared-memory root per test) and the marker
+rules: tests under tests/e2e are marked `e2e`; a test that starts a process is marked `e2e`
+(it starts the engine) or `slow` (any other process), so `make test-fast` starts none."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Generator, Iterator
 
 import pytest
 
+from tests.child_processes import ChildProcessLog, marker_problem
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+E2E_DIR = pathlib.Path(__file__).resolve().parent / "e2e"
+
+_children = ChildProcessLog()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _children.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _children.uninstall()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [i.nodeid for i in items if E2E_DIR in i.path.parents and i.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError(f"tests under {E2E_DIR} must be marked e2e: {', '.join(unmarked)}")
+
+
+def _children_need_markers(item: pytest.Item) -> Generator[None, object, object]:
+    """Wraps one test phase: fails it when it started a process its markers do not allow."""
+    _children.started.clear()
+    _children.recording = True
+    try:
+        result = yield
+    finally:
+        _children.recording = False
+    problem = marker_problem(_children.started, {m.name for m in item.iter_markers()})
+    if problem:
+        pytest.fail(f"{item.nodeid} {problem}", pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _children_need_markers(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _children_need_markers(item))
 
 
 @pytest.fixture
@@ -19,7 +65,7 @@ def corpus() -> pathlib.Path:
 
 
 @pytest.fixture
-def shm_dir(tmp_path):
+def shm_dir(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     """A folder for ring files: tmpfs when available, removed after the test."""
     root = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
     path = pathlib.Path(root) / f"logjet-test-{os.getpid()}-{os.urandom(3).hex()}"

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.ipc.batch import KIND_RAW, raw_size, write_raw
 from engine.ipc.ring import RingProducer
+
+# What callers hand over: a buffer, frame start and end offsets into it, frame flags (truncated,
+# framing error), and per frame the index of its sender in a list of senders.
+Buffer = bytes | memoryview
+Offsets = npt.NDArray[np.int64]
+FrameFlags = npt.NDArray[np.uint8]
+SenderIds = npt.NDArray[np.uint16]
 
 # Per-frame bytes of a raw batch beyond the frame itself: start, end, source, flags.
 FRAME_OVERHEAD = 11
@@ -30,14 +39,16 @@ def batch_overhead(sources: int) -> int:
 
 
 class _Batch:
+    """One batch being filled: references to the callers' buffers and the frames' spans in them."""
+
     __slots__ = ("chunks", "starts", "ends", "flags", "src", "sources", "data_len", "frames", "first_ns")
 
-    def __init__(self):
-        self.chunks: list = []
-        self.starts: list = []
-        self.ends: list = []
-        self.flags: list = []
-        self.src: list = []
+    def __init__(self) -> None:
+        self.chunks: list[Buffer] = []
+        self.starts: list[Offsets] = []
+        self.ends: list[Offsets] = []
+        self.flags: list[FrameFlags] = []
+        self.src: list[SenderIds] = []
         self.sources: dict[str, int] = {}
         self.data_len = 0
         self.frames = 0
@@ -48,9 +59,16 @@ class _Batch:
 
 
 class Batcher:
-    """Raw batches of one protocol, on their way into `rings`."""
+    """Raw batches of one protocol, on their way into `rings`. `clock` (monotonic ns) stamps the
+    first frame of each batch, for `oldest_ns`."""
 
-    def __init__(self, protocol: int, rings: list[RingProducer], batch_bytes: int):
+    def __init__(
+        self,
+        protocol: int,
+        rings: list[RingProducer],
+        batch_bytes: int,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         self.protocol = protocol
         self.rings = rings
         max_record = min(r.max_record for r in rings)
@@ -59,6 +77,7 @@ class Batcher:
         self._open = _Batch()
         self._sealed: deque[_Batch] = deque()
         self._next_ring = 0
+        self._clock = clock
         self._frames = 0  # pending, kept as running totals: read on every add
         self._bytes = 0
 
@@ -76,13 +95,13 @@ class Batcher:
             return self._sealed[0].first_ns
         return self._open.first_ns
 
-    def add(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str) -> None:
+    def add(self, buf: Buffer, starts: Offsets, ends: Offsets, flags: FrameFlags, source: str) -> None:
         """Add the frames `buf[starts[i]:ends[i]]`, all from `source`."""
         if len(starts):
             self.add_many(buf, starts, ends, flags, np.zeros(len(starts), np.uint16), [source])
 
     def add_many(
-        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, src: np.ndarray, sources: list[str]
+        self, buf: Buffer, starts: Offsets, ends: Offsets, flags: FrameFlags, src: SenderIds, sources: list[str]
     ) -> None:
         """Add frames from several senders: frame i came from `sources[src[i]]`."""
         k = len(starts)
@@ -94,17 +113,18 @@ class Batcher:
             self._seal()
             b = self._open
         if b.size() + extra > self.batch_bytes and k > 1:
-            # More than a batch at once (a big HTTP body): into batches of their own, each
-            # holding only its frames' bytes.
-            half = k // 2
-            self._add_slice(buf, starts[:half], ends[:half], flags[:half], src[:half], sources)
-            self._add_slice(buf, starts[half:], ends[half:], flags[half:], src[half:], sources)
+            # More than a batch at once (a big HTTP body): halves into batches of their own,
+            # each half with only its frames' bytes of `buf` (frames lie in order in it).
+            for half in (slice(0, k // 2), slice(k // 2, k)):
+                lo, hi = int(starts[half][0]), int(ends[half][-1])
+                view = memoryview(buf)[lo:hi]
+                self.add_many(view, starts[half] - lo, ends[half] - lo, flags[half], src[half], sources)
             return
         if b.size() + extra > self._max_record:
             # Settings refuse a max_message_bytes this big (engine.config), so this is a bug.
             raise ValueError(f"a frame of {len(buf)} bytes does not fit in a ring record")
         if not b.frames:
-            b.first_ns = time.monotonic_ns()
+            b.first_ns = self._clock()
         remap = np.fromiter((b.sources.setdefault(s, len(b.sources)) for s in sources), np.uint16, len(sources))
         base = b.data_len
         b.chunks.append(buf)
@@ -118,11 +138,6 @@ class Batcher:
         self._bytes += len(buf)
         if b.size() >= self.batch_bytes:
             self._seal()
-
-    def _add_slice(self, buf, starts, ends, flags, src, sources) -> None:
-        """`add_many` of frames that lie in order in `buf`, with only their bytes of `buf`."""
-        lo, hi = int(starts[0]), int(ends[-1])
-        self.add_many(memoryview(buf)[lo:hi], starts - lo, ends - lo, flags, src, sources)
 
     def _seal(self) -> None:
         if self._open.frames:

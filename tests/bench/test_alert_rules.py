@@ -94,6 +94,7 @@ def test_n_distinct_rules_with_documented_keys_only(n):
     check_rules(tomllib.loads(alert_rules.text(n))["rules"], n)
 
 
+@pytest.mark.slow  # 10k rules
 def test_10k_distinct_rules_with_documented_keys_only(rules_10k):
     check_rules(rules_10k, 10_000)
     # Mostly plain pattern rules, some with thresholds, grouping and filters, as in real files.
@@ -123,6 +124,7 @@ def check_rules(rules: list[dict], n: int) -> None:
             assert all(isinstance(v, str) for v in r.get(table, {}).values())
 
 
+@pytest.mark.slow  # compiles 10k rules
 def test_every_pattern_of_10k_rules_compiles_with_hyperscan(rules_10k, compiled_10k, record_property):
     started = time.perf_counter()
     compile_db([r["pattern"] for r in rules_10k[:1000]])
@@ -144,6 +146,7 @@ def test_python_re_and_hyperscan_agree_on_the_matching_share(n):
     assert MATCH_BAND[0] <= share <= MATCH_BAND[1], share
 
 
+@pytest.mark.slow  # compiles 10k rules
 def test_matching_share_stays_in_the_band_with_10k_rules(compiled_10k):
     matched = hyperscan_matched(compiled_10k[0], bodies(SAMPLE))
     share = sum(bool(m) for m in matched) / SAMPLE

@@ -1,8 +1,12 @@
 """Compression figures of the loghub corpus as the engine stores it, held as floors so that a
 format change that costs ratio fails here (the bench reports the exact figures)."""
 
+import pytest
+
 from bench import compression
 from engine.config import Storage
+
+pytestmark = pytest.mark.slow  # builds and merges parts of the whole corpus, twice
 
 
 def test_loghub_ratio_floors(tmp_path, corpus):

@@ -1,5 +1,6 @@
-"""Microbenchmarks of the receiver's framing kernels and of the per-batch metrics update, on
-one 256 KiB read buffer (`ingest.read_bytes`) of realistic syslog: what a receiver does per read.
+"""Microbenchmarks of the receiver's framing kernels, of `Framer` around them, and of the
+per-batch metrics update, on one 256 KiB read buffer (`ingest.read_bytes`) of realistic syslog:
+what a receiver does per read.
 
 Run with `make bench-kernels`; under plain `make test` each runs once, as a smoke test. No
 timing is asserted (speed is reported, never asserted). Every kernel is called once before timing (compilation).
@@ -8,11 +9,16 @@ timing is asserted (speed is reported, never asserted). Every kernel is called o
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench import generate
 from engine.metrics import MetricsFile
+from engine.receive.framing import Framer
 from native_kernels.framing import split_lf, split_octet
 from native_kernels.timestamps import parse_rfc3339_spans
+
+pytestmark = pytest.mark.slow  # microbenchmarks; under make test each runs once, as a smoke test
 
 READ_BYTES = 256 * 1024
 MAX_LEN = 65536
@@ -36,6 +42,21 @@ def test_bench_split_octet(benchmark):
     split_octet(buf, MAX_LEN)
     starts, ends, flags, consumed, _, _ = benchmark(split_octet, buf, MAX_LEN)
     assert len(starts) > 1000 and consumed <= len(buf)
+
+
+@pytest.mark.parametrize("framing", ["lf", "octet"])
+def test_bench_framer_feed(benchmark: BenchmarkFixture, framing: str) -> None:
+    # The per-read Python around the kernels: the same stream in 1500-byte reads (a segment each).
+    buf, _ = _buffer(framing)
+    stream = buf.tobytes()
+    reads = [stream[i : i + 1500] for i in range(0, len(stream), 1500)]
+
+    def feed_all() -> int:
+        framer = Framer(MAX_LEN)
+        return sum(len(framer.feed(read)[1]) for read in reads)
+
+    feed_all()
+    assert benchmark(feed_all) > 1000
 
 
 def test_bench_rfc3339_spans(benchmark):

@@ -18,6 +18,8 @@ from native_kernels.kv import extract_kv
 from native_kernels.templates import template_keys
 from native_kernels.tokens import hash_token, token_hashes
 
+pytestmark = pytest.mark.slow  # microbenchmarks; under make test each runs once, as a smoke test
+
 LOGHUB = Path("/work/shared/corpus/loghub")
 ROWS = 100_000
 

@@ -10,6 +10,8 @@ from bench.alert_rules import text as rules_text
 from engine.alert.rules import compile_rules, parse_rules
 from native_kernels.patterns import PatternMatcher
 
+pytestmark = pytest.mark.slow  # microbenchmarks; under make test each runs once, as a smoke test
+
 BATCH = 4096
 
 

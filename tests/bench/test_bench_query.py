@@ -36,6 +36,7 @@ def test_made_data_is_exact_and_merged(tmp_path, small):
     assert again == marker
 
 
+@pytest.mark.slow  # the whole query suite
 def test_suite_runs_against_an_executor(tmp_path, small, monkeypatch, capsys):
     calls = []
 

@@ -14,6 +14,8 @@ from native_kernels.sd import extract_sd
 from native_kernels.syslog import FORMAT_RFC3164, FORMAT_RFC5424, parse_frames, warm_up
 from native_kernels.timestamps import TimeZone
 
+pytestmark = pytest.mark.slow  # microbenchmarks; under make test each runs once, as a smoke test
+
 LOGHUB = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "loghub"
 N_LINES = 100_000
 RECV_NS = 1_700_000_000 * 10**9

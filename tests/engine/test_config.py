@@ -145,6 +145,7 @@ def test_bad_values_are_refused_naming_the_key(tmp_path, text, needle):
     assert needle in str(info.value)
 
 
+@pytest.mark.slow  # two Python processes
 def test_check_config_command(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[ingest]\nmax_message_bytes = 'big'\n")

@@ -116,6 +116,7 @@ def test_many_pairs_grow_the_output():
     assert len(extract_kv(data, starts, ends)) == 40_000
 
 
+@pytest.mark.slow  # the whole corpus
 def test_loghub_corpus():
     by_file = {p.name: p.read_bytes().splitlines() for p in sorted(LOGHUB.glob("*_2k.log"))}
     got = dict(zip(by_file, (check(rows) for rows in by_file.values())))

@@ -48,6 +48,7 @@ rows = st.lists(
 )
 
 
+@pytest.mark.slow  # 26 patterns, 60 generated batches each
 @pytest.mark.parametrize("pattern", PATTERNS)
 @settings(deadline=None, max_examples=60)
 @given(vals=rows, data=st.data())
@@ -75,6 +76,7 @@ def _lines(values):
     return data, ends - np.array([len(v) for v in values], np.int64), ends
 
 
+@pytest.mark.slow  # 26 patterns, 60 generated batches each
 @pytest.mark.parametrize("pattern", PATTERNS)
 @settings(deadline=None, max_examples=60)
 @given(
@@ -118,6 +120,7 @@ CORPUS_PATTERNS = [
 ]
 
 
+@pytest.mark.slow  # every corpus line
 @pytest.mark.parametrize("pattern", CORPUS_PATTERNS)
 def test_in_place_equals_copy_and_re_on_corpus(pattern, corpus):
     values = []
@@ -206,6 +209,7 @@ def _corpus_regexes(lines: list[bytes], count: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow  # every corpus line
 def test_required_tokens_are_in_every_matching_corpus_line(corpus):
     lines = []
     for path in sorted((corpus / "loghub").glob("*_2k.log")):

@@ -354,6 +354,7 @@ recv_strategy = st.integers(int(datetime(1972, 1, 1).timestamp()), int(datetime(
 )
 
 
+@pytest.mark.slow  # 400 generated batches through kernel and reference
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=frames_strategy, recv_ns=recv_strategy, tz_name=st.sampled_from(ZONES))
 def test_kernel_matches_naive_on_generated_frames(frames, recv_ns, tz_name):
@@ -434,6 +435,7 @@ def test_a_trailing_cr_stays_in_the_message():
     assert all(buf[b.msg_s[i] : b.msg_e[i]].endswith(b"m\r") for i in (0, 1, 4))
 
 
+@pytest.mark.slow  # the whole corpus
 @pytest.mark.skipif(not LOGHUB.exists(), reason="loghub corpus not found")
 def test_loghub_files_match_naive():
     """All ten loghub files (CRLF endings, last line without newline), split on LF only."""
@@ -480,6 +482,7 @@ def test_huge_frame_and_many_frames():
     assert buf[cols.msg_s[-1] : cols.msg_e[-1]] == b"99999"
 
 
+@pytest.mark.slow  # a second Python, kernels interpreted
 def test_kernels_as_plain_python_agree_and_stay_in_bounds():
     """With NUMBA_DISABLE_JIT=1 the kernel bodies run as Python, where an index past the end of
     the buffer raises. Every prefix of some tricky frames sits at the very end of its own buffer;

@@ -100,6 +100,7 @@ def test_more_tokens_than_the_first_guess_grow_the_output():
     check([b"a " * 1000, b"b-" * 3000, b"c"])
 
 
+@pytest.mark.slow  # the whole corpus
 def test_loghub_corpus():
     rows = [line for path in sorted(LOGHUB.glob("*_2k.log")) for line in path.read_bytes().splitlines()]
     assert len(rows) > 10_000

@@ -24,6 +24,7 @@ def _produce(path: str, count: int) -> None:
             pass
 
 
+@pytest.mark.slow  # a second process and a million records
 def test_records_cross_processes_in_order_and_intact(shm_dir):
     path = str(shm_dir / "t.ring")
     Ring.create(path, 1 << 16)  # small, so the 1M records wrap around ~5000 times

@@ -214,6 +214,7 @@ def flat(prefix, obj, out):
             out.append((prefix + k).encode())
 
 
+@pytest.mark.slow  # 200 generated batches
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.dictionaries(plain_keys, json_values, max_size=5), min_size=1, max_size=5))
 def test_every_other_key_becomes_a_field(objs):

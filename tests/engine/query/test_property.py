@@ -356,6 +356,7 @@ def fake_index(monkeypatch):
     monkeypatch.setattr(scope_mod, "_PartIndex", FakeIndex)
 
 
+@pytest.mark.slow  # 150 generated stores and query pipelines
 @settings(
     deadline=None,
     max_examples=150,

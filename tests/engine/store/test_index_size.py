@@ -3,10 +3,14 @@
 
 import os
 
+import pytest
+
 from bench import compression
 from engine.config import Storage
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head
+
+pytestmark = pytest.mark.slow  # builds big parts, flushed and merged
 
 LIMIT = 0.20
 
