@@ -92,7 +92,7 @@ def _split_octet(buf, max_len, skip, starts, ends, flags):
             j += 1
         if j >= n and digits <= MAX_COUNT_DIGITS and (digits == 0 or buf[pos] != 48):
             break  # the count itself is unfinished
-        if digits == 0 or digits > MAX_COUNT_DIGITS or buf[j] != 32 or buf[pos] == 48:
+        if digits == 0 or digits > MAX_COUNT_DIGITS or buf[pos] == 48 or j >= n or buf[j] != 32:
             # Not an octet count: the stream is not (or no longer) octet counted. Stop here;
             # the caller reads the rest as LF-delimited lines.
             fallback = True

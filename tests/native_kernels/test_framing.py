@@ -6,6 +6,7 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from native_kernels.framing import TRUNCATED, split_lf, split_octet
@@ -140,3 +141,16 @@ def test_corpus_octet_and_nontransparent_vectors(corpus):
                 assert raw[s:e].decode("utf-8", "replace").endswith(fields["message"]), v["id"]
         checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("data, consumed", [(b"0", 0), (b"4 <1>a0", 6), (b"07 <1>abc", 0), (b"4 <1>a", 6)])
+def test_octet_never_reads_past_the_buffer(data, consumed):
+    """The kernel's Python body (numba's `py_func`) raises IndexError where compiled code would
+    read past the buffer: a count starting with "0" that ends the read must fall back in bounds."""
+    from native_kernels.framing import _outputs, _split_octet
+
+    buf = np.frombuffer(data, np.uint8)
+    starts, ends, flags = _outputs(len(buf))
+    count, got, _, fallback = _split_octet.py_func(buf, 1000, 0, starts, ends, flags)
+    assert got == consumed
+    assert fallback == (data[consumed : consumed + 1] == b"0")
