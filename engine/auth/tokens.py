@@ -184,3 +184,16 @@ def load_auth_file(path: str) -> list[TokenEntry]:
     if unknown:
         raise AuthFileError(f"auth file {path}: unknown keys {sorted(unknown)} (only [[token]] tables)")
     return parse_entries(doc.get("token", []), f"auth file {path}")
+
+
+def load_tokens(file: str, inline: list[dict[str, object]]) -> list[TokenEntry]:
+    """Every configured token: `[[auth.tokens]]` of the config, then those of the auth file (a
+    name in both is refused: which one wins would be a guess)."""
+    entries = parse_entries(inline, "auth.tokens")
+    if file:
+        names = {e.name for e in entries}
+        for entry in load_auth_file(file):
+            if entry.name in names:
+                raise AuthFileError(f"token {entry.name!r} is in both auth.tokens and {file}")
+            entries.append(entry)
+    return entries
