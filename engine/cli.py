@@ -32,6 +32,8 @@ def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
         ("parsers", "workers.parsers"),
         ("retention", "storage.retention"),
         ("alert_rules", "alerts.rules_file"),
+        ("auth_file", "auth.file"),
+        ("http_tls", "listen.http_tls"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -68,9 +70,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"logjet: syslog TLS listener refused: {exc}", file=sys.stderr)
                 return 2
             print("tls files ok", file=sys.stderr)
+        if settings.auth.file:
+            from engine.auth.tokens import AuthFileError, load_auth_file
+
+            try:
+                tokens = load_auth_file(settings.auth.file)
+            except AuthFileError as exc:
+                print(f"logjet: API tokens refused: {exc}", file=sys.stderr)
+                return 2
+            print(f"auth file ok: {len(tokens)} tokens", file=sys.stderr)
         print("configuration ok", file=sys.stderr)
         return 0
     return serve(settings)
+
+
+def cmd_new_token(args: argparse.Namespace) -> int:
+    from engine.auth.tokens import AuthFileError, new_token
+
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    try:
+        token, entry = new_token(args.name, roles)
+    except AuthFileError as exc:
+        print(f"logjet: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Token for {args.name!r} (shown once; logjet keeps only its hash):\n\n  {token}\n\n"
+        "Add these lines to the auth file (auth.file, or --auth-file), then send SIGHUP to logjet:\n",
+        file=sys.stderr,
+    )
+    sys.stdout.write(entry)
+    return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -111,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--retention", metavar="DURATION", help="keep rows this long by their _time (default 7d; 0 = keep everything)"
     )
     s.add_argument("--alert-rules", metavar="FILE", help="alert rules file (TOML, see config/alerts.toml)")
+    s.add_argument("--auth-file", metavar="FILE", help="API tokens (TOML [[token]] tables; re-read on SIGHUP)")
+    s.add_argument(
+        "--http-tls", action="store_true", default=None, help="serve the HTTP API over TLS with the [tls] certificate"
+    )
     s.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     s.set_defaults(func=cmd_serve)
 
@@ -125,8 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--start", help="RFC 3339, epoch seconds, or relative (15m, 2h, 7d)")
     q.add_argument("--end", help="RFC 3339, epoch seconds, or relative")
     q.add_argument("--limit", type=int, help="at most this many rows")
+    q.add_argument("--token", help="API token for --url (or the LOGJET_TOKEN environment variable)")
+    q.add_argument("--ca-file", help="CA certificate(s) to verify an https --url with (PEM)")
     q.add_argument("query", nargs="?", default="*", help="the query (default: everything)")
     q.set_defaults(func=cmd_query)
+
+    a = sub.add_parser("auth", help="manage API tokens")
+    auth_cmds = a.add_subparsers(dest="auth_command", required=True)
+    nt = auth_cmds.add_parser(
+        "new-token",
+        help="make a token: prints it once (stderr) and its auth file entry (stdout)",
+        description="Make an API token. The token is printed once on stderr; the auth file entry "
+        "(name, scrypt hash, roles) on stdout, e.g. `logjet auth new-token grafana --roles query >> auth.toml`.",
+    )
+    nt.add_argument("name", help="who the token is for (letters, digits, '-', '_')")
+    nt.add_argument("--roles", required=True, help="comma-separated: ingest, query, admin (admin implies all)")
+    nt.set_defaults(func=cmd_new_token)
 
     add_plugin_commands(sub)
     return p

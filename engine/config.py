@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import msgspec
 
@@ -44,6 +44,7 @@ class Listen(_Section, frozen=True):
     http: str = "0.0.0.0:8080"
     udp_recv_buffer: ByteSize = ByteSize.parse("8MiB")
     tcp_backlog: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1024
+    http_tls: bool = False  # serve the HTTP API over TLS with the [tls] certificate
 
     def __post_init__(self) -> None:
         for key in ("syslog_tcp", "syslog_udp", "syslog_tls", "http"):
@@ -144,6 +145,31 @@ class Tls(_Section, frozen=True):
     client_ca_file: str = ""  # set: clients must present a certificate signed by one of these CAs
 
 
+class TokenSpec(_Section, frozen=True):
+    """One API token given in the config file (`[[auth.tokens]]`), as in an auth file."""
+
+    name: str
+    hash: str
+    roles: list[str]
+
+
+class Auth(_Section, frozen=True):
+    """Who may use the HTTP API (engine.auth.policy): tokens from `file` and `tokens`."""
+
+    anonymous: Literal["loopback", "none", "any"] = "loopback"
+    file: str = ""  # TOML file of [[token]] tables; re-read on SIGHUP
+    metrics: bool = False  # true: /metrics needs a token with the query role
+    tokens: list[TokenSpec] = []
+
+    def __post_init__(self) -> None:
+        from engine.auth.tokens import AuthFileError, parse_entries
+
+        try:
+            parse_entries([msgspec.structs.asdict(t) for t in self.tokens], "auth.tokens")
+        except AuthFileError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class Settings(_Section, frozen=True):
     """Everything `logjet serve` needs."""
 
@@ -157,13 +183,17 @@ class Settings(_Section, frozen=True):
     supervisor: Supervisor = Supervisor()
     alerts: Alerts = Alerts()
     tls: Tls = Tls()
+    auth: Auth = Auth()
 
     def __post_init__(self) -> None:
         _check_ring_sizes(self)
-        if self.listen.syslog_tls:
+        for listener, on in (
+            ("listen.syslog_tls", bool(self.listen.syslog_tls)),
+            ("listen.http_tls", self.listen.http_tls),
+        ):
             for key in ("cert_file", "key_file"):
-                if not getattr(self.tls, key):
-                    raise ValueError(f"listen.syslog_tls is set, so tls.{key} is needed (a PEM file)")
+                if on and not getattr(self.tls, key):
+                    raise ValueError(f"{listener} is set, so tls.{key} is needed (a PEM file)")
 
     def resolved(self) -> "Settings":
         """Fill derived values: worker counts from the core count, an absolute data dir."""
@@ -181,7 +211,10 @@ class Settings(_Section, frozen=True):
             if getattr(self.tls, k)
         }
         tls = msgspec.structs.replace(self.tls, **paths)
-        return msgspec.structs.replace(self, workers=workers, data_dir=os.path.abspath(self.data_dir), tls=tls)
+        auth = msgspec.structs.replace(self.auth, file=os.path.abspath(self.auth.file)) if self.auth.file else self.auth
+        return msgspec.structs.replace(
+            self, workers=workers, data_dir=os.path.abspath(self.data_dir), tls=tls, auth=auth
+        )
 
 
 # A column batch takes at most this many times the bytes of the raw batch it was parsed from

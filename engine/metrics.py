@@ -48,6 +48,11 @@ CATALOG: dict[str, tuple[str, str]] = {
         "counter",
         "Reloads of the TLS certificate and key on SIGHUP, by outcome (ok, failed: the old ones stay).",
     ),
+    "http_auth_total": (
+        "counter",
+        "HTTP requests by access outcome: token, anonymous, open (a route needing none), unauthorized (401), "
+        "forbidden (403).",
+    ),
     "written_rows_total": ("counter", "Rows written into parts on disk."),
     "written_parts_total": ("counter", "Parts written, by origin (flush or merge)."),
     "quarantined_parts_total": ("counter", "Damaged parts moved aside."),

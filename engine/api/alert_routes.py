@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -116,8 +115,7 @@ class AlertService:
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        # SIGHUP reaches `request_reload` through the API worker, which also reloads other files.
         self._task = asyncio.ensure_future(self.run())
 
     async def stop(self) -> None:

@@ -1,14 +1,20 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
 Routes are assembled from one module per concern (health, metrics, query, tail, ingest, alerts); this
-module only wires them to the shared memory and runs the server until the drain signal.
+module only wires them to the shared memory, puts the access check (engine.auth) in front of them,
+and runs the server (over TLS with `listen.http_tls`) until the drain signal. SIGHUP re-reads the
+auth file and the TLS certificate (a bad file keeps what is in force) and reloads the alert rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import ssl
 from typing import TYPE_CHECKING
+
+import msgspec
 
 import uvloop
 from aiohttp import web
@@ -17,10 +23,14 @@ from engine import metrics
 from engine.ipc import control
 from engine.api import health, metrics_route
 from engine.api import ingest_routes as ingest
+from engine.api.auth_middleware import auth_middleware
+from engine.auth.policy import Anonymous, Authenticator
+from engine.auth.tokens import AuthFileError, load_tokens
 from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.ipc.ring import Ring, RingProducer
 from engine.receive.listen_sockets import tcp_listener
+from engine.receive.tls_context import TlsConfigError, build_context
 from engine.units import parse_hostport
 from engine.worker.loop import WorkerShm
 
@@ -44,10 +54,38 @@ def _all_rings(shm: WorkerShm) -> dict[str, Ring]:
     return rings
 
 
-def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Application:
+def configured_tokens(settings: Settings) -> Authenticator:
+    """The access check for `settings.auth`; raises AuthFileError (at boot: the supervisor
+    checked the same files just before, so only a file changed in between fails here)."""
+    inline = [msgspec.structs.asdict(t) for t in settings.auth.tokens]
+    tokens = load_tokens(settings.auth.file, inline)
+    return Authenticator(tokens, Anonymous(settings.auth.anonymous), settings.auth.metrics)
+
+
+def reload_tokens(settings: Settings, auth: Authenticator) -> None:
+    """SIGHUP: the auth file again; a file that does not load leaves the tokens in force."""
+    inline = [msgspec.structs.asdict(t) for t in settings.auth.tokens]
+    try:
+        tokens = load_tokens(settings.auth.file, inline)
+    except AuthFileError as exc:
+        log.error("SIGHUP: tokens not reloaded, keeping the %d in force: %s", auth.token_count, exc)
+        return
+    auth.replace_tokens(tokens)
+    log.info("SIGHUP: %d API tokens loaded", len(tokens))
+
+
+def https_context(settings: Settings) -> ssl.SSLContext:
+    """The HTTP API's TLS context: the [tls] certificate and key; no client certificates (the
+    client CA is the syslog listener's: API clients authenticate with tokens)."""
+    return build_context(msgspec.structs.replace(settings.tls, client_ca_file=""))
+
+
+def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authenticator) -> web.Application:
     rings = _all_rings(shm)
     slots = spec.all_slots
-    app = web.Application(client_max_size=settings.ingest.http_max_body.bytes)
+    app = web.Application(
+        client_max_size=settings.ingest.http_max_body.bytes, middlewares=[auth_middleware(auth, shm.metrics)]
+    )
     stale = settings.supervisor.heartbeat_timeout.ns
     app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
@@ -74,7 +112,12 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm) -> web.Appli
 
 async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     shm = WorkerShm(spec)
-    app = build_app(settings, spec, shm)
+    try:
+        auth = configured_tokens(settings)
+        tls = https_context(settings) if settings.listen.http_tls else None
+    except (AuthFileError, TlsConfigError) as exc:
+        raise BootError(str(exc)) from exc
+    app = build_app(settings, spec, shm, auth)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     host, _ = parse_hostport(settings.listen.http)
@@ -82,11 +125,23 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
         sock = tcp_listener(host, spec.ports["http"], settings.listen.tcp_backlog)
     except OSError as exc:
         raise BootError(f"cannot listen on http port {spec.ports['http']}: {exc}") from exc
-    site = web.SockSite(runner, sock)
+    # aiohttp calls listen() again with its own backlog (128 unless told): pass the configured one.
+    site = web.SockSite(runner, sock, ssl_context=tls, backlog=settings.listen.tcp_backlog)
     await site.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(DRAIN_SIGNAL, stop.set)
+
+    def on_hup() -> None:
+        reload_tokens(settings, auth)
+        if tls is not None:
+            try:
+                tls.load_cert_chain(settings.tls.cert_file, settings.tls.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("SIGHUP: HTTPS certificate not reloaded, keeping the one in force: %s", exc)
+        app[ALERTS].request_reload()
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
 
     async def heartbeat() -> None:
         while True:

@@ -40,12 +40,14 @@ import msgspec
 
 from engine.alert.publish import CompiledRules, RulesPublisher, compile_rules_file
 from engine.alert.rules import RulesError
+from engine.auth.tokens import AuthFileError, load_tokens
 from engine.config import Settings
 from engine.errors import LogjetError
 from engine.ipc import control
 from engine.ipc.control import ControlTable
 from engine.ipc.ring import Ring
 from engine.ipc.shm import InstanceDir, new_instance_id
+from engine.lifecycle.host_setup import DataDirBusy, DataDirLock, make_private, raise_fd_limit
 from engine.lifecycle.policy import (
     RestartBudget,
     StageDrain,
@@ -63,6 +65,7 @@ from engine.worker.process import DRAIN_SIGNAL, EXIT_OK, WorkerSpec, boot
 log = logging.getLogger("logjet.supervise")
 
 # Exit codes of `logjet serve`.
+EXIT_DATA_DIR_BUSY = 2  # like a configuration error: nothing was started, retrying will not help
 EXIT_START_FAILED = 3
 EXIT_WORKER_FAILED = 4
 
@@ -98,6 +101,7 @@ class Supervisor:
         self.out = out
         self.instance = new_instance_id()
         self.dir = InstanceDir(self.instance)
+        self.lock = DataDirLock(self.settings.data_dir)
         self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.ports: dict[str, int] = {}
@@ -166,10 +170,16 @@ class Supervisor:
         w.stale.reset()
 
     def start(self) -> None:
-        """Bring everything up and print the ports line. Raises StartError."""
-        os.makedirs(self.settings.data_dir, exist_ok=True)
+        """Bring everything up and print the ports line. Raises StartError (DataDirBusy when
+        another instance holds the data dir)."""
+        make_private(self.settings.data_dir)
+        self.lock.acquire()
+        before, after = raise_fd_limit()
+        if after > before:
+            log.info("file descriptor limit raised from %d to %d", before, after)
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
         self._check_tls()
+        self._check_auth()
         self._reserve_ports()
         self._create_shm(self._plan())
         self._publish_rules(rules)
@@ -220,6 +230,40 @@ class Supervisor:
             if w.spec.role == "receiver" and w.running:
                 _kill(w.pid, signal.SIGHUP)
         log.info("SIGHUP: receivers told to reload the TLS certificate")
+
+    # --- API access ---------------------------------------------------------------------------
+    def _check_auth(self) -> None:
+        """Refuse to start when the auth file does not load; say how open the API is."""
+        if not self.settings.listen.http:
+            return
+        if self.settings.listen.http_tls:
+            from engine.receive.tls_context import TlsConfigError, build_context
+
+            try:
+                build_context(msgspec.structs.replace(self.settings.tls, client_ca_file=""))
+            except TlsConfigError as exc:
+                raise StartError(f"HTTPS listener refused: {exc}") from None
+        try:
+            tokens = load_tokens(
+                self.settings.auth.file, [msgspec.structs.asdict(t) for t in self.settings.auth.tokens]
+            )
+        except AuthFileError as exc:
+            raise StartError(f"API tokens refused: {exc}") from None
+        anonymous = self.settings.auth.anonymous
+        if anonymous == "any":
+            log.warning('auth.anonymous = "any": the HTTP API takes every request without a token, from anywhere')
+        elif not tokens:
+            who = "no request" if anonymous == "none" else "only requests from this host (loopback)"
+            log.info("no API tokens configured: %s can use the HTTP API (see docs/security.md)", who)
+
+    def reload_auth(self) -> None:
+        """SIGHUP: the API worker re-reads the auth file and the HTTPS certificate."""
+        if not (self.settings.auth.file or self.settings.listen.http_tls):
+            return
+        for w in self.workers:
+            if w.spec.role == "api" and w.running:
+                _kill(w.pid, signal.SIGHUP)
+        log.info("SIGHUP: the API worker told to reload its tokens and certificate")
 
     # --- alert rules --------------------------------------------------------------------------
     def _load_rules(self) -> CompiledRules:
@@ -275,6 +319,7 @@ class Supervisor:
                 self._reload_requested = False
                 self.reload_rules()
                 self.reload_tls()
+                self.reload_auth()
             failure = self._check_workers(time.time_ns(), time.monotonic(), timeout_ns)
         if failure:
             log.error("%s", failure)
@@ -369,6 +414,7 @@ class Supervisor:
                 self.control = None
         finally:
             self.dir.remove()
+            self.lock.release()
 
 
 class StartError(LogjetError):
@@ -388,6 +434,10 @@ def serve(settings: Settings) -> int:
     sup.install_signals()
     try:
         sup.start()
+    except DataDirBusy as exc:
+        log.error("%s", exc)
+        sup.close()
+        return EXIT_DATA_DIR_BUSY
     except StartError as exc:
         log.error("%s", exc)
         sup.drain() if sup.workers and sup.control is not None else sup.close()

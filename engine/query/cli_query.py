@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -23,8 +25,13 @@ def _query_url(args: argparse.Namespace) -> int:
         if value is not None:
             params[key] = str(value)
     url = args.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
+    request = urllib.request.Request(url)
+    token = args.token or os.environ.get("LOGJET_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
     try:
-        with urllib.request.urlopen(url) as resp:
+        with urllib.request.urlopen(request, context=context) as resp:
             for chunk in iter(lambda: resp.read(1 << 16), b""):
                 sys.stdout.buffer.write(chunk)
     except urllib.error.HTTPError as exc:

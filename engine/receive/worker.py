@@ -288,13 +288,17 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     receiver = Receiver(settings, spec, shm, rings)
     loop = asyncio.get_running_loop()
     max_len = settings.ingest.max_message_bytes
+    # create_server listens again with its own backlog (100 unless told): pass the configured one.
+    backlog = settings.listen.tcp_backlog
     servers: list[asyncio.Server] = []
     transports: list[asyncio.DatagramTransport] = []
     try:
         if "syslog_tcp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_tcp)
             sock = tcp_listener(host, spec.ports["syslog_tcp"], settings.listen.tcp_backlog)
-            servers.append(await loop.create_server(lambda: SyslogTcpProtocol(receiver, max_len), sock=sock))
+            servers.append(
+                await loop.create_server(lambda: SyslogTcpProtocol(receiver, max_len), sock=sock, backlog=backlog)
+            )
         if "syslog_tls" in spec.ports:
             try:
                 receiver.load_tls()
@@ -302,7 +306,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
                 raise BootError(str(exc)) from None
             host, _ = parse_hostport(settings.listen.syslog_tls)
             sock = tcp_listener(host, spec.ports["syslog_tls"], settings.listen.tcp_backlog)
-            servers.append(await loop.create_server(receiver.tls_connection, sock=sock))
+            servers.append(await loop.create_server(receiver.tls_connection, sock=sock, backlog=backlog))
             loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
