@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.units import parse_duration_s
+from engine.units import parse_duration_ns
 from tests.child_processes import Child, ChildProcessLog, command_child, marker_problem, python_child
 
 
@@ -24,8 +24,8 @@ def test_openssl_is_a_fixture_tool_that_needs_no_marker() -> None:
 
 
 def test_a_multiprocessing_target_in_engine_is_the_engine() -> None:
-    assert python_child(parse_duration_s).is_engine
-    assert python_child(parse_duration_s).what == "multiprocessing target engine.units.parse_duration_s"
+    assert python_child(parse_duration_ns).is_engine
+    assert python_child(parse_duration_ns).what == "multiprocessing target engine.units.parse_duration_ns"
     assert not python_child(print).is_engine
     assert not python_child(None).is_engine
 

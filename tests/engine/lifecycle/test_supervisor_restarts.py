@@ -40,6 +40,7 @@ def test_budget_forgets_restarts_older_than_the_window() -> None:
     assert list(budget.times) == [10.0, RESTART_WINDOW_S + 0.5]
 
 
+@pytest.mark.slow  # spawns a real child process for its exit code
 def test_a_crash_is_restarted_and_counted() -> None:
     budget = RestartBudget(per_minute=1)
     code = _exitcode_of(os._exit, EXIT_CRASH)
@@ -49,6 +50,7 @@ def test_a_crash_is_restarted_and_counted() -> None:
     )
 
 
+@pytest.mark.slow  # spawns a real child process for its exit code
 def test_a_boot_failure_stops_at_once_without_spending() -> None:
     budget = RestartBudget(per_minute=5)
     code = _exitcode_of(os._exit, EXIT_BOOT_FAILURE)
@@ -58,6 +60,7 @@ def test_a_boot_failure_stops_at_once_without_spending() -> None:
     assert not budget.times
 
 
+@pytest.mark.slow  # spawns a real child process for its exit code
 def test_death_by_signal_is_named() -> None:
     code = _exitcode_of(signal.raise_signal, signal.SIGKILL)
     assert code == -signal.SIGKILL and exit_reason(code) == "signal SIGKILL"
