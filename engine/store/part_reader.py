@@ -311,8 +311,8 @@ class Part:
 
         blocks = [self.read_block(b) for b in range(len(self.meta.blocks))]
         if len(blocks) == 1:
-            blocks[0].extra["raw_bytes"] = self.meta.raw_bytes
+            blocks[0].raw_bytes = self.meta.raw_bytes
             return blocks[0]
         rows = concat(blocks)
-        rows.extra["raw_bytes"] = self.meta.raw_bytes
+        rows.raw_bytes = self.meta.raw_bytes
         return rows

@@ -75,7 +75,7 @@ class PartWriter:
             else:
                 part_rows = compact(rows.take(np.arange(lo, hi)))
             # Raw bytes are known per batch, not per row: shared out by row count.
-            part_rows.extra["raw_bytes"] = raw_total * (hi - lo) // len(rows)
+            part_rows.raw_bytes = raw_total * (hi - lo) // len(rows)
             path = self.next_name(level, int(part_rows.time[0]))
             # A flushed part lives only until its first merge (seconds to minutes) and is small
             # enough to scan, so it gets neither indexes nor sorted dictionaries: that work is

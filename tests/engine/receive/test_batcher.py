@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.ipc.batch import RawBatch
+from engine.ipc.raw_batch import RawBatch
 from engine.receive.batcher import Batcher
 from engine.ipc.ring import Ring, RingConsumer, RingProducer
 

@@ -45,7 +45,7 @@ def make_rows(n: int, seed: int = 1) -> Rows:
         kv_kind=np.array([t for _, t, _ in flat], np.uint8),
         kv_off=kv_off,
         kv_data=np.frombuffer(b"".join(vals), np.uint8),
-        extra={"raw_bytes": 12345},
+        raw_bytes=12345,
     )
 
 
