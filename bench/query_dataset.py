@@ -21,7 +21,7 @@ from engine.ipc.raw_batch import raw_batch_of
 from engine.config import Parse
 from engine.parse.batch_parser import BatchParser
 from engine.store.layout import part_name, partition_of
-from engine.store.part_reader import write_part
+from engine.store.part_reader import PartOptions, write_part
 from engine.store.rows import Rows, compact, concat
 from engine.write.intake import RingIntake
 
@@ -80,12 +80,14 @@ def write_dataset(
             write_part(
                 path,
                 part,
-                level=1,
-                instance="bench",
-                flush_id=f"bench-{len(paths)}",
-                block_rows=block_rows,
-                fsync=False,
-                index_builder=index_builder,
+                PartOptions(
+                    level=1,
+                    instance="bench",
+                    flush_id=f"bench-{len(paths)}",
+                    block_rows=block_rows,
+                    fsync=False,
+                    index_builder=index_builder,
+                ),
             )
             paths.append(path)
     return paths
