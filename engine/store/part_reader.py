@@ -10,6 +10,7 @@ import mmap
 import os
 import threading
 import zlib
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -59,6 +60,27 @@ from engine.store.layout import (
 from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows
 from engine.store.value_frames import GROUP_KEY
 from native_kernels.gather import take_spans, terminated_spans
+
+# The one import for either side of the format (see the module docstring).
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "TRAILER",
+    "BlockMeta",
+    "Part",
+    "PartDamaged",
+    "PartHead",
+    "PartMeta",
+    "PartOptions",
+    "StreamMeta",
+    "StreamWriter",
+    "WriteCancelled",
+    "decode_footer",
+    "fsync_dir",
+    "head_of",
+    "read_head",
+    "write_part",
+]
 
 # Stream names of the version 1 layout that `Part.stream` still answers (see there), and the
 # value column each is read from (`_recv` is read from `_recv` or `_recv.rel`).
@@ -116,7 +138,7 @@ class Part:
         return dctx
 
     @property
-    def _last(self) -> dict[str, tuple]:
+    def _last(self) -> dict[str, tuple[tuple[int, str], Any]]:
         """column → ((block, column), decoded), this thread's (see `stream`)."""
         last = getattr(self._local, "last", None)
         if last is None:
@@ -140,10 +162,10 @@ class Part:
     def close(self) -> None:
         self._mm.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Part:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _inflate(self, offset: int, clen: int, what: str) -> bytes:
@@ -193,11 +215,14 @@ class Part:
             got = self.fields(b) if column == KV else self.values(b, column)
             self._last[column] = (key, got)
         got = self._last[column][1]
+        stream: np.ndarray
         if column == KV:
             ptr, kv_key, kind, off, data = got
-            return {KV_COUNT: np.diff(ptr), KV_KEY: kv_key, KV_KIND: kind, KV_LEN: np.diff(off), KV_DATA: data}[name]
-        off, data = got
-        return np.diff(off) if name == lengths_stream(column) else data
+            stream = {KV_COUNT: np.diff(ptr), KV_KEY: kv_key, KV_KIND: kind, KV_LEN: np.diff(off), KV_DATA: data}[name]
+        else:
+            off, data = got
+            stream = np.diff(off) if name == lengths_stream(column) else data
+        return stream
 
     def blob(self, offset: int, clen: int) -> bytes:
         """A blob written with `StreamWriter.append` (the index's)."""
@@ -208,7 +233,8 @@ class Part:
         streams = self.meta.blocks[b].streams
         if RECV in streams:
             return self._physical(b, RECV)
-        return self._physical(b, RECV_REL) + (self._physical(b, TIME) if time is None else time)
+        recv: np.ndarray = self._physical(b, RECV_REL) + (self._physical(b, TIME) if time is None else time)
+        return recv
 
     def values(self, b: int, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(offsets int64[n + 1], bytes) of block `b`'s stored `message`, `sd` or `kv` values;
@@ -248,12 +274,14 @@ class Part:
         gids = self._physical(b, GROUP_KEY[name])
         own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
         own[list(frames)] = True
-        wanted = set(frames) | {None} if want is None else set(np.unique(gids[want]).tolist())
+        wanted: list[int] = [] if want is None else np.unique(gids[want]).tolist()
         starts = np.full(len(gids), -1, np.int64)
         ends = np.full(len(gids), -1, np.int64)
-        pieces, at = [], 0
-        groups = [(g, suffix) for g, suffix in frames.items() if g in wanted]
-        if want is None or not own[list(wanted)].all():
+        pieces: list[np.ndarray] = []
+        at = 0
+        keep = set(wanted)
+        groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or g in keep]
+        if want is None or not own[wanted].all():
             groups.append((None, ""))  # the rest frame holds a wanted value
         for g, suffix in groups:
             members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
@@ -286,7 +314,9 @@ class Part:
             raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
         return raw, starts, ends
 
-    def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
+    def fields(
+        self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Block `b`'s fields as (kv_ptr, kv_key, kv_kind, kv_off, kv_data), see `Rows`;
         pass the block's `values(b, "message")` if you have them (derived fields need them)."""
         count = self._physical(b, KV_COUNT)
@@ -308,7 +338,7 @@ class Part:
     def read_block(self, b: int) -> Rows:
         """Every column of block `b` as `Rows` (dictionaries are the part's)."""
         time = self._physical(b, TIME)
-        u8 = {c: self._physical(b, c) for c in U8_COLUMNS}
+        u8: dict[str, Any] = {c: self._physical(b, c) for c in U8_COLUMNS}
         ids = {c: self._physical(b, c).astype(np.uint32) for c in DICT_COLUMNS}
         msg_off, msg_data = self.values(b, MESSAGE)
         sd_off, sd_data = self.values(b, SD)

@@ -192,10 +192,10 @@ def concat(parts: list[Rows]) -> Rows:
         return Rows.empty()
     dicts, remaps = _merge_dictionaries(parts)
 
-    def cat(arrays):
+    def cat(arrays: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(arrays) if len(arrays) > 1 else np.asarray(arrays[0]).copy()
 
-    def cat_var(offs, datas):
+    def cat_var(offs: list[np.ndarray], datas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         lengths = cat([np.diff(o) for o in offs])
         out = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=out[1:])

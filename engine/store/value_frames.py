@@ -30,12 +30,18 @@ until the first merge. The encodings inside a frame are the column encodings
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.store.encodings import encode_values
 from engine.store.layout import KV, KV_KEY, MESSAGE, MESSAGE_GROUP, frame_suffix, lengths_stream, values_stream
 from native_kernels.gather import take_values
 from native_kernels.templates import template_keys
+
+if TYPE_CHECKING:  # part_writer imports this module
+    from engine.store.part_format import StreamMeta
+    from engine.store.part_writer import StreamWriter
 
 # The stream holding each value's group, per grouped column: for the messages a stored frame
 # number per row (1..K, 0 = the rest), for field values the pair's key id.
@@ -62,7 +68,7 @@ def own_groups(gids: np.ndarray) -> list[int]:
     [] for the plain layout."""
     if not len(gids):
         return []
-    return _largest(np.bincount(gids.astype(np.int64)), len(gids)).tolist()
+    return [int(g) for g in _largest(np.bincount(gids.astype(np.int64)), len(gids))]
 
 
 def message_frames(apps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
@@ -81,8 +87,8 @@ def message_frames(apps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> n
 
 
 def add_values(
-    w,
-    s: dict,
+    w: StreamWriter,
+    s: dict[str, StreamMeta],
     name: str,
     offsets: np.ndarray,
     data: np.ndarray,
@@ -92,8 +98,8 @@ def add_values(
     """Write the values `data[offsets[i]:offsets[i + 1]]` of column `name` into the block's
     streams `s` through the part's StreamWriter `w`: the values of each group in `own` (by
     `gids`, one per value) in a frame of their own, the others together; without groups, one
-    frame as before."""
-    if not own:
+    frame."""
+    if not own or gids is None:
         _add(w, s, name, "", offsets, data)
         return
     for g in own:
@@ -103,7 +109,9 @@ def add_values(
     _add(w, s, name, "", off, dat)
 
 
-def _add(w, s: dict, name: str, suffix: str, offsets: np.ndarray, data: np.ndarray) -> None:
+def _add(
+    w: StreamWriter, s: dict[str, StreamMeta], name: str, suffix: str, offsets: np.ndarray, data: np.ndarray
+) -> None:
     encoding, stream, lengths = encode_values(offsets, data)
     if lengths is not None:
         s[lengths_stream(name, suffix)] = w.add(lengths)
