@@ -22,8 +22,8 @@ import threading
 import numpy as np
 
 from bench.generate import PROBE_APP
-from engine.store import encodings as C
 from engine.store import layout
+from engine.store.encodings import offsets_from_lengths
 from engine.store.part_reader import Part, PartDamaged
 
 _SENT = re.compile(rb"sent_ns=(\d+)")
@@ -43,10 +43,10 @@ def _part_probes(path: str, app: bytes, found: dict[int, tuple[int, int]]) -> No
             rows = np.flatnonzero(part.stream(b, "app") == app_id)
             if not len(rows):
                 continue
-            time = part.stream(b, "_time")
+            time = part.stream(b, layout.TIME)
             recv = part.recv(b, time)
-            off = C.offsets_from_lengths(part.stream(b, "message.len"))
-            data = part.stream(b, "message.data").tobytes()
+            off = offsets_from_lengths(part.stream(b, layout.MESSAGE_LEN))
+            data = part.stream(b, layout.MESSAGE_DATA).tobytes()
             for r in rows.tolist():
                 m = _SENT.search(data, int(off[r]), int(off[r + 1]))
                 if m:

@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from engine.ipc.batch import RawBatch, encode_columns, raw_size, write_raw
+from engine.ipc.raw_batch import raw_batch_of
 from engine.config import Parse
 from engine.parse.batch_parser import BatchParser
 from engine.store.layout import part_name, partition_of
-from engine.store.part_reader import write_part
+from engine.store.part_reader import PartOptions, write_part
 from engine.store.rows import Rows, compact, concat
 from engine.write.intake import RingIntake
 
@@ -40,26 +40,8 @@ def rows_from_messages(
     intake = intake or RingIntake()
     out = []
     for lo in range(0, len(messages), BATCH):
-        frames = messages[lo : lo + BATCH]
-        data = b"".join(frames)
-        lens = np.fromiter((len(f) for f in frames), np.int64, len(frames))
-        starts = np.zeros(len(frames), np.int64)
-        np.cumsum(lens[:-1], out=starts[1:])
-        blob = source.encode()
-        buf = bytearray(raw_size(len(frames), len(blob), len(data)))
-        write_raw(
-            memoryview(buf),
-            recv_ns,
-            0,
-            starts,
-            starts + lens,
-            np.zeros(len(frames), np.uint16),
-            np.zeros(len(frames), np.uint8),
-            blob,
-            [data],
-        )
-        header, arrays = parser.parse(RawBatch.decode(memoryview(buf)))
-        _, rows = intake.decode(memoryview(encode_columns(header, arrays)))
+        batch = parser.parse(raw_batch_of(messages[lo : lo + BATCH], recv_ns, source))
+        _, rows = intake.decode(batch.encode())
         out.append(rows)
     return concat(out) if len(out) > 1 else out[0]
 
@@ -98,12 +80,14 @@ def write_dataset(
             write_part(
                 path,
                 part,
-                level=1,
-                instance="bench",
-                flush_id=f"bench-{len(paths)}",
-                block_rows=block_rows,
-                fsync=False,
-                index_builder=index_builder,
+                PartOptions(
+                    level=1,
+                    instance="bench",
+                    flush_id=f"bench-{len(paths)}",
+                    block_rows=block_rows,
+                    fsync=False,
+                    index_builder=index_builder,
+                ),
             )
             paths.append(path)
     return paths

@@ -13,35 +13,19 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from engine.ipc.batch import RawBatch, encode_columns, raw_size, write_raw
 from engine.config import Parse
+from engine.ipc.raw_batch import RawBatch, raw_batch_of
 from engine.parse.batch_parser import BatchParser
 from engine.store.rows import Rows, concat
 from engine.write.intake import RingIntake
 
 # Lines per raw batch: about what a receiver cuts at its default 1 MiB batch size.
 BATCH_LINES = 8192
-SOURCE = b"127.0.0.1:5514"
+SOURCE = "127.0.0.1:5514"
 
 
 def _raw_batch(lines: list[bytes], recv_ns: int) -> RawBatch:
-    data = b"".join(lines)
-    lens = np.fromiter((len(x) for x in lines), np.int64, len(lines))
-    starts = np.zeros(len(lines), np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    buf = bytearray(raw_size(len(lines), len(SOURCE), len(data)))
-    write_raw(
-        memoryview(buf),
-        recv_ns,
-        0,
-        starts,
-        starts + lens,
-        np.zeros(len(lines), np.uint16),
-        np.zeros(len(lines), np.uint8),
-        SOURCE,
-        [data],
-    )
-    return RawBatch.decode(memoryview(buf))
+    return raw_batch_of(lines, recv_ns, SOURCE)
 
 
 def iter_rows(
@@ -68,9 +52,9 @@ def iter_rows(
 
 
 def _parse(parser: BatchParser, intake: RingIntake, lines: list[bytes], recv_ns: int) -> Rows:
-    header, arrays = parser.parse(_raw_batch(lines, recv_ns))
+    batch = parser.parse(_raw_batch(lines, recv_ns))
     # Through the ring encoding and the writer's intake, so the rows are what a writer gets.
-    _, rows = intake.decode(memoryview(encode_columns(header, arrays)))
+    _, rows = intake.decode(batch.encode())
     # The intake returns views into the payload and shares its dictionary lists: copy both, as
     # the writer's `concat` does.
     return concat([rows])

@@ -234,7 +234,7 @@ def raw_batch_bytes(settings: "Settings") -> int:
 def _check_ring_sizes(s: "Settings") -> None:
     """A ring too small for one message, or for what one raw batch becomes, is refused here
     rather than failing at run time."""
-    from engine.receive.batcher import FRAME_OVERHEAD, batch_overhead
+    from engine.ipc.raw_batch import FRAME_OVERHEAD, batch_overhead
     from engine.ipc.ring import Ring
 
     raw_limit = Ring.record_limit(parse_size(s.rings.raw_ring_bytes))

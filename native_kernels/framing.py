@@ -18,7 +18,8 @@ import numpy as np
 
 from native_kernels.jit import kernel
 
-# Frame flag bits (shared with engine.ipc.batch.FRAME_TRUNCATED).
+# Frame flag bits: set by these kernels and the framers, carried per frame in a raw batch
+# (engine.ipc.raw_batch), turned into row flags by the parser.
 TRUNCATED = 1
 FRAMING_ERROR = 2
 

@@ -80,9 +80,10 @@ from native_kernels.timestamps import (
     readonly,
 )
 
+# The `format` column: a code per row, and the codes' names (stored by code, shown by name).
 FORMAT_PLAIN, FORMAT_RFC5424, FORMAT_RFC3164, FORMAT_JSON = 0, 1, 2, 3
-FORMAT_NAMES = ("plain", "rfc5424", "rfc3164", "json")
-NO_VALUE = 255  # severity/facility when there is no PRI
+FORMATS = ("plain", "rfc5424", "rfc3164", "json")
+NO_VALUE = 255  # severity/facility when there is no PRI (also what every u8 column uses for none)
 TS_NONE, TS_UTC, TS_LOCAL = 0, 1, 2
 FLAG_BEST_EFFORT = 1  # the header did not fully parse; fields are what could be recovered
 FLAG_BOM = 2  # a UTF-8 BOM at the start of MSG was removed from the message span
@@ -91,8 +92,25 @@ FLAG_BOM = 2  # a UTF-8 BOM at the start of MSG was removed from the message spa
 MAX_PRI = 191
 MAX_HOSTNAME, MAX_APPNAME, MAX_PROCID, MAX_MSGID = 255, 48, 128, 32
 
-# Rows of the (12, n) span matrix: (start, end) pairs of host, app, procid, msgid, sd, msg.
-_MSG = 10
+# Rows of the (12, n) span matrix `SyslogColumns.spans`: a start row and an end row per field.
+HOST_START, HOST_END = 0, 1
+APP_START, APP_END = 2, 3
+PROCID_START, PROCID_END = 4, 5
+MSGID_START, MSGID_END = 6, 7
+SD_START, SD_END = 8, 9
+MSG_START, MSG_END = 10, 11
+SPAN_MATRIX_ROWS = 12
+# `_parse_5424` and `_parse_3164` return (time, ts kind, flags, then the span matrix's rows).
+_RESULT_SPANS = 3
+# Each field's (start row, end row), in row order.
+SPAN_ROWS = {
+    "host": (HOST_START, HOST_END),
+    "app": (APP_START, APP_END),
+    "procid": (PROCID_START, PROCID_END),
+    "msgid": (MSGID_START, MSGID_END),
+    "sd": (SD_START, SD_END),
+    "msg": (MSG_START, MSG_END),
+}
 
 _SP, _TAB, _LF, _CR = 32, 9, 10, 13
 _LT, _GT, _LBRACE, _LBR, _RBR, _COLON, _DASH = 60, 62, 123, 91, 93, 58, 45
@@ -445,16 +463,16 @@ def _parse_batch(
             time_ns[i] = t if kind != TS_NONE else recv_ns
             ts_kind[i] = kind
             flags[i] = fl | res[2]
-            for k in range(12):
-                spans[k, i] = res[3 + k]
+            for k in range(SPAN_MATRIX_ROWS):
+                spans[k, i] = res[_RESULT_SPANS + k]
         else:
             time_ns[i] = recv_ns
             ts_kind[i] = TS_NONE
             flags[i] = 0
-            for k in range(10):
+            for k in range(MSG_START):  # every field before the message: none
                 spans[k, i] = -1
-            spans[_MSG, i] = s
-            spans[_MSG + 1, i] = e
+            spans[MSG_START, i] = s
+            spans[MSG_END, i] = e
 
 
 # --- public wrapper ---------------------------------------------------------------------------
@@ -491,7 +509,7 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, recv_ns
     time_ns = np.empty(n, np.int64)
     ts_kind = np.empty(n, np.uint8)
     flags = np.empty(n, np.uint8)
-    spans = np.empty((12, n), np.int64)
+    spans = np.empty((SPAN_MATRIX_ROWS, n), np.int64)
     if n:
         _parse_batch(
             data,

@@ -14,6 +14,7 @@ full ring (evaluator gone) drops the record and counts it: alerts must never hol
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
@@ -21,13 +22,14 @@ import numpy as np
 from engine.alert import snapshot
 from engine.alert.model import CountsRecord, RuleCounts, encode_counts
 from engine.alert.rules import EMPTY, Rule, RuleSet
-from engine.ipc.batch import KIND_ALERT_COUNTS
+from engine.ipc.column_batch import ColumnBatch
+from engine.ipc.record_kinds import KIND_ALERT_COUNTS
 from engine.query.block import Block, RowsBlock
 from engine.query.field_names import DICT
 from engine.query.filters.base import Filter
 from engine.query.grouping import Grouper
 from engine.query.scope import RowsScope
-from engine.store.rows import DICT_COLUMNS, KV_ALERT, Rows
+from engine.store.rows import DICTIONARIES, KV_ALERT
 from native_kernels.gather import csr_append, take_spans
 
 if TYPE_CHECKING:
@@ -94,20 +96,22 @@ class IngestAlerts:
 
     def finish(
         self,
-        arrays: dict[str, np.ndarray],
+        batch: ColumnBatch,
         dicts: dict[str, list[bytes]] | None,
         alert_key: int,
         hits: Matches | None,
         recv_ns: int,
-    ) -> None:
-        """Apply `where`/`query` filters, add the alert pairs to `arrays` and send the counts."""
-        n = len(arrays["time"])
+    ) -> ColumnBatch:
+        """Apply `where`/`query` filters, send the counts; returns `batch` with the alert pairs
+        of the rows that matched added."""
+        n = batch.rows
         rows_block: RowsBlock | None = None
 
         def block() -> RowsBlock:  # the batch as one block, built when a filter or group needs it
             nonlocal rows_block
             if rows_block is None:
-                rows_block = RowsScope(_rows(arrays, dicts)).block(0)
+                d = dicts or {}
+                rows_block = RowsScope(batch.to_rows({c: d.get(c, []) for c in DICTIONARIES})).block(0)
             return rows_block
 
         matched: list[tuple[Rule, np.ndarray]] = []
@@ -130,13 +134,13 @@ class IngestAlerts:
             if len(idx):
                 matched.append((rule, idx))
         if not matched:
-            return
+            return batch
         counts: list[RuleCounts] = []
         for rule, idx in matched:
-            counts.append((rule.name, rule.digest, *_groups(rule, idx, arrays, dicts, block)))
+            counts.append((rule.name, rule.digest, *_groups(rule, idx, batch, dicts, block)))
             self._count(rule.name, len(idx))
-        _add_pairs(arrays, alert_key, matched)
         self._send((recv_ns, counts))
+        return _add_pairs(batch, alert_key, matched)
 
     def _count(self, name: str, n: int) -> None:
         m = self._m_matches.get(name)
@@ -159,7 +163,7 @@ class IngestAlerts:
 def _groups(
     rule: Rule,
     idx: np.ndarray,
-    arrays: dict[str, np.ndarray],
+    batch: ColumnBatch,
     dicts: dict[str, list[bytes]] | None,
     block: Callable[[], Block],
 ) -> tuple[list[list[str]], list[int]]:
@@ -170,10 +174,10 @@ def _groups(
         # Dictionary columns (host, app, ...): group on the batch's ids, no query machinery.
         tables = [dicts[f.name] for f in rule.group_fields]
         if len(tables) == 1:  # the usual case (by host): a 1-D unique is several times faster
-            uniq, counts = np.unique(arrays[rule.group_fields[0].name][idx], return_counts=True)
+            uniq, counts = np.unique(getattr(batch, rule.group_fields[0].name)[idx], return_counts=True)
             rows = [[v] for v in uniq.tolist()]
         else:
-            ids = np.stack([arrays[f.name][idx].astype(np.int64) for f in rule.group_fields], axis=1)
+            ids = np.stack([getattr(batch, f.name)[idx].astype(np.int64) for f in rule.group_fields], axis=1)
             uniq, counts = np.unique(ids, axis=0, return_counts=True)
             rows = uniq.tolist()
         keys = [["" if v == 0 else t[v - 1].decode("utf-8", "replace") for v, t in zip(row, tables)] for row in rows]
@@ -201,32 +205,8 @@ def _filtered(flt: Filter, blk: Block, idx: np.ndarray | None, n: int) -> np.nda
     return np.flatnonzero(bound.eval(blk, cand))
 
 
-def _rows(a: dict[str, np.ndarray], dicts: dict[str, list[bytes]] | None) -> Rows:
-    """A column batch as `Rows`, for the query engine's filters."""
-    d = dicts or {}
-    return Rows(
-        time=a["time"],
-        recv=a["recv"],
-        severity=a["severity"],
-        facility=a["facility"],
-        format=a["format"],
-        flags=a["flags"],
-        ids={c: a[c] for c in DICT_COLUMNS},
-        dicts={c: d.get(c, []) for c in DICT_COLUMNS + ("fieldkey",)},
-        msg_off=a["msg_off"].astype(np.int64),
-        msg_data=a["msg_data"],
-        sd_off=a["sd_off"].astype(np.int64),
-        sd_data=a["sd_data"],
-        kv_ptr=a["kv_ptr"].astype(np.int64),
-        kv_key=a["kv_key"],
-        kv_kind=a["kv_kind"],
-        kv_off=a["kv_off"].astype(np.int64),
-        kv_data=a["kv_data"],
-    )
-
-
-def _add_pairs(a: dict[str, np.ndarray], key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> None:
-    """Add (alert, rule name) pairs to the batch's CSR fields, after each row's own pairs."""
+def _add_pairs(batch: ColumnBatch, key_id: int, matched: list[tuple[Rule, np.ndarray]]) -> ColumnBatch:
+    """`batch` with (alert, rule name) pairs added to its fields, after each row's own pairs."""
     names = [r.name.encode() for r, _ in matched]
     rows = np.concatenate([idx for _, idx in matched]).astype(np.int64)
     which = np.repeat(np.arange(len(matched)), [len(idx) for _, idx in matched])
@@ -236,11 +216,12 @@ def _add_pairs(a: dict[str, np.ndarray], key_id: int, matched: list[tuple[Rule, 
     np.cumsum([len(x) for x in names], out=name_off[1:])
     blob = np.frombuffer(b"".join(names), np.uint8)
     add_off, add_data = take_spans(blob, name_off[:-1][which], name_off[1:][which])
-    ptr, pos_old, pos_new, off, data = csr_append(a["kv_ptr"], a["kv_off"], a["kv_data"], rows, add_off, add_data)
+    ptr, pos_old, pos_new, off, data = csr_append(batch.kv_ptr, batch.kv_off, batch.kv_data, rows, add_off, add_data)
     total = len(pos_old) + len(pos_new)
     key = np.empty(total, np.uint32)
     kind = np.empty(total, np.uint8)
-    key[pos_old], key[pos_new] = a["kv_key"], key_id
-    kind[pos_old], kind[pos_new] = a["kv_kind"], KV_ALERT
-    a["kv_ptr"], a["kv_key"], a["kv_kind"] = ptr.astype(np.uint32), key, kind
-    a["kv_off"], a["kv_data"] = off.astype(np.uint32), data
+    key[pos_old], key[pos_new] = batch.kv_key, key_id
+    kind[pos_old], kind[pos_new] = batch.kv_kind, KV_ALERT
+    return replace(
+        batch, kv_ptr=ptr.astype(np.uint32), kv_key=key, kv_kind=kind, kv_off=off.astype(np.uint32), kv_data=data
+    )

@@ -24,7 +24,7 @@ from engine.alert.evaluate import Evaluator
 from engine.alert.model import decode_counts
 from engine.alert.notify import Notifiers
 from engine.alert.silences import SilenceError, Silences
-from engine.ipc.batch import KIND_ALERT_COUNTS
+from engine.ipc.record_kinds import KIND_ALERT_COUNTS
 from engine.ipc.ring import RingConsumer
 from engine.units import parse_hostport
 

@@ -18,10 +18,10 @@ import msgspec
 import numpy as np
 from aiohttp import web
 
-from engine.ipc.batch import PROTOCOLS
+from engine.ipc.raw_batch import PROTOCOLS
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
-from native_kernels.framing import split_lf, trim_spans
+from native_kernels.framing import TRUNCATED, split_lf, trim_spans
 
 if TYPE_CHECKING:
     from engine.ipc.ring import RingProducer
@@ -117,7 +117,7 @@ class Ingest:
                         )
                     await asyncio.sleep(RETRY_S)
             self.m_msgs.inc(n)
-            truncated = int((flags & 1).sum())
+            truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
         self.m_bytes.inc(len(body))

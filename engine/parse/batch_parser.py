@@ -9,21 +9,26 @@ copy of the batch buffer so that every string column is a span of one buffer.
 One row's failure costs that row only: a JSON line the decoder rejects is kept as a plain row
 flagged `parse_fallback`; and should parsing a batch raise (a bug, not bad input: bad input gives
 best-effort rows), the rows that make it fail are found by bisection and kept as flagged plain
-rows while every other row is parsed in full. `header["fallback"]` counts such rows.
+rows while every other row is parsed in full. `ColumnBatch.fallback` counts such rows.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.alert.rules import ALERT_KEY
-from engine.ipc.batch import RawBatch
 from engine.config import Parse
+from engine.ipc.column_batch import ARRAYS, OFFSET_ARRAYS, VALUE_ARRAYS, ColumnBatch, DictionaryUpdates
+from engine.ipc.raw_batch import RawBatch
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse.json_rows import decode_json_rows
 from engine.store.rows import (
+    FIELD_KEYS,
     KV_FIELD,
     KV_SD,
     ROW_BEST_EFFORT,
@@ -37,8 +42,30 @@ from native_kernels.framing import FRAMING_ERROR, TRUNCATED
 from native_kernels.gather import join_spans, take_spans
 from native_kernels.kv import extract_kv
 from native_kernels.sd import extract_sd
-from native_kernels.syslog import FLAG_BEST_EFFORT, FLAG_BOM, FORMAT_JSON, FORMAT_PLAIN, NO_VALUE, parse_frames
+from native_kernels.syslog import (
+    APP_END,
+    APP_START,
+    FLAG_BEST_EFFORT,
+    FLAG_BOM,
+    FORMAT_JSON,
+    FORMAT_PLAIN,
+    HOST_END,
+    HOST_START,
+    MSG_END,
+    MSG_START,
+    MSGID_END,
+    MSGID_START,
+    NO_VALUE,
+    PROCID_END,
+    PROCID_START,
+    SD_END,
+    SD_START,
+    parse_frames,
+)
 from native_kernels.timestamps import TimeZone
+
+if TYPE_CHECKING:
+    from engine.alert.ingest_alerts import IngestAlerts
 
 
 log = logging.getLogger("logjet.parse")
@@ -46,8 +73,6 @@ log = logging.getLogger("logjet.parse")
 # Bisection of a failing batch gives up (the whole batch becomes plain rows) past this many
 # failing rows: a bug that hits every row should not cost thousands of re-parses.
 MAX_ISOLATED_ROWS = 64
-# Columns holding offsets into a data array, and that array.
-_CSR = (("msg_off", "msg_data"), ("sd_off", "sd_data"), ("kv_off", "kv_data"))
 
 
 def _u32(a: np.ndarray) -> np.ndarray:
@@ -70,25 +95,42 @@ def _pack(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return off, np.frombuffer(b"".join(values), np.uint8)
 
 
+class _Pairs(NamedTuple):
+    """A batch's field pairs as CSR arrays (see `ColumnBatch`), and the id of the alert key."""
+
+    kv_ptr: npt.NDArray[np.uint32]
+    kv_key: npt.NDArray[np.uint32]
+    kv_kind: npt.NDArray[np.uint8]
+    kv_off: npt.NDArray[np.uint32]
+    kv_data: npt.NDArray[np.uint8]
+    alert_key: int  # fieldkey id of ALERT_KEY; 0 unless asked for
+
+
+# Byte strings as (offsets, data): string i is data[offsets[i]:offsets[i + 1]].
+_Values = tuple[np.ndarray, np.ndarray]
+# The pairs of the JSON rows: (row of each pair, keys, values).
+_JsonFields = tuple[np.ndarray, _Values, _Values]
+
+
 class BatchParser:
     """Parses raw batches; keeps the dictionaries between batches (one instance per parser)."""
 
-    def __init__(self, settings: Parse, alerts=None):
+    def __init__(self, settings: Parse, alerts: IngestAlerts | None = None):
         self.settings = settings
         self.tz = TimeZone.from_name(settings.timezone)
         self.dicts = ParserDictionaries()
-        self.alerts = alerts  # engine.alert.ingest_alerts.IngestAlerts, or None
+        self.alerts = alerts
 
-    def parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
-        """(header fields, arrays) of the column batch for `raw`; never raises for the content
-        of the frames (see the module docstring)."""
+    def parse(self, raw: RawBatch) -> ColumnBatch:
+        """The column batch of `raw`; never raises for the content of the frames (see the
+        module docstring)."""
         try:
             return self._parse(raw)
         except Exception:
             log.exception("parsing a batch of %d frames failed; isolating the rows that fail", len(raw.starts))
             return self._isolate(raw)
 
-    def _parse(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+    def _parse(self, raw: RawBatch) -> ColumnBatch:
         data = raw.data
         starts = raw.starts.astype(np.int64)
         ends = raw.ends.astype(np.int64)
@@ -97,7 +139,7 @@ class BatchParser:
         fmt = cols.format.copy()
         time_ns = cols.time_ns
         severity, facility = cols.severity, cols.facility
-        spans = cols.spans.copy()  # rows: host, app, procid, msgid, sd, msg (start, end)
+        spans = cols.spans.copy()  # rows named in native_kernels.syslog (HOST_START, ...)
         flags = np.zeros(n, np.uint8)
         ff = raw.frame_flags
         flags[(ff & TRUNCATED) != 0] |= ROW_TRUNCATED
@@ -120,53 +162,57 @@ class BatchParser:
             host_data = self._host_from_source(raw, data, spans, flags)
 
         d = self.dicts
-        ids = {
-            "host": d.encode("host", host_data, spans[0], spans[1]),
-            "app": d.encode("app", data, spans[2], spans[3]),
-            "procid": d.encode("procid", data, spans[4], spans[5]),
-            "msgid": d.encode("msgid", data, spans[6], spans[7]),
-        }
+        host = d.encode("host", host_data, spans[HOST_START], spans[HOST_END])
+        app = d.encode("app", data, spans[APP_START], spans[APP_END])
+        procid = d.encode("procid", data, spans[PROCID_START], spans[PROCID_END])
+        msgid = d.encode("msgid", data, spans[MSGID_START], spans[MSGID_END])
         # Sources: a few per batch, so encode the batch's list and index it per row.
         blob = np.frombuffer("\n".join(raw.sources).encode(), np.uint8) if raw.sources else np.empty(0, np.uint8)
         lens = np.array([len(s.encode()) for s in raw.sources], np.int64)
         s_starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if len(lens) else np.empty(0, np.int64)
         source_ids = d.encode("source", blob, s_starts, s_starts + lens)
-        ids["source"] = source_ids[raw.source] if len(source_ids) else np.zeros(n, np.uint32)
+        source = source_ids[raw.source] if len(source_ids) else np.zeros(n, np.uint32)
 
-        msg_off, msg_data = take_spans(data, spans[10], spans[11])
-        sd_off, sd_data = take_spans(data, spans[8], spans[9])
+        msg_off, msg_data = take_spans(data, spans[MSG_START], spans[MSG_END])
+        sd_off, sd_data = take_spans(data, spans[SD_START], spans[SD_END])
         alerts = self.alerts if self.alerts is not None and self.alerts.active else None
         hits = alerts.patterns(msg_off, msg_data) if alerts else None
         if alerts:
             self.dicts.keep_values(alerts.needs_values)
-        kv = self._fields(data, spans, n, json_fields, with_alert_key=alerts is not None)
-        alert_key = kv.pop("alert_key", 0)
-
-        arrays = {
-            "time": time_ns.astype(np.int64, copy=False),
-            "recv": np.full(n, raw.recv_ns, np.int64),
-            "severity": severity,
-            "facility": facility,
-            "format": fmt,
-            "flags": flags,
-            **ids,
-            "msg_off": _u32(msg_off),
-            "msg_data": msg_data,
-            "sd_off": _u32(sd_off),
-            "sd_data": sd_data,
-            **kv,
-        }
+        pairs = self._fields(data, spans, n, json_fields, with_alert_key=alerts is not None)
+        batch = ColumnBatch(
+            raw_bytes=int((ends - starts).sum()),
+            dicts=d.take_updates(),
+            time=time_ns.astype(np.int64, copy=False),
+            recv=np.full(n, raw.recv_ns, np.int64),
+            severity=severity,
+            facility=facility,
+            format=fmt,
+            flags=flags,
+            host=host,
+            app=app,
+            procid=procid,
+            msgid=msgid,
+            source=source,
+            msg_off=_u32(msg_off),
+            msg_data=msg_data,
+            sd_off=_u32(sd_off),
+            sd_data=sd_data,
+            kv_ptr=pairs.kv_ptr,
+            kv_key=pairs.kv_key,
+            kv_kind=pairs.kv_kind,
+            kv_off=pairs.kv_off,
+            kv_data=pairs.kv_data,
+            fallback=fallback,
+        )
         if alerts:
-            alerts.finish(arrays, d.values, alert_key, hits, raw.recv_ns)
-        header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": d.take_updates()}
-        if fallback:
-            header["fallback"] = fallback
-        return header, arrays
+            batch = alerts.finish(batch, d.values, pairs.alert_key, hits, raw.recv_ns)
+        return batch
 
     def _host_from_source(self, raw: RawBatch, data: np.ndarray, spans: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """Rows whose header names no host get the sender's address (flagged); returns the
         buffer the host spans point into (`data`, or a copy with the addresses appended)."""
-        missing = spans[0] < 0
+        missing = spans[HOST_START] < 0
         if not raw.sources or not missing.any():
             return data
         addrs = [address_of(s) for s in raw.sources]
@@ -179,13 +225,13 @@ class BatchParser:
         if not len(rows):
             return data
         src = raw.source[rows]
-        spans[0, rows] = a_starts[src]
-        spans[1, rows] = a_ends[src]
+        spans[HOST_START, rows] = a_starts[src]
+        spans[HOST_END, rows] = a_ends[src]
         flags[rows] |= ROW_HOST_FROM_SOURCE
         return np.concatenate([data, np.frombuffer(blob, np.uint8)])
 
     # --- a batch that fails -------------------------------------------------------------------
-    def _isolate(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+    def _isolate(self, raw: RawBatch) -> ColumnBatch:
         """Parse every row of `raw` that parses; the rows that make parsing fail become plain
         rows flagged `parse_fallback`. The failed attempt may have assigned dictionary ids:
         their entries still ship, or later batches' ids would not resolve at the writer."""
@@ -193,37 +239,46 @@ class BatchParser:
         bad = _failing_rows(BatchParser(self.settings), raw)
         n = len(raw.starts)
         if bad is None or len(bad) == n:
-            header, arrays = self.parse_plain(raw)
+            batch = self.parse_plain(raw)
         else:
             keep = np.ones(n, bool)
             keep[bad] = False
-            header, arrays = self._parse(_subset(raw, np.flatnonzero(keep)))
+            batch = self._parse(_subset(raw, np.flatnonzero(keep)))
             if len(bad):
-                plain_header, plain_arrays = self.parse_plain(_subset(raw, bad))
-                arrays = _append_rows(arrays, plain_arrays)
-                header["rows"] += plain_header["rows"]
-                header["raw_bytes"] += plain_header["raw_bytes"]
-        header["dicts"] = _merge_updates(earlier, header["dicts"])
-        header["fallback"] = header.get("fallback", 0) + (n if bad is None else len(bad))
-        return header, arrays
+                batch = _append_rows(batch, self.parse_plain(_subset(raw, bad)))
+        return replace(
+            batch,
+            dicts=_merge_updates(earlier, batch.dicts),
+            fallback=batch.fallback + (n if bad is None else len(bad)),
+        )
 
     # --- fields -------------------------------------------------------------------------------
-    def _fields(self, data, spans, n, json_fields, with_alert_key: bool = False) -> dict[str, np.ndarray]:
+    def _fields(
+        self,
+        data: np.ndarray,
+        spans: np.ndarray,
+        n: int,
+        json_fields: _JsonFields | None,
+        with_alert_key: bool = False,
+    ) -> _Pairs:
         """Every key/value pair of the batch as CSR arrays grouped by row; with `with_alert_key`,
         also the id of the key alert pairs are added under (`alert_key`): keys are encoded once
         per batch, so it is encoded here with them."""
-        rows, kinds, key_parts, val_parts = [], [], [], []
+        rows: list[np.ndarray] = []
+        kinds: list[np.ndarray] = []
+        key_parts: list[_Values] = []
+        val_parts: list[_Values] = []
         cap = self.settings.max_fields_per_row
         if self.settings.extract_kv and cap:
-            pairs = extract_kv(data, spans[10], spans[11], cap)
+            pairs = extract_kv(data, spans[MSG_START], spans[MSG_END], cap)
             if len(pairs.row):
                 rows.append(pairs.row.astype(np.int64))
                 kinds.append(np.full(len(pairs.row), KV_FIELD, np.uint8))
                 key_parts.append(take_spans(data, pairs.key_s, pairs.key_e))
                 val_parts.append(take_spans(data, pairs.val_s, pairs.val_e))
-        has_sd = spans[8] >= 0
+        has_sd = spans[SD_START] >= 0
         if has_sd.any():
-            sd = extract_sd(data, spans[8], spans[9])
+            sd = extract_sd(data, spans[SD_START], spans[SD_END])
             if len(sd.row):
                 rows.append(sd.row.astype(np.int64))
                 kinds.append(np.full(len(sd.row), KV_SD, np.uint8))
@@ -250,27 +305,31 @@ class BatchParser:
                 row, kind = row[order], kind[order]
                 keys_off, keys_data = take_spans(keys_data, keys_off[:-1][order], keys_off[1:][order])
                 val_off, val_data = take_spans(val_data, val_off[:-1][order], val_off[1:][order])
-        extra = {}
+        alert_key = 0
         if with_alert_key:
             keys_data = np.concatenate([keys_data[: keys_off[-1]], np.frombuffer(ALERT_KEY, np.uint8)])
             keys_off = np.append(keys_off, keys_off[-1] + len(ALERT_KEY))
-        key_ids = self.dicts.encode("fieldkey", keys_data, keys_off[:-1], keys_off[1:])
+        key_ids = self.dicts.encode(FIELD_KEYS, keys_data, keys_off[:-1], keys_off[1:])
         if with_alert_key:
-            extra["alert_key"] = int(key_ids[-1])
+            alert_key = int(key_ids[-1])
             key_ids = key_ids[:-1]
         kv_ptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(row, minlength=n), out=kv_ptr[1:])
-        return {
-            "kv_ptr": _u32(kv_ptr),
-            "kv_key": key_ids,
-            "kv_kind": kind,
-            "kv_off": _u32(val_off),
-            "kv_data": val_data,
-            **extra,
-        }
+        return _Pairs(_u32(kv_ptr), key_ids, kind, _u32(val_off), val_data, alert_key)
 
     # --- JSON ---------------------------------------------------------------------------------
-    def _apply_json(self, idx, data, starts, ends, fmt, time_ns, severity, spans, recv_ns):
+    def _apply_json(
+        self,
+        idx: np.ndarray,
+        data: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        fmt: np.ndarray,
+        time_ns: np.ndarray,
+        severity: np.ndarray,
+        spans: np.ndarray,
+        recv_ns: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _JsonFields | None, np.ndarray]:
         """Decode the rows detected as JSON; rows that are not JSON objects the decoder accepts
         become plain text (returned last: their indices, to be flagged). Python touches each JSON
         row here (msgspec does the decoding): JSON is the one
@@ -282,9 +341,9 @@ class BatchParser:
         ok_mask = np.asarray(res.ok, bool)
         ok, bad = idx[ok_mask], idx[~ok_mask]
         fmt[bad] = FORMAT_PLAIN
-        spans[:10, bad] = -1
-        spans[10, bad] = starts[bad]
-        spans[11, bad] = ends[bad]
+        spans[:MSG_START, bad] = -1  # every field before the message
+        spans[MSG_START, bad] = starts[bad]
+        spans[MSG_END, bad] = ends[bad]
         if not len(ok):
             return data, time_ns, severity, None, bad
         time_ns = time_ns.copy()
@@ -296,7 +355,11 @@ class BatchParser:
         pieces: list[bytes] = []
         pos = len(data)
         sel = np.flatnonzero(ok_mask).tolist()
-        for col, k in (("host", 0), ("app", 2), ("message", 10)):
+        for col, start_row, end_row in (
+            ("host", HOST_START, HOST_END),
+            ("app", APP_START, APP_END),
+            ("message", MSG_START, MSG_END),
+        ):
             values = getattr(res, col)
             s = np.empty(len(sel), np.int64)
             e = np.empty(len(sel), np.int64)
@@ -309,11 +372,11 @@ class BatchParser:
                     s[j] = pos
                     pos += len(v)
                     e[j] = pos
-            spans[k, ok] = s
-            spans[k + 1, ok] = e
-        for k in (4, 6, 8):  # procid, msgid, sd: JSON rows have none
-            spans[k, ok] = -1
-            spans[k + 1, ok] = -1
+            spans[start_row, ok] = s
+            spans[end_row, ok] = e
+        for start_row, end_row in ((PROCID_START, PROCID_END), (MSGID_START, MSGID_END), (SD_START, SD_END)):
+            spans[start_row, ok] = -1  # JSON rows have no procid, msgid or SD
+            spans[end_row, ok] = -1
         data = np.concatenate([data, np.frombuffer(b"".join(pieces), np.uint8)])
         fields = None
         if len(res.field_row):
@@ -321,7 +384,7 @@ class BatchParser:
             fields = (rows, _pack(res.field_key), _pack(res.field_value))
         return data, time_ns, severity, fields, bad
 
-    def parse_plain(self, raw: RawBatch) -> tuple[dict, dict[str, np.ndarray]]:
+    def parse_plain(self, raw: RawBatch) -> ColumnBatch:
         """Fallback: every frame as a plain-text row with the receive time (no kernels but gathers)."""
         n = len(raw.starts)
         starts = raw.starts.astype(np.int64)
@@ -329,29 +392,33 @@ class BatchParser:
         msg_off, msg_data = take_spans(raw.data, starts, ends)
         # No dictionary values (id 0 everywhere); entries the failed attempt already assigned
         # still ship in this header, or later batches' ids would not resolve at the writer.
-        ids = {c: np.zeros(n, np.uint32) for c in ("host", "app", "procid", "msgid", "source")}
+        no_ids = np.zeros(n, np.uint32)
         flags = np.full(n, ROW_BEST_EFFORT | ROW_PARSE_FALLBACK, np.uint8)
         flags[(raw.frame_flags & TRUNCATED) != 0] |= ROW_TRUNCATED
-        arrays = {
-            "time": np.full(n, raw.recv_ns, np.int64),
-            "recv": np.full(n, raw.recv_ns, np.int64),
-            "severity": np.full(n, NO_VALUE, np.uint8),
-            "facility": np.full(n, NO_VALUE, np.uint8),
-            "format": np.full(n, FORMAT_PLAIN, np.uint8),
-            "flags": flags,
-            **ids,
-            "msg_off": _u32(msg_off),
-            "msg_data": msg_data,
-            "sd_off": np.zeros(n + 1, np.uint32),
-            "sd_data": np.empty(0, np.uint8),
-            "kv_ptr": np.zeros(n + 1, np.uint32),
-            "kv_key": np.empty(0, np.uint32),
-            "kv_kind": np.empty(0, np.uint8),
-            "kv_off": np.zeros(1, np.uint32),
-            "kv_data": np.empty(0, np.uint8),
-        }
-        header = {"rows": n, "raw_bytes": int((ends - starts).sum()), "dicts": self.dicts.take_updates()}
-        return header, arrays
+        return ColumnBatch(
+            raw_bytes=int((ends - starts).sum()),
+            dicts=self.dicts.take_updates(),
+            time=np.full(n, raw.recv_ns, np.int64),
+            recv=np.full(n, raw.recv_ns, np.int64),
+            severity=np.full(n, NO_VALUE, np.uint8),
+            facility=np.full(n, NO_VALUE, np.uint8),
+            format=np.full(n, FORMAT_PLAIN, np.uint8),
+            flags=flags,
+            host=no_ids,
+            app=no_ids,
+            procid=no_ids,
+            msgid=no_ids,
+            source=no_ids,
+            msg_off=_u32(msg_off),
+            msg_data=msg_data,
+            sd_off=np.zeros(n + 1, np.uint32),
+            sd_data=np.empty(0, np.uint8),
+            kv_ptr=np.zeros(n + 1, np.uint32),
+            kv_key=np.empty(0, np.uint32),
+            kv_kind=np.empty(0, np.uint8),
+            kv_off=np.zeros(1, np.uint32),
+            kv_data=np.empty(0, np.uint8),
+        )
 
 
 def address_of(source: str) -> bytes | None:
@@ -396,27 +463,35 @@ def _failing_rows(probe: BatchParser, raw: RawBatch) -> np.ndarray | None:
     return np.array(sorted(bad), np.int64)
 
 
-def _append_rows(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The rows of column arrays `b` after those of `a` (same keys)."""
-    out = {}
-    offsets = {off for off, _ in _CSR} | {"kv_ptr"}
-    for name, arr in a.items():
-        if name in offsets:
-            out[name] = np.concatenate([arr, (b[name][1:] + arr[-1]).astype(arr.dtype)])
+def _append_rows(a: ColumnBatch, b: ColumnBatch) -> ColumnBatch:
+    """The rows of `b` after those of `a`: one batch of both, its dictionary entries both's."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, _ in ARRAYS:
+        first, second = getattr(a, name), getattr(b, name)
+        if name in OFFSET_ARRAYS:
+            arrays[name] = np.concatenate([first, (second[1:] + first[-1]).astype(first.dtype)])
         else:
-            out[name] = np.concatenate([arr, b[name].astype(arr.dtype, copy=False)])
-    for off, data in _CSR:
-        out[data] = np.concatenate([a[data][: a[off][-1]], b[data][: b[off][-1]]])
-    return out
+            arrays[name] = np.concatenate([first, second.astype(first.dtype, copy=False)])
+    for off, data in VALUE_ARRAYS:
+        arrays[data] = np.concatenate(
+            [getattr(a, data)[: getattr(a, off)[-1]], getattr(b, data)[: getattr(b, off)[-1]]]
+        )
+    return ColumnBatch(
+        raw_bytes=a.raw_bytes + b.raw_bytes,
+        dicts=_merge_updates(a.dicts, b.dicts),
+        origin=a.origin,
+        fallback=a.fallback + b.fallback,
+        **arrays,
+    )
 
 
-def _merge_updates(earlier: dict[str, list], later: dict[str, list]) -> dict[str, list]:
+def _merge_updates(earlier: DictionaryUpdates, later: DictionaryUpdates) -> DictionaryUpdates:
     """Dictionary updates of two encodings of one batch's columns, as one header section.
     Entries of an epoch the later encoding replaced are dropped: no batch uses those ids."""
     merged = dict(later)
     for column, (epoch, entries) in earlier.items():
         if column not in merged:
-            merged[column] = [epoch, entries]
+            merged[column] = (epoch, entries)
         elif merged[column][0] == epoch:
-            merged[column] = [epoch, entries + merged[column][1]]
+            merged[column] = (epoch, entries + merged[column][1])
     return merged

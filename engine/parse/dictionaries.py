@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
+from engine.ipc.column_batch import DictionaryUpdates
+from engine.store.rows import DICTIONARIES
 from native_kernels.dictionary import DictionaryEncoder
 
-COLUMNS = ("host", "app", "procid", "msgid", "source", "fieldkey")
 # Bounds on each table (the encoder resets past them): memory must not grow with uptime,
 # and procid/source/field keys can take very many values.
 MAX_ENTRIES = 1 << 16
@@ -22,10 +23,10 @@ MAX_BYTES = 8 << 20
 
 
 class ParserDictionaries:
-    def __init__(self):
-        self.encoders = {c: DictionaryEncoder(MAX_ENTRIES, MAX_BYTES) for c in COLUMNS}
+    def __init__(self) -> None:
+        self.encoders = {c: DictionaryEncoder(MAX_ENTRIES, MAX_BYTES) for c in DICTIONARIES}
         self._pid_bits = os.getpid() << 24
-        self._updates: dict[str, list] = {}
+        self._updates: DictionaryUpdates = {}
         # Each table's values (id i at index i - 1), kept only while something in the parser
         # reads rows with their values (alert filters): most parsers never pay for them.
         self.values: dict[str, list[bytes]] | None = None
@@ -33,8 +34,8 @@ class ParserDictionaries:
 
     def keep_values(self, on: bool) -> None:
         if on and self.values is None:
-            self.values = {c: self.encoders[c].values() for c in COLUMNS}
-            self._epochs = {c: self.encoders[c].epoch for c in COLUMNS}
+            self.values = {c: self.encoders[c].values() for c in DICTIONARIES}
+            self._epochs = {c: self.encoders[c].epoch for c in DICTIONARIES}
         elif not on:
             self.values = None
 
@@ -45,7 +46,7 @@ class ParserDictionaries:
             raise RuntimeError(f"{column} encoded twice in one batch")
         enc = self.encoders[column]
         ids, new = enc.encode(data, starts, ends)
-        self._updates[column] = [self._pid_bits | enc.epoch, new]
+        self._updates[column] = (self._pid_bits | enc.epoch, new)
         if self.values is not None:
             if self._epochs[column] != enc.epoch:
                 self._epochs[column] = enc.epoch
@@ -53,8 +54,8 @@ class ParserDictionaries:
             self.values[column].extend(v for _, v in new)
         return ids.astype(np.uint32, copy=False)
 
-    def take_updates(self) -> dict[str, list]:
-        """The dictionary section of the next column batch header ({column: [epoch, [[id, value]...]]});
+    def take_updates(self) -> DictionaryUpdates:
+        """The dictionary section of the next column batch header ({column: (epoch, [(id, value)...])});
         clears the pending updates."""
         updates, self._updates = self._updates, {}
         return updates

@@ -101,12 +101,12 @@ class JsonRows(NamedTuple):
     time_ns: np.ndarray
     ts_kind: np.ndarray
     severity: np.ndarray
-    host: list
-    app: list
-    message: list
+    host: list[bytes | None]
+    app: list[bytes | None]
+    message: list[bytes | None]
     field_row: np.ndarray
-    field_key: list
-    field_value: list
+    field_key: list[bytes]
+    field_value: list[bytes]
 
 
 def _text(value: Any) -> bytes:
@@ -125,7 +125,7 @@ def _severity(value: Any) -> int:
         return NO_VALUE
     if t is int:
         if 0 <= value <= 7:
-            return value
+            return int(value)
         return _SEVERITY_PINO.get(value, NO_VALUE)
     return NO_VALUE
 
@@ -163,7 +163,15 @@ def _iso_ns(text: str) -> int | None:
     return ns if -_INT64_MAX <= ns <= _INT64_MAX else None
 
 
-def _flatten(prefix: str, obj: dict, row: int, rows: list, keys: list, values: list, depth: int = 1) -> None:
+def _flatten(
+    prefix: str,
+    obj: dict[str, Any],
+    row: int,
+    rows: list[int],
+    keys: list[bytes],
+    values: list[bytes],
+    depth: int = 1,
+) -> None:
     for key, value in obj.items():
         name = prefix + key
         if type(value) is dict and value and depth < MAX_FLATTEN_DEPTH:
@@ -190,14 +198,14 @@ class _Columns:
         "time_keys",
     )
 
-    def __init__(self, n: int, recv_ns: int):
+    def __init__(self, n: int, recv_ns: int) -> None:
         self.recv_ns = recv_ns
         self.severity = [NO_VALUE] * n
         self.time_ns = [recv_ns] * n
         self.ts_kind = [TS_NONE] * n
-        self.host: list = [None] * n
-        self.app: list = [None] * n
-        self.message: list = [None] * n
+        self.host: list[bytes | None] = [None] * n
+        self.app: list[bytes | None] = [None] * n
+        self.message: list[bytes | None] = [None] * n
         # RFC 3339 strings wait for one kernel call over the batch
         self.time_texts: list[bytes] = []
         self.time_rows: list[int] = []
@@ -215,7 +223,7 @@ class _Columns:
             self.time_keys.pop()
 
 
-def _take_roles(obj: dict, i: int, out: _Columns) -> None:
+def _take_roles(obj: dict[str, Any], i: int, out: _Columns) -> None:
     """Move the keys with a column role from `obj` into row i of `out` (first alias wins;
     keys that cannot be used stay in `obj` and become fields)."""
     seen = 0
@@ -250,14 +258,16 @@ def _take_roles(obj: dict, i: int, out: _Columns) -> None:
         del obj[key]
 
 
-def decode_json_rows(data, starts: np.ndarray, ends: np.ndarray, recv_ns: int) -> JsonRows:
+def decode_json_rows(
+    data: bytes | bytearray | memoryview | np.ndarray, starts: np.ndarray, ends: np.ndarray, recv_ns: int
+) -> JsonRows:
     """Decode rows `data[starts[i]:ends[i]]` (bytes, bytearray, memoryview or 1-D uint8 array).
 
     Reads `data` only during the call; the returned objects are new and owned by the caller."""
     view = (
         memoryview(data).cast("B")
         if not isinstance(data, np.ndarray)
-        else memoryview(np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
+        else memoryview(np.ascontiguousarray(data, dtype=np.uint8).reshape(-1).data)
     )
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)

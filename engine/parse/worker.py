@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from engine.ipc import control
 from engine.alert.ingest_alerts import IngestAlerts
-from engine.ipc.batch import KIND_COLUMNS, KIND_RAW, RawBatch, column_size, write_columns
+from engine.ipc.batch_errors import BatchDecodeError
+from engine.ipc.column_batch import ColumnBatch
+from engine.ipc.raw_batch import RawBatch, raw_batch_of
+from engine.ipc.record_kinds import KIND_COLUMNS, KIND_RAW
 from engine.config import Settings
 from engine.parse.batch_parser import BatchParser
 from engine.worker.process import StopFlag, WorkerSpec
-from engine.ipc.ring import RingConsumer, RingProducer
-from engine.store.rows import FORMATS
+from engine.ipc.ring import Record, RingConsumer, RingProducer
+from native_kernels.syslog import FORMATS
 from engine.worker.loop import Idle, WorkerShm
 
 log = logging.getLogger("logjet.parse")
@@ -47,31 +51,14 @@ class Parser:
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) every kernel before reporting ready."""
-        from engine.ipc.batch import raw_size, write_raw
-
         frames = [
             b'<13>1 2003-10-11T22:14:15.003Z h a 1 m [x@1 y="1"] k=v msg',
             b"<13>Oct 11 22:14:15 h a[1]: m",
             b'{"msg": "x", "level": "info", "a": {"b": 1}}',
             b"plain",
         ]
-        data = b"".join(frames)
-        lens = np.array([len(f) for f in frames])
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-        buf = bytearray(raw_size(len(frames), 9, len(data)))
-        write_raw(
-            memoryview(buf),
-            time.time_ns(),
-            0,
-            starts,
-            starts + lens,
-            np.zeros(len(frames), np.uint16),
-            np.zeros(len(frames), np.uint8),
-            b"127.0.0.1",
-            [data],
-        )
         self.parser.alerts = None  # warm-up rows must not count towards alerts
-        self.parser.parse(RawBatch.decode(memoryview(buf)))
+        self.parser.parse(raw_batch_of(frames, time.time_ns()))
         # Warm-up values must not reach the writer: start the dictionaries afresh.
         self.parser = BatchParser(self.parser.settings, self.alerts)
 
@@ -92,40 +79,38 @@ class Parser:
         self._next = (self._next + 1) % max(1, count)
         return done
 
-    def _handle(self, ring_name: str, rec) -> None:
+    def _handle(self, ring_name: str, rec: Record) -> None:
         try:
             raw = RawBatch.decode(rec.payload)
-        except ValueError as exc:
+        except BatchDecodeError as exc:
             log.error("damaged raw batch in %s at %d: %s", ring_name, rec.end_pos, exc)
             self.m_damaged.inc()
             return
-        header, arrays = self.parser.parse(raw)
-        fallback = header.pop("fallback", 0)
-        if fallback:
-            self.m_fallback.inc(fallback)
-        header["in"] = [ring_name, rec.end_pos]
-        self._publish(header, arrays)
-        counts = np.bincount(arrays["format"], minlength=len(FORMATS))
+        batch = self.parser.parse(raw)
+        if batch.fallback:
+            self.m_fallback.inc(batch.fallback)
+        self._publish(replace(batch, origin=(ring_name, rec.end_pos)))
+        counts = np.bincount(batch.format, minlength=len(FORMATS))
         for f, c in enumerate(counts[: len(FORMATS)]):
             if c:
                 self.m_parsed[f].inc(int(c))
         self.batches += 1
 
-    def _publish(self, header: dict, arrays: dict) -> None:
-        size, encoded = column_size(header, arrays)
+    def _publish(self, batch: ColumnBatch) -> None:
+        layout = batch.layout()
         idle = Idle()
         while True:
-            view = self.output.reserve(size)
+            view = self.output.reserve(layout.size)
             if view is not None:
                 break
             # The writer frees space only after its next flush; keep proving we are alive.
             self.shm.beat(self.batches)
             idle.wait()
         try:
-            write_columns(view, encoded, header, arrays)
+            batch.write(view, layout)
         finally:
             view.release()
-        self.output.commit(KIND_COLUMNS, size)
+        self.output.commit(KIND_COLUMNS, layout.size)
 
     def inputs_empty(self) -> bool:
         return all(r.pending_bytes() == 0 for r in self.inputs)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from engine.store import encodings as C
+from engine.store import layout
+from engine.store.encodings import offsets_from_lengths
 from engine.store.part_format import StreamMeta
 from engine.store.rows import Rows
-from engine.store.value_frames import frames_of
 from native_kernels.gather import items_with
 
 if TYPE_CHECKING:  # scope.py builds blocks, so it imports this module at run time
@@ -61,10 +61,10 @@ class Block:
 
     # --- columns -----------------------------------------------------------------------------
     def time(self) -> np.ndarray:
-        return self._get("_time")
+        return self._get(layout.TIME)
 
     def recv(self) -> np.ndarray:
-        return self._get("_recv")
+        return self._get(layout.RECV)
 
     def u8(self, name: str) -> np.ndarray:
         return self._get(name)
@@ -75,8 +75,8 @@ class Block:
     def message(self) -> Spans:
         got = self._spans.get("message")
         if got is None:
-            off = self._offsets("message.len")
-            got = self._spans["message"] = Spans(self._get("message.data"), off[:-1], off[1:])
+            off = self._offsets(layout.MESSAGE_LEN)
+            got = self._spans["message"] = Spans(self._get(layout.MESSAGE_DATA), off[:-1], off[1:])
         return got
 
     def message_for(self, cand: Mask) -> Spans:
@@ -88,7 +88,7 @@ class Block:
         got = self._pairs.get(key_id)
         if got is None:
             # Keys first: a block without the key never decompresses the values.
-            j, owner = items_with(self._get("kv.count"), self._get("kv.key"), key_id)
+            j, owner = items_with(self._get(layout.KV_COUNT), self._get(layout.KV_KEY), key_id)
             if not len(j):
                 empty = np.empty(0, np.int64)
                 got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
@@ -99,8 +99,8 @@ class Block:
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
         """Spans of the values of pairs `j` (those with key `key_id`)."""
-        off = self._offsets("kv.len")
-        return Spans(self._get("kv.data"), off[j], off[j + 1])
+        off = self._offsets(layout.KV_LEN)
+        return Spans(self._get(layout.KV_DATA), off[j], off[j + 1])
 
     def first(self, key_id: int) -> Spans:
         """Per row, the first value of field key `key_id` (-1/-1 where there is none)."""
@@ -127,14 +127,14 @@ class Block:
                 self._get(name)
 
     def _kv(self) -> None:
-        for name in ("kv.count", "kv.key", "kv.len", "kv.data"):
+        for name in (layout.KV_COUNT, layout.KV_KEY, layout.KV_LEN, layout.KV_DATA):
             self._get(name)
 
     def _offsets(self, name: str) -> np.ndarray:
         key = name + ":off"
         got = self._columns.get(key)
         if got is None:
-            got = self._columns[key] = C.offsets_from_lengths(self._get(name))
+            got = self._columns[key] = offsets_from_lengths(self._get(name))
         return got
 
     def select(self, col: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -150,7 +150,7 @@ class Block:
 
 
 # Pair columns read as stored when no pair is derived from the message (then they are all).
-_STORED_KV = ("kv.count", "kv.key", "kv.kind")
+_STORED_KV = (layout.KV_COUNT, layout.KV_KEY, layout.KV_KIND)
 
 
 class PartBlock(Block):
@@ -176,9 +176,9 @@ class PartBlock(Block):
         got = self._columns.get(name)
         if got is None:
             part, b = self.part, self.block_number
-            if name == "_recv":
+            if name == layout.RECV:
                 got = part.recv(b, self.time())
-            elif name in _STORED_KV and "kv.derived" not in self._streams():
+            elif name in _STORED_KV and layout.KV_DERIVED not in self._streams():
                 # As stored: the logical names decode every pair's value too.
                 got = part.stored_stream(b, name)
             else:
@@ -189,7 +189,7 @@ class PartBlock(Block):
     def message(self) -> Spans:
         got = self._spans.get("message")
         if got is None:
-            got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, "message"))
+            got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, layout.MESSAGE))
         return got
 
     def message_for(self, cand: Mask) -> Spans:
@@ -197,19 +197,19 @@ class PartBlock(Block):
         got = self._spans.get("message")
         if got is not None:
             return got
-        if not frames_of(self._streams(), "message") or cand.all():
+        if not layout.frame_groups(self._streams(), layout.MESSAGE) or cand.all():
             return self.message()
-        return Spans(*self.part.value_spans(self.block_number, "message", cand))
+        return Spans(*self.part.value_spans(self.block_number, layout.MESSAGE, cand))
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
         part, b = self.part, self.block_number
-        if "kv.derived" in self._streams():  # pairs found in the message: all
+        if layout.KV_DERIVED in self._streams():  # pairs found in the message: all
             return super()._key_spans(key_id, j)
         # Values cut into frames by key: this key's frame holds exactly pairs j, in order.
-        got = part.group_spans(b, "kv", key_id, len(j))
+        got = part.group_spans(b, layout.KV, key_id, len(j))
         if got is not None:
             return Spans(*got)
-        data, starts, ends = part.value_spans(b, "kv", self._get("kv.key") == key_id)
+        data, starts, ends = part.value_spans(b, layout.KV, self._get(layout.KV_KEY) == key_id)
         return Spans(data, starts[j], ends[j])
 
     def rows(self, idx: np.ndarray) -> Rows:
@@ -239,19 +239,19 @@ class RowsBlock(Block):
 
         self._columns.update(
             {
-                "_time": r.time,
-                "_recv": r.recv,
+                layout.TIME: r.time,
+                layout.RECV: r.recv,
                 "severity": r.severity,
                 "facility": r.facility,
                 "format": r.format,
                 "flags": r.flags,
                 **r.ids,
-                "message.len": lens(r.msg_off),
-                "message.data": r.msg_data,
-                "kv.count": lens(r.kv_ptr),
-                "kv.key": r.kv_key,
-                "kv.len": lens(r.kv_off),
-                "kv.data": r.kv_data,
+                layout.MESSAGE_LEN: lens(r.msg_off),
+                layout.MESSAGE_DATA: r.msg_data,
+                layout.KV_COUNT: lens(r.kv_ptr),
+                layout.KV_KEY: r.kv_key,
+                layout.KV_LEN: lens(r.kv_off),
+                layout.KV_DATA: r.kv_data,
             }
         )
         if r.msg_off[0] or r.kv_ptr[0] or r.kv_off[0]:

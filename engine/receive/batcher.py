@@ -17,7 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from engine.ipc.batch import KIND_RAW, raw_size, write_raw
+from engine.ipc.raw_batch import FRAME_OVERHEAD, SOURCE_OVERHEAD, batch_overhead, raw_size, write_raw
+from engine.ipc.record_kinds import KIND_RAW
 from engine.ipc.ring import RingProducer
 
 # What callers hand over: a buffer, frame start and end offsets into it, frame flags (truncated,
@@ -26,16 +27,6 @@ Buffer = bytes | memoryview
 Offsets = npt.NDArray[np.int64]
 FrameFlags = npt.NDArray[np.uint8]
 SenderIds = npt.NDArray[np.uint16]
-
-# Per-frame bytes of a raw batch beyond the frame itself: start, end, source, flags.
-FRAME_OVERHEAD = 11
-# Bytes a sender address may take in a batch's sources blob ("[ipv6]:port" and its separator).
-SOURCE_OVERHEAD = 48
-
-
-def batch_overhead(sources: int) -> int:
-    """Bytes of a raw batch beyond its frames: header, padding, sender addresses (bounded)."""
-    return 64 + SOURCE_OVERHEAD * sources
 
 
 class _Batch:

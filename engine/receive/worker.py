@@ -27,7 +27,7 @@ import numpy as np
 import uvloop
 
 from engine.ipc import control
-from engine.ipc.batch import PROTOCOLS
+from engine.ipc.raw_batch import PROTOCOLS
 from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.batcher import Batcher
@@ -40,6 +40,7 @@ from engine.ipc.ring import RingProducer
 from engine.receive.listen_sockets import tcp_listener, udp_socket
 from engine.units import parse_hostport
 from engine.worker.loop import WorkerShm
+from native_kernels.framing import TRUNCATED
 
 log = logging.getLogger("logjet.receive")
 
@@ -135,7 +136,7 @@ class Receiver:
         if k:
             batcher.add(buf, starts, ends, flags, source)
             self.m_msgs[protocol].inc(k)
-            truncated = int((flags & 1).sum())
+            truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
         if nbytes:

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.store.rows import KV_FIELD
+from engine.store.rows import KV_FIELD, Rows
 from native_kernels.dictionary import DictionaryEncoder
 from native_kernels.gather import spans_equal, take_spans
-from native_kernels.kv import extract_kv
+from native_kernels.kv import KvPairs, extract_kv
 
 # The most pairs the parser keeps from a row (config: parse.max_fields_per_row <= 1024), so a
 # row cut at the parser's cap is the only kind that does not re-derive.
@@ -59,7 +59,7 @@ class KeyIds:
         return self._enc.encode(data, starts.astype(np.int64), ends.astype(np.int64))[0]
 
 
-def _derive(msg_off: np.ndarray, msg_data: np.ndarray):
+def _derive(msg_off: np.ndarray, msg_data: np.ndarray) -> KvPairs:
     return extract_kv(msg_data, msg_off[:-1].astype(np.int64), msg_off[1:].astype(np.int64), DERIVE_MAX_PAIRS)
 
 
@@ -71,7 +71,7 @@ def _rank(row: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return count, np.arange(len(row)) - start[row]
 
 
-def split(rows, lo: int, hi: int, keys: KeyIds) -> tuple[np.ndarray, np.ndarray] | None:
+def split(rows: Rows, lo: int, hi: int, keys: KeyIds) -> tuple[np.ndarray, np.ndarray] | None:
     """For block rows [lo, hi): (flags u8 per row, indexes of the pairs still to store), or None
     when no row can be flagged (then every pair is stored the old way)."""
     ptr = rows.kv_ptr
@@ -102,7 +102,17 @@ def split(rows, lo: int, hi: int, keys: KeyIds) -> tuple[np.ndarray, np.ndarray]
     return flags.astype(np.uint8), keep
 
 
-def join(msg_off, msg_data, flags, count, key, kind, kv_off, kv_data, keys: KeyIds):
+def join(
+    msg_off: np.ndarray,
+    msg_data: np.ndarray,
+    flags: np.ndarray,
+    count: np.ndarray,
+    key: np.ndarray,
+    kind: np.ndarray,
+    kv_off: np.ndarray,
+    kv_data: np.ndarray,
+    keys: KeyIds,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A block's fields with the derived pairs put back: (kv_ptr, kv_key, kv_kind, kv_off,
     kv_data) as in `Rows`. Raises ValueError when the stored data cannot be right."""
     n = len(flags)

@@ -23,6 +23,8 @@ import numpy as np
 
 from native_kernels.gather import join_terminated, split_terminated
 
+# The encodings' names, as stored in a part's footer (`StreamMeta.encoding`).
+DELTA, FOR, IDS, BYTES, LINES = "delta", "for", "ids", "bytes", "lines"
 # The `lines` separator: log messages are lines, so a value holding it is the rare exception.
 LINE_SEP = 0x0A
 
@@ -65,15 +67,15 @@ def encode_delta(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 def decode(encoding: str, raw: np.ndarray, base: int) -> np.ndarray:
     """Inverse of the encoders; returns int64 for delta/for, the stored type for ids."""
-    if encoding == "delta":
+    if encoding == DELTA:
         out = np.cumsum(raw, dtype=np.int64)
         out += base
         return out
-    if encoding == "for":
+    if encoding == FOR:
         out = raw.astype(np.int64)
         out += base
         return out
-    if encoding == "ids":
+    if encoding == IDS:
         return raw
     raise ValueError(f"unknown column encoding {encoding!r}")
 
@@ -89,8 +91,8 @@ def encode_values(offsets: np.ndarray, data: np.ndarray) -> tuple[str, np.ndarra
     (encoding, data stream, lengths stream or None): `lines` when no value holds LINE_SEP."""
     body = data[int(offsets[0]) : int(offsets[-1])]
     if not (body == LINE_SEP).any():
-        return "lines", join_terminated(offsets, data, LINE_SEP), None
-    return "bytes", body, encode_ids(np.diff(offsets))[0]
+        return LINES, join_terminated(offsets, data, LINE_SEP), None
+    return BYTES, body, encode_ids(np.diff(offsets))[0]
 
 
 def decode_lines(raw: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,6 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.store.index_format import (
-    FIELD_PREFIX,
     INDEX_VERSION,
     U8_INDEXED,
     IndexMeta,
@@ -54,6 +53,7 @@ from engine.store.index_format import (
     encode_token_set,
     u8_value,
 )
+from engine.store.layout import FIELD_INDEX_PREFIX
 from engine.store.part_format import BlockMeta
 from engine.store.part_writer import StreamWriter
 from engine.store.rows import NO_VALUE, Rows
@@ -212,7 +212,7 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
     for code, members in _groups(codes, pair_rows[sel], None):
         key = rows.dicts["fieldkey"][code // int(span) - 1]
         try:
-            column = FIELD_PREFIX + key.decode("utf-8")
+            column = FIELD_INDEX_PREFIX + key.decode("utf-8")
         except UnicodeDecodeError:
             continue  # not a name a query can spell; the key stays unindexed
         values, bitmaps, covered = out.setdefault(column, ([], [], []))

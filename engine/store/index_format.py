@@ -79,7 +79,6 @@ from engine.store.rows import FORMATS
 INDEX_VERSION = 2
 # Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
 U8_INDEXED = ("severity", "facility", "format")
-FIELD_PREFIX = "field:"
 
 _U32 = struct.Struct("<I")
 _BLOOM_HEAD = struct.Struct("<II")

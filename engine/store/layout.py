@@ -1,4 +1,6 @@
-"""Every on-disk name of the store in one place: partitions, parts, temporary and quarantined files.
+"""Every on-disk name of the store in one place: files and folders, and the names inside a part.
+
+Files and folders:
 
     <data_dir>/
       <YYYYMMDD>/                      one partition per UTC day of the rows' `_time`
@@ -8,6 +10,30 @@
 
 Part names sort by level then time; the instance and sequence make them unique across runs
 and let a restarted writer find the parts its predecessor wrote.
+
+Streams of a part block (the keys of `BlockMeta.streams`, engine.store.part_format; encodings
+in engine.store.encodings). `C` is a value column (`message`, `sd`, `kv`), `@G` a frame suffix:
+
+    name                 constant / function           holds
+    _time                TIME                          each row's time (delta)
+    _recv                RECV                          receive times (for), or instead:
+    _recv.rel            RECV_REL                      receive time - `_time` (for)
+    severity facility format flags                     u8 columns, named as in Rows (U8_COLUMNS)
+    host app procid msgid source                       dictionary ids, named as in Rows (DICT_COLUMNS)
+    C.data               values_stream(C)              the values (`lines`, or `bytes` with:)
+    C.len                lengths_stream(C)             the values' lengths
+    C.data@G  C.len@G    values_stream(C, frame_suffix(G))   group G's values in a frame of their own
+                         (engine.store.value_frames); `frame_groups` reads the groups back
+    message.group        MESSAGE_GROUP                 each row's message frame number
+    kv.count             KV_COUNT                      field pairs per row
+    kv.key               KV_KEY                        each pair's key id (dictionary `fieldkey`)
+    kv.kind              KV_KIND                       each pair's kind (KV_FIELD, KV_SD, KV_ALERT)
+    kv.derived           KV_DERIVED                    per row: pairs derived from the message
+                                                       (engine.store.derived_fields)
+
+A part's dictionaries (`PartMeta.dicts`) are keyed by the names of engine.store.rows
+DICTIONARIES. Index (engine.store.index_format): the directory fields are IndexMeta's; a field key's
+bitmap set is stored under FIELD_INDEX_PREFIX + key, a base column's under the column's name.
 """
 
 from __future__ import annotations
@@ -15,6 +41,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+from typing import Iterable
 
 PART_SUFFIX = ".ljp"
 TMP_PREFIX = ".tmp-"
@@ -76,3 +103,44 @@ def tmp_path(final_path: str) -> str:
 
 def quarantine_dir(data_dir: str) -> str:
     return os.path.join(data_dir, QUARANTINE)
+
+
+# --- names inside a part ----------------------------------------------------------------------
+TIME = "_time"
+RECV = "_recv"
+RECV_REL = "_recv.rel"
+MESSAGE, SD, KV = "message", "sd", "kv"  # the value columns
+_DATA, _LEN, _FRAME = ".data", ".len", "@"
+
+
+def values_stream(column: str, frame: str = "") -> str:
+    """The stream of value column `column`'s values (of the frame with suffix `frame`)."""
+    return column + _DATA + frame
+
+
+def lengths_stream(column: str, frame: str = "") -> str:
+    """The stream of the lengths of `values_stream(column, frame)` (encoding `bytes` only)."""
+    return column + _LEN + frame
+
+
+def frame_suffix(group: int) -> str:
+    """The suffix of the streams of group `group`'s own frame."""
+    return f"{_FRAME}{group}"
+
+
+def frame_groups(streams: Iterable[str], column: str) -> dict[int, str]:
+    """{group: suffix} of the groups of `column` with a frame of their own among `streams`."""
+    prefix = values_stream(column, _FRAME)
+    plain = len(values_stream(column))
+    return {int(name[len(prefix) :]): name[plain:] for name in streams if name.startswith(prefix)}
+
+
+MESSAGE_DATA, MESSAGE_LEN = values_stream(MESSAGE), lengths_stream(MESSAGE)
+SD_DATA, SD_LEN = values_stream(SD), lengths_stream(SD)
+KV_DATA, KV_LEN = values_stream(KV), lengths_stream(KV)
+MESSAGE_GROUP = "message.group"
+KV_COUNT = "kv.count"
+KV_KEY = "kv.key"
+KV_KIND = "kv.kind"
+KV_DERIVED = "kv.derived"
+FIELD_INDEX_PREFIX = "field:"

@@ -61,6 +61,7 @@ import os
 import struct
 import threading
 import zlib
+from typing import Any
 
 import msgspec
 import zstandard
@@ -134,7 +135,7 @@ class PartMeta(msgspec.Struct, array_like=True):
     blocks: list[BlockMeta]
     dicts: dict[str, list[bytes]]
     positions: dict[str, int] = {}
-    index: dict = {}
+    index: dict[str, Any] = {}
     data_bytes: int = 0
     index_bytes: int = 0
     replaces: list[str] = []
@@ -151,7 +152,7 @@ class _PartBody(msgspec.Struct, array_like=True):
     block_rows: int
     blocks: list[BlockMeta]
     dicts: dict[str, list[bytes]]
-    index: dict
+    index: dict[str, Any]
     data_bytes: int
     index_bytes: int
 

@@ -10,13 +10,13 @@ import mmap
 import os
 import threading
 import zlib
+from typing import Any
 
 import msgspec
 import numpy as np
 import zstandard
 
-from engine.store import encodings as C
-from engine.store import derived_fields as F
+from engine.store import derived_fields, encodings
 from engine.store.part_format import (  # noqa: F401 - re-exported
     _BODY_FIELDS,
     _HEAD_FIELDS,
@@ -35,15 +35,60 @@ from engine.store.part_format import (  # noqa: F401 - re-exported
     head_of,
     read_head,
 )
-from engine.store.part_writer import StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
-from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows
-from engine.store.value_frames import GROUP_KEY, frames_of
+from engine.store.part_writer import PartOptions, StreamWriter, fsync_dir, write_part  # noqa: F401 - re-exported
+from engine.store.layout import (
+    KV,
+    KV_COUNT,
+    KV_DATA,
+    KV_DERIVED,
+    KV_KEY,
+    KV_KIND,
+    KV_LEN,
+    MESSAGE,
+    MESSAGE_DATA,
+    MESSAGE_LEN,
+    RECV,
+    RECV_REL,
+    SD,
+    SD_DATA,
+    SD_LEN,
+    TIME,
+    frame_groups,
+    lengths_stream,
+    values_stream,
+)
+from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows
+from engine.store.value_frames import GROUP_KEY
 from native_kernels.gather import take_spans, terminated_spans
 
-# Stream names of the version 1 layout that `Part.stream` still answers (see there).
-_LOGICAL = frozenset(
-    {"_recv", "message.len", "message.data", "sd.len", "sd.data", "kv.count", "kv.key", "kv.kind", "kv.len", "kv.data"}
-)
+# The one import for either side of the format (see the module docstring).
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "TRAILER",
+    "BlockMeta",
+    "Part",
+    "PartDamaged",
+    "PartHead",
+    "PartMeta",
+    "PartOptions",
+    "StreamMeta",
+    "StreamWriter",
+    "WriteCancelled",
+    "decode_footer",
+    "fsync_dir",
+    "head_of",
+    "read_head",
+    "write_part",
+]
+
+# Stream names of the version 1 layout that `Part.stream` still answers (see there), and the
+# value column each is read from (`_recv` is read from `_recv` or `_recv.rel`).
+_LOGICAL = {
+    **dict.fromkeys((MESSAGE_LEN, MESSAGE_DATA), MESSAGE),
+    **dict.fromkeys((SD_LEN, SD_DATA), SD),
+    **dict.fromkeys((KV_COUNT, KV_KEY, KV_KIND, KV_LEN, KV_DATA), KV),
+}
 
 
 class Part:
@@ -93,7 +138,7 @@ class Part:
         return dctx
 
     @property
-    def _last(self) -> dict[str, tuple]:
+    def _last(self) -> dict[str, tuple[tuple[int, str], Any]]:
         """column → ((block, column), decoded), this thread's (see `stream`)."""
         last = getattr(self._local, "last", None)
         if last is None:
@@ -117,10 +162,10 @@ class Part:
     def close(self) -> None:
         self._mm.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Part:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _inflate(self, offset: int, clen: int, what: str) -> bytes:
@@ -148,6 +193,8 @@ class Part:
         back), `kv.count` `kv.key` `kv.kind` `kv.len` `kv.data` (every pair, derived ones
         included). The last block's values and fields are cached, so asking for the lengths
         and then the data decodes once."""
+        if name == RECV:
+            return self.recv(block)
         if name in _LOGICAL:
             return self._logical(block, name)
         return self._physical(block, name)
@@ -159,22 +206,23 @@ class Part:
 
     def _physical(self, block: int, name: str) -> np.ndarray:
         meta = self.meta.blocks[block].streams[name]
-        return C.decode(meta.encoding, self.raw_stream(meta), meta.base)
+        return encodings.decode(meta.encoding, self.raw_stream(meta), meta.base)
 
     def _logical(self, b: int, name: str) -> np.ndarray:
-        if name == "_recv":
-            return self.recv(b)
-        column, part = name.split(".")
+        column = _LOGICAL[name]
         key = (b, column)
         if self._last.get(column, (None,))[0] != key:
-            got = self.fields(b) if column == "kv" else self.values(b, column)
+            got = self.fields(b) if column == KV else self.values(b, column)
             self._last[column] = (key, got)
         got = self._last[column][1]
-        if column == "kv":
+        stream: np.ndarray
+        if column == KV:
             ptr, kv_key, kind, off, data = got
-            return {"count": np.diff(ptr), "key": kv_key, "kind": kind, "len": np.diff(off), "data": data}[part]
-        off, data = got
-        return np.diff(off) if part == "len" else data
+            stream = {KV_COUNT: np.diff(ptr), KV_KEY: kv_key, KV_KIND: kind, KV_LEN: np.diff(off), KV_DATA: data}[name]
+        else:
+            off, data = got
+            stream = np.diff(off) if name == lengths_stream(column) else data
+        return stream
 
     def blob(self, offset: int, clen: int) -> bytes:
         """A blob written with `StreamWriter.append` (the index's)."""
@@ -183,27 +231,28 @@ class Part:
     def recv(self, b: int, time: np.ndarray | None = None) -> np.ndarray:
         """`_recv` of block `b` (pass its `_time` if you have it: `_recv.rel` needs it)."""
         streams = self.meta.blocks[b].streams
-        if "_recv" in streams:
-            return self._physical(b, "_recv")
-        return self._physical(b, "_recv.rel") + (self._physical(b, "_time") if time is None else time)
+        if RECV in streams:
+            return self._physical(b, RECV)
+        recv: np.ndarray = self._physical(b, RECV_REL) + (self._physical(b, TIME) if time is None else time)
+        return recv
 
     def values(self, b: int, name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(offsets int64[n + 1], bytes) of block `b`'s stored `message`, `sd` or `kv` values;
         `n` is the value count (rows, or for `kv` the stored pairs: the sum of the stored
         `kv.count`; `fields` gives every pair)."""
         streams = self.meta.blocks[b].streams
-        if frames_of(streams, name):
+        if frame_groups(streams, name):
             return take_spans(*self.value_spans(b, name))
         if n is None:
-            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
-        data_meta = streams[f"{name}.data"]
+            n = self.meta.blocks[b].rows if name != KV else int(self._physical(b, KV_COUNT).sum())
+        data_meta = streams[values_stream(name)]
         raw = self.raw_stream(data_meta)
-        if data_meta.encoding == "lines":
+        if data_meta.encoding == encodings.LINES:
             try:
-                return C.decode_lines(raw, n)
+                return encodings.decode_lines(raw, n)
             except ValueError as exc:
                 raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
-        offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len"))
+        offsets = encodings.offsets_from_lengths(self._physical(b, lengths_stream(name)))
         if len(offsets) != n + 1 or offsets[-1] != len(raw):
             raise PartDamaged(f"{name} values of block {b} do not match their lengths")
         return offsets, raw
@@ -218,19 +267,21 @@ class Part:
         (`engine.store.value_frames`) decompress only the frames holding a wanted value; the
         values of the frames left out read as -1/-1 (no value)."""
         streams = self.meta.blocks[b].streams
-        frames = frames_of(streams, name)
+        frames = frame_groups(streams, name)
         if not frames:
-            n = self.meta.blocks[b].rows if name != "kv" else int(self._physical(b, "kv.count").sum())
+            n = self.meta.blocks[b].rows if name != KV else int(self._physical(b, KV_COUNT).sum())
             return self._frame_spans(b, name, "", n)
         gids = self._physical(b, GROUP_KEY[name])
         own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
         own[list(frames)] = True
-        wanted = set(frames) | {None} if want is None else set(np.unique(gids[want]).tolist())
+        wanted: list[int] = [] if want is None else np.unique(gids[want]).tolist()
         starts = np.full(len(gids), -1, np.int64)
         ends = np.full(len(gids), -1, np.int64)
-        pieces, at = [], 0
-        groups = [(g, suffix) for g, suffix in frames.items() if g in wanted]
-        if want is None or not own[list(wanted)].all():
+        pieces: list[np.ndarray] = []
+        at = 0
+        keep = set(wanted)
+        groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or g in keep]
+        if want is None or not own[wanted].all():
             groups.append((None, ""))  # the rest frame holds a wanted value
         for g, suffix in groups:
             members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
@@ -245,49 +296,52 @@ class Part:
     def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(buffer, starts, ends) of the `n` values of `group` in block `b`, in order, when the
         group has its own frame (`engine.store.value_frames`); None when it has not."""
-        suffix = frames_of(self.meta.blocks[b].streams, name).get(group)
+        suffix = frame_groups(self.meta.blocks[b].streams, name).get(group)
         return None if suffix is None else self._frame_spans(b, name, suffix, n)
 
     def _frame_spans(self, b: int, name: str, suffix: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, ends) of the `n` values in frame `name.data<suffix>` of block `b`."""
-        meta = self.meta.blocks[b].streams[f"{name}.data{suffix}"]
+        meta = self.meta.blocks[b].streams[values_stream(name, suffix)]
         raw = self.raw_stream(meta)
-        if meta.encoding != "lines":
-            offsets = C.offsets_from_lengths(self._physical(b, f"{name}.len{suffix}"))
+        if meta.encoding != encodings.LINES:
+            offsets = encodings.offsets_from_lengths(self._physical(b, lengths_stream(name, suffix)))
             if len(offsets) != n + 1 or offsets[-1] != len(raw):
                 raise PartDamaged(f"{name} values of block {b} do not match their lengths")
             return raw, offsets[:-1], offsets[1:]
         try:
-            starts, ends = terminated_spans(raw, n, C.LINE_SEP)
+            starts, ends = terminated_spans(raw, n, encodings.LINE_SEP)
         except ValueError as exc:
             raise PartDamaged(f"{name} values of block {b}: {exc}") from exc
         return raw, starts, ends
 
-    def fields(self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None):
+    def fields(
+        self, b: int, message: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Block `b`'s fields as (kv_ptr, kv_key, kv_kind, kv_off, kv_data), see `Rows`;
         pass the block's `values(b, "message")` if you have them (derived fields need them)."""
-        count = self._physical(b, "kv.count")
-        kv_off, kv_data = self.values(b, "kv", int(count.sum()))
-        key = self._physical(b, "kv.key").astype(np.uint32)
-        kind = self._physical(b, "kv.kind")
-        if "kv.derived" not in self.meta.blocks[b].streams:
-            return C.offsets_from_lengths(count), key, kind, kv_off, kv_data
+        count = self._physical(b, KV_COUNT)
+        kv_off, kv_data = self.values(b, KV, int(count.sum()))
+        key = self._physical(b, KV_KEY).astype(np.uint32)
+        kind = self._physical(b, KV_KIND)
+        if KV_DERIVED not in self.meta.blocks[b].streams:
+            return encodings.offsets_from_lengths(count), key, kind, kv_off, kv_data
         keys = getattr(self._local, "keys", None)
         if keys is None:
-            keys = self._local.keys = F.KeyIds(self.meta.dicts.get("fieldkey", []))
-        msg_off, msg_data = message if message is not None else self.values(b, "message")
+            keys = self._local.keys = derived_fields.KeyIds(self.meta.dicts.get(FIELD_KEYS, []))
+        msg_off, msg_data = message if message is not None else self.values(b, MESSAGE)
+        derived = self._physical(b, KV_DERIVED)
         try:
-            return F.join(msg_off, msg_data, self._physical(b, "kv.derived"), count, key, kind, kv_off, kv_data, keys)
+            return derived_fields.join(msg_off, msg_data, derived, count, key, kind, kv_off, kv_data, keys)
         except ValueError as exc:
             raise PartDamaged(f"fields of block {b}: {exc}") from exc
 
     def read_block(self, b: int) -> Rows:
         """Every column of block `b` as `Rows` (dictionaries are the part's)."""
-        time = self._physical(b, "_time")
-        u8 = {c: self._physical(b, c) for c in U8_COLUMNS}
+        time = self._physical(b, TIME)
+        u8: dict[str, Any] = {c: self._physical(b, c) for c in U8_COLUMNS}
         ids = {c: self._physical(b, c).astype(np.uint32) for c in DICT_COLUMNS}
-        msg_off, msg_data = self.values(b, "message")
-        sd_off, sd_data = self.values(b, "sd")
+        msg_off, msg_data = self.values(b, MESSAGE)
+        sd_off, sd_data = self.values(b, SD)
         kv_ptr, kv_key, kv_kind, kv_off, kv_data = self.fields(b, (msg_off, msg_data))
         return Rows(
             time=time,
@@ -311,8 +365,8 @@ class Part:
 
         blocks = [self.read_block(b) for b in range(len(self.meta.blocks))]
         if len(blocks) == 1:
-            blocks[0].extra["raw_bytes"] = self.meta.raw_bytes
+            blocks[0].raw_bytes = self.meta.raw_bytes
             return blocks[0]
         rows = concat(blocks)
-        rows.extra["raw_bytes"] = self.meta.raw_bytes
+        rows.raw_bytes = self.meta.raw_bytes
         return rows

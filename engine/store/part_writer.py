@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import os
 import zlib
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
 import zstandard
 
-from engine.store import encodings as C
-from engine.store import derived_fields as F
-from engine.store.layout import tmp_path
+from engine.store import derived_fields, encodings
+from engine.store.encodings import DELTA, FOR, IDS
+from engine.store.layout import (
+    KV,
+    KV_COUNT,
+    KV_DERIVED,
+    KV_KEY,
+    KV_KIND,
+    MESSAGE,
+    RECV,
+    RECV_REL,
+    SD,
+    TIME,
+    tmp_path,
+)
 from engine.store.part_format import (
     _BODY_FIELDS,
     FORMAT_VERSION,
@@ -31,7 +45,7 @@ from engine.store.part_format import (
     encode_head,
     head_of,
 )
-from engine.store.rows import DICT_COLUMNS, U8_COLUMNS, Rows, sort_dictionaries
+from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows, sort_dictionaries
 from engine.store.value_frames import GROUP_KEY, add_values, message_frames, own_groups
 from native_kernels.gather import take_values
 
@@ -39,13 +53,13 @@ from native_kernels.gather import take_values
 class StreamWriter:
     """Appends zstd frames to a part being written; what `write_part` hands an index builder."""
 
-    def __init__(self, f, level: int):
+    def __init__(self, f: BinaryIO, level: int) -> None:
         self._f = f
         self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
-        self._fast = None
+        self._fast: zstandard.ZstdCompressor | None = None
         self.pos = len(MAGIC)
 
-    def add(self, arr: np.ndarray, encoding: str = "ids", base: int = 0) -> StreamMeta:
+    def add(self, arr: np.ndarray, encoding: str = IDS, base: int = 0) -> StreamMeta:
         arr = np.ascontiguousarray(arr)
         if arr.nbytes and arr.dtype.kind == "u" and arr[0] == arr[-1] and arr.min() == arr.max():
             # A constant (one host, no SD...): no frame, which is 16 bytes even when empty.
@@ -74,48 +88,48 @@ class StreamWriter:
 
 
 def _block_streams(
-    w: StreamWriter, rows: Rows, lo: int, hi: int, keys: F.KeyIds | None, grouped: bool
+    w: StreamWriter, rows: Rows, lo: int, hi: int, keys: derived_fields.KeyIds | None, grouped: bool
 ) -> dict[str, StreamMeta]:
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
-    arr, base = C.encode_delta(t)
-    s["_time"] = w.add(arr, "delta", base)
+    arr, base = encodings.encode_delta(t)
+    s[TIME] = w.add(arr, DELTA, base)
     recv = rows.recv[lo:hi]
     rel = recv - t
     # Received in bulk (a replay, a backlog): one recv for many times, so absolute spans less.
     if int(recv.max()) - int(recv.min()) < int(rel.max()) - int(rel.min()):
-        arr, base = C.encode_for(recv)
-        s["_recv"] = w.add(arr, "for", base)
+        arr, base = encodings.encode_for(recv)
+        s[RECV] = w.add(arr, FOR, base)
     else:
-        arr, base = C.encode_for(rel)
-        s["_recv.rel"] = w.add(arr, "for", base)
+        arr, base = encodings.encode_for(rel)
+        s[RECV_REL] = w.add(arr, FOR, base)
     for col in U8_COLUMNS:
         s[col] = w.add(getattr(rows, col)[lo:hi])
     for col in DICT_COLUMNS:
-        s[col] = w.add(C.encode_ids(rows.ids[col][lo:hi])[0])
+        s[col] = w.add(encodings.encode_ids(rows.ids[col][lo:hi])[0])
     frames = message_frames(rows.ids["app"][lo:hi], rows.msg_off[lo : hi + 1], rows.msg_data) if grouped else None
     if frames is not None:
-        s[GROUP_KEY["message"]] = w.add(frames)
+        s[GROUP_KEY[MESSAGE]] = w.add(frames)
     add_values(
         w,
         s,
-        "message",
+        MESSAGE,
         rows.msg_off[lo : hi + 1],
         rows.msg_data,
         frames,
         [] if frames is None else list(range(1, int(frames.max()) + 1)),
     )
-    add_values(w, s, "sd", rows.sd_off[lo : hi + 1], rows.sd_data)
-    derivable = F.split(rows, lo, hi, keys) if keys is not None else None
+    add_values(w, s, SD, rows.sd_off[lo : hi + 1], rows.sd_data)
+    derivable = derived_fields.split(rows, lo, hi, keys) if keys is not None else None
     if derivable is None:
         p0, p1 = int(rows.kv_ptr[lo]), int(rows.kv_ptr[hi])
-        s["kv.count"] = w.add(C.encode_ids(np.diff(rows.kv_ptr[lo : hi + 1]))[0])
-        s["kv.key"] = w.add(C.encode_ids(rows.kv_key[p0:p1])[0])
-        s["kv.kind"] = w.add(rows.kv_kind[p0:p1])
+        s[KV_COUNT] = w.add(encodings.encode_ids(np.diff(rows.kv_ptr[lo : hi + 1]))[0])
+        s[KV_KEY] = w.add(encodings.encode_ids(rows.kv_key[p0:p1])[0])
+        s[KV_KIND] = w.add(rows.kv_kind[p0:p1])
         add_values(
             w,
             s,
-            "kv",
+            KV,
             rows.kv_off[p0 : p1 + 1],
             rows.kv_data,
             rows.kv_key[p0:p1],
@@ -123,72 +137,60 @@ def _block_streams(
         )
         return s
     flags, keep = derivable
-    s["kv.derived"] = w.add(flags)
+    s[KV_DERIVED] = w.add(flags)
     kept_rows = np.searchsorted(rows.kv_ptr, keep, side="right") - 1 - lo
-    s["kv.count"] = w.add(C.encode_ids(np.bincount(kept_rows, minlength=hi - lo))[0])
-    s["kv.key"] = w.add(C.encode_ids(rows.kv_key[keep])[0])
-    s["kv.kind"] = w.add(rows.kv_kind[keep])
+    s[KV_COUNT] = w.add(encodings.encode_ids(np.bincount(kept_rows, minlength=hi - lo))[0])
+    s[KV_KEY] = w.add(encodings.encode_ids(rows.kv_key[keep])[0])
+    s[KV_KIND] = w.add(rows.kv_kind[keep])
     off, data = take_values(rows.kv_off, rows.kv_data, keep)
-    add_values(w, s, "kv", off, data, rows.kv_key[keep], own_groups(rows.kv_key[keep]) if grouped else [])
+    add_values(w, s, KV, off, data, rows.kv_key[keep], own_groups(rows.kv_key[keep]) if grouped else [])
     return s
 
 
-def write_part(
-    path: str,
-    rows: Rows,
-    *,
-    level: int,
-    instance: str,
-    flush_id: str,
-    flush_parts: int = 1,
-    block_rows: int = 65536,
-    zstd_level: int = 3,
-    positions: dict[str, int] | None = None,
-    created_ns: int = 0,
-    fsync: bool = True,
-    index_builder=None,
-    replaces: list[str] | None = None,
-    flushes: dict[str, int] | None = None,
-    cancel=None,
-    derive_fields: bool = False,
-    sort_dicts: bool = True,
-) -> PartMeta:
-    """Write `rows` (already sorted by `_time`) as a part at `path`, atomically.
+# `index_builder(rows, blocks, writer) -> directory`: see `PartOptions.index_builder`.
+IndexBuilder = Callable[[Rows, list[BlockMeta], StreamWriter], dict[str, Any]]
 
-    `index_builder(rows, blocks, writer) -> dict` (see `engine.store.index_build`) is called after the
-    blocks are written: it appends its blobs with `writer.append` and returns the directory
-    that goes into `PartMeta.index`. A merge passes `replaces` (the names of the parts this one
-    holds the rows of) and `flushes` (see `PartMeta`), and may pass `cancel() -> bool`, asked
-    between blocks: when it says yes, the temporary file is removed and `WriteCancelled` raised.
-    `derive_fields`: store fields found in the message as a flag (`engine.store.derived_fields`).
-    `sort_dicts`: store dictionaries sorted (smaller; costs a Python sort of every value)."""
+
+@dataclass(frozen=True, kw_only=True)
+class PartOptions:
+    """Everything `write_part` needs besides the rows: what the part is (recorded in its head,
+    see `PartMeta`) and how to write it."""
+
+    # What the part is.
+    level: int  # 0: a flush; a merge: its inputs' highest level + 1
+    instance: str  # the writer instance that wrote it
+    flush_id: str  # the flush it belongs to ("" for a merged part: see `flushes`)
+    flush_parts: int = 1  # how many parts that flush wrote (one per UTC day)
+    positions: Mapping[str, int] = field(default_factory=dict)  # ring → position its rows reach
+    created_ns: int = 0
+    replaces: Sequence[str] = ()  # a merge: the names of the parts it holds the rows of
+    flushes: Mapping[str, int] = field(default_factory=dict)  # a merge: flush id → parts of it held
+    # How to write it.
+    block_rows: int = 65536
+    zstd_level: int = 3
+    fsync: bool = True  # fsync the file and its folder before returning
+    derive_fields: bool = False  # store fields found in the message as a flag (derived_fields)
+    sort_dicts: bool = True  # store dictionaries sorted (smaller; costs a Python sort of every value)
+    # Called after the blocks are written (`engine.store.index_build`): appends its blobs with
+    # `writer.append` and returns the directory that goes into `PartMeta.index`.
+    index_builder: IndexBuilder | None = None
+    # Asked between blocks; when it says yes, the temporary file is removed and WriteCancelled raised.
+    cancel: Callable[[], bool] | None = None
+
+
+def write_part(path: str, rows: Rows, options: PartOptions) -> PartMeta:
+    """Write `rows` (already sorted by `_time`) as a part at `path`, atomically (see
+    `PartOptions` for the rest)."""
     n = len(rows)
     if n == 0:
         raise ValueError("a part needs at least one row")
     if n > 1 and np.any(np.diff(rows.time) < 0):
         raise ValueError("rows must be sorted by _time")
-    if sort_dicts:
+    if options.sort_dicts:
         rows = sort_dictionaries(rows)
     tmp = tmp_path(path)
     try:
-        meta = _write(
-            tmp,
-            rows,
-            level,
-            instance,
-            flush_id,
-            flush_parts,
-            block_rows,
-            zstd_level,
-            positions,
-            created_ns,
-            fsync,
-            index_builder,
-            replaces,
-            flushes,
-            cancel,
-            derive_fields,
-        )
+        meta = _write(tmp, rows, options)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -196,72 +198,57 @@ def write_part(
             pass
         raise
     os.rename(tmp, path)
-    if fsync:
+    if options.fsync:
         fsync_dir(os.path.dirname(path))
     return meta
 
 
-def _write(
-    tmp,
-    rows,
-    level,
-    instance,
-    flush_id,
-    flush_parts,
-    block_rows,
-    zstd_level,
-    positions,
-    created_ns,
-    fsync,
-    index_builder,
-    replaces,
-    flushes,
-    cancel,
-    derive_fields,
-) -> PartMeta:
+def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
     n = len(rows)
     blocks = []
-    keys = F.KeyIds(list(rows.dicts.get("fieldkey", []))) if derive_fields else None
+    keys = derived_fields.KeyIds(list(rows.dicts.get(FIELD_KEYS, []))) if options.derive_fields else None
     with open(tmp, "wb") as f:
         f.write(MAGIC)
-        w = StreamWriter(f, zstd_level)
-        for lo in range(0, n, block_rows):
-            if cancel is not None and cancel():
+        w = StreamWriter(f, options.zstd_level)
+        for lo in range(0, n, options.block_rows):
+            if options.cancel is not None and options.cancel():
                 raise WriteCancelled(tmp)
-            hi = min(n, lo + block_rows)
+            hi = min(n, lo + options.block_rows)
             # Merged parts only are cut into value frames (engine.store.value_frames).
-            streams = _block_streams(w, rows, lo, hi, keys, level > 0)
+            streams = _block_streams(w, rows, lo, hi, keys, options.level > 0)
             blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), streams))
         data_end = w.pos
-        index = index_builder(rows, blocks, w) if index_builder else {}
+        index = options.index_builder(rows, blocks, w) if options.index_builder else {}
         meta = PartMeta(
             version=FORMAT_VERSION,
-            level=level,
-            instance=instance,
-            flush_id=flush_id,
-            flush_parts=flush_parts,
+            level=options.level,
+            instance=options.instance,
+            flush_id=options.flush_id,
+            flush_parts=options.flush_parts,
             rows=n,
             min_time=int(rows.time[0]),
             max_time=int(rows.time[-1]),
-            created_ns=created_ns,
+            created_ns=options.created_ns,
             raw_bytes=rows.raw_bytes,
-            block_rows=block_rows,
+            block_rows=options.block_rows,
             blocks=blocks,
             dicts={c: list(v) for c, v in rows.dicts.items()},
-            positions=dict(positions or {}),
+            positions=dict(options.positions),
             index=index,
             data_bytes=data_end - len(MAGIC),
             index_bytes=w.pos - data_end,
-            replaces=list(replaces or ()),
-            flushes=dict(flushes or {}),
+            replaces=list(options.replaces),
+            flushes=dict(options.flushes),
         )
-        footer = encode_footer(_PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, zstd_level)
+        footer = encode_footer(
+            _PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, options.zstd_level
+        )
         head = encode_head(head_of(meta))
         f.write(footer)
         f.write(head)
         f.write(TRAILER.pack(len(footer), len(head), zlib.crc32(footer), zlib.crc32(head), FORMAT_VERSION, MAGIC))
         f.flush()
-        if fsync:
+        if options.fsync:
             os.fsync(f.fileno())
     return meta
 

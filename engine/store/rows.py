@@ -10,16 +10,17 @@ CSR group per row: row r owns pairs `kv_ptr[r]:kv_ptr[r+1]`, each with a key id 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from native_kernels.gather import csr_take, take_values
+from native_kernels.syslog import FORMATS as FORMATS, NO_VALUE as NO_VALUE  # the parser's codes, re-exported
 
 DICT_COLUMNS = ("host", "app", "procid", "msgid", "source")
+FIELD_KEYS = "fieldkey"  # the dictionary of field keys (`kv_key` ids)
+DICTIONARIES = DICT_COLUMNS + (FIELD_KEYS,)  # every dictionary, keyed so in `Rows.dicts` and in a part
 U8_COLUMNS = ("severity", "facility", "format", "flags")
-FORMATS = ("plain", "rfc5424", "rfc3164", "json")
-NO_VALUE = 255
 
 # Row flags (the `flags` column).
 ROW_TRUNCATED = 1
@@ -62,7 +63,7 @@ class Rows:
     kv_kind: np.ndarray
     kv_off: np.ndarray
     kv_data: np.ndarray
-    extra: dict = field(default_factory=dict)
+    raw_bytes: int = 0  # bytes of the frames the rows were parsed from (a share, for a subset)
 
     def __len__(self) -> int:
         return len(self.time)
@@ -78,7 +79,7 @@ class Rows:
             format=z8,
             flags=z8,
             ids={c: np.empty(0, np.uint32) for c in DICT_COLUMNS},
-            dicts={c: [] for c in DICT_COLUMNS + ("fieldkey",)},
+            dicts={c: [] for c in DICTIONARIES},
             msg_off=np.zeros(1, np.int64),
             msg_data=z8,
             sd_off=np.zeros(1, np.int64),
@@ -89,10 +90,6 @@ class Rows:
             kv_off=np.zeros(1, np.int64),
             kv_data=z8,
         )
-
-    @property
-    def raw_bytes(self) -> int:
-        return int(self.extra.get("raw_bytes", 0))
 
     def take(self, idx: np.ndarray) -> "Rows":
         """The rows `idx` in that order (dictionaries are shared, not copied)."""
@@ -119,7 +116,7 @@ class Rows:
             kv_kind=self.kv_kind[members],
             kv_off=kv_off,
             kv_data=kv_data,
-            extra=dict(self.extra),
+            raw_bytes=self.raw_bytes,
         )
 
     def message(self, i: int) -> bytes:
@@ -134,7 +131,7 @@ class Rows:
 
     def fields(self, i: int) -> list[tuple[bytes, int, bytes]]:
         """(key, kind, value) of row i's pairs."""
-        keys = self.dicts["fieldkey"]
+        keys = self.dicts[FIELD_KEYS]
         out = []
         for j in range(int(self.kv_ptr[i]), int(self.kv_ptr[i + 1])):
             value = self.kv_data[self.kv_off[j] : self.kv_off[j + 1]].tobytes()
@@ -152,11 +149,11 @@ def _merge_dictionaries(parts: list[Rows]) -> tuple[dict[str, list[bytes]], dict
     ids in use: Python touches distinct values, never rows."""
     dicts: dict[str, list[bytes]] = {}
     remaps: dict[str, list[np.ndarray]] = {}
-    for col in DICT_COLUMNS + ("fieldkey",):
+    for col in DICTIONARIES:
         used: dict[int, tuple[list[bytes], list[np.ndarray]]] = {}
         for p in parts:
             values = p.dicts.get(col, _NO_VALUES)
-            ids = p.kv_key if col == "fieldkey" else p.ids[col]
+            ids = p.kv_key if col == FIELD_KEYS else p.ids[col]
             entry = used.setdefault(id(values), (values, []))
             entry[1].append(ids)
         merged: dict[bytes, int] = {}
@@ -182,7 +179,7 @@ def compact(rows: Rows) -> Rows:
     """The same rows with dictionaries cut down to the values in use."""
     dicts, remaps = _merge_dictionaries([rows])
     rows.ids = {c: remaps[c][0][rows.ids[c]] for c in DICT_COLUMNS}
-    rows.kv_key = remaps["fieldkey"][0][rows.kv_key]
+    rows.kv_key = remaps[FIELD_KEYS][0][rows.kv_key]
     rows.dicts = dicts
     return rows
 
@@ -195,10 +192,10 @@ def concat(parts: list[Rows]) -> Rows:
         return Rows.empty()
     dicts, remaps = _merge_dictionaries(parts)
 
-    def cat(arrays):
+    def cat(arrays: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(arrays) if len(arrays) > 1 else np.asarray(arrays[0]).copy()
 
-    def cat_var(offs, datas):
+    def cat_var(offs: list[np.ndarray], datas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         lengths = cat([np.diff(o) for o in offs])
         out = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=out[1:])
@@ -228,11 +225,11 @@ def concat(parts: list[Rows]) -> Rows:
         sd_off=sd_off,
         sd_data=sd_data,
         kv_ptr=kv_ptr,
-        kv_key=cat([remaps["fieldkey"][k][p.kv_key[s]] for k, (p, s) in enumerate(zip(parts, kv_sel))]),
+        kv_key=cat([remaps[FIELD_KEYS][k][p.kv_key[s]] for k, (p, s) in enumerate(zip(parts, kv_sel))]),
         kv_kind=cat([p.kv_kind[s] for p, s in zip(parts, kv_sel)]),
         kv_off=kv_off,
         kv_data=kv_data,
-        extra={"raw_bytes": sum(p.raw_bytes for p in parts)},
+        raw_bytes=sum(p.raw_bytes for p in parts),
     )
 
 
@@ -248,7 +245,7 @@ def sort_dictionaries(rows: Rows) -> Rows:
     ids = dict(rows.ids)
     dicts = dict(rows.dicts)
     kv_key = rows.kv_key
-    for col in DICT_COLUMNS + ("fieldkey",):
+    for col in DICTIONARIES:
         values = dicts.get(col, _NO_VALUES)
         order = sorted(range(len(values)), key=lambda i: _sort_key(values[i]))
         if order == list(range(len(values))):
@@ -256,7 +253,7 @@ def sort_dictionaries(rows: Rows) -> Rows:
         table = np.zeros(len(values) + 1, np.uint32)
         table[np.asarray(order, np.int64) + 1] = np.arange(1, len(values) + 1, dtype=np.uint32)
         dicts[col] = [values[i] for i in order]
-        if col == "fieldkey":
+        if col == FIELD_KEYS:
             kv_key = table[kv_key]
         else:
             ids[col] = table[ids[col]]

@@ -30,15 +30,22 @@ until the first merge. The encodings inside a frame are the column encodings
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from engine.store import encodings as C
+from engine.store.encodings import encode_values
+from engine.store.layout import KV, KV_KEY, MESSAGE, MESSAGE_GROUP, frame_suffix, lengths_stream, values_stream
 from native_kernels.gather import take_values
 from native_kernels.templates import template_keys
 
+if TYPE_CHECKING:  # part_writer imports this module
+    from engine.store.part_format import StreamMeta
+    from engine.store.part_writer import StreamWriter
+
 # The stream holding each value's group, per grouped column: for the messages a stored frame
 # number per row (1..K, 0 = the rest), for field values the pair's key id.
-GROUP_KEY = {"message": "message.group", "kv": "kv.key"}
+GROUP_KEY = {MESSAGE: MESSAGE_GROUP, KV: KV_KEY}
 MIN_FRAME_VALUES = 2048
 MAX_FRAMES = 32
 # Mixes the app id into a template key (a 64-bit odd constant: distinct apps, distinct keys).
@@ -61,7 +68,7 @@ def own_groups(gids: np.ndarray) -> list[int]:
     [] for the plain layout."""
     if not len(gids):
         return []
-    return _largest(np.bincount(gids.astype(np.int64)), len(gids)).tolist()
+    return [int(g) for g in _largest(np.bincount(gids.astype(np.int64)), len(gids))]
 
 
 def message_frames(apps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
@@ -80,8 +87,8 @@ def message_frames(apps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> n
 
 
 def add_values(
-    w,
-    s: dict,
+    w: StreamWriter,
+    s: dict[str, StreamMeta],
     name: str,
     offsets: np.ndarray,
     data: np.ndarray,
@@ -91,26 +98,21 @@ def add_values(
     """Write the values `data[offsets[i]:offsets[i + 1]]` of column `name` into the block's
     streams `s` through the part's StreamWriter `w`: the values of each group in `own` (by
     `gids`, one per value) in a frame of their own, the others together; without groups, one
-    frame as before."""
-    if not own:
+    frame."""
+    if not own or gids is None:
         _add(w, s, name, "", offsets, data)
         return
     for g in own:
         off, dat = take_values(offsets, data, np.flatnonzero(gids == g))
-        _add(w, s, name, f"@{g}", off, dat)
+        _add(w, s, name, frame_suffix(g), off, dat)
     off, dat = take_values(offsets, data, np.flatnonzero(~np.isin(gids, own)))
     _add(w, s, name, "", off, dat)
 
 
-def _add(w, s: dict, name: str, suffix: str, offsets: np.ndarray, data: np.ndarray) -> None:
-    encoding, stream, lengths = C.encode_values(offsets, data)
+def _add(
+    w: StreamWriter, s: dict[str, StreamMeta], name: str, suffix: str, offsets: np.ndarray, data: np.ndarray
+) -> None:
+    encoding, stream, lengths = encode_values(offsets, data)
     if lengths is not None:
-        s[f"{name}.len{suffix}"] = w.add(lengths)
-    s[f"{name}.data{suffix}"] = w.add(stream, encoding)
-
-
-def frames_of(streams: dict, name: str) -> dict[int, str]:
-    """{group: suffix} of the groups of column `name` with their own frame in a block ({} when
-    the block keeps the plain layout)."""
-    prefix = f"{name}.data@"
-    return {int(k[len(prefix) :]): k[len(name) + 5 :] for k in streams if k.startswith(prefix)}
+        s[lengths_stream(name, suffix)] = w.add(lengths)
+    s[values_stream(name, suffix)] = w.add(stream, encoding)

@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from engine.store.layout import NS_PER_DAY, part_name, partition_of
-from engine.store.part_reader import PartMeta, write_part
+from engine.store.part_format import PartMeta
+from engine.store.part_writer import IndexBuilder, PartOptions, write_part
 from engine.store.rows import Rows, compact
 
 
@@ -28,9 +29,9 @@ class PartWriter:
         block_rows: int,
         zstd_level: int,
         fsync: bool,
-        index_builder=None,
+        index_builder: IndexBuilder | None = None,
         derive_fields: bool = False,
-    ):
+    ) -> None:
         self.data_dir = data_dir
         self.instance = instance
         self.block_rows = block_rows
@@ -65,9 +66,24 @@ class PartWriter:
         days = rows.time // NS_PER_DAY
         cuts = np.flatnonzero(np.diff(days)) + 1
         bounds = [0, *cuts.tolist(), len(rows)]
-        flush_id = f"{self.instance}-{self.seq + 1}"
+        # A flushed part lives only until its first merge (seconds to minutes) and is small
+        # enough to scan, so it gets neither indexes nor sorted dictionaries: that work is
+        # done once, by the merge, off the flush path that bounds ingest.
+        options = PartOptions(
+            level=level,
+            instance=self.instance,
+            flush_id=f"{self.instance}-{self.seq + 1}",
+            flush_parts=len(bounds) - 1,
+            positions=positions,
+            created_ns=time.time_ns(),
+            block_rows=self.block_rows,
+            zstd_level=zstd_level or self.zstd_level,
+            fsync=self.fsync,
+            derive_fields=self.derive_fields,
+            sort_dicts=level > 0,
+            index_builder=self.index_builder if level > 0 else None,
+        )
         written = []
-        created = time.time_ns()
         raw_total = rows.raw_bytes
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if lo == 0 and hi == len(rows):
@@ -75,31 +91,14 @@ class PartWriter:
             else:
                 part_rows = compact(rows.take(np.arange(lo, hi)))
             # Raw bytes are known per batch, not per row: shared out by row count.
-            part_rows.extra["raw_bytes"] = raw_total * (hi - lo) // len(rows)
+            part_rows.raw_bytes = raw_total * (hi - lo) // len(rows)
             path = self.next_name(level, int(part_rows.time[0]))
-            # A flushed part lives only until its first merge (seconds to minutes) and is small
-            # enough to scan, so it gets neither indexes nor sorted dictionaries: that work is
-            # done once, by the merge, off the flush path that bounds ingest.
-            kw = dict(
-                level=level,
-                instance=self.instance,
-                flush_id=flush_id,
-                flush_parts=len(bounds) - 1,
-                block_rows=self.block_rows,
-                zstd_level=zstd_level or self.zstd_level,
-                positions=positions,
-                created_ns=created,
-                fsync=self.fsync,
-                index_builder=self.index_builder if level > 0 else None,
-                derive_fields=self.derive_fields,
-                sort_dicts=level > 0,
-            )
             try:
-                meta = write_part(path, part_rows, **kw)
+                meta = write_part(path, part_rows, options)
             except FileNotFoundError:
                 # Retention removed the (then empty) partition folder between our makedirs and
                 # open: make it again, once.
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                meta = write_part(path, part_rows, **kw)
+                meta = write_part(path, part_rows, options)
             written.append((path, meta))
         return written

@@ -24,22 +24,25 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import Iterable, Iterator
 
-import numpy as np
+from engine.ipc.batch_errors import BatchDictionaryError
+from engine.ipc.column_batch import ColumnBatch, DictionaryUpdates
+from engine.store.rows import DICTIONARIES, FIELD_KEYS, Rows
 
-from engine.ipc.batch import decode_columns
-from engine.store.rows import DICT_COLUMNS, Rows
-
-DICT_KEYS = DICT_COLUMNS + ("fieldkey",)
+# Dictionaries by their index in the log (stored: append, never reorder).
+DICT_KEYS = DICTIONARIES
 # Compact the log past this size (it holds at most one epoch per column after a compaction).
 LOG_COMPACT_BYTES = 32 << 20
 _ENTRY = struct.Struct("<BQII")  # column index, epoch, id, value length; then the value
+# A logged entry: (column index into DICT_KEYS, epoch, id, value).
+LogEntry = tuple[int, int, int, bytes]
 
 
 class DictionaryLog:
     """Append-only file of dictionary entries: [u8 column][u64 epoch][u32 id][u32 len][value]."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self._pending = bytearray()
 
@@ -61,7 +64,7 @@ class DictionaryLog:
         except OSError:
             return 0
 
-    def replay(self):
+    def replay(self) -> Iterator[LogEntry]:
         """Every entry logged, in order: (column index, epoch, id, value)."""
         try:
             with open(self.path, "rb") as f:
@@ -77,7 +80,7 @@ class DictionaryLog:
             yield col, epoch, vid, data[pos : pos + n]
             pos += n
 
-    def rewrite(self, entries) -> None:
+    def rewrite(self, entries: Iterable[LogEntry]) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
             for col, epoch, vid, value in entries:
@@ -89,7 +92,7 @@ class DictionaryLog:
 class RingIntake:
     """Dictionary state of one parser ring; `log` (optional) makes it survive a writer restart."""
 
-    def __init__(self, log: DictionaryLog | None = None):
+    def __init__(self, log: DictionaryLog | None = None) -> None:
         self.epochs: dict[str, int] = {c: -1 for c in DICT_KEYS}
         self.values: dict[str, list[bytes]] = {c: [] for c in DICT_KEYS}
         self.log = log
@@ -105,12 +108,12 @@ class RingIntake:
         if vid <= len(values):
             return  # already known: a batch re-read after a writer restart
         if vid != len(values) + 1:
-            raise ValueError(f"{col}: dictionary id {vid} out of sequence (have {len(values)})")
+            raise BatchDictionaryError(f"{col}: dictionary id {vid} out of sequence (have {len(values)})")
         values.append(value)
         if logging and self.log is not None:
             self.log.add(DICT_KEYS.index(col), epoch, vid, value)
 
-    def apply_dicts(self, updates: dict) -> None:
+    def apply_dicts(self, updates: DictionaryUpdates) -> None:
         for col, (epoch, entries) in updates.items():
             if epoch != self.epochs[col]:
                 self.epochs[col] = epoch
@@ -130,33 +133,20 @@ class RingIntake:
                 for i, v in enumerate(self.values[col])
             )
 
-    def decode_header(self, payload) -> dict:
-        """The header of a batch whose rows are skipped, its dictionary entries taken."""
-        header, _ = decode_columns(payload)
-        self.apply_dicts(header.get("dicts", {}))
-        return header
+    def take_dictionaries(self, payload: memoryview | bytes) -> None:
+        """Take the dictionary entries of a batch whose rows are skipped (checks its header only)."""
+        updates, _ = ColumnBatch.decode_header_only(payload)
+        self.apply_dicts(updates)
 
-    def decode(self, payload) -> tuple[dict, Rows]:
-        header, a = decode_columns(payload)
-        self.apply_dicts(header.get("dicts", {}))
-        rows = Rows(
-            time=a["time"],
-            recv=a["recv"],
-            severity=a["severity"],
-            facility=a["facility"],
-            format=a["format"],
-            flags=a["flags"],
-            ids={c: a[c] for c in DICT_COLUMNS},
-            dicts=dict(self.values),
-            msg_off=a["msg_off"].astype(np.int64),
-            msg_data=a["msg_data"],
-            sd_off=a["sd_off"].astype(np.int64),
-            sd_data=a["sd_data"],
-            kv_ptr=a["kv_ptr"].astype(np.int64),
-            kv_key=a["kv_key"],
-            kv_kind=a["kv_kind"],
-            kv_off=a["kv_off"].astype(np.int64),
-            kv_data=a["kv_data"],
-            extra={"raw_bytes": header.get("raw_bytes", 0)},
-        )
-        return header, rows
+    def decode(self, payload: memoryview | bytes) -> tuple[ColumnBatch, Rows]:
+        """The batch in `payload` (its dictionary entries taken) and its rows, whose ids
+        resolve in this intake's dictionaries. Raises a BatchDecodeError when the payload is
+        damaged or a row uses an id no entry defined."""
+        batch = ColumnBatch.decode(payload)
+        self.apply_dicts(batch.dicts)
+        for column, ids in (*batch.ids.items(), (FIELD_KEYS, batch.kv_key)):
+            if len(ids) and int(ids.max()) > len(self.values[column]):
+                raise BatchDictionaryError(
+                    f"{column}: id {int(ids.max())} used, {len(self.values[column])} entries known"
+                )
+        return batch, batch.to_rows(dict(self.values))

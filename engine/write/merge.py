@@ -57,6 +57,7 @@ from engine.store.part_reader import (
     PartDamaged,
     PartHead,
     PartMeta,
+    PartOptions,
     WriteCancelled,
     fsync_dir,
     head_of,
@@ -183,24 +184,23 @@ def merge_parts(
         for flush_id, count in (head.flushes or {head.flush_id: 1}).items():
             flushes[flush_id] = flushes.get(flush_id, 0) + count
     # No flush id: a merged part's flushes are in `flushes` (what merges and recovery read).
-    return write_part(
-        out_path,
-        rows,
+    options = PartOptions(
         level=max(h.level for _, h in inputs) + 1,
         instance=instance,
         flush_id="",
         flush_parts=1,
-        block_rows=block_rows,
-        zstd_level=zstd_level,
         positions=positions,
         created_ns=time.time_ns(),
-        fsync=fsync,
-        index_builder=index_builder,
         replaces=[os.path.basename(p) for p, _ in inputs],
         flushes=flushes,
-        cancel=cancel,
+        block_rows=block_rows,
+        zstd_level=zstd_level,
+        fsync=fsync,
         derive_fields=derive_fields,
+        index_builder=index_builder,
+        cancel=cancel,
     )
+    return write_part(out_path, rows, options)
 
 
 def remove_replaced(paths: list[str], fsync: bool = True) -> int:

@@ -20,7 +20,7 @@ import os
 import time
 
 from engine.ipc import control
-from engine.ipc.batch import KIND_COLUMNS
+from engine.ipc.record_kinds import KIND_COLUMNS
 from engine.config import Settings
 from engine.worker.process import BootError, StopFlag, WorkerSpec
 from engine.ipc.ring import RingConsumer
@@ -111,14 +111,14 @@ class Writer:
             if rec.end_pos <= self.skip_until.get(name, 0):
                 # Its rows are on disk already (a predecessor's flush), but its dictionary
                 # entries may be the only copy of values later batches refer to.
-                self.intakes[i].decode_header(rec.payload)
+                self.intakes[i].take_dictionaries(rec.payload)
                 return
-            header, rows = self.intakes[i].decode(rec.payload)
+            batch, rows = self.intakes[i].decode(rec.payload)
         except (ValueError, KeyError) as exc:
             log.error("damaged column batch in %s at %d: %s", name, rec.end_pos, exc)
             self.m_damaged.inc()
             return
-        src, src_end = header.get("in", ("", 0))
+        src, src_end = batch.origin or ("", 0)
         if src and src_end <= self.positions.get(src, -1):
             self.m_dups.inc(len(rows))
             return

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from native_kernels.syslog import FORMAT_NAMES, NO_VALUE, TS_LOCAL, TS_NONE, TS_UTC, parse_frames
+from native_kernels.syslog import FORMATS, NO_VALUE, TS_LOCAL, TS_NONE, TS_UTC, parse_frames
 from native_kernels.timestamps import TimeZone
 
 RSYSLOG = "rsyslog/rsyslog@ee72adc"
@@ -975,7 +975,7 @@ def parse_row(raw: bytes, recv: datetime) -> dict:
 
     sev, fac = int(cols.severity[0]), int(cols.facility[0])
     return dict(
-        format=FORMAT_NAMES[cols.format[0]],
+        format=FORMATS[cols.format[0]],
         severity=None if sev == NO_VALUE else sev,
         facility=None if fac == NO_VALUE else fac,
         host=span("host"),
@@ -1056,5 +1056,5 @@ def test_whole_table_in_one_batch_equals_one_by_one():
         one = parse_row(raw, recv)
         s = int(cols.msg_s[i])
         assert (buf[s : int(cols.msg_e[i])].decode("utf-8") if s >= 0 else "") == one["msg"]
-        assert FORMAT_NAMES[cols.format[i]] == one["format"]
+        assert FORMATS[cols.format[i]] == one["format"]
         assert int(cols.time_ns[i]) == one["time_ns"]

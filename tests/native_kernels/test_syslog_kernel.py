@@ -26,6 +26,7 @@ from native_kernels.syslog import (
     FORMAT_RFC3164,
     FORMAT_RFC5424,
     NO_VALUE,
+    SPAN_ROWS,
     TS_LOCAL,
     TS_NONE,
     TS_UTC,
@@ -65,8 +66,9 @@ def rows_of(cols, starts) -> list[dict]:
             ts_kind=int(cols.ts_kind[i]),
             flags=int(cols.flags[i]),
         )
-        for k, f in enumerate(naive.FIELDS):
-            s, e = int(cols.spans[2 * k, i]), int(cols.spans[2 * k + 1, i])
+        for f in naive.FIELDS:
+            start, end = SPAN_ROWS[f]
+            s, e = int(cols.spans[start, i]), int(cols.spans[end, i])
             row[f] = (-1, -1) if s < 0 else (s - int(starts[i]), e - int(starts[i]))
         out.append(row)
     return out
@@ -459,8 +461,8 @@ def test_garbage_never_raises_and_spans_stay_inside():
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(data)]])
     cols = parse_frames(data, starts, ends, 1_600_000_000 * NS, TimeZone.from_name("UTC"))
-    for k in range(0, 12, 2):
-        s, e = cols.spans[k], cols.spans[k + 1]
+    for start, end in SPAN_ROWS.values():
+        s, e = cols.spans[start], cols.spans[end]
         has = s >= 0
         assert np.all(e[~has] == -1)
         assert np.all((starts[has] <= s[has]) & (s[has] <= e[has]) & (e[has] <= ends[has]))
@@ -552,10 +554,8 @@ def test_wrapper_validates_inputs():
 def one(frame: bytes, recv_ns=1_600_000_000 * NS, tz="UTC"):
     buf, data, starts, ends = batch([frame])
     cols = parse_frames(data, starts, ends, recv_ns, TimeZone.from_name(tz))
-    fields = {
-        f: (None if cols.spans[2 * k, 0] < 0 else buf[cols.spans[2 * k, 0] : cols.spans[2 * k + 1, 0]])
-        for k, f in enumerate(naive.FIELDS)
-    }
+    spans = {f: (cols.spans[SPAN_ROWS[f][0], 0], cols.spans[SPAN_ROWS[f][1], 0]) for f in naive.FIELDS}
+    fields = {f: None if s < 0 else buf[s:e] for f, (s, e) in spans.items()}
     return cols, fields
 
 

@@ -42,10 +42,11 @@ from native_kernels.sd import extract_sd
 from native_kernels.syslog import (
     FLAG_BEST_EFFORT,
     FLAG_BOM,
-    FORMAT_NAMES,
+    FORMATS,
     FORMAT_RFC3164,
     FORMAT_RFC5424,
     NO_VALUE,
+    SPAN_ROWS,
     TS_LOCAL,
     TS_NONE,
     parse_frames,
@@ -159,7 +160,7 @@ def check_fields(
             bad.append(f"{key}: got {got!r}, expected {exp!r}")
 
     if strict_format is not None:
-        want("format", FORMAT_NAMES[cols.format[i]], FORMAT_NAMES[strict_format])
+        want("format", FORMATS[cols.format[i]], FORMATS[strict_format])
         if strict_format == FORMAT_RFC5424 and cols.flags[i] & FLAG_BEST_EFFORT:
             bad.append("flagged best effort")
     sev, fac = int(cols.severity[i]), int(cols.facility[i])
@@ -230,8 +231,8 @@ def _score(vectors):
             raw = _raw(v)
             buf, _, _, cols = parse_one([raw], tz, recv)
             exp = FORMAT_RFC5424 if v["detect_as"] == "rfc5424" else FORMAT_RFC3164
-            got = FORMAT_NAMES[cols.format[0]]
-            results[v["id"]] = [] if got == FORMAT_NAMES[exp] else [f"format: got {got}, expected {FORMAT_NAMES[exp]}"]
+            got = FORMATS[cols.format[0]]
+            results[v["id"]] = [] if got == FORMATS[exp] else [f"format: got {got}, expected {FORMATS[exp]}"]
         elif v["format"] in ("rfc5424", "rfc3164") and v["valid"]:
             tz, recv, tz_name = _tz_and_recv(v)
             raw = _raw(v)
@@ -265,8 +266,8 @@ def test_invalid_vectors_still_give_a_row():
     frames = [_raw(v) for v in vectors]
     buf, starts, ends, cols = parse_one(frames, TimeZone.from_name("UTC"), RECV_NS)
     assert len(cols.format) == len(vectors)
-    for k in range(0, 12, 2):
-        s, e = cols.spans[k], cols.spans[k + 1]
+    for start, end in SPAN_ROWS.values():
+        s, e = cols.spans[start], cols.spans[end]
         none = s < 0
         assert np.all(e[none] == -1)
         assert np.all((s[~none] >= starts[~none]) & (s[~none] <= e[~none]) & (e[~none] <= ends[~none]))

@@ -6,19 +6,20 @@ from __future__ import annotations
 import time
 
 import msgspec
-import numpy as np
 import pytest
 
 from engine.alert import snapshot
 from engine.alert.ingest_alerts import IngestAlerts
 from engine.alert.rules import parse_rules
-from engine.ipc.batch import KIND_ALERT_COUNTS, RawBatch, raw_size, write_raw
+from engine.ipc.raw_batch import RawBatch, raw_batch_of
+from engine.ipc.record_kinds import KIND_ALERT_COUNTS
 from engine.config import Parse
 from engine.metrics import MetricsFile, read_all
 from engine.parse.batch_parser import BatchParser
 from engine.query.render import row_objects
 from engine.ipc.ring import Ring, RingConsumer, RingProducer
 from engine.store.rows import KV_ALERT
+from engine.write.intake import RingIntake
 
 RULES = b"""
 [[rules]]
@@ -49,23 +50,8 @@ FRAMES = [
 ]
 
 
-def _raw(frames, recv_ns):
-    data = b"".join(frames)
-    lens = np.array([len(f) for f in frames])
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    buf = bytearray(raw_size(len(frames), 9, len(data)))
-    write_raw(
-        memoryview(buf),
-        recv_ns,
-        0,
-        starts,
-        starts + lens,
-        np.zeros(len(frames), np.uint16),
-        np.zeros(len(frames), np.uint8),
-        b"127.0.0.1",
-        [data],
-    )
-    return RawBatch.decode(memoryview(buf))
+def _raw(frames: list[bytes], recv_ns: int) -> RawBatch:
+    return raw_batch_of(frames, recv_ns)
 
 
 @pytest.fixture
@@ -86,37 +72,13 @@ def test_rows_carry_their_rules_and_counts_reach_the_ring(setup):
     alerts, ring, tmp_path = setup
     parser = BatchParser(Parse(), alerts)
     recv = time.time_ns()
-    header, arrays = parser.parse(_raw(FRAMES, recv))
+    batch = parser.parse(_raw(FRAMES, recv))
     # Rows as the writer sees them: the dictionaries from the header, values rendered.
-    from engine.store.rows import Rows
-
-    values = {
-        c: [v for _, v in header["dicts"].get(c, [0, []])[1]]
-        for c in ("host", "app", "procid", "msgid", "source", "fieldkey")
-    }
-    rows = Rows(
-        time=arrays["time"],
-        recv=arrays["recv"],
-        severity=arrays["severity"],
-        facility=arrays["facility"],
-        format=arrays["format"],
-        flags=arrays["flags"],
-        ids={c: arrays[c] for c in ("host", "app", "procid", "msgid", "source")},
-        dicts=values,
-        msg_off=arrays["msg_off"].astype(np.int64),
-        msg_data=arrays["msg_data"],
-        sd_off=arrays["sd_off"].astype(np.int64),
-        sd_data=arrays["sd_data"],
-        kv_ptr=arrays["kv_ptr"].astype(np.int64),
-        kv_key=arrays["kv_key"],
-        kv_kind=arrays["kv_kind"],
-        kv_off=arrays["kv_off"].astype(np.int64),
-        kv_data=arrays["kv_data"],
-    )
+    rows = RingIntake().decode(batch.encode())[1]
     objs = row_objects(rows)
     assert [o.get("_alerts", []) for o in objs] == [["segv"], ["segv"], ["segv"], ["ssh"], [], ["segv", "disk"], [], []]
     assert objs[7]["fields"] == {"k": "v"}  # a row's own fields are kept beside the alerts
-    assert int((arrays["kv_kind"] == KV_ALERT).sum()) == 6
+    assert int((batch.kv_kind == KV_ALERT).sum()) == 6
 
     rec = ring.read()
     assert rec.kind == KIND_ALERT_COUNTS
@@ -134,9 +96,9 @@ def test_rows_carry_their_rules_and_counts_reach_the_ring(setup):
 def test_a_batch_that_matches_nothing_sends_nothing(setup):
     alerts, ring, _ = setup
     parser = BatchParser(Parse(), alerts)
-    _, arrays = parser.parse(_raw([b"<13>Oct 11 22:14:15 h app: hello"] * 50, time.time_ns()))
+    batch = parser.parse(_raw([b"<13>Oct 11 22:14:15 h app: hello"] * 50, time.time_ns()))
     assert ring.read() is None
-    assert not (arrays["kv_kind"] == KV_ALERT).any()
+    assert not (batch.kv_kind == KV_ALERT).any()
 
 
 def test_a_full_ring_drops_and_counts_without_blocking(setup):
@@ -156,8 +118,8 @@ def test_reload_picks_up_a_new_generation(setup):
     assert alerts.load()
     assert [r.name for r in alerts.rules.rules] == ["x"] and alerts.matcher is None
     parser = BatchParser(Parse(), alerts)
-    _, arrays = parser.parse(_raw(FRAMES, time.time_ns()))
-    assert int((arrays["kv_kind"] == KV_ALERT).sum()) == 4
+    batch = parser.parse(_raw(FRAMES, time.time_ns()))
+    assert int((batch.kv_kind == KV_ALERT).sum()) == 4
 
 
 def test_the_counts_record_is_what_the_evaluator_reads(setup):

@@ -8,6 +8,8 @@ import pytest
 import engine.parse.batch_parser as columns
 from bench.rows import iter_rows
 from engine.config import Parse
+from engine.ipc.column_batch import ColumnBatch
+from engine.ipc.raw_batch import raw_batch_of
 from engine.query.render import row_objects
 from engine.store.rows import concat
 
@@ -85,10 +87,8 @@ def test_a_row_that_makes_a_kernel_fail_is_isolated(monkeypatch):
     lines[17] = b"<13>Oct 11 22:14:15 h1 app: BOOM k=v"
     lines[2_222] = b"<13>Oct 11 22:14:15 h2 app: BOOM again"
     parser = columns.BatchParser(Parse())
-    from bench.rows import _raw_batch
-
-    header, _ = parser.parse(_raw_batch(lines, 1_700_000_000 * 10**9))
-    assert header["fallback"] == 2 and header["rows"] == 3_000
+    batch = parser.parse(raw_batch_of(lines, 1_700_000_000 * 10**9))
+    assert batch.fallback == 2 and batch.rows == 3_000
     objs = objects(lines, batch_lines=5_000)
     plain = [o for o in objs if "parse_fallback" in o.get("_flags", [])]
     assert sorted(o["message"] for o in plain) == sorted([lines[17].decode(), lines[2_222].decode()])
@@ -122,13 +122,14 @@ def test_address_of():
 
 def test_append_rows_keeps_offsets_consistent():
     parser = columns.BatchParser(Parse())
-    from bench.rows import _raw_batch
-
-    _, a = parser.parse(_raw_batch([rfc5424(i) for i in range(5)], 0))
-    _, b = parser.parse_plain(_raw_batch([b"x=1 plain", b"second y=2"], 0))
+    a = parser.parse(raw_batch_of([rfc5424(i) for i in range(5)], 0))
+    b = parser.parse_plain(raw_batch_of([b"x=1 plain", b"second y=2"], 0))
     both = columns._append_rows(a, b)
-    assert len(both["time"]) == 7 and len(both["msg_off"]) == 8
-    msgs = [bytes(both["msg_data"][both["msg_off"][i] : both["msg_off"][i + 1]]) for i in range(7)]
+    assert both.rows == 7 and len(both.msg_off) == 8 and both.raw_bytes == a.raw_bytes + b.raw_bytes
+    msgs = [bytes(both.msg_data[both.msg_off[i] : both.msg_off[i + 1]]) for i in range(7)]
     assert msgs[5:] == [b"x=1 plain", b"second y=2"] and msgs[0].startswith(b"request done")
-    assert both["kv_ptr"][-1] == len(both["kv_key"]) and both["kv_off"][-1] == len(both["kv_data"])
-    assert np.all(np.diff(both["kv_ptr"].astype(np.int64)) >= 0)
+    assert both.kv_ptr[-1] == len(both.kv_key) and both.kv_off[-1] == len(both.kv_data)
+    assert np.all(np.diff(both.kv_ptr.astype(np.int64)) >= 0)
+    # The joined batch is one the writer accepts: every bound checks out on decode.
+    decoded = ColumnBatch.decode(both.encode())
+    assert decoded.rows == 7 and np.array_equal(decoded.kv_ptr, both.kv_ptr)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from engine.store.layout import part_name, partition_of
-from engine.store.part_reader import write_part
+from engine.store.part_reader import PartOptions, write_part
 from engine.store.rows import DICT_COLUMNS, KV_FIELD, Rows
 
 DEFAULTS = {
@@ -97,12 +97,14 @@ def write_records(
         write_part(
             path,
             build_rows(recs),
-            level=level,
-            instance="test",
-            flush_id=f"f{seq}",
-            block_rows=block_rows,
-            fsync=False,
-            index_builder=index_builder,
+            PartOptions(
+                level=level,
+                instance="test",
+                flush_id=f"f{seq}",
+                block_rows=block_rows,
+                fsync=False,
+                index_builder=index_builder,
+            ),
         )
         paths.append(path)
     return paths

@@ -12,7 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from engine.ipc.batch import KIND_RAW, RawBatch
+from engine.ipc.raw_batch import RawBatch
+from engine.ipc.record_kinds import KIND_RAW
 from engine.ipc.ring import Ring, RingConsumer, RingProducer
 from engine.receive.batcher import Batcher
 

@@ -7,7 +7,7 @@ import pytest
 from bench.rows import rows_from_lines, sort_by_time
 from engine.config import Parse
 from engine.store import value_frames
-from engine.store.part_reader import Part, write_part
+from engine.store.part_reader import Part, PartOptions, write_part
 
 LINES = [
     b"<13>Oct 11 22:14:15 h app[1]: user=root rhost=10.0.0.1 uid=0 ok",
@@ -34,7 +34,11 @@ def test_fields_read_back_exactly(tmp_path, settings, level, monkeypatch):
     monkeypatch.setattr(value_frames, "MIN_FRAME_VALUES", 8)
     rows = _rows(settings)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=level, instance="i", flush_id="f", block_rows=128, fsync=False, derive_fields=True)
+    write_part(
+        path,
+        rows,
+        PartOptions(level=level, instance="i", flush_id="f", block_rows=128, fsync=False, derive_fields=True),
+    )
     with Part(path) as part:
         back = part.read_all()
         streams = part.meta.blocks[0].streams

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.store.part_reader import Part, PartDamaged, write_part
+from engine.store.part_reader import Part, PartDamaged, PartOptions, write_part
 from engine.store.rows import DICT_COLUMNS, KV_FIELD, KV_SD, Rows, concat
 
 
@@ -45,7 +45,7 @@ def make_rows(n: int, seed: int = 1) -> Rows:
         kv_kind=np.array([t for _, t, _ in flat], np.uint8),
         kv_off=kv_off,
         kv_data=np.frombuffer(b"".join(vals), np.uint8),
-        extra={"raw_bytes": 12345},
+        raw_bytes=12345,
     )
 
 
@@ -64,7 +64,9 @@ def same_rows(a: Rows, b: Rows) -> None:
 def test_round_trip_across_blocks(tmp_path):
     rows = make_rows(5000)
     path = str(tmp_path / "p.ljp")
-    meta = write_part(path, rows, level=0, instance="t", flush_id="f", block_rows=1024, positions={"col-p0": 9})
+    meta = write_part(
+        path, rows, PartOptions(level=0, instance="t", flush_id="f", block_rows=1024, positions={"col-p0": 9})
+    )
     assert len(meta.blocks) == 5 and meta.positions == {"col-p0": 9} and meta.raw_bytes == 12345
     assert not os.path.exists(str(tmp_path / ".tmp-p.ljp"))
     with Part(path) as part:
@@ -85,14 +87,16 @@ def test_take_and_concat_keep_rows_intact():
 def test_unsorted_rows_are_refused(tmp_path):
     rows = make_rows(10)
     with pytest.raises(ValueError):
-        write_part(str(tmp_path / "x.ljp"), rows.take(np.arange(9, -1, -1)), level=0, instance="t", flush_id="f")
+        write_part(
+            str(tmp_path / "x.ljp"), rows.take(np.arange(9, -1, -1)), PartOptions(level=0, instance="t", flush_id="f")
+        )
 
 
 @pytest.mark.parametrize("where", ["stream", "footer", "trailer", "truncated"])
 def test_damage_is_detected(tmp_path, where):
     rows = make_rows(2000)
     path = tmp_path / "d.ljp"
-    write_part(str(path), rows, level=0, instance="t", flush_id="f")
+    write_part(str(path), rows, PartOptions(level=0, instance="t", flush_id="f"))
     data = bytearray(path.read_bytes())
     if where == "stream":
         data[100] ^= 0xFF

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.rows import rows_from_lines, sort_by_time, synthetic_rows
-from engine.store.part_reader import FORMAT_VERSION, Part, PartDamaged, read_head, write_part
+from engine.store.part_reader import FORMAT_VERSION, Part, PartDamaged, PartOptions, read_head, write_part
 from engine.store.rows import DICT_COLUMNS, U8_COLUMNS
 
 
@@ -30,13 +30,9 @@ def test_round_trip_over_several_blocks(tmp_path, rfc5424):
     meta = write_part(
         path,
         rows,
-        level=0,
-        instance="i",
-        flush_id="f",
-        block_rows=1024,
-        fsync=False,
-        positions={"ring": 7},
-        replaces=["a.ljp"],
+        PartOptions(
+            level=0, instance="i", flush_id="f", block_rows=1024, fsync=False, positions={"ring": 7}, replaces=["a.ljp"]
+        ),
     )
     assert len(meta.blocks) == 5
     with Part(path) as part:
@@ -54,7 +50,7 @@ def test_values_with_newlines_use_lengths(tmp_path):
     rows = sort_by_time(rows_from_lines(lines, recv_ns=1_700_000_000_000_000_000))
     assert any(b"\n" in rows.message(i) for i in range(len(rows)))
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     with Part(path) as part:
         streams = part.meta.blocks[0].streams
         assert streams["message.data"].encoding == "bytes" and "message.len" in streams
@@ -66,12 +62,12 @@ def test_recv_is_stored_absolute_or_relative_whichever_spans_less(tmp_path):
     rows.time = rows.time[0] + np.arange(100) * 1_000_000
     path = str(tmp_path / "p.ljp")
     rows.recv = rows.time + 5_000_000  # received 5 ms after its timestamp: relative spans 0
-    write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     with Part(path) as part:
         assert "_recv.rel" in part.meta.blocks[0].streams
         assert np.array_equal(part.read_block(0).recv, rows.recv)
     rows.recv = np.full(len(rows), rows.time[-1] + 10**12)  # one bulk receive: absolute spans 0
-    write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     with Part(path) as part:
         assert "_recv" in part.meta.blocks[0].streams
         assert np.array_equal(part.read_block(0).recv, rows.recv)
@@ -89,7 +85,7 @@ def _flip(path, offset):
 def test_damage_is_detected(tmp_path, where):
     rows = synthetic_rows(2000)
     path = str(tmp_path / "p.ljp")
-    meta = write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
+    meta = write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     size = os.path.getsize(path)
     offset = {
         "stream": meta.blocks[0].streams["message.data"].offset + 10,
@@ -109,7 +105,7 @@ def test_damage_is_detected(tmp_path, where):
 
 def test_truncated_file_is_damaged(tmp_path):
     path = str(tmp_path / "p.ljp")
-    write_part(path, synthetic_rows(100), level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path, synthetic_rows(100), PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 3)
     with pytest.raises(PartDamaged):
@@ -122,7 +118,9 @@ def test_truncated_file_is_damaged(tmp_path):
 def test_version_1_stream_names_still_answer(tmp_path, derive):
     rows = synthetic_rows(3000, seed=8)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False, derive_fields=derive)
+    write_part(
+        path, rows, PartOptions(level=0, instance="i", flush_id="f", block_rows=1024, fsync=False, derive_fields=derive)
+    )
     with Part(path) as part:
         assert ("kv.derived" in part.meta.blocks[0].streams) == derive
         assert "message.len" not in part.meta.blocks[0].streams
@@ -145,7 +143,9 @@ def test_blocks_read_from_many_threads_at_once(tmp_path):
 
     rows = synthetic_rows(8000, seed=9)
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=512, fsync=False, derive_fields=True)
+    write_part(
+        path, rows, PartOptions(level=0, instance="i", flush_id="f", block_rows=512, fsync=False, derive_fields=True)
+    )
     with Part(path) as part:
         n = len(part.meta.blocks)
         serial = [(part.stream(b, "message.data").tobytes(), part.stream(b, "kv.data").tobytes()) for b in range(n)]
@@ -164,9 +164,9 @@ def test_value_spans_point_at_the_values(tmp_path):
     lines = [b"one", b"two words", b"", b"x\nwith a newline"]
     rows = sort_by_time(rows_from_lines(lines * 10, recv_ns=1_700_000_000_000_000_000))
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1024, fsync=False)
+    write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", block_rows=1024, fsync=False))
     path2 = str(tmp_path / "q.ljp")
-    write_part(path2, rows.take(np.arange(3)), level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path2, rows.take(np.arange(3)), PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     for p, want in ((path, rows), (path2, rows.take(np.arange(3)))):
         with Part(p) as part:
             buf, starts, ends = part.value_spans(0, "message")
@@ -175,9 +175,9 @@ def test_value_spans_point_at_the_values(tmp_path):
 
 # tests/engine/store/data/part_v2.ljp was written by format version 2 (before the footer and
 # head dictionaries) from these rows, with an index: write_part(path, synthetic_rows(300,
-# seed=21), level=1, instance="c0ffee", flush_id="merge:part_v2.ljp", block_rows=128,
+# seed=21), PartOptions(level=1, instance="c0ffee", flush_id="merge:part_v2.ljp", block_rows=128,
 # positions={"ring": 300}, replaces=["p0_1_c0ffee_00000001.ljp"], flushes={"c0ffee-1": 1},
-# created_ns=1_700_000_000_000_000_000, index_builder=make_index_builder(Storage()), zstd_level=9).
+# created_ns=1_700_000_000_000_000_000, index_builder=make_index_builder(Storage()), zstd_level=9)).
 V2_PART = os.path.join(os.path.dirname(__file__), "data", "part_v2.ljp")
 
 
@@ -239,7 +239,9 @@ def test_footer_whose_streams_miss_the_data_area_is_damaged(tmp_path):
     from engine.store.part_format import TRAILER, _PartBody, encode_footer
 
     path = str(tmp_path / "p.ljp")
-    meta = write_part(path, synthetic_rows(500), level=0, instance="i", flush_id="f", block_rows=256, fsync=False)
+    meta = write_part(
+        path, synthetic_rows(500), PartOptions(level=0, instance="i", flush_id="f", block_rows=256, fsync=False)
+    )
     with open(path, "rb") as f:
         data = f.read()
     footer_len, head_len, _, head_crc, version, magic = TRAILER.unpack(data[-TRAILER.size :])
@@ -270,7 +272,7 @@ def test_footer_whose_streams_miss_the_data_area_is_damaged(tmp_path):
 def test_block_times_and_offsets_round_trip(tmp_path):
     rows = synthetic_rows(3000, seed=4)
     path = str(tmp_path / "p.ljp")
-    meta = write_part(path, rows, level=0, instance="i", flush_id="f", block_rows=1000, fsync=False)
+    meta = write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", block_rows=1000, fsync=False))
     with Part(path) as part:
         assert part.meta.blocks == meta.blocks
         assert [(b.min_time, b.max_time) for b in part.meta.blocks] == [

@@ -12,7 +12,7 @@ from engine.config import Storage
 from engine.store import index_build
 from engine.store.index_build import make_index_builder
 from engine.store.index_read import PartIndex
-from engine.store.part_reader import Part, PartDamaged, write_part
+from engine.store.part_reader import Part, PartDamaged, PartOptions, write_part
 from engine.store.rows import DICT_COLUMNS, FORMATS, NO_VALUE
 from native_kernels.tokens import hash_token, tokenize
 
@@ -83,12 +83,14 @@ def _write(tmp_path, rows, **storage):
     write_part(
         path,
         rows,
-        level=0,
-        instance="i",
-        flush_id="f",
-        block_rows=1024,
-        fsync=False,
-        index_builder=make_index_builder(Storage(**storage)),
+        PartOptions(
+            level=0,
+            instance="i",
+            flush_id="f",
+            block_rows=1024,
+            fsync=False,
+            index_builder=make_index_builder(Storage(**storage)),
+        ),
     )
     return path
 
@@ -151,7 +153,7 @@ def test_blooms_have_no_false_negatives(tmp_path, rows):
 
 def test_part_without_index_answers_none(tmp_path, rows):
     path = str(tmp_path / "p.ljp")
-    write_part(path, rows, level=0, instance="i", flush_id="f", fsync=False)
+    write_part(path, rows, PartOptions(level=0, instance="i", flush_id="f", fsync=False))
     with Part(path) as part:
         idx = PartIndex(part)
         assert idx.value_rows("host", b"x") is None and idx.values("app") is None

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from engine.ipc.batch import encode_columns
+import numpy as np
+import pytest
+
+from engine.config import Parse
+from engine.ipc.batch_errors import BatchDictionaryError
+from engine.ipc.raw_batch import raw_batch_of
+from engine.parse.batch_parser import BatchParser
 from engine.write.intake import DictionaryLog, RingIntake
 
 
-def batch(host_ids, entries, epoch=7):
-    n = len(host_ids)
-    z = np.zeros(n, np.uint32)
-    arrays = {
-        "time": np.arange(n, dtype=np.int64),
-        "recv": np.arange(n, dtype=np.int64),
-        "severity": np.zeros(n, np.uint8),
-        "facility": np.zeros(n, np.uint8),
-        "format": np.zeros(n, np.uint8),
-        "flags": np.zeros(n, np.uint8),
-        "host": np.asarray(host_ids, np.uint32),
-        "app": z,
-        "procid": z,
-        "msgid": z,
-        "source": z,
-        "msg_off": np.zeros(n + 1, np.uint32),
-        "msg_data": np.empty(0, np.uint8),
-        "sd_off": np.zeros(n + 1, np.uint32),
-        "sd_data": np.empty(0, np.uint8),
-        "kv_ptr": np.zeros(n + 1, np.uint32),
-        "kv_key": np.empty(0, np.uint32),
-        "kv_kind": np.empty(0, np.uint8),
-        "kv_off": np.zeros(1, np.uint32),
-        "kv_data": np.empty(0, np.uint8),
-    }
-    return encode_columns({"rows": n, "dicts": {"host": [epoch, entries]}}, arrays)
+def batch(host_ids, entries, epoch=7) -> bytes:
+    """A column batch of plain empty rows with these host ids and host dictionary entries."""
+    plain = BatchParser(Parse()).parse_plain(raw_batch_of([b""] * len(host_ids), 0))
+    return replace(plain, host=np.asarray(host_ids, np.uint32), dicts={"host": (epoch, entries)}).encode()
 
 
 def hosts(rows):
@@ -43,17 +27,17 @@ def hosts(rows):
 def test_values_sent_once_resolve_later_and_after_a_restart(tmp_path):
     log = DictionaryLog(str(tmp_path / "col-p0.dict"))
     first = RingIntake(log)
-    _, rows = first.decode(memoryview(batch([1, 2], [[1, b"web-1"], [2, b"web-2"]])))
+    _, rows = first.decode(memoryview(batch([1, 2], [(1, b"web-1"), (2, b"web-2")])))
     assert hosts(rows) == [b"web-1", b"web-2"]
-    _, rows = first.decode(memoryview(batch([2, 1, 3], [[3, b"db-1"]])))
+    _, rows = first.decode(memoryview(batch([2, 1, 3], [(3, b"db-1")])))
     assert hosts(rows) == [b"web-2", b"web-1", b"db-1"]
     first.persist()  # the flush: these batches are now released from the ring
     # The successor of a crashed writer sees only batches after the release...
     second = RingIntake(DictionaryLog(str(tmp_path / "col-p0.dict")))
-    _, rows = second.decode(memoryview(batch([3, 4], [[4, b"db-2"]])))
+    _, rows = second.decode(memoryview(batch([3, 4], [(4, b"db-2")])))
     assert hosts(rows) == [b"db-1", b"db-2"]
     # ...and re-reading a batch whose entries it already has is harmless.
-    _, rows = second.decode(memoryview(batch([4], [[4, b"db-2"]])))
+    _, rows = second.decode(memoryview(batch([4], [(4, b"db-2")])))
     assert hosts(rows) == [b"db-2"]
 
 
@@ -63,11 +47,20 @@ def test_new_epoch_starts_afresh_and_compaction_keeps_it(tmp_path, monkeypatch):
     monkeypatch.setattr(intake, "LOG_COMPACT_BYTES", 0)
     log_path = str(tmp_path / "col-p1.dict")
     a = RingIntake(DictionaryLog(log_path))
-    a.decode(memoryview(batch([1], [[1, b"old"]], epoch=1)))
-    _, rows = a.decode(memoryview(batch([1], [[1, b"new"]], epoch=2)))
+    a.decode(memoryview(batch([1], [(1, b"old")], epoch=1)))
+    _, rows = a.decode(memoryview(batch([1], [(1, b"new")], epoch=2)))
     assert hosts(rows) == [b"new"]
     a.persist()
     assert len(list(DictionaryLog(log_path).replay())) == 1  # compacted to epoch 2
     b = RingIntake(DictionaryLog(log_path))
     _, rows = b.decode(memoryview(batch([1], [], epoch=2)))
     assert hosts(rows) == [b"new"]
+
+
+def test_an_id_no_entry_defined_is_an_error_not_a_crash_later():
+    intake = RingIntake()
+    intake.decode(memoryview(batch([1], [(1, b"web-1")])))
+    with pytest.raises(BatchDictionaryError):
+        intake.decode(memoryview(batch([2], [])))  # id 2 was never sent
+    with pytest.raises(BatchDictionaryError):
+        intake.decode(memoryview(batch([3], [(3, b"web-3")])))  # out of sequence: 2 is missing

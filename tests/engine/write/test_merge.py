@@ -12,7 +12,7 @@ from engine.query.scan import newest_rows
 from engine.store.index_build import make_index_builder
 from engine.store.index_read import PartIndex
 from engine.store.live import live_parts, replaced_parts
-from engine.store.part_reader import Part, PartHead, read_head, write_part
+from engine.store.part_reader import Part, PartHead, PartOptions, read_head, write_part
 from engine.store.rows import concat
 from engine.write import merge
 from engine.write.merge import Merger, merge_parts, plan_merges, remove_replaced
@@ -231,7 +231,11 @@ def test_an_unfinished_flush_is_removed_but_merged_parts_stay(tmp_path):
     # A flush of two parts of which only one reached the disk.
     rows = synthetic_rows(100, seed=7, start_s=START_S + 500)
     path = writer.next_name(0, int(rows.time[0]))
-    write_part(path, rows, level=0, instance="1a2b", flush_id="inst-x", flush_parts=2, positions={"r": 9}, fsync=False)
+    write_part(
+        path,
+        rows,
+        PartOptions(level=0, instance="1a2b", flush_id="inst-x", flush_parts=2, positions={"r": 9}, fsync=False),
+    )
     positions, _ = recover_positions(str(tmp_path), "1a2b")
     assert positions == {"r": 2}
     assert not os.path.exists(path) and os.path.exists(out)
