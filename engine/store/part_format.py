@@ -1,7 +1,7 @@
 """The part file format: rows sorted by `_time`, cut into blocks of column streams, with a footer.
 
 This module holds the layout, its structs and the cheap head read; `part_writer` writes parts,
-`part` reads them (and re-exports all three, so `engine.store.part_reader` is the one import).
+`part_reader` reads them (and re-exports all three, so `engine.store.part_reader` is the one import).
 
 One file per part (`engine.store.layout` names it), written once and never changed:
 
@@ -23,9 +23,8 @@ One file per part (`engine.store.layout` names it), written once and never chang
 Footer and head are zstd frames without magic, checksum or dictionary id (the trailer's crc32s
 check them, the trailer's version names the dictionary) at the part's level (the head at 19:
 it is ~100 bytes). The footer stores no stream offsets and block times as deltas (see
-`_relative`). A day of the loghub Linux sample (a part of 3-190 rows): footer ~580 -> ~330
-bytes, head 143 -> ~96; over loghub as ingested (46 parts) footers 29.8 -> 17.9 KB, heads
-6.7 -> 4.4 KB, ~4% of its bytes on disk.
+`_relative`): in a small part (a quiet day of a few hundred rows) footer and head would
+otherwise outweigh the rows.
 
 Version 2, still read: the footer a zstd frame (magic, checksum) of the same `_PartBody`
 compressed alone, with stream offsets and absolute block times; the head plain msgpack; the

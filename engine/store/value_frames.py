@@ -7,8 +7,7 @@ Why. A block's messages were one zstd frame: a phrase found in one kind of line 
 not in the test. Now a phrase or regex whose candidate rows the token bitmaps name reads the
 frames of those rows only (`"Failed password"`: the frame of those lines), and `status:503`
 reads the `status` values only (the per-key columns VictoriaLogs keeps, without a column per
-key in the footer for keys seen a few times). Lines of one kind together also compress better
-(bench/generate.py data: 4.8:1 -> 5.4:1).
+key in the footer for keys seen a few times). Lines of one kind together also compress better.
 
 Layout in a block's stream directory (`BlockMeta.streams`), for a column `name` whose values
 are grouped by the stream GROUP_KEY[name]:

@@ -135,8 +135,7 @@ def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | 
 
     Settled small merges are what a quiet source, a past day or a straggling partition leave
     for good, and there a part's fixed costs already weigh most: at 19 they come out 10-15%
-    smaller (loghub as ingested, format version 3: 8.98 -> 10.09:1). Level 19 takes ~7x the
-    time of 9 (a 4 MB merge of bench/generate.py rows: 0.3 s -> 2.1 s), so big merges stay at
+    smaller (BENCHMARKS.md, compression). Level 19 takes ~7x the time of 9, so big merges stay at
     9 (a 2M-row merge at 19 would take minutes), and so do the merges of live traffic, whose
     inputs are seconds old and will be merged again: a steady ~1 MiB/s source, whose level-1
     merges (8 flushes of 0.5 s) are just under 4 MiB, would otherwise keep half a core busy
