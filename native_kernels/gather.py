@@ -7,37 +7,16 @@ encoding, which stores values each followed by a separator instead of a stream o
 derived again from the message).
 
 `line_ends` finds every separator of a `lines` buffer (the first thing any scan of a block's
-messages does) and `copy_bytes` copies one run of bytes with the C library's memcpy; see
-their notes for why each is fast.
+messages does) and `copy_bytes` (native_kernels.intrinsics) copies one run of bytes with the C
+library's memcpy; see their notes for why each is fast.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import types
-from numba.core import cgutils
-from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
+from native_kernels.intrinsics import copy_bytes, trailing_zeros
 from native_kernels.jit import kernel
-
-
-@intrinsic
-def copy_bytes(typingctx, dst, d, src, s, n):
-    """`dst[d:d + n] = src[s:s + n]` for 1-D contiguous uint8 arrays, as one memcpy, inside a
-    kernel. Nothing is checked: the caller knows both runs lie inside their arrays and do not
-    overlap. A slice assignment in numba is a byte loop (it cannot rule out overlap), ~10x
-    slower than memcpy on runs of ~100 bytes."""
-    sig = types.void(dst, d, src, s, n)
-
-    def codegen(context, builder, signature, args):
-        dst_v, d_v, src_v, s_v, n_v = args
-        dst_a = context.make_array(signature.args[0])(context, builder, dst_v)
-        src_a = context.make_array(signature.args[2])(context, builder, src_v)
-        cgutils.raw_memcpy(builder, builder.gep(dst_a.data, [d_v]), builder.gep(src_a.data, [s_v]), n_v, 1)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @kernel

@@ -11,14 +11,23 @@ from __future__ import annotations
 import hashlib
 import pathlib
 import shutil
+from typing import TypedDict
 
 import numba
 from numba import njit
 
+
+class NumbaFlags(TypedDict):
+    """The keyword arguments every kernel's `njit` gets."""
+
+    cache: bool
+    nogil: bool
+
+
 # cache=True: compiled code is reused across processes and runs, so workers start fast.
 # nogil=True: a kernel never holds the GIL, so a thread pool can run kernels side by side.
 # boundscheck stays off (numba's default); wrappers validate inputs before calling a kernel.
-NUMBA_FLAGS = {"cache": True, "nogil": True}
+NUMBA_FLAGS: NumbaFlags = {"cache": True, "nogil": True}
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 _CACHE_ROOT = _PACKAGE / "__pycache__"
@@ -34,14 +43,15 @@ def _sources_key() -> str:
 
 
 def _configure_cache() -> None:
-    if numba.config.CACHE_DIR:  # someone chose a folder (NUMBA_CACHE_DIR): theirs to manage
-        return
+    # numba.config's options are set from the environment at run time; its stubs do not list them.
+    if numba.config.CACHE_DIR:  # type: ignore[attr-defined]
+        return  # someone chose a folder (NUMBA_CACHE_DIR): theirs to manage
     folder = _CACHE_ROOT / (_CACHE_PREFIX + _sources_key())
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return  # read-only install: numba falls back to its own locations
-    numba.config.CACHE_DIR = str(folder)
+    numba.config.CACHE_DIR = str(folder)  # type: ignore[attr-defined]  # a run-time option, as above
     # Caches of older sources are dead weight: remove them.
     for old in _CACHE_ROOT.glob(_CACHE_PREFIX + "*"):
         if old != folder:

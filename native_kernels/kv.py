@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from native_kernels.dictionary import check_spans
+from native_kernels.intrinsics import trailing_zeros
 from native_kernels.jit import kernel
 
 # Longer "keys" are base64 blobs or garbage that happens to contain `=`, not field names, and a

@@ -20,10 +20,9 @@ only the positions where the first byte occurs are compared further.
 from __future__ import annotations
 
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from native_kernels.dictionary import check_spans
-from native_kernels.gather import copy_bytes
+from native_kernels.intrinsics import copy_bytes, trailing_zeros
 from native_kernels.jit import kernel
 
 

@@ -147,7 +147,7 @@ class PatternMatcher:
             return Matches.empty()
         rows: list[int] = []
         ids: list[int] = []
-        view = memoryview(buf)  # slicing a memoryview is the cheapest sub-buffer to scan
+        view = buf.data  # a memoryview of buf: slicing one is the cheapest sub-buffer to scan
         starts_l, ends_l = starts.tolist(), ends.tolist()
         if ends_found is None:
             self.floods += 1

@@ -412,8 +412,8 @@ def _parse_batch(
         s = starts[i]
         e = ends[i]
         f = FORMAT_PLAIN
-        pri = -1
-        v = 0
+        pri: int | np.int64 = -1
+        v: int | np.int64 = 0
         fl = 0
         q = s
         while q < e and _is_space(data[q]):
@@ -530,7 +530,7 @@ def parse_frames(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, recv_ns
         local = ts_kind == TS_LOCAL
         if local.any():
             time_ns[local] = tz.to_utc(time_ns[local])
-    return SyslogColumns(fmt, sev, fac, ver, time_ns, ts_kind, flags, *spans, spans)
+    return SyslogColumns._make([fmt, sev, fac, ver, time_ns, ts_kind, flags, *spans, spans])
 
 
 def warm_up() -> None:

@@ -464,7 +464,9 @@ def _probe_transitions(zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
     POSIX TZ footers too; probing once per zone (~50k lookups) is simpler and cheap enough."""
 
     def offset(t: int) -> int:
-        return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+        delta = datetime.fromtimestamp(t, zone).utcoffset()
+        assert delta is not None, "a ZoneInfo gives every instant an offset"
+        return int(delta.total_seconds())
 
     t0 = int(datetime(_PROBE_FIRST_YEAR, 1, 1, tzinfo=timezone.utc).timestamp())
     t1 = int(datetime(_PROBE_LAST_YEAR, 1, 1, tzinfo=timezone.utc).timestamp())

@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from native_kernels.dictionary import HASH_SEED, check_spans, hash_bytes, hash_finish, hash_mix
+from native_kernels.intrinsics import trailing_zeros
 from native_kernels.jit import kernel
 
 

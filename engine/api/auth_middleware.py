@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from engine.auth.policy import Authenticator
 from engine.metrics import MetricsFile
@@ -35,9 +36,7 @@ def _route_path(request: web.Request) -> str:
     return resource.canonical if resource is not None else ""
 
 
-def auth_middleware(
-    auth: Authenticator, metrics: MetricsFile
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(auth: Authenticator, metrics: MetricsFile) -> Middleware:
     counters = {o: metrics.counter("http_auth_total", outcome=o) for o in OUTCOMES}
 
     @web.middleware

@@ -214,7 +214,7 @@ class RingProducer(Ring):
         self._hdr[_W_WRITE_POS] = end
         return end
 
-    def try_write(self, kind: int, payload, flags: int = 0) -> bool:
+    def try_write(self, kind: int, payload: bytes | bytearray | memoryview, flags: int = 0) -> bool:
         """Copy one bytes-like payload in as a record; False while the ring is full."""
         n = len(payload)
         view = self.reserve(n)

@@ -40,7 +40,8 @@ def partition_parts(data_dir: str, partition: str) -> tuple[list[str], list[str]
             replaced_names.update(read_head(path).replaces)
         except PartDamaged as exc:
             log.error("cannot read the head of %s: %s", path, exc)
-    live, replaced = [], []
+    live: list[str] = []
+    replaced: list[str] = []
     for path in paths:
         (replaced if os.path.basename(path) in replaced_names else live).append(path)
     return live, replaced

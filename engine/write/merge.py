@@ -45,11 +45,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
-from engine.config import Settings
+from engine.config import Settings, Storage
 from engine.errors import LogjetError
+from engine.metrics import MetricsFile
 from engine.store import live
 from engine.store.layout import part_name
 from engine.store.part_reader import (
@@ -64,9 +66,11 @@ from engine.store.part_reader import (
     read_head,
     write_part,
 )
+from engine.store.part_writer import IndexBuilder
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
 from engine.write import retention
+from engine.write.flush_writer import PartWriter
 
 log = logging.getLogger("logjet.merge")
 
@@ -128,7 +132,7 @@ def plan_merges(
     return groups
 
 
-def merge_zstd_level(storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> int:
+def merge_zstd_level(storage: Storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> int:
     """The zstd level of a merge of `inputs`: `small_merge_zstd_level` (19) when their raw bytes
     total at most `small_merge_bytes` (4 MiB) and every input has sat SETTLE_S (the partition
     went quiet), else `merge_zstd_level` (9).
@@ -154,9 +158,9 @@ def merge_parts(
     instance: str,
     zstd_level: int,
     block_rows: int,
-    index_builder=None,
+    index_builder: IndexBuilder | None = None,
     fsync: bool = True,
-    cancel=None,
+    cancel: Callable[[], bool] | None = None,
     derive_fields: bool = False,
 ) -> PartMeta:
     """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
@@ -222,7 +226,14 @@ def remove_replaced(paths: list[str], fsync: bool = True) -> int:
 class Merger:
     """The merge thread of one writer: a registry of whole live parts, merges, retention."""
 
-    def __init__(self, settings: Settings, instance: str, part_writer, index_builder, metrics):
+    def __init__(
+        self,
+        settings: Settings,
+        instance: str,
+        part_writer: PartWriter,
+        index_builder: IndexBuilder | None,
+        metrics: MetricsFile,
+    ):
         st = settings.storage
         self.data_dir = settings.data_dir
         self.instance = instance

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import time
 
-from engine.metrics import MetricsFile
+from engine.metrics import MetricsFile, Value
 from engine.store import layout
 from engine.store.live import live_parts
+from engine.store.part_format import PartMeta
 from engine.store.part_reader import PartDamaged, read_head
 
 REFRESH_S = 5.0
@@ -25,17 +26,17 @@ class StorageStats:
         self._metrics = metrics
         self._compressed = metrics.gauge("storage_bytes", kind="compressed")
         self._raw = metrics.gauge("storage_bytes", kind="raw")
-        self._levels: dict[int, object] = {}
+        self._levels: dict[int, Value] = {}
         self._raw_by_path: dict[str, int] = {}
         self._last = 0.0
 
-    def _level(self, level: int):
+    def _level(self, level: int) -> Value:
         gauge = self._levels.get(level)
         if gauge is None:
             gauge = self._levels[level] = self._metrics.gauge("parts", level=str(level))
         return gauge
 
-    def added(self, written) -> None:
+    def added(self, written: list[tuple[str, PartMeta]]) -> None:
         for path, meta in written:
             self._raw_by_path[path] = meta.raw_bytes
             self._raw.inc(meta.raw_bytes)
@@ -55,7 +56,7 @@ class StorageStats:
         """Recount from disk; raw sizes come from part heads, read once per part and cached."""
         compressed = raw = 0
         levels: dict[int, int] = {}
-        seen = {}
+        seen: dict[str, int] = {}
         for path in live_parts(self.data_dir):
             parsed = layout.parse_part_name(os.path.basename(path))
             if parsed is None:

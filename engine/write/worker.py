@@ -23,8 +23,9 @@ from engine.ipc import control
 from engine.ipc.record_kinds import KIND_COLUMNS
 from engine.config import Settings
 from engine.worker.process import BootError, StopFlag, WorkerSpec
-from engine.ipc.ring import RingConsumer
-from engine.store.rows import concat
+from engine.ipc.ring import Record, RingConsumer
+from engine.store.part_writer import IndexBuilder
+from engine.store.rows import Rows, concat
 from engine.worker.loop import Idle, WorkerShm
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
@@ -64,7 +65,7 @@ class Writer:
         )
         # Merges and retention, on their own thread (see engine.write.merge for why).
         self.merger = Merger(settings, spec.instance, self.parts, index_builder, shm.metrics)
-        self.pending: list = []
+        self.pending: list[Rows] = []
         self.pending_rows = 0
         self.pending_since = 0
         self.release_to: dict[int, tuple[int, int]] = {}  # consumer index → (end_pos, records)
@@ -102,7 +103,7 @@ class Writer:
                 self._take(i, name, rec)
         return got
 
-    def _take(self, i: int, name: str, rec) -> None:
+    def _take(self, i: int, name: str, rec: Record) -> None:
         prev = self.release_to.get(i, (0, 0))
         self.release_to[i] = (rec.end_pos, prev[1] + 1)
         if rec.kind != KIND_COLUMNS:
@@ -164,7 +165,7 @@ class Writer:
         return all(c.pending_bytes() == 0 for c in self.consumers)
 
 
-def _index_builder(settings: Settings):
+def _index_builder(settings: Settings) -> IndexBuilder | None:
     try:
         from engine.store.index_build import make_index_builder
     except ImportError:
