@@ -61,13 +61,21 @@ class Workers(_Section, frozen=True):
 
 
 class Ingest(_Section, frozen=True):
-    """Receiving: message size limit and how receivers cut batches."""
+    """Receiving: message size limit, how receivers cut batches, and the bounds on stream
+    connections (engine.receive.connection_table)."""
 
     max_message_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 << 20)] = 65536
     read_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 262144
     batch_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 1 << 20
     batch_delay: Duration = Duration.parse("5ms")
     http_max_body: ByteSize = ByteSize.parse("64MiB")
+    max_connections: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 10000  # per receiver; 0 = no cap
+    idle_timeout: Duration = Duration.parse("5m")  # "0": never
+
+    def __post_init__(self) -> None:
+        # The idle sweep runs once a second, so a shorter timeout could not be kept.
+        if 0 < self.idle_timeout.ns < 10**9:
+            raise ValueError(f"idle_timeout: {self.idle_timeout} is below 1s (use 0 for no timeout)")
 
 
 class Rings(_Section, frozen=True):

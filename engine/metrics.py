@@ -48,6 +48,20 @@ CATALOG: dict[str, tuple[str, str]] = {
         "counter",
         "Reloads of the TLS certificate and key on SIGHUP, by outcome (ok, failed: the old ones stay).",
     ),
+    "rejected_connections_total": (
+        "counter",
+        "Syslog TCP and TLS connections accepted and closed at once, by protocol and reason "
+        "(max_connections: the receiver held ingest.max_connections).",
+    ),
+    "idle_connections_closed_total": (
+        "counter",
+        "Syslog TCP and TLS connections closed after reading nothing for ingest.idle_timeout, by protocol.",
+    ),
+    "accept_errors_total": (
+        "counter",
+        "Failed accepts on the syslog TCP and TLS listeners, by reason (emfile, enfile, enobufs, enomem: "
+        "accepting pauses a second; other errno names).",
+    ),
     "http_auth_total": (
         "counter",
         "HTTP requests by access outcome: token, anonymous, open (a route needing none), unauthorized (401), "

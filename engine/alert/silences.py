@@ -3,6 +3,8 @@ as in Alertmanager (same JSON shape: matchers of name/value/isRegex/isEqual, sta
 
 Kept in `<data_dir>/alerts/silences.json` (written whole, atomically, on every change) so that
 they outlive restarts. Expired silences are kept for a day for the record, then forgotten.
+A silence has at most `MAX_MATCHERS` matchers and ends at most `MAX_SPAN_NS` from now: each is
+checked against every alert, and one that never ends would outlive whoever set it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from engine.errors import LogjetError
 from engine.units import parse_duration_ns, parse_time_ns
 
 KEEP_EXPIRED_NS = 24 * 3600 * 10**9
+MAX_MATCHERS = 100
+MAX_SPAN_NS = 365 * 24 * 3600 * 10**9  # a year
 
 
 class SilenceError(LogjetError, ValueError):
@@ -75,6 +79,8 @@ class Silences:
             raise SilenceError(f"bad silence: {exc}") from None
         if not req.matchers:
             raise SilenceError("a silence needs at least one matcher")
+        if len(req.matchers) > MAX_MATCHERS:
+            raise SilenceError(f"a silence has at most {MAX_MATCHERS} matchers, not {len(req.matchers)}")
         for m in req.matchers:
             if not m.name:
                 raise SilenceError("a matcher needs a label name")
@@ -95,6 +101,9 @@ class Silences:
             raise SilenceError(f"bad silence time: {exc}") from None
         if end <= start or end <= now:
             raise SilenceError("a silence must end after it starts, and in the future")
+        if end > now + MAX_SPAN_NS:
+            days = (end - now) // (24 * 3600 * 10**9)
+            raise SilenceError(f"a silence must end within a year (365d) from now, not in {days} days")
         s = Silence(secrets.token_hex(8), req.matchers, start, end, req.createdBy, req.comment)
         self.items[s.id] = s
         self._save()

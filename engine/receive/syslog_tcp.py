@@ -2,16 +2,17 @@
 
 Reading pauses when the rings are full (the receiver calls `pause_reading` on every
 connection), which is TCP back-pressure: the sender's window closes and nothing is dropped.
+The receiver's `ConnectionTable` closes a connection that read nothing for `ingest.idle_timeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Protocol, cast
 
 import numpy as np
 
+from engine.receive.connection_table import StreamConnection
 from engine.receive.framing import Framer
 
 
@@ -22,6 +23,10 @@ class ConnectionTracker(Protocol):
     def connection_opened(self, proto: SyslogTcpProtocol) -> None: ...
 
     def connection_closed(self, proto: SyslogTcpProtocol) -> None: ...
+
+    def stream_closed(self, conn: StreamConnection) -> None:
+        """The socket of a connection accepted into the receiver's table is closed."""
+        ...
 
     def framing_decided(self, framing: str, source: str) -> None: ...
 
@@ -35,14 +40,18 @@ class StreamSink(ConnectionTracker, Protocol):
 
 
 def peer_name(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")
+    return address_name(transport.get_extra_info("peername"))
+
+
+def address_name(peer: object) -> str:
+    """A socket address as `host:port` (`[host]:port` for IPv6)."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = peer[0]
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
     return str(peer or "unknown")
 
 
-class SyslogTcpProtocol(asyncio.Protocol):
+class SyslogTcpProtocol(StreamConnection):
     """One TCP connection. `sink` is the receiver: it takes frames and tracks connections."""
 
     transport: asyncio.Transport  # set by connection_made, which asyncio calls first
@@ -56,16 +65,10 @@ class SyslogTcpProtocol(asyncio.Protocol):
         # A stream server hands its protocols a Transport; the base class names the base type.
         self.transport = cast(asyncio.Transport, transport)
         self.source = peer_name(transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # A peer that vanished without FIN is found by keepalive instead of holding an fd forever.
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            except OSError:
-                pass
         self._sink.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        self.read_since_sweep = True
         framer = self._framer
         buf, starts, ends, flags = framer.feed(data)
         if framer.events:
@@ -84,6 +87,10 @@ class SyslogTcpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish()
         self._sink.connection_closed(self)
+        self._sink.stream_closed(self)
+
+    def close_idle(self, idle_s: float) -> None:
+        self.transport.close()  # connection_lost hands over the tail, as when the peer closes
 
     def finish(self, cut: bool = False) -> None:
         """Hand over the unterminated last frame (a last line without a newline loses nothing);

@@ -14,6 +14,10 @@ Only an OPEN connection is the receiver's: the inner TCP protocol is attached (a
 with the receiver, which pauses and resumes its transport) when the handshake completes.
 Ciphertext arrives in whatever pieces TCP delivers; decrypted bytes are read out in big chunks
 and handed on joined, so per-message Python cost stays that of plain TCP.
+
+The receiver's `ConnectionTable` holds this outer protocol from accept to close, so a connection
+still handshaking counts against `ingest.max_connections`; one that reads nothing for
+`ingest.idle_timeout` is closed (one still handshaking then, as a handshake timeout).
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from typing import Protocol, cast
 
 import numpy as np
 
+from engine.receive.connection_table import StreamConnection
 from engine.receive.syslog_tcp import ConnectionTracker, SyslogTcpProtocol, peer_name
 
 log = logging.getLogger("logjet.receive.tls")
@@ -55,30 +59,6 @@ class TlsSink(ConnectionTracker, Protocol):
     def tls_error(self, source: str, reason: str) -> None: ...
 
 
-class RateLimitedLog:
-    """At most one warning per `interval_s`; the next one says how many were held back. A flood
-    of bad clients (a scanner, a misconfigured fleet) must not flood the log."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0):
-        self._log = logger
-        self.interval_s = interval_s
-        self._last = -interval_s
-        self._held = 0
-
-    def warning(self, msg: str, *args: object) -> bool:
-        """Logs (True) or holds back (False)."""
-        now = time.monotonic()
-        if now - self._last < self.interval_s:
-            self._held += 1
-            return False
-        if self._held:
-            msg += " (%d more like this held back)"
-            args = (*args, self._held)
-        self._last, self._held = now, 0
-        self._log.warning(msg, *args)
-        return True
-
-
 class _Decrypted:
     """The inner TCP protocol's sink: the receiver, except that frames are TLS frames."""
 
@@ -93,6 +73,9 @@ class _Decrypted:
     def connection_closed(self, proto: SyslogTcpProtocol) -> None:
         self._sink.connection_closed(proto)
 
+    def stream_closed(self, conn: StreamConnection) -> None:
+        """Not passed on: the socket is the outer TLS protocol's, which reports its close."""
+
     def framing_decided(self, framing: str, source: str) -> None:
         self._sink.framing_decided(framing, source)
 
@@ -102,7 +85,7 @@ class _Decrypted:
         self._sink.tls_frames(buf, starts, ends, flags, source, nbytes)
 
 
-class SyslogTlsProtocol(asyncio.Protocol):
+class SyslogTlsProtocol(StreamConnection):
     """One TLS connection. `sink` is the receiver: `tls_frames`, `tls_handshake(outcome,
     source, reason)`, `tls_error(source, reason)` and what `SyslogTcpProtocol` calls.
     `context` is the server SSLContext in force when the connection was accepted."""
@@ -130,6 +113,7 @@ class SyslogTlsProtocol(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(self._timeout_s, self._handshake_timed_out)
 
     def data_received(self, data: bytes) -> None:
+        self.read_since_sweep = True
         if self.state in (CLOSING, CLOSED):
             return  # after close_notify or a failure nothing more is read
         self._incoming.write(data)
@@ -160,6 +144,15 @@ class SyslogTlsProtocol(asyncio.Protocol):
         self.state = CLOSED
         if opened:
             self._inner.connection_lost(exc)
+        self._sink.stream_closed(self)
+
+    def close_idle(self, idle_s: float) -> None:
+        if self.state == HANDSHAKING:
+            self._fail(TIMEOUT, f"no bytes for {idle_s:.0f} s (ingest.idle_timeout)")
+        elif self.state == OPEN:
+            self._send_close_notify()  # connection_lost hands over the tail, as when the peer closes
+        else:
+            self.transport.close()
 
     # --- the states ---------------------------------------------------------------------------
     def _handshake(self) -> bool:
@@ -221,6 +214,11 @@ class SyslogTlsProtocol(asyncio.Protocol):
         """The client's close_notify: hand over the last frame, answer in kind, close."""
         self.state = CLOSING
         self._inner.eof_received()
+        self._send_close_notify()
+
+    def _send_close_notify(self) -> None:
+        """Our close_notify, then close (state CLOSING until the connection is lost)."""
+        self.state = CLOSING
         try:
             self._ssl.unwrap()
         except ssl.SSLError:

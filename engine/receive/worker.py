@@ -6,6 +6,10 @@ written when it is full or `batch_delay` after its first frame. When every ring 
 is full, reading pauses on all TCP and TLS connections until a write succeeds (back-pressure),
 while UDP batches are dropped and counted.
 
+Stream connections are accepted by `engine.receive.acceptor` (the cap of `ingest.max_connections`,
+accept errors counted) and held in one `ConnectionTable`, swept once a second for connections
+idle longer than `ingest.idle_timeout`.
+
 SIGHUP (forwarded by the supervisor): the TLS certificate and key files are read again; new
 connections use the new context, open ones keep theirs; files that do not load are logged and
 the context in force stays.
@@ -22,6 +26,7 @@ import logging
 import signal
 import ssl
 import time
+from typing import Callable
 
 import numpy as np
 import uvloop
@@ -30,10 +35,13 @@ from engine.ipc import control
 from engine.ipc.raw_batch import PROTOCOLS
 from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
+from engine.receive.acceptor import AcceptErrors, Acceptor
 from engine.receive.batcher import Batcher
+from engine.receive.connection_table import SWEEP_INTERVAL_S, ConnectionTable, StreamConnection
 from engine.receive.framing import FRAMING_FALLBACK, FRAMING_LF, FRAMING_OCTET
 from engine.receive.syslog_tcp import SyslogTcpProtocol
-from engine.receive.syslog_tls import FAILED, OK, OUTCOMES, RateLimitedLog, SyslogTlsProtocol
+from engine.receive.rate_limited_log import RateLimitedLog
+from engine.receive.syslog_tls import FAILED, OK, OUTCOMES, SyslogTlsProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
 from engine.receive.tls_context import TlsConfigError, build_context
 from engine.ipc.ring import RingProducer
@@ -63,7 +71,7 @@ class Receiver:
         self.tls = Batcher(TLS, rings, batch_bytes)
         self.udp = Batcher(UDP, rings, batch_bytes)
         self.delay_ns = settings.ingest.batch_delay.ns
-        self.connections: set[SyslogTcpProtocol] = set()
+        self.connections: set[SyslogTcpProtocol] = set()  # those reading (TLS: once handshaken)
         self.paused = False
         self.stopping = False
         self._wake = asyncio.Event()
@@ -88,6 +96,12 @@ class Receiver:
             self.m_tls_handshakes = {o: m.counter("tls_handshakes_total", outcome=o) for o in OUTCOMES}
             self.m_tls_reloads = {o: m.counter("tls_reloads_total", outcome=o) for o in (OK, FAILED)}
         self._tls_log = RateLimitedLog(log)
+        streams = [name for port, name in (("syslog_tcp", "tcp"), ("syslog_tls", "tls")) if port in spec.ports]
+        self.streams = ConnectionTable(  # every stream connection from accept to close
+            settings.ingest.max_connections,
+            settings.ingest.idle_timeout.seconds,
+            {p: m.counter("idle_connections_closed_total", protocol=p) for p in streams},
+        )
 
     # --- called by the protocols -------------------------------------------------------------
     def connection_opened(self, proto: SyslogTcpProtocol) -> None:
@@ -100,6 +114,9 @@ class Receiver:
 
     def connection_closed(self, proto: SyslogTcpProtocol) -> None:
         self.connections.discard(proto)
+
+    def stream_closed(self, conn: StreamConnection) -> None:
+        self.streams.discard(conn)
 
     def framing_decided(self, framing: str, source: str) -> None:
         self.m_framing[framing].inc()
@@ -161,6 +178,10 @@ class Receiver:
     def load_tls(self) -> None:
         """Build the server context from the [tls] files. Raises TlsConfigError."""
         self.tls_context = build_context(self.settings.tls)
+
+    def tcp_connection(self) -> SyslogTcpProtocol:
+        """The protocol of a new TCP connection."""
+        return SyslogTcpProtocol(self, self.max_len)
 
     def tls_connection(self) -> SyslogTlsProtocol:
         """The protocol of a new TLS connection, under the context in force now (so a SIGHUP
@@ -260,6 +281,16 @@ class Receiver:
             if self.udp.pending_frames or self._udp_since:
                 self._flush_udp()
 
+    async def idle_sweeper(self) -> None:
+        """Once a second: close the stream connections idle for longer than ingest.idle_timeout."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            now = time.monotonic()
+            if self.paused:
+                self.streams.all_read_now(now)
+            elif not self.stopping:
+                self.streams.sweep(now)
+
     async def heartbeat(self) -> None:
         while True:
             self.shm.beat(self.batches)
@@ -288,26 +319,24 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     rings = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     receiver = Receiver(settings, spec, shm, rings)
     loop = asyncio.get_running_loop()
-    max_len = settings.ingest.max_message_bytes
-    # create_server listens again with its own backlog (100 unless told): pass the configured one.
-    backlog = settings.listen.tcp_backlog
-    servers: list[asyncio.Server] = []
+    accept_errors = AcceptErrors(shm.metrics)
+    acceptors: list[Acceptor] = []
     transports: list[asyncio.DatagramTransport] = []
+
+    def accept(key: str, factory: Callable[[], StreamConnection], protocol: str) -> None:
+        host, _ = parse_hostport(getattr(settings.listen, key))
+        sock = tcp_listener(host, spec.ports[key], settings.listen.tcp_backlog)
+        acceptors.append(Acceptor(sock, factory, protocol, receiver.streams, shm.metrics, accept_errors))
+
     try:
         if "syslog_tcp" in spec.ports:
-            host, _ = parse_hostport(settings.listen.syslog_tcp)
-            sock = tcp_listener(host, spec.ports["syslog_tcp"], settings.listen.tcp_backlog)
-            servers.append(
-                await loop.create_server(lambda: SyslogTcpProtocol(receiver, max_len), sock=sock, backlog=backlog)
-            )
+            accept("syslog_tcp", receiver.tcp_connection, "tcp")
         if "syslog_tls" in spec.ports:
             try:
                 receiver.load_tls()
             except TlsConfigError as exc:  # checked by the supervisor; changed since?
                 raise BootError(str(exc)) from None
-            host, _ = parse_hostport(settings.listen.syslog_tls)
-            sock = tcp_listener(host, spec.ports["syslog_tls"], settings.listen.tcp_backlog)
-            servers.append(await loop.create_server(receiver.tls_connection, sock=sock, backlog=backlog))
+            accept("syslog_tls", receiver.tls_connection, "tls")
             loop.add_signal_handler(signal.SIGHUP, receiver.reload_tls)
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
@@ -318,17 +347,21 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     except OSError as exc:
         raise BootError(f"cannot listen: {exc}") from exc
 
+    for acceptor in acceptors:
+        acceptor.start()
     stop = asyncio.Event()
     loop.add_signal_handler(DRAIN_SIGNAL, stop.set)
     tasks = [asyncio.ensure_future(receiver.flusher()), asyncio.ensure_future(receiver.heartbeat())]
+    if receiver.streams.idle_timeout_s:
+        tasks.append(asyncio.ensure_future(receiver.idle_sweeper()))
     shm.set_state(control.READY)
     log.info("listening on %s", spec.ports)
     await stop.wait()
 
     shm.set_state(control.DRAINING)
     deadline = time.monotonic() + settings.supervisor.drain_timeout.seconds
-    for server in servers:
-        server.close()
+    for acceptor in acceptors:
+        acceptor.close()
     for transport in transports:
         transport.close()
     await receiver.drain(deadline)

@@ -77,6 +77,7 @@ def test_defaults_are_typed_and_keep_their_values():
         "listen.udp_recv_buffer": "8MiB",
         "ingest.batch_delay": "5ms",
         "ingest.http_max_body": "64MiB",
+        "ingest.idle_timeout": "5m",
         "rings.raw_ring_bytes": "16MiB",
         "rings.column_ring_bytes": "64MiB",
         "storage.flush_interval": "500ms",
@@ -108,6 +109,8 @@ def test_settings_pickle_with_their_typed_values(tmp_path):
         ({"storage.max_disk_bytes": -1}, ["$.storage.max_disk_bytes", "'-1'"]),
         ({"storage.flush_interval": True}, ["$.storage.flush_interval", "'True'"]),
         ({"rings.raw_ring_bytes": "512KiB"}, ["raw_ring_bytes", "at least 1MiB"]),
+        ({"ingest.idle_timeout": "500ms"}, ["idle_timeout", "500ms is below 1s"]),
+        ({"ingest.max_connections": -1}, ["$.ingest.max_connections", ">= 0"]),
     ],
 )
 def test_bad_durations_and_sizes_name_the_key_and_the_text(overrides, needles):

@@ -171,6 +171,9 @@ def test_templates():
     assert render_template("{{ $value }}", {}, 2.5) == "2.5"
 
 
+MATCHER = b'{"name": "host", "value": "web1"}'
+
+
 @pytest.mark.parametrize(
     "body, needle",
     [
@@ -181,11 +184,20 @@ def test_templates():
         (b'{"matchers": [{"name": "a", "value": "x"}]}', "endsAt or duration"),
         (b'{"matchers": [{"name": "a", "value": "x"}], "endsAt": "2001-01-01T00:00:00Z"}', "in the future"),
         (b"not json", "bad silence"),
+        (b'{"matchers": [%s], "duration": "1h"}' % b",".join([MATCHER] * 101), "at most 100 matchers, not 101"),
+        (b'{"matchers": [%s], "duration": "366d"}' % MATCHER, "within a year .365d. from now, not in 366 days"),
+        (b'{"matchers": [%s], "endsAt": "2999-01-01T00:00:00Z"}' % MATCHER, "within a year"),
+        (b'{"matchers": [%s], "startsAt": "2100-01-01T00:00:00Z", "duration": "1h"}' % MATCHER, "within a year"),
     ],
 )
 def test_bad_silences_are_refused(body, needle):
     with pytest.raises(SilenceError, match=needle):
         Silences(None).add(body)
+
+
+def test_silences_up_to_the_bounds_are_taken():
+    s = Silences(None).add(b'{"matchers": [%s], "duration": "365d"}' % b",".join([MATCHER] * 100), now_ns=T0)
+    assert len(s.matchers) == 100 and s.endsAt - s.startsAt == 365 * 86400 * S
 
 
 def test_silence_matchers_follow_alertmanager():

@@ -19,7 +19,6 @@ from engine.receive.syslog_tls import (
     OK,
     OPEN,
     TIMEOUT,
-    RateLimitedLog,
     SyslogTlsProtocol,
 )
 from engine.receive.tls_context import build_context
@@ -82,6 +81,7 @@ class Sink:
         self.framing: list[str] = []
         self.open: set = set()
         self.opened = self.closed = 0
+        self.streams_closed: list = []  # outer protocols whose socket closed
 
     def tls_frames(self, buf, starts, ends, flags, source, nbytes):
         self.frame_calls += 1
@@ -105,6 +105,9 @@ class Sink:
     def connection_closed(self, proto):
         self.open.discard(proto)
         self.closed += 1
+
+    def stream_closed(self, conn):
+        self.streams_closed.append(conn)
 
 
 class Client:
@@ -162,6 +165,14 @@ def connect(tls, client_ca: bool = False, **kw):
     return sink, wire, proto
 
 
+def handshaken(tls):
+    """A connection past its handshake, with its client."""
+    sink, wire, proto = connect(tls)
+    client = Client(tls)
+    handshake(client, proto, wire)
+    return sink, wire, proto, client
+
+
 def in_loop(fn):
     """Run a test body inside a running event loop (the protocol arms a timer with it)."""
 
@@ -210,9 +221,7 @@ def test_octet_counted_stream_split_anywhere_then_close_notify(tls, sizes):
 
 def test_lf_lines_and_fin_without_close_notify_keep_the_last_line(tls):
     def body():
-        sink, wire, proto = connect(tls)
-        client = Client(tls)
-        handshake(client, proto, wire)
+        sink, wire, proto, client = handshaken(tls)
         client.ssl.write(b"<13>first line\r\n<14>second\n<15>no newline at the end")
         pump(client, proto, wire, (7,))
         assert sink.frames == [b"<13>first line", b"<14>second"]
@@ -220,6 +229,39 @@ def test_lf_lines_and_fin_without_close_notify_keep_the_last_line(tls):
         assert sink.frames[-1] == b"<15>no newline at the end" and proto.state == CLOSING
         proto.connection_lost(None)
         assert proto.state == CLOSED and sink.framing == ["lf"] and sink.closed == 1
+        assert sink.streams_closed == [proto]  # the outer protocol reports the socket, once
+
+    in_loop(body)
+
+
+def test_idle_close_of_an_open_connection_sends_close_notify_and_keeps_the_tail(tls):
+    def body():
+        sink, wire, proto, client = handshaken(tls)
+        client.ssl.write(b"<13>whole\n<14>partial")
+        pump(client, proto, wire)
+        assert proto.read_since_sweep  # every read marks the connection for the idle sweep
+        proto.close_idle(300.0)
+        assert proto.state == CLOSING and wire.closing and not wire.aborted
+        client.incoming.write(wire.take())
+        try:
+            end = client.ssl.read(10)  # b"" at our close_notify: a clean end
+        except ssl.SSLZeroReturnError:  # how some Python versions report it
+            end = b""
+        assert end == b""
+        proto.connection_lost(None)
+        assert sink.frames == [b"<13>whole", b"<14>partial"]  # the tail, as on the peer's close
+        assert sink.streams_closed == [proto] and sink.closed == 1
+
+    in_loop(body)
+
+
+def test_idle_close_while_handshaking_is_a_handshake_timeout(tls):
+    def body():
+        sink, wire, proto = connect(tls)
+        proto.close_idle(2.4)
+        assert sink.handshakes == [(TIMEOUT, "no bytes for 2 s (ingest.idle_timeout)")] and wire.closing
+        proto.connection_lost(None)
+        assert len(sink.handshakes) == 1 and sink.streams_closed == [proto] and sink.opened == 0
 
     in_loop(body)
 
@@ -351,15 +393,3 @@ def test_corrupt_record_after_handshake_aborts_keeping_what_came_before(tls):
         assert sink.closed == 1 and sink.frames[-1] == b"<13>good"  # no tail: the line was whole
 
     in_loop(body)
-
-
-def test_rate_limited_log_says_how_many_it_held_back(caplog):
-    import logging
-
-    rl = RateLimitedLog(logging.getLogger("test.tls"), interval_s=3600)
-    with caplog.at_level(logging.WARNING, "test.tls"):
-        assert rl.warning("bad %s", "one")
-        assert not any(rl.warning("bad %s", i) for i in range(50))
-        rl._last -= 3600
-        assert rl.warning("bad %s", "again")
-    assert [r.getMessage() for r in caplog.records] == ["bad one", "bad again (50 more like this held back)"]
