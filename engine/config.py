@@ -28,6 +28,11 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `frozen=True`, since type checkers do not carry it over from this base."""
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _check(value: str, parse: Callable[[str], object], key: str) -> None:
     try:
         parse(value)
@@ -178,6 +183,31 @@ class Auth(_Section, frozen=True):
             raise ValueError(str(exc)) from None
 
 
+class Query(_Section, frozen=True):
+    """Limits of the query API (engine.query.limits): each refuses or stops a query with an error
+    naming the setting."""
+
+    timeout: Duration = Duration.parse("30s")  # a query running longer is stopped: 503
+    max_concurrent: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0  # 0 = 2 x usable cores; beyond: 429
+    max_tails: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16  # live tails at once; beyond: 429
+    max_rows: Annotated[int, msgspec.Meta(ge=1)] = 10_000  # the row limit of a request giving none
+    max_rows_limit: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000  # a larger `limit` is a 400
+    max_response_bytes: ByteSize = ByteSize.parse("256MiB")  # an answer is cut past this
+    max_groups: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # groups an aggregation may hold
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("timeout: must be more than 0")
+        if self.max_response_bytes < 1024:
+            raise ValueError("max_response_bytes: must be at least 1KiB")
+        if self.max_rows > self.max_rows_limit:
+            raise ValueError(f"max_rows = {self.max_rows} is more than max_rows_limit = {self.max_rows_limit}")
+
+    def concurrency(self) -> int:
+        """`max_concurrent`, with 0 read as twice the usable cores."""
+        return self.max_concurrent or 2 * usable_cores()
+
+
 class Settings(_Section, frozen=True):
     """Everything `logjet serve` needs."""
 
@@ -192,6 +222,7 @@ class Settings(_Section, frozen=True):
     alerts: Alerts = Alerts()
     tls: Tls = Tls()
     auth: Auth = Auth()
+    query: Query = Query()
 
     def __post_init__(self) -> None:
         _check_ring_sizes(self)
@@ -205,7 +236,7 @@ class Settings(_Section, frozen=True):
 
     def resolved(self) -> "Settings":
         """Fill derived values: worker counts from the core count, an absolute data dir."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
         # A receiver moves bytes and a parser does the heavy lifting; the writer, the API and
         # the sender (often on the same host) need cores too, hence the quarters.
         workers = Workers(

@@ -9,19 +9,30 @@ itself as a text/plain body). `T` is RFC 3339, epoch seconds, or relative (`15m`
 or parameter is a 400 `{"error": "...", "position": N}` (position null for parameters).
 
 The executor is blocking (numpy, zstd, numba; they release the GIL), so each request pulls its
-result chunk by chunk from a small thread pool; the event loop only writes bytes and stays free
-for health checks, metrics and ingest. A failure after the first byte cannot change the status:
-it ends the stream with one `{"error": ...}` line. Tails stop on shutdown and when the client
-goes away.
+result chunk by chunk from a pool of `query.max_concurrent` threads; the event loop only writes
+bytes and stays free for health checks, metrics and ingest. A failure after the first byte
+cannot change the status: it ends the stream with one `{"error": ...}` line. Tails stop on
+shutdown and when the client goes away.
+
+Limits (`[query]`, engine.query.limits), each refused with a JSON error naming its setting:
+`query.max_concurrent` queries run at once and `query.max_tails` tails are open at once (one
+more: 429 with `Retry-After: 1`, at once); a `limit` above `query.max_rows_limit` is a 400 and
+no limit means `query.max_rows` rows; a query still running after `query.timeout` is stopped
+(503, or a final error line); an answer past `query.max_response_bytes` ends with a final error
+line (400 if not one whole line fits); an aggregation past `query.max_groups` is a 400 naming
+its fields. A query's slot is given back once its generator is closed, which waits for the
+chunk in flight: so the threads are never more than the slots, and no query queues for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Generator
 
 import msgspec
 from aiohttp import web
@@ -29,22 +40,33 @@ from aiohttp import web
 from engine.errors import LogjetError
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
-from engine.query.execute import prepare
+from engine.query.execute import PreparedQuery, prepare
+from engine.query.limits import (
+    Deadline,
+    Gate,
+    LimitParamError,
+    QueryTimeout,
+    ResponseBudget,
+    give_memory_back,
+    requested_limit,
+)
 from engine.query.objects import JsonObject
 from engine.query.tail import POLL_S, Tail
 from engine.units import parse_time_ns
 
 if TYPE_CHECKING:
-    from engine.config import Settings
+    from engine.config import Query, Settings
     from engine.metrics import MetricsFile
     from engine.worker.loop import WorkerShm
     from engine.worker.process import WorkerSpec
 
 log = logging.getLogger("logjet.api")
 
-# Concurrent queries: more would only share the same cores (block work already uses them all).
-QUERY_THREADS = 4
 NDJSON = "application/x-ndjson"
+RETRY_AFTER_S = 1  # what a refused client is told to wait: slots free up as queries end
+# A write gets at least this long, so that a chunk made before the deadline, and the error line
+# after it, still reach a client that reads.
+WRITE_GRACE_S = 1.0
 _encoder = msgspec.json.Encoder()
 
 
@@ -56,9 +78,14 @@ def _encode_lines(objs: list[JsonObject]) -> bytes:
     return msgspec.json.Encoder().encode_lines(objs)
 
 
-def _error(message: str, position: int | None, status: int = 400) -> web.Response:
+def _error_body(message: str, position: int | None) -> bytes:
+    return _encoder.encode({"error": message, "position": position})
+
+
+def _error(message: str, position: int | None, status: int = 400, retry_after: bool = False) -> web.Response:
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if retry_after else None
     return web.Response(
-        body=_encoder.encode({"error": message, "position": position}), status=status, content_type="application/json"
+        body=_error_body(message, position), status=status, content_type="application/json", headers=headers
     )
 
 
@@ -93,64 +120,143 @@ def _time_param(params: dict[str, str], key: str) -> int | None:
         raise _BadParam(f"{key}: {exc}") from None
 
 
-def _limit_param(params: dict[str, str]) -> int | None:
-    value = params.get("limit")
-    if value in (None, ""):
-        return None
-    if not str(value).isdigit():
-        raise _BadParam(f"limit: expected a whole number, got {value!r}")
-    return int(value)
+class _Answer:
+    """One query's NDJSON, made on the query threads one chunk at a time (never two at once)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], threads: ThreadPoolExecutor):
+        self.chunks = chunks
+        self.threads = threads
+        self.inflight: asyncio.Future[bytes | None] | None = None
+
+    async def next(self, deadline: Deadline) -> bytes | None:
+        """The next chunk's lines, None at the end. Raises QueryTimeout once the deadline
+        passes (the chunk in flight goes on in its thread; `close` waits for it), or what the
+        query raised."""
+        left = deadline.left()
+        if left <= 0:
+            raise QueryTimeout(deadline.elapsed())
+        self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, next, self.chunks, None)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.inflight), left)
+        except TimeoutError:
+            raise QueryTimeout(deadline.elapsed()) from None
+
+    def close(self, then: Callable[[], None]) -> None:
+        """Close the generator on a query thread once no chunk of it is in flight (now, or when
+        the one in flight ends), then call `then` there. Returns at once."""
+
+        def close_and_then() -> None:
+            try:
+                self.chunks.close()
+            except Exception:  # noqa: BLE001 - a query's cleanup must not keep its slot
+                log.exception("closing a query failed")
+            finally:
+                then()
+
+        def submit(done: asyncio.Future[bytes | None] | None = None) -> None:
+            if done is not None and not done.cancelled():
+                _drop_frames(done.exception())  # the client already has its answer
+            self.threads.submit(close_and_then)
+
+        inflight = self.inflight
+        if inflight is None or inflight.done():
+            submit(inflight)
+        else:
+            inflight.add_done_callback(submit)
 
 
 class QueryRoutes:
-    def __init__(self, data_dir: str, metrics: MetricsFile | None = None):
+    def __init__(self, data_dir: str, limits: Query, metrics: MetricsFile | None = None):
         self.data_dir = data_dir
+        self.limits = limits
         self.catalog = Catalog.get(data_dir)
-        self.threads = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="logjet-http-query")
+        slots = limits.concurrency()
+        # Memory freed by a query goes back to the OS when no query runs (see give_memory_back).
+        self.queries = Gate(slots, on_idle=give_memory_back)
+        self.threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="logjet-http-query")
+        self.tails = Gate(limits.max_tails)
+        self.tail_threads = ThreadPoolExecutor(max_workers=limits.max_tails, thread_name_prefix="logjet-http-tail")
         self.duration = metrics.histogram("query_duration_seconds") if metrics is not None else None
         self.stopping = asyncio.Event()
 
+    def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[bytes, None, None]:
+        """The answer's lines, chunk by chunk; planning happens on the first step, in a thread."""
+        with contextlib.closing(prepared.chunks(self.catalog, deadline)) as chunks:
+            for chunk in chunks:
+                yield _encode_lines(chunk)
+
     async def query(self, request: web.Request) -> web.StreamResponse:
-        t0 = time.monotonic()
+        started = time.monotonic()
         try:
             params = await _params(request)
             prepared = prepare(
                 params.get("q", "*") or "*",
                 _time_param(params, "start"),
                 _time_param(params, "end"),
-                _limit_param(params),
+                requested_limit(params.get("limit"), self.limits.max_rows_limit),
+                default_limit=self.limits.max_rows,
+                max_groups=self.limits.max_groups,
             )
-        except _BadParam as exc:
+        except (_BadParam, LimitParamError) as exc:
             return _error(str(exc), None)
         except QueryError as exc:
             return _error(exc.message, exc.position)
-        loop = asyncio.get_running_loop()
-        chunks = prepared.chunks(self.catalog)
-
-        def next_bytes() -> bytes | None:
-            chunk = next(chunks, None)
-            return None if chunk is None else _encode_lines(chunk)
-
-        resp = web.StreamResponse(headers={"Content-Type": NDJSON})
-        await resp.prepare(request)
+        if not self.queries.try_enter():
+            return _error(
+                f"too many queries at once: {self.queries.capacity} are running (query.max_concurrent); "
+                f"retry in {RETRY_AFTER_S} s",
+                None,
+                429,
+                retry_after=True,
+            )
+        deadline = Deadline(self.limits.timeout.seconds, started)
+        answer = _Answer(self._ndjson(prepared, deadline), self.threads)
         try:
-            while True:
-                try:
-                    data = await loop.run_in_executor(self.threads, next_bytes)
-                except Exception as exc:  # a damaged part, a bug: end the stream saying so
-                    log.exception("query %r failed", prepared.text)
-                    await resp.write(_encoder.encode({"error": f"query failed: {exc}", "position": None}) + b"\n")
-                    break
-                if data is None:
-                    break
-                await resp.write(data)
-            await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+            return await self._stream(request, prepared, answer, deadline)
         finally:
-            await loop.run_in_executor(self.threads, chunks.close)
+            answer.close(then=self.queries.leave)
             if self.duration is not None:
-                self.duration.observe(time.monotonic() - t0)
+                self.duration.observe(time.monotonic() - started)
+
+    async def _stream(
+        self, request: web.Request, prepared: PreparedQuery, answer: _Answer, deadline: Deadline
+    ) -> web.StreamResponse:
+        """Status and headers wait for the first chunk, so that a query failing before it
+        answers with a JSON error and a status saying why; after it, errors end the stream."""
+        budget = ResponseBudget(self.limits.max_response_bytes.bytes)
+        resp: web.StreamResponse | None = None
+        while True:
+            failure: tuple[str, int | None, int] | None = None  # (message, position, status)
+            data: bytes | None = None
+            try:
+                data = await answer.next(deadline)
+            except QueryTimeout as exc:
+                failure = (exc.message, None, 503)
+                _drop_frames(exc)
+            except QueryError as exc:
+                failure = (exc.message, exc.position, 400)
+                _drop_frames(exc)
+            except Exception as exc:  # a damaged part, a bug: say so
+                log.exception("query %r failed", prepared.text)
+                failure = (f"query failed: {exc}", None, 500)
+                _drop_frames(exc)
+            if data is not None:
+                data, cut = budget.take(data)
+                if cut:
+                    failure = (budget.error(), None, 400)
+            if resp is None:
+                if failure is not None and not data:
+                    return _error(*failure)
+                resp = web.StreamResponse(headers={"Content-Type": NDJSON})
+                await resp.prepare(request)
+            if data and not await _write(request, resp, data, deadline):
+                return resp
+            if failure is not None:
+                await _write(request, resp, _error_body(*failure[:2]) + b"\n", deadline)
+                break
+            if data is None:
+                break
+        await resp.write_eof()
         return resp
 
     async def tail(self, request: web.Request) -> web.StreamResponse:
@@ -158,16 +264,33 @@ class QueryRoutes:
         try:
             params = await _params(request)
             prepared = prepare(params.get("q", "*") or "*")
-            tail = await loop.run_in_executor(self.threads, Tail, self.data_dir, prepared)
         except _BadParam as exc:
             return _error(str(exc), None)
         except QueryError as exc:
             return _error(exc.message, exc.position)
+        if not self.tails.try_enter():
+            return _error(
+                f"too many live tails: {self.tails.capacity} are open (query.max_tails); retry later",
+                None,
+                429,
+                retry_after=True,
+            )
+        try:
+            try:
+                tail = await loop.run_in_executor(self.tail_threads, Tail, self.data_dir, prepared)
+            except QueryError as exc:
+                return _error(exc.message, exc.position)
+            return await self._follow(request, tail)
+        finally:
+            self.tails.leave()
+
+    async def _follow(self, request: web.Request, tail: Tail) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
         resp = web.StreamResponse(headers={"Content-Type": NDJSON})
         await resp.prepare(request)
         try:
             while not self.stopping.is_set():
-                objs = await loop.run_in_executor(self.threads, tail.poll)
+                objs = await loop.run_in_executor(self.tail_threads, tail.poll)
                 if objs:
                     await resp.write(_encode_lines(objs))
                 transport = request.transport
@@ -186,13 +309,35 @@ class QueryRoutes:
         self.stopping.set()
 
 
-def install(app: web.Application, settings: Settings, spec: WorkerSpec, shm: WorkerShm | None) -> None:
+def _drop_frames(exc: BaseException | None) -> None:
+    """Clear the locals of the frames an exception's traceback holds. They include the query's
+    (its aggregation state: 100k groups when the group cap stopped it) and a frame that holds
+    the exception again, a cycle only the garbage collector would free, much later."""
+    if exc is not None:
+        traceback.clear_frames(exc.__traceback__)
+
+
+async def _write(request: web.Request, resp: web.StreamResponse, data: bytes, deadline: Deadline) -> bool:
+    """Write within the query's time (at least WRITE_GRACE_S); a client that does not read that
+    long is cut off (its connection closed, False), so it cannot hold a query slot."""
+    try:
+        await asyncio.wait_for(resp.write(data), max(deadline.left(), WRITE_GRACE_S))
+    except TimeoutError:
+        log.info("a query answer was not read within query.timeout: connection closed")
+        if request.transport is not None:
+            request.transport.abort()
+        return False
+    return True
+
+
+def install(app: web.Application, settings: Settings, spec: WorkerSpec, shm: WorkerShm | None) -> QueryRoutes:
     """Add the query routes to the API app (called by engine.api.worker.build_app)."""
     from engine.query.warmup import warm_up
 
     warm_up()  # kernels compiled before the API worker reports ready
-    routes = QueryRoutes(settings.data_dir, shm.metrics if shm is not None else None)
+    routes = QueryRoutes(settings.data_dir, settings.query, shm.metrics if shm is not None else None)
     app.router.add_route("GET", "/api/v1/query", routes.query)
     app.router.add_route("POST", "/api/v1/query", routes.query)
     app.router.add_get("/api/v1/tail", routes.tail)
     app.on_shutdown.append(routes.on_shutdown)
+    return routes

@@ -151,6 +151,10 @@ class Block:
 
 # Pair columns read as stored when no pair is derived from the message (then they are all).
 _STORED_KV = (layout.KV_COUNT, layout.KV_KEY, layout.KV_KIND)
+# Streams that decode a whole value column (lengths and bytes, or every pair) at once.
+_VALUE_STREAMS = frozenset(
+    (layout.MESSAGE_LEN, layout.MESSAGE_DATA, layout.SD_LEN, layout.SD_DATA, layout.KV_LEN, layout.KV_DATA)
+) | frozenset(_STORED_KV)
 
 
 class PartBlock(Block):
@@ -181,6 +185,12 @@ class PartBlock(Block):
             elif name in _STORED_KV and layout.KV_DERIVED not in self._streams():
                 # As stored: the logical names decode every pair's value too.
                 got = part.stored_stream(b, name)
+            elif name in _VALUE_STREAMS:
+                # Not through the part's cache of its last block: the catalog keeps parts open
+                # across queries, so that cache would keep a block per part and thread alive.
+                for key, column in part.logical_columns(b, name).items():
+                    self._columns.setdefault(key, column)  # columns already handed out stay
+                got = self._columns[name]
             else:
                 got = part.stream(b, name)
             self._columns[name] = got

@@ -11,7 +11,11 @@ rows: without a sort, rows stream newest first under the smallest limit (`select
 with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
 aggregation reads its columns block by block over the thread pool and folds them in the
 calling thread; stages after it work on its objects. `fields` only shapes output. The `limit`
-argument caps the objects returned, whatever they are.
+argument caps the objects returned, whatever they are; `default_limit` is the cap on rows when
+no limit is given (aggregations are not cut by it).
+
+Limits (engine.query.limits): `max_groups` caps what an aggregation holds (TooManyGroups, a
+QueryError), and a run given a `Deadline` raises QueryTimeout between blocks once it passes.
 
 Not thread-safe per run (one generator, one consumer); any number of runs may go at once.
 """
@@ -27,6 +31,7 @@ from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
 from engine.query.language.parser import parse
+from engine.query.limits import Deadline
 from engine.query.objects import JsonObject
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
@@ -64,21 +69,30 @@ def _rows_units(rows: Rows) -> list[Unit]:
 
 
 class PreparedQuery:
-    """A parsed, checked query with its time range and output cap."""
+    """A parsed, checked query with its time range, output cap and group cap."""
 
-    def __init__(self, text: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None):
+    def __init__(
+        self,
+        text: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+        default_limit: int | None = None,
+        max_groups: int | None = None,
+    ):
         self.text = text
         self.query = parse(text)
         self.start = start_ns
         self.end = end_ns
         if limit is not None and limit < 0:
             raise QueryError("limit must be 0 or more", 0)
-        self.limit = limit
         stages = self.query.stages
         aggs = [(i, s) for i, s in enumerate(stages) if isinstance(s, AggregatingStage)]
         if len(aggs) > 1:
             raise QueryError("a query takes one of stats, histogram or top", aggs[1][1].position)
         self.aggregation = aggs[0] if aggs else None  # (where it is among the stages, the stage)
+        self.limit = limit if limit is not None or self.aggregation is not None else default_limit
+        self.max_groups = max_groups
         self.stats = PlanStats()
 
     @property
@@ -89,36 +103,39 @@ class PreparedQuery:
         for chunk in self.chunks(catalog):
             yield from chunk
 
-    def chunks(self, catalog: Catalog) -> Generator[list[JsonObject], None, None]:
-        """Lists of result objects (at most CHUNK each), in output order."""
+    def chunks(self, catalog: Catalog, deadline: Deadline | None = None) -> Generator[list[JsonObject], None, None]:
+        """Lists of result objects (at most CHUNK each), in output order. Past `deadline` the
+        generator raises QueryTimeout (checked between blocks)."""
         t0 = time.perf_counter()
         scopes = catalog.scopes(self.start, self.end)
         units = plan(scopes, self.query.filter, self.start, self.end, self.stats)
         self.stats.extra["plan_s"] = time.perf_counter() - t0
-        return self._run(units)
+        return self._run(units, deadline)
 
     def chunks_over_rows(self, rows: Rows) -> Generator[list[JsonObject], None, None]:
         """The same over rows in memory (warm-up, tests)."""
         scopes = [RowsScope(rows)] if len(rows) else []
-        return self._run(plan(scopes, self.query.filter, self.start, self.end, self.stats))
+        return self._run(plan(scopes, self.query.filter, self.start, self.end, self.stats), None)
 
-    def _run(self, units: list[Unit]) -> Generator[list[JsonObject], None, None]:
+    def _run(self, units: list[Unit], deadline: Deadline | None) -> Generator[list[JsonObject], None, None]:
         stages = self.query.stages
         if self.aggregation is None:
-            yield from self._rows(units, list(stages))
+            yield from self._rows(units, list(stages), deadline)
         else:
             at, agg = self.aggregation
-            yield from self._aggregate(units, stages[:at], agg, stages[at + 1 :])
+            yield from self._aggregate(units, stages[:at], agg, stages[at + 1 :], deadline)
 
     # --- rows --------------------------------------------------------------------------------
-    def _rows(self, units: list[Unit], stages: Sequence[Stage]) -> Iterator[list[JsonObject]]:
+    def _rows(
+        self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None
+    ) -> Iterator[list[JsonObject]]:
         fields = [s for s in stages if isinstance(s, Fields)]
         if not any(isinstance(s, Sort) for s in stages):
             limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
-            for rows in newest(units, self.start, self.end, limit):
+            for rows in newest(units, self.start, self.end, limit, deadline):
                 yield from self._render(rows, fields)
             return
-        rows = self._materialize(units, stages, self.limit)
+        rows = self._materialize(units, stages, self.limit, deadline)
         if self.limit is not None and len(rows) > self.limit:
             rows = rows.take(np.arange(self.limit))
         yield from self._render(rows, fields)
@@ -134,23 +151,26 @@ class PreparedQuery:
                 objs = row_objects(rows, idx)
             yield objs
 
-    def _materialize(self, units: list[Unit], stages: Sequence[Stage], cap: int | None) -> Rows:
+    def _materialize(
+        self, units: list[Unit], stages: Sequence[Stage], cap: int | None, deadline: Deadline | None
+    ) -> Rows:
         """The rows that sort and limit stages select, in their order."""
         cuts = [s for s in stages if isinstance(s, (Sort, Limit))]
         sorts = [(i, s) for i, s in enumerate(cuts) if isinstance(s, Sort)]
         if not sorts:
-            return _concat(newest(units, self.start, self.end, _min(cap, *(s.n for s in cuts if isinstance(s, Limit)))))
+            limit = _min(cap, *(s.n for s in cuts if isinstance(s, Limit)))
+            return _concat(newest(units, self.start, self.end, limit, deadline))
         sort_at, sort = sorts[0]
         head, tail = cuts[:sort_at], cuts[sort_at + 1 :]
         start, end = self.start, self.end
         l0 = _min(*(s.n for s in head if isinstance(s, Limit)))
         if l0 is not None:
-            units = _rows_units(_concat(newest(units, start, end, l0)))
+            units = _rows_units(_concat(newest(units, start, end, l0, deadline)))
             start = end = None
         k = tail[0].n if tail and isinstance(tail[0], Limit) else None
         if not any(isinstance(s, Sort) for s in tail):
             k = _min(k, cap, *(s.n for s in tail if isinstance(s, Limit)))
-        rows = sorted_rows(units, start, end, sort, k)
+        rows = sorted_rows(units, start, end, sort, k, deadline)
         for s in tail:
             if isinstance(s, Limit):
                 rows = rows.take(np.arange(min(len(rows), s.n)))
@@ -160,16 +180,22 @@ class PreparedQuery:
 
     # --- aggregation -------------------------------------------------------------------------
     def _aggregate(
-        self, units: list[Unit], pre: Sequence[Stage], stage: AggregatingStage, post: Sequence[Stage]
+        self,
+        units: list[Unit],
+        pre: Sequence[Stage],
+        stage: AggregatingStage,
+        post: Sequence[Stage],
+        deadline: Deadline | None,
     ) -> Iterator[list[JsonObject]]:
         start, end = self.start, self.end
         if any(isinstance(s, (Sort, Limit)) for s in pre):
-            units = _rows_units(self._materialize(units, pre, None))
+            units = _rows_units(self._materialize(units, pre, None, deadline))
             start = end = None
-        agg = stage.aggregator()
+        agg = stage.aggregator(self.max_groups)
         preload = agg.preload()
         cheap = (lambda u: trivial(u)) if not preload else None
-        for blk, idx in ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap):
+        evaluated = ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap, deadline=deadline)
+        for blk, idx in evaluated:
             if len(idx):
                 agg.add(blk, idx)
         objs = agg.result()
@@ -182,10 +208,15 @@ class PreparedQuery:
 
 
 def prepare(
-    query: str, start_ns: int | None = None, end_ns: int | None = None, limit: int | None = None
+    query: str,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    limit: int | None = None,
+    default_limit: int | None = None,
+    max_groups: int | None = None,
 ) -> PreparedQuery:
-    """Parse and check; raises QueryError."""
-    return PreparedQuery(query, start_ns, end_ns, limit)
+    """Parse and check; raises QueryError. See PreparedQuery for the limits."""
+    return PreparedQuery(query, start_ns, end_ns, limit, default_limit, max_groups)
 
 
 def run_to_objects(

@@ -5,6 +5,9 @@ No field: one group. One field: the group is the field's query-wide value id (0 
 so grouping costs nothing beyond reading the ids. Several fields: the ids are combined into
 one int64 per row, made unique per block with numpy, and each distinct combination is given a
 group through a dict (Python per distinct combination per block, never per row).
+
+The groups a query holds grow with the data, so a `GroupCap` (`query.max_groups`) stops the
+query after the block that passes it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.query.field_names import Field
+from engine.query.limits import GroupCap
 from engine.query.objects import JsonObject
 from engine.query.values import column
 
@@ -24,8 +28,9 @@ GroupKey = tuple[int, ...]  # the query-wide value id of each `by` field
 
 
 class Grouper:
-    def __init__(self, by: list[Field]):
+    def __init__(self, by: list[Field], cap: GroupCap | None = None):
         self.by = by
+        self.cap = cap
         self.columns = [column(f) for f in by]
         self._groups: dict[GroupKey, int] = {}
         self._keys: list[GroupKey] = []
@@ -34,11 +39,13 @@ class Grouper:
         return [name for c in self.columns for name in c.preload()]
 
     def groups(self, blk: Block, idx: np.ndarray) -> np.ndarray:
-        """Group per row of `idx`; `size` afterwards bounds every group handed out."""
+        """Group per row of `idx`; `size` afterwards bounds every group handed out. Raises
+        TooManyGroups past the cap."""
         if not self.columns:
             return np.zeros(len(idx), np.int64)
         ids = [c.ids(blk, idx) for c in self.columns]
         if len(ids) == 1:
+            self._check()
             return ids[0]
         sizes = [c.size for c in self.columns]
         if np.prod(np.asarray(sizes, np.float64)) < 2.0**62:
@@ -63,17 +70,32 @@ class Grouper:
                 g = self._groups[key] = len(self._keys)
                 self._keys.append(key)
             table[k] = g
+        self._check()
         return table[inverse.reshape(-1)]
 
     def counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(groups, rows per group) of the selected rows, for aggregations that only count."""
+        """(groups, rows per group) of the selected rows, for aggregations that only count.
+        Raises TooManyGroups past the cap."""
         if len(self.columns) == 1:
-            return self.columns[0].id_counts(blk, idx)
+            got = self.columns[0].id_counts(blk, idx)
+            self._check()
+            return got
         if not self.columns:
             return np.zeros(1, np.int64), np.array([len(idx)], np.int64)
         counts = np.bincount(self.groups(blk, idx))
         nz = np.flatnonzero(counts)
         return nz, counts[nz]
+
+    @property
+    def held(self) -> int:
+        """Groups (distinct values, or combinations of them) this run keeps in memory."""
+        if len(self.columns) == 1:
+            return self.columns[0].held
+        return len(self._keys)
+
+    def _check(self) -> None:
+        if self.cap is not None:
+            self.cap.check(self.held)
 
     @property
     def size(self) -> int:

@@ -4,15 +4,19 @@ Block work is zstd decompression, numba kernels and numpy, which all release the
 threads give real parallelism; one pool per process, one thread per core, shared by every
 query (HTTP requests run their query generators on their own threads and submit blocks here).
 `ordered_map` keeps at most `ahead` blocks in flight, so memory stays bounded by a few
-decompressed blocks, and cancels what is left when the consumer stops early (a `limit`).
+decompressed blocks, and cancels what is left when the consumer stops early (a `limit`) or
+its deadline passes (`query.timeout`: checked before each block is handed out and taken),
+waiting for the blocks already being read.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Generator, Generic, Iterable, TypeVar
+
+from engine.query.limits import Deadline
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,6 +30,10 @@ def pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="logjet-query")
     return _pool
+
+
+def _no_deadline() -> None:
+    pass
 
 
 class _Done(Generic[R]):
@@ -44,20 +52,29 @@ class _Done(Generic[R]):
 
 
 def ordered_map(
-    fn: Callable[[T], R], items: Iterable[T], ahead: int = 2 * WORKERS, inline: Callable[[T], bool] | None = None
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    ahead: int = 2 * WORKERS,
+    inline: Callable[[T], bool] | None = None,
+    deadline: Deadline | None = None,
 ) -> Generator[R, None, None]:
     """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
     which `inline(item)` is true are computed in the calling thread (when a task costs less
-    than handing it to a thread)."""
+    than handing it to a thread). Past `deadline` it raises QueryTimeout."""
     inflight: collections.deque[Future[R] | _Done[R]] = collections.deque()
     ex = pool()
+    check = deadline.check if deadline is not None else _no_deadline
     try:
         for item in items:
+            check()
             inflight.append(_Done(fn(item)) if inline is not None and inline(item) else ex.submit(fn, item))
             if len(inflight) >= ahead:
                 yield inflight.popleft().result()
         while inflight:
+            check()
             yield inflight.popleft().result()
     finally:
-        for fut in inflight:
-            fut.cancel()
+        # Blocks already being read are waited for: once the consumer is done, so is the work it
+        # started (the memory a query frees is all freed when its run is closed).
+        running = [fut for fut in inflight if not fut.cancel() and isinstance(fut, Future)]
+        wait(running)

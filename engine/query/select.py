@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from engine.query.block import Block
+from engine.query.limits import Deadline
 from engine.query.plan import Unit, evaluate, trivial
 from engine.query.pool import ordered_map
 from engine.query.stages.sort import RowKeys, Sort
@@ -36,12 +37,14 @@ def _take_newest_first(pieces: list[Piece]) -> Rows:
     return rows.take(np.argsort(-rows.time, kind="stable"))
 
 
-def newest(units: list[Unit], start_ns: int | None, end_ns: int | None, limit: int | None) -> Iterator[Rows]:
+def newest(
+    units: list[Unit], start_ns: int | None, end_ns: int | None, limit: int | None, deadline: Deadline | None = None
+) -> Iterator[Rows]:
     if limit is not None and limit <= 0:
         return
     pending: list[Piece] = []  # not yet out
     emitted = 0
-    results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units, inline=trivial)
+    results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units, inline=trivial, deadline=deadline)
     try:
         for k, (blk, idx) in enumerate(results):
             if limit is not None:
@@ -102,12 +105,20 @@ def _split(pending: list[Piece], watermark: int | None, cap: int | None) -> tupl
     return out, keep
 
 
-def sorted_rows(units: list[Unit], start_ns: int | None, end_ns: int | None, stage: Sort, limit: int | None) -> Rows:
+def sorted_rows(
+    units: list[Unit],
+    start_ns: int | None,
+    end_ns: int | None,
+    stage: Sort,
+    limit: int | None,
+    deadline: Deadline | None = None,
+) -> Rows:
     """The first `limit` matching rows (all when None) in the stage's order."""
     keys = RowKeys(stage)
     preload = keys.preload()
     where: list[tuple[int, np.ndarray]] = []
-    for k, (blk, idx) in enumerate(ordered_map(lambda u: evaluate(u, start_ns, end_ns, preload), units)):
+    evaluated = ordered_map(lambda u: evaluate(u, start_ns, end_ns, preload), units, deadline=deadline)
+    for k, (blk, idx) in enumerate(evaluated):
         if len(idx):
             keys.add(blk, idx)
             where.append((k, idx))

@@ -7,11 +7,14 @@ whole query, so stages can group, count and sort with numpy.
   value in every block of every part of this query;
 - `value(id)`: the JSON value of an id (str, int, or an RFC 3339 time);
 - `order_keys(used)`: a float64 sort key per id, with no value lowest: numbers when every value
-  among the ids `used` is one (the values being sorted, not every value seen), else byte order.
+  among the ids `used` is one (the values being sorted, not every value seen), else byte order;
+- `held`: the distinct values it keeps, which is what its memory grows with (`query.max_groups`
+  caps it through the stages).
 
 Python runs per distinct value, never per row: dictionary columns are mapped to query ids
-through a per-part table (one entry per dictionary value), message and field values through a
-`DictionaryEncoder` kernel. Not thread-safe: stages call it from the query's main thread.
+through a per-part table (filled for the stored codes the selected rows use, so a column holds
+only values that selected rows have), message and field values through a `DictionaryEncoder`
+kernel. Not thread-safe: stages call it from the query's main thread.
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ class ValueColumn:
     def size(self) -> int:
         """Ids handed out so far, plus one for "no value"."""
         raise NotImplementedError
+
+    @property
+    def held(self) -> int:
+        """Distinct values kept for this query; a column of fixed width (severity) keeps none."""
+        return 0
 
     def value(self, vid: int) -> FieldValue:
         raise NotImplementedError
@@ -153,6 +161,10 @@ class _Interned(ValueColumn, Generic[_V]):
     def size(self) -> int:
         return len(self._values) + 1
 
+    @property
+    def held(self) -> int:
+        return len(self._values)
+
 
 class _TimeColumn(_Interned[int]):
     def preload(self) -> list[str]:
@@ -182,37 +194,57 @@ class _TimeColumn(_Interned[int]):
 class _DictColumn(_Interned[bytes]):
     def __init__(self, field: Field):
         super().__init__(field)
-        self._tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # per part path: query id per stored code (-1: not interned yet), number per stored code
+        self._ids_of: dict[str, np.ndarray] = {}
+        self._numbers_of: dict[str, np.ndarray] = {}
 
     def preload(self) -> list[str]:
         return [self.field.name]
 
-    def _table(self, blk: Block) -> tuple[np.ndarray, np.ndarray]:
-        scope = blk.scope
-        got = self._tables.get(scope.path)
-        if got is None or scope.path == "<rows>":
-            values = scope.dicts.get(self.field.name, [])
-            ids = np.zeros(len(values) + 1, np.int64)
+    def _values_of(self, blk: Block) -> list[bytes]:
+        return blk.scope.dicts.get(self.field.name, [])
+
+    def _fresh(self, blk: Block, cache: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The part's cached table, or None to build one (rows in memory all share one path)."""
+        path = blk.scope.path
+        return None if path == "<rows>" else cache.get(path)
+
+    def _query_ids(self, blk: Block, codes: np.ndarray) -> np.ndarray:
+        """Query ids of stored codes, interning the values of codes met for the first time."""
+        table = self._fresh(blk, self._ids_of)
+        if table is None:
+            table = np.full(len(self._values_of(blk)) + 1, -1, np.int64)
+            table[0] = 0
+            self._ids_of[blk.scope.path] = table
+        ids: np.ndarray = table[codes]
+        new = ids < 0
+        if new.any():
+            values = self._values_of(blk)
+            for code in np.unique(codes[new]).tolist():
+                table[code] = self._intern(values[code - 1])
+            ids = table[codes]
+        return ids
+
+    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
+        nums = self._fresh(blk, self._numbers_of)
+        if nums is None:
+            values = self._values_of(blk)
             nums = np.full(len(values) + 1, np.nan)
             for i, v in enumerate(values, 1):
-                ids[i] = self._intern(v)
                 n = parse_number(v)
                 if n is not None:
                     nums[i] = n
-            got = self._tables[scope.path] = (ids, nums)
-        return got
-
-    def numbers(self, blk: Block, idx: np.ndarray) -> np.ndarray:
-        return np.take(self._table(blk)[1], blk.select(blk.ids(self.field.name), idx))
+            self._numbers_of[blk.scope.path] = nums
+        return np.take(nums, blk.select(blk.ids(self.field.name), idx))
 
     def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
-        return np.take(self._table(blk)[0], blk.select(blk.ids(self.field.name), idx))
+        return self._query_ids(blk, blk.select(blk.ids(self.field.name), idx))
 
     def id_counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        table = self._table(blk)[0]
-        counts = np.bincount(blk.select(blk.ids(self.field.name), idx), minlength=len(table))
+        codes = blk.select(blk.ids(self.field.name), idx)
+        counts = np.bincount(codes, minlength=len(self._values_of(blk)) + 1)
         nz = np.flatnonzero(counts)
-        ids, counts = table[nz], counts[nz]
+        ids, counts = self._query_ids(blk, nz), counts[nz]
         if len(np.unique(ids)) != len(ids):  # two stored codes for one value: merge them
             uniq, inv = np.unique(ids, return_inverse=True)
             return uniq, np.bincount(inv, weights=counts).astype(np.int64)
@@ -261,6 +293,10 @@ class _SpanColumn(ValueColumn):
     @property
     def size(self) -> int:
         return len(self._values) + 1
+
+    @property
+    def held(self) -> int:
+        return len(self._values)
 
     def value(self, vid: int) -> FieldValue:
         return _text(self._values[vid - 1]) if vid else None

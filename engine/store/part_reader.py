@@ -212,17 +212,20 @@ class Part:
         column = _LOGICAL[name]
         key = (b, column)
         if self._last.get(column, (None,))[0] != key:
-            got = self.fields(b) if column == KV else self.values(b, column)
-            self._last[column] = (key, got)
-        got = self._last[column][1]
-        stream: np.ndarray
-        if column == KV:
-            ptr, kv_key, kind, off, data = got
-            stream = {KV_COUNT: np.diff(ptr), KV_KEY: kv_key, KV_KIND: kind, KV_LEN: np.diff(off), KV_DATA: data}[name]
-        else:
-            off, data = got
-            stream = np.diff(off) if name == lengths_stream(column) else data
+            self._last[column] = (key, self.logical_columns(b, name))
+        stream: np.ndarray = self._last[column][1][name]
         return stream
+
+    def logical_columns(self, b: int, name: str) -> dict[str, np.ndarray]:
+        """Every version 1 stream of the value column (message, sd or kv) that logical stream
+        `name` belongs to, of block `b`: decoded once and not cached, for readers that keep a
+        block's columns themselves for as long as they need them."""
+        column = _LOGICAL[name]
+        if column == KV:
+            ptr, kv_key, kind, off, data = self.fields(b)
+            return {KV_COUNT: np.diff(ptr), KV_KEY: kv_key, KV_KIND: kind, KV_LEN: np.diff(off), KV_DATA: data}
+        off, data = self.values(b, column)
+        return {lengths_stream(column): np.diff(off), values_stream(column): data}
 
     def blob(self, offset: int, clen: int) -> bytes:
         """A blob written with `StreamWriter.append` (the index's)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -9,8 +10,23 @@ import urllib.request
 
 import numpy as np
 
+from engine.ipc.control import ControlTable
+from engine.ipc.shm import SHM_ROOT, InstanceDir
 from engine.query.scan import newest_rows
 from engine.store.rows import Rows
+
+
+def worker_pids(engine, role: str) -> list[int]:
+    """PIDs of a running engine's workers of `role` (receiver, parser, writer, api), from its
+    control table."""
+    shm = InstanceDir(engine.instance, SHM_ROOT)
+    with open(shm.workers) as f:
+        workers = json.load(f)
+    ctl = ControlTable(shm.control)
+    try:
+        return [int(ctl.slots["pid"][w["slot"]]) for w in workers if w["role"] == role]
+    finally:
+        ctl.close()
 
 
 def send_tcp(port: int, payload: bytes, chunk: int = 1 << 16) -> None:

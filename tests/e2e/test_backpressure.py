@@ -7,7 +7,6 @@ rings fill up; then they are resumed with SIGCONT.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import socket
@@ -16,9 +15,7 @@ import time
 
 import pytest
 
-from engine.ipc.control import ControlTable
-from engine.ipc.shm import SHM_ROOT, InstanceDir
-from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written
+from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written, worker_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -26,17 +23,6 @@ pytestmark = pytest.mark.e2e
 def _write_config(path) -> str:
     path.write_text('[rings]\nraw_ring_bytes = "1MiB"\n[ingest]\nbatch_bytes = 65536\n')
     return str(path)
-
-
-def _parser_pids(engine) -> list[int]:
-    shm = InstanceDir(engine.instance, SHM_ROOT)
-    with open(shm.workers) as f:
-        workers = json.load(f)
-    ctl = ControlTable(shm.control)
-    try:
-        return [int(ctl.slots["pid"][w["slot"]]) for w in workers if w["role"] == "parser"]
-    finally:
-        ctl.close()
 
 
 def _paused(pids):
@@ -57,7 +43,7 @@ def test_full_ring_pauses_tcp_and_loses_nothing(start_engine, tmp_path):
     n = 60_000  # ~6 MB: several times the 1 MiB raw ring
     payload = b"".join(b"<14>Nov 22 10:00:00 h app: seq=%d t=bp %s\n" % (i, b"x" * 60) for i in range(n))
     sender = threading.Thread(target=send_tcp, args=(engine.ports["syslog_tcp"], payload))
-    with _paused(_parser_pids(engine)):
+    with _paused(worker_pids(engine, "parser")):
         sender.start()
         time.sleep(2.0)
         # The ring is full and reading is paused: the sender is blocked, not dropped.
@@ -74,7 +60,7 @@ def test_full_ring_pauses_tcp_and_loses_nothing(start_engine, tmp_path):
 def test_full_ring_drops_and_counts_udp(start_engine, tmp_path):
     engine = start_engine("--config", _write_config(tmp_path / "small.toml"), name="bp-udp")
     n = 30_000
-    with _paused(_parser_pids(engine)):
+    with _paused(worker_pids(engine, "parser")):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(n):
                 s.sendto(

@@ -5,7 +5,6 @@ no TCP message goes missing or doubles; workers of a killed supervisor drain and
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import socket
@@ -14,10 +13,8 @@ import time
 
 import pytest
 
-from engine.ipc.control import ControlTable
 from engine.store.rows import ROW_TRUNCATED
-from engine.ipc.shm import InstanceDir, SHM_ROOT
-from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written
+from tests.e2e.clients import all_rows, field_column, metric, send_tcp, wait_written, worker_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -89,17 +86,6 @@ def test_sigterm_during_load_loses_nothing_read(start_engine, to):
         assert len(got) <= sent[conn]
 
 
-def _pids(engine, role: str) -> list[int]:
-    shm = InstanceDir(engine.instance, SHM_ROOT)
-    with open(shm.workers) as f:
-        workers = json.load(f)
-    ctl = ControlTable(shm.control)
-    try:
-        return [int(ctl.slots["pid"][w["slot"]]) for w in workers if w["role"] == role]
-    finally:
-        ctl.close()
-
-
 @pytest.mark.parametrize("role", ["parser", "writer"])
 def test_kill_worker_mid_load_loses_and_doubles_nothing(start_engine, role):
     engine = start_engine("--parsers", "2", name=f"kill-{role}")
@@ -107,7 +93,7 @@ def test_kill_worker_mid_load_loses_and_doubles_nothing(start_engine, role):
     payload = b"".join(_line(0, i) for i in range(n))
     sender = threading.Thread(target=send_tcp, args=(engine.ports["syslog_tcp"], payload, 1 << 14))
     sender.start()
-    victim = _pids(engine, role)[0]
+    victim = worker_pids(engine, role)[0]
     # Wait until rows flow, so the kill lands mid-load.
     deadline = time.monotonic() + 30
     while metric(engine.url, "logjet_written_rows_total") < 10_000 and time.monotonic() < deadline:
@@ -119,7 +105,7 @@ def test_kill_worker_mid_load_loses_and_doubles_nothing(start_engine, role):
     wait_written(engine.url, n, timeout=120)
     time.sleep(1.5)  # a flush interval and more: nothing further may appear
     assert metric(engine.url, "logjet_worker_restarts_total", role=role) >= 1
-    assert victim not in _pids(engine, role)
+    assert victim not in worker_pids(engine, role)
     rows = all_rows(engine.data_dir)
     seqs = collections.Counter(int(s) for s in field_column(rows, b"seq"))
     missing = n - len(seqs)
@@ -132,7 +118,7 @@ def test_workers_drain_and_exit_when_the_supervisor_is_killed(start_engine):
     engine = start_engine(name="orphans")
     send_tcp(engine.ports["syslog_tcp"], b"".join(_line(0, i) for i in range(1000)))
     assert wait_written(engine.url, 1000, timeout=30) >= 1000
-    workers = [pid for role in ("receiver", "parser", "writer", "api") for pid in _pids(engine, role)]
+    workers = [pid for role in ("receiver", "parser", "writer", "api") for pid in worker_pids(engine, role)]
     engine.proc.kill()  # SIGKILL: no drain from the supervisor
     engine.proc.wait(10)
     deadline = time.monotonic() + 60
@@ -155,13 +141,13 @@ def test_hung_worker_is_killed_and_restarted(start_engine, tmp_path):
     config = tmp_path / "hb.toml"
     config.write_text('[supervisor]\nheartbeat_timeout = "2s"\n')
     engine = start_engine("--config", str(config), name="hung")
-    victim = _pids(engine, "parser")[0]
+    victim = worker_pids(engine, "parser")[0]
     os.kill(victim, signal.SIGSTOP)  # alive but silent: only the heartbeat can tell
     deadline = time.monotonic() + 60
     while metric(engine.url, "logjet_worker_restarts_total", role="parser") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert metric(engine.url, "logjet_worker_restarts_total", role="parser") == 1
-    assert victim not in _pids(engine, "parser")
+    assert victim not in worker_pids(engine, "parser")
     send_tcp(engine.ports["syslog_tcp"], b"<14>Nov 22 10:00:00 h app: after restart seq=0\n")
     assert wait_written(engine.url, 1, timeout=30) >= 1
     assert engine.terminate() == 0

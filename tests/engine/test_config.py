@@ -87,6 +87,8 @@ def test_defaults_are_typed_and_keep_their_values():
         "supervisor.heartbeat_timeout": "15s",
         "supervisor.start_timeout": "120s",
         "supervisor.drain_timeout": "60s",
+        "query.timeout": "30s",
+        "query.max_response_bytes": "256MiB",
     }
     assert Settings().storage.retention.ns == 7 * 86400 * 10**9 and Settings().ingest.http_max_body.bytes == 64 << 20
 

@@ -6,7 +6,8 @@ also run on JSON objects (`table`), which is how they apply after an aggregation
 *aggregating stage* (stats, histogram, top) turns the selected rows into a table: it hands out
 an `Aggregator` per query run that is fed block by block and then gives the result objects.
 
-Stages are immutable parse results; per-run state lives in the aggregator.
+Stages are immutable parse results; per-run state lives in the aggregator, whose groups are
+capped by `max_groups` (`query.max_groups`; None: no cap) so that its memory stays bounded.
 """
 
 from __future__ import annotations
@@ -48,5 +49,6 @@ class Aggregator:
 class AggregatingStage(Stage):
     aggregating = True
 
-    def aggregator(self) -> Aggregator:
+    def aggregator(self, max_groups: int | None = None) -> Aggregator:
+        """State for one run; it raises TooManyGroups once it holds more than `max_groups`."""
         raise NotImplementedError

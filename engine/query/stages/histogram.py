@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.query.limits import GroupCap, group_cap
 from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
 from engine.query.values import format_time
+from engine.units import Duration
 
 if TYPE_CHECKING:
     from engine.query.block import Block
@@ -25,13 +27,15 @@ class Histogram(AggregatingStage):
     step_ns: int
     position: int = 0
 
-    def aggregator(self) -> Aggregator:
-        return _HistogramAggregator(self.step_ns)
+    def aggregator(self, max_groups: int | None = None) -> Aggregator:
+        cap = group_cap(max_groups, f"histogram({Duration(self.step_ns)})", self.position)
+        return _HistogramAggregator(self.step_ns, cap)
 
 
 class _HistogramAggregator(Aggregator):
-    def __init__(self, step_ns: int):
+    def __init__(self, step_ns: int, cap: GroupCap | None):
         self.step = step_ns
+        self.cap = cap  # on the buckets with rows
         self.counts: dict[int, int] = {}
 
     def preload(self) -> list[str]:
@@ -55,6 +59,8 @@ class _HistogramAggregator(Aggregator):
         counts = self.counts
         for b, n in pairs:
             counts[b] = counts.get(b, 0) + n
+        if self.cap is not None:
+            self.cap.check(len(counts))
 
     def result(self) -> list[JsonObject]:
         return [{"_time": format_time(b * self.step), "count": n} for b, n in sorted(self.counts.items())]

@@ -8,6 +8,7 @@ linearly between the two nearest values (numpy's default). Groups come ordered b
 
 Accumulation is per block and per function with numpy over the block's group numbers
 (`bincount`, `ufunc.at`); `count_uniq` and `quantile` keep (group, value) pairs until the end.
+`query.max_groups` caps the groups of `by` and the distinct values each `count_uniq` counts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from engine.query.field_names import Field
 from engine.query.grouping import Grouper
+from engine.query.limits import GroupCap, group_cap
 from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
 from engine.query.values import ValueColumn, column
@@ -50,8 +52,8 @@ class Stats(AggregatingStage):
     by: tuple[Field, ...] = ()
     position: int = 0
 
-    def aggregator(self) -> Aggregator:
-        return _StatsAggregator(self)
+    def aggregator(self, max_groups: int | None = None) -> Aggregator:
+        return _StatsAggregator(self, max_groups)
 
 
 def _grow(a: np.ndarray, size: int, fill: float) -> np.ndarray:
@@ -65,9 +67,10 @@ def _grow(a: np.ndarray, size: int, fill: float) -> np.ndarray:
 class _Func:
     """Accumulator of one function over all groups."""
 
-    def __init__(self, f: StatFunc):
+    def __init__(self, f: StatFunc, cap: GroupCap | None):
         self.f = f
         self.col = column(f.field) if f.field is not None else None
+        self.cap = cap  # on the distinct values of count_uniq
         self.sum = np.zeros(0, np.float64)
         self.n = np.zeros(0, np.int64)
         self.ext = np.zeros(0, np.float64)
@@ -88,7 +91,10 @@ class _Func:
             return
         if fn == "count_uniq":
             groups = np.zeros(len(idx), np.int64) if g is None else g
-            vid = self._column().ids(blk, idx)
+            col = self._column()
+            vid = col.ids(blk, idx)
+            if self.cap is not None:
+                self.cap.check(col.held)
             keep = vid > 0
             self.codes.append(np.unique((groups[keep] << 32) | vid[keep]))
             return
@@ -165,10 +171,14 @@ class _Func:
 
 
 class _StatsAggregator(Aggregator):
-    def __init__(self, stage: Stats):
+    def __init__(self, stage: Stats, max_groups: int | None):
         self.stage = stage
-        self.grouper = Grouper(list(stage.by))
-        self.funcs = [_Func(f) for f in stage.funcs]
+        names = ", ".join(f.name for f in stage.by)
+        self.grouper = Grouper(list(stage.by), group_cap(max_groups, f"stats by ({names})", stage.position))
+        self.funcs = [
+            _Func(f, group_cap(max_groups, f.default_name, stage.position) if f.fn == "count_uniq" else None)
+            for f in stage.funcs
+        ]
         self.counts = np.zeros(1, np.int64)
         self.count_only = all(f.fn == "count" for f in stage.funcs)
 

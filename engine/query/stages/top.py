@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.query.field_names import Field
 from engine.query.grouping import Grouper
+from engine.query.limits import group_cap
 from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
 
@@ -25,14 +26,15 @@ class Top(AggregatingStage):
     by: tuple[Field, ...]
     position: int = 0
 
-    def aggregator(self) -> Aggregator:
-        return _TopAggregator(self)
+    def aggregator(self, max_groups: int | None = None) -> Aggregator:
+        return _TopAggregator(self, max_groups)
 
 
 class _TopAggregator(Aggregator):
-    def __init__(self, stage: Top):
+    def __init__(self, stage: Top, max_groups: int | None):
         self.n = stage.n
-        self.grouper = Grouper(list(stage.by))
+        names = ", ".join(f.name for f in stage.by)
+        self.grouper = Grouper(list(stage.by), group_cap(max_groups, f"top by ({names})", stage.position))
         self.counts = np.zeros(0, np.int64)
 
     def preload(self) -> list[str]:

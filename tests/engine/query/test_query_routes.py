@@ -1,25 +1,33 @@
-"""`/api/v1/query` and `/api/v1/tail` on an aiohttp test server over a data dir of parts."""
+"""`/api/v1/query` and `/api/v1/tail` on an aiohttp test server over a data dir of parts, with
+the `[query]` limits and their errors."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import types
+import logging
 
+import msgspec
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.api import query_routes
+from engine.config import Query, Settings
+from engine.units import units_dec_hook
 from tests.engine.query.conftest import T0
 from tests.engine.query.rowgen import record, write_records
 
 
-def _client_run(data_dir, body):
+def _client_run(data_dir, body, **limits):
+    """body(client) against the routes over `data_dir`, with these `[query]` settings; a body
+    taking two arguments also gets the QueryRoutes."""
+    settings = Settings(data_dir=data_dir, query=msgspec.convert(limits, Query, dec_hook=units_dec_hook))
+
     async def main():
         app = web.Application()
-        query_routes.install(app, types.SimpleNamespace(data_dir=data_dir), None, None)
+        routes = query_routes.install(app, settings, None, None)
         async with TestClient(TestServer(app)) as client:
-            return await body(client)
+            return await (body(client, routes) if body.__code__.co_argcount == 2 else body(client))
 
     return asyncio.run(main())
 
@@ -73,3 +81,142 @@ def test_tail_streams_new_rows(tmp_path):
         resp.close()
 
     _client_run(d, body)
+
+
+def test_row_limits(data_dir):
+    async def body(client):
+        r = await client.get("/api/v1/query", params={"q": "*"})
+        assert [o["msgid"] for o in _lines(await r.text())] == ["r7", "r6", "r5"]  # query.max_rows: the newest
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": "5"})
+        assert len(_lines(await r.text())) == 5
+        r = await client.get("/api/v1/query", params={"q": "* | stats count() by (msgid)"})
+        assert len(_lines(await r.text())) == 7  # aggregations are not cut by max_rows
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": "6"})
+        assert r.status == 400 and await r.json() == {
+            "error": "limit: 6 is more than query.max_rows_limit = 5; "
+            "ask for fewer rows, or narrow the query (a filter or a shorter time range)",
+            "position": None,
+        }
+        r = await client.post("/api/v1/query", json={"q": "*", "limit": 6})
+        assert r.status == 400 and "query.max_rows_limit" in (await r.json())["error"]
+
+    _client_run(data_dir, body, max_rows=3, max_rows_limit=5)
+
+
+def test_timeout_is_a_503_naming_the_setting(data_dir):
+    async def body(client):
+        r = await client.get("/api/v1/query", params={"q": "* | stats count() by (host)"})
+        assert r.status == 503 and r.headers["Content-Type"] == "application/json"
+        assert await r.json() == {"error": "query timed out after 0.0 s (query.timeout)", "position": None}
+
+    _client_run(data_dir, body, timeout="1ns")
+
+
+def test_group_cap_is_a_400_with_the_position(data_dir):
+    async def body(client):
+        q = "host:* | stats count() by (msgid)"
+        r = await client.get("/api/v1/query", params={"q": q})
+        assert r.status == 400
+        assert await r.json() == {
+            "error": "stats by (msgid) holds more than 3 groups (query.max_groups); "
+            "group by a field with fewer values, or narrow the query",
+            "position": q.index("stats"),
+        }
+        r = await client.get("/api/v1/query", params={"q": "* | stats count() by (format)"})
+        assert r.status == 200 and len(_lines(await r.text())) == 4
+
+    _client_run(data_dir, body, max_groups=3)
+
+
+def test_response_byte_cap_ends_the_stream_or_refuses(tmp_path):
+    d = str(tmp_path)
+    records = [record(time=T0 + i, message=b"x" * 300, app=b"small", msgid=f"m{i}".encode()) for i in range(8)]
+    write_records(d, records + [record(time=T0 + 100, message=b"y" * 2000, msgid=b"big")], seq=1)
+
+    async def body(client):
+        r = await client.get("/api/v1/query", params={"q": "app:small"})
+        assert r.status == 200
+        text = await r.text()
+        *rows, last = _lines(text)
+        assert 0 < len(rows) < 8 and [o["msgid"] for o in rows] == [f"m{i}" for i in range(7, 7 - len(rows), -1)]
+        assert len(text.encode()) - len(text.splitlines()[-1]) - 1 <= 1024
+        assert last["position"] is None and "query.max_response_bytes = 1024" in last["error"]
+        r = await client.get("/api/v1/query", params={"q": "*"})  # the newest row alone is past the cap
+        assert r.status == 400 and "query.max_response_bytes" in (await r.json())["error"]
+        r = await client.get("/api/v1/query", params={"q": "app:small | stats count()"})
+        assert _lines(await r.text()) == [{"count()": 8}]
+
+    _client_run(d, body, max_response_bytes="1KiB")
+
+
+def test_one_query_more_than_max_concurrent_gets_429_at_once(data_dir):
+    async def body(client, routes):
+        assert routes.queries.capacity == 2 and routes.threads._max_workers == 2
+        assert routes.queries.try_enter() and routes.queries.try_enter()  # two queries running
+        try:
+            r = await client.get("/api/v1/query", params={"q": "*"})
+            assert r.status == 429 and r.headers["Retry-After"] == "1"
+            assert await r.json() == {
+                "error": "too many queries at once: 2 are running (query.max_concurrent); retry in 1 s",
+                "position": None,
+            }
+        finally:
+            routes.queries.leave()
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": "1"})
+        assert r.status == 200 and len(_lines(await r.text())) == 1
+        for _ in range(100):  # the slot comes back once the finished query is closed
+            if routes.queries.held == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert routes.queries.held == 1
+
+    _client_run(data_dir, body, max_concurrent=2)
+
+
+def test_tails_have_their_own_cap(tmp_path):
+    d = str(tmp_path)
+    write_records(d, [record(time=T0, message=b"old", msgid=b"old")], seq=1)
+
+    async def body(client, routes):
+        first = await client.get("/api/v1/tail", params={"q": "hello"})
+        assert first.status == 200
+        r = await client.get("/api/v1/tail", params={"q": "hello"})
+        assert r.status == 429 and r.headers["Retry-After"] == "1"
+        assert "query.max_tails" in (await r.json())["error"]
+        r = await client.get("/api/v1/query", params={"q": "*"})  # queries are counted apart
+        assert r.status == 200
+        first.close()
+        for _ in range(100):  # the tail notices its client left within a poll
+            if routes.tails.held == 0:
+                break
+            await asyncio.sleep(0.05)
+        again = await client.get("/api/v1/tail", params={"q": "hello"})
+        assert again.status == 200
+        again.close()
+
+    _client_run(d, body, max_tails=1)
+
+
+def test_a_client_that_does_not_read_loses_its_slot_at_the_timeout(tmp_path, caplog):
+    caplog.set_level(logging.INFO, "logjet.api")
+    d = str(tmp_path)
+    write_records(d, [record(time=T0 + i, message=b"z" * 1000, app=b"big") for i in range(30_000)], seq=1)
+
+    async def body(client, routes):
+        host, port = client.server.host, client.server.port
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"GET /api/v1/query?q=app:big&limit=30000 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        await writer.drain()  # and never read: 30 MB do not fit in the socket buffers
+        try:
+            await asyncio.sleep(0.2)
+            assert routes.queries.held == 1
+            for _ in range(100):
+                if routes.queries.held == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert routes.queries.held == 0
+        finally:
+            writer.close()
+
+    _client_run(d, body, timeout="1s")
+    assert "not read within query.timeout: connection closed" in caplog.text
