@@ -45,32 +45,24 @@ def _new_key(path: pathlib.Path) -> None:
     path.chmod(0o600)
 
 
-def make_ca(folder: pathlib.Path, name: str = "ca", subject: str = "/CN=logjet throwaway CA") -> CertFiles:
-    """A self-signed CA certificate and its key: `folder/name.crt`, `folder/name.key`."""
+def _self_signed(folder: pathlib.Path, name: str, subject: str, extensions: list[str]) -> CertFiles:
+    """A self-signed certificate with `extensions` (each an -addext value) and its new key."""
     folder.mkdir(parents=True, exist_ok=True)
     files = CertFiles(folder / f"{name}.crt", folder / f"{name}.key")
     _new_key(files.key)
+    addext = [arg for ext in extensions for arg in ("-addext", ext)]
     _openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        str(files.key),
-        "-out",
-        str(files.cert),
-        "-days",
-        str(DAYS),
-        "-subj",
-        subject,
-        "-set_serial",
-        _serial(),
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=folder,
-    )
+        "req", "-x509", "-new", "-key", str(files.key), "-out", str(files.cert), "-days", str(DAYS),
+        "-subj", subject, "-set_serial", _serial(), *addext, cwd=folder,
+    )  # fmt: skip
     return files
+
+
+def make_ca(folder: pathlib.Path, name: str = "ca", subject: str = "/CN=logjet throwaway CA") -> CertFiles:
+    """A self-signed CA certificate and its key: `folder/name.crt`, `folder/name.key`."""
+    return _self_signed(
+        folder, name, subject, ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    )
 
 
 def make_cert(
@@ -121,28 +113,7 @@ def make_self_signed(
     folder: pathlib.Path, name: str, common_name: str = "localhost", san: str = "DNS:localhost,IP:127.0.0.1"
 ) -> CertFiles:
     """A self-signed leaf certificate (no CA): the benchmark's server certificate, or a rogue one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = CertFiles(folder / f"{name}.crt", folder / f"{name}.key")
-    _new_key(files.key)
-    _openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        str(files.key),
-        "-out",
-        str(files.cert),
-        "-days",
-        str(DAYS),
-        "-subj",
-        f"/CN={common_name}",
-        "-set_serial",
-        _serial(),
-        "-addext",
-        f"subjectAltName={san}",
-        cwd=folder,
-    )
-    return files
+    return _self_signed(folder, name, f"/CN={common_name}", [f"subjectAltName={san}"])
 
 
 def engine_tls_args(folder: str) -> list[str]:

@@ -6,7 +6,7 @@ re-attaches to its slot's file and keeps counting from where its predecessor sto
 counters never go backwards. The HTTP API merges all files into Prometheus families
 (`MetricsCollector`) and prometheus-client renders the text format.
 
-Counters move once per batch, never per message (house rule 9).
+Counters move once per batch, never per message, so their cost does not grow with the message rate.
 
 File layout: a 64-byte header (magic b"LJMETR\\x00\\x01", capacity u64, entry count u64), then
 `capacity` entries of 128 bytes: `key` (112 bytes, UTF-8 `name|label=value|...`), `value` f64,

@@ -5,6 +5,7 @@ rules: tests under tests/e2e are marked `e2e`; a test that starts a process is m
 from __future__ import annotations
 
 import os
+import shutil
 import pathlib
 from collections.abc import Generator, Iterator
 
@@ -70,7 +71,7 @@ def shm_dir(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
     root = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
     path = pathlib.Path(root) / f"logjet-test-{os.getpid()}-{os.urandom(3).hex()}"
     path.mkdir()
-    yield path
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 Run with `make bench-kernels` (pytest-benchmark, `--benchmark-enable`); under plain `make test`
 each runs once, as a smoke test. Every kernel is called once before timing, so compilation
-(or loading numba's cache) is not measured. Targets (from the kernels' brief): dictionary
+(or loading numba's cache) is not measured. Targets: dictionary
 encode of 100k short values < 2 ms; token hashes of 100k ~120-byte messages < 15 ms.
 """
 

@@ -18,9 +18,13 @@ predicates are immutable and may be bound by several threads at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+from native_kernels.match import spans_equal
+from native_kernels.tokens import hash_token, tokenize
 
 if TYPE_CHECKING:
     from engine.query.block import Block, Mask, Spans
@@ -88,6 +92,23 @@ class Predicate:
         """(tokens, lowercased, that every matching message holds as whole tokens; whether
         holding the one token given is exactly a match), for the index's token bitmaps."""
         return [], False
+
+
+@dataclass(frozen=True)
+class ExactText(Predicate):
+    """A predicate whose value test outside the message is exact equality with `text`: the
+    shared half of `Word` and `Phrase`, which differ only on the message."""
+
+    text: bytes
+
+    def on_values(self, values: list[bytes]) -> Mask:
+        return values_mask(values, self.text.__eq__)
+
+    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
+        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
+
+    def message_tokens(self) -> list[int]:
+        return [hash_token(t) for t in tokenize(self.text)]
 
 
 def values_mask(values: list[bytes], test: Callable[[bytes], object]) -> Mask:

@@ -11,24 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 
-from engine.query.filters.base import Predicate, values_mask
-from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, tokenize
+from engine.query.filters.base import ExactText
+from native_kernels.match import TOKEN_BYTE, find_in_spans
+from native_kernels.tokens import tokenize
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
 
 
 @dataclass(frozen=True)
-class Phrase(Predicate):
-    text: bytes
-
-    def on_values(self, values: list[bytes]) -> Mask:
-        return values_mask(values, self.text.__eq__)
-
-    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
-        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
-
+class Phrase(ExactText):
     def on_message(self, spans: Spans, cand: Mask) -> Mask:
         t = self.text
         if not t:
@@ -36,9 +28,6 @@ class Phrase(Predicate):
         return find_in_spans(
             spans.data, spans.starts, spans.ends, cand, t, False, bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]])
         )
-
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in tokenize(self.text)]
 
     def index_tokens(self) -> tuple[list[bytes], bool]:
         # Case-sensitive: the folded tokens' rows only narrow the rows to test.

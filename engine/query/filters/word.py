@@ -11,32 +11,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 
-from engine.query.filters.base import Predicate, values_mask
-from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, is_token, tokenize
+from engine.query.filters.base import ExactText
+from native_kernels.match import TOKEN_BYTE, find_in_spans
+from native_kernels.tokens import is_token, tokenize
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
 
 
 @dataclass(frozen=True)
-class Word(Predicate):
-    text: bytes
-
-    def on_values(self, values: list[bytes]) -> Mask:
-        return values_mask(values, self.text.__eq__)
-
-    def on_spans(self, spans: Spans, cand: Mask) -> Mask:
-        return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
-
+class Word(ExactText):
     def on_message(self, spans: Spans, cand: Mask) -> Mask:
         t = self.text
         return find_in_spans(
             spans.data, spans.starts, spans.ends, cand, t, True, bool(TOKEN_BYTE[t[0]]), bool(TOKEN_BYTE[t[-1]])
         )
-
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in tokenize(self.text)]
 
     def index_tokens(self) -> tuple[list[bytes], bool]:
         # A word that is one whole token matches exactly the rows holding that token; one of
