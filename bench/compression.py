@@ -27,7 +27,7 @@ from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head
 from engine.write.merge import SETTLE_S, merge_parts, merge_zstd_level, remove_replaced
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 
 INSTANCE = "c0ffee"
 
@@ -44,7 +44,7 @@ def _on_disk(data_dir: str) -> dict:
     }
 
 
-def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter) -> None:
+def merge_all(data_dir: str, storage: Storage, index_builder, writer: FlushWriter) -> None:
     """Merge every partition's live parts into one (the end state of the merge thread, once the
     data has gone quiet: its inputs are SETTLE_S old by then)."""
     settled_ns = time.time_ns() + int(SETTLE_S * 1e9)
@@ -74,7 +74,7 @@ def merge_all(data_dir: str, storage: Storage, index_builder, writer: PartWriter
 def measure(batches, data_dir: str, storage: Storage) -> dict:
     """Write `batches` (an iterable of Rows) as flush parts, then merge; sizes at both stages."""
     builder = make_index_builder(storage)
-    writer = PartWriter(
+    writer = FlushWriter(
         data_dir,
         INSTANCE,
         storage.block_rows,

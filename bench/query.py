@@ -38,7 +38,7 @@ from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head
 from engine.write.merge import merge_parts, merge_zstd_level, plan_merges, remove_replaced
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 
 MARKER = "bench-query.json"
 INSTANCE = "bec4"
@@ -70,7 +70,7 @@ def _executor():
     return run_to_objects
 
 
-def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: PartWriter) -> None:
+def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: FlushWriter) -> None:
     """The merges the merge thread would make now, until none is left."""
     while True:
         heads = {p: read_head(p) for p in live_parts(data_dir)}
@@ -104,7 +104,7 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     os.makedirs(data_dir, exist_ok=True)
     storage = Storage(fsync=False)
     builder = make_index_builder(storage)
-    writer = PartWriter(
+    writer = FlushWriter(
         data_dir,
         INSTANCE,
         storage.block_rows,

@@ -19,7 +19,7 @@ from engine.store.part_writer import IndexBuilder, PartOptions, write_part
 from engine.store.rows import Rows, compact
 
 
-class PartWriter:
+class FlushWriter:
     """Names and writes parts for one writer process."""
 
     def __init__(

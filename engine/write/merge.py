@@ -70,7 +70,7 @@ from engine.store.part_writer import IndexBuilder
 from engine.store.quarantine import quarantine
 from engine.store.rows import concat
 from engine.write import retention
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 
 log = logging.getLogger("logjet.merge")
 
@@ -230,7 +230,7 @@ class Merger:
         self,
         settings: Settings,
         instance: str,
-        part_writer: PartWriter,
+        part_writer: FlushWriter,
         index_builder: IndexBuilder | None,
         metrics: MetricsFile,
     ):

@@ -29,7 +29,7 @@ from engine.store.rows import Rows, concat
 from engine.worker.loop import Idle, WorkerShm
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts, remove_temporaries
 from engine.write.storage_stats import StorageStats
 
@@ -54,7 +54,7 @@ class Writer:
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.input_rings]
         index_builder = _index_builder(settings)
-        self.parts = PartWriter(
+        self.parts = FlushWriter(
             self.data_dir,
             spec.instance,
             st.block_rows,

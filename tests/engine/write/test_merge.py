@@ -16,7 +16,7 @@ from engine.store.part_reader import Part, PartHead, PartOptions, read_head, wri
 from engine.store.rows import concat
 from engine.write import merge
 from engine.write.merge import Merger, merge_parts, plan_merges, remove_replaced
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 from engine.write.recovery import recover_positions, remove_replaced_parts
 from engine.units import ByteSize, Duration
 
@@ -46,7 +46,7 @@ def _settings(tmp_path, **storage):
     return Settings(data_dir=str(tmp_path), storage=Storage(**st))
 
 
-def _flushes(writer: PartWriter, count: int, rows_each: int, start_s=START_S, ring="r"):
+def _flushes(writer: FlushWriter, count: int, rows_each: int, start_s=START_S, ring="r"):
     """`count` flushes of distinct synthetic rows, ring positions 1, 2, ..."""
     for k in range(count):
         rows = synthetic_rows(rows_each, seed=100 + k, start_s=start_s + k * 10)
@@ -120,7 +120,7 @@ def test_settled_flushed_parts_merge_however_few():
 def test_small_merges_compress_harder(tmp_path):
     # Settled inputs of at most small_merge_bytes raw bytes get small_merge_zstd_level, bigger
     # or fresh ones merge_zstd_level; "0" turns the small level off.
-    writer = PartWriter(str(tmp_path), "me", 1024, 1, False)
+    writer = FlushWriter(str(tmp_path), "me", 1024, 1, False)
     written = [pm for flush in _flushes(writer, 2, 500) for pm in flush]
     inputs = [(path, read_head(path)) for path, _ in written]
     raw = sum(h.raw_bytes for _, h in inputs)
@@ -135,7 +135,7 @@ def test_small_merges_compress_harder(tmp_path):
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
     settings = _settings(tmp_path)
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False)
     for _ in _flushes(writer, 4, 1500):
         pass
     before = _row_multiset(str(tmp_path))
@@ -168,7 +168,7 @@ def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
 
 
 def test_restart_after_a_crash_between_rename_and_delete(tmp_path):
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False)
     for _ in _flushes(writer, 3, 500):
         pass
     before = _row_multiset(str(tmp_path))
@@ -184,10 +184,10 @@ def test_restart_after_a_crash_between_rename_and_delete(tmp_path):
 
 
 def test_positions_come_from_this_instance_only(tmp_path):
-    old = PartWriter(str(tmp_path), "0dd0", 1024, 3, False)
+    old = FlushWriter(str(tmp_path), "0dd0", 1024, 3, False)
     for _ in _flushes(old, 2, 200, ring="r"):
         pass  # an earlier run's rings: r at 1, 2
-    new = PartWriter(str(tmp_path), "0e0e", 1024, 3, False)
+    new = FlushWriter(str(tmp_path), "0e0e", 1024, 3, False)
     new.seq = old.seq
     new.write_flush(synthetic_rows(200, seed=9, start_s=START_S + 50), {"r": 0, "s": 5})
     inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
@@ -201,7 +201,7 @@ def test_positions_come_from_this_instance_only(tmp_path):
 
 def test_a_flush_merged_apart_still_counts_as_whole(tmp_path):
     # One flush spanning two days; the first day's part is merged with others, then deleted.
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False)
     written = writer.write_flush(synthetic_rows(300, seed=2, start_s=START_S), {"r": 1})
     two_days = concat(
         [synthetic_rows(100, seed=3, start_s=START_S + 100), synthetic_rows(100, seed=4, start_s=START_S + DAY_S + 100)]
@@ -221,7 +221,7 @@ def test_a_flush_merged_apart_still_counts_as_whole(tmp_path):
 
 
 def test_an_unfinished_flush_is_removed_but_merged_parts_stay(tmp_path):
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False)
     for _ in _flushes(writer, 2, 100):
         pass
     inputs = [(p, read_head(p)) for p in live_parts(str(tmp_path))]
@@ -246,7 +246,7 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
     monkeypatch.setattr(merge, "POLL_S", 0.02)
     settings = _settings(tmp_path, merge_min_parts=3, max_part_rows=5000)
     builder = make_index_builder(settings.storage)
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False, index_builder=builder)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False, index_builder=builder)
     merger = Merger(settings, "1a2b", writer, builder, Metrics())
     merger.load_existing()
     merger.start()
@@ -279,7 +279,7 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
 
 def test_stop_abandons_a_merge_cleanly(tmp_path):
     settings = _settings(tmp_path)
-    writer = PartWriter(str(tmp_path), "1a2b", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False)
     for _ in _flushes(writer, 3, 3000):
         pass
     merger = Merger(settings, "1a2b", writer, None, Metrics())

@@ -9,7 +9,7 @@ from engine.store.live import live_parts
 from engine.store.part_reader import read_head
 from engine.write import retention
 from engine.write.merge import merge_parts
-from engine.write.flush_writer import PartWriter
+from engine.write.flush_writer import FlushWriter
 
 DAY = 86400
 NS = 1_000_000_000
@@ -17,7 +17,7 @@ DAY0 = (1_700_000_000 // DAY) * DAY  # midnight UTC
 
 
 def _write(tmp_path, day: int, hour: int, rows=200, seed=0):
-    writer = PartWriter(str(tmp_path), "ab12", 1024, 3, False)
+    writer = FlushWriter(str(tmp_path), "ab12", 1024, 3, False)
     writer.seq = seed * 10
     rows_ = synthetic_rows(rows, seed=seed, start_s=DAY0 + day * DAY + hour * 3600)
     return writer.write_flush(rows_, {"r": seed})[0][0]
