@@ -1,5 +1,5 @@
 """Shared fixtures (the shared corpus, a clean shared-memory root per test) and the marker
-rules: tests under tests/e2e are marked `e2e`; a test that starts a process is marked `e2e`
+rules: tests under tests/e2e and tests/faults are marked `e2e`; a test that starts a process is marked `e2e`
 (it starts the engine) or `slow` (any other process), so `make test-fast` starts none."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.child_processes import ChildProcessLog, marker_problem
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
-E2E_DIR = pathlib.Path(__file__).resolve().parent / "e2e"
+ENGINE_TEST_DIRS = tuple(pathlib.Path(__file__).resolve().parent / d for d in ("e2e", "faults"))
 
 _children = ChildProcessLog()
 
@@ -29,9 +29,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    unmarked = [i.nodeid for i in items if E2E_DIR in i.path.parents and i.get_closest_marker("e2e") is None]
+    unmarked = [
+        i.nodeid
+        for i in items
+        if any(d in i.path.parents for d in ENGINE_TEST_DIRS) and i.get_closest_marker("e2e") is None
+    ]
     if unmarked:
-        raise pytest.UsageError(f"tests under {E2E_DIR} must be marked e2e: {', '.join(unmarked)}")
+        raise pytest.UsageError(f"tests under tests/e2e and tests/faults must be marked e2e: {', '.join(unmarked)}")
 
 
 def _children_need_markers(item: pytest.Item) -> Generator[None, object, object]:
