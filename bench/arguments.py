@@ -85,8 +85,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--repeat", type=int, default=1, help="runs per target; the figures are medians")
     i.add_argument("--receivers", type=int, default=0, help="engine receivers (default: the engine's)")
     i.add_argument("--parsers", type=int, default=0, help="engine parsers (default: the engine's)")
-    i.add_argument("--url", help="measure a running engine (its HTTP URL) instead of starting one")
+    i.add_argument(
+        "--with-auth",
+        action="store_true",
+        help='also run logjet with API auth on (anonymous = "none" and a token made for the run, sent by '
+        "the HTTP senders), interleaved, and report throughput with auth on / off",
+    )
+    i.add_argument(
+        "--http-tls",
+        action="store_true",
+        help="the engines started serve their HTTP API over HTTPS (a certificate made for the run, "
+        "verified by the senders); with --proto http the load goes over HTTPS",
+    )
+    i.add_argument("--url", help="measure a running engine (its HTTP or HTTPS URL) instead of starting one")
     i.add_argument("--syslog-port", type=int, default=5514, help="with --url: its syslog port")
+    i.add_argument("--token", help="with --url: the API token to send (or the LOGJET_TOKEN environment variable)")
+    i.add_argument("--ca-file", help="with an https --url: CA certificate(s) to verify it with (PEM)")
 
     s = sub.add_parser(
         "scaling",

@@ -3,12 +3,14 @@
 A pool of realistic messages (`bench.generate`: templates, or a loghub replay) is rendered and
 framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), TLS
 (octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP or
-HTTP NDJSON, at full speed or at a fixed `--rate`. Each run starts a fresh target (a logjet
-engine, then one per `--alert-rules N`, then each `--peer`, in turn, `--repeat` times,
+HTTP NDJSON (over HTTPS with `--http-tls`), at full speed or at a fixed `--rate`. Each run
+starts a fresh target (a logjet engine, then one per `--alert-rules N` and one with API auth on
+for `--with-auth` (`bench.variants`), then each `--peer`, in turn, `--repeat` times,
 interleaved so drift hits all alike) and is measured from the first byte sent to the last
 message stored (`bench.measure`). At a fixed rate, probes carrying their send time give
 send-to-visible latency (`bench.latency`). The result (JSON + PNG, `bench.report`) holds the
-medians, the ratio logjet / peer and, with rules, with rules / without (`bench.alert_cost`).
+medians, the ratio logjet / peer and, with rules, with rules / without (`bench.alert_cost`);
+with auth, auth on / off (`bench.auth_cost`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ import sys
 import tempfile
 import time
 
-from bench import alert_cost, generate, latency, report
+from bench import alert_cost, auth_cost, generate, latency, report, variants
 from bench.measure import Load, measure
 from bench.peers import PEERS, PeerError
 from bench.send import write_pool
 from bench.targets import LogjetTarget, PeerTarget
-from bench.tlscert import engine_tls_args
 
 POOL = 200_000  # distinct messages; longer runs replay the pool
 DEFAULT_PROBES_PER_S = 200  # with --rate: enough probes for a p99 in a few seconds
@@ -94,12 +95,7 @@ def ingest(args) -> tuple[dict, str, str | None]:
         print(f"note: {note}", file=sys.stderr)
     tmp = tempfile.mkdtemp(prefix="logjet-bench-")
     try:
-        base = engine_args(args)
-        if args.proto == "tls":
-            if args.alert_rules:  # both would need their own --config file
-                raise SystemExit("logjet bench ingest: --proto tls does not combine with --alert-rules")
-            base += engine_tls_args(tmp)
-        specs = alert_cost.logjet_specs(args, tmp, base)
+        specs = variants.logjet_specs(args, tmp, engine_args(args))
         pool = write_pool(tmp, pool_messages(args), args.proto)
         load = Load(
             args.proto,
@@ -123,12 +119,12 @@ def default_out() -> str:
 
 
 def run_series(
-    args, tmp: str, pool, load: Load, peers: list[str], specs: list[alert_cost.LogjetSpec] | None = None
+    args, tmp: str, pool, load: Load, peers: list[str], specs: list[variants.LogjetSpec] | None = None
 ) -> dict:
     """`--repeat` rounds of each logjet target (without rules, then with each rule count), then
     each peer; returns the result without the report bits."""
     framing = "octet" if args.proto == "tcp-octet" else "lf"
-    specs = specs or [alert_cost.LogjetSpec("logjet", engine_args(args), 0, None)]
+    specs = specs or [variants.LogjetSpec("logjet", engine_args(args))]
     logjets = {spec.name: spec for spec in specs}
     runs: dict[str, list[dict]] = {name: [] for name in logjets}
     runs.update({name: [] for name in peers})
@@ -149,6 +145,7 @@ def run_series(
                     syslog_port=args.syslog_port,
                     name=name,
                     start_timeout=spec.start_timeout,
+                    access=spec.access,
                 )
             else:
                 cls = PEERS[name]
@@ -175,7 +172,7 @@ def run_series(
                 continue
             versions[name] = target.version
             # Thousands of rules may be compiled at the first batch rather than at start-up.
-            run_load = load._replace(warmup_timeout_s=alert_cost.RULES_START_TIMEOUT_S) if rules else load
+            run_load = load._replace(warmup_timeout_s=variants.RULES_START_TIMEOUT_S) if rules else load
             watcher = latency.ProbeWatcher(target.data_dir) if load.probes_per_s and target.data_dir else None
             try:
                 with watcher or contextlib.nullcontext():
@@ -219,6 +216,8 @@ def run_series(
             "repeat": args.repeat,
             "peers": peers,
             "alert_rules": [spec.rules for spec in specs if spec.rules],
+            "with_auth": any(spec.name == variants.AUTH_TARGET for spec in specs),
+            "http_tls": bool(getattr(args, "http_tls", False)),
             "bytes_per_message": round(pool.bytes_per_message, 1),
             "pool_messages": pool.count,
             "target": args.url or "started",
@@ -237,7 +236,7 @@ def run_series(
     return result
 
 
-def summarize(runs: dict[str, list[dict]], specs: list[alert_cost.LogjetSpec] = ()) -> dict:
+def summarize(runs: dict[str, list[dict]], specs: list[variants.LogjetSpec] = ()) -> dict:
     targets = {}
     for name, rs in runs.items():
         rates = [r["msgs_per_s"] for r in rs]
@@ -254,7 +253,12 @@ def summarize(runs: dict[str, list[dict]], specs: list[alert_cost.LogjetSpec] = 
     ratios = {
         name: round(logjet / t["msgs_per_s"], 3) for name, t in targets.items() if name not in ours and t["msgs_per_s"]
     }
-    return {"targets": targets, "ratio_logjet_to": ratios, "alert_rules": alert_cost.summarize(runs, targets, specs)}
+    return {
+        "targets": targets,
+        "ratio_logjet_to": ratios,
+        "alert_rules": alert_cost.summarize(runs, targets, specs),
+        "auth": auth_cost.summarize(runs, targets),
+    }
 
 
 def print_summary(result: dict, json_path: str, png_path: str | None) -> None:

@@ -16,7 +16,7 @@ import time
 from typing import NamedTuple
 
 from bench.progress import Progress
-from bench.send import Plan, Pool, run_sender, send_direct
+from bench.send import IngestRefused, Plan, Pool, run_sender, send_direct
 
 POLL_S = 0.02
 STALL_S = 15.0  # an incomplete run ends when nothing moved for this long after the senders finished
@@ -43,14 +43,19 @@ def warm_up(target, pool: Pool, load: Load) -> None:
     if not load.warmup:
         return
     base = target.poll().stored
-    n = send_direct(
-        pool,
-        load.proto,
-        "127.0.0.1",
-        target.port(load.proto),
-        load.warmup,
-        probes=WARMUP_PROBES if load.probes_per_s else 0,
-    )
+    try:
+        n = send_direct(
+            pool,
+            load.proto,
+            "127.0.0.1",
+            target.port(load.proto),
+            load.warmup,
+            probes=WARMUP_PROBES if load.probes_per_s else 0,
+            access=target.access,
+        )
+    except IngestRefused as exc:
+        # A token missing or without the ingest role: every request would be refused alike.
+        raise SystemExit(f"logjet bench ingest: {target.name} refused the load: {exc}") from None
     deadline = time.monotonic() + load.warmup_timeout_s
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline and target.alive():
@@ -80,7 +85,7 @@ def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
             name=f"bench-sender-{i}",
             daemon=True,
             args=(
-                Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool),
+                Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool, target.access),
                 i,
                 progress,
                 ready,

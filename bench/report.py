@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 
-from bench import alert_cost
+from bench import alert_cost, auth_cost
 
 # Peers' bars and lines keep one colour each across plots.
-COLOURS = {"logjet": "#1f77b4", "rsyslog": "#d62728", "syslog-ng": "#2ca02c"}
+COLOURS = {"logjet": "#1f77b4", "logjet+auth": "#9467bd", "rsyslog": "#d62728", "syslog-ng": "#2ca02c"}
 # logjet with alert rules: lighter and darker blues, by the rule counts' order in the run.
 RULES_COLOURS = ["#6baed6", "#08519c", "#9ecae1", "#3182bd"]
 
@@ -196,7 +196,7 @@ def markdown_ingest(result: dict) -> str:
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
     rules = result["summary"].get("alert_rules", {})
     for name, s in result["summary"]["targets"].items():
-        peer = name != "logjet" and name not in rules
+        peer = not name.startswith("logjet")
         ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and peer else ""
         lines.append(
             f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
@@ -205,6 +205,8 @@ def markdown_ingest(result: dict) -> str:
         )
     if rules:
         lines += [""] + alert_cost.markdown(rules)
+    if result["summary"].get("auth"):
+        lines += [""] + auth_cost.markdown(result["summary"]["auth"])
     lat = result.get("latency", {}).get("send_to_visible")
     if lat:
         lines.append("")

@@ -4,7 +4,8 @@ NDJSON, as fast as the receiver takes them or at a fixed rate, with latency prob
 The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
 moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), and so does TLS
 (octet counted, as RFC 5425 says; the certificate is not verified), HTTP posts slices as NDJSON
-bodies, UDP sends one datagram per message (the protocol's unit). At a fixed
+bodies (over HTTPS and with an API token when the target's `HttpAccess` says so), UDP sends one
+datagram per message (the protocol's unit). At a fixed
 rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying
 its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at the moment it is
 sent. Each sender publishes how many messages it has sent in its slot of a shared array (the
@@ -25,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bench import generate
+from bench.http_access import HttpAccess
 
 PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http")
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
@@ -55,6 +57,11 @@ class Plan(NamedTuple):
     rate: float  # messages per second for this sender; 0 = as fast as possible
     probe_interval_s: float  # 0 = no probes
     pool: Pool
+    access: HttpAccess = HttpAccess()  # how an HTTP sender reaches the API
+
+
+class IngestRefused(http.client.HTTPException):
+    """The engine refused an ingest request for a reason retrying cannot fix (401, 403, 4xx)."""
 
 
 def frame_one(message: bytes, proto: str) -> bytes:
@@ -106,7 +113,8 @@ class _Conn:
         self.bounds = bounds
         self.errors = 0
         if plan.proto == "http":
-            self.http = http.client.HTTPConnection(plan.host, plan.port, timeout=120)
+            self.http = plan.access.connection(plan.host, plan.port, timeout=120)
+            self.headers = {"Content-Type": "application/x-ndjson", **plan.access.headers()}
         elif plan.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -119,12 +127,14 @@ class _Conn:
         if self.proto == "http":
             body = bytes(view)
             for _ in range(HTTP_RETRIES):
-                self.http.request("POST", INGEST_PATH, body=body, headers={"Content-Type": "application/x-ndjson"})
+                self.http.request("POST", INGEST_PATH, body=body, headers=self.headers)
                 resp = self.http.getresponse()
-                resp.read()
+                answer = resp.read()
                 if resp.status != 503:  # 503: the engine's rings are full; back off and retry
                     break
                 time.sleep(HTTP_RETRY_S)
+            if resp.status in (400, 401, 403, 404, 405):
+                raise IngestRefused(f"HTTP {resp.status}: {answer[:200].decode('utf-8', 'replace')}")
             if resp.status // 100 != 2:
                 self.errors += count
         elif self.proto == "udp":
@@ -241,14 +251,16 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
     results.put({"slot": slot, "first": t0, "last": t_last, "sent": sent, "probes": probes, "errors": conn.errors})
 
 
-def send_direct(pool: Pool, proto: str, host: str, port: int, count: int, probes: int = 0) -> int:
+def send_direct(
+    pool: Pool, proto: str, host: str, port: int, count: int, probes: int = 0, access: HttpAccess = HttpAccess()
+) -> int:
     """Send the first `count` pool messages, and `probes` messages shaped like latency probes,
     from this process: a warm-up before the timed run, so the target's first-batch costs (such
     as loading compiled kernels for a message shape it has not seen) are not timed. The probes
     carry no send time, so `bench.latency` ignores them. Returns the messages sent."""
     stream = _Stream(pool)
     count = min(count, stream.n)
-    conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool), stream.bounds)
+    conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool, access), stream.bounds)
     most = HTTP_BATCH if proto == "http" else CHUNK
     fmt = "json" if proto == "http" else "syslog"
     probes_left = probes

@@ -5,17 +5,18 @@ stored so far (`poll`, called every few milliseconds, so it must be cheap), and 
 cost (`snapshot`, taken before and after). For a logjet started here `poll` reads the counters
 straight from the instance's shared memory, so the measurement does not load the engine's HTTP
 process; for `--url` it scrapes /metrics. "Stored" for logjet is `written_rows_total` (rows on
-disk, indexed and queryable); for a peer, lines in its output file.
+disk, indexed and queryable); for a peer, lines in its output file. A logjet target's
+`HttpAccess` says how its HTTP API is reached (HTTPS, token): the HTTP senders and the scrape use it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import urllib.request
 from typing import NamedTuple
 
 from bench.engine import EngineProcess
+from bench.http_access import HttpAccess
 from bench.peers import Peer
 from engine import __version__, metrics
 from engine.ipc.shm import InstanceDir
@@ -27,10 +28,9 @@ class Poll(NamedTuple):
     dropped: int  # messages the target counted as dropped
 
 
-def scrape(url: str) -> dict[str, float]:
+def scrape(url: str, access: HttpAccess = HttpAccess()) -> dict[str, float]:
     """Every sample of /metrics as {'name{labels}': value}."""
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
-        text = resp.read().decode()
+    text = access.get(url + "/metrics", timeout=10).decode()
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -57,8 +57,10 @@ class LogjetTarget:
         syslog_port: int = 5514,
         name: str = "logjet",
         start_timeout: float | None = None,
+        access: HttpAccess = HttpAccess(),
     ):
         self.name = name
+        self.access = access
         self.workdir = workdir
         self.engine_args = engine_args
         self.start_timeout = start_timeout  # None: EngineProcess's default
@@ -84,7 +86,7 @@ class LogjetTarget:
             log_path=os.path.join(self.workdir, "engine.log"),
             **timeout,
         ).start()
-        self.url = self.engine.url
+        self.url = f"{self.access.scheme}://127.0.0.1:{self.engine.ports['http']}"
         self._shm = InstanceDir(self.engine.instance)
 
     def port(self, proto: str) -> int:
@@ -95,7 +97,7 @@ class LogjetTarget:
 
     def poll(self) -> Poll:
         if self.engine is None:
-            s = scrape(self.url)
+            s = scrape(self.url, self.access)
             return Poll(
                 int(total(s, "logjet_written_rows_total")),
                 int(total(s, "logjet_received_messages_total")),
@@ -111,7 +113,7 @@ class LogjetTarget:
         )
 
     def snapshot(self) -> dict:
-        s = scrape(self.url)
+        s = scrape(self.url, self.access)
         cpu = by_label(s, "logjet_process_cpu_seconds_total")
         return {
             "cpu_s": sum(cpu.values()),
@@ -141,6 +143,7 @@ class PeerTarget:
         self.name = peer.name
         self.version = peer.version(peer.binary)
         self.data_dir = None
+        self.access = HttpAccess()  # peers are measured over TCP only
 
     def start(self, framing: str = "lf") -> None:
         self.peer.start(framing)

@@ -15,7 +15,7 @@ from argparse import Namespace
 import hyperscan
 import pytest
 
-from bench import alert_cost, alert_rules, generate, tomlw
+from bench import alert_cost, alert_rules, generate, tomlw, variants
 from engine.cli import main
 from engine.config import load
 from engine.query.language.parser import parse
@@ -174,7 +174,7 @@ def test_toml_strings_read_back_as_written(s):
 
 def test_rules_targets_share_one_config_and_differ_by_the_rules_file(tmp_path):
     args = Namespace(alert_rules=[10, 1000, 10], url=None, seed=42)
-    specs = alert_cost.logjet_specs(args, str(tmp_path), ["--parsers", "1"])
+    specs = variants.logjet_specs(args, str(tmp_path), ["--parsers", "1"])
     assert [s.name for s in specs] == ["logjet", "logjet+10 rules", "logjet+1000 rules"]
     assert [s.rules for s in specs] == [0, 10, 1000]
     base = specs[0].engine_args
@@ -182,14 +182,14 @@ def test_rules_targets_share_one_config_and_differ_by_the_rules_file(tmp_path):
         assert spec.engine_args[: len(base)] == base and spec.engine_args[len(base)] == "--alert-rules"
         [path] = spec.engine_args[len(base) + 1 :]
         assert len(tomllib.loads(pathlib.Path(path).read_text())["rules"]) == spec.rules
-        assert spec.start_timeout > alert_cost.RULES_START_TIMEOUT_S
+        assert spec.start_timeout > variants.RULES_START_TIMEOUT_S
     config = base[base.index("--config") + 1]
-    assert str(load(config).supervisor.start_timeout) == f"{alert_cost.RULES_START_TIMEOUT_S:.0f}s"
-    assert alert_cost.logjet_specs(Namespace(alert_rules=None, url=None, seed=42), str(tmp_path), []) == [
-        alert_cost.LogjetSpec("logjet", [], 0, None)
+    assert str(load(config).supervisor.start_timeout) == f"{variants.RULES_START_TIMEOUT_S:.0f}s"
+    assert variants.logjet_specs(Namespace(alert_rules=None, url=None, seed=42), str(tmp_path), []) == [
+        variants.LogjetSpec("logjet", [], 0, None)
     ]
     with pytest.raises(SystemExit):
-        alert_cost.logjet_specs(Namespace(alert_rules=[10], url="http://127.0.0.1:8080", seed=42), str(tmp_path), [])
+        variants.logjet_specs(Namespace(alert_rules=[10], url="http://127.0.0.1:8080", seed=42), str(tmp_path), [])
 
 
 def test_cost_summary_pairs_runs_by_repeat():
@@ -206,9 +206,9 @@ def test_cost_summary_pairs_runs_by_repeat():
         for name, rs in runs.items()
     }
     specs = [
-        alert_cost.LogjetSpec("logjet", [], 0, None),
-        alert_cost.LogjetSpec("logjet+10 rules", [], 10, 1.0),
-        alert_cost.LogjetSpec("logjet+1000 rules", [], 1000, 1.0),
+        variants.LogjetSpec("logjet", [], 0, None),
+        variants.LogjetSpec("logjet+10 rules", [], 10, 1.0),
+        variants.LogjetSpec("logjet+1000 rules", [], 1000, 1.0),
     ]
     s = alert_cost.summarize(runs, targets, specs)
     assert s["logjet+10 rules"] == {
