@@ -39,6 +39,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
+    "udp_kernel_drops_total": (
+        "counter",
+        "Datagrams the kernel dropped on the syslog UDP sockets before logjet read them (receive buffer full), "
+        "from /proc/net/udp.",
+    ),
     "tcp_framing_total": (
         "counter",
         "TCP connections by framing: lf, octet_counted, and lf_fallback when an octet-counted stream broke off.",
