@@ -103,6 +103,11 @@ class Parse(_Section, frozen=True):
     json: bool = True
     host_from_source: bool = True
     max_fields_per_row: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
+    # A row stamped further ahead of its receipt than this, or older than storage.retention,
+    # is out of range (engine.parse.time_bounds): "adjust" stores it at its receive time with
+    # the sender's time in a field, "drop" drops and counts it. "0": no limit ahead.
+    max_future: Duration = Duration.parse("1d")
+    out_of_range: Literal["adjust", "drop"] = "adjust"
 
     def __post_init__(self) -> None:
         from native_kernels.timestamps import TimeZone

@@ -38,6 +38,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "received_bytes_total": ("counter", "Bytes of messages read off sockets, by protocol."),
     "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
+    "time_adjusted_total": (
+        "counter",
+        "Rows stored at their receive time because their own time was out of range, by reason "
+        "(too_old: before storage.retention; too_new: past parse.max_future).",
+    ),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
     "udp_kernel_drops_total": (
         "counter",

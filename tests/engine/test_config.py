@@ -80,6 +80,7 @@ def test_defaults_are_typed_and_keep_their_values():
         "ingest.idle_timeout": "5m",
         "rings.raw_ring_bytes": "16MiB",
         "rings.column_ring_bytes": "64MiB",
+        "parse.max_future": "1d",
         "storage.flush_interval": "500ms",
         "storage.small_merge_bytes": "4MiB",
         "storage.retention": "7d",
@@ -189,3 +190,10 @@ def test_stall_after_is_checked():
         load(None, {"supervisor.stall_after": "0"})
     with pytest.raises(ConfigError, match="must be longer than storage.flush_interval"):
         load(None, {"supervisor.stall_after": "1s", "storage.flush_interval": "2s"})
+
+
+def test_time_range_settings_are_checked():
+    s = load(None, {"parse.out_of_range": "drop", "parse.max_future": "2h"})
+    assert s.parse.out_of_range == "drop" and s.parse.max_future.seconds == 7200
+    with pytest.raises(ConfigError, match="out_of_range"):
+        load(None, {"parse.out_of_range": "keep"})
