@@ -103,6 +103,11 @@ class Parse(_Section, frozen=True):
     json: bool = True
     host_from_source: bool = True
     max_fields_per_row: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
+    # A row stamped further ahead of its receipt than this, or older than storage.retention,
+    # is out of range (engine.parse.time_bounds): "adjust" stores it at its receive time with
+    # the sender's time in a field, "drop" drops and counts it. "0": no limit ahead.
+    max_future: Duration = Duration.parse("1d")
+    out_of_range: Literal["adjust", "drop"] = "adjust"
 
     def __post_init__(self) -> None:
         from native_kernels.timestamps import TimeZone
@@ -141,6 +146,13 @@ class Supervisor(_Section, frozen=True):
     start_timeout: Duration = Duration.parse("120s")
     drain_timeout: Duration = Duration.parse("60s")
     max_restarts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # /readyz says 503 when the writer has flushed nothing for this long while rows wait in its
+    # rings, or a worker has sent no heartbeat for this long (engine.api.health).
+    stall_after: Duration = Duration.parse("10s")
+
+    def __post_init__(self) -> None:
+        if self.stall_after <= 0:
+            raise ValueError("stall_after: must be more than 0")
 
 
 class Alerts(_Section, frozen=True):
@@ -226,6 +238,12 @@ class Settings(_Section, frozen=True):
 
     def __post_init__(self) -> None:
         _check_ring_sizes(self)
+        if self.supervisor.stall_after <= self.storage.flush_interval:
+            # A healthy writer holds rows up to a flush interval: that is not a stall.
+            raise ValueError(
+                f"supervisor.stall_after = {self.supervisor.stall_after} must be longer than "
+                f"storage.flush_interval = {self.storage.flush_interval}"
+            )
         for listener, on in (
             ("listen.syslog_tls", bool(self.listen.syslog_tls)),
             ("listen.http_tls", self.listen.http_tls),

@@ -38,7 +38,17 @@ CATALOG: dict[str, tuple[str, str]] = {
     "received_bytes_total": ("counter", "Bytes of messages read off sockets, by protocol."),
     "parsed_messages_total": ("counter", "Messages turned into rows, by detected format."),
     "dropped_messages_total": ("counter", "Messages dropped, by reason."),
+    "time_adjusted_total": (
+        "counter",
+        "Rows stored at their receive time because their own time was out of range, by reason "
+        "(too_old: before storage.retention; too_new: past parse.max_future).",
+    ),
     "truncated_messages_total": ("counter", "Messages cut to max_message_bytes."),
+    "udp_kernel_drops_total": (
+        "counter",
+        "Datagrams the kernel dropped on the syslog UDP sockets before logjet read them (receive buffer full), "
+        "from /proc/net/udp.",
+    ),
     "tcp_framing_total": (
         "counter",
         "TCP connections by framing: lf, octet_counted, and lf_fallback when an octet-counted stream broke off.",

@@ -29,6 +29,7 @@ from engine.auth.tokens import AuthFileError, load_tokens
 from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.ipc.ring import Ring, RingProducer
+from engine.ipc.shm import column_ring_name
 from engine.receive.listen_sockets import tcp_listener
 from engine.receive.tls_context import TlsConfigError, build_context
 from engine.units import parse_hostport
@@ -86,8 +87,10 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     app = web.Application(
         client_max_size=settings.ingest.http_max_body.bytes, middlewares=[auth_middleware(auth, shm.metrics)]
     )
-    stale = settings.supervisor.heartbeat_timeout.ns
-    app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
+    sup = settings.supervisor
+    writer_rings = tuple(column_ring_name(q) for q in range(settings.workers.parsers))
+    readiness = health.Readiness(shm.control, slots, rings, sup.heartbeat_timeout.ns, sup.stall_after.ns, writer_rings)
+    app.add_routes(health.routes(readiness))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))
     # Query routes observe into this; created here so the series exists before the first query.

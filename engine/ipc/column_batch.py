@@ -163,6 +163,9 @@ class ColumnBatch:
     # Rows the parser kept as plain text because parsing them failed. The parser worker counts
     # them; not encoded (a decoded batch says 0).
     fallback: int = 0
+    # Rows whose time was out of range (too old, too new: engine.parse.time_bounds), adjusted or
+    # dropped. The parser worker counts them; not encoded.
+    out_of_range: tuple[int, int] = (0, 0)
 
     @property
     def rows(self) -> int:

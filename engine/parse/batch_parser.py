@@ -4,7 +4,9 @@ Steps, each one kernel or numpy call over the batch: syslog header parsing (or J
 for rows detected as JSON), dictionary encoding of host/app/procid/msgid/source, gathering of
 message and SD bytes, and the fields (key=value pairs in messages, SD params, JSON keys) as one
 CSR group per row. Strings that do not exist in the raw bytes (JSON values) are appended to a
-copy of the batch buffer so that every string column is a span of one buffer.
+copy of the batch buffer so that every string column is a span of one buffer. Rows whose time is
+out of range are adjusted or dropped (`engine.parse.time_bounds`), dropped ones only after alert
+matching has counted them.
 
 One row's failure costs that row only: a JSON line the decoder rejects is kept as a plain row
 flagged `parse_fallback`; and should parsing a batch raise (a bug, not bad input: bad input gives
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +28,11 @@ from engine.config import Parse
 from engine.ipc.column_batch import ARRAYS, OFFSET_ARRAYS, VALUE_ARRAYS, ColumnBatch, DictionaryUpdates
 from engine.ipc.raw_batch import RawBatch
 from engine.parse.dictionaries import ParserDictionaries
+from engine.parse import time_bounds
 from engine.parse.json_rows import decode_json_rows
+from engine.parse.time_bounds import AdjustFields, TimeBounds, adjust_fields
 from engine.store.rows import (
+    DICT_COLUMNS,
     FIELD_KEYS,
     KV_FIELD,
     KV_SD,
@@ -115,11 +120,12 @@ _JsonFields = tuple[np.ndarray, _Values, _Values]
 class BatchParser:
     """Parses raw batches; keeps the dictionaries between batches (one instance per parser)."""
 
-    def __init__(self, settings: Parse, alerts: IngestAlerts | None = None):
+    def __init__(self, settings: Parse, alerts: IngestAlerts | None = None, bounds: TimeBounds = TimeBounds()):
         self.settings = settings
         self.tz = TimeZone.from_name(settings.timezone)
         self.dicts = ParserDictionaries()
         self.alerts = alerts
+        self.bounds = bounds  # the default: no row is out of range (tools, tests)
 
     def parse(self, raw: RawBatch) -> ColumnBatch:
         """The column batch of `raw`; never raises for the content of the frames (see the
@@ -157,6 +163,16 @@ class BatchParser:
             flags[bad] |= ROW_PARSE_FALLBACK
             fallback = len(bad)
 
+        # Out-of-range times (engine.parse.time_bounds): adjusted here, dropped once alerts
+        # have counted them (alerts count rows as they arrive, whatever their time).
+        time_codes = self.bounds.classify(time_ns, raw.recv_ns)
+        out_of_range = np.flatnonzero(time_codes)
+        adjusted = None
+        if len(out_of_range) and not self.bounds.drop:
+            adjusted = adjust_fields(out_of_range, time_ns[out_of_range], time_codes[out_of_range])
+            time_ns = time_ns.copy()
+            time_ns[out_of_range] = raw.recv_ns
+
         host_data = data
         if self.settings.host_from_source:
             host_data = self._host_from_source(raw, data, spans, flags)
@@ -179,7 +195,7 @@ class BatchParser:
         hits = alerts.patterns(msg_off, msg_data) if alerts else None
         if alerts:
             self.dicts.keep_values(alerts.needs_values)
-        pairs = self._fields(data, spans, n, json_fields, with_alert_key=alerts is not None)
+        pairs = self._fields(data, spans, n, json_fields, adjusted, with_alert_key=alerts is not None)
         batch = ColumnBatch(
             raw_bytes=int((ends - starts).sum()),
             dicts=d.take_updates(),
@@ -204,9 +220,12 @@ class BatchParser:
             kv_off=pairs.kv_off,
             kv_data=pairs.kv_data,
             fallback=fallback,
+            out_of_range=time_bounds.counts(time_codes),
         )
         if alerts:
             batch = alerts.finish(batch, d.values, pairs.alert_key, hits, raw.recv_ns)
+        if len(out_of_range) and self.bounds.drop:
+            batch = _keep_rows(batch, time_codes == time_bounds.IN_RANGE)
         return batch
 
     def _host_from_source(self, raw: RawBatch, data: np.ndarray, spans: np.ndarray, flags: np.ndarray) -> np.ndarray:
@@ -259,9 +278,12 @@ class BatchParser:
         spans: np.ndarray,
         n: int,
         json_fields: _JsonFields | None,
+        adjusted: AdjustFields | None = None,
         with_alert_key: bool = False,
     ) -> _Pairs:
-        """Every key/value pair of the batch as CSR arrays grouped by row; with `with_alert_key`,
+        """Every key/value pair of the batch as CSR arrays grouped by row (a row's pairs in this
+        order: key=value, SD, JSON, then `sender_time` and `time_adjusted` for an adjusted
+        row, so its message's pairs still come first, as derived fields need); with `with_alert_key`,
         also the id of the key alert pairs are added under (`alert_key`): keys are encoded once
         per batch, so it is encoded here with them."""
         rows: list[np.ndarray] = []
@@ -290,6 +312,11 @@ class BatchParser:
             kinds.append(np.full(len(j_rows), KV_FIELD, np.uint8))
             key_parts.append(j_keys)
             val_parts.append(j_vals)
+        if adjusted is not None:
+            rows.append(adjusted.rows)
+            kinds.append(np.full(len(adjusted.rows), KV_FIELD, np.uint8))
+            key_parts.append(adjusted.keys)
+            val_parts.append(adjusted.values)
         if not rows:
             keys_off, keys_data = np.zeros(1, np.int64), np.empty(0, np.uint8)
             row = np.empty(0, np.int64)
@@ -481,8 +508,32 @@ def _append_rows(a: ColumnBatch, b: ColumnBatch) -> ColumnBatch:
         dicts=_merge_updates(a.dicts, b.dicts),
         origin=a.origin,
         fallback=a.fallback + b.fallback,
+        out_of_range=(a.out_of_range[0] + b.out_of_range[0], a.out_of_range[1] + b.out_of_range[1]),
         **arrays,
     )
+
+
+def _keep_rows(batch: ColumnBatch, keep: np.ndarray) -> ColumnBatch:
+    """`batch` with only the rows where `keep` is true (its header, dictionary entries included,
+    unchanged: later batches may use the entries)."""
+    idx = np.flatnonzero(keep)
+    per_row = ("time", "recv", "severity", "facility", "format", "flags", *DICT_COLUMNS)
+    arrays: dict[str, Any] = {name: getattr(batch, name)[idx] for name in per_row}
+    for off, data in (("msg_off", "msg_data"), ("sd_off", "sd_data")):
+        offsets = getattr(batch, off).astype(np.int64)
+        new_off, arrays[data] = take_spans(getattr(batch, data), offsets[:-1][idx], offsets[1:][idx])
+        arrays[off] = _u32(new_off)
+    kv_ptr = batch.kv_ptr.astype(np.int64)
+    pairs = np.flatnonzero(np.repeat(keep, np.diff(kv_ptr)))
+    kv_off = batch.kv_off.astype(np.int64)
+    new_kv_off, arrays["kv_data"] = take_spans(batch.kv_data, kv_off[:-1][pairs], kv_off[1:][pairs])
+    arrays["kv_off"] = _u32(new_kv_off)
+    arrays["kv_key"] = batch.kv_key[pairs]
+    arrays["kv_kind"] = batch.kv_kind[pairs]
+    new_ptr = np.zeros(len(idx) + 1, np.int64)
+    np.cumsum(np.diff(kv_ptr)[idx], out=new_ptr[1:])
+    arrays["kv_ptr"] = _u32(new_ptr)
+    return replace(batch, **arrays)
 
 
 def _merge_updates(earlier: DictionaryUpdates, later: DictionaryUpdates) -> DictionaryUpdates:

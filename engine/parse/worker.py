@@ -24,6 +24,7 @@ from engine.ipc.raw_batch import RawBatch, raw_batch_of
 from engine.ipc.record_kinds import KIND_COLUMNS, KIND_RAW
 from engine.config import Settings
 from engine.parse.batch_parser import BatchParser
+from engine.parse.time_bounds import REASONS, TOO_NEW, TOO_OLD, TimeBounds
 from engine.worker.process import StopFlag, WorkerSpec
 from engine.ipc.ring import Record, RingConsumer, RingProducer
 from native_kernels.syslog import FORMATS
@@ -41,11 +42,14 @@ class Parser:
         alert_ring = RingProducer(shm.dir.ring(spec.alert_ring)) if spec.alert_ring else None
         self.alerts = IngestAlerts(shm.dir.alert_rules, shm.metrics, alert_ring)
         self.alerts.load()
-        self.parser = BatchParser(settings.parse, self.alerts)
+        self.parser = BatchParser(settings.parse, self.alerts, TimeBounds.of(settings))
         m = shm.metrics
         self.m_parsed = [m.counter("parsed_messages_total", format=f) for f in FORMATS]
         self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
         self.m_fallback = m.counter("dropped_messages_total", reason="parse_fallback")
+        # Rows out of range by their time (too_old, too_new): adjusted or dropped, per the setting.
+        counted = "dropped_messages_total" if self.parser.bounds.drop else "time_adjusted_total"
+        self.m_out_of_range = [m.counter(counted, reason=REASONS[code]) for code in (TOO_OLD, TOO_NEW)]
         self.batches = 0
         self._next = 0
 
@@ -60,7 +64,7 @@ class Parser:
         self.parser.alerts = None  # warm-up rows must not count towards alerts
         self.parser.parse(raw_batch_of(frames, time.time_ns()))
         # Warm-up values must not reach the writer: start the dictionaries afresh.
-        self.parser = BatchParser(self.parser.settings, self.alerts)
+        self.parser = BatchParser(self.parser.settings, self.alerts, self.parser.bounds)
 
     def step(self) -> int:
         """Handle at most one record per input ring; returns records handled."""
@@ -90,6 +94,9 @@ class Parser:
         if batch.fallback:
             self.m_fallback.inc(batch.fallback)
         self._publish(replace(batch, origin=(ring_name, rec.end_pos)))
+        for counter, rows in zip(self.m_out_of_range, batch.out_of_range):
+            if rows:
+                counter.inc(rows)
         counts = np.bincount(batch.format, minlength=len(FORMATS))
         for f, c in enumerate(counts[: len(FORMATS)]):
             if c:

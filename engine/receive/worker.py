@@ -4,7 +4,8 @@ One asyncio (uvloop) loop per process. TCP frames, TLS frames (decrypted by
 `engine.receive.syslog_tls`) and UDP datagrams go to one `Batcher` per protocol; a batch is
 written when it is full or `batch_delay` after its first frame. When every ring to the parsers
 is full, reading pauses on all TCP and TLS connections until a write succeeds (back-pressure),
-while UDP batches are dropped and counted.
+while UDP batches are dropped and counted. What the kernel drops before the receiver reads it
+(a full UDP socket buffer) is read from /proc once a second (`engine.receive.udp_drops`).
 
 Stream connections are accepted by `engine.receive.acceptor` (the cap of `ingest.max_connections`,
 accept errors counted) and held in one `ConnectionTable`, swept once a second for connections
@@ -43,6 +44,7 @@ from engine.receive.syslog_tcp import SyslogTcpProtocol
 from engine.receive.rate_limited_log import RateLimitedLog
 from engine.receive.syslog_tls import FAILED, OK, OUTCOMES, SyslogTlsProtocol
 from engine.receive.syslog_udp import SyslogUdpProtocol, udp_frames
+from engine.receive.udp_drops import KernelDrops
 from engine.receive.tls_context import TlsConfigError, build_context
 from engine.ipc.ring import RingProducer
 from engine.receive.listen_sockets import tcp_listener, udp_socket
@@ -56,6 +58,9 @@ TCP, UDP, TLS = PROTOCOLS.index("tcp"), PROTOCOLS.index("udp"), PROTOCOLS.index(
 # While back-pressured, how often to retry the ring: short, since the parser frees space fast.
 RETRY_S = 0.001
 HEARTBEAT_S = 0.25
+# The kernel's UDP drop counts are read every this many heartbeats (once a second): reading
+# /proc/net/udp costs a line per UDP socket of the host.
+KERNEL_DROPS_EVERY = 4
 
 
 class Receiver:
@@ -82,6 +87,7 @@ class Receiver:
         self.m_trunc = m.counter("truncated_messages_total")
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
+        self.kernel_drops = KernelDrops(m.counter("udp_kernel_drops_total"))
         self._fallback_log = RateLimitedLog(log)  # one broken sender must not flood the log
         self.m_framing = {
             f: m.counter("tcp_framing_total", framing=f) for f in (FRAMING_LF, FRAMING_OCTET, FRAMING_FALLBACK)
@@ -292,8 +298,12 @@ class Receiver:
                 self.streams.sweep(now)
 
     async def heartbeat(self) -> None:
+        beats = 0
         while True:
             self.shm.beat(self.batches)
+            if beats % KERNEL_DROPS_EVERY == 0:
+                self.kernel_drops.poll()
+            beats += 1
             await asyncio.sleep(HEARTBEAT_S)
 
     async def drain(self, deadline: float) -> None:
@@ -341,6 +351,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
         if "syslog_udp" in spec.ports:
             host, _ = parse_hostport(settings.listen.syslog_udp)
             sock = udp_socket(host, spec.ports["syslog_udp"], settings.listen.udp_recv_buffer.bytes)
+            receiver.kernel_drops.watch(sock)
             transport, proto = await loop.create_datagram_endpoint(lambda: SyslogUdpProtocol(receiver), sock=sock)
             receiver.udp_protocols.append(proto)
             transports.append(transport)
@@ -362,6 +373,7 @@ async def _serve(settings: Settings, spec: WorkerSpec) -> None:
     deadline = time.monotonic() + settings.supervisor.drain_timeout.seconds
     for acceptor in acceptors:
         acceptor.close()
+    receiver.kernel_drops.poll()  # the last count, while the sockets still exist
     for transport in transports:
         transport.close()
     await receiver.drain(deadline)

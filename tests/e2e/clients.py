@@ -84,6 +84,18 @@ def wait_written(url: str, expected: int, timeout: float = 60.0) -> float:
     return got
 
 
+def wait_until(pred, timeout: float = 30.0):
+    """Poll `pred` every 0.1 s until it returns something true, and return that; raise
+    AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
 def all_rows(data_dir: str) -> Rows:
     return newest_rows(data_dir, None, None, None)
 

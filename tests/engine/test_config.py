@@ -80,6 +80,7 @@ def test_defaults_are_typed_and_keep_their_values():
         "ingest.idle_timeout": "5m",
         "rings.raw_ring_bytes": "16MiB",
         "rings.column_ring_bytes": "64MiB",
+        "parse.max_future": "1d",
         "storage.flush_interval": "500ms",
         "storage.small_merge_bytes": "4MiB",
         "storage.retention": "7d",
@@ -87,6 +88,7 @@ def test_defaults_are_typed_and_keep_their_values():
         "supervisor.heartbeat_timeout": "15s",
         "supervisor.start_timeout": "120s",
         "supervisor.drain_timeout": "60s",
+        "supervisor.stall_after": "10s",
         "query.timeout": "30s",
         "query.max_response_bytes": "256MiB",
     }
@@ -180,3 +182,18 @@ def test_check_config_command(tmp_path):
 def test_resolved_fills_worker_counts():
     s = Settings().resolved()
     assert s.workers.receivers >= 1 and s.workers.parsers >= 1
+
+
+def test_stall_after_is_checked():
+    assert load(None, {"supervisor.stall_after": "3s"}).supervisor.stall_after.seconds == 3.0
+    with pytest.raises(ConfigError, match="stall_after"):
+        load(None, {"supervisor.stall_after": "0"})
+    with pytest.raises(ConfigError, match="must be longer than storage.flush_interval"):
+        load(None, {"supervisor.stall_after": "1s", "storage.flush_interval": "2s"})
+
+
+def test_time_range_settings_are_checked():
+    s = load(None, {"parse.out_of_range": "drop", "parse.max_future": "2h"})
+    assert s.parse.out_of_range == "drop" and s.parse.max_future.seconds == 7200
+    with pytest.raises(ConfigError, match="out_of_range"):
+        load(None, {"parse.out_of_range": "keep"})

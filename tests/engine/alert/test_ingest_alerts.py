@@ -153,3 +153,20 @@ def test_a_full_ring_without_metrics_drops_quietly(tmp_path):
     parser = BatchParser(Parse(), alerts)
     for _ in range(200):  # more records than 4 KiB holds; nobody reads them
         parser.parse(_raw(FRAMES[:1], time.time_ns()))
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["adjust", "drop"])
+def test_rows_with_a_clock_a_year_off_still_count(setup, drop):
+    """Alerts count rows as they arrive, whatever their time: adjusted rows and dropped ones too."""
+    from engine.parse.time_bounds import TimeBounds
+
+    alerts, ring, _ = setup
+    recv = time.time_ns()
+    year_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(recv / 1e9 - 365 * 86400))
+    frames = [f"<13>1 {year_ago} web1 kernel - - - segfault at 7f00 ip 0".encode()] * 3
+    bounds = TimeBounds(retention_ns=7 * 86400 * 10**9, max_future_ns=86400 * 10**9, drop=drop)
+    batch = BatchParser(Parse(), alerts, bounds).parse(_raw(frames, recv))
+    assert batch.out_of_range == (3, 0) and batch.rows == (0 if drop else 3)
+    recv_ns, entries = msgspec.msgpack.decode(ring.read().payload)
+    assert recv_ns == recv
+    assert {e[0]: e[3] for e in entries} == {"segv": [3]}
