@@ -1,4 +1,5 @@
-"""`/healthz` (the API process answers) and `/readyz` (every worker up, no ring wedged)."""
+"""`/healthz` (the API process answers) and `/readyz` (every worker up, no ring wedged, the
+writer not stopped by a full disk)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from engine.api.disk_readiness import DiskReadiness
 from engine.ipc import control
 from engine.ipc.ring import Ring
 
@@ -16,8 +18,14 @@ WEDGED_FILL = 0.9
 
 class Readiness:
     def __init__(
-        self, ctl: control.ControlTable, slots: tuple[tuple[str, int], ...], rings: dict[str, Ring], stale_ns: int
+        self,
+        ctl: control.ControlTable,
+        slots: tuple[tuple[str, int], ...],
+        rings: dict[str, Ring],
+        stale_ns: int,
+        disk: DiskReadiness | None = None,
     ):
+        self.disk = disk
         self.ctl = ctl
         self.slots = slots
         self.rings = rings
@@ -41,6 +49,9 @@ class Readiness:
                 self._last_read[name] = (pos, mono)
             elif ring.used_bytes > WEDGED_FILL * ring.capacity and mono - last[1] > WEDGED_S:
                 out.append(f"ring {name} is full and its consumer has not moved for {mono - last[1]:.0f}s")
+        disk_problem = self.disk.problem() if self.disk is not None else None
+        if disk_problem:
+            out.append(disk_problem)
         return out
 
 

@@ -24,6 +24,7 @@ from engine.ipc import control
 from engine.api import health, metrics_route
 from engine.api import ingest_routes as ingest
 from engine.api.auth_middleware import auth_middleware
+from engine.api.disk_readiness import DiskReadiness
 from engine.auth.policy import Anonymous, Authenticator
 from engine.auth.tokens import AuthFileError, load_tokens
 from engine.config import Settings
@@ -87,7 +88,9 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
         client_max_size=settings.ingest.http_max_body.bytes, middlewares=[auth_middleware(auth, shm.metrics)]
     )
     stale = settings.supervisor.heartbeat_timeout.ns
-    app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale)))
+    writer_flags = control.WriterFlags(shm.control, slots)
+    disk = DiskReadiness(writer_flags, settings.data_dir, settings.storage.min_free_bytes)
+    app.add_routes(health.routes(health.Readiness(shm.control, slots, rings, stale, disk)))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))
     # Query routes observe into this; created here so the series exists before the first query.
@@ -95,7 +98,9 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     producers = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     app.add_routes(
         ingest.routes(
-            ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes)
+            ingest.Ingest(
+                producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes, writer_flags
+            )
         )
     )
     try:

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.clients import metric, send_tcp, wait_written
+from tests.e2e.clients import metric, send_tcp, wait_until, wait_written
 from bench.hooks import HookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -72,14 +72,7 @@ def _line(host: str, app: str, msg: str) -> bytes:
     return f"<13>Nov 29 10:00:00 {host} {app}[42]: {msg}\n".encode()
 
 
-def _wait(pred, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+_wait = wait_until
 
 
 @pytest.fixture
