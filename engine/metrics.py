@@ -123,6 +123,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Match counts of new groups dropped because a rule tracked MAX_GROUPS_PER_RULE groups.",
     ),
     "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
+    "recovered_rows_total": (
+        "counter",
+        "Rows written at start-up from the rings a killed instance of the same data dir left in shared memory.",
+    ),
     "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
     "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),
     "process_cpu_seconds_total": ("counter", "CPU seconds used by the processes of a role."),

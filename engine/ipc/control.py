@@ -82,6 +82,17 @@ class ControlTable:
             f.write(header)
             f.write(bytes(SLOT_DTYPE.itemsize * slots))
 
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor the instance's workers answer to: the one that created the table, or
+        the later instance that adopted it (`engine.lifecycle.adoption`). A worker starts only
+        as that process's child (`engine.worker.loop.WorkerShm`)."""
+        return int(np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0])
+
+    def adopt(self) -> None:
+        """Make this process the instance's supervisor (see `supervisor_pid`)."""
+        np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0] = os.getpid()
+
     def beat(self, slot: int, progress: int | None = None) -> None:
         """Called by a worker once per loop turn: proof of life for the supervisor."""
         self.slots["heartbeat_ns"][slot] = time.time_ns()

@@ -31,6 +31,18 @@ def heartbeat_stale(state: int, heartbeat_ns: int, now_ns: int, timeout_ns: floa
     return state == control.READY and now_ns - heartbeat_ns > timeout_ns
 
 
+def worker_healthy(
+    state: int, heartbeat_ns: int, started_ns: int, now_ns: int, heartbeat_timeout_ns: float, start_timeout_ns: float
+) -> bool:
+    """Whether a worker counts as working for the service manager's watchdog: a READY one has
+    beaten within the heartbeat timeout, one STARTING (a restart) started within the start
+    timeout. A worker stuck past either, and not put down and replaced by this loop (which
+    takes the abort grace at most), means supervision is failing: let systemd restart it all."""
+    if state == control.STARTING:
+        return now_ns - started_ns <= start_timeout_ns
+    return now_ns - heartbeat_ns <= heartbeat_timeout_ns
+
+
 class StaleEscalation:
     """Putting down one worker that missed its heartbeat: SIGABRT first, then SIGKILL every time
     it is asked while the worker has outlived ABORT_GRACE_S since the abort. A restart starts

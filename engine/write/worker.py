@@ -114,7 +114,8 @@ class Writer:
         self.flushes = 0
 
     def recover(self) -> None:
-        """On a restart: skip what the previous writer already put on disk."""
+        """On a restart, or when draining a dead instance's rings: skip what that instance's
+        writers already put on disk."""
         positions, max_seq = recover_positions(self.data_dir, self.spec.instance)
         self.parts.seq = max(self.parts.seq, max_seq)
         self.positions.update(positions)
@@ -243,10 +244,11 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
     except OSError as exc:
         raise BootError(f"data dir {settings.data_dir}: {exc}") from exc
     writer = Writer(settings, spec, shm)
-    if spec.restarts:
+    if spec.restarts or spec.drain_only:
         writer.recover()
-    writer.merger.load_existing()
-    writer.merger.start()
+    if not spec.drain_only:
+        writer.merger.load_existing()
+        writer.merger.start()
     shm.set_state(control.READY)
     idle = Idle()
     give_up_at = 0.0  # set when the drain begins: see final_flush
