@@ -1,5 +1,6 @@
 """The supervisor's decisions, on explicit clocks: when a worker's heartbeat is stale and how it
-is put down, whether a dead worker is restarted, when a drain stage stops waiting. Each takes
+is put down, whether a dead worker is restarted, when a worker may be told to drain and when a
+drain stage stops waiting. Each takes
 the current time as an argument, so the rules are tested without processes or sleeps; the
 supervisor reads the clocks (`time.monotonic()`, and `time.time_ns()` for heartbeats, which
 workers write in wall-clock nanoseconds) and acts.
@@ -90,6 +91,15 @@ def refuse_restart(name: str, exitcode: int, budget: RestartBudget, now: float) 
     if not budget.spend(now):
         return f"{name} died {len(budget.times)} times in a minute ({why}); stopping"
     return None
+
+
+def may_drain(state: int, restarts: int) -> bool:
+    """Whether a worker in `state`, restarted `restarts` times, may be sent the drain signal now.
+    A restarted worker still STARTING (the stop came during a restart) has not installed its
+    handler yet, and the signal's default action would kill it with its rings unread: it is told
+    once it is READY. A first boot still starting means the engine is failing to start, before
+    it took anything: the signal may end it."""
+    return state != control.STARTING or restarts == 0
 
 
 class StageDrain:

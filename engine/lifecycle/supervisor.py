@@ -21,6 +21,8 @@ Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`;
 SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
 receivers and API stop reading and write what they hold;
 then parsers empty their rings; then the writer flushes. Then the shared memory is removed.
+A worker that dies before finishing its drain is restarted, and a restarted worker is told to
+drain once it is ready (`policy.may_drain`), so a stop during a restart loses nothing.
 A second signal during the drain turns it into a quick stop (SIGKILL what is left).
 """
 
@@ -60,6 +62,7 @@ from engine.lifecycle.policy import (
     StaleEscalation,
     exit_reason,
     heartbeat_stale,
+    may_drain,
     refuse_restart,
     worker_healthy,
 )
@@ -124,6 +127,7 @@ class Supervisor:
         self.rules: RulesPublisher | None = None
         self._restart_counters: dict[str, Value] = {}
         self._reload_requested = False
+        self.serving = False  # every worker was ready once and the ports line is out
 
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
@@ -226,6 +230,7 @@ class Supervisor:
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
         self.notify.ready("serving " + ", ".join(f"{k}={v}" for k, v in self.ports.items()))
+        self.serving = True
 
     def _adopt_orphans(self) -> None:
         """Empty the rings killed instances of this data dir left (see `adoption`)."""
@@ -427,11 +432,10 @@ class Supervisor:
         for roles in DRAIN_ORDER:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]
             self.notify.stopping(f"draining: {', '.join(roles)}")
-            for w in stage:
-                if w.running:
-                    _kill(w.pid, DRAIN_SIGNAL)
+            told: set[int] = set()
+            given_up: set[int] = set()
             wait = StageDrain(time.monotonic(), timeout, n_signals)
-            while any(w.running for w in stage):
+            while self._drain_step(stage, told, given_up):
                 if wait.must_kill(time.monotonic(), len(self._signals)):
                     clean = self._kill_stage(stage) and clean
                     break
@@ -440,9 +444,32 @@ class Supervisor:
                 time.sleep(TICK_S)
             for w in stage:
                 if w.process is not None and w.process.exitcode not in (EXIT_OK, None):
+                    log.error("%s ended its drain with %s", w.spec.name, exit_reason(w.process.exitcode))
                     clean = False
         self.close()
         return 0 if clean else EXIT_WORKER_FAILED
+
+    def _drain_step(self, stage: list[Worker], told: set[int], given_up: set[int]) -> bool:
+        """One look at a drain stage; True while any of its workers runs. A worker that died
+        without finishing its drain (killed just before the stop, crashed while draining) is
+        restarted, within its restart budget, since its rings still hold what it had not passed
+        on (not when the start failed: nothing was taken yet); each running worker is sent the
+        drain signal once it may take it (`may_drain`). `told` and `given_up` hold slots."""
+        assert self.control is not None, "drained after _create_shm"
+        states = self.control.slots["state"]
+        for w in stage:
+            slot = w.spec.slot
+            code = w.process.exitcode if w.process is not None else None
+            if code is not None and code != EXIT_OK and self.serving and slot not in given_up:
+                failure = self._reap(w, code, time.monotonic())
+                if failure:
+                    log.error("%s", failure)
+                    given_up.add(slot)
+                told.discard(slot)
+            elif w.running and slot not in told and may_drain(int(states[slot]), w.restarts):
+                _kill(w.pid, DRAIN_SIGNAL)
+                told.add(slot)
+        return any(w.running for w in stage)
 
     def _kill_stage(self, stage: list[Worker]) -> bool:
         """SIGKILL the stage's workers still running, and wait for them; False when any was."""

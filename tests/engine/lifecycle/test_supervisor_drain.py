@@ -1,11 +1,12 @@
 """The supervisor's drain rules on explicit clocks: each stage waits up to its timeout, a second
-stop signal cuts every wait short, and the stage order drains a ring's producer before its
-consumer."""
+stop signal cuts every wait short, a worker restarting is told to drain once it is ready, and the
+stage order drains a ring's producer before its consumer."""
 
 from __future__ import annotations
 
 from engine.config import load
-from engine.lifecycle.policy import StageDrain
+from engine.ipc import control
+from engine.lifecycle.policy import StageDrain, may_drain
 from engine.lifecycle.ring_plan import plan_rings
 from engine.lifecycle.supervisor import DRAIN_ORDER
 
@@ -40,3 +41,11 @@ def test_drain_order_empties_each_data_ring_before_its_consumer_stops() -> None:
             if name in plan.alert_rings:
                 continue  # alert counts flow back to the API, which stops taking data first
             assert stage_of[produced_by[name].role] < stage_of[consumer.role], name
+
+
+def test_a_restarted_worker_is_told_to_drain_once_it_is_ready() -> None:
+    # Still starting after a restart: the drain signal would kill it before its handler is set.
+    assert not may_drain(control.STARTING, restarts=1)
+    assert may_drain(control.READY, restarts=1) and may_drain(control.DRAINING, restarts=1)
+    # A first boot still starting: the engine is failing to start, and the signal may end it.
+    assert may_drain(control.STARTING, restarts=0)
