@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.store.layout import NS_PER_DAY, part_name, partition_of
 from engine.store.part_format import PartMeta
-from engine.store.part_writer import IndexBuilder, PartOptions, discard_staged, publish_parts, stage_part
+from engine.store.part_writer import IndexBuilder, PartOptions, discard_staged, fsync_dir, publish_parts, stage_part
 from engine.store.rows import Rows, compact
 
 
@@ -52,7 +52,12 @@ class FlushWriter:
         seq = self.next_seq()
         day = partition_of(min_time)
         folder = os.path.join(self.data_dir, day)
-        os.makedirs(folder, exist_ok=True)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            if self.fsync:
+                # The new folder's name is an entry of the data dir: without this, a power cut
+                # could lose the folder with the fsynced parts in it.
+                fsync_dir(self.data_dir)
         return os.path.join(folder, part_name(level, min_time, self.instance, seq))
 
     def write_flush(
