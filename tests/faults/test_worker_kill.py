@@ -145,10 +145,20 @@ def test_kill_receiver_mid_load_loses_only_its_unread_streams(engine):
     for s in senders:
         s.start()
         assert s.connected.wait(30)
-    # SO_REUSEPORT spreads the connections over the receivers: find which holds which.
-    _wait_until(lambda: all((port, c.local_port) in _tcp_sockets() for s in senders for c in s.connections))
-    sockets = _tcp_sockets()
-    holder = {s.connections[0].run: _holder(receivers, sockets[(port, s.connections[0].local_port)]) for s in senders}
+    # SO_REUSEPORT spreads the connections over the receivers: find which holds which (once
+    # each has been accepted: until then the socket is in the kernel but no receiver holds it).
+    holder: dict[str, int | None] = {}
+
+    def find_holders() -> bool:
+        sockets = _tcp_sockets()
+        for s in senders:
+            c = s.connections[0]
+            inode = sockets.get((port, c.local_port))
+            holder[c.run] = _holder(receivers, inode) if inode else None
+        return None not in holder.values()
+
+    _wait_until(find_holders)
+    assert None not in holder.values(), holder
     held = {pid: [run for run, h in holder.items() if h == pid] for pid in receivers}
     victim = min((pid for pid in receivers if held[pid]), key=lambda pid: len(held[pid]))
     _wait_until(lambda: live_metric(engine.url, "logjet_written_rows_total") >= written_before + 20_000)
