@@ -1,6 +1,6 @@
 """The supervisor's decisions, on explicit clocks: when a worker's heartbeat is stale and how it
-is put down, whether a dead worker is restarted, when a worker may be told to drain and when a
-drain stage stops waiting. Each takes
+is put down, whether a dead worker is restarted (while serving, and during the drain), when a
+worker may be told to drain and when a drain stage stops waiting. Each takes
 the current time as an argument, so the rules are tested without processes or sleeps; the
 supervisor reads the clocks (`time.monotonic()`, and `time.time_ns()` for heartbeats, which
 workers write in wall-clock nanoseconds) and acts.
@@ -12,7 +12,7 @@ import signal
 from collections import deque
 
 from engine.ipc import control
-from engine.worker.process import EXIT_BOOT_FAILURE
+from engine.worker.process import EXIT_BOOT_FAILURE, EXIT_OK
 
 # Restarts are counted over this many seconds (`supervisor.max_restarts_per_minute`).
 RESTART_WINDOW_S = 60.0
@@ -100,6 +100,15 @@ def may_drain(state: int, restarts: int) -> bool:
     once it is READY. A first boot still starting means the engine is failing to start, before
     it took anything: the signal may end it."""
     return state != control.STARTING or restarts == 0
+
+
+def restart_in_drain(exitcode: int, told: bool) -> bool:
+    """Whether a worker found exited with `exitcode` during its drain stage is restarted, to
+    drain what its rings still hold. One not yet `told` to drain died before its stage (killed
+    just before the stop, or while earlier stages drained); one killed by a signal (SIGKILL,
+    the OOM killer) did not finish its drain: both are. One that exited on its own with an error
+    while draining (a crash, the writer giving up on a full disk) would fail again: not."""
+    return exitcode != EXIT_OK and (not told or exitcode < 0)
 
 
 class StageDrain:

@@ -21,8 +21,9 @@ Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`;
 SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
 receivers and API stop reading and write what they hold;
 then parsers empty their rings; then the writer flushes. Then the shared memory is removed.
-A worker that dies before finishing its drain is restarted, and a restarted worker is told to
-drain once it is ready (`policy.may_drain`), so a stop during a restart loses nothing.
+A worker that dies without draining is restarted (`policy.restart_in_drain`), and a restarted
+worker is told to drain once it is ready (`policy.may_drain`), so a stop during a restart loses
+nothing.
 A second signal during the drain turns it into a quick stop (SIGKILL what is left).
 """
 
@@ -64,6 +65,7 @@ from engine.lifecycle.policy import (
     heartbeat_stale,
     may_drain,
     refuse_restart,
+    restart_in_drain,
     worker_healthy,
 )
 from engine.lifecycle.ring_plan import RingPlan, plan_rings
@@ -451,16 +453,16 @@ class Supervisor:
 
     def _drain_step(self, stage: list[Worker], told: set[int], given_up: set[int]) -> bool:
         """One look at a drain stage; True while any of its workers runs. A worker that died
-        without finishing its drain (killed just before the stop, crashed while draining) is
-        restarted, within its restart budget, since its rings still hold what it had not passed
-        on (not when the start failed: nothing was taken yet); each running worker is sent the
-        drain signal once it may take it (`may_drain`). `told` and `given_up` hold slots."""
+        without draining (`policy.restart_in_drain`) is restarted, within its restart budget,
+        since its rings still hold what it had not passed on (not when the start failed: nothing
+        was taken yet); each running worker is sent the drain signal once it may take it
+        (`policy.may_drain`). `told` and `given_up` hold slots."""
         assert self.control is not None, "drained after _create_shm"
         states = self.control.slots["state"]
         for w in stage:
             slot = w.spec.slot
             code = w.process.exitcode if w.process is not None else None
-            if code is not None and code != EXIT_OK and self.serving and slot not in given_up:
+            if code is not None and self.serving and slot not in given_up and restart_in_drain(code, slot in told):
                 failure = self._reap(w, code, time.monotonic())
                 if failure:
                     log.error("%s", failure)
