@@ -89,9 +89,9 @@ class ControlTable:
         as that process's child (`engine.worker.loop.WorkerShm`)."""
         return int(np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0])
 
-    def adopt(self) -> None:
-        """Make this process the instance's supervisor (see `supervisor_pid`)."""
-        np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0] = os.getpid()
+    def adopt(self, pid: int | None = None) -> None:
+        """Make this process (or process `pid`) the instance's supervisor (see `supervisor_pid`)."""
+        np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0] = os.getpid() if pid is None else pid
 
     def beat(self, slot: int, progress: int | None = None) -> None:
         """Called by a worker once per loop turn: proof of life for the supervisor."""

@@ -63,6 +63,11 @@ def _writer(shm_dir, disk: str) -> tuple[Writer, RingProducer, Ring]:
     InstanceDir(instance, str(shm_dir)).create()
     idir = InstanceDir(instance, str(shm_dir))
     ControlTable.create(idir.control, 1)
+    # The writer runs in this process, so this process's parent stands in for its supervisor:
+    # WorkerShm refuses a worker whose parent is not the instance's supervisor.
+    table = ControlTable(idir.control)
+    table.adopt(os.getppid())
+    table.close()
     Ring.create(idir.ring("col-p0"), MIB)
     spec = WorkerSpec(
         role="writer",
