@@ -27,6 +27,7 @@ import numpy as np
 
 from bench import generate
 from bench.http_access import HttpAccess
+from engine.errors import LogjetError
 
 PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http")
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
@@ -60,7 +61,7 @@ class Plan(NamedTuple):
     access: HttpAccess = HttpAccess()  # how an HTTP sender reaches the API
 
 
-class IngestRefused(http.client.HTTPException):
+class IngestRefused(LogjetError, http.client.HTTPException):
     """The engine refused an ingest request for a reason retrying cannot fix (401, 403, 4xx)."""
 
 
