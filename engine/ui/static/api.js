@@ -77,18 +77,25 @@ const MAX_BUSY_RETRIES = 5;
 let running = 0;
 const waiting = [];
 
+function wake() {
+  const next = waiting.shift();
+  if (next) next();
+}
+
 async function slot(signal) {
   while (running >= MAX_QUERIES) {
     await new Promise((resolve) => waiting.push(resolve));
-    if (signal && signal.aborted) throw new DOMException("aborted", "AbortError");
+    if (signal && signal.aborted) {
+      wake(); // a search given up while it waited passes its turn on, or the next one waits forever
+      throw new DOMException("aborted", "AbortError");
+    }
   }
   running++;
 }
 
 function release() {
   running--;
-  const next = waiting.shift();
-  if (next) next();
+  wake();
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
