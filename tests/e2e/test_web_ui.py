@@ -298,6 +298,20 @@ def test_live_tail_shows_a_line_sent_after_the_page_opened(admin_page):
     page.wait_for_selector(f'.results .row:has-text("{line}")', timeout=15_000)
     assert _params(page)["tail"] == "1"
 
+    # Scrolled down, the list holds still: new rows wait behind a notice until asked for.
+    with page.expect_response(lambda r: "/api/v1/tail" in r.url and r.status == 200):
+        page.goto(engine.url + "/?" + urllib.parse.urlencode({"q": "app:bulk OR app:uitail", "tail": "1"}))
+    _hits(page, BULK_ROWS + 1)
+    page.evaluate("document.querySelector('.results').scrollTop = 5000")
+    later = f"tail line sent while scrolled at {time.time():.3f}"
+    send_tcp(engine.ports["syslog_tcp"], _line(time.time(), 6, "tail-host", "uitail", later) + b"\n")
+    page.wait_for_selector("#tail-bar:has-text('1 new row,')", timeout=15_000)
+    assert page.evaluate("document.querySelector('.results').scrollTop") == 5000
+    assert page.locator(f'.results .row:has-text("{later}")').count() == 0
+    page.click("#tail-bar button")
+    page.wait_for_selector(f'.results .row:has-text("{later}")')
+    assert page.evaluate("document.querySelector('.results').scrollTop") == 0
+
 
 def test_alerts_page_silence_create_and_expire(admin_page):
     engine, page, console = admin_page
@@ -385,6 +399,8 @@ def test_speed_virtual_scrolling_and_phone_width(browser, ui, record_property):
             page.goto(engine.url + url)
             page.wait_for_selector("#hits[data-total], tr.alert")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+            if "alerts" not in url:
+                _shot(page, "ui-phone.png")
         assert console.unexpected() == []
     finally:
         context.close()

@@ -13,6 +13,13 @@ function labels(obj, skip = []) {
     .map(([k, v]) => el("span", { class: "label", text: `${k}=${v}` })));
 }
 
+// A table with these headers; on a phone its cells stack, each showing its header (CSS).
+function grid(headers, rows) {
+  for (const row of rows) [...row.children].forEach((td, i) => { if (headers[i]) td.dataset.label = headers[i]; });
+  return el("table", { class: "grid" },
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { text: h })))), el("tbody", {}, rows));
+}
+
 function since(stamp) {
   return el("time", { datetime: stamp, title: stamp, text: ago(stamp) });
 }
@@ -79,9 +86,7 @@ export class AlertsPage {
         el("td", { class: "num", text: count(a.value) }),
         cell);
     });
-    clear(this.alertsBox, el("table", { class: "grid" },
-      el("thead", {}, el("tr", {}, ["state", "rule", "labels", "since", "value", ""].map((h) => el("th", { text: h })))),
-      el("tbody", {}, rows)));
+    clear(this.alertsBox, grid(["state", "rule", "labels", "since", "value", ""], rows));
   }
 
   // The one-click silence: every label of the alert, a duration and a comment.
@@ -127,9 +132,7 @@ export class AlertsPage {
         el("td", { class: "act" }, state === "expired" ? null : el("button", { type: "button", class: "expire-button",
           text: "Expire", onclick: () => this.expire(s) })));
     });
-    clear(this.silencesBox, el("table", { class: "grid" },
-      el("thead", {}, el("tr", {}, ["state", "matchers", "ends", "comment", "by", ""].map((h) => el("th", { text: h })))),
-      el("tbody", {}, rows)));
+    clear(this.silencesBox, grid(["state", "matchers", "ends", "comment", "by", ""], rows));
   }
 
   async expire(s) {
@@ -147,14 +150,13 @@ export class AlertsPage {
       clear(this.rulesBox, el("p", { class: "muted", text: "No alert rules loaded (see alerts.rules_file)." }));
       return;
     }
-    clear(this.rulesBox, el("table", { class: "grid" },
-      el("thead", {}, el("tr", {}, ["rule", "matches", "fires at", "firing", "counts now"].map((h) => el("th", { text: h })))),
-      el("tbody", {}, rules.map((r) => el("tr", { class: "rule", dataset: { rule: r.name } },
+    clear(this.rulesBox, grid(["rule", "matches", "fires at", "firing", "counts now"],
+      rules.map((r) => el("tr", { class: "rule", dataset: { rule: r.name } },
         el("td", {}, el("b", { text: r.name }), el("div", { class: "muted", text: r.severity })),
         el("td", {}, el("code", { text: r.pattern ?? r.query ?? "" }), r.where ? el("div", { class: "muted", text: `where ${r.where}` }) : null),
         el("td", { text: r.kind === "absence" ? `none in ${r.window}` : `${count(r.threshold)} in ${r.window}` }),
         el("td", { class: "num", text: String(r.firing) }),
         el("td", {}, r.groups.length ? r.groups.slice(0, 5).map((g) => el("div", {},
-          labels(g.group), " ", el("b", { text: count(g.count) }))) : el("span", { class: "muted", text: "0" })))))));
+          labels(g.group), " ", el("b", { text: count(g.count) }))) : el("span", { class: "muted", text: "0" }))))));
   }
 }

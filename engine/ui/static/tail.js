@@ -61,6 +61,6 @@ export class Tail {
   show() {
     this.bar.hidden = !this.buffer.length;
     this.bar.replaceChildren(el("button", { type: "button", class: "link", onclick: () => this.flush(),
-      text: `${count(this.buffer.length)} new rows, paused while you scroll: show them` }));
+      text: `${count(this.buffer.length)} new row${this.buffer.length === 1 ? "" : "s"}, paused while you scroll: show them` }));
   }
 }
