@@ -16,7 +16,7 @@ from typing import Annotated, Any, Callable, Literal
 import msgspec
 
 from engine.errors import LogjetError
-from engine.units import ByteSize, Duration, parse_hostport, parse_size, units_dec_hook
+from engine.units import AutoByteSize, ByteSize, Duration, parse_hostport, parse_size, units_dec_hook
 
 
 class ConfigError(LogjetError):
@@ -132,6 +132,10 @@ class Storage(_Section, frozen=True):
     small_merge_bytes: ByteSize = ByteSize.parse("4MiB")
     retention: Duration = Duration.parse("7d")
     max_disk_bytes: ByteSize = ByteSize.parse("0")
+    # Below this much free space on the data dir's volume the writer stops writing (rows wait
+    # in the rings) and merges are skipped (engine.write.disk_guard); "auto": the smaller of
+    # 1GiB and 5% of the volume (engine.store.free_space.min_free_bytes); "0": no minimum.
+    min_free_bytes: AutoByteSize = AutoByteSize.parse("auto")
     index_max_values: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 1024
     merge_min_parts: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 8
     max_part_rows: Annotated[int, msgspec.Meta(ge=1024)] = 2_000_000

@@ -85,6 +85,21 @@ CATALOG: dict[str, tuple[str, str]] = {
     "deleted_parts_total": ("counter", "Parts deleted, by reason (retention)."),
     "storage_bytes": ("gauge", "Bytes of stored data: compressed on disk, or raw as received."),
     "parts": ("gauge", "Parts on disk, by merge level."),
+    "storage_free_bytes": ("gauge", "Free bytes on the data dir's volume (statvfs, as df shows)."),
+    "storage_min_free_bytes": ("gauge", "storage.min_free_bytes as resolved for the data dir's volume."),
+    "storage_disk_low": (
+        "gauge",
+        "1 while the writer is not writing for want of room: free space below storage.min_free_bytes, "
+        "or a write failed with ENOSPC or EDQUOT.",
+    ),
+    "storage_disk_full_errors_total": (
+        "counter",
+        "Writes that failed with ENOSPC or EDQUOT, by op (flush, merge); nothing is lost, they are retried.",
+    ),
+    "merges_skipped_total": (
+        "counter",
+        "Merges put off, by reason (disk_space: free space below their inputs' size plus storage.min_free_bytes).",
+    ),
     "flush_duration_seconds": ("histogram", "Time to write one flush of rows to disk."),
     "ingest_to_visible_seconds": ("histogram", "From receipt of a batch to its rows being on disk."),
     "query_duration_seconds": ("histogram", "Time to answer one query."),
@@ -108,6 +123,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Match counts of new groups dropped because a rule tracked MAX_GROUPS_PER_RULE groups.",
     ),
     "worker_restarts_total": ("counter", "Workers the supervisor restarted, by role."),
+    "recovered_rows_total": (
+        "counter",
+        "Rows written at start-up from the rings a killed instance of the same data dir left in shared memory.",
+    ),
     "ring_used_bytes": ("gauge", "Bytes in use in a ring."),
     "ring_capacity_bytes": ("gauge", "Data bytes of a ring."),
     "process_cpu_seconds_total": ("counter", "CPU seconds used by the processes of a role."),

@@ -172,6 +172,31 @@ class ByteSize(_UnitValue):
         return int(self)
 
 
+class AutoByteSize(ByteSize):
+    """A `ByteSize` that may also be "auto": the code that uses it derives the size at run time
+    (`is_auto`), since the right value depends on the machine (`storage.min_free_bytes`: the
+    size of the data dir's volume)."""
+
+    AUTO = "auto"
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        text = str(value).strip()
+        if text.lower() == cls.AUTO:
+            return cls(-1, cls.AUTO)
+        return super().parse(text)
+
+    @property
+    def is_auto(self) -> bool:
+        return int(self) < 0
+
+    @property
+    def bytes(self) -> int:
+        if self.is_auto:
+            raise UnitError('an "auto" size has no bytes of its own: resolve it first')
+        return int(self)
+
+
 def units_dec_hook(type_: type, value: Any) -> Any:
     """msgspec `dec_hook` for structs with `Duration` and `ByteSize` fields: builds them from
     config text or numbers. A UnitError becomes msgspec's ValidationError, naming the key's path."""

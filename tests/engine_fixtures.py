@@ -13,11 +13,10 @@ def start_engine(tmp_path):
     """A factory: `start_engine(*extra_args)` → a running EngineProcess, stopped after the test."""
     started: list[EngineProcess] = []
 
-    def start(*extra: str, name: str = "engine", new_session: bool = False) -> EngineProcess:
-        data = tmp_path / f"{name}-data"
-        engine = EngineProcess(
-            str(data), "--retention", "0", *extra, log_path=str(tmp_path / f"{name}.log"), new_session=new_session
-        )
+    def start(*extra: str, name: str = "engine", new_session: bool = False, log: str = "") -> EngineProcess:
+        # `log`: another engine on the same data dir (same `name`) logs to its own file.
+        data, log_path = tmp_path / f"{name}-data", tmp_path / f"{log or name}.log"
+        engine = EngineProcess(str(data), "--retention", "0", *extra, log_path=str(log_path), new_session=new_session)
         started.append(engine)
         return engine.start()
 

@@ -1,6 +1,6 @@
 """`/healthz` (the API process answers) and `/readyz` (503 with the reasons while the engine
 cannot take and store rows as it should: a worker down, silent or restarting in a loop, the
-writer stalled with rows waiting, a ring wedged)."""
+writer stalled with rows waiting or stopped by a full disk, a ring wedged)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import deque
 
 from aiohttp import web
 
+from engine.api.disk_readiness import DiskReadiness
 from engine.ipc import control
 from engine.ipc.ring import Ring
 
@@ -72,7 +73,9 @@ class Readiness:
         heartbeat_timeout_ns: int,
         stall_ns: int,
         writer_rings: tuple[str, ...] = (),
+        disk: DiskReadiness | None = None,
     ):
+        self.disk = disk
         self.ctl = ctl
         self.slots = slots
         self.rings = rings
@@ -92,6 +95,7 @@ class Readiness:
             *self.writer_stalled(mono),
             *self.restart_loops(mono),
             *self.wedged_rings(mono),
+            *self.disk_low(),
         ]
 
     def workers_down(self) -> list[str]:
@@ -153,6 +157,11 @@ class Readiness:
             elif ring.used_bytes > WEDGED_FILL * ring.capacity and mono - last[1] > WEDGED_S:
                 out.append(f"ring {name} is full and its consumer has not moved for {mono - last[1]:.0f}s")
         return out
+
+    def disk_low(self) -> list[str]:
+        """The writer has stopped writing: the data dir is below storage.min_free_bytes, or writes fail."""
+        problem = self.disk.problem() if self.disk is not None else None
+        return [problem] if problem else []
 
 
 def routes(readiness: Readiness) -> list[web.RouteDef]:

@@ -5,7 +5,9 @@ rings to the parsers, which decode JSON rows like any other (`engine.parse.json_
 reply comes after the batch is in a ring, so a 200 means the rows will be stored. NDJSON lines
 are cut by the framing kernel and checked for the shape of an object (`{...}`) with numpy;
 a JSON array is split into its elements by msgspec without decoding them. When the rings are
-full the request waits (back-pressure) up to INGEST_WAIT_S, then gets 503.
+full the request waits (back-pressure) up to INGEST_WAIT_S, then gets 503; at once when the
+writer says the disk is low (the rings will not empty before space comes back), with
+"disk full" in the error and a longer Retry-After.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engine.receive.syslog_tcp import peer_name
 from native_kernels.framing import TRUNCATED, split_lf, trim_spans
 
 if TYPE_CHECKING:
+    from engine.ipc.control import WriterFlags
     from engine.ipc.ring import RingProducer
     from engine.metrics import MetricsFile
 
@@ -31,6 +34,9 @@ HTTP = PROTOCOLS.index("http")
 # How long a request may wait for ring space before the client is told to retry.
 INGEST_WAIT_S = 10.0
 RETRY_S = 0.002
+# Retry-After (seconds) of a 503 because the rings are full, and because the disk is.
+RETRY_AFTER_S = 1
+DISK_FULL_RETRY_AFTER_S = 5
 
 _array = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -40,6 +46,15 @@ def _bad_request(message: str, position: int | None = None) -> web.Response:
     if position is not None:
         body["position"] = position
     return web.json_response(body, status=400)
+
+
+def _unavailable(disk_low: bool) -> web.Response:
+    if disk_low:
+        message = "disk full: the data dir's volume is below storage.min_free_bytes and the rings are full; retry later"
+        retry = DISK_FULL_RETRY_AFTER_S
+    else:
+        message, retry = "rings are full; retry later", RETRY_AFTER_S
+    return web.json_response({"error": message}, status=503, headers={"Retry-After": str(retry)})
 
 
 def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
@@ -87,8 +102,16 @@ def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray,
 class Ingest:
     """The ingest endpoint's state: one batcher over the API worker's rings."""
 
-    def __init__(self, rings: list[RingProducer], max_len: int, metrics: MetricsFile, batch_bytes: int):
+    def __init__(
+        self,
+        rings: list[RingProducer],
+        max_len: int,
+        metrics: MetricsFile,
+        batch_bytes: int,
+        writer_flags: WriterFlags | None = None,
+    ):
         self.batcher = Batcher(HTTP, rings, batch_bytes)
+        self.writer_flags = writer_flags
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")
         self.m_bytes = metrics.counter("received_bytes_total", protocol="http")
@@ -110,11 +133,10 @@ class Ingest:
                 self.batcher.add(buf, starts, ends, flags, source)
                 deadline = time.monotonic() + INGEST_WAIT_S
                 while not self.batcher.flush():
-                    if time.monotonic() > deadline:
+                    disk_low = self.writer_flags is not None and self.writer_flags.disk_low()
+                    if disk_low or time.monotonic() > deadline:
                         self.batcher.drop_all()
-                        return web.json_response(
-                            {"error": "rings are full; retry later"}, status=503, headers={"Retry-After": "1"}
-                        )
+                        return _unavailable(disk_low)
                     await asyncio.sleep(RETRY_S)
             self.m_msgs.inc(n)
             truncated = int((flags & TRUNCATED).sum())

@@ -25,6 +25,7 @@ from engine.ipc import control
 from engine.api import health, metrics_route
 from engine.api import ingest_routes as ingest
 from engine.api.auth_middleware import auth_middleware
+from engine.api.disk_readiness import DiskReadiness
 from engine.auth.policy import Anonymous, Authenticator
 from engine.auth.tokens import AuthFileError, load_tokens
 from engine.config import Settings
@@ -90,7 +91,11 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     )
     sup = settings.supervisor
     writer_rings = tuple(column_ring_name(q) for q in range(settings.workers.parsers))
-    readiness = health.Readiness(shm.control, slots, rings, sup.heartbeat_timeout.ns, sup.stall_after.ns, writer_rings)
+    writer_flags = control.WriterFlags(shm.control, slots)
+    disk = DiskReadiness(writer_flags, settings.data_dir, settings.storage.min_free_bytes)
+    readiness = health.Readiness(
+        shm.control, slots, rings, sup.heartbeat_timeout.ns, sup.stall_after.ns, writer_rings, disk
+    )
     app.add_routes(health.routes(readiness))
     collector = metrics_route.EngineCollector(shm.dir, shm.control, slots, rings)
     app.add_routes(metrics_route.routes(collector))
@@ -99,7 +104,9 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     producers = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     app.add_routes(
         ingest.routes(
-            ingest.Ingest(producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes)
+            ingest.Ingest(
+                producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes, writer_flags
+            )
         )
     )
     try:

@@ -14,7 +14,16 @@ Layout: a 64-byte header (magic b"LJCTRL\\x00\\x01", slot count u64, supervisor 
     restarts       i64    times the supervisor restarted this slot
     started_ns     i64    when the current process started
     progress       i64    role-specific counter of work done (records, batches) for stall checks
-    (two reserved i64)
+    flags          i64    bit field of states other workers act on (below)
+    (one reserved i64)
+
+Flags (set and cleared only by the slot's worker):
+
+    bit  name            slot     meaning
+    0    FLAG_DISK_LOW   writer   the data dir's volume is below `storage.min_free_bytes` (or
+                                  the last write got ENOSPC): the writer is not writing, so
+                                  receivers label UDP drops `disk_full` and the API answers
+                                  ingest and /readyz with the reason
 """
 
 from __future__ import annotations
@@ -35,13 +44,18 @@ SLOT_DTYPE = np.dtype(
         ("restarts", "<i8"),
         ("started_ns", "<i8"),
         ("progress", "<i8"),
-        ("reserved", "<i8", (2,)),
+        ("flags", "<i8"),
+        ("reserved", "<i8"),
     ]
 )
 assert SLOT_DTYPE.itemsize == 64
 
 STARTING, READY, DRAINING, STOPPED = 0, 1, 2, 3
 STATE_NAMES = {STARTING: "starting", READY: "ready", DRAINING: "draining", STOPPED: "stopped"}
+
+FLAG_DISK_LOW = 1 << 0
+# The slot name of the one writer (`WorkerSpec.name`), whose flags receivers and the API read.
+WRITER = "writer-0"
 
 
 class ControlTable:
@@ -68,6 +82,17 @@ class ControlTable:
             f.write(header)
             f.write(bytes(SLOT_DTYPE.itemsize * slots))
 
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor the instance's workers answer to: the one that created the table, or
+        the later instance that adopted it (`engine.lifecycle.adoption`). A worker starts only
+        as that process's child (`engine.worker.loop.WorkerShm`)."""
+        return int(np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0])
+
+    def adopt(self, pid: int | None = None) -> None:
+        """Make this process (or process `pid`) the instance's supervisor (see `supervisor_pid`)."""
+        np.frombuffer(self._mm, dtype="<u8", count=1, offset=16)[0] = os.getpid() if pid is None else pid
+
     def beat(self, slot: int, progress: int | None = None) -> None:
         """Called by a worker once per loop turn: proof of life for the supervisor."""
         self.slots["heartbeat_ns"][slot] = time.time_ns()
@@ -78,6 +103,14 @@ class ControlTable:
         self.slots["state"][slot] = state
         self.slots["heartbeat_ns"][slot] = time.time_ns()
 
+    def set_flag(self, slot: int, flag: int, on: bool) -> None:
+        """Set or clear `flag` in `slot` (only the slot's own worker calls this)."""
+        flags = int(self.slots["flags"][slot])
+        self.slots["flags"][slot] = flags | flag if on else flags & ~flag
+
+    def flags(self, slot: int) -> int:
+        return int(self.slots["flags"][slot])
+
     def close(self) -> None:
         del self.slots
         try:
@@ -85,3 +118,14 @@ class ControlTable:
         except BufferError:
             # A caller still holds a view of a slot; the map goes when that view does.
             pass
+
+
+class WriterFlags:
+    """The writer's flags as another worker reads them: one load from shared memory per call."""
+
+    def __init__(self, ctl: ControlTable, all_slots: tuple[tuple[str, int], ...]):
+        self._ctl = ctl
+        self._slot = next((slot for name, slot in all_slots if name == WRITER), None)
+
+    def disk_low(self) -> bool:
+        return self._slot is not None and bool(self._ctl.flags(self._slot) & FLAG_DISK_LOW)

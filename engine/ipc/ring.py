@@ -160,6 +160,11 @@ class Ring:
     def records_written(self) -> int:
         return int(self._hdr[_W_WRITTEN])
 
+    @property
+    def records_pending(self) -> int:
+        """Records written and not yet released by the consumer."""
+        return int(self._hdr[_W_WRITTEN]) - int(self._hdr[_W_RELEASED])
+
     def close(self) -> None:
         # Views into the map must go before the map itself can close.
         self._view.release()

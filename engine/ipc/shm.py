@@ -61,6 +61,17 @@ class InstanceDir:
         return os.path.join(self.path, "alerts.snapshot")
 
     @property
+    def owner(self) -> str:
+        """Which data dir the instance serves (`engine.lifecycle.orphans`): how a later
+        `logjet serve` on that data dir finds what a killed one left here."""
+        return os.path.join(self.path, "owner.json")
+
+    @property
+    def lock(self) -> str:
+        """Held shared by every process of the instance while it lives (`engine.ipc.instance_lock`)."""
+        return os.path.join(self.path, "instance.lock")
+
+    @property
     def control(self) -> str:
         return os.path.join(self.path, "control")
 
@@ -68,6 +79,19 @@ class InstanceDir:
     def workers(self) -> str:
         """JSON list of {"name", "role", "slot"}: which control slot is which worker."""
         return os.path.join(self.path, "workers.json")
+
+
+def instance_dirs(root: str = SHM_ROOT) -> list[InstanceDir]:
+    """Every instance folder under `root`, running or left behind, oldest name first."""
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [
+        InstanceDir(name[len(PREFIX) :], root)
+        for name in names
+        if name.startswith(PREFIX) and os.path.isdir(os.path.join(root, name))
+    ]
 
 
 def raw_ring_name(producer: str, parser: int) -> str:

@@ -1,5 +1,6 @@
 """The supervisor's decisions, on explicit clocks: when a worker's heartbeat is stale and how it
-is put down, whether a dead worker is restarted, when a drain stage stops waiting. Each takes
+is put down, whether a dead worker is restarted (while serving, and during the drain), when a
+worker may be told to drain and when a drain stage stops waiting. Each takes
 the current time as an argument, so the rules are tested without processes or sleeps; the
 supervisor reads the clocks (`time.monotonic()`, and `time.time_ns()` for heartbeats, which
 workers write in wall-clock nanoseconds) and acts.
@@ -11,7 +12,7 @@ import signal
 from collections import deque
 
 from engine.ipc import control
-from engine.worker.process import EXIT_BOOT_FAILURE
+from engine.worker.process import EXIT_BOOT_FAILURE, EXIT_OK
 
 # Restarts are counted over this many seconds (`supervisor.max_restarts_per_minute`).
 RESTART_WINDOW_S = 60.0
@@ -29,6 +30,18 @@ def heartbeat_stale(state: int, heartbeat_ns: int, now_ns: int, timeout_ns: floa
     """Whether a worker in `state` whose last heartbeat was at `heartbeat_ns` has missed it at
     `now_ns`. Only a READY worker beats; one still starting or draining is never stale."""
     return state == control.READY and now_ns - heartbeat_ns > timeout_ns
+
+
+def worker_healthy(
+    state: int, heartbeat_ns: int, started_ns: int, now_ns: int, heartbeat_timeout_ns: float, start_timeout_ns: float
+) -> bool:
+    """Whether a worker counts as working for the service manager's watchdog: a READY one has
+    beaten within the heartbeat timeout, one STARTING (a restart) started within the start
+    timeout. A worker stuck past either, and not put down and replaced by this loop (which
+    takes the abort grace at most), means supervision is failing: let systemd restart it all."""
+    if state == control.STARTING:
+        return now_ns - started_ns <= start_timeout_ns
+    return now_ns - heartbeat_ns <= heartbeat_timeout_ns
 
 
 class StaleEscalation:
@@ -78,6 +91,24 @@ def refuse_restart(name: str, exitcode: int, budget: RestartBudget, now: float) 
     if not budget.spend(now):
         return f"{name} died {len(budget.times)} times in a minute ({why}); stopping"
     return None
+
+
+def may_drain(state: int, restarts: int) -> bool:
+    """Whether a worker in `state`, restarted `restarts` times, may be sent the drain signal now.
+    A restarted worker still STARTING (the stop came during a restart) has not installed its
+    handler yet, and the signal's default action would kill it with its rings unread: it is told
+    once it is READY. A first boot still starting means the engine is failing to start, before
+    it took anything: the signal may end it."""
+    return state != control.STARTING or restarts == 0
+
+
+def restart_in_drain(exitcode: int, told: bool) -> bool:
+    """Whether a worker found exited with `exitcode` during its drain stage is restarted, to
+    drain what its rings still hold. One not yet `told` to drain died before its stage (killed
+    just before the stop, or while earlier stages drained); one killed by a signal (SIGKILL,
+    the OOM killer) did not finish its drain: both are. One that exited on its own with an error
+    while draining (a crash, the writer giving up on a full disk) would fail again: not."""
+    return exitcode != EXIT_OK and (not told or exitcode < 0)
 
 
 class StageDrain:

@@ -1,16 +1,19 @@
 """The supervisor (arbiter): creates the shared memory, starts every worker, restarts the dead,
 and drains in order on SIGTERM/SIGINT. It does no data work itself.
 
-Start-up: instance folder, control table and rings in /dev/shm; the ports are resolved once
-(a port of 0 becomes a real one) by binding reservation sockets, so restarted workers rebind
-the same ports with SO_REUSEPORT; workers are spawned (writer, parsers, receivers, API); once
-all report READY the ports are printed as one JSON line on stdout.
+Start-up: the rings a killed instance of the same data dir left in /dev/shm are emptied into
+parts first (`adoption`); then instance folder, control table and rings in /dev/shm; the ports
+are resolved once (a port of 0 becomes a real one) by binding reservation sockets, so restarted
+workers rebind the same ports with SO_REUSEPORT; workers are spawned (writer, parsers,
+receivers, API); once all report READY the ports are printed as one JSON line on stdout (and
+READY=1 goes to systemd, see `sd_notify`).
 
 Supervision loop (signal handlers only queue, the loop acts): a worker that exited is restarted
 (`worker_restarts_total{role}`); one whose heartbeat is older than `heartbeat_timeout` gets
 SIGABRT, then SIGKILL, then a restart; a worker that exits with EXIT_BOOT_FAILURE, or restarts
 too often, stops the engine with a message rather than looping forever. SIGHUP reloads the alert
-rules and has the receivers re-read the TLS certificate and key. The workers and rings come from
+rules and has the receivers re-read the TLS certificate and key. Under systemd with a watchdog
+the loop sends WATCHDOG=1 while every worker is healthy. The workers and rings come from
 `ring_plan`, the rules from `engine.alert.publish`; when to restart, abort, kill or stop waiting
 is decided by `policy`, on the times this loop reads.
 
@@ -18,6 +21,9 @@ Drain, each stage under `drain_timeout` (the stage's workers get `DRAIN_SIGNAL`;
 SIGTERM, so a SIGTERM to the whole process group reaches only this loop and the order holds):
 receivers and API stop reading and write what they hold;
 then parsers empty their rings; then the writer flushes. Then the shared memory is removed.
+A worker that dies without draining is restarted (`policy.restart_in_drain`), and a restarted
+worker is told to drain once it is ready (`policy.may_drain`), so a stop during a restart loses
+nothing.
 A second signal during the drain turns it into a quick stop (SIGKILL what is left).
 """
 
@@ -45,18 +51,25 @@ from engine.config import Settings
 from engine.errors import LogjetError
 from engine.ipc import control
 from engine.ipc.control import ControlTable
+from engine.ipc.instance_lock import InstanceLock
 from engine.ipc.ring import Ring
 from engine.ipc.shm import InstanceDir, new_instance_id
+from engine.lifecycle.adoption import Adopter, AdoptionError
 from engine.lifecycle.host_setup import DataDirBusy, DataDirLock, make_private, raise_fd_limit
+from engine.lifecycle.orphans import write_owner
 from engine.lifecycle.policy import (
     RestartBudget,
     StageDrain,
     StaleEscalation,
     exit_reason,
     heartbeat_stale,
+    may_drain,
     refuse_restart,
+    restart_in_drain,
+    worker_healthy,
 )
 from engine.lifecycle.ring_plan import RingPlan, plan_rings
+from engine.lifecycle.sd_notify import Notifier
 from engine.metrics import MetricsFile, Value
 from engine.receive.listen_sockets import tcp_listener, udp_socket
 from engine.units import parse_hostport
@@ -96,12 +109,15 @@ class Worker:
 class Supervisor:
     """One `logjet serve` run: start, supervise, drain (see the module docstring)."""
 
-    def __init__(self, settings: Settings, out: TextIO = sys.stdout):
+    def __init__(self, settings: Settings, out: TextIO = sys.stdout, notifier: Notifier | None = None):
         self.settings = settings.resolved()
         self.out = out
+        self.notify = notifier or Notifier(None)
         self.instance = new_instance_id()
         self.dir = InstanceDir(self.instance)
         self.lock = DataDirLock(self.settings.data_dir)
+        self.instance_lock = InstanceLock(self.dir.lock)
+        self.recovered_rows = 0
         self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.ports: dict[str, int] = {}
@@ -113,6 +129,7 @@ class Supervisor:
         self.rules: RulesPublisher | None = None
         self._restart_counters: dict[str, Value] = {}
         self._reload_requested = False
+        self.serving = False  # every worker was ready once and the ports line is out
 
     # --- start-up -----------------------------------------------------------------------------
     def _reserve_ports(self) -> None:
@@ -142,6 +159,8 @@ class Supervisor:
 
     def _create_shm(self, plan: RingPlan) -> None:
         self.dir.create()
+        write_owner(self.dir, self.settings.data_dir)
+        self.instance_lock.hold_shared()
         ControlTable.create(self.dir.control, len(self.workers))
         self.control = ControlTable(self.dir.control)
         with open(self.dir.workers, "w") as f:
@@ -154,6 +173,7 @@ class Supervisor:
         self.rules = RulesPublisher(self.dir.alert_rules, self.metrics)
         for role in ("receiver", "parser", "writer", "api"):
             self._restart_counters[role] = self.metrics.counter("worker_restarts_total", role=role)
+        self.metrics.counter("recovered_rows_total").inc(self.recovered_rows)
 
     def _spawn(self, w: Worker) -> None:
         assert self.control is not None, "spawned after _create_shm"
@@ -177,12 +197,15 @@ class Supervisor:
         before, after = raise_fd_limit()
         if after > before:
             log.info("file descriptor limit raised from %d to %d", before, after)
+        self.notify.status("checking the configuration and alert rules")
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
         self._check_tls()
         self._check_auth()
+        self._adopt_orphans()
         self._reserve_ports()
         self._create_shm(self._plan())
         self._publish_rules(rules)
+        self.notify.status(f"starting {len(self.workers)} workers (loading kernels)")
         for w in self.workers:
             self._spawn(w)
         assert self.control is not None
@@ -208,6 +231,25 @@ class Supervisor:
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
+        self.notify.ready("serving " + ", ".join(f"{k}={v}" for k, v in self.ports.items()))
+        self.serving = True
+
+    def _adopt_orphans(self) -> None:
+        """Empty the rings killed instances of this data dir left (see `adoption`)."""
+        adopter = Adopter(
+            self.settings,
+            self.ctx,
+            self.instance,
+            os.path.dirname(self.dir.path),
+            interrupted=lambda: bool(self._signals),
+            status=self.notify.status,
+        )
+        try:
+            self.recovered_rows = adopter.adopt_all()
+        except AdoptionError as exc:
+            if self._signals:
+                raise StartError("interrupted during start-up, while recovering a killed instance") from None
+            raise StartError(str(exc)) from None
 
     # --- TLS ----------------------------------------------------------------------------------
     def _check_tls(self) -> None:
@@ -321,6 +363,8 @@ class Supervisor:
                 self.reload_tls()
                 self.reload_auth()
             failure = self._check_workers(time.time_ns(), time.monotonic(), timeout_ns)
+            if failure is None and self.notify.watchdog_due(time.monotonic()) and self._healthy(time.time_ns()):
+                self.notify.ping(time.monotonic())
         if failure:
             log.error("%s", failure)
         code = self.drain()
@@ -341,6 +385,24 @@ class Supervisor:
             if heartbeat_stale(int(slot["state"]), int(slot["heartbeat_ns"]), now_ns, heartbeat_timeout_ns):
                 self._put_down(w, now)
         return None
+
+    def _healthy(self, now_ns: int) -> bool:
+        """Whether every worker is working or being replaced in time (`policy.worker_healthy`):
+        what a WATCHDOG=1 vouches for."""
+        assert self.control is not None
+        sup = self.settings.supervisor
+        slots = self.control.slots
+        return all(
+            worker_healthy(
+                int(slots["state"][w.spec.slot]),
+                int(slots["heartbeat_ns"][w.spec.slot]),
+                int(slots["started_ns"][w.spec.slot]),
+                now_ns,
+                sup.heartbeat_timeout.ns,
+                sup.start_timeout.ns,
+            )
+            for w in self.workers
+        )
 
     def _reap(self, w: Worker, code: int, now: float) -> str | None:
         """A worker exited while it should be running: restart it, or say why not."""
@@ -371,20 +433,45 @@ class Supervisor:
         n_signals = len(self._signals)
         for roles in DRAIN_ORDER:
             stage = [w for w in self.workers if w.spec.role in roles and w.process is not None]
-            for w in stage:
-                if w.running:
-                    _kill(w.pid, DRAIN_SIGNAL)
+            self.notify.stopping(f"draining: {', '.join(roles)}")
+            told: set[int] = set()
+            given_up: set[int] = set()
             wait = StageDrain(time.monotonic(), timeout, n_signals)
-            while any(w.running for w in stage):
+            while self._drain_step(stage, told, given_up):
                 if wait.must_kill(time.monotonic(), len(self._signals)):
                     clean = self._kill_stage(stage) and clean
                     break
+                if self.notify.watchdog_due(time.monotonic()):
+                    self.notify.ping(time.monotonic())  # the drain is bounded by its own deadlines
                 time.sleep(TICK_S)
             for w in stage:
                 if w.process is not None and w.process.exitcode not in (EXIT_OK, None):
+                    log.error("%s ended its drain with %s", w.spec.name, exit_reason(w.process.exitcode))
                     clean = False
         self.close()
         return 0 if clean else EXIT_WORKER_FAILED
+
+    def _drain_step(self, stage: list[Worker], told: set[int], given_up: set[int]) -> bool:
+        """One look at a drain stage; True while any of its workers runs. A worker that died
+        without draining (`policy.restart_in_drain`) is restarted, within its restart budget,
+        since its rings still hold what it had not passed on (not when the start failed: nothing
+        was taken yet); each running worker is sent the drain signal once it may take it
+        (`policy.may_drain`). `told` and `given_up` hold slots."""
+        assert self.control is not None, "drained after _create_shm"
+        states = self.control.slots["state"]
+        for w in stage:
+            slot = w.spec.slot
+            code = w.process.exitcode if w.process is not None else None
+            if code is not None and self.serving and slot not in given_up and restart_in_drain(code, slot in told):
+                failure = self._reap(w, code, time.monotonic())
+                if failure:
+                    log.error("%s", failure)
+                    given_up.add(slot)
+                told.discard(slot)
+            elif w.running and slot not in told and may_drain(int(states[slot]), w.restarts):
+                _kill(w.pid, DRAIN_SIGNAL)
+                told.add(slot)
+        return any(w.running for w in stage)
 
     def _kill_stage(self, stage: list[Worker]) -> bool:
         """SIGKILL the stage's workers still running, and wait for them; False when any was."""
@@ -414,7 +501,9 @@ class Supervisor:
                 self.control = None
         finally:
             self.dir.remove()
+            self.instance_lock.release()
             self.lock.release()
+            self.notify.close()
 
 
 class StartError(LogjetError):
@@ -430,7 +519,7 @@ def _kill(pid: int, sig: int) -> None:
 
 def serve(settings: Settings) -> int:
     """`logjet serve`: run until a signal, drain, exit code."""
-    sup = Supervisor(settings)
+    sup = Supervisor(settings, notifier=Notifier.from_environ())
     sup.install_signals()
     try:
         sup.start()

@@ -4,7 +4,8 @@ Per datagram the protocol does two list appends and nothing else (uvloop already
 syscall and the bytes object); `udp_frames` then handles a whole bulk at once: one join, the
 lengths, the size limit and the trailer strip as array operations, and one dict pass
 for the sender addresses. UDP has no back-pressure: when the rings are full the receiver drops
-and counts (`dropped_messages_total{reason="ring_full"}`).
+and counts (`dropped_messages_total{reason="ring_full"}`, or `reason="disk_full"` while the
+writer cannot write: see `engine.receive.worker`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ One asyncio (uvloop) loop per process. TCP frames, TLS frames (decrypted by
 `engine.receive.syslog_tls`) and UDP datagrams go to one `Batcher` per protocol; a batch is
 written when it is full or `batch_delay` after its first frame. When every ring to the parsers
 is full, reading pauses on all TCP and TLS connections until a write succeeds (back-pressure),
-while UDP batches are dropped and counted. What the kernel drops before the receiver reads it
-(a full UDP socket buffer) is read from /proc once a second (`engine.receive.udp_drops`).
+while UDP batches are dropped and counted: `dropped_messages_total{reason="disk_full"}` while the
+writer says the disk is low (its FLAG_DISK_LOW in the control table: the rings are full because
+nothing can be written), else `reason="ring_full"`. What the kernel drops before the receiver
+reads it (a full UDP socket buffer) is read from /proc once a second (`engine.receive.udp_drops`).
 
 Stream connections are accepted by `engine.receive.acceptor` (the cap of `ingest.max_connections`,
 accept errors counted) and held in one `ConnectionTable`, swept once a second for connections
@@ -86,6 +88,8 @@ class Receiver:
         self.m_bytes = {p: m.counter("received_bytes_total", protocol=PROTOCOLS[p]) for p in protocols}
         self.m_trunc = m.counter("truncated_messages_total")
         self.m_ring_full = m.counter("dropped_messages_total", reason="ring_full")
+        self.m_disk_full = m.counter("dropped_messages_total", reason="disk_full")
+        self.writer_flags = control.WriterFlags(shm.control, spec.all_slots)
         self.m_socket_err = m.counter("dropped_messages_total", reason="socket_error")
         self.kernel_drops = KernelDrops(m.counter("udp_kernel_drops_total"))
         self._fallback_log = RateLimitedLog(log)  # one broken sender must not flood the log
@@ -255,7 +259,7 @@ class Receiver:
             return
         if not self.udp.flush():
             dropped, _ = self.udp.drop_all()
-            self.m_ring_full.inc(dropped)
+            self._count_dropped(dropped)
         self.batches += 1
         # Counted once the batch's fate is known: received includes what was then dropped.
         self.m_msgs[UDP].inc(frames)
@@ -264,6 +268,10 @@ class Receiver:
             self.m_trunc.inc(self.udp_truncated)
             self.udp_truncated = 0
 
+    def _count_dropped(self, frames: int) -> None:
+        """Frames that found every ring full: the disk's fault when the writer says it is low."""
+        (self.m_disk_full if self.writer_flags.disk_low() else self.m_ring_full).inc(frames)
+
     async def flusher(self) -> None:
         """Writes batches `batch_delay` after their first frame, and retries while paused."""
         delay_s = self.delay_ns / 1e9
@@ -271,6 +279,10 @@ class Receiver:
             if self.paused:
                 await asyncio.sleep(RETRY_S)
                 self._flush_tcp()
+                # Datagrams do not wait for TCP: those the rings cannot take are dropped and
+                # counted now, not held until the rings have room.
+                if self._udp_due():
+                    self._flush_udp()
                 continue
             clocks = (self.tcp.oldest_ns(), self.tls.oldest_ns(), self.udp.oldest_ns(), self._udp_since)
             oldest = min((t for t in clocks if t), default=0)
@@ -286,6 +298,10 @@ class Receiver:
                 self._flush_tcp()
             if self.udp.pending_frames or self._udp_since:
                 self._flush_udp()
+
+    def _udp_due(self) -> bool:
+        oldest = min((t for t in (self.udp.oldest_ns(), self._udp_since) if t), default=0)
+        return bool(oldest) and time.monotonic_ns() - oldest >= self.delay_ns
 
     async def idle_sweeper(self) -> None:
         """Once a second: close the stream connections idle for longer than ingest.idle_timeout."""
@@ -317,7 +333,7 @@ class Receiver:
             if time.monotonic() > deadline:
                 frames = self.tcp.drop_all()[0] + self.tls.drop_all()[0]
                 log.error("drain deadline passed: %d frames could not be written", frames)
-                self.m_ring_full.inc(frames)
+                self._count_dropped(frames)
                 break
             await asyncio.sleep(RETRY_S)
         for proto in list(self.connections):

@@ -7,6 +7,8 @@ Files and folders:
         p<L>_<min_s>_<instance>_<seq>.ljp   a part: level L, first row's second, writer instance, sequence
         .tmp-<part name>               a part being written; never read, removed at writer start
       quarantine/                      damaged parts, moved aside with a .reason file beside each
+      logjet.id                        the data dir's random id, made at its first `logjet serve`: which
+                                       instance folders in /dev/shm are its (engine.lifecycle.orphans)
 
 Part names sort by level then time; the instance and sequence make them unique across runs
 and let a restarted writer find the parts its predecessor wrote.
@@ -46,6 +48,7 @@ from typing import Iterable
 PART_SUFFIX = ".ljp"
 TMP_PREFIX = ".tmp-"
 QUARANTINE = "quarantine"
+DATA_DIR_ID = "logjet.id"
 _PARTITION_RE = re.compile(r"^\d{8}$")
 _PART_RE = re.compile(r"^p(\d+)_(\d+)_([0-9a-f-]+)_(\d+)\.ljp$")
 NS_PER_DAY = 86400 * 1_000_000_000

@@ -180,7 +180,15 @@ class PartOptions:
 
 def write_part(path: str, rows: Rows, options: PartOptions) -> PartMeta:
     """Write `rows` (already sorted by `_time`) as a part at `path`, atomically (see
-    `PartOptions` for the rest)."""
+    `PartOptions` for the rest). On any error (ENOSPC included) nothing is left behind."""
+    meta = stage_part(path, rows, options)
+    publish_parts([path], options.fsync)
+    return meta
+
+
+def stage_part(path: str, rows: Rows, options: PartOptions) -> PartMeta:
+    """Write the part of `path` under its temporary name (`layout.tmp_path`), whole and fsynced,
+    but not yet visible: `publish_parts` renames it. On any error the temporary file is removed."""
     n = len(rows)
     if n == 0:
         raise ValueError("a part needs at least one row")
@@ -190,17 +198,38 @@ def write_part(path: str, rows: Rows, options: PartOptions) -> PartMeta:
         rows = sort_dictionaries(rows)
     tmp = tmp_path(path)
     try:
-        meta = _write(tmp, rows, options)
+        return _write(tmp, rows, options)
     except BaseException:
+        discard_staged([path])
+        raise
+
+
+def publish_parts(paths: list[str], fsync: bool) -> None:
+    """Rename staged parts into place, then fsync their folders. If a rename or an fsync fails,
+    the parts already renamed are removed again with the rest of the staged files: the group is
+    on disk whole or not at all (a reader may have seen the first ones for that instant)."""
+    done = []
+    try:
+        for path in paths:
+            os.rename(tmp_path(path), path)
+            done.append(path)
+        if fsync:
+            for folder in sorted({os.path.dirname(p) for p in paths}):
+                fsync_dir(folder)
+    except BaseException:
+        for path in done:
+            os.unlink(path)
+        discard_staged(paths)
+        raise
+
+
+def discard_staged(paths: list[str]) -> None:
+    """Remove the temporary files of staged parts (those that exist)."""
+    for path in paths:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp_path(path))
         except FileNotFoundError:
             pass
-        raise
-    os.rename(tmp, path)
-    if options.fsync:
-        fsync_dir(os.path.dirname(path))
-    return meta
 
 
 def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:

@@ -54,6 +54,10 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     alert_ring: str = ""  # a parser: the ring of alert rule counts to the evaluator
     restarts: int = 0
     all_slots: tuple[tuple[str, int], ...] = ()  # (name, slot) of every worker, for the API
+    # Started by a later `logjet serve` to empty the rings of this dead instance into parts
+    # (`engine.lifecycle.adoption`): the writer skips what the instance's parts hold and merges
+    # nothing; no alert counts are sent (nobody evaluates them).
+    drain_only: bool = False
 
     @property
     def name(self) -> str:

@@ -2,7 +2,8 @@
 
 All parts of a flush share a flush id and record how many parts the flush has, plus the ring
 positions the flush covers; a restarted writer trusts a flush only when all its parts exist
-(see `recovery`).
+(see `recovery`). A flush is staged whole (every part under its temporary name) before any part
+is renamed into place, so a failure (ENOSPC) leaves none of it behind.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from engine.store.layout import NS_PER_DAY, part_name, partition_of
 from engine.store.part_format import PartMeta
-from engine.store.part_writer import IndexBuilder, PartOptions, write_part
+from engine.store.part_writer import IndexBuilder, PartOptions, discard_staged, fsync_dir, publish_parts, stage_part
 from engine.store.rows import Rows, compact
 
 
@@ -51,7 +52,12 @@ class FlushWriter:
         seq = self.next_seq()
         day = partition_of(min_time)
         folder = os.path.join(self.data_dir, day)
-        os.makedirs(folder, exist_ok=True)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            if self.fsync:
+                # The new folder's name is an entry of the data dir: without this, a power cut
+                # could lose the folder with the fsynced parts in it.
+                fsync_dir(self.data_dir)
         return os.path.join(folder, part_name(level, min_time, self.instance, seq))
 
     def write_flush(
@@ -83,22 +89,28 @@ class FlushWriter:
             sort_dicts=level > 0,
             index_builder=self.index_builder if level > 0 else None,
         )
-        written = []
+        written: list[tuple[str, PartMeta]] = []
         raw_total = rows.raw_bytes
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if lo == 0 and hi == len(rows):
-                part_rows = rows  # `concat` already kept only the dictionary values in use
-            else:
-                part_rows = compact(rows.take(np.arange(lo, hi)))
-            # Raw bytes are known per batch, not per row: shared out by row count.
-            part_rows.raw_bytes = raw_total * (hi - lo) // len(rows)
-            path = self.next_name(level, int(part_rows.time[0]))
-            try:
-                meta = write_part(path, part_rows, options)
-            except FileNotFoundError:
-                # Retention removed the (then empty) partition folder between our makedirs and
-                # open: make it again, once.
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                meta = write_part(path, part_rows, options)
-            written.append((path, meta))
+        try:
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                if lo == 0 and hi == len(rows):
+                    part_rows = rows  # `concat` already kept only the dictionary values in use
+                else:
+                    part_rows = compact(rows.take(np.arange(lo, hi)))
+                # Raw bytes are known per batch, not per row: shared out by row count.
+                part_rows.raw_bytes = raw_total * (hi - lo) // len(rows)
+                path = self.next_name(level, int(part_rows.time[0]))
+                try:
+                    meta = stage_part(path, part_rows, options)
+                except FileNotFoundError:
+                    # Retention removed the (then empty) partition folder between our makedirs
+                    # and open: make it again, once.
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    meta = stage_part(path, part_rows, options)
+                written.append((path, meta))
+        except BaseException:
+            # ENOSPC on the second day's part, say: the first must not show without it.
+            discard_staged([path for path, _ in written])
+            raise
+        publish_parts([path for path, _ in written], self.fsync)
         return written

@@ -35,6 +35,12 @@ flush path gets the GIL back within the interpreter's switch interval. A separat
 need the part registry handed across for no gain. Retention runs on the same thread, so merges
 and deletions never race.
 
+Disk space. A merge needs room for its output while its inputs still exist: it is tried only
+when the volume's free space is at least the inputs' size plus `storage.min_free_bytes`, else
+skipped (`merges_skipped_total{reason="disk_space"}`) and tried again DISK_RETRY_S later. A merge
+that gets ENOSPC or EDQUOT anyway leaves no output (its temporary file is removed), keeps its
+inputs, is counted (`storage_disk_full_errors_total{op="merge"}`) and is tried again as well.
+
 Threads: `add` is called by the writer's loop; everything else belongs to the merge thread
 (`step` may be called directly by tests instead of starting the thread).
 """
@@ -53,6 +59,7 @@ from engine.config import Settings, Storage
 from engine.errors import LogjetError
 from engine.metrics import MetricsFile
 from engine.store import live
+from engine.store.free_space import describe, is_disk_full, volume
 from engine.store.layout import part_name
 from engine.store.part_reader import (
     Part,
@@ -85,6 +92,8 @@ POLL_S = 1.0
 SETTLE_S = 30.0
 # How often retention runs: a few seconds late deleting old data costs nothing.
 RETENTION_EVERY_S = 30.0
+# After a merge was skipped or failed for want of room, merges wait this long.
+DISK_RETRY_S = 5.0
 
 
 class InputDamaged(LogjetError):
@@ -233,6 +242,7 @@ class Merger:
         part_writer: FlushWriter,
         index_builder: IndexBuilder | None,
         metrics: MetricsFile,
+        min_free_bytes: int = 0,
     ):
         st = settings.storage
         self.data_dir = settings.data_dir
@@ -245,6 +255,9 @@ class Merger:
         self.derive_fields = st.derive_fields
         self.retention_ns = st.retention.ns
         self.max_disk_bytes = st.max_disk_bytes.bytes
+        self.min_free_bytes = min_free_bytes  # resolved for the volume by the writer's DiskGuard
+        self._disk_retry_at = 0.0  # no merge before this (a merge found no room)
+        self._putting_off = False
         self.part_writer = part_writer  # names parts (its sequence is shared with flushes)
         self.index_builder = index_builder
         self.parts: dict[str, PartHead] = {}  # whole live parts this thread may merge
@@ -259,6 +272,8 @@ class Merger:
         self.m_merged_rows = metrics.counter("merged_rows_total")
         self.m_quarantined = metrics.counter("quarantined_parts_total")
         self.m_expired = metrics.counter("deleted_parts_total", reason="retention")
+        self.m_skipped = metrics.counter("merges_skipped_total", reason="disk_space")
+        self.m_disk_full = metrics.counter("storage_disk_full_errors_total", op="merge")
 
     def load_existing(self) -> None:
         """Register the live parts on disk (call after recovery, before `start`)."""
@@ -312,10 +327,40 @@ class Merger:
         if now >= self._next_retention:
             self._next_retention = now + RETENTION_EVERY_S
             self._retention()
+        if now < self._disk_retry_at:
+            return False
         groups = plan_merges(self.parts, self.min_parts, self.max_rows)
         if not groups:
             return False
+        if not self._room_for(groups[0], now):
+            return False
         return self._merge(groups[0], now)
+
+    def _room_for(self, group: list[str], now: float) -> bool:
+        """Whether the volume has room for the merge of `group`: its output, estimated at the
+        inputs' size (a merge recompresses them better), above the minimum free space. A merge
+        that has not is counted and put off."""
+        need = self.min_free_bytes
+        for path in group:
+            try:
+                need += os.path.getsize(path)
+            except OSError:
+                pass  # retention took it: the merge will notice
+        free = volume(self.data_dir).free
+        if free >= need:
+            self._putting_off = False
+            return True
+        self.m_skipped.inc()
+        self._disk_retry_at = now + DISK_RETRY_S
+        if not self._putting_off:  # once per spell, not every DISK_RETRY_S
+            self._putting_off = True
+            log.warning(
+                "merges put off: %s free, a merge of %d parts needs %s (inputs plus storage.min_free_bytes)",
+                describe(free),
+                len(group),
+                describe(need),
+            )
+        return False
 
     def _merge(self, group: list[str], now: float) -> bool:
         inputs = [(p, self.parts[p]) for p in group]
@@ -346,6 +391,14 @@ class Merger:
             for path in group:
                 if not os.path.exists(path):
                     self.parts.pop(path, None)
+            return False
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # write_part removed the output; the inputs stay live.
+            self.m_disk_full.inc()
+            self._disk_retry_at = now + DISK_RETRY_S
+            log.warning("merge of %d parts failed for want of room (%s); trying again later", len(group), exc)
             return False
         for path in group:
             del self.parts[path]

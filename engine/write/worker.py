@@ -9,8 +9,18 @@ rows are pending.
 Parts are merged and old ones deleted by a background thread (`engine.write.merge`), which
 gets each flush's parts once the flush is whole.
 
+Disk full (`engine.write.disk_guard`): below `storage.min_free_bytes`, or after a write got
+ENOSPC or EDQUOT, the writer neither flushes nor reads its rings. A failed flush leaves no part
+behind and keeps its rows pending (their ring records are not released), so nothing is lost;
+rings fill and receivers hold back TCP senders. Writing resumes when space comes back.
+
 Drain (the drain signal, sent after every parser has exited): read the rings dry, stop the merge thread
-(a merge in progress is abandoned; its temporary file is removed), flush, exit.
+(a merge in progress is abandoned; its temporary file is removed), flush, exit. A disk below its
+minimum at shutdown: from the moment the supervisor begins the drain (receivers draining) the
+writer writes into the `min_free_bytes` margin, so the parsers can empty their rings; a flush
+that gets ENOSPC even so is retried until DRAIN_GIVE_UP of `supervisor.drain_timeout`; rows still
+unwritten then are lost, logged, counted (`dropped_messages_total{reason="disk_full"}`) and the
+writer exits with an error (so does `logjet serve`).
 """
 
 from __future__ import annotations
@@ -19,14 +29,17 @@ import logging
 import os
 import time
 
+from engine.errors import LogjetError
 from engine.ipc import control
 from engine.ipc.record_kinds import KIND_COLUMNS
 from engine.config import Settings
 from engine.worker.process import BootError, StopFlag, WorkerSpec
 from engine.ipc.ring import Record, RingConsumer
 from engine.store.part_writer import IndexBuilder
+from engine.store.free_space import describe, is_disk_full
 from engine.store.rows import Rows, concat
 from engine.worker.loop import Idle, WorkerShm
+from engine.write.disk_guard import RETRY_S, DiskGuard
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
 from engine.write.flush_writer import FlushWriter
@@ -41,6 +54,15 @@ RING_FLUSH_SHARE = 0.5
 MAX_FLUSH_ROWS = 2_000_000
 # Records read from one ring before looking at the others (fairness).
 READS_PER_TURN = 64
+# A drain that cannot write (disk full) gives up after this share of supervisor.drain_timeout,
+# so that it can count and log what it loses before the supervisor kills it.
+DRAIN_GIVE_UP = 0.75
+# The loop's nap while the disk is low (nothing to do but heartbeats and free-space checks).
+LOW_DISK_NAP_S = 0.05
+
+
+class DiskFullAtShutdown(LogjetError):
+    """The drain could not write the rows it held: the disk stayed full."""
 
 
 class Writer:
@@ -63,8 +85,17 @@ class Writer:
             index_builder=index_builder,
             derive_fields=st.derive_fields,
         )
+        slot = spec.slot
+        self.disk = DiskGuard(
+            self.data_dir,
+            st.min_free_bytes,
+            shm.metrics,
+            publish=lambda low: shm.control.set_flag(slot, control.FLAG_DISK_LOW, low),
+        )
         # Merges and retention, on their own thread (see engine.write.merge for why).
-        self.merger = Merger(settings, spec.instance, self.parts, index_builder, shm.metrics)
+        self.merger = Merger(
+            settings, spec.instance, self.parts, index_builder, shm.metrics, min_free_bytes=self.disk.minimum
+        )
         self.pending: list[Rows] = []
         self.pending_rows = 0
         self.pending_since = 0
@@ -76,13 +107,15 @@ class Writer:
         self.m_parts = m.counter("written_parts_total", origin="flush")
         self.m_dups = m.counter("dropped_messages_total", reason="duplicate")
         self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
+        self.m_disk_full = m.counter("dropped_messages_total", reason="disk_full")
         self.h_flush = m.histogram("flush_duration_seconds")
         self.h_visible = m.histogram("ingest_to_visible_seconds")
         self.stats = StorageStats(self.data_dir, m)
         self.flushes = 0
 
     def recover(self) -> None:
-        """On a restart: skip what the previous writer already put on disk."""
+        """On a restart, or when draining a dead instance's rings: skip what that instance's
+        writers already put on disk."""
         positions, max_seq = recover_positions(self.data_dir, self.spec.instance)
         self.parts.seq = max(self.parts.seq, max_seq)
         self.positions.update(positions)
@@ -138,11 +171,20 @@ class Writer:
             return True
         return any(c.used_bytes > c.capacity * RING_FLUSH_SHARE for c in self.consumers)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Write what is pending and release its ring records; False when the disk was full
+        (nothing written, everything still pending)."""
         if self.pending:
             t0 = time.perf_counter()
             rows = concat(self.pending)
-            written = self.parts.write_flush(rows, dict(self.positions))
+            try:
+                written = self.parts.write_flush(rows, dict(self.positions))
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.disk.write_failed(exc)
+                return False
+            self.disk.write_succeeded()
             now = time.time_ns()
             self.h_flush.observe(time.perf_counter() - t0)
             self.h_visible.observe_many((now - rows.recv) / 1e9)
@@ -160,6 +202,24 @@ class Writer:
         for i, (pos, records) in self.release_to.items():
             self.consumers[i].release(pos, records)
         self.release_to = {}
+        return True
+
+    def may_flush(self, use_margin: bool = False) -> bool:
+        """Whether `flush` may run now: always when nothing is pending (it only releases
+        records whose rows are on disk already), else when the disk has room (read now, unless
+        known to be low: then at its usual pace)."""
+        return not self.pending or self.disk.may_write(use_margin=use_margin, force=not self.disk.low)
+
+    def drain_begun(self) -> bool:
+        """Whether the supervisor has begun draining the engine (a receiver or the API is
+        draining or stopped): the parsers can finish only if the writer takes their rows, so
+        from now on the disk's margin may be used, as in the writer's own drain."""
+        states = self.shm.control.slots["state"]
+        return any(
+            int(states[slot]) in (control.DRAINING, control.STOPPED)
+            for name, slot in self.spec.all_slots
+            if name.startswith(("receiver-", "api-"))
+        )
 
     def rings_empty(self) -> bool:
         return all(c.pending_bytes() == 0 for c in self.consumers)
@@ -184,25 +244,55 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
     except OSError as exc:
         raise BootError(f"data dir {settings.data_dir}: {exc}") from exc
     writer = Writer(settings, spec, shm)
-    if spec.restarts:
+    if spec.restarts or spec.drain_only:
         writer.recover()
-    writer.merger.load_existing()
-    writer.merger.start()
+    if not spec.drain_only:
+        writer.merger.load_existing()
+        writer.merger.start()
     shm.set_state(control.READY)
     idle = Idle()
+    give_up_at = 0.0  # set when the drain begins: see final_flush
     while True:
-        got = writer.poll()
-        if writer.due():
+        if stop.stopping and not give_up_at:
+            give_up_at = time.monotonic() + settings.supervisor.drain_timeout.seconds * DRAIN_GIVE_UP
+        # While the disk is low the rings are left alone (they hold the backlog), except in
+        # the drain, which must read them dry.
+        margin = stop.stopping or (writer.disk.low and writer.drain_begun())
+        writable = writer.disk.may_write(use_margin=margin)
+        got = writer.poll() if writable or stop.stopping else 0
+        if writer.due() and writer.may_flush(use_margin=margin):
             writer.flush()
         shm.beat(writer.flushes)
         if stop.stopping and not got and writer.rings_empty():
             break
         if got:
             idle.reset()
+        elif not writable and not stop.stopping:
+            time.sleep(LOW_DISK_NAP_S)
         else:
             writer.stats.maybe_refresh()
             idle.wait()
     shm.set_state(control.DRAINING)
     writer.merger.stop()
-    writer.flush()
+    final_flush(writer, give_up_at)
     shm.set_state(control.STOPPED)
+
+
+def final_flush(writer: Writer, give_up_at: float) -> None:
+    """The drain's last flush, retried while the disk is full until monotonic time `give_up_at`;
+    then what could not be written is counted and logged, and DiskFullAtShutdown raised."""
+    while True:
+        if writer.may_flush(use_margin=True) and writer.flush():
+            return
+        if time.monotonic() > give_up_at:
+            break
+        writer.shm.beat(writer.flushes)
+        time.sleep(RETRY_S / 4)
+    lost = writer.pending_rows
+    writer.m_disk_full.inc(lost)
+    message = (
+        f"disk full at shutdown: {lost} rows could not be written and are lost "
+        f"(free {describe(writer.disk.free)}, storage.min_free_bytes {describe(writer.disk.minimum)})"
+    )
+    log.error("%s", message)
+    raise DiskFullAtShutdown(message)

@@ -7,6 +7,8 @@ import re
 import socket
 import time
 import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +16,8 @@ from engine.ipc.control import ControlTable
 from engine.ipc.shm import SHM_ROOT, InstanceDir
 from engine.query.scan import newest_rows
 from engine.store.rows import Rows
+
+T = TypeVar("T")
 
 
 def worker_pids(engine, role: str) -> list[int]:
@@ -72,6 +76,18 @@ def metric(url: str, name: str, **labels: str) -> float:
     return total
 
 
+def wait_until(pred: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll `pred` every 0.1 s until it returns something true, and return that; AssertionError
+    naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
 def wait_written(url: str, expected: int, timeout: float = 60.0) -> float:
     """Wait until the writer has written at least `expected` rows in total; returns the count."""
     deadline = time.monotonic() + timeout
@@ -82,18 +98,6 @@ def wait_written(url: str, expected: int, timeout: float = 60.0) -> float:
             return got
         time.sleep(0.2)
     return got
-
-
-def wait_until(pred, timeout: float = 30.0):
-    """Poll `pred` every 0.1 s until it returns something true, and return that; raise
-    AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def all_rows(data_dir: str) -> Rows:

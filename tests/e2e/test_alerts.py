@@ -12,8 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.clients import metric, send_tcp, wait_written
-from tests.e2e.clients import wait_until as _wait
+from tests.e2e.clients import metric, send_tcp, wait_until, wait_written
 from bench.hooks import HookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -146,7 +145,9 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
         )["silenceID"]
         assert [s["id"] for s in _get(f"{url}/api/v1/silences")["silences"]] == [sid]
         send_tcp(port, _line("web9", "kernel", "segfault at 1 ip 0"))
-        sup = _wait(lambda: [x for x in _get(f"{url}/api/v1/alerts")["alerts"] if x["labels"].get("host") == "web9"])
+        sup = wait_until(
+            lambda: [x for x in _get(f"{url}/api/v1/alerts")["alerts"] if x["labels"].get("host") == "web9"]
+        )
         assert sup[0]["state"] == "suppressed" and sup[0]["silencedBy"] == [sid]
 
         # SIGHUP with ssh unchanged and a new rule: ssh keeps its 2 and the third failure fires it.
@@ -160,7 +161,7 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
         )
         gen = _get(f"{url}/api/v1/rules")["generation"]
         os.kill(engine.proc.pid, signal.SIGHUP)
-        _wait(lambda: _get(f"{url}/api/v1/rules")["generation"] > gen)
+        wait_until(lambda: _get(f"{url}/api/v1/rules")["generation"] > gen)
         send_tcp(
             port,
             _line("web1", "sshd", "Failed password for eve from 10.0.0.3 port 22")
@@ -173,12 +174,12 @@ def test_alerts_end_to_end(start_engine, tmp_path, dead_port):
         gen = _get(f"{url}/api/v1/rules")["generation"]
         rules.write_text('[[rules]]\nname = "broken"\npattern = "(a)\\\\1"\n')
         os.kill(engine.proc.pid, signal.SIGHUP)
-        _wait(lambda: "rule 'broken'" in engine.log_text())
+        wait_until(lambda: "rule 'broken'" in engine.log_text())
         assert _get(f"{url}/api/v1/rules")["generation"] == gen
         assert "oom" in [r["name"] for r in _get(f"{url}/api/v1/rules")["rules"]]
 
         # The dead endpoint: counted failures, and it held nothing up.
-        _wait(lambda: metric(url, "logjet_alert_notifications_total", notifier="dead", outcome="failed") >= 2)
+        wait_until(lambda: metric(url, "logjet_alert_notifications_total", notifier="dead", outcome="failed") >= 2)
         assert metric(url, "logjet_alert_notifications_total", notifier="hook", outcome="sent") >= 4
         assert engine.stop() == 0
 

@@ -85,6 +85,7 @@ def test_defaults_are_typed_and_keep_their_values():
         "storage.small_merge_bytes": "4MiB",
         "storage.retention": "7d",
         "storage.max_disk_bytes": "0",
+        "storage.min_free_bytes": "auto",
         "supervisor.heartbeat_timeout": "15s",
         "supervisor.start_timeout": "120s",
         "supervisor.drain_timeout": "60s",

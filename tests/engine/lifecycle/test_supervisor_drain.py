@@ -1,11 +1,13 @@
 """The supervisor's drain rules on explicit clocks: each stage waits up to its timeout, a second
-stop signal cuts every wait short, and the stage order drains a ring's producer before its
-consumer."""
+stop signal cuts every wait short, a worker restarting is told to drain once it is ready, one that
+died without draining is restarted for it, and the stage order drains a ring's producer before
+its consumer."""
 
 from __future__ import annotations
 
 from engine.config import load
-from engine.lifecycle.policy import StageDrain
+from engine.ipc import control
+from engine.lifecycle.policy import StageDrain, may_drain, restart_in_drain
 from engine.lifecycle.ring_plan import plan_rings
 from engine.lifecycle.supervisor import DRAIN_ORDER
 
@@ -40,3 +42,22 @@ def test_drain_order_empties_each_data_ring_before_its_consumer_stops() -> None:
             if name in plan.alert_rings:
                 continue  # alert counts flow back to the API, which stops taking data first
             assert stage_of[produced_by[name].role] < stage_of[consumer.role], name
+
+
+def test_a_restarted_worker_is_told_to_drain_once_it_is_ready() -> None:
+    # Still starting after a restart: the drain signal would kill it before its handler is set.
+    assert not may_drain(control.STARTING, restarts=1)
+    assert may_drain(control.READY, restarts=1) and may_drain(control.DRAINING, restarts=1)
+    # A first boot still starting: the engine is failing to start, and the signal may end it.
+    assert may_drain(control.STARTING, restarts=0)
+
+
+def test_a_worker_that_died_without_draining_is_restarted_for_it() -> None:
+    # Dead before its stage told it anything: however it ended, it never drained.
+    assert restart_in_drain(-9, told=False) and restart_in_drain(1, told=False)
+    # Killed by a signal while draining (SIGKILL from outside, the OOM killer): did not finish.
+    assert restart_in_drain(-9, told=True)
+    # Exited on its own with an error while draining (a crash, the writer giving up on a full
+    # disk): it would fail again. And a clean exit is the drain done.
+    assert not restart_in_drain(1, told=True)
+    assert not restart_in_drain(0, told=True) and not restart_in_drain(0, told=False)
