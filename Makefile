@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test test-fast bench bench-kernels bench-suite lint clean
+.PHONY: run test test-fast bench bench-kernels bench-suite lint screenshots clean
 
 # A venv; on Debian without python3-venv, `venv` lacks ensurepip, so fall back to get-pip.
 $(PY):
@@ -52,6 +52,11 @@ bench-kernels: $(VENV)/.installed
 # Every case behind BENCHMARKS.md (about half an hour on 2 cores; see BENCHMARKS.md).
 bench-suite: $(VENV)/.installed
 	$(VENV)/bin/logjet bench suite bench/suites/benchmarks.toml
+
+# The web UI's screenshots in the README (docs/img/ui-*.png), taken by its browser test.
+screenshots: $(VENV)/.installed
+	@.ci/install-senders
+	LOGJET_UI_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/e2e/test_web_ui.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

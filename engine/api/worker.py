@@ -1,9 +1,10 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
-Routes are assembled from one module per concern (health, metrics, query, tail, ingest, alerts); this
-module only wires them to the shared memory, puts the access check (engine.auth) in front of them,
-and runs the server (over TLS with `listen.http_tls`) until the drain signal. SIGHUP re-reads the
-auth file and the TLS certificate (a bad file keeps what is in force) and reloads the alert rules.
+Routes are assembled from one module per concern (health, metrics, query, tail, context, ingest,
+alerts, web UI); this module only wires them to the shared memory, puts the access check
+(engine.auth) in front of them, and runs the server (over TLS with `listen.http_tls`) until the
+drain signal. SIGHUP re-reads the auth file and the TLS certificate (a bad file keeps what is in
+force) and reloads the alert rules.
 """
 
 from __future__ import annotations
@@ -113,8 +114,12 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     except ImportError:
         pass
     else:
-        query_routes.install(app, settings, spec, shm)
-    from engine.api import alert_routes
+        from engine.api import context_routes
+
+        context_routes.install(app, query_routes.install(app, settings, spec, shm))
+    from engine.api import alert_routes, ui_routes
+
+    ui_routes.install(app)
 
     app[ALERTS] = alert_routes.install(app, settings, spec, shm)
     return app

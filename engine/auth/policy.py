@@ -2,9 +2,11 @@
 
     route                                         needs
     GET /healthz, GET /readyz                     nothing
+    GET /, GET /ui/{version}/{name}               nothing (the web UI's files: they hold no data)
     GET /metrics                                  nothing, or `query` with auth.metrics = true
     POST /api/v1/ingest                           ingest
     GET|POST /api/v1/query, GET /api/v1/tail      query
+    GET /api/v1/context                           query
     GET /api/v1/alerts, /rules, /silences         query
     POST /api/v1/silences, DELETE /silences/{id}  admin
     any other route                               admin (a route nobody listed is closed)
@@ -37,10 +39,13 @@ from engine.auth.tokens import Role, TokenEntry, split_token, verify_secret
 ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
+    ("GET", "/"): None,
+    ("GET", "/ui/{version}/{name}"): None,
     ("POST", "/api/v1/ingest"): Role.INGEST,
     ("GET", "/api/v1/query"): Role.QUERY,
     ("POST", "/api/v1/query"): Role.QUERY,
     ("GET", "/api/v1/tail"): Role.QUERY,
+    ("GET", "/api/v1/context"): Role.QUERY,
     ("GET", "/api/v1/alerts"): Role.QUERY,
     ("GET", "/api/v1/rules"): Role.QUERY,
     ("GET", "/api/v1/silences"): Role.QUERY,

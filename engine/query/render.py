@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.query.objects import JsonObject
+from engine.query.row_id import ROW_ID, row_ids
 from engine.store.rows import FLAG_NAMES, FORMATS, KV_ALERT, KV_SD, NO_VALUE, Rows
 from native_kernels.sd import extract_sd
 
@@ -40,6 +41,7 @@ def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[JsonObject]:
         idx = np.arange(len(rows))
     times = format_times(rows.time[idx])
     recvs = format_times(rows.recv[idx])
+    ids = row_ids(rows, idx)
     out = []
     for k, i in enumerate(idx.tolist()):
         sev = int(rows.severity[i])
@@ -47,6 +49,7 @@ def row_objects(rows: Rows, idx: np.ndarray | None = None) -> list[JsonObject]:
         obj: JsonObject = {
             "_time": times[k],
             "_recv": recvs[k],
+            ROW_ID: ids[k],
             "severity": None if sev == NO_VALUE else sev,
             "facility": None if fac == NO_VALUE else fac,
         }

@@ -2,8 +2,9 @@
 
 On rows it renders just those fields (cheaper than whole rows): columns by their names, a
 field key as its first value in the row (`null` when the row has none), SD params as
-`<sd-id>.<param>`. On objects (after an aggregation, or whole rendered rows) it picks the keys,
-looking into a row object's `fields` and `sd` for field keys.
+`<sd-id>.<param>`, `_id` as in whole rows (engine.query.row_id). On objects (after an
+aggregation, or whole rendered rows) it picks the keys, looking into a row object's `fields`
+and `sd` for field keys.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, resolve
 from engine.query.objects import Json, JsonObject
 from engine.query.render import format_times
+from engine.query.row_id import ROW_ID, row_ids
 from engine.query.stages.base import Stage
 from engine.store.rows import FORMATS, NO_VALUE, Rows
 
@@ -38,8 +40,10 @@ def _text(b: bytes | None) -> str | None:
 
 
 def _column_values(rows: Rows, name: str) -> Sequence[Json]:
-    f = resolve(name)
     n = len(rows)
+    if name == ROW_ID:
+        return row_ids(rows, np.arange(n))
+    f = resolve(name)
     if f.kind == TIME:
         return format_times(rows.time if f.name == "_time" else rows.recv)
     if f.kind == U8:
