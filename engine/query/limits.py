@@ -8,7 +8,6 @@ Every refusal names its setting, so the person who reads the error knows what to
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -161,9 +160,9 @@ def group_cap(max_groups: int | None, what: str, position: int) -> GroupCap | No
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    # The C library this process already has loaded: ctypes.util.find_library would run ldconfig.
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):  # not glibc: its allocator returns memory itself
         return None
     return trim
