@@ -17,7 +17,7 @@ class UnitError(LogjetError, ValueError):
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)?\s*$")
-_DURATION_NS = {
+DURATION_NS = {  # nanoseconds per unit (engine.query.logql.durations adds LogQL's)
     "ns": 1,
     "us": 1_000,
     "ms": 1_000_000,
@@ -51,7 +51,7 @@ def parse_duration_ns(text: str) -> int:
     m = _DURATION_RE.match(str(text))
     if not m:
         raise UnitError(f"not a duration: {text!r} (expected e.g. 500ms, 15s, 5m, 2h, 7d)")
-    return int(float(m.group(1)) * _DURATION_NS[m.group(2) or "s"])
+    return int(float(m.group(1)) * DURATION_NS[m.group(2) or "s"])
 
 
 def parse_size(text: str | int) -> int:
@@ -142,8 +142,8 @@ class Duration(_UnitValue):
     def _spell(value: int) -> str:
         if value == 0:
             return "0s"
-        unit = next(u for u in _DURATION_UNITS_SHOWN if value % _DURATION_NS[u] == 0)
-        return f"{value // _DURATION_NS[unit]}{unit}"
+        unit = next(u for u in _DURATION_UNITS_SHOWN if value % DURATION_NS[u] == 0)
+        return f"{value // DURATION_NS[unit]}{unit}"
 
     @property
     def ns(self) -> int:

@@ -103,7 +103,10 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     except ImportError:
         pass
     else:
-        query_routes.install(app, settings, spec, shm)
+        queries = query_routes.install(app, settings, spec, shm)
+        from engine.api import loki_routes
+
+        loki_routes.install(app, queries, shm.metrics)
     from engine.api import alert_routes
 
     app[ALERTS] = alert_routes.install(app, settings, spec, shm)
