@@ -10,9 +10,7 @@ A bad value raises `LokiParamError`, answered 400 with the parameter named.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 import time
 from typing import Mapping
 
@@ -22,12 +20,12 @@ from engine.api.query_routes import RETRY_AFTER_S
 from engine.errors import LogjetError
 from engine.query.limits import LimitParamError, requested_limit
 from engine.query.logql.durations import DurationError, parse_duration_ns
+from engine.units import rfc3339_ns
 
 PREFIX = "/loki/api/v1"
 DEFAULT_SINCE_NS = 3600 * 10**9  # queries: the last hour, as in Loki
 METADATA_SINCE_NS = 6 * 3600 * 10**9  # labels and series: the last six hours, as in Loki
 DEFAULT_LIMIT = 100
-_RFC3339_FRACTION = re.compile(r"\.(\d+)")
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -60,14 +58,7 @@ def parse_timestamp(value: str) -> int:
     if value.isdigit():
         n = int(value)
         return n * 10**9 if len(value) <= 10 else n
-    # RFC 3339 with up to nanoseconds; Python keeps microseconds, so the rest is added back.
-    fraction = _RFC3339_FRACTION.search(value)
-    ns_part = int((fraction.group(1) + "000000000")[:9]) if fraction else 0
-    base = _RFC3339_FRACTION.sub("", value, count=1).replace("Z", "+00:00").replace("z", "+00:00")
-    parsed = dt.datetime.fromisoformat(base)
-    if parsed.tzinfo is None:
-        raise ValueError(value)
-    return int(parsed.timestamp()) * 10**9 + ns_part
+    return rfc3339_ns(value, default_utc=False)
 
 
 def time_param(params: Mapping[str, str], key: str, default_ns: int) -> int:

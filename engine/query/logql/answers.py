@@ -53,9 +53,8 @@ class Answers:
         )
         agg = prepared.aggregator(self.catalog, self.deadline)
         assert isinstance(agg, HistogramAggregator)
-        cells = agg.cells()
-        self.lines += int(cells.rows.sum())
-        self.nbytes += int(cells.nbytes.sum())
+        self.lines += sum(agg.counts.values())
+        self.nbytes += sum(agg.sizes.values())
         self.blocks += prepared.stats.blocks_read
         return agg
 

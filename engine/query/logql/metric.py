@@ -27,7 +27,7 @@ from engine.query.filters.base import Filter
 from engine.query.logql.arithmetic import apply, fold
 from engine.query.logql.labels import STREAM_LABELS, field_of, label_value
 from engine.query.logql.syntax import BinOp, Expr, LogQLError, LogQuery, Number, RangeAgg, VectorAgg, VectorOf
-from engine.query.logql.translate import translate
+from engine.query.logql.translate import translate, visible
 from engine.query.stages.histogram import HistogramAggregator
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
@@ -119,7 +119,9 @@ class Evaluator:
                     node.pos,
                 )
             group_by = STREAM_LABELS
-        names = tuple(n for n in dict.fromkeys(group_by) if view.shows(n) and not n.startswith("__"))
+        names = tuple(
+            n for n in dict.fromkeys(group_by) if view.shows(n) and visible(n, view.parsed) and not n.startswith("__")
+        )
         fields = tuple(dict.fromkeys(field_of(n) for n in names))
         r, off = node.range_ns, node.offset_ns
         bucket = r if self.k == 1 else math.gcd(int(self.times[1] - self.times[0]), r)

@@ -90,11 +90,21 @@ def parse_log_query(text: str) -> LogQuery:
     return expr
 
 
+MAX_DEPTH = 64  # nested parentheses and aggregations: far beyond real queries, far from Python's stack
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.toks = tokenize(text)
         self.k = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """Enter one more level of nesting; refuse past MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise LogQLError(f"the query nests more than {MAX_DEPTH} levels deep", self.tok.pos)
 
     # --- tokens --------------------------------------------------------------------------------
     @property
@@ -140,10 +150,12 @@ class _Parser:
         return expr
 
     def expr(self) -> Expr:
+        self.nest()
         left = self.term()
         while self.is_op("+", "-"):
             op = self.operator()
             left = self.binop(op, left, self.term())
+        self.depth -= 1
         return left
 
     def term(self) -> Expr:
@@ -421,6 +433,7 @@ class _Parser:
             self.take()
 
     def label_filter(self) -> LabelExpr:
+        self.nest()
         parts = [self.label_or()]
         while True:
             if self.is_op(","):
@@ -428,6 +441,7 @@ class _Parser:
             elif not (self.tok.kind == IDENT and not self.is_word("or", "and") or self.is_op("(")):
                 break
             parts.append(self.label_or())
+        self.depth -= 1
         return parts[0] if len(parts) == 1 else LabelAnd(tuple(parts))
 
     def label_or(self) -> LabelExpr:

@@ -11,12 +11,15 @@
 - Numeric label filters (`| status >= 500`) are logjet range tests: only values that are
   numbers take part. `__error__` never has a value: logjet makes no parse errors at query time.
 - `| json` and `| logfmt` re-parse nothing: logjet extracted JSON keys and key=value pairs when
-  it stored the row. They make those fields labels of the answer; filters may use fields with or
-  without them. `| drop` and `| keep` shape the labels shown.
+  it stored the row. After them, those keys are labels (as Loki's parsed labels are): label
+  filters test them and the answer shows them; before them, a key has no value. The other
+  columns (`procid`, `msgid`, `source`, `format`) are labels anywhere, like Loki's structured
+  metadata. `| drop` and `| keep` shape the labels shown.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -43,7 +46,7 @@ from engine.query.logql.syntax import (
     NumberFilter,
     Parser,
 )
-from engine.query.field_names import MESSAGE, resolve
+from engine.query.field_names import KV, MESSAGE, resolve
 
 TRUE: Filter = All()
 FALSE: Filter = Not(All())
@@ -75,7 +78,7 @@ def translate(query: LogQuery) -> tuple[Filter, LabelView]:
         elif isinstance(stage, Parser):
             parsed = True
         elif isinstance(stage, LabelFilter):
-            parts.append(_label_expr(stage.expr))
+            parts.append(_label_expr(stage.expr, parsed))
         elif isinstance(stage, LabelList):
             if stage.keep:
                 keep = set(stage.names) if keep is None else keep & set(stage.names)
@@ -134,9 +137,16 @@ def matcher_filter(m: Matcher) -> Filter:
     return Not(flt) if negate else flt
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Regex:
+    """Regexes are immutable and shared by threads; Grafana repeats the same ones (`=~".+"`)
+    with every refresh, and a hyperscan compile costs milliseconds."""
+    return Regex(pattern.encode())
+
+
 def _regex(pattern: str, where: Matcher | LineFilter) -> Regex:
     try:
-        return Regex(pattern.encode())
+        return _compiled(pattern)
     except re.error as exc:
         name = where.name if isinstance(where, Matcher) else "the line filter"
         raise LogQLError(f"invalid regex {pattern!r} for {name}: {exc}", where.pos) from None
@@ -174,15 +184,23 @@ def _line_filter(f: LineFilter) -> Filter:
     return Not(flt) if f.op in ("!=", "!~") else flt
 
 
-def _label_expr(e: LabelExpr) -> Filter:
+def visible(name: str, parsed: bool) -> bool:
+    """Whether a label name has values at this point of a pipeline: extracted keys only after
+    `| json` or `| logfmt` (as Loki's parsed labels), columns always."""
+    return parsed or field_of(name).kind != KV
+
+
+def _label_expr(e: LabelExpr, parsed: bool) -> Filter:
     if isinstance(e, Matcher):
+        if not visible(e.name, parsed):
+            return TRUE if _value_test(e)("") != (e.op in ("!=", "!~")) else FALSE
         return matcher_filter(e)
     if isinstance(e, NumberFilter):
-        return _number_filter(e)
+        return _number_filter(e) if visible(e.name, parsed) else FALSE
     if isinstance(e, LabelAnd):
-        return _and([_label_expr(c) for c in e.children])
+        return _and([_label_expr(c, parsed) for c in e.children])
     if isinstance(e, LabelOr):
-        return Or(tuple(_label_expr(c) for c in e.children))
+        return Or(tuple(_label_expr(c, parsed) for c in e.children))
     raise AssertionError(e)
 
 

@@ -7,7 +7,8 @@ time the same way; empty buckets are left out. A stage made in code may move the
 `offset_ns` (LogQL windows end at the query's start plus multiples of its step). Rows of a part
 block are in time order, so without `by` and `bytes` a block's buckets are runs of equal values:
 counted with one `diff`, not a sort. Otherwise each block's (bucket, group) cells are counted
-with one `np.unique`, and Python runs once per distinct cell, never per row.
+with one `np.bincount` (a block spans few buckets and groups; `np.unique` when it does not), and
+Python runs once per distinct cell, never per row.
 
 `query.max_groups` caps the cells held (buckets × groups), as it caps the groups of `stats`.
 """
@@ -102,13 +103,24 @@ class HistogramAggregator(Aggregator):
         g = self.grouper.groups(blk, idx)
         b0 = int(b.min())
         width = self.grouper.size
-        cells, inverse, n = np.unique((b - b0) * width + g, return_inverse=True, return_counts=True)
-        inverse = inverse.reshape(-1)
-        sizes: list[int] = []
+        codes = (b - b0) * width + g
+        lengths = None
         if self.stage.sum_bytes:
             msg = blk.message()
             lengths = blk.select(msg.ends, idx) - blk.select(msg.starts, idx)
-            sizes = np.bincount(inverse, weights=lengths, minlength=len(cells)).astype(np.int64).tolist()
+        span = (int(b.max()) - b0 + 1) * width
+        if span <= 4 * len(codes) + 4096:
+            # A block covers few buckets and groups: count by code directly, no sort.
+            per_code = np.bincount(codes, minlength=span)
+            cells = np.flatnonzero(per_code)
+            n = per_code[cells]
+            weights = np.bincount(codes, weights=lengths, minlength=span)[cells] if lengths is not None else None
+        else:
+            cells, inverse, n = np.unique(codes, return_inverse=True, return_counts=True)
+            weights = None
+            if lengths is not None:
+                weights = np.bincount(inverse.reshape(-1), weights=lengths, minlength=len(cells))
+        sizes: list[int] = [] if weights is None else weights.astype(np.int64).tolist()
         counts, held = self.counts, self.sizes
         for k, (cell, c) in enumerate(zip(cells.tolist(), n.tolist())):
             key = (b0 + cell // width, cell % width)

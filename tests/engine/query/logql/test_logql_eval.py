@@ -57,10 +57,14 @@ def test_line_filters_are_substrings_and_regexes(lines):
 def test_label_filters_on_fields(lines):
     assert lines('{app=~".+"} | logfmt | duration_ms > 100') == ["r3"]
     assert lines('{app=~".+"} | json | status >= 500') == ["r7"]
-    assert lines('{app=~".+"} | level="error" or user="alice"') == ["r4", "r3"]
-    assert lines('{app=~".+"} | duration_ms != 3000') == ["r4"]  # "x" is no number: left out
+    assert lines('{app=~".+"} | logfmt | level="error" or user="alice"') == ["r4", "r3"]
+    assert lines('{app=~".+"} | logfmt | duration_ms != 3000') == ["r4"]  # "x" is no number: left out
     assert lines('{app=~".+"} | __error__="" | severity <= 4') == ["r3", "r1"]
     assert lines('{app=~".+"} | __error__!=""') == []
+    # Extracted keys are labels after a parser only, as Loki's parsed labels; columns always.
+    assert lines('{app=~".+"} | level="error"') == []
+    assert lines('{app=~".+"} | level=""') == lines('{app=~".+"}')
+    assert lines('{app=~".+"} | procid="100"') == ["r1"]
 
 
 def test_direction_and_limit(lines):
@@ -168,3 +172,21 @@ def test_metadata(answers):
     assert (stats["streams"], stats["entries"]) == (4, 4)
     with pytest.raises(LogQLError, match="only label matchers"):
         metadata.series(answers(), ['{app="x"} |= "y"'], T0, END)
+
+
+def test_logs_volume_query_groups_by_parsed_labels_only_after_a_parser(answers):
+    at = T0 + 599 * S
+    volume = 'sum by (level, detected_level) (count_over_time({{app=~"app|sshd"}}{} | drop __error__ [10m]))'
+    plain = answers().instant(volume.format(""), at)["result"]
+    assert {(tuple(r["metric"].items()), r["value"][1]) for r in plain} == {
+        ((("detected_level", "error"),), "1"),
+        ((("detected_level", "info"),), "2"),
+        ((("detected_level", "warn"),), "1"),
+    }
+    parsed = answers().instant(volume.format(" | logfmt"), at)["result"]
+    assert {(tuple(sorted(r["metric"].items())), r["value"][1]) for r in parsed} == {
+        ((("detected_level", "error"), ("level", "error")), "1"),
+        ((("detected_level", "info"),), "1"),
+        ((("detected_level", "info"), ("level", "info")), "1"),
+        ((("detected_level", "warn"),), "1"),
+    }

@@ -123,3 +123,12 @@ def test_log_query_where_a_metric_query_is_needed_and_back():
         parse_log_query('rate({app="x"}[1m])')
     with pytest.raises(LogQLError, match="range function"):
         parse('{app="x"}[5m]')
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    with pytest.raises(LogQLError, match="nests more than 64"):
+        parse("(" * 5000 + "1" + ")" * 5000)
+    with pytest.raises(LogQLError, match="nests more than 64"):
+        parse('{app="x"} | json | ' + "(" * 5000 + 'a="b"' + ")" * 5000)
+    with pytest.raises(LogQLError, match="nests more than 64"):
+        parse("sum(" * 100 + 'count_over_time({a="b"}[1m])' + ")" * 100)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import msgspec
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -179,5 +180,15 @@ def test_tails_count_against_max_tails(tmp_path):
         async with client.ws_connect("/loki/api/v1/tail", params={"query": '{app="a"}'}):
             r = await client.get("/loki/api/v1/tail", params={"query": '{app="a"}'})
             assert r.status == 429 and "query.max_tails" in await r.text()
+        # The client went away: its slot is given back within a poll or two.
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            try:
+                async with client.ws_connect("/loki/api/v1/tail", params={"query": '{app="a"}'}) as ws:
+                    assert not ws.closed
+                    break
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == 429 and asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.1)
 
     _run(d, body, max_tails=1)
