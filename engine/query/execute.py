@@ -61,6 +61,18 @@ def _concat(batches: Iterable[Rows]) -> Rows:
     return listed[0] if len(listed) == 1 else concat(listed)
 
 
+def _oldest_first(stages: Sequence[Stage]) -> bool:
+    """The row stages are `sort by (_time)` with limits after it only: rows oldest first, which
+    `newest` walks to without gathering every match's sort key."""
+    cuts = [s for s in stages if isinstance(s, (Sort, Limit))]
+    return (
+        bool(cuts)
+        and isinstance(cuts[0], Sort)
+        and cuts[0].keys == (("_time", False),)
+        and not any(isinstance(s, Sort) for s in cuts[1:])
+    )
+
+
 def _rows_units(rows: Rows) -> list[Unit]:
     if not len(rows):
         return []
@@ -154,9 +166,10 @@ class PreparedQuery:
             yield from self._render(rows, fields)
 
     def _row_batches(self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None) -> Iterator[Rows]:
-        if not any(isinstance(s, Sort) for s in stages):
+        sorts = [s for s in stages if isinstance(s, Sort)]
+        if not sorts or _oldest_first(stages):
             limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
-            yield from newest(units, self.start, self.end, limit, deadline)
+            yield from newest(units, self.start, self.end, limit, deadline, oldest=bool(sorts))
             return
         rows = self._materialize(units, stages, self.limit, deadline)
         if self.limit is not None and len(rows) > self.limit:
