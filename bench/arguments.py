@@ -147,6 +147,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
     q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
     q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    lq = sub.add_parser(
+        "loki-query", help="the Loki read API beside the native query API, same data (bench query's), medians"
+    )
+    lq.add_argument("--rows", type=int, default=2_000_000, help="rows of data (default 2,000,000)")
+    lq.add_argument("--data-dir", help="where the data is made and kept (default ./bench/data/query-ROWS)")
+    lq.add_argument("--runs", type=int, default=10, help="timed runs per request after one warm-up (default 10)")
+    lq.add_argument("--seed", type=int, default=42, help="seed of the data generator")
+    lq.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
     a = sub.add_parser(
         "alert-rules",
         help="write N realistic alert rules (a rules file, see config/alerts.toml)",

@@ -37,6 +37,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from bench.query import run_query_bench
 
         return run_query_bench(args)
+    if args.bench == "loki-query":
+        from bench.loki_query import run_loki_query_bench
+
+        return run_loki_query_bench(args)
     if args.bench == "compression":
         from bench.compression import run_compression
 

@@ -224,8 +224,14 @@ def run_query_bench(args) -> int:
             entry[window] = time_query(run, data_dir, query, start, end, args.runs)
         results.append(entry)
         log(f"  {name}: {entry['all']['median_ms']} ms, last 5m {entry['last 5m']['median_ms']} ms")
+    finish("query", args, data_dir, marker, figures, results, print_table, report.plot_query)
+    return 0
+
+
+def finish(bench: str, args, data_dir: str, marker: dict, figures: dict, results: list, table, plot) -> None:
+    """A query bench's result: printed as `table` prints it, written as JSON with `plot`'s PNG."""
     out = {
-        "bench": "query",
+        "bench": bench,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": report.machine(),
         "versions": report.versions(),
@@ -234,10 +240,9 @@ def run_query_bench(args) -> int:
         "storage": figures,
         "results": results,
     }
-    print_table(out)
-    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), "query", report.plot_query)
-    log(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
-    return 0
+    table(out)
+    path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), bench, plot)
+    print(f"result: {path}" + (f"\nplot:   {png}" if png else ""), file=sys.stderr)
 
 
 def print_table(out: dict) -> None:

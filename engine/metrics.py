@@ -103,6 +103,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "flush_duration_seconds": ("histogram", "Time to write one flush of rows to disk."),
     "ingest_to_visible_seconds": ("histogram", "From receipt of a batch to its rows being on disk."),
     "query_duration_seconds": ("histogram", "Time to answer one query."),
+    "loki_requests_total": (
+        "counter",
+        "Requests to the Loki read API (/loki/api/v1/...), by endpoint and outcome "
+        "(ok, bad_request, too_many, timeout, failed).",
+    ),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
     "alert_notifications_total": (

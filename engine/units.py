@@ -17,7 +17,7 @@ class UnitError(LogjetError, ValueError):
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)?\s*$")
-_DURATION_NS = {
+DURATION_NS = {  # nanoseconds per unit (engine.query.logql.durations adds LogQL's)
     "ns": 1,
     "us": 1_000,
     "ms": 1_000_000,
@@ -51,7 +51,7 @@ def parse_duration_ns(text: str) -> int:
     m = _DURATION_RE.match(str(text))
     if not m:
         raise UnitError(f"not a duration: {text!r} (expected e.g. 500ms, 15s, 5m, 2h, 7d)")
-    return int(float(m.group(1)) * _DURATION_NS[m.group(2) or "s"])
+    return int(float(m.group(1)) * DURATION_NS[m.group(2) or "s"])
 
 
 def parse_size(text: str | int) -> int:
@@ -70,20 +70,37 @@ def parse_time_ns(text: str, now_ns: int | None = None) -> int:
     text = str(text).strip()
     if now_ns is None:
         now_ns = time.time_ns()
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return int(float(text) * 1e9) if "." in text else int(text) * 1_000_000_000
+    m = re.fullmatch(r"(-?)(\d+)(?:\.(\d+))?", text)
+    if m:  # exact to the nanosecond: a float would round the 19 digits of epoch ns
+        ns = int(m.group(2)) * 1_000_000_000 + int(((m.group(3) or "") + "000000000")[:9])
+        return -ns if m.group(1) else ns
     if _DURATION_RE.match(text) and text[-1].isalpha():
         return now_ns - parse_duration_ns(text)
     if text == "now":
         return now_ns
     try:
-        stamp = _dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return rfc3339_ns(text)
     except ValueError:
         raise UnitError(f"not a time: {text!r} (expected RFC 3339, epoch seconds, or relative like 15m)") from None
+
+
+_FRACTION_RE = re.compile(r"\.(\d+)")
+
+
+def rfc3339_ns(text: str, default_utc: bool = True) -> int:
+    """An RFC 3339 time → ns since the epoch, with all nine digits of the fraction (Python's
+    datetime keeps six). Without an offset: UTC, or ValueError when `default_utc` is false."""
+    fraction = _FRACTION_RE.search(text)
+    ns = int((fraction.group(1) + "000000000")[:9]) if fraction else 0
+    stamp = _dt.datetime.fromisoformat(
+        _FRACTION_RE.sub("", text, count=1).replace("Z", "+00:00").replace("z", "+00:00")
+    )
     if stamp.tzinfo is None:
+        if not default_utc:
+            raise ValueError(f"{text!r} has no UTC offset")
         stamp = stamp.replace(tzinfo=_dt.timezone.utc)
     delta = stamp - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + ns
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -142,8 +159,8 @@ class Duration(_UnitValue):
     def _spell(value: int) -> str:
         if value == 0:
             return "0s"
-        unit = next(u for u in _DURATION_UNITS_SHOWN if value % _DURATION_NS[u] == 0)
-        return f"{value // _DURATION_NS[unit]}{unit}"
+        unit = next(u for u in _DURATION_UNITS_SHOWN if value % DURATION_NS[u] == 0)
+        return f"{value // DURATION_NS[unit]}{unit}"
 
     @property
     def ns(self) -> int:

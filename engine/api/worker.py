@@ -114,9 +114,11 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     except ImportError:
         pass
     else:
-        from engine.api import context_routes
+        from engine.api import context_routes, loki_routes
 
-        context_routes.install(app, query_routes.install(app, settings, spec, shm))
+        queries = query_routes.install(app, settings, spec, shm)
+        context_routes.install(app, queries)
+        loki_routes.install(app, queries, shm.metrics)
     from engine.api import alert_routes, ui_routes
 
     ui_routes.install(app)

@@ -8,6 +8,7 @@
     GET|POST /api/v1/query, GET /api/v1/tail      query
     GET /api/v1/context                           query
     GET /api/v1/alerts, /rules, /silences         query
+    GET|POST /loki/api/v1/... (the read API)      query
     POST /api/v1/silences, DELETE /silences/{id}  admin
     any other route                               admin (a route nobody listed is closed)
 
@@ -52,6 +53,28 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/silences"): Role.ADMIN,
     ("DELETE", "/api/v1/silences/{id}"): Role.ADMIN,
 }
+# Loki's read API (engine.api.loki_routes): every route reads, so every one needs `query`.
+ROUTE_ROLES.update(
+    {
+        (method, "/loki/api/v1" + path): Role.QUERY
+        for path in (
+            "/query_range",
+            "/query",
+            "/labels",
+            "/label/{name}/values",
+            "/series",
+            "/index/stats",
+            "/index/volume",
+            "/index/volume_range",
+            "/detected_fields",
+            "/detected_labels",
+            "/patterns",
+            "/status/buildinfo",
+            "/tail",
+        )  # fmt: skip
+        for method in ("GET", "POST")
+    }
+)
 METRICS_ROUTE = ("GET", "/metrics")
 # Verified tokens remembered at most; past it the cache starts over (a handful of tokens is normal).
 MAX_CACHED_TOKENS = 4096

@@ -30,7 +30,7 @@ import numpy as np
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
-from engine.query.language.parser import parse
+from engine.query.language.parser import Query, parse
 from engine.query.limits import Deadline
 from engine.query.objects import JsonObject
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
@@ -38,7 +38,7 @@ from engine.query.pool import ordered_map
 from engine.query.render import row_objects
 from engine.query.scope import RowsScope
 from engine.query.select import newest, sorted_rows
-from engine.query.stages.base import AggregatingStage, Stage
+from engine.query.stages.base import AggregatingStage, Aggregator, Stage
 from engine.query.stages.field_list import Fields
 from engine.query.stages.limit import Limit
 from engine.query.stages.sort import Sort
@@ -61,6 +61,18 @@ def _concat(batches: Iterable[Rows]) -> Rows:
     return listed[0] if len(listed) == 1 else concat(listed)
 
 
+def _oldest_first(stages: Sequence[Stage]) -> bool:
+    """The row stages are `sort by (_time)` with limits after it only: rows oldest first, which
+    `newest` walks to without gathering every match's sort key."""
+    cuts = [s for s in stages if isinstance(s, (Sort, Limit))]
+    return (
+        bool(cuts)
+        and isinstance(cuts[0], Sort)
+        and cuts[0].keys == (("_time", False),)
+        and not any(isinstance(s, Sort) for s in cuts[1:])
+    )
+
+
 def _rows_units(rows: Rows) -> list[Unit]:
     if not len(rows):
         return []
@@ -79,9 +91,11 @@ class PreparedQuery:
         limit: int | None = None,
         default_limit: int | None = None,
         max_groups: int | None = None,
+        query: Query | None = None,
     ):
         self.text = text
-        self.query = parse(text)
+        # `query`: a query built by another language (LogQL); `text` then only names it.
+        self.query = parse(text) if query is None else query
         self.start = start_ns
         self.end = end_ns
         if limit is not None and limit < 0:
@@ -106,11 +120,29 @@ class PreparedQuery:
     def chunks(self, catalog: Catalog, deadline: Deadline | None = None) -> Generator[list[JsonObject], None, None]:
         """Lists of result objects (at most CHUNK each), in output order. Past `deadline` the
         generator raises QueryTimeout (checked between blocks)."""
+        return self._run(self._plan(catalog), deadline)
+
+    def row_batches(self, catalog: Catalog, deadline: Deadline | None = None) -> Iterator[Rows]:
+        """The rows a query without aggregation answers, as `Rows` batches in output order (for
+        renderers other than JSON objects, such as the Loki API's streams)."""
+        if self.aggregation is not None:
+            raise QueryError("a query with stats, histogram or top answers objects, not rows", 0)
+        return self._row_batches(self._plan(catalog), self.query.stages, deadline)
+
+    def aggregator(self, catalog: Catalog, deadline: Deadline | None = None) -> Aggregator:
+        """The aggregating stage's state once every selected row went in (the stages after it
+        are not applied), for callers that read it as arrays rather than objects."""
+        if self.aggregation is None:
+            raise QueryError("the query has no stats, histogram or top stage", 0)
+        at, agg = self.aggregation
+        return self._feed(self._plan(catalog), self.query.stages[:at], agg, deadline)
+
+    def _plan(self, catalog: Catalog) -> list[Unit]:
         t0 = time.perf_counter()
         scopes = catalog.scopes(self.start, self.end)
         units = plan(scopes, self.query.filter, self.start, self.end, self.stats)
         self.stats.extra["plan_s"] = time.perf_counter() - t0
-        return self._run(units, deadline)
+        return units
 
     def chunks_over_rows(self, rows: Rows) -> Generator[list[JsonObject], None, None]:
         """The same over rows in memory (warm-up, tests)."""
@@ -130,15 +162,19 @@ class PreparedQuery:
         self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None
     ) -> Iterator[list[JsonObject]]:
         fields = [s for s in stages if isinstance(s, Fields)]
-        if not any(isinstance(s, Sort) for s in stages):
+        for rows in self._row_batches(units, stages, deadline):
+            yield from self._render(rows, fields)
+
+    def _row_batches(self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None) -> Iterator[Rows]:
+        sorts = [s for s in stages if isinstance(s, Sort)]
+        if not sorts or _oldest_first(stages):
             limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
-            for rows in newest(units, self.start, self.end, limit, deadline):
-                yield from self._render(rows, fields)
+            yield from newest(units, self.start, self.end, limit, deadline, oldest=bool(sorts))
             return
         rows = self._materialize(units, stages, self.limit, deadline)
         if self.limit is not None and len(rows) > self.limit:
             rows = rows.take(np.arange(self.limit))
-        yield from self._render(rows, fields)
+        yield rows
 
     def _render(self, rows: Rows, fields: list[Fields]) -> Iterator[list[JsonObject]]:
         for lo in range(0, len(rows), CHUNK):
@@ -187,6 +223,17 @@ class PreparedQuery:
         post: Sequence[Stage],
         deadline: Deadline | None,
     ) -> Iterator[list[JsonObject]]:
+        objs = self._feed(units, pre, stage, deadline).result()
+        for s in post:
+            objs = s.table(objs)
+        if self.limit is not None:
+            objs = objs[: self.limit]
+        for lo in range(0, len(objs), CHUNK):
+            yield objs[lo : lo + CHUNK]
+
+    def _feed(
+        self, units: list[Unit], pre: Sequence[Stage], stage: AggregatingStage, deadline: Deadline | None
+    ) -> Aggregator:
         start, end = self.start, self.end
         if any(isinstance(s, (Sort, Limit)) for s in pre):
             units = _rows_units(self._materialize(units, pre, None, deadline))
@@ -198,13 +245,7 @@ class PreparedQuery:
         for blk, idx in evaluated:
             if len(idx):
                 agg.add(blk, idx)
-        objs = agg.result()
-        for s in post:
-            objs = s.table(objs)
-        if self.limit is not None:
-            objs = objs[: self.limit]
-        for lo in range(0, len(objs), CHUNK):
-            yield objs[lo : lo + CHUNK]
+        return agg
 
 
 def prepare(

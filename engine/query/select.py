@@ -1,7 +1,7 @@
 """Choosing the output rows: the newest matches first, or the first matches in a sort order.
 
-`newest` streams matching rows newest first, as `Rows` batches, without reading more than it
-must. Units come newest block first; after each one, every pending match at least as new as the
+`newest` streams matching rows newest first (or oldest first), as `Rows` batches, without
+reading more than it must. Units come newest block first; after each one, every pending match at least as new as the
 next unit's newest row can be emitted, because no later unit holds a newer one. Parts written
 in time order (the usual case) therefore emit block by block, in constant memory; overlapping
 parts are merged correctly. With a limit, a block contributes at most its newest `remaining`
@@ -28,33 +28,46 @@ from engine.store.rows import Rows, concat
 Piece = tuple[Block, np.ndarray, np.ndarray]  # (block, matching rows, their times)
 
 
-def _take_newest_first(pieces: list[Piece]) -> Rows:
-    """Rows of (block, idx, times) pieces in one batch, newest first."""
+def _take_first(pieces: list[Piece], oldest: bool) -> Rows:
+    """Rows of (block, idx, times) pieces in one batch, newest (or oldest) first."""
     if len(pieces) == 1:
         blk, idx, _ = pieces[0]
-        return blk.rows(idx[::-1])
+        return blk.rows(idx if oldest else idx[::-1])
     rows = concat([blk.rows(idx) for blk, idx, _ in pieces])
-    return rows.take(np.argsort(-rows.time, kind="stable"))
+    return rows.take(np.argsort(rows.time if oldest else -rows.time, kind="stable"))
 
 
 def newest(
-    units: list[Unit], start_ns: int | None, end_ns: int | None, limit: int | None, deadline: Deadline | None = None
+    units: list[Unit],
+    start_ns: int | None,
+    end_ns: int | None,
+    limit: int | None,
+    deadline: Deadline | None = None,
+    oldest: bool = False,
 ) -> Iterator[Rows]:
+    """Matching rows newest first; with `oldest`, oldest first (`sort by (_time)`, a Loki query
+    read forward) by the same walk over time negated: units by their oldest row, each block's
+    first rows under a limit, a watermark at the next unit's oldest row."""
     if limit is not None and limit <= 0:
         return
-    pending: list[Piece] = []  # not yet out
+    sign = -1 if oldest else 1
+    if oldest:
+        units = sorted(units, key=lambda u: int(u.scope.block_min[u.block_number]))
+    edges = [sign * (int(u.scope.block_min[u.block_number]) if oldest else u.max_time) for u in units]
+    pending: list[Piece] = []  # not yet out; times signed, so that the next out is the largest
     emitted = 0
     results = ordered_map(lambda u: evaluate(u, start_ns, end_ns), units, inline=trivial, deadline=deadline)
     try:
         for k, (blk, idx) in enumerate(results):
             if limit is not None:
-                idx = idx[len(idx) - min(len(idx), limit - emitted) :]
+                keep = min(len(idx), limit - emitted)
+                idx = idx[:keep] if oldest else idx[len(idx) - keep :]
             if len(idx):
-                pending.append((blk, idx, blk.time()[idx]))
-            watermark = units[k + 1].max_time if k + 1 < len(units) else None
+                pending.append((blk, idx, sign * blk.time()[idx]))
+            watermark = edges[k + 1] if k + 1 < len(units) else None
             out, pending = _split(pending, watermark, None if limit is None else limit - emitted)
             if out:
-                batch = _take_newest_first(out)
+                batch = _take_first(out, oldest)
                 emitted += len(batch)
                 yield batch
             if limit is not None and emitted >= limit:
@@ -62,7 +75,7 @@ def newest(
         if pending:
             out, _ = _split(pending, None, None if limit is None else limit - emitted)
             if out:
-                yield _take_newest_first(out)
+                yield _take_first(out, oldest)
     finally:
         results.close()
 

@@ -5,11 +5,15 @@ sent). Each `poll` lists the partitions, and reads every part it has not seen ye
 a row is never sent twice, because a part is never read twice and a merged part (one that
 names the parts it replaces) is skipped: its rows were sent from its inputs. The one gap: a
 flushed part merged away before any poll saw it (within one poll interval) is not sent.
+`history` gives the newest rows from before the tail started (a Loki tail's backfill), read
+from exactly the parts the tail has seen, so that no row comes both ways.
 
 Not thread-safe: one tail, one poller at a time (the HTTP handler runs `poll` on a thread).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -19,6 +23,7 @@ from engine.query.execute import PreparedQuery
 from engine.query.objects import JsonObject
 from engine.query.plan import evaluate, plan
 from engine.query.render import row_objects
+from engine.query.select import newest
 from engine.query.stages.field_list import Fields
 from engine.store.rows import Rows, concat
 
@@ -37,13 +42,38 @@ class Tail:
 
     def poll(self) -> list[JsonObject]:
         """Objects of the matching rows of parts new since the last poll, oldest first."""
+        rows = self.poll_rows()
+        if not len(rows):
+            return []
+        if self.fields:
+            objs = self.fields[0].render(rows)
+            for f in self.fields[1:]:
+                objs = f.table(objs)
+            return objs
+        return row_objects(rows)
+
+    def history(self, start_ns: int | None, limit: int) -> Rows:
+        """The newest `limit` matching rows (at or after `start_ns`) of the parts the tail has
+        seen, oldest first: what came before the rows `poll` will send, and none of them."""
+        scopes = [s for p in sorted(self.seen) if (s := self.catalog.scope(p)) is not None]
+        replaced = {name for s in scopes for name in s.replaces}
+        scopes = [s for s in scopes if os.path.basename(s.path) not in replaced]
+        units = plan(scopes, self.prepared.query.filter, start_ns, None)
+        batches = list(newest(units, start_ns, None, limit))
+        if not batches:
+            return Rows.empty()
+        rows = concat(batches) if len(batches) > 1 else batches[0]
+        return rows.take(np.argsort(rows.time, kind="stable"))
+
+    def poll_rows(self) -> Rows:
+        """The matching rows of parts new since the last poll, oldest first."""
         paths = self.catalog.list_paths()[0]
         listed = set(paths)
         new = [p for p in paths if p not in self.seen]
         self.catalog.forget(self.seen - listed)
         self.seen = listed  # parts that vanished are forgotten; names are never reused
         if not new:
-            return []
+            return Rows.empty()
         batches: list[Rows] = []
         flt = self.prepared.query.filter
         for path in sorted(new):
@@ -55,12 +85,6 @@ class Tail:
                 if len(idx):
                     batches.append(blk.rows(idx))
         if not batches:
-            return []
+            return Rows.empty()
         rows = concat(batches) if len(batches) > 1 else batches[0]
-        rows = rows.take(np.argsort(rows.time, kind="stable"))
-        if self.fields:
-            objs = self.fields[0].render(rows)
-            for f in self.fields[1:]:
-                objs = f.table(objs)
-            return objs
-        return row_objects(rows)
+        return rows.take(np.argsort(rows.time, kind="stable"))

@@ -19,6 +19,7 @@ QUERIES = [
     "* | top 3 by (user)",
     "* | limit 1",
     "* | fields host, user",
+    "* | histogram(1m, bytes) by (host, user)",
 ]
 
 

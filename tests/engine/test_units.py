@@ -118,3 +118,10 @@ def test_typed_values_pickle_with_their_text():
     for value in (Duration.parse("1500ms"), ByteSize.parse("2GB"), Duration(3)):
         back = pickle.loads(pickle.dumps(value))
         assert type(back) is type(value) and back == value and str(back) == str(value)
+
+
+def test_times_are_exact_to_the_nanosecond():
+    # A float holds 15-16 digits; epoch nanoseconds have 19.
+    assert parse_time_ns("1796237069.000000001") == 1_796_237_069_000_000_001
+    assert parse_time_ns("2026-12-02T18:40:00.123456789Z") - parse_time_ns("2026-12-02T18:40:00Z") == 123_456_789
+    assert parse_time_ns("-1.5") == -1_500_000_000

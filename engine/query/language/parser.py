@@ -8,7 +8,8 @@
     value    := word | word"*" | "phrase" | "phrase"* | /regex/[i] | "*" | "(" or ")"
               | (">" | ">=" | "<" | "<=" | "=") literal | "[" literal TO literal "]"
     stage    := stats func [as name] ("," func [as name])* [by (f, ...)]   (by may come first)
-              | histogram(STEP) | sort by (f [asc|desc], ...) | limit N | head N
+              | histogram(STEP[, bytes]) [by (f, ...)] | sort by (f [asc|desc], ...)
+              | limit N | head N
               | fields f, ... | top [N] by (f, ...)
 
 AND, OR, NOT, TO, `as` and `by` are keywords in any case; quote them to search for them. A

@@ -180,7 +180,7 @@ class StageParser(Scanner):
         self.expect("(", "'(' after histogram, e.g. histogram(1m)")
         self.ws()
         step_pos = self.i
-        while self.i < self.n and self.s[self.i] not in ")" and not self.s[self.i].isspace():
+        while self.i < self.n and self.s[self.i] not in ")," and not self.s[self.i].isspace():
             self.i += 1
         try:
             step = parse_duration_ns(self.s[step_pos : self.i])
@@ -188,8 +188,20 @@ class StageParser(Scanner):
             self.error(str(exc), step_pos)
         if step <= 0:
             self.error("the histogram step must be positive", step_pos)
+        self.ws()
+        sum_bytes = False
+        if self.peek() == ",":
+            self.i += 1
+            if not self.word_is("bytes"):
+                self.error("expected 'bytes' after the step, e.g. histogram(1m, bytes)")
+            self.i += 5
+            sum_bytes = True
         self.expect(")", "')' to close histogram(")
-        return Histogram(step, position=pos)
+        by: list[str] = []
+        if self.word_is("by"):
+            self.i += 2
+            by = self.name_list(parens=True)
+        return Histogram(step, tuple(resolve(b) for b in by), sum_bytes, position=pos)
 
     def sort(self, pos: int) -> Sort:
         self.by_keyword("sort by (field [desc], ...)")

@@ -73,7 +73,8 @@ def describe_stage(s) -> str:
         funcs = ", ".join((f"{f.name}=" if f.name else "") + f.default_name for f in s.funcs)
         return f"stats({funcs} by {','.join(b.name for b in s.by)})"
     if isinstance(s, Histogram):
-        return f"histogram({s.step_ns})"
+        extra = (", bytes" if s.sum_bytes else "") + (f" by {','.join(b.name for b in s.by)}" if s.by else "")
+        return f"histogram({s.step_ns}{extra})"
     if isinstance(s, Sort):
         return f"sort({', '.join(n + (' desc' if d else ' asc') for n, d in s.keys)})"
     if isinstance(s, Limit):

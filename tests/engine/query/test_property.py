@@ -221,6 +221,7 @@ STAGES = [
     "| fields host, user",
     "| stats count() by (host, user)",
     "| sort by (procid) | fields procid, msgid",
+    "| sort by (_time) | limit 7",
 ]
 
 
@@ -275,12 +276,13 @@ class FakeIndex:
 
 def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
     by_id = {r["msgid"].decode(): r for r in recs}
-    if stage in ("", "| limit 7"):
+    if stage in ("", "| limit 7", "| sort by (_time) | limit 7"):
+        oldest = "sort" in stage
         got = [by_id[o["msgid"]] for o in out]
         times = [r["time"] for r in got]
-        assert times == sorted(times, reverse=True), "not newest first"
+        assert times == sorted(times, reverse=not oldest), "not in time order"
         assert all(any(g is m for m in matches) for g in got), "a row that does not match"
-        want = sorted((m["time"] for m in matches), reverse=True)[: 7 if stage else None]
+        want = sorted((m["time"] for m in matches), reverse=not oldest)[: 7 if stage else None]
         assert times == want
         assert len({id(g) for g in got}) == len(got), "a row twice"
     elif stage == "| stats count() by (host)" or stage == "| stats count() by (host, user)":

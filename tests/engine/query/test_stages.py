@@ -59,6 +59,19 @@ def test_histogram(run):
     ]
 
 
+def test_histogram_by_fields_and_bytes(run):
+    assert run("app:sshd OR app:app | histogram(1m, bytes) by (app)") == [
+        {"_time": "2026-11-22T10:00:00.000000000Z", "app": "sshd", "count": 2, "bytes": 51 + 55},
+        {"_time": "2026-11-22T10:01:00.000000000Z", "app": "app", "count": 2, "bytes": 61 + 47},
+    ]
+    assert run("host:db-1 OR host:web-1 | histogram(1h) by (host, severity)") == [
+        {"_time": "2026-11-22T10:00:00.000000000Z", "host": "db-1", "severity": 3, "count": 1},
+        {"_time": "2026-11-22T10:00:00.000000000Z", "host": "db-1", "severity": 6, "count": 1},
+        {"_time": "2026-11-22T10:00:00.000000000Z", "host": "web-1", "severity": 4, "count": 1},
+        {"_time": "2026-11-22T10:00:00.000000000Z", "host": "web-1", "severity": 6, "count": 1},
+    ]
+
+
 def test_top(run):
     assert run("* | top 2 by (host)") == [{"host": "db-1", "count": 2}, {"host": "web-1", "count": 2}]
     assert run("* | top by (app, host)")[0] == {"app": "app", "host": "db-1", "count": 2}
