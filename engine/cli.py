@@ -150,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser(
         "query",
         help="query stored rows; prints NDJSON",
-        description="Print matching rows (newest first) as NDJSON, or the aggregation result.",
+        description="Print matching rows (newest first) as NDJSON, or the aggregation result. "
+        "The query language (filters, `| stats`, `| sort`, ..., LogsQL spellings) is in docs/query.md; "
+        "the HTTP API that --url calls in docs/http-api.md. "
+        "Example: logjet query --start 1h 'app:sshd \"Failed password\" | stats count() by (host)'",
     )
     src = q.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="read parts from this data dir (default ./data)")
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, help="at most this many rows")
     q.add_argument("--token", help="API token for --url (or the LOGJET_TOKEN environment variable)")
     q.add_argument("--ca-file", help="CA certificate(s) to verify an https --url with (PEM)")
-    q.add_argument("query", nargs="?", default="*", help="the query (default: everything)")
+    q.add_argument("query", nargs="?", default="*", help="the query (default: everything; see docs/query.md)")
     q.set_defaults(func=cmd_query)
 
     a = sub.add_parser("auth", help="manage API tokens")

@@ -5,8 +5,9 @@
     GET      /api/v1/tail?q=QUERY                          new matching rows as parts appear
 
 Parameters come from the URL, and for POST also from a form or JSON object body (or the query
-itself as a text/plain body). `T` is RFC 3339, epoch seconds, or relative (`15m`). A bad query
-or parameter is a 400 `{"error": "...", "position": N}` (position null for parameters).
+itself as a text/plain body); query_params.py reads and checks them. `T` is RFC 3339, epoch
+seconds, or relative (`15m`). A bad query or parameter (an unknown one too) is a 400
+`{"error": "...", "position": N}` (position null for parameters). docs/http-api.md documents them.
 
 The executor is blocking (numpy, zstd, numba; they release the GIL), so each request pulls its
 result chunk by chunk from a pool of `query.max_concurrent` threads; the event loop only writes
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Callable, Generator
 import msgspec
 from aiohttp import web
 
-from engine.errors import LogjetError
+from engine.api.query_params import QUERY_PARAMS, TAIL_PARAMS, BadParam, read_params, time_range
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery, prepare
@@ -52,7 +53,6 @@ from engine.query.limits import (
 )
 from engine.query.objects import JsonObject
 from engine.query.tail import POLL_S, Tail
-from engine.units import parse_time_ns
 
 if TYPE_CHECKING:
     from engine.config import Query, Settings
@@ -70,10 +70,6 @@ WRITE_GRACE_S = 1.0
 _encoder = msgspec.json.Encoder()
 
 
-class _BadParam(LogjetError):
-    pass
-
-
 def _encode_lines(objs: list[JsonObject]) -> bytes:
     return msgspec.json.Encoder().encode_lines(objs)
 
@@ -87,37 +83,6 @@ def _error(message: str, position: int | None, status: int = 400, retry_after: b
     return web.Response(
         body=_error_body(message, position), status=status, content_type="application/json", headers=headers
     )
-
-
-async def _params(request: web.Request) -> dict[str, str]:
-    params = dict(request.query)
-    if request.method == "POST" and request.can_read_body:
-        ctype = request.content_type
-        if ctype == "application/json":
-            try:
-                body = msgspec.json.decode(await request.read())
-            except msgspec.DecodeError as exc:
-                raise _BadParam(f"body is not JSON: {exc}") from None
-            if not isinstance(body, dict):
-                raise _BadParam('a JSON body must be an object, e.g. {"q": "error"}')
-            params.update({k: str(v) for k, v in body.items() if v is not None})
-        elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            params.update({k: str(v) for k, v in (await request.post()).items()})
-        else:
-            text = (await request.text()).strip()
-            if text:
-                params["q"] = text
-    return params
-
-
-def _time_param(params: dict[str, str], key: str) -> int | None:
-    value = params.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        return parse_time_ns(value)
-    except ValueError as exc:
-        raise _BadParam(f"{key}: {exc}") from None
 
 
 class _Answer:
@@ -188,16 +153,17 @@ class QueryRoutes:
     async def query(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         try:
-            params = await _params(request)
+            params = await read_params(request, QUERY_PARAMS)
+            start, end = time_range(params)
             prepared = prepare(
                 params.get("q", "*") or "*",
-                _time_param(params, "start"),
-                _time_param(params, "end"),
+                start,
+                end,
                 requested_limit(params.get("limit"), self.limits.max_rows_limit),
                 default_limit=self.limits.max_rows,
                 max_groups=self.limits.max_groups,
             )
-        except (_BadParam, LimitParamError) as exc:
+        except (BadParam, LimitParamError) as exc:
             return _error(str(exc), None)
         except QueryError as exc:
             return _error(exc.message, exc.position)
@@ -262,9 +228,9 @@ class QueryRoutes:
     async def tail(self, request: web.Request) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         try:
-            params = await _params(request)
+            params = await read_params(request, TAIL_PARAMS)
             prepared = prepare(params.get("q", "*") or "*")
-        except _BadParam as exc:
+        except BadParam as exc:
             return _error(str(exc), None)
         except QueryError as exc:
             return _error(exc.message, exc.position)

@@ -6,7 +6,7 @@ parses eagerly (a bad query raises `QueryError` before anything is read) and the
 objects lazily: matching rows newest first, or the result of the aggregation. `PreparedQuery`
 is the same in two steps, yielding lists of objects (`chunks`) for streaming over HTTP.
 
-Shape of a run. Stages before the first aggregating stage (stats, histogram, top) select
+Shape of a run. Stages before the first aggregating stage (stats, histogram, top, uniq) select
 rows: without a sort, rows stream newest first under the smallest limit (`select.newest`);
 with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
 aggregation reads its columns block by block over the thread pool and folds them in the
@@ -103,7 +103,7 @@ class PreparedQuery:
         stages = self.query.stages
         aggs = [(i, s) for i, s in enumerate(stages) if isinstance(s, AggregatingStage)]
         if len(aggs) > 1:
-            raise QueryError("a query takes one of stats, histogram or top", aggs[1][1].position)
+            raise QueryError("a query takes one of stats, histogram, top or uniq", aggs[1][1].position)
         self.aggregation = aggs[0] if aggs else None  # (where it is among the stages, the stage)
         self.limit = limit if limit is not None or self.aggregation is not None else default_limit
         self.max_groups = max_groups
@@ -242,9 +242,14 @@ class PreparedQuery:
         preload = agg.preload()
         cheap = (lambda u: trivial(u)) if not preload else None
         evaluated = ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap, deadline=deadline)
-        for blk, idx in evaluated:
-            if len(idx):
-                agg.add(blk, idx)
+        try:
+            for blk, idx in evaluated:
+                if len(idx):
+                    agg.add(blk, idx)
+                if agg.done():
+                    break
+        finally:
+            evaluated.close()
         return agg
 
 

@@ -4,7 +4,8 @@ combination of values in every block of the query.
 No field: one group. One field: the group is the field's query-wide value id (0 = no value),
 so grouping costs nothing beyond reading the ids. Several fields: the ids are combined into
 one int64 per row, made unique per block with numpy, and each distinct combination is given a
-group through a dict (Python per distinct combination per block, never per row).
+group through a dict (Python per distinct combination per block, never per row). A
+`TimeBucket` (`_time:1m`) groups like a field whose value is the bucket's start.
 
 The groups a query holds grow with the data, so a `GroupCap` (`query.max_groups`) stops the
 query after the block that passes it.
@@ -16,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.query.field_names import Field
 from engine.query.limits import GroupCap
 from engine.query.objects import JsonObject
-from engine.query.values import column
+from engine.query.values import GroupBy, column
 
 if TYPE_CHECKING:
     from engine.query.block import Block
@@ -28,7 +28,7 @@ GroupKey = tuple[int, ...]  # the query-wide value id of each `by` field
 
 
 class Grouper:
-    def __init__(self, by: list[Field], cap: GroupCap | None = None):
+    def __init__(self, by: list[GroupBy], cap: GroupCap | None = None):
         self.by = by
         self.cap = cap
         self.columns = [column(f) for f in by]
@@ -118,3 +118,23 @@ class Grouper:
         used = [np.array([key[k] for key in ids], np.int64) for k in range(len(self.columns))]
         orders = [c.order_keys(u) for c, u in zip(self.columns, used)]
         return [tuple(float(o[v]) for o, v in zip(orders, key)) for key in ids]
+
+
+class GroupCounter:
+    """Rows per group over a run, for the aggregations that only count (`top`, `uniq`)."""
+
+    def __init__(self, grouper: Grouper):
+        self.grouper = grouper
+        self.counts = np.zeros(0, np.int64)  # by group number
+
+    def add(self, blk: Block, idx: np.ndarray) -> int:
+        """Count the selected rows; returns how many groups got their first rows."""
+        groups, counts = self.grouper.counts(blk, idx)
+        size = self.grouper.size
+        if len(self.counts) < size:
+            grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
+            grown[: len(self.counts)] = self.counts
+            self.counts = grown
+        new = int(np.count_nonzero(self.counts[groups] == 0))
+        self.counts[groups] += counts  # groups are distinct
+        return new

@@ -1,7 +1,8 @@
 """Reading one field of selected rows for stages: numbers, and value ids that hold across the
 whole query, so stages can group, count and sort with numpy.
 
-`column(field)` gives a `ValueColumn` that lives for one query (it owns the id space):
+`column(field)` gives a `ValueColumn` that lives for one query (it owns the id space); a
+`TimeBucket` (`_time:1m` in a `by` list) reads as a column whose value is the bucket's start:
 - `numbers(blk, idx)`: float64 per row, NaN where the row has no value or no number;
 - `ids(blk, idx)`: int64 per row, 0 where there is no value, else an id that means the same
   value in every block of every part of this query;
@@ -19,7 +20,7 @@ kernel. Not thread-safe: stages call it from the query's main thread.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Hashable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Generic, Hashable, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,21 @@ FieldValue = str | int | None  # a value as the JSON output shows it; None: the 
 # A query's encoder never resets (ids must hold for the whole query); memory is bounded by the
 # distinct values the query reads, which the caller bounds by the rows it selects.
 _NEVER = 1 << 62
+
+
+class TimeBucket(NamedTuple):
+    """A time field cut into buckets of `step_ns`, aligned to multiples of it since the epoch
+    (UTC), as histogram() cuts time; grouped by its start, shown under the field's name."""
+
+    field: Field
+    step_ns: int
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+
+GroupBy = Field | TimeBucket  # what a `by (...)` list names
 
 
 def _text(b: bytes) -> str:
@@ -191,6 +207,42 @@ class _TimeColumn(_Interned[int]):
         return keys
 
 
+class _BucketColumn(_TimeColumn):
+    """Bucket starts as values. A part's block is in time order, so its buckets are runs of
+    equal values: found with one comparison of neighbours, not a sort (as histogram does)."""
+
+    def __init__(self, bucket: TimeBucket):
+        super().__init__(bucket.field)
+        self.step = bucket.step_ns
+
+    def _col(self, blk: Block, idx: np.ndarray) -> np.ndarray:
+        t = super()._col(blk, idx)
+        floored: np.ndarray = t - t % self.step  # floors, also before 1970
+        return floored
+
+    def _runs(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket starts, bucket of each row as an index into them); distinct starts."""
+        b = self._col(blk, idx)
+        if len(b) < 2 or not (blk.time_ordered and self.field.name == "_time"):
+            uniq, inverse = np.unique(b, return_inverse=True)
+            return uniq, inverse.reshape(-1)
+        first = np.empty(len(b), np.bool_)
+        first[0] = True
+        np.not_equal(b[1:], b[:-1], out=first[1:])
+        return b[first], np.cumsum(first) - 1
+
+    def ids(self, blk: Block, idx: np.ndarray) -> np.ndarray:
+        starts, run = self._runs(blk, idx)
+        table = np.fromiter((self._intern(v) for v in starts.tolist()), np.int64, len(starts))
+        ids: np.ndarray = table[run]
+        return ids
+
+    def id_counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts, run = self._runs(blk, idx)
+        table = np.fromiter((self._intern(v) for v in starts.tolist()), np.int64, len(starts))
+        return table, np.bincount(run, minlength=len(starts))
+
+
 class _DictColumn(_Interned[bytes]):
     def __init__(self, field: Field):
         super().__init__(field)
@@ -317,7 +369,9 @@ def _order_keys(values: Sequence[bytes], used: np.ndarray) -> np.ndarray:
     return keys
 
 
-def column(field: Field) -> ValueColumn:
+def column(field: GroupBy) -> ValueColumn:
+    if isinstance(field, TimeBucket):
+        return _BucketColumn(field)
     kind = field.kind
     if kind == U8:
         return _U8Column(field)

@@ -35,3 +35,12 @@ def test_a_plugin_that_does_not_load_is_left_out(
     assert parser.parse_args(["bench", "alert-rules", "1"]).func is run_bench
     with pytest.raises(SystemExit):
         parser.parse_args(["broken"])
+
+
+def test_query_help_points_at_the_language_docs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["query", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    root = pathlib.Path(__file__).resolve().parents[2]
+    for doc in ("docs/query.md", "docs/http-api.md"):
+        assert doc in text and (root / doc).is_file()

@@ -1,5 +1,5 @@
-"""The character-level half of the query parser: position, whitespace, bare and quoted text,
-and errors that point at the text to blame. Shared by the filter and stage grammars."""
+"""The character-level half of the query parser: position, whitespace and comments, bare and
+quoted text, and errors that point at the text to blame. Shared by the filter and stage grammars."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from engine.query.errors import QueryError
 # A bare word ends at whitespace or one of these (a `:` splits field and value instead).
 DELIMS = set(' \t\r\n()|"')
 KEYWORDS = {"and", "or", "not"}
+# A quoted string opens with one of these: "double" and 'single' take backslash escapes,
+# `backtick` takes none (LogsQL's three string literals).
+QUOTES = "\"'`"
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 class Scanner:
@@ -22,8 +26,15 @@ class Scanner:
         raise QueryError(message, self.i if pos is None else pos)
 
     def ws(self) -> None:
-        while self.i < self.n and self.s[self.i].isspace():
-            self.i += 1
+        """Skip whitespace and comments: `#` then whitespace, up to the end of the line. (`#word`
+        is neither a comment nor a word: `unary` refuses it, so that it never silently means one.)"""
+        while True:
+            while self.i < self.n and self.s[self.i].isspace():
+                self.i += 1
+            if self.peek() != "#" or not (self.i + 1 >= self.n or self.s[self.i + 1].isspace()):
+                return
+            end = self.s.find("\n", self.i)
+            self.i = self.n if end < 0 else end
 
     def peek(self) -> str:
         return self.s[self.i] if self.i < self.n else ""
@@ -52,23 +63,37 @@ class Scanner:
             self.error(f"expected {what}" + (f", found {self.peek()!r}" if self.peek() else " before the end"))
         self.i += 1
 
-    def quoted(self) -> bytes:
+    def quoted(self, keep_escapes: bool = False) -> bytes:
+        """The quoted string at the cursor (its quote is one of QUOTES). `\\n`, `\\t`, `\\r` are
+        control characters and a backslash takes the next character as it is, unless
+        `keep_escapes` (a regex): then only `\\\\` and the escaped quote lose their backslash."""
         start = self.i
+        quote = self.s[self.i]
         self.i += 1
         out: list[str] = []
         while self.i < self.n:
             c = self.s[self.i]
-            if c == "\\" and self.i + 1 < self.n:
+            if c == "\\" and quote != "`" and self.i + 1 < self.n:
                 nxt = self.s[self.i + 1]
-                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
+                if keep_escapes:
+                    out.append(nxt if nxt in (quote, "\\") else c + nxt)
+                else:
+                    out.append(_ESCAPES.get(nxt, nxt))
                 self.i += 2
                 continue
-            if c == '"':
+            if c == quote:
                 self.i += 1
                 return "".join(out).encode()
             out.append(c)
             self.i += 1
         self.error("unterminated quoted string", start)
+
+    def end_of_value(self, what: str) -> None:
+        """A value must be followed by whitespace, `)`, `|` or the end: `foo"bar"`, `"a"b` or
+        `/re/x` would otherwise quietly become two filters."""
+        c = self.peek()
+        if c and not c.isspace() and c not in ")|":
+            self.error(f"unexpected {c!r} right after {what}: put a space before it, or quote the whole value")
 
     def word_is(self, word: str) -> bool:
         """The keyword `word` (any case, a whole word) comes next, after whitespace."""

@@ -4,19 +4,24 @@
     or       := and ( OR and )*
     and      := unary ( [AND] unary )*                  side by side means AND
     unary    := (NOT | "-" | "!") unary | "(" or ")" | term
-    term     := "*" | [field ":"] value
+    term     := "*" | "{" selector "}" | [field ":"] value      field: a name or a quoted string
     value    := word | word"*" | "phrase" | "phrase"* | /regex/[i] | "*" | "(" or ")"
-              | (">" | ">=" | "<" | "<=" | "=") literal | "[" literal TO literal "]"
-    stage    := stats func [as name] ("," func [as name])* [by (f, ...)]   (by may come first)
-              | histogram(STEP[, bytes]) [by (f, ...)] | sort by (f [asc|desc], ...)
-              | limit N | head N
-              | fields f, ... | top [N] by (f, ...)
+              | (">" | ">=" | "<" | "<=") literal | "[" literal (TO | ",") literal ("]" | ")")
+              | "=" text | "=" "phrase"* | "~" regex | "!" value
+              | i(text) | in(text, ...) | range(lo, hi)          (value_syntax.py)
+    stage    := stats ... | histogram(STEP[, bytes]) [by (f, ...)] | sort ... | limit N | head N | fields f, ...
+              | top [N] by (f, ...) | uniq by (f, ...) ...       (stage_syntax.py)
 
-AND, OR, NOT, TO, `as` and `by` are keywords in any case; quote them to search for them. A
-bare word runs to whitespace or one of `( ) | "`; a `:` in it splits field and value (the value
-may hold more colons: `source:10.0.0.1:514`). Field-specific meanings: see fields.py and the
-filter modules. Every error is a `QueryError` with the 0-based position of the text to blame.
-The grammar lives in three modules: this one (filters), stage_syntax.py (stages), lexer.py (characters).
+A quoted string is "double", 'single' or `backtick` quoted. AND, OR, NOT, TO, `as` and `by`
+are keywords in any case; quote them to search for them. A bare word runs to whitespace or one
+of `( ) | "`; a `:` in it splits field and value (the value may hold more colons:
+`source:10.0.0.1:514`). `#` and a space start a comment up to the end of the line. Text that
+would otherwise quietly mean something else is refused: a word or quoted string with more text
+stuck to it (`foo"bar"`, `"a"b`), a word followed by `(`, `#word`, a duration compared with
+`_time` (`_time:>5m`: LogsQL reads it as older than 5 minutes, a time as newer). Field-specific
+meanings: see field_names.py and the filter modules. Every error is a `QueryError` with the
+0-based position of the text to blame. The grammar lives in four modules: this one (filter
+structure), value_syntax.py (values), stage_syntax.py (stages), lexer.py (characters).
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ import time
 from dataclasses import dataclass
 
 from engine.query.errors import QueryError
-from engine.query.field_names import TIME, U8, Field, number_for_name, resolve
 from engine.query.field_eval import Leaf
-from engine.query.filters.base import Filter, Predicate
+from engine.query.field_names import TIME, Field, number_for_name, resolve
+from engine.query.filters.base import Filter
 from engine.query.filters.boolean import All, And, Not, Or
 from engine.query.filters.exists import Exists
 from engine.query.filters.phrase import Phrase
@@ -36,10 +41,11 @@ from engine.query.filters.prefix import Prefix
 from engine.query.filters.range import Range
 from engine.query.filters.regex import Regex
 from engine.query.filters.word import Word
-from engine.query.language.stage_syntax import NAME_RE, StageParser
+from engine.query.language.lexer import QUOTES
+from engine.query.language.stage_syntax import NAME_RE
+from engine.query.language.value_syntax import CALL_RE, ValueSyntax
 from engine.query.stages.base import Stage
 from engine.units import parse_duration_ns, parse_time_ns
-from native_kernels.numbers import parse_number
 
 MESSAGE_FIELD = resolve("message")
 
@@ -55,8 +61,9 @@ def parse(text: str) -> Query:
     return _Parser(text).query()
 
 
-class _Parser(StageParser):
-    """The filter grammar; stages come from StageParser, scanning from Scanner."""
+class _Parser(ValueSyntax):
+    """The filter grammar; values come from ValueSyntax, stages from StageParser, scanning from
+    Scanner."""
 
     def query(self) -> Query:
         self.ws()
@@ -66,6 +73,7 @@ class _Parser(StageParser):
         while self.peek() == "|":
             self.i += 1
             stages.append(self.stage())
+            stages.extend(self.stage_tail(stages[-1]))
             self.ws()
         if self.i < self.n:
             self.error(f"unexpected {self.peek()!r}" + (" (unbalanced parenthesis?)" if self.peek() == ")" else ""))
@@ -102,6 +110,8 @@ class _Parser(StageParser):
             return Not(self.unary(field))
         if kw is not None:
             self.error(f"{kw.upper()} needs a filter before it")
+        if self.peek() == "#":
+            self.error("'#' starts a comment only before a space; to search for the text, quote it")
         nxt = self.s[self.i + 1 : self.i + 2]
         if self.peek() in "-!" and nxt and not nxt.isspace() and nxt not in ")|":
             self.i += 1
@@ -115,17 +125,45 @@ class _Parser(StageParser):
 
     def term(self, field: Field | None) -> Filter:
         start = self.i
-        if self.peek() == "*" and self.at_delim(1):
+        c = self.peek()
+        if c == "*" and self.at_delim(1):
             self.i += 1
-            return All() if field is None else self.leaf(field, Exists(), start)
-        if field is None and self.peek() not in '"/':
-            m = NAME_RE.match(self.s, self.i)
-            if m and m.end() < self.n and self.s[m.end()] == ":":
-                self.i = m.end() + 1
-                return self.value(resolve(m.group()), start)
+            flt: Filter = All() if field is None else self.leaf(field, Exists(), start)
+            self.end_of_value("'*'")
+            return flt
+        if field is None:
+            if c == "{":
+                return self.stream_filter()
+            if c and c in QUOTES:  # "field name":value, or a phrase
+                name = self.quoted().decode()
+                if self.peek() == ":":
+                    self.i += 1
+                    return self.field_value(resolve(name), start)
+                self.i = start
+            elif c != "/":
+                m = NAME_RE.match(self.s, self.i)
+                if m and m.end() < self.n and self.s[m.end()] == ":":
+                    self.i = m.end() + 1
+                    return self.field_value(resolve(m.group()), start)
         return self.value(field or MESSAGE_FIELD, start)
 
+    def field_value(self, field: Field, field_pos: int) -> Filter:
+        """The value after `field:`; `_stream:` takes a stream filter."""
+        if field.name == "_stream":
+            if self.peek() != "{":
+                self.error('_stream takes a stream filter, e.g. _stream:{app="nginx"}')
+            return self.stream_filter()
+        if field.name == "_stream_id":
+            self.error('logjet has no stream ids: filter on the fields themselves, e.g. {app="nginx"}', field_pos)
+        return self.value(field, field_pos)
+
     def value(self, field: Field, field_pos: int) -> Filter:
+        flt = self._value(field, field_pos)
+        if field.kind == TIME:
+            flt = self.time_offset(flt)
+        return flt
+
+    def _value(self, field: Field, field_pos: int) -> Filter:
         start = self.i
         c = self.peek()
         if c == "" or c.isspace() or c in ")|":
@@ -135,36 +173,65 @@ class _Parser(StageParser):
             inner = self.or_expr(field)
             self.expect(")", "')'")
             return inner
-        if c == '"':
+        if c in QUOTES:
             text = self.quoted()
             if self.peek() == "*":
                 self.i += 1
+                self.end_of_value("the quoted prefix")
                 return self.leaf(field, Prefix(text, ignore_case=False), start)
+            self.end_of_value("the quoted string")
+            if not text:  # LogsQL's empty value filter: the field has no value
+                return Not(self.leaf(field, Exists(), start))
             return self.leaf(field, Phrase(text), start)
         if c == "/":
-            return self.leaf(field, self.regex(), start)
+            flt = self.leaf(field, self.regex(), start)
+            self.end_of_value("the regex")
+            return flt
         if c == "*" and self.at_delim(1):
             self.i += 1
+            self.end_of_value("'*'")
             return self.leaf(field, Exists(), start)
-        if c in "<>=":
+        if c == "~":
+            self.i += 1
+            return self.regex_operand(field, start)
+        if c == "!":  # field:!=v, field:!~re, field:!v: the negation of what follows
+            self.i += 1
+            if not self.peek() or self.peek().isspace():
+                self.error(f"expected a value after '{field.name}:!'")
+            return Not(self._value(field, start))
+        if c == "=":
+            self.i += 1
+            return self.exact_value(field, start)
+        if c in "<>":
             op = c
             self.i += 1
-            if self.peek() == "=" and c != "=":
+            if self.peek() == "=":
                 op += "="
                 self.i += 1
             lit_pos = self.i
-            v = self.literal(field, self.bare(), lit_pos)
+            bound = self.item()
+            if field.kind == TIME and bound and bound[-1].isalpha() and _is_duration(bound):
+                self.error(
+                    f"_time:{op}{bound} is ambiguous (LogsQL reads it as an age): write {field.name}:{bound} "
+                    f"for the last {bound}, or compare with a time such as {field.name}:>2026-01-01T00:00:00Z",
+                    start,
+                )
+            v = self.literal(field, bound, lit_pos)
+            self.end_of_value("the number")
             rng = {
                 ">": Range(lo=v, lo_incl=False),
                 ">=": Range(lo=v),
                 "<": Range(hi=v, hi_incl=False),
                 "<=": Range(hi=v),
-                "=": Range(lo=v, hi=v),
             }[op]
             return self.leaf(field, rng, start)
         if c == "[":
             return self.leaf(field, self.range(field), start)
+        call = CALL_RE.match(self.s, self.i)
+        if call and (call.group(2) == "(" or call.group(1).lower() == "range"):
+            return self.call(field, call, start)
         word = self.bare()
+        self.end_of_value(repr(word))
         if field.kind == TIME:
             return self.leaf(field, self.time_word(word, start), start)
         if word.endswith("*"):
@@ -174,10 +241,15 @@ class _Parser(StageParser):
             word = str(name_number)
         return self.leaf(field, Word(word.encode()), start)
 
-    def leaf(self, field: Field, pred: Predicate, pos: int) -> Filter:
-        if field.kind == TIME and not isinstance(pred, (Range, Exists)):
-            self.error(f"{field.name} takes a time, a range or a comparison", pos)
-        return Leaf(field, pred)
+    def exact_value(self, field: Field, start: int) -> Filter:
+        """After `field:=`: a quoted or bare text, the whole value; `="text"*` its start."""
+        pos = self.i
+        c = self.peek()
+        text, prefix = self.text_operand()
+        if not text and not prefix and not (c and c in QUOTES):
+            self.error(f"expected a value after '{field.name}:='")
+        self.end_of_value("the value")
+        return self.exact(field, text, pos, prefix)
 
     def regex(self) -> Regex:
         start = self.i
@@ -205,61 +277,86 @@ class _Parser(StageParser):
         self.error("unterminated regex (missing closing '/')", start)
 
     def range(self, field: Field) -> Range:
+        """`[A TO B]`, bounds included; LogsQL's `[A, B]` and `[A, B)` (B excluded) too."""
         self.i += 1
         self.ws()
         lo_pos = self.i
         lo = self.range_literal()
         self.ws()
-        if self.s[self.i : self.i + 2].lower() != "to" or not (
+        comma = self.peek() == ","
+        if comma:
+            self.i += 1
+        elif self.s[self.i : self.i + 2].lower() != "to" or not (
             self.at_delim(2) or self.s[self.i + 2 : self.i + 3] == "]"
         ):
             self.error("expected TO in a range [A TO B]")
-        self.i += 2
+        else:
+            self.i += 2
         self.ws()
         hi_pos = self.i
         hi = self.range_literal()
-        self.expect("]", "']' to close the range")
+        self.ws()
+        close = self.peek()
+        if close == "]" or (comma and close == ")"):
+            self.i += 1
+        else:
+            self.error("expected ']' to close the range" + (" (or ')' to leave B out)" if comma else ""))
+        self.end_of_value("the range")
         a, b = self.literal(field, lo, lo_pos), self.literal(field, hi, hi_pos)
-        return Range(lo=a, hi=b)
+        return Range(lo=a, hi=b, hi_incl=close == "]")
 
     def range_literal(self) -> str:
-        start = self.i
-        while self.i < self.n and not self.s[self.i].isspace() and self.s[self.i] not in ']()|"':
-            self.i += 1
-        if self.i == start:
-            self.error("expected a value in the range")
-        return self.s[start : self.i]
-
-    def literal(self, field: Field, text: str, pos: int) -> int | float:
-        """A comparison bound: a time for _time/_recv, a number (or a name) otherwise."""
+        text = self.item()
         if not text:
-            self.error("expected a number after the comparison", pos)
-        if field.kind == TIME:
-            try:
-                return parse_time_ns(text)
-            except ValueError as exc:
-                self.error(str(exc), pos)
-        if field.kind == U8:
-            named = number_for_name(field, text)
-            if named is not None:
-                return named
-        n = parse_number(text.encode())
-        if n is None:
-            self.error(f"expected a number, found {text!r}", pos)
-        return int(n) if n.is_integer() and abs(n) < 2**53 else n
+            self.error("expected a value in the range")
+        return text
 
     def time_word(self, word: str, pos: int) -> Range:
-        """`_time:5m` is the last five minutes; `_time:T` is exactly T."""
-        if word and word[-1].isalpha():
-            try:
-                return Range(lo=time.time_ns() - parse_duration_ns(word))
-            except ValueError:
-                pass  # not a duration: a time such as 2026-11-22T10:00:00Z
+        """`_time:5m` is the last five minutes; `_time:2026-11-22` that day (a time names the
+        period its digits do, `_time:1700000000` that second); `_time:offset D` is everything
+        up to D ago (with time_offset)."""
+        if word.lower() == "offset":
+            self.i = pos
+            return Range()
+        if word and word[-1].isalpha() and _is_duration(word):
+            return Range(lo=time.time_ns() - parse_duration_ns(word))
+        period = self.time_period(word)
+        if period is None and word.isdigit():
+            t = int(word) * 10**9
+            period = (t, t + 10**9)
+        if period is not None:
+            return Range(lo=period[0], hi=period[1], hi_incl=False)
         try:
             t = parse_time_ns(word)
         except ValueError as exc:
             self.error(str(exc), pos)
         return Range(lo=t, hi=t)
+
+    def time_offset(self, flt: Filter) -> Filter:
+        """`_time:5m offset 1h`: LogsQL's shift of a time filter into the past."""
+        if not (isinstance(flt, Leaf) and isinstance(flt.pred, Range) and self.word_is("offset")):
+            return flt
+        self.i += len("offset")
+        self.ws()
+        pos = self.i
+        text = self.item()
+        try:
+            shift = parse_duration_ns(text)
+        except ValueError as exc:
+            self.error(f"offset: {exc}", pos)
+        r = flt.pred
+        now = time.time_ns()
+        lo = None if r.lo is None else r.lo - shift
+        hi = now - shift if r.hi is None else r.hi - shift
+        return Leaf(flt.field, Range(lo, hi, r.lo_incl, r.hi_incl if r.hi is not None else True))
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration_ns(text)
+    except ValueError:
+        return False
+    return True
 
 
 __all__ = ["Query", "QueryError", "parse"]

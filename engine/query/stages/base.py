@@ -3,7 +3,7 @@
 Two families. A *row stage* (sort, limit, fields) reorders, cuts or shapes rows; the executor
 runs the ones before any aggregation on rows in parts (`select`), and every one of them can
 also run on JSON objects (`table`), which is how they apply after an aggregation. An
-*aggregating stage* (stats, histogram, top) turns the selected rows into a table: it hands out
+*aggregating stage* (stats, histogram, top, uniq) turns the selected rows into a table: it hands out
 an `Aggregator` per query run that is fed block by block and then gives the result objects.
 
 Stages are immutable parse results; per-run state lives in the aggregator, whose groups are
@@ -41,6 +41,10 @@ class Aggregator:
 
     def add(self, blk: Block, idx: np.ndarray) -> None:
         raise NotImplementedError
+
+    def done(self) -> bool:
+        """True once more rows cannot change the result: the executor stops reading."""
+        return False
 
     def result(self) -> list[JsonObject]:
         raise NotImplementedError

@@ -1,5 +1,7 @@
 """`| stats count(), count_uniq(f), sum(f), avg(f), min(f), max(f), quantile(Q, f) [by (f1, ...)]`.
 
+A `by` entry may be a time bucket, `_time:1m`: the group's `_time` is the bucket's start.
+
 One object per group: the `by` fields' values, then each function's result under its name
 (`count()`, `sum(duration_ms)`, or the name given with `as`). Without `by` there is exactly
 one object, also when no row matched. Numeric functions read values that are numbers (see
@@ -23,7 +25,7 @@ from engine.query.grouping import Grouper
 from engine.query.limits import GroupCap, group_cap
 from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
-from engine.query.values import ValueColumn, column
+from engine.query.values import GroupBy, ValueColumn, column
 
 if TYPE_CHECKING:
     from engine.query.block import Block
@@ -49,7 +51,7 @@ class StatFunc:
 @dataclass(frozen=True)
 class Stats(AggregatingStage):
     funcs: tuple[StatFunc, ...]
-    by: tuple[Field, ...] = ()
+    by: tuple[GroupBy, ...] = ()
     position: int = 0
 
     def aggregator(self, max_groups: int | None = None) -> Aggregator:

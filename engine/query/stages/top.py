@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.query.field_names import Field
-from engine.query.grouping import Grouper
+from engine.query.grouping import GroupCounter, Grouper
 from engine.query.limits import group_cap
 from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
+from engine.query.values import GroupBy
 
 if TYPE_CHECKING:
     from engine.query.block import Block
@@ -23,7 +23,7 @@ DEFAULT_N = 10
 @dataclass(frozen=True)
 class Top(AggregatingStage):
     n: int
-    by: tuple[Field, ...]
+    by: tuple[GroupBy, ...]
     position: int = 0
 
     def aggregator(self, max_groups: int | None = None) -> Aggregator:
@@ -35,25 +35,19 @@ class _TopAggregator(Aggregator):
         self.n = stage.n
         names = ", ".join(f.name for f in stage.by)
         self.grouper = Grouper(list(stage.by), group_cap(max_groups, f"top by ({names})", stage.position))
-        self.counts = np.zeros(0, np.int64)
+        self.counter = GroupCounter(self.grouper)
 
     def preload(self) -> list[str]:
         return self.grouper.preload()
 
     def add(self, blk: Block, idx: np.ndarray) -> None:
-        groups, counts = self.grouper.counts(blk, idx)
-        size = self.grouper.size
-        if len(self.counts) < size:
-            grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
-            grown[: len(self.counts)] = self.counts
-            self.counts = grown
-        self.counts[groups] += counts  # groups are distinct
+        self.counter.add(blk, idx)
 
     def result(self) -> list[JsonObject]:
-        groups = np.flatnonzero(self.counts)
+        groups = np.flatnonzero(self.counter.counts)
         if not len(groups):
             return []
-        counts = self.counts[groups]
+        counts = self.counter.counts[groups]
         # Candidates: every group whose count reaches the N-th largest (ties kept for ordering).
         if len(groups) > self.n:
             kth = np.partition(counts, len(counts) - self.n)[len(counts) - self.n]

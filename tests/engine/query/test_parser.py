@@ -10,6 +10,7 @@ from engine.query.errors import QueryError
 from engine.query.execute import PreparedQuery
 from engine.query.field_eval import Leaf
 from engine.query.filters.boolean import All, And, Not, Or
+from engine.query.filters.exact import Exact
 from engine.query.filters.exists import Exists
 from engine.query.filters.phrase import Phrase
 from engine.query.filters.prefix import Prefix
@@ -23,6 +24,8 @@ from engine.query.stages.limit import Limit
 from engine.query.stages.sort import Sort
 from engine.query.stages.stats import Stats
 from engine.query.stages.top import Top
+from engine.query.stages.uniq import Uniq
+from engine.query.values import TimeBucket
 
 CASES = pathlib.Path(__file__).with_name("parser_cases.txt")
 
@@ -46,6 +49,8 @@ def _pred(p) -> str:
         return f"regex({p.pattern.decode()})"
     if isinstance(p, Exists):
         return "exists"
+    if isinstance(p, Exact):
+        return f"exact{'_prefix' if p.prefix else ''}{'_i' if p.ignore_case else ''}({p.text.decode()})"
     if isinstance(p, Range):
         lo = "" if p.lo is None else p.lo
         hi = "" if p.hi is None else p.hi
@@ -68,10 +73,14 @@ def describe_filter(f) -> str:
     raise AssertionError(f)
 
 
+def _by(by) -> str:
+    return ",".join(f"{b.name}:{b.step_ns}" if isinstance(b, TimeBucket) else b.name for b in by)
+
+
 def describe_stage(s) -> str:
     if isinstance(s, Stats):
         funcs = ", ".join((f"{f.name}=" if f.name else "") + f.default_name for f in s.funcs)
-        return f"stats({funcs} by {','.join(b.name for b in s.by)})"
+        return f"stats({funcs} by {_by(s.by)})"
     if isinstance(s, Histogram):
         extra = (", bytes" if s.sum_bytes else "") + (f" by {','.join(b.name for b in s.by)}" if s.by else "")
         return f"histogram({s.step_ns}{extra})"
@@ -82,7 +91,9 @@ def describe_stage(s) -> str:
     if isinstance(s, Fields):
         return f"fields({', '.join(s.names)})"
     if isinstance(s, Top):
-        return f"top({s.n} {','.join(b.name for b in s.by)})"
+        return f"top({s.n} {_by(s.by)})"
+    if isinstance(s, Uniq):
+        return f"uniq({_by(s.by)}{' hits' if s.hits else ''}{'' if s.limit is None else f' limit {s.limit}'})"
     raise AssertionError(s)
 
 

@@ -132,7 +132,14 @@ leaf = st.one_of(
         lambda p: (f"host:{p}*", lambda r: r["host"] is not None and r["host"].startswith(p.encode())),
         st.sampled_from(["web", "web-1", "W", "d"]),
     ),
-    st.builds(lambda v: (f'user:"{v.decode()}"', lambda r: v in ref.values(r, "user")), st.sampled_from(USERS[:-1])),
+    st.builds(
+        lambda v: (
+            f'user:"{v.decode()}"',
+            # "" is LogsQL's empty value filter: no value, or an empty one
+            (lambda r: v in ref.values(r, "user")) if v else (lambda r: not any(ref.values(r, "user"))),
+        ),
+        st.sampled_from(USERS[:-1]),
+    ),
     st.builds(
         lambda v: (f"user:{v}*", lambda r: any(x.startswith(v.encode()) for x in ref.values(r, "user"))),
         st.sampled_from(["r", "ro", "adm"]),
@@ -184,6 +191,16 @@ leaf = st.one_of(
         lambda v: (f"meta.seq:{v}", lambda r: v.encode() in ref.values(r, "meta.seq")), st.sampled_from(["1", "10"])
     ),
     st.just(("*", lambda r: True)),
+    # LogsQL spellings on the message, through the index as much as the scan
+    st.builds(
+        lambda t: (f'="{t}"*', lambda r: r["message"].startswith(t.encode())),
+        st.sampled_from(["error", "Error", "failed password", "x1 ", "foo", "naïve"]),
+    ),
+    st.builds(lambda t: (f'_msg:="{t}"', lambda r: r["message"] == t.encode()), st.sampled_from(["", "error ", "foo"])),
+    st.builds(
+        lambda t: (f'i("{t}")', lambda r: ref.aligned(r["message"], t.encode(), True)),
+        st.sampled_from(["FAILED password", "error-foo", "Root, admin"]),
+    ),
 )
 
 

@@ -220,3 +220,45 @@ def test_a_client_that_does_not_read_loses_its_slot_at_the_timeout(tmp_path, cap
 
     _client_run(d, body, timeout="1s")
     assert "not read within query.timeout: connection closed" in caplog.text
+
+
+def test_what_the_query_does_not_say_is_a_400_naming_it(data_dir):
+    async def get(client, path, params):
+        r = await client.get(path, params=params)
+        return r.status, await r.json() if r.status != 200 else _lines(await r.text())
+
+    async def body(client):
+        # LogsQL's regex filter: once a word "~" and a phrase (200, no rows), now what it says
+        status, rows = await get(client, "/api/v1/query", {"q": 'app:~"^ss"'})
+        assert status == 200 and [o["msgid"] for o in rows] == ["r2", "r1"]
+        for q, position, words in [
+            ('foo"bar"', 3, "right after 'foo'"),
+            ("getUser(id)", 0, "unknown function getUser()"),
+            ("* | frobnicate", 4, "unknown stage 'frobnicate'"),
+            ("_time:>5m", 6, "ambiguous"),
+            ("#tag", 0, "comment"),
+            ("* | sort by (host) offset 5", 19, "offset is not supported"),
+        ]:
+            status, err = await get(client, "/api/v1/query", {"q": q})
+            assert status == 400 and err["position"] == position and words in err["error"], (q, err)
+        status, err = await get(client, "/api/v1/query", {"query": "app:sshd"})
+        assert status == 400 and err == {
+            "error": "unknown parameter 'query' (the query goes in q); this route takes q, start, end, limit",
+            "position": None,
+        }
+        status, err = await get(client, "/api/v1/query", [("q", "a"), ("q", "b")])
+        assert status == 400 and err["error"].startswith("q is given twice")
+        status, err = await get(client, "/api/v1/query", {"q": "*", "start": "200", "end": "100"})
+        assert status == 400 and "start (200) is not before end (100)" in err["error"]
+        status, err = await get(client, "/api/v1/query", {"q": "*", "end": "yesterday"})
+        assert status == 400 and err["error"].startswith("end: not a time")
+        r = await client.post("/api/v1/query", json={"q": ["app:sshd"]})
+        assert r.status == 400 and (await r.json())["error"] == 'q: expected a string or a number, got ["app:sshd"]'
+        r = await client.post("/api/v1/query?q=app:sshd", json={"q": "app:cron"})
+        assert r.status == 400 and "q is given twice (the second time in the body)" in (await r.json())["error"]
+        status, err = await get(client, "/api/v1/tail", {"q": "hello", "limit": "5"})
+        assert status == 400 and err["error"] == "unknown parameter 'limit'; this route takes q"
+        status, err = await get(client, "/api/v1/tail", {"q": "* | stats count()"})
+        assert status == 400 and err["position"] == 4
+
+    _client_run(data_dir, body)
