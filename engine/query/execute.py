@@ -10,7 +10,10 @@ Shape of a run. Stages before the first aggregating stage (stats, histogram, top
 rows: without a sort, rows stream newest first under the smallest limit (`select.newest`);
 with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
 aggregation reads its columns block by block over the thread pool and folds them in the
-calling thread; stages after it work on its objects. `fields` only shapes output. The `limit`
+calling thread; stages after it work on its objects. `fields` only shapes output. From the
+first stage that makes fields (extract, unpack_*, math, filter) on, rows are rendered as objects
+and the stages run on those (engine.query.object_pipeline); the rows are chosen as above by the
+filter and the stages before it, and as few are read as the stages after it let. The `limit`
 argument caps the objects returned, whatever they are; `default_limit` is the cap on rows when
 no limit is given (aggregations are not cut by it).
 
@@ -32,6 +35,7 @@ from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
 from engine.query.language.parser import Query, parse
 from engine.query.limits import Deadline
+from engine.query.object_pipeline import head, run_stages
 from engine.query.objects import JsonObject
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
@@ -41,7 +45,9 @@ from engine.query.select import newest, sorted_rows
 from engine.query.stages.base import AggregatingStage, Aggregator, Stage
 from engine.query.stages.field_list import Fields
 from engine.query.stages.limit import Limit
+from engine.query.stages.row_filter import RowFilter
 from engine.query.stages.sort import Sort
+from engine.query.stages.transform import Transform
 from engine.store.rows import Rows, concat
 
 CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write
@@ -106,6 +112,11 @@ class PreparedQuery:
             raise QueryError("a query takes one of stats, histogram, top or uniq", aggs[1][1].position)
         self.aggregation = aggs[0] if aggs else None  # (where it is among the stages, the stage)
         self.limit = limit if limit is not None or self.aggregation is not None else default_limit
+        # Where the stages start running on objects: the first that makes fields, unless it
+        # comes after the aggregation (which then hands it objects anyway).
+        made = next((i for i, s in enumerate(stages) if isinstance(s, Transform)), None)
+        before_agg = made is not None and (self.aggregation is None or made < self.aggregation[0])
+        self.objects_from = made if before_agg else None
         self.max_groups = max_groups
         self.stats = PlanStats()
 
@@ -125,15 +136,15 @@ class PreparedQuery:
     def row_batches(self, catalog: Catalog, deadline: Deadline | None = None) -> Iterator[Rows]:
         """The rows a query without aggregation answers, as `Rows` batches in output order (for
         renderers other than JSON objects, such as the Loki API's streams)."""
-        if self.aggregation is not None:
-            raise QueryError("a query with stats, histogram or top answers objects, not rows", 0)
-        return self._row_batches(self._plan(catalog), self.query.stages, deadline)
+        if self.aggregation is not None or self.objects_from is not None:
+            raise QueryError("a query with stats, histogram, top or a stage that makes fields answers objects", 0)
+        return self._row_batches(self._plan(catalog), self.query.stages, deadline, self.limit)
 
     def aggregator(self, catalog: Catalog, deadline: Deadline | None = None) -> Aggregator:
         """The aggregating stage's state once every selected row went in (the stages after it
         are not applied), for callers that read it as arrays rather than objects."""
-        if self.aggregation is None:
-            raise QueryError("the query has no stats, histogram or top stage", 0)
+        if self.aggregation is None or self.objects_from is not None:
+            raise QueryError("the query has no stats, histogram or top stage on stored rows", 0)
         at, agg = self.aggregation
         return self._feed(self._plan(catalog), self.query.stages[:at], agg, deadline)
 
@@ -151,7 +162,9 @@ class PreparedQuery:
 
     def _run(self, units: list[Unit], deadline: Deadline | None) -> Generator[list[JsonObject], None, None]:
         stages = self.query.stages
-        if self.aggregation is None:
+        if self.objects_from is not None:
+            yield from self._objects(units, deadline)
+        elif self.aggregation is None:
             yield from self._rows(units, list(stages), deadline)
         else:
             at, agg = self.aggregation
@@ -162,19 +175,38 @@ class PreparedQuery:
         self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None
     ) -> Iterator[list[JsonObject]]:
         fields = [s for s in stages if isinstance(s, Fields)]
-        for rows in self._row_batches(units, stages, deadline):
+        for rows in self._row_batches(units, stages, deadline, self.limit):
             yield from self._render(rows, fields)
 
-    def _row_batches(self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None) -> Iterator[Rows]:
+    def _row_batches(
+        self, units: list[Unit], stages: Sequence[Stage], deadline: Deadline | None, cap: int | None
+    ) -> Iterator[Rows]:
+        """The rows the row stages choose, at most `cap`, as batches in output order."""
         sorts = [s for s in stages if isinstance(s, Sort)]
         if not sorts or _oldest_first(stages):
-            limit = _min(self.limit, *(s.n for s in stages if isinstance(s, Limit)))
+            limit = _min(cap, *(s.n for s in stages if isinstance(s, Limit)))
             yield from newest(units, self.start, self.end, limit, deadline, oldest=bool(sorts))
             return
-        rows = self._materialize(units, stages, self.limit, deadline)
-        if self.limit is not None and len(rows) > self.limit:
-            rows = rows.take(np.arange(self.limit))
+        rows = self._materialize(units, stages, cap, deadline)
+        if cap is not None and len(rows) > cap:
+            rows = rows.take(np.arange(cap))
         yield rows
+
+    # --- objects -----------------------------------------------------------------------------
+    def _objects(self, units: list[Unit], deadline: Deadline | None) -> Iterator[list[JsonObject]]:
+        """From the first stage that makes fields on, the stages run on rendered rows."""
+        assert self.objects_from is not None
+        stages = self.query.stages
+        pre, post = stages[: self.objects_from], stages[self.objects_from :]
+        # Stages that keep every row (field-making stages, fields) let the output cap reach
+        # the reading: only as many rows are read and rendered as can come out.
+        one_to_one = not any(isinstance(s, (Sort, RowFilter, AggregatingStage)) for s in post)
+        cap = _min(self.limit, *(s.n for s in post if isinstance(s, Limit))) if one_to_one else None
+        fields = [s for s in pre if isinstance(s, Fields)]
+        rendered = (
+            chunk for rows in self._row_batches(units, pre, deadline, cap) for chunk in self._render(rows, fields)
+        )
+        yield from head(run_stages(rendered, post, self.max_groups, deadline, CHUNK), self.limit)
 
     def _render(self, rows: Rows, fields: list[Fields]) -> Iterator[list[JsonObject]]:
         for lo in range(0, len(rows), CHUNK):

@@ -8,6 +8,10 @@ flushed part merged away before any poll saw it (within one poll interval) is no
 `history` gives the newest rows from before the tail started (a Loki tail's backfill), read
 from exactly the parts the tail has seen, so that no row comes both ways.
 
+Stages that take one row at a time (extract, unpack_json, unpack_logfmt, math, filter,
+fields) apply to each poll's rows; stages that need every row (sort, limit, aggregations) are
+refused, since a tail never ends.
+
 Not thread-safe: one tail, one poller at a time (the HTTP handler runs `poll` on a thread).
 """
 
@@ -25,6 +29,7 @@ from engine.query.plan import evaluate, plan
 from engine.query.render import row_objects
 from engine.query.select import newest
 from engine.query.stages.field_list import Fields
+from engine.query.stages.transform import Transform
 from engine.store.rows import Rows, concat
 
 POLL_S = 0.2  # how often a tail looks for new parts: well inside the 1 s visibility budget
@@ -33,10 +38,14 @@ POLL_S = 0.2  # how often a tail looks for new parts: well inside the 1 s visibi
 class Tail:
     def __init__(self, data_dir: str, prepared: PreparedQuery):
         for s in prepared.query.stages:
-            if not isinstance(s, Fields):
-                raise QueryError("a tail takes a filter and optionally `| fields ...`", s.position)
+            if not isinstance(s, (Fields, Transform)):
+                raise QueryError(
+                    "a tail takes a filter and stages that take one row at a time "
+                    "(fields, extract, extract_regexp, unpack_json, unpack_logfmt, math, filter)",
+                    s.position,
+                )
         self.prepared = prepared
-        self.fields = [s for s in prepared.query.stages if isinstance(s, Fields)]  # every one, as checked
+        self.stages = prepared.query.stages  # every one, as checked
         self.catalog = Catalog.get(data_dir)
         self.seen = set(self.catalog.list_paths()[0])
 
@@ -45,12 +54,16 @@ class Tail:
         rows = self.poll_rows()
         if not len(rows):
             return []
-        if self.fields:
-            objs = self.fields[0].render(rows)
-            for f in self.fields[1:]:
-                objs = f.table(objs)
-            return objs
-        return row_objects(rows)
+        stages = list(self.stages)
+        first = stages[0] if stages else None
+        if isinstance(first, Fields):
+            objs = first.render(rows)
+            stages.pop(0)
+        else:
+            objs = row_objects(rows)
+        for s in stages:
+            objs = s.table(objs)
+        return objs
 
     def history(self, start_ns: int | None, limit: int) -> Rows:
         """The newest `limit` matching rows (at or after `start_ns`) of the parts the tail has

@@ -9,13 +9,14 @@ grammar). Builds the stage objects of the engine.query.stages modules.
     uniq     := uniq [by] (g, ...) [with hits] [limit N]
     top      := top [N] by (g, ...)
 
-A trailing `desc` reverses the whole order; `sort ... limit N` is `sort ... | limit N`.
+A trailing `desc` reverses the whole order; `sort ... limit N` is `sort ... | limit N`. The
+stages that make fields (extract, unpack_json, math, filter, ...) are transform_syntax.py's.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from engine.query.field_names import TIME, Field, resolve
 from engine.query.language.lexer import Scanner
@@ -31,8 +32,16 @@ from engine.query.values import GroupBy, TimeBucket
 from engine.units import parse_duration_ns
 from native_kernels.numbers import parse_number
 
+if TYPE_CHECKING:
+    from engine.query.filters.base import Filter
+
 NAME_RE = re.compile(r"[\w.@\-]+")
-STAGES = "stats, histogram, sort, limit, head, fields, top or uniq"
+STAGES = (
+    "stats, histogram, sort, limit, head, fields, top, uniq, extract, extract_regexp, unpack_json, "
+    "unpack_logfmt, math or filter"
+)
+# Stages transform_syntax.py parses.
+TRANSFORM_NAMES = ("extract", "extract_regexp", "unpack_json", "unpack_logfmt", "math", "filter", "where")
 # Bucket steps by name, as LogsQL spells them; calendar months and years are not fixed steps.
 _STEP_NAMES = {"nanosecond": 1, "microsecond": 1_000, "millisecond": 10**6, "second": 10**9}
 _STEP_NAMES |= {"minute": 60 * 10**9, "hour": 3600 * 10**9, "day": 86400 * 10**9, "week": 7 * 86400 * 10**9}
@@ -73,7 +82,17 @@ class StageParser(Scanner):
             return Top(n, tuple(self.group_list()), position=pos)
         if name == "uniq":
             return self.uniq(pos)
+        if name in TRANSFORM_NAMES:
+            return self.transform(name, pos)
         self.error(f"unknown stage {name!r} (expected {STAGES})", pos)
+
+    def transform(self, name: str, pos: int) -> Stage:
+        """A stage that makes fields or drops rows one at a time (transform_syntax.py)."""
+        raise NotImplementedError
+
+    def or_expr(self, field: Field | None) -> Filter:
+        """A filter (parser.py), for `| filter` and `if (...)`."""
+        raise NotImplementedError
 
     def stage_tail(self, stage: Stage) -> list[Stage]:
         """What may follow a stage before the next `|`: LogsQL's `sort ... limit N`."""

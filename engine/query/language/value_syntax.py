@@ -20,7 +20,8 @@ from engine.query.filters.range import Range
 from engine.query.filters.regex import Regex
 from engine.query.filters.word import Word
 from engine.query.language.lexer import QUOTES
-from engine.query.language.stage_syntax import NAME_RE, StageParser
+from engine.query.language.stage_syntax import NAME_RE
+from engine.query.language.transform_syntax import TransformSyntax
 from engine.units import parse_time_ns
 from native_kernels.numbers import parse_number
 
@@ -45,7 +46,7 @@ _PERIOD_RE = re.compile(
 _ITEM_END = set(' \t\r\n,()[]{}|"')
 
 
-class ValueSyntax(StageParser):
+class ValueSyntax(TransformSyntax):
     """Values, leaves and the call spellings; the boolean structure is parser.py's."""
 
     def leaf(self, field: Field, pred: Predicate, pos: int) -> Filter:
