@@ -108,6 +108,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     return run_query(args)
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    from engine.query.cli_tail import run_tail
+
+    return run_tail(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="logjet", description="Log collector and store for one busy host.")
     p.add_argument("--version", action="version", version=f"logjet {__version__}")
@@ -163,8 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, help="at most this many rows")
     q.add_argument("--token", help="API token for --url (or the LOGJET_TOKEN environment variable)")
     q.add_argument("--ca-file", help="CA certificate(s) to verify an https --url with (PEM)")
+    q.add_argument(
+        "--context",
+        type=int,
+        metavar="N",
+        help="print each hit with the N rows before and after it from the same host and app, in "
+        "arrival order, groups separated by '--' and the hit marked \"_hit\": true (like grep -C); "
+        "lists the first 100 hits unless --limit says otherwise",
+    )
     q.add_argument("query", nargs="?", default="*", help="the query (default: everything; see docs/query.md)")
     q.set_defaults(func=cmd_query)
+
+    t = sub.add_parser(
+        "tail",
+        help="follow new matching rows of a running engine; prints NDJSON until Ctrl-C",
+        description="Print the rows matching QUERY as they arrive at a running engine "
+        "(/api/v1/tail, see docs/http-api.md), one NDJSON line each, until Ctrl-C. The query is a "
+        "filter, optionally with stages that take one row at a time (fields, extract, unpack_json, "
+        "unpack_logfmt, math, filter; see docs/query.md). "
+        'Example: logjet tail \'app:sshd "Failed password" | extract "from <ip> " | fields _time, host, ip\'',
+    )
+    t.add_argument("--url", help="the engine, e.g. http://127.0.0.1:8080 (default: $LOGJET_URL or that)")
+    t.add_argument("--token", help="API token (or the LOGJET_TOKEN environment variable)")
+    t.add_argument("--ca-file", help="CA certificate(s) to verify an https --url with (PEM)")
+    t.add_argument("query", nargs="?", default="*", help="the query (default: every row; see docs/query.md)")
+    t.set_defaults(func=cmd_tail)
 
     a = sub.add_parser("auth", help="manage API tokens")
     auth_cmds = a.add_subparsers(dest="auth_command", required=True)

@@ -17,13 +17,13 @@ import numpy as np
 
 from engine.query.field_names import ALIASES, Field
 from engine.query.limits import GroupCap, group_cap
+from engine.query.object_fields import time_ns
 from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import AggregatingStage
 from engine.query.stages.field_list import object_value
 from engine.query.stages.histogram import Histogram
 from engine.query.stages.stats import Stats
 from engine.query.stages.top import Top
-from engine.query.stages.transform import time_ns
 from engine.query.stages.uniq import Uniq
 from engine.query.values import GroupBy, TimeBucket, format_time
 from native_kernels.numbers import parse_number

@@ -21,7 +21,7 @@ from engine.query.field_names import MESSAGE, TIME, Field
 from engine.query.filters.base import Filter
 from engine.query.filters.boolean import All, And, Not, Or
 from engine.query.objects import JsonObject
-from engine.query.stages.transform import field_text, time_ns
+from engine.query.object_fields import field_text, time_ns
 
 
 def matching(flt: Filter, objects: Sequence[JsonObject]) -> np.ndarray:

@@ -6,6 +6,8 @@ import json
 import re
 import socket
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
@@ -31,6 +33,16 @@ def worker_pids(engine, role: str) -> list[int]:
         return [int(ctl.slots["pid"][w["slot"]]) for w in workers if w["role"] == role]
     finally:
         ctl.close()
+
+
+def query_api(url: str, params: dict[str, str]) -> tuple[int, list[dict]]:
+    """GET /api/v1/query: (status, the NDJSON lines, or the error object of a refusal)."""
+    full = url + "/api/v1/query?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(full, timeout=30) as resp:
+            return resp.status, [json.loads(line) for line in resp.read().decode().splitlines() if line]
+    except urllib.error.HTTPError as exc:
+        return exc.code, [json.loads(exc.read().decode())]
 
 
 def send_tcp(port: int, payload: bytes, chunk: int = 1 << 16) -> None:

@@ -4,17 +4,13 @@ regex it looks like, and what the language does not know is a 400 naming it."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from tests.e2e.clients import send_tcp
+from tests.e2e.clients import query_api, send_tcp
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +19,7 @@ N = 90
 
 
 def _get(url: str, params: dict[str, str]) -> tuple[int, list[dict]]:
-    full = url + "/api/v1/query?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(full, timeout=30) as resp:
-            return resp.status, [json.loads(line) for line in resp.read().decode().splitlines() if line]
-    except urllib.error.HTTPError as exc:
-        return exc.code, [json.loads(exc.read().decode())]
+    return query_api(url, params)
 
 
 def test_logsql_spellings_and_refusals(start_engine):

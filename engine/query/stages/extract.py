@@ -22,10 +22,11 @@ import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from engine.errors import LogjetError
 from engine.query.stages.transform import FieldMaker
 
 
-class BadPattern(ValueError):
+class BadPattern(LogjetError):
     """A pattern that cannot be used; `offset` is where in the pattern text."""
 
     def __init__(self, message: str, offset: int):

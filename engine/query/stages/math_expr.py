@@ -26,7 +26,8 @@ from engine.query.field_names import ALIASES, TIME
 from engine.query.field_names import resolve as resolve_field
 from engine.query.objects import Json, JsonObject
 from engine.query.stages.field_list import object_value
-from engine.query.stages.transform import Transform, set_field, time_ns
+from engine.query.object_fields import set_field, time_ns
+from engine.query.stages.transform import Transform
 from native_kernels.numbers import parse_number
 
 NAN = float("nan")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.query.filters.base import Filter
+from engine.query.object_filter import matching
 from engine.query.objects import JsonObject
 from engine.query.stages.transform import Transform
 
@@ -24,8 +25,6 @@ class RowFilter(Transform):
         raise NotImplementedError
 
     def table(self, objects: list[JsonObject]) -> list[JsonObject]:
-        from engine.query.object_filter import matching
-
         if not objects:
             return objects
         hits = matching(self.filter, objects)

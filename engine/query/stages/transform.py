@@ -1,16 +1,12 @@
 """The contract of the stages that work on one row object at a time (extract, unpack_json,
-unpack_logfmt, math, filter), and the reading and writing of a field in an object.
+unpack_logfmt, math, filter), and `FieldMaker`, the shared half of those that read one field's
+text and write what they found in it.
 
 Such a stage turns each row (or result object) into itself with more fields, or drops it
 (`filter`). The executor runs it on rendered row objects (engine.query.object_pipeline): the
 fields it makes exist only in the query's answer, so every stage after it (filter, stats, sort,
 fields, ...) runs on objects too. A stage may carry a condition (LogsQL's `if (...)`): rows that
-do not match it pass through untouched.
-
-Where a field goes: a row object keeps its columns at the top (`host`, `message`, ...) and its
-field keys under `fields`; a name that is a column (or `_msg`) is written at the top, any other
-into `fields`, where `| fields`, `sort`, `stats` and `filter` find it. A result object (after
-an aggregation) is flat: the name is a key of it.
+do not match it pass through untouched. Where a made field goes: engine.query.object_fields.
 """
 
 from __future__ import annotations
@@ -18,18 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
-import msgspec
-import numpy as np
-
-from engine.query.field_names import ALIASES
-from engine.query.objects import Json, JsonObject
+from engine.query.object_fields import field_text, has_value, set_field
+from engine.query.object_filter import matching
+from engine.query.objects import JsonObject
 from engine.query.stages.base import Stage
-from engine.query.stages.field_list import object_value
 
 if TYPE_CHECKING:
     from engine.query.filters.base import Filter
-
-_encode = msgspec.json.Encoder().encode
 
 
 class Transform(Stage):
@@ -45,51 +36,10 @@ class Transform(Stage):
             for obj in objects:
                 self.apply(obj)
             return objects
-        # Imported here: the filter machinery imports the stage modules through the parser.
-        from engine.query.object_filter import matching
-
         for obj, hit in zip(objects, matching(self.condition, objects)):
             if hit:
                 self.apply(obj)
         return objects
-
-
-def field_text(obj: JsonObject, name: str) -> str | None:
-    """The field's value as text (numbers as JSON writes them, lists and objects as JSON text),
-    or None when the object has none."""
-    v = object_value(obj, ALIASES.get(name, name))
-    if v is None or isinstance(v, str):
-        return v
-    return _encode(v).decode()
-
-
-def time_ns(value: object) -> int | None:
-    """A time as an object holds it (RFC 3339 text, as rows render it, or nanoseconds) in ns,
-    exactly (a float would round the last digits away); None when it is none."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return int(np.datetime64(value.rstrip("Zz"), "ns").astype(np.int64))
-    except ValueError:
-        return None
-
-
-def set_field(obj: JsonObject, name: str, value: Json) -> None:
-    """Set a field: at the top for a row column or a result key, else among the row's `fields`."""
-    name = ALIASES.get(name, name)
-    fields = obj.get("fields")
-    if name in obj or not isinstance(fields, dict):
-        obj[name] = value
-    else:
-        fields[name] = value
-
-
-def has_value(obj: JsonObject, name: str) -> bool:
-    """The object has a non-empty value for the field (keep_original_fields keeps those)."""
-    v = object_value(obj, ALIASES.get(name, name))
-    return v is not None and v != ""
 
 
 @dataclass(frozen=True)
