@@ -35,7 +35,7 @@ from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
 from engine.query.language.parser import Query, parse
 from engine.query.limits import Deadline
-from engine.query.object_pipeline import head, run_stages
+from engine.query.object_pipeline import head, needed_fields, run_stages
 from engine.query.objects import JsonObject
 from engine.query.plan import PlanStats, Unit, evaluate, plan, trivial
 from engine.query.pool import ordered_map
@@ -203,6 +203,9 @@ class PreparedQuery:
         one_to_one = not any(isinstance(s, (Sort, RowFilter, AggregatingStage)) for s in post)
         cap = _min(self.limit, *(s.n for s in post if isinstance(s, Limit))) if one_to_one else None
         fields = [s for s in pre if isinstance(s, Fields)]
+        needed = needed_fields(post)
+        if not fields and needed is not None:
+            fields = [Fields(tuple(needed))]
         rendered = (
             chunk for rows in self._row_batches(units, pre, deadline, cap) for chunk in self._render(rows, fields)
         )

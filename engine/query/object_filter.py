@@ -29,6 +29,17 @@ def matching(flt: Filter, objects: Sequence[JsonObject]) -> np.ndarray:
     return _eval(flt, objects)
 
 
+def filter_fields(flt: Filter) -> set[str]:
+    """The names of the fields a filter tests."""
+    if isinstance(flt, (And, Or)):
+        return set().union(*(filter_fields(c) for c in flt.children))
+    if isinstance(flt, Not):
+        return filter_fields(flt.child)
+    if isinstance(flt, Leaf):
+        return {flt.field.name}
+    return set()
+
+
 def _eval(flt: Filter, objects: Sequence[JsonObject]) -> np.ndarray:
     if isinstance(flt, All):
         return np.ones(len(objects), np.bool_)

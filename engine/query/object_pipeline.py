@@ -3,7 +3,8 @@ math, filter) on a stream of row objects.
 
 The executor selects rows as for any query (filter, and the sort and limit stages before the
 first field-making one), renders them as objects, and hands the stream of chunks here. Stages
-then apply chunk by chunk: field-making stages, `filter` and `fields` map each chunk, `limit`
+then apply chunk by chunk (rendering only the fields they read when what comes out is not whole
+rows: an aggregation, or `fields`): field-making stages, `filter` and `fields` map each chunk, `limit`
 cuts the stream (and stops the reading behind it), `sort` gathers every object first, and an
 aggregation folds the stream into its result (engine.query.object_aggregate), after which the
 remaining stages apply to that result. Memory: a chunk at a time, except what `sort` gathers
@@ -15,14 +16,50 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Sequence
 
 from engine.query.errors import QueryError
+from engine.query.field_names import ALIASES
 from engine.query.limits import Deadline
 from engine.query.object_aggregate import object_aggregator
 from engine.query.objects import JsonObject
 from engine.query.stages.base import AggregatingStage, Stage
+from engine.query.stages.field_list import Fields
+from engine.query.stages.histogram import Histogram
 from engine.query.stages.limit import Limit
 from engine.query.stages.sort import Sort
+from engine.query.stages.stats import Stats
+from engine.query.stages.top import Top
+from engine.query.stages.transform import Transform
+from engine.query.stages.uniq import Uniq
 
 Chunks = Iterable[list[JsonObject]]
+
+
+def needed_fields(stages: Sequence[Stage]) -> list[str] | None:
+    """The fields the stages read before their answer stops being rows (an aggregation, or
+    `fields`), so that only those are rendered; None when whole rows come out."""
+    names: set[str] = set()
+    for stage in stages:
+        if isinstance(stage, Transform):
+            names |= stage.reads()
+        elif isinstance(stage, Sort):
+            names |= {name for name, _ in stage.keys}
+        elif isinstance(stage, Fields):
+            return _column_names(names | set(stage.names))
+        elif isinstance(stage, (Stats, Top, Uniq)):
+            names |= {g.name for g in stage.by}
+            if isinstance(stage, Stats):
+                names |= {f.field.name for f in stage.funcs if f.field is not None}
+            return _column_names(names)
+        elif isinstance(stage, Histogram):
+            names |= {"_time"} | {f.name for f in stage.by} | ({"message"} if stage.sum_bytes else set())
+            return _column_names(names)
+        elif not isinstance(stage, Limit):
+            return None  # a stage this does not know: whole rows, to be safe
+    return None
+
+
+def _column_names(names: set[str]) -> list[str]:
+    # `_msg` is rendered under its own name: read it as the column it stands for
+    return sorted({ALIASES.get(n, n) for n in names})
 
 
 def run_stages(

@@ -159,6 +159,15 @@ def evaluate(expr: Expr, obj: JsonObject) -> float:
     return float(fn(*args))
 
 
+def refs(expr: Expr) -> set[str]:
+    """The fields an expression reads."""
+    if isinstance(expr, Ref):
+        return {expr.name}
+    if isinstance(expr, (Op, Call)):
+        return set().union(*(refs(a) for a in expr.args))
+    return set()
+
+
 def as_json(x: float) -> Json:
     """A result as JSON: null unless finite, an int when whole."""
     if not math.isfinite(x):
@@ -172,6 +181,9 @@ def as_json(x: float) -> Json:
 class Math(Transform):
     results: tuple[tuple[Expr, str], ...]  # (expression, name) in order
     position: int = 0
+
+    def reads(self) -> set[str]:
+        return {name for expr, _ in self.results for name in refs(expr)}
 
     def apply(self, obj: JsonObject) -> None:
         for expr, name in self.results:

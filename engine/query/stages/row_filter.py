@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.query.filters.base import Filter
-from engine.query.object_filter import matching
+from engine.query.object_filter import filter_fields, matching
 from engine.query.objects import JsonObject
 from engine.query.stages.transform import Transform
 
@@ -23,6 +23,9 @@ class RowFilter(Transform):
 
     def apply(self, obj: JsonObject) -> None:  # never called: `table` drops, it does not change
         raise NotImplementedError
+
+    def reads(self) -> set[str]:
+        return filter_fields(self.filter)
 
     def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         if not objects:

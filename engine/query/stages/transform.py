@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from engine.query.object_fields import field_text, has_value, set_field
-from engine.query.object_filter import matching
+from engine.query.object_filter import filter_fields, matching
 from engine.query.objects import JsonObject
 from engine.query.stages.base import Stage
 
@@ -30,6 +30,10 @@ class Transform(Stage):
 
     def apply(self, obj: JsonObject) -> None:
         raise NotImplementedError
+
+    def reads(self) -> set[str]:
+        """The fields it reads (so that only those of a row need rendering)."""
+        return filter_fields(self.condition) if self.condition is not None else set()
 
     def table(self, objects: list[JsonObject]) -> list[JsonObject]:
         if self.condition is None:
@@ -72,6 +76,9 @@ class FieldMaker(Transform):
 
     def found(self, text: str) -> Mapping[str, str] | None:
         raise NotImplementedError
+
+    def reads(self) -> set[str]:
+        return super().reads() | {self.source}
 
     def apply(self, obj: JsonObject) -> None:
         text = field_text(obj, self.source)
