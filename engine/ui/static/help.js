@@ -17,6 +17,8 @@ const GRAMMAR = [
   ["| top 5 by (app)", "the most frequent values"],
   ["| histogram(1m)", "rows per time bucket"],
   ["| sort by (_time asc)  | limit 10  | fields host, message", "order, cut and pick fields"],
+  ['| extract "from <ip> port <port> "', "cut fields out of the message at query time (also extract_regexp, unpack_json, unpack_logfmt)"],
+  ["| math duration_ms / 1000 as secs  | filter secs:>1", "compute fields; filter on any field, made ones included"],
 ];
 
 export function helpPanel() {
