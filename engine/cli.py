@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="print each hit with the N rows before and after it from the same host and app, in "
-        "arrival order, groups separated by '--' and the hit marked \"_hit\": true (like grep -C); "
+        "arrival order, groups separated by '--' (overlapping ones merged) and hits marked \"_hit\": true "
+        "(like grep -C); "
         "lists the first 100 hits unless --limit says otherwise",
     )
     q.add_argument("query", nargs="?", default="*", help="the query (default: everything; see docs/query.md)")

@@ -1,6 +1,7 @@
 """`logjet query --context N`: each hit with the N rows before and after it from the same host
 and app, in arrival order, printed in groups as `grep -C` does: NDJSON rows, the hit marked
-`"_hit": true`, a line `--` between groups. Over `--url` the rows come from
+`"_hit": true`, a line `--` between groups, a group that overlaps the one before it merged
+into it. Over `--url` the rows come from
 `/api/v1/context`; over a data dir from engine.query.context in this process."""
 
 from __future__ import annotations
@@ -54,15 +55,47 @@ Lookup = Callable[[str], tuple[int, list[JsonObject]]]
 
 
 def print_groups(hits: Iterable[JsonObject], lookup: Lookup, out: BinaryIO) -> int:
-    """Print each hit's group; returns how many hits there were."""
+    """Print each hit's group; a group that overlaps the one before it (hits close together
+    in the same source) is merged into it, as grep merges them. Returns how many hits there were."""
     count = 0
+    group: list[JsonObject] = []
+    marked: set[str] = set()
+    printed = 0
     for obj in hits:
-        at, rows = lookup(hit_id(obj))
-        if count:
-            out.write(b"--\n")
-        for k, row in enumerate(rows):
-            out.write(_json.encode({"_hit": True, **row} if k == at else row))
-            out.write(b"\n")
-        out.flush()
+        rid = hit_id(obj)
+        _, rows = lookup(rid)
+        marked.add(rid)
+        merged = merge(group, rows)
+        if merged is None:
+            printed += _write(group, marked, out, printed)
+            merged = rows
+        group = merged
         count += 1
+    _write(group, marked, out, printed)
     return count
+
+
+def merge(a: list[JsonObject], b: list[JsonObject]) -> list[JsonObject] | None:
+    """Two windows of one arrival order as one, or None when they share no row."""
+    ids_a = [r.get("_id") for r in a]
+    ids_b = [r.get("_id") for r in b]
+    if not set(ids_a) & set(ids_b):
+        return None
+    if ids_b[0] in ids_a:  # b starts inside a
+        k = ids_a.index(ids_b[0])
+        return a + b[len(a) - k :]
+    k = ids_b.index(ids_a[0])  # a starts inside b
+    return b + a[len(b) - k :]
+
+
+def _write(group: list[JsonObject], marked: set[str], out: BinaryIO, printed: int) -> int:
+    """Write a group (after a `--` unless it is the first); returns 1 if it wrote one."""
+    if not group:
+        return 0
+    if printed:
+        out.write(b"--\n")
+    for row in group:
+        out.write(_json.encode({"_hit": True, **row} if row.get("_id") in marked else row))
+        out.write(b"\n")
+    out.flush()
+    return 1

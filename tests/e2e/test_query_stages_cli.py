@@ -127,6 +127,11 @@ def test_query_context(engine, where):
         [False, False, True, False, False],
     ]
     assert all(r["host"] == "ctxhost" and r["app"] == "ctxapp" for g in groups for r in g)
+    # Wider, the two groups overlap: one group, both hits marked.
+    res = _cli("query", *source, "--context", "3", "CTXHIT")
+    assert res.returncode == 0, res.stderr.decode()
+    [group] = _groups(res.stdout)
+    assert [(r["fields"]["n"], r.get("_hit", False)) for r in group] == [(str(i), i in (3, 8)) for i in range(10)]
     res = _cli("query", *source, "--context", "1", "CTXHIT | stats count()")
     assert res.returncode == 1 and b"--context needs rows with their _id" in res.stderr
 

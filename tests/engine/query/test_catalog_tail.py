@@ -88,3 +88,21 @@ def test_tail_fields_only(tmp_path):
     tail = Tail(str(tmp_path), prepare("x | fields msgid"))
     write_records(str(tmp_path), [record(time=T0, message=b"x", msgid=b"m")], seq=1)
     assert tail.poll() == [{"msgid": "m"}]
+
+
+def test_tail_takes_the_stages_that_make_fields(tmp_path):
+    import pytest
+
+    from engine.query.errors import QueryError
+
+    for refused in ("x | sort by (host)", 'x | extract "n=<n>" | limit 3', "x | unpack_logfmt | top by (n)"):
+        with pytest.raises(QueryError, match="a tail takes a filter"):
+            Tail(str(tmp_path), prepare(refused))
+    tail = Tail(
+        str(tmp_path), prepare('x | extract "n=<n> " | math n * 2 as twice | filter twice:>5 | fields msgid, twice')
+    )
+    write_records(
+        str(tmp_path),
+        [record(time=T0 + i * S, message=f"x n={i} end".encode(), msgid=f"m{i}".encode()) for i in range(5)],
+    )
+    assert tail.poll() == [{"msgid": "m3", "twice": 6}, {"msgid": "m4", "twice": 8}]
