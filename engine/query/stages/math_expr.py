@@ -1,8 +1,8 @@
 """`| math EXPR [as] NAME, ...`: arithmetic on numeric fields, each result a new field (LogsQL's
 math).
 
-    expr := expr ("+" | "-") term | term             term := term ("*" | "/" | "%") power | power
-    power := unary ["^" power]                       unary := "-" unary | atom
+    expr := expr ("+" | "-") term | term             term := term ("*" | "/" | "%") unary | unary
+    unary := "-" unary | power                       power := atom ["^" unary]
     atom := number | field | FUNC "(" expr, ... ")" | "(" expr ")"
     and, loosest of all, `a default b`: b where a is not a number
 
@@ -13,14 +13,17 @@ Anything else is not a number (NaN): a missing or non-numeric field, `x / 0`, `x
 NaN spreads through the expression, and a result that is not a finite number is written as null.
 A whole result is written as an integer (`3`, not `3.0`). `%` keeps the sign of the dividend,
 `^` is right-associative (`2 ^ 3 ^ 2` = 512). Results named earlier in the same stage may be
-used by later ones. Cost: a small tree walk per row, in Python, on rendered rows.
+used by later ones. Cost: numpy over each chunk of rendered rows (one call per node of the
+expression), plus reading each field's value per row.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
+
+import numpy as np
 
 from engine.query.field_names import ALIASES, TIME
 from engine.query.field_names import resolve as resolve_field
@@ -58,65 +61,54 @@ class Call:
 Expr = Union[Num, Ref, Op, Call]
 
 
-def _div(a: float, b: float) -> float:
-    return NAN if b == 0 else a / b
+Array = np.ndarray  # float64, one value per object of a chunk
 
 
-def _mod(a: float, b: float) -> float:
-    return NAN if b == 0 or math.isinf(a) else math.fmod(a, b)
+def _div(a: Array, b: Array) -> Array:
+    return np.where(b == 0, np.nan, a / np.where(b == 0, 1.0, b))
 
 
-def _pow(a: float, b: float) -> float:
-    try:
-        r = a**b
-    except (OverflowError, ZeroDivisionError):
-        return NAN
-    return r if isinstance(r, float) else NAN  # a negative number to a fractional power: complex
+def _mod(a: Array, b: Array) -> Array:
+    bad = (b == 0) | np.isinf(a)
+    return np.where(bad, np.nan, np.fmod(a, np.where(bad, 1.0, b)))
 
 
-def _round(x: float, nearest: float = 1.0) -> float:
-    if nearest <= 0 or math.isnan(nearest):
-        return NAN
-    return round(x / nearest) * nearest if math.isfinite(x) else x
+def _pow(a: Array, b: Array) -> Array:
+    r = np.power(a, b)  # a negative number to a fractional power is NaN, as it is not real
+    # overflow and 0 to a negative power are not numbers (an infinity from finite operands)
+    return np.where(np.isinf(r) & np.isfinite(a) & np.isfinite(b), np.nan, r)
 
 
-def _ln(x: float) -> float:
-    return math.log(x) if x > 0 else NAN
+def _round(x: Array, nearest: Array | None = None) -> Array:
+    if nearest is None:
+        return np.round(x)  # halves to even, as Python's round()
+    bad = (nearest <= 0) | np.isnan(nearest)
+    step = np.where(bad, 1.0, nearest)
+    return np.where(bad, np.nan, np.where(np.isfinite(x), np.round(x / step) * step, x))
 
 
-def _exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
+def _ln(x: Array) -> Array:
+    return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
 
 
-def _floor(x: float) -> float:
-    return float(math.floor(x)) if math.isfinite(x) else x
-
-
-def _ceil(x: float) -> float:
-    return float(math.ceil(x)) if math.isfinite(x) else x
-
-
-BINARY: dict[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+BINARY: dict[str, Callable[[Array, Array], Array]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
     "/": _div,
     "%": _mod,
     "^": _pow,
 }
-# name: (function, fewest arguments, most arguments or None for any)
-FUNCTIONS: dict[str, tuple[Callable[..., float], int, int | None]] = {
-    "abs": (abs, 1, 1),
-    "ceil": (_ceil, 1, 1),
-    "floor": (_floor, 1, 1),
-    "exp": (_exp, 1, 1),
+# name: (function over arrays, fewest arguments, most arguments or None for any)
+FUNCTIONS: dict[str, tuple[Callable[..., Array], int, int | None]] = {
+    "abs": (np.abs, 1, 1),
+    "ceil": (np.ceil, 1, 1),
+    "floor": (np.floor, 1, 1),
+    "exp": (np.exp, 1, 1),  # overflow: infinity, which is written as null
     "ln": (_ln, 1, 1),
     "round": (_round, 1, 2),
-    "min": (lambda *a: NAN if any(math.isnan(x) for x in a) else min(a), 1, None),
-    "max": (lambda *a: NAN if any(math.isnan(x) for x in a) else max(a), 1, None),
+    "min": (lambda *a: np.minimum.reduce(a), 1, None),  # NaN in any argument: NaN
+    "max": (lambda *a: np.maximum.reduce(a), 1, None),
 }
 
 
@@ -137,26 +129,31 @@ def field_number(obj: JsonObject, name: str) -> float:
     return NAN if n is None else float(n)
 
 
-def evaluate(expr: Expr, obj: JsonObject) -> float:
+def evaluate(expr: Expr, objects: Sequence[JsonObject], made: dict[str, Array] | None = None) -> Array:
+    """The expression over a chunk of objects at once (numpy, one call per node), NaN where
+    it is not a number. `made`: results of this stage so far, by name."""
+    made = {} if made is None else made
+    with np.errstate(all="ignore"):
+        return _evaluate(expr, objects, made)
+
+
+def _evaluate(expr: Expr, objects: Sequence[JsonObject], made: dict[str, Array]) -> Array:
     if isinstance(expr, Num):
-        return expr.value
+        return np.full(len(objects), expr.value)
     if isinstance(expr, Ref):
-        return field_number(obj, expr.name)
+        got = made.get(ALIASES.get(expr.name, expr.name))
+        if got is not None:
+            return got
+        return np.array([field_number(o, expr.name) for o in objects], np.float64)
+    args = [_evaluate(a, objects, made) for a in expr.args]
     if isinstance(expr, Op):
         if expr.op == "neg":
-            return -evaluate(expr.args[0], obj)
-        a = evaluate(expr.args[0], obj)
+            return -args[0]
         if expr.op == "default":
-            return evaluate(expr.args[1], obj) if math.isnan(a) else a
-        b = evaluate(expr.args[1], obj)
-        if math.isnan(a) or math.isnan(b):
-            return NAN
-        return BINARY[expr.op](a, b)
-    fn = FUNCTIONS[expr.fn][0]
-    args = [evaluate(a, obj) for a in expr.args]
-    if any(math.isnan(x) for x in args):
-        return NAN
-    return float(fn(*args))
+            return np.where(np.isnan(args[0]), args[1], args[0])
+        r = BINARY[expr.op](args[0], args[1])
+        return np.where(np.isnan(args[0]) | np.isnan(args[1]), np.nan, r)  # NaN ^ 0 is not 1 here
+    return np.asarray(FUNCTIONS[expr.fn][0](*args), np.float64)
 
 
 def refs(expr: Expr) -> set[str]:
@@ -186,5 +183,14 @@ class Math(Transform):
         return {name for expr, _ in self.results for name in refs(expr)}
 
     def apply(self, obj: JsonObject) -> None:
+        self.table([obj])
+
+    def table(self, objects: list[JsonObject]) -> list[JsonObject]:
+        made: dict[str, Array] = {}
         for expr, name in self.results:
-            set_field(obj, name, as_json(evaluate(expr, obj)))
+            values = evaluate(expr, objects, made)
+            # a later expression reads this result as it is written: null (NaN) unless finite
+            made[ALIASES.get(name, name)] = np.where(np.isfinite(values), values, np.nan)
+            for obj, x in zip(objects, values.tolist()):
+                set_field(obj, name, as_json(x))
+        return objects

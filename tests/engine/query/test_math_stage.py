@@ -132,3 +132,21 @@ def test_math_through_the_executor(run):
     assert out == [{"app": "sshd", "sum(s)": 100.0, "max(s)": 60.0}]
     out = run("* | stats count() as n, sum(duration_ms) as d by (host) | math d / n as per_row | filter per_row:*")
     assert out == [{"host": "db-1", "n": 2, "d": 3012.5, "per_row": 1506.25}]
+
+
+values = st.one_of(
+    st.none(), st.integers(-5, 5).map(str), st.sampled_from(["x", "", "1e3", "-0.5", "inf"]), st.integers(-3, 3)
+)
+
+
+@given(e=exprs, rows=st.lists(st.fixed_dictionaries({f: values for f in FIELDS}), min_size=1, max_size=8))
+def test_a_chunk_answers_as_its_rows_one_by_one(e, rows):
+    """Numpy over a chunk gives each row what evaluating it alone gives."""
+    stage = parse(f"* | math {e[0]} as r, r * 2 as r2").stages[0]
+    assert isinstance(stage, Math)
+    together = [{"fields": {k: v for k, v in row.items() if v is not None}} for row in rows]
+    alone = [{"fields": dict(o["fields"])} for o in together]
+    stage.table(together)
+    for o in alone:
+        stage.apply(o)
+    assert together == alone
