@@ -27,6 +27,8 @@ from bench.engine import EngineProcess
 from bench.measure import _host_ticks, host_cpu
 
 READY_LINE = re.compile(r"ready in ([0-9.]+) s")
+# The fork server's warm-up steps in that line: "(kernels loaded: imports 1.02, framing 0.31 s)".
+STEP = re.compile(r"(\w+) ([0-9.]+)(?:,| s\))")
 POLL_S = 0.01
 
 
@@ -72,12 +74,16 @@ def one_start(method: str, folder: str, run: int) -> dict[str, float]:
         visible_s = time.monotonic() - sent
     finally:
         engine.stop()
-    said = READY_LINE.findall(engine.log_text())
+    log = engine.log_text()
+    said = READY_LINE.findall(log)
+    last = log[log.rfind("ready in ") :].split("\n", 1)[0]
+    steps = {f"fork_server_{k}_s": float(v) for k, v in STEP.findall(last[last.find("(") :])} if "(" in last else {}
     return {
         "ports_s": ports_s,
         "readyz_s": readyz_s,
         "first_row_s": visible_s,
         "said_ready_s": float(said[-1]) if said else float("nan"),
+        **steps,
     }
 
 

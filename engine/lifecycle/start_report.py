@@ -73,9 +73,10 @@ def process_age_s() -> float:
 class StartReport:
     """The start's lines on stderr (through the supervisor's log)."""
 
-    def __init__(self, folder: pathlib.Path | None = None, warm: bool | None = None):
+    def __init__(self, folder: pathlib.Path | None = None, warm: bool | None = None, forked: bool = True):
         self.folder = kernel_cache() if folder is None and warm is None else folder
         self.warm = is_warm(self.folder) if warm is None else warm
+        self.forked = forked  # workers come from the fork server, whose warm-up this start ran
 
     def begin(self) -> str:
         """Say what this start will do; the message (also the service manager's status)."""
@@ -89,8 +90,12 @@ class StartReport:
     def ready(self, age_s: float | None = None) -> str:
         """Say the engine is ready, and how long that took; the message."""
         age_s = process_age_s() if age_s is None else age_s
+        if not is_warm(self.folder):
+            # Every worker has loaded its kernels by now: spawned workers (no fork server to
+            # mark the folder) compiled those they use, so the next start need not say it compiles.
+            mark_warm(self.folder, {})
         message = f"ready in {age_s:.1f} s"
-        took = load_times(self.folder)
+        took = load_times(self.folder) if self.forked else {}
         if took:
             steps = ", ".join(f"{k} {v:.2f}" for k, v in took.items())
             message += f" (kernels {'loaded' if self.warm else 'compiled'}: {steps} s)"

@@ -144,7 +144,7 @@ class Supervisor:
         self.instance_lock = InstanceLock(self.dir.lock)
         self.recovered_rows = 0
         self.ctx = worker_context(self.settings.supervisor.worker_start)
-        self.report = StartReport()
+        self.report = StartReport(forked=self.settings.supervisor.worker_start == "forkserver")
         self.workers: list[Worker] = []
         self.ports: dict[str, int] = {}
         self._reserved: list[socket.socket] = []

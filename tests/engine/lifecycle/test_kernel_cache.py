@@ -136,3 +136,13 @@ def test_process_age_counts_from_the_interpreters_start():
         uptime = float(f.read().split()[0])
     assert 0 < age < uptime
     assert start_report.process_age_s() >= age
+
+
+def test_a_start_without_the_fork_server_marks_the_cache_warm_once_ready(tmp_path):
+    # Spawned workers compile their own kernels; by "ready" they have, and nothing else marks it.
+    report = StartReport(tmp_path)
+    assert not report.warm
+    assert report.ready(age_s=40.0) == "ready in 40.0 s"
+    assert start_report.is_warm(tmp_path) and StartReport(tmp_path).warm
+    start_report.mark_warm(tmp_path, {"imports": 1.0})
+    assert StartReport(tmp_path, forked=False).ready(age_s=9.0) == "ready in 9.0 s", "no fork server: no warm-up of its"
