@@ -16,11 +16,15 @@ consumers on one ring would corrupt it).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
 import os
 import select
+
+from engine.config import Settings
+from engine.lifecycle.host_setup import make_private, raise_fd_limit
 
 # Imported by the fork server before it serves (see `preload`).
 PRELOAD = ["engine.lifecycle.preload"]
@@ -67,3 +71,16 @@ class ExitWatch:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def launch_early(settings: Settings) -> None:
+    """Launch the fork server as `logjet serve` begins, before the supervisor's own imports.
+    What the fork server and every worker inherit is set first: the private umask and the file
+    descriptor limit (`host_setup`; the supervisor sets them again, to the same values)."""
+    if settings.supervisor.worker_start != "forkserver":
+        return
+    make_private(settings.data_dir)
+    before, after = raise_fd_limit()
+    if after > before:
+        logging.getLogger("logjet.supervise").info("file descriptor limit raised from %d to %d", before, after)
+    start_early(worker_context("forkserver"))
