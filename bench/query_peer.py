@@ -95,7 +95,7 @@ def load_peer(peer: vl.VictoriaLogs, data_dir: str, rows: int, log: Log) -> dict
         "send_s": round(sent_s, 1),
         "settle_s": round(time.perf_counter() - t0 - sent_s, 1),
         "rows": counts.pop("rows", 0),
-        "differences": dict(counts),
+        "differences": {k: v for k, v in counts.items() if v},
         "disk_bytes": peer.disk_bytes(),
         "parts": {k: v for k, v in metrics.items() if k.startswith("vl_storage_parts")},
     }
@@ -180,6 +180,7 @@ def run_query_peer(args) -> int:
     with tempfile.TemporaryDirectory(prefix="logjet-bench-vl-") as tmp:
         peer = vl.VictoriaLogs(binary, os.path.join(tmp, "victorialogs")) if binary else None
         engine = None
+        logjet_http: HttpLogjet | None = None
         try:
             if peer is not None:
                 peer_info["version"] = vl.version(binary)
@@ -190,7 +191,8 @@ def run_query_peer(args) -> int:
                     log(f"  what the JSON lines could not carry: {peer_info['load']['differences']}")
             if via == "http":
                 engine = EngineProcess(data_dir, "--retention", "0", log_path=os.path.join(tmp, "engine.log")).start()
-                ask: LogjetAsk = HttpLogjet(engine.ports["http"])
+                logjet_http = HttpLogjet(engine.ports["http"])
+                ask: LogjetAsk = logjet_http
             else:
                 ask = process_logjet(data_dir)
             for twin in suite_for(marker):
@@ -202,6 +204,8 @@ def run_query_peer(args) -> int:
                     f"equal {entry.get('equal')}"
                 )
         finally:
+            if logjet_http is not None:
+                logjet_http.http.close()
             if engine is not None:
                 engine.stop()
             if peer is not None:

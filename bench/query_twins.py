@@ -157,7 +157,7 @@ def synthetic_suite(rare: str) -> list[Twin]:
         count("count all", everything()),
         count("field filter app:sshd", field_is("app", "sshd")),
         count("field filter status:503 (kv)", field_is("status", "503")),
-        count("two fields app:nginx status:503", both(field_is("app", "nginx"), field_is("status", "503"))),
+        count("two fields app:app status:503", both(field_is("app", "app"), field_is("status", "503"))),
         count("rare word, any case", word(rare)),
         count("rare word, exact case", word(rare, any_case=False)),
         count("common word user, any case", words[0]),
