@@ -11,9 +11,10 @@ structured data is not sent (`sd_rows`). The bench prints these counts.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
+
+import msgspec
 
 from engine.store.live import live_parts
 from engine.store.part_reader import Part
@@ -35,7 +36,7 @@ def _text(b: bytes, counts: Counter[str], what: str) -> str:
 
 def rows_json(rows: Rows, counts: Counter[str]) -> list[bytes]:
     """One JSON line per row of `rows` (see the module docstring); `counts` gets what differs."""
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = msgspec.json.Encoder().encode
     keys = [_text(k, counts, "not_utf8_key") for k in rows.dicts[FIELD_KEYS]]
     cols = {c: [_text(v, counts, "not_utf8_value") for v in rows.dicts[c]] for c in COLUMNS}
     ids = {c: rows.ids[c].tolist() for c in COLUMNS}
@@ -67,7 +68,7 @@ def rows_json(rows: Rows, counts: Counter[str]) -> list[bytes]:
                 counts["multi_valued"] += 1
             else:
                 obj[key] = _text(kv[kv_off[j] : kv_off[j + 1]], counts, "not_utf8_value")
-        out.append(dumps(obj).encode())
+        out.append(encode(obj))
     counts["rows"] += len(out)
     return out
 
