@@ -37,6 +37,7 @@ from bench.peers import victorialogs as vl
 from bench.query import LAST_S, finish, load_or_make, storage_figures
 from bench.query_twins import LAST_5M, Twin, loghub_suite, synthetic_suite
 from bench.victorialogs_rows import data_dir_json
+from engine.store.live import live_parts
 
 Log = Callable[[str], None]
 LogjetAsk = Callable[[str, "int | None", "int | None", "int | None"], list[dict]]
@@ -99,6 +100,25 @@ def load_peer(peer: vl.VictoriaLogs, data_dir: str, rows: int, log: Log) -> dict
         "disk_bytes": peer.disk_bytes(),
         "parts": {k: v for k, v in metrics.items() if k.startswith("vl_storage_parts")},
     }
+
+
+def wait_parts_settled(data_dir: str, log: Log, quiet_s: float = 3.0, timeout_s: float = 600.0) -> list[str]:
+    """Wait until the data dir's live parts stay the same for `quiet_s`: a `logjet serve` started
+    on bench-made data may merge its parts first, and a merge during the timed runs would load
+    the machine and change the layout under the queries. Returns the parts."""
+    t0 = time.monotonic()
+    parts, since = live_parts(data_dir), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() - t0 > timeout_s:
+            log(f"  logjet's parts still changing after {timeout_s:.0f}s; timing anyway")
+            break
+        time.sleep(0.5)
+        now = live_parts(data_dir)
+        if now != parts:
+            parts, since = now, time.monotonic()
+    if time.monotonic() - t0 > quiet_s + 1:
+        log(f"  logjet serve merged its parts first ({len(parts)} now, {time.monotonic() - t0:.0f}s)")
+    return parts
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -191,6 +211,8 @@ def run_query_peer(args) -> int:
                     log(f"  what the JSON lines could not carry: {peer_info['load']['differences']}")
             if via == "http":
                 engine = EngineProcess(data_dir, "--retention", "0", log_path=os.path.join(tmp, "engine.log")).start()
+                wait_parts_settled(data_dir, log)
+                figures = storage_figures(data_dir)  # what the queries run on, merges included
                 logjet_http = HttpLogjet(engine.ports["http"])
                 ask: LogjetAsk = logjet_http
             else:
