@@ -157,6 +157,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--runs", type=int, default=10, help="timed runs per query after one warm-up (default 10)")
     q.add_argument("--seed", type=int, default=42, help="seed of the data generator")
     q.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
+    q.add_argument(
+        "--peer",
+        choices=("victorialogs",),
+        help="also load the same rows into this store and run each query's twin there, interleaved, "
+        "answers checked equal (bench/query_peer.py); skipped with a note when not installed",
+    )
+    q.add_argument(
+        "--data",
+        choices=("synthetic", "loghub"),
+        default="synthetic",
+        help="synthetic: generated traffic (default); loghub: the loghub samples replayed to --rows "
+        "(default data dir ./bench/data/query-loghub-ROWS)",
+    )
+    q.add_argument("--corpus", help="with --data loghub: the folder holding loghub/ (default ../shared/corpus)")
+    q.add_argument(
+        "--logjet-via",
+        choices=("http", "process"),
+        default="http",
+        help="with --peer or --data loghub: ask logjet over HTTP (a `logjet serve` on the data, as the "
+        "peer is asked; default) or in this process (engine.query)",
+    )
     lq = sub.add_parser(
         "loki-query", help="the Loki read API beside the native query API, same data (bench query's), medians"
     )

@@ -37,6 +37,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from bench.suite import run_suite
 
         return run_suite(args)
+    if args.bench == "query" and (args.peer or args.data != "synthetic"):
+        from bench.query_peer import run_query_peer
+
+        return run_query_peer(args)
     if args.bench == "query":
         from bench.query import run_query_bench
 

@@ -171,6 +171,30 @@ def loghub_messages(corpus: pathlib.Path, rfc5424: bool = True) -> list[bytes]:
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _loghub_cached(corpus: pathlib.Path) -> tuple[tuple[str, bytes], ...]:
+    return tuple(loghub_lines(corpus))
+
+
+REPLAY_HOSTS = 10  # each pass over the samples comes from the next of these hosts
+
+
+def loghub_replay(corpus: pathlib.Path, count: int, offset: int = 0, now: float | None = None) -> list[bytes]:
+    """`count` loghub lines from line `offset` of the samples on (starting over at their end),
+    each the MSG of an RFC 3164 message stamped 0.1 ms after the one before from `now`, app = the
+    system's name, host `replay-NN` (NN = the pass over the samples, modulo REPLAY_HOSTS)."""
+    lines = _loghub_cached(corpus)
+    start = time.time() if now is None else now
+    out = []
+    for i in range(count):
+        k = offset + i
+        system, line = lines[k % len(lines)]
+        host = "replay-%02d" % (k // len(lines) % REPLAY_HOSTS)
+        stamp = _stamp(int(start + i * 1e-4), "%b %d %H:%M:%S")
+        out.append(f"<14>{stamp} {host} {system}: ".encode() + line)
+    return out
+
+
 def loghub_json(corpus: pathlib.Path) -> list[bytes]:
     """Every loghub line as an NDJSON object (host "loghub", app = the system's name)."""
     return [

@@ -95,9 +95,11 @@ def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: FlushWrit
             remove_replaced(group, fsync=False)
 
 
-def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
-    """Generate, parse, flush and merge `rows` rows into `data_dir`; returns the marker."""
-    from bench.generate import messages
+def make_data(data_dir: str, rows: int, seed: int, log=print, dataset: str = "synthetic", corpus=None) -> dict:
+    """Generate, parse, flush and merge `rows` rows into `data_dir`; returns the marker.
+    `dataset`: "synthetic" (bench.generate's templates) or "loghub" (the loghub samples of
+    `corpus` replayed, bench.generate.loghub_replay)."""
+    from bench.generate import loghub_replay, messages
     from bench.rows import iter_rows
     from engine.store.rows import concat
 
@@ -119,8 +121,11 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     t0 = time.time()
     for k, lo in enumerate(range(0, rows, GEN_CHUNK)):
         n = min(GEN_CHUNK, rows - lo)
-        lines = messages(n, seed=seed + k, now=start_s + lo * STEP_S)
-        if rare is None and lo + n > rows // 2:
+        if dataset == "loghub":
+            lines = loghub_replay(corpus, n, offset=lo, now=start_s + lo * STEP_S)
+        else:
+            lines = messages(n, seed=seed + k, now=start_s + lo * STEP_S)
+        if rare is None and dataset == "synthetic" and lo + n > rows // 2:
             rare = _HASH_RE.search(b"\n".join(lines[rows // 2 - lo :])).group(1).decode()
         for batch in iter_rows(lines, recv_ns=int((start_s + (lo + n) * STEP_S) * 1e9)):
             pending.append(batch)
@@ -137,6 +142,7 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
         "rows": rows,
         "seed": seed,
         "rare": rare,
+        "data": dataset,
         "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.time() - t0, 1),
     }
@@ -145,18 +151,19 @@ def make_data(data_dir: str, rows: int, seed: int, log=print) -> dict:
     return marker
 
 
-def load_or_make(data_dir: str, rows: int, seed: int, log=print) -> dict:
+def load_or_make(data_dir: str, rows: int, seed: int, log=print, dataset: str = "synthetic", corpus=None) -> dict:
     try:
         with open(os.path.join(data_dir, MARKER)) as f:
             marker = json.load(f)
-        if marker.get("rows") == rows and marker.get("seed") == seed and live_parts(data_dir):
+        same = marker.get("rows") == rows and marker.get("seed") == seed
+        if same and marker.get("data", "synthetic") == dataset and live_parts(data_dir):
             return marker
     except (OSError, ValueError):
         pass
     if live_parts(data_dir):
         raise SystemExit(f"logjet: {data_dir} holds other data; give an empty or bench-made --data-dir")
     log(f"making {rows:,} rows in {data_dir} (once; later runs reuse them)")
-    return make_data(data_dir, rows, seed, log)
+    return make_data(data_dir, rows, seed, log, dataset, corpus)
 
 
 def storage_figures(data_dir: str) -> dict:
@@ -228,8 +235,9 @@ def run_query_bench(args) -> int:
     return 0
 
 
-def finish(bench: str, args, data_dir: str, marker: dict, figures: dict, results: list, table, plot) -> None:
-    """A query bench's result: printed as `table` prints it, written as JSON with `plot`'s PNG."""
+def finish(bench: str, args, data_dir: str, marker: dict, figures: dict, results: list, table, plot, extra=None) -> str:
+    """A query bench's result: printed as `table` prints it, written as JSON with `plot`'s PNG
+    (`extra`: more top-level keys); returns the JSON's path."""
     out = {
         "bench": bench,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -239,10 +247,12 @@ def finish(bench: str, args, data_dir: str, marker: dict, figures: dict, results
         "data": marker,
         "storage": figures,
         "results": results,
+        **(extra or {}),
     }
     table(out)
     path, png = report.write(out, args.out or os.path.join(os.getcwd(), "bench", "results"), bench, plot)
     print(f"result: {path}" + (f"\nplot:   {png}" if png else ""), file=sys.stderr)
+    return path
 
 
 def print_table(out: dict) -> None:

@@ -40,6 +40,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_child(proc: subprocess.Popen | None, timeout_s: float) -> None:
+    """SIGTERM our child `proc` (by its PID, through Popen), SIGKILL it after `timeout_s`."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def log_tail(path: str, chars: int = 4000) -> str:
+    """The end of a peer's log, for an error message ("" when there is none)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-chars:]
+    except OSError:
+        return ""
+
+
 def first_existing(paths) -> str | None:
     for path in paths:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
@@ -152,23 +172,13 @@ class Peer:
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_child(self.proc, STOP_TIMEOUT_S)
         if getattr(self, "_log", None):
             self._log.close()
             self._log = None
 
     def log_text(self) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")[-4000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path)
 
     def remove(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
