@@ -81,7 +81,7 @@ class StartReport:
     def begin(self) -> str:
         """Say what this start will do; the message (also the service manager's status)."""
         if self.warm:
-            return "starting workers"
+            return "loading kernels"
         where = f" into {self.folder}" if self.folder is not None else ""
         message = f"compiling kernels (first start, about {COLD_COMPILE_S} s){where} ..."
         log.info("%s", message)
