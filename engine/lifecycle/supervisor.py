@@ -258,10 +258,11 @@ class Supervisor:
         for sock in self._udp_reserved:
             sock.close()
         self._udp_reserved = []
+        # Logged before the ports line: whoever waits for that line finds the log line written.
+        self.report.ready()
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
-        self.report.ready()
         self.notify.ready("serving " + ", ".join(f"{k}={v}" for k, v in self.ports.items()))
         self.serving = True
 
