@@ -110,6 +110,8 @@ class Parse(_Section, frozen=True):
     out_of_range: Literal["adjust", "drop"] = "adjust"
 
     def __post_init__(self) -> None:
+        if self.timezone == "UTC":
+            return  # the default, valid as it is: checking it would import numba, on the start's path
         from native_kernels.timestamps import TimeZone
 
         try:

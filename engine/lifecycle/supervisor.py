@@ -4,9 +4,10 @@ and drains in order on SIGTERM/SIGINT. It does no data work itself.
 Start-up: the rings a killed instance of the same data dir left in /dev/shm are emptied into
 parts first (`adoption`); then instance folder, control table and rings in /dev/shm; the ports
 are resolved once (a port of 0 becomes a real one) by binding reservation sockets, so restarted
-workers rebind the same ports with SO_REUSEPORT; workers are spawned (writer, parsers,
-receivers, API); once all report READY the ports are printed as one JSON line on stdout (and
-READY=1 goes to systemd, see `sd_notify`).
+workers rebind the same ports with SO_REUSEPORT; workers (writer, parsers, receivers, API) are
+forked from the fork server (`forkserver`, launched first thing so that its preloading overlaps
+the rest); once all report READY the ports are printed as one JSON line on stdout, "ready in X s"
+is logged (`start_report`) and READY=1 goes to systemd (`sd_notify`).
 
 Supervision loop (signal handlers only queue, the loop acts): a worker that exited is restarted
 (`worker_restarts_total{role}`); one whose heartbeat is older than `heartbeat_timeout` gets
@@ -223,7 +224,8 @@ class Supervisor:
         before, after = raise_fd_limit()
         if after > before:
             log.info("file descriptor limit raised from %d to %d", before, after)
-        self.notify.status(self.report.begin())
+        kernels = self.report.begin()
+        self.notify.status(kernels)
         start_early(self.ctx)  # its preloading overlaps the checks below
         self.notify.status("checking the configuration and alert rules")
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
@@ -233,7 +235,7 @@ class Supervisor:
         self._reserve_ports()
         self._create_shm(self._plan())
         self._publish_rules(rules)
-        self.notify.status(f"starting {len(self.workers)} workers (loading kernels)")
+        self.notify.status(f"starting {len(self.workers)} workers ({kernels})")
         for w in self.workers:
             self._spawn(w)
         assert self.control is not None
@@ -256,10 +258,11 @@ class Supervisor:
         for sock in self._udp_reserved:
             sock.close()
         self._udp_reserved = []
+        # Logged before the ports line: whoever waits for that line finds the log line written.
+        self.report.ready()
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
-        self.report.ready()
         self.notify.ready("serving " + ", ".join(f"{k}={v}" for k, v in self.ports.items()))
         self.serving = True
 

@@ -110,3 +110,17 @@ def test_a_forked_worker_has_the_supervisor_as_grandparent_and_the_server_outliv
     assert first["grandparent"] == os.getpid() and first["started_by_test"]
     assert first["sigterm_ignored"] and first["preloaded"]
     assert second["parent"] == first["parent"], "the same fork server served both: SIGTERM did not stop it"
+
+
+@pytest.mark.slow  # a fresh interpreter: this one has imported numba long ago
+def test_the_path_to_launching_the_fork_server_imports_no_numba():
+    # `logjet serve` loads its settings and launches the fork server before anything imports
+    # numba (seconds on a loaded machine), which the fork server imports in parallel.
+    code = (
+        "import sys, engine.cli, engine.lifecycle.forkserver\n"
+        "from engine.config import load\n"
+        "load(None, {})\n"
+        "print(sorted(m for m in ('numba', 'hyperscan', 'aiohttp') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stderr
