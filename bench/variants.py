@@ -1,5 +1,6 @@
 """The logjet targets of one `logjet bench ingest` run: the engine as configured, one more per
-`--alert-rules N`, and with `--with-auth` one with API auth on; and how each is compared with the
+`--alert-rules N`, with `--with-auth` one with API auth on, and with `--beside-proto P` the
+same engine fed over protocol P (its own pool of messages); and how each is compared with the
 first (`compare`).
 
 Every target gets the same engine arguments and, where the run needs one, the same configuration
@@ -31,10 +32,15 @@ class LogjetSpec(NamedTuple):
     rules: int = 0  # 0 = no rules file
     start_timeout: float | None = None  # None: EngineProcess's default
     access: HttpAccess = HttpAccess()
+    proto: str = ""  # "": the run's --proto; else --beside-proto, the same engine over another protocol
 
 
 def rules_target(rules: int) -> str:
     return f"logjet+{rules} rules"
+
+
+def beside_target(proto: str) -> str:
+    return f"logjet/{proto}"
 
 
 def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
@@ -75,6 +81,9 @@ def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
         specs.append(LogjetSpec(rules_target(n), [*common, "--alert-rules", path], n, wait, access))
     if with_auth:
         specs.append(_auth_spec(tmp, tables, shared, access))
+    beside = getattr(args, "beside_proto", None)
+    if beside and beside != args.proto:
+        specs.append(LogjetSpec(beside_target(beside), common, access=access, proto=beside))
     return specs
 
 

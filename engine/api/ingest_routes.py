@@ -152,8 +152,10 @@ class Ingest:
         metrics: MetricsFile,
         batch_bytes: int,
         writer_flags: WriterFlags | None = None,
+        wait_s: float = INGEST_WAIT_S,
     ):
         self.batcher = Batcher(HTTP, rings, batch_bytes)
+        self.wait_s = wait_s
         self.writer_flags = writer_flags
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")
@@ -185,7 +187,7 @@ class Ingest:
             # request from being flushed (and acknowledged) with ours half-written.
             async with self._lock:
                 self.batcher.add(buf, starts, ends, flags, source, field_names)
-                deadline = time.monotonic() + INGEST_WAIT_S
+                deadline = time.monotonic() + self.wait_s
                 while not self.batcher.flush():
                     disk_low = self.writer_flags is not None and self.writer_flags.disk_low()
                     if disk_low or time.monotonic() > deadline:

@@ -173,6 +173,11 @@ def _flatten(
     values: list[bytes],
     depth: int = 1,
 ) -> None:
+    if dict not in map(type, obj.values()):  # an object of plain values (most nested ones): no call per key
+        rows.extend(repeat(row, len(obj)))
+        keys.extend([(prefix + k).encode() for k in obj])
+        values.extend([v.encode() if type(v) is str else _encode_json(v) for v in obj.values()])
+        return
     for key, value in obj.items():
         name = prefix + key
         if type(value) is dict and value and depth < MAX_FLATTEN_DEPTH:
@@ -258,40 +263,44 @@ def _remove(obj: dict[str, Any], key: str, path: tuple[str, ...]) -> None:
         node = parent
 
 
-def _usable(role: int, value: Any, strict: bool) -> Any:
-    """What `value` gives a column of `role`, or None when it cannot fill it (it stays a field).
-    Times: the text of a string (parsed later, for the whole batch at once) or epoch ns."""
-    t = type(value)
-    if role == ROLE_MESSAGE:
-        if strict and t is not str:
-            return None
-        return _text(value)
-    if role == ROLE_HOST or role == ROLE_APP:
-        return _text(value) if t is str or t is int or t is float else None
-    if role == ROLE_SEVERITY:
-        sev = _severity(value)
-        return None if sev == NO_VALUE else sev
-    if t is str:  # ROLE_TIME
-        return value
-    return _epoch_ns(value)
-
-
 def _take_roles(obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tuple[Candidate, ...]]) -> None:
     """Move the best usable value of each column role from `obj` into row i of `out` (lowest
-    rank; the first in the object among equals); the rest stays in `obj` and becomes fields."""
+    rank; the first in the object among equals); the rest stays in `obj` and becomes fields.
+    Runs for nearly every JSON row, so what `_usable` says is written out here (no call per key)."""
     best: list[tuple[int, str, tuple[str, ...], Any] | None] = [None] * 5
     for key in [k for k in obj if k in by_key]:
         top = obj[key]
-        for cand in by_key[key]:
-            chosen = best[cand.role]
-            if chosen is not None and chosen[0] <= cand.rank:
+        for role, rank, path, strict in by_key[key]:
+            chosen = best[role]
+            if chosen is not None and chosen[0] <= rank:
                 continue
-            value = _dig(top, cand.path) if cand.path else top
-            if value is _MISSING:
-                continue
-            got = _usable(cand.role, value, cand.strict)
-            if got is not None:
-                best[cand.role] = (cand.rank, key, cand.path, got)
+            value = _dig(top, path) if path else top
+            t = type(value)
+            if role == ROLE_MESSAGE:
+                if t is str:
+                    got = value.encode()
+                elif strict or value is _MISSING:
+                    continue
+                else:
+                    got = _encode_json(value)
+            elif role == ROLE_HOST or role == ROLE_APP:
+                if t is str:
+                    got = value.encode()
+                elif t is int or t is float:
+                    got = _encode_json(value)
+                else:
+                    continue
+            elif role == ROLE_SEVERITY:
+                got = _severity(value)
+                if got == NO_VALUE:
+                    continue
+            elif t is str:  # ROLE_TIME: the text, parsed later for the whole batch at once
+                got = value
+            else:
+                got = _epoch_ns(value)
+                if got is None:
+                    continue
+            best[role] = (rank, key, path, got)
     for role, chosen in enumerate(best):
         if chosen is None:
             continue
@@ -304,7 +313,7 @@ def _take_roles(obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tu
             out.app[i] = got
         elif role == ROLE_SEVERITY:
             out.severity[i] = got
-        elif type(got) is str:  # ROLE_TIME, text: parsed for the whole batch at once
+        elif type(got) is str:  # ROLE_TIME, text
             out.time_texts.append(got.encode())
             out.time_rows.append(i)
             out.time_keys.append(".".join((key, *path)))
@@ -313,7 +322,10 @@ def _take_roles(obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tu
             out.ts_kind[i] = TS_UTC
     for chosen in best:
         if chosen is not None:
-            _remove(obj, chosen[1], chosen[2])
+            if chosen[2]:
+                _remove(obj, chosen[1], chosen[2])
+            else:
+                obj.pop(chosen[1], None)
 
 
 def decode_json_rows(
