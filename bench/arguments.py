@@ -25,7 +25,7 @@ def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
         choices=PROTOS,
         help="also feed the same engine over this protocol, interleaved with --proto in the same "
         "invocation, each from its own pool rendered before timing (e.g. --proto es-bulk "
-        "--beside-proto http); the table gives the ratio",
+        "--beside-proto http: both send the same Filebeat-shaped documents); the table gives the ratio",
     )
     p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
     p.add_argument(

@@ -58,7 +58,8 @@ def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
                 "(not --url)"
             )
         token = getattr(args, "token", None) or os.environ.get("LOGJET_TOKEN")
-        return [LogjetSpec("logjet", engine_args, access=HttpAccess.for_url(args.url, token, args.ca_file))]
+        access = HttpAccess.for_url(args.url, token, args.ca_file)
+        return [LogjetSpec("logjet", engine_args, access=access), *_beside(args, engine_args, access)]
     tables: dict[str, dict] = {}
     shared = list(engine_args)  # every target's arguments but the configuration file
     access = HttpAccess()
@@ -81,10 +82,15 @@ def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
         specs.append(LogjetSpec(rules_target(n), [*common, "--alert-rules", path], n, wait, access))
     if with_auth:
         specs.append(_auth_spec(tmp, tables, shared, access))
+    return specs + _beside(args, common, access)
+
+
+def _beside(args, engine_args: list[str], access: HttpAccess) -> list[LogjetSpec]:
+    """The target fed over --beside-proto, if the run has one (and it is not --proto itself)."""
     beside = getattr(args, "beside_proto", None)
-    if beside and beside != args.proto:
-        specs.append(LogjetSpec(beside_target(beside), common, access=access, proto=beside))
-    return specs
+    if not beside or beside == args.proto:
+        return []
+    return [LogjetSpec(beside_target(beside), engine_args, access=access, proto=beside)]
 
 
 def _auth_spec(tmp: str, tables: dict[str, dict], args: list[str], access: HttpAccess) -> LogjetSpec:

@@ -58,12 +58,18 @@ class Candidate(NamedTuple):
 
 
 class KeyRoles:
-    """The candidates of every top-level key that may fill a column."""
+    """The candidates of every top-level key that may fill a column (`by_key`). Without
+    configured or requested names (`plain`, the usual case) the decoder takes a shortcut: the
+    primary names first (`primary`, key → role), then, for columns still empty, the candidates
+    of the secondary names only (`secondary`)."""
 
-    __slots__ = ("by_key",)
+    __slots__ = ("by_key", "plain", "primary", "secondary")
 
-    def __init__(self, by_key: dict[str, tuple[Candidate, ...]]):
+    def __init__(self, by_key: dict[str, tuple[Candidate, ...]], plain: bool):
         self.by_key = by_key
+        self.plain = plain
+        self.primary = PRIMARY_NAMES
+        self.secondary = _SECONDARY_CANDIDATES
 
     @classmethod
     def build(
@@ -72,26 +78,30 @@ class KeyRoles:
         requested: Mapping[str, Sequence[str]] | None = None,
     ) -> KeyRoles:
         """The built-in names, then `configured` and `requested` ({"msg": names, ...}) above them."""
-        found: dict[str, list[Candidate]] = {}
-
-        def add(name: str, role: int, rank: int, strict: bool) -> None:
-            parts = name.split(".")
-            # "a.b.c" is reached as the key "a.b.c", as a → b.c, and as "a.b" → c.
-            for k in range(len(parts), 0, -1):
-                top, path = ".".join(parts[:k]), tuple(parts[k:])
-                if top and all(path):
-                    found.setdefault(top, []).append(Candidate(role, rank, path, strict))
-
-        for name, role in PRIMARY_NAMES.items():
-            add(name, role, _PRIMARY_RANK, False)
-        for name, role in SECONDARY_NAMES.items():
-            add(name, role, _SECONDARY_RANK, True)
+        names = [(name, role, _PRIMARY_RANK, False) for name, role in PRIMARY_NAMES.items()]
+        names += [(name, role, _SECONDARY_RANK, True) for name, role in SECONDARY_NAMES.items()]
+        plain = True
         for base, given in ((_CONFIG_RANK, configured), (_REQUEST_RANK, requested)):
-            for role_name, names in (given or {}).items():
-                for pos, name in enumerate(names):
-                    add(name, ROLE_OF_NAME[role_name], base + pos, False)
-        return cls({key: tuple(sorted(c, key=lambda x: x.rank)) for key, c in found.items()})
+            for role_name, listed in (given or {}).items():
+                names += [(name, ROLE_OF_NAME[role_name], base + pos, False) for pos, name in enumerate(listed)]
+                plain = plain and not listed
+        return cls(_candidates(names), plain)
 
+
+def _candidates(names: list[tuple[str, int, int, bool]]) -> dict[str, tuple[Candidate, ...]]:
+    """Top-level key → its candidates, best rank first, for (name, role, rank, strict) entries."""
+    found: dict[str, list[Candidate]] = {}
+    for name, role, rank, strict in names:
+        parts = name.split(".")
+        # "a.b.c" is reached as the key "a.b.c", as a → b.c, and as "a.b" → c.
+        for k in range(len(parts), 0, -1):
+            top, path = ".".join(parts[:k]), tuple(parts[k:])
+            if top and all(path):
+                found.setdefault(top, []).append(Candidate(role, rank, path, strict))
+    return {key: tuple(sorted(c, key=lambda x: x.rank)) for key, c in found.items()}
+
+
+_SECONDARY_CANDIDATES = _candidates([(name, role, _SECONDARY_RANK, True) for name, role in SECONDARY_NAMES.items()])
 
 _overrides_decoder = msgspec.json.Decoder(dict[str, list[str]])
 _encode = msgspec.json.Encoder().encode

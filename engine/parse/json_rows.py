@@ -173,11 +173,6 @@ def _flatten(
     values: list[bytes],
     depth: int = 1,
 ) -> None:
-    if dict not in map(type, obj.values()):  # an object of plain values (most nested ones): no call per key
-        rows.extend(repeat(row, len(obj)))
-        keys.extend([(prefix + k).encode() for k in obj])
-        values.extend([v.encode() if type(v) is str else _encode_json(v) for v in obj.values()])
-        return
     for key, value in obj.items():
         name = prefix + key
         if type(value) is dict and value and depth < MAX_FLATTEN_DEPTH:
@@ -230,6 +225,7 @@ class _Columns:
 
 
 _MISSING = object()
+_ALL_ROLES = (1 << 5) - 1
 
 
 def _dig(value: Any, path: tuple[str, ...]) -> Any:
@@ -263,18 +259,61 @@ def _remove(obj: dict[str, Any], key: str, path: tuple[str, ...]) -> None:
         node = parent
 
 
-def _take_roles(obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tuple[Candidate, ...]]) -> None:
-    """Move the best usable value of each column role from `obj` into row i of `out` (lowest
-    rank; the first in the object among equals); the rest stays in `obj` and becomes fields.
-    Runs for nearly every JSON row, so what `_usable` says is written out here (no call per key)."""
+def _take_primary(obj: dict[str, Any], i: int, out: _Columns, primary: dict[str, int]) -> int:
+    """The built-in names only (no configured or requested ones): the first usable one of each
+    role in the object fills its column and leaves `obj`; returns the mask of roles filled."""
+    seen = 0
+    for key in [k for k in obj if k in primary]:
+        role = primary[key]
+        if seen & (1 << role):
+            continue
+        value = obj[key]
+        t = type(value)
+        if role == ROLE_MESSAGE:
+            out.message[i] = _text(value)
+        elif role == ROLE_HOST or role == ROLE_APP:
+            if t is not str and t is not int and t is not float:
+                continue
+            (out.host if role == ROLE_HOST else out.app)[i] = _text(value)
+        elif role == ROLE_SEVERITY:
+            sev = _severity(value)
+            if sev == NO_VALUE:
+                continue
+            out.severity[i] = sev
+        elif t is str:  # ROLE_TIME: the text, parsed later for the whole batch at once
+            out.time_texts.append(value.encode())
+            out.time_rows.append(i)
+            out.time_keys.append(key)
+        else:
+            ns = _epoch_ns(value)
+            if ns is None:
+                continue
+            out.time_ns[i] = ns
+            out.ts_kind[i] = TS_UTC
+        seen |= 1 << role
+        del obj[key]
+    return seen
+
+
+def _take_ranked(
+    obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tuple[Candidate, ...]], filled: int = 0
+) -> None:
+    """Move the best usable value of each column role not in the mask `filled` from `obj` into
+    row i of `out` (lowest rank; the first in the object among equals); the rest stays in `obj`
+    and becomes fields. What a value can fill is written out here: no call per candidate."""
     best: list[tuple[int, str, tuple[str, ...], Any] | None] = [None] * 5
     for key in [k for k in obj if k in by_key]:
         top = obj[key]
         for role, rank, path, strict in by_key[key]:
             chosen = best[role]
-            if chosen is not None and chosen[0] <= rank:
+            if (chosen is not None and chosen[0] <= rank) or filled & (1 << role):
                 continue
-            value = _dig(top, path) if path else top
+            if not path:
+                value = top
+            elif len(path) == 1:  # host.name, log.level: one level down, without a call
+                value = top.get(path[0], _MISSING) if type(top) is dict else _MISSING
+            else:
+                value = _dig(top, path)
             t = type(value)
             if role == ROLE_MESSAGE:
                 if t is str:
@@ -321,11 +360,17 @@ def _take_roles(obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tu
             out.time_ns[i] = got
             out.ts_kind[i] = TS_UTC
     for chosen in best:
-        if chosen is not None:
-            if chosen[2]:
-                _remove(obj, chosen[1], chosen[2])
-            else:
-                obj.pop(chosen[1], None)
+        if chosen is None:
+            continue
+        _, key, path, _ = chosen
+        if not path:
+            obj.pop(key, None)
+        elif len(path) == 1 and type(node := obj.get(key)) is dict and path[0] in node:
+            del node[path[0]]
+            if not node:  # an object left empty goes too: no `host = {}` field
+                del obj[key]
+        else:
+            _remove(obj, key, path)
 
 
 def decode_json_rows(
@@ -361,6 +406,8 @@ def decode_json_rows(
     encode = _encode_json
     by_key = roles.by_key
     role_keys = by_key.keys()
+    plain, primary, secondary = roles.plain, roles.primary, roles.secondary
+    secondary_keys = secondary.keys()
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
         try:
             obj = decode(view[s:e])
@@ -373,7 +420,12 @@ def decode_json_rows(
         mark = len(f_rows)
         try:
             if not role_keys.isdisjoint(obj):
-                _take_roles(obj, i, out, by_key)
+                if not plain:
+                    _take_ranked(obj, i, out, by_key)
+                elif (filled := _take_primary(obj, i, out, primary)) != _ALL_ROLES and not secondary_keys.isdisjoint(
+                    obj
+                ):
+                    _take_ranked(obj, i, out, secondary, filled)  # other shippers' names, for what is left
             if not obj:
                 ok[i] = True
                 continue
