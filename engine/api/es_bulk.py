@@ -60,22 +60,37 @@ class BulkPlan(NamedTuple):
     actions: int
 
 
-def _action(text: bytes, line: int, url_index: str) -> Action:
+def _line(arr: np.ndarray, pos: int) -> int:
+    """The 1-based line of byte `pos`, counting every line of the body as Elasticsearch does
+    (only errors need it, so it is counted then)."""
+    return int(np.count_nonzero(arr[:pos] == 10)) + 1
+
+
+def _action_at(text: bytes, arr: np.ndarray, pos: int, url_index: str) -> Action:
+    """The action line `text` that starts at byte `pos`; raises BulkError naming its line."""
+    try:
+        return _action(text, url_index)
+    except _Malformed as exc:
+        line = _line(arr, pos)
+        raise BulkError(f"Malformed action/metadata line [{line}]{exc}", line) from None
+
+
+class _Malformed(ValueError):
+    """What is wrong with an action line, to follow "Malformed action/metadata line [N]"."""
+
+
+def _action(text: bytes, url_index: str) -> Action:
     try:
         obj = _action_decoder.decode(text)
     except msgspec.DecodeError as exc:
-        raise BulkError(f"Malformed action/metadata line [{line}]: {exc}", line) from None
+        raise _Malformed(f": {exc}") from None
     if len(obj) != 1:
-        raise BulkError(f"Malformed action/metadata line [{line}], expected one action but found {len(obj)}", line)
+        raise _Malformed(f", expected one action but found {len(obj)}")
     ((kind, meta),) = obj.items()
     if kind not in STORED_ACTIONS and kind not in REFUSED_ACTIONS:
-        raise BulkError(
-            f"Malformed action/metadata line [{line}], expected field [create], [delete], [index] or [update] "
-            f"but found [{kind}]",
-            line,
-        )
+        raise _Malformed(f", expected field [create], [delete], [index] or [update] but found [{kind}]")
     if type(meta) is not dict:
-        raise BulkError(f"Malformed action/metadata line [{line}], expected an object after [{kind}]", line)
+        raise _Malformed(f", expected an object after [{kind}]")
     index = meta.get("_index")
     doc_id = meta.get("_id")
     return Action(
@@ -110,26 +125,38 @@ def _lines(body: bytes, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return arr, starts[keep].astype(np.int64), ends[keep].astype(np.int64), flags[keep]
 
 
-def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
-    """The plan for a bulk body; documents longer than `max_len` are cut and flagged (as every
-    message is). Raises BulkError when the body is not a bulk request."""
-    arr, starts, ends, flags = _lines(body, max_len)
+def _one_action(body: bytes, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, url_index: str) -> Action | None:
+    """The action when every other line, from the first, is the same index/create action (what
+    shippers send: one action line repeated), found with numpy; None otherwise."""
     n = len(starts)
-    if n == 0:
-        raise BulkError("Validation Failed: 1: no requests added;")
-    url_index = url_index or DEFAULT_INDEX
-    # Line numbers in errors count every line of the body, blank ones too, as Elasticsearch's do.
-    line_no = np.searchsorted(np.flatnonzero(arr == 10), starts) + 1
+    if n % 2:
+        return None
+    a_starts, a_ends = starts[0::2], ends[0::2]
+    width = int(a_ends[0] - a_starts[0])
+    if width > 1024 or np.any(a_ends - a_starts != width):
+        return None
+    first = arr[a_starts[0] : a_starts[0] + width]
+    if not np.array_equal(arr[a_starts[:, None] + np.arange(width)], np.broadcast_to(first, (n // 2, width))):
+        return None
+    action = _action_at(body[a_starts[0] : a_ends[0]], arr, int(a_starts[0]), url_index)
+    return action if action.kind in STORED_ACTIONS else None
+
+
+def _actions(
+    body: bytes, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, url_index: str
+) -> tuple[list[Action], np.ndarray]:
+    """(actions, document line of each or -1) read line by line; raises BulkError."""
+    n = len(starts)
     cache: dict[bytes, Action] = {}
     kinds: list[Action] = []
-    doc_lines: list[int] = []  # per item: its document line, or -1
+    doc_lines: list[int] = []
     j = 0
     starts_l, ends_l = starts.tolist(), ends.tolist()
     while j < n:
         text = body[starts_l[j] : ends_l[j]]
         action = cache.get(text)
         if action is None:
-            action = _action(text, int(line_no[j]), url_index)
+            action = _action_at(text, arr, starts_l[j], url_index)
             if len(cache) < MAX_CACHED_ACTIONS:
                 cache[text] = action
         kinds.append(action)
@@ -138,12 +165,29 @@ def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
             j += 1
             continue
         if j + 1 >= n:
-            line = int(line_no[j])
+            line = _line(arr, starts_l[j])
             raise BulkError(f"Malformed action/metadata line [{line}]: the action has no document", line)
         doc_lines.append(j + 1)
         j += 2
+    return kinds, np.asarray(doc_lines, np.int64)
 
-    docs = np.asarray(doc_lines, np.int64)
+
+def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
+    """The plan for a bulk body; documents longer than `max_len` are cut and flagged (as every
+    message is). Raises BulkError when the body is not a bulk request."""
+    arr, starts, ends, flags = _lines(body, max_len)
+    n = len(starts)
+    if n == 0:
+        raise BulkError("Validation Failed: 1: no requests added;")
+    url_index = url_index or DEFAULT_INDEX
+    one = _one_action(body, arr, starts, ends, url_index)
+    if one is not None:  # no Python per document
+        docs = np.arange(1, n, 2, dtype=np.int64)
+        kinds: list[Action] = [one] * len(docs)
+        is_stored = np.ones(len(docs), np.bool_)
+    else:
+        kinds, docs = _actions(body, arr, starts, ends, url_index)
+        is_stored = np.array([a.kind in STORED_ACTIONS for a in kinds], np.bool_)
     has_doc = docs >= 0
     d = docs[has_doc]
     # A document must look like an object; a cut one has lost its closing brace, so only its
@@ -151,20 +195,20 @@ def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
     shaped = (arr[starts[d]] == ord("{")) & ((arr[ends[d] - 1] == ord("}")) | ((flags[d] & TRUNCATED) != 0))
     ok = np.zeros(len(docs), np.bool_)
     ok[np.flatnonzero(has_doc)] = shaped
-    stored = np.array([a.kind in STORED_ACTIONS for a in kinds], np.bool_) & ok
+    stored = is_stored & ok
     keep = docs[stored]
 
-    items: list[bytes] = []
-    done: dict[Action, bytes] = {}  # the answer of a stored action, made once per distinct action
-    errors = 0
-    for k, (action, is_stored) in enumerate(zip(kinds, stored.tolist())):
-        if is_stored:
-            answer = done.get(action)
-            if answer is None:
-                answer = done[action] = _item(action, 201)
-            items.append(answer)
-            continue
-        errors += 1
+    items: list[bytes]
+    if one is not None:
+        items = [_item(one, 201)] * len(docs)
+    else:
+        done: dict[Action, bytes] = {}  # the answer of a stored action, made once per distinct action
+        items = [done.get(a) or done.setdefault(a, _item(a, 201)) for a in kinds]
+    refused = np.flatnonzero(~stored)
+    # The line of each refused document, all at once (one line count per item would be quadratic).
+    lines = np.searchsorted(np.flatnonzero(arr == 10), starts[docs[refused]]) + 1 if len(refused) else refused
+    for k, line in zip(refused.tolist(), lines.tolist()):
+        action = kinds[k]
         if action.kind in REFUSED_ACTIONS:
             error = (
                 "illegal_argument_exception",
@@ -173,10 +217,10 @@ def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
         else:
             error = (
                 "document_parsing_exception",
-                f"[{int(line_no[docs[k]])}:1] failed to parse: the document is not a JSON object",
+                f"[{line}:1] failed to parse: the document is not a JSON object",
             )
-        items.append(_item(action, 400, error))
-    return BulkPlan(starts[keep], ends[keep], flags[keep], items, errors, len(kinds))
+        items[k] = _item(action, 400, error)
+    return BulkPlan(starts[keep], ends[keep], flags[keep], items, len(refused), len(kinds))
 
 
 def answer(plan: BulkPlan, took_ms: int) -> bytes:

@@ -89,3 +89,15 @@ def test_many_distinct_action_lines():
     plan = plan_bulk(body, 1000)
     assert [v["_id"] for _, v in items(plan)] == [str(i) for i in range(3000)]
     assert docs(body, plan)[2999] == b'{"n":2999}'
+
+
+def test_one_repeated_action_and_the_line_by_line_reading_agree():
+    """Shippers repeat one action line: read with numpy, it must give what reading line by line
+    gives (here forced by one different action line)."""
+    docs_ = [b'{"n":%d}' % i for i in range(50)] + [b"[not an object]"]
+    same = b"".join(b'{"create":{"_index":"x"}}\n' + d + b"\n" for d in docs_)
+    mixed = same.replace(b'{"create":{"_index":"x"}}\n{"n":7}', b'{"create":{"_index":"x" }}\n{"n":7}')
+    a, b = plan_bulk(same, 1000), plan_bulk(mixed, 1000)
+    assert docs(same, a) == docs(mixed, b) == docs_[:50]
+    assert a.items == b.items and (a.errors, a.actions) == (b.errors, b.actions) == (1, 51)
+    assert items(a)[50][1]["error"]["type"] == "document_parsing_exception"
