@@ -100,7 +100,30 @@ def _action(text: bytes, url_index: str) -> Action:
     )
 
 
-def _item(action: Action, status: int, error: tuple[str, str] | None = None) -> bytes:
+def response_filter(filter_path: str) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """What a `filter_path` keeps of the answer: (top-level keys, fields of each item), None for
+    all. The forms shippers send (Filebeat, Logstash: `errors,items.*.error,items.*.status`) are
+    understood; any other form keeps the whole answer (more than asked for is harmless)."""
+    top: set[str] = set()
+    fields: set[str] | None = set()
+    for pattern in (p.strip() for p in filter_path.split(",")):
+        if pattern in ("took", "errors"):
+            top.add(pattern)
+        elif pattern in ("items", "items.*", "items.*.*"):
+            top.add("items")
+            fields = None
+        elif pattern.startswith("items.*.") and pattern[8:] and not set(pattern[8:]) & set(".*"):
+            top.add("items")
+            if fields is not None:
+                fields.add(pattern[8:])
+        else:
+            return None, None
+    return frozenset(top), None if fields is None else frozenset(fields)
+
+
+def _item(
+    action: Action, status: int, error: tuple[str, str] | None = None, keep: frozenset[str] | None = None
+) -> bytes:
     body: dict[str, Any] = {"_index": action.index_name}
     if action.doc_id is not None:
         body["_id"] = action.doc_id
@@ -109,6 +132,8 @@ def _item(action: Action, status: int, error: tuple[str, str] | None = None) -> 
     else:
         body["error"] = {"type": error[0], "reason": error[1]}
     body["status"] = status
+    if keep is not None:
+        body = {k: v for k, v in body.items() if k in keep}
     return _encode({action.kind: body})
 
 
@@ -172,9 +197,10 @@ def _actions(
     return kinds, np.asarray(doc_lines, np.int64)
 
 
-def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
+def plan_bulk(body: bytes, max_len: int, url_index: str = "", item_fields: frozenset[str] | None = None) -> BulkPlan:
     """The plan for a bulk body; documents longer than `max_len` are cut and flagged (as every
-    message is). Raises BulkError when the body is not a bulk request."""
+    message is); each item answers with the fields in `item_fields` (None: all). Raises BulkError when
+    the body is not a bulk request."""
     arr, starts, ends, flags = _lines(body, max_len)
     n = len(starts)
     if n == 0:
@@ -200,10 +226,10 @@ def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
 
     items: list[bytes]
     if one is not None:
-        items = [_item(one, 201)] * len(docs)
+        items = [_item(one, 201, keep=item_fields)] * len(docs)
     else:
         done: dict[Action, bytes] = {}  # the answer of a stored action, made once per distinct action
-        items = [done.get(a) or done.setdefault(a, _item(a, 201)) for a in kinds]
+        items = [done.get(a) or done.setdefault(a, _item(a, 201, keep=item_fields)) for a in kinds]
     refused = np.flatnonzero(~stored)
     # The line of each refused document, all at once (one line count per item would be quadratic).
     lines = np.searchsorted(np.flatnonzero(arr == 10), starts[docs[refused]]) + 1 if len(refused) else refused
@@ -219,11 +245,18 @@ def plan_bulk(body: bytes, max_len: int, url_index: str = "") -> BulkPlan:
                 "document_parsing_exception",
                 f"[{line}:1] failed to parse: the document is not a JSON object",
             )
-        items[k] = _item(action, 400, error)
+        items[k] = _item(action, 400, error, item_fields)
     return BulkPlan(starts[keep], ends[keep], flags[keep], items, len(refused), len(kinds))
 
 
-def answer(plan: BulkPlan, took_ms: int) -> bytes:
-    """The response body of a bulk request that was carried out."""
-    head = b'{"took":%d,"errors":%s,"items":[' % (took_ms, b"true" if plan.errors else b"false")
-    return head + b",".join(plan.items) + b"]}"
+def answer(plan: BulkPlan, took_ms: int, top: frozenset[str] | None = None) -> bytes:
+    """The response body of a bulk request that was carried out, with the top-level keys in
+    `top` (None: all)."""
+    parts = []
+    if top is None or "took" in top:
+        parts.append(b'"took":%d' % took_ms)
+    if top is None or "errors" in top:
+        parts.append(b'"errors":true' if plan.errors else b'"errors":false')
+    if top is None or "items" in top:
+        parts.append(b'"items":[' + b",".join(plan.items) + b"]")
+    return b"{" + b",".join(parts) + b"}"

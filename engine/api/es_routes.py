@@ -9,7 +9,8 @@ answers a shipper or an official client wants from a node before it sends anythi
   not a bulk request is a 400 in Elasticsearch's error shape; full rings a 429 (what every
   shipper retries), a full disk a 503, both with Retry-After. `?msg_field=...` and the other
   field parameters (`engine.api.field_params`) work here too; Elasticsearch's own bulk
-  parameters (`filter_path`, `refresh`, `pipeline`, ...) are accepted and have no effect.
+  parameters are accepted: `filter_path` trims the answer as shippers ask (`errors,items.*.status`),
+  the others (`refresh`, `pipeline`, ...) have no effect.
 - The probes shippers make at start (Filebeat and Logstash: `_license`, `_xpack`, index and
   component templates, `_ilm`, `_ingest`, `_nodes`, `_cluster`, data streams, aliases, creating
   an index) are answered with harmless success, so the shipper goes on to `_bulk`. Any other
@@ -26,7 +27,7 @@ import msgspec
 from aiohttp import web
 
 from engine import __version__
-from engine.api.es_bulk import BulkError, answer, plan_bulk
+from engine.api.es_bulk import BulkError, answer, plan_bulk, response_filter
 from engine.api.field_params import FIELD_PARAMS, field_names_of
 from engine.api.ingest_routes import BodyError, Ingest, read_body
 from engine.json_field_names import FieldNamesError
@@ -161,6 +162,8 @@ class ElasticsearchApi:
             field_names = field_names_of(request.query.items())
         except FieldNamesError as exc:
             return es_error(400, "illegal_argument_exception", str(exc))
+        # What the shipper reads of the answer (Filebeat: errors, items.*.error, items.*.status).
+        top, keep = response_filter(request.query["filter_path"]) if "filter_path" in request.query else (None, None)
         try:
             body = await read_body(request)
         except BodyError as exc:
@@ -168,7 +171,7 @@ class ElasticsearchApi:
             return es_error(exc.status, kind, str(exc))
         ingest = self.ingest
         try:
-            plan = plan_bulk(body, ingest.max_len, request.match_info.get("index", ""))
+            plan = plan_bulk(body, ingest.max_len, request.match_info.get("index", ""), keep)
         except BulkError as exc:
             # Nothing of the body is stored: its lines are counted, halved (action + document).
             ingest.refused(max(1, (body.count(b"\n") + 1) // 2))
@@ -183,7 +186,7 @@ class ElasticsearchApi:
         ingest.refused(plan.errors)
         ingest.m_bytes.inc(len(body))
         took = int((time.monotonic() - started) * 1000)
-        return web.Response(body=answer(plan, took), content_type="application/json", headers=PRODUCT_HEADERS)
+        return web.Response(body=answer(plan, took, top), content_type="application/json", headers=PRODUCT_HEADERS)
 
 
 def routes(api: ElasticsearchApi) -> list[web.RouteDef]:

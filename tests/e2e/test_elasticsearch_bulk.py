@@ -297,3 +297,27 @@ def test_configured_field_names(start_engine, tmp_path):
     bad.write_text('[parse]\njson_time_fields = ["a..b"]\n')
     with pytest.raises(RuntimeError, match="json_time_fields"):
         start_engine("--config", str(bad), name="badfields")
+
+
+def test_official_client_with_a_token_as_basic_auth_password(start_engine, tmp_path):
+    """With tokens required everywhere, a shipper's one credential (basic auth, the token as
+    password) opens the node's answers and `_bulk`; none is a 401, a token without `ingest` a 403."""
+    from engine.auth.tokens import new_token
+
+    token, entry = new_token("filebeat", ["ingest"])
+    reader, reader_entry = new_token("grafana", ["query"])
+    auth = tmp_path / "auth.toml"
+    auth.write_text(entry + "\n" + reader_entry)
+    config = tmp_path / "auth-config.toml"
+    config.write_text('[auth]\nanonymous = "none"\n')
+    engine = start_engine("--auth-file", str(auth), "--config", str(config), name="esauth")
+    es = elasticsearch.Elasticsearch(engine.url + ES, basic_auth=("filebeat", token), request_timeout=60)
+    assert es.info()["version"]["number"].startswith("8.")
+    assert helpers.bulk(es, ({"_index": "a", "message": f"authed {i}", "t": "auth"} for i in range(10))) == (10, [])
+    with pytest.raises(elasticsearch.AuthenticationException):
+        elasticsearch.Elasticsearch(engine.url + ES, request_timeout=60).info()
+    status, _, _ = _request(
+        engine.url + ES + "/_bulk", b'{"create":{}}\n{"message":"no"}\n', headers={"Authorization": f"Bearer {reader}"}
+    )
+    assert status == 403
+    assert len(_tagged(engine, "auth", 10)) == 10

@@ -101,3 +101,20 @@ def test_one_repeated_action_and_the_line_by_line_reading_agree():
     assert docs(same, a) == docs(mixed, b) == docs_[:50]
     assert a.items == b.items and (a.errors, a.actions) == (b.errors, b.actions) == (1, 51)
     assert items(a)[50][1]["error"]["type"] == "document_parsing_exception"
+
+
+def test_filter_path_trims_the_answer_as_shippers_ask():
+    from engine.api.es_bulk import response_filter
+
+    body = b'{"create":{"_index":"x"}}\n{"a":1}\n{"create":{"_index":"x"}}\n"no"\n'
+    top, fields = response_filter("errors,items.*.error,items.*.status")  # Filebeat's
+    assert (top, fields) == ({"errors", "items"}, {"error", "status"})
+    reply = json.loads(answer(plan_bulk(body, 1000, item_fields=fields), 5, top))
+    assert reply["errors"] is True and "took" not in reply
+    assert reply["items"][0] == {"create": {"status": 201}}
+    assert set(reply["items"][1]["create"]) == {"status", "error"}
+    assert response_filter("took") == ({"took"}, frozenset())
+    assert json.loads(answer(plan_bulk(body, 1000), 5, frozenset({"took"}))) == {"took": 5}
+    assert response_filter("items.*.*") == ({"items"}, None)
+    assert response_filter("items.**.status") == (None, None)  # not understood: the whole answer
+    assert response_filter("hits.total") == (None, None)
