@@ -75,7 +75,7 @@ def _action_at(text: bytes, arr: np.ndarray, pos: int, url_index: str) -> Action
         raise BulkError(f"Malformed action/metadata line [{line}]{exc}", line) from None
 
 
-class _Malformed(ValueError):
+class _Malformed(LogjetError, ValueError):
     """What is wrong with an action line, to follow "Malformed action/metadata line [N]"."""
 
 
