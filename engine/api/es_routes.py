@@ -136,6 +136,10 @@ class ElasticsearchApi:
 
     async def probe(self, request: web.Request) -> web.Response:
         path = request.match_info.get("tail", "")
+        parts = [p for p in path.split("/") if p]
+        if request.method in ("POST", "PUT") and parts and parts[-1] == "_bulk" and len(parts) <= 2:
+            # `Path /insert/elasticsearch/` in a shipper's config makes `...//_bulk`: still bulk.
+            return await self.bulk(request, parts[0] if len(parts) == 2 else "")
         first = path.split("/", 1)[0]
         if first in _PROBES:
             if request.method in ("GET", "HEAD"):
@@ -152,7 +156,7 @@ class ElasticsearchApi:
             "over _bulk and answers only the probes shippers make at start",
         )
 
-    async def bulk(self, request: web.Request) -> web.Response:
+    async def bulk(self, request: web.Request, index: str | None = None) -> web.Response:
         started = time.monotonic()
         unknown = sorted(set(request.query) - BULK_PARAMS - set(FIELD_PARAMS))
         if unknown:
@@ -171,7 +175,8 @@ class ElasticsearchApi:
             return es_error(exc.status, kind, str(exc))
         ingest = self.ingest
         try:
-            plan = plan_bulk(body, ingest.max_len, request.match_info.get("index", ""), keep)
+            url_index = request.match_info.get("index", "") if index is None else index
+            plan = plan_bulk(body, ingest.max_len, url_index, keep)
         except BulkError as exc:
             # Nothing of the body is stored: its lines are counted, halved (action + document).
             ingest.refused(max(1, (body.count(b"\n") + 1) // 2))

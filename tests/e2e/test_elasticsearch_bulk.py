@@ -188,6 +188,10 @@ def test_bad_parameters_sizes_and_bombs(shared_engine):
     ok = b'{"create":{}}\n{"message":"p","t":"params"}\n'
     status, _, reply = _request(url + "?filter_path=errors,items.*.status&refresh=false&pipeline=x", ok)
     assert status == 200 and reply["errors"] is False
+    # A shipper configured with a trailing slash on the path sends `...//_bulk`.
+    for path in ("//_bulk", "//myindex/_bulk"):
+        status, _, reply = _request(shared_engine.url + ES + path, ok)
+        assert status == 200 and reply["errors"] is False, (path, reply)
     status, _, reply = _request(url + "?frobnicate=1", ok)
     assert status == 400 and "unrecognized parameter: [frobnicate]" in reply["error"]["reason"]
     status, _, reply = _request(url + "?msg_field=a..b", ok)
