@@ -16,8 +16,16 @@ def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
         choices=PROTOS,
         default="tcp",
         help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), tls (RFC 5425: octet "
-        "counting over TLS, with a throwaway certificate), udp, or http (NDJSON to POST "
-        "/api/v1/ingest)",
+        "counting over TLS, with a throwaway certificate), udp, http (NDJSON to POST "
+        "/api/v1/ingest), or es-bulk (Filebeat-shaped documents in Elasticsearch bulk bodies to "
+        "POST /insert/elasticsearch/_bulk)",
+    )
+    p.add_argument(
+        "--beside-proto",
+        choices=PROTOS,
+        help="also feed the same engine over this protocol, interleaved with --proto in the same "
+        "invocation, each from its own pool rendered before timing (e.g. --proto es-bulk "
+        "--beside-proto http: both send the same Filebeat-shaped documents); the table gives the ratio",
     )
     p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
     p.add_argument(

@@ -136,6 +136,23 @@ def render_json(r: Record) -> bytes:
     ).encode()
 
 
+def render_ecs(r: Record) -> bytes:
+    """One document as Filebeat sends it to Elasticsearch: ECS names, nested objects."""
+    return json.dumps(
+        {
+            "@timestamp": _rfc3339(r.time),
+            "message": r.body,
+            "log": {"level": r.level, "file": {"path": f"/var/log/{r.app}.log"}},
+            "host": {"name": r.host},
+            "service": {"name": r.app},
+            "process": {"pid": r.pid},
+            "agent": {"type": "filebeat", "version": "8.17.0"},
+            "ecs": {"version": "8.0.0"},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
 def messages(
     count: int, seed: int = 42, rfc5424: bool = False, hosts: int = 50, now: float | None = None
 ) -> list[bytes]:
@@ -146,6 +163,11 @@ def messages(
 def json_messages(count: int, seed: int = 42, hosts: int = 50, now: float | None = None) -> list[bytes]:
     """`count` distinct NDJSON lines (without the newline) for HTTP ingest."""
     return [render_json(r) for r in records(count, seed, hosts, now)]
+
+
+def ecs_documents(count: int, seed: int = 42, hosts: int = 50, now: float | None = None) -> list[bytes]:
+    """`count` distinct Filebeat-shaped documents (without the newline) for Elasticsearch bulk."""
+    return [render_ecs(r) for r in records(count, seed, hosts, now)]
 
 
 def loghub_lines(corpus: pathlib.Path) -> list[tuple[str, bytes]]:

@@ -26,7 +26,7 @@ import time
 from bench import alert_cost, auth_cost, generate, latency, report, variants
 from bench.measure import Load, measure
 from bench.peers import PEERS, PeerError
-from bench.send import write_pool
+from bench.send import HTTP_PROTOS, write_pool
 from bench.targets import LogjetTarget, PeerTarget
 
 POOL = 200_000  # distinct messages; longer runs replay the pool
@@ -35,14 +35,20 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 
 
-def pool_messages(args) -> list[bytes]:
+def pool_messages(args, proto: str = "") -> list[bytes]:
+    """The messages of the pool for `proto` (default --proto). Whenever es-bulk is in the run,
+    both HTTP protocols send the same Filebeat-shaped documents, so --beside-proto compares the
+    protocols on equal documents."""
+    proto = proto or args.proto
     if args.data == "loghub":
         corpus = pathlib.Path(args.corpus or DEFAULT_CORPUS)
-        if args.proto == "http":
+        if proto in HTTP_PROTOS:
             return generate.loghub_json(corpus)
         return generate.loghub_messages(corpus, rfc5424=args.rfc5424)
     count = min(args.messages, POOL)
-    if args.proto == "http":
+    if proto in HTTP_PROTOS and "es-bulk" in (args.proto, getattr(args, "beside_proto", None)):
+        return generate.ecs_documents(count, seed=args.seed)
+    if proto == "http":
         return generate.json_messages(count, seed=args.seed)
     return generate.messages(count, seed=args.seed, rfc5424=args.rfc5424)
 
@@ -97,6 +103,10 @@ def ingest(args) -> tuple[dict, str, str | None]:
     try:
         specs = variants.logjet_specs(args, tmp, engine_args(args))
         pool = write_pool(tmp, pool_messages(args), args.proto)
+        # A pool per other protocol (--beside-proto), rendered before any timing, as the first is.
+        pools = {
+            spec.proto: write_pool(tmp, pool_messages(args, spec.proto), spec.proto) for spec in specs if spec.proto
+        }
         load = Load(
             args.proto,
             args.messages,
@@ -106,7 +116,7 @@ def ingest(args) -> tuple[dict, str, str | None]:
             float(args.timeout),
             args.warmup,
         )
-        result = run_series(args, tmp, pool, load, peers, specs)
+        result = run_series(args, tmp, pool, load, peers, specs, pools)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["notes"] = notes + result.get("notes", [])
@@ -119,10 +129,17 @@ def default_out() -> str:
 
 
 def run_series(
-    args, tmp: str, pool, load: Load, peers: list[str], specs: list[variants.LogjetSpec] | None = None
+    args,
+    tmp: str,
+    pool,
+    load: Load,
+    peers: list[str],
+    specs: list[variants.LogjetSpec] | None = None,
+    pools: dict | None = None,
 ) -> dict:
-    """`--repeat` rounds of each logjet target (without rules, then with each rule count), then
-    each peer; returns the result without the report bits."""
+    """`--repeat` rounds of each logjet target (without rules, then with each rule count, then
+    over the --beside-proto protocol from `pools`), then each peer; returns the result without
+    the report bits."""
     framing = "octet" if args.proto == "tcp-octet" else "lf"
     specs = specs or [variants.LogjetSpec("logjet", engine_args(args))]
     logjets = {spec.name: spec for spec in specs}
@@ -173,10 +190,13 @@ def run_series(
             versions[name] = target.version
             # Thousands of rules may be compiled at the first batch rather than at start-up.
             run_load = load._replace(warmup_timeout_s=variants.RULES_START_TIMEOUT_S) if rules else load
+            run_pool = pool
+            if spec and spec.proto:  # --beside-proto: the same engine, another protocol and pool
+                run_load, run_pool = run_load._replace(proto=spec.proto), (pools or {})[spec.proto]
             watcher = latency.ProbeWatcher(target.data_dir) if load.probes_per_s and target.data_dir else None
             try:
                 with watcher or contextlib.nullcontext():
-                    run = measure(target, pool, run_load, quiet=args.quiet)
+                    run = measure(target, run_pool, run_load, quiet=args.quiet)
             finally:
                 target.stop()
             run["repeat"] = rep
@@ -248,10 +268,15 @@ def summarize(runs: dict[str, list[dict]], specs: list[variants.LogjetSpec] = ()
             "stored_share": sum(r.get("stored", 0) for r in rs) / max(1, sum(r.get("sent", 0) for r in rs)),
             "outcomes": [r["outcome"] for r in rs],
         }
+        proto = next((spec.proto for spec in specs if spec.name == name and spec.proto), "")
+        if proto:
+            targets[name]["proto"] = proto
     logjet = targets["logjet"]["msgs_per_s"]
     ours = {spec.name for spec in specs} | {"logjet"}
     ratios = {
-        name: round(logjet / t["msgs_per_s"], 3) for name, t in targets.items() if name not in ours and t["msgs_per_s"]
+        name: round(logjet / t["msgs_per_s"], 3)
+        for name, t in targets.items()
+        if (name not in ours or "proto" in t) and t["msgs_per_s"]
     }
     return {
         "targets": targets,

@@ -196,10 +196,11 @@ def markdown_ingest(result: dict) -> str:
     logjet = result["summary"]["targets"].get("logjet", {}).get("msgs_per_s")
     rules = result["summary"].get("alert_rules", {})
     for name, s in result["summary"]["targets"].items():
-        peer = not name.startswith("logjet")
+        peer = not name.startswith("logjet") or "proto" in s  # another protocol compares too
         ratio = f"{logjet / s['msgs_per_s']:.2f}" if logjet and s["msgs_per_s"] and peer else ""
+        row_load = load.replace(c["proto"], s["proto"], 1) if "proto" in s else load
         lines.append(
-            f"| {name} | {load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
+            f"| {name} | {row_load} | {s['msgs_per_s']:,.0f} | {min(s['all_msgs_per_s']):,.0f}-"
             f"{max(s['all_msgs_per_s']):,.0f} | {s['stored_share']:.1%} | {s['cpu_s_per_million']:.2f} "
             f"| {s.get('host_busy_cores', 0):.2f} | {ratio} |"
         )

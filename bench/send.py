@@ -1,15 +1,17 @@
-"""Sender processes: replay a pre-rendered pool of framed messages over TCP, TLS, UDP or HTTP
-NDJSON, as fast as the receiver takes them or at a fixed rate, with latency probes mixed in.
+"""Sender processes: replay a pre-rendered pool of framed messages over TCP, TLS, UDP, HTTP
+NDJSON or Elasticsearch bulk bodies, as fast as the receiver takes them or at a fixed rate,
+with latency probes mixed in.
 
 The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
 moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), and so does TLS
 (octet counted, as RFC 5425 says; the certificate is not verified), HTTP posts slices as NDJSON
-bodies (over HTTPS and with an API token when the target's `HttpAccess` says so), UDP sends one
-datagram per message (the protocol's unit). At a fixed
-rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying
-its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at the moment it is
-sent. Each sender publishes how many messages it has sent in its slot of a shared array (the
-parent's progress bar) and reports (first send, last send, messages, probes, errors) on a queue.
+bodies (es-bulk: bulk bodies, an action line before each document), over HTTPS and with an API
+token when the target's `HttpAccess` says so; UDP sends one datagram per message (the
+protocol's unit). At a fixed rate a sender wakes every `TICK_S` and sends what is due by then;
+a probe (a message carrying its send time, `generate.probe`) goes out every `probe_interval_s`,
+rendered at the moment it is sent. Each sender publishes how many messages it has sent in its
+slot of a shared array (the parent's progress bar) and reports (first send, last send, messages,
+probes, errors) on a queue.
 
 Contract: the pool files are read-only once written; a sender owns its socket and its slot.
 """
@@ -29,12 +31,18 @@ from bench import generate
 from bench.http_access import HttpAccess
 from engine.errors import LogjetError
 
-PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http")
+PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http", "es-bulk")
+HTTP_PROTOS = ("http", "es-bulk")
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
 TICK_S = 0.005  # pacing granularity at a fixed rate
 INGEST_PATH = "/api/v1/ingest"
-HTTP_BATCH = 1000  # messages per HTTP request at full speed
-HTTP_RETRIES = 20  # attempts per request while the engine answers 503 (rings full)
+# Filebeat's and Logstash's request: the answer trimmed to what a shipper reads.
+ES_BULK_PATH = "/insert/elasticsearch/_bulk?filter_path=errors,items.*.error,items.*.status"
+# The action line before each document of an Elasticsearch bulk body: what Filebeat sends to a
+# data stream (one `create` per document, the index named in it).
+ES_ACTION = b'{"create":{"_index":"logs-bench-default"}}\n'
+HTTP_BATCH = 1000  # messages per HTTP request at full speed (Filebeat's bulk_max_size is 1600)
+HTTP_RETRIES = 20  # attempts per request while the engine answers 503 or 429 (rings full)
 HTTP_RETRY_S = 0.5
 
 
@@ -70,6 +78,8 @@ def frame_one(message: bytes, proto: str) -> bytes:
         return b"%d %s" % (len(message), message)
     if proto in ("tcp", "http"):
         return message + b"\n"
+    if proto == "es-bulk":
+        return ES_ACTION + message + b"\n"
     return message
 
 
@@ -113,9 +123,10 @@ class _Conn:
         self.dest = (plan.host, plan.port)
         self.bounds = bounds
         self.errors = 0
-        if plan.proto == "http":
+        if plan.proto in HTTP_PROTOS:
             self.http = plan.access.connection(plan.host, plan.port, timeout=120)
             self.headers = {"Content-Type": "application/x-ndjson", **plan.access.headers()}
+            self.path = ES_BULK_PATH if plan.proto == "es-bulk" else INGEST_PATH
         elif plan.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -125,19 +136,21 @@ class _Conn:
             self.sock = socket.create_connection(self.dest)
 
     def send(self, view, first: int, count: int) -> None:
-        if self.proto == "http":
+        if self.proto in HTTP_PROTOS:
             body = bytes(view)
             for _ in range(HTTP_RETRIES):
-                self.http.request("POST", INGEST_PATH, body=body, headers=self.headers)
+                self.http.request("POST", self.path, body=body, headers=self.headers)
                 resp = self.http.getresponse()
                 answer = resp.read()
-                if resp.status != 503:  # 503: the engine's rings are full; back off and retry
+                if resp.status not in (429, 503):  # the engine's rings are full: back off, retry
                     break
                 time.sleep(HTTP_RETRY_S)
             if resp.status in (400, 401, 403, 404, 405):
                 raise IngestRefused(f"HTTP {resp.status}: {answer[:200].decode('utf-8', 'replace')}")
             if resp.status // 100 != 2:
                 self.errors += count
+            elif self.proto == "es-bulk" and b'"errors":true' in answer[:64]:
+                self.errors += answer.count(b'"status":4') + answer.count(b'"status":5')
         elif self.proto == "udp":
             sendto = self.sock.sendto
             if first < 0:  # a probe: one message, not from the pool
@@ -150,7 +163,7 @@ class _Conn:
             self.sock.sendall(view)
 
     def close(self) -> None:
-        if self.proto == "http":
+        if self.proto in HTTP_PROTOS:
             self.http.close()
             return
         if self.proto == "tls":
@@ -207,8 +220,8 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
         ready.release()
         return
     ready.release()
-    probe_fmt = "json" if plan.proto == "http" else "syslog"
-    most = HTTP_BATCH if plan.proto == "http" else CHUNK
+    probe_fmt = "json" if plan.proto in HTTP_PROTOS else "syslog"
+    most = HTTP_BATCH if plan.proto in HTTP_PROTOS else CHUNK
     start_evt.wait()
     t0 = time.time()
     sent = probes = 0
@@ -262,8 +275,8 @@ def send_direct(
     stream = _Stream(pool)
     count = min(count, stream.n)
     conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool, access), stream.bounds)
-    most = HTTP_BATCH if proto == "http" else CHUNK
-    fmt = "json" if proto == "http" else "syslog"
+    most = HTTP_BATCH if proto in HTTP_PROTOS else CHUNK
+    fmt = "json" if proto in HTTP_PROTOS else "syslog"
     probes_left = probes
     try:
         for view, first, k in stream.chunks(0, count, most):

@@ -1,5 +1,6 @@
 """The logjet targets of one `logjet bench ingest` run: the engine as configured, one more per
-`--alert-rules N`, and with `--with-auth` one with API auth on; and how each is compared with the
+`--alert-rules N`, with `--with-auth` one with API auth on, and with `--beside-proto P` the
+same engine fed over protocol P (its own pool of messages); and how each is compared with the
 first (`compare`).
 
 Every target gets the same engine arguments and, where the run needs one, the same configuration
@@ -31,10 +32,15 @@ class LogjetSpec(NamedTuple):
     rules: int = 0  # 0 = no rules file
     start_timeout: float | None = None  # None: EngineProcess's default
     access: HttpAccess = HttpAccess()
+    proto: str = ""  # "": the run's --proto; else --beside-proto, the same engine over another protocol
 
 
 def rules_target(rules: int) -> str:
     return f"logjet+{rules} rules"
+
+
+def beside_target(proto: str) -> str:
+    return f"logjet/{proto}"
 
 
 def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
@@ -52,7 +58,8 @@ def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
                 "(not --url)"
             )
         token = getattr(args, "token", None) or os.environ.get("LOGJET_TOKEN")
-        return [LogjetSpec("logjet", engine_args, access=HttpAccess.for_url(args.url, token, args.ca_file))]
+        access = HttpAccess.for_url(args.url, token, args.ca_file)
+        return [LogjetSpec("logjet", engine_args, access=access), *_beside(args, engine_args, access)]
     tables: dict[str, dict] = {}
     shared = list(engine_args)  # every target's arguments but the configuration file
     access = HttpAccess()
@@ -75,7 +82,15 @@ def logjet_specs(args, tmp: str, engine_args: list[str]) -> list[LogjetSpec]:
         specs.append(LogjetSpec(rules_target(n), [*common, "--alert-rules", path], n, wait, access))
     if with_auth:
         specs.append(_auth_spec(tmp, tables, shared, access))
-    return specs
+    return specs + _beside(args, common, access)
+
+
+def _beside(args, engine_args: list[str], access: HttpAccess) -> list[LogjetSpec]:
+    """The target fed over --beside-proto, if the run has one (and it is not --proto itself)."""
+    beside = getattr(args, "beside_proto", None)
+    if not beside or beside == args.proto:
+        return []
+    return [LogjetSpec(beside_target(beside), engine_args, access=access, proto=beside)]
 
 
 def _auth_spec(tmp: str, tables: dict[str, dict], args: list[str], access: HttpAccess) -> LogjetSpec:

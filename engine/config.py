@@ -16,6 +16,7 @@ from typing import Annotated, Any, Callable, Literal
 import msgspec
 
 from engine.errors import LogjetError
+from engine.json_field_names import ROLE_NAMES, check_names
 from engine.units import AutoByteSize, ByteSize, Duration, parse_hostport, parse_size, units_dec_hook
 
 
@@ -108,6 +109,13 @@ class Parse(_Section, frozen=True):
     # the sender's time in a field, "drop" drops and counts it. "0": no limit ahead.
     max_future: Duration = Duration.parse("1d")
     out_of_range: Literal["adjust", "drop"] = "adjust"
+    # JSON keys tried first, in this order, for a JSON row's columns (engine.parse.json_keys);
+    # a dotted name also reaches into nested objects. The built-in names come after these.
+    json_msg_fields: tuple[str, ...] = ()
+    json_time_fields: tuple[str, ...] = ()
+    json_host_fields: tuple[str, ...] = ()
+    json_app_fields: tuple[str, ...] = ()
+    json_severity_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.timezone == "UTC":
@@ -118,6 +126,11 @@ class Parse(_Section, frozen=True):
             TimeZone.from_name(self.timezone)
         except Exception as exc:  # zoneinfo raises several kinds
             raise ValueError(f"timezone: unknown zone {self.timezone!r} ({exc})") from None
+        self.json_field_names()  # refuses names that cannot be field names (a ValueError)
+
+    def json_field_names(self) -> dict[str, list[str]]:
+        """The configured JSON field names by column role ("msg", "time", ...)."""
+        return {role: check_names(f"json_{role}_fields", getattr(self, f"json_{role}_fields")) for role in ROLE_NAMES}
 
 
 class Storage(_Section, frozen=True):

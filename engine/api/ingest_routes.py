@@ -1,4 +1,5 @@
-"""`POST /api/v1/ingest`: JSON objects over HTTP, as NDJSON or one JSON array, into the rings.
+"""`POST /api/v1/ingest`: JSON objects over HTTP, as NDJSON or one JSON array, into the rings;
+and the way into the rings every HTTP ingest route shares (`Ingest.put`).
 
 The body becomes one raw batch of frames (one frame per object) written to the API worker's
 rings to the parsers, which decode JSON rows like any other (`engine.parse.json_rows`). The
@@ -7,20 +8,26 @@ are cut by the framing kernel and checked for the shape of an object (`{...}`) w
 a JSON array is split into its elements by msgspec without decoding them. When the rings are
 full the request waits (back-pressure) up to INGEST_WAIT_S, then gets 503; at once when the
 writer says the disk is low (the rings will not empty before space comes back), with
-"disk full" in the error and a longer Retry-After.
+"disk full" in the error and a longer Retry-After. `?msg_field=...&time_field=...` (and host,
+app, severity) name the body's own fields for the row's columns (`engine.api.field_params`); a
+body refused for its content is counted in `dropped_messages_total{reason="bad_request"}`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
+from engine.api.field_params import FIELD_PARAMS, field_names_of
+from engine.errors import LogjetError
 from engine.ipc.raw_batch import PROTOCOLS
+from engine.json_field_names import FieldNamesError
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
 from native_kernels.framing import TRUNCATED, split_lf, trim_spans
@@ -48,13 +55,25 @@ def _bad_request(message: str, position: int | None = None) -> web.Response:
     return web.json_response(body, status=400)
 
 
-def _unavailable(disk_low: bool) -> web.Response:
-    if disk_low:
-        message = "disk full: the data dir's volume is below storage.min_free_bytes and the rings are full; retry later"
-        retry = DISK_FULL_RETRY_AFTER_S
-    else:
-        message, retry = "rings are full; retry later", RETRY_AFTER_S
-    return web.json_response({"error": message}, status=503, headers={"Retry-After": str(retry)})
+class BodyError(LogjetError):
+    """A request body that cannot be read: too big (413) or a broken Content-Encoding (400)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, inflated when it came compressed (aiohttp does that as it reads); raises
+    BodyError instead of letting aiohttp answer a bad encoding with a 500."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise BodyError(413, f"{exc.text} (ingest.http_max_body)") from None
+    except RequestPayloadError as exc:
+        raise BodyError(
+            400, f"the body cannot be read ({request.headers.get('Content-Encoding', 'identity')}): {exc}"
+        ) from None
 
 
 def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
@@ -99,8 +118,32 @@ def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray,
     return body, starts, ends, flags
 
 
+class Refusal(NamedTuple):
+    """Why frames were not taken: the rings stayed full (`disk_full` False) or the disk is low.
+    Each route answers it in its own shape, with `retry_after` seconds."""
+
+    message: str
+    retry_after: int
+    disk_full: bool
+
+
+def _refusal(disk_low: bool) -> Refusal:
+    if disk_low:
+        return Refusal(
+            "disk full: the data dir's volume is below storage.min_free_bytes and the rings are full; retry later",
+            DISK_FULL_RETRY_AFTER_S,
+            True,
+        )
+    return Refusal("rings are full; retry later", RETRY_AFTER_S, False)
+
+
+def _unavailable(refusal: Refusal) -> web.Response:
+    return web.json_response({"error": refusal.message}, status=503, headers={"Retry-After": str(refusal.retry_after)})
+
+
 class Ingest:
-    """The ingest endpoint's state: one batcher over the API worker's rings."""
+    """The ingest endpoints' state: one batcher over the API worker's rings, shared by every
+    route that takes messages over HTTP (this one, Elasticsearch bulk)."""
 
     def __init__(
         self,
@@ -109,41 +152,76 @@ class Ingest:
         metrics: MetricsFile,
         batch_bytes: int,
         writer_flags: WriterFlags | None = None,
+        wait_s: float = INGEST_WAIT_S,
     ):
         self.batcher = Batcher(HTTP, rings, batch_bytes)
+        self.wait_s = wait_s
         self.writer_flags = writer_flags
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")
         self.m_bytes = metrics.counter("received_bytes_total", protocol="http")
         self.m_trunc = metrics.counter("truncated_messages_total")
+        self.m_refused = metrics.counter("dropped_messages_total", reason="bad_request")
         self._lock = asyncio.Lock()
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            buf, starts, ends, flags = frames_of(body, self.max_len)
-        except ValueError as exc:
-            return _bad_request(str(exc.args[0]), exc.args[1] if len(exc.args) > 1 else None)
+    def refused(self, messages: int) -> None:
+        """Count messages a route refused for their content (a 400, whole or per item)."""
+        if messages:
+            self.m_refused.inc(messages)
+
+    async def put(
+        self,
+        request: web.Request,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        flags: np.ndarray,
+        field_names: bytes = b"",
+    ) -> Refusal | None:
+        """Write the frames `buf[starts[i]:ends[i]]` into the rings, waiting for room up to
+        INGEST_WAIT_S; None once they are all in, else why not (nothing of them is kept)."""
         n = len(starts)
         if n:
             source = peer_name(request.transport) if request.transport else "http"
             # One request's frames form whole batches of their own: the lock keeps another
             # request from being flushed (and acknowledged) with ours half-written.
             async with self._lock:
-                self.batcher.add(buf, starts, ends, flags, source)
-                deadline = time.monotonic() + INGEST_WAIT_S
+                self.batcher.add(buf, starts, ends, flags, source, field_names)
+                deadline = time.monotonic() + self.wait_s
                 while not self.batcher.flush():
                     disk_low = self.writer_flags is not None and self.writer_flags.disk_low()
                     if disk_low or time.monotonic() > deadline:
                         self.batcher.drop_all()
-                        return _unavailable(disk_low)
+                        return _refusal(disk_low)
                     await asyncio.sleep(RETRY_S)
             self.m_msgs.inc(n)
             truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
+        return None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        unknown = sorted(set(request.query) - set(FIELD_PARAMS))
+        if unknown:
+            return _bad_request(f"unknown parameter {unknown[0]!r} (known: {', '.join(FIELD_PARAMS)})")
+        try:
+            field_names = field_names_of(request.query.items())
+        except FieldNamesError as exc:
+            return _bad_request(str(exc))
+        try:
+            body = await read_body(request)
+        except BodyError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        try:
+            buf, starts, ends, flags = frames_of(body, self.max_len)
+        except ValueError as exc:
+            self.refused(max(1, body.count(b"\n")))
+            return _bad_request(str(exc.args[0]), exc.args[1] if len(exc.args) > 1 else None)
+        refusal = await self.put(request, buf, starts, ends, flags, field_names)
+        if refusal is not None:
+            return _unavailable(refusal)
         self.m_bytes.inc(len(body))
-        return web.json_response({"accepted": n})
+        return web.json_response({"accepted": len(starts)})
 
 
 def routes(ingest: Ingest) -> list[web.RouteDef]:

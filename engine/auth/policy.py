@@ -5,6 +5,7 @@
     GET /, GET /ui/{version}/{name}               nothing (the web UI's files: they hold no data)
     GET /metrics                                  nothing, or `query` with auth.metrics = true
     POST /api/v1/ingest                           ingest
+    /insert/elasticsearch/... (bulk, probes)       ingest (a shipper sends its one credential to all)
     GET|POST /api/v1/query, GET /api/v1/tail      query
     GET /api/v1/context                           query
     GET /api/v1/alerts, /rules, /silences         query
@@ -73,6 +74,21 @@ ROUTE_ROLES.update(
             "/tail",
         )  # fmt: skip
         for method in ("GET", "POST")
+    }
+)
+# Elasticsearch's ingest API (engine.api.es_routes): a shipper probes the node with the same
+# credentials it sends its bulk requests with, so every route there needs `ingest`.
+ROUTE_ROLES.update(
+    {
+        (method, "/insert/elasticsearch" + path): Role.INGEST
+        for path, methods in (
+            ("", ("GET",)),
+            ("/", ("GET",)),
+            ("/_bulk", ("POST", "PUT")),
+            ("/{index}/_bulk", ("POST", "PUT")),
+            ("/{tail}", ("GET", "PUT", "POST", "DELETE")),
+        )
+        for method in methods
     }
 )
 METRICS_ROUTE = ("GET", "/metrics")

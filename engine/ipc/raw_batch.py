@@ -10,13 +10,15 @@ arrays 8-byte aligned:
     8            4             sources_len   bytes of the sources blob
     12           4             data_len
     16           4             protocol      index into PROTOCOLS
-    20           4             reserved
+    20           4             names_len     bytes of the field names blob (0: none)
     24           8             recv_ns       when the receiver read the batch (ns since epoch, UTC)
     32           4·n           starts u32    frame start in data
     ...          4·n           ends u32      frame end in data (exclusive)
     ...          2·n           source u16    index into the sources
     ...          1·n           frame flags   native_kernels.framing TRUNCATED | FRAMING_ERROR
     (pad to 8)   sources_len   sources: "ip:port" strings joined by "\\n"
+    (pad to 8)   names_len     field names: which JSON keys fill which column for this batch
+                               (engine.parse.json_keys.encode_overrides); absent for most
     (pad to 8)   data_len      data
 
 `write_raw` encodes (straight into a ring reservation), `RawBatch.decode` decodes and checks
@@ -61,22 +63,24 @@ class _Layout(NamedTuple):
     source: int
     flags: int
     sources: int
+    names: int
     data: int
 
 
-def _layout(n: int, sources_len: int) -> _Layout:
+def _layout(n: int, sources_len: int, names_len: int = 0) -> _Layout:
     starts = RAW_HEADER.size
     ends = starts + 4 * n
     src = ends + 4 * n
     flags = src + 2 * n
     sources = _pad8(flags + n)
-    data = _pad8(sources + sources_len)
-    return _Layout(starts, ends, src, flags, sources, data)
+    names = _pad8(sources + sources_len)
+    data = _pad8(names + names_len)
+    return _Layout(starts, ends, src, flags, sources, names, data)
 
 
-def raw_size(n_frames: int, sources_len: int, data_len: int) -> int:
+def raw_size(n_frames: int, sources_len: int, data_len: int, names_len: int = 0) -> int:
     """Payload bytes of a raw batch with these counts."""
-    return _layout(n_frames, sources_len).data + data_len
+    return _layout(n_frames, sources_len, names_len).data + data_len
 
 
 def write_raw(
@@ -89,13 +93,15 @@ def write_raw(
     frame_flags: npt.ArrayLike,
     sources_blob: bytes,
     chunks: Sequence[bytes | memoryview],
+    field_names: bytes = b"",
 ) -> int:
-    """Encode a raw batch into `out` (sized by `raw_size`); `chunks` are concatenated as data.
+    """Encode a raw batch into `out` (sized by `raw_size`); `chunks` are concatenated as data;
+    `field_names` is the blob of `engine.parse.json_keys.encode_overrides` (b"": none).
     Returns the bytes written."""
     starts = np.ascontiguousarray(starts, dtype="<u4")
     n = len(starts)
     data_len = sum(len(c) for c in chunks)
-    at = _layout(n, len(sources_blob))
+    at = _layout(n, len(sources_blob), len(field_names))
     RAW_HEADER.pack_into(
         out,
         0,
@@ -104,7 +110,7 @@ def write_raw(
         len(sources_blob),
         data_len,
         protocol,
-        0,
+        len(field_names),
         recv_ns,
     )
     buf = np.frombuffer(out, dtype=np.uint8)
@@ -113,6 +119,7 @@ def write_raw(
     buf[at.source : at.flags] = np.ascontiguousarray(source, dtype="<u2").view(np.uint8)
     buf[at.flags : at.flags + n] = np.ascontiguousarray(frame_flags, dtype=np.uint8)
     out[at.sources : at.sources + len(sources_blob)] = sources_blob
+    out[at.names : at.names + len(field_names)] = field_names
     pos = at.data
     for chunk in chunks:
         out[pos : pos + len(chunk)] = chunk
@@ -132,6 +139,7 @@ class RawBatch(NamedTuple):
     frame_flags: npt.NDArray[np.uint8]
     sources: list[str]
     data: npt.NDArray[np.uint8]
+    field_names: bytes = b""  # engine.parse.json_keys.encode_overrides; b"": none
 
     @classmethod
     def decode(cls, payload: memoryview) -> RawBatch:
@@ -139,8 +147,8 @@ class RawBatch(NamedTuple):
         short, frames outside the data, a source index past the sources)."""
         if len(payload) < RAW_HEADER.size:
             raise BatchTruncated(f"raw batch of {len(payload)} bytes is shorter than its header")
-        n, _, sources_len, data_len, protocol, _, recv_ns = RAW_HEADER.unpack_from(payload, 0)
-        at = _layout(n, sources_len)
+        n, _, sources_len, data_len, protocol, names_len, recv_ns = RAW_HEADER.unpack_from(payload, 0)
+        at = _layout(n, sources_len, names_len)
         if at.data + data_len > len(payload):
             raise BatchTruncated(f"raw batch is damaged: {n} frames, {data_len} data bytes in {len(payload)}")
         buf = np.frombuffer(payload, dtype=np.uint8)
@@ -155,10 +163,13 @@ class RawBatch(NamedTuple):
         if n and sources and int(source.max()) >= len(sources):
             raise BatchArrayOutOfBounds(f"raw batch frame names sender {int(source.max())} of {len(sources)}")
         flags = buf[at.flags : at.flags + n]
-        return cls(recv_ns, protocol, starts, ends, source, flags, sources, buf[at.data : at.data + data_len])
+        names = bytes(payload[at.names : at.names + names_len])
+        return cls(recv_ns, protocol, starts, ends, source, flags, sources, buf[at.data : at.data + data_len], names)
 
 
-def raw_batch_of(frames: Sequence[bytes], recv_ns: int, source: str = "127.0.0.1", protocol: int = 0) -> RawBatch:
+def raw_batch_of(
+    frames: Sequence[bytes], recv_ns: int, source: str = "127.0.0.1", protocol: int = 0, field_names: bytes = b""
+) -> RawBatch:
     """One raw batch of `frames`, all sent by `source`, for the parser's warm-up, tests and
     benchmarks (receivers build theirs frame by frame in `engine.receive.batcher`)."""
     data = b"".join(frames)
@@ -166,7 +177,7 @@ def raw_batch_of(frames: Sequence[bytes], recv_ns: int, source: str = "127.0.0.1
     starts = np.zeros(len(frames), np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     blob = source.encode()
-    buf = bytearray(raw_size(len(frames), len(blob), len(data)))
+    buf = bytearray(raw_size(len(frames), len(blob), len(data), len(field_names)))
     write_raw(
         memoryview(buf),
         recv_ns,
@@ -177,5 +188,6 @@ def raw_batch_of(frames: Sequence[bytes], recv_ns: int, source: str = "127.0.0.1
         np.zeros(len(frames), np.uint8),
         blob,
         [data],
+        field_names,
     )
     return RawBatch.decode(memoryview(buf))

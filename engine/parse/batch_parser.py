@@ -29,6 +29,8 @@ from engine.ipc.column_batch import ARRAYS, OFFSET_ARRAYS, VALUE_ARRAYS, ColumnB
 from engine.ipc.raw_batch import RawBatch
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse import time_bounds
+from engine.json_field_names import FieldNamesError
+from engine.parse.json_keys import KeyRoles, decode_overrides
 from engine.parse.json_rows import decode_json_rows
 from engine.parse.time_bounds import AdjustFields, TimeBounds, adjust_fields
 from engine.store.rows import (
@@ -74,6 +76,10 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("logjet.parse")
+
+# Key roles of distinct request field names a parser keeps built (a handful in practice: each
+# client sends the same parameters every time); past it the cache starts over.
+MAX_CACHED_ROLES = 64
 
 # Bisection of a failing batch gives up (the whole batch becomes plain rows) past this many
 # failing rows: a bug that hits every row should not cost thousands of re-parses.
@@ -126,6 +132,24 @@ class BatchParser:
         self.dicts = ParserDictionaries()
         self.alerts = alerts
         self.bounds = bounds  # the default: no row is out of range (tools, tests)
+        self._configured = settings.json_field_names()
+        self._roles: dict[bytes, KeyRoles] = {b"": KeyRoles.build(self._configured)}
+
+    def roles(self, field_names: bytes) -> KeyRoles:
+        """Which JSON keys fill which column for a batch with this field names blob: the
+        request's names above the configured ones. A damaged blob (the API checked it, so a bug)
+        is logged and the configured names apply: the rows are still stored."""
+        roles = self._roles.get(field_names)
+        if roles is None:
+            try:
+                requested = decode_overrides(field_names)
+            except FieldNamesError as exc:
+                log.error("%s; the configured field names apply", exc)
+                return self._roles[b""]
+            if len(self._roles) >= MAX_CACHED_ROLES:
+                self._roles = {b"": self._roles[b""]}
+            roles = self._roles[field_names] = KeyRoles.build(self._configured, requested)
+        return roles
 
     def parse(self, raw: RawBatch) -> ColumnBatch:
         """The column batch of `raw`; never raises for the content of the frames (see the
@@ -158,7 +182,7 @@ class BatchParser:
         is_json = np.flatnonzero(fmt == FORMAT_JSON)
         if len(is_json):
             data, time_ns, severity, json_fields, bad = self._apply_json(
-                is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns
+                is_json, data, starts, ends, fmt, time_ns, severity, spans, raw.recv_ns, self.roles(raw.field_names)
             )
             flags[bad] |= ROW_PARSE_FALLBACK
             fallback = len(bad)
@@ -356,6 +380,7 @@ class BatchParser:
         severity: np.ndarray,
         spans: np.ndarray,
         recv_ns: int,
+        roles: KeyRoles,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _JsonFields | None, np.ndarray]:
         """Decode the rows detected as JSON; rows that are not JSON objects the decoder accepts
         become plain text (returned last: their indices, to be flagged). Python touches each JSON
@@ -364,7 +389,7 @@ class BatchParser:
         if not self.settings.json:
             fmt[idx] = FORMAT_PLAIN
             return data, time_ns, severity, None, idx[:0]
-        res = decode_json_rows(data, starts[idx], ends[idx], recv_ns)
+        res = decode_json_rows(data, starts[idx], ends[idx], recv_ns, roles)
         ok_mask = np.asarray(res.ok, bool)
         ok, bad = idx[ok_mask], idx[~ok_mask]
         fmt[bad] = FORMAT_PLAIN

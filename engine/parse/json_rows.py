@@ -1,21 +1,26 @@
 """Decoding of the rows that syslog detection marked as JSON into row columns, with msgspec.
 
-A JSON row is one object per frame. Top-level keys with a meaning in the message model fill row
-columns; every other key becomes a field:
+A JSON row is one object per frame. Keys with a meaning in the message model fill row columns
+(which keys, and in which priority, is `engine.parse.json_keys`); every other key becomes a field:
 
     level, severity             → severity 0-7: names (emerg ... debug, warn, fatal, trace, any
-                                  case), integers 0-7, numeric strings "0"-"7", and the
+    (log.level)                   case), integers 0-7, numeric strings "0"-"7", and the
                                   pino/bunyan levels 10-60 (trace 10 ... fatal 60)
-    host, hostname              → host
+    host, hostname (host.name)  → host
     service, app, appname       → app
-    msg, message                → message (a non-string value is kept as its JSON text)
+    (service.name)
+    msg, message (_msg, log)    → message (a non-string value is kept as its JSON text; the
+                                  names in brackets take strings only)
     time, timestamp, @timestamp → time: an RFC 3339 / ISO 8601 string (no offset = UTC), or an
-                                  epoch number in s, ms, us or ns (told apart by magnitude)
+    (_time, date)                 epoch number in s, ms, us or ns (told apart by magnitude), also
+                                  as a string of digits
 
-When two aliases are present the first one in the object wins and the other stays a field; a
-value that cannot be used (a level of 42, an unparsable time) stays a field too, so no key is
-lost. Nested objects are flattened with "." (`{"a": {"b": 1}}` → `a.b` = `1`); field values are
-bytes: strings as UTF-8, everything else (numbers, true/false/null, lists) as its JSON text.
+Names in brackets are used only when none of the others is usable; names a request or the
+configuration gives come first. When two names of the same priority are present the first one
+in the object wins and the other stays a field; a value that cannot be used (a level of 42, an
+unparsable time) stays a field too, so no key is lost. Nested objects are flattened with "."
+(`{"a": {"b": 1}}` → `a.b` = `1`); field values are bytes: strings as UTF-8, everything else
+(numbers, true/false/null, lists) as its JSON text.
 
 Per-row Python is the accepted cost here (JSON is the one format a kernel cannot cut): each row
 is one `Decoder.decode` call on a memoryview slice (no copy), and RFC 3339 strings of the whole
@@ -33,6 +38,15 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 
+from engine.parse.json_keys import (
+    DEFAULT_ROLES,
+    ROLE_APP,
+    ROLE_HOST,
+    ROLE_MESSAGE,
+    ROLE_SEVERITY,
+    Candidate,
+    KeyRoles,
+)
 from native_kernels.syslog import NO_VALUE, TS_NONE, TS_UTC
 from native_kernels.timestamps import parse_rfc3339_spans
 
@@ -61,22 +75,6 @@ _SEVERITY_NAMES = {
 }
 # pino/bunyan numeric levels (disjoint from 0-7).
 _SEVERITY_PINO = {10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2}
-
-_ROLE_SEVERITY, _ROLE_HOST, _ROLE_APP, _ROLE_MESSAGE, _ROLE_TIME = range(5)
-_ROLES = {
-    "level": _ROLE_SEVERITY,
-    "severity": _ROLE_SEVERITY,
-    "host": _ROLE_HOST,
-    "hostname": _ROLE_HOST,
-    "service": _ROLE_APP,
-    "app": _ROLE_APP,
-    "appname": _ROLE_APP,
-    "msg": _ROLE_MESSAGE,
-    "message": _ROLE_MESSAGE,
-    "time": _ROLE_TIME,
-    "timestamp": _ROLE_TIME,
-    "@timestamp": _ROLE_TIME,
-}
 
 # Epoch numbers: below 1e11 they are seconds (until year 5138), below 1e14 milliseconds, below
 # 1e17 microseconds, else nanoseconds.
@@ -151,7 +149,10 @@ def _epoch_ns(value: Any) -> int | None:
 
 
 def _iso_ns(text: str) -> int | None:
-    """Slow path for strings the RFC 3339 kernel refused (space separator, no offset, +0000)."""
+    """Slow path for strings the RFC 3339 kernel refused (space separator, no offset, +0000,
+    an epoch as a string of digits: VictoriaLogs takes `"_time": "1700000000"`)."""
+    if text.isascii() and text[:1].isdigit() and text.replace(".", "", 1).isdigit():
+        return _epoch_ns(float(text) if "." in text else int(text))
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
@@ -223,28 +224,63 @@ class _Columns:
             self.time_keys.pop()
 
 
-def _take_roles(obj: dict[str, Any], i: int, out: _Columns) -> None:
-    """Move the keys with a column role from `obj` into row i of `out` (first alias wins;
-    keys that cannot be used stay in `obj` and become fields)."""
+_MISSING = object()
+_ALL_ROLES = (1 << 5) - 1
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` inside nested objects, or _MISSING."""
+    for name in path:
+        if type(value) is not dict or name not in value:
+            return _MISSING
+        value = value[name]
+    return value
+
+
+def _remove(obj: dict[str, Any], key: str, path: tuple[str, ...]) -> None:
+    """Delete the value at `key` + `path`, and the objects it leaves empty."""
+    if not path:
+        obj.pop(key, None)
+        return
+    parents = [obj]
+    node = obj.get(key)
+    for name in path[:-1]:
+        if type(node) is not dict:
+            return
+        parents.append(node)
+        node = node.get(name)
+    if type(node) is not dict or path[-1] not in node:
+        return
+    del node[path[-1]]
+    names = (key, *path[:-1])
+    while not node and parents:  # an object left empty goes too: no `host = {}` field
+        parent = parents.pop()
+        del parent[names[len(parents)]]
+        node = parent
+
+
+def _take_primary(obj: dict[str, Any], i: int, out: _Columns, primary: dict[str, int]) -> int:
+    """The built-in names only (no configured or requested ones): the first usable one of each
+    role in the object fills its column and leaves `obj`; returns the mask of roles filled."""
     seen = 0
-    for key in [k for k in obj if k in _ROLES]:
-        role = _ROLES[key]
+    for key in [k for k in obj if k in primary]:
+        role = primary[key]
         if seen & (1 << role):
             continue
         value = obj[key]
         t = type(value)
-        if role == _ROLE_MESSAGE:
+        if role == ROLE_MESSAGE:
             out.message[i] = _text(value)
-        elif role == _ROLE_HOST or role == _ROLE_APP:
+        elif role == ROLE_HOST or role == ROLE_APP:
             if t is not str and t is not int and t is not float:
                 continue
-            (out.host if role == _ROLE_HOST else out.app)[i] = _text(value)
-        elif role == _ROLE_SEVERITY:
+            (out.host if role == ROLE_HOST else out.app)[i] = _text(value)
+        elif role == ROLE_SEVERITY:
             sev = _severity(value)
             if sev == NO_VALUE:
                 continue
             out.severity[i] = sev
-        elif t is str:  # _ROLE_TIME
+        elif t is str:  # ROLE_TIME: the text, parsed later for the whole batch at once
             out.time_texts.append(value.encode())
             out.time_rows.append(i)
             out.time_keys.append(key)
@@ -256,10 +292,93 @@ def _take_roles(obj: dict[str, Any], i: int, out: _Columns) -> None:
             out.ts_kind[i] = TS_UTC
         seen |= 1 << role
         del obj[key]
+    return seen
+
+
+def _take_ranked(
+    obj: dict[str, Any], i: int, out: _Columns, by_key: dict[str, tuple[Candidate, ...]], filled: int = 0
+) -> None:
+    """Move the best usable value of each column role not in the mask `filled` from `obj` into
+    row i of `out` (lowest rank; the first in the object among equals); the rest stays in `obj`
+    and becomes fields. What a value can fill is written out here: no call per candidate."""
+    best: list[tuple[int, str, tuple[str, ...], Any] | None] = [None] * 5
+    for key in [k for k in obj if k in by_key]:
+        top = obj[key]
+        for role, rank, path, strict in by_key[key]:
+            chosen = best[role]
+            if (chosen is not None and chosen[0] <= rank) or filled & (1 << role):
+                continue
+            if not path:
+                value = top
+            elif len(path) == 1:  # host.name, log.level: one level down, without a call
+                value = top.get(path[0], _MISSING) if type(top) is dict else _MISSING
+            else:
+                value = _dig(top, path)
+            t = type(value)
+            if role == ROLE_MESSAGE:
+                if t is str:
+                    got = value.encode()
+                elif strict or value is _MISSING:
+                    continue
+                else:
+                    got = _encode_json(value)
+            elif role == ROLE_HOST or role == ROLE_APP:
+                if t is str:
+                    got = value.encode()
+                elif t is int or t is float:
+                    got = _encode_json(value)
+                else:
+                    continue
+            elif role == ROLE_SEVERITY:
+                got = _severity(value)
+                if got == NO_VALUE:
+                    continue
+            elif t is str:  # ROLE_TIME: the text, parsed later for the whole batch at once
+                got = value
+            else:
+                got = _epoch_ns(value)
+                if got is None:
+                    continue
+            best[role] = (rank, key, path, got)
+    for role, chosen in enumerate(best):
+        if chosen is None:
+            continue
+        _, key, path, got = chosen
+        if role == ROLE_MESSAGE:
+            out.message[i] = got
+        elif role == ROLE_HOST:
+            out.host[i] = got
+        elif role == ROLE_APP:
+            out.app[i] = got
+        elif role == ROLE_SEVERITY:
+            out.severity[i] = got
+        elif type(got) is str:  # ROLE_TIME, text
+            out.time_texts.append(got.encode())
+            out.time_rows.append(i)
+            out.time_keys.append(".".join((key, *path)))
+        else:
+            out.time_ns[i] = got
+            out.ts_kind[i] = TS_UTC
+    for chosen in best:
+        if chosen is None:
+            continue
+        _, key, path, _ = chosen
+        if not path:
+            obj.pop(key, None)
+        elif len(path) == 1 and type(node := obj.get(key)) is dict and path[0] in node:
+            del node[path[0]]
+            if not node:  # an object left empty goes too: no `host = {}` field
+                del obj[key]
+        else:
+            _remove(obj, key, path)
 
 
 def decode_json_rows(
-    data: bytes | bytearray | memoryview | np.ndarray, starts: np.ndarray, ends: np.ndarray, recv_ns: int
+    data: bytes | bytearray | memoryview | np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    recv_ns: int,
+    roles: KeyRoles = DEFAULT_ROLES,
 ) -> JsonRows:
     """Decode rows `data[starts[i]:ends[i]]` (bytes, bytearray, memoryview or 1-D uint8 array).
 
@@ -285,7 +404,10 @@ def decode_json_rows(
 
     decode = _DECODER.decode
     encode = _encode_json
-    role_keys = _ROLES.keys()
+    by_key = roles.by_key
+    role_keys = by_key.keys()
+    plain, primary, secondary = roles.plain, roles.primary, roles.secondary
+    secondary_keys = secondary.keys()
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
         try:
             obj = decode(view[s:e])
@@ -298,7 +420,12 @@ def decode_json_rows(
         mark = len(f_rows)
         try:
             if not role_keys.isdisjoint(obj):
-                _take_roles(obj, i, out)
+                if not plain:
+                    _take_ranked(obj, i, out, by_key)
+                elif (filled := _take_primary(obj, i, out, primary)) != _ALL_ROLES and not secondary_keys.isdisjoint(
+                    obj
+                ):
+                    _take_ranked(obj, i, out, secondary, filled)  # other shippers' names, for what is left
             if not obj:
                 ok[i] = True
                 continue

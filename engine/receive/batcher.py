@@ -2,7 +2,8 @@
 
 Contract: `add` keeps references to the caller's buffers (no copy) until the batch is written,
 so callers pass immutable `bytes`, with frames in order (starts ascending, not overlapping).
-A batch is sealed when it reaches `batch_bytes`; `flush`
+A batch is sealed when it reaches `batch_bytes`, or when frames come with other field names (a
+request's `?msg_field=...`, `engine.parse.json_keys`: one blob per batch); `flush`
 writes sealed and open batches into the rings, round-robin over the parsers' rings and skipping
 full ones. When every ring is full `flush` returns False and keeps the batches: the caller
 applies back-pressure (TCP) or drops them with `drop_all` (UDP), and tries again later.
@@ -32,9 +33,9 @@ SenderIds = npt.NDArray[np.uint16]
 class _Batch:
     """One batch being filled: references to the callers' buffers and the frames' spans in them."""
 
-    __slots__ = ("chunks", "starts", "ends", "flags", "src", "sources", "data_len", "frames", "first_ns")
+    __slots__ = ("chunks", "starts", "ends", "flags", "src", "sources", "data_len", "frames", "first_ns", "names")
 
-    def __init__(self) -> None:
+    def __init__(self, names: bytes = b"") -> None:
         self.chunks: list[Buffer] = []
         self.starts: list[Offsets] = []
         self.ends: list[Offsets] = []
@@ -44,9 +45,10 @@ class _Batch:
         self.data_len = 0
         self.frames = 0
         self.first_ns = 0
+        self.names = names  # the field names blob of every frame in the batch
 
     def size(self) -> int:
-        return self.data_len + FRAME_OVERHEAD * self.frames + batch_overhead(len(self.sources))
+        return self.data_len + FRAME_OVERHEAD * self.frames + batch_overhead(len(self.sources)) + len(self.names)
 
 
 class Batcher:
@@ -86,18 +88,32 @@ class Batcher:
             return self._sealed[0].first_ns
         return self._open.first_ns
 
-    def add(self, buf: Buffer, starts: Offsets, ends: Offsets, flags: FrameFlags, source: str) -> None:
-        """Add the frames `buf[starts[i]:ends[i]]`, all from `source`."""
+    def add(
+        self, buf: Buffer, starts: Offsets, ends: Offsets, flags: FrameFlags, source: str, field_names: bytes = b""
+    ) -> None:
+        """Add the frames `buf[starts[i]:ends[i]]`, all from `source`, whose JSON rows take
+        their columns from `field_names` (`engine.parse.json_keys.encode_overrides`; b"": the
+        configured ones)."""
         if len(starts):
-            self.add_many(buf, starts, ends, flags, np.zeros(len(starts), np.uint16), [source])
+            self.add_many(buf, starts, ends, flags, np.zeros(len(starts), np.uint16), [source], field_names)
 
     def add_many(
-        self, buf: Buffer, starts: Offsets, ends: Offsets, flags: FrameFlags, src: SenderIds, sources: list[str]
+        self,
+        buf: Buffer,
+        starts: Offsets,
+        ends: Offsets,
+        flags: FrameFlags,
+        src: SenderIds,
+        sources: list[str],
+        field_names: bytes = b"",
     ) -> None:
         """Add frames from several senders: frame i came from `sources[src[i]]`."""
         k = len(starts)
         if k == 0:
             return
+        if self._open.names != field_names:
+            self._seal()
+            self._open = _Batch(field_names)
         b = self._open
         extra = len(buf) + FRAME_OVERHEAD * k + SOURCE_OVERHEAD * len(sources)
         if b.frames and (b.size() + extra > self.batch_bytes or len(b.sources) + len(sources) > 65535):
@@ -109,7 +125,7 @@ class Batcher:
             for half in (slice(0, k // 2), slice(k // 2, k)):
                 lo, hi = int(starts[half][0]), int(ends[half][-1])
                 view = memoryview(buf)[lo:hi]
-                self.add_many(view, starts[half] - lo, ends[half] - lo, flags[half], src[half], sources)
+                self.add_many(view, starts[half] - lo, ends[half] - lo, flags[half], src[half], sources, field_names)
             return
         if b.size() + extra > self._max_record:
             # Settings refuse a max_message_bytes this big (engine.config), so this is a bug.
@@ -133,7 +149,7 @@ class Batcher:
     def _seal(self) -> None:
         if self._open.frames:
             self._sealed.append(self._open)
-            self._open = _Batch()
+            self._open = _Batch(self._open.names)
 
     def flush(self, recv_ns: int | None = None) -> bool:
         """Write every pending batch; False (batches kept) when all rings are full."""
@@ -161,14 +177,16 @@ class Batcher:
         flags = np.concatenate(b.flags)
         src = np.concatenate(b.src)
         sources_blob = "\n".join(b.sources).encode()
-        size = raw_size(b.frames, len(sources_blob), b.data_len)
+        size = raw_size(b.frames, len(sources_blob), b.data_len, len(b.names))
         for attempt in range(len(self.rings)):
             ring = self.rings[(self._next_ring + attempt) % len(self.rings)]
             view = ring.reserve(size)
             if view is None:
                 continue
             try:
-                written = write_raw(view, recv_ns, self.protocol, starts, ends, src, flags, sources_blob, b.chunks)
+                written = write_raw(
+                    view, recv_ns, self.protocol, starts, ends, src, flags, sources_blob, b.chunks, b.names
+                )
                 ring.commit(KIND_RAW, written)
             finally:
                 view.release()

@@ -15,9 +15,9 @@ from bench.send import _Stream, frame_one, write_pool
 from engine.cli import main
 
 
-@pytest.mark.parametrize("proto", ["tcp", "tcp-octet", "tls", "udp", "http"])
+@pytest.mark.parametrize("proto", ["tcp", "tcp-octet", "tls", "udp", "http", "es-bulk"])
 def test_pool_replays_in_order_across_the_wrap(tmp_path, proto):
-    msgs = generate.json_messages(37) if proto == "http" else generate.messages(37, rfc5424=True)
+    msgs = generate.json_messages(37) if proto in ("http", "es-bulk") else generate.messages(37, rfc5424=True)
     pool = write_pool(str(tmp_path), msgs, proto)
     stream = _Stream(pool)
     got, firsts = [], []
@@ -116,3 +116,32 @@ def test_missing_peer_is_skipped_with_a_note(monkeypatch):
     assert make_peers(args, notes) == [] and "syslog-ng: not installed" in notes[0]
     notes.clear()
     assert make_peers(Namespace(peer=["rsyslog"], proto="udp"), notes) == [] and "TCP only" in notes[0]
+
+
+def test_es_bulk_pool_is_a_bulk_body_of_filebeat_documents(tmp_path):
+    docs = generate.ecs_documents(5, seed=3)
+    pool = write_pool(str(tmp_path), docs, "es-bulk")
+    body = b"".join(bytes(view) for view, _, _ in _Stream(pool).chunks(0, 5, most=5))
+    lines = body.split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 11
+    assert all(json.loads(a) == {"create": {"_index": "logs-bench-default"}} for a in lines[0:10:2])
+    doc = json.loads(lines[1])
+    assert set(doc) >= {"@timestamp", "message", "host", "log", "service"} and "name" in doc["host"]
+
+
+@pytest.mark.e2e
+def test_bench_es_bulk_beside_http_on_a_running_engine(tmp_path):
+    from bench.engine import EngineProcess
+
+    engine = EngineProcess(str(tmp_path / "data"), "--retention", "0")
+    with engine:
+        argv = ["bench", "ingest", "--proto", "es-bulk", "--beside-proto", "http", "--url", engine.url]
+        argv += ["--messages", "4000", "--warmup", "500", "--senders", "1", "--quiet", "--out", str(tmp_path / "out")]
+        assert main(argv) == 0
+    [path] = (tmp_path / "out").glob("ingest-es-bulk-*.json")
+    result = json.loads(path.read_text())
+    assert set(result["runs"]) == {"logjet", "logjet/http"}
+    for runs in result["runs"].values():
+        assert [(r["outcome"], r["stored"], r["sent"]) for r in runs] == [("complete", 4000, 4000)]
+    assert result["summary"]["targets"]["logjet/http"]["proto"] == "http"
+    assert "logjet/http" in result["summary"]["ratio_logjet_to"]

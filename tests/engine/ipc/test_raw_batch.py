@@ -72,3 +72,13 @@ def test_damage_is_a_named_error(damage, error):
     with pytest.raises(error) as caught:
         RawBatch.decode(payload)
     assert isinstance(caught.value, LogjetError) and isinstance(caught.value, ValueError)
+
+
+def test_field_names_travel_between_sources_and_data():
+    names = b'{"msg":["text"]}'
+    raw = raw_batch_of([b'{"text":"a"}', b"b"], 5, "10.0.0.1:9", field_names=names)
+    assert raw.field_names == names
+    assert [raw.data[s:e].tobytes() for s, e in zip(raw.starts, raw.ends)] == [b'{"text":"a"}', b"b"]
+    assert raw.sources == ["10.0.0.1:9"]
+    # Without names the layout is the one above: a batch written before they existed decodes alike.
+    assert raw_batch_of([b"x"], 5).field_names == b""

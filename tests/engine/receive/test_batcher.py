@@ -279,3 +279,16 @@ def test_a_frame_bigger_than_a_ring_record_is_refused(tmp_path: pathlib.Path) ->
     with pytest.raises(ValueError, match="does not fit in a ring record"):
         batcher.add(*one_frame(b"q" * 20_000), "a:1")
     assert batcher.pending_frames == 0
+
+
+def test_frames_with_other_field_names_go_in_a_batch_of_their_own(tmp_path: pathlib.Path) -> None:
+    b = batcher_on(tmp_path / "names", batch_bytes=1 << 16)
+    for data, names in ((b"a", b""), (b"b", b'{"msg":["x"]}'), (b"c", b'{"msg":["x"]}'), (b"d", b"")):
+        b.add(*one_frame(data), "127.0.0.1:1", names)
+    assert b.flush()
+    batches = drain(paths_of(b))
+    assert [(frames_of([x]), x.field_names) for x in batches] == [
+        ([b"a"], b""),
+        ([b"b", b"c"], b'{"msg":["x"]}'),
+        ([b"d"], b""),
+    ]
