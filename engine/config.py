@@ -118,6 +118,7 @@ class Parse(_Section, frozen=True):
     json_severity_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.json_field_names()  # refuses names that cannot be field names (a ValueError)
         if self.timezone == "UTC":
             return  # the default, valid as it is: checking it would import numba, on the start's path
         from native_kernels.timestamps import TimeZone
@@ -126,7 +127,6 @@ class Parse(_Section, frozen=True):
             TimeZone.from_name(self.timezone)
         except Exception as exc:  # zoneinfo raises several kinds
             raise ValueError(f"timezone: unknown zone {self.timezone!r} ({exc})") from None
-        self.json_field_names()  # refuses names that cannot be field names (a ValueError)
 
     def json_field_names(self) -> dict[str, list[str]]:
         """The configured JSON field names by column role ("msg", "time", ...)."""
