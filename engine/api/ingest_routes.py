@@ -21,6 +21,7 @@ import numpy as np
 from aiohttp import web
 
 from engine.ipc.raw_batch import PROTOCOLS
+from engine.push.rows import joined
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
 from native_kernels.framing import TRUNCATED, split_lf, trim_spans
@@ -70,17 +71,7 @@ def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray,
         for k, piece in enumerate(pieces):
             if not piece.startswith(b"{"):
                 raise ValueError(f"element {k} of the array is not an object")
-        buf = b"\n".join(pieces)
-        lens = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
-        starts = np.zeros(len(pieces), np.int64)
-        if len(pieces) > 1:
-            np.cumsum(lens[:-1] + 1, out=starts[1:])
-        ends = starts + lens
-        flags = np.zeros(len(pieces), np.uint8)
-        too_long = lens > max_len
-        ends[too_long] = starts[too_long] + max_len
-        flags[too_long] = 1
-        return buf, starts, ends, flags
+        return joined(pieces, max_len)
     arr = np.frombuffer(body, np.uint8)
     starts, ends, flags, consumed, _ = split_lf(arr, max_len)
     if consumed < len(body):  # a last line without a newline
@@ -118,6 +109,25 @@ class Ingest:
         self.m_trunc = metrics.counter("truncated_messages_total")
         self._lock = asyncio.Lock()
 
+    async def submit(
+        self, request: web.Request, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray
+    ) -> web.Response | None:
+        """Write the frames `buf[starts[i]:ends[i]]` into the rings, waiting for space up to
+        INGEST_WAIT_S; None once they are all in, else the 503 to answer (nothing kept)."""
+        source = peer_name(request.transport) if request.transport else "http"
+        # One request's frames form whole batches of their own: the lock keeps another
+        # request from being flushed (and acknowledged) with ours half-written.
+        async with self._lock:
+            self.batcher.add(buf, starts, ends, flags, source)
+            deadline = time.monotonic() + INGEST_WAIT_S
+            while not self.batcher.flush():
+                disk_low = self.writer_flags is not None and self.writer_flags.disk_low()
+                if disk_low or time.monotonic() > deadline:
+                    self.batcher.drop_all()
+                    return _unavailable(disk_low)
+                await asyncio.sleep(RETRY_S)
+        return None
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
@@ -126,18 +136,9 @@ class Ingest:
             return _bad_request(str(exc.args[0]), exc.args[1] if len(exc.args) > 1 else None)
         n = len(starts)
         if n:
-            source = peer_name(request.transport) if request.transport else "http"
-            # One request's frames form whole batches of their own: the lock keeps another
-            # request from being flushed (and acknowledged) with ours half-written.
-            async with self._lock:
-                self.batcher.add(buf, starts, ends, flags, source)
-                deadline = time.monotonic() + INGEST_WAIT_S
-                while not self.batcher.flush():
-                    disk_low = self.writer_flags is not None and self.writer_flags.disk_low()
-                    if disk_low or time.monotonic() > deadline:
-                        self.batcher.drop_all()
-                        return _unavailable(disk_low)
-                    await asyncio.sleep(RETRY_S)
+            refused = await self.submit(request, buf, starts, ends, flags)
+            if refused is not None:
+                return refused
             self.m_msgs.inc(n)
             truncated = int((flags & TRUNCATED).sum())
             if truncated:

@@ -1,7 +1,7 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
 Routes are assembled from one module per concern (health, metrics, query, tail, context, ingest,
-alerts, web UI); this module only wires them to the shared memory, puts the access check
+Loki and OTLP push, alerts, web UI); this module only wires them to the shared memory, puts the access check
 (engine.auth) in front of them, and runs the server (over TLS with `listen.http_tls`) until the
 drain signal. SIGHUP re-reads the auth file and the TLS certificate (a bad file keeps what is in
 force) and reloads the alert rules.
@@ -24,6 +24,7 @@ from engine import metrics
 from engine.ipc import control
 from engine.api import health, metrics_route
 from engine.api import ingest_routes as ingest
+from engine.api import push_routes
 from engine.api.auth_middleware import auth_middleware
 from engine.api.disk_readiness import DiskReadiness
 from engine.auth.policy import Anonymous, Authenticator
@@ -102,13 +103,11 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     # Query routes observe into this; created here so the series exists before the first query.
     app[QUERY_DURATION] = shm.metrics.histogram("query_duration_seconds")
     producers = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
-    app.add_routes(
-        ingest.routes(
-            ingest.Ingest(
-                producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes, writer_flags
-            )
-        )
+    intake = ingest.Ingest(
+        producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes, writer_flags
     )
+    app.add_routes(ingest.routes(intake))
+    app.add_routes(push_routes.routes(push_routes.Push(intake, shm.metrics, settings.ingest.http_max_body.bytes)))
     try:
         from engine.api import query_routes
     except ImportError:

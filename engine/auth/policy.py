@@ -5,6 +5,7 @@
     GET /, GET /ui/{version}/{name}               nothing (the web UI's files: they hold no data)
     GET /metrics                                  nothing, or `query` with auth.metrics = true
     POST /api/v1/ingest                           ingest
+    POST /loki/api/v1/push, POST /v1/logs         ingest (Loki push, OTLP/HTTP logs)
     GET|POST /api/v1/query, GET /api/v1/tail      query
     GET /api/v1/context                           query
     GET /api/v1/alerts, /rules, /silences         query
@@ -75,6 +76,8 @@ ROUTE_ROLES.update(
         for method in ("GET", "POST")
     }
 )
+# The shippers' push routes (engine.api.push_routes) write, as /api/v1/ingest does.
+ROUTE_ROLES.update({("POST", "/loki/api/v1/push"): Role.INGEST, ("POST", "/v1/logs"): Role.INGEST})
 METRICS_ROUTE = ("GET", "/metrics")
 # Verified tokens remembered at most; past it the cache starts over (a handful of tokens is normal).
 MAX_CACHED_TOKENS = 4096
