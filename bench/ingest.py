@@ -2,8 +2,9 @@
 
 A pool of realistic messages (`bench.generate`: templates, or a loghub replay) is rendered and
 framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), TLS
-(octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP or
-HTTP NDJSON (over HTTPS with `--http-tls`), at full speed or at a fixed `--rate`. Each run
+(octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP,
+HTTP NDJSON (over HTTPS with `--http-tls`), Loki push or OTLP/HTTP logs (protobuf bodies of
+1,000 entries, built before timing: `bench.push_bodies`), at full speed or at a fixed `--rate`. Each run
 starts a fresh target (a logjet engine, then one per `--alert-rules N` and one with API auth on
 for `--with-auth` (`bench.variants`), then each `--peer`, in turn, `--repeat` times,
 interleaved so drift hits all alike) and is measured from the first byte sent to the last
@@ -26,7 +27,7 @@ import time
 from bench import alert_cost, auth_cost, generate, latency, report, variants
 from bench.measure import Load, measure
 from bench.peers import PEERS, PeerError
-from bench.send import write_pool
+from bench.send import HTTP_PROTOS, write_pool
 from bench.targets import LogjetTarget, PeerTarget
 
 POOL = 200_000  # distinct messages; longer runs replay the pool
@@ -38,11 +39,11 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 def pool_messages(args) -> list[bytes]:
     if args.data == "loghub":
         corpus = pathlib.Path(args.corpus or DEFAULT_CORPUS)
-        if args.proto == "http":
+        if args.proto in HTTP_PROTOS:
             return generate.loghub_json(corpus)
         return generate.loghub_messages(corpus, rfc5424=args.rfc5424)
     count = min(args.messages, POOL)
-    if args.proto == "http":
+    if args.proto in HTTP_PROTOS:  # NDJSON, or the records push bodies are built from
         return generate.json_messages(count, seed=args.seed)
     return generate.messages(count, seed=args.seed, rfc5424=args.rfc5424)
 

@@ -4,7 +4,8 @@ NDJSON, as fast as the receiver takes them or at a fixed rate, with latency prob
 The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
 moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), and so does TLS
 (octet counted, as RFC 5425 says; the certificate is not verified), HTTP posts slices as NDJSON
-bodies (over HTTPS and with an API token when the target's `HttpAccess` says so), UDP sends one
+bodies (over HTTPS and with an API token when the target's `HttpAccess` says so), or as Loki
+push and OTLP/HTTP bodies built from them before the run (`bench.push_bodies`), UDP sends one
 datagram per message (the protocol's unit). At a fixed
 rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a message carrying
 its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at the moment it is
@@ -25,11 +26,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bench import generate
+from bench import generate, push_bodies
 from bench.http_access import HttpAccess
 from engine.errors import LogjetError
 
-PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http")
+PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http", *push_bodies.PROTOS)
+# Protocols sent as HTTP requests of HTTP_BATCH messages: NDJSON, and the push protocols, whose
+# bodies (`bench.push_bodies`) are built from the NDJSON pool before the timed run.
+HTTP_PROTOS = ("http", *push_bodies.PROTOS)
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
 TICK_S = 0.005  # pacing granularity at a fixed rate
 INGEST_PATH = "/api/v1/ingest"
@@ -68,7 +72,7 @@ class IngestRefused(LogjetError, http.client.HTTPException):
 def frame_one(message: bytes, proto: str) -> bytes:
     if proto in ("tcp-octet", "tls"):
         return b"%d %s" % (len(message), message)
-    if proto in ("tcp", "http"):
+    if proto == "tcp" or proto in HTTP_PROTOS:
         return message + b"\n"
     return message
 
@@ -113,9 +117,13 @@ class _Conn:
         self.dest = (plan.host, plan.port)
         self.bounds = bounds
         self.errors = 0
-        if plan.proto == "http":
+        if plan.proto in HTTP_PROTOS:
             self.http = plan.access.connection(plan.host, plan.port, timeout=120)
-            self.headers = {"Content-Type": "application/x-ndjson", **plan.access.headers()}
+            ctype = push_bodies.CONTENT_TYPES.get(plan.proto, "application/x-ndjson")
+            self.headers = {"Content-Type": ctype, **plan.access.headers()}
+            self.path = push_bodies.PATHS.get(plan.proto, INGEST_PATH)
+            # (first pool index, count) → a push body of those messages; see `prepare`.
+            self.bodies: dict[tuple[int, int], bytes] = {}
         elif plan.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -124,11 +132,30 @@ class _Conn:
         else:
             self.sock = socket.create_connection(self.dest)
 
-    def send(self, view, first: int, count: int) -> None:
+    def prepare(self, stream: _Stream, count: int) -> None:
+        """Build the push bodies of the chunks a full-speed run of `count` messages sends, so
+        that building them is not timed (chunks start at multiples of HTTP_BATCH, and at 0
+        after the pool wraps)."""
+        if self.proto not in push_bodies.PROTOS:
+            return
+        for view, first, k in stream.chunks(0, min(count, stream.n), HTTP_BATCH):
+            self.bodies[(first, k)] = push_bodies.body(self.proto, bytes(view))
+
+    def _body(self, view, first: int, count: int) -> bytes:
         if self.proto == "http":
-            body = bytes(view)
+            return bytes(view)
+        body = self.bodies.get((first, count)) if first >= 0 else None
+        if body is None:  # a probe, or a chunk a paced run cut elsewhere: built now
+            body = push_bodies.body(self.proto, bytes(view))
+            if first >= 0:
+                self.bodies[(first, count)] = body
+        return body
+
+    def send(self, view, first: int, count: int) -> None:
+        if self.proto in HTTP_PROTOS:
+            body = self._body(view, first, count)
             for _ in range(HTTP_RETRIES):
-                self.http.request("POST", INGEST_PATH, body=body, headers=self.headers)
+                self.http.request("POST", self.path, body=body, headers=self.headers)
                 resp = self.http.getresponse()
                 answer = resp.read()
                 if resp.status != 503:  # 503: the engine's rings are full; back off and retry
@@ -150,7 +177,7 @@ class _Conn:
             self.sock.sendall(view)
 
     def close(self) -> None:
-        if self.proto == "http":
+        if self.proto in HTTP_PROTOS:
             self.http.close()
             return
         if self.proto == "tls":
@@ -206,9 +233,10 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
         )
         ready.release()
         return
+    conn.prepare(stream, plan.count)
     ready.release()
-    probe_fmt = "json" if plan.proto == "http" else "syslog"
-    most = HTTP_BATCH if plan.proto == "http" else CHUNK
+    probe_fmt = "json" if plan.proto in HTTP_PROTOS else "syslog"
+    most = HTTP_BATCH if plan.proto in HTTP_PROTOS else CHUNK
     start_evt.wait()
     t0 = time.time()
     sent = probes = 0
@@ -262,8 +290,8 @@ def send_direct(
     stream = _Stream(pool)
     count = min(count, stream.n)
     conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool, access), stream.bounds)
-    most = HTTP_BATCH if proto == "http" else CHUNK
-    fmt = "json" if proto == "http" else "syslog"
+    most = HTTP_BATCH if proto in HTTP_PROTOS else CHUNK
+    fmt = "json" if proto in HTTP_PROTOS else "syslog"
     probes_left = probes
     try:
         for view, first, k in stream.chunks(0, count, most):

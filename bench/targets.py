@@ -18,6 +18,7 @@ from typing import NamedTuple
 from bench.engine import EngineProcess
 from bench.http_access import HttpAccess
 from bench.peers import Peer
+from bench.send import HTTP_PROTOS
 from engine import __version__, metrics
 from engine.ipc.shm import InstanceDir
 
@@ -91,8 +92,8 @@ class LogjetTarget:
 
     def port(self, proto: str) -> int:
         if self.engine is None:
-            return int(self.url.rsplit(":", 1)[1]) if proto == "http" else self.syslog_port
-        key = {"udp": "syslog_udp", "http": "http", "tls": "syslog_tls"}.get(proto, "syslog_tcp")
+            return int(self.url.rsplit(":", 1)[1]) if proto in HTTP_PROTOS else self.syslog_port
+        key = {"udp": "syslog_udp", "tls": "syslog_tls"}.get(proto, "http" if proto in HTTP_PROTOS else "syslog_tcp")
         return self.engine.ports[key]
 
     def poll(self) -> Poll:
