@@ -33,6 +33,8 @@ ROUTES = [
     ("GET", "/readyz", None, None),
     ("GET", "/metrics", None, None),
     ("POST", "/api/v1/ingest", b'{"message": "auth test", "app": "authtest"}\n', "ingest"),
+    ("POST", "/loki/api/v1/push", b"\x00", "ingest"),  # a snappy block of an empty PushRequest
+    ("POST", "/v1/logs", b"", "ingest"),
     ("GET", "/api/v1/query?q=*&limit=1", None, "query"),
     ("POST", "/api/v1/query", b"*", "query"),
     ("GET", "/api/v1/alerts", None, "query"),
