@@ -32,13 +32,13 @@ from native_kernels.framing import TRUNCATED
 _encode = msgspec.json.Encoder().encode
 # Epoch integers at or past this are read as nanoseconds by the JSON row decoder (engine.parse.
 # json_rows); earlier times (before March 1973) go as RFC 3339 text so they are not misread.
-_NS_AS_INTEGER = 10**17
+NS_AS_INTEGER = 10**17
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def time_json(ns: int) -> bytes:
     """A time in ns since the epoch as the JSON value the row decoder reads back exactly."""
-    if ns >= _NS_AS_INTEGER:
+    if ns >= NS_AS_INTEGER:
         return str(ns).encode()
     seconds, frac = divmod(ns, 10**9)
     try:
@@ -90,7 +90,7 @@ class Frames:
         """One entry: `message` is its line as a JSON value (`encode_text`), `own` its own
         keys (severity, ids, pairs) as `,"k":v...` pieces."""
         pieces = (b'{"time":', time_json(ns), b',"message":', message, shared.head, own, shared.tail)
-        self.items.append(b"".join(pieces))
+        self.items.append(b"".join(pieces))  # (the protobuf loops inline this)
 
     def packed(self, max_len: int) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
         """`joined(self.items, max_len)`."""
