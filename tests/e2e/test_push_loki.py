@@ -11,13 +11,15 @@ import datetime as dt
 import gzip
 import json
 import logging
+import os
+import signal
 import time
 
 import cramjam
 import pytest
 
 from engine.push.proto import push_pb2
-from tests.e2e.clients import metric
+from tests.e2e.clients import metric, worker_pids
 from tests.e2e.push_clients import post, refused, rows_of
 
 pytestmark = pytest.mark.e2e
@@ -152,3 +154,42 @@ def test_bodies_over_the_limit_are_413_before_and_after_decompression(start_engi
     small = json.dumps({"streams": [{"stream": {"app": "small"}, "values": [[str(BASE_NS), "fits"]]}]})
     assert post(engine.url + PUSH, small.encode(), JSON)[0] == 204
     assert [r["message"] for r in rows_of(engine, "app:small", 1)] == ["fits"]
+
+
+def test_full_rings_answer_503_with_retry_after_and_lose_nothing(start_engine, tmp_path):
+    # Small rings, and a heartbeat timeout longer than the parsers stay stopped (a push waits
+    # 10 s for ring space before its 503).
+    conf = tmp_path / "bp.toml"
+    conf.write_text(
+        '[rings]\nraw_ring_bytes = "1MiB"\n[ingest]\nbatch_bytes = 65536\n[supervisor]\nheartbeat_timeout = "60s"\n'
+    )
+    engine = start_engine("--config", str(conf), name="bp-loki")
+    pids = worker_pids(engine, "parser")
+
+    def push(k: int) -> tuple[int, bytes, dict[str, str]]:
+        values = [[str(BASE_NS + i), f"bp push {k} entry {i} " + "x" * 100] for i in range(1000)]
+        body = json.dumps({"streams": [{"stream": {"app": "loki-bp", "push": str(k)}, "values": values}]})
+        return post(engine.url + PUSH, body.encode(), JSON)
+
+    before = metric(engine.url, "logjet_ingest_requests_rejected_total", route=PUSH, reason="unavailable")
+    accepted = []
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        for k in range(40):
+            status, body, headers = push(k)
+            if status != 204:
+                break
+            accepted.append(k)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert status == 503 and headers["Retry-After"] == "1", (status, body)
+    assert "retry" in json.loads(body)["error"]
+    assert metric(engine.url, "logjet_ingest_requests_rejected_total", route=PUSH, reason="unavailable") == before + 1
+    assert accepted, "the rings took no push at all"
+    # The shipper retries the refused push; every accepted entry is stored once, the refused
+    # push's only from its retry.
+    assert push(k)[0] == 204
+    rows = rows_of(engine, "app:loki-bp", 1000 * (len(accepted) + 1), timeout=60)
+    assert len({r["message"] for r in rows}) == len(rows)
