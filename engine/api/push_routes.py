@@ -18,6 +18,7 @@ in `received_messages_total{protocol="loki"|"otlp"}` and the wire bytes in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -41,6 +42,9 @@ LOKI_PUSH = "/loki/api/v1/push"
 OTLP_LOGS = "/v1/logs"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+# Bodies (decompressed) past this are decoded in a thread; smaller ones (a shipper's usual
+# push is tens to hundreds of KiB) cost less than the hand-over.
+THREAD_DECODE_BYTES = 1 << 20
 REASONS = (
     "too_large",
     "bad_encoding",
@@ -89,10 +93,14 @@ class Push:
         route.m_bytes.inc(len(body))
         return inflate(body, request.headers.get("Content-Encoding", ""), route.max_body)
 
-    async def _store(self, request: web.Request, route: _Route, decode: Callable[[], Frames]) -> web.Response | None:
+    async def _store(
+        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
+    ) -> web.Response | None:
         """Decode and write the frames; None when all are in the rings, else the refusal."""
         try:
-            frames = decode()
+            # A big body takes a while to decode: off the event loop, so health checks, queries
+            # and other pushes are still answered meanwhile (the GIL is shared, the loop is not).
+            frames = await asyncio.to_thread(decode) if size > THREAD_DECODE_BYTES else decode()
         except PushRefused:
             raise
         except (RecursionError, ValueError, TypeError, UnicodeError) as exc:
@@ -119,11 +127,11 @@ class Push:
             ctype = request.headers.get("Content-Type", "") and request.content_type
             body = await self._body(request, route)
             if ctype == JSON:
-                refused = await self._store(request, route, lambda: self.loki_decoder.json(body))
+                refused = await self._store(request, route, len(body), lambda: self.loki_decoder.json(body))
             elif ctype in ("", PROTOBUF, "application/octet-stream"):
                 # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
                 raw = unsnappy(body, route.max_body)
-                refused = await self._store(request, route, lambda: self.loki_decoder.protobuf(raw))
+                refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
             else:
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
         except PushRefused as exc:
@@ -138,7 +146,7 @@ class Push:
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
             body = await self._body(request, route)
             decode = otlp.json if ctype == JSON else otlp.protobuf
-            refused = await self._store(request, route, lambda: decode(body))
+            refused = await self._store(request, route, len(body), lambda: decode(body))
         except PushRefused as exc:
             return route.refuse(exc)
         if refused is not None:

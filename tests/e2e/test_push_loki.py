@@ -193,3 +193,13 @@ def test_full_rings_answer_503_with_retry_after_and_lose_nothing(start_engine, t
     assert push(k)[0] == 204
     rows = rows_of(engine, "app:loki-bp", 1000 * (len(accepted) + 1), timeout=60)
     assert len({r["message"] for r in rows}) == len(rows)
+
+
+def test_a_big_push_is_decoded_off_the_event_loop_and_stored_whole(shared_engine):
+    n = 12_000  # ~2.5 MB of JSON: past the size decoded in a thread
+    values = [[str(BASE_NS + i), f"big push entry {i:05d} " + "z" * 180] for i in range(n)]
+    body = json.dumps({"streams": [{"stream": {"app": "loki-big"}, "values": values}]}).encode()
+    assert len(body) > 2 << 20
+    assert post(shared_engine.url + PUSH, body, JSON)[0] == 204
+    rows = rows_of(shared_engine, "app:loki-big", n, timeout=60)
+    assert [r["message"][:20] for r in rows] == [f"big push entry {i:05d}" for i in range(n)]
