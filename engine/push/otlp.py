@@ -7,18 +7,22 @@ row:
 
     body                               message (a non-string body as its JSON text)
     time_unix_nano                     time (0: observed_time_unix_nano; both 0: receive time)
-    resource service.name              app     (also kept as a field)
-    resource host.name                 host    (also kept as a field)
+    resource service.name              app
+    resource host.name                 host
     severity_number 1-24               severity: TRACE/DEBUG 7, INFO 6, WARN 4, ERROR 3, FATAL 2
                                        (none: severity_text, read as a level name)
-    severity_text, event_name          fields
+    severity_text                      a field, unless it only names the number's level
+                                       (INFO for 9, WARN2 for 14, WARNING, CRITICAL for FATAL)
+    event_name                         a field
     trace_id, span_id                  fields, as lowercase hex
     resource, scope and record         fields: resource, then scope (`scope.name`,
       attributes                       `scope.version`, its attributes), then the record's;
                                        kvlists flatten to `a.b`, arrays are kept as JSON text
 
 A record attribute whose name a resource or scope attribute already has is kept as
-`attr.<name>`, so neither value is lost.
+`attr.<name>`, so neither value is lost. What only repeats a column (service.name, host.name,
+the standard severity text) is not stored again as a field: every field costs the parser and
+the store about as much as the rest of the row.
 """
 
 from __future__ import annotations
@@ -36,16 +40,30 @@ from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, encode_
 ATTR_PREFIX = "attr."
 # Keys a record sets on its own, after the shared ones: a shared attribute of the same name is
 # renamed rather than duplicated.
+_COLUMN_ATTRS = frozenset({"host.name", "service.name"})
 _OWN_KEYS = frozenset({"severity", "severity_text", "event_name", "trace_id", "span_id"})
 # OTLP severity numbers (1-24, four per level) → syslog severities; 0 is "unspecified".
 _SEVERITY = (None, *[7] * 8, *[6] * 4, *[4] * 4, *[3] * 4, *[2] * 4)
+# The severity texts that only name a number's level (the spec's short names, with the 2-4
+# suffix for the band's later numbers, and what Python logging calls WARN and FATAL).
+_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_ALIASES = {"WARN": ("WARNING",), "FATAL": ("CRITICAL",)}
+_PLAIN_TEXTS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    *(
+        frozenset({level, f"{level}{n - 4 * k}" if n > 4 * k + 1 else level, *_ALIASES.get(level, ())})
+        for k, level in enumerate(_LEVELS)
+        for n in range(4 * k + 1, 4 * k + 5)
+    ),
+)
 
 
 def _severity_json(number: int, text: str) -> bytes:
     """The record's `,"severity":...` and `,"severity_text":...` pieces."""
     mapped = _SEVERITY[number] if 0 <= number < len(_SEVERITY) else None
     if mapped is not None:
-        return b',"severity":%d' % mapped + (b',"severity_text":' + encode_text(text) if text else b"")
+        plain = not text or text.upper() in _PLAIN_TEXTS[number]
+        return b',"severity":%d' % mapped + (b"" if plain else b',"severity_text":' + encode_text(text))
     # No number: the text is the level (the row decoder reads names; one it does not know
     # stays a field named severity).
     return b',"severity":' + encode_text(text) if text else b""
@@ -64,15 +82,16 @@ def _ids_json(trace_id: str, span_id: str, event_name: str) -> bytes:
 
 def _shared(resource: dict[str, Any], scope_name: str, scope_version: str, scope: dict[str, Any]) -> Shared:
     """What every record of one scope carries: host and app, resource and scope fields."""
-    fields = dict(resource)
+    host, app = resource.get("host.name"), resource.get("service.name")
+    columns = {"host": host if type(host) is str else None, "app": app if type(app) is str else None}
+    # Used as columns, they are not fields as well (see the module docstring).
+    fields = {k: v for k, v in resource.items() if not (k in _COLUMN_ATTRS and type(v) is str)}
     if scope_name:
         fields["scope.name"] = scope_name
     if scope_version:
         fields["scope.version"] = scope_version
     for key, value in scope.items():
         fields.setdefault(key, value)
-    host, app = resource.get("host.name"), resource.get("service.name")
-    columns = {"host": host if type(host) is str else None, "app": app if type(app) is str else None}
     return Shared(columns, fields, ATTR_PREFIX, _OWN_KEYS)
 
 
