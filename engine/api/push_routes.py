@@ -41,6 +41,8 @@ log = logging.getLogger("logjet.api.push")
 LOKI_PUSH = "/loki/api/v1/push"
 OTLP_LOGS = "/v1/logs"
 PROTOBUF = "application/x-protobuf"
+# Some clients name protobuf without the x-.
+PROTOBUF_TYPES = (PROTOBUF, "application/protobuf")
 JSON = "application/json"
 # Bodies (decompressed) past this are decoded in a thread; smaller ones (a shipper's usual
 # push is tens to hundreds of KiB) cost less than the hand-over.
@@ -128,7 +130,7 @@ class Push:
             body = await self._body(request, route)
             if ctype == JSON:
                 refused = await self._store(request, route, len(body), lambda: self.loki_decoder.json(body))
-            elif ctype in ("", PROTOBUF, "application/octet-stream"):
+            elif ctype in ("", *PROTOBUF_TYPES, "application/octet-stream"):
                 # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
                 raw = unsnappy(body, route.max_body)
                 refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
@@ -142,7 +144,7 @@ class Push:
         route = self.otlp_route
         try:
             ctype = request.content_type
-            if ctype not in (PROTOBUF, JSON):
+            if ctype not in (*PROTOBUF_TYPES, JSON):
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
             body = await self._body(request, route)
             decode = otlp.json if ctype == JSON else otlp.protobuf
@@ -152,7 +154,7 @@ class Push:
         if refused is not None:
             return refused
         # An empty ExportLogsServiceResponse: no bytes in protobuf, {} in JSON.
-        return web.Response(body=b"{}" if ctype == JSON else b"", content_type=ctype)
+        return web.Response(body=b"{}" if ctype == JSON else b"", content_type=JSON if ctype == JSON else PROTOBUF)
 
 
 def routes(push: Push) -> list[web.RouteDef]:

@@ -117,6 +117,10 @@ def test_protobuf_request_every_attribute_kind(shared_engine):
     last = rows[10]
     assert json.loads(last["message"]) == {"event": "login"} and last["severity"] == 4
     assert last["_time"].endswith(".987654371Z")
+    # Content-Type without the x- is protobuf too.
+    other = {"Content-Type": "application/protobuf"}
+    assert post(shared_engine.url + LOGS, _request("otel-pb2").SerializeToString(), other)[0] == 200
+    rows_of(shared_engine, "app:otel-pb2", 11)
 
 
 def test_json_request_hex_ids_and_string_integers(shared_engine):
