@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 import msgspec
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
 from engine.push.bodies import PushRefused, parse_protobuf
 from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, encode_value, pairs_json, time_json
@@ -201,7 +202,7 @@ class _Scope(msgspec.Struct):
 class _LogRecord(msgspec.Struct, rename="camel"):
     time_unix_nano: int | str = 0
     observed_time_unix_nano: int | str = 0
-    severity_number: int = 0
+    severity_number: int | str = 0  # the enum's number, or its name as protobuf's JSON allows
     severity_text: str = ""
     body: _AnyValue | None = None
     attributes: list[_KeyValue] = []
@@ -302,7 +303,9 @@ def _json_record(r: _LogRecord, shared: Shared, now: int) -> tuple[int, bytes, S
         message = encode_text(line.string_value)
     else:
         message = _message_json(_json_value(line))
-    own = _severity_json(r.severity_number, r.severity_text) + _ids_json(
+    # ValueError names an unknown enum name
+    number = SeverityNumber.Value(r.severity_number) if isinstance(r.severity_number, str) else r.severity_number
+    own = _severity_json(number, r.severity_text) + _ids_json(
         _hex_id(r.trace_id, 16, "traceId"), _hex_id(r.span_id, 8, "spanId"), r.event_name
     )
     if r.attributes:

@@ -7,6 +7,8 @@ parser workers run, so these check the columns a row will get without starting a
 
 from __future__ import annotations
 
+import json
+
 import cramjam
 import numpy as np
 import pytest
@@ -118,3 +120,14 @@ def test_an_entry_longer_than_max_message_bytes_is_cut_and_flagged():
     assert (ends - starts).tolist() == [len(frames.items[0]), 100]
     assert flags.tolist() == [0, TRUNCATED]
     assert np.frombuffer(buf, np.uint8)[starts[1]] == ord("{")
+
+
+def test_otlp_json_severity_as_a_number_or_its_enum_name():
+    records = [{"severityNumber": 17}, {"severityNumber": "SEVERITY_NUMBER_WARN"}, {"body": {"intValue": "5"}}]
+    body = {"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}
+    rows, _ = _rows(otlp.json(json.dumps(body).encode()))
+    assert rows.severity.tolist() == [3, 4, 255] and rows.message[2] == b"5"
+    records[1]["severityNumber"] = "SEVERITY_NUMBER_LOUD"
+    with pytest.raises(PushRefused) as exc:
+        otlp.json(json.dumps(body).encode())
+    assert exc.value.status == 400 and "logRecords[1]" in str(exc.value)
