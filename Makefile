@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test test-fast bench bench-kernels bench-suite lint screenshots clean
+.PHONY: run test test-fast bench bench-kernels bench-suite lint screenshots proto clean
 
 # A venv; on Debian without python3-venv, `venv` lacks ensurepip, so fall back to get-pip.
 $(PY):
@@ -57,6 +57,12 @@ bench-suite: $(VENV)/.installed
 screenshots: $(VENV)/.installed
 	@.ci/install-senders
 	LOGJET_UI_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/e2e/test_web_ui.py
+
+# Loki's push.proto → engine/push/proto/push_pb2.py and .pyi, with protoc from PyPI (grpcio-tools,
+# in the test extras). Commit the output: the engine imports it, and protoc is not needed to run.
+proto: $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -I engine/push/proto --python_out=engine/push/proto \
+	  --pyi_out=engine/push/proto engine/push/proto/push.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

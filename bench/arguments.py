@@ -17,8 +17,10 @@ def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
         default="tcp",
         help="tcp (LF framing), tcp-octet (RFC 6587 octet counting), tls (RFC 5425: octet "
         "counting over TLS, with a throwaway certificate), udp, http (NDJSON to POST "
-        "/api/v1/ingest), or es-bulk (Filebeat-shaped documents in Elasticsearch bulk bodies to "
-        "POST /insert/elasticsearch/_bulk)",
+        "/api/v1/ingest), es-bulk (Filebeat-shaped documents in Elasticsearch bulk bodies to "
+        "POST /insert/elasticsearch/_bulk), loki (snappy protobuf to POST /loki/api/v1/push) or "
+        "otlp (protobuf to POST /v1/logs); es-bulk, loki and otlp bodies hold 1,000 entries, built "
+        "before timing",
     )
     p.add_argument(
         "--beside-proto",

@@ -2,8 +2,9 @@
 
 A pool of realistic messages (`bench.generate`: templates, or a loghub replay) is rendered and
 framed once; sender processes (`bench.send`) replay it over TCP (LF or octet counting), TLS
-(octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP or
-HTTP NDJSON (over HTTPS with `--http-tls`), at full speed or at a fixed `--rate`. Each run
+(octet counting, against a throwaway certificate made for the run: `bench.tlscert`), UDP,
+HTTP NDJSON (over HTTPS with `--http-tls`), Loki push or OTLP/HTTP logs (protobuf bodies of
+1,000 entries, built before timing: `bench.push_bodies`), at full speed or at a fixed `--rate`. Each run
 starts a fresh target (a logjet engine, then one per `--alert-rules N` and one with API auth on
 for `--with-auth` (`bench.variants`), then each `--peer`, in turn, `--repeat` times,
 interleaved so drift hits all alike) and is measured from the first byte sent to the last
@@ -48,7 +49,7 @@ def pool_messages(args, proto: str = "") -> list[bytes]:
     count = min(args.messages, POOL)
     if proto in HTTP_PROTOS and "es-bulk" in (args.proto, getattr(args, "beside_proto", None)):
         return generate.ecs_documents(count, seed=args.seed)
-    if proto == "http":
+    if proto in HTTP_PROTOS:  # NDJSON, or the records push bodies are built from
         return generate.json_messages(count, seed=args.seed)
     return generate.messages(count, seed=args.seed, rfc5424=args.rfc5424)
 

@@ -5,13 +5,14 @@ with latency probes mixed in.
 The pool is rendered once by the parent (`write_pool`) and each sender reads it, so a sender only
 moves bytes: TCP sends slices of the pool (thousands of messages per `sendall`), and so does TLS
 (octet counted, as RFC 5425 says; the certificate is not verified), HTTP posts slices as NDJSON
-bodies (es-bulk: bulk bodies, an action line before each document), over HTTPS and with an API
-token when the target's `HttpAccess` says so; UDP sends one datagram per message (the
-protocol's unit). At a fixed rate a sender wakes every `TICK_S` and sends what is due by then;
-a probe (a message carrying its send time, `generate.probe`) goes out every `probe_interval_s`,
-rendered at the moment it is sent. Each sender publishes how many messages it has sent in its
-slot of a shared array (the parent's progress bar) and reports (first send, last send, messages,
-probes, errors) on a queue.
+bodies (es-bulk: bulk bodies, an action line before each document), or Loki push and OTLP/HTTP
+bodies built from them before the run (`bench.push_bodies`), over HTTPS and with an API token
+when the target's `HttpAccess` says so; UDP sends one datagram per message (the protocol's
+unit). At a fixed rate a sender wakes every `TICK_S` and sends what is due by then; a probe (a
+message carrying its send time, `generate.probe`) goes out every `probe_interval_s`, rendered at
+the moment it is sent. Each sender publishes how many messages it has sent in its slot of a
+shared array (the parent's progress bar) and reports (first send, last send, messages, probes,
+errors) on a queue.
 
 Contract: the pool files are read-only once written; a sender owns its socket and its slot.
 """
@@ -27,12 +28,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bench import generate
+from bench import generate, push_bodies
 from bench.http_access import HttpAccess
 from engine.errors import LogjetError
 
-PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http", "es-bulk")
-HTTP_PROTOS = ("http", "es-bulk")
+PROTOS = ("tcp", "tcp-octet", "tls", "udp", "http", "es-bulk", *push_bodies.PROTOS)
+# Protocols sent as HTTP requests of HTTP_BATCH messages: NDJSON, Elasticsearch bulk (the pool
+# holds its action lines), and the push protocols, whose bodies (`bench.push_bodies`) are built
+# from the NDJSON pool before the timed run.
+HTTP_PROTOS = ("http", "es-bulk", *push_bodies.PROTOS)
 CHUNK = 2048  # messages per send at full speed: ~250 KB, large enough that Python is not the cost
 TICK_S = 0.005  # pacing granularity at a fixed rate
 INGEST_PATH = "/api/v1/ingest"
@@ -76,10 +80,10 @@ class IngestRefused(LogjetError, http.client.HTTPException):
 def frame_one(message: bytes, proto: str) -> bytes:
     if proto in ("tcp-octet", "tls"):
         return b"%d %s" % (len(message), message)
-    if proto in ("tcp", "http"):
-        return message + b"\n"
     if proto == "es-bulk":
         return ES_ACTION + message + b"\n"
+    if proto == "tcp" or proto in HTTP_PROTOS:
+        return message + b"\n"
     return message
 
 
@@ -125,8 +129,11 @@ class _Conn:
         self.errors = 0
         if plan.proto in HTTP_PROTOS:
             self.http = plan.access.connection(plan.host, plan.port, timeout=120)
-            self.headers = {"Content-Type": "application/x-ndjson", **plan.access.headers()}
-            self.path = ES_BULK_PATH if plan.proto == "es-bulk" else INGEST_PATH
+            ctype = push_bodies.CONTENT_TYPES.get(plan.proto, "application/x-ndjson")
+            self.headers = {"Content-Type": ctype, **plan.access.headers()}
+            self.path = ES_BULK_PATH if plan.proto == "es-bulk" else push_bodies.PATHS.get(plan.proto, INGEST_PATH)
+            # (first pool index, count) → a push body of those messages; see `prepare`.
+            self.bodies: dict[tuple[int, int], bytes] = {}
         elif plan.proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -135,9 +142,28 @@ class _Conn:
         else:
             self.sock = socket.create_connection(self.dest)
 
+    def prepare(self, stream: _Stream, count: int) -> None:
+        """Build the push bodies of the chunks a full-speed run of `count` messages sends, so
+        that building them is not timed (chunks start at multiples of HTTP_BATCH, and at 0
+        after the pool wraps)."""
+        if self.proto not in push_bodies.PROTOS:
+            return
+        for view, first, k in stream.chunks(0, min(count, stream.n), HTTP_BATCH):
+            self.bodies[(first, k)] = push_bodies.body(self.proto, bytes(view))
+
+    def _body(self, view, first: int, count: int) -> bytes:
+        if self.proto not in push_bodies.PROTOS:
+            return bytes(view)
+        body = self.bodies.get((first, count)) if first >= 0 else None
+        if body is None:  # a probe, or a chunk a paced run cut elsewhere: built now
+            body = push_bodies.body(self.proto, bytes(view))
+            if first >= 0:
+                self.bodies[(first, count)] = body
+        return body
+
     def send(self, view, first: int, count: int) -> None:
         if self.proto in HTTP_PROTOS:
-            body = bytes(view)
+            body = self._body(view, first, count)
             for _ in range(HTTP_RETRIES):
                 self.http.request("POST", self.path, body=body, headers=self.headers)
                 resp = self.http.getresponse()
@@ -219,6 +245,7 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
         )
         ready.release()
         return
+    conn.prepare(stream, plan.count)
     ready.release()
     probe_fmt = "json" if plan.proto in HTTP_PROTOS else "syslog"
     most = HTTP_BATCH if plan.proto in HTTP_PROTOS else CHUNK

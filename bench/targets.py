@@ -93,7 +93,7 @@ class LogjetTarget:
     def port(self, proto: str) -> int:
         if self.engine is None:
             return int(self.url.rsplit(":", 1)[1]) if proto in HTTP_PROTOS else self.syslog_port
-        key = {"udp": "syslog_udp", "http": "http", "es-bulk": "http", "tls": "syslog_tls"}.get(proto, "syslog_tcp")
+        key = {"udp": "syslog_udp", "tls": "syslog_tls"}.get(proto, "http" if proto in HTTP_PROTOS else "syslog_tcp")
         return self.engine.ports[key]
 
     def poll(self) -> Poll:

@@ -108,6 +108,12 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Requests to the Loki read API (/loki/api/v1/...), by endpoint and outcome "
         "(ok, bad_request, too_many, timeout, failed).",
     ),
+    "ingest_requests_rejected_total": (
+        "counter",
+        "Push requests (Loki push, OTLP/HTTP logs) refused with none of their entries stored, by route and "
+        "reason (too_large, bad_encoding, bad_content_type, bad_protobuf, bad_json, bad_labels, undecodable, "
+        "unavailable: rings full or disk low, answered 503 with Retry-After).",
+    ),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
     "alert_notifications_total": (

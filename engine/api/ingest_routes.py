@@ -28,6 +28,7 @@ from engine.api.field_params import FIELD_PARAMS, field_names_of
 from engine.errors import LogjetError
 from engine.ipc.raw_batch import PROTOCOLS
 from engine.json_field_names import FieldNamesError
+from engine.push.rows import joined
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
 from native_kernels.framing import TRUNCATED, split_lf, trim_spans
@@ -35,7 +36,7 @@ from native_kernels.framing import TRUNCATED, split_lf, trim_spans
 if TYPE_CHECKING:
     from engine.ipc.control import WriterFlags
     from engine.ipc.ring import RingProducer
-    from engine.metrics import MetricsFile
+    from engine.metrics import MetricsFile, Value
 
 HTTP = PROTOCOLS.index("http")
 # How long a request may wait for ring space before the client is told to retry.
@@ -89,17 +90,7 @@ def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray,
         for k, piece in enumerate(pieces):
             if not piece.startswith(b"{"):
                 raise ValueError(f"element {k} of the array is not an object")
-        buf = b"\n".join(pieces)
-        lens = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
-        starts = np.zeros(len(pieces), np.int64)
-        if len(pieces) > 1:
-            np.cumsum(lens[:-1] + 1, out=starts[1:])
-        ends = starts + lens
-        flags = np.zeros(len(pieces), np.uint8)
-        too_long = lens > max_len
-        ends[too_long] = starts[too_long] + max_len
-        flags[too_long] = 1
-        return buf, starts, ends, flags
+        return joined(pieces, max_len)
     arr = np.frombuffer(body, np.uint8)
     starts, ends, flags, consumed, _ = split_lf(arr, max_len)
     if consumed < len(body):  # a last line without a newline
@@ -137,13 +128,13 @@ def _refusal(disk_low: bool) -> Refusal:
     return Refusal("rings are full; retry later", RETRY_AFTER_S, False)
 
 
-def _unavailable(refusal: Refusal) -> web.Response:
+def unavailable(refusal: Refusal) -> web.Response:
     return web.json_response({"error": refusal.message}, status=503, headers={"Retry-After": str(refusal.retry_after)})
 
 
 class Ingest:
     """The ingest endpoints' state: one batcher over the API worker's rings, shared by every
-    route that takes messages over HTTP (this one, Elasticsearch bulk)."""
+    route that takes messages over HTTP (this one, Elasticsearch bulk, Loki and OTLP push)."""
 
     def __init__(
         self,
@@ -177,9 +168,12 @@ class Ingest:
         ends: np.ndarray,
         flags: np.ndarray,
         field_names: bytes = b"",
+        received: Value | None = None,
     ) -> Refusal | None:
         """Write the frames `buf[starts[i]:ends[i]]` into the rings, waiting for room up to
-        INGEST_WAIT_S; None once they are all in, else why not (nothing of them is kept)."""
+        INGEST_WAIT_S; None once they are all in (counted in `received`, by default this
+        route's `received_messages_total{protocol="http"}`), else why not (nothing of them is
+        kept)."""
         n = len(starts)
         if n:
             source = peer_name(request.transport) if request.transport else "http"
@@ -194,7 +188,7 @@ class Ingest:
                         self.batcher.drop_all()
                         return _refusal(disk_low)
                     await asyncio.sleep(RETRY_S)
-            self.m_msgs.inc(n)
+            (self.m_msgs if received is None else received).inc(n)
             truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
@@ -219,7 +213,7 @@ class Ingest:
             return _bad_request(str(exc.args[0]), exc.args[1] if len(exc.args) > 1 else None)
         refusal = await self.put(request, buf, starts, ends, flags, field_names)
         if refusal is not None:
-            return _unavailable(refusal)
+            return unavailable(refusal)
         self.m_bytes.inc(len(body))
         return web.json_response({"accepted": len(starts)})
 

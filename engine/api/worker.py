@@ -1,10 +1,10 @@
 """API worker: serves the HTTP port (aiohttp on uvloop), bound with SO_REUSEPORT.
 
 Routes are assembled from one module per concern (health, metrics, query, tail, context, ingest,
-Elasticsearch bulk, alerts, web UI); this module only wires them to the shared memory, puts the access check
-(engine.auth) in front of them, and runs the server (over TLS with `listen.http_tls`) until the
-drain signal. SIGHUP re-reads the auth file and the TLS certificate (a bad file keeps what is in
-force) and reloads the alert rules.
+Elasticsearch bulk, Loki and OTLP push, alerts, web UI); this module only wires them to the
+shared memory, puts the access check (engine.auth) in front of them, and runs the server (over
+TLS with `listen.http_tls`) until the drain signal. SIGHUP re-reads the auth file and the TLS
+certificate (a bad file keeps what is in force) and reloads the alert rules.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from engine import metrics
 from engine.ipc import control
 from engine.api import es_routes, health, metrics_route
 from engine.api import ingest_routes as ingest
+from engine.api import push_routes
 from engine.api.auth_middleware import auth_middleware
 from engine.api.disk_readiness import DiskReadiness
 from engine.auth.policy import Anonymous, Authenticator
@@ -108,6 +109,7 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     )
     app.add_routes(ingest.routes(intake))
     app.add_routes(es_routes.routes(es_routes.ElasticsearchApi(intake)))
+    app.add_routes(push_routes.routes(push_routes.Push(intake, shm.metrics, settings.ingest.http_max_body.bytes)))
     try:
         from engine.api import query_routes
     except ImportError:

@@ -6,6 +6,7 @@
     GET /metrics                                  nothing, or `query` with auth.metrics = true
     POST /api/v1/ingest                           ingest
     /insert/elasticsearch/... (bulk, probes)       ingest (a shipper sends its one credential to all)
+    POST /loki/api/v1/push, POST /v1/logs         ingest (Loki push, OTLP/HTTP logs)
     GET|POST /api/v1/query, GET /api/v1/tail      query
     GET /api/v1/context                           query
     GET /api/v1/alerts, /rules, /silences         query
@@ -91,6 +92,8 @@ ROUTE_ROLES.update(
         for method in methods
     }
 )
+# The shippers' push routes (engine.api.push_routes) write, as /api/v1/ingest does.
+ROUTE_ROLES.update({("POST", "/loki/api/v1/push"): Role.INGEST, ("POST", "/v1/logs"): Role.INGEST})
 METRICS_ROUTE = ("GET", "/metrics")
 # Verified tokens remembered at most; past it the cache starts over (a handful of tokens is normal).
 MAX_CACHED_TOKENS = 4096

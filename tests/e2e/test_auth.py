@@ -36,6 +36,8 @@ ROUTES = [
     ("GET", "/insert/elasticsearch/", None, "ingest"),
     ("POST", "/insert/elasticsearch/_bulk", b'{"create":{}}\n{"message": "auth test"}\n', "ingest"),
     ("PUT", "/insert/elasticsearch/_index_template/t", b"{}", "ingest"),
+    ("POST", "/loki/api/v1/push", b"\x00", "ingest"),  # a snappy block of an empty PushRequest
+    ("POST", "/v1/logs", b"", "ingest"),
     ("GET", "/api/v1/query?q=*&limit=1", None, "query"),
     ("POST", "/api/v1/query", b"*", "query"),
     ("GET", "/api/v1/alerts", None, "query"),

@@ -1,0 +1,156 @@
+"""`POST /loki/api/v1/push` and `POST /v1/logs` (OTLP/HTTP): the shippers' push protocols.
+
+Each body is decoded here (engine.push.loki, engine.push.otlp) into JSON-object frames and
+handed to the same batcher, rings and back-pressure as `POST /api/v1/ingest`, so a success
+reply means every entry is in a ring and will be stored, and a refusal means none was:
+
+    success        Loki 204 (empty); OTLP 200 with an empty ExportLogsServiceResponse in the
+                   request's own encoding (protobuf, or `{}` for JSON)
+    bad body       400 {"error": "..."} naming what is wrong (and where, for JSON)
+    too large      413: the body, or what it decompresses to, over ingest.http_max_body
+    content type   415: one the route does not speak
+    rings full     503 with Retry-After (Promtail, Alloy and the OpenTelemetry exporters retry)
+
+Every refusal is counted in `ingest_requests_rejected_total{route, reason}`; accepted entries
+in `received_messages_total{protocol="loki"|"otlp"}` and the wire bytes in
+`received_bytes_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
+
+from engine.api.ingest_routes import unavailable
+from engine.push import otlp
+from engine.push.bodies import PushRefused, inflate, too_large, unsnappy
+from engine.push.loki import LokiDecoder
+from engine.push.rows import Frames
+
+if TYPE_CHECKING:
+    from engine.api.ingest_routes import Ingest
+    from engine.metrics import MetricsFile
+
+log = logging.getLogger("logjet.api.push")
+
+LOKI_PUSH = "/loki/api/v1/push"
+OTLP_LOGS = "/v1/logs"
+PROTOBUF = "application/x-protobuf"
+# Some clients name protobuf without the x-.
+PROTOBUF_TYPES = (PROTOBUF, "application/protobuf")
+JSON = "application/json"
+# Bodies (decompressed) past this are decoded in a thread; smaller ones (a shipper's usual
+# push is tens to hundreds of KiB) cost less than the hand-over.
+THREAD_DECODE_BYTES = 1 << 20
+REASONS = (
+    "too_large",
+    "bad_encoding",
+    "bad_content_type",
+    "bad_protobuf",
+    "bad_json",
+    "bad_labels",
+    "undecodable",
+    "unavailable",
+)
+
+
+class _Route:
+    """The counters and limits of one push route."""
+
+    def __init__(self, path: str, protocol: str, metrics: MetricsFile, max_body: int) -> None:
+        self.path = path
+        self.max_body = max_body
+        self.m_msgs = metrics.counter("received_messages_total", protocol=protocol)
+        self.m_bytes = metrics.counter("received_bytes_total", protocol=protocol)
+        self.m_rejected = {r: metrics.counter("ingest_requests_rejected_total", route=path, reason=r) for r in REASONS}
+
+    def refuse(self, exc: PushRefused) -> web.Response:
+        self.m_rejected[exc.reason].inc()
+        return web.json_response({"error": str(exc)}, status=exc.status)
+
+
+class Push:
+    """The two push routes over the ingest endpoint's batcher."""
+
+    def __init__(self, ingest: Ingest, metrics: MetricsFile, max_body: int) -> None:
+        self.ingest = ingest
+        self.loki_route = _Route(LOKI_PUSH, "loki", metrics, max_body)
+        self.otlp_route = _Route(OTLP_LOGS, "otlp", metrics, max_body)
+        self.loki_decoder = LokiDecoder()
+
+    async def _body(self, request: web.Request, route: _Route) -> bytes:
+        """The request body with its Content-Encoding undone."""
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large("the body", route.max_body) from None
+        except (web.RequestPayloadError, PayloadEncodingError) as exc:  # gzip or deflate that does not inflate
+            raise PushRefused(400, "bad_encoding", f"the body does not decode: {exc}") from None
+        route.m_bytes.inc(len(body))
+        return inflate(body, request.headers.get("Content-Encoding", ""), route.max_body)
+
+    async def _store(
+        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
+    ) -> web.Response | None:
+        """Decode and write the frames; None when all are in the rings, else the refusal."""
+        try:
+            # A big body takes a while to decode: off the event loop, so health checks, queries
+            # and other pushes are still answered meanwhile (the GIL is shared, the loop is not).
+            frames = await asyncio.to_thread(decode) if size > THREAD_DECODE_BYTES else decode()
+        except PushRefused:
+            raise
+        except (RecursionError, ValueError, TypeError, UnicodeError) as exc:
+            # What the decoders did not foresee in a body is still the body's fault: a 400,
+            # never a 500 (and logged, to be looked at).
+            log.warning("%s: a body failed to decode: %r", route.path, exc)
+            raise PushRefused(400, "undecodable", f"the body cannot be decoded: {exc}") from None
+        if not len(frames):
+            return None
+        buf, starts, ends, flags = frames.packed(self.ingest.max_len)
+        refusal = await self.ingest.put(request, buf, starts, ends, flags, received=route.m_msgs)
+        if refusal is not None:
+            route.m_rejected["unavailable"].inc()
+            return unavailable(refusal)
+        return None
+
+    async def loki(self, request: web.Request) -> web.Response:
+        route = self.loki_route
+        try:
+            ctype = request.headers.get("Content-Type", "") and request.content_type
+            body = await self._body(request, route)
+            if ctype == JSON:
+                refused = await self._store(request, route, len(body), lambda: self.loki_decoder.json(body))
+            elif ctype in ("", *PROTOBUF_TYPES, "application/octet-stream"):
+                # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
+                raw = unsnappy(body, route.max_body)
+                refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
+            else:
+                raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
+        except PushRefused as exc:
+            return route.refuse(exc)
+        return refused or web.Response(status=204)
+
+    async def otlp(self, request: web.Request) -> web.Response:
+        route = self.otlp_route
+        try:
+            ctype = request.content_type
+            if ctype not in (*PROTOBUF_TYPES, JSON):
+                raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
+            body = await self._body(request, route)
+            decode = otlp.json if ctype == JSON else otlp.protobuf
+            refused = await self._store(request, route, len(body), lambda: decode(body))
+        except PushRefused as exc:
+            return route.refuse(exc)
+        if refused is not None:
+            return refused
+        # An empty ExportLogsServiceResponse: no bytes in protobuf, {} in JSON.
+        return web.Response(body=b"{}" if ctype == JSON else b"", content_type=JSON if ctype == JSON else PROTOBUF)
+
+
+def routes(push: Push) -> list[web.RouteDef]:
+    return [web.post(LOKI_PUSH, push.loki), web.post(OTLP_LOGS, push.otlp)]

@@ -1,0 +1,1 @@
+"""The shippers' push protocols (Loki push, OTLP/HTTP logs): request bodies to logjet JSON rows."""
