@@ -141,6 +141,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     a.add_argument("--out", help="folder for the JSON result (default ./bench/results)")
 
+    # Start time: see bench/start_time.py for what is measured.
+    t = sub.add_parser("start", help="`logjet serve` start to ready, and the first row's time to be queryable")
+    t.add_argument("--runs", type=int, default=5, help="starts per method (default 5)")
+    t.add_argument(
+        "--methods",
+        default="spawn,forkserver",
+        help="worker start methods to compare, in turn (default spawn,forkserver)",
+    )
+    t.add_argument("--out", help="folder for the JSON result (default: none written)")
+
     k = sub.add_parser("suite", help="run a declarative benchmark suite (bench/suites/*.toml)")
     k.add_argument("file", help="suite file, e.g. bench/suites/benchmarks.toml")
     k.add_argument("--out", help="folder for results (default ./bench/results)")

@@ -33,6 +33,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from bench.alert_latency import run_alert_latency
 
         return run_alert_latency(args)
+    if args.bench == "start":
+        from bench.start_time import run_start_time
+
+        return run_start_time(args)
     if args.bench == "suite":
         from bench.suite import run_suite
 

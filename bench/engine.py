@@ -2,7 +2,8 @@
 
 `EngineProcess` starts the engine on port 0 with a data dir of the caller's, reads the ports
 line, and on `stop()` sends SIGTERM and waits for the drain; if that fails it kills the engine's
-processes by PID (the supervisor and the workers it started, read from /proc) and removes the
+processes by PID (the supervisor and every process under it: its fork server and the workers,
+read from /proc) and removes the
 instance's shared memory, so a failed test leaves nothing behind.
 """
 
@@ -21,6 +22,7 @@ from engine.ipc.shm import PREFIX, SHM_ROOT
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of `pid`: workers are children of the fork server the supervisor starts."""
     out = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -29,9 +31,12 @@ def _children(pid: int) -> list[int]:
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out.extend(int(x) for x in f.read().split())
+                kids = [int(x) for x in f.read().split()]
         except OSError:
-            pass
+            continue
+        for kid in kids:
+            out.append(kid)
+            out.extend(_children(kid))
     return out
 
 

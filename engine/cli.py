@@ -43,7 +43,6 @@ def _serve_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, load
-    from engine.lifecycle.supervisor import serve
 
     try:
         settings = load(args.config, _serve_overrides(args))
@@ -81,6 +80,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"auth file ok: {len(tokens)} tokens", file=sys.stderr)
         print("configuration ok", file=sys.stderr)
         return 0
+    from engine.lifecycle.forkserver import launch_early
+
+    # Before the supervisor's own imports (numpy, numba, hyperscan: seconds on a loaded machine),
+    # so that they and the fork server's preloading run side by side.
+    launch_early(settings)
+    from engine.lifecycle.supervisor import serve
+
     return serve(settings)
 
 
@@ -108,7 +114,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     return run_query(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILT_IN_COMMANDS = ("serve", "query", "auth")
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """The `logjet` command's parser; `plugins`: with the plug-in commands (their loading is
+    imports only a plug-in needs: `logjet serve` leaves them out, to start sooner)."""
     p = argparse.ArgumentParser(prog="logjet", description="Log collector and store for one busy host.")
     p.add_argument("--version", action="version", version=f"logjet {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     nt.add_argument("--roles", required=True, help="comma-separated: ingest, query, admin (admin implies all)")
     nt.set_defaults(func=cmd_new_token)
 
-    add_plugin_commands(sub)
+    if plugins:
+        add_plugin_commands(sub)
     return p
 
 
@@ -198,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s logjet[%(process)d] %(levelname)s %(message)s", stream=sys.stderr
     )
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=not (words and words[0] in BUILT_IN_COMMANDS)).parse_args(argv)
     try:
         command: Callable[[argparse.Namespace], int] = args.func  # set by the subcommand's parser
         return command(args)

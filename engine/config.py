@@ -153,6 +153,9 @@ class Supervisor(_Section, frozen=True):
     # /readyz says 503 when the writer has flushed nothing for this long while rows wait in its
     # rings, or a worker has sent no heartbeat for this long (engine.api.health).
     stall_after: Duration = Duration.parse("10s")
+    # How workers are started (engine.lifecycle.forkserver): forked from a fork server that has
+    # loaded every module and kernel once, or each in a fresh interpreter that loads them itself.
+    worker_start: Literal["forkserver", "spawn"] = "forkserver"
 
     def __post_init__(self) -> None:
         if self.stall_after <= 0:

@@ -13,10 +13,26 @@ def start_engine(tmp_path):
     """A factory: `start_engine(*extra_args)` → a running EngineProcess, stopped after the test."""
     started: list[EngineProcess] = []
 
-    def start(*extra: str, name: str = "engine", new_session: bool = False, log: str = "") -> EngineProcess:
+    def start(
+        *extra: str,
+        name: str = "engine",
+        new_session: bool = False,
+        log: str = "",
+        env: dict[str, str] | None = None,
+        start_timeout: float = 180.0,
+    ) -> EngineProcess:
         # `log`: another engine on the same data dir (same `name`) logs to its own file.
         data, log_path = tmp_path / f"{name}-data", tmp_path / f"{log or name}.log"
-        engine = EngineProcess(str(data), "--retention", "0", *extra, log_path=str(log_path), new_session=new_session)
+        engine = EngineProcess(
+            str(data),
+            "--retention",
+            "0",
+            *extra,
+            log_path=str(log_path),
+            new_session=new_session,
+            env=env,
+            start_timeout=start_timeout,
+        )
         started.append(engine)
         return engine.start()
 

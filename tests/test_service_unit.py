@@ -36,6 +36,8 @@ def test_the_unit_keeps_the_rings_and_restarts_what_dies():
     assert "DynamicUser" not in s and s.get("RemoveIPC", ["no"]) == ["no"] and "PrivateDevices" not in s
     # The watchdog must not fire while the supervisor replaces a hung worker itself (15 s + 5 s).
     assert int(s["WatchdogSec"][0].removesuffix("s")) > 20
+    # Kernels compile once per install, into the cache systemd keeps for the unit.
+    assert s["CacheDirectory"] == ["logjet"] and "LOGJET_KERNEL_CACHE=/var/cache/logjet/numba" in s["Environment"]
 
 
 @pytest.mark.slow  # runs systemd-analyze

@@ -55,7 +55,8 @@ class EngineCollector:
             samples[("ring_capacity_bytes", (("ring", name),))] = float(ring.capacity)
         cpu: dict[str, float] = dict(self._dead_cpu)
         rss: dict[str, float] = {}
-        pids = [("supervisor", os.getppid())] + [
+        # The supervisor is not this worker's parent (a fork server is): ask the control table.
+        pids = [("supervisor", self.ctl.supervisor_pid)] + [
             (name.rsplit("-", 1)[0], int(self.ctl.slots[slot]["pid"])) for name, slot in self.slots
         ]
         for role, pid in pids:

@@ -44,6 +44,7 @@ from engine.ipc import control
 from engine.ipc.control import ControlTable
 from engine.ipc.ring import Ring, RingError
 from engine.ipc.shm import InstanceDir
+from engine.lifecycle.forkserver import WorkerContext
 from engine.lifecycle.orphans import claim, orphans_of
 from engine.lifecycle.policy import StageDrain
 from engine.metrics import read_all
@@ -130,7 +131,7 @@ class Adopter:
     def __init__(
         self,
         settings: Settings,
-        ctx: multiprocessing.context.SpawnContext,
+        ctx: WorkerContext,
         running: str,
         shm_root: str,
         interrupted: Callable[[], bool],
@@ -202,6 +203,7 @@ class Adopter:
                 slot = ctl.slots[spec.slot]
                 slot["state"] = control.STARTING
                 slot["heartbeat_ns"] = slot["started_ns"] = time.time_ns()
+                spec = msgspec.structs.replace(spec, supervisor_pid=os.getpid())
                 started = self.ctx.Process(target=boot, args=(spec, self.settings), name=f"logjet-{spec.name}")
                 started.start()
                 slot["pid"] = started.pid

@@ -55,6 +55,7 @@ from engine.ipc.instance_lock import InstanceLock
 from engine.ipc.ring import Ring
 from engine.ipc.shm import InstanceDir, new_instance_id
 from engine.lifecycle.adoption import Adopter, AdoptionError
+from engine.lifecycle.forkserver import ExitWatch, start_early, worker_context
 from engine.lifecycle.host_setup import DataDirBusy, DataDirLock, make_private, raise_fd_limit
 from engine.lifecycle.orphans import write_owner
 from engine.lifecycle.policy import (
@@ -70,6 +71,7 @@ from engine.lifecycle.policy import (
 )
 from engine.lifecycle.ring_plan import RingPlan, plan_rings
 from engine.lifecycle.sd_notify import Notifier
+from engine.lifecycle.start_report import StartReport
 from engine.metrics import MetricsFile, Value
 from engine.receive.listen_sockets import tcp_listener, udp_socket
 from engine.units import parse_hostport
@@ -84,6 +86,7 @@ EXIT_WORKER_FAILED = 4
 
 DRAIN_ORDER = (("receiver", "api"), ("parser",), ("writer",))
 TICK_S = 0.05
+KILL_WAIT_S = 5.0
 
 
 class Worker:
@@ -95,10 +98,32 @@ class Worker:
         self.restarts = 0
         self.restart_budget = RestartBudget(max_restarts_per_minute)
         self.stale = StaleEscalation()
+        self.exit_watch: ExitWatch | None = None
+
+    def started(self, process: multiprocessing.process.BaseProcess) -> None:
+        if self.exit_watch is not None:
+            self.exit_watch.close()
+        self.process = process
+        assert process.pid is not None, "recorded before it started"
+        self.exit_watch = ExitWatch(process.pid)
+
+    @property
+    def exitcode(self) -> int | None:
+        """The worker's exit code, None while it runs. An exit reported while the process still
+        runs means the fork server that reports exits died (`forkserver.ExitWatch`): the worker is
+        put down first, so that its successor is the only one on its rings."""
+        if self.process is None:
+            return None
+        code = self.process.exitcode
+        if code is not None and self.exit_watch is not None and self.exit_watch.alive():
+            log.error("%s (pid %d) lost the fork server that started it; killing it", self.spec.name, self.pid)
+            _kill(self.pid, signal.SIGKILL)
+            self.exit_watch.wait(KILL_WAIT_S)
+        return code
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.exitcode is None
+        return self.process is not None and self.exitcode is None
 
     @property
     def pid(self) -> int:
@@ -118,7 +143,8 @@ class Supervisor:
         self.lock = DataDirLock(self.settings.data_dir)
         self.instance_lock = InstanceLock(self.dir.lock)
         self.recovered_rows = 0
-        self.ctx = multiprocessing.get_context("spawn")
+        self.ctx = worker_context(self.settings.supervisor.worker_start)
+        self.report = StartReport(forked=self.settings.supervisor.worker_start == "forkserver")
         self.workers: list[Worker] = []
         self.ports: dict[str, int] = {}
         self._reserved: list[socket.socket] = []
@@ -177,7 +203,7 @@ class Supervisor:
 
     def _spawn(self, w: Worker) -> None:
         assert self.control is not None, "spawned after _create_shm"
-        spec = msgspec.structs.replace(w.spec, restarts=w.restarts)
+        spec = msgspec.structs.replace(w.spec, restarts=w.restarts, supervisor_pid=os.getpid())
         slot = self.control.slots[spec.slot]
         slot["state"] = control.STARTING
         slot["heartbeat_ns"] = time.time_ns()
@@ -186,7 +212,7 @@ class Supervisor:
         proc = self.ctx.Process(target=boot, args=(spec, self.settings), name=f"logjet-{spec.name}", daemon=False)
         proc.start()
         slot["pid"] = proc.pid
-        w.process = proc
+        w.started(proc)
         w.stale.reset()
 
     def start(self) -> None:
@@ -197,6 +223,8 @@ class Supervisor:
         before, after = raise_fd_limit()
         if after > before:
             log.info("file descriptor limit raised from %d to %d", before, after)
+        self.notify.status(self.report.begin())
+        start_early(self.ctx)  # its preloading overlaps the checks below
         self.notify.status("checking the configuration and alert rules")
         rules = self._load_rules()  # before anything else: a bad rules file stops the start
         self._check_tls()
@@ -215,7 +243,7 @@ class Supervisor:
             if all(states[w.spec.slot] == control.READY for w in self.workers):
                 break
             for w in self.workers:
-                code = w.process.exitcode if w.process is not None else None
+                code = w.exitcode
                 if code is not None:
                     raise StartError(f"{w.spec.name} exited during start-up (exit code {code}); see its log above")
             if time.monotonic() > deadline:
@@ -231,6 +259,7 @@ class Supervisor:
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
+        self.report.ready()
         self.notify.ready("serving " + ", ".join(f"{k}={v}" for k, v in self.ports.items()))
         self.serving = True
 
@@ -375,7 +404,7 @@ class Supervisor:
         engine must stop instead."""
         assert self.control is not None
         for w in self.workers:
-            code = w.process.exitcode if w.process is not None else None
+            code = w.exitcode
             if code is not None:
                 failure = self._reap(w, code, now)
                 if failure:
@@ -445,8 +474,9 @@ class Supervisor:
                     self.notify.ping(time.monotonic())  # the drain is bounded by its own deadlines
                 time.sleep(TICK_S)
             for w in stage:
-                if w.process is not None and w.process.exitcode not in (EXIT_OK, None):
-                    log.error("%s ended its drain with %s", w.spec.name, exit_reason(w.process.exitcode))
+                code = w.exitcode
+                if code not in (EXIT_OK, None):
+                    log.error("%s ended its drain with %s", w.spec.name, exit_reason(code))
                     clean = False
         self.close()
         return 0 if clean else EXIT_WORKER_FAILED
@@ -461,7 +491,7 @@ class Supervisor:
         states = self.control.slots["state"]
         for w in stage:
             slot = w.spec.slot
-            code = w.process.exitcode if w.process is not None else None
+            code = w.exitcode
             if code is not None and self.serving and slot not in given_up and restart_in_drain(code, slot in told):
                 failure = self._reap(w, code, time.monotonic())
                 if failure:
@@ -492,9 +522,11 @@ class Supervisor:
             sock.close()
         self._reserved, self._udp_reserved = [], []
         for w in self.workers:
-            if w.process is not None and w.process.exitcode is None:
+            if w.process is not None and w.running:
                 _kill(w.pid, signal.SIGKILL)
                 w.process.join(5)
+            if w.exit_watch is not None:
+                w.exit_watch.close()
         try:
             if self.control is not None:
                 self.control.close()

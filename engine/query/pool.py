@@ -32,6 +32,15 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def shut_down() -> None:
+    """Stop the pool's threads (a later query starts a new pool). A process must call it before
+    it forks: threads do not survive a fork, and a child would wait on them forever."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
 def _no_deadline() -> None:
     pass
 

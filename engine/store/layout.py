@@ -10,6 +10,8 @@ Files and folders:
       logjet.id                        the data dir's random id, made at its first `logjet serve`: which
                                        instance folders in /dev/shm are its (engine.lifecycle.orphans)
 
+    <kernel cache>/warm.json          every kernel compiled and cached there (engine.lifecycle.start_report)
+
 Part names sort by level then time; the instance and sequence make them unique across runs
 and let a restarted writer find the parts its predecessor wrote.
 
@@ -49,6 +51,9 @@ PART_SUFFIX = ".ljp"
 TMP_PREFIX = ".tmp-"
 QUARANTINE = "quarantine"
 DATA_DIR_ID = "logjet.id"
+# In the kernel cache folder (native_kernels.cache_folder), beside numba's files: written once every
+# kernel is compiled and cached, with what loading them took (engine.lifecycle.start_report).
+KERNELS_WARM = "warm.json"
 _PARTITION_RE = re.compile(r"^\d{8}$")
 _PART_RE = re.compile(r"^p(\d+)_(\d+)_([0-9a-f-]+)_(\d+)\.ljp$")
 NS_PER_DAY = 86400 * 1_000_000_000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from engine.ipc.control import ControlTable
@@ -11,6 +10,7 @@ from engine.ipc.ring import RingConsumer
 from engine.ipc.instance_lock import InstanceLock
 from engine.metrics import MetricsFile
 from engine.worker.process import BootError, WorkerSpec
+from engine.worker.supervisor_link import started_by
 from engine.ipc.shm import InstanceDir
 
 
@@ -70,7 +70,7 @@ class WorkerShm:
     """A worker's view of the instance: its control slot and its metrics file.
 
     Opening it marks the process as one of the instance's (the instance lock, held shared until
-    exit), then checks that the supervisor that spawned it is still the instance's: a worker
+    exit), then checks that the supervisor that started it is still the instance's: a worker
     whose supervisor died while it booted, or whose instance a later `logjet serve` has adopted
     since, leaves without touching a ring (BootError)."""
 
@@ -81,7 +81,7 @@ class WorkerShm:
         self.lock.hold_shared()
         self.control = ControlTable(self.dir.control)
         supervisor = self.control.supervisor_pid
-        if os.getppid() != supervisor:
+        if spec.supervisor_pid not in (0, supervisor) or not started_by(supervisor):
             raise BootError(f"instance {spec.instance} is no longer run by the supervisor that started this worker")
         self.metrics = MetricsFile(self.dir.metrics(spec.name))
 

@@ -12,8 +12,6 @@ import logging
 import os
 import signal
 import sys
-import threading
-import time
 import traceback
 from types import FrameType
 
@@ -21,6 +19,7 @@ import msgspec
 
 from engine.config import Settings
 from engine.errors import LogjetError
+from engine.worker.supervisor_link import SupervisorWatch
 
 # Exit codes the supervisor understands. A boot failure (a port taken, a bad data dir) would
 # fail again on restart, so it stops the restart loop and the whole engine with a message.
@@ -58,6 +57,9 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     # (`engine.lifecycle.adoption`): the writer skips what the instance's parts hold and merges
     # nothing; no alert counts are sent (nobody evaluates them).
     drain_only: bool = False
+    # The supervisor that started it (0: its parent). Workers are forked by that supervisor's fork
+    # server, so it is their grandparent (`engine.worker.supervisor_link`).
+    supervisor_pid: int = 0
 
     @property
     def name(self) -> str:
@@ -73,7 +75,6 @@ class BootError(LogjetError):
 # would stop every stage at once, and a writer that stops before the parsers have emptied their
 # rings leaves rows behind. Workers ignore SIGTERM; the supervisor drains them in order.
 DRAIN_SIGNAL = signal.SIGUSR2
-PARENT_CHECK_S = 1.0
 
 
 class StopFlag:
@@ -107,27 +108,21 @@ def _set_process_name(name: str) -> None:
         pass
 
 
-def _watch_parent() -> None:
+def _watch_supervisor(spec: WorkerSpec) -> None:
     """Drain if the supervisor vanishes (killed with SIGKILL): workers ignore SIGTERM, so an
     orphan would otherwise run until someone finds it."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_S)
-        logging.getLogger("logjet").error("the supervisor (pid %d) is gone; draining", parent)
-        os.kill(os.getpid(), DRAIN_SIGNAL)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    watch = SupervisorWatch(spec.supervisor_pid or os.getppid())
+    watch.start(lambda: os.kill(os.getpid(), DRAIN_SIGNAL))
 
 
 def boot(spec: WorkerSpec, settings: Settings) -> None:
-    """Entry point of every spawned worker."""
+    """Entry point of every worker, forked from the fork server or spawned."""
     _set_process_name(f"lj-{spec.name}")
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s {spec.name}[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
+        force=True,  # a worker forked from the fork server may inherit handlers set there
     )
     # The supervisor owns Ctrl-C: a terminal's SIGINT goes to the whole process group, and
     # workers must drain in the supervisor's order, not all at once.
@@ -137,7 +132,7 @@ def boot(spec: WorkerSpec, settings: Settings) -> None:
     # yet installed its handler.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # see DRAIN_SIGNAL
-    _watch_parent()
+    _watch_supervisor(spec)
     try:
         module = importlib.import_module(ROLE_MODULES[spec.role])
         module.run(settings, spec)
