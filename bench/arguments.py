@@ -74,7 +74,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="messages per second in all (default: as fast as the target takes them); turns on latency probes",
     )
-    i.add_argument("--duration", type=float, help="with --rate: seconds to send (sets --messages)")
+    i.add_argument("--duration", type=float, help="with --rate or --rates: seconds to send (sets --messages)")
+    i.add_argument(
+        "--rates",
+        help="a sweep: comma-separated rates (msgs/s) and 'max', e.g. 10000,50000,200000,max; each rate "
+        "runs --duration seconds (default 10), 'max' sends --messages; plus idle CPU; writes a table, JSON and SVG",
+    )
+    i.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="with --rates: how long each target is watched without traffic for its idle CPU (default 10)",
+    )
     i.add_argument(
         "--probes", type=float, default=None, help="latency probes per second in all (default 200 with --rate, else 0)"
     )

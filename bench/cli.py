@@ -17,6 +17,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark `args.bench` names; its exit code."""
+    if args.bench == "ingest" and args.rates:
+        from bench.sweep import run_sweep
+
+        return run_sweep(args)
     if args.bench == "ingest":
         from bench.ingest import run_ingest
 

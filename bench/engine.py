@@ -50,6 +50,36 @@ def _start_time(pid: int) -> int | None:
         return None
 
 
+def _cpu_ticks(pid: int, reaped: bool = False) -> int:
+    """utime + stime of a live process, all its threads (with `reaped`, plus what its waited-for
+    children used: the CPU of workers that exited is counted in their parent)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and every process below it, read from /proc: all the processes
+    of one side of a comparison, whatever roles they have."""
+    ticks = _cpu_ticks(pid, reaped=True)
+    todo = _children(pid)
+    seen = set()
+    while todo:
+        child = todo.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        ticks += _cpu_ticks(child)
+        todo.extend(_children(child))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _kill_if_same(pid: int, started: int | None) -> None:
     if started is not None and _start_time(pid) == started:
         try:
@@ -179,6 +209,10 @@ class EngineProcess:
         if getattr(self, "_log", None):
             self._log.close()
         return code
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the supervisor and every worker so far (`tree_cpu_seconds`)."""
+        return tree_cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
 
     def shm_path(self) -> str:
         return os.path.join(SHM_ROOT, PREFIX + self.instance)

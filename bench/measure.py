@@ -113,6 +113,9 @@ def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
 
 def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -> dict:
     before = target.snapshot()
+    # CPU from /proc, read apart from the snapshots: a /metrics scrape costs the engine CPU of
+    # its own, which must not count as ingest work.
+    cpu_before = target.cpu_seconds()
     base = target.poll()
     ticks = _host_ticks()
     bar = Progress(target.name, load.messages, enabled=not quiet)
@@ -161,13 +164,14 @@ def _run(target, load: Load, procs, progress, start_evt, results, quiet: bool) -
             break
     bar.close(sent, stored)
     ticks_after = _host_ticks()
+    cpu_after = target.cpu_seconds()
     after = target.snapshot()
     p = target.poll()
     first = min((r["first"] for r in reports.values() if r["first"]), default=t0)
     last = max((r["last"] for r in reports.values()), default=t0)
     sent_total = sum(r["sent"] + r["probes"] for r in reports.values())
     seconds = max(1e-9, last_change - first)
-    cpu = after["cpu_s"] - before["cpu_s"]
+    cpu = after["cpu_s"] - before["cpu_s"] if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     result = {
         "target": target.name,
         "version": target.version,

@@ -37,7 +37,7 @@ from engine.store.index_build import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head
-from engine.write.merge import merge_parts, merge_zstd_level, plan_merges, remove_replaced
+from engine.write.merge import LEVEL0_MERGE_AFTER_S, merge_parts, merge_zstd_level, plan_merges, remove_replaced
 from engine.write.flush_writer import FlushWriter
 
 MARKER = "bench-query.json"
@@ -71,10 +71,12 @@ def _executor():
 
 
 def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: FlushWriter) -> None:
-    """The merges the merge thread would make now, until none is left."""
+    """The merges the merge thread would make now, until none is left (flushed parts as if
+    LEVEL0_MERGE_AFTER_S had passed, as it has for a writer that kept up)."""
     while True:
         heads = {p: read_head(p) for p in live_parts(data_dir)}
-        groups = plan_merges(heads, storage.merge_min_parts, storage.max_part_rows)
+        now_ns = time.time_ns() + int(LEVEL0_MERGE_AFTER_S * 1e9)
+        groups = plan_merges(heads, storage.merge_min_parts, storage.max_part_rows, now_ns)
         if not groups:
             return
         for group in groups:

@@ -15,7 +15,7 @@ import os
 import shutil
 from typing import NamedTuple
 
-from bench.engine import EngineProcess
+from bench.engine import EngineProcess, tree_cpu_seconds
 from bench.http_access import HttpAccess
 from bench.peers import Peer
 from bench.send import HTTP_PROTOS
@@ -124,6 +124,10 @@ class LogjetTarget:
             "alert_matches": total(s, "logjet_alert_matches_total"),
         }
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of every process of the engine, from /proc (None for `--url`: not ours to see)."""
+        return self.engine.cpu_seconds() if self.engine is not None else None
+
     def alive(self) -> bool:
         return self.engine is None or self.engine.proc.poll() is None
 
@@ -158,6 +162,10 @@ class PeerTarget:
 
     def snapshot(self) -> dict:
         return {"cpu_s": self.peer.cpu_seconds()}
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of the peer and any process it started, from /proc."""
+        return tree_cpu_seconds(self.peer.proc.pid) if self.peer.proc is not None else 0.0
 
     def alive(self) -> bool:
         return self.peer.proc is not None and self.peer.proc.poll() is None

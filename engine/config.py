@@ -73,7 +73,7 @@ class Ingest(_Section, frozen=True):
     max_message_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 << 20)] = 65536
     read_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 262144
     batch_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 1 << 20
-    batch_delay: Duration = Duration.parse("5ms")
+    batch_delay: Duration = Duration.parse("20ms")
     http_max_body: ByteSize = ByteSize.parse("64MiB")
     max_connections: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 10000  # per receiver; 0 = no cap
     idle_timeout: Duration = Duration.parse("5m")  # "0": never
@@ -136,7 +136,7 @@ class Parse(_Section, frozen=True):
 class Storage(_Section, frozen=True):
     """Parts on disk: flushing, compression, merging, retention."""
 
-    flush_interval: Duration = Duration.parse("500ms")
+    flush_interval: Duration = Duration.parse("200ms")
     block_rows: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65536
     zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 1
     merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 9

@@ -34,6 +34,9 @@ total store order (stores become visible in program order); logjet targets x86-6
 The consumer may read ahead of what it releases (`read` moves a private cursor, `release`
 publishes `read_pos`): the writer keeps records un-released until the part holding their rows is
 on disk, so the ring is the write-ahead log. A consumer that restarts resumes at `read_pos`.
+
+Waking: each ring has a doorbell (`engine.ipc.doorbell`, a FIFO beside the file) that `commit`
+rings, so a consumer with nothing to do sleeps in the kernel instead of polling the header.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.errors import LogjetError
+from engine.ipc.doorbell import Doorbell
+from engine.ipc.shm import doorbell_path
 
 MAGIC = b"LJRING\x00\x01"
 VERSION = 1
@@ -88,6 +93,8 @@ def _align8(n: int) -> int:
 
 class Ring:
     """A mapped ring file; use `RingProducer` / `RingConsumer` for the two ends."""
+
+    bell: Doorbell | None = None
 
     def __init__(self, path: str):
         self.path = path
@@ -166,6 +173,8 @@ class Ring:
         return int(self._hdr[_W_WRITTEN]) - int(self._hdr[_W_RELEASED])
 
     def close(self) -> None:
+        if self.bell is not None:
+            self.bell.close()
         # Views into the map must go before the map itself can close.
         self._view.release()
         del self._hdr, self._data
@@ -177,11 +186,14 @@ class Ring:
 
 
 class RingProducer(Ring):
-    """The writing end. One process at a time; a restarted producer resumes at `write_pos`."""
+    """The writing end. One process at a time; a restarted producer resumes at `write_pos`.
+    With `doorbell` (the default) every commit wakes a sleeping consumer; a ring whose consumer
+    polls on a timer anyway (alert counts) goes without."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, doorbell: bool = True):
         super().__init__(path)
         self._hdr[_W_PRODUCER_PID] = os.getpid()
+        self.bell = Doorbell(doorbell_path(path)) if doorbell else None
 
     def free_bytes(self) -> int:
         return self.capacity - self.used_bytes
@@ -217,6 +229,8 @@ class RingProducer(Ring):
         end = int(self._hdr[_W_WRITE_POS]) + self._pad + _align8(RECORD_HEADER.size + n)
         self._hdr[_W_WRITTEN] += 1
         self._hdr[_W_WRITE_POS] = end
+        if self.bell is not None:
+            self.bell.ring()
         return end
 
     def try_write(self, kind: int, payload: bytes | bytearray | memoryview, flags: int = 0) -> bool:
@@ -231,12 +245,14 @@ class RingProducer(Ring):
 
 
 class RingConsumer(Ring):
-    """The reading end. `read` moves a private cursor; `release` frees space for the producer."""
+    """The reading end. `read` moves a private cursor; `release` frees space for the producer.
+    `bell` is the doorbell to sleep on (`engine.ipc.doorbell.Waiter`), None without `doorbell`."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, doorbell: bool = True):
         super().__init__(path)
         self._hdr[_W_CONSUMER_PID] = os.getpid()
         self.cursor = int(self._hdr[_W_READ_POS])
+        self.bell = Doorbell(doorbell_path(path)) if doorbell else None
 
     def pending_bytes(self) -> int:
         """Bytes written and not yet read through `read` (the cursor)."""

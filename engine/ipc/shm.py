@@ -94,6 +94,11 @@ def instance_dirs(root: str = SHM_ROOT) -> list[InstanceDir]:
     ]
 
 
+def doorbell_path(ring_path: str) -> str:
+    """The doorbell FIFO of the ring at `ring_path` (`engine.ipc.doorbell`): beside it, `.bell`."""
+    return ring_path.removesuffix(".ring") + ".bell"
+
+
 def raw_ring_name(producer: str, parser: int) -> str:
     """Ring from a receiver (or the HTTP ingest) to parser `parser`."""
     return f"raw-{producer}-p{parser}"

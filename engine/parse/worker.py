@@ -28,7 +28,7 @@ from engine.parse.time_bounds import REASONS, TOO_NEW, TOO_OLD, TimeBounds
 from engine.worker.process import StopFlag, WorkerSpec
 from engine.ipc.ring import Record, RingConsumer, RingProducer
 from native_kernels.syslog import FORMATS
-from engine.worker.loop import Idle, WorkerShm
+from engine.worker.loop import Idle, RingSleep, WorkerShm, idle_wake_s
 
 log = logging.getLogger("logjet.parse")
 
@@ -39,7 +39,8 @@ class Parser:
         self.shm = shm
         self.inputs = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         self.output = RingProducer(shm.dir.ring(spec.column_ring))
-        alert_ring = RingProducer(shm.dir.ring(spec.alert_ring)) if spec.alert_ring else None
+        # The evaluator reads alert counts on its own clock: no doorbell to ring.
+        alert_ring = RingProducer(shm.dir.ring(spec.alert_ring), doorbell=False) if spec.alert_ring else None
         self.alerts = IngestAlerts(shm.dir.alert_rules, shm.metrics, alert_ring)
         self.alerts.load()
         self.parser = BatchParser(settings.parse, self.alerts, TimeBounds.of(settings))
@@ -130,7 +131,7 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
     parser = Parser(settings, spec, shm)
     parser.warm_up()
     shm.set_state(control.READY)
-    idle = Idle()
+    sleep = RingSleep(parser.inputs, idle_wake_s(settings.supervisor.heartbeat_timeout.seconds))
     while True:
         if stop.reload:
             stop.reload = False
@@ -138,9 +139,8 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
         done = parser.step()
         shm.beat(parser.batches)
         if done:
-            idle.reset()
             continue
         if stop.stopping and parser.inputs_empty():
             break
-        idle.wait()
+        sleep.wait()
     shm.set_state(control.STOPPED)

@@ -1,10 +1,12 @@
-"""Small pieces every worker loop uses: idle back-off and opening its shared memory."""
+"""Small pieces every worker loop uses: sleeping on rings, idle back-off, opening its shared memory."""
 
 from __future__ import annotations
 
 import time
 
 from engine.ipc.control import ControlTable
+from engine.ipc.doorbell import Waiter
+from engine.ipc.ring import RingConsumer
 from engine.ipc.instance_lock import InstanceLock
 from engine.metrics import MetricsFile
 from engine.worker.process import BootError, WorkerSpec
@@ -12,9 +14,43 @@ from engine.worker.supervisor_link import started_by
 from engine.ipc.shm import InstanceDir
 
 
+# An idle worker still wakes this often, to beat its heartbeat and look at its clocks (one
+# wake-up a second is free), and at least HEARTBEATS_PER_TIMEOUT times per
+# supervisor.heartbeat_timeout, so that a loaded machine's scheduling delays never make an idle
+# worker look hung.
+IDLE_WAKE_S = 1.0
+HEARTBEATS_PER_TIMEOUT = 8
+
+
+def idle_wake_s(heartbeat_timeout_s: float) -> float:
+    """How long an idle worker may sleep between heartbeats."""
+    return min(IDLE_WAKE_S, heartbeat_timeout_s / HEARTBEATS_PER_TIMEOUT)
+
+
+class RingSleep:
+    """How a consumer with empty rings waits: blocked on their doorbells until a producer
+    publishes, a signal arrives (the drain, SIGHUP) or the timeout passes; no polling, so an
+    idle worker costs nothing (`engine.ipc.doorbell`)."""
+
+    def __init__(self, consumers: list[RingConsumer], wake_s: float = IDLE_WAKE_S) -> None:
+        self.consumers = consumers
+        self.wake_s = wake_s
+        self.waiter = Waiter([c.bell for c in consumers if c.bell is not None])
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Sleep until something may be readable, at most `timeout_s` (default and at most:
+        the heartbeat interval); True when woken before the timeout."""
+        timeout_s = self.wake_s if timeout_s is None else min(timeout_s, self.wake_s)
+        self.waiter.prepare()
+        # A record published before `prepare` rang a bell that is now cleared: look once more.
+        if any(c.pending_bytes() for c in self.consumers):
+            return True
+        return self.waiter.wait(timeout_s)
+
+
 class Idle:
-    """Back-off for a polling consumer: a few quick re-polls, then sleeps growing to `max_s`.
-    Polling costs nothing when busy, and at most ~1000 wake-ups a second when idle."""
+    """Back-off for a consumer that waits on something without a doorbell (room in a full ring):
+    a few quick re-polls, then sleeps growing to `max_s`."""
 
     def __init__(self, max_s: float = 0.001):
         self._max = max_s

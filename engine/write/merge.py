@@ -3,7 +3,9 @@ compressed ones, and the same thread runs retention.
 
 Policy. Live parts are grouped by partition and level (a flush writes level 0). When a
 (partition, level) holds at least `merge_min_parts` parts, they are taken oldest first (min
-`_time`, then name) into groups whose rows stay within `max_part_rows`; each group of two or
+`_time`, then name) into groups whose rows stay within `max_part_rows` (flushed parts once the
+oldest is LEVEL0_MERGE_AFTER_S old, so the merge cadence does not follow the flush interval);
+each group of two or
 more becomes one part of level + 1, compressed at `merge_zstd_level` (a small merge at
 `small_merge_zstd_level` once settled: see merge_zstd_level), with a fresh index. So a
 day holds fewer than merge_min_parts parts per level, plus the parts that reached
@@ -90,6 +92,10 @@ POLL_S = 1.0
 # A partition whose flushed parts are all this old has gone quiet: merge them whatever their
 # number, so that no part stays without an index (see plan_merges).
 SETTLE_S = 30.0
+# Flushed parts are merged (at merge_min_parts) only once the oldest of them is this old: the
+# merge cadence is then set by time, not by the flush interval, so that flushing more often for
+# visibility does not multiply merge work (each merge rebuilds indexes, a fixed cost per value).
+LEVEL0_MERGE_AFTER_S = 4.0
 # How often retention runs: a few seconds late deleting old data costs nothing.
 RETENTION_EVERY_S = 30.0
 # After a merge was skipped or failed for want of room, merges wait this long.
@@ -108,12 +114,18 @@ def _settled(inputs: list[tuple[str, PartHead]], now_ns: int) -> bool:
     return all(now_ns - h.created_ns >= SETTLE_S * 1e9 for _, h in inputs)
 
 
+def _aged(inputs: list[tuple[str, PartHead]], now_ns: int, seconds: float) -> bool:
+    """Whether the oldest of the parts was written at least `seconds` ago."""
+    return now_ns - min(h.created_ns for _, h in inputs) >= seconds * 1e9
+
+
 def plan_merges(
     parts: dict[str, PartHead], min_parts: int, max_rows: int, now_ns: int | None = None
 ) -> list[list[str]]:
     """Groups of part paths to merge, each into one part (see the module docstring).
 
-    Flushed parts (level 0) carry no index; so once a partition's flushed parts have all been
+    Flushed parts wait until the oldest of them is LEVEL0_MERGE_AFTER_S old, however often the
+    writer flushes. Flushed parts (level 0) carry no index; so once a partition's flushed parts have all been
     there SETTLE_S (the partition went quiet: a past day, a replay, a slow source), they are
     merged even when fewer than `min_parts`, a lone one alone: every part gets its index."""
     now_ns = time.time_ns() if now_ns is None else now_ns
@@ -124,6 +136,8 @@ def plan_merges(
     for (_, level), members in sorted(by_key.items()):
         settled = level == 0 and _settled(members, now_ns)
         if len(members) < min_parts and not settled:
+            continue
+        if level == 0 and not settled and not _aged(members, now_ns, LEVEL0_MERGE_AFTER_S):
             continue
         members.sort(key=lambda m: (m[1].min_time, os.path.basename(m[0])))
         current: list[str] = []

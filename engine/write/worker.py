@@ -2,9 +2,12 @@
 
 The writer reads ahead in its rings but releases a record only after the part holding its rows
 is on disk (renamed and the folder fsynced): the rings are the write-ahead log, so a writer
-crash loses nothing. A flush happens when the oldest pending row has waited `flush_interval`
-(this is what makes data visible within a second), when a ring is half full, or when enough
-rows are pending.
+crash loses nothing. A flush happens when a ring is half full, when enough rows are pending, or
+when the oldest pending row would otherwise be visible later than `flush_interval` after its
+receipt: the clock starts at the row's receive time (not when the writer took its batch, which
+is later by the parser's share), and the flush starts early by the time flushes have recently
+taken (`FlushClock`), so the part is renamed by the deadline whatever the load. Between
+flushes the writer sleeps on its rings' doorbells (`engine.worker.loop.RingSleep`).
 
 Parts are merged and old ones deleted by a background thread (`engine.write.merge`), which
 gets each flush's parts once the flush is whole.
@@ -38,7 +41,7 @@ from engine.ipc.ring import Record, RingConsumer
 from engine.store.part_writer import IndexBuilder
 from engine.store.free_space import describe, is_disk_full
 from engine.store.rows import Rows, concat
-from engine.worker.loop import Idle, WorkerShm
+from engine.worker.loop import IDLE_WAKE_S, RingSleep, WorkerShm, idle_wake_s
 from engine.write.disk_guard import RETRY_S, DiskGuard
 from engine.write.intake import DictionaryLog, RingIntake
 from engine.write.merge import Merger
@@ -61,6 +64,38 @@ DRAIN_GIVE_UP = 0.75
 LOW_DISK_NAP_S = 0.05
 
 
+# How much of flush_interval a flush may be started early by (the rest is the rows' wait).
+MAX_LEAD_SHARE = 0.5
+# Weight of the newest flush in the running estimate of flush duration.
+LEAD_WEIGHT = 0.25
+
+
+class FlushClock:
+    """When pending rows must be flushed: `flush_interval` after the oldest one's receipt, less
+    the time a flush takes (a running estimate, at most MAX_LEAD_SHARE of the interval), so
+    that rows are visible by their deadline at any rate. Monotonic ns throughout; receive times
+    (wall clock) are turned into ages once, when a batch is taken, so a clock step moves nothing."""
+
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.lead_ns = 0.0
+        self.oldest = 0  # monotonic ns at which the oldest pending row was received; 0: none
+
+    def took(self, oldest_recv_ns: int, now_mono: int, now_wall: int) -> None:
+        """A batch whose oldest row was received at wall time `oldest_recv_ns` is pending."""
+        age = min(max(0, now_wall - oldest_recv_ns), self.interval_ns)
+        received = now_mono - age
+        self.oldest = received if not self.oldest else min(self.oldest, received)
+
+    def due_in_ns(self, now_mono: int) -> int:
+        """Nanoseconds until the flush is due (<= 0: now)."""
+        return int(self.oldest + self.interval_ns - self.lead_ns - now_mono)
+
+    def flushed(self, took_ns: int) -> None:
+        self.lead_ns += LEAD_WEIGHT * (min(took_ns, self.interval_ns * MAX_LEAD_SHARE) - self.lead_ns)
+        self.oldest = 0
+
+
 class DiskFullAtShutdown(LogjetError):
     """The drain could not write the rows it held: the disk stayed full."""
 
@@ -72,7 +107,7 @@ class Writer:
         self.shm = shm
         self.data_dir = settings.data_dir
         st = settings.storage
-        self.flush_ns = st.flush_interval.ns
+        self.clock = FlushClock(st.flush_interval.ns)
         self.consumers = [RingConsumer(shm.dir.ring(name)) for name in spec.input_rings]
         self.intakes = [RingIntake(DictionaryLog(shm.dir.dictionary_log(name))) for name in spec.input_rings]
         index_builder = _index_builder(settings)
@@ -98,7 +133,6 @@ class Writer:
         )
         self.pending: list[Rows] = []
         self.pending_rows = 0
-        self.pending_since = 0
         self.release_to: dict[int, tuple[int, int]] = {}  # consumer index → (end_pos, records)
         self.positions: dict[str, int] = {}  # ring name → last end position read (on disk after flush)
         self.skip_until: dict[str, int] = {}
@@ -159,16 +193,26 @@ class Writer:
         if src:
             self.positions[src] = src_end
         self.positions[name] = rec.end_pos
-        if not self.pending:
-            self.pending_since = time.monotonic_ns()
+        if len(rows):
+            self.clock.took(int(rows.recv.min()), time.monotonic_ns(), time.time_ns())
         self.pending.append(rows)
         self.pending_rows += len(rows)
+
+    def next_due_s(self) -> float:
+        """Seconds until the pending rows' flush is due by the clock (IDLE_WAKE_S with none)."""
+        if not self.pending:
+            return IDLE_WAKE_S
+        if not self.clock.oldest:
+            return 0.0
+        return max(0.0, min(IDLE_WAKE_S, self.clock.due_in_ns(time.monotonic_ns()) / 1e9))
 
     def due(self) -> bool:
         if not self.pending:
             return bool(self.release_to)  # only skipped records: give their space back now
-        if time.monotonic_ns() - self.pending_since >= self.flush_ns or self.pending_rows >= MAX_FLUSH_ROWS:
+        if self.pending_rows >= MAX_FLUSH_ROWS:
             return True
+        if not self.clock.oldest or self.clock.due_in_ns(time.monotonic_ns()) <= 0:
+            return True  # (no clock: only empty batches are pending, nothing to wait for)
         return any(c.used_bytes > c.capacity * RING_FLUSH_SHARE for c in self.consumers)
 
     def flush(self) -> bool:
@@ -186,7 +230,9 @@ class Writer:
                 return False
             self.disk.write_succeeded()
             now = time.time_ns()
-            self.h_flush.observe(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            self.clock.flushed(int(took * 1e9))
+            self.h_flush.observe(took)
             self.h_visible.observe_many((now - rows.recv) / 1e9)
             self.m_rows.inc(len(rows))
             self.m_parts.inc(len(written))
@@ -250,7 +296,7 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
         writer.merger.load_existing()
         writer.merger.start()
     shm.set_state(control.READY)
-    idle = Idle()
+    sleep = RingSleep(writer.consumers, idle_wake_s(settings.supervisor.heartbeat_timeout.seconds))
     give_up_at = 0.0  # set when the drain begins: see final_flush
     while True:
         if stop.stopping and not give_up_at:
@@ -266,12 +312,13 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
         if stop.stopping and not got and writer.rings_empty():
             break
         if got:
-            idle.reset()
-        elif not writable and not stop.stopping:
+            continue
+        if not writable and not stop.stopping:
             time.sleep(LOW_DISK_NAP_S)
         else:
             writer.stats.maybe_refresh()
-            idle.wait()
+            # Asleep until a parser publishes or the pending rows' flush falls due.
+            sleep.wait(writer.next_due_s())
     shm.set_state(control.DRAINING)
     writer.merger.stop()
     final_flush(writer, give_up_at)

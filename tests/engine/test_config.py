@@ -75,13 +75,13 @@ def test_defaults_are_typed_and_keep_their_values():
     typed = _typed_fields(Settings())
     assert {k: str(v) for k, v in typed.items()} == {
         "listen.udp_recv_buffer": "8MiB",
-        "ingest.batch_delay": "5ms",
+        "ingest.batch_delay": "20ms",
         "ingest.http_max_body": "64MiB",
         "ingest.idle_timeout": "5m",
         "rings.raw_ring_bytes": "16MiB",
         "rings.column_ring_bytes": "64MiB",
         "parse.max_future": "1d",
-        "storage.flush_interval": "500ms",
+        "storage.flush_interval": "200ms",
         "storage.small_merge_bytes": "4MiB",
         "storage.retention": "7d",
         "storage.max_disk_bytes": "0",

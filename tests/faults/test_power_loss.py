@@ -90,7 +90,7 @@ def test_parts_are_fsynced_before_their_rename_and_their_folders_after(start_eng
                     raise AssertionError(why)
                 assert time.monotonic() < deadline, "strace did not attach within 30 s"
                 time.sleep(0.05)
-            # Three flushes (the flush interval is 500 ms), then their merge.
+            # Three flushes, then their merge (once the oldest flushed part is 4 s old).
             for k in range(3):
                 send_tcp(engine.ports["syslog_tcp"], numbered(f"fsync{k}", 0, 2000))
                 assert wait_rows(engine.url, f"fsync{k}", 2000).exactly(0, 2000)

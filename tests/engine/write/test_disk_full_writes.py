@@ -25,6 +25,7 @@ from engine.units import AutoByteSize, Duration
 from engine.worker.loop import WorkerShm
 from engine.worker.process import WorkerSpec
 from engine.write.flush_writer import FlushWriter
+from engine.write import merge
 from engine.write.merge import DISK_RETRY_S, Merger, plan_merges
 from engine.write.worker import DiskFullAtShutdown, Writer, final_flush
 from tests.tmpfs import fill, small_tmpfs
@@ -133,7 +134,8 @@ def _merger(disk: str, shm_dir) -> tuple[Merger, FlushWriter, MetricsFile]:
     return Merger(settings, "ab12", flusher, None, metrics, min_free_bytes=64 << 10), flusher, metrics
 
 
-def test_a_merge_that_would_not_fit_is_put_off_and_done_once_there_is_room(tmp_path, shm_dir):
+def test_a_merge_that_would_not_fit_is_put_off_and_done_once_there_is_room(tmp_path, shm_dir, monkeypatch):
+    monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)  # flushed parts of this instant merge now
     with small_tmpfs(str(tmp_path / "disk"), 2 * MIB) as disk:
         merger, flusher, _ = _merger(disk, shm_dir)
         for k in range(3):  # ~57 KB each
@@ -150,7 +152,8 @@ def test_a_merge_that_would_not_fit_is_put_off_and_done_once_there_is_room(tmp_p
         assert len(newest_rows(disk, None, None, None)) == 6000
 
 
-def test_a_merge_that_hits_enospc_removes_its_output_and_keeps_its_inputs(tmp_path, shm_dir):
+def test_a_merge_that_hits_enospc_removes_its_output_and_keeps_its_inputs(tmp_path, shm_dir, monkeypatch):
+    monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)  # flushed parts of this instant merge now
     with small_tmpfs(str(tmp_path / "disk"), 2 * MIB) as disk:
         merger, flusher, _ = _merger(disk, shm_dir)
         for k in range(3):

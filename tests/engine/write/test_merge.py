@@ -78,7 +78,7 @@ def test_plan_groups_by_partition_and_level_within_max_rows():
     parts = {f"/d/20240101/a{i}": head(0, 10, 100 - i) for i in range(4)}
     parts.update({f"/d/20240102/b{i}": head(0, 10, i) for i in range(2)})  # too few in that partition
     parts.update({f"/d/20240101/c{i}": head(1, 10, i) for i in range(2)})  # too few at that level
-    now = 1_000_000_000  # 1 s after the parts were made: none has settled
+    now = 5_000_000_000  # 5 s after the parts were made: old enough to merge, none has settled
     assert plan_merges(parts, 3, 1000, now) == [[f"/d/20240101/a{i}" for i in (3, 2, 1, 0)]]  # oldest first
     assert plan_merges(parts, 3, 20, now) == [
         ["/d/20240101/a3", "/d/20240101/a2"],
@@ -86,6 +86,34 @@ def test_plan_groups_by_partition_and_level_within_max_rows():
     ]
     assert plan_merges(parts, 3, 15, now) == []  # no two fit together
     assert plan_merges(parts, 5, 1000, now) == []
+
+
+def test_flushed_parts_wait_until_the_oldest_is_old_enough_however_many():
+    def head(i, created_ns, level=0):
+        return PartHead(
+            version=2,
+            level=level,
+            instance="i",
+            flush_id=f"f{i}",
+            flush_parts=1,
+            rows=10,
+            min_time=i,
+            max_time=i,
+            created_ns=created_ns,
+            raw_bytes=0,
+            data_bytes=0,
+            index_bytes=0,
+        )
+
+    wait_ns = int(merge.LEVEL0_MERGE_AFTER_S * 1e9)
+    # Twenty flushes 200 ms apart, the last one just written.
+    parts = {f"/d/20240101/a{i:02d}": head(i, i * 200_000_000) for i in range(20)}
+    newest = 19 * 200_000_000
+    assert plan_merges(parts, 8, 1000, newest) == []  # the oldest is 3.8 s old
+    assert plan_merges(parts, 8, 1000, wait_ns) == [sorted(parts)]
+    # Merged parts (level 1) do not wait.
+    merged = {f"/d/20240101/m{i}": head(i, newest, level=1) for i in range(8)}
+    assert plan_merges(merged, 8, 1000, newest) == [sorted(merged)]
 
 
 def test_settled_flushed_parts_merge_however_few():
@@ -244,6 +272,7 @@ def test_an_unfinished_flush_is_removed_but_merged_parts_stay(tmp_path):
 def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
     monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
     monkeypatch.setattr(merge, "POLL_S", 0.02)
+    monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)
     settings = _settings(tmp_path, merge_min_parts=3, max_part_rows=5000)
     builder = make_index_builder(settings.storage)
     writer = FlushWriter(str(tmp_path), "1a2b", 1024, 3, False, index_builder=builder)
