@@ -10,7 +10,8 @@ Shape of a run. Stages before the first aggregating stage (stats, histogram, top
 rows: without a sort, rows stream newest first under the smallest limit (`select.newest`);
 with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
 aggregation reads its columns block by block over the thread pool and folds them in the
-calling thread; stages after it work on its objects. `fields` only shapes output. The `limit`
+calling thread (whole blocks that the index's block counts answer are folded without a read:
+`block_counts`); stages after it work on its objects. `fields` only shapes output. The `limit`
 argument caps the objects returned, whatever they are; `default_limit` is the cap on rows when
 no limit is given (aggregations are not cut by it).
 
@@ -27,6 +28,7 @@ from typing import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from engine.query.block_counts import add_counted, split_counted
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
@@ -239,6 +241,11 @@ class PreparedQuery:
             units = _rows_units(self._materialize(units, pre, None, deadline))
             start = end = None
         agg = stage.aggregator(self.max_groups)
+        counted, units = split_counted(units, agg)
+        if counted:
+            add_counted(counted, agg)
+            if agg.done():
+                return agg
         preload = agg.preload()
         cheap = (lambda u: trivial(u)) if not preload else None
         evaluated = ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap, deadline=deadline)

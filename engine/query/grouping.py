@@ -3,7 +3,8 @@ combination of values in every block of the query.
 
 No field: one group. One field: the group is the field's query-wide value id (0 = no value),
 so grouping costs nothing beyond reading the ids. Several fields: the ids are combined into
-one int64 per row, made unique per block with numpy, and each distinct combination is given a
+one int64 per row, made unique per block with numpy (counting, or sorting when the codes
+span far more values than there are rows), and each distinct combination is given a
 group through a dict (Python per distinct combination per block, never per row). A
 `TimeBucket` (`_time:1m`) groups like a field whose value is the bucket's start.
 
@@ -25,6 +26,20 @@ if TYPE_CHECKING:
     from engine.query.block import Block
 
 GroupKey = tuple[int, ...]  # the query-wide value id of each `by` field
+
+
+def _distinct(codes: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct codes ascending, index of each code's among them) of codes in [0, span): by
+    counting when the span is small next to the rows (a pass, where a sort is n log n: a
+    block's `by (host, app)` is 50 x 10 codes over 65536 rows), else by sorting."""
+    if span <= max(1 << 16, 4 * len(codes)):
+        present = np.bincount(codes, minlength=span) > 0
+        uniq = np.flatnonzero(present)
+        where = np.zeros(span, np.int64)
+        where[uniq] = np.arange(len(uniq))
+        return uniq, where[codes]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    return uniq, inverse.reshape(-1)
 
 
 class Grouper:
@@ -52,7 +67,7 @@ class Grouper:
             combined = np.zeros(len(idx), np.int64)
             for s, v in zip(sizes, ids):
                 combined = combined * s + v  # sizes grow per block: the code is block-local
-            uniq, inverse = np.unique(combined, return_inverse=True)
+            uniq, inverse = _distinct(combined, int(np.prod(sizes)))
             keys: list[GroupKey] = []
             for code in uniq.tolist():
                 parts: list[int] = []
@@ -71,7 +86,8 @@ class Grouper:
                 self._keys.append(key)
             table[k] = g
         self._check()
-        return table[inverse.reshape(-1)]
+        groups: np.ndarray = table[inverse.reshape(-1)]
+        return groups
 
     def counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(groups, rows per group) of the selected rows, for aggregations that only count.

@@ -19,8 +19,10 @@ from engine.store.index_format import (
     INDEX_VERSION,
     U8_INDEXED,
     BitmapSet,
+    BlockCounts,
     IndexMeta,
     TokenSet,
+    decode_block_counts,
     decode_blooms,
     u8_code,
 )
@@ -43,6 +45,7 @@ class PartIndex:
         self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
         self._blooms: list[npt.NDArray[np.uint64]] | None = None
         self._tokens: TokenSet | None = None
+        self._counts: BlockCounts | None = None
 
     @property
     def _index(self) -> IndexMeta:
@@ -95,6 +98,21 @@ class PartIndex:
         if self._tokens is None:
             self._tokens = TokenSet(self._part.blob(*self._index.tokens))
         return self._tokens.rows(token)
+
+    @property
+    def count_columns(self) -> list[str]:
+        """The columns `block_counts` counts combinations of; [] when the part keeps none."""
+        return self._index.count_columns if self._index.counts else []
+
+    def block_counts(self) -> BlockCounts | None:
+        """Rows per block per combination of `count_columns` (index_format: block counts);
+        None when the part keeps none (written before version 3, or too many combinations)."""
+        if not self._index.counts:
+            return None
+        if self._counts is None:
+            blob = self._part.blob(*self._index.counts)
+            self._counts = decode_block_counts(blob, len(self._index.count_columns), len(self._part.meta.blocks))
+        return self._counts
 
     def _derive(self, column: str, value: bytes) -> BitMap:
         # A base column whose bitmaps did not fit the budget: compare its stream block by block.
