@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.query.field_names import DICT, U8, Field
 from engine.query.limits import GroupCap
 from engine.query.objects import JsonObject
 from engine.query.values import GroupBy, column
@@ -89,6 +90,13 @@ class Grouper:
         groups: np.ndarray = table[inverse.reshape(-1)]
         return groups
 
+    def counted_columns(self) -> frozenset[str] | None:
+        """The `by` fields when every one is a u8 or dictionary column (so that groups can be
+        taken from value combinations: engine.query.block_counts), else None."""
+        if not all(isinstance(f, Field) and f.kind in (DICT, U8) for f in self.by):
+            return None
+        return frozenset(f.name for f in self.by)
+
     def counts(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(groups, rows per group) of the selected rows, for aggregations that only count.
         Raises TooManyGroups past the cap."""
@@ -146,6 +154,15 @@ class GroupCounter:
     def add(self, blk: Block, idx: np.ndarray) -> int:
         """Count the selected rows; returns how many groups got their first rows."""
         groups, counts = self.grouper.counts(blk, idx)
+        return self._add(groups, counts)
+
+    def add_counted(self, blk: Block, idx: np.ndarray, weights: np.ndarray) -> int:
+        """`add` where selected row `idx[i]` stands for `weights[i]` rows (a value combination)."""
+        sums = np.bincount(self.grouper.groups(blk, idx), weights=weights).astype(np.int64)
+        groups = np.flatnonzero(sums)
+        return self._add(groups, sums[groups])
+
+    def _add(self, groups: np.ndarray, counts: np.ndarray) -> int:
         size = self.grouper.size
         if len(self.counts) < size:
             grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)

@@ -205,11 +205,10 @@ class _StatsAggregator(Aggregator):
         # Counts and distinct values of id columns are the same over value combinations
         # weighted by their rows; sums, extremes and quantiles of them would be too, but they
         # are numbers users keep in fields, not ids.
-        names = []
-        for f in self.stage.by:
-            if not isinstance(f, Field) or f.kind not in (DICT, U8):
-                return None
-            names.append(f.name)
+        by = self.grouper.counted_columns()
+        if by is None:
+            return None
+        names = list(by)
         for fn in self.stage.funcs:
             if fn.fn == "count_uniq" and fn.field is not None and fn.field.kind in (DICT, U8):
                 names.append(fn.field.name)

@@ -68,11 +68,19 @@ STAGES = [
     "| stats count() by (host, app)",
     "| stats count(), count_uniq(app) by (severity)",
     "| stats count_uniq(host)",
+    "| top 3 by (host, app)",
 ]
 
 
 def _brute(stage: str, matches: list[dict]) -> list[dict]:
     """The stage's answer over matching records, computed by hand."""
+    if stage.startswith("| top 3"):
+        cells = _brute("| stats count() by (host, app)", matches)
+        # Most frequent first, ties by value (None lowest): the executor's order, by hand.
+        cells.sort(
+            key=lambda o: (-o["count()"], o["host"] is not None, o["host"] or "", o["app"] is not None, o["app"] or "")
+        )
+        return [{"host": o["host"], "app": o["app"], "count": o["count()"]} for o in cells[:3]]
     if stage == "| stats count()":
         return [{"count()": len(matches)}]
     if stage == "| stats count_uniq(host)":
@@ -178,8 +186,7 @@ def test_block_counts_round_trip_and_damage():
             want[k] = want.get(k, 0) + 1
         e = slice(int(back.ends[b]), int(back.ends[b + 1]))
         got = {
-            tuple(int(c[k]) for c in back.codes): int(n)
-            for k, n in zip(back.combo[e].tolist(), back.rows[e].tolist())
+            tuple(int(c[k]) for c in back.codes): int(n) for k, n in zip(back.combo[e].tolist(), back.rows[e].tolist())
         }
         assert got == want
     with pytest.raises(PartDamaged):
