@@ -199,3 +199,16 @@ def test_block_counts_round_trip_and_damage():
     bad[at : at + 4] = np.uint32(10**6).tobytes()
     with pytest.raises(PartDamaged):
         decode_block_counts(bytes(bad), len(COUNT_COLUMNS), len(blocks))
+
+
+def test_a_part_of_few_blocks_keeps_no_counts_and_answers_all_the_same(tmp_path):
+    recs = _records(1500, 4)
+    write_records(str(tmp_path), recs, block_rows=1024, level=1, index_builder=make_index_builder(Storage()))
+    cat = Catalog(str(tmp_path))
+    assert cat.scopes()[0].index.count_columns == []  # 2 blocks: read whole, no counts kept
+    got = list(PreparedQuery("host:db-1 | stats count() by (app)").objects(cat))
+    want = [
+        {"app": o["host"], "count()": o["count()"]}
+        for o in _brute("| stats count() by (host)", [{**r, "host": r["app"]} for r in recs if r["host"] == b"db-1"])
+    ]
+    assert _canon(got) == _canon(want)
