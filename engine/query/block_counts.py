@@ -87,9 +87,7 @@ def add_counted(units: list[Unit], agg: Aggregator) -> None:
             raise AssertionError(f"{scope.path}: block counts listed but absent")
         blocks = np.zeros(len(counts.ends) - 1, np.bool_)
         blocks[[u.block_number for u in group]] = True
-        entries = np.repeat(blocks, np.diff(counts.ends))  # the entries of those blocks
-        size = len(counts.codes[0]) if counts.codes else 0
-        weights = np.bincount(counts.combo[entries], weights=counts.rows[entries], minlength=size)
+        weights = scope.index.combo_rows(blocks)
         columns = dict(zip(scope.index.count_columns, counts.codes))
         blk = CountsBlock(scope, columns)
         cand = weights > 0
@@ -97,4 +95,4 @@ def add_counted(units: list[Unit], agg: Aggregator) -> None:
         hit = cand if bound.const is True else bound.eval(blk, cand)
         idx = np.flatnonzero(hit)
         if len(idx):
-            agg.add_counted(blk, idx, weights[idx].astype(np.int64))
+            agg.add_counted(blk, idx, weights[idx])

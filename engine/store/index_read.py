@@ -46,6 +46,7 @@ class PartIndex:
         self._blooms: list[npt.NDArray[np.uint64]] | None = None
         self._tokens: TokenSet | None = None
         self._counts: BlockCounts | None = None
+        self._combo_total: npt.NDArray[np.int64] | None = None
 
     @property
     def _index(self) -> IndexMeta:
@@ -113,6 +114,24 @@ class PartIndex:
             blob = self._part.blob(*self._index.counts)
             self._counts = decode_block_counts(blob, len(self._index.count_columns), len(self._part.meta.blocks))
         return self._counts
+
+    def combo_rows(self, blocks: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+        """Rows per combination of `count_columns` in the blocks marked True (every block when
+        None: kept, it is what a query over whole parts asks each time). Needs block counts."""
+        counts = self.block_counts()
+        if counts is None:
+            raise PartDamaged("the part keeps no block counts")
+        if blocks is None or blocks.all():
+            if self._combo_total is None:
+                self._combo_total = self._combo_sum(counts, None)
+            return self._combo_total
+        return self._combo_sum(counts, np.repeat(blocks, np.diff(counts.ends)))
+
+    @staticmethod
+    def _combo_sum(counts: BlockCounts, entries: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.int64]:
+        combo, rows = (counts.combo, counts.rows) if entries is None else (counts.combo[entries], counts.rows[entries])
+        k = len(counts.codes[0]) if counts.codes else 0
+        return np.bincount(combo, weights=rows, minlength=k).astype(np.int64)
 
     def _derive(self, column: str, value: bytes) -> BitMap:
         # A base column whose bitmaps did not fit the budget: compare its stream block by block.
