@@ -265,6 +265,17 @@ class FakeIndex:
         # The real builder's counts: the executor answers whole blocks from them.
         return block_counts(self.rows, self._blocks)
 
+    def combo_rows(self, blocks=None):
+        # Rows per combination counted row by row, in the builder's combination order.
+        codes = self.block_counts().codes
+        where = {tuple(int(c[k]) for c in codes): k for k in range(len(codes[0]))}
+        out = np.zeros(len(codes[0]), np.int64)
+        r = self.rows
+        for i in range(len(r)):
+            if blocks is None or blocks[i // self.block_rows]:
+                out[where[(int(r.ids["host"][i]), int(r.ids["app"][i]), int(r.severity[i]))]] += 1
+        return out
+
     def value_rows(self, column, value):
         r = self.rows
         if column in DICT_COLUMNS:
