@@ -44,6 +44,7 @@ from engine.query.stages.base import AggregatingStage, Aggregator, Stage
 from engine.query.stages.field_list import Fields
 from engine.query.stages.limit import Limit
 from engine.query.stages.sort import Sort
+from engine.query.time_fold import fold_time
 from engine.store.rows import Rows, concat
 
 CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write
@@ -98,8 +99,10 @@ class PreparedQuery:
         self.text = text
         # `query`: a query built by another language (LogQL); `text` then only names it.
         self.query = parse(text) if query is None else query
-        self.start = start_ns
-        self.end = end_ns
+        # `_time` ranges every match must meet become the time range (time_fold).
+        flt, self.start, self.end = fold_time(self.query.filter, start_ns, end_ns)
+        if flt is not self.query.filter:
+            self.query = Query(flt, self.query.stages)
         if limit is not None and limit < 0:
             raise QueryError("limit must be 0 or more", 0)
         stages = self.query.stages

@@ -212,3 +212,45 @@ def test_a_part_of_few_blocks_keeps_no_counts_and_answers_all_the_same(tmp_path)
         for o in _brute("| stats count() by (host)", [{**r, "host": r["app"]} for r in recs if r["host"] == b"db-1"])
     ]
     assert _canon(got) == _canon(want)
+
+
+def test_time_filters_in_the_query_narrow_the_range_and_keep_counting(store, monkeypatch):
+    """`_time:[A TO B] app:sshd` (a range every match meets) becomes the query's time range: the
+    same answer as the unfolded filter and as by hand, with only the blocks it cuts read."""
+    data, recs = store
+    a, b = T0 // 10**9, T0 // 10**9 + 2  # seconds: rows are 1 ms apart from T0, 3 s in all
+    lo, hi = a * 10**9, b * 10**9
+    queries = [
+        (
+            f"_time:[{a} TO {b}] app:sshd | stats count() by (host)",
+            lambda r: lo <= r["time"] <= hi and r["app"] == b"sshd",
+        ),
+        (
+            f"app:sshd _time:>={a + 1} | stats count() by (host)",
+            lambda r: r["time"] >= lo + 10**9 and r["app"] == b"sshd",
+        ),
+        (
+            f"(_time:[{a} TO {b}] OR host:db-1) | stats count() by (host)",
+            lambda r: lo <= r["time"] <= hi or r["host"] == b"db-1",
+        ),
+    ]
+    read: list[int] = []
+    real = execute_mod.evaluate
+
+    def counting(unit, *args, **kw):
+        read.append(unit.block_number)
+        return real(unit, *args, **kw)
+
+    for text, pred in queries:
+        read.clear()
+        with monkeypatch.context() as mp:
+            mp.setattr(execute_mod, "evaluate", counting)
+            got = list(PreparedQuery(text).objects(Catalog(data)))
+        with monkeypatch.context() as mp:
+            mp.setattr(execute_mod, "fold_time", lambda f, s, e: (f, s, e))
+            _scan_only(mp)
+            unfolded = list(PreparedQuery(text).objects(Catalog(data)))
+        assert got == unfolded, text
+        assert _canon(got) == _canon(_brute("| stats count() by (host)", [r for r in recs if pred(r)])), text
+        if "OR" not in text:
+            assert len(read) <= 2, text  # the blocks the range cuts; the rest from block counts
