@@ -69,11 +69,15 @@ STAGES = [
     "| stats count(), count_uniq(app) by (severity)",
     "| stats count_uniq(host)",
     "| top 3 by (host, app)",
+    "| uniq by (host, app) with hits",
 ]
 
 
 def _brute(stage: str, matches: list[dict]) -> list[dict]:
     """The stage's answer over matching records, computed by hand."""
+    if stage.startswith("| uniq"):
+        cells = _brute("| stats count() by (host, app)", matches)
+        return [{"host": o["host"], "app": o["app"], "hits": o["count()"]} for o in cells]
     if stage.startswith("| top 3"):
         cells = _brute("| stats count() by (host, app)", matches)
         # Most frequent first, ties by value (None lowest): the executor's order, by hand.
