@@ -112,7 +112,13 @@ class PartIndex:
             return None
         if self._counts is None:
             blob = self._part.blob(*self._index.counts)
-            self._counts = decode_block_counts(blob, len(self._index.count_columns), len(self._part.meta.blocks))
+            counts = decode_block_counts(blob, len(self._index.count_columns), len(self._part.meta.blocks))
+            # Codes index the part's dictionaries (and 256-entry tables): checked once here.
+            for column, codes in zip(self._index.count_columns, counts.codes):
+                top = 256 if column in U8_INDEXED else len(self._part.meta.dicts.get(column, [])) + 1
+                if len(codes) and int(codes.max()) >= top:
+                    raise PartDamaged(f"block counts of {column} name a value the part does not hold")
+            self._counts = counts
         return self._counts
 
     def combo_rows(self, blocks: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:

@@ -258,3 +258,20 @@ def test_time_filters_in_the_query_narrow_the_range_and_keep_counting(store, mon
         assert _canon(got) == _canon(_brute("| stats count() by (host)", [r for r in recs if pred(r)])), text
         if "OR" not in text:
             assert len(read) <= 2, text  # the blocks the range cuts; the rest from block counts
+
+
+def test_block_counts_naming_values_the_part_lacks_are_damage(tmp_path):
+    """Codes past the part's dictionary are reported as a damaged part, never an IndexError."""
+    recs = _records(1500, 5)
+    build = make_index_builder(Storage())
+
+    def bad(rows, blocks, writer):
+        counts = block_counts(rows, blocks)
+        counts.codes[0][:] = 10**6  # hosts the dictionary does not have
+        directory = build(rows, blocks, writer)
+        directory["counts"] = list(writer.append(writer.compress(encode_block_counts(counts))))
+        return directory
+
+    write_records(str(tmp_path), recs, block_rows=256, level=1, index_builder=bad)
+    with pytest.raises(PartDamaged, match="block counts of host"):
+        list(PreparedQuery("app:sshd | stats count()").objects(Catalog(str(tmp_path))))
