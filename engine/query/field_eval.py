@@ -26,7 +26,6 @@ from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.query.filters.base import FALSE, Bound, Filter, Predicate
 from engine.store.index_read import PartIndex
 from engine.store.rows import FORMATS, NO_VALUE
-from native_kernels.tokens import hash_token
 
 if TYPE_CHECKING:
     from engine.query.block import Block, Mask
@@ -77,19 +76,15 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
         index = scope.index
         tokens = pred.message_tokens()
         if index is not None and tokens:
-            rows, exact, whole = _token_rows(index, pred)
-            if rows is not None and not len(rows):
-                return FALSE
-            # When every token the bloom would be asked about has a bitmap, the bitmaps' rows
-            # already hold them all: the blooms (a probe per block) could only agree.
-            if not (whole and set(tokens) <= {hash_token(t) for t in pred.index_tokens()[0]}):
-                blocks = _sorted_blocks(index.blocks_maybe_containing(tokens))
+            blocks = _sorted_blocks(index.blocks_maybe_containing(tokens))
+            rows, exact = _token_rows(index, pred)
             if rows is not None:
+                if not len(rows):
+                    return FALSE
                 # Blocks holding one of the rows: where the sorted rows cross block starts
                 # (a search per block, not a pass over what may be millions of rows).
                 bounds = np.searchsorted(rows, np.arange(scope.nblocks + 1, dtype=np.int64) * scope.block_rows)
-                held = np.flatnonzero(np.diff(bounds) > 0)
-                blocks = held if blocks is None else np.intersect1d(blocks, held)
+                blocks = np.intersect1d(blocks, np.flatnonzero(np.diff(bounds) > 0))
         return MessageBound(pred, blocks, rows, exact)
     if kind == KV:
         kid = scope.key_id(field.name.encode())
@@ -183,19 +178,17 @@ def _block_mask(rows: np.ndarray, row0: int, n: int) -> Mask:
     return mask
 
 
-def _token_rows(index: PartIndex, pred: Predicate) -> tuple[np.ndarray | None, bool, bool]:
+def _token_rows(index: PartIndex, pred: Predicate) -> tuple[np.ndarray | None, bool]:
     """(rows holding every token of the predicate that the part keeps a bitmap of, as int64;
-    whether they are exactly its matches; whether every token has a bitmap), or (None, False,
-    False) when it keeps none of them."""
+    whether they are exactly its matches), or (None, False) when it keeps none of them."""
     tokens, exact = pred.index_tokens()
     bitmaps = [index.token_rows(t) for t in dict.fromkeys(tokens)]
     known = [b for b in bitmaps if b is not None]
     if not known:
-        return None, False, False
+        return None, False
     rows = known[0].intersection(*known[1:]) if len(known) > 1 else known[0]
     array = np.frombuffer(rows.to_array(), np.uint32).astype(np.int64) if len(rows) else np.empty(0, np.int64)
-    whole = len(known) == len(bitmaps)
-    return array, exact and whole, whole
+    return array, exact and len(known) == len(bitmaps)
 
 
 class PairsBound(Bound):
