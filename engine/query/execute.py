@@ -10,7 +10,8 @@ Shape of a run. Stages before the first aggregating stage (stats, histogram, top
 rows: without a sort, rows stream newest first under the smallest limit (`select.newest`);
 with a sort, keys are gathered and only the output rows are read (`select.sorted_rows`). An
 aggregation reads its columns block by block over the thread pool and folds them in the
-calling thread; stages after it work on its objects. `fields` only shapes output. From the
+calling thread (whole blocks that the index's block counts answer are folded without a read:
+`block_counts`); stages after it work on its objects. `fields` only shapes output. From the
 first stage that makes fields (extract, unpack_*, math, filter) on, rows are rendered as objects
 and the stages run on those (engine.query.object_pipeline); the rows are chosen as above by the
 filter and the stages before it, and as few are read as the stages after it let. The `limit`
@@ -30,6 +31,7 @@ from typing import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from engine.query.block_counts import add_counted, split_counted
 from engine.query.catalog import Catalog
 from engine.query.errors import QueryError
 from engine.query.filters.base import TRUE
@@ -48,6 +50,7 @@ from engine.query.stages.limit import Limit
 from engine.query.stages.row_filter import RowFilter
 from engine.query.stages.sort import Sort
 from engine.query.stages.transform import Transform
+from engine.query.time_fold import fold_time
 from engine.store.rows import Rows, concat
 
 CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write
@@ -102,8 +105,10 @@ class PreparedQuery:
         self.text = text
         # `query`: a query built by another language (LogQL); `text` then only names it.
         self.query = parse(text) if query is None else query
-        self.start = start_ns
-        self.end = end_ns
+        # `_time` ranges every match must meet become the time range (time_fold).
+        flt, self.start, self.end = fold_time(self.query.filter, start_ns, end_ns)
+        if flt is not self.query.filter:
+            self.query = Query(flt, self.query.stages)
         if limit is not None and limit < 0:
             raise QueryError("limit must be 0 or more", 0)
         stages = self.query.stages
@@ -274,6 +279,11 @@ class PreparedQuery:
             units = _rows_units(self._materialize(units, pre, None, deadline))
             start = end = None
         agg = stage.aggregator(self.max_groups)
+        counted, units = split_counted(units, agg)
+        if counted:
+            add_counted(counted, agg)
+            if agg.done():
+                return agg
         preload = agg.preload()
         cheap = (lambda u: trivial(u)) if not preload else None
         evaluated = ordered_map(lambda u: evaluate(u, start, end, preload), units, inline=cheap, deadline=deadline)

@@ -5,7 +5,8 @@ per kind of field.
   `format` through a 256-entry table of the predicate over every possible value, dictionary
   columns through a table over the part's dictionary; a row then costs one lookup,
   `table[ids]`. A dictionary in which nothing matches makes the leaf FALSE for the whole part.
-- With an index, the matching dictionary values' bitmaps name the blocks to read; for the
+- With an index, the part's block counts (or else the matching dictionary values' bitmaps)
+  name the blocks to read; for the
   message, the blooms of the predicate's tokens do, and the bitmaps of those of its tokens the
   part keeps (its frequent ones) name the very rows: a one-token word is then answered from
   its bitmap alone, anything else tests only the rows in the AND of the bitmaps.
@@ -52,7 +53,9 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
     if kind == U8:
         table = np.zeros(256, np.bool_)
         table[:NO_VALUE] = pred.on_values(_U8_TEXT)
-        return TableBound(field.name, table) if table.any() else FALSE
+        if not table.any():
+            return FALSE
+        return TableBound(field.name, table, _count_blocks(scope, field.name, table))
     if kind == FORMAT:
         table = pred.on_values(_FORMAT_TEXT)
         return TableBound(field.name, table) if table.any() else FALSE
@@ -62,7 +65,10 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
         table[1:] = pred.on_values(values)
         if not table.any():
             return FALSE
-        return TableBound(field.name, table, _bitmap_blocks(scope, field.name, values, table[1:]))
+        named = _count_blocks(scope, field.name, table)
+        if named is None:
+            named = _bitmap_blocks(scope, field.name, values, table[1:])
+        return TableBound(field.name, table, named)
     if kind == MESSAGE:
         blocks: np.ndarray | None = None
         rows: np.ndarray | None = None
@@ -103,6 +109,9 @@ class TableBound(Bound):
 
     def blocks(self) -> np.ndarray | None:
         return self._blocks
+
+    def columns(self) -> frozenset[str] | None:
+        return frozenset((self.column,))
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         ids = blk.ids(self.column)
@@ -207,6 +216,23 @@ class PairsBound(Bound):
 
 def _sorted_blocks(blocks: Iterable[int]) -> np.ndarray:
     return np.unique(np.asarray(list(blocks), dtype=np.int64))
+
+
+def _count_blocks(scope: Scope, column: str, table: np.ndarray) -> np.ndarray | None:
+    """Blocks holding a value `table` accepts (indexed by code), from the index's block counts
+    (exact, and no stream read, where a bitmap left out of the budget would read the column's
+    every block); None when the part keeps no counts of the column."""
+    index = scope.index
+    if index is None or column not in index.count_columns:
+        return None
+    counts = index.block_counts()
+    if counts is None:
+        return None
+    codes = counts.codes[index.count_columns.index(column)]
+    hit = table[np.minimum(codes, len(table) - 1)] & (codes < len(table))
+    entry_hit = hit[counts.combo]
+    block_of = np.repeat(np.arange(len(counts.ends) - 1), np.diff(counts.ends))
+    return np.unique(block_of[entry_hit])
 
 
 def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndarray) -> np.ndarray | None:

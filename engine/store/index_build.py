@@ -46,9 +46,11 @@ import numpy.typing as npt
 from engine.store.index_format import (
     INDEX_VERSION,
     U8_INDEXED,
+    BlockCounts,
     IndexMeta,
     encode_bitmap,
     encode_bitmap_set,
+    encode_block_counts,
     encode_blooms,
     encode_token_set,
     u8_value,
@@ -105,6 +107,18 @@ SMALL_PART_SHARE = 0.08
 # its bytes on disk.
 INDEX_MIN_ROWS = 1000
 
+# Block counts: rows per block per combination of these columns' values (what users filter
+# and group by most: which machine, which program, how bad), so that counts of filters on them,
+# grouped by them or not, and their distinct values read no rows. Only parts of
+# TOKEN_MIN_BLOCKS blocks or more keep them; one with more distinct
+# combinations than MAX_COUNT_COMBOS (many thousands of hosts) keeps none: the entries would
+# approach a row each, and a scan of the id columns costs about the same.
+COUNT_COLUMNS = ("host", "app", "severity")
+MAX_COUNT_COMBOS = 1 << 15
+# Up to this many possible combinations (product of the columns' code ranges) a block's are
+# counted with one bincount; past it, with a sort.
+_DENSE_COMBOS = 1 << 20
+
 RowNumbers = npt.NDArray[np.uint32]
 IndexBuilder = Callable[[Rows, Sequence[BlockMeta], StreamWriter], dict[str, Any]]
 
@@ -145,10 +159,70 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
             meta.bloom = list(writer.append(bloom))
             used = len(bloom)
         _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows)
+        counts = block_counts(rows, blocks) if big else None
+        if counts is not None:
+            # Outside the budget: a few bytes a block (a few hundred entries of 8 bytes, which
+            # compress well), and they answer counts a bitmap would have to be read for. Not
+            # for a part of a few blocks: it is read whole in a few ms, and on small days
+            # (loghub) the frames would cost more than they save.
+            meta.counts = list(writer.append(writer.compress(encode_block_counts(counts))))
+            meta.count_columns = list(COUNT_COLUMNS)
         directory: dict[str, Any] = msgspec.to_builtins(meta)
         return directory
 
     return build
+
+
+# --- block counts ---------------------------------------------------------------------------
+
+
+def _count_codes(rows: Rows, column: str) -> tuple[npt.NDArray[np.int64], int]:
+    """(code per row as int64, the code range) of a count column."""
+    if column in U8_INDEXED:
+        return getattr(rows, column).astype(np.int64), 256
+    return rows.ids[column].astype(np.int64), len(rows.dicts.get(column, [])) + 1
+
+
+def block_counts(rows: Rows, blocks: Sequence[BlockMeta]) -> BlockCounts | None:
+    """Rows per block per combination of COUNT_COLUMNS' values; None when the part has more
+    than MAX_COUNT_COMBOS combinations."""
+    code = np.zeros(len(rows), np.int64)
+    ranges = []
+    for column in COUNT_COLUMNS:
+        c, r = _count_codes(rows, column)
+        code = code * r + c  # mixed radix: one int64 per row names its combination
+        ranges.append(r)
+    total = int(np.prod(np.asarray(ranges, np.float64)))
+    found, held, ends = [], [], [0]
+    lo = 0
+    for block in blocks:
+        part = code[lo : lo + block.rows]
+        lo += block.rows
+        if total <= _DENSE_COMBOS:
+            n = np.bincount(part, minlength=total)
+            nz = np.flatnonzero(n)
+            found.append(nz)
+            held.append(n[nz])
+        else:
+            u, n = np.unique(part, return_counts=True)
+            found.append(u)
+            held.append(n)
+        ends.append(ends[-1] + len(found[-1]))
+    every = np.concatenate(found) if found else np.empty(0, np.int64)
+    combos, combo = np.unique(every, return_inverse=True)
+    if len(combos) > MAX_COUNT_COMBOS:
+        return None
+    codes = []
+    rest = combos
+    for r in reversed(ranges):
+        rest, c = np.divmod(rest, r)
+        codes.append(c.astype(np.uint32))
+    return BlockCounts(
+        codes[::-1],
+        np.asarray(ends, np.int64),
+        combo.reshape(-1).astype(np.uint32),
+        (np.concatenate(held) if held else np.empty(0, np.int64)).astype(np.uint32),
+    )
 
 
 # --- the sets of one column -----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The layout of a part's index: the directory (`IndexMeta`), how values are spelled, and the
-three blob kinds (bitmap set, blooms, token set), each one's encoder beside its decoder.
+four blob kinds (bitmap set, blooms, token set, block counts), each one's encoder beside its decoder.
 
 A part's index is a roaring bitmap of the rows holding each value of the filter columns, a bloom
 filter of message tokens per block, and roaring bitmaps of the rows holding each of the part's
@@ -56,15 +56,35 @@ Token set (one per part, `IndexMeta.tokens`; n tokens, m distinct bitmaps):
 | 12 + 8 n + 4 (m + 1)    | te[n]       | texts: each token lowercased (ASCII), as tokenize |
 | ... + te[n]             | be[m]       | bitmaps, as in a bitmap set                       |
 
+Block counts (one per part, `IndexMeta.counts`; the columns are `IndexMeta.count_columns`, c of
+them; K distinct combinations of their values in the part, B blocks, E (block, combination)
+entries):
+
+| offset                  | size        | field                                              |
+|-------------------------|-------------|----------------------------------------------------|
+| 0                       | 4           | K                                                  |
+| 4                       | 4           | B                                                  |
+| 8                       | 4 K c       | the combinations' codes u32, column by column: a   |
+|                         |             | dictionary id, or a u8 code (NO_VALUE: none)       |
+| 8 + 4 K c               | 4 (B + 1)   | entry ends u32: block b's entries are [eb[b], eb[b + 1]) |
+| ... + 4 (B + 1)         | 4 E         | combination of each entry u32 (< K)                |
+| ... + 4 E               | 4 E         | rows of the block holding it u32 (> 0)             |
+
+So a count of the rows matching a filter on those columns only, grouped or not by them, or the
+distinct values of one of them, is read from the combinations of the blocks the query covers,
+without a row read (`engine.query.block_counts`).
+
 INDEX_VERSION changes with any of this. Version 2 added the token set alone: a version 1
 reader ignores `tokens` (msgspec drops unknown fields) and a version 2 reader finds none in a
-version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was.
+version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was. Version 3 added the
+block counts the same way (`counts`, `count_columns`: absent in older parts, which then scan).
 """
 
 from __future__ import annotations
 
 import array
 import struct
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -76,13 +96,15 @@ from engine.store.rows import FORMATS
 
 # 2: token sets (`IndexMeta.tokens`). A version 1 reader ignores them (msgspec drops unknown
 # fields), a version 2 reader finds none in a version 1 part and scans: no FORMAT_VERSION bump.
-INDEX_VERSION = 2
+# 3: block counts (`IndexMeta.counts`), added the same way.
+INDEX_VERSION = 3
 # Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
 U8_INDEXED = ("severity", "facility", "format")
 
 _U32 = struct.Struct("<I")
 _BLOOM_HEAD = struct.Struct("<II")
 _TOKENS_HEAD = struct.Struct("<II")
+_COUNTS_HEAD = struct.Struct("<II")
 
 
 class IndexMeta(msgspec.Struct):
@@ -95,6 +117,8 @@ class IndexMeta(msgspec.Struct):
     stored: dict[str, list[int]] = {}
     derived: dict[str, list[bytes] | None] = {}  # base column → its values (None: the part dictionary)
     tokens: list[int] = []  # [offset, clen] of the token set blob; [] = none (version 1, or none fit)
+    counts: list[int] = []  # [offset, clen] of the block counts blob; [] = none (before version 3)
+    count_columns: list[str] = []  # the columns whose value combinations `counts` counts
 
 
 # --- value spelling -----------------------------------------------------------------------------
@@ -260,3 +284,51 @@ class TokenSet:
         g = int(self._which[i])
         a, b = self._bitmaps_at + int(self._be[g]), self._bitmaps_at + int(self._be[g + 1])
         return _decode_bitmap(self._blob, a, b, f"token {token!r}")
+
+
+# --- block counts -------------------------------------------------------------------------------
+
+
+class BlockCounts(NamedTuple):
+    """Rows per block per combination of the count columns' values."""
+
+    codes: list[npt.NDArray[np.uint32]]  # per column, the code of each of the K combinations
+    ends: npt.NDArray[np.int64]  # B + 1 entry ends: block b's entries are [ends[b], ends[b + 1])
+    combo: npt.NDArray[np.uint32]  # per entry, its combination (< K)
+    rows: npt.NDArray[np.uint32]  # per entry, the rows of its block holding that combination
+
+
+def encode_block_counts(counts: BlockCounts) -> bytes:
+    """The block counts blob (`BlockCounts` as laid out in the table above)."""
+    k = len(counts.codes[0]) if counts.codes else 0
+    return b"".join(
+        [
+            _COUNTS_HEAD.pack(k, len(counts.ends) - 1),
+            *(c.astype(np.uint32).tobytes() for c in counts.codes),
+            counts.ends.astype(np.uint32).tobytes(),
+            counts.combo.astype(np.uint32).tobytes(),
+            counts.rows.astype(np.uint32).tobytes(),
+        ]
+    )
+
+
+def decode_block_counts(blob: bytes, n_columns: int, n_blocks: int) -> BlockCounts:
+    """The block counts of a part with `n_columns` count columns and `n_blocks` blocks. Raises
+    PartDamaged when the blob does not hold that, or an entry names no combination."""
+    if len(blob) < _COUNTS_HEAD.size:
+        raise PartDamaged("block counts blob is truncated")
+    k, b = _COUNTS_HEAD.unpack_from(blob)
+    at = _COUNTS_HEAD.size
+    head = at + 4 * k * n_columns + 4 * (b + 1)
+    if b != n_blocks or head > len(blob):
+        raise PartDamaged(f"block counts blob holds {b} blocks for {n_blocks}")
+    codes = [np.frombuffer(blob, np.uint32, k, at + 4 * k * c) for c in range(n_columns)]
+    ends = np.frombuffer(blob, np.uint32, b + 1, at + 4 * k * n_columns).astype(np.int64)
+    e = int(ends[-1])
+    if ends[0] != 0 or np.any(np.diff(ends) < 0) or head + 8 * e != len(blob):
+        raise PartDamaged("block counts directory does not match its blob")
+    combo = np.frombuffer(blob, np.uint32, e, head)
+    rows = np.frombuffer(blob, np.uint32, e, head + 4 * e)
+    if e and int(combo.max()) >= k:
+        raise PartDamaged("block counts entry names no combination")
+    return BlockCounts(codes, ends, combo, rows)

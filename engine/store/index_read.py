@@ -19,8 +19,10 @@ from engine.store.index_format import (
     INDEX_VERSION,
     U8_INDEXED,
     BitmapSet,
+    BlockCounts,
     IndexMeta,
     TokenSet,
+    decode_block_counts,
     decode_blooms,
     u8_code,
 )
@@ -43,6 +45,8 @@ class PartIndex:
         self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
         self._blooms: list[npt.NDArray[np.uint64]] | None = None
         self._tokens: TokenSet | None = None
+        self._counts: BlockCounts | None = None
+        self._combo_total: npt.NDArray[np.int64] | None = None
 
     @property
     def _index(self) -> IndexMeta:
@@ -95,6 +99,45 @@ class PartIndex:
         if self._tokens is None:
             self._tokens = TokenSet(self._part.blob(*self._index.tokens))
         return self._tokens.rows(token)
+
+    @property
+    def count_columns(self) -> list[str]:
+        """The columns `block_counts` counts combinations of; [] when the part keeps none."""
+        return self._index.count_columns if self._index.counts else []
+
+    def block_counts(self) -> BlockCounts | None:
+        """Rows per block per combination of `count_columns` (index_format: block counts);
+        None when the part keeps none (written before version 3, or too many combinations)."""
+        if not self._index.counts:
+            return None
+        if self._counts is None:
+            blob = self._part.blob(*self._index.counts)
+            counts = decode_block_counts(blob, len(self._index.count_columns), len(self._part.meta.blocks))
+            # Codes index the part's dictionaries (and 256-entry tables): checked once here.
+            for column, codes in zip(self._index.count_columns, counts.codes):
+                top = 256 if column in U8_INDEXED else len(self._part.meta.dicts.get(column, [])) + 1
+                if len(codes) and int(codes.max()) >= top:
+                    raise PartDamaged(f"block counts of {column} name a value the part does not hold")
+            self._counts = counts
+        return self._counts
+
+    def combo_rows(self, blocks: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+        """Rows per combination of `count_columns` in the blocks marked True (every block when
+        None: kept, it is what a query over whole parts asks each time). Needs block counts."""
+        counts = self.block_counts()
+        if counts is None:
+            raise PartDamaged("the part keeps no block counts")
+        if blocks is None or blocks.all():
+            if self._combo_total is None:
+                self._combo_total = self._combo_sum(counts, None)
+            return self._combo_total
+        return self._combo_sum(counts, np.repeat(blocks, np.diff(counts.ends)))
+
+    @staticmethod
+    def _combo_sum(counts: BlockCounts, entries: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.int64]:
+        combo, rows = (counts.combo, counts.rows) if entries is None else (counts.combo[entries], counts.rows[entries])
+        k = len(counts.codes[0]) if counts.codes else 0
+        return np.bincount(combo, weights=rows, minlength=k).astype(np.int64)
 
     def _derive(self, column: str, value: bytes) -> BitMap:
         # A base column whose bitmaps did not fit the budget: compare its stream block by block.

@@ -40,6 +40,12 @@ class Bound:
     def blocks(self) -> np.ndarray | None:
         return None
 
+    def columns(self) -> frozenset[str] | None:
+        """The u8 and dictionary columns `eval` reads, when it reads nothing else (then it may
+        be evaluated over value combinations instead of rows: engine.query.block_counts);
+        None when it reads anything else."""
+        return None
+
     def eval(self, blk: Block, cand: Mask) -> Mask:
         raise NotImplementedError
 
@@ -49,6 +55,9 @@ class _Const(Bound):
 
     def __init__(self, value: bool):
         self.const = value
+
+    def columns(self) -> frozenset[str] | None:
+        return frozenset()
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         return cand.copy() if self.const else np.zeros_like(cand)

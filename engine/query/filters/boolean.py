@@ -74,6 +74,17 @@ class Not(Filter):
         return _NotBound(b)
 
 
+def _columns(children: list[Bound]) -> frozenset[str] | None:
+    """The union of the children's columns, or None when one reads more than columns."""
+    out: frozenset[str] = frozenset()
+    for c in children:
+        cols = c.columns()
+        if cols is None:
+            return None
+        out |= cols
+    return out
+
+
 def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.intersect1d(a, b)
 
@@ -86,6 +97,9 @@ class _AndBound(Bound):
     def __init__(self, children: list[Bound]):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
+
+    def columns(self) -> frozenset[str] | None:
+        return _columns(self.children)
 
     def blocks(self) -> np.ndarray | None:
         named = [b for b in (c.blocks() for c in self.children) if b is not None]
@@ -103,6 +117,9 @@ class _OrBound(Bound):
     def __init__(self, children: list[Bound]):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
+
+    def columns(self) -> frozenset[str] | None:
+        return _columns(self.children)
 
     def blocks(self) -> np.ndarray | None:
         named = [b for b in (c.blocks() for c in self.children) if b is not None]
@@ -126,6 +143,9 @@ class _NotBound(Bound):
     def __init__(self, child: Bound):
         self.child = child
         self.cost = child.cost
+
+    def columns(self) -> frozenset[str] | None:
+        return self.child.columns()
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         return cand & ~self.child.eval(blk, cand)

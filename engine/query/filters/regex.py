@@ -11,6 +11,7 @@ process`) pick blocks by bloom and rows by token bitmap; the regex then runs on 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: bytes) -> tuple[SpanRegex, tuple[bytes, ...]]:
+    """The pattern compiled (hyperscan and `re`) and its required tokens, kept for the queries
+    that come again (a dashboard's, every few seconds): compiling costs more than a small
+    query's scan. SpanRegex is thread-safe, so one object serves every query."""
+    compiled = SpanRegex(pattern)
+    return compiled, tuple(required_tokens(pattern, compiled.py.flags))
+
+
 @dataclass(frozen=True)
 class Regex(Predicate):
     pattern: bytes
@@ -31,9 +41,9 @@ class Regex(Predicate):
     cost = 5
 
     def __post_init__(self) -> None:
-        compiled = SpanRegex(self.pattern)  # raises re.error
+        compiled, tokens = _compiled(self.pattern)  # raises re.error
         object.__setattr__(self, "compiled", compiled)
-        object.__setattr__(self, "tokens", tuple(required_tokens(self.pattern, compiled.py.flags)))
+        object.__setattr__(self, "tokens", tokens)
 
     def on_values(self, values: list[bytes]) -> Mask:
         return self.compiled.search_values(values)

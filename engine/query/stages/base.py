@@ -42,6 +42,17 @@ class Aggregator:
     def add(self, blk: Block, idx: np.ndarray) -> None:
         raise NotImplementedError
 
+    def counted_columns(self) -> frozenset[str] | None:
+        """The u8 and dictionary columns `add_counted` reads, when whole value combinations
+        with their row counts are enough for this aggregation (it only counts rows, or
+        distinct values, of those columns); None when it needs rows."""
+        return None
+
+    def add_counted(self, blk: Block, idx: np.ndarray, weights: np.ndarray) -> None:
+        """Like `add`, where selected row `idx[i]` stands for `weights[i]` rows with the same
+        values of `counted_columns` (`blk` holds value combinations, not rows)."""
+        raise NotImplementedError
+
     def done(self) -> bool:
         """True once more rows cannot change the result: the executor stops reading."""
         return False

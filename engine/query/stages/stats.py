@@ -9,7 +9,8 @@ native_kernels.numbers) and give null for a group without any; `quantile` interp
 linearly between the two nearest values (numpy's default). Groups come ordered by their values.
 
 Accumulation is per block and per function with numpy over the block's group numbers
-(`bincount`, `ufunc.at`); `count_uniq` and `quantile` keep (group, value) pairs until the end.
+(`bincount`, `ufunc.at`); `count_uniq` marks the ids it meets in a table when there is one
+group, and keeps (group, value) pairs otherwise, as `quantile` does, until the end.
 `query.max_groups` caps the groups of `by` and the distinct values each `count_uniq` counts.
 """
 
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.query.field_names import Field
+from engine.query.field_names import DICT, U8, Field
 from engine.query.grouping import Grouper
 from engine.query.limits import GroupCap, group_cap
 from engine.query.objects import Json, JsonObject
@@ -79,6 +80,7 @@ class _Func:
         # count_uniq: (group << 32 | value id) codes; quantile: (groups, values)
         self.codes: list[np.ndarray] = []
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.seen = np.zeros(0, np.bool_)  # count_uniq without `by`: which ids were met
 
     def _column(self) -> ValueColumn:
         if self.col is None:
@@ -92,13 +94,19 @@ class _Func:
         if fn == "count":
             return
         if fn == "count_uniq":
-            groups = np.zeros(len(idx), np.int64) if g is None else g
             col = self._column()
-            vid = col.ids(blk, idx)
+            if g is None:
+                # One group: the distinct ids of the block (counted by stored code first where
+                # the column can), marked in a table over the query's ids; no sort.
+                ids, _ = col.id_counts(blk, idx)
+                self.seen = _grow(self.seen, col.size, False)
+                self.seen[ids] = True
+            else:
+                vid = col.ids(blk, idx)
+                keep = vid > 0
+                self.codes.append(np.unique((g[keep] << 32) | vid[keep]))
             if self.cap is not None:
                 self.cap.check(col.held)
-            keep = vid > 0
-            self.codes.append(np.unique((groups[keep] << 32) | vid[keep]))
             return
         v = self._column().numbers(blk, idx)
         ok = ~np.isnan(v)
@@ -137,6 +145,8 @@ class _Func:
         if fn == "count":
             return list(counts[groups].tolist())
         if fn == "count_uniq":
+            if len(self.seen):  # one group (no `by`)
+                return [int(np.count_nonzero(self.seen[1:]))] * len(groups)
             codes = np.unique(np.concatenate(self.codes)) if self.codes else np.empty(0, np.int64)
             per = np.bincount(codes >> 32, minlength=len(counts)) if len(codes) else np.zeros(len(counts), np.int64)
             return list(per[groups].tolist())
@@ -190,6 +200,34 @@ class _StatsAggregator(Aggregator):
             if f.col is not None:
                 names += f.col.preload()
         return names
+
+    def counted_columns(self) -> frozenset[str] | None:
+        # Counts and distinct values of id columns are the same over value combinations
+        # weighted by their rows; sums, extremes and quantiles of them would be too, but they
+        # are numbers users keep in fields, not ids.
+        by = self.grouper.counted_columns()
+        if by is None:
+            return None
+        names = list(by)
+        for fn in self.stage.funcs:
+            if fn.fn == "count_uniq" and fn.field is not None and fn.field.kind in (DICT, U8):
+                names.append(fn.field.name)
+            elif fn.fn != "count":
+                return None
+        return frozenset(names)
+
+    def add_counted(self, blk: Block, idx: np.ndarray, weights: np.ndarray) -> None:
+        if not self.stage.by:
+            self.counts[0] += int(weights.sum())
+            for f in self.funcs:
+                f.add(blk, idx, None, 1)
+            return
+        g = self.grouper.groups(blk, idx)
+        size = self.grouper.size
+        self.counts = _grow(self.counts, size, 0)
+        self.counts[:size] += np.bincount(g, weights=weights, minlength=size).astype(np.int64)
+        for f in self.funcs:
+            f.add(blk, idx, g, size)
 
     def add(self, blk: Block, idx: np.ndarray) -> None:
         if not self.stage.by:

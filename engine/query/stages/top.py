@@ -43,6 +43,12 @@ class _TopAggregator(Aggregator):
     def add(self, blk: Block, idx: np.ndarray) -> None:
         self.counter.add(blk, idx)
 
+    def counted_columns(self) -> frozenset[str] | None:
+        return self.grouper.counted_columns()
+
+    def add_counted(self, blk: Block, idx: np.ndarray, weights: np.ndarray) -> None:
+        self.counter.add_counted(blk, idx, weights)
+
     def result(self) -> list[JsonObject]:
         groups = np.flatnonzero(self.counter.counts)
         if not len(groups):

@@ -50,6 +50,16 @@ class _UniqAggregator(Aggregator):
     def add(self, blk: Block, idx: np.ndarray) -> None:
         self.found += self.counter.add(blk, idx)
 
+    def counted_columns(self) -> frozenset[str] | None:
+        # A limit without hits stops at the first combinations met, newest blocks first: whole
+        # parts counted up front would change which those are.
+        if self.stage.limit is not None and not self.stage.hits:
+            return None
+        return self.grouper.counted_columns()
+
+    def add_counted(self, blk: Block, idx: np.ndarray, weights: np.ndarray) -> None:
+        self.found += self.counter.add_counted(blk, idx, weights)
+
     def done(self) -> bool:
         limit = self.stage.limit
         return limit is not None and not self.stage.hits and self.found >= limit

@@ -25,6 +25,7 @@ from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
 from engine.query.field_names import SEVERITY_NAMES
 from engine.store import value_frames
+from engine.store.index_build import COUNT_COLUMNS, block_counts
 from engine.store.part_reader import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
 from native_kernels.tokens import token_hashes
@@ -239,6 +240,8 @@ STAGES = [
     "| stats count() by (host, user)",
     "| sort by (procid) | fields procid, msgid",
     "| sort by (_time) | limit 7",
+    "| stats count(), count_uniq(app) by (host, severity)",
+    "| stats count_uniq(host)",
 ]
 
 
@@ -252,6 +255,26 @@ class FakeIndex:
         self.rows = part.read_all()
         self.block_rows = part.meta.block_rows
         self.nblocks = len(part.meta.blocks)
+        self._blocks = part.meta.blocks
+
+    @property
+    def count_columns(self):
+        return list(COUNT_COLUMNS)
+
+    def block_counts(self):
+        # The real builder's counts: the executor answers whole blocks from them.
+        return block_counts(self.rows, self._blocks)
+
+    def combo_rows(self, blocks=None):
+        # Rows per combination counted row by row, in the builder's combination order.
+        codes = self.block_counts().codes
+        where = {tuple(int(c[k]) for c in codes): k for k in range(len(codes[0]))}
+        out = np.zeros(len(codes[0]), np.int64)
+        r = self.rows
+        for i in range(len(r)):
+            if blocks is None or blocks[i // self.block_rows]:
+                out[where[(int(r.ids["host"][i]), int(r.ids["app"][i]), int(r.severity[i]))]] += 1
+        return out
 
     def value_rows(self, column, value):
         r = self.rows
@@ -343,6 +366,16 @@ def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
             assert ref.close(o["max(duration_ms)"], max(durs) if durs else None)
             assert ref.close(o["min(severity)"], float(min(sevs)) if sevs else None)
             assert o["count_uniq(user)"] == len(users)
+    elif stage.startswith("| stats count(), count_uniq(app) by (host, severity)"):
+        cells: dict = {}
+        for m in matches:
+            k = (ref.json_value("host", m["host"]), ref.json_value("severity", ref.first(m, "severity")))
+            cells.setdefault(k, []).append(m)
+        assert {(o["host"], o["severity"]): o["count()"] for o in out} == {k: len(v) for k, v in cells.items()}
+        uniq = {k: len({m["app"] for m in v} - {None}) for k, v in cells.items()}
+        assert {(o["host"], o["severity"]): o["count_uniq(app)"] for o in out} == uniq
+    elif stage == "| stats count_uniq(host)":
+        assert out == [{"count_uniq(host)": len({m["host"] for m in matches} - {None})}]
     elif stage.startswith("| stats quantile"):
         durs = [x for m in matches if (x := ref.number(ref.first(m, "duration_ms"))) is not None]
         assert len(out) == 1 and out[0]["n"] == len(matches)
