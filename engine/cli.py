@@ -81,13 +81,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("configuration ok", file=sys.stderr)
         return 0
     from engine.lifecycle.forkserver import launch_early
+    from engine.lifecycle.sd_notify import Notifier
 
+    # systemd's variables leave the environment before the fork server is exec'd: a forked
+    # worker's environment block is the fork server's, and the socket is the supervisor's alone.
+    notifier = Notifier.from_environ()
     # Before the supervisor's own imports (numpy, numba, hyperscan: seconds on a loaded machine),
     # so that they and the fork server's preloading run side by side.
     launch_early(settings)
     from engine.lifecycle.supervisor import serve
 
-    return serve(settings)
+    return serve(settings, notifier)
 
 
 def cmd_new_token(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from engine.query.scan import newest_rows
 from engine.store.index_build import make_index_builder
 from engine.store.index_read import PartIndex
 from engine.store.live import live_parts, replaced_parts
+from engine.store.part_format import PartDamaged
 from engine.store.part_reader import Part, PartHead, PartOptions, read_head, write_part
 from engine.store.rows import concat
 from engine.write import merge
@@ -284,10 +285,12 @@ def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
             merger.add(written)
         deadline = time.time() + 60
         while time.time() < deadline:
-            heads = [read_head(p) for p in live_parts(str(tmp_path))]
-            if not replaced_parts(str(tmp_path)) and not plan_merges(
-                dict(zip(live_parts(str(tmp_path)), heads)), 3, 5000
-            ):
+            try:
+                live = {p: read_head(p) for p in live_parts(str(tmp_path))}
+            except PartDamaged:  # a part the running merge replaced between listing and reading
+                time.sleep(0.1)
+                continue
+            if not replaced_parts(str(tmp_path)) and not plan_merges(live, 3, 5000):
                 break
             time.sleep(0.1)
     finally:
