@@ -399,7 +399,7 @@ class Supervisor:
                 self.notify.ping(time.monotonic())
         if failure:
             log.error("%s", failure)
-        code = self.drain()
+        code = self.drain(failure or "")
         return EXIT_WORKER_FAILED if failure else code
 
     def _check_workers(self, now_ns: int, now: float, heartbeat_timeout_ns: float) -> str | None:
@@ -458,8 +458,15 @@ class Supervisor:
             _kill(w.pid, sig)
 
     # --- shutdown -----------------------------------------------------------------------------
-    def drain(self) -> int:
-        """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean."""
+    def drain(self, why: str = "") -> int:
+        """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean.
+        `why` names the cause in the log; by default the stop signal, or a worker's failure."""
+        began = time.monotonic()
+        if not why:
+            why = signal.Signals(self._signals[0]).name if self._signals else "a worker failed"
+        running = sum(1 for w in self.workers if w.running)
+        # An operator stopping the engine sees it begin and end (systemd gets STOPPING=1 too).
+        log.info("stopping (%s): draining %d workers", why, running)
         clean = True
         timeout = self.settings.supervisor.drain_timeout.seconds
         n_signals = len(self._signals)
@@ -482,6 +489,7 @@ class Supervisor:
                     log.error("%s ended its drain with %s", w.spec.name, exit_reason(code))
                     clean = False
         self.close()
+        log.info("stopped in %.2f s%s", time.monotonic() - began, "" if clean else " (not cleanly: see above)")
         return 0 if clean else EXIT_WORKER_FAILED
 
     def _drain_step(self, stage: list[Worker], told: set[int], given_up: set[int]) -> bool:
@@ -564,7 +572,7 @@ def serve(settings: Settings) -> int:
         return EXIT_DATA_DIR_BUSY
     except StartError as exc:
         log.error("%s", exc)
-        sup.drain() if sup.workers and sup.control is not None else sup.close()
+        sup.drain("start-up failed") if sup.workers and sup.control is not None else sup.close()
         return EXIT_START_FAILED
     except BaseException:
         sup.close()
