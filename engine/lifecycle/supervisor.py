@@ -74,7 +74,8 @@ from engine.lifecycle.ring_plan import RingPlan, plan_rings
 from engine.lifecycle.sd_notify import Notifier
 from engine.lifecycle.start_report import StartReport
 from engine.metrics import MetricsFile, Value
-from engine.receive.listen_sockets import tcp_listener, udp_socket
+from engine.receive.listen_sockets import discard_queued, tcp_listener, udp_socket
+from engine.receive.udp_drops import read_drops, socket_inode
 from engine.units import parse_hostport
 from engine.worker.process import DRAIN_SIGNAL, EXIT_OK, WorkerSpec, boot
 
@@ -155,6 +156,7 @@ class Supervisor:
         self.metrics: MetricsFile | None = None
         self.rules: RulesPublisher | None = None
         self._restart_counters: dict[str, Value] = {}
+        self._udp_start_drops: Value | None = None
         self._reload_requested = False
         self.serving = False  # every worker was ready once and the ports line is out
 
@@ -201,6 +203,7 @@ class Supervisor:
         for role in ("receiver", "parser", "writer", "api"):
             self._restart_counters[role] = self.metrics.counter("worker_restarts_total", role=role)
         self.metrics.counter("recovered_rows_total").inc(self.recovered_rows)
+        self._udp_start_drops = self.metrics.counter("dropped_messages_total", reason="udp_start")
 
     def _spawn(self, w: Worker) -> None:
         assert self.control is not None, "spawned after _create_shm"
@@ -254,10 +257,18 @@ class Supervisor:
             if self._signals:
                 raise StartError("interrupted during start-up")
             time.sleep(TICK_S)
-        # Receivers hold the UDP port now; a reservation socket would steal datagrams.
+        # Receivers hold the UDP port now; a reservation socket would steal datagrams. What it
+        # holds already (sent during the start, spread over it and the receivers' sockets by
+        # SO_REUSEPORT) is not read by anyone: counted as lost, not lost silently.
+        lost = 0
         for sock in self._udp_reserved:
+            # Its queue, and what the kernel dropped once that queue was full (/proc/net/udp).
+            lost += discard_queued(sock) + sum(read_drops({socket_inode(sock)}).values())
             sock.close()
         self._udp_reserved = []
+        if lost and self._udp_start_drops is not None:
+            self._udp_start_drops.inc(lost)
+            log.warning("%d UDP datagrams that came during the start were dropped (the port's reservation)", lost)
         # Logged before the ports line: whoever waits for that line finds the log line written.
         self.report.ready()
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
