@@ -84,3 +84,10 @@ def test_whole_gzip_and_deflate_bodies_still_go_in(shared_engine):
     assert post(url + "/api/v1/ingest", bare, headers | {"Content-Encoding": "deflate"})[0] == 200
     got = sorted(r["message"] for r in rows_of(shared_engine, "app:enc-ok", 4))
     assert got == [f"enc-ok {i}" for i in range(4)]
+
+
+def test_a_compressed_query_body_is_refused_by_name(shared_engine):
+    body = gzip.compress(json.dumps({"q": "app:enc-ok"}).encode())
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    status, answer, _ = post(shared_engine.url + "/api/v1/query", body, headers)
+    assert status == 400 and json.loads(answer)["error"] == "Content-Encoding 'gzip': send the query body uncompressed"
