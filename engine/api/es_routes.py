@@ -29,7 +29,9 @@ from aiohttp import web
 from engine import __version__
 from engine.api.es_bulk import BulkError, answer, plan_bulk, response_filter
 from engine.api.field_params import FIELD_PARAMS, field_names_of
-from engine.api.ingest_routes import BodyError, Ingest, read_body
+from engine.api.ingest_routes import Ingest
+from engine.api.request_body import read_body
+from engine.push.bodies import PushRefused
 from engine.json_field_names import FieldNamesError
 
 PREFIX = "/insert/elasticsearch"
@@ -169,8 +171,8 @@ class ElasticsearchApi:
         # What the shipper reads of the answer (Filebeat: errors, items.*.error, items.*.status).
         top, keep = response_filter(request.query["filter_path"]) if "filter_path" in request.query else (None, None)
         try:
-            body = await read_body(request)
-        except BodyError as exc:
+            body = (await read_body(request, self.ingest.max_body)).data
+        except PushRefused as exc:
             kind = "content_too_long_exception" if exc.status == 413 else "parse_exception"
             return es_error(exc.status, kind, str(exc))
         ingest = self.ingest

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 import numpy as np
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
 from engine.api.field_params import FIELD_PARAMS, field_names_of
-from engine.errors import LogjetError
 from engine.ipc.raw_batch import PROTOCOLS
+from engine.api.request_body import read_body
 from engine.json_field_names import FieldNamesError
+from engine.push.bodies import PushRefused
 from engine.push.rows import joined
 from engine.receive.batcher import Batcher
 from engine.receive.syslog_tcp import peer_name
@@ -45,6 +45,8 @@ RETRY_S = 0.002
 # Retry-After (seconds) of a 503 because the rings are full, and because the disk is.
 RETRY_AFTER_S = 1
 DISK_FULL_RETRY_AFTER_S = 5
+# ingest.http_max_body of an Ingest built without settings (aiohttp's own default body limit).
+DEFAULT_MAX_BODY = 1 << 20
 
 _array = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -54,27 +56,6 @@ def _bad_request(message: str, position: int | None = None) -> web.Response:
     if position is not None:
         body["position"] = position
     return web.json_response(body, status=400)
-
-
-class BodyError(LogjetError):
-    """A request body that cannot be read: too big (413) or a broken Content-Encoding (400)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-async def read_body(request: web.Request) -> bytes:
-    """The whole body, inflated when it came compressed (aiohttp does that as it reads); raises
-    BodyError instead of letting aiohttp answer a bad encoding with a 500."""
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise BodyError(413, f"{exc.text} (ingest.http_max_body)") from None
-    except RequestPayloadError as exc:
-        raise BodyError(
-            400, f"the body cannot be read ({request.headers.get('Content-Encoding', 'identity')}): {exc}"
-        ) from None
 
 
 def frames_of(body: bytes, max_len: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
@@ -144,9 +125,11 @@ class Ingest:
         batch_bytes: int,
         writer_flags: WriterFlags | None = None,
         wait_s: float = INGEST_WAIT_S,
+        max_body: int = DEFAULT_MAX_BODY,
     ):
         self.batcher = Batcher(HTTP, rings, batch_bytes)
         self.wait_s = wait_s
+        self.max_body = max_body
         self.writer_flags = writer_flags
         self.max_len = max_len
         self.m_msgs = metrics.counter("received_messages_total", protocol="http")
@@ -203,8 +186,8 @@ class Ingest:
         except FieldNamesError as exc:
             return _bad_request(str(exc))
         try:
-            body = await read_body(request)
-        except BodyError as exc:
+            body = (await read_body(request, self.max_body)).data
+        except PushRefused as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
         try:
             buf, starts, ends, flags = frames_of(body, self.max_len)

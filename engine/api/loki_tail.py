@@ -11,6 +11,7 @@ when the client closes, or with close code 1001 when the engine stops.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import time
 from typing import TYPE_CHECKING, Callable
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 MAX_DELAY_S = 5
 _json = msgspec.json.Encoder()
+
+log = logging.getLogger("logjet.api")
 
 
 def _message(rows: Rows, view: LabelView) -> str | None:
@@ -95,8 +98,8 @@ class LokiTail:
                 if stopping.done():
                     await ws.close(code=WSCloseCode.GOING_AWAY, message=b"logjet is stopping")
                     break
-        except ConnectionResetError:
-            pass
+        except ConnectionError:  # the client went away: normal, its tail slot is given back
+            log.debug("a Loki tail client went away")
         finally:
             for task in (reader, stopping):
                 task.cancel()

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.http_exceptions import PayloadEncodingError
 
 from engine.api.ingest_routes import unavailable
 from engine.push import otlp
-from engine.push.bodies import PushRefused, inflate, too_large, unsnappy
+from engine.api.request_body import read_body
+from engine.push.bodies import PushRefused, unsnappy
 from engine.push.loki import LokiDecoder
 from engine.push.rows import Frames
 
@@ -85,14 +85,9 @@ class Push:
 
     async def _body(self, request: web.Request, route: _Route) -> bytes:
         """The request body with its Content-Encoding undone."""
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large("the body", route.max_body) from None
-        except (web.RequestPayloadError, PayloadEncodingError) as exc:  # gzip or deflate that does not inflate
-            raise PushRefused(400, "bad_encoding", f"the body does not decode: {exc}") from None
-        route.m_bytes.inc(len(body))
-        return inflate(body, request.headers.get("Content-Encoding", ""), route.max_body)
+        body = await read_body(request, route.max_body)
+        route.m_bytes.inc(body.wire)
+        return body.data
 
     async def _store(
         self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]

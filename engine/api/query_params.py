@@ -25,6 +25,11 @@ async def read_params(request: web.Request, known: tuple[str, ...]) -> dict[str,
     for key, value in request.query.items():
         _put(params, key, value, "the URL")
     if request.method == "POST" and request.can_read_body:
+        # The server hands bodies over as sent (only the ingest routes inflate them): a
+        # compressed query is refused by name rather than read as garbage.
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise BadParam(f"Content-Encoding {encoding!r}: send the query body uncompressed")
         ctype = request.content_type
         if ctype == "application/json":
             try:

@@ -191,38 +191,44 @@ class QueryRoutes:
         answers with a JSON error and a status saying why; after it, errors end the stream."""
         budget = ResponseBudget(self.limits.max_response_bytes.bytes)
         resp: web.StreamResponse | None = None
-        while True:
-            failure: tuple[str, int | None, int] | None = None  # (message, position, status)
-            data: bytes | None = None
-            try:
-                data = await answer.next(deadline)
-            except QueryTimeout as exc:
-                failure = (exc.message, None, 503)
-                _drop_frames(exc)
-            except QueryError as exc:
-                failure = (exc.message, exc.position, 400)
-                _drop_frames(exc)
-            except Exception as exc:  # a damaged part, a bug: say so
-                log.exception("query %r failed", prepared.text)
-                failure = (f"query failed: {exc}", None, 500)
-                _drop_frames(exc)
-            if data is not None:
-                data, cut = budget.take(data)
-                if cut:
-                    failure = (budget.error(), None, 400)
-            if resp is None:
-                if failure is not None and not data:
-                    return _error(*failure)
-                resp = web.StreamResponse(headers={"Content-Type": NDJSON})
-                await resp.prepare(request)
-            if data and not await _write(request, resp, data, deadline):
-                return resp
-            if failure is not None:
-                await _write(request, resp, _error_body(*failure[:2]) + b"\n", deadline)
-                break
-            if data is None:
-                break
-        await resp.write_eof()
+        try:
+            while True:
+                failure: tuple[str, int | None, int] | None = None  # (message, position, status)
+                data: bytes | None = None
+                try:
+                    data = await answer.next(deadline)
+                except QueryTimeout as exc:
+                    failure = (exc.message, None, 503)
+                    _drop_frames(exc)
+                except QueryError as exc:
+                    failure = (exc.message, exc.position, 400)
+                    _drop_frames(exc)
+                except Exception as exc:  # a damaged part, a bug: say so
+                    log.exception("query %r failed", prepared.text)
+                    failure = (f"query failed: {exc}", None, 500)
+                    _drop_frames(exc)
+                if data is not None:
+                    data, cut = budget.take(data)
+                    if cut:
+                        failure = (budget.error(), None, 400)
+                if resp is None:
+                    if failure is not None and not data:
+                        return _error(*failure)
+                    resp = web.StreamResponse(headers={"Content-Type": NDJSON})
+                    await resp.prepare(request)
+                if data and not await _write(request, resp, data, deadline):
+                    return resp
+                if failure is not None:
+                    await _write(request, resp, _error_body(*failure[:2]) + b"\n", deadline)
+                    break
+                if data is None:
+                    break
+            await resp.write_eof()
+        except ConnectionError:
+            # The client went away mid-answer (a closed tab, a killed curl): normal, not an
+            # error. The query's generator is closed and its slot given back by `query`.
+            log.debug("a query client went away mid-answer: %r", prepared.text)
+            return resp if resp is not None else web.Response(status=499)
         return resp
 
     async def tail(self, request: web.Request) -> web.StreamResponse:
@@ -253,8 +259,8 @@ class QueryRoutes:
     async def _follow(self, request: web.Request, tail: Tail) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         resp = web.StreamResponse(headers={"Content-Type": NDJSON})
-        await resp.prepare(request)
         try:
+            await resp.prepare(request)
             while not self.stopping.is_set():
                 objs = await loop.run_in_executor(self.tail_threads, tail.poll)
                 if objs:
@@ -267,8 +273,8 @@ class QueryRoutes:
                 except asyncio.TimeoutError:
                     pass
             await resp.write_eof()
-        except ConnectionResetError:
-            pass
+        except ConnectionError:  # the client went away: normal, its tail slot is given back
+            log.debug("a tail client went away")
         return resp
 
     async def on_shutdown(self, app: web.Application) -> None:

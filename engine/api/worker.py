@@ -87,8 +87,12 @@ def https_context(settings: Settings) -> ssl.SSLContext:
 def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authenticator) -> web.Application:
     rings = _all_rings(shm)
     slots = spec.all_slots
+    # The ingest routes undo Content-Encoding themselves (engine.api.request_body): aiohttp's
+    # inflating while it parses breaks on bad or cut-short bodies in ways no route can answer.
     app = web.Application(
-        client_max_size=settings.ingest.http_max_body.bytes, middlewares=[auth_middleware(auth, shm.metrics)]
+        client_max_size=settings.ingest.http_max_body.bytes,
+        middlewares=[auth_middleware(auth, shm.metrics)],
+        handler_args={"auto_decompress": False},
     )
     sup = settings.supervisor
     writer_rings = tuple(column_ring_name(q) for q in range(settings.workers.parsers))
@@ -105,7 +109,12 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     producers = [RingProducer(shm.dir.ring(name)) for name in spec.raw_rings]
     # One way into the rings for every ingest route: one batcher, one lock.
     intake = ingest.Ingest(
-        producers, settings.ingest.max_message_bytes, shm.metrics, settings.ingest.batch_bytes, writer_flags
+        producers,
+        settings.ingest.max_message_bytes,
+        shm.metrics,
+        settings.ingest.batch_bytes,
+        writer_flags,
+        max_body=settings.ingest.http_max_body.bytes,
     )
     app.add_routes(ingest.routes(intake))
     app.add_routes(es_routes.routes(es_routes.ElasticsearchApi(intake)))

@@ -74,7 +74,8 @@ from engine.lifecycle.ring_plan import RingPlan, plan_rings
 from engine.lifecycle.sd_notify import Notifier
 from engine.lifecycle.start_report import StartReport
 from engine.metrics import MetricsFile, Value
-from engine.receive.listen_sockets import tcp_listener, udp_socket
+from engine.receive.listen_sockets import discard_queued, tcp_listener, udp_socket
+from engine.receive.udp_drops import read_drops, socket_inode
 from engine.units import parse_hostport
 from engine.worker.process import DRAIN_SIGNAL, EXIT_OK, WorkerSpec, boot
 
@@ -155,6 +156,7 @@ class Supervisor:
         self.metrics: MetricsFile | None = None
         self.rules: RulesPublisher | None = None
         self._restart_counters: dict[str, Value] = {}
+        self._udp_start_drops: Value | None = None
         self._reload_requested = False
         self.serving = False  # every worker was ready once and the ports line is out
 
@@ -201,6 +203,7 @@ class Supervisor:
         for role in ("receiver", "parser", "writer", "api"):
             self._restart_counters[role] = self.metrics.counter("worker_restarts_total", role=role)
         self.metrics.counter("recovered_rows_total").inc(self.recovered_rows)
+        self._udp_start_drops = self.metrics.counter("dropped_messages_total", reason="udp_start")
 
     def _spawn(self, w: Worker) -> None:
         assert self.control is not None, "spawned after _create_shm"
@@ -254,10 +257,18 @@ class Supervisor:
             if self._signals:
                 raise StartError("interrupted during start-up")
             time.sleep(TICK_S)
-        # Receivers hold the UDP port now; a reservation socket would steal datagrams.
+        # Receivers hold the UDP port now; a reservation socket would steal datagrams. What it
+        # holds already (sent during the start, spread over it and the receivers' sockets by
+        # SO_REUSEPORT) is not read by anyone: counted as lost, not lost silently.
+        lost = 0
         for sock in self._udp_reserved:
+            # Its queue, and what the kernel dropped once that queue was full (/proc/net/udp).
+            lost += discard_queued(sock) + sum(read_drops({socket_inode(sock)}).values())
             sock.close()
         self._udp_reserved = []
+        if lost and self._udp_start_drops is not None:
+            self._udp_start_drops.inc(lost)
+            log.warning("%d UDP datagrams that came during the start were dropped (the port's reservation)", lost)
         # Logged before the ports line: whoever waits for that line finds the log line written.
         self.report.ready()
         line = {**self.ports, "instance": self.instance, "pid": os.getpid()}
@@ -399,7 +410,7 @@ class Supervisor:
                 self.notify.ping(time.monotonic())
         if failure:
             log.error("%s", failure)
-        code = self.drain()
+        code = self.drain(failure or "")
         return EXIT_WORKER_FAILED if failure else code
 
     def _check_workers(self, now_ns: int, now: float, heartbeat_timeout_ns: float) -> str | None:
@@ -458,8 +469,15 @@ class Supervisor:
             _kill(w.pid, sig)
 
     # --- shutdown -----------------------------------------------------------------------------
-    def drain(self) -> int:
-        """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean."""
+    def drain(self, why: str = "") -> int:
+        """Stop the workers stage by stage; remove the shared memory. Returns 0 when clean.
+        `why` names the cause in the log; by default the stop signal, or a worker's failure."""
+        began = time.monotonic()
+        if not why:
+            why = signal.Signals(self._signals[0]).name if self._signals else "a worker failed"
+        running = sum(1 for w in self.workers if w.running)
+        # An operator stopping the engine sees it begin and end (systemd gets STOPPING=1 too).
+        log.info("stopping (%s): draining %d workers", why, running)
         clean = True
         timeout = self.settings.supervisor.drain_timeout.seconds
         n_signals = len(self._signals)
@@ -482,6 +500,7 @@ class Supervisor:
                     log.error("%s ended its drain with %s", w.spec.name, exit_reason(code))
                     clean = False
         self.close()
+        log.info("stopped in %.2f s%s", time.monotonic() - began, "" if clean else " (not cleanly: see above)")
         return 0 if clean else EXIT_WORKER_FAILED
 
     def _drain_step(self, stage: list[Worker], told: set[int], given_up: set[int]) -> bool:
@@ -565,7 +584,7 @@ def serve(settings: Settings, notifier: Notifier | None = None) -> int:
         return EXIT_DATA_DIR_BUSY
     except StartError as exc:
         log.error("%s", exc)
-        sup.drain() if sup.workers and sup.control is not None else sup.close()
+        sup.drain("start-up failed") if sup.workers and sup.control is not None else sup.close()
         return EXIT_START_FAILED
     except BaseException:
         sup.close()

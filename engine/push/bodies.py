@@ -1,14 +1,16 @@
-"""Request bodies of the push routes: Content-Encoding and snappy undone under a size limit.
+"""Request bodies of the ingest routes: Content-Encoding (gzip, deflate, snappy) undone under a
+size limit.
 
 Every refusal is a `PushRefused` naming the HTTP status (400 bad body, 413 too large, 415 a
 content type the route does not speak) and a short `reason` for the rejection counter. The
 limit applies to the decompressed bytes too (`ingest.http_max_body`), so a small compressed
-body cannot unpack into gigabytes: gzip is inflated with a cap, and snappy's block format
+body cannot unpack into gigabytes: gzip and deflate are inflated with a cap, and snappy's block format
 states its uncompressed length up front, which is checked before anything is allocated.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import TypeVar
 
 import cramjam
@@ -32,20 +34,52 @@ def too_large(size: str, limit: int) -> PushRefused:
     return PushRefused(413, "too_large", f"{size} is larger than ingest.http_max_body ({limit} bytes)")
 
 
-# Content-Encodings the HTTP server (aiohttp) undoes itself while reading the body, under the
-# same size limit (it counts the decompressed bytes).
-SERVER_DECODED = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd"})
+# zlib's window bits per Content-Encoding: gzip's header and trailer (31), or zlib's (15).
+ZLIB_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """`body` (as the server read it) with the rest of its Content-Encoding undone: snappy,
-    which Loki senders may name there; gzip, deflate, br and zstd are already undone."""
+    """`body` as it came on the wire with its Content-Encoding undone: gzip and deflate (all
+    of the stream, or a 400), snappy (Loki senders name it there); anything else is a 415."""
     encoding = encoding.strip().lower()
-    if encoding in ("", "identity") or encoding in SERVER_DECODED:
+    if encoding not in ("", "identity", "snappy", *ZLIB_WBITS):
+        supported = "gzip, deflate, snappy"
+        raise PushRefused(415, "bad_encoding", f"Content-Encoding {encoding!r} is not supported ({supported})")
+    if encoding in ("", "identity") or not body:
         return body
-    if encoding == "snappy":
-        return unsnappy(body, limit)
-    raise PushRefused(415, "bad_encoding", f"Content-Encoding {encoding!r} is not supported (gzip, deflate, snappy)")
+    if encoding in ZLIB_WBITS:
+        return _unzlib(body, encoding, limit)
+    return unsnappy(body, limit)
+
+
+def _unzlib(body: bytes, encoding: str, limit: int) -> bytes:
+    """gzip (every member of it) or deflate, inflated to at most `limit` bytes; the stream must
+    end where the body does: a body cut short is refused, not stored in part."""
+    wbits = ZLIB_WBITS[encoding]
+    if wbits == 15 and body[0] & 0x0F != 8:
+        wbits = -15  # raw deflate without zlib's header: some clients send it so
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        stream = zlib.decompressobj(wbits)
+        try:
+            # One byte past the limit is enough to know it is over (a bomb is never unpacked).
+            piece = stream.decompress(rest, limit - size + 1)
+        except zlib.error as exc:
+            raise PushRefused(400, "bad_encoding", f"the body is not {encoding} data: {exc}") from None
+        size += len(piece)
+        if size > limit:
+            raise too_large("the decompressed body", limit)
+        if not stream.eof:
+            raise PushRefused(400, "bad_encoding", f"the {encoding} body is cut short (its stream does not end)")
+        out.append(piece)
+        rest = stream.unused_data
+        if wbits != 31 and rest:
+            raise PushRefused(400, "bad_encoding", f"{len(rest)} bytes follow the end of the {encoding} stream")
+        if not rest.strip(b"\0"):  # gzip pads with zeros at times (tape, some tools)
+            break
+    return b"".join(out)
 
 
 def _snappy_length(body: bytes) -> int:

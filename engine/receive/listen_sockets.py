@@ -41,3 +41,17 @@ def udp_socket(host: str, port: int, recv_buffer: int = 0) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def discard_queued(sock: socket.socket) -> int:
+    """Read and discard every datagram queued on a non-blocking UDP socket; returns how many.
+    (What a socket about to be closed held: the caller counts them as lost.)"""
+    n = 0
+    while True:
+        try:
+            sock.recv(1)  # a datagram is dequeued whole whatever the buffer size
+        except (BlockingIOError, InterruptedError):
+            return n
+        except OSError:  # an ICMP error queued on the socket: not a datagram
+            continue
+        n += 1

