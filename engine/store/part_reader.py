@@ -59,7 +59,7 @@ from engine.store.layout import (
 )
 from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows
 from engine.store.value_frames import GROUP_KEY
-from native_kernels.gather import take_spans, terminated_spans
+from native_kernels.gather import scatter_frame_spans, take_spans, terminated_spans
 
 # The one import for either side of the format (see the module docstring).
 __all__ = [
@@ -302,24 +302,33 @@ class Part:
         own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
         own[list(frames)] = True
         wanted: list[int] = [] if want is None else np.unique(gids[want]).tolist()
-        starts = np.full(len(gids), -1, np.int64)
-        ends = np.full(len(gids), -1, np.int64)
         keep = set(wanted)
         groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or g in keep]
         if want is None or not own[wanted].all():
             groups.append((None, ""))  # the rest frame holds a wanted value
+        # Each value's frame read (its slot in `groups`), -1 for the frames left out.
+        slot_of = np.full(len(own), -1, np.int64)
+        for k, (g, _suffix) in enumerate(groups):
+            if g is None:
+                slot_of[~own] = k
+            else:
+                slot_of[g] = k
+        slots = slot_of[gids]
+        counts = np.bincount(slots + 1, minlength=len(groups) + 1)[1:]
         # The frames are inflated straight into one buffer, each at its place: joining them
         # afterwards copied every byte read once more (a tenth of a word search's time).
         metas = [streams.get(values_stream(name, suffix)) for _g, suffix in groups]
         buffer = np.empty(sum(m.count for m in metas if m is not None), np.uint8)
+        frame_starts, frame_ends = [], []
         at = 0
-        for (g, suffix), meta in zip(groups, metas):
-            members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
+        for (_g, suffix), meta, n in zip(groups, metas, counts.tolist()):
             size = 0 if meta is None else meta.count
-            _buf, s, e = self._frame_spans(b, name, suffix, len(members), buffer[at : at + size])
-            starts[members] = s + at
-            ends[members] = e + at
+            _buf, fs, fe = self._frame_spans(b, name, suffix, n, buffer[at : at + size])
+            frame_starts.append(fs + at)
+            frame_ends.append(fe + at)
             at += size
+        # One pass hands every value its span (was a pass and a scatter per frame).
+        starts, ends = scatter_frame_spans(slots, counts, np.concatenate(frame_starts), np.concatenate(frame_ends))
         return buffer, starts, ends
 
     def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
