@@ -362,3 +362,40 @@ def csr_append(
         new_data,
     )
     return new_ptr, pos_old, pos_new, new_off, new_data
+
+
+@kernel
+def _scatter_frame_spans(slots, firsts, frame_starts, frame_ends, starts, ends):
+    nxt = firsts.copy()
+    for i in range(slots.shape[0]):
+        k = slots[i]
+        if k < 0:
+            continue
+        j = nxt[k]
+        nxt[k] = j + 1
+        starts[i] = frame_starts[j]
+        ends[i] = frame_ends[j]
+
+
+def scatter_frame_spans(
+    slots: np.ndarray, counts: np.ndarray, frame_starts: np.ndarray, frame_ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) per value, from spans listed frame after frame: value i is the next
+    unused span of frame `slots[i]` (frame k's `counts[k]` spans lie together, frame 0's
+    first), or -1/-1 when `slots[i]` is -1 (a frame not read)."""
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    if int(counts.sum()) != len(frame_starts) or len(frame_ends) != len(frame_starts):
+        raise ValueError(f"{int(counts.sum())} values in the frames, {len(frame_starts)} spans")
+    firsts = np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)[:-1]]) if len(counts) else counts
+    starts = np.full(len(slots), -1, np.int64)
+    ends = np.full(len(slots), -1, np.int64)
+    _scatter_frame_spans(
+        slots,
+        firsts,
+        np.ascontiguousarray(frame_starts, dtype=np.int64),
+        np.ascontiguousarray(frame_ends, dtype=np.int64),
+        starts,
+        ends,
+    )
+    return starts, ends

@@ -10,7 +10,7 @@ import mmap
 import os
 import threading
 import zlib
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
@@ -59,7 +59,7 @@ from engine.store.layout import (
 )
 from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows
 from engine.store.value_frames import GROUP_KEY
-from native_kernels.gather import take_spans, terminated_spans
+from native_kernels.gather import scatter_frame_spans, take_spans, terminated_spans
 
 # The one import for either side of the format (see the module docstring).
 __all__ = [
@@ -168,11 +168,27 @@ class Part:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _inflate(self, offset: int, clen: int, what: str) -> bytes:
+    @overload
+    def _inflate(self, offset: int, clen: int, what: str) -> bytes: ...
+    @overload
+    def _inflate(self, offset: int, clen: int, what: str, into: np.ndarray) -> int: ...
+    def _inflate(self, offset: int, clen: int, what: str, into: np.ndarray | None = None) -> bytes | int:
+        """The frame at `offset`, inflated; with `into`, inflated into it, and the number of
+        bytes it holds (len(into) + 1 when it holds more than fits)."""
         if offset < len(MAGIC) or offset + clen > self._data_end:
             raise PartDamaged(f"{what} at {offset} runs outside the data area")
         try:
-            return self._dctx.decompress(self._mm[offset : offset + clen])
+            if into is None:
+                return self._dctx.decompress(self._mm[offset : offset + clen])
+            with self._dctx.stream_reader(self._mm[offset : offset + clen], read_across_frames=True) as reader:
+                view = into.data
+                got = 0
+                while got < len(into):
+                    step = reader.readinto(view[got:])
+                    if not step:
+                        break
+                    got += step
+                return got + len(reader.read(1))  # one byte more must find the frame's end
         except zstandard.ZstdError as exc:
             raise PartDamaged(f"{what} at {offset} is damaged: {exc}") from exc
 
@@ -185,6 +201,14 @@ class Part:
         if len(arr) != meta.count:
             raise PartDamaged(f"stream at {meta.offset} holds {len(arr)} values, footer says {meta.count}")
         return arr
+
+    def _raw_into(self, meta: StreamMeta, into: np.ndarray) -> np.ndarray:
+        """`raw_stream` of a uint8 stream, written into `into` (exactly `meta.count` bytes)."""
+        if meta.count == 0 or meta.fill >= 0:
+            into[:] = self.raw_stream(meta)
+        elif self._inflate(meta.offset, meta.clen, "stream", into) != meta.count:
+            raise PartDamaged(f"stream at {meta.offset} holds other than the {meta.count} bytes its footer says")
+        return into
 
     def stream(self, block: int, name: str) -> np.ndarray:
         """Decoded column `name` of `block`. Besides the stored streams, the names of the
@@ -278,22 +302,33 @@ class Part:
         own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
         own[list(frames)] = True
         wanted: list[int] = [] if want is None else np.unique(gids[want]).tolist()
-        starts = np.full(len(gids), -1, np.int64)
-        ends = np.full(len(gids), -1, np.int64)
-        pieces: list[np.ndarray] = []
-        at = 0
         keep = set(wanted)
         groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or g in keep]
         if want is None or not own[wanted].all():
             groups.append((None, ""))  # the rest frame holds a wanted value
-        for g, suffix in groups:
-            members = np.flatnonzero(gids == g) if g is not None else np.flatnonzero(~own[gids])
-            buf, s, e = self._frame_spans(b, name, suffix, len(members))
-            starts[members] = s + at
-            ends[members] = e + at
-            pieces.append(buf)
-            at += len(buf)
-        buffer = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.empty(0, np.uint8)
+        # Each value's frame read (its slot in `groups`), -1 for the frames left out.
+        slot_of = np.full(len(own), -1, np.int64)
+        for k, (g, _suffix) in enumerate(groups):
+            if g is None:
+                slot_of[~own] = k
+            else:
+                slot_of[g] = k
+        slots = slot_of[gids]
+        counts = np.bincount(slots + 1, minlength=len(groups) + 1)[1:]
+        # The frames are inflated straight into one buffer, each at its place: joining them
+        # afterwards copied every byte read once more (a tenth of a word search's time).
+        metas = [streams.get(values_stream(name, suffix)) for _g, suffix in groups]
+        buffer = np.empty(sum(m.count for m in metas if m is not None), np.uint8)
+        frame_starts, frame_ends = [], []
+        at = 0
+        for (_g, suffix), meta, n in zip(groups, metas, counts.tolist()):
+            size = 0 if meta is None else meta.count
+            _buf, fs, fe = self._frame_spans(b, name, suffix, n, buffer[at : at + size])
+            frame_starts.append(fs + at)
+            frame_ends.append(fe + at)
+            at += size
+        # One pass hands every value its span (was a pass and a scatter per frame).
+        starts, ends = scatter_frame_spans(slots, counts, np.concatenate(frame_starts), np.concatenate(frame_ends))
         return buffer, starts, ends
 
     def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -302,10 +337,13 @@ class Part:
         suffix = frame_groups(self.meta.blocks[b].streams, name).get(group)
         return None if suffix is None else self._frame_spans(b, name, suffix, n)
 
-    def _frame_spans(self, b: int, name: str, suffix: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(buffer, starts, ends) of the `n` values in frame `name.data<suffix>` of block `b`."""
+    def _frame_spans(
+        self, b: int, name: str, suffix: str, n: int, into: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of the `n` values in frame `name.data<suffix>` of block `b`;
+        with `into` (a uint8 array of the frame's size), inflated there and that is the buffer."""
         meta = self.meta.blocks[b].streams[values_stream(name, suffix)]
-        raw = self.raw_stream(meta)
+        raw = self.raw_stream(meta) if into is None else self._raw_into(meta, into)
         if meta.encoding != encodings.LINES:
             offsets = encodings.offsets_from_lengths(self._physical(b, lengths_stream(name, suffix)))
             if len(offsets) != n + 1 or offsets[-1] != len(raw):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.gather import items_with, join_terminated, line_ends, split_terminated
+from native_kernels.gather import items_with, join_terminated, line_ends, scatter_frame_spans, split_terminated
 
 jit_settings = settings(deadline=None)
 values_st = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
@@ -129,3 +129,24 @@ def test_items_with_finds_the_items_and_their_rows(rows, value, dtype):
 def test_items_with_refuses_counts_that_do_not_add_up():
     with pytest.raises(ValueError):
         items_with(np.array([2, 1], np.uint8), np.array([1, 2], np.uint32), 1)
+
+
+@settings(deadline=None, max_examples=200)
+@given(slots=st.lists(st.integers(-1, 3), max_size=40))
+def test_scatter_frame_spans_hands_each_value_the_next_span_of_its_frame(slots):
+    # Oracle: frame k's spans are numbered k*1000 + j for its j-th value, in row order.
+    counts = np.array([slots.count(k) for k in range(4)], np.int64)
+    spans = [k * 1000 + j for k in range(4) for j in range(int(counts[k]))]
+    starts, ends = scatter_frame_spans(np.array(slots, np.int64), counts, np.array(spans), np.array(spans) + 1)
+    seen = [0, 0, 0, 0]
+    for i, k in enumerate(slots):
+        if k < 0:
+            assert starts[i] == ends[i] == -1
+        else:
+            assert (starts[i], ends[i]) == (k * 1000 + seen[k], k * 1000 + seen[k] + 1)
+            seen[k] += 1
+
+
+def test_scatter_frame_spans_refuses_counts_that_disagree_with_the_spans():
+    with pytest.raises(ValueError, match="values in the frames"):
+        scatter_frame_spans(np.array([0, 0]), np.array([3]), np.arange(2), np.arange(2))

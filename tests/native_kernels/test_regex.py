@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import naive
 from native_kernels.match import back_to_back_lines
-from native_kernels.regex import SpanRegex, required_tokens
+from native_kernels.regex import SpanRegex, required_literal, required_tokens
 from native_kernels.tokens import tokenize
 
 PATTERNS = [
@@ -224,3 +224,91 @@ def test_required_tokens_are_in_every_matching_corpus_line(corpus):
             if not tokens <= held and search(line):
                 raise AssertionError(f"{pattern!r} matches {line!r}, which lacks {tokens - held}")
     assert with_tokens > 100  # not vacuous: most regexes yield tokens
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        (rb"Out of memory: Killed process 9[0-9]+", (b"Out of memory: Killed process 9", False)),
+        (rb"(?i)failed \w+ for", (b"failed ", True)),
+        (rb"x\d+abc\s+defg", (b"defg", False)),
+        (rb"(?i:Foo)bar", (b"bar", False)),  # the group's case rule is not the pattern's
+        (rb"(?:foo bar)+ x", (b"foo bar", False)),  # inside a repeat: cut off from around it
+        (rb"ab(cd)+ef", None),
+        (rb"a|bcdef", None),
+        (rb"abc?d", None),
+        (rb"^abc$", (b"abc", False)),
+        (rb"ab\bcd", None),
+        (rb"(?L)abcd", None),
+        (rb"(", None),
+    ],
+)
+def test_required_literal_examples(pattern, literal):
+    assert required_literal(pattern) == literal
+
+
+_PIECES = [
+    b"abc",
+    b"ABC",
+    b"ab",
+    b"x",
+    b"[a-c]",
+    b"\\d+",
+    b"(?:bc|xa)",
+    b"c?",
+    b"a+",
+    b"\\s",
+    b".",
+    b"(?:abc)+",
+    b"1",
+    b"(?<=a)bc",
+    b"(?=ab)",
+]
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5),
+    caseless=st.booleans(),
+    vals=st.lists(
+        st.one_of(st.none(), st.lists(st.sampled_from(list(b"abcABCx1 \n")), max_size=16).map(bytes)), max_size=25
+    ),
+    data=st.data(),
+)
+def test_search_spans_with_a_literal_prefilter_equals_re(pieces, caseless, vals, data):
+    # Oracle: with or without the byte search for the required literal first, the rows found
+    # are re.search's; and every value a pattern matches holds its literal.
+    pattern = (b"(?i)" if caseless else b"") + b"".join(pieces)
+    rx = SpanRegex(pattern)
+    d, s, e = naive.batch(vals, b"ab\n")
+    cand = np.array(data.draw(st.lists(st.booleans(), min_size=len(vals), max_size=len(vals))), bool)
+    want = [bool(c) and v is not None and re.search(pattern, v) is not None for v, c in zip(vals, cand)]
+    assert rx.search_spans(d, s, e, cand).tolist() == want
+    if rx.literal is not None:
+        text, any_case = rx.literal
+        fold = bytes.lower if any_case else bytes
+        assert all(fold(text) in fold(v) for v, hit in zip(vals, want) if hit)
+
+
+def test_the_literal_prefilter_narrows_the_rows_regex_sees():
+    rx = SpanRegex(rb"(a)\1 needle")  # Python only: every row left reaches re
+    assert rx.db is None and rx.literal == (b" needle", False)
+    vals = [b"aa needle", b"aa Needle", b"bb needle", b"aa haystack"] * 50
+    d, s, e = naive.batch(vals, b"\n")
+    seen = []
+    rx.py = _Counting(rx.py, seen)
+    got = rx.search_spans(d, s, e, np.ones(len(vals), bool))
+    assert got.tolist() == [True, False, False, False] * 50
+    assert len(seen) == 100  # only the rows holding " needle"
+
+
+class _Counting:
+    """A compiled pattern that notes every search it runs."""
+
+    def __init__(self, compiled, seen):
+        self._compiled, self._seen = compiled, seen
+        self.flags = compiled.flags
+
+    def search(self, *args):
+        self._seen.append(args)
+        return self._compiled.search(*args)

@@ -13,7 +13,7 @@ from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
 from engine.store import value_frames
 from engine.store.live import live_parts
-from engine.store.part_reader import Part
+from engine.store.part_reader import Part, PartDamaged
 from tests.engine.query.rowgen import record, write_records
 
 T0 = 1_795_000_000 * 10**9
@@ -92,9 +92,9 @@ def test_a_partial_read_decompresses_only_the_frames_asked_for(data, monkeypatch
     with Part(path) as part:
         original = part._inflate
 
-        def counting(offset, clen, what):
+        def counting(offset, clen, what, *into):
             inflated.append(offset)
-            return original(offset, clen, what)
+            return original(offset, clen, what, *into)
 
         monkeypatch.setattr(part, "_inflate", counting)
         want = part.stored_stream(0, "app") == part.meta.dicts["app"].index(b"sshd") + 1
@@ -118,6 +118,20 @@ def test_a_partial_read_decompresses_only_the_frames_asked_for(data, monkeypatch
         off, whole = part.values(0, "message")
         data_, starts, ends = part.value_spans(0, "message")
         assert all(bytes(data_[starts[i] : ends[i]]) == bytes(whole[off[i] : off[i + 1]]) for i in range(len(starts)))
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_a_frame_holding_other_than_its_footer_says_is_damaged(data, delta):
+    # Frames are inflated straight into one buffer sized by the footer: a frame longer or
+    # shorter than that must not spill into its neighbour or leave bytes unread, but say so.
+    grouped, _, _ = data
+    (path,) = live_parts(grouped)
+    with Part(path) as part:
+        streams = part.meta.blocks[0].streams
+        name = next(n for n in streams if n.startswith("message.data@"))
+        streams[name].count += delta
+        with pytest.raises(PartDamaged, match="bytes its footer says"):
+            part.value_spans(0, "message")
 
 
 QUERIES = [
