@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from collections.abc import Callable
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -440,78 +440,194 @@ def _plan(shape: tuple[str, ...]) -> _Plan | None:
     )
 
 
-def _apply_plan(
+def _column(values: list[Any], strict: bool | None, bad: set[int]) -> list[bytes | None]:
+    """A group's message (`strict`: strings only), host or app (`strict` None) values as
+    bytes; the position of a value the column refuses goes into `bad`."""
+    if _STR_ONLY.issuperset(map(type, values)):  # the usual case: one comprehension
+        return [v.encode() for v in values]
+    got: list[bytes | None] = []
+    for p, v in enumerate(values):
+        if type(v) is str:
+            got.append(v.encode())
+        elif strict is False:
+            got.append(_encode_json(v))
+        else:
+            text = None if strict else _name_text(v)
+            if text is None:
+                bad.add(p)
+            got.append(text)
+    return got
+
+
+def _severities(values: list[Any], bad: set[int]) -> list[int]:
+    levels = _LEVELS  # a shipper sends a handful of level spellings: each is judged once
+    got = [levels.get(v, -1) if type(v) is str else v if type(v) is int and 0 <= v <= 7 else -1 for v in values]
+    if -1 in got:
+        for p in [p for p, sev in enumerate(got) if sev == -1]:
+            v = got[p] = _severity(values[p])
+            if type(values[p]) is str and len(levels) < 1024:
+                levels[values[p]] = v
+    if NO_VALUE in got:
+        bad.update(p for p, sev in enumerate(got) if sev == NO_VALUE)
+    return got
+
+
+def _times(values: list[Any], bad: set[int]) -> tuple[list[bytes | None], list[int | None]]:
+    """A group's time values: RFC 3339 texts (parsed later, for the batch) and epoch numbers."""
+    types = set(map(type, values))
+    if _STR_ONLY.issuperset(types):
+        return [v.encode() for v in values], []
+    if _INT_ONLY.issuperset(types) and _NS_INT <= min(values) and max(values) <= _INT64_MAX:
+        # an integer past 1e17 is already ns (see _EPOCH_SCALES): OTLP's and Loki's times
+        return [None] * len(values), values
+    texts: list[bytes | None] = []
+    nss: list[int | None] = []
+    for p, v in enumerate(values):
+        if type(v) is str:
+            texts.append(v.encode())
+            nss.append(None)
+            continue
+        ns = _epoch_ns(v)
+        if ns is None:
+            bad.add(p)
+        texts.append(None)
+        nss.append(ns)
+    return texts, nss
+
+
+def _apply_group(
     plan: _Plan,
-    obj: dict[str, Any],
-    i: int,
+    rows: list[int],
+    objs: list[dict[str, Any]],
     out: _Columns,
     f_rows: list[int],
     f_keys: list[bytes],
     f_values: list[bytes],
-) -> bool:
-    """Row i by its shape's plan; False (nothing written) when its values need the general path.
-    Straight-line code per column: this runs once per row of every JSON batch."""
+) -> set[int]:
+    """Rows of one shape by its plan, a column at a time (a comprehension per column instead of
+    a call per row); returns the positions in `rows` left to the general path, unwritten."""
+    bad: set[int] = set()
+    n = len(rows)
+    message = host = app = None
+    severity: list[int] | None = None
+    texts: list[bytes | None] = []
+    nss: list[int | None] = []
+    if plan.message is not None:
+        message = _column(list(map(itemgetter(plan.message), objs)), plan.message_strict or False, bad)
+    if plan.host is not None:
+        host = _column(list(map(itemgetter(plan.host), objs)), None, bad)
+    if plan.app is not None:
+        app = _column(list(map(itemgetter(plan.app), objs)), None, bad)
+    if plan.severity is not None:
+        severity = _severities(list(map(itemgetter(plan.severity), objs)), bad)
+    if plan.time is not None:
+        texts, nss = _times(list(map(itemgetter(plan.time), objs)), bad)
+    m = len(plan.names)
     encoded: list[bytes] = []
     if plan.get is not None:
-        values = (plan.get(obj),) if plan.single else plan.get(obj)
-        if dict in map(type, values):
-            return False
-        encoded = [v.encode() if type(v) is str else _encode_json(v) for v in values]
-    message = host = app = time_text = time_ns = None
-    severity = NO_VALUE
-    if (key := plan.message) is not None:
-        if type(value := obj[key]) is str:
-            message = value.encode()
-        elif plan.message_strict:
-            return False
-        else:
-            message = _encode_json(value)
-    if (key := plan.host) is not None and (host := _name_text(obj[key])) is None:
-        return False
-    if (key := plan.app) is not None and (app := _name_text(obj[key])) is None:
-        return False
-    if (key := plan.severity) is not None:
-        value = obj[key]
-        # a shipper sends a handful of level spellings: remember each one's answer
-        severity = _LEVELS.get(value, NO_VALUE) if type(value) is str else _severity(value)
-        if severity == NO_VALUE:
-            if type(value) is not str or value in _LEVELS:
-                return False
-            severity = _severity(value)
-            if len(_LEVELS) < 1024:
-                _LEVELS[value] = severity
-            if severity == NO_VALUE:
-                return False
-    if (key := plan.time) is not None:
-        if type(value := obj[key]) is str:
-            time_text = value.encode()
-        elif (time_ns := _epoch_ns(value)) is None:
-            return False
-    # every value is usable: only now is anything written
-    if message is not None:
-        out.message[i] = message
-    if host is not None:
-        out.host[i] = host
-    if app is not None:
-        out.app[i] = app
-    if severity != NO_VALUE:
-        out.severity[i] = severity
-    if time_text is not None and key is not None:
-        out.time_texts.append(time_text)
-        out.time_rows.append(i)
-        out.time_keys.append(key)
-    elif time_ns is not None:
-        out.time_ns[i] = time_ns
-        out.ts_kind[i] = TS_UTC
-    if encoded:
-        f_rows.extend(repeat(i, len(encoded)))
-        f_keys.extend(plan.names)
+        values = list(map(plan.get, objs))
+        flat = values if plan.single else list(chain.from_iterable(values))
+        if dict in set(map(type, flat)):  # a nested field: that row's keys are not the plan's
+            bad.update(p // m for p, v in enumerate(flat) if type(v) is dict)
+        encoded = [v.encode() if type(v) is str else _encode_json(v) for v in flat]
+    keep = [p for p in range(n) if p not in bad] if bad else range(n)
+    for p in keep:  # one pass writes every column of a row
+        i = rows[p]
+        if message is not None:
+            out.message[i] = message[p]
+        if host is not None:
+            out.host[i] = host[p]
+        if app is not None:
+            out.app[i] = app[p]
+        if severity is not None:
+            out.severity[i] = severity[p]
+    if plan.time is not None:
+        time_key = plan.time
+        for p in keep:
+            text = texts[p]
+            if text is not None:
+                out.time_texts.append(text)
+                out.time_rows.append(rows[p])
+                out.time_keys.append(time_key)
+            else:
+                out.time_ns[rows[p]] = nss[p]  # type: ignore[assignment]  # kept rows have one
+                out.ts_kind[rows[p]] = TS_UTC
+    if m:
+        if bad:
+            encoded = list(chain.from_iterable(encoded[p * m : p * m + m] for p in keep))
+        f_rows.extend(chain.from_iterable(repeat(rows[p], m) for p in keep))
+        f_keys.extend(plan.names * len(keep))
         f_values.extend(encoded)
-    return True
+    return bad
 
 
+_STR_ONLY = frozenset((str,))
+_INT_ONLY = frozenset((int,))
+_NS_INT = 10**17
 # Level strings seen → their severity (NO_VALUE for one that is not a level), bounded.
 _LEVELS: dict[str, int] = {}
+
+
+def _remember(plans: dict[tuple[str, ...], Any], shape: tuple[str, ...]) -> _Plan | None:
+    if len(plans) >= MAX_PLANS:  # a sender inventing keys per row: start over
+        plans.clear()
+    plan = plans[shape] = _plan(shape)
+    return plan
+
+
+def _decode_all(
+    view: memoryview, spans: list[tuple[int, int]], plans: dict[tuple[str, ...], Any]
+) -> list[dict[str, Any]] | None:
+    """Every row decoded by one `map` (no Python frame per row), or None when any row is not
+    a JSON object: then the caller decodes row by row, so one bad row costs only itself.
+    Also None when the first row's shape has no plan (nested documents): holding every row's
+    objects at once only makes the garbage collector's passes longer for those."""
+    try:
+        first = _DECODER.decode(view[slice(*spans[0])])
+        if type(first) is not dict or plans.get(tuple(first), _MISSING) is None:
+            return None
+        decoded = list(map(_DECODER.decode, map(view.__getitem__, map(slice, *zip(*spans)))))
+    except (ValueError, RecursionError):
+        return None
+    return decoded if _DICT_ONLY.issuperset(map(type, decoded)) else None
+
+
+_DICT_ONLY = frozenset((dict,))
+
+
+def _general(
+    obj: dict[str, Any],
+    i: int,
+    out: _Columns,
+    roles: KeyRoles,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> bool:
+    """Row i by the general path (any object, any names); False: it stays plain text."""
+    mark = len(f_rows)
+    try:
+        if not roles.by_key.keys().isdisjoint(obj):
+            if not roles.plain:
+                _take_ranked(obj, i, out, roles.by_key)
+            elif (
+                filled := _take_primary(obj, i, out, roles.primary)
+            ) != _ALL_ROLES and not roles.secondary.keys().isdisjoint(obj):
+                _take_ranked(obj, i, out, roles.secondary, filled)  # other shippers' names, for what is left
+        if not obj:
+            return True
+        values = obj.values()
+        if dict in map(type, values):
+            _flatten("", obj, i, f_rows, f_keys, f_values)
+        else:  # the common flat object: three list extensions, no call per key
+            f_rows.extend(repeat(i, len(obj)))
+            f_keys.extend([k.encode() for k in obj])
+            f_values.extend([v.encode() if type(v) is str else _encode_json(v) for v in values])
+    except Exception:  # noqa: BLE001 - whatever one row does, it costs that row only
+        del f_rows[mark:], f_keys[mark:], f_values[mark:]
+        out.forget(i)
+        return False
+    return True
 
 
 def decode_json_rows(
@@ -547,57 +663,66 @@ def decode_json_rows(
     f_values: list[bytes] = []
 
     decode = _DECODER.decode
-    encode = _encode_json
-    by_key = roles.by_key
-    role_keys = by_key.keys()
-    plain, primary, secondary = roles.plain, roles.primary, roles.secondary
-    secondary_keys = secondary.keys()
     plans = roles.plans if roles.plain and fast else None
-    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-        try:
-            obj = decode(view[s:e])
-        except (ValueError, RecursionError):
-            # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
-            # deeper than the decoder goes: this row alone stays plain text.
-            continue
-        if type(obj) is not dict:
-            continue
-        if plans is not None:
-            plan = plans.get(shape := tuple(obj), _MISSING)
-            if plan is _MISSING:
-                if len(plans) >= MAX_PLANS:  # a sender inventing keys per row: start over
-                    plans.clear()
-                plan = plans[shape] = _plan(shape)
+    # rows by shape, for the shapes with a plan: (plan, row numbers, objects)
+    groups: dict[tuple[str, ...], Any] = {}
+    spans = list(zip(starts.tolist(), ends.tolist()))
+    decoded = _decode_all(view, spans, plans) if plans is not None and spans else None
+    if plans is not None and decoded is not None:
+        shape_of = list(map(tuple, decoded))
+        distinct = {shape: plans.get(shape, _MISSING) for shape in set(shape_of)}
+        for shape, plan in distinct.items():
+            distinct[shape] = _remember(plans, shape) if plan is _MISSING else plan
+        if None not in distinct.values():  # every shape has a plan: rows go by shape, no decoding left
+            if len(distinct) == 1:  # the usual batch, one shipper's one shape
+                shape, plan = distinct.popitem()
+                groups[shape] = (plan, list(range(n)), decoded)
+            else:
+                for shape, plan in distinct.items():
+                    groups[shape] = (plan, [], [])
+                for i, (shape, obj) in enumerate(zip(shape_of, decoded)):
+                    group = groups[shape]
+                    group[1].append(i)
+                    group[2].append(obj)
+            spans = []
+    for i, (s, e) in enumerate(spans):
+        if decoded is not None:
+            obj = decoded[i]
+        else:
             try:
-                if plan is not None and _apply_plan(plan, obj, i, out, f_rows, f_keys, f_values):
-                    ok[i] = True
-                    continue
-            except Exception:  # noqa: BLE001 - it wrote nothing; the general path judges the row
-                pass
-        mark = len(f_rows)
-        try:
-            if not role_keys.isdisjoint(obj):
-                if not plain:
-                    _take_ranked(obj, i, out, by_key)
-                elif (filled := _take_primary(obj, i, out, primary)) != _ALL_ROLES and not secondary_keys.isdisjoint(
-                    obj
-                ):
-                    _take_ranked(obj, i, out, secondary, filled)  # other shippers' names, for what is left
-            if not obj:
-                ok[i] = True
+                obj = decode(view[s:e])
+            except (ValueError, RecursionError):
+                # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
+                # deeper than the decoder goes: this row alone stays plain text.
                 continue
-            values = obj.values()
-            if dict in map(type, values):
-                _flatten("", obj, i, f_rows, f_keys, f_values)
-            else:  # the common flat object: three list extensions, no call per key
-                f_rows.extend(repeat(i, len(obj)))
-                f_keys.extend([k.encode() for k in obj])
-                f_values.extend([v.encode() if type(v) is str else encode(v) for v in values])
-        except Exception:  # noqa: BLE001 - whatever one row does, it costs that row only
-            del f_rows[mark:], f_keys[mark:], f_values[mark:]
-            out.forget(i)
-            continue
-        ok[i] = True
+            if type(obj) is not dict:
+                continue
+        if plans is not None:
+            group = groups.get(shape := tuple(obj), _MISSING)
+            if group is _MISSING:
+                if (plan := plans.get(shape, _MISSING)) is _MISSING:
+                    plan = _remember(plans, shape)
+                group = groups[shape] = None if plan is None else (plan, [], [])
+            if group is not None:
+                group[1].append(i)
+                group[2].append(obj)
+                continue
+        ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
+    for plan, rows, objs in filter(None, groups.values()):
+        try:
+            left = _apply_group(plan, rows, objs, out, f_rows, f_keys, f_values)
+        except Exception:  # noqa: BLE001 - it raised before writing: each row on its own
+            left = set(range(len(rows)))
+        for p, i in enumerate(rows):
+            ok[i] = p not in left or _general(objs[p], i, out, roles, f_rows, f_keys, f_values)
+    f_order = np.array(f_rows, np.int64)
+    if f_order.size > 1 and bool((f_order[1:] < f_order[:-1]).any()):
+        # shapes were written a group at a time: rows ascending again (stable: a row's own
+        # fields keep their order)
+        order = np.argsort(f_order, kind="stable").tolist()
+        f_rows = f_order[order].tolist()
+        f_keys = [f_keys[k] for k in order]
+        f_values = [f_values[k] for k in order]
 
     time_ns = np.array(out.time_ns, np.int64)
     ts_kind = np.array(out.ts_kind, np.uint8)
