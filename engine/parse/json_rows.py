@@ -530,35 +530,48 @@ def _apply_group(
         if dict in set(map(type, flat)):  # a nested field: that row's keys are not the plan's
             bad.update(p // m for p, v in enumerate(flat) if type(v) is dict)
         encoded = [v.encode() if type(v) is str else _encode_json(v) for v in flat]
-    keep = [p for p in range(n) if p not in bad] if bad else range(n)
-    for p in keep:  # one pass writes every column of a row
-        i = rows[p]
-        if message is not None:
-            out.message[i] = message[p]
-        if host is not None:
-            out.host[i] = host[p]
-        if app is not None:
-            out.app[i] = app[p]
-        if severity is not None:
-            out.severity[i] = severity[p]
+    keep = [p for p in range(n) if p not in bad] if bad else None
+    for col, got in ((out.message, message), (out.host, host), (out.app, app), (out.severity, severity)):
+        if got is not None:
+            _put(col, rows, got, keep)
     if plan.time is not None:
-        time_key = plan.time
-        for p in keep:
-            text = texts[p]
-            if text is not None:
-                out.time_texts.append(text)
-                out.time_rows.append(rows[p])
-                out.time_keys.append(time_key)
-            else:
-                out.time_ns[rows[p]] = nss[p]  # type: ignore[assignment]  # kept rows have one
-                out.ts_kind[rows[p]] = TS_UTC
+        if keep is None and not nss:  # RFC 3339 texts, all of them
+            out.time_texts.extend(texts)  # type: ignore[arg-type]  # no None without nss
+            out.time_rows.extend(rows)
+            out.time_keys.extend(repeat(plan.time, n))
+        elif keep is None and texts.count(None) == n:  # epoch numbers, all of them
+            _put(out.time_ns, rows, nss, None)
+            _put(out.ts_kind, rows, [TS_UTC] * n, None)
+        else:
+            for p in range(n) if keep is None else keep:
+                text = texts[p]
+                if text is not None:
+                    out.time_texts.append(text)
+                    out.time_rows.append(rows[p])
+                    out.time_keys.append(plan.time)
+                else:
+                    out.time_ns[rows[p]] = nss[p]  # type: ignore[assignment]  # kept rows have one
+                    out.ts_kind[rows[p]] = TS_UTC
     if m:
-        if bad:
+        kept = rows if keep is None else [rows[p] for p in keep]
+        if keep is not None:
             encoded = list(chain.from_iterable(encoded[p * m : p * m + m] for p in keep))
-        f_rows.extend(chain.from_iterable(repeat(rows[p], m) for p in keep))
-        f_keys.extend(plan.names * len(keep))
+        f_rows.extend(chain.from_iterable(repeat(i, m) for i in kept) if m > 1 else kept)
+        f_keys.extend(plan.names * len(kept))
         f_values.extend(encoded)
     return bad
+
+
+def _put(col: list[Any], rows: list[int], got: list[Any], keep: list[int] | None) -> None:
+    """`col[rows[p]] = got[p]` for the positions `keep` (None: all)."""
+    if keep is not None:
+        for p in keep:
+            col[rows[p]] = got[p]
+    elif len(rows) == len(col):  # the group is the whole batch, rows 0..n-1: one copy
+        col[:] = got
+    else:
+        for i, value in zip(rows, got):
+            col[i] = value
 
 
 _STR_ONLY = frozenset((str,))
