@@ -732,10 +732,11 @@ def decode_json_rows(
     if f_order.size > 1 and bool((f_order[1:] < f_order[:-1]).any()):
         # shapes were written a group at a time: rows ascending again (stable: a row's own
         # fields keep their order)
-        order = np.argsort(f_order, kind="stable").tolist()
-        f_rows = f_order[order].tolist()
-        f_keys = [f_keys[k] for k in order]
-        f_values = [f_values[k] for k in order]
+        by_row = np.argsort(f_order, kind="stable")
+        f_rows = f_order[by_row].tolist()
+        pick = itemgetter(*by_row.tolist())  # two or more: itemgetter gives a tuple
+        f_keys = list(pick(f_keys))
+        f_values = list(pick(f_values))
 
     time_ns = np.array(out.time_ns, np.int64)
     ts_kind = np.array(out.ts_kind, np.uint8)
