@@ -14,7 +14,7 @@ A request's names cross the rings as a small JSON blob in the raw batch (`encode
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -63,13 +63,16 @@ class KeyRoles:
     primary names first (`primary`, key → role), then, for columns still empty, the candidates
     of the secondary names only (`secondary`)."""
 
-    __slots__ = ("by_key", "plain", "primary", "secondary")
+    __slots__ = ("by_key", "plain", "plans", "primary", "secondary")
 
     def __init__(self, by_key: dict[str, tuple[Candidate, ...]], plain: bool):
         self.by_key = by_key
         self.plain = plain
         self.primary = PRIMARY_NAMES
-        self.secondary = _SECONDARY_CANDIDATES
+        self.secondary = SECONDARY_CANDIDATES
+        # The JSON row decoder's plan per object shape (its keys, in order): shippers send the
+        # same shape every time, so the names are matched to columns once per shape, not per row.
+        self.plans: dict[tuple[str, ...], Any] = {}
 
     @classmethod
     def build(
@@ -101,7 +104,7 @@ def _candidates(names: list[tuple[str, int, int, bool]]) -> dict[str, tuple[Cand
     return {key: tuple(sorted(c, key=lambda x: x.rank)) for key, c in found.items()}
 
 
-_SECONDARY_CANDIDATES = _candidates([(name, role, _SECONDARY_RANK, True) for name, role in SECONDARY_NAMES.items()])
+SECONDARY_CANDIDATES = _candidates([(name, role, _SECONDARY_RANK, True) for name, role in SECONDARY_NAMES.items()])
 
 _overrides_decoder = msgspec.json.Decoder(dict[str, list[str]])
 _encode = msgspec.json.Encoder().encode

@@ -32,7 +32,9 @@ could otherwise swallow its neighbour and shift every later row onto the wrong r
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from itertools import repeat
+from collections.abc import Callable
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
@@ -40,10 +42,13 @@ import numpy as np
 
 from engine.parse.json_keys import (
     DEFAULT_ROLES,
+    PRIMARY_NAMES,
     ROLE_APP,
     ROLE_HOST,
     ROLE_MESSAGE,
     ROLE_SEVERITY,
+    ROLE_TIME,
+    SECONDARY_CANDIDATES,
     Candidate,
     KeyRoles,
 )
@@ -110,6 +115,16 @@ class JsonRows(NamedTuple):
 def _text(value: Any) -> bytes:
     # msgspec refuses lone surrogates while decoding, so strict UTF-8 encoding cannot fail
     return value.encode() if type(value) is str else _encode_json(value)
+
+
+def _name_text(value: Any) -> bytes | None:
+    """A host or app value as bytes; None for a type those columns do not take."""
+    t = type(value)
+    if t is str:
+        return value.encode()  # type: ignore[no-any-return]
+    if t is int or t is float:
+        return _encode_json(value)
+    return None
 
 
 def _severity(value: Any) -> int:
@@ -373,16 +388,274 @@ def _take_ranked(
             _remove(obj, key, path)
 
 
+# Shapes remembered per KeyRoles; past this many the memory starts over (see decode_json_rows).
+MAX_PLANS = 4096
+
+
+class _Plan(NamedTuple):
+    """What the general path does with every flat object of one shape (its keys, in order),
+    worked out once: the key that fills each column (None: none does; `*_strict`: a string
+    only), and the other keys, which become fields, their names encoded already. Values still
+    decide: a value a column cannot use, or a field whose value is an object, sends the row
+    down the general path."""
+
+    message: str | None
+    message_strict: bool
+    host: str | None
+    app: str | None
+    severity: str | None
+    time: str | None
+    get: Callable[[dict[str, Any]], Any] | None
+    single: bool
+    names: list[bytes]
+
+
+def _plan(shape: tuple[str, ...]) -> _Plan | None:
+    """The plan of `shape` under the built-in names, or None when values alone decide (a key
+    that reaches into a nested object: `host.name` as host → name)."""
+    chosen: dict[int, tuple[str, bool]] = {}
+    for key in shape:
+        role = PRIMARY_NAMES.get(key)
+        if role is not None and role not in chosen:
+            chosen[role] = (key, False)
+    for key in shape:
+        for role, _, path, strict in SECONDARY_CANDIDATES.get(key, ()):
+            if role in chosen:
+                continue
+            if path:
+                return None
+            chosen[role] = (key, strict)
+    rest = [key for key in shape if key not in {key for key, _ in chosen.values()}]
+    key_of = {role: key for role, (key, _) in chosen.items()}
+    return _Plan(
+        key_of.get(ROLE_MESSAGE),
+        chosen.get(ROLE_MESSAGE, ("", False))[1],
+        key_of.get(ROLE_HOST),
+        key_of.get(ROLE_APP),
+        key_of.get(ROLE_SEVERITY),
+        key_of.get(ROLE_TIME),
+        itemgetter(*rest) if rest else None,
+        len(rest) == 1,
+        [key.encode() for key in rest],
+    )
+
+
+def _column(values: list[Any], strict: bool | None, bad: set[int]) -> list[bytes | None]:
+    """A group's message (`strict`: strings only), host or app (`strict` None) values as
+    bytes; the position of a value the column refuses goes into `bad`."""
+    if _STR_ONLY.issuperset(map(type, values)):  # the usual case: one comprehension
+        return [v.encode() for v in values]
+    got: list[bytes | None] = []
+    for p, v in enumerate(values):
+        if type(v) is str:
+            got.append(v.encode())
+        elif strict is False:
+            got.append(_encode_json(v))
+        else:
+            text = None if strict else _name_text(v)
+            if text is None:
+                bad.add(p)
+            got.append(text)
+    return got
+
+
+def _severities(values: list[Any], bad: set[int]) -> list[int]:
+    levels = _LEVELS  # a shipper sends a handful of level spellings: each is judged once
+    got = [levels.get(v, -1) if type(v) is str else v if type(v) is int and 0 <= v <= 7 else -1 for v in values]
+    if -1 in got:
+        for p in [p for p, sev in enumerate(got) if sev == -1]:
+            v = got[p] = _severity(values[p])
+            if type(values[p]) is str and len(levels) < 1024:
+                levels[values[p]] = v
+    if NO_VALUE in got:
+        bad.update(p for p, sev in enumerate(got) if sev == NO_VALUE)
+    return got
+
+
+def _times(values: list[Any], bad: set[int]) -> tuple[list[bytes | None], list[int | None]]:
+    """A group's time values: RFC 3339 texts (parsed later, for the batch) and epoch numbers."""
+    types = set(map(type, values))
+    if _STR_ONLY.issuperset(types):
+        return [v.encode() for v in values], []
+    if _INT_ONLY.issuperset(types) and _NS_INT <= min(values) and max(values) <= _INT64_MAX:
+        # an integer past 1e17 is already ns (see _EPOCH_SCALES): OTLP's and Loki's times
+        return [None] * len(values), values
+    texts: list[bytes | None] = []
+    nss: list[int | None] = []
+    for p, v in enumerate(values):
+        if type(v) is str:
+            texts.append(v.encode())
+            nss.append(None)
+            continue
+        ns = _epoch_ns(v)
+        if ns is None:
+            bad.add(p)
+        texts.append(None)
+        nss.append(ns)
+    return texts, nss
+
+
+def _apply_group(
+    plan: _Plan,
+    rows: list[int],
+    objs: list[dict[str, Any]],
+    out: _Columns,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> set[int]:
+    """Rows of one shape by its plan, a column at a time (a comprehension per column instead of
+    a call per row); returns the positions in `rows` left to the general path, unwritten."""
+    bad: set[int] = set()
+    n = len(rows)
+    message = host = app = None
+    severity: list[int] | None = None
+    texts: list[bytes | None] = []
+    nss: list[int | None] = []
+    if plan.message is not None:
+        message = _column(list(map(itemgetter(plan.message), objs)), plan.message_strict or False, bad)
+    if plan.host is not None:
+        host = _column(list(map(itemgetter(plan.host), objs)), None, bad)
+    if plan.app is not None:
+        app = _column(list(map(itemgetter(plan.app), objs)), None, bad)
+    if plan.severity is not None:
+        severity = _severities(list(map(itemgetter(plan.severity), objs)), bad)
+    if plan.time is not None:
+        texts, nss = _times(list(map(itemgetter(plan.time), objs)), bad)
+    m = len(plan.names)
+    encoded: list[bytes] = []
+    if plan.get is not None:
+        values = list(map(plan.get, objs))
+        flat = values if plan.single else list(chain.from_iterable(values))
+        if dict in set(map(type, flat)):  # a nested field: that row's keys are not the plan's
+            bad.update(p // m for p, v in enumerate(flat) if type(v) is dict)
+        encoded = [v.encode() if type(v) is str else _encode_json(v) for v in flat]
+    keep = [p for p in range(n) if p not in bad] if bad else None
+    for col, got in ((out.message, message), (out.host, host), (out.app, app), (out.severity, severity)):
+        if got is not None:
+            _put(col, rows, got, keep)
+    if plan.time is not None:
+        if keep is None and not nss:  # RFC 3339 texts, all of them
+            out.time_texts.extend(texts)  # type: ignore[arg-type]  # no None without nss
+            out.time_rows.extend(rows)
+            out.time_keys.extend(repeat(plan.time, n))
+        elif keep is None and texts.count(None) == n:  # epoch numbers, all of them
+            _put(out.time_ns, rows, nss, None)
+            _put(out.ts_kind, rows, [TS_UTC] * n, None)
+        else:
+            for p in range(n) if keep is None else keep:
+                text = texts[p]
+                if text is not None:
+                    out.time_texts.append(text)
+                    out.time_rows.append(rows[p])
+                    out.time_keys.append(plan.time)
+                else:
+                    out.time_ns[rows[p]] = nss[p]  # type: ignore[assignment]  # kept rows have one
+                    out.ts_kind[rows[p]] = TS_UTC
+    if m:
+        kept = rows if keep is None else [rows[p] for p in keep]
+        if keep is not None:
+            encoded = list(chain.from_iterable(encoded[p * m : p * m + m] for p in keep))
+        f_rows.extend(chain.from_iterable(repeat(i, m) for i in kept) if m > 1 else kept)
+        f_keys.extend(plan.names * len(kept))
+        f_values.extend(encoded)
+    return bad
+
+
+def _put(col: list[Any], rows: list[int], got: list[Any], keep: list[int] | None) -> None:
+    """`col[rows[p]] = got[p]` for the positions `keep` (None: all)."""
+    if keep is not None:
+        for p in keep:
+            col[rows[p]] = got[p]
+    elif len(rows) == len(col):  # the group is the whole batch, rows 0..n-1: one copy
+        col[:] = got
+    else:
+        for i, value in zip(rows, got):
+            col[i] = value
+
+
+_STR_ONLY = frozenset((str,))
+_INT_ONLY = frozenset((int,))
+_NS_INT = 10**17
+# Level strings seen → their severity (NO_VALUE for one that is not a level), bounded.
+_LEVELS: dict[str, int] = {}
+
+
+def _remember(plans: dict[tuple[str, ...], Any], shape: tuple[str, ...]) -> _Plan | None:
+    if len(plans) >= MAX_PLANS:  # a sender inventing keys per row: start over
+        plans.clear()
+    plan = plans[shape] = _plan(shape)
+    return plan
+
+
+def _decode_all(
+    view: memoryview, spans: list[tuple[int, int]], plans: dict[tuple[str, ...], Any]
+) -> list[dict[str, Any]] | None:
+    """Every row decoded by one `map` (no Python frame per row), or None when any row is not
+    a JSON object: then the caller decodes row by row, so one bad row costs only itself.
+    Also None when the first row's shape has no plan (nested documents): holding every row's
+    objects at once only makes the garbage collector's passes longer for those."""
+    try:
+        first = _DECODER.decode(view[slice(*spans[0])])
+        if type(first) is not dict or plans.get(tuple(first), _MISSING) is None:
+            return None
+        decoded = list(map(_DECODER.decode, map(view.__getitem__, map(slice, *zip(*spans)))))
+    except (ValueError, RecursionError):
+        return None
+    return decoded if _DICT_ONLY.issuperset(map(type, decoded)) else None
+
+
+_DICT_ONLY = frozenset((dict,))
+
+
+def _general(
+    obj: dict[str, Any],
+    i: int,
+    out: _Columns,
+    roles: KeyRoles,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> bool:
+    """Row i by the general path (any object, any names); False: it stays plain text."""
+    mark = len(f_rows)
+    try:
+        if not roles.by_key.keys().isdisjoint(obj):
+            if not roles.plain:
+                _take_ranked(obj, i, out, roles.by_key)
+            elif (
+                filled := _take_primary(obj, i, out, roles.primary)
+            ) != _ALL_ROLES and not roles.secondary.keys().isdisjoint(obj):
+                _take_ranked(obj, i, out, roles.secondary, filled)  # other shippers' names, for what is left
+        if not obj:
+            return True
+        values = obj.values()
+        if dict in map(type, values):
+            _flatten("", obj, i, f_rows, f_keys, f_values)
+        else:  # the common flat object: three list extensions, no call per key
+            f_rows.extend(repeat(i, len(obj)))
+            f_keys.extend([k.encode() for k in obj])
+            f_values.extend([v.encode() if type(v) is str else _encode_json(v) for v in values])
+    except Exception:  # noqa: BLE001 - whatever one row does, it costs that row only
+        del f_rows[mark:], f_keys[mark:], f_values[mark:]
+        out.forget(i)
+        return False
+    return True
+
+
 def decode_json_rows(
     data: bytes | bytearray | memoryview | np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
     recv_ns: int,
     roles: KeyRoles = DEFAULT_ROLES,
+    fast: bool = True,
 ) -> JsonRows:
     """Decode rows `data[starts[i]:ends[i]]` (bytes, bytearray, memoryview or 1-D uint8 array).
 
-    Reads `data` only during the call; the returned objects are new and owned by the caller."""
+    Reads `data` only during the call; the returned objects are new and owned by the caller.
+    `fast=False` decodes every row by the general path alone (the reference the tests hold the
+    shape plans to)."""
     view = (
         memoryview(data).cast("B")
         if not isinstance(data, np.ndarray)
@@ -403,44 +676,67 @@ def decode_json_rows(
     f_values: list[bytes] = []
 
     decode = _DECODER.decode
-    encode = _encode_json
-    by_key = roles.by_key
-    role_keys = by_key.keys()
-    plain, primary, secondary = roles.plain, roles.primary, roles.secondary
-    secondary_keys = secondary.keys()
-    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-        try:
-            obj = decode(view[s:e])
-        except (ValueError, RecursionError):
-            # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
-            # deeper than the decoder goes: this row alone stays plain text.
-            continue
-        if type(obj) is not dict:
-            continue
-        mark = len(f_rows)
-        try:
-            if not role_keys.isdisjoint(obj):
-                if not plain:
-                    _take_ranked(obj, i, out, by_key)
-                elif (filled := _take_primary(obj, i, out, primary)) != _ALL_ROLES and not secondary_keys.isdisjoint(
-                    obj
-                ):
-                    _take_ranked(obj, i, out, secondary, filled)  # other shippers' names, for what is left
-            if not obj:
-                ok[i] = True
+    plans = roles.plans if roles.plain and fast else None
+    # rows by shape, for the shapes with a plan: (plan, row numbers, objects)
+    groups: dict[tuple[str, ...], Any] = {}
+    spans = list(zip(starts.tolist(), ends.tolist()))
+    decoded = _decode_all(view, spans, plans) if plans is not None and spans else None
+    if plans is not None and decoded is not None:
+        shape_of = list(map(tuple, decoded))
+        distinct = {shape: plans.get(shape, _MISSING) for shape in set(shape_of)}
+        for shape, plan in distinct.items():
+            distinct[shape] = _remember(plans, shape) if plan is _MISSING else plan
+        if None not in distinct.values():  # every shape has a plan: rows go by shape, no decoding left
+            if len(distinct) == 1:  # the usual batch, one shipper's one shape
+                shape, plan = distinct.popitem()
+                groups[shape] = (plan, list(range(n)), decoded)
+            else:
+                for shape, plan in distinct.items():
+                    groups[shape] = (plan, [], [])
+                for i, (shape, obj) in enumerate(zip(shape_of, decoded)):
+                    group = groups[shape]
+                    group[1].append(i)
+                    group[2].append(obj)
+            spans = []
+    for i, (s, e) in enumerate(spans):
+        if decoded is not None:
+            obj = decoded[i]
+        else:
+            try:
+                obj = decode(view[s:e])
+            except (ValueError, RecursionError):
+                # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
+                # deeper than the decoder goes: this row alone stays plain text.
                 continue
-            values = obj.values()
-            if dict in map(type, values):
-                _flatten("", obj, i, f_rows, f_keys, f_values)
-            else:  # the common flat object: three list extensions, no call per key
-                f_rows.extend(repeat(i, len(obj)))
-                f_keys.extend([k.encode() for k in obj])
-                f_values.extend([v.encode() if type(v) is str else encode(v) for v in values])
-        except Exception:  # noqa: BLE001 - whatever one row does, it costs that row only
-            del f_rows[mark:], f_keys[mark:], f_values[mark:]
-            out.forget(i)
-            continue
-        ok[i] = True
+            if type(obj) is not dict:
+                continue
+        if plans is not None:
+            group = groups.get(shape := tuple(obj), _MISSING)
+            if group is _MISSING:
+                if (plan := plans.get(shape, _MISSING)) is _MISSING:
+                    plan = _remember(plans, shape)
+                group = groups[shape] = None if plan is None else (plan, [], [])
+            if group is not None:
+                group[1].append(i)
+                group[2].append(obj)
+                continue
+        ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
+    for plan, rows, objs in filter(None, groups.values()):
+        try:
+            left = _apply_group(plan, rows, objs, out, f_rows, f_keys, f_values)
+        except Exception:  # noqa: BLE001 - it raised before writing: each row on its own
+            left = set(range(len(rows)))
+        for p, i in enumerate(rows):
+            ok[i] = p not in left or _general(objs[p], i, out, roles, f_rows, f_keys, f_values)
+    f_order = np.array(f_rows, np.int64)
+    if f_order.size > 1 and bool((f_order[1:] < f_order[:-1]).any()):
+        # shapes were written a group at a time: rows ascending again (stable: a row's own
+        # fields keep their order)
+        by_row = np.argsort(f_order, kind="stable")
+        f_rows = f_order[by_row].tolist()
+        pick = itemgetter(*by_row.tolist())  # two or more: itemgetter gives a tuple
+        f_keys = list(pick(f_keys))
+        f_values = list(pick(f_values))
 
     time_ns = np.array(out.time_ns, np.int64)
     ts_kind = np.array(out.ts_kind, np.uint8)
