@@ -456,8 +456,10 @@ class Supervisor:
         log.warning("%s (pid %s) died (%s); restarting it", w.spec.name, w.process.pid, exit_reason(code))
         w.process.close()
         w.restarts += 1
-        self._restart_counters[w.spec.role].inc()
         self._spawn(w)
+        # Counted once the replacement is in its slot: whoever reads the counter then finds the
+        # new pid in the control table, not the dead one (a forked start takes a while).
+        self._restart_counters[w.spec.role].inc()
         return None
 
     def _put_down(self, w: Worker, now: float) -> None:
