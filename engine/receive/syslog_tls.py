@@ -79,6 +79,9 @@ class _Decrypted:
     def framing_decided(self, framing: str, source: str) -> None:
         self._sink.framing_decided(framing, source)
 
+    def stream_pending(self, proto: SyslogTcpProtocol) -> None:
+        self._sink.stream_pending(proto)
+
     def tcp_frames(
         self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
     ) -> None:

@@ -100,6 +100,10 @@ class Receiver:
         self.udp_truncated = 0  # datagrams cut to max_message_bytes since the last UDP batch
         self.udp_protocols: list[SyslogUdpProtocol] = []
         self._udp_since = 0  # when the oldest datagram not yet taken from a protocol arrived
+        # Stream connections holding reads not framed yet (`SyslogTcpProtocol.frame_pending`),
+        # and when the first of them arrived: the batch delay counts from then.
+        self._pending_streams: dict[SyslogTcpProtocol, None] = {}
+        self._pending_since = 0
         self.max_len = settings.ingest.max_message_bytes
         self.tls_context: ssl.SSLContext | None = None  # the one new TLS connections get (see load_tls)
         if "syslog_tls" in spec.ports:
@@ -136,6 +140,21 @@ class Receiver:
                 "start); reading the rest of the connection as LF-delimited lines",
                 source,
             )
+
+    def stream_pending(self, proto: SyslogTcpProtocol) -> None:
+        self._pending_streams[proto] = None
+        if not self._pending_since:
+            self._pending_since = time.monotonic_ns()
+            self._wake.set()
+
+    def _frame_pending(self) -> None:
+        """Frame what every stream connection holds, into the batchers."""
+        streams = self._pending_streams
+        if streams:
+            self._pending_streams = {}
+            self._pending_since = 0
+            for proto in streams:
+                proto.frame_pending()
 
     def tcp_frames(
         self, buf: bytes, starts: np.ndarray, ends: np.ndarray, flags: np.ndarray, source: str, nbytes: int
@@ -284,7 +303,13 @@ class Receiver:
                 if self._udp_due():
                     self._flush_udp()
                 continue
-            clocks = (self.tcp.oldest_ns(), self.tls.oldest_ns(), self.udp.oldest_ns(), self._udp_since)
+            clocks = (
+                self.tcp.oldest_ns(),
+                self.tls.oldest_ns(),
+                self.udp.oldest_ns(),
+                self._udp_since,
+                self._pending_since,
+            )
             oldest = min((t for t in clocks if t), default=0)
             if not oldest:
                 self._wake.clear()
@@ -294,6 +319,7 @@ class Receiver:
             if wait > 0:
                 await asyncio.sleep(min(wait, delay_s))
                 continue
+            self._frame_pending()
             if self.tcp.pending_frames or self.tls.pending_frames:
                 self._flush_tcp()
             if self.udp.pending_frames or self._udp_since:

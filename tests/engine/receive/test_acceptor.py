@@ -51,6 +51,9 @@ class Sink:
     def framing_decided(self, framing, source) -> None:
         pass
 
+    def stream_pending(self, proto) -> None:
+        proto.frame_pending()  # no batch tick here: frames as they are read
+
 
 class Server:
     """One listener with its acceptor and connection table, as a receiver runs them, and the

@@ -95,6 +95,9 @@ class Sink:
     def tls_error(self, source, reason):
         self.errors.append(reason)
 
+    def stream_pending(self, proto):
+        proto.frame_pending()  # no batch tick here: frames as they are read
+
     def framing_decided(self, framing, source):
         self.framing.append(framing)
 
