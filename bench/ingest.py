@@ -22,7 +22,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import time
 
 from bench import alert_cost, auth_cost, generate, latency, report, variants
 from bench.measure import Load, measure
@@ -217,11 +216,7 @@ def run_series(
                     file=sys.stderr,
                 )
     result = {
-        "bench": "ingest",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "logjet " + " ".join(sys.argv[1:]),
-        "machine": machine,
-        "versions": versions,
+        **report.heading("ingest", machine, versions),
         "config": {
             "messages": args.messages,
             "proto": args.proto,

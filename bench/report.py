@@ -82,6 +82,19 @@ def versions() -> dict:
     }
 
 
+def heading(bench: str, machine_info: dict | None = None, versions_info: dict | None = None) -> dict:
+    """The keys every ingest-side result starts with: what ran, when, how it was invoked, on
+    what (`machine_info`: taken before the runs, when the caller has it; else now), with which
+    versions (`versions_info`: the caller's, peers' included; else logjet's own)."""
+    return {
+        "bench": bench,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "logjet " + " ".join(sys.argv[1:]),
+        "machine": machine_info if machine_info is not None else machine(),
+        "versions": versions_info if versions_info is not None else versions(),
+    }
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3) if values else 0.0
 

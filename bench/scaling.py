@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 from bench import report
 from bench.ingest import default_out, pool_messages
@@ -76,11 +75,7 @@ def scaling(args) -> tuple[dict, str, str | None]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "bench": "scaling",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "logjet " + " ".join(sys.argv[1:]),
-        "machine": report.machine(),
-        "versions": report.versions(),
+        **report.heading("scaling"),
         "config": {
             "messages": args.messages,
             "proto": args.proto,

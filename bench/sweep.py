@@ -93,11 +93,7 @@ def sweep(args) -> tuple[dict, str, str]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "bench": "ingest-sweep",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "logjet " + " ".join(sys.argv[1:]),
-        "machine": machine,
-        "versions": report.versions(),
+        **report.heading("ingest-sweep", machine),
         "config": {
             "rates": rates,
             "duration_s": duration,
