@@ -573,10 +573,10 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def serve(settings: Settings, notifier: Notifier | None = None) -> int:
-    """`logjet serve`: run until a signal, drain, exit code. `notifier` is taken from the
-    environment here unless the caller took it already (before launching the fork server)."""
-    sup = Supervisor(settings, notifier=notifier if notifier is not None else Notifier.from_environ())
+def serve(settings: Settings, notifier: Notifier) -> int:
+    """`logjet serve`: run until a signal, drain, exit code. `notifier` was taken from the
+    environment by the caller, before it launched the fork server (`Notifier.from_environ`)."""
+    sup = Supervisor(settings, notifier=notifier)
     sup.install_signals()
     try:
         sup.start()
