@@ -145,6 +145,10 @@ class Storage(_Section, frozen=True):
     # (engine.write.merge.merge_zstd_level); "0": never.
     small_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 19
     small_merge_bytes: ByteSize = ByteSize.parse("4MiB")
+    # A merge of live traffic whose output will be merged again (engine.write.merge.
+    # merge_compression) is compressed at this level; the merge that makes the part that stays
+    # recompresses it at merge_zstd_level.
+    interim_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
     retention: Duration = Duration.parse("7d")
     max_disk_bytes: ByteSize = ByteSize.parse("0")
     # Below this much free space on the data dir's volume the writer stops writing (rows wait

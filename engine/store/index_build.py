@@ -83,6 +83,12 @@ BLOOM_SHARE = 0.10
 MIN_BLOOM_BITS = 3
 # Stored first, in this order, while the budget lasts: what queries filter on most.
 BASE_COLUMNS = ("host", "app", "severity", "facility", "format", "source", "msgid", "procid")
+# A base column whose values average fewer rows than this (process ids in a part of a few
+# hundred thousand rows) gets no bitmap set: roaring spends at least 16 bytes on a value (its
+# header, key and offset), so such a set costs over 4 bytes a row, ~17 bytes a value at zstd 9
+# (61,907 pids in 200,000 rows: 1.05 MB, beside a 4 MB part whose whole index room is 0.75 MB),
+# for a gain of 2 ns a row. It never fits, and building it was a fifth of a merge's time.
+MIN_ROWS_PER_VALUE = 4
 # A message token held by at least this share of a part's rows is a candidate for a token
 # bitmap. A sparse token is cheap (a roaring array: 2 bytes a row holding it, so 0.01 bytes a
 # row of the part at 0.5%) and is in every 65536-row block all the same, so its bloom skips
@@ -240,6 +246,15 @@ def _groups(codes: npt.NDArray[np.integer], rows_of: RowNumbers, none_code: int 
     return [(int(codes[a]), rows_of[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _too_many_values(rows: Rows, column: str) -> bool:
+    """Whether `column`'s values average fewer than MIN_ROWS_PER_VALUE rows (see there)."""
+    if column in U8_INDEXED:
+        return False  # at most 255 values
+    ids = rows.ids[column]
+    distinct = int(np.count_nonzero(np.bincount(ids, minlength=1)[1:]))
+    return distinct * MIN_ROWS_PER_VALUE > int(np.count_nonzero(ids))
+
+
 def _base_set(rows: Rows, column: str) -> tuple[bytes, int]:
     """(bitmap set, rows covered: those with a value) of a base column."""
     row_numbers = np.arange(len(rows), dtype=np.uint32)
@@ -383,7 +398,7 @@ class _Candidate(NamedTuple):
     kind: str  # a key of GAIN_NS
     column: str  # base and field sets: the column; "" for a token group
     blob: bytes  # the bitmap set, or a token group's bitmap
-    frame: bytes = b""  # base sets: the blob compressed (its own frame)
+    frame: bytes = b""  # base sets, once chosen: the blob compressed (its own frame)
     texts: tuple[bytes, ...] = ()  # token groups: the tokens sharing the bitmap
 
 
@@ -410,9 +425,10 @@ def _store_sets(
     """Base column sets, field key sets and token sets in what the bloom left of the budget,
     by gain per byte (GAIN_NS).
 
-    A base column's set is its own frame (its size is known exactly); field key sets share one
-    frame (most are a few dozen bytes, less than a frame's overhead), token sets another, whose
-    sizes are estimated per set (compressed alone at level 1); the chosen ones are then
+    A base column's set is its own frame, field key sets share one (most are a few dozen bytes,
+    less than a frame's overhead), token sets another. Every set's size is estimated alone at
+    zstd level 1 (most base sets are never chosen: compressing a merge's host and procid sets at
+    the part's level was a fifth of a 1.6M-row merge); the chosen ones are then
     compressed for real, and when the frames miss the room (over, or well under it) the choice
     is made again for the room scaled by that ratio, a few times at most, keeping the choice
     with the most gain that fits. A base column left out is derived (answered from its stream);
@@ -425,14 +441,16 @@ def _store_sets(
 
     sets: list[_Candidate] = []
     for column in BASE_COLUMNS:
+        if _too_many_values(rows, column):
+            continue  # derived, as a set that did not fit
         blob, covered = _base_set(rows, column)
-        frame = writer.compress(blob)
-        sets.append(_Candidate(len(frame), GAIN_NS["base"] * covered, "base", column, blob, frame))
+        sets.append(_Candidate(cost(blob), GAIN_NS["base"] * covered, "base", column, blob))
     for column, (blob, covered) in _field_sets(rows, max_values).items():
         sets.append(_Candidate(cost(blob), GAIN_NS["field"] * covered, "field", column, blob))
     for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
         size = cost(bitmap) + sum(len(t) + 8 for t in texts)
         sets.append(_Candidate(size, GAIN_NS["tokens"] * covered, "tokens", "", bitmap, texts=tuple(texts)))
+    frames: dict[str, bytes] = {}  # base sets compressed for real, once each, when chosen
     best: _Stored | None = None
     target = max(0, room)
     tried = set()
@@ -442,7 +460,7 @@ def _store_sets(
         if key in tried:
             break  # the same choice again: it fits or not as it did
         tried.add(key)
-        stored = _Stored.compress(chosen, writer)
+        stored = _Stored.compress(chosen, writer, frames)
         gain = sum(c.gain for c in chosen)
         if stored.size <= room and (best is None or gain > best.gain):
             best = stored._replace(gain=gain)
@@ -455,7 +473,7 @@ def _store_sets(
         target = int(estimate * room / max(1, stored.size))
         if stored.size > room:
             target = min(target, estimate - 1)
-    (best or _Stored.compress([], writer)).append_to(rows, writer, meta)
+    (best or _Stored.compress([], writer, frames)).append_to(rows, writer, meta)
 
 
 class _Stored(NamedTuple):
@@ -468,8 +486,13 @@ class _Stored(NamedTuple):
     gain: float = 0.0
 
     @staticmethod
-    def compress(chosen: list[_Candidate], writer: StreamWriter) -> _Stored:
-        bases = [c for c in chosen if c.kind == "base"]
+    def compress(chosen: list[_Candidate], writer: StreamWriter, frames: dict[str, bytes]) -> _Stored:
+        bases = []
+        for c in chosen:
+            if c.kind == "base":
+                if c.column not in frames:
+                    frames[c.column] = writer.compress(c.blob)
+                bases.append(c._replace(frame=frames[c.column]))
         fields = sorted((c for c in chosen if c.kind == "field"), key=lambda c: (len(c.blob), c.column, c.blob))
         groups = [(c.blob, list(c.texts)) for c in chosen if c.kind == "tokens"]
         field_frame = writer.compress(b"".join(c.blob for c in fields)) if fields else b""

@@ -117,6 +117,9 @@ class PartHead(msgspec.Struct, array_like=True):
     positions: dict[str, int] = {}
     replaces: list[str] = []
     flushes: dict[str, int] = {}
+    # Compressed at the interim merge level, to be merged again (engine.write.merge); False in
+    # parts written before the field existed.
+    interim: bool = False
 
 
 class PartMeta(msgspec.Struct, array_like=True):
@@ -139,6 +142,7 @@ class PartMeta(msgspec.Struct, array_like=True):
     index_bytes: int = 0
     replaces: list[str] = []
     flushes: dict[str, int] = {}  # a merged part: flush id → how many of that flush's parts it holds
+    interim: bool = False  # see PartHead
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -165,6 +165,7 @@ class PartOptions:
     created_ns: int = 0
     replaces: Sequence[str] = ()  # a merge: the names of the parts it holds the rows of
     flushes: Mapping[str, int] = field(default_factory=dict)  # a merge: flush id → parts of it held
+    interim: bool = False  # a merge whose output will be merged again (PartHead.interim)
     # How to write it.
     block_rows: int = 65536
     zstd_level: int = 3
@@ -268,6 +269,7 @@ def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
             index_bytes=w.pos - data_end,
             replaces=list(options.replaces),
             flushes=dict(options.flushes),
+            interim=options.interim,
         )
         footer = encode_footer(
             _PartBody(**{k: getattr(meta, k) for k in _BODY_FIELDS}), meta.min_time, options.zstd_level

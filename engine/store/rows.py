@@ -10,9 +10,13 @@ CSR group per row: row r owns pairs `kv_ptr[r]:kv_ptr[r+1]`, each with a key id 
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from native_kernels.gather import csr_take, take_values
 from native_kernels.syslog import FORMATS as FORMATS, NO_VALUE as NO_VALUE  # the parser's codes, re-exported
@@ -156,23 +160,35 @@ def _merge_dictionaries(parts: list[Rows]) -> tuple[dict[str, list[bytes]], dict
             ids = p.kv_key if col == FIELD_KEYS else p.ids[col]
             entry = used.setdefault(id(values), (values, []))
             entry[1].append(ids)
-        merged: dict[bytes, int] = {}
-        tables: dict[int, np.ndarray] = {}
+        # Each value is looked at once in C (dict.fromkeys, map): a part's process ids are tens
+        # of thousands of distinct values, and a Python loop over them was a sixth of a merge.
+        present_of: dict[int, npt.NDArray[np.int64]] = {}
         for key, (values, id_arrays) in used.items():
-            table = np.zeros(len(values) + 1, np.uint32)
             # Presence by counting, O(n): np.unique would sort every id of the flush.
             counts = np.zeros(len(values) + 1, np.int64)
             for ids in id_arrays:
                 if len(ids):
                     counts += np.bincount(ids, minlength=len(values) + 1)[: len(values) + 1]
-            present = np.flatnonzero(counts)
-            for i in present.tolist():
-                if i:
-                    table[i] = merged.setdefault(values[i - 1], len(merged) + 1)
+            counts[0] = 0
+            present_of[key] = np.flatnonzero(counts)
+        getters = {key: operator.itemgetter(*(present_of[key] - 1).tolist()) for key in used if len(present_of[key])}
+        chosen = {key: _as_list(get(used[key][0]), len(present_of[key])) for key, get in getters.items()}
+        merged = dict.fromkeys(itertools.chain.from_iterable(chosen.values()))
+        number = dict(zip(merged, range(1, len(merged) + 1)))
+        tables: dict[int, np.ndarray] = {}
+        for key, (values, _) in used.items():
+            table = np.zeros(len(values) + 1, np.uint32)
+            if key in chosen:
+                table[present_of[key]] = np.fromiter(map(number.__getitem__, chosen[key]), np.uint32, len(chosen[key]))
             tables[key] = table
         dicts[col] = list(merged)
         remaps[col] = [tables[id(p.dicts.get(col, _NO_VALUES))] for p in parts]
     return dicts, remaps
+
+
+def _as_list(picked: Any, n: int) -> list[bytes]:
+    """operator.itemgetter's answer as a list: one key gives the value, several a tuple."""
+    return [picked] if n == 1 else list(picked)
 
 
 def compact(rows: Rows) -> Rows:
@@ -233,10 +249,6 @@ def concat(parts: list[Rows]) -> Rows:
     )
 
 
-def _sort_key(value: bytes) -> tuple[int, bytes]:
-    return len(value), value
-
-
 def sort_dictionaries(rows: Rows) -> Rows:
     """The same rows with every dictionary in (length, bytes) order and the ids remapped; the
     input is not changed. A part stores its dictionaries in its footer, and sorted values share
@@ -247,7 +259,8 @@ def sort_dictionaries(rows: Rows) -> Rows:
     kv_key = rows.kv_key
     for col in DICTIONARIES:
         values = dicts.get(col, _NO_VALUES)
-        order = sorted(range(len(values)), key=lambda i: _sort_key(values[i]))
+        keys = list(zip(map(len, values), values))  # (length, bytes), built in C
+        order = sorted(range(len(values)), key=keys.__getitem__)
         if order == list(range(len(values))):
             continue
         table = np.zeros(len(values) + 1, np.uint32)

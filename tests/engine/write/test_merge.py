@@ -59,22 +59,28 @@ def _row_multiset(data_dir):
     return collections.Counter((int(rows.time[i]), rows.message(i)) for i in range(len(rows)))
 
 
+def _head(level=0, rows=10, t=0, created_ns=0, flush_id="f", interim=False):
+    """A part head for the planner: only level, rows, time, age and the interim mark matter."""
+    return PartHead(
+        version=3,
+        level=level,
+        instance="i",
+        flush_id=flush_id,
+        flush_parts=1,
+        rows=rows,
+        min_time=t,
+        max_time=t,
+        created_ns=created_ns,
+        raw_bytes=0,
+        data_bytes=0,
+        index_bytes=0,
+        interim=interim,
+    )
+
+
 def test_plan_groups_by_partition_and_level_within_max_rows():
     def head(level, rows, t):
-        return PartHead(
-            version=2,
-            level=level,
-            instance="i",
-            flush_id="f",
-            flush_parts=1,
-            rows=rows,
-            min_time=t,
-            max_time=t,
-            created_ns=0,
-            raw_bytes=0,
-            data_bytes=0,
-            index_bytes=0,
-        )
+        return _head(level, rows, t)
 
     parts = {f"/d/20240101/a{i}": head(0, 10, 100 - i) for i in range(4)}
     parts.update({f"/d/20240102/b{i}": head(0, 10, i) for i in range(2)})  # too few in that partition
@@ -91,20 +97,7 @@ def test_plan_groups_by_partition_and_level_within_max_rows():
 
 def test_flushed_parts_wait_until_the_oldest_is_old_enough_however_many():
     def head(i, created_ns, level=0):
-        return PartHead(
-            version=2,
-            level=level,
-            instance="i",
-            flush_id=f"f{i}",
-            flush_parts=1,
-            rows=10,
-            min_time=i,
-            max_time=i,
-            created_ns=created_ns,
-            raw_bytes=0,
-            data_bytes=0,
-            index_bytes=0,
-        )
+        return _head(level, 10, i, created_ns, flush_id=f"f{i}")
 
     wait_ns = int(merge.LEVEL0_MERGE_AFTER_S * 1e9)
     # Twenty flushes 200 ms apart, the last one just written.
@@ -119,20 +112,7 @@ def test_flushed_parts_wait_until_the_oldest_is_old_enough_however_many():
 
 def test_settled_flushed_parts_merge_however_few():
     def head(level, created_s):
-        return PartHead(
-            version=2,
-            level=level,
-            instance="i",
-            flush_id="f",
-            flush_parts=1,
-            rows=10,
-            min_time=created_s,
-            max_time=created_s,
-            created_ns=created_s * 10**9,
-            raw_bytes=0,
-            data_bytes=0,
-            index_bytes=0,
-        )
+        return _head(level, 10, created_s, created_s * 10**9)
 
     parts = {
         "/d/20240101/a": head(0, 0),
@@ -160,6 +140,48 @@ def test_small_merges_compress_harder(tmp_path):
     assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(raw - 1)), inputs, later) == 9
     assert merge.merge_zstd_level(Storage(small_merge_bytes=ByteSize(0), merge_zstd_level=5), inputs, later) == 5
     assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs, later) == 12
+
+
+def test_merges_of_live_traffic_that_will_be_merged_again_are_interim(tmp_path):
+    writer = FlushWriter(str(tmp_path), "me", 1024, 1, False)
+    inputs = [(path, read_head(path)) for flush in _flushes(writer, 2, 500) for path, _ in flush]
+    fresh = max(h.created_ns for _, h in inputs)
+    settled = fresh + int(merge.SETTLE_S * 1e9)
+    st = Storage(merge_min_parts=8, max_part_rows=8000)  # 8 outputs of 1,000 rows fit in one part
+    assert merge.merge_compression(st, inputs, fresh) == (3, True)
+    # Outputs too big to be merged together again are final; so are settled inputs' merges.
+    assert merge.merge_compression(Storage(merge_min_parts=8, max_part_rows=7999), inputs, fresh) == (9, False)
+    assert merge.merge_compression(st, inputs, settled)[1] is False
+    # An interim level not below merge_zstd_level turns it off.
+    assert merge.merge_compression(Storage(max_part_rows=8000, interim_merge_zstd_level=9), inputs, fresh) == (9, False)
+    # The mark is in the output's head; rows and index are those of any merge.
+    out = os.path.join(os.path.dirname(inputs[0][0]), "p1_%d_me_%08d.ljp" % (START_S, writer.next_seq()))
+    before = _row_multiset(str(tmp_path))
+    meta = merge_parts(inputs, out, instance="me", zstd_level=3, block_rows=1024, fsync=False, interim=True)
+    assert meta.interim and read_head(out).interim and not any(h.interim for _, h in inputs)
+    assert _row_multiset(str(tmp_path)) == before
+
+
+def test_a_quiet_partitions_interim_parts_are_merged_once_more():
+    def head(name, level, created_s, interim):
+        return name, _head(level, 10, created_s, created_s * 10**9, flush_id="", interim=interim)
+
+    parts = dict(
+        [
+            head("/d/20240101/a1", 1, 0, True),
+            head("/d/20240101/a2", 2, 5, True),
+            head("/d/20240101/a3", 2, 6, False),  # final already: stays
+            head("/d/20240102/b1", 1, 0, True),
+            head("/d/20240102/b0", 0, 50, False),  # a flush 10 s before "now": not quiet
+            head("/d/20240103/c1", 1, 0, True),  # alone, and quiet: merged alone
+        ]
+    )
+    now = 60 * 10**9
+    assert plan_merges(parts, 8, 1000, now) == [["/d/20240101/a1", "/d/20240101/a2"], ["/d/20240103/c1"]]
+    assert plan_merges(parts, 8, 15, now) == [["/d/20240101/a1"], ["/d/20240101/a2"], ["/d/20240103/c1"]]
+    # The final merge of a quiet partition's parts is not interim again.
+    inputs = [(p, parts[p]) for p in ("/d/20240101/a1", "/d/20240101/a2")]
+    assert merge.merge_compression(Storage(max_part_rows=1000), inputs, now) == (19, False)
 
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
