@@ -20,18 +20,46 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _proc_usage(pid: int) -> tuple[float, int] | None:
-    """(cpu seconds, resident bytes) of a live process, from /proc."""
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+            return f.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    fields = stat.rsplit(b")", 1)[1].split()
-    # After the command name: state is field 3; utime 14, stime 15, rss 24 (1-based in proc(5)).
-    cpu = (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    """The live children of `pid`, forked by any of its threads."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _proc_usage(pid: int, children: bool = False) -> tuple[float, int] | None:
+    """(cpu seconds, resident bytes) of a live process, from /proc; with `children`, its
+    children's too (the writer's merge process), reaped ones' CPU included, so the role's
+    counter does not drop when one is replaced (pages it shares with its parent count twice)."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    # After the command name: state is field 3; utime 14, stime 15, cutime 16, cstime 17, rss 24
+    # (1-based in proc(5)).
+    ticks = int(fields[11]) + int(fields[12])
     rss = int(fields[21]) * _PAGE
-    return cpu, rss
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+        for child in _children(pid):
+            cf = _stat(child)
+            if cf is not None:
+                ticks += int(cf[11]) + int(cf[12])
+                rss += int(cf[21]) * _PAGE
+    return ticks / _CLK_TCK, rss
 
 
 class EngineCollector:
@@ -60,7 +88,9 @@ class EngineCollector:
             (name.rsplit("-", 1)[0], int(self.ctl.slots[slot]["pid"])) for name, slot in self.slots
         ]
         for role, pid in pids:
-            usage = _proc_usage(pid) if pid else None
+            # A worker's children are its own (the writer's merge process); the supervisor's
+            # are the workers' fork server, counted under their roles.
+            usage = _proc_usage(pid, children=role != "supervisor") if pid else None
             key = (role, pid)
             if usage is None:
                 continue

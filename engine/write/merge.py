@@ -31,12 +31,12 @@ written by this instance (another instance's rings are other rings: their positi
 nothing here), and `flushes` (flush id → how many of its parts the output holds), so that a
 flush whose parts were merged apart still counts as whole.
 
-Why a thread. A flush must happen every `flush_interval` whatever else is going on, and a merge
-of millions of rows takes seconds to minutes, so it cannot be a step of the writer's loop. The
-merge thread spends nearly all its time in zstd, numba and numpy, which release the GIL; the
-flush path gets the GIL back within the interpreter's switch interval. A separate process would
-need the part registry handed across for no gain. Retention runs on the same thread, so merges
-and deletions never race.
+Why a thread, and a process. A flush must happen every `flush_interval` whatever else is going
+on, and a merge of millions of rows takes seconds to minutes, so it cannot be a step of the
+writer's loop. The merge thread keeps the registry of parts, plans, names outputs and runs
+retention (so merges and deletions never race); each merge itself runs in the writer's merge
+process (`engine.write.merge_process`), at a lower priority and with a GIL of its own, so that
+the Python parts of a merge never delay a flush. The thread waits for it with the GIL released.
 
 Disk space. A merge needs room for its output while its inputs still exist: it is tried only
 when the volume's free space is at least the inputs' size plus `storage.min_free_bytes`, else
@@ -45,7 +45,8 @@ that gets ENOSPC or EDQUOT anyway leaves no output (its temporary file is remove
 inputs, is counted (`storage_disk_full_errors_total{op="merge"}`) and is tried again as well.
 
 Threads: `add` is called by the writer's loop; everything else belongs to the merge thread
-(`step` may be called directly by tests instead of starting the thread).
+(`step` may be called directly by tests instead of starting the thread: the merge then runs in
+the calling thread).
 """
 
 from __future__ import annotations
@@ -54,37 +55,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-
-import numpy as np
-
 from engine.config import Settings, Storage
-from engine.errors import LogjetError
 from engine.metrics import MetricsFile
 from engine.store import live
 from engine.store.free_space import describe, is_disk_full, volume
 from engine.store.layout import part_name
-from engine.store.part_reader import (
-    Part,
-    PartDamaged,
-    PartHead,
-    PartMeta,
-    PartOptions,
-    WriteCancelled,
-    fsync_dir,
-    head_of,
-    read_head,
-    write_part,
-)
+from engine.store.part_reader import PartDamaged, PartHead, PartMeta, WriteCancelled, fsync_dir, head_of, read_head
 from engine.store.part_writer import IndexBuilder
 from engine.store.quarantine import quarantine
-from engine.store.rows import concat
 from engine.write import retention
 from engine.write.flush_writer import FlushWriter
+from engine.write.merge_process import MergeProcess
+from engine.write.part_merge import InputDamaged as InputDamaged, MergeJob, merge_job, merge_parts as merge_parts
 
 log = logging.getLogger("logjet.merge")
 
-# Nice value of the merge thread (see Merger._run): lower priority than the ingest path.
+# Nice value of the merge process: lower priority than the ingest path.
 MERGE_NICE = 10
 # Inputs outlive the output's rename by this long (see the module docstring).
 REPLACED_GRACE_S = 10.0
@@ -101,13 +87,6 @@ LEVEL0_MERGE_AFTER_S = 4.0
 RETENTION_EVERY_S = 30.0
 # After a merge was skipped or failed for want of room, merges wait this long.
 DISK_RETRY_S = 5.0
-
-
-class InputDamaged(LogjetError):
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 def _settled(inputs: list[tuple[str, PartHead]], now_ns: int) -> bool:
@@ -226,63 +205,6 @@ def merge_zstd_level(storage: Storage, inputs: list[tuple[str, PartHead]], now_n
     return storage.small_merge_zstd_level if small and _settled(inputs, now_ns) else storage.merge_zstd_level
 
 
-def merge_parts(
-    inputs: list[tuple[str, PartHead]],
-    out_path: str,
-    *,
-    instance: str,
-    zstd_level: int,
-    block_rows: int,
-    index_builder: IndexBuilder | None = None,
-    fsync: bool = True,
-    cancel: Callable[[], bool] | None = None,
-    derive_fields: bool = False,
-    interim: bool = False,
-) -> PartMeta:
-    """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
-    that replaces them. Raises InputDamaged (nothing written) when an input fails a check."""
-    blocks = []
-    for path, _ in inputs:
-        if cancel is not None and cancel():
-            raise WriteCancelled(out_path)
-        try:
-            with Part(path) as part:
-                blocks.append(part.read_all())
-        except PartDamaged as exc:
-            raise InputDamaged(path, str(exc)) from exc
-    rows = concat(blocks)
-    del blocks
-    if np.any(np.diff(rows.time) < 0):
-        rows = rows.take(np.argsort(rows.time, kind="stable"))
-    positions: dict[str, int] = {}
-    flushes: dict[str, int] = {}
-    for _, head in inputs:
-        if head.instance == instance:
-            for ring, pos in head.positions.items():
-                positions[ring] = max(positions.get(ring, 0), pos)
-        for flush_id, count in (head.flushes or {head.flush_id: 1}).items():
-            flushes[flush_id] = flushes.get(flush_id, 0) + count
-    # No flush id: a merged part's flushes are in `flushes` (what merges and recovery read).
-    options = PartOptions(
-        level=max(h.level for _, h in inputs) + 1,
-        instance=instance,
-        flush_id="",
-        flush_parts=1,
-        positions=positions,
-        created_ns=time.time_ns(),
-        replaces=[os.path.basename(p) for p, _ in inputs],
-        flushes=flushes,
-        block_rows=block_rows,
-        zstd_level=zstd_level,
-        fsync=fsync,
-        derive_fields=derive_fields,
-        index_builder=index_builder,
-        cancel=cancel,
-        interim=interim,
-    )
-    return write_part(out_path, rows, options)
-
-
 def remove_replaced(paths: list[str], fsync: bool = True) -> int:
     """Step 2: delete the inputs of a merge (already gone ones are skipped); returns how many."""
     removed = 0
@@ -335,6 +257,7 @@ class Merger:
         self._next_retention = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._process: MergeProcess | None = None  # from `start`; without it merges run here
         self.m_parts = metrics.counter("written_parts_total", origin="merge")
         self.m_merges = metrics.counter("merges_total")
         self.m_merged_rows = metrics.counter("merged_rows_total")
@@ -358,23 +281,21 @@ class Merger:
             self._incoming.extend(heads)
 
     def start(self) -> None:
+        # The merge process first: forked while no thread of ours can hold a lock.
+        self._process = MergeProcess(self.index_builder, MERGE_NICE)
+        self._process.start()
         self._thread = threading.Thread(target=self._run, name="logjet-merge", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop (a merge in progress is abandoned between blocks) and wait."""
+        """Stop the thread and the merge process (a merge in progress is abandoned) and wait."""
         self._stop.set()
+        if self._process is not None:
+            self._process.stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        # Merges are background work: at a lower CPU priority (Linux keeps one per thread) they
-        # take the cores the flush path, the parsers and the receivers leave idle, rather than
-        # competing with ingest. Ingest never waits on a merge; merges catch up when load drops.
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MERGE_NICE)
-        except (AttributeError, OSError):
-            pass
         while not self._stop.is_set():
             try:
                 worked = self.step()
@@ -439,19 +360,12 @@ class Merger:
         )
         t0 = time.perf_counter()
         zstd_level, interim = merge_compression(self.storage, inputs)
+        job = MergeJob(inputs, out, self.instance, zstd_level, interim, self.block_rows, self.fsync, self.derive_fields)
         try:
-            meta = merge_parts(
-                inputs,
-                out,
-                instance=self.instance,
-                zstd_level=zstd_level,
-                interim=interim,
-                block_rows=self.block_rows,
-                index_builder=self.index_builder,
-                fsync=self.fsync,
-                cancel=self._stop.is_set,
-                derive_fields=self.derive_fields,
-            )
+            if self._process is None:  # `step` called without `start`: merge in this thread
+                head = head_of(merge_job(job, self.index_builder, self._stop.is_set))
+            else:
+                head = self._process.merge(job)
         except InputDamaged as exc:
             self.parts.pop(exc.path, None)
             self.m_quarantined.inc(1 if quarantine(self.data_dir, exc.path, exc.reason) else 0)
@@ -472,15 +386,15 @@ class Merger:
             return False
         for path in group:
             del self.parts[path]
-        self.parts[out] = head_of(meta)
+        self.parts[out] = head
         self._doomed.append((now + REPLACED_GRACE_S, group))
         self.m_parts.inc()
         self.m_merges.inc()
-        self.m_merged_rows.inc(meta.rows)
+        self.m_merged_rows.inc(head.rows)
         log.info(
             "merged %d parts (%d rows) into %s at zstd %d in %.1fs",
             len(group),
-            meta.rows,
+            head.rows,
             os.path.basename(out),
             zstd_level,
             time.perf_counter() - t0,

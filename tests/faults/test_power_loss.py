@@ -62,6 +62,15 @@ def _calls(trace: str) -> dict[int, list[tuple[str, list[str], str]]]:
     return per_thread
 
 
+def _children(pid: int) -> list[int]:
+    """The live children of `pid`, forked by any of its threads."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out.extend(int(c) for c in f.read().split())
+    return out
+
+
 def _traced(pid: int) -> bool:
     """Whether every thread of `pid` has a tracer attached."""
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -77,12 +86,17 @@ def test_parts_are_fsynced_before_their_rename_and_their_folders_after(start_eng
     config.write_text("[storage]\nmerge_min_parts = 2\n")  # a merge within the test, traced too
     engine = start_engine("--config", str(config), name="fsync")
     writer = worker_pids(engine, "writer")[0]
+    # The writer flushes; its merge process (a child forked at start) merges.
+    traced = [writer, *_children(writer)]
+    assert len(traced) == 2, traced
     out = tmp_path / "strace.out"
-    command = ["strace", "-f", "-qq", "-y", "-e", f"trace={TRACED}", "-o", str(out), "-p", str(writer)]
+    command = ["strace", "-f", "-qq", "-y", "-e", f"trace={TRACED}", "-o", str(out)]
+    for pid in traced:
+        command += ["-p", str(pid)]
     with subprocess.Popen(command, stderr=subprocess.PIPE) as tracer:
         try:
             deadline = time.monotonic() + 30
-            while not _traced(writer):
+            while not all(_traced(pid) for pid in traced):
                 if tracer.poll() is not None:
                     why = tracer.stderr.read().decode()
                     if "Operation not permitted" in why:  # not root, and ptrace limited to descendants

@@ -5,6 +5,7 @@ import collections
 import os
 import time
 
+import pytest
 
 from bench.rows import synthetic_rows
 from engine.config import Settings, Storage
@@ -292,6 +293,7 @@ def test_an_unfinished_flush_is_removed_but_merged_parts_stay(tmp_path):
     assert not os.path.exists(path) and os.path.exists(out)
 
 
+@pytest.mark.slow  # the merges run in a merge process
 def test_merge_thread_merges_while_the_writer_flushes(tmp_path, monkeypatch):
     monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
     monkeypatch.setattr(merge, "POLL_S", 0.02)
