@@ -12,10 +12,11 @@ seconds, or relative (`15m`). A bad query or parameter (an unknown one too) is a
 The executor is blocking (numpy, zstd, numba; they release the GIL), so each request pulls its
 result chunk by chunk from a pool of `query.max_concurrent` threads; the event loop only writes
 bytes and stays free for health checks, metrics and ingest. Each pull also says whether it was
-the last (the thread looks one chunk ahead), so an answer of one chunk, which is every
-aggregation's and most small ones', costs one trip to a thread and goes out as one plain
-response. A failure after the first byte cannot change the status: it ends the stream with one
-`{"error": ...}` line. Tails stop on shutdown and when the client goes away.
+the last where that is known without more work (an aggregation's answer is whole once its
+first chunk is made; rows are done at the limit), so a short answer costs one trip to a thread
+and goes out as one plain response. A failure after the first byte cannot change the status:
+it ends the stream with one `{"error": ...}` line. Tails stop on shutdown and when the client
+goes away.
 
 Limits (`[query]`, engine.query.limits), each refused with a JSON error naming its setting:
 `query.max_concurrent` queries run at once and `query.max_tails` tails are open at once (one
@@ -96,8 +97,9 @@ Step = tuple[bytes | None, bool]
 
 
 def _with_last(chunks: Iterator[bytes]) -> Generator[Step, None, None]:
-    """Each chunk with whether it is the last, found by reading one chunk ahead. A failure while
-    reading ahead comes after the chunk before it, as it would without the look-ahead."""
+    """Each chunk with whether it is the last, found by reading one chunk ahead (for answers
+    already whole in memory, where that costs nothing). A failure while reading ahead comes
+    after the chunk before it, as it would without the look-ahead."""
     pending = next(chunks, None)
     if pending is None:
         yield None, True
@@ -117,9 +119,8 @@ def _with_last(chunks: Iterator[bytes]) -> Generator[Step, None, None]:
 class _Answer:
     """One query's NDJSON, made on the query threads one chunk at a time (never two at once)."""
 
-    def __init__(self, chunks: Generator[bytes, None, None], threads: ThreadPoolExecutor):
-        self.chunks = chunks
-        self.steps = _with_last(chunks)
+    def __init__(self, steps: Generator[Step, None, None], threads: ThreadPoolExecutor):
+        self.steps = steps
         self.threads = threads
         self.inflight: asyncio.Future[Step] | None = None
 
@@ -143,7 +144,6 @@ class _Answer:
         def close_and_then() -> None:
             try:
                 self.steps.close()
-                self.chunks.close()
             except Exception:  # noqa: BLE001 - a query's cleanup must not keep its slot
                 log.exception("closing a query failed")
             finally:
@@ -175,11 +175,20 @@ class QueryRoutes:
         self.duration = metrics.histogram("query_duration_seconds") if metrics is not None else None
         self.stopping = asyncio.Event()
 
-    def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[bytes, None, None]:
-        """The answer's lines, chunk by chunk; planning happens on the first step, in a thread."""
+    def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[Step, None, None]:
+        """The answer's lines, chunk by chunk, each with whether it is the last; planning happens
+        on the first step, in a thread."""
         with contextlib.closing(prepared.chunks(self.catalog, deadline)) as chunks:
+            if prepared.aggregating:
+                yield from _with_last(_encode_lines(chunk) for chunk in chunks)
+                return
+            # Rows: reading ahead would wait for the blocks read in advance, so the end is known
+            # only at the limit, or from one more step.
+            sent = 0
             for chunk in chunks:
-                yield _encode_lines(chunk)
+                sent += len(chunk)
+                yield _encode_lines(chunk), sent == prepared.limit
+            yield None, True
 
     async def query(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()

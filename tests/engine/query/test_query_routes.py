@@ -277,6 +277,9 @@ def test_a_small_whole_answer_is_one_plain_response_a_long_one_streams(tmp_path)
         assert _lines(await r.text()) == [{"count()": n}]
         r = await client.get("/api/v1/query", params={"q": "nothing-matches-this"})
         assert r.status == 200 and await r.text() == "" and r.headers["Content-Length"] == "0"
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": "5"})  # done at the limit
+        assert "Transfer-Encoding" not in r.headers
+        assert [o["msgid"] for o in _lines(await r.text())] == [f"m{i}" for i in range(n - 1, n - 6, -1)]
         r = await client.get("/api/v1/query", params={"q": "*", "limit": str(n)})
         assert r.headers["Transfer-Encoding"] == "chunked"
         assert [o["msgid"] for o in _lines(await r.text())] == [f"m{i}" for i in range(n - 1, -1, -1)]
