@@ -11,9 +11,12 @@ seconds, or relative (`15m`). A bad query or parameter (an unknown one too) is a
 
 The executor is blocking (numpy, zstd, numba; they release the GIL), so each request pulls its
 result chunk by chunk from a pool of `query.max_concurrent` threads; the event loop only writes
-bytes and stays free for health checks, metrics and ingest. A failure after the first byte
-cannot change the status: it ends the stream with one `{"error": ...}` line. Tails stop on
-shutdown and when the client goes away.
+bytes and stays free for health checks, metrics and ingest. Each pull also says whether it was
+the last where that is known without more work (an aggregation's answer is whole once its
+first chunk is made; rows are done at the limit), so a short answer costs one trip to a thread
+and goes out as one plain response. A failure after the first byte cannot change the status:
+it ends the stream with one `{"error": ...}` line. Tails stop on shutdown and when the client
+goes away.
 
 Limits (`[query]`, engine.query.limits), each refused with a JSON error naming its setting:
 `query.max_concurrent` queries run at once and `query.max_tails` tails are open at once (one
@@ -33,7 +36,7 @@ import logging
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Generator
+from typing import TYPE_CHECKING, Callable, Generator, Iterator
 
 import msgspec
 from aiohttp import web
@@ -67,6 +70,10 @@ RETRY_AFTER_S = 1  # what a refused client is told to wait: slots free up as que
 # A write gets at least this long, so that a chunk made before the deadline, and the error line
 # after it, still reach a client that reads.
 WRITE_GRACE_S = 1.0
+# A whole answer up to this size goes out as a plain response, written after the handler
+# returns: it fits the socket buffers, so a client that does not read cannot hold it up. A
+# bigger one is streamed under the query's time (`_write`).
+PLAIN_MAX_BYTES = 64 * 1024
 _encoder = msgspec.json.Encoder()
 
 
@@ -85,22 +92,46 @@ def _error(message: str, position: int | None, status: int = 400, retry_after: b
     )
 
 
+# A chunk's lines and whether it is the answer's last (None, True: the answer had no lines).
+Step = tuple[bytes | None, bool]
+
+
+def _with_last(chunks: Iterator[bytes]) -> Generator[Step, None, None]:
+    """Each chunk with whether it is the last, found by reading one chunk ahead (for answers
+    already whole in memory, where that costs nothing). A failure while reading ahead comes
+    after the chunk before it, as it would without the look-ahead."""
+    pending = next(chunks, None)
+    if pending is None:
+        yield None, True
+        return
+    while True:
+        try:
+            following = next(chunks, None)
+        except Exception:
+            yield pending, False
+            raise
+        yield pending, following is None
+        if following is None:
+            return
+        pending = following
+
+
 class _Answer:
     """One query's NDJSON, made on the query threads one chunk at a time (never two at once)."""
 
-    def __init__(self, chunks: Generator[bytes, None, None], threads: ThreadPoolExecutor):
-        self.chunks = chunks
+    def __init__(self, steps: Generator[Step, None, None], threads: ThreadPoolExecutor):
+        self.steps = steps
         self.threads = threads
-        self.inflight: asyncio.Future[bytes | None] | None = None
+        self.inflight: asyncio.Future[Step] | None = None
 
-    async def next(self, deadline: Deadline) -> bytes | None:
-        """The next chunk's lines, None at the end. Raises QueryTimeout once the deadline
-        passes (the chunk in flight goes on in its thread; `close` waits for it), or what the
-        query raised."""
+    async def next(self, deadline: Deadline) -> Step:
+        """The next chunk's lines and whether they are the last ((None, True) once there are
+        none). Raises QueryTimeout once the deadline passes (the chunk in flight goes on in its
+        thread; `close` waits for it), or what the query raised."""
         left = deadline.left()
         if left <= 0:
             raise QueryTimeout(deadline.elapsed())
-        self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, next, self.chunks, None)
+        self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, next, self.steps, (None, True))
         try:
             return await asyncio.wait_for(asyncio.shield(self.inflight), left)
         except TimeoutError:
@@ -112,13 +143,13 @@ class _Answer:
 
         def close_and_then() -> None:
             try:
-                self.chunks.close()
+                self.steps.close()
             except Exception:  # noqa: BLE001 - a query's cleanup must not keep its slot
                 log.exception("closing a query failed")
             finally:
                 then()
 
-        def submit(done: asyncio.Future[bytes | None] | None = None) -> None:
+        def submit(done: asyncio.Future[Step] | None = None) -> None:
             if done is not None and not done.cancelled():
                 _drop_frames(done.exception())  # the client already has its answer
             self.threads.submit(close_and_then)
@@ -144,11 +175,20 @@ class QueryRoutes:
         self.duration = metrics.histogram("query_duration_seconds") if metrics is not None else None
         self.stopping = asyncio.Event()
 
-    def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[bytes, None, None]:
-        """The answer's lines, chunk by chunk; planning happens on the first step, in a thread."""
+    def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[Step, None, None]:
+        """The answer's lines, chunk by chunk, each with whether it is the last; planning happens
+        on the first step, in a thread."""
         with contextlib.closing(prepared.chunks(self.catalog, deadline)) as chunks:
+            if prepared.aggregating:
+                yield from _with_last(_encode_lines(chunk) for chunk in chunks)
+                return
+            # Rows: reading ahead would wait for the blocks read in advance, so the end is known
+            # only at the limit, or from one more step.
+            sent = 0
             for chunk in chunks:
-                yield _encode_lines(chunk)
+                sent += len(chunk)
+                yield _encode_lines(chunk), sent == prepared.limit
+            yield None, True
 
     async def query(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -195,8 +235,9 @@ class QueryRoutes:
             while True:
                 failure: tuple[str, int | None, int] | None = None  # (message, position, status)
                 data: bytes | None = None
+                last = False
                 try:
-                    data = await answer.next(deadline)
+                    data, last = await answer.next(deadline)
                 except QueryTimeout as exc:
                     failure = (exc.message, None, 503)
                     _drop_frames(exc)
@@ -214,6 +255,9 @@ class QueryRoutes:
                 if resp is None:
                     if failure is not None and not data:
                         return _error(*failure)
+                    if last and failure is None and len(data or b"") <= PLAIN_MAX_BYTES:
+                        # The whole answer, small: one write, no chunking.
+                        return web.Response(body=data or b"", headers={"Content-Type": NDJSON})
                     resp = web.StreamResponse(headers={"Content-Type": NDJSON})
                     await resp.prepare(request)
                 if data and not await _write(request, resp, data, deadline):
@@ -221,7 +265,7 @@ class QueryRoutes:
                 if failure is not None:
                     await _write(request, resp, _error_body(*failure[:2]) + b"\n", deadline)
                     break
-                if data is None:
+                if last:
                     break
             await resp.write_eof()
         except ConnectionError:

@@ -246,7 +246,7 @@ def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndar
         if bm is None:
             return None  # no bitmap for this column here: scan
         rows.append(bm)
-    return _rows_to_blocks(rows, scope.block_rows)
+    return _rows_to_blocks(rows, scope.block_rows, scope.nblocks)
 
 
 def _field_index_blocks(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
@@ -262,9 +262,15 @@ def _field_index_blocks(scope: Scope, key: str, pred: Predicate) -> np.ndarray |
     return _bitmap_blocks(scope, column, values, hits)
 
 
-def _rows_to_blocks(bitmaps: list[BitMap], block_rows: int) -> np.ndarray:
+def _rows_to_blocks(bitmaps: list[BitMap], block_rows: int, nblocks: int) -> np.ndarray:
+    """The blocks (ascending) holding a row of any of the bitmaps."""
     if not bitmaps:
         return np.empty(0, np.int64)
     union = bitmaps[0].union(*bitmaps[1:]) if len(bitmaps) > 1 else bitmaps[0]
-    rows = np.asarray(union.to_array(), dtype=np.int64) if len(union) else np.empty(0, np.int64)
-    return np.unique(rows // block_rows)
+    if len(union) <= nblocks:
+        rows = np.asarray(union.to_array(), dtype=np.int64) if len(union) else np.empty(0, np.int64)
+        return np.unique(rows // block_rows)
+    # Many rows (a common value): count them up to each block's end instead of listing them.
+    ends = np.minimum(np.arange(1, nblocks + 1, dtype=np.int64) * block_rows, 1 << 32) - 1
+    below = np.fromiter((union.rank(int(e)) for e in ends), np.int64, nblocks)
+    return np.flatnonzero(np.diff(below, prepend=0) > 0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Callable, Generator, Generic, Iterable, TypeVar
+from typing import Callable, Generator, Generic, Iterable, Sized, TypeVar
 
 from engine.query.limits import Deadline
 
@@ -69,14 +69,18 @@ def ordered_map(
 ) -> Generator[R, None, None]:
     """fn(item) for every item, in order, computed up to `ahead` items in advance. Items for
     which `inline(item)` is true are computed in the calling thread (when a task costs less
-    than handing it to a thread). Past `deadline` it raises QueryTimeout."""
+    than handing it to a thread), and so is a lone item (a sized `items` of one: nothing runs
+    beside it, so the trip to a thread and back would only add to it). Past `deadline` it
+    raises QueryTimeout."""
     inflight: collections.deque[Future[R] | _Done[R]] = collections.deque()
     ex = pool()
     check = deadline.check if deadline is not None else _no_deadline
+    lone = isinstance(items, Sized) and len(items) == 1
     try:
         for item in items:
             check()
-            inflight.append(_Done(fn(item)) if inline is not None and inline(item) else ex.submit(fn, item))
+            here = lone or (inline is not None and inline(item))
+            inflight.append(_Done(fn(item)) if here else ex.submit(fn, item))
             if len(inflight) >= ahead:
                 yield inflight.popleft().result()
         while inflight:

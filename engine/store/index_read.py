@@ -13,7 +13,7 @@ import array
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from pyroaring import BitMap
+from pyroaring import BitMap, FrozenBitMap
 
 from engine.store.index_format import (
     INDEX_VERSION,
@@ -31,12 +31,18 @@ from engine.store.part_reader import Part
 from native_kernels.bloom import bloom_contains_all
 
 
+# Derived bitmaps kept per part (the latest asked): a dashboard asks the same few values again
+# and again, and each costs a pass over the column's every block to derive.
+DERIVED_KEPT = 64
+
+
 class PartIndex:
     """The index of one open part. Loads lazily: the directory on first use, a column's bitmap
-    set on first lookup of that column, the blooms on the first word lookup. Lookups may come
-    from several threads: each cache entry is stored whole, so a race only loads something
-    twice. Every call returns a new bitmap (the caller may change it). The `Part` must stay
-    open while it is used. A damaged index raises PartDamaged."""
+    set on first lookup of that column, the blooms on the first word lookup; a derived bitmap
+    is kept once made (the part never changes). Lookups may come from several threads: each
+    cache entry is stored whole, so a race only loads something twice. Every call returns a new
+    bitmap (the caller may change it). The `Part` must stay open while it is used. A damaged
+    index raises PartDamaged."""
 
     def __init__(self, part: Part):
         self._part = part
@@ -47,6 +53,7 @@ class PartIndex:
         self._tokens: TokenSet | None = None
         self._counts: BlockCounts | None = None
         self._combo_total: npt.NDArray[np.int64] | None = None
+        self._derived: dict[tuple[str, bytes], FrozenBitMap] = {}
 
     @property
     def _index(self) -> IndexMeta:
@@ -77,7 +84,14 @@ class PartIndex:
         if column in idx.stored:
             return self._set(column).rows(value)
         if column in idx.derived:
-            return self._derive(column, value)
+            key = (column, value)
+            got = self._derived.get(key)
+            if got is None:
+                got = FrozenBitMap(self._derive(column, value))
+                while len(self._derived) >= DERIVED_KEPT:
+                    self._derived.pop(next(iter(self._derived)), None)  # the oldest
+                self._derived[key] = got
+            return BitMap(got)
         return None
 
     def values(self, column: str) -> list[bytes] | None:

@@ -43,6 +43,7 @@ bitmap set is stored under FIELD_INDEX_PREFIX + key, a base column's under the c
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import re
 from typing import Iterable
@@ -65,7 +66,9 @@ def partition_of(time_ns: int) -> str:
     return day.strftime("%Y%m%d")
 
 
+@functools.lru_cache(maxsize=4096)
 def partition_start_ns(name: str) -> int:
+    # Kept: every query asks it of every day folder, and strptime costs ~30 us a call.
     day = _dt.datetime.strptime(name, "%Y%m%d")
     return (day - _dt.datetime(1970, 1, 1)).days * NS_PER_DAY
 

@@ -205,11 +205,11 @@ def test_block_counts_round_trip_and_damage():
         decode_block_counts(bytes(bad), len(COUNT_COLUMNS), len(blocks))
 
 
-def test_a_part_of_few_blocks_keeps_no_counts_and_answers_all_the_same(tmp_path):
+def test_a_part_of_few_blocks_keeps_counts_too(tmp_path):
     recs = _records(1500, 4)
     write_records(str(tmp_path), recs, block_rows=1024, level=1, index_builder=make_index_builder(Storage()))
     cat = Catalog(str(tmp_path))
-    assert cat.scopes()[0].index.count_columns == []  # 2 blocks: read whole, no counts kept
+    assert cat.scopes()[0].index.count_columns == list(COUNT_COLUMNS)  # 2 blocks: the newest rows
     got = list(PreparedQuery("host:db-1 | stats count() by (app)").objects(cat))
     want = [
         {"app": o["host"], "count()": o["count()"]}

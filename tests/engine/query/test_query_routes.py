@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.api import query_routes
 from engine.config import Query, Settings
+from engine.query.execute import CHUNK
 from engine.units import units_dec_hook
 from tests.engine.query.conftest import T0
 from tests.engine.query.rowgen import record, write_records
@@ -262,3 +263,25 @@ def test_what_the_query_does_not_say_is_a_400_naming_it(data_dir):
         assert status == 400 and err["position"] == 4
 
     _client_run(data_dir, body)
+
+
+def test_a_small_whole_answer_is_one_plain_response_a_long_one_streams(tmp_path):
+    d = str(tmp_path)
+    n = 2 * CHUNK + 10  # three chunks of rows
+    write_records(d, [record(time=T0 + i, message=b"row", msgid=f"m{i}".encode()) for i in range(n)], seq=1)
+
+    async def body(client):
+        r = await client.get("/api/v1/query", params={"q": "* | stats count()"})
+        assert r.status == 200 and r.headers["Content-Type"] == "application/x-ndjson"
+        assert "Transfer-Encoding" not in r.headers and int(r.headers["Content-Length"]) > 0
+        assert _lines(await r.text()) == [{"count()": n}]
+        r = await client.get("/api/v1/query", params={"q": "nothing-matches-this"})
+        assert r.status == 200 and await r.text() == "" and r.headers["Content-Length"] == "0"
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": "5"})  # done at the limit
+        assert "Transfer-Encoding" not in r.headers
+        assert [o["msgid"] for o in _lines(await r.text())] == [f"m{i}" for i in range(n - 1, n - 6, -1)]
+        r = await client.get("/api/v1/query", params={"q": "*", "limit": str(n)})
+        assert r.headers["Transfer-Encoding"] == "chunked"
+        assert [o["msgid"] for o in _lines(await r.text())] == [f"m{i}" for i in range(n - 1, -1, -1)]
+
+    _client_run(d, body)
