@@ -52,9 +52,13 @@ def warm_framing() -> None:
 
 def warm_parsing(settings: Settings) -> Rows:
     """The parsers' kernels; returns the rows as the writer would take them from a ring."""
-    parser = BatchParser(settings.parse, None, TimeBounds.of(settings), settings.ingest.max_message_bytes)
-    parser.parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
-    batch = parser.parse(raw_batch_of(FRAMES, time.time_ns()))
+
+    def parser() -> BatchParser:
+        return BatchParser(settings.parse, None, TimeBounds.of(settings), settings.ingest.max_message_bytes)
+
+    # Its own parser: the rows below must be the first its dictionaries see, as the writer's are.
+    parser().parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+    batch = parser().parse(raw_batch_of(FRAMES, time.time_ns()))
     _, rows = RingIntake().decode(batch.encode())
     return rows
 
