@@ -194,6 +194,20 @@ def _int32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
+def _unique(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`np.unique(values, return_inverse=True)`, by a table when the values are few and small
+    (they are: a few severities, texts, names and scopes), which costs a tenth of a sort."""
+    low, high = int(values.min()), int(values.max())
+    if high - low >= 1 << 16:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(high - low + 1, np.bool_)
+    present[values - low] = True
+    distinct = np.flatnonzero(present)
+    index = np.empty(len(present), np.int64)
+    index[distinct] = np.arange(len(distinct))
+    return distinct + low, index[values - low]
+
+
 def _distinct(
     body: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int64], list[bytes]]:
@@ -247,8 +261,11 @@ def otlp_rows(frame: bytes, now: int, max_len: int) -> OtlpRows | None:
 
     # Severity: each distinct (number, text) judged once.
     text_id, texts = _distinct(body, rec[:, R_TEXT_S], rec[:, R_TEXT_E])
-    pair, inverse = np.unique((text_id << 32) | (rec[:, R_SEVERITY] & 0xFFFFFFFF), return_inverse=True)
-    judged = [_severity_of(_int32(p & 0xFFFFFFFF), texts[p >> 32]) for p in pair.tolist()]
+    number = rec[:, R_SEVERITY]
+    # (text, number) as one integer: dense for the numbers OTLP defines (0-24), else wide.
+    shift = 5 if bool(((number >= 0) & (number < 32)).all()) else 32
+    pair, inverse = _unique((text_id << shift) | (number & ((1 << shift) - 1)))
+    judged = [_severity_of(_int32(p & ((1 << shift) - 1)), texts[p >> shift]) for p in pair.tolist()]
     severity = np.array([level for level, _, _ in judged], np.uint8)[inverse]
     sev_spans = np.array([(*pieces.span(k), *pieces.span(v)) for _, k, v in judged], np.int64)
     with_field = np.array([bool(k) for _, k, _ in judged])[inverse]
@@ -279,7 +296,7 @@ def otlp_rows(frame: bytes, now: int, max_len: int) -> OtlpRows | None:
         a_pos = np.arange(len(attrs), dtype=np.int64) - np.repeat(rec[:, R_ATTR_0], counts)
         key_id, keys = _distinct(body, attrs[:, A_KEY_S], attrs[:, A_KEY_E])
         # The name each attribute gets in its row: prefixed where its scope has it already.
-        combo, inverse = np.unique(rec_scope[a_row] * len(keys) + key_id, return_inverse=True)
+        combo, inverse = _unique(rec_scope[a_row] * len(keys) + key_id)
         stored: dict[bytes, int] = {}
         final_of_combo = []
         needs_of_combo = []

@@ -16,7 +16,7 @@ from bench import generate, push_bodies
 from engine.config import Parse
 from engine.ipc.raw_batch import OTLP_REQUEST, raw_batch_of
 from engine.parse.batch_parser import BatchParser
-from engine.parse.otlp_rows import otlp_rows, warm_up_request
+from engine.parse.otlp_rows import _unique, otlp_rows, warm_up_request
 from engine.push import otlp
 from engine.store.rows import ROW_PARSE_FALLBACK
 
@@ -119,6 +119,13 @@ def test_what_the_shortcut_leaves_goes_the_general_path():
     assert_same(cases[-1], max_len=4096)
 
 
+@given(st.lists(st.integers(-(2**40), 2**40) | st.integers(-3, 40), min_size=1, max_size=50))
+def test_unique_is_numpys(values):
+    values = np.array(values, np.int64)
+    want, got = np.unique(values, return_inverse=True), _unique(values)
+    assert want[0].tolist() == got[0].tolist() and want[1].tolist() == got[1].tolist()
+
+
 def test_a_damaged_request_frame_is_one_plain_row():
     batch = _flagged(b"\x0a\xff\xff")
     assert len(batch.time) == 1 and batch.flags[0] & ROW_PARSE_FALLBACK
@@ -201,7 +208,7 @@ def requests(draw, common: bool) -> bytes:
                 odd_times = [] if common else [2**63 + 5, 86_400 * 10**9]
                 r.time_unix_nano = draw(st.sampled_from([0, NOW, NOW + 1, *odd_times]))
                 r.observed_time_unix_nano = draw(st.sampled_from([0, NOW - 7]))
-                r.severity_number = draw(st.sampled_from([0, 1, 9, 12, 13, 17, 21, 24, 25, 99]))
+                r.severity_number = draw(st.sampled_from([0, 1, 9, 12, 13, 17, 21, 24, 25, 99, -1]))
                 r.severity_text = draw(texts)
                 if common or draw(st.booleans()):
                     if draw(st.booleans()):
