@@ -152,11 +152,12 @@ class Ingest:
         flags: np.ndarray,
         field_names: bytes = b"",
         received: Value | None = None,
+        messages: int | None = None,
     ) -> Refusal | None:
         """Write the frames `buf[starts[i]:ends[i]]` into the rings, waiting for room up to
-        INGEST_WAIT_S; None once they are all in (counted in `received`, by default this
-        route's `received_messages_total{protocol="http"}`), else why not (nothing of them is
-        kept)."""
+        INGEST_WAIT_S; None once they are all in (`messages` of them, by default one a frame,
+        counted in `received`, by default this route's `received_messages_total{protocol=
+        "http"}`), else why not (nothing of them is kept)."""
         n = len(starts)
         if n:
             source = peer_name(request.transport) if request.transport else "http"
@@ -171,7 +172,7 @@ class Ingest:
                         self.batcher.drop_all()
                         return _refusal(disk_low)
                     await asyncio.sleep(RETRY_S)
-            (self.m_msgs if received is None else received).inc(n)
+            (self.m_msgs if received is None else received).inc(n if messages is None else messages)
             truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)

@@ -15,7 +15,9 @@ arrays 8-byte aligned:
     32           4·n           starts u32    frame start in data
     ...          4·n           ends u32      frame end in data (exclusive)
     ...          2·n           source u16    index into the sources
-    ...          1·n           frame flags   native_kernels.framing TRUNCATED | FRAMING_ERROR
+    ...          1·n           frame flags   native_kernels.framing TRUNCATED | FRAMING_ERROR, or
+                                             OTLP_REQUEST: the frame is a whole OTLP/HTTP protobuf
+                                             logs request the API checked, its records the rows
     (pad to 8)   sources_len   sources: "ip:port" strings joined by "\\n"
     (pad to 8)   names_len     field names: which JSON keys fill which column for this batch
                                (engine.parse.json_keys.encode_overrides); absent for most
@@ -38,6 +40,9 @@ from engine.ipc.batch_errors import BatchArrayOutOfBounds, BatchOffsetsInvalid, 
 PROTOCOLS = ("tcp", "udp", "http", "tls")  # stored by index: append, never renumber
 
 RAW_HEADER = struct.Struct("<IIIIIIq")
+# A frame flag beside native_kernels.framing's: the frame is one ExportLogsServiceRequest
+# (engine.parse.otlp_rows), so the parser, not the single API process, makes its rows.
+OTLP_REQUEST = 4
 # Per-frame bytes of a raw batch beyond the frame itself: start u32, end u32, source u16, flags u8.
 FRAME_OVERHEAD = 4 + 4 + 2 + 1
 # Bytes a sender address may take in a batch's sources blob ("[ipv6]:port" and its separator).
@@ -168,10 +173,16 @@ class RawBatch(NamedTuple):
 
 
 def raw_batch_of(
-    frames: Sequence[bytes], recv_ns: int, source: str = "127.0.0.1", protocol: int = 0, field_names: bytes = b""
+    frames: Sequence[bytes],
+    recv_ns: int,
+    source: str = "127.0.0.1",
+    protocol: int = 0,
+    field_names: bytes = b"",
+    flags: int = 0,
 ) -> RawBatch:
-    """One raw batch of `frames`, all sent by `source`, for the parser's warm-up, tests and
-    benchmarks (receivers build theirs frame by frame in `engine.receive.batcher`)."""
+    """One raw batch of `frames`, all sent by `source` with frame flags `flags`, for the
+    parser's warm-up, tests and benchmarks (receivers build theirs frame by frame in
+    `engine.receive.batcher`)."""
     data = b"".join(frames)
     lens = np.fromiter((len(f) for f in frames), np.int64, len(frames))
     starts = np.zeros(len(frames), np.int64)
@@ -185,7 +196,7 @@ def raw_batch_of(
         starts,
         starts + lens,
         np.zeros(len(frames), np.uint16),
-        np.zeros(len(frames), np.uint8),
+        np.full(len(frames), flags, np.uint8),
         blob,
         [data],
         field_names,

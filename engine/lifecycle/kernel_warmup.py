@@ -17,8 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.config import Settings
-from engine.ipc.raw_batch import raw_batch_of
+from engine.ipc.raw_batch import OTLP_REQUEST, raw_batch_of
 from engine.parse.batch_parser import BatchParser
+from engine.parse.otlp_rows import warm_up_request
 from engine.parse.time_bounds import TimeBounds
 from engine.query import pool
 from engine.query.catalog import Catalog
@@ -51,8 +52,13 @@ def warm_framing() -> None:
 
 def warm_parsing(settings: Settings) -> Rows:
     """The parsers' kernels; returns the rows as the writer would take them from a ring."""
-    parser = BatchParser(settings.parse, None, TimeBounds.of(settings))
-    batch = parser.parse(raw_batch_of(FRAMES, time.time_ns()))
+
+    def parser() -> BatchParser:
+        return BatchParser(settings.parse, None, TimeBounds.of(settings), settings.ingest.max_message_bytes)
+
+    # Its own parser: the rows below must be the first its dictionaries see, as the writer's are.
+    parser().parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+    batch = parser().parse(raw_batch_of(FRAMES, time.time_ns()))
     _, rows = RingIntake().decode(batch.encode())
     return rows
 

@@ -1,12 +1,13 @@
 """One raw frame batch → one column batch: the parser's whole job, on arrays.
 
 Steps, each one kernel or numpy call over the batch: syslog header parsing (or JSON decoding
-for rows detected as JSON), dictionary encoding of host/app/procid/msgid/source, gathering of
-message and SD bytes, and the fields (key=value pairs in messages, SD params, JSON keys) as one
-CSR group per row. Strings that do not exist in the raw bytes (JSON values) are appended to a
-copy of the batch buffer so that every string column is a span of one buffer. Rows whose time is
-out of range are adjusted or dropped (`engine.parse.time_bounds`), dropped ones only after alert
-matching has counted them.
+for rows detected as JSON; a frame that is a whole OTLP request becomes its records' rows by
+`engine.parse.otlp_rows`, or by its JSON frames where that does not apply), dictionary
+encoding of host/app/procid/msgid/source, gathering of message and SD bytes, and the fields
+(key=value pairs in messages, SD params, JSON keys) as one CSR group per row. Strings that do
+not exist in the raw bytes (JSON values) are appended to a copy of the batch buffer so that
+every string column is a span of one buffer. Rows whose time is out of range are adjusted or
+dropped (`engine.parse.time_bounds`), dropped ones only after alert matching has counted them.
 
 One row's failure costs that row only: a JSON line the decoder rejects is kept as a plain row
 flagged `parse_fallback`; and should parsing a batch raise (a bug, not bad input: bad input gives
@@ -24,14 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.alert.rules import ALERT_KEY
-from engine.config import Parse
+from engine.config import Ingest, Parse
 from engine.ipc.column_batch import ARRAYS, OFFSET_ARRAYS, VALUE_ARRAYS, ColumnBatch, DictionaryUpdates
-from engine.ipc.raw_batch import RawBatch
+from engine.ipc.raw_batch import OTLP_REQUEST, RawBatch
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse import time_bounds
 from engine.json_field_names import FieldNamesError
 from engine.parse.json_keys import KeyRoles, decode_overrides
 from engine.parse.json_rows import decode_json_rows
+from engine.parse.otlp_rows import otlp_rows
+from engine.push import otlp
+from engine.push.bodies import PushRefused
 from engine.parse.time_bounds import AdjustFields, TimeBounds, adjust_fields
 from engine.store.rows import (
     DICT_COLUMNS,
@@ -67,6 +71,7 @@ from native_kernels.syslog import (
     PROCID_START,
     SD_END,
     SD_START,
+    SPAN_MATRIX_ROWS,
     parse_frames,
 )
 from native_kernels.timestamps import TimeZone
@@ -80,6 +85,8 @@ log = logging.getLogger("logjet.parse")
 # Key roles of distinct request field names a parser keeps built (a handful in practice: each
 # client sends the same parameters every time); past it the cache starts over.
 MAX_CACHED_ROLES = 64
+
+DEFAULT_MAX_LEN = Ingest().max_message_bytes
 
 # Bisection of a failing batch gives up (the whole batch becomes plain rows) past this many
 # failing rows: a bug that hits every row should not cost thousands of re-parses.
@@ -123,11 +130,38 @@ _Values = tuple[np.ndarray, np.ndarray]
 _JsonFields = tuple[np.ndarray, _Values, _Values]
 
 
-class BatchParser:
-    """Parses raw batches; keeps the dictionaries between batches (one instance per parser)."""
+class _Head(NamedTuple):
+    """A batch's rows with their headers read, before dictionaries and fields: `data` holds
+    every string the `spans` point at; `row_source` is each row's index into the batch's
+    senders; `raw_bytes` what the rows were read from."""
 
-    def __init__(self, settings: Parse, alerts: IngestAlerts | None = None, bounds: TimeBounds = TimeBounds()):
+    data: np.ndarray
+    fmt: np.ndarray
+    time_ns: np.ndarray
+    severity: np.ndarray
+    facility: np.ndarray
+    spans: np.ndarray
+    flags: np.ndarray
+    json_fields: _JsonFields | None
+    fallback: int
+    row_source: np.ndarray
+    raw_bytes: int
+
+
+class BatchParser:
+    """Parses raw batches; keeps the dictionaries between batches (one instance per parser).
+    `max_len` is `ingest.max_message_bytes`: where the records of an OTLP request frame are cut,
+    as the API cuts every frame."""
+
+    def __init__(
+        self,
+        settings: Parse,
+        alerts: IngestAlerts | None = None,
+        bounds: TimeBounds = TimeBounds(),
+        max_len: int = DEFAULT_MAX_LEN,
+    ):
         self.settings = settings
+        self.max_len = max_len
         self.tz = TimeZone.from_name(settings.timezone)
         self.dicts = ParserDictionaries()
         self.alerts = alerts
@@ -161,6 +195,22 @@ class BatchParser:
             return self._isolate(raw)
 
     def _parse(self, raw: RawBatch) -> ColumnBatch:
+        if bool((raw.frame_flags & OTLP_REQUEST).any()):
+            head = self._otlp_head(raw)
+            if head is None:  # not the shape the shortcut takes: the general path's frames
+                expanded, failed = self._expand(raw)
+                batch = self._parse(expanded)
+                if len(failed) and len(batch.flags) == len(expanded.starts):
+                    flags = batch.flags.copy()
+                    flags[failed] |= ROW_PARSE_FALLBACK
+                    batch = replace(batch, flags=flags, fallback=batch.fallback + len(failed))
+                return batch
+        else:
+            head = self._head(raw)
+        return self._finish(raw, head)
+
+    def _head(self, raw: RawBatch) -> _Head:
+        """Every frame's header (syslog, or JSON rows decoded), one row per frame."""
         data = raw.data
         starts = raw.starts.astype(np.int64)
         ends = raw.ends.astype(np.int64)
@@ -186,6 +236,89 @@ class BatchParser:
             )
             flags[bad] |= ROW_PARSE_FALLBACK
             fallback = len(bad)
+        raw_bytes = int((ends - starts).sum())
+        return _Head(data, fmt, time_ns, severity, facility, spans, flags, json_fields, fallback, raw.source, raw_bytes)
+
+    def _otlp_head(self, raw: RawBatch) -> _Head | None:
+        """The rows of a batch that is one OTLP request, by engine.parse.otlp_rows; None when
+        that shortcut does not apply (then the general path's frames are parsed instead)."""
+        if len(raw.starts) != 1 or not self.settings.json or raw.field_names or not self._roles[b""].plain:
+            return None
+        frame = raw.data[int(raw.starts[0]) : int(raw.ends[0])].tobytes()
+        try:
+            rows = otlp_rows(frame, raw.recv_ns, self.max_len)
+        except Exception:  # a bug in the shortcut costs its speed, never the rows
+            log.exception("the OTLP request shortcut failed; taking the general path")
+            return None
+        if rows is None:
+            return None
+        n = len(rows.time_ns)
+        spans = np.full((SPAN_MATRIX_ROWS, n), -1, np.int64)
+        for (start_row, end_row), (s, e) in zip(
+            ((HOST_START, HOST_END), (APP_START, APP_END), (MSG_START, MSG_END)), (rows.host, rows.app, rows.message)
+        ):
+            spans[start_row], spans[end_row] = s, e
+        fields = (rows.field_row, rows.field_key, rows.field_value) if len(rows.field_row) else None
+        return _Head(
+            rows.data,
+            np.full(n, FORMAT_JSON, np.uint8),
+            rows.time_ns,
+            rows.severity,
+            np.full(n, NO_VALUE, np.uint8),
+            spans,
+            np.zeros(n, np.uint8),
+            fields,
+            0,
+            np.full(n, raw.source[0] if len(raw.source) else 0, np.uint16),
+            len(frame),
+        )
+
+    def _expand(self, raw: RawBatch) -> tuple[RawBatch, list[int]]:
+        """`raw` with each OTLP request frame replaced by the JSON frames of its records
+        (engine.push.otlp); a request that does not decode (the API checked it, so a damaged
+        ring) stays one frame, a plain row to be flagged: its index is in the list returned."""
+        failed: list[int] = []
+        pieces: list[bytes] = []
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        flags: list[np.ndarray] = []
+        source: list[np.ndarray] = []
+        pos = 0
+        for k, (s, e, f) in enumerate(zip(raw.starts.tolist(), raw.ends.tolist(), raw.frame_flags.tolist())):
+            frame = raw.data[s:e].tobytes()
+            buf, f_starts, f_ends, f_flags = (
+                frame,
+                np.zeros(1, np.int64),
+                np.full(1, len(frame)),
+                np.full(1, f, np.uint8),
+            )
+            if f & OTLP_REQUEST:
+                f_flags[0] = f & ~OTLP_REQUEST
+                try:
+                    buf, f_starts, f_ends, f_flags = otlp.protobuf(frame, raw.recv_ns).packed(self.max_len)
+                except PushRefused as exc:
+                    log.error("an OTLP request in a raw batch does not decode (%s); kept as one plain row", exc)
+                    failed.append(sum(map(len, starts)))
+            pieces.append(buf)
+            starts.append(f_starts + pos)
+            ends.append(f_ends + pos)
+            flags.append(f_flags)
+            source.append(np.full(len(f_starts), raw.source[k] if len(raw.source) else 0, np.uint16))
+            pos += len(buf)
+        data = np.frombuffer(b"".join(pieces), np.uint8)
+        expanded = raw._replace(
+            starts=np.concatenate(starts).astype(np.uint32),
+            ends=np.concatenate(ends).astype(np.uint32),
+            frame_flags=np.concatenate(flags).astype(np.uint8),
+            source=np.concatenate(source),
+            data=data,
+        )
+        return expanded, failed
+
+    def _finish(self, raw: RawBatch, head: _Head) -> ColumnBatch:
+        """The column batch of rows whose headers are read: time bounds, dictionaries, fields."""
+        data, fmt, time_ns, severity, facility, spans, flags, json_fields, fallback, row_source, raw_bytes = head
+        n = len(fmt)
 
         # Out-of-range times (engine.parse.time_bounds): adjusted here, dropped once alerts
         # have counted them (alerts count rows as they arrive, whatever their time).
@@ -199,7 +332,7 @@ class BatchParser:
 
         host_data = data
         if self.settings.host_from_source:
-            host_data = self._host_from_source(raw, data, spans, flags)
+            host_data = self._host_from_source(raw, row_source, data, spans, flags)
 
         d = self.dicts
         host = d.encode("host", host_data, spans[HOST_START], spans[HOST_END])
@@ -211,7 +344,7 @@ class BatchParser:
         lens = np.array([len(s.encode()) for s in raw.sources], np.int64)
         s_starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]) if len(lens) else np.empty(0, np.int64)
         source_ids = d.encode("source", blob, s_starts, s_starts + lens)
-        source = source_ids[raw.source] if len(source_ids) else np.zeros(n, np.uint32)
+        source = source_ids[row_source] if len(source_ids) else np.zeros(n, np.uint32)
 
         msg_off, msg_data = take_spans(data, spans[MSG_START], spans[MSG_END])
         sd_off, sd_data = take_spans(data, spans[SD_START], spans[SD_END])
@@ -221,7 +354,7 @@ class BatchParser:
             self.dicts.keep_values(alerts.needs_values)
         pairs = self._fields(data, spans, n, json_fields, adjusted, with_alert_key=alerts is not None)
         batch = ColumnBatch(
-            raw_bytes=int((ends - starts).sum()),
+            raw_bytes=raw_bytes,
             dicts=d.take_updates(),
             time=time_ns.astype(np.int64, copy=False),
             recv=np.full(n, raw.recv_ns, np.int64),
@@ -252,7 +385,9 @@ class BatchParser:
             batch = _keep_rows(batch, time_codes == time_bounds.IN_RANGE)
         return batch
 
-    def _host_from_source(self, raw: RawBatch, data: np.ndarray, spans: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    def _host_from_source(
+        self, raw: RawBatch, row_source: np.ndarray, data: np.ndarray, spans: np.ndarray, flags: np.ndarray
+    ) -> np.ndarray:
         """Rows whose header names no host get the sender's address (flagged); returns the
         buffer the host spans point into (`data`, or a copy with the addresses appended)."""
         missing = spans[HOST_START] < 0
@@ -263,11 +398,11 @@ class BatchParser:
         lens = np.array([len(a) if a else 0 for a in addrs], np.int64)
         a_ends = len(data) + np.cumsum(lens)
         a_starts = a_ends - lens
-        has = lens[raw.source] > 0
+        has = lens[row_source] > 0
         rows = np.flatnonzero(missing & has)
         if not len(rows):
             return data
-        src = raw.source[rows]
+        src = row_source[rows]
         spans[HOST_START, rows] = a_starts[src]
         spans[HOST_END, rows] = a_ends[src]
         flags[rows] |= ROW_HOST_FROM_SOURCE

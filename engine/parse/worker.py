@@ -20,10 +20,11 @@ from engine.ipc import control
 from engine.alert.ingest_alerts import IngestAlerts
 from engine.ipc.batch_errors import BatchDecodeError
 from engine.ipc.column_batch import ColumnBatch
-from engine.ipc.raw_batch import RawBatch, raw_batch_of
+from engine.ipc.raw_batch import OTLP_REQUEST, RawBatch, raw_batch_of
 from engine.ipc.record_kinds import KIND_COLUMNS, KIND_RAW
 from engine.config import Settings
 from engine.parse.batch_parser import BatchParser
+from engine.parse.otlp_rows import warm_up_request
 from engine.parse.time_bounds import REASONS, TOO_NEW, TOO_OLD, TimeBounds
 from engine.worker.process import StopFlag, WorkerSpec
 from engine.ipc.ring import Record, RingConsumer, RingProducer
@@ -43,7 +44,9 @@ class Parser:
         alert_ring = RingProducer(shm.dir.ring(spec.alert_ring), doorbell=False) if spec.alert_ring else None
         self.alerts = IngestAlerts(shm.dir.alert_rules, shm.metrics, alert_ring)
         self.alerts.load()
-        self.parser = BatchParser(settings.parse, self.alerts, TimeBounds.of(settings))
+        self.parser = BatchParser(
+            settings.parse, self.alerts, TimeBounds.of(settings), settings.ingest.max_message_bytes
+        )
         m = shm.metrics
         self.m_parsed = [m.counter("parsed_messages_total", format=f) for f in FORMATS]
         self.m_damaged = m.counter("dropped_messages_total", reason="damaged_batch")
@@ -64,8 +67,9 @@ class Parser:
         ]
         self.parser.alerts = None  # warm-up rows must not count towards alerts
         self.parser.parse(raw_batch_of(frames, time.time_ns()))
+        self.parser.parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
         # Warm-up values must not reach the writer: start the dictionaries afresh.
-        self.parser = BatchParser(self.parser.settings, self.alerts, self.parser.bounds)
+        self.parser = BatchParser(self.parser.settings, self.alerts, self.parser.bounds, self.parser.max_len)
 
     def step(self) -> int:
         """Handle at most one record per input ring; returns records handled."""

@@ -19,6 +19,9 @@ row:
       attributes                       `scope.version`, its attributes), then the record's;
                                        kvlists flatten to `a.b`, arrays are kept as JSON text
 
+A protobuf body of the common shape is not decoded here but by a parser, straight to the same
+rows (engine.parse.otlp_rows, held to these frames by its tests); see `parser_records`.
+
 A record attribute whose name a resource or scope attribute already has is kept as
 `attr.<name>`, so neither value is lost. What only repeats a column (service.name, host.name,
 the standard severity text) is not stored again as a field: every field costs the parser and
@@ -32,13 +35,23 @@ import time
 from typing import Any, Iterable
 
 import msgspec
+import numpy as np
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from engine.push.bodies import PushRefused, parse_protobuf
 from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, encode_value, pairs_json, time_json
+from native_kernels.otlp_wire import R_SCOPE, R_SIZE, S_RES_E, S_RES_S, S_SCOPE_E, S_SCOPE_S, WALK_OK, walk
 
+REQUEST = "an OTLP ExportLogsServiceRequest"  # what a body that is none is not, in a refusal
 ATTR_PREFIX = "attr."
+# A record's JSON frame is at most this many times its protobuf bytes, and those of its
+# resource and scope, plus a constant: a byte becomes at most a 6-byte escape, a 1-byte varint
+# at most 3 digits or `false`, a key gains quotes, a colon and perhaps the prefix.
+FRAME_GROWTH = 8
+FRAME_SLACK = 256
 # Keys a record sets on its own, after the shared ones: a shared attribute of the same name is
 # renamed rather than duplicated.
 _COLUMN_ATTRS = frozenset({"host.name", "service.name"})
@@ -59,7 +72,7 @@ _PLAIN_TEXTS: tuple[frozenset[str], ...] = (
 )
 
 
-def _severity_json(number: int, text: str) -> bytes:
+def severity_json(number: int, text: str) -> bytes:
     """The record's `,"severity":...` and `,"severity_text":...` pieces."""
     mapped = _SEVERITY[number] if 0 <= number < len(_SEVERITY) else None
     if mapped is not None:
@@ -81,7 +94,7 @@ def _ids_json(trace_id: str, span_id: str, event_name: str) -> bytes:
     return out
 
 
-def _shared(resource: dict[str, Any], scope_name: str, scope_version: str, scope: dict[str, Any]) -> Shared:
+def shared_of(resource: dict[str, Any], scope_name: str, scope_version: str, scope: dict[str, Any]) -> Shared:
     """What every record of one scope carries: host and app, resource and scope fields."""
     host, app = resource.get("host.name"), resource.get("service.name")
     columns = {"host": host if type(host) is str else None, "app": app if type(app) is str else None}
@@ -97,6 +110,18 @@ def _shared(resource: dict[str, Any], scope_name: str, scope_version: str, scope
 
 
 # --- protobuf ---------------------------------------------------------------------------------
+
+
+def parser_records(body: bytes, max_len: int) -> int | None:
+    """How many records the protobuf request `body` holds, when a parser can make its rows
+    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, and no
+    record's frame could reach `max_len` (so none is cut); None: decode it into frames here."""
+    w = walk(np.frombuffer(body, np.uint8))
+    if w.status != WALK_OK or not len(w.records):
+        return None
+    shared = w.scopes[:, S_RES_E] - w.scopes[:, S_RES_S] + w.scopes[:, S_SCOPE_E] - w.scopes[:, S_SCOPE_S]
+    worst = int((w.records[:, R_SIZE] + shared[w.records[:, R_SCOPE]]).max())
+    return len(w.records) if worst * FRAME_GROWTH + FRAME_SLACK <= max_len else None
 
 
 def _pb_value(v: Any) -> Any:
@@ -123,20 +148,32 @@ def _pb_attrs(attributes: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in attributes}
 
 
-def protobuf(body: bytes) -> Frames:
-    """An ExportLogsServiceRequest as frames."""
-    request = parse_protobuf(ExportLogsServiceRequest(), body, "an OTLP ExportLogsServiceRequest")
+def resource_attributes(message: bytes) -> dict[str, Any]:
+    """The attributes of a serialized Resource."""
+    return _pb_attrs(Resource.FromString(message).attributes)
+
+
+def scope_parts(message: bytes) -> tuple[str, str, dict[str, Any]]:
+    """Name, version and attributes of a serialized InstrumentationScope."""
+    scope = InstrumentationScope.FromString(message)
+    return scope.name, scope.version, _pb_attrs(scope.attributes)
+
+
+def protobuf(body: bytes, now: int | None = None) -> Frames:
+    """An ExportLogsServiceRequest as frames; `now` (ns) is the time of records without one
+    (None: the clock's)."""
+    request = parse_protobuf(ExportLogsServiceRequest(), body, REQUEST)
     frames = Frames()
     # The per-record loop is the route's cost: Frames.add is inlined, severities are encoded
     # once per (number, text).
     append, join, enc = frames.items.append, b"".join, encode_text
     severities: dict[tuple[int, str], bytes] = {}
-    now = time.time_ns()
+    now = time.time_ns() if now is None else now
     for rl in request.resource_logs:
         resource = _pb_attrs(rl.resource.attributes)
         for sl in rl.scope_logs:
             scope = sl.scope
-            shared = _shared(resource, scope.name, scope.version, _pb_attrs(scope.attributes))
+            shared = shared_of(resource, scope.name, scope.version, _pb_attrs(scope.attributes))
             taken, head, tail = shared.taken, shared.head, shared.tail
             for r in sl.log_records:
                 ns = r.time_unix_nano or r.observed_time_unix_nano or now
@@ -148,7 +185,7 @@ def protobuf(body: bytes) -> Frames:
                 key = (r.severity_number, r.severity_text)
                 severity = severities.get(key)
                 if severity is None:
-                    severity = severities[key] = _severity_json(*key)
+                    severity = severities[key] = severity_json(*key)
                 trace, span, event = r.trace_id, r.span_id, r.event_name
                 own = _ids_json(trace.hex(), span.hex(), event) if trace or span or event else b""
                 if r.attributes:
@@ -283,7 +320,7 @@ def json(body: bytes) -> Frames:
             try:
                 resource = _json_attrs(rl.resource.attributes) if rl.resource else {}
                 scope = sl.scope or _Scope()
-                shared = _shared(resource, scope.name, scope.version, _json_attrs(scope.attributes))
+                shared = shared_of(resource, scope.name, scope.version, _json_attrs(scope.attributes))
             except ValueError as exc:
                 raise PushRefused(400, "bad_json", f"{where}: an attribute's value is malformed: {exc}") from None
             for k, r in enumerate(sl.log_records):
@@ -305,7 +342,7 @@ def _json_record(r: _LogRecord, shared: Shared, now: int) -> tuple[int, bytes, S
         message = _message_json(_json_value(line))
     # ValueError names an unknown enum name
     number = SeverityNumber.Value(r.severity_number) if isinstance(r.severity_number, str) else r.severity_number
-    own = _severity_json(number, r.severity_text) + _ids_json(
+    own = severity_json(number, r.severity_text) + _ids_json(
         _hex_id(r.trace_id, 16, "traceId"), _hex_id(r.span_id, 8, "spanId"), r.event_name
     )
     if r.attributes:
