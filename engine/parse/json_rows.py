@@ -557,8 +557,8 @@ def _put(col: list[Any], rows: list[int], got: list[Any], keep: list[int] | None
     if keep is not None:
         for p in keep:
             col[rows[p]] = got[p]
-    elif len(rows) == len(col):  # the group is the whole batch, rows 0..n-1: one copy
-        col[:] = got
+    elif rows and rows[-1] - rows[0] == len(rows) - 1:  # a run of rows (a chunk's): one copy
+        col[rows[0] : rows[-1] + 1] = got
     else:
         for i, value in zip(rows, got):
             col[i] = value
@@ -580,16 +580,16 @@ def _plan_for(plans: dict[Shape, Plan | None], shape: Shape) -> Plan | None:
     return plan  # type: ignore[return-value]
 
 
-def _decode_rows(view: memoryview, spans: list[tuple[int, int]]) -> list[Any]:
+def _decode_rows(view: memoryview, starts: list[int], ends: list[int]) -> list[Any]:
     """Every row decoded, by one `map` (no Python frame per row) unless some row fails: then row
     by row, so one bad row costs only itself (None in its place)."""
     decode = _DECODER.decode
     try:
-        return list(map(decode, map(view.__getitem__, map(slice, *zip(*spans)))))
+        return list(map(decode, map(view.__getitem__, map(slice, starts, ends))))
     except (ValueError, RecursionError):
         pass
     decoded: list[Any] = []
-    for s, e in spans:
+    for s, e in zip(starts, ends):
         try:
             decoded.append(decode(view[s:e]))
         except (ValueError, RecursionError):
@@ -698,35 +698,60 @@ def _decode_into(
     f_keys: list[bytes],
     f_values: list[bytes],
 ) -> None:
-    """Decode every row and write its columns and fields (see decode_json_rows); the decoded
-    objects die with this call."""
-    n = len(starts)
+    """Decode every row and write its columns and fields (see decode_json_rows), a chunk of
+    rows at a time."""
+    starts_l, ends_l = starts.tolist(), ends.tolist()
+    for lo in range(0, len(starts_l), CHUNK_ROWS):
+        hi = lo + CHUNK_ROWS
+        _decode_chunk(view, lo, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values)
+
+
+# Rows decoded and written at a time: a plan reads every row's objects once per nested object
+# and per value, and a chunk's objects stay in the CPU's cache for those passes (a batch of
+# 2,000 Filebeat documents does not); the memory of one chunk's objects is reused by the next.
+CHUNK_ROWS = 512
+
+
+def _decode_chunk(
+    view: memoryview,
+    lo: int,
+    starts: list[int],
+    ends: list[int],
+    roles: KeyRoles,
+    fast: bool,
+    ok: list[bool],
+    out: _Columns,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> None:
+    """Rows lo, lo + 1, ... (spans `starts`, `ends`); the decoded objects die with this call."""
     plans = roles.plans if roles.plain and fast else None
-    decoded = _decode_rows(view, list(zip(starts.tolist(), ends.tolist()))) if n else []
-    live = list(range(n))
+    decoded = _decode_rows(view, starts, ends)
+    live = list(range(lo, lo + len(starts)))
     if not _DICT_ONLY.issuperset(map(type, decoded)):  # rows that are not objects stay plain text
-        live = [i for i in live if type(decoded[i]) is dict]
-        decoded = [decoded[i] for i in live]
+        live = [i for i, obj in zip(live, decoded) if type(obj) is dict]
+        decoded = [obj for obj in decoded if type(obj) is dict]
     if plans is None:
         for i, obj in zip(live, decoded):
             ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
+        return
+    # rows by their top-level keys (a tuple per row, cheap); nested objects are told apart only
+    # where a group's rows turn out not to share the first one's whole shape
+    tops = list(map(tuple, decoded))
+    groups: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]]
+    if tops and tops.count(tops[0]) == len(tops):  # the usual chunk, one shipper's one shape
+        groups = {tops[0]: (live, decoded)}
     else:
-        # rows by their top-level keys (a tuple per row, cheap); nested objects are told apart
-        # only where a group's rows turn out not to share the first one's whole shape
-        tops = list(map(tuple, decoded))
-        groups: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]]
-        if tops and tops.count(tops[0]) == len(tops):  # the usual batch, one shipper's one shape
-            groups = {tops[0]: (live, decoded)}
-        else:
-            groups = {}
-            for i, top, obj in zip(live, tops, decoded):
-                group = groups.get(top)
-                if group is None:
-                    group = groups[top] = ([], [])
-                group[0].append(i)
-                group[1].append(obj)
-        for rows, objs in groups.values():
-            _apply_plans(plans, rows, objs, ok, out, roles, f_rows, f_keys, f_values)
+        groups = {}
+        for i, top, obj in zip(live, tops, decoded):
+            group = groups.get(top)
+            if group is None:
+                group = groups[top] = ([], [])
+            group[0].append(i)
+            group[1].append(obj)
+    for rows, objs in groups.values():
+        _apply_plans(plans, rows, objs, ok, out, roles, f_rows, f_keys, f_values)
 
 
 def decode_json_rows(

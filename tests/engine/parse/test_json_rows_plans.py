@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bench import generate
 from engine.parse.json_keys import DEFAULT_ROLES, KeyRoles
-from engine.parse.json_rows import MAX_PLANS, decode_json_rows
+from engine.parse.json_rows import CHUNK_ROWS, MAX_PLANS, decode_json_rows
 
 RECV = 1_700_000_000 * 10**9
 
@@ -256,3 +256,12 @@ def test_filebeat_documents_with_one_change(change):
     rows = [json.dumps(d).encode() for d in docs]
     assert_same([rows[0], odd, rows[2]])  # the plan of the first row's shape meets the odd one
     assert_same([odd, rows[0], rows[2]])  # the odd one's plan meets the usual shape
+
+
+def test_batches_longer_than_a_chunk():
+    # rows are decoded a chunk at a time: shapes change across a chunk's edge, bad rows on it
+    docs = generate.ecs_documents(CHUNK_ROWS + 40, seed=13)
+    flat = generate.json_messages(40, seed=14)
+    rows = docs[: CHUNK_ROWS - 2] + [b'{"a":[1'] + flat + [b"[1]"] + docs[CHUNK_ROWS - 2 :]
+    assert_same(rows)
+    assert_same(generate.json_messages(2 * CHUNK_ROWS + 1, seed=15))
