@@ -686,26 +686,6 @@ def _general(
     return True
 
 
-def _decode_into(
-    view: memoryview,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    roles: KeyRoles,
-    fast: bool,
-    ok: list[bool],
-    out: _Columns,
-    f_rows: list[int],
-    f_keys: list[bytes],
-    f_values: list[bytes],
-) -> None:
-    """Decode every row and write its columns and fields (see decode_json_rows), a chunk of
-    rows at a time."""
-    starts_l, ends_l = starts.tolist(), ends.tolist()
-    for lo in range(0, len(starts_l), CHUNK_ROWS):
-        hi = lo + CHUNK_ROWS
-        _decode_chunk(view, lo, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values)
-
-
 # Rows decoded and written at a time: a plan reads every row's objects once per nested object
 # and per value, and a chunk's objects stay in the CPU's cache for those passes (a batch of
 # 2,000 Filebeat documents does not); the memory of one chunk's objects is reused by the next.
@@ -792,7 +772,10 @@ def decode_json_rows(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _decode_into(view, starts, ends, roles, fast, ok, out, f_rows, f_keys, f_values)
+        starts_l, ends_l = starts.tolist(), ends.tolist()
+        for lo in range(0, n, CHUNK_ROWS):
+            hi = lo + CHUNK_ROWS
+            _decode_chunk(view, lo, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values)
     finally:
         if collecting:
             gc.enable()
