@@ -18,6 +18,8 @@ rows while every other row is parsed in full. `ColumnBatch.fallback` counts such
 from __future__ import annotations
 
 import logging
+from itertools import compress, repeat
+from operator import is_not
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -107,7 +109,7 @@ def _concat_values(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
 
 def _pack(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """A list of byte strings as (offsets, data)."""
-    lengths = np.fromiter((len(v) for v in values), np.int64, len(values))
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
     off = np.zeros(len(values) + 1, np.int64)
     np.cumsum(lengths, out=off[1:])
     return off, np.frombuffer(b"".join(values), np.uint8)
@@ -541,24 +543,30 @@ class BatchParser:
         # stays a span of one buffer.
         pieces: list[bytes] = []
         pos = len(data)
-        sel = np.flatnonzero(ok_mask).tolist()
+        n_ok = len(ok)
+        pick = None if n_ok == len(ok_mask) else np.flatnonzero(ok_mask).tolist()
         for col, start_row, end_row in (
             ("host", HOST_START, HOST_END),
             ("app", APP_START, APP_END),
             ("message", MSG_START, MSG_END),
         ):
             values = getattr(res, col)
-            s = np.empty(len(sel), np.int64)
-            e = np.empty(len(sel), np.int64)
-            for j, r in enumerate(sel):
-                v = values[r]
-                if v is None:
-                    s[j] = e[j] = -1
+            if pick is not None:
+                values = [values[r] for r in pick]
+            s = np.full(n_ok, -1, np.int64)
+            e = np.full(n_ok, -1, np.int64)
+            # one C-level pass per step (map, compress), not a Python line per row
+            present = None if None not in values else np.fromiter(map(is_not, values, repeat(None)), np.bool_, n_ok)
+            kept = values if present is None else list(compress(values, present))
+            if kept:
+                lengths = np.fromiter(map(len, kept), np.int64, len(kept))
+                col_ends = pos + np.cumsum(lengths)
+                if present is None:
+                    s[:], e[:] = col_ends - lengths, col_ends
                 else:
-                    pieces.append(v)
-                    s[j] = pos
-                    pos += len(v)
-                    e[j] = pos
+                    s[present], e[present] = col_ends - lengths, col_ends
+                pieces += kept
+                pos = int(col_ends[-1])
             spans[start_row, ok] = s
             spans[end_row, ok] = e
         for start_row, end_row in ((PROCID_START, PROCID_END), (MSGID_START, MSGID_END), (SD_START, SD_END)):

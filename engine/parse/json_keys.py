@@ -70,8 +70,9 @@ class KeyRoles:
         self.plain = plain
         self.primary = PRIMARY_NAMES
         self.secondary = SECONDARY_CANDIDATES
-        # The JSON row decoder's plan per object shape (its keys, in order): shippers send the
-        # same shape every time, so the names are matched to columns once per shape, not per row.
+        # The JSON row decoder's plan per object shape (its keys, nested ones too, in order):
+        # shippers send the same shape every time, so the names are matched to columns once per
+        # shape, not per row.
         self.plans: dict[tuple[str, ...], Any] = {}
 
     @classmethod

@@ -31,8 +31,8 @@ could otherwise swallow its neighbour and shift every later row onto the wrong r
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
-from collections.abc import Callable
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -42,16 +42,14 @@ import numpy as np
 
 from engine.parse.json_keys import (
     DEFAULT_ROLES,
-    PRIMARY_NAMES,
     ROLE_APP,
     ROLE_HOST,
     ROLE_MESSAGE,
     ROLE_SEVERITY,
-    ROLE_TIME,
-    SECONDARY_CANDIDATES,
     Candidate,
     KeyRoles,
 )
+from engine.parse.json_shapes import MAX_FLATTEN_DEPTH, Path, Plan, Shape, plan_of, shape_of
 from native_kernels.syslog import NO_VALUE, TS_NONE, TS_UTC
 from native_kernels.timestamps import parse_rfc3339_spans
 
@@ -85,9 +83,6 @@ _SEVERITY_PINO = {10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2}
 # 1e17 microseconds, else nanoseconds.
 _EPOCH_SCALES = ((1e11, 10**9), (1e14, 10**6), (1e17, 10**3))
 _INT64_MAX = 2**63 - 1
-# Objects nested deeper than this are kept whole, as the JSON text of one field: field names
-# stay short, and the recursion stays far from Python's limit.
-MAX_FLATTEN_DEPTH = 16
 
 
 class JsonRows(NamedTuple):
@@ -388,63 +383,15 @@ def _take_ranked(
             _remove(obj, key, path)
 
 
-# Shapes remembered per KeyRoles; past this many the memory starts over (see decode_json_rows).
+# Shapes remembered per KeyRoles; past this many the memory starts over (see _plan_for).
 MAX_PLANS = 4096
-
-
-class _Plan(NamedTuple):
-    """What the general path does with every flat object of one shape (its keys, in order),
-    worked out once: the key that fills each column (None: none does; `*_strict`: a string
-    only), and the other keys, which become fields, their names encoded already. Values still
-    decide: a value a column cannot use, or a field whose value is an object, sends the row
-    down the general path."""
-
-    message: str | None
-    message_strict: bool
-    host: str | None
-    app: str | None
-    severity: str | None
-    time: str | None
-    get: Callable[[dict[str, Any]], Any] | None
-    single: bool
-    names: list[bytes]
-
-
-def _plan(shape: tuple[str, ...]) -> _Plan | None:
-    """The plan of `shape` under the built-in names, or None when values alone decide (a key
-    that reaches into a nested object: `host.name` as host → name)."""
-    chosen: dict[int, tuple[str, bool]] = {}
-    for key in shape:
-        role = PRIMARY_NAMES.get(key)
-        if role is not None and role not in chosen:
-            chosen[role] = (key, False)
-    for key in shape:
-        for role, _, path, strict in SECONDARY_CANDIDATES.get(key, ()):
-            if role in chosen:
-                continue
-            if path:
-                return None
-            chosen[role] = (key, strict)
-    rest = [key for key in shape if key not in {key for key, _ in chosen.values()}]
-    key_of = {role: key for role, (key, _) in chosen.items()}
-    return _Plan(
-        key_of.get(ROLE_MESSAGE),
-        chosen.get(ROLE_MESSAGE, ("", False))[1],
-        key_of.get(ROLE_HOST),
-        key_of.get(ROLE_APP),
-        key_of.get(ROLE_SEVERITY),
-        key_of.get(ROLE_TIME),
-        itemgetter(*rest) if rest else None,
-        len(rest) == 1,
-        [key.encode() for key in rest],
-    )
 
 
 def _column(values: list[Any], strict: bool | None, bad: set[int]) -> list[bytes | None]:
     """A group's message (`strict`: strings only), host or app (`strict` None) values as
     bytes; the position of a value the column refuses goes into `bad`."""
     if _STR_ONLY.issuperset(map(type, values)):  # the usual case: one comprehension
-        return [v.encode() for v in values]
+        return list(map(str.encode, values))
     got: list[bytes | None] = []
     for p, v in enumerate(values):
         if type(v) is str:
@@ -459,9 +406,27 @@ def _column(values: list[Any], strict: bool | None, bad: set[int]) -> list[bytes
     return got
 
 
+def _field_texts(values: list[Any], bad: set[int]) -> list[bytes]:
+    """A group's values of one field as bytes (strings as UTF-8, anything else as JSON text);
+    the position of an object with keys, which the shape has as a value, goes into `bad`."""
+    types = set(map(type, values))
+    if _STR_ONLY.issuperset(types):
+        if values.count(values[0]) == len(values):  # a shipper's constant (agent.version): once
+            return [values[0].encode()] * len(values)
+        return list(map(str.encode, values))
+    if dict in types:  # not of this shape: such a row goes down the general path
+        bad.update(p for p, v in enumerate(values) if type(v) is dict and v)
+    if str not in types:
+        return list(map(_encode_json, values))
+    return [v.encode() if type(v) is str else _encode_json(v) for v in values]
+
+
 def _severities(values: list[Any], bad: set[int]) -> list[int]:
     levels = _LEVELS  # a shipper sends a handful of level spellings: each is judged once
-    got = [levels.get(v, -1) if type(v) is str else v if type(v) is int and 0 <= v <= 7 else -1 for v in values]
+    if _STR_ONLY.issuperset(map(type, values)):
+        got = list(map(levels.get, values, repeat(-1)))
+    else:
+        got = [levels.get(v, -1) if type(v) is str else v if type(v) is int and 0 <= v <= 7 else -1 for v in values]
     if -1 in got:
         for p in [p for p, sev in enumerate(got) if sev == -1]:
             v = got[p] = _severity(values[p])
@@ -476,7 +441,7 @@ def _times(values: list[Any], bad: set[int]) -> tuple[list[bytes | None], list[i
     """A group's time values: RFC 3339 texts (parsed later, for the batch) and epoch numbers."""
     types = set(map(type, values))
     if _STR_ONLY.issuperset(types):
-        return [v.encode() for v in values], []
+        return list(map(str.encode, values)), []
     if _INT_ONLY.issuperset(types) and _NS_INT <= min(values) and max(values) <= _INT64_MAX:
         # an integer past 1e17 is already ns (see _EPOCH_SCALES): OTLP's and Loki's times
         return [None] * len(values), values
@@ -495,17 +460,45 @@ def _times(values: list[Any], bad: set[int]) -> tuple[list[bytes | None], list[i
     return texts, nss
 
 
+def _columns(plan: Plan, objs: list[dict[str, Any]]) -> dict[Path, list[Any]] | None:
+    """Every value the plan reads, a list per path (one `map` each, no call per row): the nested
+    objects', the columns' and the fields'. None when some row is not of the plan's shape (a
+    nested object with other keys, or no object at all)."""
+    cols: dict[Path, list[Any]] = {(): objs}
+    try:
+        for path, keys in plan.nodes:
+            col = cols[path] = list(map(itemgetter(path[-1]), cols[path[:-1]]))
+            # Every key of a node is read below, and reading a key out of anything but an object
+            # raises: so one key and a length of 1 is that key alone, and more keys are compared
+            # in order (the order of its fields).
+            if len(keys) == 1:
+                if set(map(len, col)) != {1}:
+                    return None
+            elif not all(map(keys.__eq__, map(tuple, col))):
+                return None
+        for leaf in (plan.message, plan.host, plan.app, plan.severity, plan.time, *plan.fields):
+            if leaf is not None and leaf not in cols:
+                cols[leaf] = list(map(itemgetter(leaf[-1]), cols[leaf[:-1]]))
+    except (KeyError, TypeError):
+        return None
+    return cols
+
+
 def _apply_group(
-    plan: _Plan,
+    plan: Plan,
     rows: list[int],
     objs: list[dict[str, Any]],
     out: _Columns,
     f_rows: list[int],
     f_keys: list[bytes],
     f_values: list[bytes],
-) -> set[int]:
+) -> set[int] | None:
     """Rows of one shape by its plan, a column at a time (a comprehension per column instead of
-    a call per row); returns the positions in `rows` left to the general path, unwritten."""
+    a call per row); returns the positions in `rows` left to the general path, unwritten, or
+    None, with nothing written, when not every row is of the plan's nested shape."""
+    cols = _columns(plan, objs)
+    if cols is None:
+        return None
     bad: set[int] = set()
     n = len(rows)
     message = host = app = None
@@ -513,23 +506,20 @@ def _apply_group(
     texts: list[bytes | None] = []
     nss: list[int | None] = []
     if plan.message is not None:
-        message = _column(list(map(itemgetter(plan.message), objs)), plan.message_strict or False, bad)
+        message = _column(cols[plan.message], plan.message_strict, bad)
     if plan.host is not None:
-        host = _column(list(map(itemgetter(plan.host), objs)), None, bad)
+        host = _column(cols[plan.host], None, bad)
     if plan.app is not None:
-        app = _column(list(map(itemgetter(plan.app), objs)), None, bad)
+        app = _column(cols[plan.app], None, bad)
     if plan.severity is not None:
-        severity = _severities(list(map(itemgetter(plan.severity), objs)), bad)
+        severity = _severities(cols[plan.severity], bad)
     if plan.time is not None:
-        texts, nss = _times(list(map(itemgetter(plan.time), objs)), bad)
+        texts, nss = _times(cols[plan.time], bad)
     m = len(plan.names)
     encoded: list[bytes] = []
-    if plan.get is not None:
-        values = list(map(plan.get, objs))
-        flat = values if plan.single else list(chain.from_iterable(values))
-        if dict in set(map(type, flat)):  # a nested field: that row's keys are not the plan's
-            bad.update(p // m for p, v in enumerate(flat) if type(v) is dict)
-        encoded = [v.encode() if type(v) is str else _encode_json(v) for v in flat]
+    if m:
+        leaves = [_field_texts(cols[path], bad) for path in plan.fields]
+        encoded = leaves[0] if m == 1 else list(chain.from_iterable(zip(*leaves)))
     keep = [p for p in range(n) if p not in bad] if bad else None
     for col, got in ((out.message, message), (out.host, host), (out.app, app), (out.severity, severity)):
         if got is not None:
@@ -538,7 +528,7 @@ def _apply_group(
         if keep is None and not nss:  # RFC 3339 texts, all of them
             out.time_texts.extend(texts)  # type: ignore[arg-type]  # no None without nss
             out.time_rows.extend(rows)
-            out.time_keys.extend(repeat(plan.time, n))
+            out.time_keys.extend(repeat(plan.time_key, n))
         elif keep is None and texts.count(None) == n:  # epoch numbers, all of them
             _put(out.time_ns, rows, nss, None)
             _put(out.ts_kind, rows, [TS_UTC] * n, None)
@@ -548,7 +538,7 @@ def _apply_group(
                 if text is not None:
                     out.time_texts.append(text)
                     out.time_rows.append(rows[p])
-                    out.time_keys.append(plan.time)
+                    out.time_keys.append(plan.time_key)
                 else:
                     out.time_ns[rows[p]] = nss[p]  # type: ignore[assignment]  # kept rows have one
                     out.ts_kind[rows[p]] = TS_UTC
@@ -556,7 +546,7 @@ def _apply_group(
         kept = rows if keep is None else [rows[p] for p in keep]
         if keep is not None:
             encoded = list(chain.from_iterable(encoded[p * m : p * m + m] for p in keep))
-        f_rows.extend(chain.from_iterable(repeat(i, m) for i in kept) if m > 1 else kept)
+        f_rows.extend(chain.from_iterable(zip(*repeat(kept, m))) if m > 1 else kept)
         f_keys.extend(plan.names * len(kept))
         f_values.extend(encoded)
     return bad
@@ -567,8 +557,8 @@ def _put(col: list[Any], rows: list[int], got: list[Any], keep: list[int] | None
     if keep is not None:
         for p in keep:
             col[rows[p]] = got[p]
-    elif len(rows) == len(col):  # the group is the whole batch, rows 0..n-1: one copy
-        col[:] = got
+    elif rows and rows[-1] - rows[0] == len(rows) - 1:  # a run of rows (a chunk's): one copy
+        col[rows[0] : rows[-1] + 1] = got
     else:
         for i, value in zip(rows, got):
             col[i] = value
@@ -581,28 +571,81 @@ _NS_INT = 10**17
 _LEVELS: dict[str, int] = {}
 
 
-def _remember(plans: dict[tuple[str, ...], Any], shape: tuple[str, ...]) -> _Plan | None:
-    if len(plans) >= MAX_PLANS:  # a sender inventing keys per row: start over
-        plans.clear()
-    plan = plans[shape] = _plan(shape)
-    return plan
+def _plan_for(plans: dict[Shape, Plan | None], shape: Shape) -> Plan | None:
+    plan = plans.get(shape, _MISSING)
+    if plan is _MISSING:
+        if len(plans) >= MAX_PLANS:  # a sender inventing keys per row: start over
+            plans.clear()
+        plan = plans[shape] = plan_of(shape)
+    return plan  # type: ignore[return-value]
 
 
-def _decode_all(
-    view: memoryview, spans: list[tuple[int, int]], plans: dict[tuple[str, ...], Any]
-) -> list[dict[str, Any]] | None:
-    """Every row decoded by one `map` (no Python frame per row), or None when any row is not
-    a JSON object: then the caller decodes row by row, so one bad row costs only itself.
-    Also None when the first row's shape has no plan (nested documents): holding every row's
-    objects at once only makes the garbage collector's passes longer for those."""
+def _decode_rows(view: memoryview, starts: list[int], ends: list[int]) -> list[Any]:
+    """Every row decoded, by one `map` (no Python frame per row) unless some row fails: then row
+    by row, so one bad row costs only itself (None in its place)."""
+    decode = _DECODER.decode
     try:
-        first = _DECODER.decode(view[slice(*spans[0])])
-        if type(first) is not dict or plans.get(tuple(first), _MISSING) is None:
-            return None
-        decoded = list(map(_DECODER.decode, map(view.__getitem__, map(slice, *zip(*spans)))))
+        return list(map(decode, map(view.__getitem__, map(slice, starts, ends))))
     except (ValueError, RecursionError):
-        return None
-    return decoded if _DICT_ONLY.issuperset(map(type, decoded)) else None
+        pass
+    decoded: list[Any] = []
+    for s, e in zip(starts, ends):
+        try:
+            decoded.append(decode(view[s:e]))
+        except (ValueError, RecursionError):
+            # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
+            # deeper than the decoder goes: this row alone stays plain text.
+            decoded.append(None)
+    return decoded
+
+
+def _by_shape(
+    plans: dict[Shape, Plan | None], rows: list[int], objs: list[dict[str, Any]]
+) -> list[tuple[Plan | None, list[int], list[dict[str, Any]]]]:
+    """Rows of one top-level shape split by their whole shape (nested objects too), each part
+    with its plan (None: the general path takes it)."""
+    parts: dict[Shape, tuple[list[int], list[dict[str, Any]]]] = {}
+    for i, obj in zip(rows, objs):
+        part = parts.get(shape := shape_of(obj))
+        if part is None:
+            part = parts[shape] = ([], [])
+        part[0].append(i)
+        part[1].append(obj)
+    return [(_plan_for(plans, shape), part[0], part[1]) for shape, part in parts.items()]
+
+
+def _apply_plans(
+    plans: dict[Shape, Plan | None],
+    rows: list[int],
+    objs: list[dict[str, Any]],
+    ok: list[bool],
+    out: _Columns,
+    roles: KeyRoles,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> None:
+    """Rows of one top-level shape: by the plan of the first row's whole shape when every row
+    has it, else split by whole shape, each part by its own plan; the general path takes the
+    rows no plan could."""
+    parts = [(_plan_for(plans, shape_of(objs[0])), rows, objs)]
+    split = False
+    while parts:
+        plan, rows, objs = parts.pop()
+        left = None
+        if plan is not None:
+            try:
+                left = _apply_group(plan, rows, objs, out, f_rows, f_keys, f_values)
+            except Exception:  # noqa: BLE001 - it raised before writing: each row on its own
+                left = set(range(len(rows)))
+        if left is None:
+            if not split and len(rows) > 1:
+                split = True
+                parts = _by_shape(plans, rows, objs)
+                continue
+            left = set(range(len(rows)))
+        for p, (i, obj) in enumerate(zip(rows, objs)):
+            ok[i] = p not in left or _general(obj, i, out, roles, f_rows, f_keys, f_values)
 
 
 _DICT_ONLY = frozenset((dict,))
@@ -643,6 +686,54 @@ def _general(
     return True
 
 
+# Rows decoded and written at a time: a plan reads every row's objects once per nested object
+# and per value, and a chunk's objects stay in the CPU's cache for those passes (a batch of
+# 2,000 Filebeat documents does not); the memory of one chunk's objects is reused by the next.
+CHUNK_ROWS = 512
+
+
+def _decode_chunk(
+    view: memoryview,
+    lo: int,
+    starts: list[int],
+    ends: list[int],
+    roles: KeyRoles,
+    fast: bool,
+    ok: list[bool],
+    out: _Columns,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> None:
+    """Rows lo, lo + 1, ... (spans `starts`, `ends`); the decoded objects die with this call."""
+    plans = roles.plans if roles.plain and fast else None
+    decoded = _decode_rows(view, starts, ends)
+    live = list(range(lo, lo + len(starts)))
+    if not _DICT_ONLY.issuperset(map(type, decoded)):  # rows that are not objects stay plain text
+        live = [i for i, obj in zip(live, decoded) if type(obj) is dict]
+        decoded = [obj for obj in decoded if type(obj) is dict]
+    if plans is None:
+        for i, obj in zip(live, decoded):
+            ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
+        return
+    # rows by their top-level keys (a tuple per row, cheap); nested objects are told apart only
+    # where a group's rows turn out not to share the first one's whole shape
+    tops = list(map(tuple, decoded))
+    groups: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]]
+    if tops and tops.count(tops[0]) == len(tops):  # the usual chunk, one shipper's one shape
+        groups = {tops[0]: (live, decoded)}
+    else:
+        groups = {}
+        for i, top, obj in zip(live, tops, decoded):
+            group = groups.get(top)
+            if group is None:
+                group = groups[top] = ([], [])
+            group[0].append(i)
+            group[1].append(obj)
+    for rows, objs in groups.values():
+        _apply_plans(plans, rows, objs, ok, out, roles, f_rows, f_keys, f_values)
+
+
 def decode_json_rows(
     data: bytes | bytearray | memoryview | np.ndarray,
     starts: np.ndarray,
@@ -675,59 +766,19 @@ def decode_json_rows(
     f_keys: list[bytes] = []
     f_values: list[bytes] = []
 
-    decode = _DECODER.decode
-    plans = roles.plans if roles.plain and fast else None
-    # rows by shape, for the shapes with a plan: (plan, row numbers, objects)
-    groups: dict[tuple[str, ...], Any] = {}
-    spans = list(zip(starts.tolist(), ends.tolist()))
-    decoded = _decode_all(view, spans, plans) if plans is not None and spans else None
-    if plans is not None and decoded is not None:
-        shape_of = list(map(tuple, decoded))
-        distinct = {shape: plans.get(shape, _MISSING) for shape in set(shape_of)}
-        for shape, plan in distinct.items():
-            distinct[shape] = _remember(plans, shape) if plan is _MISSING else plan
-        if None not in distinct.values():  # every shape has a plan: rows go by shape, no decoding left
-            if len(distinct) == 1:  # the usual batch, one shipper's one shape
-                shape, plan = distinct.popitem()
-                groups[shape] = (plan, list(range(n)), decoded)
-            else:
-                for shape, plan in distinct.items():
-                    groups[shape] = (plan, [], [])
-                for i, (shape, obj) in enumerate(zip(shape_of, decoded)):
-                    group = groups[shape]
-                    group[1].append(i)
-                    group[2].append(obj)
-            spans = []
-    for i, (s, e) in enumerate(spans):
-        if decoded is not None:
-            obj = decoded[i]
-        else:
-            try:
-                obj = decode(view[s:e])
-            except (ValueError, RecursionError):
-                # msgspec.DecodeError (syntax), UnicodeDecodeError (invalid UTF-8), or nesting
-                # deeper than the decoder goes: this row alone stays plain text.
-                continue
-            if type(obj) is not dict:
-                continue
-        if plans is not None:
-            group = groups.get(shape := tuple(obj), _MISSING)
-            if group is _MISSING:
-                if (plan := plans.get(shape, _MISSING)) is _MISSING:
-                    plan = _remember(plans, shape)
-                group = groups[shape] = None if plan is None else (plan, [], [])
-            if group is not None:
-                group[1].append(i)
-                group[2].append(obj)
-                continue
-        ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
-    for plan, rows, objs in filter(None, groups.values()):
-        try:
-            left = _apply_group(plan, rows, objs, out, f_rows, f_keys, f_values)
-        except Exception:  # noqa: BLE001 - it raised before writing: each row on its own
-            left = set(range(len(rows)))
-        for p, i in enumerate(rows):
-            ok[i] = p not in left or _general(objs[p], i, out, roles, f_rows, f_keys, f_values)
+    # The cyclic garbage collector waits for the batch: decoded JSON holds no cycles (reference
+    # counting frees it all, before the collector is back), yet a Filebeat document is 8 dicts,
+    # and the passes that so many new containers set off cost more than decoding them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        starts_l, ends_l = starts.tolist(), ends.tolist()
+        for lo in range(0, n, CHUNK_ROWS):
+            hi = lo + CHUNK_ROWS
+            _decode_chunk(view, lo, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values)
+    finally:
+        if collecting:
+            gc.enable()
     f_order = np.array(f_rows, np.int64)
     if f_order.size > 1 and bool((f_order[1:] < f_order[:-1]).any()):
         # shapes were written a group at a time: rows ascending again (stable: a row's own

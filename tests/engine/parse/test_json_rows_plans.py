@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bench import generate
 from engine.parse.json_keys import DEFAULT_ROLES, KeyRoles
-from engine.parse.json_rows import MAX_PLANS, decode_json_rows
+from engine.parse.json_rows import CHUNK_ROWS, MAX_PLANS, decode_json_rows
 
 RECV = 1_700_000_000 * 10**9
 
@@ -125,3 +125,143 @@ def test_many_shapes_start_the_memory_over():
     rows = [b'{"k%d":1,"msg":"m"}' % k for k in range(MAX_PLANS + 10)]
     assert_same(rows, roles)
     assert 0 < len(roles.plans) <= MAX_PLANS
+
+
+# Nested documents: Filebeat's shape and its neighbours. Rows of a batch share a shape, or share
+# only their top-level keys (the plan of the first row's shape must then not take the others).
+nested_keys = st.one_of(
+    role_keys,
+    st.sampled_from(["name", "level", "file", "path", "agent", "version", "a.b", "é", "\u2028"]),
+)
+nested_values = st.recursive(
+    st.one_of(scalars, st.just({}), st.just([]), st.just([{"k": {"x": 1}}])),
+    lambda inner: st.dictionaries(nested_keys, inner, min_size=1, max_size=3),
+    max_leaves=12,
+)
+nested_objects = st.dictionaries(nested_keys, nested_values, min_size=1, max_size=6)
+
+
+def deep(levels: int) -> dict:
+    obj: dict = {"leaf": "x"}
+    for k in range(levels):
+        obj = {f"k{k}": obj, "v": k}
+    return obj
+
+
+def varied(base: dict, swap: dict) -> dict:
+    """`base` with each top-level value that `swap` has replaced: same top-level keys, other
+    nesting or values."""
+    return {k: swap.get(k, v) for k, v in base.items()}
+
+
+@settings(max_examples=80, deadline=None)
+@given(nested_objects, st.lists(st.tuples(nested_objects, st.integers(0, 5)), max_size=5))
+def test_nested_plans_match_the_general_path(base, others):
+    rows = [as_row(base, 0)]
+    for swap, tweak in others:
+        rows.append(as_row(base, tweak))  # the same shape, maybe duplicated or cut
+        rows.append(as_row(varied(base, swap), tweak % 2))
+    assert_same(rows)
+
+
+@pytest.mark.slow  # 400 generated batches
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_objects, st.lists(st.tuples(nested_objects, st.integers(0, 5)), max_size=8))
+def test_nested_plans_match_the_general_path_slow(base, others):
+    test_nested_plans_match_the_general_path.hypothesis.inner_test(base, others)
+
+
+def test_nested_odd_documents():
+    filebeat = generate.ecs_documents(3, seed=7)
+    rows = [
+        *filebeat,
+        # the same top-level keys, nested otherwise: another key, a missing one, other order
+        b'{"@timestamp":"2023-11-14T22:13:20Z","message":"m","log":{"level":"warn","file":{"path":"/a","x":1}},'
+        b'"host":{"name":"h"},"service":{"name":"s"},"process":{"pid":1},"agent":{"version":"8","type":"fb"},'
+        b'"ecs":{"version":"8.0.0"}}',
+        b'{"@timestamp":"2023-11-14T22:13:20Z","message":"m","log":{"level":"warn"},"host":"plain",'
+        b'"service":{"name":"s"},"process":{"pid":1},"agent":{},"ecs":{"version":"8.0.0"}}',
+        b'{"@timestamp":"2023-11-14T22:13:20Z","message":{"text":"m"},"log":{"level":7,"file":{}},'
+        b'"host":{"name":null},"service":{"name":["s"]},"process":{"pid":{"n":1}},"agent":[],'
+        b'"ecs":{"version":"\\u00e9\\ud83d\\ude00"}}',
+        # values the columns refuse, reached through nested names
+        b'{"log":{"level":"verbose","file":{"path":"/p"}},"host":{"name":true},"message":"m"}',
+        b'{"log":{"level":"info","file":{"path":"/p"}},"host":{"name":"h"},"message":"m"}',
+        b'{"log":{"level":"info"},"host":{"name":"h","ip":"10.0.0.1"},"service":{"name":"s","x":{}}}',
+        b'{"log":"text","host":{"name":"h"},"service":{"name":"s"}}',
+        b'{"log":{"file":{"path":"/p"}},"_msg":"m","_time":"1700000000","date":1}',
+        # keys with dots beside the same names nested, empty objects, arrays, nulls
+        b'{"host.name":"a","host":{"name":"b"},"log.level":"warn","log":{"level":"info"},"a.b":1,"a":{"b":2}}',
+        b'{"a":{},"b":{"c":{}},"c":[{"d":1}],"d":null,"e":{"f":null,"g":[]}}',
+        b'{"a":{"b":{"c":{"d":{"e":1}}}},"message":"m"}',
+        # duplicate keys, nested and at the top
+        b'{"host":{"name":"a","name":"b"},"log":{"level":"info"},"log":{"level":"warn","x":1}}',
+        b'{"service":{"name":"s"},"service":"plain","message":"m"}',
+        # unicode escapes in keys and values
+        b'{"h\\u00e9":{"n\\u0000":"\\u00e9"},"message":"\\ud83d\\ude00","host":{"name":"\\u2028"}}',
+        # nesting past the plan's depth and past the flattening's
+        json.dumps(deep(7)).encode(),
+        json.dumps(deep(12)).encode(),
+        json.dumps(deep(20)).encode(),
+        json.dumps({"message": "m", "x": deep(15)}).encode(),
+        b"{}",
+    ]
+    assert_same(rows)
+    for row in rows:  # each alone, and each repeated: a batch of one shape
+        assert_same([row])
+        assert_same([row] * 3)
+
+
+def test_filebeat_batches_mixed_with_flat_rows():
+    docs = generate.ecs_documents(300, seed=11)
+    flat = generate.json_messages(300, seed=12)
+    assert_same([row for pair in zip(docs, flat) for row in pair])
+    assert_same(docs[:150] + [b'{"host":{"name":"h"},"x":1}'] + docs[150:])
+
+
+def _one_change(doc: dict, path: tuple[str, ...], change) -> dict:
+    """A copy of `doc` with `change` applied to the object at `path`."""
+    out = json.loads(json.dumps(doc))
+    node = out
+    for key in path:
+        node = node[key]
+    change(node)
+    return out
+
+
+FILEBEAT_CHANGES = [
+    (("log", "file"), lambda n: n.update(x=1)),  # a key more in a one-key object
+    (("host",), lambda n: n.update(ip="10.0.0.1")),
+    (("host",), lambda n: n.update(nom=n.pop("name"))),  # another key in a one-key object
+    (("agent",), lambda n: n.pop("version")),  # a key less in a two-key object
+    (("agent",), lambda n: n.update(type=n.pop("type"))),  # the same keys, other order
+    ((), lambda n: n.update(host="plain")),  # an object become a value
+    ((), lambda n: n.update(host={})),
+    ((), lambda n: n.update(log={"level": "warn"})),
+    (("process",), lambda n: n.update(pid={"n": 1})),  # a value become an object
+    (("process",), lambda n: n.update(pid={})),
+    (("process",), lambda n: n.update(pid=[1, {"a": 2}])),
+    (("log",), lambda n: n.update(level=None)),  # values the columns refuse
+    (("service",), lambda n: n.update(name=True)),
+    ((), lambda n: n.update(message={"text": "m"})),
+    ((), lambda n: n.update({"@timestamp": "yesterday"})),
+]
+
+
+@pytest.mark.parametrize("change", range(len(FILEBEAT_CHANGES)))
+def test_filebeat_documents_with_one_change(change):
+    docs = [json.loads(row) for row in generate.ecs_documents(3, seed=5)]
+    path, how = FILEBEAT_CHANGES[change]
+    odd = json.dumps(_one_change(docs[1], path, how)).encode()
+    rows = [json.dumps(d).encode() for d in docs]
+    assert_same([rows[0], odd, rows[2]])  # the plan of the first row's shape meets the odd one
+    assert_same([odd, rows[0], rows[2]])  # the odd one's plan meets the usual shape
+
+
+def test_batches_longer_than_a_chunk():
+    # rows are decoded a chunk at a time: shapes change across a chunk's edge, bad rows on it
+    docs = generate.ecs_documents(CHUNK_ROWS + 40, seed=13)
+    flat = generate.json_messages(40, seed=14)
+    rows = docs[: CHUNK_ROWS - 2] + [b'{"a":[1'] + flat + [b"[1]"] + docs[CHUNK_ROWS - 2 :]
+    assert_same(rows)
+    assert_same(generate.json_messages(2 * CHUNK_ROWS + 1, seed=15))
