@@ -21,7 +21,7 @@ import time
 from engine.ipc.shm import PREFIX, SHM_ROOT
 
 
-def _children(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every descendant of `pid`: workers are children of the fork server the supervisor starts."""
     out = []
     try:
@@ -36,7 +36,7 @@ def _children(pid: int) -> list[int]:
             continue
         for kid in kids:
             out.append(kid)
-            out.extend(_children(kid))
+            out.extend(descendants(kid))
     return out
 
 
@@ -68,7 +68,7 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid` and every process below it, read from /proc: all the processes
     of one side of a comparison, whatever roles they have."""
     ticks = _cpu_ticks(pid, reaped=True)
-    todo = _children(pid)
+    todo = descendants(pid)
     seen = set()
     while todo:
         child = todo.pop()
@@ -76,7 +76,7 @@ def tree_cpu_seconds(pid: int) -> float:
             continue
         seen.add(child)
         ticks += _cpu_ticks(child)
-        todo.extend(_children(child))
+        todo.extend(descendants(child))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -154,7 +154,7 @@ class EngineProcess:
         return self
 
     def _note_workers(self) -> None:
-        for pid in _children(self.proc.pid):
+        for pid in descendants(self.proc.pid):
             self.worker_pids.setdefault(pid, _start_time(pid))
 
     def __enter__(self) -> "EngineProcess":

@@ -11,9 +11,7 @@ CSR group per row: row r owns pairs `kv_ptr[r]:kv_ptr[r+1]`, each with a key id 
 from __future__ import annotations
 
 import itertools
-import operator
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -171,24 +169,17 @@ def _merge_dictionaries(parts: list[Rows]) -> tuple[dict[str, list[bytes]], dict
                     counts += np.bincount(ids, minlength=len(values) + 1)[: len(values) + 1]
             counts[0] = 0
             present_of[key] = np.flatnonzero(counts)
-        getters = {key: operator.itemgetter(*(present_of[key] - 1).tolist()) for key in used if len(present_of[key])}
-        chosen = {key: _as_list(get(used[key][0]), len(present_of[key])) for key, get in getters.items()}
+        chosen = {key: list(map(used[key][0].__getitem__, (ids - 1).tolist())) for key, ids in present_of.items()}
         merged = dict.fromkeys(itertools.chain.from_iterable(chosen.values()))
         number = dict(zip(merged, range(1, len(merged) + 1)))
         tables: dict[int, np.ndarray] = {}
         for key, (values, _) in used.items():
             table = np.zeros(len(values) + 1, np.uint32)
-            if key in chosen:
-                table[present_of[key]] = np.fromiter(map(number.__getitem__, chosen[key]), np.uint32, len(chosen[key]))
+            table[present_of[key]] = np.fromiter(map(number.__getitem__, chosen[key]), np.uint32, len(chosen[key]))
             tables[key] = table
         dicts[col] = list(merged)
         remaps[col] = [tables[id(p.dicts.get(col, _NO_VALUES))] for p in parts]
     return dicts, remaps
-
-
-def _as_list(picked: Any, n: int) -> list[bytes]:
-    """operator.itemgetter's answer as a list: one key gives the value, several a tuple."""
-    return [picked] if n == 1 else list(picked)
 
 
 def compact(rows: Rows) -> Rows:

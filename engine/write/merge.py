@@ -119,20 +119,26 @@ def plan_merges(
             continue
         if level == 0 and not settled and not _aged(members, now_ns, LEVEL0_MERGE_AFTER_S):
             continue
-        members.sort(key=lambda m: (m[1].min_time, os.path.basename(m[0])))
-        current: list[str] = []
-        rows = 0
-        smallest = 1 if settled else 2
-        for path, head in members:
-            if current and rows + head.rows > max_rows:
-                if len(current) >= smallest:
-                    groups.append(current)
-                current, rows = [], 0
-            current.append(path)
-            rows += head.rows
-        if len(current) >= smallest:
-            groups.append(current)
+        groups += _within_rows(members, max_rows, smallest=1 if settled else 2)
     return groups + _final_merges(parts, {p for g in groups for p in g}, max_rows, now_ns)
+
+
+def _within_rows(members: list[tuple[str, PartHead]], max_rows: int, smallest: int) -> list[list[str]]:
+    """`members` oldest first (min `_time`, then name), cut into groups whose rows stay within
+    `max_rows`; groups of fewer than `smallest` parts are left out."""
+    groups = []
+    current: list[str] = []
+    rows = 0
+    for path, head in sorted(members, key=lambda m: (m[1].min_time, os.path.basename(m[0]))):
+        if current and rows + head.rows > max_rows:
+            if len(current) >= smallest:
+                groups.append(current)
+            current, rows = [], 0
+        current.append(path)
+        rows += head.rows
+    if len(current) >= smallest:
+        groups.append(current)
+    return groups
 
 
 def _final_merges(parts: dict[str, PartHead], taken: set[str], max_rows: int, now_ns: int) -> list[list[str]]:
@@ -146,20 +152,8 @@ def _final_merges(parts: dict[str, PartHead], taken: set[str], max_rows: int, no
     for _, members in sorted(by_folder.items()):
         if not _settled(members, now_ns):
             continue
-        interim = sorted(
-            ((p, h) for p, h in members if h.interim and p not in taken),
-            key=lambda m: (m[1].min_time, os.path.basename(m[0])),
-        )
-        current: list[str] = []
-        rows = 0
-        for path, head in interim:
-            if current and rows + head.rows > max_rows:
-                groups.append(current)
-                current, rows = [], 0
-            current.append(path)
-            rows += head.rows
-        if current:
-            groups.append(current)
+        interim = [(p, h) for p, h in members if h.interim and p not in taken]
+        groups += _within_rows(interim, max_rows, smallest=1)
     return groups
 
 

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bench import svg, sweep
-from bench.engine import _children, tree_cpu_seconds
+from bench.engine import descendants, tree_cpu_seconds
 from bench.peers import PEERS
 from engine.cli import main
 
@@ -59,7 +59,7 @@ def test_tree_cpu_counts_the_children(tmp_path):
             time.sleep(0.1)
         assert tree_cpu_seconds(proc.pid) >= 1.0
     finally:
-        for child in _children(proc.pid):
+        for child in descendants(proc.pid):
             os.kill(child, signal.SIGKILL)
         proc.wait(10)
 

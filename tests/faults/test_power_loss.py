@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from bench.engine import descendants
 from tests.engine.query.rowgen import record, write_records
 from tests.faults.helpers import (
     COUNT_CONFIG,
@@ -62,15 +63,6 @@ def _calls(trace: str) -> dict[int, list[tuple[str, list[str], str]]]:
     return per_thread
 
 
-def _children(pid: int) -> list[int]:
-    """The live children of `pid`, forked by any of its threads."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            out.extend(int(c) for c in f.read().split())
-    return out
-
-
 def _traced(pid: int) -> bool:
     """Whether every thread of `pid` has a tracer attached."""
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -87,7 +79,7 @@ def test_parts_are_fsynced_before_their_rename_and_their_folders_after(start_eng
     engine = start_engine("--config", str(config), name="fsync")
     writer = worker_pids(engine, "writer")[0]
     # The writer flushes; its merge process (a child forked at start) merges.
-    traced = [writer, *_children(writer)]
+    traced = [writer, *descendants(writer)]
     assert len(traced) == 2, traced
     out = tmp_path / "strace.out"
     command = ["strace", "-f", "-qq", "-y", "-e", f"trace={TRACED}", "-o", str(out)]
