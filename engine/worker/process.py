@@ -99,7 +99,7 @@ class StopFlag:
         self.stopping = True
 
 
-def _set_process_name(name: str) -> None:
+def set_process_name(name: str) -> None:
     """Show the role in `ps`/`top` (Linux: the 15-byte comm), so operators can tell workers apart."""
     try:
         with open("/proc/self/comm", "w") as f:
@@ -117,7 +117,7 @@ def _watch_supervisor(spec: WorkerSpec) -> None:
 
 def boot(spec: WorkerSpec, settings: Settings) -> None:
     """Entry point of every worker, forked from the fork server or spawned."""
-    _set_process_name(f"lj-{spec.name}")
+    set_process_name(f"lj-{spec.name}")
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s {spec.name}[%(process)d] %(levelname)s %(message)s",

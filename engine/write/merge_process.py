@@ -38,6 +38,7 @@ from engine.errors import LogjetError
 from engine.store.layout import tmp_path
 from engine.store.part_format import PartHead, WriteCancelled, head_of
 from engine.store.part_writer import IndexBuilder
+from engine.worker.process import set_process_name
 from engine.write.part_merge import InputDamaged, MergeJob, merge_job
 
 log = logging.getLogger("logjet.merge")
@@ -189,10 +190,9 @@ def _detach(keep: int, nice: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.nice(nice)
-        with open("/proc/self/comm", "w") as f:
-            f.write("lj-merge")
     except OSError:
         pass
+    set_process_name("lj-merge")
 
 
 def _child_main(sock: socket.socket, builder: IndexBuilder | None, nice: int) -> None:
