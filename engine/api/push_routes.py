@@ -113,7 +113,20 @@ class Push:
         if not len(frames):
             return None
         buf, starts, ends, flags = frames.packed(self.ingest.max_len)
-        refusal = await self.ingest.put(request, buf, starts, ends, flags, received=route.m_msgs)
+        return await self._put(request, route, buf, starts, ends, flags)
+
+    async def _put(
+        self,
+        request: web.Request,
+        route: _Route,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        flags: np.ndarray,
+        messages: int | None = None,
+    ) -> web.Response | None:
+        """Write the frames into the rings; None once they are in, else the refusal (counted)."""
+        refusal = await self.ingest.put(request, buf, starts, ends, flags, received=route.m_msgs, messages=messages)
         if refusal is not None:
             route.m_rejected["unavailable"].inc()
             return unavailable(refusal)
@@ -134,19 +147,8 @@ class Push:
             return False
         parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
         whole = np.zeros(1, np.int64)
-        refusal = await ingest.put(
-            request,
-            body,
-            whole,
-            whole + len(body),
-            np.full(1, OTLP_REQUEST, np.uint8),
-            received=route.m_msgs,
-            messages=count,
-        )
-        if refusal is not None:
-            route.m_rejected["unavailable"].inc()
-            return unavailable(refusal)
-        return None
+        flags = np.full(1, OTLP_REQUEST, np.uint8)
+        return await self._put(request, route, body, whole, whole + len(body), flags, messages=count)
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route
