@@ -356,8 +356,8 @@ recv_strategy = st.integers(int(datetime(1972, 1, 1).timestamp()), int(datetime(
 )
 
 
-@pytest.mark.slow  # 400 generated batches through kernel and reference
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # 250 generated batches through kernel and reference
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=frames_strategy, recv_ns=recv_strategy, tz_name=st.sampled_from(ZONES))
 def test_kernel_matches_naive_on_generated_frames(frames, recv_ns, tz_name):
     assert_matches_naive(frames, recv_ns, tz_name)

@@ -164,8 +164,8 @@ def test_nested_plans_match_the_general_path(base, others):
     assert_same(rows)
 
 
-@pytest.mark.slow  # 400 generated batches
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # 200 generated batches
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nested_objects, st.lists(st.tuples(nested_objects, st.integers(0, 5)), max_size=8))
 def test_nested_plans_match_the_general_path_slow(base, others):
     test_nested_plans_match_the_general_path.hypothesis.inner_test(base, others)

@@ -223,13 +223,13 @@ def requests(draw, common: bool) -> bytes:
     return req.SerializeToString()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(common=False))
 def test_generated_requests_match_the_general_path(body):
     assert_same(body)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(common=True))
 def test_generated_common_requests_match_the_general_path(body):
     assert_same(body)
