@@ -99,13 +99,18 @@ class LokiDecoder:
             shared = self._streams[text] = stream_shared(parse_labels(text))
         return shared
 
-    def protobuf(self, body: bytes) -> Frames:
-        """A PushRequest (already un-snappied) as frames."""
+    def labels_checked(self, text: str) -> None:
+        """Raise PushRefused when a stream's label text does not parse (as `protobuf` would)."""
+        self._shared(text)
+
+    def protobuf(self, body: bytes, now: int | None = None) -> Frames:
+        """A PushRequest (already un-snappied) as frames; `now` (ns) is the time of entries
+        without one (None: the clock's)."""
         request = parse_protobuf(push_pb2.PushRequest(), body, "a Loki PushRequest")
         frames = Frames()
         # The per-entry loop is the route's cost: Frames.add and time_json are inlined.
         append, join, enc = frames.items.append, b"".join, encode_text
-        now = time.time_ns()
+        now = time.time_ns() if now is None else now
         for stream in request.streams:
             shared = self._shared(stream.labels)
             taken, head, tail = shared.taken, shared.head, shared.tail

@@ -119,6 +119,33 @@ def test_a_real_loki_client_library(shared_engine):
         assert row["fields"]["environment"] == "test" and row["fields"]["region"] == "eu-1"
 
 
+def test_a_push_the_parsers_shortcut_leaves_is_stored_by_the_general_path(shared_engine):
+    # A protobuf push goes to a parser whole; entries the parser's shortcut does not take (a
+    # metadata level that names no level, a time before 1973, a name twice) still become rows,
+    # by the JSON frames the API would have made.
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{job="loki-gp", env="gp"}')
+    for i in range(10):
+        entry = stream.entries.add(line=f"general path line {i}")
+        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+        entry.structuredMetadata.add(name="level", value="chatty" if i == 3 else "info")
+    assert post(shared_engine.url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    rows = rows_of(shared_engine, "app:loki-gp", 10)
+    assert [r["message"] for r in rows] == [f"general path line {i}" for i in range(10)]
+    assert [r["severity"] for r in rows if r["message"] != "general path line 3"] == [6] * 9
+    odd = next(r for r in rows if r["message"] == "general path line 3")
+    assert odd["fields"]["level"] == "chatty" and odd["fields"]["env"] == "gp"
+
+
+def test_a_protobuf_line_that_is_not_utf8_is_a_400(shared_engine):
+    # The protobuf library checks strings as the API reads the body: a parser never sees it.
+    req = push_pb2.PushRequest()
+    req.streams.add(labels='{app="loki-utf"}').entries.add(line="x")
+    raw = req.SerializeToString().replace(b"\x12\x01x", b"\x12\x01\xff")
+    assert "PushRequest" in refused(shared_engine.url, PUSH, _snappy(raw), PROTOBUF, 400, "bad_protobuf")
+    assert rows_of(shared_engine, "app:loki-utf", 0, timeout=1) == []
+
+
 def test_bad_bodies_are_400s_counted_and_store_nothing(shared_engine):
     url = shared_engine.url
     good = push_pb2.PushRequest()
