@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from engine.metrics import MetricsFile
 
 log = logging.getLogger("logjet.api.push")
+T = TypeVar("T")
 
 LOKI_PUSH = "/loki/api/v1/push"
 OTLP_LOGS = "/v1/logs"
@@ -98,14 +99,12 @@ class Push:
         route.m_bytes.inc(body.wire)
         return body.data
 
-    async def _store(
-        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
-    ) -> web.Response | None:
-        """Decode and write the frames; None when all are in the rings, else the refusal."""
+    async def _read(self, route: _Route, size: int, read: Callable[[], T]) -> T:
+        """`read()`, the decoding or checking of a body of `size` bytes."""
         try:
-            # A big body takes a while to decode: off the event loop, so health checks, queries
+            # A big body takes a while to read: off the event loop, so health checks, queries
             # and other pushes are still answered meanwhile (the GIL is shared, the loop is not).
-            frames = await asyncio.to_thread(decode) if size > THREAD_DECODE_BYTES else decode()
+            return await asyncio.to_thread(read) if size > THREAD_DECODE_BYTES else read()
         except PushRefused:
             raise
         except (RecursionError, ValueError, TypeError, UnicodeError) as exc:
@@ -113,6 +112,12 @@ class Push:
             # never a 500 (and logged, to be looked at).
             log.warning("%s: a body failed to decode: %r", route.path, exc)
             raise PushRefused(400, "undecodable", f"the body cannot be decoded: {exc}") from None
+
+    async def _store(
+        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
+    ) -> web.Response | None:
+        """Decode and write the frames; None when all are in the rings, else the refusal."""
+        frames = await self._read(route, size, decode)
         if not len(frames):
             return None
         buf, starts, ends, flags = frames.packed(self.ingest.max_len)
@@ -180,7 +185,7 @@ class Push:
             elif ctype in ("", *PROTOBUF_TYPES, "application/octet-stream"):
                 # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
                 raw = unsnappy(body, route.max_body)
-                count = self._loki_entries(raw)
+                count = await self._read(route, len(raw), lambda: self._loki_entries(raw))
                 if count is not None:
                     refused = await self._store_request(request, route, raw, LOKI_REQUEST, count) if count else None
                 else:
@@ -198,7 +203,7 @@ class Push:
             if ctype not in (*PROTOBUF_TYPES, JSON):
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
             body = await self._body(request, route)
-            count = self._otlp_records(body) if ctype != JSON else None
+            count = await self._read(route, len(body), lambda: self._otlp_records(body)) if ctype != JSON else None
             if count is not None:
                 refused = await self._store_request(request, route, body, OTLP_REQUEST, count)
             else:
