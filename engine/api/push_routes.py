@@ -39,7 +39,7 @@ from engine.api.request_body import read_body
 from engine.push.bodies import PushRefused, parse_protobuf, unsnappy
 from engine.push.loki import LokiDecoder
 from engine.push.proto import push_pb2
-from engine.push.rows import Frames
+from engine.push.rows import Frames, frames_fit
 
 if TYPE_CHECKING:
     from engine.api.ingest_routes import Ingest
@@ -154,26 +154,30 @@ class Push:
         """How many records an OTLP protobuf body holds, when it can go to a parser whole (it fits
         one ring batch, and is of the shape engine.parse.otlp_rows takes); checked here as the
         general path checks it. None: decode it here."""
-        if len(body) > self.ingest.batcher.batch_bytes:
+        batch_bytes = self.ingest.batcher.batch_bytes
+        if len(body) > batch_bytes:
             return None
-        count = otlp.parser_records(body, self.ingest.max_len)
+        count = otlp.parser_records(body, self.ingest.max_len, batch_bytes)
         if count is not None:
             parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
         return count
 
     def _loki_entries(self, raw: bytes) -> int | None:
-        """How many entries an un-snappied Loki PushRequest holds, when it fits one ring batch:
-        then it goes to a parser whole (engine.parse.loki_rows, or the general path's frames
-        there). Checked here as the general path checks it (the protobuf library reads it, the
-        labels are parsed), so what a parser gets decodes. None: decode it here."""
-        if len(raw) > self.ingest.batcher.batch_bytes:
+        """How many entries an un-snappied Loki PushRequest holds, when its frames would fit one
+        raw batch (`rows.frames_fit`): then it goes to a parser whole (engine.parse.loki_rows,
+        or the general path's frames there). Checked here as the general path checks it (the
+        protobuf library reads it, the labels are parsed), so what a parser gets decodes. None:
+        decode it here."""
+        batch_bytes = self.ingest.batcher.batch_bytes
+        if len(raw) > batch_bytes:
             return None
         pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
-        count = 0
+        count = repeated = 0
         for stream in pushed.streams:
-            self.loki_decoder.labels_checked(stream.labels)
-            count += len(stream.entries)
-        return count
+            entries = len(stream.entries)
+            repeated += entries * self.loki_decoder.stream_bytes(stream.labels)
+            count += entries
+        return count if frames_fit(count, repeated, len(raw), batch_bytes) else None
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route

@@ -99,9 +99,11 @@ class LokiDecoder:
             shared = self._streams[text] = stream_shared(parse_labels(text))
         return shared
 
-    def labels_checked(self, text: str) -> None:
-        """Raise PushRefused when a stream's label text does not parse (as `protobuf` would)."""
-        self._shared(text)
+    def stream_bytes(self, text: str) -> int:
+        """The bytes a stream's labels add to each of its entries' frames; raises PushRefused
+        when its label text does not parse (as `protobuf` would)."""
+        shared = self._shared(text)
+        return len(shared.head) + len(shared.tail)
 
     def protobuf(self, body: bytes, now: int | None = None) -> Frames:
         """A PushRequest (already un-snappied) as frames; `now` (ns) is the time of entries

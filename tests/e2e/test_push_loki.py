@@ -21,7 +21,7 @@ import cramjam
 import pytest
 
 from engine.push.proto import push_pb2
-from tests.e2e.clients import metric, worker_pids
+from tests.e2e.clients import metric, wait_written, worker_pids
 from tests.e2e.push_clients import post, refused, rows_of
 
 pytestmark = pytest.mark.e2e
@@ -135,6 +135,23 @@ def test_a_push_the_parsers_shortcut_leaves_is_stored_by_the_general_path(shared
     assert [r["severity"] for r in rows if r["message"] != "general path line 3"] == [6] * 9
     odd = next(r for r in rows if r["message"] == "general path line 3")
     assert odd["fields"]["level"] == "chatty" and odd["fields"]["env"] == "gp"
+
+
+def test_many_short_entries_under_long_labels_are_stored_in_batches(shared_engine):
+    # 30,000 empty entries are a small body, but each row carries the stream's ten long labels:
+    # as one column batch they would pass what the column ring takes, so the API sends the
+    # request as frames, in as many batches as they need, and the parsers carry on.
+    url = shared_engine.url
+    labels = ", ".join(f'wide{i}="{"v" * 50}"' for i in range(10))
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels=f'{{app="loki-wide", {labels}}}')
+    for _ in range(30_000):
+        stream.entries.add()
+    parsers = worker_pids(shared_engine, "parser")
+    before = metric(url, "logjet_written_rows_total")
+    assert post(url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    assert wait_written(url, before + 30_000) >= before + 30_000
+    assert worker_pids(shared_engine, "parser") == parsers
 
 
 def test_a_protobuf_line_that_is_not_utf8_is_a_400(shared_engine):
