@@ -24,6 +24,7 @@ in `received_messages_total{protocol="loki"|"otlp"}` and the wire bytes in
 from __future__ import annotations
 
 import asyncio
+import operator
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -38,6 +39,7 @@ from engine.push import otlp
 from engine.api.request_body import read_body
 from engine.push.bodies import PushRefused, parse_protobuf, unsnappy
 from engine.push.loki import LokiDecoder
+from engine.push.loki import parser_takes as loki_parser_takes
 from engine.push.proto import push_pb2
 from engine.push.rows import Frames, frames_fit
 
@@ -164,20 +166,21 @@ class Push:
 
     def _loki_entries(self, raw: bytes) -> int | None:
         """How many entries an un-snappied Loki PushRequest holds, when its frames would fit one
-        raw batch (`rows.frames_fit`): then it goes to a parser whole (engine.parse.loki_rows,
-        or the general path's frames there). Checked here as the general path checks it (the
-        protobuf library reads it, the labels are parsed), so what a parser gets decodes. None:
-        decode it here."""
+        raw batch (`rows.frames_fit`) and none would be cut (`loki.parser_takes`): then it goes
+        to a parser whole (engine.parse.loki_rows, or the general path's frames there). Checked
+        here as the general path checks it (the protobuf library reads it, the labels are
+        parsed), so what a parser gets decodes. None: decode it here."""
         batch_bytes = self.ingest.batcher.batch_bytes
         if len(raw) > batch_bytes:
             return None
         pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
-        count = repeated = 0
-        for stream in pushed.streams:
-            entries = len(stream.entries)
-            repeated += entries * self.loki_decoder.stream_bytes(stream.labels)
-            count += entries
-        return count if frames_fit(count, repeated, len(raw), batch_bytes) else None
+        stream_bytes = [self.loki_decoder.stream_bytes(stream.labels) for stream in pushed.streams]
+        entries = [len(stream.entries) for stream in pushed.streams]
+        count, repeated = sum(entries), sum(map(operator.mul, entries, stream_bytes))
+        if not frames_fit(count, repeated, len(raw), batch_bytes):
+            return None
+        # An entry that might be cut is decoded here, where cut frames are counted.
+        return count if loki_parser_takes(raw, stream_bytes, self.ingest.max_len) else None
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route

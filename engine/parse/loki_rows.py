@@ -25,7 +25,7 @@ from engine.parse.json_rows import _plan_for, _severity
 from engine.parse.otlp_rows import OtlpRows, _distinct, _Pieces
 from engine.push.bodies import PushRefused
 from engine.push.loki import METADATA_PREFIX, parse_labels, stream_shared
-from engine.push.rows import NS_AS_INTEGER
+from engine.push.rows import NS_AS_INTEGER, none_cut
 from native_kernels.gather import take_spans
 from native_kernels.loki_wire import (
     E_LINE_E,
@@ -48,11 +48,6 @@ from native_kernels.otlp_wire import WALK_OK
 from native_kernels.syslog import NO_VALUE
 
 _decode = msgspec.json.Decoder(dict[str, str]).decode
-# A frame is at most this many times its entry's protobuf bytes, plus its stream's pieces and a
-# constant: a byte becomes at most a 6-byte escape, a metadata name gains quotes, a colon, a
-# comma and perhaps the prefix.
-FRAME_GROWTH = 8
-FRAME_SLACK = 256
 # Seconds past this make nanoseconds past what an int64 holds: the general path's business.
 MAX_SECONDS = 9_000_000_000
 # Streams whose labels were worked out, by their label text (a sender pushes the same few every
@@ -121,7 +116,7 @@ def loki_rows(frame: bytes, now: int, max_len: int) -> OtlpRows | None:
         streams.append(got)
     e_stream = ent[:, E_STREAM]
     stream_size = np.array([s.size for s in streams], np.int64)
-    if int((ent[:, E_SIZE] + stream_size[e_stream]).max()) * FRAME_GROWTH + FRAME_SLACK > max_len:
+    if not none_cut(int((ent[:, E_SIZE] + stream_size[e_stream]).max()), max_len):
         return None
 
     # Entries grouped by (stream, metadata names in order): one frame shape each.

@@ -24,10 +24,13 @@ import time
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from engine.push.bodies import PushRefused, parse_protobuf
 from engine.push.proto import push_pb2
-from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, pairs_json, time_json
+from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, none_cut, pairs_json, time_json
+from native_kernels.loki_wire import E_SIZE, E_STREAM, walk
+from native_kernels.otlp_wire import WALK_OK
 
 COLUMN_LABELS = {
     "host": ("host", "hostname", "instance"),
@@ -83,6 +86,20 @@ def stream_shared(labels: dict[str, str]) -> Shared:
     columns = {col: next((labels[k] for k in names if k in labels), None) for col, names in COLUMN_LABELS.items()}
     fields = {k: v for k, v in labels.items() if k not in COLUMN_LABELS}
     return Shared(columns, fields, LABEL_PREFIX)
+
+
+def parser_takes(body: bytes, stream_bytes: list[int], max_len: int) -> bool:
+    """Whether a parser can make the rows of the PushRequest `body` (un-snappied) without cutting
+    any (engine.parse.loki_rows, or the general path's frames there): the wire walk takes it,
+    and no entry's frame could reach `max_len`. `stream_bytes` are the bytes each stream's
+    labels add to its entries' frames, in order."""
+    w = walk(np.frombuffer(body, np.uint8))
+    if w.status != WALK_OK or len(w.streams) != len(stream_bytes):
+        return False
+    if not len(w.entries):
+        return True
+    own = w.entries[:, E_SIZE] + np.array(stream_bytes, np.int64)[w.entries[:, E_STREAM]]
+    return none_cut(int(own.max()), max_len)
 
 
 class LokiDecoder:

@@ -50,6 +50,7 @@ from engine.push.rows import (
     encode_text,
     encode_value,
     frames_fit,
+    none_cut,
     pairs_json,
     time_json,
 )
@@ -57,11 +58,6 @@ from native_kernels.otlp_wire import R_SCOPE, R_SIZE, S_RES_E, S_RES_S, S_SCOPE_
 
 REQUEST = "an OTLP ExportLogsServiceRequest"  # what a body that is none is not, in a refusal
 ATTR_PREFIX = "attr."
-# A record's JSON frame is at most this many times its protobuf bytes, and those of its
-# resource and scope, plus a constant: a byte becomes at most a 6-byte escape, a 1-byte varint
-# at most 3 digits or `false`, a key gains quotes, a colon and perhaps the prefix.
-FRAME_GROWTH = 8
-FRAME_SLACK = 256
 # Keys a record sets on its own, after the shared ones: a shared attribute of the same name is
 # renamed rather than duplicated.
 _COLUMN_ATTRS = frozenset({"host.name", "service.name"})
@@ -134,7 +130,7 @@ def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) ->
     shared = w.scopes[:, S_RES_E] - w.scopes[:, S_RES_S] + w.scopes[:, S_SCOPE_E] - w.scopes[:, S_SCOPE_S]
     record_shared = shared[w.records[:, R_SCOPE]]
     worst = int((w.records[:, R_SIZE] + record_shared).max())
-    if worst * FRAME_GROWTH + FRAME_SLACK > max_len:
+    if not none_cut(worst, max_len):
         return None
     # A shared piece's frame bytes are at most BODY_GROWTH times its wire bytes, as a record's.
     repeated = BODY_GROWTH * int(record_shared.sum())

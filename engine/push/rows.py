@@ -34,6 +34,12 @@ _encode = msgspec.json.Encoder().encode
 # Epoch integers at or past this are read as nanoseconds by the JSON row decoder (engine.parse.
 # json_rows); earlier times (before March 1973) go as RFC 3339 text so they are not misread.
 NS_AS_INTEGER = 10**17
+# A pushed entry's JSON frame is at most this many times its protobuf bytes and those of what
+# it shares (its stream's labels, its resource and scope), plus a constant: a byte becomes at
+# most a 6-byte escape, a 1-byte varint at most 3 digits or `false`, a key gains quotes, a colon
+# and perhaps a prefix.
+FRAME_GROWTH = 8
+FRAME_SLACK = 256
 # A frame's bytes beyond its entry's own strings and its shared pieces: `{"time":` and 19
 # digits, `,"message":""` and `}`, rounded up.
 FRAME_BASE = 48
@@ -62,6 +68,12 @@ def pairs_json(pairs: Mapping[str, Any], taken: frozenset[str] | set[str], prefi
     if not taken.isdisjoint(pairs):
         pairs = {(prefix + k if k in taken else k): v for k, v in pairs.items()}
     return b"," + _encode(pairs)[1:-1]
+
+
+def none_cut(worst_bytes: int, max_len: int) -> bool:
+    """Whether no frame of an entry of at most `worst_bytes` protobuf bytes (its own and those
+    it shares) can reach `max_len`, so none would be cut."""
+    return worst_bytes * FRAME_GROWTH + FRAME_SLACK <= max_len
 
 
 def frames_fit(rows: int, shared_bytes: int, body_bytes: int, batch_bytes: int) -> bool:

@@ -21,7 +21,8 @@ import cramjam
 import pytest
 
 from engine.push.proto import push_pb2
-from tests.e2e.clients import metric, wait_written, worker_pids
+from engine.config import Ingest
+from tests.e2e.clients import metric, wait_until, wait_written, worker_pids
 from tests.e2e.push_clients import post, refused, rows_of
 
 pytestmark = pytest.mark.e2e
@@ -152,6 +153,18 @@ def test_many_short_entries_under_long_labels_are_stored_in_batches(shared_engin
     assert post(url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
     assert wait_written(url, before + 30_000) >= before + 30_000
     assert worker_pids(shared_engine, "parser") == parsers
+
+
+def test_a_protobuf_entry_past_max_message_bytes_is_cut_and_counted(shared_engine):
+    url = shared_engine.url
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{app="loki-long"}')
+    stream.entries.add(line="short one")
+    stream.entries.add(line="long " + "y" * (Ingest().max_message_bytes + 100))
+    before = metric(url, "logjet_truncated_messages_total")
+    assert post(url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    assert len(rows_of(shared_engine, "app:loki-long", 1)) == 1  # the cut one is no JSON: a plain row
+    assert wait_until(lambda: metric(url, "logjet_truncated_messages_total") == before + 1, 10, "the cut counted")
 
 
 def test_a_protobuf_line_that_is_not_utf8_is_a_400(shared_engine):

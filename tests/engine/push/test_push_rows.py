@@ -20,7 +20,7 @@ from engine.errors import LogjetError
 from engine.parse.json_rows import decode_json_rows
 from engine.push import otlp
 from engine.push.bodies import PushRefused, inflate, unsnappy
-from engine.push.loki import LokiDecoder, parse_labels
+from engine.push.loki import LokiDecoder, parse_labels, parser_takes
 from engine.push.proto import push_pb2
 from engine.ipc.raw_batch import FRAME_OVERHEAD
 from engine.push.rows import Frames, frames_fit
@@ -176,3 +176,16 @@ def test_the_loki_reckoning_of_frames_is_never_less_than_they_take():
     taken = sum(map(len, frames.items)) + len(frames) * FRAME_OVERHEAD
     repeated = sum(len(s.entries) * decoder.stream_bytes(s.labels) for s in req.streams)
     assert not frames_fit(len(frames), repeated, len(body), taken - 1)
+
+
+def test_a_loki_request_with_an_entry_that_might_be_cut_is_not_for_a_parser():
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{app="a"}')
+    stream.entries.add(line="short")
+    decoder = LokiDecoder()
+    sizes = [decoder.stream_bytes(s.labels) for s in req.streams]
+    assert parser_takes(req.SerializeToString(), sizes, 65536)
+    stream.entries.add(line="x" * 10_000)  # its frame could pass 65536 bytes: cut, and counted, by the API
+    assert not parser_takes(req.SerializeToString(), sizes, 65536)
+    assert parser_takes(req.SerializeToString(), sizes, 1 << 20)
+    assert not parser_takes(b"\x0a\xff\xff", [], 65536)  # damaged: the API refuses it
