@@ -4,10 +4,11 @@ Each body is decoded here (engine.push.loki, engine.push.otlp) into JSON-object 
 handed to the same batcher, rings and back-pressure as `POST /api/v1/ingest`, so a success
 reply means every entry is in a ring and will be stored, and a refusal means none was. An
 OTLP protobuf body of the common shape (engine.push.otlp.parser_records), and a Loki protobuf
-body (un-snappied) that fits one ring batch, are only checked here (read by the protobuf
-library, labels parsed) and go into a ring whole, one frame flagged OTLP_REQUEST or
-LOKI_REQUEST: the parsers, several processes, make their rows (engine.parse.otlp_rows,
-engine.parse.loki_rows), so this one process is not every pushed row's bottleneck.
+body (un-snappied), whose frames would fit one raw batch with none long enough to be cut, are
+only checked here (read by the protobuf library, labels parsed) and go into a ring whole, one
+frame flagged OTLP_REQUEST or LOKI_REQUEST: the parsers, several processes, make their rows
+(engine.parse.otlp_rows, engine.parse.loki_rows), so this one process is not every pushed
+row's bottleneck.
 
     success        Loki 204 (empty); OTLP 200 with an empty ExportLogsServiceResponse in the
                    request's own encoding (protobuf, or `{}` for JSON)
@@ -24,8 +25,8 @@ in `received_messages_total{protocol="loki"|"otlp"}` and the wire bytes in
 from __future__ import annotations
 
 import asyncio
-import operator
 import logging
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
