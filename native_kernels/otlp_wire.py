@@ -17,6 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from native_kernels.jit import kernel
+from native_kernels.protobuf_wire import length as _length
+from native_kernels.protobuf_wire import skip as _skip
+from native_kernels.protobuf_wire import tag as _tag
+from native_kernels.protobuf_wire import varint as _varint
 
 # Walk status: the body has the common shape, or not (take the general path), or is damaged.
 WALK_OK = 0
@@ -77,58 +81,11 @@ class Walk(NamedTuple):
 
 
 @kernel
-def _varint(buf, pos, end):
-    """(value, next position); next position -1 when the varint runs past `end`."""
-    result = np.int64(0)
-    shift = 0
-    while pos < end and shift < 64:
-        b = np.int64(buf[pos])
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    return result, -1
-
-
-@kernel
-def _tag(buf, pos, end):
-    """A field's (number, wire type, next position); next position -1 past `end`."""
-    tag, pos = _varint(buf, pos, end)
-    return tag >> 3, tag & 7, pos
-
-
-@kernel
-def _length(buf, pos, end):
-    """A length-delimited field's (length, start); start -1 when it runs past `end`."""
-    ln, pos = _varint(buf, pos, end)
-    if pos < 0 or ln < 0 or ln > end - pos:
-        return 0, -1
-    return ln, pos
-
-
-@kernel
 def _fixed64(buf, pos):
     v = np.int64(0)
     for k in range(8):
         v |= np.int64(buf[pos + k]) << (8 * k)
     return v
-
-
-@kernel
-def _skip(buf, pos, end, wire):
-    """The position past a field of wire type `wire` at `pos`; -1 damaged, -2 a group."""
-    if wire == 0:
-        _, nxt = _varint(buf, pos, end)
-        return nxt
-    if wire == 1:
-        return pos + 8 if pos + 8 <= end else -1
-    if wire == 5:
-        return pos + 4 if pos + 4 <= end else -1
-    if wire == 2:
-        ln, nxt = _length(buf, pos, end)
-        return -1 if nxt < 0 else nxt + ln
-    return -2
 
 
 @kernel

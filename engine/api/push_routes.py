@@ -3,9 +3,12 @@
 Each body is decoded here (engine.push.loki, engine.push.otlp) into JSON-object frames and
 handed to the same batcher, rings and back-pressure as `POST /api/v1/ingest`, so a success
 reply means every entry is in a ring and will be stored, and a refusal means none was. An
-OTLP protobuf body of the common shape (engine.push.otlp.parser_records) is only checked here
-and goes into a ring whole, one frame flagged OTLP_REQUEST: the parsers, several processes,
-make its rows (engine.parse.otlp_rows), so this one process is not every OTLP row's bottleneck.
+OTLP protobuf body of the common shape (engine.push.otlp.parser_records), and a Loki protobuf
+body (un-snappied), whose frames would fit one raw batch with none long enough to be cut, are
+only checked here (read by the protobuf library, labels parsed) and go into a ring whole, one
+frame flagged OTLP_REQUEST or LOKI_REQUEST: the parsers, several processes, make their rows
+(engine.parse.otlp_rows, engine.parse.loki_rows), so this one process is not every pushed
+row's bottleneck.
 
     success        Loki 204 (empty); OTLP 200 with an empty ExportLogsServiceResponse in the
                    request's own encoding (protobuf, or `{}` for JSON)
@@ -23,26 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from aiohttp import web
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from engine.api.ingest_routes import unavailable
-from engine.ipc.raw_batch import OTLP_REQUEST
+from engine.ipc.raw_batch import LOKI_REQUEST, OTLP_REQUEST
 from engine.push import otlp
 from engine.api.request_body import read_body
 from engine.push.bodies import PushRefused, parse_protobuf, unsnappy
 from engine.push.loki import LokiDecoder
-from engine.push.rows import Frames
+from engine.push.loki import parser_takes as loki_parser_takes
+from engine.push.proto import push_pb2
+from engine.push.rows import Frames, frames_fit
 
 if TYPE_CHECKING:
     from engine.api.ingest_routes import Ingest
     from engine.metrics import MetricsFile
 
 log = logging.getLogger("logjet.api.push")
+T = TypeVar("T")
 
 LOKI_PUSH = "/loki/api/v1/push"
 OTLP_LOGS = "/v1/logs"
@@ -95,14 +102,12 @@ class Push:
         route.m_bytes.inc(body.wire)
         return body.data
 
-    async def _store(
-        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
-    ) -> web.Response | None:
-        """Decode and write the frames; None when all are in the rings, else the refusal."""
+    async def _read(self, route: _Route, size: int, read: Callable[[], T]) -> T:
+        """`read()`, the decoding or checking of a body of `size` bytes."""
         try:
-            # A big body takes a while to decode: off the event loop, so health checks, queries
+            # A big body takes a while to read: off the event loop, so health checks, queries
             # and other pushes are still answered meanwhile (the GIL is shared, the loop is not).
-            frames = await asyncio.to_thread(decode) if size > THREAD_DECODE_BYTES else decode()
+            return await asyncio.to_thread(read) if size > THREAD_DECODE_BYTES else read()
         except PushRefused:
             raise
         except (RecursionError, ValueError, TypeError, UnicodeError) as exc:
@@ -110,6 +115,12 @@ class Push:
             # never a 500 (and logged, to be looked at).
             log.warning("%s: a body failed to decode: %r", route.path, exc)
             raise PushRefused(400, "undecodable", f"the body cannot be decoded: {exc}") from None
+
+    async def _store(
+        self, request: web.Request, route: _Route, size: int, decode: Callable[[], Frames]
+    ) -> web.Response | None:
+        """Decode and write the frames; None when all are in the rings, else the refusal."""
+        frames = await self._read(route, size, decode)
         if not len(frames):
             return None
         buf, starts, ends, flags = frames.packed(self.ingest.max_len)
@@ -133,22 +144,44 @@ class Push:
         return None
 
     async def _store_request(
-        self, request: web.Request, route: _Route, body: bytes
-    ) -> web.Response | None | Literal[False]:
-        """An OTLP protobuf request handed to a parser whole, as one frame flagged OTLP_REQUEST:
-        the parsers (several processes) make its rows, not this one. Checked here as the
-        general path checks it; False when it is not for this way (too big for one ring
-        batch, or not of the shape engine.parse.otlp_rows takes), else as `_store`."""
-        ingest = self.ingest
-        if len(body) > ingest.batcher.batch_bytes:
-            return False
-        count = otlp.parser_records(body, ingest.max_len)
-        if count is None:
-            return False
-        parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
+        self, request: web.Request, route: _Route, body: bytes, flag: int, count: int
+    ) -> web.Response | None:
+        """A protobuf request the route checked, handed to a parser whole as one frame flagged
+        `flag` (OTLP_REQUEST, LOKI_REQUEST): the parsers (several processes) make its `count`
+        rows, not this one. As `_store`."""
         whole = np.zeros(1, np.int64)
-        flags = np.full(1, OTLP_REQUEST, np.uint8)
+        flags = np.full(1, flag, np.uint8)
         return await self._put(request, route, body, whole, whole + len(body), flags, messages=count)
+
+    def _otlp_records(self, body: bytes) -> int | None:
+        """How many records an OTLP protobuf body holds, when it can go to a parser whole (it fits
+        one ring batch, and is of the shape engine.parse.otlp_rows takes); checked here as the
+        general path checks it. None: decode it here."""
+        batch_bytes = self.ingest.batcher.batch_bytes
+        if len(body) > batch_bytes:
+            return None
+        count = otlp.parser_records(body, self.ingest.max_len, batch_bytes)
+        if count is not None:
+            parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
+        return count
+
+    def _loki_entries(self, raw: bytes) -> int | None:
+        """How many entries an un-snappied Loki PushRequest holds, when its frames would fit one
+        raw batch (`rows.frames_fit`) and none would be cut (`loki.parser_takes`): then it goes
+        to a parser whole (engine.parse.loki_rows, or the general path's frames there). Checked
+        here as the general path checks it (the protobuf library reads it, the labels are
+        parsed), so what a parser gets decodes. None: decode it here."""
+        batch_bytes = self.ingest.batcher.batch_bytes
+        if len(raw) > batch_bytes:
+            return None
+        pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
+        stream_bytes = [self.loki_decoder.stream_bytes(stream.labels) for stream in pushed.streams]
+        entries = [len(stream.entries) for stream in pushed.streams]
+        count, repeated = sum(entries), sum(map(operator.mul, entries, stream_bytes))
+        if not frames_fit(count, repeated, len(raw), batch_bytes):
+            return None
+        # An entry that might be cut is decoded here, where cut frames are counted.
+        return count if loki_parser_takes(raw, stream_bytes, self.ingest.max_len) else None
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route
@@ -160,7 +193,11 @@ class Push:
             elif ctype in ("", *PROTOBUF_TYPES, "application/octet-stream"):
                 # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
                 raw = unsnappy(body, route.max_body)
-                refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
+                count = await self._read(route, len(raw), lambda: self._loki_entries(raw))
+                if count is not None:
+                    refused = await self._store_request(request, route, raw, LOKI_REQUEST, count) if count else None
+                else:
+                    refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
             else:
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
         except PushRefused as exc:
@@ -174,8 +211,10 @@ class Push:
             if ctype not in (*PROTOBUF_TYPES, JSON):
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
             body = await self._body(request, route)
-            refused = await self._store_request(request, route, body) if ctype != JSON else False
-            if refused is False:
+            count = await self._read(route, len(body), lambda: self._otlp_records(body)) if ctype != JSON else None
+            if count is not None:
+                refused = await self._store_request(request, route, body, OTLP_REQUEST, count)
+            else:
                 decode = otlp.json if ctype == JSON else otlp.protobuf
                 refused = await self._store(request, route, len(body), lambda: decode(body))
         except PushRefused as exc:

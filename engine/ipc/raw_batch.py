@@ -17,7 +17,9 @@ arrays 8-byte aligned:
     ...          2·n           source u16    index into the sources
     ...          1·n           frame flags   native_kernels.framing TRUNCATED | FRAMING_ERROR, or
                                              OTLP_REQUEST: the frame is a whole OTLP/HTTP protobuf
-                                             logs request the API checked, its records the rows
+                                             logs request the API checked, its records the rows;
+                                             LOKI_REQUEST: the same for a Loki PushRequest
+                                             (un-snappied), its entries the rows
     (pad to 8)   sources_len   sources: "ip:port" strings joined by "\\n"
     (pad to 8)   names_len     field names: which JSON keys fill which column for this batch
                                (engine.parse.json_keys.encode_overrides); absent for most
@@ -43,6 +45,10 @@ RAW_HEADER = struct.Struct("<IIIIIIq")
 # A frame flag beside native_kernels.framing's: the frame is one ExportLogsServiceRequest
 # (engine.parse.otlp_rows), so the parser, not the single API process, makes its rows.
 OTLP_REQUEST = 4
+# The same for a Loki PushRequest, un-snappied (engine.parse.loki_rows).
+LOKI_REQUEST = 8
+# Either: the frame is a whole push request, not one row.
+WHOLE_REQUEST = OTLP_REQUEST | LOKI_REQUEST
 # Per-frame bytes of a raw batch beyond the frame itself: start u32, end u32, source u16, flags u8.
 FRAME_OVERHEAD = 4 + 4 + 2 + 1
 # Bytes a sender address may take in a batch's sources blob ("[ipv6]:port" and its separator).

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.config import Settings
-from engine.ipc.raw_batch import OTLP_REQUEST, raw_batch_of
+from engine.ipc.raw_batch import LOKI_REQUEST, OTLP_REQUEST, raw_batch_of
 from engine.parse.batch_parser import BatchParser
-from engine.parse.otlp_rows import warm_up_request
+from engine.parse import loki_rows, otlp_rows
 from engine.parse.time_bounds import TimeBounds
 from engine.query import pool
 from engine.query.catalog import Catalog
@@ -57,7 +57,8 @@ def warm_parsing(settings: Settings) -> Rows:
         return BatchParser(settings.parse, None, TimeBounds.of(settings), settings.ingest.max_message_bytes)
 
     # Its own parser: the rows below must be the first its dictionaries see, as the writer's are.
-    parser().parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+    parser().parse(raw_batch_of([otlp_rows.warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+    parser().parse(raw_batch_of([loki_rows.warm_up_request()], time.time_ns(), flags=LOKI_REQUEST))
     batch = parser().parse(raw_batch_of(FRAMES, time.time_ns()))
     _, rows = RingIntake().decode(batch.encode())
     return rows

@@ -1,8 +1,9 @@
 """One raw frame batch → one column batch: the parser's whole job, on arrays.
 
 Steps, each one kernel or numpy call over the batch: syslog header parsing (or JSON decoding
-for rows detected as JSON; a frame that is a whole OTLP request becomes its records' rows by
-`engine.parse.otlp_rows`, or by its JSON frames where that does not apply), dictionary
+for rows detected as JSON; a frame that is a whole OTLP or Loki push request becomes its
+records' rows by `engine.parse.otlp_rows` or `engine.parse.loki_rows`, or by its JSON frames
+where that does not apply), dictionary
 encoding of host/app/procid/msgid/source, gathering of message and SD bytes, and the fields
 (key=value pairs in messages, SD params, JSON keys) as one CSR group per row. Strings that do
 not exist in the raw bytes (JSON values) are appended to a copy of the batch buffer so that
@@ -29,14 +30,16 @@ import numpy.typing as npt
 from engine.alert.rules import ALERT_KEY
 from engine.config import Ingest, Parse
 from engine.ipc.column_batch import ARRAYS, OFFSET_ARRAYS, VALUE_ARRAYS, ColumnBatch, DictionaryUpdates
-from engine.ipc.raw_batch import OTLP_REQUEST, RawBatch
+from engine.ipc.raw_batch import LOKI_REQUEST, OTLP_REQUEST, WHOLE_REQUEST, RawBatch
 from engine.parse.dictionaries import ParserDictionaries
 from engine.parse import time_bounds
 from engine.json_field_names import FieldNamesError
 from engine.parse.json_keys import KeyRoles, decode_overrides
 from engine.parse.json_rows import decode_json_rows
-from engine.parse.otlp_rows import otlp_rows
+from engine.parse.loki_rows import loki_rows
+from engine.parse.otlp_rows import OtlpRows, otlp_rows
 from engine.push import otlp
+from engine.push.loki import LokiDecoder
 from engine.push.bodies import PushRefused
 from engine.parse.time_bounds import AdjustFields, TimeBounds, adjust_fields
 from engine.store.rows import (
@@ -152,7 +155,7 @@ class _Head(NamedTuple):
 
 class BatchParser:
     """Parses raw batches; keeps the dictionaries between batches (one instance per parser).
-    `max_len` is `ingest.max_message_bytes`: where the records of an OTLP request frame are cut,
+    `max_len` is `ingest.max_message_bytes`: where the records of a push request frame are cut,
     as the API cuts every frame."""
 
     def __init__(
@@ -197,8 +200,8 @@ class BatchParser:
             return self._isolate(raw)
 
     def _parse(self, raw: RawBatch) -> ColumnBatch:
-        if bool((raw.frame_flags & OTLP_REQUEST).any()):
-            head = self._otlp_head(raw)
+        if bool((raw.frame_flags & WHOLE_REQUEST).any()):
+            head = self._request_head(raw)
             if head is None:  # not the shape the shortcut takes: the general path's frames
                 expanded, failed = self._expand(raw)
                 batch = self._parse(expanded)
@@ -241,16 +244,18 @@ class BatchParser:
         raw_bytes = int((ends - starts).sum())
         return _Head(data, fmt, time_ns, severity, facility, spans, flags, json_fields, fallback, raw.source, raw_bytes)
 
-    def _otlp_head(self, raw: RawBatch) -> _Head | None:
-        """The rows of a batch that is one OTLP request, by engine.parse.otlp_rows; None when
-        that shortcut does not apply (then the general path's frames are parsed instead)."""
+    def _request_head(self, raw: RawBatch) -> _Head | None:
+        """The rows of a batch that is one OTLP or Loki request, by engine.parse.otlp_rows or
+        engine.parse.loki_rows; None when that shortcut does not apply (then the general path's
+        frames are parsed instead)."""
         if len(raw.starts) != 1 or not self.settings.json or raw.field_names or not self._roles[b""].plain:
             return None
         frame = raw.data[int(raw.starts[0]) : int(raw.ends[0])].tobytes()
+        is_loki = bool(raw.frame_flags[0] & LOKI_REQUEST)
         try:
-            rows = otlp_rows(frame, raw.recv_ns, self.max_len)
+            rows: OtlpRows | None = (loki_rows if is_loki else otlp_rows)(frame, raw.recv_ns, self.max_len)
         except Exception:  # a bug in the shortcut costs its speed, never the rows
-            log.exception("the OTLP request shortcut failed; taking the general path")
+            log.exception("the %s request shortcut failed; taking the general path", "Loki" if is_loki else "OTLP")
             return None
         if rows is None:
             return None
@@ -276,9 +281,10 @@ class BatchParser:
         )
 
     def _expand(self, raw: RawBatch) -> tuple[RawBatch, list[int]]:
-        """`raw` with each OTLP request frame replaced by the JSON frames of its records
-        (engine.push.otlp); a request that does not decode (the API checked it, so a damaged
-        ring) stays one frame, a plain row to be flagged: its index is in the list returned."""
+        """`raw` with each OTLP or Loki request frame replaced by the JSON frames of its records
+        (engine.push.otlp, engine.push.loki); a request that does not decode (the API checked
+        it, so a damaged ring) stays one frame, a plain row to be flagged: its index is in the
+        list returned."""
         failed: list[int] = []
         pieces: list[bytes] = []
         starts: list[np.ndarray] = []
@@ -294,12 +300,16 @@ class BatchParser:
                 np.full(1, len(frame)),
                 np.full(1, f, np.uint8),
             )
-            if f & OTLP_REQUEST:
-                f_flags[0] = f & ~OTLP_REQUEST
+            if f & WHOLE_REQUEST:
+                f_flags[0] = f & ~WHOLE_REQUEST
                 try:
-                    buf, f_starts, f_ends, f_flags = otlp.protobuf(frame, raw.recv_ns).packed(self.max_len)
+                    if f & OTLP_REQUEST:
+                        frames = otlp.protobuf(frame, raw.recv_ns)
+                    else:
+                        frames = LokiDecoder().protobuf(frame, raw.recv_ns)
+                    buf, f_starts, f_ends, f_flags = frames.packed(self.max_len)
                 except PushRefused as exc:
-                    log.error("an OTLP request in a raw batch does not decode (%s); kept as one plain row", exc)
+                    log.error("a push request in a raw batch does not decode (%s); kept as one plain row", exc)
                     failed.append(sum(map(len, starts)))
             pieces.append(buf)
             starts.append(f_starts + pos)

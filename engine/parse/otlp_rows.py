@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from engine.parse.json_keys import DEFAULT_ROLES, ROLE_APP, ROLE_HOST, ROLE_SEVERITY
 from engine.parse.json_rows import _severity
 from engine.push import otlp
-from engine.push.rows import NS_AS_INTEGER
+from engine.push.rows import NS_AS_INTEGER, none_cut
 from native_kernels.dictionary import DictionaryEncoder
 from native_kernels.gather import take_spans
 from native_kernels.otlp_wire import (
@@ -238,7 +238,7 @@ def otlp_rows(frame: bytes, now: int, max_len: int) -> OtlpRows | None:
         scopes.append(got)
     rec_scope = rec[:, R_SCOPE]
     scope_size = np.array([s.size for s in scopes], np.int64)
-    if int((rec[:, R_SIZE] + scope_size[rec_scope]).max()) * otlp.FRAME_GROWTH + otlp.FRAME_SLACK > max_len:
+    if not none_cut(int((rec[:, R_SIZE] + scope_size[rec_scope]).max()), max_len):
         return None
     pieces = _Pieces(len(frame))
     columns = []

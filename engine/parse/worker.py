@@ -20,11 +20,11 @@ from engine.ipc import control
 from engine.alert.ingest_alerts import IngestAlerts
 from engine.ipc.batch_errors import BatchDecodeError
 from engine.ipc.column_batch import ColumnBatch
-from engine.ipc.raw_batch import OTLP_REQUEST, RawBatch, raw_batch_of
+from engine.ipc.raw_batch import LOKI_REQUEST, OTLP_REQUEST, RawBatch, raw_batch_of
 from engine.ipc.record_kinds import KIND_COLUMNS, KIND_RAW
 from engine.config import Settings
 from engine.parse.batch_parser import BatchParser
-from engine.parse.otlp_rows import warm_up_request
+from engine.parse import loki_rows, otlp_rows
 from engine.parse.time_bounds import REASONS, TOO_NEW, TOO_OLD, TimeBounds
 from engine.worker.process import StopFlag, WorkerSpec
 from engine.ipc.ring import Record, RingConsumer, RingProducer
@@ -67,7 +67,8 @@ class Parser:
         ]
         self.parser.alerts = None  # warm-up rows must not count towards alerts
         self.parser.parse(raw_batch_of(frames, time.time_ns()))
-        self.parser.parse(raw_batch_of([warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+        self.parser.parse(raw_batch_of([otlp_rows.warm_up_request()], time.time_ns(), flags=OTLP_REQUEST))
+        self.parser.parse(raw_batch_of([loki_rows.warm_up_request()], time.time_ns(), flags=LOKI_REQUEST))
         # Warm-up values must not reach the writer: start the dictionaries afresh.
         self.parser = BatchParser(self.parser.settings, self.alerts, self.parser.bounds, self.parser.max_len)
 

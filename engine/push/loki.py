@@ -24,10 +24,13 @@ import time
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from engine.push.bodies import PushRefused, parse_protobuf
 from engine.push.proto import push_pb2
-from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, pairs_json, time_json
+from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, none_cut, pairs_json, time_json
+from native_kernels.loki_wire import E_SIZE, E_STREAM, walk
+from native_kernels.otlp_wire import WALK_OK
 
 COLUMN_LABELS = {
     "host": ("host", "hostname", "instance"),
@@ -85,6 +88,20 @@ def stream_shared(labels: dict[str, str]) -> Shared:
     return Shared(columns, fields, LABEL_PREFIX)
 
 
+def parser_takes(body: bytes, stream_bytes: list[int], max_len: int) -> bool:
+    """Whether a parser can make the rows of the PushRequest `body` (un-snappied) without cutting
+    any (engine.parse.loki_rows, or the general path's frames there): the wire walk takes it,
+    and no entry's frame could reach `max_len`. `stream_bytes` are the bytes each stream's
+    labels add to its entries' frames, in order."""
+    w = walk(np.frombuffer(body, np.uint8))
+    if w.status != WALK_OK or len(w.streams) != len(stream_bytes):
+        return False
+    if not len(w.entries):
+        return True
+    own = w.entries[:, E_SIZE] + np.array(stream_bytes, np.int64)[w.entries[:, E_STREAM]]
+    return none_cut(int(own.max()), max_len)
+
+
 class LokiDecoder:
     """Loki push bodies to frames; keeps the parsed labels of recent streams."""
 
@@ -99,13 +116,20 @@ class LokiDecoder:
             shared = self._streams[text] = stream_shared(parse_labels(text))
         return shared
 
-    def protobuf(self, body: bytes) -> Frames:
-        """A PushRequest (already un-snappied) as frames."""
+    def stream_bytes(self, text: str) -> int:
+        """The bytes a stream's labels add to each of its entries' frames; raises PushRefused
+        when its label text does not parse (as `protobuf` would)."""
+        shared = self._shared(text)
+        return len(shared.head) + len(shared.tail)
+
+    def protobuf(self, body: bytes, now: int | None = None) -> Frames:
+        """A PushRequest (already un-snappied) as frames; `now` (ns) is the time of entries
+        without one (None: the clock's)."""
         request = parse_protobuf(push_pb2.PushRequest(), body, "a Loki PushRequest")
         frames = Frames()
         # The per-entry loop is the route's cost: Frames.add and time_json are inlined.
         append, join, enc = frames.items.append, b"".join, encode_text
-        now = time.time_ns()
+        now = time.time_ns() if now is None else now
         for stream in request.streams:
             shared = self._shared(stream.labels)
             taken, head, tail = shared.taken, shared.head, shared.tail

@@ -42,16 +42,22 @@ from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from engine.push.bodies import PushRefused, parse_protobuf
-from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, encode_value, pairs_json, time_json
+from engine.push.rows import (
+    BODY_GROWTH,
+    NS_AS_INTEGER,
+    Frames,
+    Shared,
+    encode_text,
+    encode_value,
+    frames_fit,
+    none_cut,
+    pairs_json,
+    time_json,
+)
 from native_kernels.otlp_wire import R_SCOPE, R_SIZE, S_RES_E, S_RES_S, S_SCOPE_E, S_SCOPE_S, WALK_OK, walk
 
 REQUEST = "an OTLP ExportLogsServiceRequest"  # what a body that is none is not, in a refusal
 ATTR_PREFIX = "attr."
-# A record's JSON frame is at most this many times its protobuf bytes, and those of its
-# resource and scope, plus a constant: a byte becomes at most a 6-byte escape, a 1-byte varint
-# at most 3 digits or `false`, a key gains quotes, a colon and perhaps the prefix.
-FRAME_GROWTH = 8
-FRAME_SLACK = 256
 # Keys a record sets on its own, after the shared ones: a shared attribute of the same name is
 # renamed rather than duplicated.
 _COLUMN_ATTRS = frozenset({"host.name", "service.name"})
@@ -112,16 +118,25 @@ def shared_of(resource: dict[str, Any], scope_name: str, scope_version: str, sco
 # --- protobuf ---------------------------------------------------------------------------------
 
 
-def parser_records(body: bytes, max_len: int) -> int | None:
+def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) -> int | None:
     """How many records the protobuf request `body` holds, when a parser can make its rows
-    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, and no
-    record's frame could reach `max_len` (so none is cut); None: decode it into frames here."""
+    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, no
+    record's frame could reach `max_len` (so none is cut), and its frames would fit one raw
+    batch of `batch_bytes` (`rows.frames_fit`; None: not asked); None: decode it into frames
+    here."""
     w = walk(np.frombuffer(body, np.uint8))
     if w.status != WALK_OK or not len(w.records):
         return None
     shared = w.scopes[:, S_RES_E] - w.scopes[:, S_RES_S] + w.scopes[:, S_SCOPE_E] - w.scopes[:, S_SCOPE_S]
-    worst = int((w.records[:, R_SIZE] + shared[w.records[:, R_SCOPE]]).max())
-    return len(w.records) if worst * FRAME_GROWTH + FRAME_SLACK <= max_len else None
+    record_shared = shared[w.records[:, R_SCOPE]]
+    worst = int((w.records[:, R_SIZE] + record_shared).max())
+    if not none_cut(worst, max_len):
+        return None
+    # A shared piece's frame bytes are at most BODY_GROWTH times its wire bytes, as a record's.
+    repeated = BODY_GROWTH * int(record_shared.sum())
+    if batch_bytes is not None and not frames_fit(len(w.records), repeated, len(body), batch_bytes):
+        return None
+    return len(w.records)
 
 
 def _pb_value(v: Any) -> Any:

@@ -27,12 +27,25 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from engine.ipc.raw_batch import FRAME_OVERHEAD
 from native_kernels.framing import TRUNCATED
 
 _encode = msgspec.json.Encoder().encode
 # Epoch integers at or past this are read as nanoseconds by the JSON row decoder (engine.parse.
 # json_rows); earlier times (before March 1973) go as RFC 3339 text so they are not misread.
 NS_AS_INTEGER = 10**17
+# A pushed entry's JSON frame is at most this many times its protobuf bytes and those of what
+# it shares (its stream's labels, its resource and scope), plus a constant: a byte becomes at
+# most a 6-byte escape, a 1-byte varint at most 3 digits or `false`, a key gains quotes, a colon
+# and perhaps a prefix.
+FRAME_GROWTH = 8
+FRAME_SLACK = 256
+# A frame's bytes beyond its entry's own strings and its shared pieces: `{"time":` and 19
+# digits, `,"message":""` and `}`, rounded up.
+FRAME_BASE = 48
+# Frame bytes per body byte, at most: a metadata pair or attribute of empty strings (6 bytes
+# on the wire) is `,"":""` and perhaps a prefix; an id's bytes become twice as many hex digits.
+BODY_GROWTH = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -55,6 +68,21 @@ def pairs_json(pairs: Mapping[str, Any], taken: frozenset[str] | set[str], prefi
     if not taken.isdisjoint(pairs):
         pairs = {(prefix + k if k in taken else k): v for k, v in pairs.items()}
     return b"," + _encode(pairs)[1:-1]
+
+
+def none_cut(worst_bytes: int, max_len: int) -> bool:
+    """Whether no frame of an entry of at most `worst_bytes` protobuf bytes (its own and those
+    it shares) can reach `max_len`, so none would be cut."""
+    return worst_bytes * FRAME_GROWTH + FRAME_SLACK <= max_len
+
+
+def frames_fit(rows: int, shared_bytes: int, body_bytes: int, batch_bytes: int) -> bool:
+    """Whether the frames of a pushed request would fit one raw batch of `batch_bytes`: `rows`
+    entries, `shared_bytes` what their streams' or scopes' pieces add to all of them together,
+    `body_bytes` the request's own. A request that crosses a ring whole becomes one column batch
+    (engine.parse.otlp_rows, loki_rows), which the column ring is sized to take only for one
+    raw batch's rows; a bigger one goes as frames, in as many batches as they need."""
+    return rows * (FRAME_BASE + FRAME_OVERHEAD) + shared_bytes + BODY_GROWTH * body_bytes <= batch_bytes
 
 
 class Shared:

@@ -21,7 +21,8 @@ import cramjam
 import pytest
 
 from engine.push.proto import push_pb2
-from tests.e2e.clients import metric, worker_pids
+from engine.config import Ingest
+from tests.e2e.clients import metric, wait_until, wait_written, worker_pids
 from tests.e2e.push_clients import post, refused, rows_of
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +118,62 @@ def test_a_real_loki_client_library(shared_engine):
         assert line["message"] == f"library message {i:02d}" and line["level"] == "WARNING"
         assert row["app"] == "loki-lib"
         assert row["fields"]["environment"] == "test" and row["fields"]["region"] == "eu-1"
+
+
+def test_a_push_the_parsers_shortcut_leaves_is_stored_by_the_general_path(shared_engine):
+    # A protobuf push goes to a parser whole; entries the parser's shortcut does not take (a
+    # metadata level that names no level, a time before 1973, a name twice) still become rows,
+    # by the JSON frames the API would have made.
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{job="loki-gp", env="gp"}')
+    for i in range(10):
+        entry = stream.entries.add(line=f"general path line {i}")
+        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+        entry.structuredMetadata.add(name="level", value="chatty" if i == 3 else "info")
+    assert post(shared_engine.url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    rows = rows_of(shared_engine, "app:loki-gp", 10)
+    assert [r["message"] for r in rows] == [f"general path line {i}" for i in range(10)]
+    assert [r["severity"] for r in rows if r["message"] != "general path line 3"] == [6] * 9
+    odd = next(r for r in rows if r["message"] == "general path line 3")
+    assert odd["fields"]["level"] == "chatty" and odd["fields"]["env"] == "gp"
+
+
+def test_many_short_entries_under_long_labels_are_stored_in_batches(shared_engine):
+    # 30,000 empty entries are a small body, but each row carries the stream's ten long labels:
+    # as one column batch they would pass what the column ring takes, so the API sends the
+    # request as frames, in as many batches as they need, and the parsers carry on.
+    url = shared_engine.url
+    labels = ", ".join(f'wide{i}="{"v" * 50}"' for i in range(10))
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels=f'{{app="loki-wide", {labels}}}')
+    for _ in range(30_000):
+        stream.entries.add()
+    parsers = worker_pids(shared_engine, "parser")
+    before = metric(url, "logjet_written_rows_total")
+    assert post(url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    assert wait_written(url, before + 30_000) >= before + 30_000
+    assert worker_pids(shared_engine, "parser") == parsers
+
+
+def test_a_protobuf_entry_past_max_message_bytes_is_cut_and_counted(shared_engine):
+    url = shared_engine.url
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{app="loki-long"}')
+    stream.entries.add(line="short one")
+    stream.entries.add(line="long " + "y" * (Ingest().max_message_bytes + 100))
+    before = metric(url, "logjet_truncated_messages_total")
+    assert post(url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
+    assert len(rows_of(shared_engine, "app:loki-long", 1)) == 1  # the cut one is no JSON: a plain row
+    assert wait_until(lambda: metric(url, "logjet_truncated_messages_total") == before + 1, 10, "the cut counted")
+
+
+def test_a_protobuf_line_that_is_not_utf8_is_a_400(shared_engine):
+    # The protobuf library checks strings as the API reads the body: a parser never sees it.
+    req = push_pb2.PushRequest()
+    req.streams.add(labels='{app="loki-utf"}').entries.add(line="x")
+    raw = req.SerializeToString().replace(b"\x12\x01x", b"\x12\x01\xff")
+    assert "PushRequest" in refused(shared_engine.url, PUSH, _snappy(raw), PROTOBUF, 400, "bad_protobuf")
+    assert rows_of(shared_engine, "app:loki-utf", 0, timeout=1) == []
 
 
 def test_bad_bodies_are_400s_counted_and_store_nothing(shared_engine):

@@ -14,7 +14,7 @@ import time
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from tests.e2e.clients import metric
+from tests.e2e.clients import metric, wait_written, worker_pids
 from tests.e2e.push_clients import post, refused, rows_of
 
 pytestmark = pytest.mark.e2e
@@ -167,3 +167,23 @@ def test_bad_requests_are_400s_and_415s_counted(shared_engine):
     gz = PROTOBUF | {"Content-Encoding": "gzip"}
     refused(url, LOGS, b"not gzip", gz, 400, "bad_encoding")
     assert rows_of(shared_engine, "app:otel-never", 0, timeout=0.5) == []
+
+
+def test_many_empty_records_under_a_wide_resource_are_stored_in_batches(shared_engine):
+    # 30,000 empty records are a small body, but each row carries the resource's ten long
+    # attributes: as one column batch they would pass what the column ring takes, so the API
+    # sends the request as frames, in as many batches as they need, and the parsers carry on.
+    url = shared_engine.url
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.add(key="service.name").value.string_value = "otel-wide"
+    for i in range(10):
+        rl.resource.attributes.add(key=f"wide{i}").value.string_value = "v" * 50
+    sl = rl.scope_logs.add()
+    for _ in range(30_000):
+        sl.log_records.add()
+    parsers = worker_pids(shared_engine, "parser")
+    before = metric(url, "logjet_written_rows_total")
+    assert post(url + LOGS, req.SerializeToString(), PROTOBUF)[0] == 200
+    assert wait_written(url, before + 30_000) >= before + 30_000
+    assert worker_pids(shared_engine, "parser") == parsers

@@ -4,7 +4,6 @@ JSON row decoder, the oracle); what the shortcut does not take goes the general 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -13,39 +12,19 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from bench import generate, push_bodies
-from engine.config import Parse
-from engine.ipc.raw_batch import OTLP_REQUEST, raw_batch_of
-from engine.parse.batch_parser import BatchParser
+from engine.ipc.raw_batch import OTLP_REQUEST
 from engine.parse.otlp_rows import _unique, otlp_rows, warm_up_request
 from engine.push import otlp
 from engine.store.rows import ROW_PARSE_FALLBACK
-
-NOW = 1_764_700_000_123_456_789
-MAX_LEN = 65536
-
-
-def _general(body: bytes, max_len: int = MAX_LEN):
-    buf, starts, ends, flags = otlp.protobuf(body, NOW).packed(max_len)
-    frames = [buf[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
-    raw = raw_batch_of(frames, NOW, protocol=2)
-    return BatchParser(Parse()).parse(raw._replace(frame_flags=flags))
+from tests.engine.parse.column_batches import MAX_LEN, NOW, assert_same_both_ways, flagged_batch
 
 
 def _flagged(body: bytes, max_len: int = MAX_LEN):
-    raw = raw_batch_of([body], NOW, protocol=2, flags=OTLP_REQUEST)
-    return BatchParser(Parse(), max_len=max_len).parse(raw)
+    return flagged_batch(body, OTLP_REQUEST, max_len)
 
 
 def assert_same(body: bytes, max_len: int = MAX_LEN) -> None:
-    want, got = _general(body, max_len), _flagged(body, max_len)
-    for f in dataclasses.fields(want):
-        if f.name == "raw_bytes":  # the frames' bytes on one path, the request's on the other
-            continue
-        a, b = getattr(want, f.name), getattr(got, f.name)
-        if isinstance(a, np.ndarray):
-            assert a.dtype == b.dtype and a.tolist() == b.tolist(), f.name
-        else:
-            assert a == b, f.name
+    assert_same_both_ways(otlp.protobuf, body, OTLP_REQUEST, max_len)
 
 
 def test_the_bench_requests_take_the_shortcut_and_match():

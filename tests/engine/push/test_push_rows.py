@@ -20,9 +20,10 @@ from engine.errors import LogjetError
 from engine.parse.json_rows import decode_json_rows
 from engine.push import otlp
 from engine.push.bodies import PushRefused, inflate, unsnappy
-from engine.push.loki import LokiDecoder, parse_labels
+from engine.push.loki import LokiDecoder, parse_labels, parser_takes
 from engine.push.proto import push_pb2
-from engine.push.rows import Frames
+from engine.ipc.raw_batch import FRAME_OVERHEAD
+from engine.push.rows import Frames, frames_fit
 from native_kernels.framing import TRUNCATED
 
 NS = 1_764_700_000_123_456_789
@@ -139,3 +140,52 @@ def test_otlp_json_severity_as_a_number_or_its_enum_name():
     with pytest.raises(PushRefused) as exc:
         otlp.json(json.dumps(body).encode())
     assert exc.value.status == 400 and "logRecords[1]" in str(exc.value)
+
+
+def test_a_request_goes_whole_only_when_its_frames_fit_one_raw_batch():
+    # Each of 5,000 empty records carries the resource's 500 bytes of attributes: frames of
+    # 2.5 MB from a 10 KB body, more than a raw batch of 1 MiB holds.
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    for i in range(10):
+        rl.resource.attributes.add(key=f"wide{i}").value.string_value = "v" * 50
+    sl = rl.scope_logs.add()
+    for _ in range(5000):
+        sl.log_records.add()
+    body = req.SerializeToString()
+    assert otlp.parser_records(body, 65536) == 5000  # not asked: any size
+    assert otlp.parser_records(body, 65536, 1 << 20) is None
+    assert otlp.parser_records(body, 65536, 16 << 20) == 5000
+    # The reckoning is never less than what the frames take in a raw batch.
+    taken = sum(map(len, otlp.protobuf(body).items)) + 5000 * FRAME_OVERHEAD
+    assert otlp.parser_records(body, 65536, taken - 1) is None
+
+
+def test_the_loki_reckoning_of_frames_is_never_less_than_they_take():
+    req = push_pb2.PushRequest()
+    for labels in ('{app="a", env="prod"}', "{" + ", ".join(f'w{i}="{"v" * 40}"' for i in range(8)) + "}"):
+        stream = req.streams.add(labels=labels)
+        for i in range(300):
+            entry = stream.entries.add(line="x" * (i % 7))
+            if i % 2:
+                entry.structuredMetadata.add(name="", value="")
+                entry.structuredMetadata.add(name="app", value="y")  # prefixed: metadata.app
+    body = req.SerializeToString()
+    decoder = LokiDecoder()
+    frames = decoder.protobuf(body)
+    taken = sum(map(len, frames.items)) + len(frames) * FRAME_OVERHEAD
+    repeated = sum(len(s.entries) * decoder.stream_bytes(s.labels) for s in req.streams)
+    assert not frames_fit(len(frames), repeated, len(body), taken - 1)
+
+
+def test_a_loki_request_with_an_entry_that_might_be_cut_is_not_for_a_parser():
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{app="a"}')
+    stream.entries.add(line="short")
+    decoder = LokiDecoder()
+    sizes = [decoder.stream_bytes(s.labels) for s in req.streams]
+    assert parser_takes(req.SerializeToString(), sizes, 65536)
+    stream.entries.add(line="x" * 10_000)  # its frame could pass 65536 bytes: cut, and counted, by the API
+    assert not parser_takes(req.SerializeToString(), sizes, 65536)
+    assert parser_takes(req.SerializeToString(), sizes, 1 << 20)
+    assert not parser_takes(b"\x0a\xff\xff", [], 65536)  # damaged: the API refuses it
