@@ -56,10 +56,19 @@ def _body_size(kind, card, runs):
 
 @kernel
 def _layout(rows, ends):
-    """Serialized size of each group: (sizes int64[g])."""
+    """Serialized size of each group (sizes int64[g]), or a negative code when the rows are
+    not as `encode_bitmaps` needs them: -1 a group not strictly ascending, -2 a row out of
+    [0, 2^32)."""
     g = ends.shape[0] - 1
     sizes = np.zeros(g, np.int64)
     for i in range(g):
+        for j in range(ends[i], ends[i + 1]):
+            if rows[j] < 0 or rows[j] > 0xFFFFFFFF:
+                sizes[0] = -2
+                return sizes
+            if j > ends[i] and rows[j] <= rows[j - 1]:
+                sizes[0] = -1
+                return sizes
         a, end = ends[i], ends[i + 1]
         n = 0
         has_run = False
@@ -159,18 +168,17 @@ def encode_bitmaps(rows: npt.NDArray[np.integer], ends: npt.NDArray[np.integer])
     """(blob, offsets int64[g + 1]): group i, `rows[ends[i]:ends[i + 1]]` (strictly ascending
     row numbers below 2^32, not empty), serialized as pyroaring would after run_optimize is
     `blob[offsets[i]:offsets[i + 1]]`."""
-    rows = np.ascontiguousarray(rows, np.int64)
+    if rows.dtype not in (np.uint32, np.int64):
+        rows = rows.astype(np.int64)
+    rows = np.ascontiguousarray(rows)
     ends = np.ascontiguousarray(ends, np.int64)
-    if len(ends) < 1 or ends[0] != 0 or ends[-1] != len(rows) or np.any(np.diff(ends) <= 0):
+    if len(ends) < 1 or ends[0] != 0 or ends[-1] != len(rows) or np.any(ends[1:] <= ends[:-1]):
         raise ValueError("group ends must run from 0 to len(rows), each group not empty")
-    if len(rows) and (rows.min() < 0 or rows.max() >= 1 << 32):
-        raise ValueError("row numbers must be in [0, 2^32)")
-    step = np.diff(rows)
-    inside = np.ones(len(step), bool)
-    inside[ends[1:-1] - 1] = False  # a group may start below where the last one ended
-    if np.any(step[inside] <= 0):
-        raise ValueError("each group's rows must be strictly ascending")
     sizes = _layout(rows, ends)
+    if len(sizes) and sizes[0] == -1:
+        raise ValueError("each group's rows must be strictly ascending")
+    if len(sizes) and sizes[0] == -2:
+        raise ValueError("row numbers must be in [0, 2^32)")
     offsets = np.zeros(len(sizes) + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
     out = np.empty(int(offsets[-1]), np.uint8)
@@ -186,7 +194,7 @@ def _counting_sort(codes, n_codes, rows_of):
     for c in range(n_codes):
         ptr[c + 1] += ptr[c]
     fill = ptr[:n_codes].copy()
-    out = np.empty(codes.shape[0], np.int64)
+    out = np.empty(codes.shape[0], rows_of.dtype)
     for i in range(codes.shape[0]):
         c = codes[i]
         out[fill[c]] = rows_of[i]
@@ -203,7 +211,7 @@ def group_rows(
     codes = np.ascontiguousarray(codes, np.int64)
     if len(codes) and (codes.min() < 0 or codes.max() >= n_codes):
         raise ValueError(f"codes must be in [0, {n_codes})")
-    ptr, rows = _counting_sort(codes, int(n_codes), np.ascontiguousarray(rows_of, np.int64))
+    ptr, rows = _counting_sort(codes, int(n_codes), np.ascontiguousarray(rows_of))
     present = np.flatnonzero(ptr[1:] > ptr[:-1])
     ends = np.concatenate([[0], ptr[present + 1]]).astype(np.int64)
     return present.astype(np.int64), ends, rows

@@ -48,7 +48,6 @@ from engine.store.index_format import (
     U8_INDEXED,
     BlockCounts,
     IndexMeta,
-    encode_bitmap,
     encode_bitmap_set_of,
     encode_block_counts,
     encode_blooms,
@@ -61,6 +60,7 @@ from engine.store.part_writer import StreamWriter
 from engine.store.rows import NO_VALUE, Rows
 from native_kernels.bloom import build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans
+from native_kernels.key_cardinality import distinct_per_key
 from native_kernels.roaring import encode_bitmaps, group_rows
 from native_kernels.token_rows import CandidateTable, distinct_row_counts
 from native_kernels.tokens import hash_token, token_hashes, tokenize
@@ -243,13 +243,13 @@ class _Groups(NamedTuple):
 
     codes: npt.NDArray[np.int64]  # the codes present, ascending
     ends: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.integer]  # uint32 row numbers (int64 from a sort of int64 input)
 
 
 def _groups(codes: npt.NDArray[np.integer], rows_of: npt.NDArray[np.integer] | None, none_code: int | None) -> _Groups:
     """The rows (`rows_of`, ascending; None: 0, 1, ...) of every code present but `none_code`."""
     if rows_of is None:
-        rows_of = np.arange(len(codes), dtype=np.int64)
+        rows_of = np.arange(len(codes), dtype=np.uint32)
     if none_code is not None:
         keep = codes != none_code
         codes, rows_of = codes[keep], rows_of[keep]
@@ -262,7 +262,7 @@ def _groups(codes: npt.NDArray[np.integer], rows_of: npt.NDArray[np.integer] | N
     codes, rows_of = codes[order], rows_of[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts, len(codes)].astype(np.int64)
-    return _Groups(codes[starts].astype(np.int64), ends, rows_of.astype(np.int64))
+    return _Groups(codes[starts].astype(np.int64), ends, rows_of)
 
 
 def _too_many_values(rows: Rows, column: str) -> bool:
@@ -292,17 +292,12 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
     n_pairs = len(rows.kv_key)
     if not n_pairs or max_values <= 0:
         return {}
-    pair_rows = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(rows.kv_ptr))
+    pair_rows = np.repeat(np.arange(len(rows), dtype=np.uint32), np.diff(rows.kv_ptr))
     starts, ends = rows.kv_off[:-1], rows.kv_off[1:]
     # 1. Distinct values per key, by hash (a collision can only let a key slightly over the
     # cap in; the values themselves are taken exactly below).
-    keys = rows.kv_key.astype(np.uint64)
     hashes = hash_spans(rows.kv_data, starts, ends)
-    order = np.lexsort((hashes, keys))
-    k, h = keys[order], hashes[order]
-    first = np.ones(n_pairs, bool)
-    first[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
-    distinct = np.bincount(k[first].astype(np.int64), minlength=len(rows.dicts["fieldkey"]) + 1)
+    distinct = distinct_per_key(rows.kv_key, hashes, len(rows.dicts["fieldkey"]) + 1, max_values)
     eligible = np.flatnonzero((distinct > 0) & (distinct <= max_values))
     eligible = eligible[eligible > 0]
     if not len(eligible):
@@ -410,7 +405,8 @@ def _token_groups(
             # A bare number in a message is a value (a count, port, pid, code): queried as a
             # field, with a comparison, far more than as a word; its room goes to words.
             continue
-        groups.setdefault(encode_bitmap(members), ([], len(members)))[0].append(text)
+        bitmap, _ = encode_bitmaps(members, np.array([0, len(members)]))
+        groups.setdefault(bitmap, ([], len(members)))[0].append(text)
     return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
 
 
