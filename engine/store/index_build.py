@@ -48,8 +48,7 @@ from engine.store.index_format import (
     U8_INDEXED,
     BlockCounts,
     IndexMeta,
-    encode_bitmap,
-    encode_bitmap_set,
+    encode_bitmap_set_of,
     encode_block_counts,
     encode_blooms,
     encode_token_set,
@@ -61,6 +60,8 @@ from engine.store.part_writer import StreamWriter
 from engine.store.rows import NO_VALUE, Rows
 from native_kernels.bloom import build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans
+from native_kernels.key_cardinality import distinct_per_key
+from native_kernels.roaring import encode_bitmaps, group_rows
 from native_kernels.token_rows import CandidateTable, distinct_row_counts
 from native_kernels.tokens import hash_token, token_hashes, tokenize
 
@@ -126,6 +127,9 @@ MAX_COUNT_COMBOS = 1 << 15
 # Up to this many possible combinations (product of the columns' code ranges) a block's are
 # counted with one bincount; past it, with a sort.
 _DENSE_COMBOS = 1 << 20
+# Codes are grouped by a counting sort (O(rows + code range)) up to this range beyond 4 per row;
+# past it (field value codes: key x values), by a sort.
+_COUNTING_SORT_CODES = 1 << 16
 
 RowNumbers = npt.NDArray[np.uint32]
 IndexBuilder = Callable[[Rows, Sequence[BlockMeta], StreamWriter], dict[str, Any]]
@@ -234,16 +238,31 @@ def block_counts(rows: Rows, blocks: Sequence[BlockMeta]) -> BlockCounts | None:
 # --- the sets of one column -----------------------------------------------------------------
 
 
-def _groups(codes: npt.NDArray[np.integer], rows_of: RowNumbers, none_code: int | None) -> list[tuple[int, RowNumbers]]:
-    """[(code, ascending row numbers uint32)] for every code present but `none_code`."""
-    keep = codes != none_code if none_code is not None else np.ones(len(codes), bool)
-    codes, rows_of = codes[keep], rows_of[keep]
+class _Groups(NamedTuple):
+    """Rows grouped by a code: code `codes[i]` is held by `rows[ends[i]:ends[i + 1]]` (ascending)."""
+
+    codes: npt.NDArray[np.int64]  # the codes present, ascending
+    ends: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.integer]  # uint32 row numbers (int64 from a sort of int64 input)
+
+
+def _groups(codes: npt.NDArray[np.integer], rows_of: npt.NDArray[np.integer] | None, none_code: int | None) -> _Groups:
+    """The rows (`rows_of`, ascending; None: 0, 1, ...) of every code present but `none_code`."""
+    if rows_of is None:
+        rows_of = np.arange(len(codes), dtype=np.uint32)
+    if none_code is not None:
+        keep = codes != none_code
+        codes, rows_of = codes[keep], rows_of[keep]
     if not len(codes):
-        return []
+        return _Groups(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int64))
+    n_codes = int(codes.max()) + 1
+    if n_codes <= _COUNTING_SORT_CODES + 4 * len(codes):
+        return _Groups(*group_rows(codes, n_codes, rows_of))
     order = np.argsort(codes, kind="stable")  # stable: rows stay ascending within a code
     codes, rows_of = codes[order], rows_of[order]
-    bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
-    return [(int(codes[a]), rows_of[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts, len(codes)].astype(np.int64)
+    return _Groups(codes[starts].astype(np.int64), ends, rows_of)
 
 
 def _too_many_values(rows: Rows, column: str) -> bool:
@@ -257,15 +276,14 @@ def _too_many_values(rows: Rows, column: str) -> bool:
 
 def _base_set(rows: Rows, column: str) -> tuple[bytes, int]:
     """(bitmap set, rows covered: those with a value) of a base column."""
-    row_numbers = np.arange(len(rows), dtype=np.uint32)
     if column in U8_INDEXED:
-        groups = _groups(getattr(rows, column), row_numbers, NO_VALUE)
-        values = [u8_value(column, c) for c, _ in groups]
+        groups = _groups(getattr(rows, column), None, NO_VALUE)
+        values = [u8_value(column, c) for c in groups.codes.tolist()]
     else:
-        groups = _groups(rows.ids[column], row_numbers, 0)
-        values = [rows.dicts[column][c - 1] for c, _ in groups]
-    blob = encode_bitmap_set(values, [encode_bitmap(r) for _, r in groups])
-    return blob, sum(len(r) for _, r in groups)
+        groups = _groups(rows.ids[column], None, 0)
+        values = list(map(rows.dicts[column].__getitem__, (groups.codes - 1).tolist()))
+    bitmaps, ends = encode_bitmaps(groups.rows, groups.ends)
+    return encode_bitmap_set_of(values, bitmaps, ends), len(groups.rows)
 
 
 def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
@@ -278,13 +296,8 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
     starts, ends = rows.kv_off[:-1], rows.kv_off[1:]
     # 1. Distinct values per key, by hash (a collision can only let a key slightly over the
     # cap in; the values themselves are taken exactly below).
-    keys = rows.kv_key.astype(np.uint64)
     hashes = hash_spans(rows.kv_data, starts, ends)
-    order = np.lexsort((hashes, keys))
-    k, h = keys[order], hashes[order]
-    first = np.ones(n_pairs, bool)
-    first[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
-    distinct = np.bincount(k[first].astype(np.int64), minlength=len(rows.dicts["fieldkey"]) + 1)
+    distinct = distinct_per_key(rows.kv_key, hashes, len(rows.dicts["fieldkey"]) + 1, max_values)
     eligible = np.flatnonzero((distinct > 0) & (distinct <= max_values))
     eligible = eligible[eligible > 0]
     if not len(eligible):
@@ -294,22 +307,32 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
     enc = DictionaryEncoder(max_entries=1 << 30, max_bytes=1 << 40)
     vids, entries = enc.encode(rows.kv_data, starts[sel], ends[sel])
     value_of = dict(entries)
-    # Code = key id * (values + 1) + value id: one sort groups by key, then value.
-    span = np.uint64(len(value_of) + 1)
-    codes = rows.kv_key[sel].astype(np.uint64) * span + vids.astype(np.uint64)
-    out: dict[str, tuple[list[bytes], list[bytes], list[int]]] = {}
-    for code, members in _groups(codes, pair_rows[sel], None):
-        key = rows.dicts["fieldkey"][code // int(span) - 1]
+    # Code = key id * (values + 1) + value id: one grouping by key, then value.
+    span = len(value_of) + 1
+    codes = rows.kv_key[sel].astype(np.int64) * span + vids.astype(np.int64)
+    groups = _groups(codes, pair_rows[sel], None)
+    # A key may repeat within a row: keep each row once per value (rows ascend within a group).
+    group_of = np.repeat(np.arange(len(groups.codes)), np.diff(groups.ends))
+    once = np.ones(len(groups.rows), bool)
+    once[1:] = (groups.rows[1:] != groups.rows[:-1]) | (group_of[1:] != group_of[:-1])
+    covered = np.bincount(group_of[once], minlength=len(groups.codes))
+    group_ends = np.zeros(len(covered) + 1, np.int64)
+    np.cumsum(covered, out=group_ends[1:])
+    bitmaps, at = encode_bitmaps(groups.rows[once], group_ends)
+    key_of, value_id = np.divmod(groups.codes, span)
+    # A key's groups are consecutive (codes ascend): one bitmap set per run of one key.
+    key_starts = np.flatnonzero(np.r_[True, key_of[1:] != key_of[:-1]]).tolist()
+    out: dict[str, tuple[bytes, int]] = {}
+    for a, b in zip(key_starts, [*key_starts[1:], len(key_of)]):
+        key = rows.dicts["fieldkey"][int(key_of[a]) - 1]
         try:
             column = FIELD_INDEX_PREFIX + key.decode("utf-8")
         except UnicodeDecodeError:
             continue  # not a name a query can spell; the key stays unindexed
-        values, bitmaps, covered = out.setdefault(column, ([], [], []))
-        values.append(value_of[code % int(span)])
-        members = np.unique(members)  # a key may repeat within a row
-        bitmaps.append(encode_bitmap(members))
-        covered.append(len(members))
-    return {c: (encode_bitmap_set(v, b), sum(k)) for c, (v, b, k) in out.items()}
+        values = list(map(value_of.__getitem__, value_id[a:b].tolist()))
+        blob = encode_bitmap_set_of(values, bitmaps[at[a] : at[b]], at[a : b + 1] - at[a])
+        out[column] = (blob, int(covered[a:b].sum()))
+    return out
 
 
 # --- message tokens: blooms and candidates ----------------------------------------------------
@@ -382,7 +405,8 @@ def _token_groups(
             # A bare number in a message is a value (a count, port, pid, code): queried as a
             # field, with a comparison, far more than as a word; its room goes to words.
             continue
-        groups.setdefault(encode_bitmap(members), ([], len(members)))[0].append(text)
+        bitmap, _ = encode_bitmaps(members, np.array([0, len(members)]))
+        groups.setdefault(bitmap, ([], len(members)))[0].append(text)
     return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
 
 

@@ -172,6 +172,16 @@ def encode_bitmap_set(values: list[bytes], bitmaps: list[bytes]) -> bytes:
     return b"".join([_U32.pack(len(values)), ve.tobytes(), be.tobytes(), *values, *bitmaps])
 
 
+def encode_bitmap_set_of(values: list[bytes], bitmaps: bytes, ends: npt.NDArray[np.integer]) -> bytes:
+    """`encode_bitmap_set` of bitmaps laid back to back: bitmap i is `bitmaps[ends[i]:ends[i + 1]]`
+    (`native_kernels.roaring.encode_bitmaps` output, ends[0] = 0)."""
+    ve = _ends([len(v) for v in values], np.uint32)
+    be = np.asarray(ends, np.uint32)
+    if len(be) != len(values) + 1 or be[0] != 0 or be[-1] != len(bitmaps):
+        raise ValueError("bitmap ends do not match the values and the bitmaps")
+    return b"".join([_U32.pack(len(values)), ve.tobytes(), be.tobytes(), *values, bitmaps])
+
+
 class BitmapSet:
     """A stored column's bitmap set, parsed from its blob; bitmaps are deserialized on request.
     Raises PartDamaged when the directory does not match the blob."""

@@ -142,6 +142,8 @@ class Rows:
 
 
 _NO_VALUES: list[bytes] = []
+# `sort_order` sorts in numpy up to this many bytes of fixed-width array (values x the longest).
+_SORT_ARRAY_BYTES = 64 << 20
 
 
 def _merge_dictionaries(parts: list[Rows]) -> tuple[dict[str, list[bytes]], dict[str, list[np.ndarray]]]:
@@ -180,6 +182,19 @@ def _merge_dictionaries(parts: list[Rows]) -> tuple[dict[str, list[bytes]], dict
         dicts[col] = list(merged)
         remaps[col] = [tables[id(p.dicts.get(col, _NO_VALUES))] for p in parts]
     return dicts, remaps
+
+
+def sort_order(values: list[bytes], max_array_bytes: int = _SORT_ARRAY_BYTES) -> npt.NDArray[np.int64]:
+    """The order of `values` (distinct) by (length, bytes). In numpy when the values fit a
+    fixed-width array of at most `max_array_bytes` (equal lengths compare as the padded
+    strings do, byte by byte): a Python sort of (length, bytes) keys was a tenth of a level-1
+    merge, with tens of thousands of process ids; else with that sort."""
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
+    width = max(1, int(lengths.max(initial=0)))
+    if width * len(values) <= max_array_bytes:
+        return np.lexsort((np.array(values, dtype=f"S{width}"), lengths))
+    keys = list(zip(lengths.tolist(), values))
+    return np.asarray(sorted(range(len(values)), key=keys.__getitem__), np.int64)
 
 
 def compact(rows: Rows) -> Rows:
@@ -250,13 +265,12 @@ def sort_dictionaries(rows: Rows) -> Rows:
     kv_key = rows.kv_key
     for col in DICTIONARIES:
         values = dicts.get(col, _NO_VALUES)
-        keys = list(zip(map(len, values), values))  # (length, bytes), built in C
-        order = sorted(range(len(values)), key=keys.__getitem__)
-        if order == list(range(len(values))):
+        order = sort_order(values)
+        if np.array_equal(order, np.arange(len(values))):
             continue
         table = np.zeros(len(values) + 1, np.uint32)
-        table[np.asarray(order, np.int64) + 1] = np.arange(1, len(values) + 1, dtype=np.uint32)
-        dicts[col] = [values[i] for i in order]
+        table[order + 1] = np.arange(1, len(values) + 1, dtype=np.uint32)
+        dicts[col] = list(map(values.__getitem__, order.tolist()))
         if col == FIELD_KEYS:
             kv_key = table[kv_key]
         else:

@@ -1,5 +1,5 @@
 """gather.py value kernels against naive.py: separator-terminated values (the part's `lines` encoding), line_ends,
-spans_equal."""
+spans_equal; take_terminated as join_terminated of take_values."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.gather import items_with, join_terminated, line_ends, scatter_frame_spans, split_terminated
+from native_kernels.gather import (
+    items_with,
+    join_terminated,
+    line_ends,
+    scatter_frame_spans,
+    split_terminated,
+    take_terminated,
+    take_values,
+)
 
 jit_settings = settings(deadline=None)
 values_st = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
@@ -150,3 +158,19 @@ def test_scatter_frame_spans_hands_each_value_the_next_span_of_its_frame(slots):
 def test_scatter_frame_spans_refuses_counts_that_disagree_with_the_spans():
     with pytest.raises(ValueError, match="values in the frames"):
         scatter_frame_spans(np.array([0, 0]), np.array([3]), np.arange(2), np.arange(2))
+
+
+@jit_settings
+@given(values_st, st.data())
+def test_take_terminated_is_join_of_take(values, data):
+    off, buf = _pack(values)
+    idx = np.array(data.draw(st.lists(st.integers(0, max(0, len(values) - 1)), max_size=80) if values else st.just([])))
+    t_off, t_data = take_values(off, buf, idx)
+    assert take_terminated(off, buf, idx, 10).tobytes() == join_terminated(t_off, t_data, 10).tobytes()
+
+
+def test_take_terminated_refuses_spans_outside_data():
+    with pytest.raises(ValueError, match="inside"):
+        take_terminated(np.array([0, 5, 3]), np.zeros(5, np.uint8), np.array([1]), 10)
+    with pytest.raises(ValueError, match="inside"):
+        take_terminated(np.array([0, 9]), np.zeros(5, np.uint8), np.array([0]), 10)
