@@ -53,9 +53,17 @@ from native_kernels.gather import take_values
 class StreamWriter:
     """Appends zstd frames to a part being written; what `write_part` hands an index builder."""
 
-    def __init__(self, f: BinaryIO, level: int) -> None:
+    def __init__(self, f: BinaryIO, level: int, large_input_params: bool = False) -> None:
         self._f = f
-        self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        if large_input_params:
+            # zstd picks a level's parameters by input size, and for inputs under 256 KB (most
+            # of a merged part's streams) level 9 searches harder (search log 5, min match 4)
+            # for frames no smaller: with its large-input parameters for every stream a 1.6M-row
+            # merge's columns took 9% less CPU and came out 0.9% smaller (loghub: same size).
+            params = zstandard.ZstdCompressionParameters.from_level(level, write_checksum=True, write_content_size=True)
+            self._zc = zstandard.ZstdCompressor(compression_params=params)
+        else:
+            self._zc = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         self._fast: zstandard.ZstdCompressor | None = None
         self.pos = len(MAGIC)
 
@@ -239,7 +247,8 @@ def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
     keys = derived_fields.KeyIds(list(rows.dicts.get(FIELD_KEYS, []))) if options.derive_fields else None
     with open(tmp, "wb") as f:
         f.write(MAGIC)
-        w = StreamWriter(f, options.zstd_level)
+        # Merged parts only: a flush is on the path that bounds ingest, measured as it is.
+        w = StreamWriter(f, options.zstd_level, large_input_params=options.level > 0)
         for lo in range(0, n, options.block_rows):
             if options.cancel is not None and options.cancel():
                 raise WriteCancelled(tmp)
