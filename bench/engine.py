@@ -67,16 +67,7 @@ def _cpu_ticks(pid: int, reaped: bool = False) -> int:
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid` and every process below it, read from /proc: all the processes
     of one side of a comparison, whatever roles they have."""
-    ticks = _cpu_ticks(pid, reaped=True)
-    todo = descendants(pid)
-    seen = set()
-    while todo:
-        child = todo.pop()
-        if child in seen:
-            continue
-        seen.add(child)
-        ticks += _cpu_ticks(child)
-        todo.extend(descendants(child))
+    ticks = _cpu_ticks(pid, reaped=True) + sum(_cpu_ticks(child) for child in set(descendants(pid)))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
