@@ -209,7 +209,11 @@ class PairsBound(Bound):
             return out
         pairs = blk.pairs(self.key_id)
         if len(pairs.rows):
-            hit = self.pred.on_spans(pairs.spans, cand[pairs.rows])
+            cand_pairs = cand[pairs.rows]
+            if self.pred.by_number:
+                hit = self.pred.on_numbers(blk.pair_numbers(self.key_id)) & cand_pairs
+            else:
+                hit = self.pred.on_spans(pairs.spans, cand_pairs)
             out[pairs.rows[hit]] = True
         return out
 
