@@ -27,7 +27,7 @@ from engine.store import layout
 from engine.store.encodings import offsets_from_lengths
 from engine.store.part_format import StreamMeta
 from engine.store.rows import Rows
-from native_kernels.gather import items_with
+from native_kernels.gather import items_with, take_spans
 from native_kernels.numbers import parse_numbers
 
 if TYPE_CHECKING:  # scope.py builds blocks, so it imports this module at run time
@@ -183,6 +183,19 @@ _VALUE_STREAMS = frozenset(
 ) | frozenset(_STORED_KV)
 
 
+def _compact(pairs: Pairs) -> Pairs:
+    """The pairs with their values copied out of a buffer mostly of other keys' values (a block
+    whose values are not cut into frames by key): the cache then holds this key's bytes only."""
+    data, starts, ends = pairs.spans
+    none = starts < 0
+    if data.nbytes <= 2 * int(np.where(none, 0, ends - starts).sum()) + 4096:
+        return pairs
+    offsets, packed = take_spans(data, starts, ends)
+    new_starts, new_ends = offsets[:-1].copy(), offsets[1:].copy()
+    new_starts[none] = new_ends[none] = -1
+    return Pairs(pairs.rows, Spans(packed, new_starts, new_ends))
+
+
 def _arrays_of(kept: Pairs | np.ndarray) -> tuple[np.ndarray, ...]:
     """The arrays holding what a block shares (their bytes are what the pair cache counts)."""
     return (kept.rows, *kept.spans) if isinstance(kept, Pairs) else (kept,)
@@ -232,6 +245,9 @@ class PartBlock(Block):
         if got is None:
             got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, layout.MESSAGE))
         return got
+
+    def _read_pairs(self, key_id: int) -> Pairs:
+        return _compact(super()._read_pairs(key_id))
 
     def _shared(self, kind: str, key_id: int, make: Callable[[int], _Kept]) -> _Kept:
         # Kept across queries: the part never changes (engine.query.pair_cache).

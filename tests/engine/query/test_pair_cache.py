@@ -86,3 +86,25 @@ def test_field_filters_answer_the_same_from_the_cache(tmp_path):
         assert PAIRS.held > 0
         warm = list(PreparedQuery(text).objects(catalog))
         assert cold == warm == [{"n": want}], text
+
+
+def test_a_key_among_long_values_is_kept_without_them(tmp_path):
+    # A flushed part does not cut values into frames by key: the key's values lie among the
+    # other keys' (here 300 bytes a row), and only its own bytes are kept.
+    records = [
+        record(
+            time=BASE + i * 10**6,
+            message=b"m",
+            fields=[(b"filler", b"f" * 300), (b"status", b"503" if i % 3 == 0 else b"200"), (b"empty", b"")],
+        )
+        for i in range(1000)
+    ]
+    write_records(str(tmp_path), records, block_rows=512)
+    catalog = Catalog(str(tmp_path))
+    PAIRS.clear()
+    for _ in range(2):
+        assert list(PreparedQuery("status:503 | stats count() as n").objects(catalog)) == [{"n": 334}]
+        assert list(PreparedQuery('empty:="" | stats count() as n').objects(catalog)) == [{"n": 1000}]
+    # Two keys of 1000 pairs: row, start and end (24 bytes) and at most 3 bytes a value each,
+    # not the 300 bytes of filler a row that the block's buffer holds.
+    assert PAIRS.held <= 2 * 1000 * 27
