@@ -3,8 +3,9 @@ as numbers), bounded in bytes, so that filters repeated on a key skip decompress
 
 A part never changes once written, so an entry stays right for as long as its part is open; the
 catalog keeps a part's scope for as long as the part lives, and an entry names its scope weakly
-(a scope gone, or one that reuses a dead one's id, never answers from it). Least recently used
-entries go first once the bytes held pass the budget. Values are shared between queries and
+(a scope gone, or one that reuses a dead one's id, never answers from it; the entries of a part
+merged away leave as the least recently used). Least recently used entries go first once the
+bytes held pass the budget. Values are shared between queries and
 threads: callers read them and never write (the arrays are made read-only to make sure).
 """
 
