@@ -5,25 +5,30 @@ Columns come back in the representation every filter and stage shares:
 - `time()`, `recv()`: int64 ns;  `u8(name)`: uint8 (severity, facility, format, flags);
 - `ids(col)`: the part's dictionary ids (narrow unsigned ints, 0 = no value);
 - `message()`: `Spans` (data, starts, ends), so kernels over spans apply unchanged;
-- `pairs(key_id)`: every (row, value span) of one field key; `first(key_id)`: per row the
-  first value of that key as a span, -1/-1 where the row has none.
+- `pairs(key_id)`: every (row, value span) of one field key; `pair_numbers(key_id)`: those
+  values as numbers (NaN where not one); `first(key_id)`: per row the first value of that key
+  as a span, -1/-1 where the row has none.
 
 A block is used by one thread at a time (the pool hands a unit to one worker); `preload` lets
-a worker decompress what the main thread will read next. Row numbers are block-local.
+a worker decompress what the main thread will read next. Row numbers are block-local. A part's
+block also keeps a key's pairs and numbers across queries (engine.query.pair_cache): what it
+returns is shared, to read and never write.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from engine.query.pair_cache import PAIRS
 from engine.store import layout
 from engine.store.encodings import offsets_from_lengths
 from engine.store.part_format import StreamMeta
 from engine.store.rows import Rows
-from native_kernels.gather import items_with
+from native_kernels.gather import items_with, take_spans
+from native_kernels.numbers import parse_numbers
 
 if TYPE_CHECKING:  # scope.py builds blocks, so it imports this module at run time
     from engine.query.scope import PartScope, RowsScope, Scope
@@ -43,6 +48,9 @@ class Pairs(NamedTuple):
     spans: Spans  # its value
 
 
+_Kept = TypeVar("_Kept", Pairs, np.ndarray)  # what a block may share with later blocks over its rows
+
+
 class Block:
     scope: Scope
     n: int
@@ -57,6 +65,7 @@ class Block:
         self._columns: dict[str, np.ndarray] = {}
         self._spans: dict[str, Spans] = {}
         self._pairs: dict[int, Pairs] = {}
+        self._numbers: dict[int, np.ndarray] = {}
         self._whole: Rows | None = None
 
     # --- columns -----------------------------------------------------------------------------
@@ -87,15 +96,32 @@ class Block:
         """Every pair of the block with field key `key_id`, in row order."""
         got = self._pairs.get(key_id)
         if got is None:
-            # Keys first: a block without the key never decompresses the values.
-            j, owner = items_with(self._get(layout.KV_COUNT), self._get(layout.KV_KEY), key_id)
-            if not len(j):
-                empty = np.empty(0, np.int64)
-                got = Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
-            else:
-                got = Pairs(owner, self._key_spans(key_id, j))
-            self._pairs[key_id] = got
+            got = self._pairs[key_id] = self._shared("pairs", key_id, self._read_pairs)
         return got
+
+    def pair_numbers(self, key_id: int) -> np.ndarray:
+        """float64 per pair of `pairs(key_id)`: its value as a number, NaN where it is none."""
+        got = self._numbers.get(key_id)
+        if got is None:
+            got = self._numbers[key_id] = self._shared("numbers", key_id, self._parse_numbers)
+        return got
+
+    def _shared(self, kind: str, key_id: int, make: Callable[[int], _Kept]) -> _Kept:
+        """`make(key_id)`, or what an earlier block over the same rows kept of it (none here)."""
+        return make(key_id)
+
+    def _read_pairs(self, key_id: int) -> Pairs:
+        # Keys first: a block without the key never decompresses the values.
+        j, owner = items_with(self._get(layout.KV_COUNT), self._get(layout.KV_KEY), key_id)
+        if not len(j):
+            empty = np.empty(0, np.int64)
+            return Pairs(empty, Spans(np.empty(0, np.uint8), empty, empty))
+        return Pairs(owner, self._key_spans(key_id, j))
+
+    def _parse_numbers(self, key_id: int) -> np.ndarray:
+        spans = self.pairs(key_id).spans
+        numbers: np.ndarray = parse_numbers(spans.data, spans.starts, spans.ends)
+        return numbers
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
         """Spans of the values of pairs `j` (those with key `key_id`)."""
@@ -157,6 +183,24 @@ _VALUE_STREAMS = frozenset(
 ) | frozenset(_STORED_KV)
 
 
+def _compact(pairs: Pairs) -> Pairs:
+    """The pairs with their values copied out of a buffer mostly of other keys' values (a block
+    whose values are not cut into frames by key): the cache then holds this key's bytes only."""
+    data, starts, ends = pairs.spans
+    none = starts < 0
+    if data.nbytes <= 2 * int(np.where(none, 0, ends - starts).sum()) + 4096:
+        return pairs
+    offsets, packed = take_spans(data, starts, ends)
+    new_starts, new_ends = offsets[:-1].copy(), offsets[1:].copy()
+    new_starts[none] = new_ends[none] = -1
+    return Pairs(pairs.rows, Spans(packed, new_starts, new_ends))
+
+
+def _arrays_of(kept: Pairs | np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays holding what a block shares (their bytes are what the pair cache counts)."""
+    return (kept.rows, *kept.spans) if isinstance(kept, Pairs) else (kept,)
+
+
 class PartBlock(Block):
     """Block `block_number` of a part, read through its scope."""
 
@@ -201,6 +245,19 @@ class PartBlock(Block):
         if got is None:
             got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, layout.MESSAGE))
         return got
+
+    def _read_pairs(self, key_id: int) -> Pairs:
+        return _compact(super()._read_pairs(key_id))
+
+    def _shared(self, kind: str, key_id: int, make: Callable[[int], _Kept]) -> _Kept:
+        # Kept across queries: the part never changes (engine.query.pair_cache).
+        slot = (self.block_number, kind, key_id)
+        kept: _Kept | None = PAIRS.get(self.scope, slot)
+        if kept is not None:
+            return kept
+        made = make(key_id)
+        PAIRS.put(self.scope, slot, made, _arrays_of(made))
+        return made
 
     def message_for(self, cand: Mask) -> Spans:
         # Messages cut into frames by kind of line: read only the frames holding candidates.

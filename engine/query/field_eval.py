@@ -11,7 +11,9 @@ per kind of field.
   part keeps (its frequent ones) name the very rows: a one-token word is then answered from
   its bitmap alone, anything else tests only the rows in the AND of the bitmaps.
 - The message and field values are tested as spans by the predicate's kernels, on candidate
-  rows only. A field key the part has never seen makes the leaf FALSE for the part.
+  rows only (field values as numbers, parsed once, for numeric ranges). A field key the part
+  has never seen makes the leaf FALSE for the part; one whose values' bitmaps the index keeps
+  (a key of few values) is answered from them, reading no value.
 """
 
 from __future__ import annotations
@@ -81,17 +83,24 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
             if rows is not None:
                 if not len(rows):
                     return FALSE
-                # Blocks holding one of the rows: where the sorted rows cross block starts
-                # (a search per block, not a pass over what may be millions of rows).
-                bounds = np.searchsorted(rows, np.arange(scope.nblocks + 1, dtype=np.int64) * scope.block_rows)
-                blocks = np.intersect1d(blocks, np.flatnonzero(np.diff(bounds) > 0))
+                blocks = np.intersect1d(blocks, _blocks_of_rows(scope, rows))
         return MessageBound(pred, blocks, rows, exact)
     if kind == KV:
         kid = scope.key_id(field.name.encode())
         if not kid:
             return FALSE
-        return PairsBound(kid, pred, _field_index_blocks(scope, field.name, pred))
+        rows = _field_rows(scope, field.name, pred)
+        if rows is None:
+            return PairsBound(kid, pred)
+        return FieldRowsBound(rows, _blocks_of_rows(scope, rows)) if len(rows) else FALSE
     raise AssertionError(kind)
+
+
+def _blocks_of_rows(scope: Scope, rows: np.ndarray) -> np.ndarray:
+    """Blocks holding one of `rows` (part-global, ascending): where the rows cross block starts
+    (a search per block, not a pass over what may be millions of rows)."""
+    bounds = np.searchsorted(rows, np.arange(scope.nblocks + 1, dtype=np.int64) * scope.block_rows)
+    return np.flatnonzero(np.diff(bounds) > 0)
 
 
 class TableBound(Bound):
@@ -187,21 +196,21 @@ def _token_rows(index: PartIndex, pred: Predicate) -> tuple[np.ndarray | None, b
     if not known:
         return None, False
     rows = known[0].intersection(*known[1:]) if len(known) > 1 else known[0]
-    array = np.frombuffer(rows.to_array(), np.uint32).astype(np.int64) if len(rows) else np.empty(0, np.int64)
-    return array, exact and len(known) == len(bitmaps)
+    return _row_array(rows), exact and len(known) == len(bitmaps)
+
+
+def _row_array(rows: BitMap) -> np.ndarray:
+    """A bitmap's rows as ascending int64."""
+    return np.frombuffer(rows.to_array(), np.uint32).astype(np.int64) if len(rows) else np.empty(0, np.int64)
 
 
 class PairsBound(Bound):
     """A field key: the row matches when any of its values with that key does."""
 
-    def __init__(self, key_id: int, pred: Predicate, blocks: np.ndarray | None):
+    def __init__(self, key_id: int, pred: Predicate):
         self.key_id = key_id
         self.pred = pred
         self.cost = 4 * pred.cost
-        self._blocks = blocks
-
-    def blocks(self) -> np.ndarray | None:
-        return self._blocks
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         out = np.zeros_like(cand)
@@ -209,7 +218,11 @@ class PairsBound(Bound):
             return out
         pairs = blk.pairs(self.key_id)
         if len(pairs.rows):
-            hit = self.pred.on_spans(pairs.spans, cand[pairs.rows])
+            cand_pairs = cand[pairs.rows]
+            if self.pred.by_number:
+                hit = self.pred.on_numbers(blk.pair_numbers(self.key_id)) & cand_pairs
+            else:
+                hit = self.pred.on_spans(pairs.spans, cand_pairs)
             out[pairs.rows[hit]] = True
         return out
 
@@ -249,8 +262,11 @@ def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndar
     return _rows_to_blocks(rows, scope.block_rows, scope.nblocks)
 
 
-def _field_index_blocks(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
-    """For low-cardinality field keys the index keeps bitmaps of their values too."""
+def _field_rows(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
+    """The rows (part-global, ascending int64) holding a value of field `key` that the predicate
+    accepts, from the index's bitmaps of the key's values (kept for keys of few values, as the
+    budget allows): exactly the leaf's matches, since a predicate tests a value alike alone and
+    as a span. None when the part keeps no bitmaps of the key."""
     index = scope.index
     if index is None:
         return None
@@ -258,8 +274,29 @@ def _field_index_blocks(scope: Scope, key: str, pred: Predicate) -> np.ndarray |
     values = index.values(column)
     if values is None:
         return None
-    hits = pred.on_values(values)
-    return _bitmap_blocks(scope, column, values, hits)
+    bitmaps = [index.value_rows(column, values[i]) for i in np.flatnonzero(pred.on_values(values)).tolist()]
+    known = [b for b in bitmaps if b is not None]
+    if len(known) < len(bitmaps):
+        return None
+    return _row_array(BitMap.union(*known)) if known else np.empty(0, np.int64)
+
+
+class FieldRowsBound(Bound):
+    """A field key's leaf answered from the index: `rows` (part-global, ascending) are its
+    matches, and no value is read."""
+
+    cost = 1
+
+    def __init__(self, rows: np.ndarray, blocks: np.ndarray):
+        self._rows = rows
+        self._blocks = blocks
+
+    def blocks(self) -> np.ndarray | None:
+        return self._blocks
+
+    def eval(self, blk: Block, cand: Mask) -> Mask:
+        hit: Mask = cand & _block_mask(self._rows, blk.row0, blk.n)
+        return hit
 
 
 def _rows_to_blocks(bitmaps: list[BitMap], block_rows: int, nblocks: int) -> np.ndarray:

@@ -20,6 +20,7 @@ kernel. Not thread-safe: stages call it from the query's main thread.
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import TYPE_CHECKING, Generic, Hashable, NamedTuple, Sequence, TypeVar
 
 import numpy as np
@@ -102,6 +103,49 @@ class ValueColumn:
 
     def order_keys(self, used: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def distinct(self) -> Distinct:
+        """A counter of the distinct values (not "no value") of the rows added to it."""
+        return _SeenIds(self)
+
+
+class Distinct:
+    """Counts the distinct values of one column over the rows added (`count_uniq` without `by`)."""
+
+    def add(self, blk: Block, idx: np.ndarray) -> None:
+        raise NotImplementedError
+
+    @property
+    def held(self) -> int:
+        """At least the distinct values met so far (what `query.max_groups` caps)."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+
+class _SeenIds(Distinct):
+    """The column's query ids met, marked in a table over them."""
+
+    def __init__(self, col: ValueColumn):
+        self.col = col
+        self.seen = np.zeros(0, np.bool_)
+
+    def add(self, blk: Block, idx: np.ndarray) -> None:
+        # Counted by stored code first where the column can: no per-row id array, no sort.
+        ids, _ = self.col.id_counts(blk, idx)
+        if len(self.seen) < self.col.size:
+            grown = np.zeros(max(self.col.size, 2 * len(self.seen)), np.bool_)
+            grown[: len(self.seen)] = self.seen
+            self.seen = grown
+        self.seen[ids] = True
+
+    @property
+    def held(self) -> int:
+        return self.col.held
+
+    def count(self) -> int:
+        return int(np.count_nonzero(self.seen[1:]))
 
 
 class _U8Column(ValueColumn):
@@ -307,6 +351,42 @@ class _DictColumn(_Interned[bytes]):
 
     def order_keys(self, used: np.ndarray) -> np.ndarray:
         return _order_keys(self._values, used)
+
+    def distinct(self) -> Distinct:
+        return _UsedCodes(self.field.name)
+
+
+class _UsedCodes(Distinct):
+    """Distinct values of a dictionary column as the stored codes met, per part: Python runs
+    once per value at the end (a set of the values met, over every part), never per block, and
+    no query ids are handed out."""
+
+    def __init__(self, name: str):
+        self.name = name
+        # id(scope) → (the scope, so that the id stays its own; its values; which codes were met)
+        self._used: dict[int, tuple[object, list[bytes], np.ndarray]] = {}
+        self._least = 0
+
+    def add(self, blk: Block, idx: np.ndarray) -> None:
+        scope = blk.scope
+        got = self._used.get(id(scope))
+        if got is None:
+            values = scope.dicts.get(self.name, [])
+            got = self._used[id(scope)] = (scope, values, np.zeros(len(values) + 1, np.bool_))
+        _, values, used = got
+        counts = np.bincount(blk.select(blk.ids(self.name), idx), minlength=len(used))
+        used |= counts[: len(used)] > 0
+        self._least = max(self._least, int(np.count_nonzero(used[1:])))
+
+    @property
+    def held(self) -> int:
+        return self._least
+
+    def count(self) -> int:
+        met: set[bytes] = set()
+        for _, values, used in self._used.values():
+            met.update(compress(values, used[1:].tolist()))
+        return len(met)
 
 
 class _SpanColumn(ValueColumn):

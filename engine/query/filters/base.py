@@ -76,6 +76,9 @@ class Predicate:
     """The value test of a leaf. Subclasses are frozen dataclasses (compared in parser tests)."""
 
     cost = 2
+    # True when `on_spans` is `on_numbers` of the values read as numbers (native_kernels.numbers):
+    # field values may then be tested as numbers parsed once and kept (Block.pair_numbers).
+    by_number = False
 
     def on_values(self, values: list[bytes]) -> Mask:
         """bool per value, for small sets (a part's dictionary, enum names, u8 numbers as text)."""

@@ -24,6 +24,7 @@ class Range(Predicate):
     hi: float | int | None = None
     lo_incl: bool = True
     hi_incl: bool = True
+    by_number = True  # a class attribute (unannotated), not a field
 
     def test(self, x: np.ndarray) -> Mask:
         ok: Mask = np.ones(x.shape, np.bool_) if self.lo is None else (x >= self.lo if self.lo_incl else x > self.lo)

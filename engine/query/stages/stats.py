@@ -26,7 +26,7 @@ from engine.query.grouping import Grouper
 from engine.query.limits import GroupCap, group_cap
 from engine.query.objects import Json, JsonObject
 from engine.query.stages.base import AggregatingStage, Aggregator
-from engine.query.values import GroupBy, ValueColumn, column
+from engine.query.values import Distinct, GroupBy, ValueColumn, column
 
 if TYPE_CHECKING:
     from engine.query.block import Block
@@ -80,7 +80,7 @@ class _Func:
         # count_uniq: (group << 32 | value id) codes; quantile: (groups, values)
         self.codes: list[np.ndarray] = []
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
-        self.seen = np.zeros(0, np.bool_)  # count_uniq without `by`: which ids were met
+        self.distinct: Distinct | None = None  # count_uniq without `by`
 
     def _column(self) -> ValueColumn:
         if self.col is None:
@@ -95,18 +95,18 @@ class _Func:
             return
         if fn == "count_uniq":
             col = self._column()
-            if g is None:
-                # One group: the distinct ids of the block (counted by stored code first where
-                # the column can), marked in a table over the query's ids; no sort.
-                ids, _ = col.id_counts(blk, idx)
-                self.seen = _grow(self.seen, col.size, False)
-                self.seen[ids] = True
+            if g is None:  # one group: the column's own counter of distinct values
+                if self.distinct is None:
+                    self.distinct = col.distinct()
+                self.distinct.add(blk, idx)
+                held = self.distinct.held
             else:
                 vid = col.ids(blk, idx)
                 keep = vid > 0
                 self.codes.append(np.unique((g[keep] << 32) | vid[keep]))
+                held = col.held
             if self.cap is not None:
-                self.cap.check(col.held)
+                self.cap.check(held)
             return
         v = self._column().numbers(blk, idx)
         ok = ~np.isnan(v)
@@ -145,8 +145,11 @@ class _Func:
         if fn == "count":
             return list(counts[groups].tolist())
         if fn == "count_uniq":
-            if len(self.seen):  # one group (no `by`)
-                return [int(np.count_nonzero(self.seen[1:]))] * len(groups)
+            if self.distinct is not None:  # one group (no `by`)
+                n = self.distinct.count()
+                if self.cap is not None:
+                    self.cap.check(n)
+                return [n] * len(groups)
             codes = np.unique(np.concatenate(self.codes)) if self.codes else np.empty(0, np.int64)
             per = np.bincount(codes >> 32, minlength=len(counts)) if len(codes) else np.zeros(len(counts), np.int64)
             return list(per[groups].tolist())

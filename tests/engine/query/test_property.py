@@ -242,6 +242,7 @@ STAGES = [
     "| sort by (_time) | limit 7",
     "| stats count(), count_uniq(app) by (host, severity)",
     "| stats count_uniq(host)",
+    "| stats count_uniq(procid), count_uniq(user), count() as n",
 ]
 
 
@@ -376,6 +377,10 @@ def check(stage: str, recs: list[dict], matches: list[dict], out: list[dict]):
         assert {(o["host"], o["severity"]): o["count_uniq(app)"] for o in out} == uniq
     elif stage == "| stats count_uniq(host)":
         assert out == [{"count_uniq(host)": len({m["host"] for m in matches} - {None})}]
+    elif stage.startswith("| stats count_uniq(procid)"):
+        procids = {m["procid"] for m in matches} - {None}
+        users = {ref.first(m, "user") for m in matches} - {None}
+        assert out == [{"count_uniq(procid)": len(procids), "count_uniq(user)": len(users), "n": len(matches)}]
     elif stage.startswith("| stats quantile"):
         durs = [x for m in matches if (x := ref.number(ref.first(m, "duration_ms"))) is not None]
         assert len(out) == 1 and out[0]["n"] == len(matches)
@@ -440,10 +445,12 @@ def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows
         for (text, pred), stage in queries:
             q = f"{text} {stage}"
             matches = [r for r in recs if pred(r)]
-            out = list(PreparedQuery(q).objects(catalog))
-            try:
-                check(stage, recs, matches, out)
-            except AssertionError as exc:
-                raise AssertionError(f"query {q!r}: {exc}") from exc
+            # Twice: the second run reads field keys' pairs and numbers kept by the first.
+            for run in ("first", "again"):
+                out = list(PreparedQuery(q).objects(catalog))
+                try:
+                    check(stage, recs, matches, out)
+                except AssertionError as exc:
+                    raise AssertionError(f"query {q!r} ({run} run): {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
