@@ -1,7 +1,8 @@
 """The part catalog: which parts a query reads, opened once and kept across queries.
 
-Every query lists the partition folders its time range touches (a `listdir` per day, cheap)
-and so sees a part the moment the writer renames it into place. Parts are opened on first
+Every query lists the partition folders its time range touches (a `listdir` per day, cheap;
+a `stat` when the folder is unchanged: engine.query.listing) and so sees a part the moment the
+writer renames it into place. Parts are opened on first
 sight and cached by path as `PartScope`s; a path that is no longer listed is dropped from the
 cache (its mapping closes when the last query holding it lets go: a part unlinked by a merge or
 by retention stays readable through the mmap for the queries already reading it).
@@ -22,6 +23,7 @@ import os
 import threading
 from typing import Iterable
 
+from engine.query.listing import Listings
 from engine.query.scope import PartScope
 from engine.store import layout
 from engine.store.part_format import PartDamaged
@@ -39,6 +41,7 @@ class Catalog:
         self._scopes: dict[str, PartScope] = {}  # path → opened part
         self._damaged: set[str] = set()  # paths already reported as damaged
         self._lock = threading.Lock()
+        self._listings = Listings()  # the data dir's and day folders'
 
     @classmethod
     def get(cls, data_dir: str) -> "Catalog":
@@ -53,14 +56,19 @@ class Catalog:
     def list_paths(self, start_ns: int | None = None, end_ns: int | None = None) -> tuple[list[str], list[str]]:
         """(part paths in the partitions the range touches, those partitions)."""
         days = []
-        for day in layout.partitions(self.data_dir):
+        for day in self._listings.get(self.data_dir, lambda: tuple(layout.partitions(self.data_dir))):
             day_start = layout.partition_start_ns(day)
             if end_ns is not None and day_start >= end_ns:
                 continue
             if start_ns is not None and day_start + layout.NS_PER_DAY <= start_ns:
                 continue
             days.append(day)
-        return [p for day in days for p in layout.part_paths(self.data_dir, day)], days
+        return [p for day in days for p in self._part_paths(day)], days
+
+    def _part_paths(self, day: str) -> tuple[str, ...]:
+        return self._listings.get(
+            os.path.join(self.data_dir, day), lambda: tuple(layout.part_paths(self.data_dir, day))
+        )
 
     def scope(self, path: str) -> PartScope | None:
         """One part by path (opened and cached on first use); None when damaged or gone."""
@@ -86,6 +94,16 @@ class Catalog:
 
     def scopes(self, start_ns: int | None = None, end_ns: int | None = None) -> list[PartScope]:
         """The live parts that may hold rows with start <= _time < end, newest first."""
+        got = self._live(start_ns, end_ns, True)
+        assert got is not None
+        return got
+
+    def open_scopes(self, start_ns: int | None = None, end_ns: int | None = None) -> list[PartScope] | None:
+        """The same when every part is open already; None when one would have to be opened (a
+        read from disk: callers that must not wait for one then hand the query to a thread)."""
+        return self._live(start_ns, end_ns, False)
+
+    def _live(self, start_ns: int | None, end_ns: int | None, open_new: bool) -> list[PartScope] | None:
         paths, days = self.list_paths(start_ns, end_ns)
         listed = set(paths)
         with self._lock:
@@ -94,6 +112,8 @@ class Catalog:
         for path in paths:
             if path in have or path in self._damaged:
                 continue
+            if not open_new:
+                return None
             try:
                 opened[path] = PartScope(Part(path))
             except PartDamaged as exc:
