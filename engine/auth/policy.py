@@ -30,6 +30,7 @@ import asyncio
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -116,6 +117,7 @@ def required_role(method: str, path: str, metrics_need_auth: bool) -> Role | Non
     return ROUTE_ROLES.get(key, Role.ADMIN)
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request, most often of the same few peers
 def is_loopback(address: str | None) -> bool:
     """Whether a peer address is 127.0.0.0/8 or ::1 (also as an IPv4-mapped IPv6 address)."""
     if not address:

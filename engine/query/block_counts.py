@@ -48,10 +48,10 @@ class CountsBlock(Block):
         raise TypeError("a CountsBlock holds value combinations, not rows")
 
 
-def _counted(unit: Unit, need: frozenset[str]) -> bool:
-    """The unit can be answered from its part's block counts."""
+def _counted_part(unit: Unit, need: frozenset[str]) -> bool:
+    """The unit can be answered from its part's block counts if it is inside the time range."""
     scope = unit.scope
-    if not unit.inside or not isinstance(scope, PartScope):
+    if not isinstance(scope, PartScope):
         return False
     index = scope.index
     if index is None:
@@ -69,8 +69,18 @@ def split_counted(units: Iterable[Unit], agg: Aggregator) -> tuple[list[Unit], l
     need = agg.counted_columns()
     counted: list[Unit] = []
     read: list[Unit] = []
+    # Whether a part's blocks qualify, but for the time range, is the same for each of them (one
+    # bound per part and query): found once per part.
+    qualifies: dict[tuple[int, int], bool] = {}
     for u in units:
-        (counted if need is not None and _counted(u, need) else read).append(u)
+        if need is None:
+            read.append(u)
+            continue
+        key = (id(u.scope), id(u.bound))
+        ok = qualifies.get(key)
+        if ok is None:
+            ok = qualifies[key] = _counted_part(u, need)
+        (counted if ok and u.inside else read).append(u)
     return counted, read
 
 

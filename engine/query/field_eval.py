@@ -241,11 +241,15 @@ def _count_blocks(scope: Scope, column: str, table: np.ndarray) -> np.ndarray | 
     counts = index.block_counts()
     if counts is None:
         return None
+    in_block = index.code_blocks(column)
+    if in_block is not None:  # the blocks of each code, kept: OR the rows of the codes that match
+        top = min(len(table), len(in_block))
+        return np.flatnonzero(in_block[:top][table[:top]].any(axis=0))
     codes = counts.codes[index.count_columns.index(column)]
     hit = table[np.minimum(codes, len(table) - 1)] & (codes < len(table))
-    entry_hit = hit[counts.combo]
-    block_of = np.repeat(np.arange(len(counts.ends) - 1), np.diff(counts.ends))
-    return np.unique(block_of[entry_hit])
+    blocks = np.zeros(len(counts.ends) - 1, np.bool_)
+    blocks[index.entry_blocks()[hit[counts.combo]]] = True
+    return np.flatnonzero(blocks)
 
 
 def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndarray) -> np.ndarray | None:

@@ -138,7 +138,10 @@ class Grouper:
 
     def sort_keys(self, groups: list[int]) -> list[tuple[float, ...]]:
         """Keys ordering `groups` by their values, field by field (no value first)."""
-        ids = [(g,) if len(self.columns) == 1 else (self._keys[g] if self.columns else ()) for g in groups]
+        if len(self.columns) == 1:  # a group is its value's id: one lookup for them all
+            vids = np.asarray(groups, np.int64)
+            return [(k,) for k in self.columns[0].order_keys(vids)[vids].tolist()]
+        ids = [self._keys[g] if self.columns else () for g in groups]
         used = [np.array([key[k] for key in ids], np.int64) for k in range(len(self.columns))]
         orders = [c.order_keys(u) for c, u in zip(self.columns, used)]
         return [tuple(float(o[v]) for o, v in zip(orders, key)) for key in ids]

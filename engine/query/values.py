@@ -316,8 +316,8 @@ class _DictColumn(_Interned[bytes]):
         new = ids < 0
         if new.any():
             values = self._values_of(blk)
-            for code in np.unique(codes[new]).tolist():
-                table[code] = self._intern(values[code - 1])
+            met = np.unique(codes[new])
+            table[met] = [self._intern(values[code - 1]) for code in met.tolist()]
             ids = table[codes]
         return ids
 

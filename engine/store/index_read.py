@@ -34,6 +34,8 @@ from native_kernels.bloom import bloom_contains_all
 # Derived bitmaps kept per part (the latest asked): a dashboard asks the same few values again
 # and again, and each costs a pass over the column's every block to derive.
 DERIVED_KEPT = 64
+# Cells of a part's kept code-by-block table of one count column (`code_blocks`): a byte each.
+MAX_CODE_BLOCKS = 1 << 20
 
 
 class PartIndex:
@@ -53,6 +55,9 @@ class PartIndex:
         self._tokens: TokenSet | None = None
         self._counts: BlockCounts | None = None
         self._combo_total: npt.NDArray[np.int64] | None = None
+        self._count_columns: list[str] | None = None
+        self._entry_blocks: npt.NDArray[np.int64] | None = None
+        self._code_blocks: dict[str, npt.NDArray[np.bool_] | None] = {}
         self._derived: dict[tuple[str, bytes], FrozenBitMap] = {}
 
     @property
@@ -117,7 +122,14 @@ class PartIndex:
     @property
     def count_columns(self) -> list[str]:
         """The columns `block_counts` counts combinations of; [] when the part keeps none."""
-        return self._index.count_columns if self._index.counts else []
+        # Kept: asked of every part for every unit a query plans.
+        if self._count_columns is None:
+            self._count_columns = self._index.count_columns if self._index.counts else []
+        return self._count_columns
+
+    def loaded_count_columns(self) -> list[str] | None:
+        """`count_columns` once `block_counts` has decoded them; None before, or with none."""
+        return self._index.count_columns if self._counts is not None else None
 
     def block_counts(self) -> BlockCounts | None:
         """Rows per block per combination of `count_columns` (index_format: block counts);
@@ -134,6 +146,32 @@ class PartIndex:
                     raise PartDamaged(f"block counts of {column} name a value the part does not hold")
             self._counts = counts
         return self._counts
+
+    def entry_blocks(self) -> npt.NDArray[np.int64]:
+        """The block of each entry of `block_counts` (which must be there), kept."""
+        if self._entry_blocks is None:
+            counts = self.block_counts()
+            if counts is None:
+                raise PartDamaged("the part keeps no block counts")
+            self._entry_blocks = np.repeat(np.arange(len(counts.ends) - 1), np.diff(counts.ends))
+        return self._entry_blocks
+
+    def code_blocks(self, column: str) -> npt.NDArray[np.bool_] | None:
+        """Whether each code of count column `column` is in each block (codes x blocks), kept;
+        None when that table would be big (MAX_CODE_BLOCKS cells): work it out from the entries.
+        Needs block counts of the column."""
+        if column not in self._code_blocks:
+            counts = self.block_counts()
+            if counts is None:
+                raise PartDamaged("the part keeps no block counts")
+            codes = counts.codes[self.count_columns.index(column)]
+            top = int(codes.max()) + 1 if len(codes) else 0
+            table = None
+            if top * (len(counts.ends) - 1) <= MAX_CODE_BLOCKS:
+                table = np.zeros((top, len(counts.ends) - 1), np.bool_)
+                table[codes[counts.combo], self.entry_blocks()] = True
+            self._code_blocks[column] = table
+        return self._code_blocks[column]
 
     def combo_rows(self, blocks: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
         """Rows per combination of `count_columns` in the blocks marked True (every block when
