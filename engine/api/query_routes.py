@@ -11,7 +11,10 @@ seconds, or relative (`15m`). A bad query or parameter (an unknown one too) is a
 
 The executor is blocking (numpy, zstd, numba; they release the GIL), so each request pulls its
 result chunk by chunk from a pool of `query.max_concurrent` threads; the event loop only writes
-bytes and stays free for health checks, metrics and ingest. Each pull also says whether it was
+bytes and stays free for health checks, metrics and ingest. The exception is an aggregation
+the parts' block counts answer with work proven small beforehand (engine.query.quick: a count
+of everything or of a host or app, well under a millisecond): it is made on the event loop,
+where the trip to a thread and back would cost more than the answer. Each pull also says whether it was
 the last where that is known without more work (an aggregation's answer is whole once its
 first chunk is made; rows are done at the limit), so a short answer costs one trip to a thread
 and goes out as one plain response. A failure after the first byte cannot change the status:
@@ -55,6 +58,7 @@ from engine.query.limits import (
     requested_limit,
 )
 from engine.query.objects import JsonObject
+from engine.query.quick import quick_answer
 from engine.query.tail import POLL_S, Tail
 
 if TYPE_CHECKING:
@@ -117,9 +121,10 @@ def _with_last(chunks: Iterator[bytes]) -> Generator[Step, None, None]:
 
 
 class _Answer:
-    """One query's NDJSON, made on the query threads one chunk at a time (never two at once)."""
+    """One query's NDJSON, made on the query threads one chunk at a time (never two at once);
+    with no threads, an answer already whole in memory, encoded where it is asked for."""
 
-    def __init__(self, steps: Generator[Step, None, None], threads: ThreadPoolExecutor):
+    def __init__(self, steps: Generator[Step, None, None], threads: ThreadPoolExecutor | None):
         self.steps = steps
         self.threads = threads
         self.inflight: asyncio.Future[Step] | None = None
@@ -131,6 +136,8 @@ class _Answer:
         left = deadline.left()
         if left <= 0:
             raise QueryTimeout(deadline.elapsed())
+        if self.threads is None:
+            return next(self.steps, (None, True))
         self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, next, self.steps, (None, True))
         try:
             return await asyncio.wait_for(asyncio.shield(self.inflight), left)
@@ -140,6 +147,11 @@ class _Answer:
     def close(self, then: Callable[[], None]) -> None:
         """Close the generator on a query thread once no chunk of it is in flight (now, or when
         the one in flight ends), then call `then` there. Returns at once."""
+        if self.threads is None:
+            self.steps.close()
+            then()
+            return
+        threads = self.threads
 
         def close_and_then() -> None:
             try:
@@ -152,7 +164,7 @@ class _Answer:
         def submit(done: asyncio.Future[Step] | None = None) -> None:
             if done is not None and not done.cancelled():
                 _drop_frames(done.exception())  # the client already has its answer
-            self.threads.submit(close_and_then)
+            threads.submit(close_and_then)
 
         inflight = self.inflight
         if inflight is None or inflight.done():
@@ -167,13 +179,37 @@ class QueryRoutes:
         self.limits = limits
         self.catalog = Catalog.get(data_dir)
         slots = limits.concurrency()
-        # Memory freed by a query goes back to the OS when no query runs (see give_memory_back).
-        self.queries = Gate(slots, on_idle=give_memory_back)
+        # Memory freed by a query goes back to the OS when no query runs (see give_memory_back),
+        # if one ran on the threads since the last time: an answer made inline frees little.
+        self.queries = Gate(slots, on_idle=self._idle)
+        self._threaded = False
         self.threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="logjet-http-query")
         self.tails = Gate(limits.max_tails)
         self.tail_threads = ThreadPoolExecutor(max_workers=limits.max_tails, thread_name_prefix="logjet-http-tail")
         self.duration = metrics.histogram("query_duration_seconds") if metrics is not None else None
         self.stopping = asyncio.Event()
+
+    def _idle(self) -> None:
+        """The last query left: hand freed memory back, never on the event loop (it can take
+        milliseconds after a big query)."""
+        if not self._threaded:
+            return
+        self._threaded = False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # on a query thread
+            give_memory_back()
+        else:
+            self.threads.submit(give_memory_back)
+
+    def _answer(self, prepared: PreparedQuery, deadline: Deadline) -> _Answer:
+        """The answer made inline when block counts make it with little, bounded work (see
+        engine.query.quick), else on the query threads."""
+        whole = quick_answer(prepared, self.catalog, deadline)
+        if whole is not None:
+            return _Answer(_with_last(iter([_encode_lines(chunk) for chunk in whole])), None)
+        self._threaded = True
+        return _Answer(self._ndjson(prepared, deadline), self.threads)
 
     def _ndjson(self, prepared: PreparedQuery, deadline: Deadline) -> Generator[Step, None, None]:
         """The answer's lines, chunk by chunk, each with whether it is the last; planning happens
@@ -216,7 +252,11 @@ class QueryRoutes:
                 retry_after=True,
             )
         deadline = Deadline(self.limits.timeout.seconds, started)
-        answer = _Answer(self._ndjson(prepared, deadline), self.threads)
+        try:
+            answer = self._answer(prepared, deadline)
+        except Exception as exc:  # noqa: BLE001 - answered as a failing threaded run would be
+            self.queries.leave()
+            return _error(*_failure(exc, prepared))
         try:
             return await self._stream(request, prepared, answer, deadline)
         finally:
@@ -238,16 +278,8 @@ class QueryRoutes:
                 last = False
                 try:
                     data, last = await answer.next(deadline)
-                except QueryTimeout as exc:
-                    failure = (exc.message, None, 503)
-                    _drop_frames(exc)
-                except QueryError as exc:
-                    failure = (exc.message, exc.position, 400)
-                    _drop_frames(exc)
-                except Exception as exc:  # a damaged part, a bug: say so
-                    log.exception("query %r failed", prepared.text)
-                    failure = (f"query failed: {exc}", None, 500)
-                    _drop_frames(exc)
+                except Exception as exc:  # noqa: BLE001 - each kind has its status
+                    failure = _failure(exc, prepared)
                 if data is not None:
                     data, cut = budget.take(data)
                     if cut:
@@ -323,6 +355,19 @@ class QueryRoutes:
 
     async def on_shutdown(self, app: web.Application) -> None:
         self.stopping.set()
+
+
+def _failure(exc: Exception, prepared: PreparedQuery) -> tuple[str, int | None, int]:
+    """(message, position, status) of what a query raised; called in its `except` block."""
+    if isinstance(exc, QueryTimeout):
+        failure: tuple[str, int | None, int] = (exc.message, None, 503)
+    elif isinstance(exc, QueryError):
+        failure = (exc.message, exc.position, 400)
+    else:  # a damaged part, a bug: say so
+        log.error("query %r failed", prepared.text, exc_info=exc)
+        failure = (f"query failed: {exc}", None, 500)
+    _drop_frames(exc)
+    return failure
 
 
 def _drop_frames(exc: BaseException | None) -> None:

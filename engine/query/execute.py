@@ -26,6 +26,7 @@ Not thread-safe per run (one generator, one consumer); any number of runs may go
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Generator, Iterable, Iterator, Sequence
 
@@ -54,6 +55,10 @@ from engine.query.time_fold import fold_time
 from engine.store.rows import Rows, concat
 
 CHUNK = 1000  # objects per chunk: small enough to stream, big enough to amortise a write
+# Parsed queries by text: a dashboard asks the same few again and again, and a parsed query is
+# an immutable value (frozen filters and stages; each run makes its own state from them). A
+# query that does not parse raises each time.
+_parse = functools.lru_cache(maxsize=256)(parse)
 
 __all__ = ["PreparedQuery", "QueryError", "run_to_objects", "prepare"]
 
@@ -104,7 +109,7 @@ class PreparedQuery:
     ):
         self.text = text
         # `query`: a query built by another language (LogQL); `text` then only names it.
-        self.query = parse(text) if query is None else query
+        self.query = _parse(text) if query is None else query
         # `_time` ranges every match must meet become the time range (time_fold).
         flt, self.start, self.end = fold_time(self.query.filter, start_ns, end_ns)
         if flt is not self.query.filter:
@@ -173,7 +178,7 @@ class PreparedQuery:
             yield from self._rows(units, list(stages), deadline)
         else:
             at, agg = self.aggregation
-            yield from self._aggregate(units, stages[:at], agg, stages[at + 1 :], deadline)
+            yield from self._aggregate(units, stages[:at], agg, deadline)
 
     # --- rows --------------------------------------------------------------------------------
     def _rows(
@@ -260,16 +265,20 @@ class PreparedQuery:
         units: list[Unit],
         pre: Sequence[Stage],
         stage: AggregatingStage,
-        post: Sequence[Stage],
         deadline: Deadline | None,
     ) -> Iterator[list[JsonObject]]:
-        objs = self._feed(units, pre, stage, deadline).result()
-        for s in post:
+        yield from self.finish(self._feed(units, pre, stage, deadline))
+
+    def finish(self, agg: Aggregator) -> list[list[JsonObject]]:
+        """The answer's chunks from the aggregating stage's state once every row went in: the
+        stages after it, then the output cap."""
+        assert self.aggregation is not None
+        objs = agg.result()
+        for s in self.query.stages[self.aggregation[0] + 1 :]:
             objs = s.table(objs)
         if self.limit is not None:
             objs = objs[: self.limit]
-        for lo in range(0, len(objs), CHUNK):
-            yield objs[lo : lo + CHUNK]
+        return [objs[lo : lo + CHUNK] for lo in range(0, len(objs), CHUNK)]
 
     def _feed(
         self, units: list[Unit], pre: Sequence[Stage], stage: AggregatingStage, deadline: Deadline | None

@@ -111,6 +111,13 @@ class PartScope(Scope):
             self._index_loaded = True
         return self._index
 
+    def loaded_counts(self) -> list[str] | None:
+        """The columns of the part's block counts when its index and counts are loaded already
+        (reading them is then no read from disk); None when not loaded yet, or absent."""
+        if not self._index_loaded or self._index is None:
+            return None
+        return self._index.loaded_count_columns()
+
     def block(self, block_number: int) -> PartBlock:
         from engine.query.block import PartBlock
 

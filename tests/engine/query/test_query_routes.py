@@ -12,8 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.api import query_routes
-from engine.config import Query, Settings
-from engine.query.execute import CHUNK
+from engine.config import Query, Settings, Storage
+from engine.query.execute import CHUNK, prepare
+from engine.query.quick import quick_answer
+from engine.store.index_build import INDEX_MIN_ROWS, make_index_builder
 from engine.units import units_dec_hook
 from tests.engine.query.conftest import T0
 from tests.engine.query.rowgen import record, write_records
@@ -285,3 +287,49 @@ def test_a_small_whole_answer_is_one_plain_response_a_long_one_streams(tmp_path)
         assert [o["msgid"] for o in _lines(await r.text())] == [f"m{i}" for i in range(n - 1, -1, -1)]
 
     _client_run(d, body)
+
+
+def test_an_answer_from_block_counts_is_made_inline_with_the_same_limits(tmp_path):
+    d = str(tmp_path)
+    recs = [
+        record(time=T0 + i, host=b"web-%d" % (i % 3), app=b"sshd" if i % 2 else b"cron", msgid=b"m%d" % i)
+        for i in range(INDEX_MIN_ROWS)
+    ]
+    write_records(d, recs, block_rows=256, seq=1, level=1, index_builder=make_index_builder(Storage()))
+    q = "app:sshd | stats count() by (host)"
+    sshd = [i for i in range(INDEX_MIN_ROWS) if i % 2]
+    want = [{"host": f"web-{h}", "count()": sum(1 for i in sshd if i % 3 == h)} for h in range(3)]
+
+    async def body(client, routes):
+        r = await client.get("/api/v1/query", params={"q": q})  # on a thread: opens the part
+        assert r.status == 200 and _lines(await r.text()) == want
+        assert quick_answer(prepare(q), routes.catalog, None) is not None  # so the next is inline
+        for _ in range(100):  # the threaded query's slot comes back once it is closed
+            if routes.queries.held == 0:
+                break
+            await asyncio.sleep(0.01)
+        r = await client.get("/api/v1/query", params={"q": q})
+        assert r.status == 200 and r.headers["Content-Type"] == "application/x-ndjson"
+        assert _lines(await r.text()) == want
+        r = await client.get("/api/v1/query", params={"q": q, "limit": "1"})
+        assert _lines(await r.text()) == want[:1]
+        r = await client.get("/api/v1/query", params={"q": "* | stats count() by (host, app)"})  # 6 groups
+        assert r.status == 400 and "query.max_groups" in (await r.json())["error"]
+        assert routes.queries.held == 0  # an inline answer gives its slot back at once
+        assert routes.queries.try_enter()  # the one slot taken: one more is refused
+        try:
+            r = await client.get("/api/v1/query", params={"q": q})
+            assert r.status == 429
+        finally:
+            routes.queries.leave()
+
+    _client_run(d, body, max_groups=3, max_concurrent=1)
+
+    async def timed_out(client):
+        r = await client.get("/api/v1/query", params={"q": q})
+        assert r.status == 503 and await r.json() == {
+            "error": "query timed out after 0.0 s (query.timeout)",
+            "position": None,
+        }
+
+    _client_run(d, timed_out, timeout="1ns")
