@@ -277,6 +277,14 @@ class FakeIndex:
                 out[where[(int(r.ids["host"][i]), int(r.ids["app"][i]), int(r.severity[i]))]] += 1
         return out
 
+    def code_blocks(self, column):
+        # Whether each code is in each block, found row by row.
+        codes = self.rows.severity if column == "severity" else self.rows.ids[column]
+        out = np.zeros((int(codes.max()) + 1 if len(codes) else 0, self.nblocks), np.bool_)
+        for i, code in enumerate(codes.tolist()):
+            out[code, i // self.block_rows] = True
+        return out
+
     def value_rows(self, column, value):
         r = self.rows
         if column in DICT_COLUMNS:
