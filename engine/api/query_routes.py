@@ -256,6 +256,8 @@ class QueryRoutes:
             answer = self._answer(prepared, deadline)
         except Exception as exc:  # noqa: BLE001 - answered as a failing threaded run would be
             self.queries.leave()
+            if self.duration is not None:
+                self.duration.observe(time.monotonic() - started)
             return _error(*_failure(exc, prepared))
         try:
             return await self._stream(request, prepared, answer, deadline)
