@@ -49,6 +49,7 @@ from engine.parse.json_keys import (
     Candidate,
     KeyRoles,
 )
+from engine.parse.json_flat import FlatShape
 from engine.parse.json_shapes import MAX_FLATTEN_DEPTH, Path, Plan, Shape, plan_of, shape_of
 from native_kernels.syslog import NO_VALUE, TS_NONE, TS_UTC
 from native_kernels.timestamps import parse_rfc3339_spans
@@ -499,6 +500,19 @@ def _apply_group(
     cols = _columns(plan, objs)
     if cols is None:
         return None
+    return _apply_columns(plan, rows, cols, out, f_rows, f_keys, f_values)
+
+
+def _apply_columns(
+    plan: Plan,
+    rows: list[int],
+    cols: dict[Path, list[Any]],
+    out: _Columns,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> set[int]:
+    """`_apply_group` once the plan's values are read (`_columns`, or a FlatShape's columns)."""
     bad: set[int] = set()
     n = len(rows)
     message = host = app = None
@@ -692,9 +706,58 @@ def _general(
 CHUNK_ROWS = 512
 
 
+# A chunk this long, all of one flat shape, makes that shape the one the next chunk tries first.
+FLAT_MIN_ROWS = 64
+
+
+def _flat_chunk(
+    flat: FlatShape,
+    view: memoryview,
+    data: np.ndarray,
+    lo: int,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    roles: KeyRoles,
+    ok: list[bool],
+    out: _Columns,
+    f_rows: list[int],
+    f_keys: list[bytes],
+    f_values: list[bytes],
+) -> bool:
+    """Rows lo, lo + 1, ... by the Struct decoder of `flat` and its plan; False, with nothing
+    written, when some row is not of that shape (the dict decoder takes the chunk)."""
+    cols = flat.decode_rows(view, data, starts, ends)
+    if cols is None:
+        return False
+    rows = list(range(lo, lo + len(starts)))
+    try:
+        left = _apply_columns(flat.plan, rows, cols, out, f_rows, f_keys, f_values)
+    except Exception:  # noqa: BLE001 - it raised before writing: the dict decoder's turn
+        return False
+    ok[lo : lo + len(rows)] = [True] * len(rows)
+    for p in sorted(left):  # a value the plan does not take (an object, a level of 42): as a dict
+        i = rows[p]
+        obj = _DECODER.decode(view[int(starts[p]) : int(ends[p])])
+        ok[i] = _general(obj, i, out, roles, f_rows, f_keys, f_values)
+    return True
+
+
+def _learn_flat(roles: KeyRoles, plans: dict[Shape, Plan | None], top: tuple[str, ...], obj: dict[str, Any]) -> None:
+    """Remember `top` as the shape to try first, when it is flat and has a plan."""
+    if not FlatShape.fits(top) or shape_of(obj) != top:
+        return
+    flat = roles.flat
+    if flat is not None and flat.keys == top:
+        return
+    plan = _plan_for(plans, top)
+    roles.flat = None if plan is None else FlatShape(top, plan)
+
+
 def _decode_chunk(
     view: memoryview,
+    data: np.ndarray,
     lo: int,
+    span: tuple[np.ndarray, np.ndarray],
     starts: list[int],
     ends: list[int],
     roles: KeyRoles,
@@ -705,8 +768,13 @@ def _decode_chunk(
     f_keys: list[bytes],
     f_values: list[bytes],
 ) -> None:
-    """Rows lo, lo + 1, ... (spans `starts`, `ends`); the decoded objects die with this call."""
+    """Rows lo, lo + 1, ... (spans `starts`, `ends`, also as arrays in `span`); the decoded
+    objects die with this call."""
     plans = roles.plans if roles.plain and fast else None
+    if plans is not None and roles.flat is not None:
+        if _flat_chunk(roles.flat, view, data, lo, *span, roles, ok, out, f_rows, f_keys, f_values):
+            return
+        roles.flat = None  # the shape changed: tried again once a chunk shows one
     decoded = _decode_rows(view, starts, ends)
     live = list(range(lo, lo + len(starts)))
     if not _DICT_ONLY.issuperset(map(type, decoded)):  # rows that are not objects stay plain text
@@ -722,6 +790,8 @@ def _decode_chunk(
     groups: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]]
     if tops and tops.count(tops[0]) == len(tops):  # the usual chunk, one shipper's one shape
         groups = {tops[0]: (live, decoded)}
+        if len(tops) >= FLAT_MIN_ROWS:
+            _learn_flat(roles, plans, tops[0], decoded[0])
     else:
         groups = {}
         for i, top, obj in zip(live, tops, decoded):
@@ -760,6 +830,7 @@ def decode_json_rows(
     if n and (starts.min() < 0 or ends.max() > len(view) or np.any(ends < starts)):
         raise ValueError("row spans must satisfy 0 <= start <= end <= len(data)")
 
+    data_u8 = np.frombuffer(view, np.uint8)
     ok = [False] * n
     out = _Columns(n, int(recv_ns))
     f_rows: list[int] = []
@@ -775,7 +846,10 @@ def decode_json_rows(
         starts_l, ends_l = starts.tolist(), ends.tolist()
         for lo in range(0, n, CHUNK_ROWS):
             hi = lo + CHUNK_ROWS
-            _decode_chunk(view, lo, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values)
+            span = (starts[lo:hi], ends[lo:hi])
+            _decode_chunk(
+                view, data_u8, lo, span, starts_l[lo:hi], ends_l[lo:hi], roles, fast, ok, out, f_rows, f_keys, f_values
+            )
     finally:
         if collecting:
             gc.enable()
