@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from bench import generate
 from engine.parse.json_flat import order_free
 from engine.parse.json_keys import KeyRoles
-from engine.parse.json_rows import CHUNK_ROWS
+from engine.parse.json_rows import CHUNK_ROWS, decode_json_rows
 from engine.parse.json_shapes import plan_of
 from native_kernels.json_order import keys_in_order, plain_key
-from tests.engine.parse.test_json_rows_plans import assert_same, role_keys, scalars, values
+from tests.engine.parse.test_json_rows_plans import RECV, assert_same, role_keys, scalars, spans, values
 
 
 def order_of(rows: list[bytes], keys: list[str]) -> list[bool]:
@@ -96,6 +96,10 @@ def test_struct_path_matches_the_general_path(keys, data, changes):
     for how, other, at in changes:  # the second chunk meets the shape the first one taught
         rows[CHUNK_ROWS + at] = variant(keys, base, how, other)
     assert_same(rows, fresh())
+    taught = fresh()  # the first chunk alone teaches the shape: the second one took the Structs
+    buf, starts, ends = spans(rows[:CHUNK_ROWS])
+    decode_json_rows(buf, starts, ends, RECV, taught)
+    assert taught.flat is not None and taught.flat.keys == tuple(keys)
 
 
 def test_a_chunk_of_another_shape_forgets_the_struct():
