@@ -30,6 +30,10 @@ def _span_lengths(starts, ends, offsets):
         offsets[i + 1] = offsets[i] + ln
 
 
+# Spans up to this long are copied byte by byte (see _copy_spans).
+_SHORT_SPAN = 16
+
+
 @kernel
 def _copy_spans(data, starts, offsets, out):
     n = starts.shape[0]
@@ -37,13 +41,19 @@ def _copy_spans(data, starts, offsets, out):
         s = starts[i]
         o = offsets[i]
         ln = offsets[i + 1] - o
-        # A slice assignment compiles to a memcpy-like loop: ~3x a byte loop.
-        out[o : o + ln] = data[s : s + ln]
+        # Field keys and values are a few bytes each: a byte loop, where slicing two views for
+        # a slice assignment or a call to memcpy would cost more than the copy.
+        if ln <= _SHORT_SPAN:
+            for j in range(ln):
+                out[o + j] = data[s + j]
+        else:
+            copy_bytes(out, o, data, s, ln)
 
 
 def take_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Copy `data[starts[i]:ends[i]]` for every i into one buffer: (offsets int64[n+1], bytes uint8).
     A span with start < 0 ("no value") becomes empty."""
+    data = np.ascontiguousarray(data, dtype=np.uint8)  # copy_bytes reads it from its pointer
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     offsets = np.empty(len(starts) + 1, np.int64)

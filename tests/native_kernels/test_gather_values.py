@@ -13,6 +13,7 @@ from native_kernels.gather import (
     line_ends,
     scatter_frame_spans,
     split_terminated,
+    take_spans,
     take_terminated,
     take_values,
 )
@@ -174,3 +175,22 @@ def test_take_terminated_refuses_spans_outside_data():
         take_terminated(np.array([0, 5, 3]), np.zeros(5, np.uint8), np.array([1]), 10)
     with pytest.raises(ValueError, match="inside"):
         take_terminated(np.array([0, 9]), np.zeros(5, np.uint8), np.array([0]), 10)
+
+
+@jit_settings
+@given(
+    st.binary(max_size=300), st.lists(st.tuples(st.integers(-1, 300), st.integers(0, 40)), max_size=40), st.booleans()
+)
+def test_take_spans_equals_slicing(data, spans, strided):
+    # spans short and long (a byte loop below 17 bytes, memcpy above), none (start -1), and a
+    # strided buffer (copied first: memcpy reads the buffer from its pointer)
+    buf = np.frombuffer(data, np.uint8)
+    if strided:
+        buf = np.repeat(buf, 2)[::2]
+    spans = [(s, min(s + n, len(data))) for s, n in spans if s < len(data)]
+    starts = np.array([s for s, _ in spans], np.int64)
+    ends = np.array([e for _, e in spans], np.int64)
+    off, out = take_spans(buf, starts, ends)
+    want = [data[s:e] if s >= 0 else b"" for s, e in spans]
+    assert [out[a:b].tobytes() for a, b in zip(off[:-1], off[1:])] == want
+    assert off[-1] == len(out) == sum(map(len, want))
