@@ -30,8 +30,20 @@ def _span_lengths(starts, ends, offsets):
         offsets[i + 1] = offsets[i] + ln
 
 
-# Spans up to this long are copied byte by byte (see _copy_spans).
-_SHORT_SPAN = 16
+# Runs up to this long are copied byte by byte (see _copy_run).
+_SHORT_RUN = 16
+
+
+@kernel
+def _copy_run(out, o, data, s, ln):
+    # `out[o:o + ln] = data[s:s + ln]` for contiguous uint8 arrays. Field keys and values are a
+    # few bytes each: a byte loop, where slicing two views for a slice assignment (~15 ns, and
+    # then a byte loop anyway) or a call to memcpy costs more than the copy.
+    if ln <= _SHORT_RUN:
+        for j in range(ln):
+            out[o + j] = data[s + j]
+    else:
+        copy_bytes(out, o, data, s, ln)
 
 
 @kernel
@@ -41,13 +53,7 @@ def _copy_spans(data, starts, offsets, out):
         s = starts[i]
         o = offsets[i]
         ln = offsets[i + 1] - o
-        # Field keys and values are a few bytes each: a byte loop, where slicing two views for
-        # a slice assignment or a call to memcpy would cost more than the copy.
-        if ln <= _SHORT_SPAN:
-            for j in range(ln):
-                out[o + j] = data[s + j]
-        else:
-            copy_bytes(out, o, data, s, ln)
+        _copy_run(out, o, data, s, ln)
 
 
 def take_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +176,7 @@ def _join_terminated(offsets, data, sep, out):
         s = offsets[i]
         e = offsets[i + 1]
         o = s - base + i
-        out[o : o + e - s] = data[s:e]
+        _copy_run(out, o, data, s, e - s)
         out[o + e - s] = sep
 
 
@@ -180,7 +186,7 @@ def join_terminated(offsets: np.ndarray, data: np.ndarray, sep: int) -> np.ndarr
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     n = len(offsets) - 1
     out = np.empty(int(offsets[-1] - offsets[0]) + n, np.uint8)
-    _join_terminated(offsets, np.ascontiguousarray(data), np.uint8(sep), out)
+    _join_terminated(offsets, np.ascontiguousarray(data, dtype=np.uint8), np.uint8(sep), out)
     return out
 
 
