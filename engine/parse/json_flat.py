@@ -12,6 +12,7 @@ so what a Struct decodes is exactly what the dict path would have seen.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable
 
 import msgspec
@@ -33,17 +34,9 @@ class FlatShape:
     __slots__ = ("keys", "plan", "_decode", "_ordered", "_paths", "_raw_keys")
 
     def __init__(self, keys: tuple[str, ...], plan: Plan):
-        names = [f"k{i}" for i in range(len(keys))]
-        struct: Any = msgspec.defstruct(
-            "FlatRow",
-            [(name, Any) for name in names],
-            rename=dict(zip(names, keys)),
-            forbid_unknown_fields=True,
-            gc=False,
-        )
         self.keys = keys
         self.plan = plan
-        self._decode: Callable[[memoryview], Any] = msgspec.json.Decoder(struct).decode
+        self._decode = _struct_decoder(keys)
         self._paths = [(key,) for key in keys]
         self._ordered = not order_free(keys, plan)
         self._raw_keys = [key.encode() for key in keys]
@@ -69,6 +62,16 @@ class FlatShape:
         # rows of values, transposed: one C-level pass for every column at once
         cols.update(zip(self._paths, map(list, zip(*map(astuple, objs)))))
         return cols
+
+
+@lru_cache(maxsize=64)  # shapes that take turns chunk by chunk make their class once
+def _struct_decoder(keys: tuple[str, ...]) -> Callable[[memoryview], Any]:
+    """The decode function of a Struct with one required field per key, unknown keys refused."""
+    names = [f"k{i}" for i in range(len(keys))]
+    struct: Any = msgspec.defstruct(
+        "FlatRow", [(name, Any) for name in names], rename=dict(zip(names, keys)), forbid_unknown_fields=True, gc=False
+    )
+    return msgspec.json.Decoder(struct).decode
 
 
 def order_free(keys: tuple[str, ...], plan: Plan) -> bool:
