@@ -196,7 +196,7 @@ def _gather_terminated(data, starts, ends, sep, out):
     for i in range(starts.shape[0]):
         s = starts[i]
         ln = ends[i] - s
-        out[o : o + ln] = data[s : s + ln]
+        _copy_run(out, o, data, s, ln)
         out[o + ln] = sep
         o += ln + 1
 
@@ -211,7 +211,7 @@ def take_terminated(offsets: np.ndarray, data: np.ndarray, idx: np.ndarray, sep:
     if np.any(ends < starts) or (len(idx) and (starts.min() < 0 or ends.max() > len(data))):
         raise ValueError("value spans must lie inside data")
     out = np.empty(int((ends - starts).sum()) + len(idx), np.uint8)
-    _gather_terminated(np.ascontiguousarray(data), starts, ends, np.uint8(sep), out)
+    _gather_terminated(np.ascontiguousarray(data, dtype=np.uint8), starts, ends, np.uint8(sep), out)
     return out
 
 
