@@ -64,13 +64,25 @@ def octet_frames(messages: list[bytes]) -> bytes:
     return b"".join(b"%d %s" % (len(m), m) for m in messages)
 
 
-def send_udp(port: int, messages: list[bytes], burst: int = 500, pause: float = 0.002) -> None:
-    """Datagrams at a bounded pace: loopback drops nothing when the receiver keeps up."""
+def send_udp(port: int, messages: list[bytes], burst: int = 500, pause: float = 0.002, url: str | None = None) -> None:
+    """Datagrams at a bounded pace: loopback drops nothing when the receiver keeps up. With the
+    engine's `url`, each burst also waits (up to 5 s) until the receivers have read all but one
+    burst of what was sent: the kernel drops datagrams the socket buffer cannot hold, and a
+    receiver starved of CPU (other tests on the same cores) would fall a whole buffer behind a
+    fixed pace."""
+    start = metric(url, "logjet_received_messages_total", protocol="udp") if url else 0.0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i, m in enumerate(messages):
             s.sendto(m, ("127.0.0.1", port))
             if i % burst == burst - 1:
                 time.sleep(pause)
+                if url:
+                    deadline = time.monotonic() + 5.0
+                    while (
+                        metric(url, "logjet_received_messages_total", protocol="udp") - start < i + 1 - burst
+                        and time.monotonic() < deadline
+                    ):
+                        time.sleep(0.002)
 
 
 def metric(url: str, name: str, **labels: str) -> float:

@@ -108,7 +108,7 @@ def test_tcp_octet_counting_200k(shared_engine):
 def test_udp_20k(shared_engine):
     msgs = [f"<13>{TS_3164} udphost udpapp: seq={i} t=udp datagram {i}".encode() for i in range(N_UDP)]
     before = wait_written(shared_engine.url, 0)
-    send_udp(shared_engine.ports["syslog_udp"], msgs)
+    send_udp(shared_engine.ports["syslog_udp"], msgs, url=shared_engine.url)
     wait_written(shared_engine.url, before + N_UDP, timeout=30)
     rows = rows_of(shared_engine, "udp")
     assert_exactly_once(rows, N_UDP)
