@@ -339,9 +339,9 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
             time.sleep(LOW_DISK_NAP_S)
         else:
             writer.stats.maybe_refresh()
-            # Asleep until the pending rows' flush falls due, or (with nothing pending, or
-            # rings filling up) until a parser publishes.
-            held = writer.holding()
+            # Asleep until the pending rows' flush falls due, or (with nothing pending, rings
+            # filling up, or in the drain, which reads the rings dry) until a parser publishes.
+            held = writer.holding() and not stop.stopping
             sleep.wait(writer.next_due_s(), bells=not held)
             if held and writer.held_until is None:
                 writer.held_until = time.perf_counter()
