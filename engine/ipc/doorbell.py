@@ -97,14 +97,20 @@ class Waiter:
         self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old_wakeup = signal.set_wakeup_fd(self._sig_w, warn_on_full_buffer=False)
         self._poll.register(self._sig_r, select.POLLIN)
+        # A sleep deaf to the bells still ends at a signal (see `wait`).
+        self._signals_only = select.poll()
+        self._signals_only.register(self._sig_r, select.POLLIN)
 
     def prepare(self) -> None:
         for bell in self.bells:
             bell.clear()
 
-    def wait(self, timeout_s: float) -> bool:
-        """Block up to `timeout_s`; True when woken by a bell or a signal."""
-        woken = bool(self._poll.poll(max(0, int(timeout_s * 1000 + 0.999))))
+    def wait(self, timeout_s: float, bells: bool = True) -> bool:
+        """Block up to `timeout_s`; True when woken by a bell or a signal. With `bells` False
+        only a signal or the timeout ends the sleep: for a consumer that has work due at a
+        known time and gains nothing by waking for each record before it."""
+        poller = self._poll if bells else self._signals_only
+        woken = bool(poller.poll(max(0, int(timeout_s * 1000 + 0.999))))
         if woken:
             try:
                 os.read(self._sig_r, 4096)

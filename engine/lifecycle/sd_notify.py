@@ -95,6 +95,11 @@ class Notifier:
         the last); always False without a watchdog."""
         return self.watchdog_s > 0 and now >= self._next_ping
 
+    @property
+    def next_ping(self) -> float:
+        """Monotonic time at which the next keep-alive is due."""
+        return self._next_ping
+
     def ping(self, now: float) -> None:
         """Send WATCHDOG=1 and schedule the next at half the period."""
         self.send("WATCHDOG=1")

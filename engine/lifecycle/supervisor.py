@@ -73,6 +73,7 @@ from engine.lifecycle.policy import (
 from engine.lifecycle.ring_plan import RingPlan, plan_rings
 from engine.lifecycle.sd_notify import Notifier
 from engine.lifecycle.start_report import StartReport
+from engine.lifecycle.supervise_wait import SuperviseWait
 from engine.metrics import MetricsFile, Value
 from engine.receive.listen_sockets import discard_queued, tcp_listener, udp_socket
 from engine.receive.udp_drops import read_drops, socket_inode
@@ -89,6 +90,11 @@ EXIT_WORKER_FAILED = 4
 DRAIN_ORDER = (("receiver", "api"), ("parser",), ("writer",))
 TICK_S = 0.05
 KILL_WAIT_S = 5.0
+# While serving, the supervisor wakes at once for an exit or a signal (SuperviseWait), else at
+# least this often and HEARTBEAT_LOOKS times per supervisor.heartbeat_timeout, to find stale
+# heartbeats and to escalate a put-down (policy.StaleEscalation) in time.
+SUPERVISE_WAKE_S = 1.0
+HEARTBEAT_LOOKS = 8
 
 
 class Worker:
@@ -397,21 +403,45 @@ class Supervisor:
     def serve_forever(self) -> int:
         """Supervise until a signal; then drain. Returns the exit code for `logjet serve`."""
         timeout_ns = self.settings.supervisor.heartbeat_timeout.ns
+        look_s = min(SUPERVISE_WAKE_S, timeout_ns / 1e9 / HEARTBEAT_LOOKS)
         failure = None
-        while not self._signals and failure is None:
-            time.sleep(TICK_S)
-            if self._reload_requested:
-                self._reload_requested = False
-                self.reload_rules()
-                self.reload_tls()
-                self.reload_auth()
-            failure = self._check_workers(time.time_ns(), time.monotonic(), timeout_ns)
-            if failure is None and self.notify.watchdog_due(time.monotonic()) and self._healthy(time.time_ns()):
-                self.notify.ping(time.monotonic())
+        nap = SuperviseWait()
+        try:
+            while not self._signals and failure is None:
+                nap.wait(self._sentinels(), self._next_look_s(look_s))
+                failure = self._supervise_once(timeout_ns)
+        finally:
+            nap.close()
         if failure:
             log.error("%s", failure)
         code = self.drain(failure or "")
         return EXIT_WORKER_FAILED if failure else code
+
+    def _sentinels(self) -> list[int]:
+        """The exit sentinels of the workers' processes: ready once a worker has exited."""
+        return [w.process.sentinel for w in self.workers if w.process is not None and w.process.exitcode is None]
+
+    def _next_look_s(self, look_s: float) -> float:
+        """Seconds until the next timed duty: a heartbeat look, or the watchdog's keep-alive."""
+        if self.notify.watchdog_s > 0:
+            # An unhealthy engine pings no keep-alive: it is looked at every TICK_S meanwhile.
+            return min(look_s, max(TICK_S, self.notify.next_ping - time.monotonic()))
+        return look_s
+
+    def _supervise_once(self, timeout_ns: int) -> str | None:
+        """One round of supervision: reloads asked for, dead and stale workers, the watchdog.
+        A message when the engine must stop."""
+        if self._signals:
+            return None
+        if self._reload_requested:
+            self._reload_requested = False
+            self.reload_rules()
+            self.reload_tls()
+            self.reload_auth()
+        failure = self._check_workers(time.time_ns(), time.monotonic(), timeout_ns)
+        if failure is None and self.notify.watchdog_due(time.monotonic()) and self._healthy(time.time_ns()):
+            self.notify.ping(time.monotonic())
+        return failure
 
     def _check_workers(self, now_ns: int, now: float, heartbeat_timeout_ns: float) -> str | None:
         """One look at every worker: restart the dead, put down the stale. A message when the

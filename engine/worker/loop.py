@@ -37,10 +37,14 @@ class RingSleep:
         self.wake_s = wake_s
         self.waiter = Waiter([c.bell for c in consumers if c.bell is not None])
 
-    def wait(self, timeout_s: float | None = None) -> bool:
+    def wait(self, timeout_s: float | None = None, bells: bool = True) -> bool:
         """Sleep until something may be readable, at most `timeout_s` (default and at most:
-        the heartbeat interval); True when woken before the timeout."""
+        the heartbeat interval); True when woken before the timeout. With `bells` False the
+        records published meanwhile do not end the sleep (only a signal or the timeout do):
+        they wait in the rings, whose bells are cleared at the next sleep that listens."""
         timeout_s = self.wake_s if timeout_s is None else min(timeout_s, self.wake_s)
+        if not bells:
+            return self.waiter.wait(timeout_s, bells=False)
         self.waiter.prepare()
         # A record published before `prepare` rang a bell that is now cleared: look once more.
         if any(c.pending_bytes() for c in self.consumers):

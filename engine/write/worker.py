@@ -6,8 +6,10 @@ crash loses nothing. A flush happens when a ring is half full, when enough rows 
 when the oldest pending row would otherwise be visible later than `flush_interval` after its
 receipt: the clock starts at the row's receive time (not when the writer took its batch, which
 is later by the parser's share), and the flush starts early by the time flushes have recently
-taken (`FlushClock`), so the part is renamed by the deadline whatever the load. Between
-flushes the writer sleeps on its rings' doorbells (`engine.worker.loop.RingSleep`).
+taken (`FlushClock`), so the part is renamed by the deadline whatever the load. With nothing
+pending the writer sleeps on its rings' doorbells (`engine.worker.loop.RingSleep`); once rows
+wait for a flush it sleeps until the flush is due, deaf to the bells while its rings have room
+(`Writer.holding`), so at a low rate it wakes about twice per flush, not once per parser batch.
 
 Parts are merged and old ones deleted by a background thread (`engine.write.merge`), which
 gets each flush's parts once the flush is whole.
@@ -55,6 +57,9 @@ log = logging.getLogger("logjet.write")
 RING_FLUSH_SHARE = 0.5
 # Upper bound on rows in one flush, to bound the writer's memory and flush time.
 MAX_FLUSH_ROWS = 2_000_000
+# While rows wait for their flush and every ring is at most this full, the writer sleeps until
+# the flush is due instead of waking for each batch a parser publishes (see `Writer.holding`).
+HOLD_SHARE = 0.125
 # Records read from one ring before looking at the others (fairness).
 READS_PER_TURN = 64
 # A drain that cannot write (disk full) gives up after this share of supervisor.drain_timeout,
@@ -146,6 +151,10 @@ class Writer:
         self.h_visible = m.histogram("ingest_to_visible_seconds")
         self.stats = StorageStats(self.data_dir, m)
         self.flushes = 0
+        # perf_counter at the end of a sleep through the bells (see `holding`), else None: the
+        # batches that came meanwhile are read on the flush's path, so their reading counts
+        # towards the flush's duration and the clock starts later flushes that much earlier.
+        self.held_until: float | None = None
 
     def recover(self) -> None:
         """On a restart, or when draining a dead instance's rings: skip what that instance's
@@ -206,6 +215,18 @@ class Writer:
             return 0.0
         return max(0.0, min(IDLE_WAKE_S, self.clock.due_in_ns(time.monotonic_ns()) / 1e9))
 
+    def holding(self) -> bool:
+        """Whether the writer may sleep through its doorbells until the pending rows' flush is
+        due: it has rows waiting on the flush clock and every ring has room to spare. A batch
+        read at once or at the flush goes into the same part, so waking for each one (fifty a
+        second at the default batch_delay, whatever the rate) would be CPU spent for nothing;
+        the flush reads whatever came meanwhile. The room test bounds what can pile up unread:
+        a ring past HOLD_SHARE brings back a wake-up per batch, so RING_FLUSH_SHARE is still
+        seen in time."""
+        if not self.pending or not self.clock.oldest:
+            return False
+        return all(c.used_bytes <= c.capacity * HOLD_SHARE for c in self.consumers)
+
     def due(self) -> bool:
         if not self.pending:
             return bool(self.release_to)  # only skipped records: give their space back now
@@ -219,7 +240,7 @@ class Writer:
         """Write what is pending and release its ring records; False when the disk was full
         (nothing written, everything still pending)."""
         if self.pending:
-            t0 = time.perf_counter()
+            t0 = time.perf_counter() if self.held_until is None else self.held_until
             rows = concat(self.pending)
             try:
                 written = self.parts.write_flush(rows, dict(self.positions))
@@ -240,6 +261,7 @@ class Writer:
             self.merger.add(written)
             self.pending = []
             self.pending_rows = 0
+            self.held_until = None
             self.flushes += 1
         # Only now may the parsers reuse the ring space: the rows are on disk, and the
         # dictionary entries of the batches in the shared-memory log (see engine.write.intake).
@@ -317,8 +339,12 @@ def run(settings: Settings, spec: WorkerSpec) -> None:
             time.sleep(LOW_DISK_NAP_S)
         else:
             writer.stats.maybe_refresh()
-            # Asleep until a parser publishes or the pending rows' flush falls due.
-            sleep.wait(writer.next_due_s())
+            # Asleep until the pending rows' flush falls due, or (with nothing pending, rings
+            # filling up, or in the drain, which reads the rings dry) until a parser publishes.
+            held = writer.holding() and not stop.stopping
+            sleep.wait(writer.next_due_s(), bells=not held)
+            if held and writer.held_until is None:
+                writer.held_until = time.perf_counter()
     shm.set_state(control.DRAINING)
     writer.merger.stop()
     final_flush(writer, give_up_at)

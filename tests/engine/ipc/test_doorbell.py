@@ -71,6 +71,25 @@ def test_a_signal_ends_the_sleep(shm_dir):
         signal.signal(signal.SIGUSR1, old)
 
 
+def test_a_sleep_without_bells_ignores_records_and_ends_at_its_timeout_or_a_signal(shm_dir):
+    producers, consumers = _rings(shm_dir)
+    sleep = RingSleep(consumers)
+    got = []
+    old = signal.signal(signal.SIGUSR1, lambda *_: got.append("usr1"))
+    try:
+        assert producers[0].try_write(1, b"later")
+        assert sleep.wait(0.05, bells=False) is False, "the record does not end the sleep"
+        assert bytes(consumers[0].read().payload) == b"later", "it waited in the ring"
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.start()
+        assert sleep.wait(60.0, bells=False) is True
+        timer.join()
+        assert got == ["usr1"]
+    finally:
+        sleep.waiter.close()
+        signal.signal(signal.SIGUSR1, old)
+
+
 def test_ringing_never_blocks_with_nobody_listening(shm_dir):
     producers, consumers = _rings(shm_dir, ("a",))
     for c in consumers:
