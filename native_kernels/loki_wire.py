@@ -15,8 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from native_kernels.jit import kernel
-from native_kernels.otlp_wire import WALK_DAMAGED, WALK_GENERAL, WALK_OK
-from native_kernels.protobuf_wire import length, skip, tag, varint
+from native_kernels.protobuf_wire import WALK_DAMAGED, WALK_GENERAL, WALK_OK, length, skip, tag, varint
 
 # Columns of `entries` (int64 each).
 E_STREAM = 0  # index into streams

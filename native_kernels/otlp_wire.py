@@ -21,11 +21,7 @@ from native_kernels.protobuf_wire import length as _length
 from native_kernels.protobuf_wire import skip as _skip
 from native_kernels.protobuf_wire import tag as _tag
 from native_kernels.protobuf_wire import varint as _varint
-
-# Walk status: the body has the common shape, or not (take the general path), or is damaged.
-WALK_OK = 0
-WALK_GENERAL = 1
-WALK_DAMAGED = 2
+from native_kernels.protobuf_wire import WALK_DAMAGED, WALK_GENERAL, WALK_OK
 
 # Attribute value kinds.
 VALUE_NONE = 0

@@ -10,6 +10,12 @@ import numpy as np
 
 from native_kernels.jit import kernel
 
+# What a walk of a request body returns: the body has the common shape, or not (take the general
+# path), or is damaged.
+WALK_OK = 0
+WALK_GENERAL = 1
+WALK_DAMAGED = 2
+
 
 @kernel
 def varint(buf, pos, end):

@@ -44,7 +44,7 @@ from native_kernels.loki_wire import (
     ST_LABELS_S,
     walk,
 )
-from native_kernels.otlp_wire import WALK_OK
+from native_kernels.protobuf_wire import WALK_OK
 from native_kernels.syslog import NO_VALUE
 
 _decode = msgspec.json.Decoder(dict[str, str]).decode

@@ -56,10 +56,10 @@ from native_kernels.otlp_wire import (
     VALUE_INT,
     VALUE_NONE,
     VALUE_STRING,
-    WALK_OK,
     decimals,
     walk,
 )
+from native_kernels.protobuf_wire import WALK_OK
 from native_kernels.syslog import NO_VALUE
 
 _decode = msgspec.json.Decoder().decode

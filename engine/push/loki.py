@@ -30,7 +30,7 @@ from engine.push.bodies import PushRefused, parse_protobuf
 from engine.push.proto import push_pb2
 from engine.push.rows import NS_AS_INTEGER, Frames, Shared, encode_text, none_cut, pairs_json, time_json
 from native_kernels.loki_wire import E_SIZE, E_STREAM, walk
-from native_kernels.otlp_wire import WALK_OK
+from native_kernels.protobuf_wire import WALK_OK
 
 COLUMN_LABELS = {
     "host": ("host", "hostname", "instance"),

@@ -54,7 +54,8 @@ from engine.push.rows import (
     pairs_json,
     time_json,
 )
-from native_kernels.otlp_wire import R_SCOPE, R_SIZE, S_RES_E, S_RES_S, S_SCOPE_E, S_SCOPE_S, WALK_OK, walk
+from native_kernels.otlp_wire import R_SCOPE, R_SIZE, S_RES_E, S_RES_S, S_SCOPE_E, S_SCOPE_S, walk
+from native_kernels.protobuf_wire import WALK_OK
 
 REQUEST = "an OTLP ExportLogsServiceRequest"  # what a body that is none is not, in a refusal
 ATTR_PREFIX = "attr."
