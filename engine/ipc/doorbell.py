@@ -23,10 +23,10 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 import stat
 
 from engine.errors import LogjetError
+from engine.ipc.signal_pipe import SignalPipe
 
 
 class DoorbellError(LogjetError):
@@ -94,12 +94,11 @@ class Waiter:
         self._poll = select.poll()
         for bell in bells:
             self._poll.register(bell.fd, select.POLLIN)
-        self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._old_wakeup = signal.set_wakeup_fd(self._sig_w, warn_on_full_buffer=False)
-        self._poll.register(self._sig_r, select.POLLIN)
+        self._signals = SignalPipe()
+        self._poll.register(self._signals.fd, select.POLLIN)
         # A sleep deaf to the bells still ends at a signal (see `wait`).
         self._signals_only = select.poll()
-        self._signals_only.register(self._sig_r, select.POLLIN)
+        self._signals_only.register(self._signals.fd, select.POLLIN)
 
     def prepare(self) -> None:
         for bell in self.bells:
@@ -112,13 +111,8 @@ class Waiter:
         poller = self._poll if bells else self._signals_only
         woken = bool(poller.poll(max(0, int(timeout_s * 1000 + 0.999))))
         if woken:
-            try:
-                os.read(self._sig_r, 4096)
-            except BlockingIOError:
-                pass
+            self._signals.drain()
         return woken
 
     def close(self) -> None:
-        signal.set_wakeup_fd(self._old_wakeup)
-        os.close(self._sig_r)
-        os.close(self._sig_w)
+        self._signals.close()

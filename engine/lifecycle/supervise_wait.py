@@ -11,9 +11,9 @@ still runs; the byte only ends the sleep, which would otherwise be retried after
 
 from __future__ import annotations
 
-import os
-import signal
 from multiprocessing.connection import wait
+
+from engine.ipc.signal_pipe import SignalPipe
 
 
 class SuperviseWait:
@@ -22,23 +22,14 @@ class SuperviseWait:
     restores the previous wake-up fd."""
 
     def __init__(self) -> None:
-        self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._old_wakeup = signal.set_wakeup_fd(self._sig_w, warn_on_full_buffer=False)
+        self._signals = SignalPipe()
 
     def wait(self, sentinels: list[int], timeout_s: float) -> bool:
         """Block up to `timeout_s`; True when woken by an exit or a signal."""
-        ready = wait([*sentinels, self._sig_r], max(0.0, timeout_s))
-        if self._sig_r in ready:
-            try:
-                os.read(self._sig_r, 4096)
-            except BlockingIOError:
-                pass
+        ready = wait([*sentinels, self._signals.fd], max(0.0, timeout_s))
+        if self._signals.fd in ready:
+            self._signals.drain()
         return bool(ready)
 
     def close(self) -> None:
-        if self._sig_r < 0:
-            return
-        signal.set_wakeup_fd(self._old_wakeup)
-        os.close(self._sig_r)
-        os.close(self._sig_w)
-        self._sig_r = self._sig_w = -1
+        self._signals.close()
