@@ -63,7 +63,7 @@ class KeyRoles:
     primary names first (`primary`, key → role), then, for columns still empty, the candidates
     of the secondary names only (`secondary`)."""
 
-    __slots__ = ("by_key", "flat", "plain", "plans", "primary", "secondary")
+    __slots__ = ("by_key", "plain", "plans", "primary", "secondary", "struct")
 
     def __init__(self, by_key: dict[str, tuple[Candidate, ...]], plain: bool):
         self.by_key = by_key
@@ -74,9 +74,9 @@ class KeyRoles:
         # shippers send the same shape every time, so the names are matched to columns once per
         # shape, not per row.
         self.plans: dict[tuple[str, ...], Any] = {}
-        # The flat shape the last chunk of rows had (engine.parse.json_flat.FlatShape), tried
+        # The shape the last chunk of rows had (engine.parse.json_struct.StructShape), tried
         # first on the next chunk; None: none yet, or the last try failed.
-        self.flat: Any = None
+        self.struct: Any = None
 
     @classmethod
     def build(

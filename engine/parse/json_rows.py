@@ -49,7 +49,7 @@ from engine.parse.json_keys import (
     Candidate,
     KeyRoles,
 )
-from engine.parse.json_flat import FlatShape
+from engine.parse.json_struct import StructShape
 from engine.parse.json_shapes import MAX_FLATTEN_DEPTH, Path, Plan, Shape, plan_of, shape_of
 from native_kernels.syslog import NO_VALUE, TS_NONE, TS_UTC
 from native_kernels.timestamps import parse_rfc3339_spans
@@ -512,7 +512,7 @@ def _apply_columns(
     f_keys: list[bytes],
     f_values: list[bytes],
 ) -> set[int]:
-    """`_apply_group` once the plan's values are read (`_columns`, or a FlatShape's columns)."""
+    """`_apply_group` once the plan's values are read (`_columns`, or a StructShape's columns)."""
     bad: set[int] = set()
     n = len(rows)
     message = host = app = None
@@ -706,12 +706,13 @@ def _general(
 CHUNK_ROWS = 512
 
 
-# A chunk this long, all of one flat shape, makes that shape the one the next chunk tries first.
-FLAT_MIN_ROWS = 64
+# A chunk this long, all of one top-level shape, makes the first row's whole shape the one the
+# next chunk tries first.
+STRUCT_MIN_ROWS = 64
 
 
-def _flat_chunk(
-    flat: FlatShape,
+def _struct_chunk(
+    struct: StructShape,
     view: memoryview,
     data: np.ndarray,
     lo: int,
@@ -724,14 +725,14 @@ def _flat_chunk(
     f_keys: list[bytes],
     f_values: list[bytes],
 ) -> bool:
-    """Rows lo, lo + 1, ... by the Struct decoder of `flat` and its plan; False, with nothing
+    """Rows lo, lo + 1, ... by the Struct decoder of `struct` and its plan; False, with nothing
     written, when some row is not of that shape (the dict decoder takes the chunk)."""
-    cols = flat.decode_rows(view, data, starts, ends)
+    cols = struct.decode_rows(view, data, starts, ends)
     if cols is None:
         return False
     rows = list(range(lo, lo + len(starts)))
     try:
-        left = _apply_columns(flat.plan, rows, cols, out, f_rows, f_keys, f_values)
+        left = _apply_columns(struct.plan, rows, cols, out, f_rows, f_keys, f_values)
     except Exception:  # noqa: BLE001 - it raised before writing: the dict decoder's turn
         return False
     ok[lo : lo + len(rows)] = [True] * len(rows)
@@ -742,15 +743,14 @@ def _flat_chunk(
     return True
 
 
-def _learn_flat(roles: KeyRoles, plans: dict[Shape, Plan | None], top: tuple[str, ...], obj: dict[str, Any]) -> None:
-    """Remember `top` as the shape to try first, when it is flat and has a plan."""
-    if not FlatShape.fits(top) or shape_of(obj) != top:
+def _learn_struct(roles: KeyRoles, plans: dict[Shape, Plan | None], obj: dict[str, Any]) -> None:
+    """Remember the shape of `obj` as the one to try first, when it has a plan a Struct fits."""
+    shape = shape_of(obj)
+    struct = roles.struct
+    if struct is not None and struct.shape == shape:
         return
-    flat = roles.flat
-    if flat is not None and flat.keys == top:
-        return
-    plan = _plan_for(plans, top)
-    roles.flat = None if plan is None else FlatShape(top, plan)
+    plan = _plan_for(plans, shape)
+    roles.struct = StructShape(shape, plan) if plan is not None and StructShape.fits(shape, plan) else None
 
 
 def _decode_chunk(
@@ -771,10 +771,10 @@ def _decode_chunk(
     """Rows lo, lo + 1, ... (spans `starts`, `ends`, also as arrays in `span`); the decoded
     objects die with this call."""
     plans = roles.plans if roles.plain and fast else None
-    if plans is not None and roles.flat is not None:
-        if _flat_chunk(roles.flat, view, data, lo, *span, roles, ok, out, f_rows, f_keys, f_values):
+    if plans is not None and roles.struct is not None:
+        if _struct_chunk(roles.struct, view, data, lo, *span, roles, ok, out, f_rows, f_keys, f_values):
             return
-        roles.flat = None  # the shape changed: tried again once a chunk shows one
+        roles.struct = None  # the shape changed: tried again once a chunk shows one
     decoded = _decode_rows(view, starts, ends)
     live = list(range(lo, lo + len(starts)))
     if not _DICT_ONLY.issuperset(map(type, decoded)):  # rows that are not objects stay plain text
@@ -790,8 +790,8 @@ def _decode_chunk(
     groups: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]]
     if tops and tops.count(tops[0]) == len(tops):  # the usual chunk, one shipper's one shape
         groups = {tops[0]: (live, decoded)}
-        if len(tops) >= FLAT_MIN_ROWS:
-            _learn_flat(roles, plans, tops[0], decoded[0])
+        if len(tops) >= STRUCT_MIN_ROWS:
+            _learn_struct(roles, plans, decoded[0])
     else:
         groups = {}
         for i, top, obj in zip(live, tops, decoded):
