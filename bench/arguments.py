@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from bench.peers import PEERS
-from bench.send import PROTOS
+from bench.send import HTTP_BATCH, PROTOS
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
@@ -30,6 +37,13 @@ def _add_load(p: argparse.ArgumentParser, messages: int) -> None:
         "--beside-proto http: both send the same Filebeat-shaped documents); the table gives the ratio",
     )
     p.add_argument("--senders", type=int, default=2, help="sender processes, one connection each (default 2)")
+    p.add_argument(
+        "--batch",
+        type=_positive,
+        default=HTTP_BATCH,
+        help=f"messages per HTTP request for http, es-bulk, loki and otlp (default {HTTP_BATCH:,}; Promtail and "
+        "Alloy send up to 1 MiB of lines per push: about 8,000 of the synthetic data's)",
+    )
     p.add_argument(
         "--data",
         choices=("synthetic", "loghub"),

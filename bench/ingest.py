@@ -115,6 +115,7 @@ def ingest(args) -> tuple[dict, str, str | None]:
             float(args.probes),
             float(args.timeout),
             args.warmup,
+            batch=args.batch,
         )
         result = run_series(args, tmp, pool, load, peers, specs, pools)
     finally:
@@ -221,6 +222,7 @@ def run_series(
             "messages": args.messages,
             "proto": args.proto,
             "senders": args.senders,
+            "batch": args.batch,
             "rate": args.rate,
             "probes_per_s": args.probes,
             "data": args.data,

@@ -16,7 +16,7 @@ import time
 from typing import NamedTuple
 
 from bench.progress import Progress
-from bench.send import IngestRefused, Plan, Pool, run_sender, send_direct
+from bench.send import HTTP_BATCH, IngestRefused, Plan, Pool, run_sender, send_direct
 
 POLL_S = 0.02
 STALL_S = 15.0  # an incomplete run ends when nothing moved for this long after the senders finished
@@ -36,6 +36,7 @@ class Load(NamedTuple):
     timeout_s: float
     warmup: int = 0  # messages sent and stored before the timed run
     warmup_timeout_s: float = WARMUP_TIMEOUT_S  # more for targets with slow first batches (alert rules)
+    batch: int = HTTP_BATCH  # messages per HTTP request
 
 
 def warm_up(target, pool: Pool, load: Load) -> None:
@@ -52,6 +53,7 @@ def warm_up(target, pool: Pool, load: Load) -> None:
             load.warmup,
             probes=WARMUP_PROBES if load.probes_per_s else 0,
             access=target.access,
+            batch=load.batch,
         )
     except IngestRefused as exc:
         # A token missing or without the ingest role: every request would be refused alike.
@@ -85,7 +87,7 @@ def measure(target, pool: Pool, load: Load, quiet: bool = False) -> dict:
             name=f"bench-sender-{i}",
             daemon=True,
             args=(
-                Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool, target.access),
+                Plan(load.proto, "127.0.0.1", port, shares[i], rate, probe_interval, pool, target.access, load.batch),
                 i,
                 progress,
                 ready,

@@ -50,7 +50,9 @@ def scaling(args) -> tuple[dict, str, str | None]:
         tls = engine_tls_args(tmp) if args.proto == "tls" else []
         for r, p in cells:
             senders = max(args.senders, r)
-            load = Load(args.proto, args.messages, senders, 0.0, 0.0, float(args.timeout), args.warmup)
+            load = Load(
+                args.proto, args.messages, senders, 0.0, 0.0, float(args.timeout), args.warmup, batch=args.batch
+            )
             runs = []
             for rep in range(args.repeat):
                 target = LogjetTarget(

@@ -71,6 +71,7 @@ class Plan(NamedTuple):
     probe_interval_s: float  # 0 = no probes
     pool: Pool
     access: HttpAccess = HttpAccess()  # how an HTTP sender reaches the API
+    batch: int = HTTP_BATCH  # messages per HTTP request
 
 
 class IngestRefused(LogjetError, http.client.HTTPException):
@@ -124,6 +125,7 @@ class _Conn:
 
     def __init__(self, plan: Plan, bounds: list[int]):
         self.proto = plan.proto
+        self.batch = plan.batch
         self.dest = (plan.host, plan.port)
         self.bounds = bounds
         self.errors = 0
@@ -144,11 +146,11 @@ class _Conn:
 
     def prepare(self, stream: _Stream, count: int) -> None:
         """Build the push bodies of the chunks a full-speed run of `count` messages sends, so
-        that building them is not timed (chunks start at multiples of HTTP_BATCH, and at 0
+        that building them is not timed (chunks start at multiples of the batch, and at 0
         after the pool wraps)."""
         if self.proto not in push_bodies.PROTOS:
             return
-        for view, first, k in stream.chunks(0, min(count, stream.n), HTTP_BATCH):
+        for view, first, k in stream.chunks(0, min(count, stream.n), self.batch):
             self.bodies[(first, k)] = push_bodies.body(self.proto, bytes(view))
 
     def _body(self, view, first: int, count: int) -> bytes:
@@ -248,7 +250,7 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
     conn.prepare(stream, plan.count)
     ready.release()
     probe_fmt = "json" if plan.proto in HTTP_PROTOS else "syslog"
-    most = HTTP_BATCH if plan.proto in HTTP_PROTOS else CHUNK
+    most = plan.batch if plan.proto in HTTP_PROTOS else CHUNK
     start_evt.wait()
     t0 = time.time()
     sent = probes = 0
@@ -293,7 +295,14 @@ def run_sender(plan: Plan, slot: int, progress, ready, start_evt, results) -> No
 
 
 def send_direct(
-    pool: Pool, proto: str, host: str, port: int, count: int, probes: int = 0, access: HttpAccess = HttpAccess()
+    pool: Pool,
+    proto: str,
+    host: str,
+    port: int,
+    count: int,
+    probes: int = 0,
+    access: HttpAccess = HttpAccess(),
+    batch: int = HTTP_BATCH,
 ) -> int:
     """Send the first `count` pool messages, and `probes` messages shaped like latency probes,
     from this process: a warm-up before the timed run, so the target's first-batch costs (such
@@ -301,8 +310,8 @@ def send_direct(
     carry no send time, so `bench.latency` ignores them. Returns the messages sent."""
     stream = _Stream(pool)
     count = min(count, stream.n)
-    conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool, access), stream.bounds)
-    most = HTTP_BATCH if proto in HTTP_PROTOS else CHUNK
+    conn = _Conn(Plan(proto, host, port, count, 0.0, 0.0, pool, access, batch), stream.bounds)
+    most = batch if proto in HTTP_PROTOS else CHUNK
     fmt = "json" if proto in HTTP_PROTOS else "syslog"
     probes_left = probes
     try:

@@ -84,7 +84,9 @@ def sweep(args) -> tuple[dict, str, str]:
             a.duration = None
             a.messages = int(rate * duration) if rate else args.messages
             a.probes = (args.probes if args.probes is not None else ingest.DEFAULT_PROBES_PER_S) if rate else 0
-            load = Load(a.proto, a.messages, a.senders, rate, float(a.probes), float(a.timeout), a.warmup)
+            load = Load(
+                a.proto, a.messages, a.senders, rate, float(a.probes), float(a.timeout), a.warmup, batch=a.batch
+            )
             if not args.quiet:
                 print(f"rate {rate_label(rate)}: {a.messages:,} messages", file=sys.stderr)
             series = ingest.run_series(a, tmp, pool, load, peers)
