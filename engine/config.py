@@ -314,6 +314,21 @@ def raw_batch_bytes(settings: "Settings") -> int:
     return min(settings.ingest.batch_bytes, Ring.record_limit(settings.rings.raw_ring_bytes.bytes) // 2)
 
 
+def whole_request_bytes(settings: "Settings") -> int:
+    """The largest pushed request (Loki or OTLP protobuf) the API hands to a parser whole, as one
+    frame: what half a raw ring record holds, and what a column ring record holds of the column
+    batch made of it (at most COLUMN_BATCH_GROWTH times the raw batch its rows would have made);
+    never less than a raw batch. Shippers batch more than `ingest.batch_bytes` (Promtail and
+    Alloy up to 1 MiB of lines, the OpenTelemetry Collector 8,192 records): such a request still
+    goes to a parser, rather than being decoded in the API process."""
+    from engine.ipc.ring import Ring
+
+    raw_limit = Ring.record_limit(settings.rings.raw_ring_bytes.bytes)
+    col_limit = Ring.record_limit(settings.rings.column_ring_bytes.bytes)
+    fits = min(raw_limit // 2, (col_limit - COLUMN_HEADER_ROOM) // COLUMN_BATCH_GROWTH)
+    return max(raw_batch_bytes(settings), fits)
+
+
 def _check_ring_sizes(s: "Settings") -> None:
     """A ring too small for one message, or for what one raw batch becomes, is refused here
     rather than failing at run time."""

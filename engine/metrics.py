@@ -115,6 +115,12 @@ CATALOG: dict[str, tuple[str, str]] = {
         "reason (too_large, bad_encoding, bad_content_type, bad_protobuf, bad_json, bad_labels, undecodable, "
         "unavailable: rings full or disk low, answered 503 with Retry-After).",
     ),
+    "push_requests_total": (
+        "counter",
+        "Push requests (Loki push, OTLP/HTTP logs) accepted, by route and where their entries were decoded "
+        "(parser: handed to a parser whole, the fast path; api: decoded in the API process, for JSON bodies, "
+        "requests past the size a parser takes whole, and shapes the parsers' walk does not take).",
+    ),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
     "alert_notifications_total": (

@@ -4,7 +4,9 @@ Each body is decoded here (engine.push.loki, engine.push.otlp) into JSON-object 
 handed to the same batcher, rings and back-pressure as `POST /api/v1/ingest`, so a success
 reply means every entry is in a ring and will be stored, and a refusal means none was. An
 OTLP protobuf body of the common shape (engine.push.otlp.parser_records), and a Loki protobuf
-body (un-snappied), whose frames would fit one raw batch with none long enough to be cut, are
+body (un-snappied), whose frames would fit what a parser takes whole (engine.config.
+whole_request_bytes: a shipper's usual batch of 1 MiB of lines or 8,192 records, beyond
+ingest.batch_bytes) with none long enough to be cut, are
 only checked here (read by the protobuf library, labels parsed) and go into a ring whole, one
 frame flagged OTLP_REQUEST or LOKI_REQUEST: the parsers, several processes, make their rows
 (engine.parse.otlp_rows, engine.parse.loki_rows), so this one process is not every pushed
@@ -36,13 +38,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from engine.api.ingest_routes import unavailable
 from engine.ipc.raw_batch import LOKI_REQUEST, OTLP_REQUEST
-from engine.push import otlp
+from engine.push import otlp, split
 from engine.api.request_body import read_body
 from engine.push.bodies import PushRefused, parse_protobuf, unsnappy
 from engine.push.loki import LokiDecoder
 from engine.push.loki import parser_takes as loki_parser_takes
 from engine.push.proto import push_pb2
-from engine.push.rows import Frames, frames_fit
+from engine.push.rows import Frames, frames_bytes
 
 if TYPE_CHECKING:
     from engine.api.ingest_routes import Ingest
@@ -60,6 +62,9 @@ JSON = "application/json"
 # Bodies (decompressed) past this are decoded in a thread; smaller ones (a shipper's usual
 # push is tens to hundreds of KiB) cost less than the hand-over.
 THREAD_DECODE_BYTES = 1 << 20
+# A protobuf request is cut into at most this many pieces for the parsers; one that would need
+# more (entries far past ingest.http_max_body's default) is decoded here.
+MAX_PIECES = 64
 REASONS = (
     "too_large",
     "bad_encoding",
@@ -81,6 +86,8 @@ class _Route:
         self.m_msgs = metrics.counter("received_messages_total", protocol=protocol)
         self.m_bytes = metrics.counter("received_bytes_total", protocol=protocol)
         self.m_rejected = {r: metrics.counter("ingest_requests_rejected_total", route=path, reason=r) for r in REASONS}
+        self.m_by_parser = metrics.counter("push_requests_total", route=path, decoded_by="parser")
+        self.m_by_api = metrics.counter("push_requests_total", route=path, decoded_by="api")
 
     def refuse(self, exc: PushRefused) -> web.Response:
         self.m_rejected[exc.reason].inc()
@@ -90,8 +97,10 @@ class _Route:
 class Push:
     """The two push routes over the ingest endpoint's batcher."""
 
-    def __init__(self, ingest: Ingest, metrics: MetricsFile, max_body: int) -> None:
+    def __init__(self, ingest: Ingest, metrics: MetricsFile, max_body: int, whole_bytes: int) -> None:
         self.ingest = ingest
+        # The largest request a parser takes whole (engine.config.whole_request_bytes).
+        self.whole_bytes = whole_bytes
         self.loki_route = _Route(LOKI_PUSH, "loki", metrics, max_body)
         self.otlp_route = _Route(OTLP_LOGS, "otlp", metrics, max_body)
         self.loki_decoder = LokiDecoder()
@@ -122,9 +131,13 @@ class Push:
         """Decode and write the frames; None when all are in the rings, else the refusal."""
         frames = await self._read(route, size, decode)
         if not len(frames):
+            route.m_by_api.inc()
             return None
         buf, starts, ends, flags = frames.packed(self.ingest.max_len)
-        return await self._put(request, route, buf, starts, ends, flags)
+        refused = await self._put(request, route, buf, starts, ends, flags)
+        if refused is None:
+            route.m_by_api.inc()
+        return refused
 
     async def _put(
         self,
@@ -143,45 +156,78 @@ class Push:
             return unavailable(refusal)
         return None
 
-    async def _store_request(
-        self, request: web.Request, route: _Route, body: bytes, flag: int, count: int
+    async def _store_requests(
+        self, request: web.Request, route: _Route, requests: list[tuple[bytes, int]], flag: int
     ) -> web.Response | None:
-        """A protobuf request the route checked, handed to a parser whole as one frame flagged
-        `flag` (OTLP_REQUEST, LOKI_REQUEST): the parsers (several processes) make its `count`
-        rows, not this one. As `_store`."""
+        """Protobuf requests the route checked (the body, or its pieces), each handed to a
+        parser whole as one frame flagged `flag` (OTLP_REQUEST, LOKI_REQUEST), a raw batch of
+        its own: the parsers (several processes) make their rows, not this one. As `_store`; a
+        refusal part way leaves the pieces before it stored, as a body of several raw batches
+        does."""
         whole = np.zeros(1, np.int64)
         flags = np.full(1, flag, np.uint8)
-        return await self._put(request, route, body, whole, whole + len(body), flags, messages=count)
+        for body, count in requests:
+            refused = await self._put(request, route, body, whole, whole + len(body), flags, messages=count)
+            if refused is not None:
+                return refused
+        route.m_by_parser.inc()
+        return None
 
-    def _otlp_records(self, body: bytes) -> int | None:
-        """How many records an OTLP protobuf body holds, when it can go to a parser whole (it fits
-        one ring batch, and is of the shape engine.parse.otlp_rows takes); checked here as the
-        general path checks it. None: decode it here."""
-        batch_bytes = self.ingest.batcher.batch_bytes
-        if len(body) > batch_bytes:
-            return None
-        count = otlp.parser_records(body, self.ingest.max_len, batch_bytes)
-        if count is not None:
-            parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
-        return count
+    def _pieces(self, count: int, frame_bytes: int) -> int:
+        """How many pieces a request of `count` entries, whose frames take at most `frame_bytes`,
+        is cut into for each to fit `whole_bytes` (about; each piece is checked)."""
+        return min(count, MAX_PIECES, -(-frame_bytes // self.whole_bytes) + 1)
 
-    def _loki_entries(self, raw: bytes) -> int | None:
-        """How many entries an un-snappied Loki PushRequest holds, when its frames would fit one
-        raw batch (`rows.frames_fit`) and none would be cut (`loki.parser_takes`): then it goes
-        to a parser whole (engine.parse.loki_rows, or the general path's frames there). Checked
-        here as the general path checks it (the protobuf library reads it, the labels are
-        parsed), so what a parser gets decodes. None: decode it here."""
-        batch_bytes = self.ingest.batcher.batch_bytes
-        if len(raw) > batch_bytes:
+    def _otlp_requests(self, body: bytes) -> list[tuple[bytes, int]] | None:
+        """The requests to hand to parsers whole, with their record counts: the body, when its
+        frames would fit `whole_bytes`, else pieces of it that each do (engine.push.split); None
+        when it is not of the shape engine.parse.otlp_rows takes: decode it here. Checked here as
+        the general path checks it (the protobuf library reads it)."""
+        checked = otlp.parser_check(body, self.ingest.max_len)
+        if checked is None:
             return None
-        pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
+        count, frame_bytes = checked
+        request = parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
+        if frame_bytes <= self.whole_bytes:
+            return [(body, count)]
+        pieces = []
+        for piece in split.otlp_pieces(request, self._pieces(count, frame_bytes)):
+            got = otlp.parser_check(piece, self.ingest.max_len)
+            if got is None or got[1] > self.whole_bytes:
+                return None
+            pieces.append((piece, got[0]))
+        return pieces
+
+    def _loki_check(self, raw: bytes, pushed: push_pb2.PushRequest) -> tuple[int, int] | None:
+        """(entries, the most bytes their frames take: `rows.frames_bytes`) of an un-snappied
+        PushRequest the protobuf library read as `pushed`, its labels parsed; None when an entry
+        might be cut (`loki.parser_takes`): decoded here, where cut frames are counted."""
         stream_bytes = [self.loki_decoder.stream_bytes(stream.labels) for stream in pushed.streams]
         entries = [len(stream.entries) for stream in pushed.streams]
         count, repeated = sum(entries), sum(map(operator.mul, entries, stream_bytes))
-        if not frames_fit(count, repeated, len(raw), batch_bytes):
+        if not loki_parser_takes(raw, stream_bytes, self.ingest.max_len):
             return None
-        # An entry that might be cut is decoded here, where cut frames are counted.
-        return count if loki_parser_takes(raw, stream_bytes, self.ingest.max_len) else None
+        return count, frames_bytes(count, repeated, len(raw))
+
+    def _loki_requests(self, raw: bytes) -> list[tuple[bytes, int]] | None:
+        """As `_otlp_requests`, for an un-snappied Loki PushRequest: the body or its pieces, each
+        to go to a parser whole (engine.parse.loki_rows, or the general path's frames there).
+        Checked here as the general path checks it (the protobuf library reads it, the labels
+        are parsed), so what a parser gets decodes. None: decode it here."""
+        pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
+        checked = self._loki_check(raw, pushed)
+        if checked is None:
+            return None
+        count, frame_bytes = checked
+        if frame_bytes <= self.whole_bytes:
+            return [(raw, count)] if count else []
+        pieces = []
+        for piece in split.loki_pieces(pushed, self._pieces(count, frame_bytes)):
+            got = self._loki_check(piece, parse_protobuf(push_pb2.PushRequest(), piece, "a Loki PushRequest"))
+            if got is None or got[1] > self.whole_bytes:
+                return None
+            pieces.append((piece, got[0]))
+        return pieces
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route
@@ -193,9 +239,12 @@ class Push:
             elif ctype in ("", *PROTOBUF_TYPES, "application/octet-stream"):
                 # Loki's protobuf bodies are always a snappy block, whatever Content-Encoding says.
                 raw = unsnappy(body, route.max_body)
-                count = await self._read(route, len(raw), lambda: self._loki_entries(raw))
-                if count is not None:
-                    refused = await self._store_request(request, route, raw, LOKI_REQUEST, count) if count else None
+                requests = await self._read(route, len(raw), lambda: self._loki_requests(raw))
+                if requests:
+                    refused = await self._store_requests(request, route, requests, LOKI_REQUEST)
+                elif requests is not None:  # no entries: nothing to hand on
+                    route.m_by_api.inc()
+                    refused = None
                 else:
                     refused = await self._store(request, route, len(raw), lambda: self.loki_decoder.protobuf(raw))
             else:
@@ -211,9 +260,9 @@ class Push:
             if ctype not in (*PROTOBUF_TYPES, JSON):
                 raise PushRefused(415, "bad_content_type", f"Content-Type {ctype!r}: send {PROTOBUF} or {JSON}")
             body = await self._body(request, route)
-            count = await self._read(route, len(body), lambda: self._otlp_records(body)) if ctype != JSON else None
-            if count is not None:
-                refused = await self._store_request(request, route, body, OTLP_REQUEST, count)
+            requests = await self._read(route, len(body), lambda: self._otlp_requests(body)) if ctype != JSON else None
+            if requests is not None:
+                refused = await self._store_requests(request, route, requests, OTLP_REQUEST)
             else:
                 decode = otlp.json if ctype == JSON else otlp.protobuf
                 refused = await self._store(request, route, len(body), lambda: decode(body))

@@ -29,7 +29,7 @@ from engine.api.auth_middleware import auth_middleware
 from engine.api.disk_readiness import DiskReadiness
 from engine.auth.policy import Anonymous, Authenticator
 from engine.auth.tokens import AuthFileError, load_tokens
-from engine.config import Settings
+from engine.config import Settings, whole_request_bytes
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.ipc.ring import Ring, RingProducer
 from engine.ipc.shm import column_ring_name
@@ -118,7 +118,8 @@ def build_app(settings: Settings, spec: WorkerSpec, shm: WorkerShm, auth: Authen
     )
     app.add_routes(ingest.routes(intake))
     app.add_routes(es_routes.routes(es_routes.ElasticsearchApi(intake)))
-    app.add_routes(push_routes.routes(push_routes.Push(intake, shm.metrics, settings.ingest.http_max_body.bytes)))
+    push = push_routes.Push(intake, shm.metrics, settings.ingest.http_max_body.bytes, whole_request_bytes(settings))
+    app.add_routes(push_routes.routes(push))
     try:
         from engine.api import query_routes
     except ImportError:

@@ -49,7 +49,7 @@ from engine.push.rows import (
     Shared,
     encode_text,
     encode_value,
-    frames_fit,
+    frames_bytes,
     none_cut,
     pairs_json,
     time_json,
@@ -119,12 +119,11 @@ def shared_of(resource: dict[str, Any], scope_name: str, scope_version: str, sco
 # --- protobuf ---------------------------------------------------------------------------------
 
 
-def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) -> int | None:
-    """How many records the protobuf request `body` holds, when a parser can make its rows
-    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, no
-    record's frame could reach `max_len` (so none is cut), and its frames would fit one raw
-    batch of `batch_bytes` (`rows.frames_fit`; None: not asked); None: decode it into frames
-    here."""
+def parser_check(body: bytes, max_len: int) -> tuple[int, int] | None:
+    """(records, the most bytes their frames take: `rows.frames_bytes`) of the protobuf request
+    `body`, when a parser can make its rows from the body itself (engine.parse.otlp_rows): it
+    has the shape the wire walk takes and no record's frame could reach `max_len` (so none is
+    cut); None: decode it into frames here."""
     w = walk(np.frombuffer(body, np.uint8))
     if w.status != WALK_OK or not len(w.records):
         return None
@@ -135,9 +134,19 @@ def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) ->
         return None
     # A shared piece's frame bytes are at most BODY_GROWTH times its wire bytes, as a record's.
     repeated = BODY_GROWTH * int(record_shared.sum())
-    if batch_bytes is not None and not frames_fit(len(w.records), repeated, len(body), batch_bytes):
+    return len(w.records), frames_bytes(len(w.records), repeated, len(body))
+
+
+def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) -> int | None:
+    """How many records the protobuf request `body` holds, when a parser can make its rows
+    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, no
+    record's frame could reach `max_len` (so none is cut), and its frames would fit one raw
+    batch of `batch_bytes` (`rows.frames_fit`; None: not asked); None: decode it into frames
+    here."""
+    checked = parser_check(body, max_len)
+    if checked is None or (batch_bytes is not None and checked[1] > batch_bytes):
         return None
-    return len(w.records)
+    return checked[0]
 
 
 def _pb_value(v: Any) -> Any:

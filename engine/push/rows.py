@@ -76,13 +76,20 @@ def none_cut(worst_bytes: int, max_len: int) -> bool:
     return worst_bytes * FRAME_GROWTH + FRAME_SLACK <= max_len
 
 
-def frames_fit(rows: int, shared_bytes: int, body_bytes: int, batch_bytes: int) -> bool:
-    """Whether the frames of a pushed request would fit one raw batch of `batch_bytes`: `rows`
-    entries, `shared_bytes` what their streams' or scopes' pieces add to all of them together,
+def frames_bytes(rows: int, shared_bytes: int, body_bytes: int) -> int:
+    """The most bytes the frames of a pushed request take in a raw batch: `rows` entries,
+    `shared_bytes` what their streams' or scopes' pieces add to all of them together,
     `body_bytes` the request's own. A request that crosses a ring whole becomes one column batch
-    (engine.parse.otlp_rows, loki_rows), which the column ring is sized to take only for one
-    raw batch's rows; a bigger one goes as frames, in as many batches as they need."""
-    return rows * (FRAME_BASE + FRAME_OVERHEAD) + shared_bytes + BODY_GROWTH * body_bytes <= batch_bytes
+    (engine.parse.otlp_rows, loki_rows), which the column ring is sized to take only for a raw
+    batch of `engine.config.whole_request_bytes`: a bigger one is cut into pieces
+    (engine.push.split), or goes as frames, in as many batches as they need."""
+    return rows * (FRAME_BASE + FRAME_OVERHEAD) + shared_bytes + BODY_GROWTH * body_bytes
+
+
+def frames_fit(rows: int, shared_bytes: int, body_bytes: int, batch_bytes: int) -> bool:
+    """Whether the frames of a pushed request would fit one raw batch of `batch_bytes`
+    (`frames_bytes`)."""
+    return frames_bytes(rows, shared_bytes, body_bytes) <= batch_bytes
 
 
 class Shared:

@@ -283,3 +283,21 @@ def test_pushed_entries_read_back_through_the_loki_read_api(shared_engine):
         entries = sorted((int(ts), line) for s in got["data"]["result"] for ts, line in s["values"])
         assert entries == [(BASE_NS + i, f"round trip {i}") for i in range(5)], selector
         assert {s["stream"]["detected_level"] for s in got["data"]["result"]} == {"error"}
+
+
+def test_a_promtail_sized_push_goes_to_the_parsers(shared_engine):
+    # Promtail and Alloy batch up to 1 MiB of lines: with labels and timestamps the protobuf is
+    # past what a parser takes whole, so the API cuts it into pieces, each for a parser.
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{job="loki-promtail", env="batch"}')
+    for i in range(6000):
+        entry = stream.entries.add(line=f"promtail line {i:05d} " + "q" * 160)
+        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+    raw = req.SerializeToString()
+    assert len(raw) > 1 << 20
+    url = shared_engine.url
+    before = metric(url, "logjet_push_requests_total", route=PUSH, decoded_by="parser")
+    assert post(url + PUSH, _snappy(raw), PROTOBUF)[0] == 204
+    assert metric(url, "logjet_push_requests_total", route=PUSH, decoded_by="parser") == before + 1
+    rows = rows_of(shared_engine, "app:loki-promtail", 6000, timeout=60)
+    assert [r["message"][:19] for r in rows] == [f"promtail line {i:05d}" for i in range(6000)]

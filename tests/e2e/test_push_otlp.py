@@ -187,3 +187,35 @@ def test_many_empty_records_under_a_wide_resource_are_stored_in_batches(shared_e
     assert post(url + LOGS, req.SerializeToString(), PROTOBUF)[0] == 200
     assert wait_written(url, before + 30_000) >= before + 30_000
     assert worker_pids(shared_engine, "parser") == parsers
+
+
+def test_collector_sized_requests_go_to_the_parsers(shared_engine):
+    # The OpenTelemetry Collector's batch processor sends 8,192 records: past what a parser
+    # takes whole, so the API cuts it into pieces that each go to a parser, rather than decoding
+    # it itself; so is a request of 4 MB. A JSON request is decoded in the API.
+    url = shared_engine.url
+    sent = {}
+    for app, n, pad in (("otel-collector", 8192, 120), ("otel-huge", 9000, 400)):
+        req = ExportLogsServiceRequest()
+        rl = req.resource_logs.add()
+        rl.resource.attributes.add(key="service.name").value.string_value = app
+        sl = rl.scope_logs.add()
+        for i in range(n):
+            rec = sl.log_records.add(time_unix_nano=BASE_NS + i, severity_number=9)
+            rec.body.string_value = f"collector record {i:05d} " + "p" * pad
+            rec.attributes.add(key="i").value.int_value = i
+        sent[app] = body = req.SerializeToString()
+        assert len(body) > 1 << 20
+    assert len(sent["otel-huge"]) > 3 << 20
+    for app in sent:
+        before = metric(url, "logjet_push_requests_total", route=LOGS, decoded_by="parser")
+        assert post(url + LOGS, sent[app], PROTOBUF)[0] == 200
+        assert metric(url, "logjet_push_requests_total", route=LOGS, decoded_by="parser") == before + 1
+    before = metric(url, "logjet_push_requests_total", route=LOGS, decoded_by="api")
+    one = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "json record"}}]}]}]}
+    assert post(url + LOGS, json.dumps(one).encode(), JSON)[0] == 200
+    assert metric(url, "logjet_push_requests_total", route=LOGS, decoded_by="api") == before + 1
+    rows = rows_of(shared_engine, "app:otel-collector", 8192, timeout=60)
+    assert [r["message"][:22] for r in rows] == [f"collector record {i:05d}" for i in range(8192)]
+    assert {r["fields"]["i"] for r in rows[:3]} == {"0", "1", "2"}
+    assert len(rows_of(shared_engine, "app:otel-huge", 9000, timeout=60)) == 9000
