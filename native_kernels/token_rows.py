@@ -8,7 +8,9 @@ Two steps, both over (row_offsets, hashes) as `native_kernels.tokens.token_hashe
   given a sample, not the part.
 - `CandidateTable(hashes).rows`: for a few candidate hashes, the ascending rows of a batch
   holding each one, exactly (each row once): a counting pass, then a filling one, as CSR
-  (`ptr`, `rows`); the table is built once and reused for every block of a part.
+  (`ptr`, `rows`); the table is built once and reused for every block of a part. Given the
+  tokens' case signatures (`token_hashes_cased`), the counting pass also tells whether every
+  occurrence of a candidate is spelled the same way (`rows_spelled`).
 
 Both dedupe a row's repeats with "the last row counted" per hash instead of a per-row set:
 rows are visited in order, so a hash whose last counted row is the current one is a repeat.
@@ -68,7 +70,7 @@ def distinct_row_counts(row_offsets: np.ndarray, hashes: np.ndarray) -> tuple[np
 
 
 @kernel
-def _candidate_rows(row_offsets, hashes, row0, slot_key, slot_cand, size, n_cand):
+def _candidate_rows(row_offsets, hashes, cases, row0, slot_key, slot_cand, size, n_cand):
     mask = np.uint64(size - 1)
     n = row_offsets.shape[0] - 1
     last = np.full(n_cand, -1, np.int64)
@@ -76,6 +78,9 @@ def _candidate_rows(row_offsets, hashes, row0, slot_key, slot_cand, size, n_cand
     ptr = np.zeros(n_cand + 1, np.int64)
     rows = np.empty(0, np.uint32)
     fill = np.zeros(n_cand, np.int64)
+    cased = cases.shape[0] > 0
+    spelled = np.zeros(n_cand, np.uint64)  # the case signature seen first
+    state = np.zeros(n_cand, np.int8)  # NOT_SEEN, ONE_SPELLING, MIXED
     # The same walk twice: first counting each candidate's distinct rows, then (their runs laid
     # out) writing each row once into its candidate's run, ascending as rows come in order.
     for writing in range(2):
@@ -87,6 +92,12 @@ def _candidate_rows(row_offsets, hashes, row0, slot_key, slot_cand, size, n_cand
                 while slot_cand[s] >= 0 and slot_key[s] != h:
                     s = (s + np.uint64(1)) & mask
                 c = slot_cand[s]
+                if c >= 0 and cased and not writing:  # every occurrence, not once a row
+                    if state[c] == 0:
+                        state[c] = 1
+                        spelled[c] = cases[t]
+                    elif state[c] == 1 and spelled[c] != cases[t]:
+                        state[c] = 2
                 if c >= 0 and last[c] != i:
                     last[c] = i
                     if writing:
@@ -99,7 +110,11 @@ def _candidate_rows(row_offsets, hashes, row0, slot_key, slot_cand, size, n_cand
                 ptr[c + 1] = ptr[c] + counts[c]
             rows = np.empty(ptr[n_cand], np.uint32)
             fill[:] = ptr[:n_cand]
-    return ptr, rows
+    return ptr, rows, spelled, state
+
+
+# How a candidate is spelled in a batch (`CandidateTable.rows_spelled`).
+NOT_SEEN, ONE_SPELLING, MIXED = 0, 1, 2
 
 
 class CandidateTable:
@@ -123,8 +138,27 @@ class CandidateTable:
     def rows(self, row_offsets: np.ndarray, hashes: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(ptr int64[c + 1], rows uint32): candidate c is held by rows `rows[ptr[c]:ptr[c + 1]]`
         (ascending, each once), numbered from `row0`."""
+        ptr, rows, _, _ = self._walk(row_offsets, hashes, np.empty(0, np.uint64), row0)
+        return ptr, rows
+
+    def rows_spelled(
+        self, row_offsets: np.ndarray, hashes: np.ndarray, cases: np.ndarray, row0: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`rows`, and how each candidate is spelled (`cases`: the case signature of each token,
+        native_kernels.tokens.token_hashes_cased): (ptr, rows, signature uint64[c], state
+        int8[c]), state NOT_SEEN, ONE_SPELLING (every occurrence has `signature`) or MIXED."""
+        cases = np.ascontiguousarray(cases, np.uint64)
+        if len(cases) != len(hashes):
+            raise ValueError(f"{len(cases)} case signatures for {len(hashes)} tokens")
+        result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = self._walk(row_offsets, hashes, cases, row0)
+        return result
+
+    def _walk(
+        self, row_offsets: np.ndarray, hashes: np.ndarray, cases: np.ndarray, row0: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         row_offsets = np.ascontiguousarray(row_offsets, np.int64)
         hashes = np.ascontiguousarray(hashes, np.uint64)
-        return _candidate_rows(
-            row_offsets, hashes, np.int64(row0), self.slot_key, self.slot_cand, self.size, len(self.candidates)
+        result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _candidate_rows(
+            row_offsets, hashes, cases, np.int64(row0), self.slot_key, self.slot_cand, self.size, len(self.candidates)
         )
+        return result

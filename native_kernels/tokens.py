@@ -69,6 +69,7 @@ _ONE = np.uint64(1)
 _TWO = np.uint64(2)
 _EIGHT = np.uint64(8)
 _FIFTY_SIX = np.uint64(56)
+_SIXTY_FOUR = np.uint64(64)
 
 
 @kernel
@@ -92,7 +93,7 @@ def _lower_lanes(x):
 
 
 @kernel
-def _token_hashes(data, starts, ends, fold):
+def _token_hashes(data, starts, ends, fold, want_cases):
     n = starts.shape[0]
     size = data.shape[0]
     total = 0
@@ -103,6 +104,7 @@ def _token_hashes(data, starts, ends, fold):
             longest = max(longest, ends[i] - starts[i])
     # A guess at the token count (loghub averages a token per 6 bytes), grown by doubling.
     hashes = np.empty(total // 4 + 16, np.uint64)
+    cases = np.empty(hashes.shape[0] if want_cases else 0, np.uint64)
     row_offsets = np.empty(n + 1, np.int64)
     row_offsets[0] = 0
     # Token spans of the current row; a row of L bytes has at most (L + 1) // 2 tokens.
@@ -164,43 +166,58 @@ def _token_hashes(data, starts, ends, fold):
             bigger = np.empty(grown, np.uint64)
             bigger[:m] = hashes[:m]
             hashes = bigger
+            if want_cases:
+                bigger_cases = np.empty(grown, np.uint64)
+                bigger_cases[:m] = cases[:m]
+                cases = bigger_cases
         for t in range(k):
             ts = tok_s[t]
             te = tok_e[t]
             h = HASH_SEED
+            sig = np.uint64(0)  # the case signature: bit j set when byte j is an upper-case letter
             q = np.uint64(ts)
             end = np.uint64(te)
             if te + 8 <= size:
                 # Whole words; the last one masked down to the token's bytes.
                 while True:
-                    w = np.uint64(0)
+                    raw = np.uint64(0)
                     for j in range(8):
-                        w |= np.uint64(data[q + np.uint64(j)]) << (_EIGHT * np.uint64(j))
-                    w = _lower_lanes(w)
-                    if q + _EIGHT >= end:
-                        h = hash_mix(h, w & (_ALL >> (_EIGHT * (q + _EIGHT - end))))
-                        break
+                        raw |= np.uint64(data[q + np.uint64(j)]) << (_EIGHT * np.uint64(j))
+                    w = _lower_lanes(raw)
+                    last = q + _EIGHT >= end
+                    keep = _ALL
+                    if last:
+                        keep = _ALL >> (_EIGHT * (q + _EIGHT - end))
+                        w &= keep
+                    if want_cases and q - np.uint64(ts) < _SIXTY_FOUR:
+                        # Lowercasing set 0x20 in the upper-case lanes: gather those bits.
+                        up = (w ^ raw) & _CASE
+                        if last:
+                            up &= keep
+                        if up != 0:
+                            sig |= (((up << _TWO) * _GATHER) >> _FIFTY_SIX) << (q - np.uint64(ts))
                     h = hash_mix(h, w)
+                    if last:
+                        break
                     q += _EIGHT
             else:
-                while q + _EIGHT <= end:
-                    w = np.uint64(0)
-                    for j in range(8):
-                        w |= np.uint64(fold[data[q + np.uint64(j)]]) << (_EIGHT * np.uint64(j))
-                    h = hash_mix(h, w)
-                    q += _EIGHT
-                if q < end:
+                while q < end:
                     w = np.uint64(0)
                     shift = np.uint64(0)
-                    while q < end:
-                        w |= np.uint64(fold[data[q]]) << shift
+                    while q < end and shift < _SIXTY_FOUR:
+                        c = data[q]
+                        w |= np.uint64(fold[c]) << shift
+                        if want_cases and fold[c] != c and q - np.uint64(ts) < _SIXTY_FOUR:
+                            sig |= _ONE << (q - np.uint64(ts))
                         shift += _EIGHT
                         q += _ONE
                     h = hash_mix(h, w)
             hashes[m + t] = hash_finish(h, te - ts)
+            if want_cases:
+                cases[m + t] = sig
         m += k
         row_offsets[i + 1] = m
-    return row_offsets, hashes[:m]
+    return row_offsets, hashes[:m], cases[:m]
 
 
 def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
@@ -212,12 +229,28 @@ def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     no value (-1/-1) or no token has none. `hashes` may be a view of a slightly larger buffer.
     """
     data, starts, ends = check_spans(data, starts, ends)
-    return _token_hashes(data, starts, ends, _FOLD)
+    row_offsets, hashes, _ = _token_hashes(data, starts, ends, _FOLD, False)
+    return row_offsets, hashes
+
+
+def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`token_hashes`, and the case signature of each token (uint64[m], beside `hashes`): bit j
+    set when byte j of the token (j < 64) is an ASCII upper-case letter, so 0 for a token spelled
+    in lower case. The hash and the signature together tell a spelling (of a token of up to 64
+    bytes: past that the signature does not see the case)."""
+    data, starts, ends = check_spans(data, starts, ends)
+    result: tuple[np.ndarray, np.ndarray, np.ndarray] = _token_hashes(data, starts, ends, _FOLD, True)
+    return result
 
 
 def tokenize(text: bytes) -> list[bytes]:
     """Split `text` into its tokens, lowercased (ASCII only), in order, duplicates kept."""
     return [t.lower() for t in _TOKEN_RE.findall(text)]
+
+
+def tokens_as_written(text: bytes) -> list[bytes]:
+    """Split `text` into its tokens, case kept, in order, duplicates kept."""
+    return list(_TOKEN_RE.findall(text))
 
 
 def is_token(text: bytes) -> bool:
@@ -231,3 +264,49 @@ def hash_token(word: bytes) -> int:
         raise ValueError(f"{word!r} is not a single token (letters, digits, _ or bytes >= 0x80)")
     folded = np.frombuffer(word.lower(), np.uint8)
     return int(hash_bytes(folded, 0, folded.size))
+
+
+# The bytes of a token whose case its signature records (one bit each in a uint64).
+CASE_SIGNATURE_BYTES = 64
+# Mixes a case signature into a token hash (odd 64-bit constants; the steps are fmix64's).
+_CASE_MIX = np.uint64(0xD6E8FEB86659FD93)
+_FMIX1 = np.uint64(0xFF51AFD7ED558CCD)
+_FMIX2 = np.uint64(0xC4CEB9FE1A85EC53)
+_R33 = np.uint64(33)
+
+
+def case_signature(token: bytes) -> int:
+    """The case signature `token_hashes_cased` gives `token`: bit j set when byte j (j < 64) is
+    an ASCII upper-case letter."""
+    sig = 0
+    for j, c in enumerate(token[:64]):
+        if 0x41 <= c <= 0x5A:
+            sig |= 1 << j
+    return sig
+
+
+def spelling(folded: bytes, signature: int) -> bytes:
+    """The token `folded` (lower case) spelled with the upper-case letters `signature` names."""
+    return bytes(c - 0x20 if j < 64 and signature >> j & 1 and 0x61 <= c <= 0x7A else c for j, c in enumerate(folded))
+
+
+def cased_hashes(hashes: np.ndarray, cases: np.ndarray) -> np.ndarray:
+    """The spelling hash of tokens with an upper-case letter (signature != 0): their folded
+    hash mixed with their case signature. A bloom that holds these beside the folded hashes can
+    rule out a spelling (`"Error"` where the block only says `error`)."""
+    h = np.asarray(hashes, np.uint64) ^ (np.asarray(cases, np.uint64) * _CASE_MIX)
+    h ^= h >> _R33
+    h *= _FMIX1
+    h ^= h >> _R33
+    h *= _FMIX2
+    h ^= h >> _R33
+    return h
+
+
+def exact_hash(word: bytes) -> int | None:
+    """The spelling hash (`cased_hashes`) of one token `word`; None when it has no upper-case
+    letter (its spelling hash would be its folded hash, which says nothing of its case)."""
+    sig = case_signature(word)
+    if not sig:
+        return None
+    return int(cased_hashes(np.array([hash_token(word)], np.uint64), np.array([sig], np.uint64))[0])
