@@ -9,7 +9,9 @@ per kind of field.
   name the blocks to read; for the
   message, the blooms of the predicate's tokens do, and the bitmaps of those of its tokens the
   part keeps (its frequent ones) name the very rows: a one-token word is then answered from
-  its bitmap alone, anything else tests only the rows in the AND of the bitmaps.
+  its bitmap alone, anything else tests only the rows in the AND of the bitmaps. A word in
+  exact case whose token the part writes one way (`PartIndex.token_spelling`) is that bitmap,
+  or nothing, alone too; the blooms' spelling hashes rule out blocks lacking its spelling.
 - The message and field values are tested as spans by the predicate's kernels, on candidate
   rows only (field values as numbers, parsed once, for numeric ranges). A field key the part
   has never seen makes the leaf FALSE for the part; one whose values' bitmaps the index keeps
