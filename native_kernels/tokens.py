@@ -44,6 +44,8 @@ def _make_fold_table() -> np.ndarray:
 
 
 _FOLD = _make_fold_table()
+# Passed as `cased` to ask `_token_hashes` for case signatures (its type is what matters).
+_CASED = np.empty(0, np.uint64)
 
 # The same rule as _FOLD, for the plain-Python side (query parsing).
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9_\x80-\xff]+")
@@ -93,7 +95,29 @@ def _lower_lanes(x):
 
 
 @kernel
-def _token_hashes(data, starts, ends, fold, want_cases):
+def _case_bits(up, offset):
+    # The case signature bits of one 8-byte word `offset` bytes into a token, from `up`: the
+    # word lowercased XOR the word as written, 0x20 in each lane that was an upper-case letter.
+    if up == 0 or offset >= _SIXTY_FOUR:
+        return np.uint64(0)
+    return (((up << _TWO) * _GATHER) >> _FIFTY_SIX) << offset
+
+
+@kernel
+def _word_at(data, q, end):
+    # The bytes [q, min(q + 8, end)) of `data` as a little-endian word (zeros past `end`).
+    w = np.uint64(0)
+    j = np.uint64(0)
+    while j < _EIGHT and q + j < end:
+        w |= np.uint64(data[q + j]) << (_EIGHT * j)
+        j += _ONE
+    return w
+
+
+@kernel
+def _token_hashes(data, starts, ends, fold, cased):
+    # `cased`: None (no case signatures: numba prunes every `cased is not None` branch from
+    # that compilation) or any uint64 array (signatures wanted).
     n = starts.shape[0]
     size = data.shape[0]
     total = 0
@@ -104,7 +128,10 @@ def _token_hashes(data, starts, ends, fold, want_cases):
             longest = max(longest, ends[i] - starts[i])
     # A guess at the token count (loghub averages a token per 6 bytes), grown by doubling.
     hashes = np.empty(total // 4 + 16, np.uint64)
-    cases = np.empty(hashes.shape[0] if want_cases else 0, np.uint64)
+    # Tokens written with an upper-case letter (most are not): their numbers and signatures.
+    cased_at = np.empty(hashes.shape[0] if cased is not None else 0, np.int64)
+    cased_sig = np.empty(cased_at.shape[0], np.uint64)
+    nc = 0
     row_offsets = np.empty(n + 1, np.int64)
     row_offsets[0] = 0
     # Token spans of the current row; a row of L bytes has at most (L + 1) // 2 tokens.
@@ -166,10 +193,13 @@ def _token_hashes(data, starts, ends, fold, want_cases):
             bigger = np.empty(grown, np.uint64)
             bigger[:m] = hashes[:m]
             hashes = bigger
-            if want_cases:
-                bigger_cases = np.empty(grown, np.uint64)
-                bigger_cases[:m] = cases[:m]
-                cases = bigger_cases
+            if cased is not None:  # room for every token to be cased, as for `hashes`
+                more_at = np.empty(grown, np.int64)
+                more_at[:nc] = cased_at[:nc]
+                cased_at = more_at
+                more_sig = np.empty(grown, np.uint64)
+                more_sig[:nc] = cased_sig[:nc]
+                cased_sig = more_sig
         for t in range(k):
             ts = tok_s[t]
             te = tok_e[t]
@@ -184,40 +214,47 @@ def _token_hashes(data, starts, ends, fold, want_cases):
                     for j in range(8):
                         raw |= np.uint64(data[q + np.uint64(j)]) << (_EIGHT * np.uint64(j))
                     w = _lower_lanes(raw)
-                    last = q + _EIGHT >= end
-                    keep = _ALL
-                    if last:
+                    if q + _EIGHT >= end:
                         keep = _ALL >> (_EIGHT * (q + _EIGHT - end))
                         w &= keep
-                    if want_cases and q - np.uint64(ts) < _SIXTY_FOUR:
-                        # Lowercasing set 0x20 in the upper-case lanes: gather those bits.
-                        up = (w ^ raw) & _CASE
-                        if last:
-                            up &= keep
-                        if up != 0:
-                            sig |= (((up << _TWO) * _GATHER) >> _FIFTY_SIX) << (q - np.uint64(ts))
-                    h = hash_mix(h, w)
-                    if last:
+                        if cased is not None:
+                            sig |= _case_bits(w ^ (raw & keep), q - np.uint64(ts))
+                        h = hash_mix(h, w)
                         break
+                    if cased is not None:
+                        up = w ^ raw
+                        if up != 0:  # written inline: this is the hot path of the cased pass
+                            sig |= _case_bits(up, q - np.uint64(ts))
+                    h = hash_mix(h, w)
                     q += _EIGHT
             else:
-                while q < end:
+                while q + _EIGHT <= end:
+                    w = np.uint64(0)
+                    for j in range(8):
+                        w |= np.uint64(fold[data[q + np.uint64(j)]]) << (_EIGHT * np.uint64(j))
+                    if cased is not None:
+                        sig |= _case_bits(w ^ _word_at(data, q, end), q - np.uint64(ts))
+                    h = hash_mix(h, w)
+                    q += _EIGHT
+                if q < end:
                     w = np.uint64(0)
                     shift = np.uint64(0)
-                    while q < end and shift < _SIXTY_FOUR:
-                        c = data[q]
-                        w |= np.uint64(fold[c]) << shift
-                        if want_cases and fold[c] != c and q - np.uint64(ts) < _SIXTY_FOUR:
-                            sig |= _ONE << (q - np.uint64(ts))
+                    start = q
+                    while q < end:
+                        w |= np.uint64(fold[data[q]]) << shift
                         shift += _EIGHT
                         q += _ONE
+                    if cased is not None:
+                        sig |= _case_bits(w ^ _word_at(data, start, end), start - np.uint64(ts))
                     h = hash_mix(h, w)
             hashes[m + t] = hash_finish(h, te - ts)
-            if want_cases:
-                cases[m + t] = sig
+            if cased is not None and sig != 0:
+                cased_at[nc] = m + t
+                cased_sig[nc] = sig
+                nc += 1
         m += k
         row_offsets[i + 1] = m
-    return row_offsets, hashes[:m], cases[:m]
+    return row_offsets, hashes[:m], cased_at[:nc], cased_sig[:nc]
 
 
 def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
@@ -229,17 +266,20 @@ def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     no value (-1/-1) or no token has none. `hashes` may be a view of a slightly larger buffer.
     """
     data, starts, ends = check_spans(data, starts, ends)
-    row_offsets, hashes, _ = _token_hashes(data, starts, ends, _FOLD, False)
+    row_offsets, hashes, _, _ = _token_hashes(data, starts, ends, _FOLD, None)
     return row_offsets, hashes
 
 
-def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`token_hashes`, and the case signature of each token (uint64[m], beside `hashes`): bit j
-    set when byte j of the token (j < 64) is an ASCII upper-case letter, so 0 for a token spelled
-    in lower case. The hash and the signature together tell a spelling (of a token of up to 64
-    bytes: past that the signature does not see the case)."""
+def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`token_hashes`, and the case of the tokens written with an upper-case letter: (row_offsets,
+    hashes, at int64[k], signatures uint64[k]), token `hashes[at[i]]` (ascending `at`) having
+    case signature `signatures[i]`: bit j set when byte j of the token (j < 64) is an ASCII
+    upper-case letter; every other token has signature 0 (written in lower case). The hash and
+    the signature together tell a spelling (of a token of up to 64 bytes: past that the
+    signature does not see the case). Most tokens are lower case, hence the sparse form: a
+    signature per token cost a third of the pass in writes alone."""
     data, starts, ends = check_spans(data, starts, ends)
-    result: tuple[np.ndarray, np.ndarray, np.ndarray] = _token_hashes(data, starts, ends, _FOLD, True)
+    result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _token_hashes(data, starts, ends, _FOLD, _CASED)
     return result
 
 
@@ -291,8 +331,8 @@ def spelling(folded: bytes, signature: int) -> bytes:
 
 
 def cased_hashes(hashes: np.ndarray, cases: np.ndarray) -> np.ndarray:
-    """The spelling hash of tokens with an upper-case letter (signature != 0): their folded
-    hash mixed with their case signature. A bloom that holds these beside the folded hashes can
+    """The spelling hash of tokens with an upper-case letter (signature `cases` != 0): their
+    folded hash mixed with their case signature. A bloom that holds these beside the folded hashes can
     rule out a spelling (`"Error"` where the block only says `error`)."""
     h = np.asarray(hashes, np.uint64) ^ (np.asarray(cases, np.uint64) * _CASE_MIX)
     h ^= h >> _R33

@@ -170,7 +170,7 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
             # Scale to fit; at least one bit less each round (headers and rounding up to whole
             # words can keep a scaled filter just over).
             bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
-            filters = [build_bloom(_bloom_items(h, c), bits) for _, _, h, c in _block_tokens(rows, blocks)]
+            filters = [build_bloom(h, bits, _spelled(h, c)) for _, _, h, c in _block_tokens(rows, blocks)]
             bloom = writer.compress(encode_blooms(filters, bits), fast=True)
         meta = IndexMeta(version=INDEX_VERSION, bloom_spelled=True)
         used = 0
@@ -347,28 +347,32 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
 # --- message tokens: blooms and candidates ----------------------------------------------------
 
 
+class _Cased(NamedTuple):
+    """The tokens of a block written with an upper-case letter (`token_hashes_cased`)."""
+
+    at: npt.NDArray[np.int64]  # their numbers among the block's tokens, ascending
+    signatures: npt.NDArray[np.uint64]
+
+
 def _block_tokens(
     rows: Rows, blocks: Sequence[BlockMeta]
-) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]]:
-    """(first row, row_offsets, hashes, case signatures) of each block's message tokens."""
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64], _Cased]]:
+    """(first row, row_offsets, hashes, the cased tokens) of each block's message tokens."""
     lo = 0
     for block in blocks:
         hi = lo + block.rows
         off = rows.msg_off[lo : hi + 1]
-        row_offsets, hashes, cases = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
-        yield lo, row_offsets, hashes, cases
+        row_offsets, hashes, at, signatures = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
+        yield lo, row_offsets, hashes, _Cased(at, signatures)
         lo = hi
 
 
-def _bloom_items(hashes: npt.NDArray[np.uint64], cases: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """What a block's bloom holds: every token's folded hash, and the spelling hash of each
+def _spelled(hashes: npt.NDArray[np.uint64], cased: _Cased) -> npt.NDArray[np.uint64]:
+    """What a block's bloom holds besides every token's folded hash: the spelling hash of each
     token written with an upper-case letter (`cased_hashes`), so that an exact-case word can be
-    ruled out of a block that holds it only spelled another way. Most such tokens are the
+    ruled out of a block that holds it only written another way. Most such tokens are the
     words of templates, repeated: `build_bloom` counts distinct items, so they add little."""
-    upper = cases != 0
-    if not upper.any():
-        return hashes
-    return np.concatenate([hashes, cased_hashes(hashes[upper], cases[upper])])
+    return cased_hashes(hashes[cased.at], cased.signatures)
 
 
 def _token_candidates(rows: Rows) -> npt.NDArray[np.uint64]:
@@ -394,10 +398,10 @@ def _scan_tokens(
     filters, runs = [], []
     state = np.full(len(candidates), NOT_SEEN, np.int8)
     signature = np.zeros(len(candidates), np.uint64)
-    for lo, row_offsets, hashes, cases in _block_tokens(rows, blocks):
-        filters.append(build_bloom(_bloom_items(hashes, cases), bits))
+    for lo, row_offsets, hashes, cased in _block_tokens(rows, blocks):
+        filters.append(build_bloom(hashes, bits, _spelled(hashes, cased)))
         if table is not None:
-            ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cases, lo)
+            ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cased.at, cased.signatures, lo)
             runs.append((ptr, cand))
             # Across blocks: one spelling stays one only where every block saw that same one.
             differs = (state == ONE_SPELLING) & (st == ONE_SPELLING) & (sig != signature)

@@ -78,8 +78,8 @@ def test_candidate_spellings_across_blocks():
     table = CandidateTable(np.array([hash_token(w) for w in words], np.uint64))
     for lo in range(0, len(msgs), 256):
         block = msgs[lo : lo + 256]
-        ro, hashes, cases = token_hashes_cased(data, starts[lo : lo + 256], ends[lo : lo + 256])
-        ptr, rows, sig, state = table.rows_spelled(ro, hashes, cases, lo)
+        ro, hashes, at, signatures = token_hashes_cased(data, starts[lo : lo + 256], ends[lo : lo + 256])
+        ptr, rows, sig, state = table.rows_spelled(ro, hashes, at, signatures, lo)
         plain_ptr, plain_rows = table.rows(ro, hashes, lo)
         assert (ptr == plain_ptr).all() and (rows == plain_rows).all()
         for c, w in enumerate(words):
@@ -89,4 +89,4 @@ def test_candidate_spellings_across_blocks():
             if want == ONE_SPELLING:
                 assert sig[c] == case_signature(seen.pop())
     with pytest.raises(ValueError):
-        table.rows_spelled(ro, hashes, cases[:-1], 0)
+        table.rows_spelled(ro, hashes, at, signatures[:-1], 0)

@@ -46,8 +46,11 @@ def check(values, junk=b"", order=None):
         assert hashes[offsets[i] : offsets[i + 1]].tolist() == want, (i, v)
     assert offsets[-1] == hashes.size
     # The cased variant: the same hashes, and each token's upper-case letters (first 64 bytes).
-    offsets_c, hashes_c, cases = token_hashes_cased(data, starts, ends)
-    assert (offsets_c == offsets).all() and (hashes_c == hashes).all() and cases.dtype == np.uint64
+    offsets_c, hashes_c, at, signatures = token_hashes_cased(data, starts, ends)
+    assert (offsets_c == offsets).all() and (hashes_c == hashes).all() and signatures.dtype == np.uint64
+    assert (np.diff(at) > 0).all() and (signatures != 0).all()
+    cases = np.zeros(len(hashes), np.uint64)
+    cases[at] = signatures
     for i, v in enumerate(values):
         written = [] if v is None else re.findall(rb"[A-Za-z0-9_\x80-\xff]+", v)
         want = [sum(1 << j for j, c in enumerate(t[:64]) if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ") for t in written]

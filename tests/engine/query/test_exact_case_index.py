@@ -62,7 +62,7 @@ def stores(tmp_path_factory):
         build = make_index_builder(Storage())
         write_records(dirs["spellings"], recs, block_rows=BLOCK_ROWS, level=1, index_builder=build)
         # A version 3 part: blooms of folded hashes only, no spellings in the directory.
-        mp.setattr(index_build, "_bloom_items", lambda hashes, cases: hashes)
+        mp.setattr(index_build, "_spelled", lambda hashes, cased: None)
 
         def old(rows, blocks, writer):
             directory = build(rows, blocks, writer)
