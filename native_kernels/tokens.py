@@ -308,11 +308,8 @@ def hash_token(word: bytes) -> int:
 
 # The bytes of a token whose case its signature records (one bit each in a uint64).
 CASE_SIGNATURE_BYTES = 64
-# Mixes a case signature into a token hash (odd 64-bit constants; the steps are fmix64's).
+# Mixes a case signature into a token hash (an odd 64-bit constant; then fmix64, hash_finish).
 _CASE_MIX = np.uint64(0xD6E8FEB86659FD93)
-_FMIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_FMIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_R33 = np.uint64(33)
 
 
 def case_signature(token: bytes) -> int:
@@ -332,15 +329,17 @@ def spelling(folded: bytes, signature: int) -> bytes:
 
 def cased_hashes(hashes: np.ndarray, cases: np.ndarray) -> np.ndarray:
     """The spelling hash of tokens with an upper-case letter (signature `cases` != 0): their
-    folded hash mixed with their case signature. A bloom that holds these beside the folded hashes can
-    rule out a spelling (`"Error"` where the block only says `error`)."""
-    h = np.asarray(hashes, np.uint64) ^ (np.asarray(cases, np.uint64) * _CASE_MIX)
-    h ^= h >> _R33
-    h *= _FMIX1
-    h ^= h >> _R33
-    h *= _FMIX2
-    h ^= h >> _R33
-    return h
+    folded hash mixed with their case signature. A bloom that holds these beside the folded
+    hashes can rule out a spelling (`"Error"` where the block only says `error`)."""
+    return _cased_hashes(np.ascontiguousarray(hashes, np.uint64), np.ascontiguousarray(cases, np.uint64))
+
+
+@kernel
+def _cased_hashes(hashes, cases):
+    out = np.empty(hashes.shape[0], np.uint64)
+    for i in range(hashes.shape[0]):
+        out[i] = hash_finish(hashes[i] ^ (cases[i] * _CASE_MIX), 0)
+    return out
 
 
 def exact_hash(word: bytes) -> int | None:
