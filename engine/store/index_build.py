@@ -32,6 +32,14 @@ odds of ~kept x distinct tokens / 2^64, ~1e-11 a part. Tokens with the same rows
 one message template) share one bitmap. The price is a bigger index and a slower index build
 in merges, for common-word and phrase queries that read few or no messages (measured in
 BENCHMARKS.md, Query).
+
+Spellings. The same pass takes each token's case signature (`token_hashes_cased`: which of its
+first 64 bytes are upper-case letters, given only for the tokens that have one), so the
+candidate table also tells whether every occurrence of a kept token is written one way; that
+spelling is stored beside the token set, and an exact-case word (`"user"`) whose token has one
+is answered from the bitmap alone. The blooms get the spelling hash of each token written with
+an upper-case letter besides the folded hashes (`_spelled`), so an exact-case word rules out
+blocks that hold it only written otherwise.
 """
 
 from __future__ import annotations
