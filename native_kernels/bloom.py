@@ -122,14 +122,21 @@ def _k_for(bits_per_item: int) -> int:
     return min(MAX_K, max(1, round(bits_per_item * math.log(2))))
 
 
-def build_bloom(hashes: np.ndarray, bits_per_item: int = 10) -> np.ndarray:
-    """The filter of a block's token hashes (uint64, duplicates welcome), laid out as above."""
+def build_bloom(hashes: np.ndarray, bits_per_item: int = 10, more: np.ndarray | None = None) -> np.ndarray:
+    """The filter of a block's token hashes (uint64, duplicates welcome), laid out as above;
+    `more`: further items (uint64, a few), added after `hashes` are made distinct, so that a
+    handful of extra items does not cost a second pass over every token."""
     hashes = np.ascontiguousarray(hashes)
     if hashes.ndim != 1 or hashes.dtype != np.uint64:
         raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
     if not 1 <= bits_per_item <= 64:
         raise ValueError(f"bits_per_item must be in 1..64, got {bits_per_item}")
     distinct = _distinct(hashes)
+    if more is not None and len(more):
+        # Made distinct apart and joined: `distinct` comes out in the set's slot order, and
+        # inserting it into a fresh set in that order makes long probe runs (~20x slower). An
+        # item of `more` equal to one of `hashes` would only be counted twice (a bit more room).
+        distinct = np.concatenate([distinct, _distinct(np.ascontiguousarray(more, np.uint64))])
     wanted = distinct.size * bits_per_item
     nbits = max(MIN_BITS, (wanted + 63) // 64 * 64)
     if nbits > MAX_BITS:

@@ -44,6 +44,8 @@ def _make_fold_table() -> np.ndarray:
 
 
 _FOLD = _make_fold_table()
+# Passed as `cased` to ask `_token_hashes` for case signatures (its type is what matters).
+_CASED = np.empty(0, np.uint64)
 
 # The same rule as _FOLD, for the plain-Python side (query parsing).
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9_\x80-\xff]+")
@@ -69,6 +71,7 @@ _ONE = np.uint64(1)
 _TWO = np.uint64(2)
 _EIGHT = np.uint64(8)
 _FIFTY_SIX = np.uint64(56)
+_SIXTY_FOUR = np.uint64(64)
 
 
 @kernel
@@ -92,7 +95,29 @@ def _lower_lanes(x):
 
 
 @kernel
-def _token_hashes(data, starts, ends, fold):
+def _case_bits(up, offset):
+    # The case signature bits of one 8-byte word `offset` bytes into a token, from `up`: the
+    # word lowercased XOR the word as written, 0x20 in each lane that was an upper-case letter.
+    if up == 0 or offset >= _SIXTY_FOUR:
+        return np.uint64(0)
+    return (((up << _TWO) * _GATHER) >> _FIFTY_SIX) << offset
+
+
+@kernel
+def _word_at(data, q, end):
+    # The bytes [q, min(q + 8, end)) of `data` as a little-endian word (zeros past `end`).
+    w = np.uint64(0)
+    j = np.uint64(0)
+    while j < _EIGHT and q + j < end:
+        w |= np.uint64(data[q + j]) << (_EIGHT * j)
+        j += _ONE
+    return w
+
+
+@kernel
+def _token_hashes(data, starts, ends, fold, cased):
+    # `cased`: None (no case signatures: numba prunes every `cased is not None` branch from
+    # that compilation) or any uint64 array (signatures wanted).
     n = starts.shape[0]
     size = data.shape[0]
     total = 0
@@ -103,6 +128,10 @@ def _token_hashes(data, starts, ends, fold):
             longest = max(longest, ends[i] - starts[i])
     # A guess at the token count (loghub averages a token per 6 bytes), grown by doubling.
     hashes = np.empty(total // 4 + 16, np.uint64)
+    # Tokens written with an upper-case letter (most are not): their numbers and signatures.
+    cased_at = np.empty(hashes.shape[0] if cased is not None else 0, np.int64)
+    cased_sig = np.empty(cased_at.shape[0], np.uint64)
+    nc = 0
     row_offsets = np.empty(n + 1, np.int64)
     row_offsets[0] = 0
     # Token spans of the current row; a row of L bytes has at most (L + 1) // 2 tokens.
@@ -164,22 +193,38 @@ def _token_hashes(data, starts, ends, fold):
             bigger = np.empty(grown, np.uint64)
             bigger[:m] = hashes[:m]
             hashes = bigger
+            if cased is not None:  # room for every token to be cased, as for `hashes`
+                more_at = np.empty(grown, np.int64)
+                more_at[:nc] = cased_at[:nc]
+                cased_at = more_at
+                more_sig = np.empty(grown, np.uint64)
+                more_sig[:nc] = cased_sig[:nc]
+                cased_sig = more_sig
         for t in range(k):
             ts = tok_s[t]
             te = tok_e[t]
             h = HASH_SEED
+            sig = np.uint64(0)  # the case signature: bit j set when byte j is an upper-case letter
             q = np.uint64(ts)
             end = np.uint64(te)
             if te + 8 <= size:
                 # Whole words; the last one masked down to the token's bytes.
                 while True:
-                    w = np.uint64(0)
+                    raw = np.uint64(0)
                     for j in range(8):
-                        w |= np.uint64(data[q + np.uint64(j)]) << (_EIGHT * np.uint64(j))
-                    w = _lower_lanes(w)
+                        raw |= np.uint64(data[q + np.uint64(j)]) << (_EIGHT * np.uint64(j))
+                    w = _lower_lanes(raw)
                     if q + _EIGHT >= end:
-                        h = hash_mix(h, w & (_ALL >> (_EIGHT * (q + _EIGHT - end))))
+                        keep = _ALL >> (_EIGHT * (q + _EIGHT - end))
+                        w &= keep
+                        if cased is not None:
+                            sig |= _case_bits(w ^ (raw & keep), q - np.uint64(ts))
+                        h = hash_mix(h, w)
                         break
+                    if cased is not None:
+                        up = w ^ raw
+                        if up != 0:  # written inline: this is the hot path of the cased pass
+                            sig |= _case_bits(up, q - np.uint64(ts))
                     h = hash_mix(h, w)
                     q += _EIGHT
             else:
@@ -187,20 +232,29 @@ def _token_hashes(data, starts, ends, fold):
                     w = np.uint64(0)
                     for j in range(8):
                         w |= np.uint64(fold[data[q + np.uint64(j)]]) << (_EIGHT * np.uint64(j))
+                    if cased is not None:
+                        sig |= _case_bits(w ^ _word_at(data, q, end), q - np.uint64(ts))
                     h = hash_mix(h, w)
                     q += _EIGHT
                 if q < end:
                     w = np.uint64(0)
                     shift = np.uint64(0)
+                    start = q
                     while q < end:
                         w |= np.uint64(fold[data[q]]) << shift
                         shift += _EIGHT
                         q += _ONE
+                    if cased is not None:
+                        sig |= _case_bits(w ^ _word_at(data, start, end), start - np.uint64(ts))
                     h = hash_mix(h, w)
             hashes[m + t] = hash_finish(h, te - ts)
+            if cased is not None and sig != 0:
+                cased_at[nc] = m + t
+                cased_sig[nc] = sig
+                nc += 1
         m += k
         row_offsets[i + 1] = m
-    return row_offsets, hashes[:m]
+    return row_offsets, hashes[:m], cased_at[:nc], cased_sig[:nc]
 
 
 def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
@@ -212,12 +266,31 @@ def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     no value (-1/-1) or no token has none. `hashes` may be a view of a slightly larger buffer.
     """
     data, starts, ends = check_spans(data, starts, ends)
-    return _token_hashes(data, starts, ends, _FOLD)
+    row_offsets, hashes, _, _ = _token_hashes(data, starts, ends, _FOLD, None)
+    return row_offsets, hashes
+
+
+def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`token_hashes`, and the case of the tokens written with an upper-case letter: (row_offsets,
+    hashes, at int64[k], signatures uint64[k]), token `hashes[at[i]]` (ascending `at`) having
+    case signature `signatures[i]`: bit j set when byte j of the token (j < 64) is an ASCII
+    upper-case letter; every other token has signature 0 (written in lower case). The hash and
+    the signature together tell a spelling (of a token of up to 64 bytes: past that the
+    signature does not see the case). Most tokens are lower case, hence the sparse form: a
+    signature per token cost a third of the pass in writes alone."""
+    data, starts, ends = check_spans(data, starts, ends)
+    result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _token_hashes(data, starts, ends, _FOLD, _CASED)
+    return result
 
 
 def tokenize(text: bytes) -> list[bytes]:
     """Split `text` into its tokens, lowercased (ASCII only), in order, duplicates kept."""
     return [t.lower() for t in _TOKEN_RE.findall(text)]
+
+
+def tokens_as_written(text: bytes) -> list[bytes]:
+    """Split `text` into its tokens, case kept, in order, duplicates kept."""
+    return list(_TOKEN_RE.findall(text))
 
 
 def is_token(text: bytes) -> bool:
@@ -231,3 +304,52 @@ def hash_token(word: bytes) -> int:
         raise ValueError(f"{word!r} is not a single token (letters, digits, _ or bytes >= 0x80)")
     folded = np.frombuffer(word.lower(), np.uint8)
     return int(hash_bytes(folded, 0, folded.size))
+
+
+# The bytes of a token whose case its signature records (one bit each in a uint64).
+CASE_SIGNATURE_BYTES = 64
+# Mixes a case signature into a token hash (an odd 64-bit constant; then fmix64, hash_finish).
+_CASE_MIX = np.uint64(0xD6E8FEB86659FD93)
+
+
+def case_signature(token: bytes) -> int:
+    """The case signature `token_hashes_cased` gives `token`: bit j set when byte j (j < 64) is
+    an ASCII upper-case letter."""
+    sig = 0
+    for j, c in enumerate(token[:64]):
+        if 0x41 <= c <= 0x5A:
+            sig |= 1 << j
+    return sig
+
+
+def spelling(folded: bytes, signature: int) -> bytes:
+    """The token `folded` (lower case) spelled with the upper-case letters `signature` names."""
+    return bytes(c - 0x20 if j < 64 and signature >> j & 1 and 0x61 <= c <= 0x7A else c for j, c in enumerate(folded))
+
+
+def cased_hashes(hashes: np.ndarray, cases: np.ndarray) -> np.ndarray:
+    """The spelling hash of tokens with an upper-case letter (signature `cases` != 0): their
+    folded hash mixed with their case signature. A bloom that holds these beside the folded
+    hashes can rule out a spelling (`"Error"` where the block only says `error`)."""
+    return _cased_hashes(np.ascontiguousarray(hashes, np.uint64), np.ascontiguousarray(cases, np.uint64))
+
+
+@kernel
+def _cased_hashes(hashes, cases):
+    out = np.empty(hashes.shape[0], np.uint64)
+    for i in range(hashes.shape[0]):
+        out[i] = hash_finish(hashes[i] ^ (cases[i] * _CASE_MIX), 0)
+    return out
+
+
+def exact_hash(word: bytes) -> int | None:
+    """The spelling hash (`cased_hashes`) of one token `word`; None when it has no upper-case
+    letter (its spelling hash would be its folded hash, which says nothing of its case)."""
+    sig = case_signature(word)
+    if not sig:
+        return None
+    # Through the kernel's Python function (numpy wraps uint64 arithmetic as numba does): a query
+    # computes one or two, where the first call of `_cased_hashes` in an API worker loads it
+    # (2-3 ms from the cache, ~0.2 s when the cache is cold).
+    h = np.array([hash_token(word)], np.uint64) ^ (np.array([sig], np.uint64) * _CASE_MIX)
+    return int(hash_finish.py_func(h, 0)[0])

@@ -9,7 +9,9 @@ per kind of field.
   name the blocks to read; for the
   message, the blooms of the predicate's tokens do, and the bitmaps of those of its tokens the
   part keeps (its frequent ones) name the very rows: a one-token word is then answered from
-  its bitmap alone, anything else tests only the rows in the AND of the bitmaps.
+  its bitmap alone, anything else tests only the rows in the AND of the bitmaps. A word in
+  exact case whose token the part writes one way (`PartIndex.token_spelling`) is that bitmap,
+  or nothing, alone too; the blooms' spelling hashes rule out blocks lacking its spelling.
 - The message and field values are tested as spans by the predicate's kernels, on candidate
   rows only (field values as numbers, parsed once, for numeric ranges). A field key the part
   has never seen makes the leaf FALSE for the part; one whose values' bitmaps the index keeps
@@ -28,6 +30,7 @@ from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.query.filters.base import FALSE, Bound, Filter, Predicate
 from engine.store.index_read import PartIndex
 from engine.store.rows import FORMATS, NO_VALUE
+from native_kernels.tokens import exact_hash
 
 if TYPE_CHECKING:
     from engine.query.block import Block, Mask
@@ -78,8 +81,10 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
         index = scope.index
         tokens = pred.message_tokens()
         if index is not None and tokens:
-            blocks = _sorted_blocks(index.blocks_maybe_containing(tokens))
-            rows, exact = _token_rows(index, pred)
+            spelled, one = pred.spelled_tokens()
+            probes = [h for h in map(exact_hash, spelled) if h is not None]
+            blocks = _sorted_blocks(index.blocks_maybe_containing(tokens, probes))
+            rows, exact = _token_rows(index, pred, spelled, one)
             if rows is not None:
                 if not len(rows):
                     return FALSE
@@ -187,14 +192,25 @@ def _block_mask(rows: np.ndarray, row0: int, n: int) -> Mask:
     return mask
 
 
-def _token_rows(index: PartIndex, pred: Predicate) -> tuple[np.ndarray | None, bool]:
+def _token_rows(index: PartIndex, pred: Predicate, spelled: list[bytes], one: bool) -> tuple[np.ndarray | None, bool]:
     """(rows holding every token of the predicate that the part keeps a bitmap of, as int64;
-    whether they are exactly its matches), or (None, False) when it keeps none of them."""
+    whether they are exactly its matches), or (None, False) when it keeps none of them.
+
+    `spelled` (`Predicate.spelled_tokens`): tokens a match holds written exactly so. Where the
+    part says how every occurrence of such a token is written (`PartIndex.token_spelling`), a
+    token written otherwise there leaves no match, and a token written so matches like the
+    word in any case: with `one` (the predicate is that one token), its bitmap is the answer."""
     tokens, exact = pred.index_tokens()
     bitmaps = [index.token_rows(t) for t in dict.fromkeys(tokens)]
     known = [b for b in bitmaps if b is not None]
     if not known:
         return None, False
+    for word in spelled:
+        written = index.token_spelling(word.lower())
+        if written is not None and written != word:
+            return np.empty(0, np.int64), True
+    if one and len(spelled) == 1 and len(bitmaps) == 1 and index.token_spelling(spelled[0].lower()) == spelled[0]:
+        exact = True
     rows = known[0].intersection(*known[1:]) if len(known) > 1 else known[0]
     return _row_array(rows), exact and len(known) == len(bitmaps)
 

@@ -32,6 +32,14 @@ odds of ~kept x distinct tokens / 2^64, ~1e-11 a part. Tokens with the same rows
 one message template) share one bitmap. The price is a bigger index and a slower index build
 in merges, for common-word and phrase queries that read few or no messages (measured in
 BENCHMARKS.md, Query).
+
+Spellings. The same pass takes each token's case signature (`token_hashes_cased`: which of its
+first 64 bytes are upper-case letters, given only for the tokens that have one), so the
+candidate table also tells whether every occurrence of a kept token is written one way; that
+spelling is stored beside the token set, and an exact-case word (`"user"`) whose token has one
+is answered from the bitmap alone. The blooms get the spelling hash of each token written with
+an upper-case letter besides the folded hashes (`_spelled`), so an exact-case word rules out
+blocks that hold it only written otherwise.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from engine.store.index_format import (
     encode_bitmap_set_of,
     encode_block_counts,
     encode_blooms,
+    encode_spellings,
     encode_token_set,
     u8_value,
 )
@@ -62,8 +71,16 @@ from native_kernels.bloom import build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans
 from native_kernels.key_cardinality import distinct_per_key
 from native_kernels.roaring import encode_bitmaps, group_rows
-from native_kernels.token_rows import CandidateTable, distinct_row_counts
-from native_kernels.tokens import hash_token, token_hashes, tokenize
+from native_kernels.token_rows import MIXED, NOT_SEEN, ONE_SPELLING, CandidateTable, distinct_row_counts
+from native_kernels.tokens import (
+    CASE_SIGNATURE_BYTES,
+    cased_hashes,
+    hash_token,
+    spelling,
+    token_hashes,
+    token_hashes_cased,
+    tokenize,
+)
 
 # The target ceiling is 20% of the compressed data; 19% leaves room for the footer's directory
 # (the fit below is checked on compressed bytes, so the share is never overshot).
@@ -155,22 +172,22 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
         bits = BLOOM_BITS_PER_TOKEN
         candidates = _token_candidates(rows) if big else np.empty(0, np.uint64)
         # The bloom and the token rows share one tokenizing pass (it is most of the build).
-        bloom, cand_rows = _scan_tokens(rows, blocks, bits, candidates)
+        bloom, cand_rows, spellings = _scan_tokens(rows, blocks, bits, candidates)
         bloom = writer.compress(bloom, fast=True)
         while len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
             # Scale to fit; at least one bit less each round (headers and rounding up to whole
             # words can keep a scaled filter just over).
             bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
-            filters = [build_bloom(hashes, bits) for _, _, hashes in _block_tokens(rows, blocks)]
+            filters = [build_bloom(h, bits, _spelled(h, c)) for _, _, h, c in _block_tokens(rows, blocks)]
             bloom = writer.compress(encode_blooms(filters, bits), fast=True)
-        meta = IndexMeta(version=INDEX_VERSION)
+        meta = IndexMeta(version=INDEX_VERSION, bloom_spelled=True)
         used = 0
         # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
         # its budget; reading all of it costs less than an index would.
         if len(bloom) <= BLOOM_SHARE * data_bytes:
             meta.bloom = list(writer.append(bloom))
             used = len(bloom)
-        _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows)
+        _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows, spellings)
         counts = block_counts(rows, blocks)
         if counts is not None:
             # Outside the budget: a few bytes a block (a few hundred entries of 8 bytes, which
@@ -338,17 +355,32 @@ def _field_sets(rows: Rows, max_values: int) -> dict[str, tuple[bytes, int]]:
 # --- message tokens: blooms and candidates ----------------------------------------------------
 
 
+class _Cased(NamedTuple):
+    """The tokens of a block written with an upper-case letter (`token_hashes_cased`)."""
+
+    at: npt.NDArray[np.int64]  # their numbers among the block's tokens, ascending
+    signatures: npt.NDArray[np.uint64]
+
+
 def _block_tokens(
     rows: Rows, blocks: Sequence[BlockMeta]
-) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64]]]:
-    """(first row, row_offsets, hashes) of each block's message tokens."""
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64], _Cased]]:
+    """(first row, row_offsets, hashes, the cased tokens) of each block's message tokens."""
     lo = 0
     for block in blocks:
         hi = lo + block.rows
         off = rows.msg_off[lo : hi + 1]
-        row_offsets, hashes = token_hashes(rows.msg_data, off[:-1], off[1:])
-        yield lo, row_offsets, hashes
+        row_offsets, hashes, at, signatures = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
+        yield lo, row_offsets, hashes, _Cased(at, signatures)
         lo = hi
+
+
+def _spelled(hashes: npt.NDArray[np.uint64], cased: _Cased) -> npt.NDArray[np.uint64]:
+    """What a block's bloom holds besides every token's folded hash: the spelling hash of each
+    token written with an upper-case letter (`cased_hashes`), so that an exact-case word can be
+    ruled out of a block that holds it only written another way. Most such tokens are the
+    words of templates, repeated: `build_bloom` counts distinct items, so they add little."""
+    return cased_hashes(hashes[cased.at], cased.signatures)
 
 
 def _token_candidates(rows: Rows) -> npt.NDArray[np.uint64]:
@@ -366,17 +398,27 @@ def _token_candidates(rows: Rows) -> npt.NDArray[np.uint64]:
 
 def _scan_tokens(
     rows: Rows, blocks: Sequence[BlockMeta], bits: int, candidates: npt.NDArray[np.uint64]
-) -> tuple[bytes, list[RowNumbers]]:
+) -> tuple[bytes, list[RowNumbers], list[int | None]]:
     """One tokenizing pass over the messages: (the blooms blob at `bits` bits a token, the rows
-    of each candidate token as ascending uint32 arrays)."""
+    of each candidate token as ascending uint32 arrays, each candidate's case signature when
+    every occurrence in the part is spelled the same way, else None)."""
     table = CandidateTable(candidates) if len(candidates) else None
     filters, runs = [], []
-    for lo, row_offsets, hashes in _block_tokens(rows, blocks):
-        filters.append(build_bloom(hashes, bits))
+    state = np.full(len(candidates), NOT_SEEN, np.int8)
+    signature = np.zeros(len(candidates), np.uint64)
+    for lo, row_offsets, hashes, cased in _block_tokens(rows, blocks):
+        filters.append(build_bloom(hashes, bits, _spelled(hashes, cased)))
         if table is not None:
-            runs.append(table.rows(row_offsets, hashes, lo))
+            ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cased.at, cased.signatures, lo)
+            runs.append((ptr, cand))
+            # Across blocks: one spelling stays one only where every block saw that same one.
+            differs = (state == ONE_SPELLING) & (st == ONE_SPELLING) & (sig != signature)
+            state[differs | (st == MIXED)] = MIXED
+            first = (state == NOT_SEEN) & (st == ONE_SPELLING)
+            state[first], signature[first] = ONE_SPELLING, sig[first]
     cand_rows = [np.concatenate([r[p[c] : p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
-    return encode_blooms(filters, bits), cand_rows
+    one = [int(g) if s == ONE_SPELLING else None for s, g in zip(state.tolist(), signature.tolist())]
+    return encode_blooms(filters, bits), cand_rows, one
 
 
 def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:
@@ -389,13 +431,15 @@ def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:
 
 
 def _token_groups(
-    rows: Rows, candidates: npt.NDArray[np.uint64], cand_rows: list[RowNumbers]
-) -> list[tuple[bytes, list[bytes], int]]:
-    """[(bitmap bytes, [token texts], rows)] of the tokens held by TOKEN_MIN_SHARE of the rows
-    or more; tokens with the same rows (the words of one message template) share one bitmap."""
+    rows: Rows, candidates: npt.NDArray[np.uint64], cand_rows: list[RowNumbers], signatures: list[int | None]
+) -> list[tuple[bytes, list[bytes], list[bytes], int]]:
+    """[(bitmap bytes, [token texts], [their spellings], rows)] of the tokens held by
+    TOKEN_MIN_SHARE of the rows or more; tokens with the same rows (the words of one message
+    template) share one bitmap. A token's spelling is how every occurrence of it in the part is
+    written, or b"" when it is written several ways (or is longer than a case signature sees)."""
     need = TOKEN_MIN_SHARE * len(rows)
-    groups: dict[bytes, tuple[list[bytes], int]] = {}
-    for h, members in zip(candidates.tolist(), cand_rows):
+    groups: dict[bytes, tuple[list[bytes], list[bytes], int]] = {}
+    for h, members, sig in zip(candidates.tolist(), cand_rows, signatures):
         if len(members) < need:
             continue
         text = _token_text(rows, int(members[0]), h)
@@ -406,8 +450,10 @@ def _token_groups(
             # field, with a comparison, far more than as a word; its room goes to words.
             continue
         bitmap, _ = encode_bitmaps(members, np.array([0, len(members)]))
-        groups.setdefault(bitmap, ([], len(members)))[0].append(text)
-    return [(bitmap, texts, covered) for bitmap, (texts, covered) in groups.items()]
+        group = groups.setdefault(bitmap, ([], [], len(members)))
+        group[0].append(text)
+        group[1].append(b"" if sig is None or len(text) > CASE_SIGNATURE_BYTES else spelling(text, sig))
+    return [(bitmap, texts, spelled, covered) for bitmap, (texts, spelled, covered) in groups.items()]
 
 
 # --- the choice within the budget -------------------------------------------------------------
@@ -424,6 +470,7 @@ class _Candidate(NamedTuple):
     blob: bytes  # the bitmap set, or a token group's bitmap
     frame: bytes = b""  # base sets, once chosen: the blob compressed (its own frame)
     texts: tuple[bytes, ...] = ()  # token groups: the tokens sharing the bitmap
+    spellings: tuple[bytes, ...] = ()  # token groups: each token's one spelling (b"": several)
 
 
 def _fit(candidates: list[_Candidate], room: int) -> list[_Candidate]:
@@ -445,6 +492,7 @@ def _store_sets(
     max_values: int,
     candidates: npt.NDArray[np.uint64],
     cand_rows: list[RowNumbers],
+    spellings: list[int | None],
 ) -> None:
     """Base column sets, field key sets and token sets in what the bloom left of the budget,
     by gain per byte (GAIN_NS).
@@ -471,9 +519,13 @@ def _store_sets(
         sets.append(_Candidate(cost(blob), GAIN_NS["base"] * covered, "base", column, blob))
     for column, (blob, covered) in _field_sets(rows, max_values).items():
         sets.append(_Candidate(cost(blob), GAIN_NS["field"] * covered, "field", column, blob))
-    for bitmap, texts, covered in _token_groups(rows, candidates, cand_rows):
-        size = cost(bitmap) + sum(len(t) + 8 for t in texts)
-        sets.append(_Candidate(size, GAIN_NS["tokens"] * covered, "tokens", "", bitmap, texts=tuple(texts)))
+    for bitmap, texts, spelled, covered in _token_groups(rows, candidates, cand_rows, spellings):
+        size = cost(bitmap) + sum(len(t) + len(s) + 12 for t, s in zip(texts, spelled))
+        sets.append(
+            _Candidate(
+                size, GAIN_NS["tokens"] * covered, "tokens", "", bitmap, texts=tuple(texts), spellings=tuple(spelled)
+            )
+        )
     frames: dict[str, bytes] = {}  # base sets compressed for real, once each, when chosen
     best: _Stored | None = None
     target = max(0, room)
@@ -507,6 +559,7 @@ class _Stored(NamedTuple):
     fields: list[_Candidate]  # by blob size, then column: their order in the shared frame
     field_frame: bytes
     token_frame: bytes
+    spelling_frame: bytes  # the token set's spellings, in its token order
     gain: float = 0.0
 
     @staticmethod
@@ -523,11 +576,14 @@ class _Stored(NamedTuple):
         # Level 1, as the bloom: bitmaps of rows spread at random come out no smaller at 9
         # and take ~14x the time.
         token_frame = writer.compress(encode_token_set(groups), fast=True) if groups else b""
-        return _Stored(bases, fields, field_frame, token_frame)
+        spelled = [s for c in chosen if c.kind == "tokens" for s in c.spellings]
+        spelling_frame = writer.compress(encode_spellings(spelled), fast=True) if groups else b""
+        return _Stored(bases, fields, field_frame, token_frame, spelling_frame)
 
     @property
     def size(self) -> int:
-        return sum(len(c.frame) for c in self.bases) + len(self.field_frame) + len(self.token_frame)
+        frames = len(self.field_frame) + len(self.token_frame) + len(self.spelling_frame)
+        return sum(len(c.frame) for c in self.bases) + frames
 
     def append_to(self, rows: Rows, writer: StreamWriter, meta: IndexMeta) -> None:
         """Append the frames and fill `meta`'s directory; base columns not stored are derived."""
@@ -549,3 +605,4 @@ class _Stored(NamedTuple):
                 at += len(c.blob)
         if self.token_frame:
             meta.tokens = list(writer.append(self.token_frame))
+            meta.spellings = list(writer.append(self.spelling_frame))

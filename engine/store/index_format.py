@@ -1,5 +1,6 @@
 """The layout of a part's index: the directory (`IndexMeta`), how values are spelled, and the
-four blob kinds (bitmap set, blooms, token set, block counts), each one's encoder beside its decoder.
+five blob kinds (bitmap set, blooms, token set, token spellings, block counts), each one's
+encoder beside its decoder.
 
 A part's index is a roaring bitmap of the rows holding each value of the filter columns, a bloom
 filter of message tokens per block, and roaring bitmaps of the rows holding each of the part's
@@ -44,6 +45,13 @@ Blooms (one per part):
 | 8           | 8 (n + 1)   | word ends u64: block b's filter is words[we[b]:we[b + 1]]      |
 | 8 (n + 2)   | 8 we[n]     | words: native_kernels/bloom.py filters, one per block          |
 
+A block's filter holds the folded hash of each of its message tokens (`hash_token`) and, when
+`IndexMeta.bloom_spelled`, also the spelling hash (`native_kernels.tokens.cased_hashes`) of
+each token written with an ASCII upper-case letter: `"Error"` (exact case) then skips a block
+that holds `error` or `ERROR` but never `Error`. A lower-case spelling adds nothing (its
+spelling hash would be its folded hash), so `"error"` is ruled out only where the folded
+token is.
+
 Token set (one per part, `IndexMeta.tokens`; n tokens, m distinct bitmaps):
 
 | offset                  | size        | field                                             |
@@ -55,6 +63,21 @@ Token set (one per part, `IndexMeta.tokens`; n tokens, m distinct bitmaps):
 | 8 + 8 n + 4             | 4 (m + 1)   | bitmap ends u32                                   |
 | 12 + 8 n + 4 (m + 1)    | te[n]       | texts: each token lowercased (ASCII), as tokenize |
 | ... + te[n]             | be[m]       | bitmaps, as in a bitmap set                       |
+
+Token spellings (one per part with a token set, `IndexMeta.spellings`; n = the token set's n,
+in its token order):
+
+| offset                  | size        | field                                             |
+|-------------------------|-------------|---------------------------------------------------|
+| 0                       | 4           | n                                                 |
+| 4                       | 4 (n + 1)   | spelling ends u32: spelling i is s[se[i]:se[i + 1]] |
+| 8 + 4 n                 | se[n]       | s: how every occurrence of token i in the part is |
+|                         |             | written (`Failed`, `user`); empty when it is      |
+|                         |             | written several ways, or is longer than 64 bytes  |
+
+So a word in exact case (`"user"`, a phrase of one token) whose token has a bitmap and one
+spelling is answered from the index alone: that bitmap when the spelling is the word's, no row
+when it is not; only a token written several ways has its candidate rows' messages read.
 
 Block counts (one per part, `IndexMeta.counts`; the columns are `IndexMeta.count_columns`, c of
 them; K distinct combinations of their values in the part, B blocks, E (block, combination)
@@ -78,6 +101,9 @@ INDEX_VERSION changes with any of this. Version 2 added the token set alone: a v
 reader ignores `tokens` (msgspec drops unknown fields) and a version 2 reader finds none in a
 version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was. Version 3 added the
 block counts the same way (`counts`, `count_columns`: absent in older parts, which then scan).
+Version 4 added token spellings (`spellings`) and spelling hashes in the blooms
+(`bloom_spelled`), the same way: an older part has neither, and an exact-case word there is
+narrowed by the folded index and its candidates' messages read, as before.
 """
 
 from __future__ import annotations
@@ -97,7 +123,9 @@ from engine.store.rows import FORMATS
 # 2: token sets (`IndexMeta.tokens`). A version 1 reader ignores them (msgspec drops unknown
 # fields), a version 2 reader finds none in a version 1 part and scans: no FORMAT_VERSION bump.
 # 3: block counts (`IndexMeta.counts`), added the same way.
-INDEX_VERSION = 3
+# 4: token spellings (`IndexMeta.spellings`) and spelling hashes in the blooms
+# (`IndexMeta.bloom_spelled`), added the same way.
+INDEX_VERSION = 4
 # Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
 U8_INDEXED = ("severity", "facility", "format")
 
@@ -119,6 +147,8 @@ class IndexMeta(msgspec.Struct):
     tokens: list[int] = []  # [offset, clen] of the token set blob; [] = none (version 1, or none fit)
     counts: list[int] = []  # [offset, clen] of the block counts blob; [] = none (before version 3)
     count_columns: list[str] = []  # the columns whose value combinations `counts` counts
+    spellings: list[int] = []  # [offset, clen] of the token spellings blob; [] = none (before version 4)
+    bloom_spelled: bool = False  # the blooms hold spelling hashes too (version 4 and up)
 
 
 # --- value spelling -----------------------------------------------------------------------------
@@ -237,6 +267,30 @@ def decode_blooms(blob: bytes, n_blocks: int) -> list[npt.NDArray[np.uint64]]:
     return [words[a:b] for a, b in zip(we[:-1].tolist(), we[1:].tolist())]
 
 
+# --- token spellings ---------------------------------------------------------------------------
+
+
+def encode_spellings(spellings: list[bytes]) -> bytes:
+    """The token spellings blob: `spellings[i]` is token i's (b"": written several ways)."""
+    se = _ends([len(s) for s in spellings], np.uint32)
+    return b"".join([_U32.pack(len(spellings)), se.tobytes(), *spellings])
+
+
+def decode_spellings(blob: bytes, n_tokens: int) -> list[bytes]:
+    """Each token's spelling, in the token set's order. Raises PartDamaged when the blob does
+    not hold one per token of the set."""
+    if len(blob) < 4:
+        raise PartDamaged("index token spellings are truncated")
+    n = _U32.unpack_from(blob)[0]
+    head = 4 + 4 * (n + 1)
+    if n != n_tokens or head > len(blob):
+        raise PartDamaged(f"index token spellings hold {n} for {n_tokens} tokens")
+    se = np.frombuffer(blob, np.uint32, n + 1, 4).astype(np.int64)
+    if head + se[-1] != len(blob) or np.any(np.diff(se) < 0):
+        raise PartDamaged("index token spellings directory does not match its blob")
+    return [blob[head + a : head + b] for a, b in zip(se[:-1].tolist(), se[1:].tolist())]
+
+
 # --- token set ----------------------------------------------------------------------------------
 
 
@@ -285,6 +339,15 @@ class TokenSet:
         self._be = be
         self._which = which
         self._where = {blob[head + a : head + b]: i for i, (a, b) in enumerate(zip(te[:-1].tolist(), te[1:].tolist()))}
+
+    @property
+    def texts(self) -> list[bytes]:
+        """The tokens kept, in their order in the set."""
+        return list(self._where)
+
+    def number(self, token: bytes) -> int | None:
+        """Where `token` is in the set's order; None when the set does not keep it."""
+        return self._where.get(token)
 
     def rows(self, token: bytes) -> BitMap | None:
         """The rows whose message holds `token`; None when the set does not keep it."""

@@ -24,6 +24,7 @@ from engine.store.index_format import (
     TokenSet,
     decode_block_counts,
     decode_blooms,
+    decode_spellings,
     u8_code,
 )
 from engine.store.part_format import PartDamaged
@@ -53,6 +54,7 @@ class PartIndex:
         self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
         self._blooms: list[npt.NDArray[np.uint64]] | None = None
         self._tokens: TokenSet | None = None
+        self._spellings: list[bytes] | None = None
         self._counts: BlockCounts | None = None
         self._combo_total: npt.NDArray[np.int64] | None = None
         self._count_columns: list[str] | None = None
@@ -113,11 +115,33 @@ class PartIndex:
         """Rows (part-global numbers) whose message holds `token` (one token, lowercased: see
         native_kernels.tokens.tokenize), exactly; None when this part keeps no bitmap of it
         (a rare token, a part written before token sets, or one whose budget was spent): scan."""
+        tokens = self._token_set()
+        return None if tokens is None else tokens.rows(token)
+
+    def _token_set(self) -> TokenSet | None:
         if not self._index.tokens:
             return None
         if self._tokens is None:
             self._tokens = TokenSet(self._part.blob(*self._index.tokens))
-        return self._tokens.rows(token)
+        return self._tokens
+
+    def token_spelling(self, token: bytes) -> bytes | None:
+        """How every occurrence of kept token `token` (lowercased) in this part is written
+        (`User`, `user`); None when that is not known: the part keeps no bitmap of the token,
+        it is written several ways, or the part predates spellings (index version 4)."""
+        tokens = self._token_set()
+        if tokens is None or not self._index.spellings:
+            return None
+        i = tokens.number(token)
+        if i is None:
+            return None
+        if self._spellings is None:
+            spellings = decode_spellings(self._part.blob(*self._index.spellings), len(tokens.texts))
+            # A spelling is its token in some case: checked once, as the answer trusts it.
+            if any(s and s.lower() != t for s, t in zip(spellings, tokens.texts)):
+                raise PartDamaged("index token spellings do not spell their tokens")
+            self._spellings = spellings
+        return self._spellings[i] or None
 
     @property
     def count_columns(self) -> list[str]:
@@ -212,10 +236,14 @@ class PartIndex:
             return BitMap()
         return BitMap(array.array("I", np.concatenate(hits).tobytes()))
 
-    def blocks_maybe_containing(self, token_hashes: list[int]) -> list[int]:
+    def blocks_maybe_containing(self, token_hashes: list[int], spelled_hashes: list[int] | None = None) -> list[int]:
         """Blocks whose bloom may hold every one of the tokens (all blocks when the part has no
-        blooms or no tokens are given). Hashes: native_kernels.tokens.hash_token."""
+        blooms or no tokens are given). Hashes: native_kernels.tokens.hash_token; and
+        `spelled_hashes` (native_kernels.tokens.exact_hash: tokens that must be written so,
+        upper-case letters and all), probed only where the blooms hold spellings (version 4)."""
         n_blocks = len(self._part.meta.blocks)
+        if spelled_hashes and self._index.bloom_spelled:
+            token_hashes = [*token_hashes, *spelled_hashes]
         if not token_hashes or not self._index.bloom:
             return list(range(n_blocks))
         if self._blooms is None:

@@ -105,3 +105,16 @@ def test_bad_arguments_are_refused():
         build_bloom(np.array([1, 2], np.uint64), bits_per_item=0)
     with pytest.raises(ValueError):
         bloom_contains_all(build_bloom(np.array([1], np.uint64)), np.array([1], np.int64))
+
+
+def test_more_items_are_held_and_sized_for():
+    """`more` (spelling hashes beside a block's tokens): each is found, and the filter is the
+    one built of both together (same size, same bits), however the two overlap."""
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**63, 5000, dtype=np.uint64)
+    more = rng.integers(0, 2**63, 300, dtype=np.uint64)
+    both = build_bloom(np.concatenate([hashes, hashes[:100], more, more[:50]]), 7)
+    built = build_bloom(np.concatenate([hashes, hashes[:100]]), 7, np.concatenate([more, more[:50]]))
+    assert (built == both).all()
+    assert all(bloom_contains(built, int(h)) for h in more)
+    assert (build_bloom(hashes, 7, np.empty(0, np.uint64)) == build_bloom(hashes, 7)).all()

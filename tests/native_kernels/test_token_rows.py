@@ -64,3 +64,29 @@ def test_empty_and_repeated_candidates():
     assert ptr.tolist() == [0] and len(rows) == 0
     with pytest.raises(ValueError):
         CandidateTable(np.array([5, 5], np.uint64))
+
+
+def test_candidate_spellings_across_blocks():
+    """`rows_spelled`: a candidate every occurrence of which is written one way says so, with
+    that way's case signature; one written two ways (within a row or across rows) is MIXED."""
+    from native_kernels.token_rows import MIXED, NOT_SEEN, ONE_SPELLING
+    from native_kernels.tokens import case_signature, token_hashes_cased, tokens_as_written
+
+    msgs = _messages(700, 5) + [b"Failed x failed", b"Only Only"]
+    data, starts, ends = _spans(msgs)
+    words = [b"user", b"failed", b"x", b"only", b"nowhere", b"z9"]
+    table = CandidateTable(np.array([hash_token(w) for w in words], np.uint64))
+    for lo in range(0, len(msgs), 256):
+        block = msgs[lo : lo + 256]
+        ro, hashes, at, signatures = token_hashes_cased(data, starts[lo : lo + 256], ends[lo : lo + 256])
+        ptr, rows, sig, state = table.rows_spelled(ro, hashes, at, signatures, lo)
+        plain_ptr, plain_rows = table.rows(ro, hashes, lo)
+        assert (ptr == plain_ptr).all() and (rows == plain_rows).all()
+        for c, w in enumerate(words):
+            seen = {t for m in block for t in tokens_as_written(m) if t.lower() == w}
+            want = NOT_SEEN if not seen else ONE_SPELLING if len(seen) == 1 else MIXED
+            assert state[c] == want, (lo, w, seen)
+            if want == ONE_SPELLING:
+                assert sig[c] == case_signature(seen.pop())
+    with pytest.raises(ValueError):
+        table.rows_spelled(ro, hashes, at, signatures[:-1], 0)

@@ -1,5 +1,6 @@
 """token_hashes, hash_token and tokenize against the references in naive.py."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.tokens import hash_token, token_hashes, tokenize
+from native_kernels.tokens import (
+    case_signature,
+    cased_hashes,
+    exact_hash,
+    hash_token,
+    spelling,
+    token_hashes,
+    token_hashes_cased,
+    tokenize,
+    tokens_as_written,
+)
 
 LOGHUB = Path("/work/shared/corpus/loghub")
 
@@ -34,6 +45,16 @@ def check(values, junk=b"", order=None):
         want = [] if v is None else naive.token_hashes_row(v)
         assert hashes[offsets[i] : offsets[i + 1]].tolist() == want, (i, v)
     assert offsets[-1] == hashes.size
+    # The cased variant: the same hashes, and each token's upper-case letters (first 64 bytes).
+    offsets_c, hashes_c, at, signatures = token_hashes_cased(data, starts, ends)
+    assert (offsets_c == offsets).all() and (hashes_c == hashes).all() and signatures.dtype == np.uint64
+    assert (np.diff(at) > 0).all() and (signatures != 0).all()
+    cases = np.zeros(len(hashes), np.uint64)
+    cases[at] = signatures
+    for i, v in enumerate(values):
+        written = [] if v is None else re.findall(rb"[A-Za-z0-9_\x80-\xff]+", v)
+        want = [sum(1 << j for j, c in enumerate(t[:64]) if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ") for t in written]
+        assert cases[offsets[i] : offsets[i + 1]].tolist() == want, (i, v)
 
 
 @jit_settings
@@ -105,3 +126,24 @@ def test_loghub_corpus():
     rows = [line for path in sorted(LOGHUB.glob("*_2k.log")) for line in path.read_bytes().splitlines()]
     assert len(rows) > 10_000
     check(rows)
+
+
+@pytest.mark.parametrize(
+    "word", [b"user", b"User", b"USER", b"uSeR_9", b"\xc3\xa9T\xc3\xa9", b"A" * 64, b"x" * 70 + b"Y"]
+)
+def test_spelling_round_trip_and_exact_hash(word):
+    sig = case_signature(word)
+    assert spelling(word.lower(), sig) == (word if len(word) <= 64 else word.lower())
+    h = exact_hash(word)
+    if word == word.lower() or len(word) > 64 and not sig:
+        assert h is None
+    else:
+        assert h is not None and h != hash_token(word)
+        assert h == int(cased_hashes(np.array([hash_token(word)], np.uint64), np.array([sig], np.uint64))[0])
+    assert tokens_as_written(b"Failed password for " + word) == [b"Failed", b"password", b"for", word]
+
+
+def test_spelling_hashes_tell_spellings_apart():
+    words = [b"user", b"User", b"USER", b"uSER", b"usER"]
+    hashes = {exact_hash(w) for w in words[1:]}
+    assert len(hashes) == 4 and hash_token(b"user") not in hashes

@@ -105,6 +105,12 @@ class Predicate:
         holding the one token given is exactly a match), for the index's token bitmaps."""
         return [], False
 
+    def spelled_tokens(self) -> tuple[list[bytes], bool]:
+        """(tokens, as written, that every matching message holds whole and written exactly so;
+        whether holding the one token given, so written, is exactly a match): case-sensitive
+        tests only, for the index's spellings and the blooms' spelling hashes."""
+        return [], False
+
 
 @dataclass(frozen=True)
 class ExactText(Predicate):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.query.filters.base import ExactText
 from native_kernels.match import TOKEN_BYTE, find_in_spans
-from native_kernels.tokens import tokenize
+from native_kernels.tokens import is_token, tokenize, tokens_as_written
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
@@ -32,3 +32,8 @@ class Phrase(ExactText):
     def index_tokens(self) -> tuple[list[bytes], bool]:
         # Case-sensitive: the folded tokens' rows only narrow the rows to test.
         return tokenize(self.text), False
+
+    def spelled_tokens(self) -> tuple[list[bytes], bool]:
+        # Every token of a phrase is whole in a match (its ends fall on token boundaries) and
+        # written as in the phrase; a phrase of one token is exactly the rows holding it so.
+        return tokens_as_written(self.text), is_token(self.text)

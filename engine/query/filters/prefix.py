@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.query.filters.base import Predicate, values_mask
 from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, tokenize
+from native_kernels.tokens import hash_token, tokenize, tokens_as_written
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
@@ -39,7 +39,13 @@ class Prefix(Predicate):
         )
 
     def message_tokens(self) -> list[int]:
-        tokens = tokenize(self.text)
+        return [hash_token(t) for t in self._whole(tokenize(self.text))]
+
+    def spelled_tokens(self) -> tuple[list[bytes], bool]:
+        return ([], False) if self.ignore_case else (self._whole(tokens_as_written(self.text)), False)
+
+    def _whole(self, tokens: list[bytes]) -> list[bytes]:
+        """`tokens` (of the text) less the last when it may continue in the row."""
         if tokens and self.text and TOKEN_BYTE[self.text[-1]]:
-            tokens = tokens[:-1]  # the last token may continue in the row
-        return [hash_token(t) for t in tokens]
+            return tokens[:-1]
+        return tokens

@@ -28,7 +28,7 @@ from engine.store import value_frames
 from engine.store.index_build import COUNT_COLUMNS, block_counts
 from engine.store.part_reader import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
-from native_kernels.tokens import token_hashes
+from native_kernels.tokens import exact_hash, token_hashes
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
 
@@ -104,8 +104,14 @@ def _case(t, upper):
     return t.upper() if upper and t.isascii() else t
 
 
+def _exact(t):
+    # A word in exact case: the phrase of one token (the index's spellings may answer it).
+    return (f'"{t}"', lambda r: ref.aligned(r["message"], t.encode(), False))
+
+
 leaf = st.one_of(
     st.builds(lambda t, up: _word(_case(t, up)), st.sampled_from(TOKENS), st.booleans()),
+    st.builds(lambda t, up: _exact(_case(t, up)), st.sampled_from(TOKENS), st.booleans()),
     st.builds(
         lambda a, s, b: (f'"{a}{s}{b}"', lambda r: ref.aligned(r["message"], f"{a}{s}{b}".encode(), False)),
         st.sampled_from(TOKENS),
@@ -309,13 +315,24 @@ class FakeIndex:
         r = self.rows
         return BitMap([i for i in range(len(r)) if token in ref.tokens(r.message(i))])
 
-    def blocks_maybe_containing(self, hashes):
+    def token_spelling(self, token):
+        # How every occurrence of a kept token is written, when that is one way (the index's
+        # spellings); None for a token written several ways, as for one without a bitmap.
+        if self.token_rows(token) is None:
+            return None
+        r = self.rows
+        seen = {t for i in range(len(r)) for t in ref.TOKEN_RE.findall(r.message(i)) if ref.ascii_lower(t) == token}
+        return seen.pop() if len(seen) == 1 else None
+
+    def blocks_maybe_containing(self, hashes, spelled_hashes=None):
+        # Exactly the blocks holding every token, and every spelled one written so.
         r = self.rows
         out = []
         for b in range(self.nblocks):
             lo, hi = b * self.block_rows, min(len(r), (b + 1) * self.block_rows)
             off, hs = token_hashes(r.msg_data, r.msg_off[lo:hi], r.msg_off[lo + 1 : hi + 1])
-            if set(hashes) <= set(hs.tolist()):
+            written = {exact_hash(t) for i in range(lo, hi) for t in ref.TOKEN_RE.findall(r.message(i))}
+            if set(hashes) <= set(hs.tolist()) and set(spelled_hashes or []) <= written:
                 out.append(b)
         return out
 
