@@ -14,6 +14,16 @@ partition whose flushed parts have all sat SETTLE_S is merged however few they a
 part that stays gets its index; and once no part of a partition is younger than SETTLE_S, its
 interim parts are merged once more, so every part that stays is compressed at the final level.
 
+One expensive merge per row. An interim merge of flushed parts (live traffic below ~62,000
+rows a second with the defaults) writes its output as a flush is: no index, dictionaries
+unsorted, no value frames, at the flushes' zstd level (`merge_form`). Such a part is merged
+again some 30-40 s later at any rate (level 0 is merged on a clock, so its level fills on one
+too), and that merge redoes all of it; so the rows of steady traffic are indexed and compressed
+at `merge_zstd_level` once, by the merge that makes the part that stays, and the part that stays
+is the same, byte for byte. Queries read the rows of those 30-40 s unindexed, as they read
+flushed parts. Interim merges of merged parts (low rates, whose outputs live for minutes to
+hours) keep their index.
+
 Exactness. A merge is two steps, each atomic. (1) `merge_parts` writes the output like any
 part (temporary name, fsync, rename); its head lists the inputs' names in `replaces`. From the
 rename on every reader ignores the inputs (`engine.store.live`): rows are never lost (the
@@ -55,6 +65,8 @@ import logging
 import os
 import threading
 import time
+from typing import NamedTuple
+
 from engine.config import Settings, Storage
 from engine.metrics import MetricsFile
 from engine.store import live
@@ -155,6 +167,37 @@ def _final_merges(parts: dict[str, PartHead], taken: set[str], max_rows: int, no
         interim = [(p, h) for p, h in members if h.interim and p not in taken]
         groups += _within_rows(interim, max_rows, smallest=1)
     return groups
+
+
+class MergeForm(NamedTuple):
+    """How a merge writes its output (`merge_form`)."""
+
+    zstd_level: int
+    interim: bool  # will be merged again (PartHead.interim)
+    flush_layout: bool  # laid out as a flush is: no index, no value frames (part_merge.merge_parts)
+
+
+def merge_form(storage: Storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> MergeForm:
+    """How the merge of `inputs` writes its output: `merge_compression`, and for an interim
+    merge of flushed parts, the flush layout at the flushes' zstd level.
+
+    Why. Such an output lives about as long as it takes its level to gather `merge_min_parts`
+    parts: the merge of flushed parts runs every LEVEL0_MERGE_AFTER_S (4 s) whatever the rate,
+    so its outputs are merged again some 30-40 s later at any rate where they are interim
+    (below ~62,000 rows a second with the defaults: above, a level-0 merge already makes a part
+    too big to be interim). The merge after it rebuilds the index, sorts the dictionaries, cuts
+    the value frames and recompresses every row anyway, so building them for half a minute's
+    use was most of a level-1 merge (at 50,000 rows a second the index alone was 45% of it),
+    and the next merge reads a flush-layout part cheaper than a framed one. What queries lose:
+    the rows of those 30-40 s are read unindexed, as flushed parts always are (at most about
+    2M rows, in at most ~8 parts plus the flushes since), not spread over 20 flushes each.
+    The part that stays is byte for byte the same (the same rows, in the same order, written by
+    the same final merge). Interim merges of merged parts (low rates: their outputs live for
+    minutes to hours) keep their index and interim_merge_zstd_level."""
+    zstd_level, interim = merge_compression(storage, inputs, now_ns)
+    if interim and all(h.level == 0 for _, h in inputs):
+        return MergeForm(min(zstd_level, storage.zstd_level), True, True)
+    return MergeForm(zstd_level, interim, False)
 
 
 def merge_compression(
@@ -353,8 +396,18 @@ class Merger:
             os.path.dirname(group[0]), part_name(level, first, self.instance, self.part_writer.next_seq())
         )
         t0 = time.perf_counter()
-        zstd_level, interim = merge_compression(self.storage, inputs)
-        job = MergeJob(inputs, out, self.instance, zstd_level, interim, self.block_rows, self.fsync, self.derive_fields)
+        form = merge_form(self.storage, inputs)
+        job = MergeJob(
+            inputs,
+            out,
+            self.instance,
+            form.zstd_level,
+            form.interim,
+            self.block_rows,
+            self.fsync,
+            self.derive_fields,
+            form.flush_layout,
+        )
         try:
             if self._process is None:  # `step` called without `start`: merge in this thread
                 head = head_of(merge_job(job, self.index_builder, self._stop.is_set))
@@ -386,11 +439,12 @@ class Merger:
         self.m_merges.inc()
         self.m_merged_rows.inc(head.rows)
         log.info(
-            "merged %d parts (%d rows) into %s at zstd %d in %.1fs",
+            "merged %d parts (%d rows) into %s at zstd %d%s in %.1fs",
             len(group),
             head.rows,
             os.path.basename(out),
-            zstd_level,
+            form.zstd_level,
+            ", flush layout" if form.flush_layout else "",
             time.perf_counter() - t0,
         )
         return True
