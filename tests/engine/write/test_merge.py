@@ -112,6 +112,29 @@ def test_flushed_parts_wait_until_the_oldest_is_old_enough_however_many():
     assert plan_merges(merged, 8, 1000, newest) == [sorted(merged)]
 
 
+def test_live_flushed_parts_are_cut_into_interim_sized_groups():
+    def head(i, rows, created_s=0, level=0):
+        return _head(level, rows, i, created_s * 10**9, flush_id=f"f{i}")
+
+    # 30 flushes of 10 rows (a backlog behind a long merge, or a rate where 4 s of traffic
+    # would make a final part): groups of at most 80 rows, so every output is interim.
+    parts = {f"/d/20240101/a{i:02d}": head(i, 10) for i in range(30)}
+    now = 5 * 10**9
+    names = sorted(parts)
+    assert plan_merges(parts, 8, 1000, now, interim_rows=80) == [names[0:8], names[8:16], names[16:24], names[24:]]
+    assert plan_merges(parts, 8, 1000, now) == [names]
+    # Once quiet, not cut: nothing will come to merge with them.
+    assert plan_merges(parts, 8, 1000, 60 * 10**9, interim_rows=80) == [names]
+    # A flush bigger than the cut takes the next part with it rather than stay unmerged.
+    big = {"/d/20240101/a00": head(0, 100), **{f"/d/20240101/a{i:02d}": head(i, 10) for i in range(1, 8)}}
+    assert plan_merges(big, 8, 1000, now, interim_rows=80) == [["/d/20240101/a00", "/d/20240101/a01"], sorted(big)[2:8]]
+    # Merged parts are not cut; the cut follows the storage settings.
+    merged = {f"/d/20240101/m{i}": head(i, 10, level=1) for i in range(8)}
+    assert plan_merges(merged, 8, 1000, now, interim_rows=20) == [sorted(merged)]
+    assert merge.interim_rows(Storage(max_part_rows=2_000_000, merge_min_parts=8)) == 250_000
+    assert merge.interim_rows(Storage(interim_merge_zstd_level=9)) == 0
+
+
 def test_settled_flushed_parts_merge_however_few():
     def head(level, created_s):
         return _head(level, 10, created_s, created_s * 10**9)
@@ -258,22 +281,25 @@ def test_a_part_that_stays_is_the_same_whatever_merges_made_it(tmp_path):
 
 
 def test_which_merges_happen_at_which_rates(tmp_path, monkeypatch):
-    """At a low rate flushed parts are merged into flush-layout interim parts, then into an
-    indexed part at merge_zstd_level; at a high rate straight into indexed final parts."""
+    """At a low rate and at a high one alike, flushed parts are merged into flush-layout interim
+    parts (at the high rate a few flushes each), then into an indexed part at merge_zstd_level:
+    one expensive merge per row."""
     monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)  # flushed parts of this instant merge now
     monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
-    for rows_each, max_rows, expect in (
-        (400, 8000, [(1, True, False), (2, False, True)]),  # 3 outputs of 1,200 rows fit in 8,000
-        (3000, 20000, [(1, False, True)]),  # 3 outputs of 9,000 rows do not
+    two_levels = [(1, True, False), (2, False, True)]
+    for name, rows_each, storage, expect in (
+        ("low", 400, dict(max_part_rows=8000), two_levels),  # 3 outputs of 1,200 rows fit in 8,000
+        ("high", 3000, dict(max_part_rows=20000), two_levels),  # 3 flushes do not: 2 per interim part
+        # The interim level off: each row indexed and compressed at merge_zstd_level twice.
+        ("off", 3000, dict(max_part_rows=20000, interim_merge_zstd_level=9), [(1, False, True), (2, False, True)]),
     ):
-        folder = tmp_path / str(rows_each)
-        settings = _settings(folder, merge_min_parts=3, max_part_rows=max_rows)
+        folder = tmp_path / name
+        settings = _settings(folder, merge_min_parts=3, **storage)
         builder = make_index_builder(settings.storage)
         writer = FlushWriter(str(folder), "1a2b", 1024, 1, False)
         merger = Merger(settings, "1a2b", writer, builder, Metrics())
         made = []
-        flushes = 9 if rows_each == 400 else 3
-        for written in _flushes(writer, flushes, rows_each):
+        for written in _flushes(writer, 9, rows_each):
             merger.add(written)
             while merger.step():
                 newest = max(merger.parts, key=lambda p: merger.parts[p].created_ns)
@@ -282,8 +308,9 @@ def test_which_merges_happen_at_which_rates(tmp_path, monkeypatch):
                     framed = any("@" in name for b in m.blocks for name in b.streams)
                     made.append((m.level, m.interim, bool(m.index)))
                     assert not (m.interim and framed)
-        assert sorted(set(made)) == expect, (rows_each, made)
-        assert sum(read_head(p).rows for p in live_parts(str(folder))) == rows_each * flushes
+                    assert not m.interim or m.rows * 3 <= settings.storage.max_part_rows
+        assert sorted(set(made)) == expect, (name, made)
+        assert sum(read_head(p).rows for p in live_parts(str(folder))) == rows_each * 9
 
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
