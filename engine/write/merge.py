@@ -407,7 +407,7 @@ class Merger:
         out = os.path.join(
             os.path.dirname(group[0]), part_name(level, first, self.instance, self.part_writer.next_seq())
         )
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         form = merge_form(self.storage, inputs)
         job = MergeJob(
             inputs,
@@ -451,13 +451,14 @@ class Merger:
         self.m_merges.inc()
         self.m_merged_rows.inc(head.rows)
         log.info(
-            "merged %d parts (%d rows) into %s at zstd %d%s in %.1fs",
+            "merged %d parts (%d rows) into %s at zstd %d%s in %.1fs (%.2f CPU s)",
             len(group),
             head.rows,
             os.path.basename(out),
             form.zstd_level,
             ", flush layout" if form.flush_layout else "",
             time.perf_counter() - t0,
+            self._process.last_cpu_s if self._process is not None else time.process_time() - cpu0,
         )
         return True
 

@@ -30,6 +30,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 import traceback
 
 import msgspec
@@ -55,6 +56,7 @@ class MergeReply(msgspec.Struct, array_like=True):
     damaged: str = ""  # InputDamaged: the input's path (and `message` its reason)
     errno: int = 0  # OSError
     message: str = ""  # the error's text; alone: an unexpected failure (a traceback)
+    cpu_s: float = 0.0  # CPU seconds the child spent on the job (for the merge log)
 
 
 class MergeFailed(LogjetError):
@@ -104,6 +106,7 @@ class MergeProcess:
         self._sock: socket.socket | None = None
         self._stopping = False
         self._lock = threading.Lock()  # `stop` (writer's thread) against reaping in `merge`
+        self.last_cpu_s = 0.0  # CPU seconds of the last job, as the child measured them
 
     def start(self) -> None:
         """Fork the child now (call while the writer has no thread that might hold a lock)."""
@@ -146,6 +149,7 @@ class MergeProcess:
                 raise WriteCancelled(job.out_path)
             raise MergeProcessGone("the merge process exited during a merge; starting another")
         reply = _reply_decoder.decode(raw)
+        self.last_cpu_s = reply.cpu_s
         if reply.head is not None:
             return reply.head
         if reply.damaged:
@@ -213,6 +217,13 @@ def _child_main(sock: socket.socket, builder: IndexBuilder | None, nice: int) ->
 
 
 def _run(job: MergeJob, builder: IndexBuilder | None) -> MergeReply:
+    started = time.process_time()
+    reply = _outcome(job, builder)
+    reply.cpu_s = time.process_time() - started
+    return reply
+
+
+def _outcome(job: MergeJob, builder: IndexBuilder | None) -> MergeReply:
     try:
         meta = merge_job(job, builder)
     except InputDamaged as exc:
