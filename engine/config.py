@@ -147,7 +147,8 @@ class Storage(_Section, frozen=True):
     small_merge_bytes: ByteSize = ByteSize.parse("4MiB")
     # A merge of live traffic whose output will be merged again (engine.write.merge.
     # merge_compression) is compressed at this level; the merge that makes the part that stays
-    # recompresses it at merge_zstd_level.
+    # recompresses it at merge_zstd_level. One of flushed parts is written as a flush is, at the
+    # lower of this and zstd_level, without an index (engine.write.merge.merge_form).
     interim_merge_zstd_level: Annotated[int, msgspec.Meta(ge=1, le=19)] = 3
     retention: Duration = Duration.parse("7d")
     max_disk_bytes: ByteSize = ByteSize.parse("0")

@@ -174,6 +174,10 @@ class PartOptions:
     replaces: Sequence[str] = ()  # a merge: the names of the parts it holds the rows of
     flushes: Mapping[str, int] = field(default_factory=dict)  # a merge: flush id → parts of it held
     interim: bool = False  # a merge whose output will be merged again (PartHead.interim)
+    # Laid out as a flush is, whatever the level: no value frames, zstd's parameters by input
+    # size. For an interim part that the next merge reads whole within a minute or so
+    # (engine.write.merge.merge_form): frames only pay off for queries over a part that stays.
+    flush_layout: bool = False
     # How to write it.
     block_rows: int = 65536
     zstd_level: int = 3
@@ -247,14 +251,15 @@ def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
     keys = derived_fields.KeyIds(list(rows.dicts.get(FIELD_KEYS, []))) if options.derive_fields else None
     with open(tmp, "wb") as f:
         f.write(MAGIC)
-        # Merged parts only: a flush is on the path that bounds ingest, measured as it is.
-        w = StreamWriter(f, options.zstd_level, large_input_params=options.level > 0)
+        # Merged parts that stay only: a flush is on the path that bounds ingest, measured as it is.
+        merged = options.level > 0 and not options.flush_layout
+        w = StreamWriter(f, options.zstd_level, large_input_params=merged)
         for lo in range(0, n, options.block_rows):
             if options.cancel is not None and options.cancel():
                 raise WriteCancelled(tmp)
             hi = min(n, lo + options.block_rows)
             # Merged parts only are cut into value frames (engine.store.value_frames).
-            streams = _block_streams(w, rows, lo, hi, keys, options.level > 0)
+            streams = _block_streams(w, rows, lo, hi, keys, merged)
             blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), streams))
         data_end = w.pos
         index = options.index_builder(rows, blocks, w) if options.index_builder else {}

@@ -38,9 +38,12 @@ def merge_parts(
     cancel: Callable[[], bool] | None = None,
     derive_fields: bool = False,
     interim: bool = False,
+    flush_layout: bool = False,
 ) -> PartMeta:
     """Step 1: write the rows of `inputs` as one part at `out_path` (level: the inputs' + 1)
-    that replaces them. Raises InputDamaged (nothing written) when an input fails a check."""
+    that replaces them. Raises InputDamaged (nothing written) when an input fails a check.
+    `flush_layout`: written as a flush is (no index, dictionaries unsorted, no value frames):
+    an interim part that the next merge reads whole soon (`engine.write.merge.merge_form`)."""
     # Every input's blocks, concatenated once: reading each part whole first (`read_all`) would
     # copy every row twice.
     blocks = []
@@ -81,9 +84,11 @@ def merge_parts(
         zstd_level=zstd_level,
         fsync=fsync,
         derive_fields=derive_fields,
-        index_builder=index_builder,
+        sort_dicts=not flush_layout,
+        index_builder=None if flush_layout else index_builder,
         cancel=cancel,
         interim=interim,
+        flush_layout=flush_layout,
     )
     return write_part(out_path, rows, options)
 
@@ -100,6 +105,7 @@ class MergeJob(msgspec.Struct, array_like=True):
     block_rows: int
     fsync: bool
     derive_fields: bool
+    flush_layout: bool = False
 
 
 def merge_job(job: MergeJob, index_builder: IndexBuilder | None, cancel: Callable[[], bool] | None = None) -> PartMeta:
@@ -110,6 +116,7 @@ def merge_job(job: MergeJob, index_builder: IndexBuilder | None, cancel: Callabl
         instance=job.instance,
         zstd_level=job.zstd_level,
         interim=job.interim,
+        flush_layout=job.flush_layout,
         block_rows=job.block_rows,
         index_builder=index_builder,
         fsync=job.fsync,

@@ -5,6 +5,7 @@ import collections
 import os
 import time
 
+import msgspec
 import pytest
 
 from bench.rows import synthetic_rows
@@ -13,7 +14,7 @@ from engine.query.scan import newest_rows
 from engine.store.index_build import make_index_builder
 from engine.store.index_read import PartIndex
 from engine.store.live import live_parts, replaced_parts
-from engine.store.part_format import PartDamaged
+from engine.store.part_format import MAGIC, PartDamaged
 from engine.store.part_reader import Part, PartHead, PartOptions, read_head, write_part
 from engine.store.rows import concat
 from engine.write import merge
@@ -111,6 +112,29 @@ def test_flushed_parts_wait_until_the_oldest_is_old_enough_however_many():
     assert plan_merges(merged, 8, 1000, newest) == [sorted(merged)]
 
 
+def test_live_flushed_parts_are_cut_into_interim_sized_groups():
+    def head(i, rows, created_s=0, level=0):
+        return _head(level, rows, i, created_s * 10**9, flush_id=f"f{i}")
+
+    # 30 flushes of 10 rows (a backlog behind a long merge, or a rate where 4 s of traffic
+    # would make a final part): groups of at most 80 rows, so every output is interim.
+    parts = {f"/d/20240101/a{i:02d}": head(i, 10) for i in range(30)}
+    now = 5 * 10**9
+    names = sorted(parts)
+    assert plan_merges(parts, 8, 1000, now, interim_rows=80) == [names[0:8], names[8:16], names[16:24], names[24:]]
+    assert plan_merges(parts, 8, 1000, now) == [names]
+    # Once quiet, not cut: nothing will come to merge with them.
+    assert plan_merges(parts, 8, 1000, 60 * 10**9, interim_rows=80) == [names]
+    # A flush bigger than the cut takes the next part with it rather than stay unmerged.
+    big = {"/d/20240101/a00": head(0, 100), **{f"/d/20240101/a{i:02d}": head(i, 10) for i in range(1, 8)}}
+    assert plan_merges(big, 8, 1000, now, interim_rows=80) == [["/d/20240101/a00", "/d/20240101/a01"], sorted(big)[2:8]]
+    # Merged parts are not cut; the cut follows the storage settings.
+    merged = {f"/d/20240101/m{i}": head(i, 10, level=1) for i in range(8)}
+    assert plan_merges(merged, 8, 1000, now, interim_rows=20) == [sorted(merged)]
+    assert merge.interim_rows(Storage(max_part_rows=2_000_000, merge_min_parts=8)) == 250_000
+    assert merge.interim_rows(Storage(interim_merge_zstd_level=9)) == 0
+
+
 def test_settled_flushed_parts_merge_however_few():
     def head(level, created_s):
         return _head(level, 10, created_s, created_s * 10**9)
@@ -143,11 +167,17 @@ def test_small_merges_compress_harder(tmp_path):
     assert merge.merge_zstd_level(Storage(small_merge_zstd_level=12), inputs, later) == 12
 
 
-def test_merges_of_live_traffic_that_will_be_merged_again_are_interim(tmp_path):
+def _two_flushes(tmp_path):
+    """The parts of two flushes of 500 rows (zstd 1), the time they were written, and a time
+    when they have settled."""
     writer = FlushWriter(str(tmp_path), "me", 1024, 1, False)
     inputs = [(path, read_head(path)) for flush in _flushes(writer, 2, 500) for path, _ in flush]
     fresh = max(h.created_ns for _, h in inputs)
-    settled = fresh + int(merge.SETTLE_S * 1e9)
+    return writer, inputs, fresh, fresh + int(merge.SETTLE_S * 1e9)
+
+
+def test_merges_of_live_traffic_that_will_be_merged_again_are_interim(tmp_path):
+    writer, inputs, fresh, settled = _two_flushes(tmp_path)
     st = Storage(merge_min_parts=8, max_part_rows=8000)  # 8 outputs of 1,000 rows fit in one part
     assert merge.merge_compression(st, inputs, fresh) == (3, True)
     # Outputs too big to be merged together again are final; so are settled inputs' merges.
@@ -183,6 +213,104 @@ def test_a_quiet_partitions_interim_parts_are_merged_once_more():
     # The final merge of a quiet partition's parts is not interim again.
     inputs = [(p, parts[p]) for p in ("/d/20240101/a1", "/d/20240101/a2")]
     assert merge.merge_compression(Storage(max_part_rows=1000), inputs, now) == (19, False)
+
+
+def test_interim_merges_of_flushed_parts_take_the_flush_layout(tmp_path):
+    _, flushed, fresh, settled = _two_flushes(tmp_path)
+    st = Storage(merge_min_parts=8, max_part_rows=8000)
+    # Live traffic whose merge will be merged again: as a flush is, at the flushes' level.
+    assert merge.merge_form(st, flushed, fresh) == (1, True, True)
+    assert merge.merge_form(Storage(merge_min_parts=8, max_part_rows=8000, zstd_level=5), flushed, fresh) == (
+        3,
+        True,
+        True,
+    )
+    # A higher rate (outputs too big to be merged together again), a quiet partition: final.
+    assert merge.merge_form(Storage(merge_min_parts=8, max_part_rows=7999), flushed, fresh) == (9, False, False)
+    assert merge.merge_form(st, flushed, settled) == (19, False, False)
+    # Merged parts (low rates: their outputs live for minutes) keep their index.
+    merged = [(p, msgspec.structs.replace(h, level=1, interim=True)) for p, h in flushed]
+    assert merge.merge_form(st, merged, fresh) == (3, True, False)
+
+
+def _data_and_index(path):
+    """A part's streams and index blobs, byte for byte, with what describes them; not its head,
+    whose `replaces` and `created_ns` name the path that made it."""
+    with Part(path) as part:
+        m = part.meta
+        described = (m.rows, m.raw_bytes, m.blocks, m.dicts, m.index, m.data_bytes, m.index_bytes)
+    with open(path, "rb") as f:
+        f.seek(len(MAGIC))
+        return described, f.read(m.data_bytes + m.index_bytes)
+
+
+def test_a_part_that_stays_is_the_same_whatever_merges_made_it(tmp_path):
+    """Flushes merged straight into one part, through indexed interim parts (zstd 3) or through
+    flush-layout ones (zstd 1, no index): the same rows, streams and index, byte for byte."""
+    builder = make_index_builder(Storage())
+    outs = []
+    for path_kind in ("direct", "indexed", "flush_layout"):
+        folder = tmp_path / path_kind
+        writer = FlushWriter(str(folder), "me", 4096, 1, False)
+        for _ in _flushes(writer, 6, 1500):
+            pass
+        flushed = sorted(live_parts(str(folder)), key=lambda p: read_head(p).min_time)
+        day = os.path.dirname(flushed[0])
+
+        def merge_into(paths, level, **kw):
+            inputs = [(p, read_head(p)) for p in paths]
+            out = os.path.join(day, "p%d_%d_me_%08d.ljp" % (level, START_S, writer.next_seq()))
+            merge_parts(inputs, out, instance="me", block_rows=4096, fsync=False, index_builder=builder, **kw)
+            return out
+
+        if path_kind == "direct":
+            final = merge_into(flushed, 1, zstd_level=9)
+        else:
+            layout = path_kind == "flush_layout"
+            interim = [
+                merge_into(flushed[k : k + 3], 1, zstd_level=1 if layout else 3, interim=True, flush_layout=layout)
+                for k in (0, 3)
+            ]
+            with Part(interim[0]) as part:
+                assert bool(part.meta.index) is not layout
+                assert part.meta.interim
+            final = merge_into(interim, 2, zstd_level=9)
+        outs.append(_data_and_index(final))
+    assert outs[0][0][0] == 9000 and outs[0][0][4]  # every row, with an index
+    assert outs[1] == outs[0] and outs[2] == outs[0]
+
+
+def test_which_merges_happen_at_which_rates(tmp_path, monkeypatch):
+    """At a low rate and at a high one alike, flushed parts are merged into flush-layout interim
+    parts (at the high rate a few flushes each), then into an indexed part at merge_zstd_level:
+    one expensive merge per row."""
+    monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)  # flushed parts of this instant merge now
+    monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
+    two_levels = [(1, True, False), (2, False, True)]
+    for name, rows_each, storage, expect in (
+        ("low", 400, dict(max_part_rows=8000), two_levels),  # 3 outputs of 1,200 rows fit in 8,000
+        ("high", 3000, dict(max_part_rows=20000), two_levels),  # 3 flushes do not: 2 per interim part
+        # The interim level off: each row indexed and compressed at merge_zstd_level twice.
+        ("off", 3000, dict(max_part_rows=20000, interim_merge_zstd_level=9), [(1, False, True), (2, False, True)]),
+    ):
+        folder = tmp_path / name
+        settings = _settings(folder, merge_min_parts=3, **storage)
+        builder = make_index_builder(settings.storage)
+        writer = FlushWriter(str(folder), "1a2b", 1024, 1, False)
+        merger = Merger(settings, "1a2b", writer, builder, Metrics())
+        made = []
+        for written in _flushes(writer, 9, rows_each):
+            merger.add(written)
+            while merger.step():
+                newest = max(merger.parts, key=lambda p: merger.parts[p].created_ns)
+                with Part(newest) as part:
+                    m = part.meta
+                    framed = any("@" in name for b in m.blocks for name in b.streams)
+                    made.append((m.level, m.interim, bool(m.index)))
+                    assert not (m.interim and framed)
+                    assert not m.interim or m.rows * 3 <= settings.storage.max_part_rows
+        assert sorted(set(made)) == expect, (name, made)
+        assert sum(read_head(p).rows for p in live_parts(str(folder))) == rows_each * 9
 
 
 def test_merge_is_exact_and_atomic_in_two_steps(tmp_path):
