@@ -14,16 +14,18 @@ partition whose flushed parts have all sat SETTLE_S is merged however few they a
 part that stays gets its index; and once no part of a partition is younger than SETTLE_S, its
 interim parts are merged once more, so every part that stays is compressed at the final level.
 
-One expensive merge per row. Live flushed parts are cut into groups of at most `interim_rows`
-(the most rows of which merge_min_parts outputs fit in max_part_rows), so that every merge of
-them is interim, at any rate and when merges fall behind, and such a merge writes its output as
-a flush is: no index, dictionaries unsorted, no value frames, at the flushes' zstd level
-(`merge_form`). Level 1 fills on the level-0 clock, and its merge (some 30-40 s later) rebuilds
-all of that and recompresses every row anyway: so the rows of live traffic are indexed and
-compressed at `merge_zstd_level` once, by the merge that makes the part that stays, and that
-part is the same, byte for byte. Queries read level 1 unindexed, as they read flushed parts: at
-most about max_part_rows rows. Interim merges of merged parts (low rates, whose outputs live
-for minutes to hours) keep their index.
+Compressed at 9 once. Live flushed parts are cut into groups of at most `interim_rows` (the
+most rows of which merge_min_parts outputs fit in max_part_rows), so that every merge of them is
+interim, at any rate and when merges fall behind: a bigger one was compressed at
+merge_zstd_level, and merged and compressed at it again by the next level. With
+`storage.interim_index` off, such a merge also writes its output as a flush is: no index,
+dictionaries unsorted, no value frames, at the flushes' zstd level (`merge_form`); level 1's
+merge (some 30-40 s later) rebuilds all of that anyway, so each row of live traffic is indexed
+once, and the part that stays is the same, byte for byte. The price is that queries read level
+1 unindexed, as they read flushed parts (at most about max_part_rows rows): on by default, the
+interim parts keep their index, so a query over the last 30-40 s of a busy source stays fast.
+Interim merges of merged parts (low rates, whose outputs live for minutes to hours) always keep
+their index.
 
 Exactness. A merge is two steps, each atomic. (1) `merge_parts` writes the output like any
 part (temporary name, fsync, rename); its head lists the inputs' names in `replaces`. From the
@@ -204,14 +206,14 @@ class MergeForm(NamedTuple):
 
 
 def merge_form(storage: Storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> MergeForm:
-    """How the merge of `inputs` writes its output: `merge_compression`, and for an interim
-    merge of flushed parts, the flush layout at the flushes' zstd level (see the module
-    docstring). In-process, 1.6M rows of bench/generate.py as at 50,000 rows a second (160
+    """How the merge of `inputs` writes its output: `merge_compression`, and, with
+    `storage.interim_index` off, for an interim merge of flushed parts, the flush layout at the
+    flushes' zstd level (see the module docstring). In-process, 1.6M rows of bench/generate.py as at 50,000 rows a second (160
     flushes into 8 level-1 parts, then one level-2 part), the level-1 merges took 1.3-1.5 CPU s
     in the flush layout against 2.9-4.2 indexed at zstd 3, and the level-2 merge read them
     cheaper, with the same output."""
     zstd_level, interim = merge_compression(storage, inputs, now_ns)
-    if interim and all(h.level == 0 for _, h in inputs):
+    if interim and not storage.interim_index and all(h.level == 0 for _, h in inputs):
         return MergeForm(min(zstd_level, storage.zstd_level), True, True)
     return MergeForm(zstd_level, interim, False)
 

@@ -215,18 +215,18 @@ def test_a_quiet_partitions_interim_parts_are_merged_once_more():
     assert merge.merge_compression(Storage(max_part_rows=1000), inputs, now) == (19, False)
 
 
-def test_interim_merges_of_flushed_parts_take_the_flush_layout(tmp_path):
+def test_interim_merges_of_flushed_parts_take_the_flush_layout_without_the_interim_index(tmp_path):
     _, flushed, fresh, settled = _two_flushes(tmp_path)
-    st = Storage(merge_min_parts=8, max_part_rows=8000)
+    # By default interim parts keep their index (queries over the last seconds use it).
+    assert merge.merge_form(Storage(merge_min_parts=8, max_part_rows=8000), flushed, fresh) == (3, True, False)
+    st = Storage(merge_min_parts=8, max_part_rows=8000, interim_index=False)
     # Live traffic whose merge will be merged again: as a flush is, at the flushes' level.
     assert merge.merge_form(st, flushed, fresh) == (1, True, True)
-    assert merge.merge_form(Storage(merge_min_parts=8, max_part_rows=8000, zstd_level=5), flushed, fresh) == (
-        3,
-        True,
-        True,
-    )
+    lower = Storage(merge_min_parts=8, max_part_rows=8000, zstd_level=5, interim_index=False)
+    assert merge.merge_form(lower, flushed, fresh) == (3, True, True)
     # A higher rate (outputs too big to be merged together again), a quiet partition: final.
-    assert merge.merge_form(Storage(merge_min_parts=8, max_part_rows=7999), flushed, fresh) == (9, False, False)
+    high = Storage(merge_min_parts=8, max_part_rows=7999, interim_index=False)
+    assert merge.merge_form(high, flushed, fresh) == (9, False, False)
     assert merge.merge_form(st, flushed, settled) == (19, False, False)
     # Merged parts (low rates: their outputs live for minutes) keep their index.
     merged = [(p, msgspec.structs.replace(h, level=1, interim=True)) for p, h in flushed]
@@ -281,15 +281,19 @@ def test_a_part_that_stays_is_the_same_whatever_merges_made_it(tmp_path):
 
 
 def test_which_merges_happen_at_which_rates(tmp_path, monkeypatch):
-    """At a low rate and at a high one alike, flushed parts are merged into flush-layout interim
-    parts (at the high rate a few flushes each), then into an indexed part at merge_zstd_level:
-    one expensive merge per row."""
+    """At a low rate and at a high one alike, flushed parts are merged into interim parts (at the
+    high rate a few flushes each; indexed, or in the flush layout without the interim index),
+    then into an indexed part at merge_zstd_level: compressed at merge_zstd_level once."""
     monkeypatch.setattr(merge, "LEVEL0_MERGE_AFTER_S", 0.0)  # flushed parts of this instant merge now
     monkeypatch.setattr(merge, "REPLACED_GRACE_S", 0.0)
-    two_levels = [(1, True, False), (2, False, True)]
+    indexed = [(1, True, True), (2, False, True)]
+    flush_layout = [(1, True, False), (2, False, True)]
+    lean = dict(interim_index=False)
     for name, rows_each, storage, expect in (
-        ("low", 400, dict(max_part_rows=8000), two_levels),  # 3 outputs of 1,200 rows fit in 8,000
-        ("high", 3000, dict(max_part_rows=20000), two_levels),  # 3 flushes do not: 2 per interim part
+        ("low", 400, dict(max_part_rows=8000), indexed),  # 3 outputs of 1,200 rows fit in 8,000
+        ("high", 3000, dict(max_part_rows=20000), indexed),  # 3 flushes do not: 2 per interim part
+        ("low, lean", 400, dict(max_part_rows=8000, **lean), flush_layout),
+        ("high, lean", 3000, dict(max_part_rows=20000, **lean), flush_layout),
         # The interim level off: each row indexed and compressed at merge_zstd_level twice.
         ("off", 3000, dict(max_part_rows=20000, interim_merge_zstd_level=9), [(1, False, True), (2, False, True)]),
     ):
@@ -307,7 +311,7 @@ def test_which_merges_happen_at_which_rates(tmp_path, monkeypatch):
                     m = part.meta
                     framed = any("@" in name for b in m.blocks for name in b.streams)
                     made.append((m.level, m.interim, bool(m.index)))
-                    assert not (m.interim and framed)
+                    assert not (m.interim and not m.index and framed)
                     assert not m.interim or m.rows * 3 <= settings.storage.max_part_rows
         assert sorted(set(made)) == expect, (name, made)
         assert sum(read_head(p).rows for p in live_parts(str(folder))) == rows_each * 9
