@@ -224,15 +224,17 @@ class QueryRoutes:
             if not self._threaded or self._trim_due:
                 return
             self._threaded = False
+            loop = self._loop  # where the later trim is set (None: no query came through `query`)
             wait = self._trimmed_at + TRIM_EVERY_S - time.monotonic()
-            later = self._trim_due = wait > 0
+            later = self._trim_due = wait > 0 and loop is not None
             if not later:
                 self._trimmed_at = time.monotonic()
         if not later:
             self.threads.submit(give_memory_back)
-        elif self._loop is not None:
+        else:
+            assert loop is not None
             with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
-                self._loop.call_soon_threadsafe(self._loop.call_later, wait, self._trim_if_idle)
+                loop.call_soon_threadsafe(loop.call_later, wait, self._trim_if_idle)
 
     def _trim_if_idle(self) -> None:
         """The trim `_idle` set for later (on the event loop): made now if no query runs, else
