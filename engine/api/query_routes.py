@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +80,10 @@ WRITE_GRACE_S = 1.0
 # returns: it fits the socket buffers, so a client that does not read cannot hold it up. A
 # bigger one is streamed under the query's time (`_write`).
 PLAIN_MAX_BYTES = 64 * 1024
+# malloc_trim walks every arena under its lock: 0.1-1 ms even after a small query, while the next
+# query's allocations wait for it. Back-to-back small queries would pay that on each, so memory
+# goes back at most this often, and always within this long of the last query ending.
+TRIM_EVERY_S = 0.2
 _encoder = msgspec.json.Encoder()
 
 
@@ -98,6 +104,8 @@ def _error(message: str, position: int | None, status: int = 400, retry_after: b
 
 # A chunk's lines and whether it is the answer's last (None, True: the answer had no lines).
 Step = tuple[bytes | None, bool]
+# Generator states in which closing runs no code: it can be done on the event loop.
+_NOTHING_TO_CLEAN = (inspect.GEN_CREATED, inspect.GEN_CLOSED)
 
 
 def _with_last(chunks: Iterator[bytes]) -> Generator[Step, None, None]:
@@ -138,16 +146,33 @@ class _Answer:
             raise QueryTimeout(deadline.elapsed())
         if self.threads is None:
             return next(self.steps, (None, True))
-        self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, next, self.steps, (None, True))
+        self.inflight = asyncio.get_running_loop().run_in_executor(self.threads, self._step)
         try:
             return await asyncio.wait_for(asyncio.shield(self.inflight), left)
         except TimeoutError:
             raise QueryTimeout(deadline.elapsed()) from None
 
+    def _step(self) -> Step:
+        """The next step, on a query thread. After the last, the generator is closed in the same
+        trip (its cleanup waits for the blocks it read ahead), so that `close` needs no second
+        trip to a thread: a small answer costs one."""
+        step = next(self.steps, (None, True))
+        if step[1]:
+            try:
+                self.steps.close()
+            except Exception:  # noqa: BLE001 - the answer is made; a failed cleanup is logged
+                log.exception("closing a query failed")
+        return step
+
     def close(self, then: Callable[[], None]) -> None:
-        """Close the generator on a query thread once no chunk of it is in flight (now, or when
-        the one in flight ends), then call `then` there. Returns at once."""
-        if self.threads is None:
+        """Close the generator once no chunk of it is in flight (now, or when the one in flight
+        ends), then call `then`. Returns at once. The closing runs on a query thread, unless the
+        generator has nothing left to clean up (never started, ended, or closed by `_step`)."""
+        inflight = self.inflight
+        idle = inflight is None or inflight.done()
+        if self.threads is None or (idle and inspect.getgeneratorstate(self.steps) in _NOTHING_TO_CLEAN):
+            if inflight is not None and not inflight.cancelled():
+                _drop_frames(inflight.exception())  # the client already has its answer
             self.steps.close()
             then()
             return
@@ -166,7 +191,6 @@ class _Answer:
                 _drop_frames(done.exception())  # the client already has its answer
             threads.submit(close_and_then)
 
-        inflight = self.inflight
         if inflight is None or inflight.done():
             submit(inflight)
         else:
@@ -183,6 +207,10 @@ class QueryRoutes:
         # if one ran on the threads since the last time: an answer made inline frees little.
         self.queries = Gate(slots, on_idle=self._idle)
         self._threaded = False
+        self._trim_lock = threading.Lock()  # _idle runs on the event loop or a query thread
+        self._trimmed_at = -TRIM_EVERY_S
+        self._trim_due = False  # a trim is set for when TRIM_EVERY_S has passed
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="logjet-http-query")
         self.tails = Gate(limits.max_tails)
         self.tail_threads = ThreadPoolExecutor(max_workers=limits.max_tails, thread_name_prefix="logjet-http-tail")
@@ -191,16 +219,31 @@ class QueryRoutes:
 
     def _idle(self) -> None:
         """The last query left: hand freed memory back, never on the event loop (it can take
-        milliseconds after a big query)."""
-        if not self._threaded:
-            return
-        self._threaded = False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # on a query thread
-            give_memory_back()
-        else:
+        milliseconds after a big query), and at most once per TRIM_EVERY_S (later if sooner)."""
+        with self._trim_lock:
+            if not self._threaded or self._trim_due:
+                return
+            self._threaded = False
+            loop = self._loop  # where the later trim is set (None: no query came through `query`)
+            wait = self._trimmed_at + TRIM_EVERY_S - time.monotonic()
+            later = self._trim_due = wait > 0 and loop is not None
+            if not later:
+                self._trimmed_at = time.monotonic()
+        if not later:
             self.threads.submit(give_memory_back)
+        else:
+            assert loop is not None
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
+                loop.call_soon_threadsafe(loop.call_later, wait, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        """The trim `_idle` set for later (on the event loop): made now if no query runs, else
+        left to when the last of them leaves."""
+        with self._trim_lock:
+            self._trim_due = False
+            self._threaded = True
+        if self.queries.held == 0:
+            self._idle()
 
     def _answer(self, prepared: PreparedQuery, deadline: Deadline) -> _Answer:
         """The answer made inline when block counts make it with little, bounded work (see
@@ -228,6 +271,7 @@ class QueryRoutes:
 
     async def query(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
+        self._loop = asyncio.get_running_loop()
         try:
             params = await read_params(request, QUERY_PARAMS)
             start, end = time_range(params)

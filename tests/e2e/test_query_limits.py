@@ -1,12 +1,13 @@
 """End to end: the `[query]` limits of a real `logjet serve`, provoked with real HTTP clients over
 200k rows in 20 parts: the default row limit and max_rows_limit, the response byte cap, the group
-cap naming the field, 429 with Retry-After under concurrency, 503 on timeout, and the API
-process's memory coming back after big queries."""
+cap naming the field, 429 with Retry-After under concurrency (and none for a client asking
+again at once), 503 on timeout, and the API process's memory coming back after big queries."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import http.client
 import json
 import threading
 import time
@@ -223,3 +224,24 @@ def test_timeout_is_a_503_and_frees_the_slot(start_engine, tmp_path):
         assert status == 503, body
         assert json.loads(body) == {"error": "query timed out after 0.0 s (query.timeout)", "position": None}
     assert statuses == [503] * 5
+
+
+def test_a_query_asked_again_at_once_finds_its_slot_free(start_engine, tmp_path):
+    """With one slot, a client that asks again as soon as it has read an answer is never
+    refused: a query run on the threads is closed in the trip that made its last chunk, so its
+    slot is free before the answer goes out (whole, or streamed: 10,000 rows)."""
+    config = tmp_path / "one.toml"
+    config.write_text("[query]\nmax_concurrent = 1\n")
+    eng = start_engine("--config", str(config), name="one-slot")
+    _send(eng, 0, 20_000, 2)
+    queries = ["limtest | stats count() by (user)", "host:host3 | stats count() by (app)", "limtest", "seq:7"]
+    conn = http.client.HTTPConnection("127.0.0.1", eng.ports["http"], timeout=60)
+    try:
+        for _ in range(25):
+            for q in queries:
+                conn.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"q": q}))
+                resp = conn.getresponse()
+                body = resp.read()
+                assert resp.status == 200, (q, body[:200])
+    finally:
+        conn.close()
