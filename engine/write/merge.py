@@ -208,10 +208,10 @@ class MergeForm(NamedTuple):
 def merge_form(storage: Storage, inputs: list[tuple[str, PartHead]], now_ns: int | None = None) -> MergeForm:
     """How the merge of `inputs` writes its output: `merge_compression`, and, with
     `storage.interim_index` off, for an interim merge of flushed parts, the flush layout at the
-    flushes' zstd level (see the module docstring). In-process, 1.6M rows of bench/generate.py as at 50,000 rows a second (160
-    flushes into 8 level-1 parts, then one level-2 part), the level-1 merges took 1.3-1.5 CPU s
-    in the flush layout against 2.9-4.2 indexed at zstd 3, and the level-2 merge read them
-    cheaper, with the same output."""
+    flushes' zstd level (see the module docstring). In-process, 1.6M rows of bench/generate.py as
+    at 50,000 rows a second (160 flushes into 8 level-1 parts, then one level-2 part), the level-1
+    merges took 1.3-1.5 CPU s in the flush layout against 2.9-4.2 indexed at zstd 3, and the
+    level-2 merge read them cheaper, with the same output."""
     zstd_level, interim = merge_compression(storage, inputs, now_ns)
     if interim and not storage.interim_index and all(h.level == 0 for _, h in inputs):
         return MergeForm(min(zstd_level, storage.zstd_level), True, True)
