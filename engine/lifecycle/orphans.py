@@ -6,7 +6,9 @@ id, a random one stored in the data dir (`layout.DATA_DIR_ID`) the first time `l
 uses it. Not the path, nor device and inode: another spelling of the path is the same data
 dir, and a data dir removed and made again (inodes are reused) is not. Whoever holds the data
 dir lock knows that the supervisor of every other instance of that data dir is
-dead (the kernel dropped its lock with it); its workers may still be draining on their own
+dead (the kernel dropped its lock with it), except that of a copy of the data dir (`cp -a`, a
+restored backup) served at the same time: it holds the same id, but the folder its owner names
+is still there, and is another one; such an instance is never taken. Its workers may still be draining on their own
 (they notice within a second) and hold the instance lock until they exit. Workers that outlive
 `supervisor.drain_timeout` are stuck (a parser waiting on a column ring whose writer is gone):
 they get SIGKILL, which loses nothing, since the rings keep what they did not write out.
@@ -91,9 +93,24 @@ def orphans_of(data_dir: str, running: str, root: str = SHM_ROOT) -> list[tuple[
         if shm.instance == running:
             continue
         owner = read_owner(shm)
-        if owner is not None and owner.data_dir_id == ident:
+        if owner is not None and owner.data_dir_id == ident and not _a_copy(owner, data_dir):
             found.append((shm, owner))
     return sorted(found, key=lambda item: item[1].created_ns)
+
+
+def _a_copy(owner: Owner, data_dir: str) -> bool:
+    """Whether the instance served another folder holding the same id: a copy of this data dir
+    (or this one's original), which its own `logjet serve` may be serving now. A folder that is
+    gone, or holds another id by now, was this data dir before a move (or is not a data dir any
+    more): its instances are this one's."""
+    try:
+        theirs, ours = os.stat(owner.data_dir), os.stat(data_dir)
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+            return False
+        with open(os.path.join(owner.data_dir, DATA_DIR_ID)) as f:
+            return f.read().strip() == owner.data_dir_id
+    except OSError:
+        return False
 
 
 def claim(shm: InstanceDir, wait_s: float, interrupted: Callable[[], bool]) -> InstanceLock | None:

@@ -55,6 +55,22 @@ def test_a_data_dir_made_again_at_the_same_path_is_another_data_dir(tmp_path):
     assert orphans_of(str(data), "2-bbbbbb", str(root)) == []
 
 
+def test_a_copy_of_the_data_dir_is_another_data_dir_while_it_is_there(tmp_path):
+    # `cp -a data copy`: the same id in two folders, each of which may be served at once; an
+    # instance of one is never the other's to take. Once the folder it served is gone (moved
+    # to where this data dir is now), it is this one's.
+    data, root = tmp_path / "data", tmp_path / "shm"
+    data.mkdir()
+    root.mkdir()
+    original = _instance(root, "1-aaaaaa", str(data))
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    assert orphans_of(str(copy), "2-bbbbbb", str(root)) == []
+    assert [shm.instance for shm, _ in orphans_of(str(data), "2-bbbbbb", str(root))] == [original.instance]
+    shutil.rmtree(data)  # the original moved away: `mv data copy`
+    assert [shm.instance for shm, _ in orphans_of(str(copy), "2-bbbbbb", str(root))] == [original.instance]
+
+
 def test_an_unreadable_owner_is_no_owner(tmp_path):
     shm = _instance(tmp_path, "1-aaaaaa", None)
     with open(shm.owner, "w") as f:
