@@ -118,8 +118,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "push_requests_total": (
         "counter",
         "Push requests (Loki push, OTLP/HTTP logs) accepted, by route and where their entries were decoded "
-        "(parser: handed to a parser whole, the fast path; api: decoded in the API process, for JSON bodies, "
-        "requests past the size a parser takes whole, and shapes the parsers' walk does not take).",
+        "(parser: handed to the parsers, whole or in pieces, the fast path; api: decoded in the API process, "
+        "for JSON bodies and shapes the parsers' walk does not take).",
     ),
     "alert_matches_total": ("counter", "Rows matching an alert rule's pattern, by rule."),
     "alerts_firing": ("gauge", "Alerts firing now, by rule."),
