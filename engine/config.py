@@ -73,6 +73,7 @@ class Ingest(_Section, frozen=True):
     max_message_bytes: Annotated[int, msgspec.Meta(ge=256, le=16 << 20)] = 65536
     read_bytes: Annotated[int, msgspec.Meta(ge=4096, le=16 << 20)] = 262144
     batch_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 1 << 20
+    # Twice this while frames come slower than 25,000 a second (engine.receive.batch_delay).
     batch_delay: Duration = Duration.parse("20ms")
     http_max_body: ByteSize = ByteSize.parse("64MiB")
     max_connections: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 10000  # per receiver; 0 = no cap

@@ -2,7 +2,8 @@
 
 One asyncio (uvloop) loop per process. TCP frames, TLS frames (decrypted by
 `engine.receive.syslog_tls`) and UDP datagrams go to one `Batcher` per protocol; a batch is
-written when it is full or `batch_delay` after its first frame. When every ring to the parsers
+written when it is full or `batch_delay` after its first frame (twice that while frames come
+slower than 25,000 a second: `engine.receive.batch_delay`). When every ring to the parsers
 is full, reading pauses on all TCP and TLS connections until a write succeeds (back-pressure),
 while UDP batches are dropped and counted: `dropped_messages_total{reason="disk_full"}` while the
 writer says the disk is low (its FLAG_DISK_LOW in the control table: the rings are full because
@@ -48,6 +49,7 @@ from engine.config import Settings
 from engine.worker.process import DRAIN_SIGNAL, BootError, WorkerSpec
 from engine.receive.acceptor import AcceptErrors, Acceptor
 from engine.receive.batcher import Batcher
+from engine.receive.batch_delay import BatchDelay
 from engine.receive.connection_table import SWEEP_INTERVAL_S, ConnectionTable, StreamConnection
 from engine.receive.framing import FRAMING_FALLBACK, FRAMING_LF, FRAMING_OCTET
 from engine.receive.syslog_tcp import SyslogTcpProtocol
@@ -90,7 +92,7 @@ class Receiver:
         self.tcp = Batcher(TCP, rings, batch_bytes)
         self.tls = Batcher(TLS, rings, batch_bytes)
         self.udp = Batcher(UDP, rings, batch_bytes)
-        self.delay_ns = settings.ingest.batch_delay.ns
+        self.delay = BatchDelay(settings.ingest.batch_delay.ns, time.monotonic_ns())
         self.connections: set[SyslogTcpProtocol] = set()  # those reading (TLS: once handshaken)
         self.paused = False
         self.stopping = False
@@ -208,6 +210,7 @@ class Receiver:
         if k:
             batcher.add(buf, starts, ends, flags, source)
             self.m_msgs[protocol].inc(k)
+            self.delay.note(k, time.monotonic_ns())
             truncated = int((flags & TRUNCATED).sum())
             if truncated:
                 self.m_trunc.inc(truncated)
@@ -308,6 +311,7 @@ class Receiver:
         self.batches += 1
         # Counted once the batch's fate is known: received includes what was then dropped.
         self.m_msgs[UDP].inc(frames)
+        self.delay.note(frames, time.monotonic_ns())
         self.m_bytes[UDP].inc(nbytes)
         if self.udp_truncated:
             self.m_trunc.inc(self.udp_truncated)
@@ -318,8 +322,8 @@ class Receiver:
         (self.m_disk_full if self.writer_flags.disk_low() else self.m_ring_full).inc(frames)
 
     async def flusher(self) -> None:
-        """Writes batches `batch_delay` after their first frame, and retries while paused."""
-        delay_s = self.delay_ns / 1e9
+        """Writes batches `batch_delay` (by load: `self.delay`) after their first frame, and
+        retries while paused."""
         while True:
             if self.paused:
                 await asyncio.sleep(RETRY_S)
@@ -341,12 +345,14 @@ class Receiver:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            wait = (oldest + self.delay_ns - time.monotonic_ns()) / 1e9
+            now = time.monotonic_ns()
+            delay_ns = self.delay.ns(now)
+            wait = (oldest + delay_ns - now) / 1e9
             if self._paced and wait <= PACE_LEAD_S:
                 self._resume_paced()
             if wait > 0:
                 # (still paced here means wait > PACE_LEAD_S: wake at the lead, then again)
-                await asyncio.sleep(min(wait - PACE_LEAD_S if self._paced else wait, delay_s))
+                await asyncio.sleep(min(wait - PACE_LEAD_S if self._paced else wait, delay_ns / 1e9))
                 continue
             self._frame_pending()
             if self._paced:  # paused in the lead: nothing pending of theirs is left to wake us
@@ -358,7 +364,8 @@ class Receiver:
 
     def _udp_due(self) -> bool:
         oldest = min((t for t in (self.udp.oldest_ns(), self._udp_since) if t), default=0)
-        return bool(oldest) and time.monotonic_ns() - oldest >= self.delay_ns
+        now = time.monotonic_ns()
+        return bool(oldest) and now - oldest >= self.delay.ns(now)
 
     async def idle_sweeper(self) -> None:
         """Once a second: close the stream connections idle for longer than ingest.idle_timeout."""
