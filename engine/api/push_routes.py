@@ -3,7 +3,7 @@
 Each body is decoded here (engine.push.loki, engine.push.otlp) into JSON-object frames and
 handed to the same batcher, rings and back-pressure as `POST /api/v1/ingest`, so a success
 reply means every entry is in a ring and will be stored, and a refusal means none was. An
-OTLP protobuf body of the common shape (engine.push.otlp.parser_records), and a Loki protobuf
+OTLP protobuf body of the common shape (engine.push.otlp.parser_check), and a Loki protobuf
 body (un-snappied), whose frames would fit what a parser takes whole (engine.config.
 whole_request_bytes: a shipper's usual batch of 1 MiB of lines or 8,192 records, beyond
 ingest.batch_bytes) with none long enough to be cut, are
@@ -173,10 +173,28 @@ class Push:
         route.m_by_parser.inc()
         return None
 
-    def _pieces(self, count: int, frame_bytes: int) -> int:
-        """How many pieces a request of `count` entries, whose frames take at most `frame_bytes`,
-        is cut into for each to fit `whole_bytes` (about; each piece is checked)."""
-        return min(count, MAX_PIECES, -(-frame_bytes // self.whole_bytes) + 1)
+    def _whole_or_pieces(
+        self,
+        body: bytes,
+        checked: tuple[int, int],
+        cut: Callable[[int], list[bytes]],
+        check: Callable[[bytes], tuple[int, int] | None],
+    ) -> list[tuple[bytes, int]] | None:
+        """The requests to hand to the parsers, each with its entry count: `body` itself when
+        its frames (`checked`: entries, the most bytes their frames take) fit `whole_bytes`,
+        else the pieces `cut(n)` makes of it, about enough for each to fit, and each checked as
+        the body was (`check`); None when one does not fit or is not for a parser: decode the
+        body here."""
+        count, frame_bytes = checked
+        if frame_bytes <= self.whole_bytes:
+            return [(body, count)] if count else []
+        pieces = []
+        for piece in cut(min(count, MAX_PIECES, -(-frame_bytes // self.whole_bytes) + 1)):
+            got = check(piece)
+            if got is None or got[1] > self.whole_bytes:
+                return None
+            pieces.append((piece, got[0]))
+        return pieces
 
     def _otlp_requests(self, body: bytes) -> list[tuple[bytes, int]] | None:
         """The requests to hand to parsers whole, with their record counts: the body, when its
@@ -186,22 +204,21 @@ class Push:
         checked = otlp.parser_check(body, self.ingest.max_len)
         if checked is None:
             return None
-        count, frame_bytes = checked
         request = parse_protobuf(ExportLogsServiceRequest(), body, otlp.REQUEST)
-        if frame_bytes <= self.whole_bytes:
-            return [(body, count)]
-        pieces = []
-        for piece in split.otlp_pieces(request, self._pieces(count, frame_bytes)):
-            got = otlp.parser_check(piece, self.ingest.max_len)
-            if got is None or got[1] > self.whole_bytes:
-                return None
-            pieces.append((piece, got[0]))
-        return pieces
+        return self._whole_or_pieces(
+            body,
+            checked,
+            lambda n: split.otlp_pieces(request, n),
+            lambda piece: otlp.parser_check(piece, self.ingest.max_len),
+        )
 
-    def _loki_check(self, raw: bytes, pushed: push_pb2.PushRequest) -> tuple[int, int] | None:
+    def _loki_check(self, raw: bytes, pushed: push_pb2.PushRequest | None = None) -> tuple[int, int] | None:
         """(entries, the most bytes their frames take: `rows.frames_bytes`) of an un-snappied
-        PushRequest the protobuf library read as `pushed`, its labels parsed; None when an entry
-        might be cut (`loki.parser_takes`): decoded here, where cut frames are counted."""
+        PushRequest (read by the protobuf library, unless given read as `pushed`), its labels
+        parsed; None when an entry might be cut (`loki.parser_takes`): decoded here, where cut
+        frames are counted."""
+        if pushed is None:
+            pushed = parse_protobuf(push_pb2.PushRequest(), raw, "a Loki PushRequest")
         stream_bytes = [self.loki_decoder.stream_bytes(stream.labels) for stream in pushed.streams]
         entries = [len(stream.entries) for stream in pushed.streams]
         count, repeated = sum(entries), sum(map(operator.mul, entries, stream_bytes))
@@ -218,16 +235,7 @@ class Push:
         checked = self._loki_check(raw, pushed)
         if checked is None:
             return None
-        count, frame_bytes = checked
-        if frame_bytes <= self.whole_bytes:
-            return [(raw, count)] if count else []
-        pieces = []
-        for piece in split.loki_pieces(pushed, self._pieces(count, frame_bytes)):
-            got = self._loki_check(piece, parse_protobuf(push_pb2.PushRequest(), piece, "a Loki PushRequest"))
-            if got is None or got[1] > self.whole_bytes:
-                return None
-            pieces.append((piece, got[0]))
-        return pieces
+        return self._whole_or_pieces(raw, checked, lambda n: split.loki_pieces(pushed, n), self._loki_check)
 
     async def loki(self, request: web.Request) -> web.Response:
         route = self.loki_route

@@ -20,7 +20,7 @@ row:
                                        kvlists flatten to `a.b`, arrays are kept as JSON text
 
 A protobuf body of the common shape is not decoded here but by a parser, straight to the same
-rows (engine.parse.otlp_rows, held to these frames by its tests); see `parser_records`.
+rows (engine.parse.otlp_rows, held to these frames by its tests); see `parser_check`.
 
 A record attribute whose name a resource or scope attribute already has is kept as
 `attr.<name>`, so neither value is lost. What only repeats a column (service.name, host.name,
@@ -135,18 +135,6 @@ def parser_check(body: bytes, max_len: int) -> tuple[int, int] | None:
     # A shared piece's frame bytes are at most BODY_GROWTH times its wire bytes, as a record's.
     repeated = BODY_GROWTH * int(record_shared.sum())
     return len(w.records), frames_bytes(len(w.records), repeated, len(body))
-
-
-def parser_records(body: bytes, max_len: int, batch_bytes: int | None = None) -> int | None:
-    """How many records the protobuf request `body` holds, when a parser can make its rows
-    from the body itself (engine.parse.otlp_rows): it has the shape the wire walk takes, no
-    record's frame could reach `max_len` (so none is cut), and its frames would fit one raw
-    batch of `batch_bytes` (`rows.frames_fit`; None: not asked); None: decode it into frames
-    here."""
-    checked = parser_check(body, max_len)
-    if checked is None or (batch_bytes is not None and checked[1] > batch_bytes):
-        return None
-    return checked[0]
 
 
 def _pb_value(v: Any) -> Any:

@@ -86,12 +86,6 @@ def frames_bytes(rows: int, shared_bytes: int, body_bytes: int) -> int:
     return rows * (FRAME_BASE + FRAME_OVERHEAD) + shared_bytes + BODY_GROWTH * body_bytes
 
 
-def frames_fit(rows: int, shared_bytes: int, body_bytes: int, batch_bytes: int) -> bool:
-    """Whether the frames of a pushed request would fit one raw batch of `batch_bytes`
-    (`frames_bytes`)."""
-    return frames_bytes(rows, shared_bytes, body_bytes) <= batch_bytes
-
-
 class Shared:
     """What many entries share: their column keys and fields, encoded once. `columns` holds
     the values for "host", "app" (None: the entries have none); `reserved` names keys that

@@ -32,7 +32,7 @@ def test_the_bench_requests_take_the_shortcut_and_match():
     for k in range(0, 3000, 1000):
         body = push_bodies.body("otlp", b"\n".join(lines[k : k + 1000]) + b"\n")
         assert otlp_rows(body, NOW, MAX_LEN) is not None
-        assert otlp.parser_records(body, MAX_LEN) == 1000
+        assert (otlp.parser_check(body, MAX_LEN) or (0, 0))[0] == 1000
         assert_same(body)
     assert otlp_rows(warm_up_request(), NOW, MAX_LEN) is not None
     assert_same(warm_up_request())
@@ -92,7 +92,7 @@ def test_what_the_shortcut_leaves_goes_the_general_path():
         assert otlp_rows(body, NOW, MAX_LEN) is None
         # The API decodes what the wire walk does not take itself; the rest goes to a parser,
         # which finds that it does not fit and makes the general path's frames.
-        assert (otlp.parser_records(body, MAX_LEN) is None) == (k in (0, 1, 2, 3, 7))
+        assert (otlp.parser_check(body, MAX_LEN) is None) == (k in (0, 1, 2, 3, 7))
         assert_same(body)
     # A long record is cut at max_len and flagged, as the API cuts frames.
     assert_same(cases[-1], max_len=4096)

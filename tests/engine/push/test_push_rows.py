@@ -23,7 +23,7 @@ from engine.push.bodies import PushRefused, inflate, unsnappy
 from engine.push.loki import LokiDecoder, parse_labels, parser_takes
 from engine.push.proto import push_pb2
 from engine.ipc.raw_batch import FRAME_OVERHEAD
-from engine.push.rows import Frames, frames_fit
+from engine.push.rows import Frames, frames_bytes
 from native_kernels.framing import TRUNCATED
 
 NS = 1_764_700_000_123_456_789
@@ -153,12 +153,13 @@ def test_a_request_goes_whole_only_when_its_frames_fit_one_raw_batch():
     for _ in range(5000):
         sl.log_records.add()
     body = req.SerializeToString()
-    assert otlp.parser_records(body, 65536) == 5000  # not asked: any size
-    assert otlp.parser_records(body, 65536, 1 << 20) is None
-    assert otlp.parser_records(body, 65536, 16 << 20) == 5000
+    checked = otlp.parser_check(body, 65536)
+    assert checked is not None and checked[0] == 5000
+    assert checked[1] > 1 << 20  # not for one raw batch of 1 MiB
+    assert checked[1] <= 16 << 20
     # The reckoning is never less than what the frames take in a raw batch.
     taken = sum(map(len, otlp.protobuf(body).items)) + 5000 * FRAME_OVERHEAD
-    assert otlp.parser_records(body, 65536, taken - 1) is None
+    assert checked[1] > taken - 1
 
 
 def test_the_loki_reckoning_of_frames_is_never_less_than_they_take():
@@ -175,7 +176,7 @@ def test_the_loki_reckoning_of_frames_is_never_less_than_they_take():
     frames = decoder.protobuf(body)
     taken = sum(map(len, frames.items)) + len(frames) * FRAME_OVERHEAD
     repeated = sum(len(s.entries) * decoder.stream_bytes(s.labels) for s in req.streams)
-    assert not frames_fit(len(frames), repeated, len(body), taken - 1)
+    assert frames_bytes(len(frames), repeated, len(body)) > taken - 1
 
 
 def test_a_loki_request_with_an_entry_that_might_be_cut_is_not_for_a_parser():
