@@ -43,6 +43,16 @@ def _snappy(data: bytes) -> bytes:
     return bytes(cramjam.snappy.compress_raw(data))
 
 
+def _one_stream(labels: str, lines: list[str]) -> push_pb2.PushRequest:
+    """A PushRequest of one stream whose entry i holds lines[i], at BASE_NS + i."""
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels=labels)
+    for i, line in enumerate(lines):
+        entry = stream.entries.add(line=line)
+        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+    return req
+
+
 def test_protobuf_snappy_push_labels_metadata_and_nanoseconds(shared_engine):
     req = push_pb2.PushRequest()
     for s in range(3):
@@ -124,11 +134,8 @@ def test_a_push_the_parsers_shortcut_leaves_is_stored_by_the_general_path(shared
     # A protobuf push goes to a parser whole; entries the parser's shortcut does not take (a
     # metadata level that names no level, a time before 1973, a name twice) still become rows,
     # by the JSON frames the API would have made.
-    req = push_pb2.PushRequest()
-    stream = req.streams.add(labels='{job="loki-gp", env="gp"}')
-    for i in range(10):
-        entry = stream.entries.add(line=f"general path line {i}")
-        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+    req = _one_stream('{job="loki-gp", env="gp"}', [f"general path line {i}" for i in range(10)])
+    for i, entry in enumerate(req.streams[0].entries):
         entry.structuredMetadata.add(name="level", value="chatty" if i == 3 else "info")
     assert post(shared_engine.url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
     rows = rows_of(shared_engine, "app:loki-gp", 10)
@@ -268,11 +275,7 @@ def test_pushed_entries_read_back_through_the_loki_read_api(shared_engine):
     # What Promtail pushes, Grafana reads: a selector on a label that became a column (host)
     # and on one that is only a field (job, which also filled app) find the same entries,
     # with their nanosecond times.
-    req = push_pb2.PushRequest()
-    stream = req.streams.add(labels='{job="loki-rt", host="rt-1", level="error"}')
-    for i in range(5):
-        entry = stream.entries.add(line=f"round trip {i}")
-        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
+    req = _one_stream('{job="loki-rt", host="rt-1", level="error"}', [f"round trip {i}" for i in range(5)])
     assert post(shared_engine.url + PUSH, _snappy(req.SerializeToString()), PROTOBUF)[0] == 204
     rows_of(shared_engine, "app:loki-rt", 5)
     span = {"start": str(BASE_NS - 10**9), "end": str(BASE_NS + 10**9), "limit": "100"}
@@ -288,12 +291,8 @@ def test_pushed_entries_read_back_through_the_loki_read_api(shared_engine):
 def test_a_promtail_sized_push_goes_to_the_parsers(shared_engine):
     # Promtail and Alloy batch up to 1 MiB of lines: with labels and timestamps the protobuf is
     # past what a parser takes whole, so the API cuts it into pieces, each for a parser.
-    req = push_pb2.PushRequest()
-    stream = req.streams.add(labels='{job="loki-promtail", env="batch"}')
-    for i in range(6000):
-        entry = stream.entries.add(line=f"promtail line {i:05d} " + "q" * 160)
-        entry.timestamp.seconds, entry.timestamp.nanos = divmod(BASE_NS + i, 10**9)
-    raw = req.SerializeToString()
+    lines = [f"promtail line {i:05d} " + "q" * 160 for i in range(6000)]
+    raw = _one_stream('{job="loki-promtail", env="batch"}', lines).SerializeToString()
     assert len(raw) > 1 << 20
     url = shared_engine.url
     before = metric(url, "logjet_push_requests_total", route=PUSH, decoded_by="parser")
