@@ -132,6 +132,10 @@ class TableBound(Bound):
         hit: Mask = (ids == self.only) if self.only is not None else np.take(self.table, ids)
         return hit & cand
 
+    def rows(self, blk: Block) -> np.ndarray:
+        ids = blk.ids(self.column)
+        return np.flatnonzero(ids == self.only if self.only is not None else np.take(self.table, ids))
+
 
 class TimeBound(Bound):
     """`_time` or `_recv` through the predicate's number test; `_time` also prunes blocks by
@@ -182,6 +186,19 @@ class MessageBound(Bound):
         if not cand.any():
             return np.zeros_like(cand)
         return self.pred.on_message(blk.message_for(cand), cand)
+
+    def rows(self, blk: Block) -> np.ndarray | None:
+        if self.exact and self._rows is not None:
+            return _rows_in_block(self._rows, blk.row0, blk.n)
+        return None
+
+
+def _rows_in_block(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
+    """Which of `rows` (part-global, ascending) lie in the block of rows row0 .. row0 + n, as
+    block-local row numbers."""
+    lo, hi = np.searchsorted(rows, [row0, row0 + n])
+    local: np.ndarray = rows[lo:hi] - row0
+    return local
 
 
 def _block_mask(rows: np.ndarray, row0: int, n: int) -> Mask:
@@ -241,6 +258,26 @@ class PairsBound(Bound):
                 hit = self.pred.on_spans(pairs.spans, cand_pairs)
             out[pairs.rows[hit]] = True
         return out
+
+    def rows(self, blk: Block) -> np.ndarray:
+        pairs = blk.pairs(self.key_id)
+        if not len(pairs.rows):
+            return pairs.rows
+        if self.pred.by_number:
+            hit = self.pred.on_numbers(blk.pair_numbers(self.key_id))
+        else:
+            hit = self.pred.on_spans(pairs.spans, np.ones(len(pairs.rows), np.bool_))
+        return _distinct_ascending(pairs.rows[hit])
+
+
+def _distinct_ascending(rows: np.ndarray) -> np.ndarray:
+    """Ascending rows with repeats (a row holding the key twice) kept once."""
+    if len(rows) < 2:
+        return rows
+    keep = np.empty(len(rows), np.bool_)
+    keep[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=keep[1:])
+    return rows if keep.all() else rows[keep]
 
 
 def _sorted_blocks(blocks: Iterable[int]) -> np.ndarray:
@@ -317,6 +354,9 @@ class FieldRowsBound(Bound):
     def eval(self, blk: Block, cand: Mask) -> Mask:
         hit: Mask = cand & _block_mask(self._rows, blk.row0, blk.n)
         return hit
+
+    def rows(self, blk: Block) -> np.ndarray:
+        return _rows_in_block(self._rows, blk.row0, blk.n)
 
 
 def _rows_to_blocks(bitmaps: list[BitMap], block_rows: int, nblocks: int) -> np.ndarray:

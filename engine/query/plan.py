@@ -97,7 +97,8 @@ def evaluate(
         if bound.const is True:
             idx = _arange(blk.n)
         else:
-            idx = np.flatnonzero(bound.eval(blk, np.ones(blk.n, np.bool_)))
+            named = bound.rows(blk)
+            idx = np.flatnonzero(bound.eval(blk, np.ones(blk.n, np.bool_))) if named is None else named
     else:
         t = blk.time()
         cand = np.ones(blk.n, np.bool_)

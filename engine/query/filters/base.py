@@ -8,6 +8,9 @@ a tree of `Bound`s that prune blocks and then test rows.
   None for "any"; it is a superset, never a promise.
 - `Bound.eval(blk, cand) -> bool[n]`: the rows of `cand` that match. It reads only candidate
   rows' values where it can, never changes `cand`, and returns a new array.
+- `Bound.rows(blk)`: the same answer over every row of the block, as row numbers, for a bound
+  that can name them without a mask per row (a field's few pairs, an index bitmap's rows); None
+  sends the caller to `eval`. On a block of 65,536 rows the masks cost more than the test.
 
 Leaves (`field_eval.Leaf`) are a field plus a `Predicate`, the value test (one module per kind
 of test: filters/word.py, filters/phrase.py, ...). A predicate says how to test a small set of
@@ -48,6 +51,11 @@ class Bound:
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         raise NotImplementedError
+
+    def rows(self, blk: Block) -> np.ndarray | None:
+        """The block's matching rows (ascending int64, block-local), every row a candidate:
+        `flatnonzero(eval(blk, all rows))`, or None when only `eval` answers."""
+        return None
 
 
 class _Const(Bound):
