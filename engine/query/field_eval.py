@@ -20,8 +20,9 @@ per kind of field.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 from pyroaring import BitMap
@@ -73,7 +74,9 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
         named = _count_blocks(scope, field.name, table)
         if named is None:
             named = _bitmap_blocks(scope, field.name, values, table[1:])
-        return TableBound(field.name, table, named)
+        # Rows without a value (id 0) have no bitmap: a table that takes them reads the column.
+        stored = None if table[0] else _stored_rows(scope, field.name, values, table[1:])
+        return TableBound(field.name, table, named, stored)
     if kind == MESSAGE:
         blocks: np.ndarray | None = None
         rows: np.ndarray | None = None
@@ -109,17 +112,28 @@ def _blocks_of_rows(scope: Scope, rows: np.ndarray) -> np.ndarray:
 
 
 class TableBound(Bound):
-    """A u8 or dictionary column tested through a per-value table: `table[column]`."""
+    """A u8 or dictionary column tested through a per-value table: `table[column]`. With
+    `stored_rows` (the part's matching rows from the index's stored bitmaps, made on first
+    use), `rows` names a block's matches without decompressing the column."""
 
     cost = 1
 
-    def __init__(self, column: str, table: np.ndarray, blocks: np.ndarray | None = None):
+    def __init__(
+        self,
+        column: str,
+        table: np.ndarray,
+        blocks: np.ndarray | None = None,
+        stored_rows: Callable[[], np.ndarray | None] | None = None,
+    ):
         self.column = column
         self.table = table
         self._blocks = blocks
         hits = np.flatnonzero(table)
         # One matching value (host:x, the usual case): a comparison is ~10x a table lookup.
         self.only = int(hits[0]) if len(hits) == 1 else None
+        self._make_rows = stored_rows
+        self._part_rows: np.ndarray | None = None  # made by `_make_rows`, once
+        self._rows_lock = threading.Lock()
 
     def blocks(self) -> np.ndarray | None:
         return self._blocks
@@ -133,6 +147,13 @@ class TableBound(Bound):
         return hit & cand
 
     def rows(self, blk: Block) -> np.ndarray:
+        if self._make_rows is not None:
+            with self._rows_lock:  # blocks are read on several threads: made once
+                make, self._make_rows = self._make_rows, None
+                if make is not None:
+                    self._part_rows = make()
+        if self._part_rows is not None:
+            return _rows_in_block(self._part_rows, blk.row0, blk.n).astype(np.int64)
         ids = blk.ids(self.column)
         return np.flatnonzero(ids == self.only if self.only is not None else np.take(self.table, ids))
 
@@ -197,7 +218,7 @@ def _rows_in_block(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
     """Which of `rows` (part-global, ascending) lie in the block of rows row0 .. row0 + n, as
     block-local row numbers."""
     lo, hi = np.searchsorted(rows, [row0, row0 + n])
-    local: np.ndarray = rows[lo:hi] - row0
+    local: np.ndarray = rows[lo:hi] - rows.dtype.type(row0)
     return local
 
 
@@ -317,6 +338,37 @@ def _bitmap_blocks(scope: Scope, column: str, values: list[bytes], hits: np.ndar
             return None  # no bitmap for this column here: scan
         rows.append(bm)
     return _rows_to_blocks(rows, scope.block_rows, scope.nblocks)
+
+
+# Above this share of the part's rows, a block's column is read rather than the bitmaps'
+# rows listed (4 bytes a row held for the query, against the column's ~2 ns a row).
+STORED_ROWS_MAX_SHARE = 0.25
+
+
+def _stored_rows(
+    scope: Scope, column: str, values: list[bytes], hits: np.ndarray
+) -> Callable[[], np.ndarray | None] | None:
+    """What makes the rows (part-global, ascending uint32) of the matching dictionary values
+    from the index's stored bitmaps, or None when they hold more than STORED_ROWS_MAX_SHARE of
+    the part's rows; None instead of it when the part stores no bitmaps of the column. Lazy:
+    a query the block counts answer never reads a bitmap."""
+    index = scope.index
+    if index is None or not index.stores_bitmaps(column):
+        return None
+    wanted = [values[i] for i in np.flatnonzero(hits).tolist()]
+    limit = STORED_ROWS_MAX_SHARE * scope.rows
+
+    def make() -> np.ndarray | None:
+        bitmaps = [index.value_rows(column, v) for v in wanted]
+        known = [b for b in bitmaps if b is not None]
+        if len(known) < len(bitmaps) or sum(len(b) for b in known) > limit:
+            return None
+        if not known:
+            return np.empty(0, np.uint32)
+        union = known[0].union(*known[1:]) if len(known) > 1 else known[0]
+        return np.frombuffer(union.to_array(), np.uint32) if len(union) else np.empty(0, np.uint32)
+
+    return make
 
 
 def _field_rows(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:

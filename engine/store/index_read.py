@@ -101,6 +101,11 @@ class PartIndex:
             return BitMap(got)
         return None
 
+    def stores_bitmaps(self, column: str) -> bool:
+        """Whether `value_rows(column, ...)` reads a stored bitmap (not one derived by reading
+        the column in every block)."""
+        return column in self._index.stored
+
     def values(self, column: str) -> list[bytes] | None:
         """The distinct values of `column` in this part; None when it has no index for it."""
         idx = self._index

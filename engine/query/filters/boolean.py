@@ -93,6 +93,16 @@ def _unite(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.union1d(a, b)
 
 
+def _common_rows(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """The rows in both ascending row lists of a block of `n` rows: the shorter list, kept
+    where a mask of the longer says so (no sort, unlike intersect1d)."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    mask = np.zeros(n, np.bool_)
+    mask[long] = True
+    kept: np.ndarray = short[mask[short]]
+    return kept
+
+
 class _AndBound(Bound):
     def __init__(self, children: list[Bound]):
         self.children = sorted(children, key=lambda b: b.cost)
@@ -111,6 +121,29 @@ class _AndBound(Bound):
             if not cand.any():
                 break
         return cand
+
+    def rows(self, blk: Block) -> np.ndarray | None:
+        """The rows every child that names rows names, then the other children's `eval` over
+        those alone (a message read last, on the fewest rows); None when no child names rows."""
+        rows: np.ndarray | None = None
+        rest = []
+        for c in self.children:
+            named = c.rows(blk)
+            if named is None:
+                rest.append(c)
+                continue
+            rows = named if rows is None else _common_rows(rows, named, blk.n)
+            if not len(rows):
+                return rows
+        if rows is None or not rest:
+            return rows
+        cand = np.zeros(blk.n, np.bool_)
+        cand[rows] = True
+        for c in rest:
+            cand = c.eval(blk, cand)
+            if not cand.any():
+                break
+        return np.flatnonzero(cand)
 
 
 class _OrBound(Bound):

@@ -20,7 +20,7 @@ from engine.store.index_build import make_index_builder
 from tests.engine.query.rowgen import record, write_records
 
 BASE = 1_795_000_000 * 10**9
-HOSTS = [b"web-1", b"web-2", b"db-1"]
+HOSTS = [b"web-1", b"web-2", b"web-3", b"db-1", b"db-2"]
 
 
 def _records(n: int) -> list[dict]:
@@ -99,3 +99,22 @@ def test_a_message_test_that_reads_messages_names_no_rows(indexed):
     bound = parse('"user 0"*').filter.bind(scope)
     assert isinstance(bound, MessageBound)
     assert bound.rows(scope.block(0)) is None
+
+
+def test_a_dictionary_column_with_stored_bitmaps_names_rows_from_them(indexed):
+    catalog, records = indexed
+    (scope,) = catalog.scopes(None, None)
+    assert scope.index is not None and scope.index.stores_bitmaps("host")
+    bound = parse("host:db-1").filter.bind(scope)
+    assert isinstance(bound, TableBound)
+    for b in range(scope.nblocks):
+        blk = scope.block(b)
+        np.testing.assert_array_equal(bound.rows(blk), np.flatnonzero(blk.ids("host") == bound.only))
+    assert bound._part_rows is not None  # from the bitmaps: no column was read for it
+    # A share of the part above STORED_ROWS_MAX_SHARE reads the column instead.
+    wide = parse("host:web*").filter.bind(scope)
+    assert isinstance(wide, TableBound)
+    np.testing.assert_array_equal(
+        wide.rows(scope.block(0)), np.flatnonzero(np.isin(scope.block(0).ids("host"), np.flatnonzero(wide.table)))
+    )
+    assert wide._part_rows is None

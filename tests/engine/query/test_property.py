@@ -291,6 +291,10 @@ class FakeIndex:
             out[code, i // self.block_rows] = True
         return out
 
+    def stores_bitmaps(self, column):
+        # value_rows answers dictionary columns from the rows themselves, as stored bitmaps would.
+        return column in DICT_COLUMNS
+
     def value_rows(self, column, value):
         r = self.rows
         if column in DICT_COLUMNS:
