@@ -51,6 +51,15 @@ class Pairs(NamedTuple):
 _Kept = TypeVar("_Kept", Pairs, np.ndarray)  # what a block may share with later blocks over its rows
 
 
+_FIRST_VALUE = "first_value:"
+
+
+def first_value(key: str) -> str:
+    """The `Block.preload` name of field key `key`'s first values (its pairs alone: a block
+    whose values are cut into frames by key reads that key's frame, not every pair)."""
+    return _FIRST_VALUE + key
+
+
 class Block:
     scope: Scope
     n: int
@@ -143,12 +152,17 @@ class Block:
         return got
 
     def preload(self, names: Iterable[str]) -> None:
-        """Decompress these columns now (names as for `_get`, or "message", or "kv")."""
+        """Decompress these columns now (names as for `_get`, or "message", or "kv" for every
+        pair, or `first_value(key)` for one field key's first values)."""
         for name in names:
             if name == "message":
                 self.message()
             elif name == "kv":
                 self._kv()
+            elif name.startswith(_FIRST_VALUE):
+                key_id = self.scope.key_id(name[len(_FIRST_VALUE) :].encode())
+                if key_id:
+                    self.first(key_id)
             else:
                 self._get(name)
 

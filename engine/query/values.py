@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Generic, Hashable, NamedTuple, Sequence, TypeV
 
 import numpy as np
 
+from engine.query.block import first_value
 from engine.query.field_names import DICT, FORMAT, KV, MESSAGE, TIME, U8, Field
 from engine.store.rows import FORMATS, NO_VALUE
 from native_kernels.dictionary import DictionaryEncoder
@@ -398,7 +399,7 @@ class _SpanColumn(ValueColumn):
         self._values: list[bytes] = []
 
     def preload(self) -> list[str]:
-        return ["message"] if self.field.kind == MESSAGE else ["kv"]
+        return ["message"] if self.field.kind == MESSAGE else [first_value(self.field.name)]
 
     def _spans(self, blk: Block, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if self.field.kind == MESSAGE:
