@@ -5,9 +5,11 @@ Data. Made once in `--data-dir` and reused while its marker (`bench-query.json`:
 what was made) matches: bench/generate.py traffic (seeded) through the engine's parser
 (`bench.rows`), written as flush parts of FLUSH_ROWS rows with indexes, each flush followed by
 the merges the writer's merge thread would do (`engine.write.merge.plan_merges` with the default
-storage settings). So the parts are what a writer that kept up would leave: a few big merged
-parts and some small recent ones. The rows are 0.1 ms apart and end a minute before the data
-was made. 10M rows take several minutes to make on two cores.
+storage settings), and at the end those it makes once the data has been quiet SETTLE_S (every
+flushed part merged, so indexed). So the parts are what a writer that kept up leaves once its
+source stops: a few big merged parts and some smaller ones, every one indexed. The rows are 0.1
+ms apart and end a minute before the data was made. 10M rows take several minutes to make on two
+cores.
 
 Queries (SUITE), each as `... | stats count()` where it is a filter, so that the time is the
 filter's over every row rather than the first page's: count of everything, a field filter (a
@@ -37,7 +39,14 @@ from engine.store.index_build import make_index_builder
 from engine.store.layout import part_name
 from engine.store.live import live_parts
 from engine.store.part_reader import read_head
-from engine.write.merge import LEVEL0_MERGE_AFTER_S, merge_parts, merge_zstd_level, plan_merges, remove_replaced
+from engine.write.merge import (
+    LEVEL0_MERGE_AFTER_S,
+    SETTLE_S,
+    merge_parts,
+    merge_zstd_level,
+    plan_merges,
+    remove_replaced,
+)
 from engine.write.flush_writer import FlushWriter
 
 MARKER = "bench-query.json"
@@ -70,12 +79,15 @@ def _executor():
     return run_to_objects
 
 
-def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: FlushWriter) -> None:
+def _merge_caught_up(data_dir: str, storage: Storage, builder, writer: FlushWriter, settled: bool = False) -> None:
     """The merges the merge thread would make now, until none is left (flushed parts as if
-    LEVEL0_MERGE_AFTER_S had passed, as it has for a writer that kept up)."""
+    LEVEL0_MERGE_AFTER_S had passed, as it has for a writer that kept up); `settled`: as if
+    SETTLE_S had passed too, as it has once the data is made (a `logjet serve` started on it
+    would make these merges first, while it is being timed)."""
+    ahead_s = SETTLE_S + 1 if settled else LEVEL0_MERGE_AFTER_S
     while True:
         heads = {p: read_head(p) for p in live_parts(data_dir)}
-        now_ns = time.time_ns() + int(LEVEL0_MERGE_AFTER_S * 1e9)
+        now_ns = time.time_ns() + int(ahead_s * 1e9)
         groups = plan_merges(heads, storage.merge_min_parts, storage.max_part_rows, now_ns)
         if not groups:
             return
@@ -139,7 +151,7 @@ def make_data(data_dir: str, rows: int, seed: int, log=print, dataset: str = "sy
         log(f"  {lo + n:,} of {rows:,} rows made ({time.time() - t0:.0f}s)")
     if pending:
         writer.write_flush(concat(pending), {"bench": rows})
-        _merge_caught_up(data_dir, storage, builder, writer)
+    _merge_caught_up(data_dir, storage, builder, writer, settled=True)
     marker = {
         "rows": rows,
         "seed": seed,
@@ -147,6 +159,7 @@ def make_data(data_dir: str, rows: int, seed: int, log=print, dataset: str = "sy
         "data": dataset,
         "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.time() - t0, 1),
+        "settled": True,  # the merges of a quiet store made (SETTLE_S)
     }
     with open(os.path.join(data_dir, MARKER), "w") as f:
         json.dump(marker, f)
@@ -159,7 +172,13 @@ def load_or_make(data_dir: str, rows: int, seed: int, log=print, dataset: str = 
             marker = json.load(f)
         same = marker.get("rows") == rows and marker.get("seed") == seed
         if same and marker.get("data", "synthetic") == dataset and live_parts(data_dir):
-            return marker
+            if marker.get("settled"):
+                return marker
+            # Made before the settling merges: this bench's own data (its marker says so), made again.
+            log(f"{data_dir} was made without the merges of a quiet store; making it again")
+            for path in live_parts(data_dir):
+                os.remove(path)
+            os.remove(os.path.join(data_dir, MARKER))
     except (OSError, ValueError):
         pass
     if live_parts(data_dir):

@@ -31,9 +31,22 @@ def test_made_data_is_exact_and_merged(tmp_path, small):
     assert max(h.level for h in heads) >= 1 and len(heads) < 12
     rows = newest_rows(str(tmp_path / "d"), None, None, None)
     assert sum(marker["rare"].encode() in rows.message(i) for i in range(len(rows))) == 1
+    # Settled, as a quiet store is: no flushed (unindexed) part is left.
+    assert marker["settled"] and min(h.level for h in heads) >= 1
     # A second call reuses the data.
     again = bq.load_or_make(str(tmp_path / "d"), 12_000, 1, log=lambda m: pytest.fail(m))
     assert again == marker
+
+
+def test_data_made_before_settling_is_made_again(tmp_path, small):
+    folder = str(tmp_path / "d")
+    marker = bq.load_or_make(folder, 12_000, 1, log=lambda m: None)
+    del marker["settled"]
+    (tmp_path / "d" / bq.MARKER).write_text(json.dumps(marker))
+    said = []
+    again = bq.load_or_make(folder, 12_000, 1, log=said.append)
+    assert again["settled"] and any("making it again" in m for m in said)
+    assert sum(read_head(p).rows for p in live_parts(folder)) == 12_000
 
 
 @pytest.mark.slow  # the whole query suite
