@@ -6,6 +6,10 @@ encoding, which stores values each followed by a separator instead of a stream o
 `spans_equal`, which compares values in place (a part checks that fields it drops can be
 derived again from the message).
 
+`group_counts` and `scatter_frame_spans` are the bookkeeping of a block read by value frames
+(engine.store.value_frames): which frames hold a wanted value, and each value's span once
+those frames are inflated.
+
 `line_ends` finds every separator of a `lines` buffer (the first thing any scan of a block's
 messages does) and `copy_bytes` (native_kernels.intrinsics) copies one run of bytes with the C
 library's memcpy; see their notes for why each is fast.

@@ -15,6 +15,11 @@ boundaries, not folded"; a token prefix is "left boundary only".
 How it goes fast: the first needle byte is looked for eight bytes at a time (SWAR: xor with the
 byte in all lanes, then the classic has-zero-byte test), so most of a row is read as words and
 only the positions where the first byte occurs are compared further.
+
+For the regex scan (native_kernels.regex): `candidate_lines` says whether the candidate spans
+lie as lines of their buffer (so hyperscan can read them there), `join_candidates` copies them
+into one buffer of lines when they do not, and `rows_holding` turns the positions a scan
+reported into the candidate rows holding them.
 """
 
 from __future__ import annotations
