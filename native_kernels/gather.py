@@ -6,6 +6,10 @@ encoding, which stores values each followed by a separator instead of a stream o
 `spans_equal`, which compares values in place (a part checks that fields it drops can be
 derived again from the message).
 
+`group_counts` and `scatter_frame_spans` are the bookkeeping of a block read by value frames
+(engine.store.value_frames): which frames hold a wanted value, and each value's span once
+those frames are inflated.
+
 `line_ends` finds every separator of a `lines` buffer (the first thing any scan of a block's
 messages does) and `copy_bytes` (native_kernels.intrinsics) copies one run of bytes with the C
 library's memcpy; see their notes for why each is fast.
@@ -406,37 +410,85 @@ def csr_append(
 
 
 @kernel
-def _scatter_frame_spans(slots, firsts, frame_starts, frame_ends, starts, ends):
+def _group_counts(groups, want, counts, wanted):
+    asked = want.shape[0] > 0
+    for i in range(groups.shape[0]):
+        g = groups[i]
+        if g < 0 or g >= counts.shape[0]:
+            return False
+        counts[g] += 1
+        if asked and want[i]:
+            wanted[g] = True
+    return True
+
+
+def group_counts(groups: np.ndarray, size: int, want: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(counts int64[size], wanted bool[size]) of the values' groups (`groups`: one small
+    non-negative int per value, each below `size`): how many values each group holds, and
+    whether it holds one of the values `want` names (bool per value; every group with a value
+    when None). One pass, where `np.unique(groups[want])` and a `bincount` made four."""
+    groups = np.ascontiguousarray(groups)
+    counts = np.zeros(size, np.int64)
+    wanted = np.zeros(size, np.bool_)
+    asked = np.zeros(0, np.bool_) if want is None else np.ascontiguousarray(want, dtype=np.bool_)
+    if want is not None and asked.shape != groups.shape:
+        raise ValueError(f"want has shape {asked.shape}, groups {groups.shape}")
+    if not _group_counts(groups, asked, counts, wanted):
+        raise ValueError(f"groups must lie in [0, {size})")
+    if want is None:
+        wanted = counts > 0
+    return counts, wanted
+
+
+@kernel
+def _scatter_frame_spans(groups, slot_of, firsts, lasts, frame_starts, frame_ends, starts, ends):
     nxt = firsts.copy()
-    for i in range(slots.shape[0]):
-        k = slots[i]
+    for i in range(groups.shape[0]):
+        g = groups[i]
+        if g < 0 or g >= slot_of.shape[0]:
+            return False
+        k = slot_of[g]
         if k < 0:
+            starts[i] = -1
+            ends[i] = -1
             continue
         j = nxt[k]
+        if j >= lasts[k]:
+            return False
         nxt[k] = j + 1
         starts[i] = frame_starts[j]
         ends[i] = frame_ends[j]
+    return True
 
 
 def scatter_frame_spans(
-    slots: np.ndarray, counts: np.ndarray, frame_starts: np.ndarray, frame_ends: np.ndarray
+    groups: np.ndarray, slot_of: np.ndarray, counts: np.ndarray, frame_starts: np.ndarray, frame_ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) per value, from spans listed frame after frame: value i is the next
-    unused span of frame `slots[i]` (frame k's `counts[k]` spans lie together, frame 0's
-    first), or -1/-1 when `slots[i]` is -1 (a frame not read)."""
-    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    unused span of frame `slot_of[groups[i]]` (frame k's `counts[k]` spans lie together, frame
+    0's first), or -1/-1 when that is -1 (a frame not read). Raises ValueError when a group
+    has no slot or a frame holds more values than its count."""
+    groups = np.ascontiguousarray(groups)
+    slot_of = np.ascontiguousarray(slot_of, dtype=np.int64)
     counts = np.asarray(counts, dtype=np.int64)
     if int(counts.sum()) != len(frame_starts) or len(frame_ends) != len(frame_starts):
         raise ValueError(f"{int(counts.sum())} values in the frames, {len(frame_starts)} spans")
-    firsts = np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)[:-1]]) if len(counts) else counts
-    starts = np.full(len(slots), -1, np.int64)
-    ends = np.full(len(slots), -1, np.int64)
-    _scatter_frame_spans(
-        slots,
+    if len(slot_of) and int(slot_of.max()) >= len(counts):
+        raise ValueError(f"slot_of names a frame past the {len(counts)} counted")
+    lasts = np.cumsum(counts)
+    firsts = lasts - counts
+    # Every value is written (-1/-1 for frames not read): no fill pass first.
+    starts = np.empty(len(groups), np.int64)
+    ends = np.empty(len(groups), np.int64)
+    if not _scatter_frame_spans(
+        groups,
+        slot_of,
         firsts,
+        lasts,
         np.ascontiguousarray(frame_starts, dtype=np.int64),
         np.ascontiguousarray(frame_ends, dtype=np.int64),
         starts,
         ends,
-    )
+    ):
+        raise ValueError(f"a group outside [0, {len(slot_of)}), or a frame holding more values than its count")
     return starts, ends

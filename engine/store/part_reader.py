@@ -59,7 +59,7 @@ from engine.store.layout import (
 )
 from engine.store.rows import DICT_COLUMNS, FIELD_KEYS, U8_COLUMNS, Rows
 from engine.store.value_frames import GROUP_KEY
-from native_kernels.gather import scatter_frame_spans, take_spans, terminated_spans
+from native_kernels.gather import group_counts, scatter_frame_spans, take_spans, terminated_spans
 
 # The one import for either side of the format (see the module docstring).
 __all__ = [
@@ -299,22 +299,24 @@ class Part:
             n = self.meta.blocks[b].rows if name != KV else int(self._physical(b, KV_COUNT).sum())
             return self._frame_spans(b, name, "", n)
         gids = self._physical(b, GROUP_KEY[name])
-        own = np.zeros(max(int(gids.max(initial=0)), max(frames)) + 1, np.bool_)
+        id_count = max(int(gids.max(initial=0)), max(frames)) + 1
+        own = np.zeros(id_count, np.bool_)
         own[list(frames)] = True
-        wanted: list[int] = [] if want is None else np.unique(gids[want]).tolist()
-        keep = set(wanted)
-        groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or g in keep]
-        if want is None or not own[wanted].all():
+        # Values per group and the groups holding a wanted value, in one pass over the block.
+        per_group, wanted = group_counts(gids, id_count, want)
+        groups: list[tuple[int | None, str]] = [(g, x) for g, x in frames.items() if want is None or wanted[g]]
+        if want is None or (wanted & ~own).any():
             groups.append((None, ""))  # the rest frame holds a wanted value
-        # Each value's frame read (its slot in `groups`), -1 for the frames left out.
-        slot_of = np.full(len(own), -1, np.int64)
+        # Each group's frame read (its slot in `groups`), -1 for the frames left out.
+        slot_of = np.full(id_count, -1, np.int64)
+        counts = np.zeros(len(groups), np.int64)
         for k, (g, _suffix) in enumerate(groups):
             if g is None:
                 slot_of[~own] = k
+                counts[k] = per_group[~own].sum()
             else:
                 slot_of[g] = k
-        slots = slot_of[gids]
-        counts = np.bincount(slots + 1, minlength=len(groups) + 1)[1:]
+                counts[k] = per_group[g]
         # The frames are inflated straight into one buffer, each at its place: joining them
         # afterwards copied every byte read once more (a tenth of a word search's time).
         metas = [streams.get(values_stream(name, suffix)) for _g, suffix in groups]
@@ -328,7 +330,9 @@ class Part:
             frame_ends.append(fe + at)
             at += size
         # One pass hands every value its span (was a pass and a scatter per frame).
-        starts, ends = scatter_frame_spans(slots, counts, np.concatenate(frame_starts), np.concatenate(frame_ends))
+        starts, ends = scatter_frame_spans(
+            gids, slot_of, counts, np.concatenate(frame_starts), np.concatenate(frame_ends)
+        )
         return buffer, starts, ends
 
     def group_spans(self, b: int, name: str, group: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

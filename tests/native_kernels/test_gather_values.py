@@ -11,6 +11,7 @@ from native_kernels.gather import (
     items_with,
     join_terminated,
     line_ends,
+    group_counts,
     scatter_frame_spans,
     split_terminated,
     take_spans,
@@ -141,14 +142,17 @@ def test_items_with_refuses_counts_that_do_not_add_up():
 
 
 @settings(deadline=None, max_examples=200)
-@given(slots=st.lists(st.integers(-1, 3), max_size=40))
-def test_scatter_frame_spans_hands_each_value_the_next_span_of_its_frame(slots):
+@given(groups=st.lists(st.integers(0, 5), max_size=40), slots=st.lists(st.integers(-1, 3), min_size=6, max_size=6))
+def test_scatter_frame_spans_hands_each_value_the_next_span_of_its_frame(groups, slots):
     # Oracle: frame k's spans are numbered k*1000 + j for its j-th value, in row order.
-    counts = np.array([slots.count(k) for k in range(4)], np.int64)
+    of = [slots[g] for g in groups]
+    counts = np.array([of.count(k) for k in range(4)], np.int64)
     spans = [k * 1000 + j for k in range(4) for j in range(int(counts[k]))]
-    starts, ends = scatter_frame_spans(np.array(slots, np.int64), counts, np.array(spans), np.array(spans) + 1)
+    starts, ends = scatter_frame_spans(
+        np.array(groups, np.uint8), np.array(slots), counts, np.array(spans), np.array(spans) + 1
+    )
     seen = [0, 0, 0, 0]
-    for i, k in enumerate(slots):
+    for i, k in enumerate(of):
         if k < 0:
             assert starts[i] == ends[i] == -1
         else:
@@ -158,7 +162,28 @@ def test_scatter_frame_spans_hands_each_value_the_next_span_of_its_frame(slots):
 
 def test_scatter_frame_spans_refuses_counts_that_disagree_with_the_spans():
     with pytest.raises(ValueError, match="values in the frames"):
-        scatter_frame_spans(np.array([0, 0]), np.array([3]), np.arange(2), np.arange(2))
+        scatter_frame_spans(np.array([0, 0]), np.array([0]), np.array([3]), np.arange(2), np.arange(2))
+    with pytest.raises(ValueError, match="more values than its count"):
+        scatter_frame_spans(np.array([0, 0, 1]), np.array([0, 1]), np.array([1, 2]), np.arange(3), np.arange(3))
+    with pytest.raises(ValueError, match="outside"):
+        scatter_frame_spans(np.array([0, 2]), np.array([0, 0]), np.array([2]), np.arange(2), np.arange(2))
+
+
+@settings(deadline=None, max_examples=200)
+@given(groups=st.lists(st.integers(0, 6), max_size=40), data=st.data())
+def test_group_counts_is_bincount_and_unique(groups, data):
+    want = np.array(data.draw(st.lists(st.booleans(), min_size=len(groups), max_size=len(groups))), bool)
+    g = np.array(groups, np.uint8)
+    counts, wanted = group_counts(g, 7, want)
+    assert counts.tolist() == np.bincount(g, minlength=7).tolist()
+    assert np.flatnonzero(wanted).tolist() == np.unique(g[want]).tolist()
+    counts, every = group_counts(g, 7)
+    assert np.flatnonzero(every).tolist() == np.unique(g).tolist()
+
+
+def test_group_counts_refuses_groups_past_its_size():
+    with pytest.raises(ValueError, match="groups must lie"):
+        group_counts(np.array([0, 3]), 3)
 
 
 @jit_settings

@@ -1,11 +1,20 @@
-"""find_in_spans, spans_equal, join_candidates and back_to_back_lines against plain-Python references."""
+"""find_in_spans, spans_equal, join_candidates, candidate_lines and rows_holding against plain-Python
+references."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.match import TOKEN_BYTE, find_in_spans, join_candidates, spans_equal
+from native_kernels.match import (
+    TOKEN_BYTE,
+    candidate_lines,
+    find_in_spans,
+    join_candidates,
+    rows_holding,
+    spans_equal,
+)
 from native_kernels.tokens import _FOLD
 
 jit_settings = settings(deadline=None, max_examples=300)
@@ -78,14 +87,37 @@ def test_join_candidates(vals, data):
             assert r == -1
 
 
-def test_back_to_back_lines():
-    from native_kernels.match import back_to_back_lines
-
-    data = np.frombuffer(b"ab\n\ncd\n", np.uint8)
+def test_candidate_lines():
+    data = np.frombuffer(b"ab\n\ncd\nxy", np.uint8)
     s, e = np.array([0, 3, 4], np.int64), np.array([2, 3, 6], np.int64)
-    assert back_to_back_lines(data, s, e)
-    assert back_to_back_lines(data, s[1:], e[1:])  # need not start at byte 0
-    assert not back_to_back_lines(data, s[[0, 2]], e[[0, 2]])  # a gap between rows
-    assert not back_to_back_lines(data, np.array([0, -1, 4]), np.array([2, -1, 6]))  # a row without a value
-    assert not back_to_back_lines(data, np.array([0, 3, 4]), np.array([2, 3, 7]))  # the last one unterminated
-    assert not back_to_back_lines(data, s[:0], e[:0])
+    every = np.ones(3, bool)
+    assert candidate_lines(data, s, e, every) == (0, 7, 7)
+    assert candidate_lines(data, s, e, np.array([False, True, True])) == (3, 7, 4)  # need not start at byte 0
+    assert candidate_lines(data, s, e, np.array([True, False, True])) == (0, 7, 6)  # a row between left out
+    assert candidate_lines(data, s[::-1], e[::-1], every) == (0, 7, 7)  # any order of spans
+    assert candidate_lines(data, np.array([0, -1, 4]), np.array([2, -1, 6]), np.array([True, False, True]))[2] == 6
+    assert candidate_lines(data, np.array([0, -1]), np.array([2, -1]), np.array([True, True]))[2] == -1  # no value
+    assert candidate_lines(data, np.array([1]), np.array([2]), np.array([True]))[2] == -1  # no `\n` before
+    assert candidate_lines(data, np.array([7]), np.array([9]), np.array([True]))[2] == -1  # none after
+    assert candidate_lines(data, np.array([4]), np.array([99]), np.array([True]))[2] == -1  # past the data
+    assert candidate_lines(data, s, e, np.zeros(3, bool))[2] == 0
+
+
+@jit_settings
+@given(
+    spans=st.lists(st.tuples(st.integers(-1, 30), st.integers(0, 6)), max_size=30),
+    points=st.lists(st.integers(0, 40), max_size=10),
+    data=st.data(),
+)
+def test_rows_holding(spans, points, data):
+    starts = np.array([s for s, _ln in spans], np.int64)
+    ends = np.array([s + ln if s >= 0 else -1 for s, ln in spans], np.int64)
+    cand = np.array(data.draw(st.lists(st.booleans(), min_size=len(spans), max_size=len(spans))), bool)
+    got = rows_holding(starts, ends, cand, np.array(sorted(points), np.int64))
+    want = [bool(c) and s >= 0 and any(s <= p <= e for p in points) for s, e, c in zip(starts, ends, cand)]
+    assert got.tolist() == want
+
+
+def test_rows_holding_refuses_points_out_of_order():
+    with pytest.raises(ValueError, match="ascending"):
+        rows_holding(np.array([0]), np.array([1]), np.array([True]), np.array([3, 1]))

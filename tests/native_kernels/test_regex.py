@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.match import back_to_back_lines
+from native_kernels.match import candidate_lines
 from native_kernels.regex import SpanRegex, required_literal, required_tokens
 from native_kernels.tokens import tokenize
 
@@ -98,6 +98,70 @@ def test_search_spans_in_place(pattern, vals, data):
     assert got.tolist() == want
 
 
+def _framed(values, order, junk):
+    """The `lines` layout of a part's frames: the values each followed by `\\n`, laid out in
+    `order` (rows of several frames interleave), with the lines `junk` (rows of frames read but
+    not asked about) after every value."""
+    starts = np.full(len(values), -1, np.int64)
+    ends = np.full(len(values), -1, np.int64)
+    buf = bytearray()
+    for k, i in enumerate(order):
+        starts[i] = len(buf)
+        buf += values[i]
+        ends[i] = len(buf)
+        buf += b"\n" + (b"".join(j + b"\n" for j in junk[k % len(junk)]) if junk else b"")
+    return np.frombuffer(bytes(buf), np.uint8), starts, ends
+
+
+_BYTES = list(b"abcdfoFOx1.2 ") + [0x0A, 0x00, 0xC3, 0xA9, 0xFF]
+
+
+@pytest.mark.slow  # 26 patterns, 60 generated batches each
+@pytest.mark.parametrize("pattern", PATTERNS)
+@settings(deadline=None, max_examples=60)
+@given(
+    vals=st.lists(st.lists(st.sampled_from(_BYTES), max_size=12).map(bytes), max_size=25),
+    junk=st.lists(st.lists(st.lists(st.sampled_from(_BYTES), max_size=6).map(bytes), max_size=2), max_size=3),
+    data=st.data(),
+)
+def test_search_spans_in_frames(pattern, vals, junk, data):
+    # Spans as value_spans hands them out: lines of several frames, rows in any order, lines
+    # of other rows among them (which may match, and must not count), empty values, bytes that
+    # are no UTF-8; candidates dense (scanned in place) or sparse (copied out).
+    rx = SpanRegex(pattern)
+    order = data.draw(st.permutations(range(len(vals))))
+    d, s, e = _framed(vals, order, [[j.replace(b"\n", b"") for j in js] for js in junk])
+    dense = data.draw(st.booleans())
+    cand = np.array(
+        data.draw(st.lists(st.booleans() if not dense else st.just(True), min_size=len(vals), max_size=len(vals))),
+        bool,
+    )
+    got = rx.search_spans(d, s, e, cand)
+    want = [bool(c) and re.search(pattern, v) is not None for v, c in zip(vals, cand)]
+    assert got.tolist() == want
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hits"),
+    [
+        (rb"^ab", [True, False, False, True]),
+        (rb"ab$", [False, True, False, True]),
+        (rb"b\nc", [False, False, True, False]),  # only inside a value: never across two rows
+        (rb"\xff\xfe", [False, False, True, False]),
+        (rb"x*", [True, True, True, True]),  # matches the empty string: re alone
+        (rb"cab", [False, True, False, False]),
+    ],
+)
+def test_search_spans_in_place_keeps_each_row_to_itself(pattern, hits):
+    # Rows scanned where they lie: a match may not run from one row into the next, nor anchors
+    # see the row before, and the lines between candidates that match count for nothing.
+    vals = [b"abx", b"cab", b"b\nc\xff\xfe", b"ab"]
+    d, s, e = _framed(vals, [2, 0, 3, 1], [[b"ab", b"b\nc"]])
+    assert candidate_lines(d, s, e, np.ones(4, bool))[2] > 0 or pattern == rb"x*"
+    got = SpanRegex(pattern).search_spans(d, s, e, np.ones(4, bool))
+    assert got.tolist() == hits
+
+
 CORPUS_PATTERNS = [
     rb"Failed password for \w+",
     rb"(?i)error",
@@ -129,10 +193,10 @@ def test_in_place_equals_copy_and_re_on_corpus(pattern, corpus):
     want = np.array([re.search(pattern, v) is not None for v in values])
     rx = SpanRegex(pattern)
     lines = _lines(values)
-    assert back_to_back_lines(*lines)
+    assert candidate_lines(*lines, np.ones(len(values), bool))[2] == len(lines[0])
     # The same rows with two bytes between them: always copied out before the scan.
     apart = naive.batch(values, b"\n-")
-    assert not back_to_back_lines(*apart)
+    assert candidate_lines(*apart, np.ones(len(values), bool))[2] == -1
     rng = np.random.default_rng(7)
     for cand in (np.ones(len(values), bool), rng.random(len(values)) < 0.95, rng.random(len(values)) < 0.3):
         in_place = rx.search_spans(*lines, cand)

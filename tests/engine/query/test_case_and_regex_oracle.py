@@ -67,6 +67,11 @@ REGEXES = [
     rb"(\w+) \1",
     rb"^User",
     rb"(?i:USER)name",
+    # No required token: every row, of every frame, scanned where it lies.
+    rb"[Jj]ava\)$",
+    rb"d (for|from) ",
+    rb"^[A-Z]\w+ \w+",
+    rb"\d\s\(",
 ]
 
 
