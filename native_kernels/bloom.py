@@ -1,4 +1,6 @@
-"""Per-block bloom filters of token hashes: may this block hold a row with all these words?
+"""Bloom filters of token hashes (one per message frame of a block): may these rows hold a row
+with all these words? `each_contains_all` probes a part's every filter, laid back to back, in one
+call.
 
 A filter is one uint64 array, stored as it is in a part:
 
@@ -179,3 +181,54 @@ def bloom_contains_all(words: np.ndarray, hashes: np.ndarray) -> bool:
     if hashes.ndim != 1 or hashes.dtype != np.uint64:
         raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
     return bool(_contains_all(bits, hashes, k, nbits))
+
+
+# --- many filters at once: a part's filters laid back to back --------------------------------
+
+
+@kernel
+def _each_contains_all(words, ends, hashes, out):
+    for f in range(out.shape[0]):
+        a = ends[f]
+        b = ends[f + 1]
+        k = np.int64(words[a] & np.uint64(0xFF))
+        out[f] = _contains_all(words[a + 1 : b], hashes, k, np.uint64(64 * (b - a - 1)))
+
+
+def check_filters(words: np.ndarray, ends: np.ndarray) -> None:
+    """Raise ValueError unless filter f, `words[ends[f]:ends[f + 1]]`, is a sound filter for
+    every f (each header as `_unpack` checks it): once per set of filters read from disk, so
+    that `each_contains_all` need not check them on every probe."""
+    if words.ndim != 1 or words.dtype != np.uint64 or ends.ndim != 1 or len(ends) < 1:
+        raise ValueError("filters are a 1-D uint64 array with 1-D ends")
+    ends = ends.astype(np.int64)
+    sizes = np.diff(ends)
+    if ends[0] != 0 or ends[-1] != words.size or (sizes < 2).any():
+        raise ValueError("filter ends do not cut the words into filters of at least 2 words")
+    header = words[ends[:-1]]
+    k = header & np.uint64(0xFF)
+    nbits = 64 * (sizes - 1)
+    bad = (
+        ((header >> np.uint64(16)) & np.uint64(0xFF) != FORMAT_VERSION)
+        | (header >> np.uint64(24) != 0)
+        | ((header >> np.uint64(8)) & np.uint64(0xFF) != 0)
+        | (k < 1)
+        | (k > MAX_K)
+        | (nbits < MIN_BITS)
+        | (nbits > MAX_BITS)
+    )
+    if bad.any():
+        f = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"damaged bloom filter {f}: header {int(header[f]):#x} for {int(sizes[f])} words")
+
+
+def each_contains_all(words: np.ndarray, ends: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """bool per filter: whether filter f (`words[ends[f]:ends[f + 1]]`, checked by
+    `check_filters`) may hold every hash; all True when no hash is given. One call for a part's
+    every filter: a probe is a few ns, a Python call per filter a few µs."""
+    hashes = np.ascontiguousarray(hashes)
+    if hashes.ndim != 1 or hashes.dtype != np.uint64:
+        raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
+    out = np.ones(len(ends) - 1, np.bool_)
+    _each_contains_all(np.ascontiguousarray(words), np.ascontiguousarray(ends, np.int64), hashes, out)
+    return out

@@ -492,3 +492,35 @@ def scatter_frame_spans(
     ):
         raise ValueError(f"a group outside [0, {len(slot_of)}), or a frame holding more values than its count")
     return starts, ends
+
+
+@kernel
+def _group_rows_items(ptr, items, groups, ends, out):
+    n = ends.shape[0] - 1
+    for r in range(groups.shape[0]):
+        ends[np.int64(groups[r]) + 1] += ptr[r + 1] - ptr[r]
+    for g in range(n):
+        ends[g + 1] += ends[g]
+    at = ends[:n].copy()
+    for r in range(groups.shape[0]):
+        k = np.int64(groups[r])
+        for i in range(ptr[r], ptr[r + 1]):
+            out[at[k]] = items[i]
+            at[k] += 1
+
+
+def group_row_items(ptr: np.ndarray, items: np.ndarray, groups: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(items reordered by their row's group, ends int64[n + 1]): row r holds
+    `items[ptr[r]:ptr[r + 1]]` and is in group `groups[r]` (< n); group g's items, in row order,
+    are out[ends[g]:ends[g + 1]]. One counting pass (a block's ~1M message tokens by message
+    frame: a stable argsort of their frame numbers took 5x as long)."""
+    ptr = np.ascontiguousarray(ptr, np.int64)
+    groups = np.ascontiguousarray(groups)
+    if ptr.ndim != 1 or len(ptr) != len(groups) + 1 or (len(groups) and (ptr[0] < 0 or ptr[-1] > len(items))):
+        raise ValueError("ptr must hold one more entry than groups, within the items")
+    if len(groups) and (np.any(np.diff(ptr) < 0) or int(groups.min()) < 0 or int(groups.max()) >= n):
+        raise ValueError(f"ptr must ascend and groups lie in 0..{n - 1}")
+    ends = np.zeros(n + 1, np.int64)
+    out = np.empty(int(ptr[-1] - ptr[0]) if len(groups) else 0, items.dtype)
+    _group_rows_items(ptr, np.ascontiguousarray(items), groups, ends, out)
+    return out, ends

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from engine.query.pair_cache import PAIRS
 from engine.store import layout
 from engine.store.encodings import offsets_from_lengths
-from engine.store.part_format import StreamMeta
+from engine.store.part_format import PartDamaged, StreamMeta
 from engine.store.rows import Rows
 from native_kernels.gather import items_with, take_spans
 from native_kernels.numbers import parse_numbers
@@ -100,6 +100,16 @@ class Block:
     def message_for(self, cand: Mask) -> Spans:
         """The message spans of at least the rows in `cand` (others may read as -1/-1)."""
         return self.message()
+
+    def message_frames(self) -> np.ndarray:
+        """Each row's message frame number (`message.group`): asked only of a block whose
+        messages are cut into frames (`engine.store.value_frames`)."""
+        return self._get(layout.MESSAGE_GROUP)
+
+    def frame_messages(self, frame: int, n: int) -> Spans:
+        """The message spans of the `n` rows of message frame `frame` (0: the rest), in order:
+        asked only of a block whose messages are cut into frames."""
+        raise NotImplementedError(f"{type(self).__name__} has no message frames")
 
     def pairs(self, key_id: int) -> Pairs:
         """Every pair of the block with field key `key_id`, in row order."""
@@ -281,6 +291,13 @@ class PartBlock(Block):
         if not layout.frame_groups(self._streams(), layout.MESSAGE) or cand.all():
             return self.message()
         return Spans(*self.part.value_spans(self.block_number, layout.MESSAGE, cand))
+
+    def frame_messages(self, frame: int, n: int) -> Spans:
+        part, b = self.part, self.block_number
+        got = part.group_spans(b, layout.MESSAGE, frame, n) if frame else part.rest_spans(b, layout.MESSAGE, n)
+        if got is None:
+            raise PartDamaged(f"block {b} has no message frame {frame}")
+        return Spans(*got)
 
     def _key_spans(self, key_id: int, j: np.ndarray) -> Spans:
         part, b = self.part, self.block_number

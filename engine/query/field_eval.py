@@ -7,7 +7,8 @@ per kind of field.
   `table[ids]`. A dictionary in which nothing matches makes the leaf FALSE for the whole part.
 - With an index, the part's block counts (or else the matching dictionary values' bitmaps)
   name the blocks to read; for the
-  message, the blooms of the predicate's tokens do, and the bitmaps of those of its tokens the
+  message, the blooms of the predicate's tokens do (and, a filter per message frame, the frames
+  of those blocks to inflate and test), and the bitmaps of those of its tokens the
   part keeps (its frequent ones) name the very rows: a one-token word is then answered from
   its bitmap alone, anything else tests only the rows in the AND of the bitmaps. A word in
   exact case whose token the part writes one way (`PartIndex.token_spelling`) is that bitmap,
@@ -80,19 +81,22 @@ def bind_leaf(field: Field, pred: Predicate, scope: Scope) -> Bound:
     if kind == MESSAGE:
         blocks: np.ndarray | None = None
         rows: np.ndarray | None = None
+        frames: dict[int, np.ndarray] = {}
         exact = False
         index = scope.index
         tokens = pred.message_tokens()
         if index is not None and tokens:
             spelled, one = pred.spelled_tokens()
             probes = [h for h in map(exact_hash, spelled) if h is not None]
-            blocks = _sorted_blocks(index.blocks_maybe_containing(tokens, probes))
+            maybe = index.where_maybe(tokens, probes)
+            blocks = _sorted_blocks(maybe.blocks)
+            frames = {b * scope.block_rows: table for b, table in maybe.frames.items()}
             rows, exact = _token_rows(index, pred, spelled, one)
             if rows is not None:
                 if not len(rows):
                     return FALSE
                 blocks = np.intersect1d(blocks, _blocks_of_rows(scope, rows))
-        return MessageBound(pred, blocks, rows, exact)
+        return MessageBound(pred, blocks, rows, exact, frames)
     if kind == KV:
         kid = scope.key_id(field.name.encode())
         if not kid:
@@ -187,14 +191,24 @@ class TimeBound(Bound):
 class MessageBound(Bound):
     """The message through the predicate's span test. With `rows` (part-global, ascending, from
     the index's token bitmaps) only those rows are tested; when `exact`, they are the matches
-    and the message is not read at all."""
+    and the message is not read at all. With `frames` (a block's first row → bool per message
+    frame number, from the frame blooms) only the rows of the frames that may hold the tokens
+    are tested, so only those frames are inflated."""
 
-    def __init__(self, pred: Predicate, blocks: np.ndarray | None, rows: np.ndarray | None = None, exact: bool = False):
+    def __init__(
+        self,
+        pred: Predicate,
+        blocks: np.ndarray | None,
+        rows: np.ndarray | None = None,
+        exact: bool = False,
+        frames: dict[int, np.ndarray] | None = None,
+    ):
         self.pred = pred
         self.exact = exact and rows is not None
         self.cost = 1 if self.exact else 10 * pred.cost
         self._blocks = blocks
         self._rows = rows
+        self._frames = frames or {}
 
     def blocks(self) -> np.ndarray | None:
         return self._blocks
@@ -204,9 +218,25 @@ class MessageBound(Bound):
             cand = cand & _block_mask(self._rows, blk.row0, blk.n)
             if self.exact:
                 return cand
+        frames = self._frames.get(blk.row0)
+        if frames is not None:
+            return self._in_frames(blk, cand, frames)
         if not cand.any():
             return np.zeros_like(cand)
         return self.pred.on_message(blk.message_for(cand), cand)
+
+    def _in_frames(self, blk: Block, cand: Mask, frames: np.ndarray) -> Mask:
+        """`eval` of a block where only the message frames marked in `frames` may hold the
+        tokens: each is inflated and tested alone (a pass over the block's every row to place
+        the spans of one small frame cost more than the frame)."""
+        numbers = blk.message_frames()
+        out = np.zeros_like(cand)
+        for frame in np.flatnonzero(frames).tolist():
+            rows = np.flatnonzero(numbers == frame)
+            want = cand[rows]
+            if want.any():
+                out[rows] = self.pred.on_message(blk.frame_messages(frame, len(rows)), want)
+        return out
 
     def rows(self, blk: Block) -> np.ndarray | None:
         if self.exact and self._rows is not None:

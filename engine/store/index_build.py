@@ -7,7 +7,8 @@ value that is in 1-6% of the rows (a host among 50, interleaved by time), and 1 
 value in more than 6% of them; a bitmap of a near-unique value (procid) costs ~10 bytes a row.
 On the synthetic traffic of bench/generate.py every bitmap plus blooms would take about a third
 of the compressed data. So the index is given INDEX_SHARE of the part's compressed column
-bytes: the bloom first (it is the only way to skip blocks for a rare word), then base column
+bytes: the bloom first (it is the only way to skip blocks and frames for a rare word; a filter
+per message frame of each block, `_frame_filters`), then base column
 sets, field key sets and token sets together, by gain per byte: GAIN_NS (what the set saves a
 query per row of the part) times the rows the set covers, over its compressed size. A set that
 does not fit is left out. A base column left out is "derived": `value_rows` still answers, from
@@ -44,7 +45,7 @@ blocks that hold it only written otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -58,17 +59,18 @@ from engine.store.index_format import (
     IndexMeta,
     encode_bitmap_set_of,
     encode_block_counts,
-    encode_blooms,
+    encode_frame_blooms,
     encode_spellings,
     encode_token_set,
     u8_value,
 )
 from engine.store.layout import FIELD_INDEX_PREFIX
 from engine.store.part_format import BlockMeta
-from engine.store.part_writer import StreamWriter
+from engine.store.part_writer import IndexBuilder, StreamWriter
 from engine.store.rows import NO_VALUE, Rows
 from native_kernels.bloom import build_bloom
 from native_kernels.dictionary import DictionaryEncoder, hash_spans
+from native_kernels.gather import group_row_items
 from native_kernels.key_cardinality import distinct_per_key
 from native_kernels.roaring import encode_bitmaps, group_rows
 from native_kernels.token_rows import MIXED, NOT_SEEN, ONE_SPELLING, CandidateTable, distinct_row_counts
@@ -91,9 +93,14 @@ INDEX_SHARE = 0.19
 # Sets are stored by this gain per byte, so a bitmap of a host interleaved with 49 others
 # (2 bytes a row, saving 2 ns) yields to a dozen token bitmaps (1 bit a row each, saving 80).
 GAIN_NS = {"base": 2.0, "field": 35.0, "tokens": 80.0}
-# 7 bits a token: k = 5, 3.5% false positives (a word search reads 1 block in 30 it need not).
-# 10 bits would give 0.8% at 1.4x the size; on loghub the bloom is most of the index.
-BLOOM_BITS_PER_TOKEN = 7
+# 10 bits a token in a block cut into message frames: k = 7, 0.8% false positives. Its filters
+# are per frame (a block of 64k rows has ~9 on bench/generate.py data, each a few thousand
+# rows) and a rare word probes them all: at 3.5% (7 bits) it read ~6 frames it need not for the
+# one it needed (5.4 ms, no better than a whole block), at 0.8% ~1.3 (1.6 ms). A block not cut
+# keeps one filter and 7 bits (k = 5, 3.5%: a word search reads 1 block in 30 it need not): it
+# gains nothing from more, and such blocks (loghub's) are where the bloom is most of the index.
+BLOOM_BITS_PER_TOKEN = 10
+UNCUT_BLOOM_BITS_LESS = 3
 # The bloom may take at most this share of the data; past it (text made of unique tokens) it
 # gets fewer bits a token, down to MIN_BLOOM_BITS (3 bits: 14% false positives, still a filter),
 # and a part too small for even that (MIN_BITS per block) gets no bloom: all its blocks match.
@@ -149,7 +156,6 @@ _DENSE_COMBOS = 1 << 20
 _COUNTING_SORT_CODES = 1 << 16
 
 RowNumbers = npt.NDArray[np.uint32]
-IndexBuilder = Callable[[Rows, Sequence[BlockMeta], StreamWriter], dict[str, Any]]
 
 
 class IndexSettings(Protocol):
@@ -163,7 +169,9 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
     """The `index_builder` for `write_part`, with the settings' field cardinality cap."""
     max_values = storage_settings.index_max_values
 
-    def build(rows: Rows, blocks: Sequence[BlockMeta], writer: StreamWriter) -> dict[str, Any]:
+    def build(
+        rows: Rows, blocks: Sequence[BlockMeta], writer: StreamWriter, frames: Sequence[np.ndarray | None], /
+    ) -> dict[str, Any]:
         if len(rows) < INDEX_MIN_ROWS:
             return {}
         data_bytes = sum(s.clen for b in blocks for s in b.streams.values())
@@ -172,20 +180,24 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
         bits = BLOOM_BITS_PER_TOKEN
         candidates = _token_candidates(rows) if big else np.empty(0, np.uint64)
         # The bloom and the token rows share one tokenizing pass (it is most of the build).
-        bloom, cand_rows, spellings = _scan_tokens(rows, blocks, bits, candidates)
+        bloom, cand_rows, spellings = _scan_tokens(rows, blocks, frames, bits, candidates)
         bloom = writer.compress(bloom, fast=True)
-        while len(bloom) > BLOOM_SHARE * data_bytes and bits > MIN_BLOOM_BITS:
+        # The bits of the filters that set the size: the frames', or where no block is cut the
+        # blocks' (UNCUT_BLOOM_BITS_LESS fewer).
+        less = 0 if any(f is not None for f in frames) else UNCUT_BLOOM_BITS_LESS
+        while len(bloom) > BLOOM_SHARE * data_bytes and bits - less > MIN_BLOOM_BITS:
             # Scale to fit; at least one bit less each round (headers and rounding up to whole
             # words can keep a scaled filter just over).
-            bits = max(MIN_BLOOM_BITS, min(bits - 1, int(bits * BLOOM_SHARE * data_bytes / len(bloom))))
-            filters = [build_bloom(h, bits, _spelled(h, c)) for _, _, h, c in _block_tokens(rows, blocks)]
-            bloom = writer.compress(encode_blooms(filters, bits), fast=True)
+            sized = bits - less
+            bits = less + max(MIN_BLOOM_BITS, min(sized - 1, int(sized * BLOOM_SHARE * data_bytes / len(bloom))))
+            filters = [_frame_filters(t, f, bits) for t, f in zip(_block_tokens(rows, blocks), frames)]
+            bloom = writer.compress(encode_frame_blooms(filters, bits), fast=True)
         meta = IndexMeta(version=INDEX_VERSION, bloom_spelled=True)
         used = 0
         # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
         # its budget; reading all of it costs less than an index would.
         if len(bloom) <= BLOOM_SHARE * data_bytes:
-            meta.bloom = list(writer.append(bloom))
+            meta.frame_blooms = list(writer.append(bloom))
             used = len(bloom)
         _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows, spellings)
         counts = block_counts(rows, blocks)
@@ -362,17 +374,40 @@ class _Cased(NamedTuple):
     signatures: npt.NDArray[np.uint64]
 
 
-def _block_tokens(
-    rows: Rows, blocks: Sequence[BlockMeta]
-) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint64], _Cased]]:
-    """(first row, row_offsets, hashes, the cased tokens) of each block's message tokens."""
+class _BlockTokens(NamedTuple):
+    """A block's message tokens (`token_hashes_cased`)."""
+
+    lo: int  # the block's first row
+    row_offsets: npt.NDArray[np.int64]  # row i's tokens are hashes[row_offsets[i]:row_offsets[i + 1]]
+    hashes: npt.NDArray[np.uint64]
+    cased: _Cased
+
+
+def _block_tokens(rows: Rows, blocks: Sequence[BlockMeta]) -> Iterator[_BlockTokens]:
+    """Each block's message tokens."""
     lo = 0
     for block in blocks:
         hi = lo + block.rows
         off = rows.msg_off[lo : hi + 1]
         row_offsets, hashes, at, signatures = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
-        yield lo, row_offsets, hashes, _Cased(at, signatures)
+        yield _BlockTokens(lo, row_offsets, hashes, _Cased(at, signatures))
         lo = hi
+
+
+def _frame_filters(tokens: _BlockTokens, frames: np.ndarray | None, bits: int) -> list[npt.NDArray[np.uint64]]:
+    """A block's filters at `bits` bits a token: one per message frame (the rest, then frames
+    1 .. K: the frame of each row is `frames[row]`), so that a rare word names the frame to
+    read, not only the block; one for the whole block, UNCUT_BLOOM_BITS_LESS bits fewer, when
+    it is not cut (`frames` None)."""
+    spelled = _spelled(tokens.hashes, tokens.cased)
+    if frames is None:
+        return [build_bloom(tokens.hashes, max(MIN_BLOOM_BITS, bits - UNCUT_BLOOM_BITS_LESS), spelled)]
+    n = int(frames.max()) + 1
+    hashes, ends = group_row_items(tokens.row_offsets, tokens.hashes, frames, n)
+    # The cased tokens, each a row of its own, in the frame of the row holding it.
+    frame_of = np.repeat(frames, np.diff(tokens.row_offsets))[tokens.cased.at]
+    more, more_ends = group_row_items(np.arange(len(spelled) + 1), spelled, frame_of, n)
+    return [build_bloom(hashes[ends[g] : ends[g + 1]], bits, more[more_ends[g] : more_ends[g + 1]]) for g in range(n)]
 
 
 def _spelled(hashes: npt.NDArray[np.uint64], cased: _Cased) -> npt.NDArray[np.uint64]:
@@ -397,17 +432,22 @@ def _token_candidates(rows: Rows) -> npt.NDArray[np.uint64]:
 
 
 def _scan_tokens(
-    rows: Rows, blocks: Sequence[BlockMeta], bits: int, candidates: npt.NDArray[np.uint64]
+    rows: Rows,
+    blocks: Sequence[BlockMeta],
+    frames: Sequence[np.ndarray | None],
+    bits: int,
+    candidates: npt.NDArray[np.uint64],
 ) -> tuple[bytes, list[RowNumbers], list[int | None]]:
-    """One tokenizing pass over the messages: (the blooms blob at `bits` bits a token, the rows
-    of each candidate token as ascending uint32 arrays, each candidate's case signature when
-    every occurrence in the part is spelled the same way, else None)."""
+    """One tokenizing pass over the messages: (the frame blooms blob at `bits` bits a token, the
+    rows of each candidate token as ascending uint32 arrays, each candidate's case signature
+    when every occurrence in the part is spelled the same way, else None)."""
     table = CandidateTable(candidates) if len(candidates) else None
     filters, runs = [], []
     state = np.full(len(candidates), NOT_SEEN, np.int8)
     signature = np.zeros(len(candidates), np.uint64)
-    for lo, row_offsets, hashes, cased in _block_tokens(rows, blocks):
-        filters.append(build_bloom(hashes, bits, _spelled(hashes, cased)))
+    for tokens, numbers in zip(_block_tokens(rows, blocks), frames):
+        filters.append(_frame_filters(tokens, numbers, bits))
+        lo, row_offsets, hashes, cased = tokens
         if table is not None:
             ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cased.at, cased.signatures, lo)
             runs.append((ptr, cand))
@@ -418,7 +458,7 @@ def _scan_tokens(
             state[first], signature[first] = ONE_SPELLING, sig[first]
     cand_rows = [np.concatenate([r[p[c] : p[c + 1]] for p, r in runs]) for c in range(len(candidates))]
     one = [int(g) if s == ONE_SPELLING else None for s, g in zip(state.tolist(), signature.tolist())]
-    return encode_blooms(filters, bits), cand_rows, one
+    return encode_frame_blooms(filters, bits), cand_rows, one
 
 
 def _token_text(rows: Rows, row: int, token_hash: int) -> bytes | None:

@@ -1,9 +1,9 @@
 """The layout of a part's index: the directory (`IndexMeta`), how values are spelled, and the
-five blob kinds (bitmap set, blooms, token set, token spellings, block counts), each one's
-encoder beside its decoder.
+six blob kinds (bitmap set, blooms, frame blooms, token set, token spellings, block counts),
+each one's encoder beside its decoder.
 
 A part's index is a roaring bitmap of the rows holding each value of the filter columns, a bloom
-filter of message tokens per block, and roaring bitmaps of the rows holding each of the part's
+filter of message tokens per message frame of each block, and roaring bitmaps of the rows holding each of the part's
 most frequent message tokens (`engine.store.index_build` chooses what is stored,
 `engine.store.index_read` answers lookups).
 
@@ -44,6 +44,24 @@ Blooms (one per part):
 | 4           | 4           | bits per token asked of `build_bloom`                          |
 | 8           | 8 (n + 1)   | word ends u64: block b's filter is words[we[b]:we[b + 1]]      |
 | 8 (n + 2)   | 8 we[n]     | words: native_kernels/bloom.py filters, one per block          |
+
+Frame blooms (one per part, in place of the blooms from version 5; B blocks, F filters, each
+block has at least one):
+
+| offset              | size        | field                                                       |
+|---------------------|-------------|-------------------------------------------------------------|
+| 0                   | 4           | B                                                           |
+| 4                   | 4           | bits per token asked of `build_bloom` for a frame's filter  |
+|                     |             | (a block not cut may have fewer; each filter says its `k`)  |
+| 8                   | 8           | F                                                           |
+| 16                  | 8 (B + 1)   | filter ends u64: block b's filters are [fe[b], fe[b + 1])   |
+| 16 + 8 (B + 1)      | 8 (F + 1)   | word ends u64: filter f is words[we[f]:we[f + 1]]           |
+| ... + 8 (F + 1)     | 8 we[F]     | words: native_kernels/bloom.py filters                      |
+
+Block b's first filter is that of its rest frame (`message.data`: the whole block when the
+block is not cut into value frames), the next ones those of its frames 1, 2, ... K
+(`message.data@1` ...), so a cut block has K + 1 filters and one not cut has one. Each filter
+holds what a block's filter held, for the messages of its frame only.
 
 A block's filter holds the folded hash of each of its message tokens (`hash_token`) and, when
 `IndexMeta.bloom_spelled`, also the spelling hash (`native_kernels.tokens.cased_hashes`) of
@@ -103,7 +121,9 @@ version 1 part (it scans), so the part's FORMAT_VERSION stayed as it was. Versio
 block counts the same way (`counts`, `count_columns`: absent in older parts, which then scan).
 Version 4 added token spellings (`spellings`) and spelling hashes in the blooms
 (`bloom_spelled`), the same way: an older part has neither, and an exact-case word there is
-narrowed by the folded index and its candidates' messages read, as before.
+narrowed by the folded index and its candidates' messages read, as before. Version 5 replaced
+the blooms with frame blooms (`frame_blooms`; `bloom` is then []): a version 4 reader finds no
+bloom and reads every block, a version 5 reader reads an older part's `bloom` as before.
 """
 
 from __future__ import annotations
@@ -119,17 +139,20 @@ from pyroaring import BitMap
 
 from engine.store.part_format import PartDamaged
 from engine.store.rows import FORMATS
+from native_kernels.bloom import check_filters
 
 # 2: token sets (`IndexMeta.tokens`). A version 1 reader ignores them (msgspec drops unknown
 # fields), a version 2 reader finds none in a version 1 part and scans: no FORMAT_VERSION bump.
 # 3: block counts (`IndexMeta.counts`), added the same way.
 # 4: token spellings (`IndexMeta.spellings`) and spelling hashes in the blooms
 # (`IndexMeta.bloom_spelled`), added the same way.
-INDEX_VERSION = 4
+# 5: frame blooms (`IndexMeta.frame_blooms`, a filter per message frame) in place of `bloom`.
+INDEX_VERSION = 5
 # Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
 U8_INDEXED = ("severity", "facility", "format")
 
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _BLOOM_HEAD = struct.Struct("<II")
 _TOKENS_HEAD = struct.Struct("<II")
 _COUNTS_HEAD = struct.Struct("<II")
@@ -149,6 +172,8 @@ class IndexMeta(msgspec.Struct):
     count_columns: list[str] = []  # the columns whose value combinations `counts` counts
     spellings: list[int] = []  # [offset, clen] of the token spellings blob; [] = none (before version 4)
     bloom_spelled: bool = False  # the blooms hold spelling hashes too (version 4 and up)
+    # [offset, clen] of the frame blooms blob (version 5, in place of `bloom`); [] = none
+    frame_blooms: list[int] = []
 
 
 # --- value spelling -----------------------------------------------------------------------------
@@ -265,6 +290,52 @@ def decode_blooms(blob: bytes, n_blocks: int) -> list[npt.NDArray[np.uint64]]:
     if int(we[-1]) != len(words) or np.any(np.diff(we) <= 0):
         raise PartDamaged("bloom blob directory does not match its words")
     return [words[a:b] for a, b in zip(we[:-1].tolist(), we[1:].tolist())]
+
+
+# --- frame blooms --------------------------------------------------------------------------------
+
+
+class FrameBlooms(NamedTuple):
+    """A part's frame blooms (layout above), checked: filter f is `words[word_ends[f]:word_ends[f + 1]]`,
+    block b's filters are f in [block_ends[b], block_ends[b + 1]), the first the rest frame's
+    (the whole block's when it is not cut), the next those of frames 1, 2, ... in order."""
+
+    words: npt.NDArray[np.uint64]
+    word_ends: npt.NDArray[np.int64]
+    block_ends: npt.NDArray[np.int64]
+
+
+def encode_frame_blooms(filters: list[list[npt.NDArray[np.uint64]]], bits: int) -> bytes:
+    """The frame blooms blob of `filters[b]`, block b's filters (group 0, 1, ...), built at
+    `bits` bits a token."""
+    be = _ends([len(f) for f in filters], np.uint64)
+    flat = [f for block in filters for f in block]
+    we = _ends([f.size for f in flat], np.uint64)
+    head = _BLOOM_HEAD.pack(len(filters), bits)
+    return b"".join([head, _U64.pack(len(flat)), be.tobytes(), we.tobytes(), *(f.tobytes() for f in flat)])
+
+
+def decode_frame_blooms(blob: bytes, n_blocks: int) -> FrameBlooms:
+    """The frame blooms of a part of `n_blocks` blocks (views into `blob`). Raises PartDamaged
+    when the blob does not hold at least one sound filter per block."""
+    at = _BLOOM_HEAD.size + _U64.size
+    if len(blob) < at:
+        raise PartDamaged("frame bloom blob is truncated")
+    n, _bits = _BLOOM_HEAD.unpack_from(blob)
+    f = _U64.unpack_from(blob, _BLOOM_HEAD.size)[0]
+    head = at + 8 * (n + 1) + 8 * (f + 1)
+    if n != n_blocks or head > len(blob) or (len(blob) - head) % 8:
+        raise PartDamaged(f"frame bloom blob holds {n} blocks for {n_blocks}")
+    be = np.frombuffer(blob, np.uint64, n + 1, at).astype(np.int64)
+    we = np.frombuffer(blob, np.uint64, f + 1, at + 8 * (n + 1)).astype(np.int64)
+    words = np.frombuffer(blob, np.uint64, (len(blob) - head) // 8, head)
+    if be[0] != 0 or be[-1] != f or np.any(np.diff(be) <= 0):
+        raise PartDamaged("frame bloom blob gives a block no filter")
+    try:
+        check_filters(words, we)
+    except ValueError as exc:
+        raise PartDamaged(f"frame bloom blob: {exc}") from exc
+    return FrameBlooms(words, we, be)
 
 
 # --- token spellings ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Reading a part's index (`PartIndex`): which rows hold a value or a token, which blocks may
-hold a word. The blob layouts are in `engine.store.index_format`.
+"""Reading a part's index (`PartIndex`): which rows hold a value or a token, which blocks and
+which of their message frames may hold a word. The blob layouts are in
+`engine.store.index_format`.
 
 A base column the builder left out ("derived") is answered from the column's own stream, block
 by block, so the query sees the same interface either way; a field key left out, a rare token,
@@ -9,6 +10,7 @@ or a part with no index answers None: scan.
 from __future__ import annotations
 
 import array
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -20,16 +22,19 @@ from engine.store.index_format import (
     U8_INDEXED,
     BitmapSet,
     BlockCounts,
+    FrameBlooms,
     IndexMeta,
     TokenSet,
     decode_block_counts,
     decode_blooms,
+    decode_frame_blooms,
     decode_spellings,
     u8_code,
 )
+from engine.store.layout import MESSAGE, frame_groups
 from engine.store.part_format import PartDamaged
 from engine.store.part_reader import Part
-from native_kernels.bloom import bloom_contains_all
+from native_kernels.bloom import bloom_contains_all, each_contains_all
 
 
 # Derived bitmaps kept per part (the latest asked): a dashboard asks the same few values again
@@ -37,6 +42,15 @@ from native_kernels.bloom import bloom_contains_all
 DERIVED_KEPT = 64
 # Cells of a part's kept code-by-block table of one count column (`code_blocks`): a byte each.
 MAX_CODE_BLOCKS = 1 << 20
+
+
+class MaybeIn(NamedTuple):
+    """Where a word may be (`PartIndex.where_maybe`)."""
+
+    blocks: list[int]  # the blocks whose filters may hold it, ascending
+    # block → bool[256] by message frame number (0: the rest): the frames whose filters may hold
+    # it, for the blocks where that rules some frame out
+    frames: dict[int, npt.NDArray[np.bool_]]
 
 
 class PartIndex:
@@ -53,6 +67,7 @@ class PartIndex:
         self._sets: dict[str, BitmapSet] = {}
         self._blobs: dict[int, bytes] = {}  # decompressed blobs by offset
         self._blooms: list[npt.NDArray[np.uint64]] | None = None
+        self._frame_blooms: FrameBlooms | None = None
         self._tokens: TokenSet | None = None
         self._spellings: list[bytes] | None = None
         self._counts: BlockCounts | None = None
@@ -246,14 +261,46 @@ class PartIndex:
         blooms or no tokens are given). Hashes: native_kernels.tokens.hash_token; and
         `spelled_hashes` (native_kernels.tokens.exact_hash: tokens that must be written so,
         upper-case letters and all), probed only where the blooms hold spellings (version 4)."""
+        return self.where_maybe(token_hashes, spelled_hashes).blocks
+
+    def where_maybe(self, token_hashes: list[int], spelled_hashes: list[int] | None = None) -> MaybeIn:
+        """`blocks_maybe_containing`, and where the part keeps a filter per message frame
+        (version 5), the frames of those blocks that may hold a row with every token: a row is
+        in one frame, so its tokens are all in that frame's filter."""
         n_blocks = len(self._part.meta.blocks)
         if spelled_hashes and self._index.bloom_spelled:
             token_hashes = [*token_hashes, *spelled_hashes]
-        if not token_hashes or not self._index.bloom:
-            return list(range(n_blocks))
+        if not token_hashes or not (self._index.bloom or self._index.frame_blooms):
+            return MaybeIn(list(range(n_blocks)), {})
+        probe = np.asarray(token_hashes, dtype=np.uint64)
+        if not self._index.frame_blooms:
+            return MaybeIn(self._old_blooms(probe, n_blocks), {})
+        if self._frame_blooms is None:
+            self._frame_blooms = decode_frame_blooms(self._part.blob(*self._index.frame_blooms), n_blocks)
+        words, word_ends, block_ends = self._frame_blooms
+        hit = each_contains_all(words, word_ends, probe)
+        blocks = np.flatnonzero(np.logical_or.reduceat(hit, block_ends[:-1])).tolist()
+        frames: dict[int, npt.NDArray[np.bool_]] = {}
+        for b in blocks:
+            a, z = int(block_ends[b]), int(block_ends[b + 1])
+            if z - a > 1 and not hit[a:z].all():
+                frames[b] = self._frame_table(b, hit[a:z])
+        return MaybeIn(blocks, frames)
+
+    def _frame_table(self, b: int, hit: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """bool[256] by message frame number: those of block b whose filter said maybe (`hit`,
+        the rest frame's first). Raises PartDamaged when the block has other frames."""
+        own = frame_groups(self._part.meta.blocks[b].streams, MESSAGE)
+        if sorted(own) != list(range(1, len(hit))):
+            raise PartDamaged(f"frame blooms of block {b} hold {len(hit)} filters for frames {sorted(own)}")
+        table = np.zeros(256, np.bool_)
+        table[: len(hit)] = hit
+        return table
+
+    def _old_blooms(self, probe: npt.NDArray[np.uint64], n_blocks: int) -> list[int]:
+        # A part written before version 5: one filter per block.
         if self._blooms is None:
             self._blooms = decode_blooms(self._part.blob(*self._index.bloom), n_blocks)
-        probe = np.asarray(token_hashes, dtype=np.uint64)
         try:
             return [b for b, words in enumerate(self._blooms) if bloom_contains_all(words, probe)]
         except ValueError as exc:

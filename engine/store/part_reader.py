@@ -341,6 +341,11 @@ class Part:
         suffix = frame_groups(self.meta.blocks[b].streams, name).get(group)
         return None if suffix is None else self._frame_spans(b, name, suffix, n)
 
+    def rest_spans(self, b: int, name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, starts, ends) of the `n` values of block `b` in no group's own frame (all
+        of them in a block not cut into frames), in order."""
+        return self._frame_spans(b, name, "", n)
+
     def _frame_spans(
         self, b: int, name: str, suffix: str, n: int, into: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import zstandard
@@ -97,7 +97,8 @@ class StreamWriter:
 
 def _block_streams(
     w: StreamWriter, rows: Rows, lo: int, hi: int, keys: derived_fields.KeyIds | None, grouped: bool
-) -> dict[str, StreamMeta]:
+) -> tuple[dict[str, StreamMeta], np.ndarray | None]:
+    """(the block's stream directory, each row's message frame number: None when not cut)."""
     s: dict[str, StreamMeta] = {}
     t = rows.time[lo:hi]
     arr, base = encodings.encode_delta(t)
@@ -143,7 +144,7 @@ def _block_streams(
             rows.kv_key[p0:p1],
             own_groups(rows.kv_key[p0:p1]) if grouped else [],
         )
-        return s
+        return s, frames
     flags, keep = derivable
     s[KV_DERIVED] = w.add(flags)
     kept_rows = np.searchsorted(rows.kv_ptr, keep, side="right") - 1 - lo
@@ -152,11 +153,17 @@ def _block_streams(
     s[KV_KIND] = w.add(rows.kv_kind[keep])
     off, data = take_values(rows.kv_off, rows.kv_data, keep)
     add_values(w, s, KV, off, data, rows.kv_key[keep], own_groups(rows.kv_key[keep]) if grouped else [])
-    return s
+    return s, frames
 
 
-# `index_builder(rows, blocks, writer) -> directory`: see `PartOptions.index_builder`.
-IndexBuilder = Callable[[Rows, list[BlockMeta], StreamWriter], dict[str, Any]]
+class IndexBuilder(Protocol):
+    """`index_builder(rows, blocks, writer, frames) -> directory`: see `PartOptions.index_builder`.
+    `frames`: each block's message frame numbers as written (None where it is not cut), so the
+    builder need not work them out again."""
+
+    def __call__(
+        self, rows: Rows, blocks: list[BlockMeta], writer: StreamWriter, frames: list[np.ndarray | None], /
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,6 +255,7 @@ def discard_staged(paths: list[str]) -> None:
 def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
     n = len(rows)
     blocks = []
+    frames: list[np.ndarray | None] = []  # each block's message frame numbers, for the index
     keys = derived_fields.KeyIds(list(rows.dicts.get(FIELD_KEYS, []))) if options.derive_fields else None
     with open(tmp, "wb") as f:
         f.write(MAGIC)
@@ -259,10 +267,11 @@ def _write(tmp: str, rows: Rows, options: PartOptions) -> PartMeta:
                 raise WriteCancelled(tmp)
             hi = min(n, lo + options.block_rows)
             # Merged parts only are cut into value frames (engine.store.value_frames).
-            streams = _block_streams(w, rows, lo, hi, keys, merged)
+            streams, numbers = _block_streams(w, rows, lo, hi, keys, merged)
             blocks.append(BlockMeta(hi - lo, int(rows.time[lo]), int(rows.time[hi - 1]), streams))
+            frames.append(numbers)
         data_end = w.pos
-        index = options.index_builder(rows, blocks, w) if options.index_builder else {}
+        index = options.index_builder(rows, blocks, w, frames) if options.index_builder else {}
         meta = PartMeta(
             version=FORMAT_VERSION,
             level=options.level,

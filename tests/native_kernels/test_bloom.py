@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
-from native_kernels.bloom import FORMAT_VERSION, bloom_contains, bloom_contains_all, build_bloom
+from native_kernels.bloom import (
+    FORMAT_VERSION,
+    bloom_contains,
+    bloom_contains_all,
+    build_bloom,
+    check_filters,
+    each_contains_all,
+)
 from native_kernels.tokens import token_hashes
 
 # The first example of a test compiles kernels (or loads them from numba's cache): no deadline.
@@ -118,3 +125,33 @@ def test_more_items_are_held_and_sized_for():
     assert (built == both).all()
     assert all(bloom_contains(built, int(h)) for h in more)
     assert (build_bloom(hashes, 7, np.empty(0, np.uint64)) == build_bloom(hashes, 7)).all()
+
+
+def test_each_contains_all_answers_as_each_filter_alone():
+    rng = np.random.default_rng(4)
+    filters = [
+        build_bloom(rng.integers(0, 2**63, size=n, dtype=np.uint64), bits)
+        for n, bits in [(1, 3), (50, 7), (3000, 10), (0, 7)]
+    ]
+    words = np.concatenate(filters)
+    ends = np.zeros(len(filters) + 1, np.int64)
+    np.cumsum([f.size for f in filters], out=ends[1:])
+    check_filters(words, ends)
+    probes = [filters[1][1:2].copy(), rng.integers(0, 2**63, size=2, dtype=np.uint64), np.empty(0, np.uint64)]
+    for hashes in probes:
+        want = [bloom_contains_all(f, hashes) for f in filters]
+        assert each_contains_all(words, ends, hashes).tolist() == want
+
+
+def test_check_filters_refuses_damaged_ones():
+    f = build_bloom(np.arange(10, dtype=np.uint64), 7)
+    words = np.concatenate([f, f])
+    check_filters(words, np.array([0, f.size, 2 * f.size]))
+    with pytest.raises(ValueError):
+        check_filters(words, np.array([0, 1, 2 * f.size]))  # a filter of one word
+    with pytest.raises(ValueError):
+        check_filters(words, np.array([0, f.size]))  # words left over
+    bad = words.copy()
+    bad[f.size] = np.uint64(40)  # k past MAX_K
+    with pytest.raises(ValueError, match="filter 1"):
+        check_filters(bad, np.array([0, f.size, 2 * f.size]))

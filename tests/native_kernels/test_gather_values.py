@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import naive
 from native_kernels.gather import (
+    group_row_items,
     items_with,
     join_terminated,
     line_ends,
@@ -219,3 +220,20 @@ def test_take_spans_equals_slicing(data, spans, strided):
     want = [data[s:e] if s >= 0 else b"" for s, e in spans]
     assert [out[a:b].tobytes() for a, b in zip(off[:-1], off[1:])] == want
     assert off[-1] == len(out) == sum(map(len, want))
+
+
+def test_group_row_items_orders_items_by_their_rows_group():
+    rng = np.random.default_rng(8)
+    counts = rng.integers(0, 5, size=300)
+    ptr = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    items = rng.integers(0, 2**63, size=int(ptr[-1]), dtype=np.uint64)
+    groups = rng.integers(0, 4, size=len(counts)).astype(np.uint8)
+    out, ends = group_row_items(ptr, items, groups, 6)
+    for g in range(6):
+        want = [x for r in np.flatnonzero(groups == g) for x in items[ptr[r] : ptr[r + 1]].tolist()]
+        assert out[ends[g] : ends[g + 1]].tolist() == want  # rows in order, groups 4 and 5 empty
+    with pytest.raises(ValueError):
+        group_row_items(ptr, items, groups, 3)  # a group past n
+    with pytest.raises(ValueError):
+        group_row_items(ptr[:-1], items, groups, 6)

@@ -108,3 +108,38 @@ def write_records(
         )
         paths.append(path)
     return paths
+
+
+def block_blooms(rows: Rows, blocks, writer, bits: int = 7) -> list[int]:
+    """Append the blooms blob of a part written before index version 5 (one filter per block,
+    folded token hashes only, as version 3 wrote them) through `writer`; its [offset, clen]
+    for `IndexMeta.bloom`. For index builders that stand in for an older version."""
+    from engine.store.index_format import encode_blooms
+    from native_kernels.bloom import build_bloom
+    from native_kernels.tokens import token_hashes
+
+    filters, lo = [], 0
+    for block in blocks:
+        hi = lo + block.rows
+        _, hashes = token_hashes(rows.msg_data, rows.msg_off[lo:hi], rows.msg_off[lo + 1 : hi + 1])
+        filters.append(build_bloom(hashes, bits))
+        lo = hi
+    return list(writer.append(writer.compress(encode_blooms(filters, bits), fast=True)))
+
+
+def only_scope(data_dir: str):
+    """The scope of the one part in `data_dir`, which must have an index."""
+    from engine.query.catalog import Catalog
+
+    (scope,) = Catalog(data_dir).scopes()
+    assert scope.index is not None
+    return scope
+
+
+def count_rows(data_dir: str, query: str) -> int:
+    """The rows of `data_dir` that the filter `query` matches, counted by the engine."""
+    from engine.query.catalog import Catalog
+    from engine.query.execute import PreparedQuery
+
+    (obj,) = list(PreparedQuery(f"{query} | stats count() as n").objects(Catalog(data_dir)))
+    return int(obj["n"])

@@ -157,8 +157,8 @@ def test_parts_without_counts_still_answer(tmp_path):
     recs = _records(1500, 2)
     build = make_index_builder(Storage())
 
-    def old(rows, blocks, writer):
-        directory = build(rows, blocks, writer)
+    def old(rows, blocks, writer, frames):
+        directory = build(rows, blocks, writer, frames)
         directory.pop("counts")
         directory.pop("count_columns")
         directory["version"] = 2
@@ -265,10 +265,10 @@ def test_block_counts_naming_values_the_part_lacks_are_damage(tmp_path):
     recs = _records(1500, 5)
     build = make_index_builder(Storage())
 
-    def bad(rows, blocks, writer):
+    def bad(rows, blocks, writer, frames):
         counts = block_counts(rows, blocks)
         counts.codes[0][:] = 10**6  # hosts the dictionary does not have
-        directory = build(rows, blocks, writer)
+        directory = build(rows, blocks, writer, frames)
         directory["counts"] = list(writer.append(writer.compress(encode_block_counts(counts))))
         return directory
 

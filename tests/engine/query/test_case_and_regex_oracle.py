@@ -13,7 +13,7 @@ import pytest
 from engine.config import Storage
 from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
-from engine.store import value_frames
+from engine.store import index_build, value_frames
 from engine.store.index_build import make_index_builder
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
@@ -50,6 +50,9 @@ def stores(tmp_path_factory):
     indexed, plain = str(tmp_path_factory.mktemp("indexed")), str(tmp_path_factory.mktemp("plain"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(value_frames, "MIN_FRAME_VALUES", 100)
+        # Room for the token sets beside the frame blooms: this is about answers, test_index_size
+        # about the budget.
+        mp.setattr(index_build, "INDEX_SHARE", 0.5)
         build = make_index_builder(Storage())
         write_records(indexed, recs, block_rows=512, level=1, index_builder=build)
     write_records(plain, recs, block_rows=512, level=0)

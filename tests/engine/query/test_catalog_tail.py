@@ -33,7 +33,7 @@ def test_merged_part_hides_the_parts_it_replaces(tmp_path):
         _recs(3, 0, "a") + _recs(2, 10, "b"),
         seq=3,
         level=1,
-        index_builder=lambda rows, blocks, w: {"replaces": names},
+        index_builder=lambda rows, blocks, w, frames: {"replaces": names},
     )
     assert count(d) == 5  # the inputs are still listed, but replaced
     for p in a + b:
@@ -74,7 +74,7 @@ def test_tail_sends_new_rows_once(tmp_path):
     assert tail.poll() == []
     # A merge of everything so far: its rows were sent already.
     names = [os.path.basename(p) for p in first]
-    write_records(d, _recs(2, 0, "old"), seq=3, level=1, index_builder=lambda r, b, w: {"replaces": names})
+    write_records(d, _recs(2, 0, "old"), seq=3, level=1, index_builder=lambda r, b, w, f: {"replaces": names})
     assert tail.poll() == []
 
 

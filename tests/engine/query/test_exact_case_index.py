@@ -18,7 +18,7 @@ from engine.store import index_build, value_frames
 from engine.store.index_build import make_index_builder
 from native_kernels.tokens import exact_hash, hash_token
 from tests.engine.query import reference as ref
-from tests.engine.query.rowgen import record, write_records
+from tests.engine.query.rowgen import block_blooms, record, write_records
 
 T0 = 1_795_000_000 * 10**9
 ROWS = 6000
@@ -61,13 +61,14 @@ def stores(tmp_path_factory):
         mp.setattr(index_build, "INDEX_SHARE", 0.9)  # room for the token sets of a small part
         build = make_index_builder(Storage())
         write_records(dirs["spellings"], recs, block_rows=BLOCK_ROWS, level=1, index_builder=build)
-        # A version 3 part: blooms of folded hashes only, no spellings in the directory.
-        mp.setattr(index_build, "_spelled", lambda hashes, cased: None)
 
-        def old(rows, blocks, writer):
-            directory = build(rows, blocks, writer)
+        # A version 3 part: a bloom per block of folded hashes only, no spellings.
+        def old(rows, blocks, writer, frames):
+            directory = build(rows, blocks, writer, frames)
             directory.pop("spellings", None)
             directory.pop("bloom_spelled", None)
+            directory.pop("frame_blooms")
+            directory["bloom"] = block_blooms(rows, blocks, writer)
             directory["version"] = 3
             return directory
 

@@ -26,9 +26,11 @@ from engine.query.execute import PreparedQuery
 from engine.query.field_names import SEVERITY_NAMES
 from engine.store import value_frames
 from engine.store.index_build import COUNT_COLUMNS, block_counts
+from engine.store.index_read import MaybeIn
+from engine.store.layout import MESSAGE_GROUP
 from engine.store.part_reader import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
-from native_kernels.tokens import exact_hash, token_hashes
+from native_kernels.tokens import exact_hash, hash_token
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
 
@@ -263,6 +265,11 @@ class FakeIndex:
         self.block_rows = part.meta.block_rows
         self.nblocks = len(part.meta.blocks)
         self._blocks = part.meta.blocks
+        # Each row's message frame, per block (None: not cut into frames).
+        self._frames = [
+            part.stream(b, MESSAGE_GROUP) if MESSAGE_GROUP in part.meta.blocks[b].streams else None
+            for b in range(self.nblocks)
+        ]
 
     @property
     def count_columns(self):
@@ -329,16 +336,27 @@ class FakeIndex:
         return seen.pop() if len(seen) == 1 else None
 
     def blocks_maybe_containing(self, hashes, spelled_hashes=None):
-        # Exactly the blocks holding every token, and every spelled one written so.
+        return self.where_maybe(hashes, spelled_hashes).blocks
+
+    def where_maybe(self, hashes, spelled_hashes=None):
+        # Exactly the message frames holding every token, and every spelled one written so (a
+        # frame bloom with no false positive), and the blocks holding such a frame.
         r = self.rows
-        out = []
+        blocks, frames = [], {}
         for b in range(self.nblocks):
             lo, hi = b * self.block_rows, min(len(r), (b + 1) * self.block_rows)
-            off, hs = token_hashes(r.msg_data, r.msg_off[lo:hi], r.msg_off[lo + 1 : hi + 1])
-            written = {exact_hash(t) for i in range(lo, hi) for t in ref.TOKEN_RE.findall(r.message(i))}
-            if set(hashes) <= set(hs.tolist()) and set(spelled_hashes or []) <= written:
-                out.append(b)
-        return out
+            numbers = self._frames[b] if self._frames[b] is not None else np.zeros(hi - lo, np.uint8)
+            held = np.zeros(256, np.bool_)
+            for g in np.unique(numbers).tolist():
+                rows = [lo + i for i in np.flatnonzero(numbers == g).tolist()]
+                tokens = {hash_token(t) for i in rows for t in ref.tokens(r.message(i))}
+                written = {exact_hash(t) for i in rows for t in ref.TOKEN_RE.findall(r.message(i))}
+                held[g] = set(hashes) <= tokens and set(spelled_hashes or []) <= written
+            if held.any():
+                blocks.append(b)
+                if self._frames[b] is not None:
+                    frames[b] = held
+        return MaybeIn(blocks, frames)
 
 
 # --- checks ------------------------------------------------------------------------------------------
@@ -460,7 +478,7 @@ def test_queries_match_brute_force(fake_index, recs, queries, nparts, block_rows
     recs = [record(**r, msgid=f"id{i}".encode()) for i, r in enumerate(recs)]
     tmp = tempfile.mkdtemp(prefix="ljq-")
     try:
-        builder = (lambda rows, blocks, w: {"fake": True}) if with_index else None
+        builder = (lambda rows, blocks, w, frames: {"fake": True}) if with_index else None
         with pytest.MonkeyPatch.context() as mp:
             # Merged parts (level 1) cut their values into frames; any group may get one here.
             mp.setattr(value_frames, "MIN_FRAME_VALUES", 1)

@@ -122,8 +122,8 @@ def data(tmp_path_factory):
         mp.setattr(index_build, "TOKEN_MIN_BLOCKS", 0)  # these parts are small: sets anyway
         builder = make_index_builder(Storage(fsync=False))
 
-        def v1(rows, blocks, writer):
-            meta = builder(rows, blocks, writer)
+        def v1(rows, blocks, writer, frames):
+            meta = builder(rows, blocks, writer, frames)
             meta.pop("tokens")
             return {**meta, "version": 1}
 

@@ -13,14 +13,17 @@ from engine.store.index_format import (
     BitmapSet,
     TokenSet,
     decode_blooms,
+    decode_frame_blooms,
     encode_bitmap,
     encode_bitmap_set,
     encode_blooms,
+    encode_frame_blooms,
     encode_token_set,
     u8_code,
     u8_value,
 )
 from engine.store.part_format import PartDamaged
+from native_kernels.bloom import build_bloom
 from engine.store.rows import FORMATS
 
 
@@ -59,6 +62,29 @@ def test_blooms_round_trip() -> None:
         decode_blooms(encode_blooms(filters, 7), 3)
 
 
+def _filter(items: list[int]) -> np.ndarray:
+    return build_bloom(np.asarray(items, np.uint64) * np.uint64(0x9E3779B97F4A7C15), 7)
+
+
+def test_frame_blooms_round_trip() -> None:
+    # Block 0 cut into the rest and two frames, block 1 not cut.
+    filters = [[_filter([1, 2]), _filter([3]), _filter([4, 5, 6])], [_filter(list(range(100)))]]
+    got = decode_frame_blooms(encode_frame_blooms(filters, 7), 2)
+    assert got.block_ends.tolist() == [0, 3, 4]
+    flat = [f for block in filters for f in block]
+    assert [got.words[a:b].tolist() for a, b in zip(got.word_ends[:-1], got.word_ends[1:])] == [
+        f.tolist() for f in flat
+    ]
+    with pytest.raises(PartDamaged, match="2 blocks for 3"):
+        decode_frame_blooms(encode_frame_blooms(filters, 7), 3)
+    with pytest.raises(PartDamaged, match="no filter"):
+        decode_frame_blooms(encode_frame_blooms([filters[0], []], 7), 2)
+    spoiled = bytearray(encode_frame_blooms(filters, 7))
+    spoiled[-len(flat[-1]) * 8] ^= 0x40  # the last filter's header: k out of range
+    with pytest.raises(PartDamaged, match="damaged bloom filter 3"):
+        decode_frame_blooms(bytes(spoiled), 2)
+
+
 @pytest.mark.parametrize("column", ["severity", "facility", "format"])
 def test_u8_spelling_round_trip(column: str) -> None:
     for code in range(len(FORMATS) if column == "format" else 24):
@@ -72,8 +98,9 @@ def test_u8_spelling_round_trip(column: str) -> None:
         (BitmapSet, encode_bitmap_set([b"a", b"b"], [_bitmap([1]), _bitmap([2])])),
         (TokenSet, encode_token_set([(_bitmap([1, 2]), [b"word"])])),
         (lambda blob: decode_blooms(blob, 1), encode_blooms([np.arange(1, 9, dtype=np.uint64)], 7)),
+        (lambda blob: decode_frame_blooms(blob, 1), encode_frame_blooms([[_filter([1]), _filter([2])]], 7)),
     ],
-    ids=["bitmap set", "token set", "blooms"],
+    ids=["bitmap set", "token set", "blooms", "frame blooms"],
 )
 def test_cut_or_padded_blobs_are_damaged(decode: Callable[[bytes], object], blob: bytes) -> None:
     for cut in (0, 3, 7, len(blob) // 2, len(blob) - 1):

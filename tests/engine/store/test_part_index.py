@@ -177,7 +177,7 @@ def test_a_part_of_few_rows_gets_no_index(tmp_path, rows):
         assert PartIndex(part).value_rows("host", rows.value("host", 0)) is None
     path = _write(tmp_path, rows.take(np.arange(n)))
     with Part(path) as part:
-        assert part.meta.index["bloom"] and part.head.index_bytes > 0
+        assert part.meta.index["frame_blooms"] and part.head.index_bytes > 0
 
 
 def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
@@ -185,7 +185,7 @@ def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
     path = _write(tmp_path, rows)
     with Part(path) as part:
         offset = part.meta.index["stored"]["host"][0]
-        bloom_at, _ = part.meta.index["bloom"]
+        bloom_at, _ = part.meta.index["frame_blooms"]
     for where in (offset + 6, bloom_at + 6):
         with open(path, "r+b") as f:
             f.seek(where)
