@@ -56,12 +56,13 @@ from engine.query.limits import (
     LimitParamError,
     QueryTimeout,
     ResponseBudget,
-    give_memory_back,
     requested_limit,
 )
 from engine.query.objects import JsonObject
 from engine.query.quick import quick_answer
 from engine.query.tail import POLL_S, Tail
+from engine.worker import heap
+from engine.worker.heap import give_back
 
 if TYPE_CHECKING:
     from engine.config import Query, Settings
@@ -80,10 +81,17 @@ WRITE_GRACE_S = 1.0
 # returns: it fits the socket buffers, so a client that does not read cannot hold it up. A
 # bigger one is streamed under the query's time (`_write`).
 PLAIN_MAX_BYTES = 64 * 1024
-# malloc_trim walks every arena under its lock: 0.1-1 ms even after a small query, while the next
-# query's allocations wait for it. Back-to-back small queries would pay that on each, so memory
-# goes back at most this often, and always within this long of the last query ending.
-TRIM_EVERY_S = 0.2
+# Memory the queries freed goes back to the OS once none has run for this long. Queries in a
+# row (a dashboard's panels, a script, a benchmark) reuse what the last one freed: given back
+# after each, every query faulted its buffers in afresh, page by page, at 2-45 us a page on a
+# VM (up to 100 ms of system time for a regex over 1M rows), and malloc_trim itself walks every
+# arena under its lock while the next query's allocations wait.
+TRIM_AFTER_IDLE_S = 2.0
+# What the API process keeps of the memory queries free between two trims (engine.worker.heap):
+# a block's decompressed messages (~5 MB at 64k rows) and columns stay on the heap, reused by
+# the next query; at most this much free at the heap's top before glibc trims it anyway.
+HEAP_MMAP_THRESHOLD = 16 << 20
+HEAP_TRIM_THRESHOLD = 64 << 20
 _encoder = msgspec.json.Encoder()
 
 
@@ -203,13 +211,13 @@ class QueryRoutes:
         self.limits = limits
         self.catalog = Catalog.get(data_dir)
         slots = limits.concurrency()
-        # Memory freed by a query goes back to the OS when no query runs (see give_memory_back),
+        # Memory freed by queries goes back to the OS once none ran for a while (TRIM_AFTER_IDLE_S),
         # if one ran on the threads since the last time: an answer made inline frees little.
         self.queries = Gate(slots, on_idle=self._idle)
         self._threaded = False
         self._trim_lock = threading.Lock()  # _idle runs on the event loop or a query thread
-        self._trimmed_at = -TRIM_EVERY_S
-        self._trim_due = False  # a trim is set for when TRIM_EVERY_S has passed
+        self._left_at = 0.0  # when the last query left
+        self._trim_due = False  # a trim is set (_trim_if_idle)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="logjet-http-query")
         self.tails = Gate(limits.max_tails)
@@ -218,32 +226,41 @@ class QueryRoutes:
         self.stopping = asyncio.Event()
 
     def _idle(self) -> None:
-        """The last query left: hand freed memory back, never on the event loop (it can take
-        milliseconds after a big query), and at most once per TRIM_EVERY_S (later if sooner)."""
+        """The last query left: if one ran on the threads since memory last went back, a trim
+        is set for TRIM_AFTER_IDLE_S from now (made then if no query ran meanwhile), never on
+        the event loop (it can take milliseconds after a big query)."""
         with self._trim_lock:
+            self._left_at = time.monotonic()
             if not self._threaded or self._trim_due:
                 return
-            self._threaded = False
-            loop = self._loop  # where the later trim is set (None: no query came through `query`)
-            wait = self._trimmed_at + TRIM_EVERY_S - time.monotonic()
-            later = self._trim_due = wait > 0 and loop is not None
-            if not later:
-                self._trimmed_at = time.monotonic()
-        if not later:
-            self.threads.submit(give_memory_back)
+            loop = self._loop  # where the trim is set (None: no query came through `query`)
+            if loop is None:
+                self._threaded = False
+            else:
+                self._trim_due = True
+        if loop is None:
+            self.threads.submit(give_back)
         else:
-            assert loop is not None
             with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
-                loop.call_soon_threadsafe(loop.call_later, wait, self._trim_if_idle)
+                loop.call_soon_threadsafe(loop.call_later, TRIM_AFTER_IDLE_S, self._trim_if_idle)
 
     def _trim_if_idle(self) -> None:
-        """The trim `_idle` set for later (on the event loop): made now if no query runs, else
-        left to when the last of them leaves."""
+        """The trim `_idle` set (on the event loop): made now if no query ran for
+        TRIM_AFTER_IDLE_S; set again for then if one left since; left to the last of them to
+        set if queries run."""
         with self._trim_lock:
             self._trim_due = False
-            self._threaded = True
-        if self.queries.held == 0:
-            self._idle()
+            if self.queries.held:
+                return
+            wait = self._left_at + TRIM_AFTER_IDLE_S - time.monotonic()
+            if wait > 0:
+                self._trim_due = True
+            else:
+                self._threaded = False
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait, self._trim_if_idle)
+        else:
+            self.threads.submit(give_back)
 
     def _answer(self, prepared: PreparedQuery, deadline: Deadline) -> _Answer:
         """The answer made inline when block counts make it with little, bounded work (see
@@ -442,6 +459,7 @@ def install(app: web.Application, settings: Settings, spec: WorkerSpec, shm: Wor
     from engine.query.warmup import warm_up
 
     warm_up()  # kernels compiled before the API worker reports ready
+    heap.keep_freed(HEAP_MMAP_THRESHOLD, HEAP_TRIM_THRESHOLD)
     routes = QueryRoutes(settings.data_dir, settings.query, shm.metrics if shm is not None else None)
     app.router.add_route("GET", "/api/v1/query", routes.query)
     app.router.add_route("POST", "/api/v1/query", routes.query)

@@ -1,22 +1,18 @@
 """The parts of the `[query]` limits (engine.config.Query) that are not HTTP: the concurrency gate,
 the deadline a run checks between blocks, the row limit a request may ask for, the response byte
-budget, the group cap's error, and handing freed memory back to the OS after queries.
+budget and the group cap's error.
 
 Every refusal names its setting, so the person who reads the error knows what to change.
 """
 
 from __future__ import annotations
 
-import ctypes
-import logging
 import threading
 import time
 from typing import Callable
 
 from engine.errors import LogjetError
 from engine.query.errors import QueryError
-
-log = logging.getLogger("logjet.query")
 
 
 class QueryTimeout(LogjetError):
@@ -157,24 +153,3 @@ class GroupCap:
 def group_cap(max_groups: int | None, what: str, position: int) -> GroupCap | None:
     """The cap of one aggregation, or None when it runs without one (max_groups None)."""
     return None if max_groups is None else GroupCap(max_groups, what, position)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    # The C library this process already has loaded: ctypes.util.find_library would run ldconfig.
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc: its allocator returns memory itself
-        return None
-    return trim
-
-
-_trim = _malloc_trim()
-
-
-def give_memory_back() -> None:
-    """Return the free pages of the C heap to the OS. glibc keeps what a big query freed in its
-    arenas (one per thread that allocated), so the process would stay at its peak size."""
-    if _trim is not None:
-        t0 = time.perf_counter()
-        _trim(0)
-        log.debug("malloc_trim took %.1f ms", (time.perf_counter() - t0) * 1e3)

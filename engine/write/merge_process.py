@@ -39,6 +39,7 @@ from engine.errors import LogjetError
 from engine.store.layout import tmp_path
 from engine.store.part_format import PartHead, WriteCancelled, head_of
 from engine.store.part_writer import IndexBuilder
+from engine.worker import heap
 from engine.worker.process import set_process_name
 from engine.write.part_merge import InputDamaged, MergeJob, merge_job
 
@@ -181,23 +182,13 @@ class MergeProcess:
                 self._sock = None
 
 
-# glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (mallopt).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
 def _keep_freed_memory() -> None:
     """Let glibc keep the memory a merge frees for the next merge. By default an array over
     32 MiB (a merge's columns) is its own mapping, unmapped when freed, so every merge faulted
     its whole working set in afresh, page by page: a third of the merge process's CPU at 50,000
     rows a second was system time. Held instead: the child's peak (a merge's, bounded by
     max_part_rows; ~700 MB at 2M rows, most of which it held between merges anyway)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
-    except (OSError, AttributeError):
-        pass  # not glibc: its allocator's defaults
+    heap.keep_freed(1 << 30, (1 << 31) - 1)
 
 
 def _detach(keep: int, nice: int) -> None:

@@ -336,26 +336,27 @@ def test_an_answer_from_block_counts_is_made_inline_with_the_same_limits(tmp_pat
     _client_run(d, timed_out, timeout="1ns")
 
 
-def test_memory_goes_back_at_most_once_per_trim_interval_and_after_the_last_query(data_dir, monkeypatch):
-    """Back-to-back threaded queries trim once, not once each (a trim holds the allocator's locks
-    while the next query allocates), and the memory still goes back soon after the last."""
+def test_memory_goes_back_once_no_query_ran_for_the_idle_time(data_dir, monkeypatch):
+    """Threaded queries in a row keep the memory they free for the next (no trim between them:
+    each would fault its buffers in again); it goes back once none ran for TRIM_AFTER_IDLE_S,
+    once, and not again while nothing runs."""
     trims: list[float] = []
-    monkeypatch.setattr(query_routes, "give_memory_back", lambda: trims.append(time.monotonic()))
-    monkeypatch.setattr(query_routes, "TRIM_EVERY_S", 1.0)
+    monkeypatch.setattr(query_routes, "give_back", lambda: trims.append(time.monotonic()))
+    monkeypatch.setattr(query_routes, "TRIM_AFTER_IDLE_S", 0.5)
 
     async def body(client, routes):
         q = "* | stats count() by (host)"
         assert quick_answer(prepare(q), routes.catalog, None) is None  # run on the threads
         started = time.monotonic()
-        while time.monotonic() - started < 0.3:  # well within one interval
+        while time.monotonic() - started < 0.8:  # longer than the idle time, never idle that long
             r = await client.get("/api/v1/query", params={"q": q})
             assert r.status == 200 and routes.queries.held == 0  # each slot free at once
+            await asyncio.sleep(0.05)
         last = time.monotonic()
-        await asyncio.sleep(0.05)
-        assert len(trims) == 1  # the first idle moment's trim only
-        await asyncio.sleep(started + 1.3 - time.monotonic())
-        assert len(trims) == 2 and trims[1] >= last  # the one set for after the interval
-        await asyncio.sleep(1.2)
-        assert len(trims) == 2  # nothing ran since: nothing to trim
+        assert trims == []  # none while queries kept coming
+        await asyncio.sleep(last + 0.8 - time.monotonic())
+        assert len(trims) == 1 and trims[0] >= last + 0.5 - 0.05  # once idle long enough
+        await asyncio.sleep(0.8)
+        assert len(trims) == 1  # nothing ran since: nothing to trim
 
     _client_run(data_dir, body)
