@@ -121,6 +121,7 @@ class TableBound(Bound):
     use), `rows` names a block's matches without decompressing the column."""
 
     cost = 1
+    light = True
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class TimeBound(Bound):
     their time range."""
 
     cost = 1
+    light = True
 
     def __init__(self, name: str, pred: Predicate, scope: Scope):
         self.name = name
@@ -206,6 +208,7 @@ class MessageBound(Bound):
         self.pred = pred
         self.exact = exact and rows is not None
         self.cost = 1 if self.exact else 10 * pred.cost
+        self.light = self.exact
         self._blocks = blocks
         self._rows = rows
         self._frames = frames or {}
@@ -295,6 +298,7 @@ class PairsBound(Bound):
         self.key_id = key_id
         self.pred = pred
         self.cost = 4 * pred.cost
+        self.light = True
 
     def eval(self, blk: Block, cand: Mask) -> Mask:
         out = np.zeros_like(cand)
@@ -425,6 +429,7 @@ class FieldRowsBound(Bound):
     matches, and no value is read."""
 
     cost = 1
+    light = True
 
     def __init__(self, rows: np.ndarray, blocks: np.ndarray):
         self._rows = rows

@@ -107,6 +107,7 @@ class _AndBound(Bound):
     def __init__(self, children: list[Bound]):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
+        self.light = all(b.light for b in children)
 
     def columns(self) -> frozenset[str] | None:
         return _columns(self.children)
@@ -150,6 +151,7 @@ class _OrBound(Bound):
     def __init__(self, children: list[Bound]):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
+        self.light = all(b.light for b in children)
 
     def columns(self) -> frozenset[str] | None:
         return _columns(self.children)
@@ -176,6 +178,7 @@ class _NotBound(Bound):
     def __init__(self, child: Bound):
         self.child = child
         self.cost = child.cost
+        self.light = child.light
 
     def columns(self) -> frozenset[str] | None:
         return self.child.columns()
