@@ -87,6 +87,13 @@ def _token_lanes(x):
 
 
 @kernel
+def _digit_lanes(x):
+    # The top bit of each lane of word x that is an ASCII digit (bytes >= 0x80 are not).
+    low = x & _LANES_LO7
+    return (low + _GE_0) & ~(low + _GT_9) & ~x & _LANES_HI
+
+
+@kernel
 def _lower_lanes(x):
     # Word x with its ASCII upper-case lanes lowercased; other lanes unchanged.
     low = x & _LANES_LO7
@@ -117,7 +124,8 @@ def _word_at(data, q, end):
 @kernel
 def _token_hashes(data, starts, ends, fold, cased):
     # `cased`: None (no case signatures: numba prunes every `cased is not None` branch from
-    # that compilation) or any uint64 array (signatures wanted).
+    # that compilation) or any uint64 array (signatures wanted, and which tokens are digits
+    # only: the index keeps those apart, engine/store/index_build.py).
     n = starts.shape[0]
     size = data.shape[0]
     total = 0
@@ -132,6 +140,8 @@ def _token_hashes(data, starts, ends, fold, cased):
     cased_at = np.empty(hashes.shape[0] if cased is not None else 0, np.int64)
     cased_sig = np.empty(cased_at.shape[0], np.uint64)
     nc = 0
+    # Per token: made of ASCII digits only (a byte a token: the flag is dense, unlike the case).
+    digits = np.empty(cased_at.shape[0], np.bool_)
     row_offsets = np.empty(n + 1, np.int64)
     row_offsets[0] = 0
     # Token spans of the current row; a row of L bytes has at most (L + 1) // 2 tokens.
@@ -200,11 +210,15 @@ def _token_hashes(data, starts, ends, fold, cased):
                 more_sig = np.empty(grown, np.uint64)
                 more_sig[:nc] = cased_sig[:nc]
                 cased_sig = more_sig
+                more_digits = np.empty(grown, np.bool_)
+                more_digits[:m] = digits[:m]
+                digits = more_digits
         for t in range(k):
             ts = tok_s[t]
             te = tok_e[t]
             h = HASH_SEED
             sig = np.uint64(0)  # the case signature: bit j set when byte j is an upper-case letter
+            numeric = True  # every byte so far is an ASCII digit
             q = np.uint64(ts)
             end = np.uint64(te)
             if te + 8 <= size:
@@ -219,12 +233,15 @@ def _token_hashes(data, starts, ends, fold, cased):
                         w &= keep
                         if cased is not None:
                             sig |= _case_bits(w ^ (raw & keep), q - np.uint64(ts))
+                            token = keep & _LANES_HI
+                            numeric = numeric and (_digit_lanes(raw) & token) == token
                         h = hash_mix(h, w)
                         break
                     if cased is not None:
                         up = w ^ raw
                         if up != 0:  # written inline: this is the hot path of the cased pass
                             sig |= _case_bits(up, q - np.uint64(ts))
+                        numeric = numeric and _digit_lanes(raw) == _LANES_HI
                     h = hash_mix(h, w)
                     q += _EIGHT
             else:
@@ -233,7 +250,9 @@ def _token_hashes(data, starts, ends, fold, cased):
                     for j in range(8):
                         w |= np.uint64(fold[data[q + np.uint64(j)]]) << (_EIGHT * np.uint64(j))
                     if cased is not None:
-                        sig |= _case_bits(w ^ _word_at(data, q, end), q - np.uint64(ts))
+                        raw = _word_at(data, q, end)
+                        sig |= _case_bits(w ^ raw, q - np.uint64(ts))
+                        numeric = numeric and _digit_lanes(raw) == _LANES_HI
                     h = hash_mix(h, w)
                     q += _EIGHT
                 if q < end:
@@ -245,16 +264,21 @@ def _token_hashes(data, starts, ends, fold, cased):
                         shift += _EIGHT
                         q += _ONE
                     if cased is not None:
-                        sig |= _case_bits(w ^ _word_at(data, start, end), start - np.uint64(ts))
+                        raw = _word_at(data, start, end)
+                        sig |= _case_bits(w ^ raw, start - np.uint64(ts))
+                        token = _ALL >> (_EIGHT * (start + _EIGHT - end)) & _LANES_HI
+                        numeric = numeric and (_digit_lanes(raw) & token) == token
                     h = hash_mix(h, w)
             hashes[m + t] = hash_finish(h, te - ts)
-            if cased is not None and sig != 0:
-                cased_at[nc] = m + t
-                cased_sig[nc] = sig
-                nc += 1
+            if cased is not None:
+                digits[m + t] = numeric
+                if sig != 0:
+                    cased_at[nc] = m + t
+                    cased_sig[nc] = sig
+                    nc += 1
         m += k
         row_offsets[i + 1] = m
-    return row_offsets, hashes[:m], cased_at[:nc], cased_sig[:nc]
+    return row_offsets, hashes[:m], cased_at[:nc], cased_sig[:nc], digits[:m]
 
 
 def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
@@ -266,21 +290,31 @@ def token_hashes(data, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     no value (-1/-1) or no token has none. `hashes` may be a view of a slightly larger buffer.
     """
     data, starts, ends = check_spans(data, starts, ends)
-    row_offsets, hashes, _, _ = _token_hashes(data, starts, ends, _FOLD, None)
+    row_offsets, hashes, _, _, _ = _token_hashes(data, starts, ends, _FOLD, None)
     return row_offsets, hashes
 
 
-def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`token_hashes`, and the case of the tokens written with an upper-case letter: (row_offsets,
-    hashes, at int64[k], signatures uint64[k]), token `hashes[at[i]]` (ascending `at`) having
-    case signature `signatures[i]`: bit j set when byte j of the token (j < 64) is an ASCII
-    upper-case letter; every other token has signature 0 (written in lower case). The hash and
-    the signature together tell a spelling (of a token of up to 64 bytes: past that the
-    signature does not see the case). Most tokens are lower case, hence the sparse form: a
-    signature per token cost a third of the pass in writes alone."""
+def token_hashes_cased(data, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`token_hashes`, the case of the tokens written with an upper-case letter, and which
+    tokens are digits only: (row_offsets, hashes, at int64[k], signatures uint64[k], digits
+    bool[m]), token `hashes[at[i]]` (ascending `at`) having case signature `signatures[i]`: bit
+    j set when byte j of the token (j < 64) is an ASCII upper-case letter; every other token has
+    signature 0 (written in lower case). The hash and the signature together tell a spelling (of
+    a token of up to 64 bytes: past that the signature does not see the case). Most tokens are
+    lower case, hence the sparse form: a signature per token cost a third of the pass in writes
+    alone. `digits[j]`: token j is made of ASCII digits `0`-`9` only (`is_number`)."""
     data, starts, ends = check_spans(data, starts, ends)
-    result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _token_hashes(data, starts, ends, _FOLD, _CASED)
+    result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _token_hashes(
+        data, starts, ends, _FOLD, _CASED
+    )
     return result
+
+
+def is_number(token: bytes) -> bool:
+    """Whether `token` is made of ASCII digits only (a process id, a port, a count): what
+    `token_hashes_cased` flags in `digits`. The index keeps such tokens in a filter of their
+    own (index version 6)."""
+    return token.isdigit()  # bytes.isdigit: ASCII 0-9 only, and not empty
 
 
 def tokenize(text: bytes) -> list[bytes]:

@@ -8,7 +8,8 @@ value in more than 6% of them; a bitmap of a near-unique value (procid) costs ~1
 On the synthetic traffic of bench/generate.py every bitmap plus blooms would take about a third
 of the compressed data. So the index is given INDEX_SHARE of the part's compressed column
 bytes: the bloom first (it is the only way to skip blocks and frames for a rare word; a filter
-per message frame of each block, `_frame_filters`), then base column
+of words per message frame of each block, and one of numbers per block, `_frame_filters`), then
+base column
 sets, field key sets and token sets together, by gain per byte: GAIN_NS (what the set saves a
 query per row of the part) times the rows the set covers, over its compressed size. A set that
 does not fit is left out. A base column left out is "derived": `value_rows` still answers, from
@@ -93,7 +94,7 @@ INDEX_SHARE = 0.19
 # Sets are stored by this gain per byte, so a bitmap of a host interleaved with 49 others
 # (2 bytes a row, saving 2 ns) yields to a dozen token bitmaps (1 bit a row each, saving 80).
 GAIN_NS = {"base": 2.0, "field": 35.0, "tokens": 80.0}
-# 10 bits a token in a block cut into message frames: k = 7, 0.8% false positives. Its filters
+# 10 bits a word in a block cut into message frames: k = 7, 0.8% false positives. Its filters
 # are per frame (a block of 64k rows has ~9 on bench/generate.py data, each a few thousand
 # rows) and a rare word probes them all: at 3.5% (7 bits) it read ~6 frames it need not for the
 # one it needed (5.4 ms, no better than a whole block), at 0.8% ~1.3 (1.6 ms). A block not cut
@@ -101,6 +102,15 @@ GAIN_NS = {"base": 2.0, "field": 35.0, "tokens": 80.0}
 # gains nothing from more, and such blocks (loghub's) are where the bloom is most of the index.
 BLOOM_BITS_PER_TOKEN = 10
 UNCUT_BLOOM_BITS_LESS = 3
+# Tokens made of digits only (process ids, ports, counts: most of a frame's distinct tokens on
+# bench/generate.py data) go to one filter per block, 3 bits a token fewer (7: 3.5% false
+# positives, as the version 4 block filters). With them in the frame filters at 10 bits the
+# bloom took 9.7% of a merged part's data and the token bitmaps of common words (root, bob,
+# failed, info, ...) no longer fit the 19%: those words then scanned every message (~3x
+# slower). Apart, the bloom takes 6.7% and they fit again; a rare number reads its block's
+# every frame (~3.5 ms, where a frame took 0.4). A filter of numbers per frame instead (7.6%)
+# kept root and bob out and read ~6 frames too many at 7 bits (5 ms): see docs/storage.md.
+NUMBER_BITS_LESS = 3
 # The bloom may take at most this share of the data; past it (text made of unique tokens) it
 # gets fewer bits a token, down to MIN_BLOOM_BITS (3 bits: 14% false positives, still a filter),
 # and a part too small for even that (MIN_BITS per block) gets no bloom: all its blocks match.
@@ -197,7 +207,7 @@ def make_index_builder(storage_settings: IndexSettings) -> IndexBuilder:
         # A tiny part (a few rows of a straggling day) cannot hold even the smallest filter in
         # its budget; reading all of it costs less than an index would.
         if len(bloom) <= BLOOM_SHARE * data_bytes:
-            meta.frame_blooms = list(writer.append(bloom))
+            meta.split_blooms = list(writer.append(bloom))
             used = len(bloom)
         _store_sets(rows, writer, meta, budget - used, max_values, candidates, cand_rows, spellings)
         counts = block_counts(rows, blocks)
@@ -381,6 +391,7 @@ class _BlockTokens(NamedTuple):
     row_offsets: npt.NDArray[np.int64]  # row i's tokens are hashes[row_offsets[i]:row_offsets[i + 1]]
     hashes: npt.NDArray[np.uint64]
     cased: _Cased
+    digits: npt.NDArray[np.bool_]  # per token: made of digits only
 
 
 def _block_tokens(rows: Rows, blocks: Sequence[BlockMeta]) -> Iterator[_BlockTokens]:
@@ -389,25 +400,36 @@ def _block_tokens(rows: Rows, blocks: Sequence[BlockMeta]) -> Iterator[_BlockTok
     for block in blocks:
         hi = lo + block.rows
         off = rows.msg_off[lo : hi + 1]
-        row_offsets, hashes, at, signatures = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
-        yield _BlockTokens(lo, row_offsets, hashes, _Cased(at, signatures))
+        row_offsets, hashes, at, signatures, digits = token_hashes_cased(rows.msg_data, off[:-1], off[1:])
+        yield _BlockTokens(lo, row_offsets, hashes, _Cased(at, signatures), digits)
         lo = hi
 
 
 def _frame_filters(tokens: _BlockTokens, frames: np.ndarray | None, bits: int) -> list[npt.NDArray[np.uint64]]:
-    """A block's filters at `bits` bits a token: one per message frame (the rest, then frames
-    1 .. K: the frame of each row is `frames[row]`), so that a rare word names the frame to
-    read, not only the block; one for the whole block, UNCUT_BLOOM_BITS_LESS bits fewer, when
-    it is not cut (`frames` None)."""
-    spelled = _spelled(tokens.hashes, tokens.cased)
+    """A block's filters (split blooms): first its number filter, the tokens made of digits
+    only, at NUMBER_BITS_LESS bits fewer than `bits`; then one per message frame at `bits`
+    bits a token, of every other token (the rest, then frames 1 .. K: the frame of each row is
+    `frames[row]`), so that a rare word names the frame to read, not only the block; or, when
+    the block is not cut (`frames` None), one of them for the whole block, at the fewer bits."""
+    numbers = build_bloom(tokens.hashes[tokens.digits], max(MIN_BLOOM_BITS, bits - NUMBER_BITS_LESS))
+    spelled = _spelled(tokens.hashes, tokens.cased)  # a spelling has a letter: never a number
+    words = ~tokens.digits
+    hashes = tokens.hashes[words]
     if frames is None:
-        return [build_bloom(tokens.hashes, max(MIN_BLOOM_BITS, bits - UNCUT_BLOOM_BITS_LESS), spelled)]
+        return [numbers, build_bloom(hashes, max(MIN_BLOOM_BITS, bits - UNCUT_BLOOM_BITS_LESS), spelled)]
+    # Each row's words: its tokens' row offsets, counted over the words only.
+    counted = np.zeros(len(words) + 1, np.int64)
+    np.cumsum(words, out=counted[1:])
+    row_offsets = counted[tokens.row_offsets]
     n = int(frames.max()) + 1
-    hashes, ends = group_row_items(tokens.row_offsets, tokens.hashes, frames, n)
+    grouped, ends = group_row_items(row_offsets, hashes, frames, n)
     # The cased tokens, each a row of its own, in the frame of the row holding it.
     frame_of = np.repeat(frames, np.diff(tokens.row_offsets))[tokens.cased.at]
     more, more_ends = group_row_items(np.arange(len(spelled) + 1), spelled, frame_of, n)
-    return [build_bloom(hashes[ends[g] : ends[g + 1]], bits, more[more_ends[g] : more_ends[g + 1]]) for g in range(n)]
+    return [
+        numbers,
+        *(build_bloom(grouped[ends[g] : ends[g + 1]], bits, more[more_ends[g] : more_ends[g + 1]]) for g in range(n)),
+    ]
 
 
 def _spelled(hashes: npt.NDArray[np.uint64], cased: _Cased) -> npt.NDArray[np.uint64]:
@@ -447,7 +469,7 @@ def _scan_tokens(
     signature = np.zeros(len(candidates), np.uint64)
     for tokens, numbers in zip(_block_tokens(rows, blocks), frames):
         filters.append(_frame_filters(tokens, numbers, bits))
-        lo, row_offsets, hashes, cased = tokens
+        lo, row_offsets, hashes, cased, _ = tokens
         if table is not None:
             ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cased.at, cased.signatures, lo)
             runs.append((ptr, cand))

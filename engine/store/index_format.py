@@ -63,6 +63,15 @@ block is not cut into value frames), the next ones those of its frames 1, 2, ...
 (`message.data@1` ...), so a cut block has K + 1 filters and one not cut has one. Each filter
 holds what a block's filter held, for the messages of its frame only.
 
+Split blooms (one per part, in place of the frame blooms from version 6): the frame blooms
+layout, where block b's first filter holds its message tokens made of ASCII digits only
+(`native_kernels.tokens.is_number`: process ids, ports, counts), for the whole block, and the
+next ones are its rest frame's and its frames' as above, holding every other token. So a block
+has at least 2 filters (K + 2 when cut). A number is looked up in its block's number filter
+(every frame of a block whose filter says maybe is read), any other token in the frame filters;
+a row holding both is in a block whose number filter holds the one and in a frame whose filter
+holds the other.
+
 A block's filter holds the folded hash of each of its message tokens (`hash_token`) and, when
 `IndexMeta.bloom_spelled`, also the spelling hash (`native_kernels.tokens.cased_hashes`) of
 each token written with an ASCII upper-case letter: `"Error"` (exact case) then skips a block
@@ -124,6 +133,10 @@ Version 4 added token spellings (`spellings`) and spelling hashes in the blooms
 narrowed by the folded index and its candidates' messages read, as before. Version 5 replaced
 the blooms with frame blooms (`frame_blooms`; `bloom` is then []): a version 4 reader finds no
 bloom and reads every block, a version 5 reader reads an older part's `bloom` as before.
+Version 6 replaced the frame blooms with split blooms (`split_blooms`; `frame_blooms` is then
+[]) the same way: a version 5 reader, which would probe the frame filters for numbers they do
+not hold, finds no bloom and reads every block; a version 6 reader reads a version 5 part's
+frame blooms with numbers in them, as before.
 """
 
 from __future__ import annotations
@@ -147,7 +160,9 @@ from native_kernels.bloom import check_filters
 # 4: token spellings (`IndexMeta.spellings`) and spelling hashes in the blooms
 # (`IndexMeta.bloom_spelled`), added the same way.
 # 5: frame blooms (`IndexMeta.frame_blooms`, a filter per message frame) in place of `bloom`.
-INDEX_VERSION = 5
+# 6: split blooms (`IndexMeta.split_blooms`): frame blooms whose digit-only tokens are in one
+# number filter per block instead, in place of `frame_blooms`.
+INDEX_VERSION = 6
 # Base columns whose values are u8 codes (spelled as numbers or format names), not dictionary ids.
 U8_INDEXED = ("severity", "facility", "format")
 
@@ -174,6 +189,8 @@ class IndexMeta(msgspec.Struct):
     bloom_spelled: bool = False  # the blooms hold spelling hashes too (version 4 and up)
     # [offset, clen] of the frame blooms blob (version 5, in place of `bloom`); [] = none
     frame_blooms: list[int] = []
+    # [offset, clen] of the split blooms blob (version 6, in place of `frame_blooms`); [] = none
+    split_blooms: list[int] = []
 
 
 # --- value spelling -----------------------------------------------------------------------------
@@ -315,9 +332,10 @@ def encode_frame_blooms(filters: list[list[npt.NDArray[np.uint64]]], bits: int) 
     return b"".join([head, _U64.pack(len(flat)), be.tobytes(), we.tobytes(), *(f.tobytes() for f in flat)])
 
 
-def decode_frame_blooms(blob: bytes, n_blocks: int) -> FrameBlooms:
-    """The frame blooms of a part of `n_blocks` blocks (views into `blob`). Raises PartDamaged
-    when the blob does not hold at least one sound filter per block."""
+def decode_frame_blooms(blob: bytes, n_blocks: int, least: int = 1) -> FrameBlooms:
+    """The frame blooms of a part of `n_blocks` blocks (views into `blob`); `least`: the filters
+    each block must have (2 for split blooms: its number filter and its rest frame's). Raises
+    PartDamaged when the blob does not hold that many sound filters per block."""
     at = _BLOOM_HEAD.size + _U64.size
     if len(blob) < at:
         raise PartDamaged("frame bloom blob is truncated")
@@ -329,8 +347,8 @@ def decode_frame_blooms(blob: bytes, n_blocks: int) -> FrameBlooms:
     be = np.frombuffer(blob, np.uint64, n + 1, at).astype(np.int64)
     we = np.frombuffer(blob, np.uint64, f + 1, at + 8 * (n + 1)).astype(np.int64)
     words = np.frombuffer(blob, np.uint64, (len(blob) - head) // 8, head)
-    if be[0] != 0 or be[-1] != f or np.any(np.diff(be) <= 0):
-        raise PartDamaged("frame bloom blob gives a block no filter")
+    if be[0] != 0 or be[-1] != f or np.any(np.diff(be) < least):
+        raise PartDamaged(f"frame bloom blob gives a block no filter, or fewer than {least}")
     try:
         check_filters(words, we)
     except ValueError as exc:

@@ -35,6 +35,7 @@ from engine.store.layout import MESSAGE, frame_groups
 from engine.store.part_format import PartDamaged
 from engine.store.part_reader import Part
 from native_kernels.bloom import bloom_contains_all, each_contains_all
+from native_kernels.tokens import hash_token, is_number
 
 
 # Derived bitmaps kept per part (the latest asked): a dashboard asks the same few values again
@@ -256,33 +257,66 @@ class PartIndex:
             return BitMap()
         return BitMap(array.array("I", np.concatenate(hits).tobytes()))
 
-    def blocks_maybe_containing(self, token_hashes: list[int], spelled_hashes: list[int] | None = None) -> list[int]:
+    def blocks_maybe_containing(self, tokens: list[bytes], spelled_hashes: list[int] | None = None) -> list[int]:
         """Blocks whose bloom may hold every one of the tokens (all blocks when the part has no
-        blooms or no tokens are given). Hashes: native_kernels.tokens.hash_token; and
-        `spelled_hashes` (native_kernels.tokens.exact_hash: tokens that must be written so,
-        upper-case letters and all), probed only where the blooms hold spellings (version 4)."""
-        return self.where_maybe(token_hashes, spelled_hashes).blocks
+        blooms or no tokens are given). `tokens`: lowercased, as native_kernels.tokens.tokenize
+        gives them; `spelled_hashes` (native_kernels.tokens.exact_hash: tokens that must be
+        written so, upper-case letters and all), probed only where the blooms hold spellings
+        (version 4)."""
+        return self.where_maybe(tokens, spelled_hashes).blocks
 
-    def where_maybe(self, token_hashes: list[int], spelled_hashes: list[int] | None = None) -> MaybeIn:
+    def where_maybe(self, tokens: list[bytes], spelled_hashes: list[int] | None = None) -> MaybeIn:
         """`blocks_maybe_containing`, and where the part keeps a filter per message frame
-        (version 5), the frames of those blocks that may hold a row with every token: a row is
-        in one frame, so its tokens are all in that frame's filter."""
+        (version 5 and up), the frames of those blocks that may hold a row with every token: a
+        row is in one frame, so its tokens are all in that frame's filter; from version 6 its
+        numbers (`is_number`) are in the block's number filter instead."""
         n_blocks = len(self._part.meta.blocks)
-        if spelled_hashes and self._index.bloom_spelled:
-            token_hashes = [*token_hashes, *spelled_hashes]
-        if not token_hashes or not (self._index.bloom or self._index.frame_blooms):
+        idx = self._index
+        spelled = spelled_hashes if spelled_hashes and idx.bloom_spelled else []
+        if not (tokens or spelled) or not (idx.bloom or idx.frame_blooms or idx.split_blooms):
             return MaybeIn(list(range(n_blocks)), {})
-        probe = np.asarray(token_hashes, dtype=np.uint64)
-        if not self._index.frame_blooms:
-            return MaybeIn(self._old_blooms(probe, n_blocks), {})
+        if not idx.split_blooms:
+            # Before version 6 every token, numbers too, is in the same filters.
+            probe = np.asarray([*map(hash_token, tokens), *spelled], np.uint64)
+            if not idx.frame_blooms:
+                return MaybeIn(self._old_blooms(probe, n_blocks), {})
+            if self._frame_blooms is None:
+                self._frame_blooms = decode_frame_blooms(self._part.blob(*idx.frame_blooms), n_blocks)
+            words, word_ends, block_ends = self._frame_blooms
+            hit = each_contains_all(words, word_ends, probe)
+            return self._frames_maybe(hit, block_ends, block_ends[:-1])
         if self._frame_blooms is None:
-            self._frame_blooms = decode_frame_blooms(self._part.blob(*self._index.frame_blooms), n_blocks)
+            self._frame_blooms = decode_frame_blooms(self._part.blob(*idx.split_blooms), n_blocks, least=2)
         words, word_ends, block_ends = self._frame_blooms
-        hit = each_contains_all(words, word_ends, probe)
-        blocks = np.flatnonzero(np.logical_or.reduceat(hit, block_ends[:-1])).tolist()
+        numbers = [hash_token(t) for t in tokens if is_number(t)]
+        others = [hash_token(t) for t in tokens if not is_number(t)]
+        hit = each_contains_all(words, word_ends, np.asarray([*others, *spelled], np.uint64))
+        # Each block's first filter is its number filter, then come its frames': a block whose
+        # number filter rules the numbers out holds no row with them, whatever its frames say.
+        first = block_ends[:-1]
+        numbered = np.ones(n_blocks, np.bool_)
+        if numbers:
+            numbered = each_contains_all(words, word_ends, np.asarray(numbers, np.uint64))[first]
+        hit[first] = False
+        return self._frames_maybe(hit, block_ends, first + 1, numbered)
+
+    def _frames_maybe(
+        self,
+        hit: npt.NDArray[np.bool_],
+        block_ends: npt.NDArray[np.int64],
+        frames_at: npt.NDArray[np.int64],
+        numbered: npt.NDArray[np.bool_] | None = None,
+    ) -> MaybeIn:
+        """Where the tokens may be, from `hit`: whether each filter may hold them. Block b's
+        frame filters (the rest frame's first) are [frames_at[b], block_ends[b + 1]), and none
+        before them says maybe; `numbered`: whether each block's number filter does."""
+        held = np.logical_or.reduceat(hit, block_ends[:-1])
+        if numbered is not None:
+            held &= numbered
+        blocks = np.flatnonzero(held).tolist()
         frames: dict[int, npt.NDArray[np.bool_]] = {}
         for b in blocks:
-            a, z = int(block_ends[b]), int(block_ends[b + 1])
+            a, z = int(frames_at[b]), int(block_ends[b + 1])
             if z - a > 1 and not hit[a:z].all():
                 frames[b] = self._frame_table(b, hit[a:z])
         return MaybeIn(blocks, frames)

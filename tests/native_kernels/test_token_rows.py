@@ -78,7 +78,7 @@ def test_candidate_spellings_across_blocks():
     table = CandidateTable(np.array([hash_token(w) for w in words], np.uint64))
     for lo in range(0, len(msgs), 256):
         block = msgs[lo : lo + 256]
-        ro, hashes, at, signatures = token_hashes_cased(data, starts[lo : lo + 256], ends[lo : lo + 256])
+        ro, hashes, at, signatures, _ = token_hashes_cased(data, starts[lo : lo + 256], ends[lo : lo + 256])
         ptr, rows, sig, state = table.rows_spelled(ro, hashes, at, signatures, lo)
         plain_ptr, plain_rows = table.rows(ro, hashes, lo)
         assert (ptr == plain_ptr).all() and (rows == plain_rows).all()

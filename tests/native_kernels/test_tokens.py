@@ -16,6 +16,7 @@ from native_kernels.tokens import (
     hash_token,
     spelling,
     token_hashes,
+    is_number,
     token_hashes_cased,
     tokenize,
     tokens_as_written,
@@ -32,7 +33,10 @@ messages = st.one_of(
     st.binary(max_size=200),
     st.lists(text_bytes, max_size=200).map(bytes),
     # Long runs, so that tokens cross the kernel's 64-byte blocks and 8-byte words.
-    st.lists(st.sampled_from([b"a" * 63, b"B" * 64, b"c9" * 40, b" ", b"-", b"\xc3\xa9"]), max_size=8).map(b"".join),
+    st.lists(
+        st.sampled_from([b"a" * 63, b"B" * 64, b"c9" * 40, b"1234567890" * 7, b"7" * 8, b" ", b"-", b"\xc3\xa9"]),
+        max_size=8,
+    ).map(b"".join),
 )
 
 
@@ -46,7 +50,7 @@ def check(values, junk=b"", order=None):
         assert hashes[offsets[i] : offsets[i + 1]].tolist() == want, (i, v)
     assert offsets[-1] == hashes.size
     # The cased variant: the same hashes, and each token's upper-case letters (first 64 bytes).
-    offsets_c, hashes_c, at, signatures = token_hashes_cased(data, starts, ends)
+    offsets_c, hashes_c, at, signatures, digits = token_hashes_cased(data, starts, ends)
     assert (offsets_c == offsets).all() and (hashes_c == hashes).all() and signatures.dtype == np.uint64
     assert (np.diff(at) > 0).all() and (signatures != 0).all()
     cases = np.zeros(len(hashes), np.uint64)
@@ -55,6 +59,9 @@ def check(values, junk=b"", order=None):
         written = [] if v is None else re.findall(rb"[A-Za-z0-9_\x80-\xff]+", v)
         want = [sum(1 << j for j, c in enumerate(t[:64]) if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ") for t in written]
         assert cases[offsets[i] : offsets[i + 1]].tolist() == want, (i, v)
+        # And which tokens are digits only (the index's number filter).
+        assert digits[offsets[i] : offsets[i + 1]].tolist() == [is_number(t) for t in written], (i, v)
+        assert [is_number(t) for t in written] == [all(c in b"0123456789" for c in t) for t in written]
 
 
 @jit_settings

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from native_kernels.match import spans_equal
-from native_kernels.tokens import hash_token, tokenize
+from native_kernels.tokens import tokenize
 
 if TYPE_CHECKING:
     from engine.query.block import Block, Mask, Spans
@@ -108,8 +108,10 @@ class Predicate:
         """bool per number (timestamps); only range and exists tests take numbers."""
         raise NotImplementedError(f"{type(self).__name__} does not apply to numbers")
 
-    def message_tokens(self) -> list[int]:
-        """Token hashes that every matching message contains (for bloom filters)."""
+    def message_tokens(self) -> list[bytes]:
+        """Tokens (lowercased, as `tokenize` gives them) that every matching message holds
+        whole, for the blooms (`PartIndex.where_maybe`: numbers and words are in different
+        filters, so the index is given the tokens, not their hashes)."""
         return []
 
     def index_tokens(self) -> tuple[list[bytes], bool]:
@@ -137,8 +139,8 @@ class ExactText(Predicate):
     def on_spans(self, spans: Spans, cand: Mask) -> Mask:
         return spans_equal(spans.data, spans.starts, spans.ends, cand, self.text)
 
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in tokenize(self.text)]
+    def message_tokens(self) -> list[bytes]:
+        return tokenize(self.text)
 
 
 def values_mask(values: list[bytes], test: Callable[[bytes], object]) -> Mask:

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.query.filters.base import Predicate, values_mask
 from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, tokenize
+from native_kernels.tokens import tokenize
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
@@ -54,8 +54,8 @@ class Exact(Predicate):
             tokens = tokens[:-1]  # the last token may continue in the value
         return tokens
 
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in self._tokens()]
+    def message_tokens(self) -> list[bytes]:
+        return self._tokens()
 
     def index_tokens(self) -> tuple[list[bytes], bool]:
         # Holding the tokens only narrows the rows: the whole message still decides.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.query.filters.base import Predicate, values_mask
 from native_kernels.match import TOKEN_BYTE, find_in_spans, spans_equal
-from native_kernels.tokens import hash_token, tokenize, tokens_as_written
+from native_kernels.tokens import tokenize, tokens_as_written
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
@@ -38,8 +38,8 @@ class Prefix(Predicate):
             spans.data, spans.starts, spans.ends, cand, t, self.ignore_case, bool(TOKEN_BYTE[t[0]]), False
         )
 
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in self._whole(tokenize(self.text))]
+    def message_tokens(self) -> list[bytes]:
+        return self._whole(tokenize(self.text))
 
     def spelled_tokens(self) -> tuple[list[bytes], bool]:
         return ([], False) if self.ignore_case else (self._whole(tokens_as_written(self.text)), False)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from engine.query.filters.base import Predicate
 from native_kernels.regex import SpanRegex, required_tokens
-from native_kernels.tokens import hash_token
 
 if TYPE_CHECKING:
     from engine.query.block import Mask, Spans
@@ -51,8 +50,8 @@ class Regex(Predicate):
     def on_spans(self, spans: Spans, cand: Mask) -> Mask:
         return self.compiled.search_spans(spans.data, spans.starts, spans.ends, cand)
 
-    def message_tokens(self) -> list[int]:
-        return [hash_token(t) for t in self.tokens]
+    def message_tokens(self) -> list[bytes]:
+        return list(self.tokens)
 
     def index_tokens(self) -> tuple[list[bytes], bool]:
         # Holding the tokens only narrows the rows: the regex still decides.

@@ -1,9 +1,11 @@
-"""Frame blooms (index version 5: a token filter per message frame) over real parts: rare words,
-in any case and in exact case, and phrases of rare words count what a brute-force test of every
-record counts, and what a part with no index counts; a word in several frames of a block, in the
-rest frame, written in several cases; a part whose blocks are not cut (one filter a block); the
-frames a word may be in are all read, the others not; filters that do not match the block's
-frames are reported as damage."""
+"""Frame blooms over real parts (index version 6, split blooms: a filter per message frame of
+each block for words, one per block for numbers; and version 5 parts, a filter per frame of
+every token): rare words, in any case and in exact case, rare numbers, words of digits and
+letters, and phrases mixing numbers and words count what a brute-force test of every record
+counts, and what a part with no index counts; a word in several frames of a block, in the rest
+frame, written in several cases; a part whose blocks are not cut; the frames a word may be in
+are all read, the others not; a number rules out blocks, not frames; filters that do not match
+the block's frames are reported as damage."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from engine.store.index_build import make_index_builder
 from engine.store.index_format import decode_frame_blooms
 from engine.store.layout import MESSAGE_GROUP
 from engine.store.part_format import PartDamaged
+from native_kernels.bloom import each_contains_all
 from native_kernels.tokens import exact_hash, hash_token
 from tests.engine.query import reference as ref
-from tests.engine.query.rowgen import count_rows, only_scope, record, write_records
+from tests.engine.query.rowgen import count_rows, frame_blooms_v5, only_scope, record, write_records
 
 T0 = 1_795_000_000 * 10**9
 ROWS = 5000
@@ -35,7 +38,9 @@ TEMPLATES = [
 MISC = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf", b"hotel", b"india", b"juliet"]
 # Rare words by row: `zebra77` in two frames of block 2; `Quokka` in a rest-frame row of block 3,
 # `quokka` in block 5 and `QUOKKA` in block 6; the phrase `ember flint` in block 4, the words
-# the other way round in another frame of block 4, `ember` alone in block 7.
+# the other way round in another frame of block 4, `ember` alone in block 7. Rare numbers:
+# `4242424242` in frame 1 of block 2 and a rest-frame row of block 6; `port 31337` in block 8,
+# `31337` alone in another frame of block 8 and in block 9, `31337 port` in block 9.
 RARE = {
     2 * BLOCK_ROWS + 10: (0, b"zebra77"),
     2 * BLOCK_ROWS + 11: (2, b"zebra77"),
@@ -46,6 +51,11 @@ RARE = {
     4 * BLOCK_ROWS + 30: (3, b"ember flint"),
     4 * BLOCK_ROWS + 31: (0, b"flint ember"),
     7 * BLOCK_ROWS + 40: (None, b"ember"),
+    2 * BLOCK_ROWS + 50: (1, b"4242424242"),
+    6 * BLOCK_ROWS + 60: (None, b"4242424242"),
+    8 * BLOCK_ROWS + 70: (0, b"port 31337"),
+    8 * BLOCK_ROWS + 71: (2, b"pid 31337"),
+    9 * BLOCK_ROWS + 80: (3, b"31337 port"),
 }
 
 
@@ -67,16 +77,29 @@ def _message(i: int, rng: random.Random) -> bytes:
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    """({kind: data dir}, the records): frames (blocks cut, a filter per frame), uncut (merged
-    blocks not cut into frames: a filter per block), plain (no index)."""
+    """({kind: data dir}, the records): frames (blocks cut, a filter per frame and a number
+    filter per block), uncut (merged blocks not cut into frames: a word filter and a number
+    filter per block), v5 (blocks cut, index version 5: a filter per frame of every token),
+    plain (no index)."""
     rng = random.Random(5)
     recs = [record(time=T0 + i * 10**6, app=b"sshd", message=_message(i, rng), msgid=b"m%d" % i) for i in range(ROWS)]
-    dirs = {k: str(tmp_path_factory.mktemp(k)) for k in ("frames", "uncut", "plain")}
+    dirs = {k: str(tmp_path_factory.mktemp(k)) for k in ("frames", "uncut", "v5", "plain")}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(value_frames, "MIN_FRAME_VALUES", 60)
         mp.setattr(index_build, "INDEX_SHARE", 0.5)
+        # Blocks of 512 rows cut into frames of 60 rows: a filter is at least 512 bits.
+        mp.setattr(index_build, "BLOOM_SHARE", 0.4)
         build = make_index_builder(Storage())
         write_records(dirs["frames"], recs, block_rows=BLOCK_ROWS, level=1, index_builder=build)
+
+        def v5(rows, blocks, writer, frames):
+            directory = build(rows, blocks, writer, frames)
+            directory.pop("split_blooms")
+            directory["frame_blooms"] = frame_blooms_v5(rows, blocks, writer, frames)
+            directory["version"] = 5
+            return directory
+
+        write_records(dirs["v5"], recs, block_rows=BLOCK_ROWS, level=1, index_builder=v5)
         mp.setattr(value_frames, "MIN_FRAME_VALUES", 10**6)
         write_records(dirs["uncut"], recs, block_rows=BLOCK_ROWS, level=1, index_builder=build)
     write_records(dirs["plain"], recs, block_rows=BLOCK_ROWS, level=0)
@@ -86,23 +109,55 @@ def stores(tmp_path_factory):
 def test_blocks_are_cut_and_filtered_per_frame(stores):
     dirs, _ = stores
     part = only_scope(dirs["frames"]).part
-    assert part.meta.index["version"] == 5 and part.meta.index["frame_blooms"] and not part.meta.index["bloom"]
-    blooms = decode_frame_blooms(part.blob(*part.meta.index["frame_blooms"]), len(part.meta.blocks))
+    index = part.meta.index
+    assert index["version"] == 6 and index["split_blooms"] and not index["frame_blooms"] and not index["bloom"]
+    blooms = decode_frame_blooms(part.blob(*index["split_blooms"]), len(part.meta.blocks), least=2)
     per_block = np.diff(blooms.block_ends)
     for b, block in enumerate(part.meta.blocks):
         numbers = part.stream(b, MESSAGE_GROUP)
-        assert per_block[b] == int(numbers.max()) + 1 > 2  # the rest and its frames
+        assert per_block[b] == int(numbers.max()) + 2 > 3  # the numbers, the rest and its frames
     uncut = only_scope(dirs["uncut"]).part
     assert MESSAGE_GROUP not in uncut.meta.blocks[0].streams
-    blooms = decode_frame_blooms(uncut.blob(*uncut.meta.index["frame_blooms"]), len(uncut.meta.blocks))
-    assert (np.diff(blooms.block_ends) == 1).all()
+    blooms = decode_frame_blooms(uncut.blob(*uncut.meta.index["split_blooms"]), len(uncut.meta.blocks), least=2)
+    assert (np.diff(blooms.block_ends) == 2).all()  # the block's numbers, its words
+    old = only_scope(dirs["v5"]).part.meta.index
+    assert old["version"] == 5 and old["frame_blooms"] and "split_blooms" not in old
+
+
+def test_numbers_are_in_the_number_filters_only(stores):
+    dirs, _ = stores
+    part = only_scope(dirs["frames"]).part
+    words, ends, block_ends = decode_frame_blooms(
+        part.blob(*part.meta.index["split_blooms"]), len(part.meta.blocks), least=2
+    )
+    hit = each_contains_all(words, ends, np.array([hash_token(b"4242424242")], np.uint64))
+    first = block_ends[:-1]
+    assert hit[first[2]] and hit[first[6]]  # the number filters of the blocks holding it
+    # The frame filters hold no number: the few that say maybe are false positives.
+    frames = np.ones(len(hit), np.bool_)
+    frames[first] = False
+    assert hit[frames].sum() <= 0.1 * frames.sum()
+
+
+def test_a_number_rules_out_blocks_and_a_word_beside_it_frames(stores):
+    dirs, _ = stores
+    scope = only_scope(dirs["frames"])
+    maybe = scope.index.where_maybe([b"4242424242"])
+    assert {2, 6} <= set(maybe.blocks) and len(maybe.blocks) < len(scope.part.meta.blocks)
+    assert 2 not in maybe.frames and 6 not in maybe.frames  # every frame of the block is read
+    both = scope.index.where_maybe([b"4242424242", b"zebra77"])
+    assert 2 in both.blocks and set(both.blocks) <= set(maybe.blocks)
+    # Block 2: only the frames that may hold `zebra77` (those holding it, and false positives).
+    numbers = scope.part.stream(2, MESSAGE_GROUP)
+    holding = {int(numbers[i % BLOCK_ROWS]) for i, (_, w) in RARE.items() if w == b"zebra77"}
+    assert all(both.frames[2][g] for g in holding) and both.frames[2].sum() < int(numbers.max()) + 1
 
 
 @pytest.mark.parametrize("word", [b"zebra77", b"quokka", b"ember", b"flint"])
 def test_no_frame_holding_a_word_is_ruled_out(stores, word):
     dirs, recs = stores
     scope = only_scope(dirs["frames"])
-    maybe = scope.index.where_maybe([hash_token(word)])
+    maybe = scope.index.where_maybe([word])
     holding = [i for i, r in enumerate(recs) if word in ref.tokens(r["message"])]
     assert holding
     for i in holding:
@@ -122,7 +177,7 @@ def test_a_word_in_no_row_is_ruled_out_of_most_frames(stores):
     frames = [int(scope.part.stream(b, MESSAGE_GROUP).max()) + 1 for b in range(len(scope.part.meta.blocks))]
     kept = 0
     for k in range(200):
-        maybe = scope.index.where_maybe([hash_token(b"zz%dqq" % k)])
+        maybe = scope.index.where_maybe([b"zz%dqq" % k])
         kept += sum(int(maybe.frames[b].sum()) if b in maybe.frames else frames[b] for b in maybe.blocks)
     # Blocks of 512 rows get few bits a token (BLOOM_SHARE): a filter in five or so says maybe.
     assert kept <= 0.3 * 200 * sum(frames)
@@ -145,6 +200,20 @@ QUERIES = [
     "ember flint",
     "zebra77 quokka",
     "Quokka OR zebra77",
+    "4242424242",
+    '"4242424242"',
+    "31337",
+    '"port 31337"',
+    '"31337 port"',
+    "port 31337",
+    '"pid 31337"',
+    "4242424242 zebra77",
+    "zebra77 OR 4242424242",
+    "77",
+    "22",
+    '"port 22"',
+    '"uid 7"',
+    '"Killed process 4242"',
 ]
 
 
@@ -159,7 +228,7 @@ def _brute(recs, query: str) -> int:
     return sum(holds(r["message"], query) for r in recs)
 
 
-@pytest.mark.parametrize("kind", ["frames", "uncut"])
+@pytest.mark.parametrize("kind", ["frames", "uncut", "v5"])
 @pytest.mark.parametrize("query", QUERIES)
 def test_rare_words_equal_brute_force(stores, kind, query):
     dirs, recs = stores
@@ -170,7 +239,7 @@ def test_rare_words_equal_brute_force(stores, kind, query):
 def test_only_the_frames_that_may_hold_a_word_are_read(stores, monkeypatch):
     dirs, recs = stores
     scope = only_scope(dirs["frames"])
-    maybe = scope.index.where_maybe([hash_token(b"zebra77")])
+    maybe = scope.index.where_maybe([b"zebra77"])
     read = []
     real = block_mod.PartBlock.frame_messages
 
@@ -191,7 +260,7 @@ def test_only_the_frames_that_may_hold_a_word_are_read(stores, monkeypatch):
 def test_spelling_hashes_rule_frames_out(stores):
     dirs, _ = stores
     scope = only_scope(dirs["frames"])
-    folded, spelled = [hash_token(b"quokka")], [exact_hash(b"Quokka")]
+    folded, spelled = [b"quokka"], [exact_hash(b"Quokka")]
     assert {3, 5, 6} <= set(scope.index.where_maybe(folded).blocks)
     assert 3 in scope.index.where_maybe(folded, spelled).blocks
 
@@ -201,6 +270,7 @@ def test_filters_not_matching_the_frames_are_damage(tmp_path):
     recs = [record(time=T0 + i * 10**6, app=b"sshd", message=_message(i, rng), msgid=b"m%d" % i) for i in range(2000)]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(value_frames, "MIN_FRAME_VALUES", 60)
+        mp.setattr(index_build, "BLOOM_SHARE", 0.4)
         build = make_index_builder(Storage())
 
         def fewer(rows, blocks, writer, frames):
@@ -209,4 +279,14 @@ def test_filters_not_matching_the_frames_are_damage(tmp_path):
 
         write_records(str(tmp_path), recs, block_rows=BLOCK_ROWS, level=1, index_builder=fewer)
     with pytest.raises(PartDamaged):  # `java` is in frame 1 of those two, not in the rest
-        only_scope(str(tmp_path)).index.where_maybe([hash_token(b"java")])
+        only_scope(str(tmp_path)).index.where_maybe([b"java"])
+
+
+def test_a_version_5_part_finds_numbers_in_its_frame_filters(stores):
+    dirs, _ = stores
+    scope = only_scope(dirs["v5"])
+    maybe = scope.index.where_maybe([b"4242424242"])
+    assert {2, 6} <= set(maybe.blocks)
+    # Block 2 holds it in frame 1 only: version 5 filters every token per frame.
+    numbers = scope.part.stream(2, MESSAGE_GROUP)
+    assert maybe.frames[2][int(numbers[50])] and maybe.frames[2].sum() < int(numbers.max()) + 1

@@ -30,7 +30,7 @@ from engine.store.index_read import MaybeIn
 from engine.store.layout import MESSAGE_GROUP
 from engine.store.part_reader import Part
 from engine.store.rows import DICT_COLUMNS, FORMATS, KV_FIELD, KV_SD, NO_VALUE
-from native_kernels.tokens import exact_hash, hash_token
+from native_kernels.tokens import exact_hash
 from tests.engine.query import reference as ref
 from tests.engine.query.rowgen import record, write_records
 
@@ -335,10 +335,10 @@ class FakeIndex:
         seen = {t for i in range(len(r)) for t in ref.TOKEN_RE.findall(r.message(i)) if ref.ascii_lower(t) == token}
         return seen.pop() if len(seen) == 1 else None
 
-    def blocks_maybe_containing(self, hashes, spelled_hashes=None):
-        return self.where_maybe(hashes, spelled_hashes).blocks
+    def blocks_maybe_containing(self, tokens, spelled_hashes=None):
+        return self.where_maybe(tokens, spelled_hashes).blocks
 
-    def where_maybe(self, hashes, spelled_hashes=None):
+    def where_maybe(self, tokens, spelled_hashes=None):
         # Exactly the message frames holding every token, and every spelled one written so (a
         # frame bloom with no false positive), and the blocks holding such a frame.
         r = self.rows
@@ -349,9 +349,9 @@ class FakeIndex:
             held = np.zeros(256, np.bool_)
             for g in np.unique(numbers).tolist():
                 rows = [lo + i for i in np.flatnonzero(numbers == g).tolist()]
-                tokens = {hash_token(t) for i in rows for t in ref.tokens(r.message(i))}
+                held_tokens = {t for i in rows for t in ref.tokens(r.message(i))}
                 written = {exact_hash(t) for i in rows for t in ref.TOKEN_RE.findall(r.message(i))}
-                held[g] = set(hashes) <= tokens and set(spelled_hashes or []) <= written
+                held[g] = set(tokens) <= held_tokens and set(spelled_hashes or []) <= written
             if held.any():
                 blocks.append(b)
                 if self._frames[b] is not None:

@@ -85,6 +85,15 @@ def test_frame_blooms_round_trip() -> None:
         decode_frame_blooms(bytes(spoiled), 2)
 
 
+def test_split_blooms_need_a_number_filter_and_a_frame_filter_per_block() -> None:
+    # Version 6: each block's number filter, then its rest frame's (and its frames').
+    filters = [[_filter([7, 8]), _filter([1, 2]), _filter([3])], [_filter([9]), _filter(list(range(100)))]]
+    got = decode_frame_blooms(encode_frame_blooms(filters, 10), 2, least=2)
+    assert got.block_ends.tolist() == [0, 3, 5]
+    with pytest.raises(PartDamaged, match="fewer than 2"):  # block 1 has its number filter only
+        decode_frame_blooms(encode_frame_blooms([filters[0], filters[1][:1]], 10), 2, least=2)
+
+
 @pytest.mark.parametrize("column", ["severity", "facility", "format"])
 def test_u8_spelling_round_trip(column: str) -> None:
     for code in range(len(FORMATS) if column == "format" else 24):
@@ -99,8 +108,12 @@ def test_u8_spelling_round_trip(column: str) -> None:
         (TokenSet, encode_token_set([(_bitmap([1, 2]), [b"word"])])),
         (lambda blob: decode_blooms(blob, 1), encode_blooms([np.arange(1, 9, dtype=np.uint64)], 7)),
         (lambda blob: decode_frame_blooms(blob, 1), encode_frame_blooms([[_filter([1]), _filter([2])]], 7)),
+        (
+            lambda blob: decode_frame_blooms(blob, 1, least=2),
+            encode_frame_blooms([[_filter([1]), _filter([2])]], 10),
+        ),
     ],
-    ids=["bitmap set", "token set", "blooms", "frame blooms"],
+    ids=["bitmap set", "token set", "blooms", "frame blooms", "split blooms"],
 )
 def test_cut_or_padded_blobs_are_damaged(decode: Callable[[bytes], object], blob: bytes) -> None:
     for cut in (0, 3, 7, len(blob) // 2, len(blob) - 1):

@@ -58,4 +58,4 @@ def test_big_parts_keep_a_bloom_when_data_compresses_hard(tmp_path, corpus):
     for path in live_parts(str(tmp_path)):
         with Part(path) as part:
             if part.meta.rows >= 2000:
-                assert part.meta.index["frame_blooms"], path
+                assert part.meta.index["split_blooms"], path

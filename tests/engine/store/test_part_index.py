@@ -14,7 +14,7 @@ from engine.store.index_build import make_index_builder
 from engine.store.index_read import PartIndex
 from engine.store.part_reader import Part, PartDamaged, PartOptions, write_part
 from engine.store.rows import DICT_COLUMNS, FORMATS, NO_VALUE
-from native_kernels.tokens import hash_token, tokenize
+from native_kernels.tokens import tokenize
 
 START = 1_700_000_000
 
@@ -151,10 +151,10 @@ def test_blooms_have_no_false_negatives(tmp_path, rows):
             words = tokenize(rows.message(i))
             if not words:
                 continue
-            probe = [hash_token(w) for w in rng.sample(words, min(3, len(words)))]
+            probe = rng.sample(words, min(3, len(words)))
             assert i // 1024 in idx.blocks_maybe_containing(probe)
         # A word in no message is ruled out of (nearly) every block.
-        misses = sum(len(idx.blocks_maybe_containing([hash_token(b"zz%dqq" % k)])) for k in range(100))
+        misses = sum(len(idx.blocks_maybe_containing([b"zz%dqq" % k])) for k in range(100))
         assert misses <= 0.1 * 100 * n_blocks
 
 
@@ -164,7 +164,7 @@ def test_part_without_index_answers_none(tmp_path, rows):
     with Part(path) as part:
         idx = PartIndex(part)
         assert idx.value_rows("host", b"x") is None and idx.values("app") is None
-        assert idx.blocks_maybe_containing([hash_token(b"x")]) == list(range(len(part.meta.blocks)))
+        assert idx.blocks_maybe_containing([b"x"]) == list(range(len(part.meta.blocks)))
         assert idx.size_bytes() == 0
 
 
@@ -177,7 +177,7 @@ def test_a_part_of_few_rows_gets_no_index(tmp_path, rows):
         assert PartIndex(part).value_rows("host", rows.value("host", 0)) is None
     path = _write(tmp_path, rows.take(np.arange(n)))
     with Part(path) as part:
-        assert part.meta.index["frame_blooms"] and part.head.index_bytes > 0
+        assert part.meta.index["split_blooms"] and part.head.index_bytes > 0
 
 
 def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
@@ -185,7 +185,7 @@ def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
     path = _write(tmp_path, rows)
     with Part(path) as part:
         offset = part.meta.index["stored"]["host"][0]
-        bloom_at, _ = part.meta.index["frame_blooms"]
+        bloom_at, _ = part.meta.index["split_blooms"]
     for where in (offset + 6, bloom_at + 6):
         with open(path, "r+b") as f:
             f.seek(where)
@@ -197,4 +197,4 @@ def test_damaged_index_blob_is_reported(tmp_path, rows, monkeypatch):
         with pytest.raises(PartDamaged):
             idx.value_rows("host", b"x")
         with pytest.raises(PartDamaged):
-            idx.blocks_maybe_containing([1])
+            idx.blocks_maybe_containing([b"x"])
