@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from bench.engine import EngineProcess
+from engine.api.query_routes import TRIM_AFTER_IDLE_S
 from tests.e2e.clients import send_tcp, wait_written, worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -180,7 +181,9 @@ def test_api_memory_comes_back_after_big_queries(engine):
     (api,) = worker_pids(engine, "api")
     for params in BIG_QUERIES:  # first use: lazily compiled kernels, the catalog's part caches
         _get(engine.url, **params)
-    time.sleep(0.5)
+    # Freed memory is kept for the next query and goes back once none ran for a while.
+    settle_s = TRIM_AFTER_IDLE_S + 1.0
+    time.sleep(settle_s)
     baseline = _rss_anon_mib(api)
     peak = baseline
     stop = threading.Event()
@@ -199,7 +202,7 @@ def test_api_memory_comes_back_after_big_queries(engine):
     finally:
         stop.set()
         sampler.join(5)
-    time.sleep(0.5)
+    time.sleep(settle_s)
     after = _rss_anon_mib(api)
     told = f"API RssAnon: baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, after {after:.0f} MiB"
     assert peak - baseline > 40, "the queries were not big enough to tell: " + told
