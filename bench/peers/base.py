@@ -61,9 +61,11 @@ def log_tail(path: str, chars: int = 4000) -> str:
 
 
 def first_existing(paths) -> str | None:
+    """The first executable file of `paths`, made absolute: a peer starts in its own folder, where
+    a path relative to ours names nothing."""
     for path in paths:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
+            return os.path.abspath(path)
     return None
 
 

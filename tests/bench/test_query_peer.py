@@ -205,3 +205,16 @@ def test_the_loghub_replay_answers_the_same_in_both(tmp_path, small):
     assert out["dataset"] == "loghub" and all(r["equal"] is True for r in out["results"])
     answers = {r["name"]: r["answer"] for r in out["results"]}
     assert answers["count all"] == 20_000 and answers["common word error, any case"] > 0
+
+
+def test_a_peer_binary_given_relative_is_found_absolute(tmp_path, monkeypatch):
+    """The peer starts in its own folder: a path relative to the bench's must reach it whole."""
+    binary = tmp_path / "bin" / "victoria-logs"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(vl.ENV, "bin/victoria-logs")
+    assert vl.find() == str(binary)
+    monkeypatch.setenv(vl.ENV, "bin/not-there")
+    assert vl.find() != str(binary)
