@@ -270,6 +270,19 @@ class PartBlock(Block):
             got = self._spans["message"] = Spans(*self.part.value_spans(self.block_number, layout.MESSAGE))
         return got
 
+    def ids(self, col: str) -> np.ndarray:
+        # A dictionary column's ids (1-2 bytes a row) are kept across queries beside the pairs:
+        # a filter ANDing `app:x` with a key otherwise inflates the column in every block.
+        got = self._columns.get(col)
+        if got is None:
+            slot = (self.block_number, "ids", col)
+            got = PAIRS.get(self.scope, slot)
+            if got is None:
+                got = self._get(col)
+                PAIRS.put(self.scope, slot, got, (got,))
+            self._columns[col] = got
+        return got
+
     def _read_pairs(self, key_id: int) -> Pairs:
         return _compact(super()._read_pairs(key_id))
 

@@ -162,6 +162,11 @@ class TableBound(Bound):
         ids = blk.ids(self.column)
         return np.flatnonzero(ids == self.only if self.only is not None else np.take(self.table, ids))
 
+    def keep(self, blk: Block, rows: np.ndarray) -> np.ndarray:
+        ids = blk.ids(self.column)[rows]
+        kept: np.ndarray = rows[ids == self.only if self.only is not None else np.take(self.table, ids)]
+        return kept
+
 
 class TimeBound(Bound):
     """`_time` or `_recv` through the predicate's number test; `_time` also prunes blocks by

@@ -60,6 +60,11 @@ class Bound:
         `flatnonzero(eval(blk, all rows))`, or None when only `eval` answers."""
         return None
 
+    def keep(self, blk: Block, rows: np.ndarray) -> np.ndarray | None:
+        """Those of `rows` (ascending, block-local) that match, tested at those rows alone; None
+        when the bound has no such test (`eval` over a mask answers instead)."""
+        return None
+
 
 class _Const(Bound):
     cost = 0

@@ -93,6 +93,22 @@ def _unite(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.union1d(a, b)
 
 
+def _named_rows(children: list[Bound], blk: Block, rest: list[Bound]) -> np.ndarray | None:
+    """The rows every one of `children` that names rows names (None when none does; stops at
+    none left); the others are appended to `rest`."""
+    rows: np.ndarray | None = None
+    for c in children:
+        if rows is not None and not len(rows):
+            rest.append(c)
+            continue
+        named = c.rows(blk)
+        if named is None:
+            rest.append(c)
+            continue
+        rows = named if rows is None else _common_rows(rows, named, blk.n)
+    return rows
+
+
 def _common_rows(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """The rows in both ascending row lists of a block of `n` rows: the shorter list, kept
     where a mask of the longer says so (no sort, unlike intersect1d)."""
@@ -126,17 +142,34 @@ class _AndBound(Bound):
     def rows(self, blk: Block) -> np.ndarray | None:
         """The rows every child that names rows names, then the other children's `eval` over
         those alone (a message read last, on the fewest rows); None when no child names rows."""
-        rows: np.ndarray | None = None
-        rest = []
-        for c in self.children:
-            named = c.rows(blk)
-            if named is None:
+        rest: list[Bound] = []
+        # A child that tests given rows alone (a column lookup) waits for the others' rows:
+        # testing the few rows a key names beats listing the column's matches in the block.
+        keepers = [c for c in self.children if type(c).keep is not Bound.keep]
+        if len(keepers) < len(self.children):
+            named_first = [c for c in self.children if c not in keepers]
+        else:
+            named_first, keepers = self.children, []
+        rows = _named_rows(named_first, blk, rest)
+        if rows is not None and not len(rows):
+            return rows
+        if rows is None and keepers:  # no other child named rows: the column lookups do
+            rest = []
+            rows = _named_rows(named_first + keepers, blk, rest)
+            keepers = []
+            if rows is not None and not len(rows):
+                return rows
+        if rows is None:
+            return None
+        for c in keepers:
+            kept = c.keep(blk, rows)
+            if kept is None:
                 rest.append(c)
                 continue
-            rows = named if rows is None else _common_rows(rows, named, blk.n)
+            rows = kept
             if not len(rows):
                 return rows
-        if rows is None or not rest:
+        if not rest:
             return rows
         cand = np.zeros(blk.n, np.bool_)
         cand[rows] = True

@@ -15,6 +15,7 @@ from engine.config import Storage
 from engine.query.catalog import Catalog
 from engine.query.execute import PreparedQuery
 from engine.query.field_eval import FieldRowsBound, MessageBound, PairsBound, TableBound
+from engine.query.filters.boolean import _AndBound
 from engine.query.language.parser import parse
 from engine.store.index_build import make_index_builder
 from tests.engine.query.rowgen import record, write_records
@@ -61,6 +62,17 @@ CASES = [
     ("host:web*", TableBound, lambda r: r["host"].startswith(b"web")),
     ("severity:<3", TableBound, lambda r: r["severity"] < 3),
     ("user", MessageBound, lambda r: r["message"].startswith(b"user ")),
+    (
+        "host:web-2 ms:>2500",
+        _AndBound,
+        lambda r: r["host"] == b"web-2" and any(v.isdigit() and int(v) > 2500 for v in _ms(r)),
+    ),
+    ("host:web* NOT ms:4999", _AndBound, lambda r: r["host"].startswith(b"web") and b"4999" not in _ms(r)),
+    (
+        "severity:<3 user ms:12*",
+        _AndBound,
+        lambda r: r["severity"] < 3 and r["message"].startswith(b"user ") and any(v.startswith(b"12") for v in _ms(r)),
+    ),
 ]
 
 
