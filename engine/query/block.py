@@ -49,6 +49,7 @@ class Pairs(NamedTuple):
 
 
 _Kept = TypeVar("_Kept", Pairs, np.ndarray)  # what a block may share with later blocks over its rows
+_Key = TypeVar("_Key", int, str)  # what it is kept by: a field key id, a column name
 
 
 _FIRST_VALUE = "first_value:"
@@ -125,9 +126,9 @@ class Block:
             got = self._numbers[key_id] = self._shared("numbers", key_id, self._parse_numbers)
         return got
 
-    def _shared(self, kind: str, key_id: int, make: Callable[[int], _Kept]) -> _Kept:
-        """`make(key_id)`, or what an earlier block over the same rows kept of it (none here)."""
-        return make(key_id)
+    def _shared(self, kind: str, key: _Key, make: Callable[[_Key], _Kept]) -> _Kept:
+        """`make(key)`, or what an earlier block over the same rows kept of it (none here)."""
+        return make(key)
 
     def _read_pairs(self, key_id: int) -> Pairs:
         # Keys first: a block without the key never decompresses the values.
@@ -275,24 +276,19 @@ class PartBlock(Block):
         # a filter ANDing `app:x` with a key otherwise inflates the column in every block.
         got = self._columns.get(col)
         if got is None:
-            slot = (self.block_number, "ids", col)
-            got = PAIRS.get(self.scope, slot)
-            if got is None:
-                got = self._get(col)
-                PAIRS.put(self.scope, slot, got, (got,))
-            self._columns[col] = got
+            got = self._columns[col] = self._shared("ids", col, self._get)
         return got
 
     def _read_pairs(self, key_id: int) -> Pairs:
         return _compact(super()._read_pairs(key_id))
 
-    def _shared(self, kind: str, key_id: int, make: Callable[[int], _Kept]) -> _Kept:
+    def _shared(self, kind: str, key: _Key, make: Callable[[_Key], _Kept]) -> _Kept:
         # Kept across queries: the part never changes (engine.query.pair_cache).
-        slot = (self.block_number, kind, key_id)
+        slot = (self.block_number, kind, key)
         kept: _Kept | None = PAIRS.get(self.scope, slot)
         if kept is not None:
             return kept
-        made = make(key_id)
+        made = make(key)
         PAIRS.put(self.scope, slot, made, _arrays_of(made))
         return made
 

@@ -146,10 +146,13 @@ class TableBound(Bound):
     def columns(self) -> frozenset[str] | None:
         return frozenset((self.column,))
 
-    def eval(self, blk: Block, cand: Mask) -> Mask:
-        ids = blk.ids(self.column)
+    def _hits(self, ids: np.ndarray) -> Mask:
+        """bool per id: the table's answer."""
         hit: Mask = (ids == self.only) if self.only is not None else np.take(self.table, ids)
-        return hit & cand
+        return hit
+
+    def eval(self, blk: Block, cand: Mask) -> Mask:
+        return self._hits(blk.ids(self.column)) & cand
 
     def rows(self, blk: Block) -> np.ndarray:
         if self._make_rows is not None:
@@ -159,12 +162,10 @@ class TableBound(Bound):
                     self._part_rows = make()
         if self._part_rows is not None:
             return _rows_in_block(self._part_rows, blk.row0, blk.n).astype(np.int64)
-        ids = blk.ids(self.column)
-        return np.flatnonzero(ids == self.only if self.only is not None else np.take(self.table, ids))
+        return np.flatnonzero(self._hits(blk.ids(self.column)))
 
     def keep(self, blk: Block, rows: np.ndarray) -> np.ndarray:
-        ids = blk.ids(self.column)[rows]
-        kept: np.ndarray = rows[ids == self.only if self.only is not None else np.take(self.table, ids)]
+        kept: np.ndarray = rows[self._hits(blk.ids(self.column)[rows])]
         return kept
 
 
@@ -262,9 +263,8 @@ def _rows_in_block(rows: np.ndarray, row0: int, n: int) -> np.ndarray:
 
 def _block_mask(rows: np.ndarray, row0: int, n: int) -> Mask:
     """bool[n]: which of the block's rows (part-global row0 .. row0 + n) are in `rows`."""
-    lo, hi = np.searchsorted(rows, [row0, row0 + n])
     mask = np.zeros(n, np.bool_)
-    mask[rows[lo:hi] - row0] = True
+    mask[_rows_in_block(rows, row0, n)] = True
     return mask
 
 
@@ -398,16 +398,22 @@ def _stored_rows(
     limit = STORED_ROWS_MAX_SHARE * scope.rows
 
     def make() -> np.ndarray | None:
-        bitmaps = [index.value_rows(column, v) for v in wanted]
-        known = [b for b in bitmaps if b is not None]
-        if len(known) < len(bitmaps) or sum(len(b) for b in known) > limit:
+        union = _values_rows(index, column, wanted)
+        if union is None or len(union) > limit:
             return None
-        if not known:
-            return np.empty(0, np.uint32)
-        union = known[0].union(*known[1:]) if len(known) > 1 else known[0]
         return np.frombuffer(union.to_array(), np.uint32) if len(union) else np.empty(0, np.uint32)
 
     return make
+
+
+def _values_rows(index: PartIndex, column: str, values: list[bytes]) -> BitMap | None:
+    """The rows holding any of `values` in `column`, from the index's bitmaps; None when it
+    lacks one of them."""
+    bitmaps = [index.value_rows(column, v) for v in values]
+    known = [b for b in bitmaps if b is not None]
+    if len(known) < len(bitmaps):
+        return None
+    return BitMap.union(*known) if known else BitMap()
 
 
 def _field_rows(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
@@ -422,11 +428,8 @@ def _field_rows(scope: Scope, key: str, pred: Predicate) -> np.ndarray | None:
     values = index.values(column)
     if values is None:
         return None
-    bitmaps = [index.value_rows(column, values[i]) for i in np.flatnonzero(pred.on_values(values)).tolist()]
-    known = [b for b in bitmaps if b is not None]
-    if len(known) < len(bitmaps):
-        return None
-    return _row_array(BitMap.union(*known)) if known else np.empty(0, np.int64)
+    union = _values_rows(index, column, [values[i] for i in np.flatnonzero(pred.on_values(values)).tolist()])
+    return None if union is None else _row_array(union)
 
 
 class FieldRowsBound(Bound):

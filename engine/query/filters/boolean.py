@@ -124,6 +124,10 @@ class _AndBound(Bound):
         self.children = sorted(children, key=lambda b: b.cost)
         self.cost = sum(b.cost for b in children)
         self.light = all(b.light for b in children)
+        # A child that tests given rows alone (a column lookup) waits for the others' rows:
+        # testing the few rows a key names beats listing the column's matches in the block.
+        self._keepers = [c for c in self.children if type(c).keep is not Bound.keep]
+        self._namers = [c for c in self.children if type(c).keep is Bound.keep]
 
     def columns(self) -> frozenset[str] | None:
         return _columns(self.children)
@@ -140,36 +144,26 @@ class _AndBound(Bound):
         return cand
 
     def rows(self, blk: Block) -> np.ndarray | None:
-        """The rows every child that names rows names, then the other children's `eval` over
-        those alone (a message read last, on the fewest rows); None when no child names rows."""
+        """The rows every child that names rows names (the column lookups at those rows alone),
+        then the other children's `eval` over them (a message read last, on the fewest rows);
+        None when no child names rows."""
         rest: list[Bound] = []
-        # A child that tests given rows alone (a column lookup) waits for the others' rows:
-        # testing the few rows a key names beats listing the column's matches in the block.
-        keepers = [c for c in self.children if type(c).keep is not Bound.keep]
-        if len(keepers) < len(self.children):
-            named_first = [c for c in self.children if c not in keepers]
-        else:
-            named_first, keepers = self.children, []
-        rows = _named_rows(named_first, blk, rest)
-        if rows is not None and not len(rows):
-            return rows
-        if rows is None and keepers:  # no other child named rows: the column lookups do
-            rest = []
-            rows = _named_rows(named_first + keepers, blk, rest)
-            keepers = []
-            if rows is not None and not len(rows):
-                return rows
-        if rows is None:
-            return None
+        keepers = self._keepers
+        rows = _named_rows(self._namers, blk, rest)
+        if rows is None:  # no other child named rows: the column lookups name them
+            rest, keepers = [], []
+            rows = _named_rows(self.children, blk, rest)
+            if rows is None:
+                return None
         for c in keepers:
+            if not len(rows):
+                return rows
             kept = c.keep(blk, rows)
             if kept is None:
                 rest.append(c)
-                continue
-            rows = kept
-            if not len(rows):
-                return rows
-        if not rest:
+            else:
+                rows = kept
+        if not rest or not len(rows):
             return rows
         cand = np.zeros(blk.n, np.bool_)
         cand[rows] = True
