@@ -154,6 +154,8 @@ def _unpack(words) -> tuple[np.ndarray, int, np.uint64]:
     # Check a filter (it may come from disk) and return (bits, k, bit count).
     if not isinstance(words, np.ndarray) or words.ndim != 1 or words.dtype != np.uint64 or words.size < 2:
         raise ValueError("a bloom filter is a 1-D uint64 array of at least 2 words")
+    # The rules of check_filters, for one filter in scalars: this runs per block of a query on
+    # parts of index version 4 and older, where the vectorized check costs ten times more.
     header = int(words[0])
     k, version = header & 0xFF, (header >> 16) & 0xFF
     nbits = 64 * (words.size - 1)
@@ -168,6 +170,14 @@ def _unpack(words) -> tuple[np.ndarray, int, np.uint64]:
     return np.ascontiguousarray(words[1:]), k, np.uint64(nbits)
 
 
+def _hash_array(hashes) -> np.ndarray:
+    """The hashes to probe, checked: a 1-D uint64 array."""
+    hashes = np.ascontiguousarray(hashes)
+    if hashes.ndim != 1 or hashes.dtype != np.uint64:
+        raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
+    return hashes
+
+
 def bloom_contains(words: np.ndarray, h: int) -> bool:
     """False if hash h was certainly not added to the filter; True if it may have been."""
     bits, k, nbits = _unpack(words)
@@ -177,10 +187,7 @@ def bloom_contains(words: np.ndarray, h: int) -> bool:
 def bloom_contains_all(words: np.ndarray, hashes: np.ndarray) -> bool:
     """True if every hash may be in the filter (for phrases and ANDs of words); True if none."""
     bits, k, nbits = _unpack(words)
-    hashes = np.ascontiguousarray(hashes)
-    if hashes.ndim != 1 or hashes.dtype != np.uint64:
-        raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
-    return bool(_contains_all(bits, hashes, k, nbits))
+    return bool(_contains_all(bits, _hash_array(hashes), k, nbits))
 
 
 # --- many filters at once: a part's filters laid back to back --------------------------------
@@ -197,8 +204,8 @@ def _each_contains_all(words, ends, hashes, out):
 
 def check_filters(words: np.ndarray, ends: np.ndarray) -> None:
     """Raise ValueError unless filter f, `words[ends[f]:ends[f + 1]]`, is a sound filter for
-    every f (each header as `_unpack` checks it): once per set of filters read from disk, so
-    that `each_contains_all` need not check them on every probe."""
+    every f (its header's version, k and size, as `_unpack` checks one): once per set of filters
+    read from disk, so that `each_contains_all` need not check them on every probe."""
     if words.ndim != 1 or words.dtype != np.uint64 or ends.ndim != 1 or len(ends) < 1:
         raise ValueError("filters are a 1-D uint64 array with 1-D ends")
     ends = ends.astype(np.int64)
@@ -226,9 +233,6 @@ def each_contains_all(words: np.ndarray, ends: np.ndarray, hashes: np.ndarray) -
     """bool per filter: whether filter f (`words[ends[f]:ends[f + 1]]`, checked by
     `check_filters`) may hold every hash; all True when no hash is given. One call for a part's
     every filter: a probe is a few ns, a Python call per filter a few µs."""
-    hashes = np.ascontiguousarray(hashes)
-    if hashes.ndim != 1 or hashes.dtype != np.uint64:
-        raise ValueError(f"hashes must be a 1-D uint64 array, got {hashes.dtype} with shape {hashes.shape}")
     out = np.ones(len(ends) - 1, np.bool_)
-    _each_contains_all(np.ascontiguousarray(words), np.ascontiguousarray(ends, np.int64), hashes, out)
+    _each_contains_all(np.ascontiguousarray(words), np.ascontiguousarray(ends, np.int64), _hash_array(hashes), out)
     return out
