@@ -467,8 +467,8 @@ def _scan_tokens(
     filters, runs = [], []
     state = np.full(len(candidates), NOT_SEEN, np.int8)
     signature = np.zeros(len(candidates), np.uint64)
-    for tokens, numbers in zip(_block_tokens(rows, blocks), frames):
-        filters.append(_frame_filters(tokens, numbers, bits))
+    for tokens, row_frames in zip(_block_tokens(rows, blocks), frames):
+        filters.append(_frame_filters(tokens, row_frames, bits))
         lo, row_offsets, hashes, cased, _ = tokens
         if table is not None:
             ptr, cand, sig, st = table.rows_spelled(row_offsets, hashes, cased.at, cased.signatures, lo)
