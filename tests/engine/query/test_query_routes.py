@@ -351,8 +351,8 @@ def test_memory_goes_back_once_no_query_ran_for_the_idle_time(data_dir, monkeypa
         while time.monotonic() - started < 0.8:  # longer than the idle time, never idle that long
             r = await client.get("/api/v1/query", params={"q": q})
             assert r.status == 200 and routes.queries.held == 0  # each slot free at once
+            last = time.monotonic()  # the last query has left by now
             await asyncio.sleep(0.05)
-        last = time.monotonic()
         assert trims == []  # none while queries kept coming
         await asyncio.sleep(last + 0.8 - time.monotonic())
         assert len(trims) == 1 and trims[0] >= last + 0.5 - 0.05  # once idle long enough
